@@ -1,0 +1,3 @@
+module github.com/crmsuite/crm/gateway
+
+go 1.26

@@ -1,0 +1,259 @@
+// Package inbox consumes events idempotently: a durable JetStream pull
+// consumer whose handler runs in a Postgres transaction together with the
+// record that the event was processed. A redelivered or duplicated event
+// finds its record and changes nothing.
+//
+// Failures are retried with backoff up to MaxDeliver deliveries; after that,
+// or at once for a Permanent error, the message goes to the dead-letter
+// subject `<namespace>crm.dlq.<consumer>` (stream CRM_DLQ) with the reason in
+// its headers, and is terminated.
+package inbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/pg"
+)
+
+// Dead-letter headers, added to the original message's headers.
+const (
+	HeaderDLQReason          = "Crm-Dlq-Reason"
+	HeaderDLQConsumer        = "Crm-Dlq-Consumer"
+	HeaderDLQOriginalSubject = "Crm-Dlq-Original-Subject"
+	HeaderDLQDeliveries      = "Crm-Dlq-Deliveries"
+)
+
+// Message is an event as the handler sees it.
+type Message struct {
+	EventID      string
+	Subject      string
+	Type         string
+	Data         []byte
+	Header       nats.Header
+	NumDelivered uint64
+	// StreamSequence is the message's position in its stream.
+	StreamSequence uint64
+}
+
+// Handler applies an event. It runs inside a transaction carried by ctx
+// (use pg.Q(ctx, pool)); returning an error rolls the effect back.
+type Handler func(ctx context.Context, m Message) error
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent marks an error that no retry can fix (a malformed event, a
+// reference that cannot exist): the message goes to the dead-letter subject
+// at once.
+func Permanent(err error) error { return permanentError{err} }
+
+// Consumer is a durable, idempotent event consumer.
+type Consumer struct {
+	// Name of the durable consumer and of the inbox records.
+	Name string
+	// Stream to consume and the subjects within it.
+	Stream   string
+	Subjects []string
+	// Namespace prefixes the dead-letter subject and stream (tests).
+	Namespace string
+
+	Pool    *pgxpool.Pool
+	JS      jetstream.JetStream
+	Logger  *slog.Logger
+	Handler Handler
+
+	// MaxDeliver deliveries before dead-lettering; default 5.
+	MaxDeliver int
+	// Backoff between redeliveries, by attempt; the last one repeats.
+	// Default 1s, 5s, 30s, 2m.
+	Backoff []time.Duration
+	// AckWait before an unacknowledged message is redelivered; default 30s.
+	AckWait time.Duration
+	// OnDeadLetter, if set, runs after a message was dead-lettered, in its
+	// own transaction, e.g. to record a failed conversion.
+	OnDeadLetter func(ctx context.Context, m Message, reason string) error
+}
+
+// DeadLetterSubject is where the consumer's poison messages go.
+func (c *Consumer) DeadLetterSubject() string {
+	return c.Namespace + "crm.dlq." + c.Name
+}
+
+// DeadLetterStream is the stream holding every consumer's dead letters.
+func DeadLetterStream(namespace string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:     events.StreamName(namespace, "dlq"),
+		Subjects: []string{namespace + "crm.dlq.>"},
+		Storage:  jetstream.FileStorage,
+		MaxAge:   30 * 24 * time.Hour,
+	}
+}
+
+func (c *Consumer) defaults() {
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 5
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+}
+
+// Run consumes until ctx ends, reconnecting while NATS is away.
+func (c *Consumer) Run(ctx context.Context) error {
+	c.defaults()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := c.consume(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.Logger.WarnContext(ctx, "inbox consumer: will retry", "consumer", c.Name, "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return nil
+}
+
+func (c *Consumer) consume(ctx context.Context) error {
+	if _, err := c.JS.CreateOrUpdateStream(ctx, DeadLetterStream(c.Namespace)); err != nil {
+		return fmt.Errorf("ensure dead-letter stream: %w", err)
+	}
+	cons, err := c.JS.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
+		Durable:        c.Name,
+		FilterSubjects: c.Subjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        c.AckWait,
+		// We dead-letter at MaxDeliver ourselves; the server's limit is a
+		// backstop for a handler that crashes the process every time.
+		MaxDeliver:    c.MaxDeliver + 2,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure consumer %s: %w", c.Name, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(64))
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return ctx.Err()
+			}
+			return err
+		}
+		c.Process(ctx, msg)
+	}
+}
+
+// Process applies one delivered message and acknowledges it as its outcome
+// says: ack, delayed nak, or dead-letter and term.
+func (c *Consumer) Process(ctx context.Context, msg jetstream.Msg) {
+	c.defaults()
+	m := Message{
+		EventID: msg.Headers().Get(events.HeaderMsgID),
+		Subject: msg.Subject(),
+		Type:    msg.Headers().Get(events.HeaderType),
+		Data:    msg.Data(),
+		Header:  msg.Headers(),
+	}
+	if md, err := msg.Metadata(); err == nil {
+		m.NumDelivered = md.NumDelivered
+		m.StreamSequence = md.Sequence.Stream
+	}
+	log := c.Logger.With("consumer", c.Name, "subject", m.Subject, "event_id", m.EventID, "delivery", m.NumDelivered)
+
+	var err error
+	switch {
+	case m.NumDelivered > uint64(c.MaxDeliver):
+		err = Permanent(fmt.Errorf("gave up after %d deliveries without an outcome", m.NumDelivered-1))
+	case uuid.Validate(m.EventID) != nil:
+		err = Permanent(fmt.Errorf("missing or malformed %s header %q", events.HeaderMsgID, m.EventID))
+	default:
+		err = c.apply(ctx, m)
+	}
+	if err == nil {
+		if ackErr := msg.Ack(); ackErr != nil {
+			log.WarnContext(ctx, "ack failed; the event will be redelivered and skipped", "error", ackErr)
+		}
+		return
+	}
+	var perm permanentError
+	if errors.As(err, &perm) || m.NumDelivered >= uint64(c.MaxDeliver) {
+		c.deadLetter(ctx, log, msg, m, err)
+		return
+	}
+	delay := c.Backoff[min(int(m.NumDelivered), len(c.Backoff))-1]
+	log.WarnContext(ctx, "event failed; will redeliver", "error", err, "retry_in", delay)
+	_ = msg.NakWithDelay(delay)
+}
+
+func (c *Consumer) apply(ctx context.Context, m Message) error {
+	return pg.InTx(ctx, c.Pool, func(ctx context.Context) error {
+		tag, err := pg.Q(ctx, c.Pool).Exec(ctx,
+			`INSERT INTO inbox (consumer, event_id, subject) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			c.Name, m.EventID, m.Subject)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // already applied
+		}
+		return c.Handler(ctx, m)
+	})
+}
+
+func (c *Consumer) deadLetter(ctx context.Context, log *slog.Logger, msg jetstream.Msg, m Message, cause error) {
+	dl := nats.NewMsg(c.DeadLetterSubject())
+	dl.Data = m.Data
+	for k, vs := range m.Header {
+		for _, v := range vs {
+			dl.Header.Add(k, v)
+		}
+	}
+	reason := cause.Error()
+	if len(reason) > 1024 {
+		reason = reason[:1024]
+	}
+	dl.Header.Set(HeaderDLQReason, reason)
+	dl.Header.Set(HeaderDLQConsumer, c.Name)
+	dl.Header.Set(HeaderDLQOriginalSubject, m.Subject)
+	dl.Header.Set(HeaderDLQDeliveries, strconv.FormatUint(m.NumDelivered, 10))
+	// One dead letter per consumer and message, however often we get here.
+	dl.Header.Set(events.HeaderMsgID, fmt.Sprintf("%s:%d:%s", c.Name, m.StreamSequence, m.EventID))
+	if _, err := c.JS.PublishMsg(ctx, dl); err != nil {
+		log.ErrorContext(ctx, "dead-letter publish failed; will redeliver", "error", err)
+		_ = msg.NakWithDelay(c.Backoff[len(c.Backoff)-1])
+		return
+	}
+	log.ErrorContext(ctx, "event dead-lettered", "reason", reason, "dead_letter_subject", dl.Subject)
+	if c.OnDeadLetter != nil {
+		if err := pg.InTx(ctx, c.Pool, func(ctx context.Context) error { return c.OnDeadLetter(ctx, m, reason) }); err != nil {
+			log.ErrorContext(ctx, "dead-letter hook failed", "error", err)
+		}
+	}
+	_ = msg.TermWithReason("dead-lettered: " + reason)
+}

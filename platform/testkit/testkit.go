@@ -1,0 +1,193 @@
+// Package testkit gives tests real infrastructure: a PostgreSQL database and
+// a NATS JetStream server of their own.
+//
+// With DATABASE_URL set, databases are created on that server; otherwise the
+// first test to ask starts a private PostgreSQL cluster (initdb into a temp
+// dir, fsync off) shared by the tests of the package. With NATS_URL set,
+// tests share that server and keep apart by a per-test subject namespace;
+// otherwise each test gets an embedded server of its own.
+//
+// Packages using it call testkit.Main from TestMain so the private servers
+// are stopped and their files removed when the tests end.
+package testkit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crmsuite/crm/platform/localnats"
+	"github.com/crmsuite/crm/platform/localpg"
+)
+
+var (
+	pgOnce   sync.Once
+	pgServer *localpg.Server
+	pgAdmin  string
+	pgErr    error
+	tmpRoot  string
+)
+
+// Main runs the tests and then stops what the kit started.
+func Main(m *testing.M) {
+	code := m.Run()
+	if pgServer != nil {
+		_ = pgServer.Stop()
+	}
+	if tmpRoot != "" {
+		_ = os.RemoveAll(tmpRoot)
+	}
+	os.Exit(code)
+}
+
+func root() string {
+	if tmpRoot == "" {
+		d, err := os.MkdirTemp("", "crm-testkit-")
+		if err != nil {
+			panic(err)
+		}
+		tmpRoot = d
+	}
+	return tmpRoot
+}
+
+// AdminURL returns a superuser URL of the test PostgreSQL server, starting
+// the private one if needed.
+func AdminURL(t testing.TB) string {
+	t.Helper()
+	pgOnce.Do(func() {
+		if u := os.Getenv("DATABASE_URL"); u != "" {
+			pgAdmin = u
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		pgServer, pgErr = localpg.Start(ctx, localpg.Options{DataDir: root() + "/pg", Throwaway: true})
+		if pgErr == nil {
+			pgAdmin = pgServer.URL
+		}
+	})
+	if pgErr != nil {
+		t.Fatalf("testkit: postgres: %v", pgErr)
+	}
+	return pgAdmin
+}
+
+// Database creates an empty database for this test and returns its URL.
+// It is dropped when the test ends.
+func Database(t testing.TB) string {
+	t.Helper()
+	admin := AdminURL(t)
+	name := "t_" + randomHex(8)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("testkit: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("testkit: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	return withDatabase(admin, name)
+}
+
+func withDatabase(admin, db string) string {
+	u, err := url.Parse(admin)
+	if err != nil || u.Scheme == "" {
+		// Keyword/value connection string.
+		return admin + " dbname=" + db
+	}
+	u.Path = "/" + db
+	return u.String()
+}
+
+// NATS is a JetStream server for one test.
+type NATS struct {
+	URL string
+	// Namespace prefixes every subject and stream name the test uses, so
+	// tests sharing one server (NATS_URL) do not see each other's events.
+	Namespace string
+	server    *localnats.Server
+}
+
+// NewNATS returns the shared NATS_URL server with a fresh namespace, or a
+// private embedded server.
+func NewNATS(t testing.TB) *NATS {
+	t.Helper()
+	if u := os.Getenv("NATS_URL"); u != "" {
+		return &NATS{URL: u, Namespace: "t" + randomHex(6) + "."}
+	}
+	return PrivateNATS(t)
+}
+
+// PrivateNATS always starts an embedded server of the test's own, which the
+// test may stop and restart (fault tests).
+func PrivateNATS(t testing.TB) *NATS {
+	t.Helper()
+	dir, err := os.MkdirTemp(root(), "nats-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := localnats.Start(localnats.Options{StoreDir: dir})
+	if err != nil {
+		t.Fatalf("testkit: nats: %v", err)
+	}
+	n := &NATS{URL: srv.URL, server: srv}
+	t.Cleanup(func() { n.server.Stop() })
+	return n
+}
+
+// Stop takes the private server down.
+func (n *NATS) Stop(t testing.TB) {
+	t.Helper()
+	if n.server == nil {
+		t.Fatal("testkit: only a private NATS server can be stopped")
+	}
+	n.server.Stop()
+}
+
+// Restart brings a stopped private server back on the same port and store.
+func (n *NATS) Restart(t testing.TB) {
+	t.Helper()
+	if err := n.server.Restart(); err != nil {
+		t.Fatalf("testkit: restart nats: %v", err)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return strings.ToLower(hex.EncodeToString(b))
+}
+
+// Eventually retries cond until it holds or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("testkit: gave up after %v: %s", timeout, fmt.Sprintf(format, args...))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/crmsuite/crm/services/lead
+
+go 1.26
