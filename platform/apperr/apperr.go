@@ -89,7 +89,9 @@ func Invalid(violations ...FieldViolation) *Error {
 
 // InvalidField is a bad request pointing at one field.
 func InvalidField(field, reason, format string, args ...any) *Error {
-	return Invalid(FieldViolation{Field: field, Reason: reason, Description: fmt.Sprintf(format, args...)})
+	e := Invalid(FieldViolation{Field: field, Reason: reason, Description: fmt.Sprintf(format, args...)})
+	e.Reason = reason
+	return e
 }
 
 func NotFound(reason, format string, args ...any) *Error {

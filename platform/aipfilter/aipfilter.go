@@ -1,0 +1,232 @@
+// Package aipfilter turns an AIP-160 `filter` string into a SQL WHERE
+// clause. Parsing and type checking are go.einride.tech/aip's; this package
+// maps the checked expression onto columns, with every value bound as a
+// parameter. Anything it does not understand is an InvalidArgument on the
+// request's `filter` field, never a server error.
+package aipfilter
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.einride.tech/aip/filtering"
+	expr "google.golang.org/genproto/googleapis/api/expr/v1alpha1"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/crmsuite/crm/platform/apperr"
+)
+
+// Kind of a filterable field.
+type Kind int
+
+const (
+	// String compares text; with Fold the comparison ignores case.
+	String Kind = iota + 1
+	// Enum takes the proto enum's value names (STATUS_NEW); the column holds
+	// the name without the enum's prefix (NEW).
+	Enum
+	// Timestamp takes RFC 3339 strings.
+	Timestamp
+	// Text is a substring search, `text:"acme"`, over a lower-cased column.
+	Text
+)
+
+// Field maps a filter name onto a column.
+type Field struct {
+	Column string
+	Kind   Kind
+	// Fold makes String comparisons case-insensitive (lower(column)).
+	Fold bool
+	// EnumType and EnumPrefix for Enum fields.
+	EnumType   protoreflect.EnumType
+	EnumPrefix string
+	// MinLen of a Text search term.
+	MinLen int
+}
+
+// Schema is the set of fields one List method can filter on.
+type Schema struct {
+	fields map[string]Field
+	decls  *filtering.Declarations
+}
+
+// NewSchema declares fields; it panics on a bad declaration (a programming
+// error caught by any test).
+func NewSchema(fields map[string]Field) *Schema {
+	opts := []filtering.DeclarationOption{filtering.DeclareStandardFunctions()}
+	for name, f := range fields {
+		switch f.Kind {
+		case String, Text:
+			opts = append(opts, filtering.DeclareIdent(name, filtering.TypeString))
+		case Timestamp:
+			opts = append(opts, filtering.DeclareIdent(name, filtering.TypeTimestamp))
+		case Enum:
+			opts = append(opts, filtering.DeclareEnumIdent(name, f.EnumType))
+		}
+	}
+	decls, err := filtering.NewDeclarations(opts...)
+	if err != nil {
+		panic(fmt.Sprintf("aipfilter: %v", err))
+	}
+	return &Schema{fields: fields, decls: decls}
+}
+
+// Where translates filter into a boolean SQL expression, appending its
+// parameters to args (placeholders continue from len(*args)). An empty
+// filter is "TRUE".
+func (s *Schema) Where(filter string, args *[]any) (string, error) {
+	if strings.TrimSpace(filter) == "" {
+		return "TRUE", nil
+	}
+	f, err := filtering.ParseFilterString(filter, s.decls)
+	if err != nil {
+		return "", invalid("%s", cleanError(err))
+	}
+	t := translator{schema: s, args: args}
+	return t.expr(f.CheckedExpr.GetExpr())
+}
+
+func invalid(format string, a ...any) error {
+	return apperr.InvalidField("filter", "INVALID_FILTER", format, a...)
+}
+
+func cleanError(err error) string {
+	msg := err.Error()
+	// einride prefixes messages with positions in the raw input; keep them,
+	// they help the caller, but trim Go-ish noise.
+	return strings.TrimPrefix(msg, "filtering: ")
+}
+
+type translator struct {
+	schema *Schema
+	args   *[]any
+}
+
+func (t translator) bind(v any) string {
+	*t.args = append(*t.args, v)
+	return "$" + strconv.Itoa(len(*t.args))
+}
+
+func (t translator) expr(e *expr.Expr) (string, error) {
+	call := e.GetCallExpr()
+	if call == nil {
+		return "", invalid("a filter must be a comparison such as status = STATUS_NEW")
+	}
+	args := call.GetArgs()
+	switch call.GetFunction() {
+	case filtering.FunctionAnd, filtering.FunctionOr:
+		parts := make([]string, 0, len(args))
+		for _, a := range args {
+			p, err := t.expr(a)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
+		}
+		op := " AND "
+		if call.GetFunction() == filtering.FunctionOr {
+			op = " OR "
+		}
+		return "(" + strings.Join(parts, op) + ")", nil
+	case filtering.FunctionNot:
+		p, err := t.expr(args[0])
+		if err != nil {
+			return "", err
+		}
+		return "(NOT " + p + ")", nil
+	case filtering.FunctionEquals, filtering.FunctionNotEquals, filtering.FunctionLessThan,
+		filtering.FunctionLessEquals, filtering.FunctionGreaterThan, filtering.FunctionGreaterEquals,
+		filtering.FunctionHas:
+		return t.comparison(call.GetFunction(), args)
+	default:
+		return "", invalid("unsupported function %q", call.GetFunction())
+	}
+}
+
+var sqlOps = map[string]string{
+	filtering.FunctionEquals:        "=",
+	filtering.FunctionNotEquals:     "IS DISTINCT FROM",
+	filtering.FunctionLessThan:      "<",
+	filtering.FunctionLessEquals:    "<=",
+	filtering.FunctionGreaterThan:   ">",
+	filtering.FunctionGreaterEquals: ">=",
+}
+
+func (t translator) comparison(fn string, args []*expr.Expr) (string, error) {
+	if len(args) != 2 || args[0].GetIdentExpr() == nil {
+		return "", invalid("the left side of %s must be a field name", fn)
+	}
+	name := args[0].GetIdentExpr().GetName()
+	f, ok := t.schema.fields[name]
+	if !ok {
+		return "", invalid("unknown field %q", name)
+	}
+	value, err := constant(args[1])
+	if err != nil {
+		return "", err
+	}
+	if fn == filtering.FunctionHas {
+		if f.Kind != Text {
+			return "", invalid("%s does not support ':'", name)
+		}
+		term := strings.ToLower(strings.TrimSpace(value))
+		if len([]rune(term)) < f.MinLen {
+			return "", invalid("%s search needs at least %d characters", name, f.MinLen)
+		}
+		return f.Column + " LIKE " + t.bind("%"+escapeLike(term)+"%"), nil
+	}
+	op := sqlOps[fn]
+	switch f.Kind {
+	case Text:
+		return "", invalid("%s supports only ':' (contains)", name)
+	case Enum:
+		if fn != filtering.FunctionEquals && fn != filtering.FunctionNotEquals {
+			return "", invalid("%s supports only = and !=", name)
+		}
+		if f.EnumType.Descriptor().Values().ByName(protoreflect.Name(value)) == nil {
+			return "", invalid("%q is not a %s value", value, name)
+		}
+		return f.Column + " " + op + " " + t.bind(strings.TrimPrefix(value, f.EnumPrefix)), nil
+	case Timestamp:
+		ts, err := time.Parse(time.RFC3339Nano, value)
+		if err != nil {
+			return "", invalid("%s: %q is not an RFC 3339 timestamp", name, value)
+		}
+		return f.Column + " " + op + " " + t.bind(ts), nil
+	default:
+		col, v := f.Column, value
+		if f.Fold {
+			col, v = "lower("+col+")", strings.ToLower(v)
+		}
+		return col + " " + op + " " + t.bind(v), nil
+	}
+}
+
+// constant returns the literal on the right side: a string, an enum value
+// (an identifier) or timestamp("...").
+func constant(e *expr.Expr) (string, error) {
+	switch {
+	case e.GetConstExpr() != nil:
+		c := e.GetConstExpr()
+		switch v := c.GetConstantKind().(type) {
+		case *expr.Constant_StringValue:
+			return v.StringValue, nil
+		case *expr.Constant_Int64Value:
+			return strconv.FormatInt(v.Int64Value, 10), nil
+		default:
+			return "", invalid("unsupported literal")
+		}
+	case e.GetIdentExpr() != nil:
+		return e.GetIdentExpr().GetName(), nil
+	case e.GetCallExpr() != nil && e.GetCallExpr().GetFunction() == filtering.FunctionTimestamp:
+		return constant(e.GetCallExpr().GetArgs()[0])
+	default:
+		return "", invalid("the right side of a comparison must be a literal")
+	}
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

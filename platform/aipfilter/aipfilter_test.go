@@ -1,0 +1,98 @@
+package aipfilter_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/aipfilter"
+	"github.com/crmsuite/crm/platform/apperr"
+)
+
+var schema = aipfilter.NewSchema(map[string]aipfilter.Field{
+	"status":      {Column: "status", Kind: aipfilter.Enum, EnumType: leadv1.Status(0).Type(), EnumPrefix: "STATUS_"},
+	"owner":       {Column: "owner", Kind: aipfilter.String},
+	"email":       {Column: "email", Kind: aipfilter.String, Fold: true},
+	"create_time": {Column: "created_at", Kind: aipfilter.Timestamp},
+	"text":        {Column: "search", Kind: aipfilter.Text, MinLen: 3},
+})
+
+func TestWhereTranslatesToParameterisedSQL(t *testing.T) {
+	cases := []struct {
+		filter string
+		sql    string
+		args   []any
+	}{
+		{"", "TRUE", nil},
+		{`status = STATUS_NEW`, "status = $1", []any{"NEW"}},
+		{`status != STATUS_QUALIFIED AND owner = "u1"`, "(status IS DISTINCT FROM $1 AND owner = $2)", []any{"QUALIFIED", "u1"}},
+		{`email = "A@B.com" OR NOT owner = "x"`, "(lower(email) = $1 OR (NOT owner = $2))", []any{"a@b.com", "x"}},
+		{`create_time >= "2026-01-02T03:04:05Z"`, "created_at >= $1", []any{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}},
+		{`text:"50%_Off"`, `search LIKE $1`, []any{`%50\%\_off%`}},
+	}
+	for _, c := range cases {
+		var args []any
+		sql, err := schema.Where(c.filter, &args)
+		if err != nil {
+			t.Fatalf("%q: %v", c.filter, err)
+		}
+		if sql != c.sql || len(args) != len(c.args) {
+			t.Fatalf("%q: got %q %v, want %q %v", c.filter, sql, args, c.sql, c.args)
+		}
+		for i := range args {
+			if ts, ok := c.args[i].(time.Time); ok {
+				if !ts.Equal(args[i].(time.Time)) {
+					t.Fatalf("%q: arg %d = %v", c.filter, i, args[i])
+				}
+			} else if args[i] != c.args[i] {
+				t.Fatalf("%q: arg %d = %v, want %v", c.filter, i, args[i], c.args[i])
+			}
+		}
+	}
+}
+
+func TestMalformedFiltersAreInvalidArgumentOnFilterField(t *testing.T) {
+	for _, f := range []string{
+		`status = `,
+		`status = NEW`,
+		`status = "STATUS_NOPE"`,
+		`nosuch = "x"`,
+		`owner > `,
+		`(status = STATUS_NEW`,
+		`create_time > "yesterday"`,
+		`text:"ab"`,
+		`owner:"x"`,
+		`text = "abc"`,
+		`status < STATUS_NEW`,
+		`"bare"`,
+		`owner = "a" AND AND`,
+		strings.Repeat("(", 500),
+	} {
+		var args []any
+		_, err := schema.Where(f, &args)
+		ae, ok := apperr.As(err)
+		if !ok || ae.Kind != apperr.KindInvalidArgument || len(ae.Violations) != 1 || ae.Violations[0].Field != "filter" {
+			t.Fatalf("%q: err = %v, want InvalidArgument on filter", f, err)
+		}
+	}
+}
+
+func FuzzWhere(f *testing.F) {
+	for _, s := range []string{`status = STATUS_NEW`, `text:"acme" AND owner = "u"`, `create_time < "2026-01-01T00:00:00Z"`, `NOT (a = b)`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, filter string) {
+		var args []any
+		sql, err := schema.Where(filter, &args)
+		if err != nil {
+			if ae, ok := apperr.As(err); !ok || ae.Kind != apperr.KindInvalidArgument {
+				t.Fatalf("%q: non-InvalidArgument error %v", filter, err)
+			}
+			return
+		}
+		if strings.Contains(sql, filter) && filter != "" && filter != "TRUE" {
+			t.Fatalf("%q: raw input reached SQL: %s", filter, sql)
+		}
+	})
+}
