@@ -142,3 +142,20 @@ func (v Violations) Err() error {
 	}
 	return Invalid(v...)
 }
+
+// PrefixFields returns err with prefix put before each violation's field
+// path, for use cases whose fields sit inside a request message
+// ("email" -> "lead.email"). Other errors pass through.
+func PrefixFields(err error, prefix string) error {
+	e, ok := As(err)
+	if !ok || len(e.Violations) == 0 {
+		return err
+	}
+	out := *e
+	out.Violations = make([]FieldViolation, len(e.Violations))
+	for i, v := range e.Violations {
+		v.Field = prefix + v.Field
+		out.Violations[i] = v
+	}
+	return &out
+}

@@ -41,7 +41,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, sets ...Mig
 	}
 	defer conn.Release()
 	c := conn.Conn()
-	lock := "migrate:" + schema
+	// One lock for all schemas: migrations may create database-wide
+	// objects (extensions) that concurrent services would race on.
+	lock := "crm:migrate"
 	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", lock); err != nil {
 		return fmt.Errorf("pg: migrate lock: %w", err)
 	}

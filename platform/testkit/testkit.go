@@ -49,14 +49,16 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+var rootOnce sync.Once
+
 func root() string {
-	if tmpRoot == "" {
+	rootOnce.Do(func() {
 		d, err := os.MkdirTemp("", "crm-testkit-")
 		if err != nil {
 			panic(err)
 		}
 		tmpRoot = d
-	}
+	})
 	return tmpRoot
 }
 

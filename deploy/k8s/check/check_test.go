@@ -1,0 +1,942 @@
+package check
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+)
+
+const (
+	baseDir    = "../base"
+	overlayDir = "../overlays"
+	readmePath = "../../README.md"
+	devInitSQL = "../overlays/dev/postgres-init.sql"
+)
+
+// documentedSecrets are the Secrets an overlay may reference without
+// generating them: operators create them (deploy/README.md, "Secrets").
+// Keep this list, the README table and the manifests in step; the tests
+// below check all three agree.
+var documentedSecrets = map[string][]string{
+	"lead-db":         {"url"},
+	"lead-page-token": {"secret"},
+	"crm-tls":         {"tls.crt", "tls.key"},
+}
+
+// wantKinds lists, per overlay, the kinds that must be rendered and those
+// that must not be.
+var wantKinds = map[string]struct{ present, absent []string }{
+	"dev": {
+		present: []string{"Namespace", "NetworkPolicy", "Deployment", "Service", "Ingress", "ConfigMap", "Secret", "StatefulSet"},
+		absent:  []string{"HorizontalPodAutoscaler", "PodDisruptionBudget"},
+	},
+	"prod": {
+		present: []string{"Namespace", "NetworkPolicy", "Deployment", "Service", "Ingress", "ConfigMap", "HorizontalPodAutoscaler", "PodDisruptionBudget"},
+		// Production Secrets are created by operators, never rendered, and
+		// Postgres and NATS are external.
+		absent: []string{"Secret", "StatefulSet"},
+	},
+}
+
+// Minimal views of the Kubernetes objects checked; unknown fields are
+// ignored, so these stay small.
+
+type meta struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+type object struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   meta   `json:"metadata"`
+	raw        []byte
+}
+
+type keyRef struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+type nameRef struct {
+	Name string `json:"name"`
+}
+
+type envVar struct {
+	Name      string `json:"name"`
+	Value     string `json:"value"`
+	ValueFrom *struct {
+		SecretKeyRef    *keyRef `json:"secretKeyRef"`
+		ConfigMapKeyRef *keyRef `json:"configMapKeyRef"`
+	} `json:"valueFrom"`
+}
+
+type probe struct {
+	GRPC    *struct{ Port int } `json:"grpc"`
+	HTTPGet *struct {
+		Path string `json:"path"`
+		Port any    `json:"port"`
+	} `json:"httpGet"`
+	Exec      *struct{ Command []string } `json:"exec"`
+	TCPSocket *struct{ Port any }         `json:"tcpSocket"`
+}
+
+func (p *probe) hasHandler() bool {
+	return p != nil && (p.GRPC != nil || p.HTTPGet != nil || p.Exec != nil || p.TCPSocket != nil)
+}
+
+type securityContext struct {
+	RunAsNonRoot             *bool `json:"runAsNonRoot"`
+	ReadOnlyRootFilesystem   *bool `json:"readOnlyRootFilesystem"`
+	AllowPrivilegeEscalation *bool `json:"allowPrivilegeEscalation"`
+	Capabilities             *struct {
+		Drop []string `json:"drop"`
+	} `json:"capabilities"`
+	SeccompProfile *struct {
+		Type string `json:"type"`
+	} `json:"seccompProfile"`
+}
+
+type container struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	Ports []struct {
+		Name          string `json:"name"`
+		ContainerPort int    `json:"containerPort"`
+	} `json:"ports"`
+	Env     []envVar `json:"env"`
+	EnvFrom []struct {
+		ConfigMapRef *nameRef `json:"configMapRef"`
+		SecretRef    *nameRef `json:"secretRef"`
+	} `json:"envFrom"`
+	ReadinessProbe *probe `json:"readinessProbe"`
+	LivenessProbe  *probe `json:"livenessProbe"`
+	Resources      struct {
+		Limits   map[string]string `json:"limits"`
+		Requests map[string]string `json:"requests"`
+	} `json:"resources"`
+	SecurityContext *securityContext `json:"securityContext"`
+	Lifecycle       *struct {
+		PreStop *struct {
+			Sleep *struct{ Seconds int64 } `json:"sleep"`
+		} `json:"preStop"`
+	} `json:"lifecycle"`
+}
+
+func (c container) env(name string) (string, bool) {
+	for _, e := range c.Env {
+		if e.Name == name && e.ValueFrom == nil {
+			return e.Value, true
+		}
+	}
+	return "", false
+}
+
+func (c container) port(name string) int {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort
+		}
+	}
+	return 0
+}
+
+type podSpec struct {
+	TerminationGracePeriodSeconds *int64           `json:"terminationGracePeriodSeconds"`
+	SecurityContext               *securityContext `json:"securityContext"`
+	InitContainers                []container      `json:"initContainers"`
+	Containers                    []container      `json:"containers"`
+	Volumes                       []struct {
+		Secret *struct {
+			SecretName string `json:"secretName"`
+		} `json:"secret"`
+	} `json:"volumes"`
+}
+
+func (p podSpec) allContainers() []container {
+	return append(slices.Clone(p.InitContainers), p.Containers...)
+}
+
+type podTemplate struct {
+	Metadata meta    `json:"metadata"`
+	Spec     podSpec `json:"spec"`
+}
+
+type deployment struct {
+	Metadata meta `json:"metadata"`
+	Spec     struct {
+		Replicas *int `json:"replicas"`
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+		Strategy struct {
+			Type          string `json:"type"`
+			RollingUpdate *struct {
+				MaxUnavailable any `json:"maxUnavailable"`
+			} `json:"rollingUpdate"`
+		} `json:"strategy"`
+		Template podTemplate `json:"template"`
+	} `json:"spec"`
+}
+
+type statefulSet struct {
+	Metadata meta `json:"metadata"`
+	Spec     struct {
+		Template podTemplate `json:"template"`
+	} `json:"spec"`
+}
+
+type service struct {
+	Metadata meta `json:"metadata"`
+	Spec     struct {
+		Selector map[string]string `json:"selector"`
+		Ports    []struct {
+			Name        string `json:"name"`
+			Port        int    `json:"port"`
+			AppProtocol string `json:"appProtocol"`
+		} `json:"ports"`
+	} `json:"spec"`
+}
+
+type hpa struct {
+	Metadata meta `json:"metadata"`
+	Spec     struct {
+		ScaleTargetRef struct {
+			Kind string `json:"kind"`
+			Name string `json:"name"`
+		} `json:"scaleTargetRef"`
+		MinReplicas int `json:"minReplicas"`
+		MaxReplicas int `json:"maxReplicas"`
+	} `json:"spec"`
+}
+
+type pdb struct {
+	Metadata meta `json:"metadata"`
+	Spec     struct {
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+	} `json:"spec"`
+}
+
+type ingress struct {
+	Metadata meta `json:"metadata"`
+	Spec     struct {
+		TLS []struct {
+			SecretName string `json:"secretName"`
+		} `json:"tls"`
+	} `json:"spec"`
+}
+
+type dataObject struct { // ConfigMap or Secret
+	Data       map[string]string `json:"data"`
+	StringData map[string]string `json:"stringData"`
+}
+
+func (d dataObject) keys() []string {
+	var ks []string
+	for k := range d.Data {
+		ks = append(ks, k)
+	}
+	for k := range d.StringData {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// rendered is one overlay's output.
+type rendered struct {
+	name    string
+	objects []object
+}
+
+func (r rendered) ofKind(kind string) []object {
+	var out []object
+	for _, o := range r.objects {
+		if o.Kind == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (r rendered) find(kind, name string) (object, bool) {
+	for _, o := range r.objects {
+		if o.Kind == kind && o.Metadata.Name == name {
+			return o, true
+		}
+	}
+	return object{}, false
+}
+
+func decode[T any](t *testing.T, o object) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(o.raw, &v); err != nil {
+		t.Fatalf("%s/%s: %v", o.Kind, o.Metadata.Name, err)
+	}
+	return v
+}
+
+func deployments(t *testing.T, r rendered) []deployment {
+	var out []deployment
+	for _, o := range r.ofKind("Deployment") {
+		out = append(out, decode[deployment](t, o))
+	}
+	return out
+}
+
+// render builds an overlay exactly as `kubectl apply -k` / `kustomize
+// build` would, and parses the YAML stream back.
+func render(t *testing.T, dir string) rendered {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	out, err := m.AsYaml()
+	if err != nil {
+		t.Fatalf("kustomize build %s: yaml: %v", dir, err)
+	}
+	nodes, err := kio.FromBytes(out)
+	if err != nil {
+		t.Fatalf("kustomize build %s: output does not parse as YAML: %v", dir, err)
+	}
+	r := rendered{name: filepath.Base(dir)}
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		raw, err := n.MarshalJSON()
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		var o object
+		if err := json.Unmarshal(raw, &o); err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		o.raw = raw
+		if o.APIVersion == "" || o.Kind == "" || o.Metadata.Name == "" {
+			t.Errorf("%s: object without apiVersion, kind or name:\n%s", dir, raw)
+		}
+		id := o.Kind + "/" + o.Metadata.Name
+		if seen[id] {
+			t.Errorf("%s: %s rendered twice", dir, id)
+		}
+		seen[id] = true
+		r.objects = append(r.objects, o)
+	}
+	return r
+}
+
+// baseServices lists the workload directories of the base (one
+// kustomization per service, plus the gateway).
+func baseServices(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(baseDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(baseDir, e.Name(), "kustomization.yaml")); err == nil {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	if !slices.Contains(names, "gateway") || len(names) < 2 {
+		t.Fatalf("base: want gateway and at least one service directory, got %v", names)
+	}
+	return names
+}
+
+func overlays(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(overlayDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	for want := range wantKinds {
+		if !slices.Contains(names, want) {
+			t.Fatalf("overlay %s missing (found %v)", want, names)
+		}
+	}
+	return names
+}
+
+func TestBaseBuilds(t *testing.T) {
+	render(t, baseDir)
+}
+
+func TestOverlays(t *testing.T) {
+	services := baseServices(t)
+	for _, name := range overlays(t) {
+		t.Run(name, func(t *testing.T) {
+			r := render(t, filepath.Join(overlayDir, name))
+			t.Run("kinds", func(t *testing.T) { checkKinds(t, r) })
+			t.Run("every service deployed", func(t *testing.T) { checkServicesPresent(t, r, services) })
+			t.Run("deployments", func(t *testing.T) { checkDeployments(t, r) })
+			t.Run("secret references", func(t *testing.T) { checkSecretRefs(t, r) })
+			t.Run("configmap references", func(t *testing.T) { checkConfigMapRefs(t, r) })
+			t.Run("services select pods", func(t *testing.T) { checkServices(t, r) })
+			t.Run("gateway wiring", func(t *testing.T) { checkGateway(t, r) })
+			switch name {
+			case "prod":
+				t.Run("autoscaling and budgets", func(t *testing.T) { checkScaling(t, r) })
+				t.Run("pinned images", func(t *testing.T) { checkPinnedImages(t, r) })
+			case "dev":
+				t.Run("dev database roles", func(t *testing.T) { checkDevDatabase(t, r) })
+			}
+		})
+	}
+}
+
+func checkKinds(t *testing.T, r rendered) {
+	want, ok := wantKinds[r.name]
+	if !ok {
+		t.Fatalf("overlay %s: add its expected kinds to wantKinds", r.name)
+	}
+	for _, k := range want.present {
+		if len(r.ofKind(k)) == 0 {
+			t.Errorf("no %s rendered", k)
+		}
+	}
+	for _, k := range want.absent {
+		if n := len(r.ofKind(k)); n > 0 {
+			t.Errorf("%d %s rendered, want none", n, k)
+		}
+	}
+	ns := r.ofKind("Namespace")
+	for _, o := range r.objects {
+		if o.Kind != "Namespace" && len(ns) == 1 && o.Metadata.Namespace != ns[0].Metadata.Name {
+			t.Errorf("%s/%s in namespace %q, want %q", o.Kind, o.Metadata.Name, o.Metadata.Namespace, ns[0].Metadata.Name)
+		}
+	}
+}
+
+func checkServicesPresent(t *testing.T, r rendered, services []string) {
+	for _, s := range services {
+		if _, ok := r.find("Deployment", s); !ok {
+			t.Errorf("no Deployment %s: is base/%s listed in base/kustomization.yaml?", s, s)
+		}
+		if _, ok := r.find("Service", s); !ok {
+			t.Errorf("no Service %s", s)
+		}
+	}
+}
+
+func isGRPCService(d deployment) bool {
+	return d.Spec.Template.Metadata.Labels["app.kubernetes.io/component"] == "grpc-service"
+}
+
+func checkDeployments(t *testing.T, r rendered) {
+	for _, d := range deployments(t, r) {
+		name := d.Metadata.Name
+		pod := d.Spec.Template
+		labels := pod.Metadata.Labels
+		if labels["app.kubernetes.io/name"] != name || labels["app.kubernetes.io/part-of"] != "crm" {
+			t.Errorf("%s: pod labels %v lack app.kubernetes.io/name=%s, app.kubernetes.io/part-of=crm", name, labels, name)
+		}
+		// The NetworkPolicies select pods by component.
+		if c := labels["app.kubernetes.io/component"]; c != "grpc-service" && c != "gateway" {
+			t.Errorf("%s: app.kubernetes.io/component=%q, want grpc-service or gateway (NetworkPolicy)", name, c)
+		}
+		for k, v := range d.Spec.Selector.MatchLabels {
+			if labels[k] != v {
+				t.Errorf("%s: selector %s=%s does not match the pod template", name, k, v)
+			}
+		}
+		if d.Spec.Strategy.Type != "RollingUpdate" || d.Spec.Strategy.RollingUpdate == nil ||
+			fmt.Sprint(d.Spec.Strategy.RollingUpdate.MaxUnavailable) != "0" {
+			t.Errorf("%s: want RollingUpdate with maxUnavailable 0", name)
+		}
+		if pod.Metadata.Annotations["prometheus.io/scrape"] != "true" || pod.Metadata.Annotations["prometheus.io/port"] == "" {
+			t.Errorf("%s: missing prometheus.io scrape annotations", name)
+		}
+
+		psc := pod.Spec.SecurityContext
+		if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != "RuntimeDefault" {
+			t.Errorf("%s: pod seccompProfile must be RuntimeDefault", name)
+		}
+		if len(pod.Spec.Containers) == 0 {
+			t.Fatalf("%s: no containers", name)
+		}
+		for _, c := range pod.Spec.allContainers() {
+			id := name + "/" + c.Name
+			checkContainerSecurity(t, id, psc, c.SecurityContext)
+			if !c.ReadinessProbe.hasHandler() {
+				t.Errorf("%s: no readinessProbe", id)
+			}
+			if !c.LivenessProbe.hasHandler() {
+				t.Errorf("%s: no livenessProbe", id)
+			}
+			for _, res := range []string{"cpu", "memory"} {
+				if c.Resources.Limits[res] == "" {
+					t.Errorf("%s: no %s limit", id, res)
+				}
+				if c.Resources.Requests[res] == "" {
+					t.Errorf("%s: no %s request", id, res)
+				}
+			}
+			checkMemLimit(t, id, c)
+			checkGracePeriod(t, id, pod.Spec, c)
+			if isGRPCService(d) {
+				checkGRPCContainer(t, id, c)
+			} else {
+				checkHTTPContainer(t, id, c)
+			}
+		}
+	}
+}
+
+func checkContainerSecurity(t *testing.T, id string, pod, c *securityContext) {
+	t.Helper()
+	nonRoot := pod != nil && pod.RunAsNonRoot != nil && *pod.RunAsNonRoot
+	if c != nil && c.RunAsNonRoot != nil {
+		nonRoot = *c.RunAsNonRoot
+	}
+	if !nonRoot {
+		t.Errorf("%s: runAsNonRoot is not true", id)
+	}
+	if c == nil {
+		t.Errorf("%s: no container securityContext", id)
+		return
+	}
+	if c.ReadOnlyRootFilesystem == nil || !*c.ReadOnlyRootFilesystem {
+		t.Errorf("%s: readOnlyRootFilesystem is not true", id)
+	}
+	if c.AllowPrivilegeEscalation == nil || *c.AllowPrivilegeEscalation {
+		t.Errorf("%s: allowPrivilegeEscalation is not false", id)
+	}
+	if c.Capabilities == nil || !slices.Contains(c.Capabilities.Drop, "ALL") {
+		t.Errorf("%s: capabilities do not drop ALL", id)
+	}
+}
+
+// checkMemLimit: GOMEMLIMIT, when set, must leave headroom under the
+// container's memory limit.
+func checkMemLimit(t *testing.T, id string, c container) {
+	t.Helper()
+	v, ok := c.env("GOMEMLIMIT")
+	if !ok {
+		return
+	}
+	soft, err := parseBytes(v, map[string]int64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30})
+	if err != nil {
+		t.Errorf("%s: GOMEMLIMIT: %v", id, err)
+		return
+	}
+	hard, err := parseBytes(c.Resources.Limits["memory"], map[string]int64{"": 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30})
+	if err != nil {
+		t.Errorf("%s: memory limit: %v", id, err)
+		return
+	}
+	if soft >= hard {
+		t.Errorf("%s: GOMEMLIMIT %s is not below the memory limit %s", id, v, c.Resources.Limits["memory"])
+	}
+}
+
+var quantity = regexp.MustCompile(`^([0-9]+)([A-Za-z]*)$`)
+
+func parseBytes(s string, units map[string]int64) (int64, error) {
+	m := quantity.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("cannot parse %q", s)
+	}
+	mult, ok := units[m[2]]
+	if !ok {
+		return 0, fmt.Errorf("unknown unit in %q", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	return n * mult, err
+}
+
+// graceMargin is left after preStop + SHUTDOWN_TIMEOUT for what follows the
+// gRPC drain: stopping workers, the final outbox flush (<= 2s), exit.
+const graceMargin = 5 * time.Second
+
+// checkGracePeriod: the kubelet must not SIGKILL a pod that is still
+// draining: preStop sleep + SHUTDOWN_TIMEOUT + graceMargin <=
+// terminationGracePeriodSeconds.
+func checkGracePeriod(t *testing.T, id string, pod podSpec, c container) {
+	t.Helper()
+	v, ok := c.env("SHUTDOWN_TIMEOUT")
+	if !ok {
+		t.Errorf("%s: SHUTDOWN_TIMEOUT not set", id)
+		return
+	}
+	drain, err := time.ParseDuration(v)
+	if err != nil {
+		t.Errorf("%s: SHUTDOWN_TIMEOUT: %v", id, err)
+		return
+	}
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+		drain += time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	}
+	grace := 30 * time.Second // Kubernetes' default
+	if pod.TerminationGracePeriodSeconds != nil {
+		grace = time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+	}
+	if drain+graceMargin > grace {
+		t.Errorf("%s: preStop + SHUTDOWN_TIMEOUT = %v leaves less than %v of terminationGracePeriodSeconds (%v)", id, drain, graceMargin, grace)
+	}
+}
+
+func checkGRPCContainer(t *testing.T, id string, c container) {
+	t.Helper()
+	grpcPort, metricsPort := c.port("grpc"), c.port("metrics")
+	if grpcPort != 9090 || metricsPort != 9091 {
+		t.Errorf("%s: want container ports grpc=9090, metrics=9091; got %d, %d", id, grpcPort, metricsPort)
+	}
+	if v, _ := c.env("GRPC_ADDR"); v != ":9090" {
+		t.Errorf("%s: GRPC_ADDR=%q, want \":9090\"", id, v)
+	}
+	if v, _ := c.env("METRICS_ADDR"); v != ":9091" {
+		t.Errorf("%s: METRICS_ADDR=%q, want \":9091\"", id, v)
+	}
+	for what, p := range map[string]*probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if p == nil || p.GRPC == nil || p.GRPC.Port != grpcPort {
+			t.Errorf("%s: %s probe must be a gRPC health probe on port %d", id, what, grpcPort)
+		}
+	}
+}
+
+func checkHTTPContainer(t *testing.T, id string, c container) {
+	t.Helper()
+	if c.port("http") != 8080 {
+		t.Errorf("%s: want container port http=8080", id)
+	}
+	if v, _ := c.env("HTTP_ADDR"); v != ":8080" {
+		t.Errorf("%s: HTTP_ADDR=%q, want \":8080\"", id, v)
+	}
+	for what, want := range map[string]string{"readiness": "/readyz", "liveness": "/healthz"} {
+		p := c.ReadinessProbe
+		if what == "liveness" {
+			p = c.LivenessProbe
+		}
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want {
+			t.Errorf("%s: %s probe must be GET %s", id, what, want)
+		}
+	}
+}
+
+// podTemplates returns every pod template rendered, by owner.
+func podTemplates(t *testing.T, r rendered) map[string]podSpec {
+	out := map[string]podSpec{}
+	for _, o := range r.ofKind("Deployment") {
+		out["Deployment/"+o.Metadata.Name] = decode[deployment](t, o).Spec.Template.Spec
+	}
+	for _, o := range r.ofKind("StatefulSet") {
+		out["StatefulSet/"+o.Metadata.Name] = decode[statefulSet](t, o).Spec.Template.Spec
+	}
+	return out
+}
+
+// checkSecretRefs: every Secret a pod or Ingress references is either
+// rendered by the overlay (with the key) or documented for operators.
+func checkSecretRefs(t *testing.T, r rendered) {
+	generated := map[string][]string{}
+	for _, o := range r.ofKind("Secret") {
+		generated[o.Metadata.Name] = decode[dataObject](t, o).keys()
+	}
+	referenced := map[string]bool{}
+	ref := func(owner, name, key string) {
+		referenced[name] = true
+		keys, ok := generated[name]
+		if !ok {
+			keys, ok = documentedSecrets[name]
+		}
+		switch {
+		case !ok:
+			t.Errorf("%s references Secret %q, which the overlay does not generate and deploy/README.md does not document (documentedSecrets)", owner, name)
+		case key != "" && !slices.Contains(keys, key):
+			t.Errorf("%s references key %q of Secret %q; known keys %v", owner, key, name, keys)
+		}
+	}
+	for owner, pod := range podTemplates(t, r) {
+		for _, c := range pod.allContainers() {
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					ref(owner+" env "+e.Name, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
+				}
+			}
+			for _, ef := range c.EnvFrom {
+				if ef.SecretRef != nil {
+					ref(owner+" envFrom", ef.SecretRef.Name, "")
+				}
+			}
+		}
+		for _, v := range pod.Volumes {
+			if v.Secret != nil {
+				ref(owner+" volume", v.Secret.SecretName, "")
+			}
+		}
+	}
+	for _, o := range r.ofKind("Ingress") {
+		for _, tls := range decode[ingress](t, o).Spec.TLS {
+			ref("Ingress/"+o.Metadata.Name+" tls", tls.SecretName, "")
+		}
+	}
+	if len(generated) == 0 {
+		// Nothing generated (prod): the documented list must not go stale.
+		for name := range documentedSecrets {
+			if !referenced[name] {
+				t.Errorf("documentedSecrets lists %q but the %s overlay does not reference it", name, r.name)
+			}
+		}
+	}
+}
+
+func checkConfigMapRefs(t *testing.T, r rendered) {
+	for owner, pod := range podTemplates(t, r) {
+		for _, c := range pod.allContainers() {
+			for _, ef := range c.EnvFrom {
+				if ef.ConfigMapRef != nil {
+					if _, ok := r.find("ConfigMap", ef.ConfigMapRef.Name); !ok {
+						t.Errorf("%s: envFrom ConfigMap %q is not rendered", owner, ef.ConfigMapRef.Name)
+					}
+				}
+			}
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
+					ref := e.ValueFrom.ConfigMapKeyRef
+					o, ok := r.find("ConfigMap", ref.Name)
+					if !ok || !slices.Contains(decode[dataObject](t, o).keys(), ref.Key) {
+						t.Errorf("%s: env %s: ConfigMap %q key %q is not rendered", owner, e.Name, ref.Name, ref.Key)
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkServices: each Service selects the pods of the Deployment of the
+// same name and exposes its ports.
+func checkServices(t *testing.T, r rendered) {
+	for _, d := range deployments(t, r) {
+		o, ok := r.find("Service", d.Metadata.Name)
+		if !ok {
+			t.Errorf("Deployment %s has no Service", d.Metadata.Name)
+			continue
+		}
+		s := decode[service](t, o)
+		if len(s.Spec.Selector) == 0 {
+			t.Errorf("Service %s has no selector", s.Metadata.Name)
+		}
+		for k, v := range s.Spec.Selector {
+			if d.Spec.Template.Metadata.Labels[k] != v {
+				t.Errorf("Service %s selector %s=%s does not match its pods", s.Metadata.Name, k, v)
+			}
+		}
+		if isGRPCService(d) {
+			var grpcOK, metricsOK bool
+			for _, p := range s.Spec.Ports {
+				grpcOK = grpcOK || (p.Name == "grpc" && p.Port == 9090 && p.AppProtocol == "grpc")
+				metricsOK = metricsOK || (p.Name == "metrics" && p.Port == 9091)
+			}
+			if !grpcOK || !metricsOK {
+				t.Errorf("Service %s: want ports grpc 9090 (appProtocol grpc) and metrics 9091", s.Metadata.Name)
+			}
+		}
+	}
+}
+
+// checkGateway: the gateway knows the address of every gRPC service, and
+// the ingress body limit equals the gateway's own.
+func checkGateway(t *testing.T, r rendered) {
+	var d deployment
+	for _, x := range deployments(t, r) {
+		if x.Metadata.Name == "gateway" {
+			d = x
+		}
+	}
+	if d.Metadata.Name == "" {
+		t.Fatal("no gateway Deployment")
+	}
+	env := map[string]string{}
+	for _, ef := range d.Spec.Template.Spec.Containers[0].EnvFrom {
+		if ef.ConfigMapRef == nil {
+			continue
+		}
+		if o, ok := r.find("ConfigMap", ef.ConfigMapRef.Name); ok {
+			for k, v := range decode[dataObject](t, o).Data {
+				env[k] = v
+			}
+		}
+	}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = e.Value
+		}
+	}
+	for _, s := range deployments(t, r) {
+		if !isGRPCService(s) {
+			continue
+		}
+		key := strings.ToUpper(strings.ReplaceAll(s.Metadata.Name, "-", "_")) + "_GRPC_ADDR"
+		if want := s.Metadata.Name + ":9090"; env[key] != want {
+			t.Errorf("gateway: %s=%q, want %q", key, env[key], want)
+		}
+	}
+	maxBody, err := strconv.ParseInt(env["MAX_BODY_BYTES"], 10, 64)
+	if err != nil {
+		t.Fatalf("gateway: MAX_BODY_BYTES=%q: %v", env["MAX_BODY_BYTES"], err)
+	}
+	o, ok := r.find("Ingress", "gateway")
+	if !ok {
+		t.Fatal("no Ingress gateway")
+	}
+	ann := o.Metadata.Annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
+	// nginx sizes: bytes, or k/m/g suffixes (powers of 1024).
+	edge, err := parseBytes(strings.ToLower(ann), map[string]int64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30})
+	if err != nil {
+		t.Fatalf("Ingress proxy-body-size %q: %v", ann, err)
+	}
+	if edge != maxBody {
+		t.Errorf("Ingress proxy-body-size %s (%d bytes) != gateway MAX_BODY_BYTES %d", ann, edge, maxBody)
+	}
+}
+
+func checkScaling(t *testing.T, r rendered) {
+	hpas := map[string]hpa{}
+	for _, o := range r.ofKind("HorizontalPodAutoscaler") {
+		h := decode[hpa](t, o)
+		hpas[h.Spec.ScaleTargetRef.Kind+"/"+h.Spec.ScaleTargetRef.Name] = h
+	}
+	var pdbs []pdb
+	for _, o := range r.ofKind("PodDisruptionBudget") {
+		pdbs = append(pdbs, decode[pdb](t, o))
+	}
+	for _, d := range deployments(t, r) {
+		h, ok := hpas["Deployment/"+d.Metadata.Name]
+		if !ok {
+			t.Errorf("Deployment %s has no HorizontalPodAutoscaler", d.Metadata.Name)
+		} else if h.Spec.MinReplicas < 2 || h.Spec.MaxReplicas < h.Spec.MinReplicas {
+			t.Errorf("HPA %s: min %d max %d, want min >= 2", h.Metadata.Name, h.Spec.MinReplicas, h.Spec.MaxReplicas)
+		}
+		if d.Spec.Replicas != nil {
+			t.Errorf("Deployment %s sets spec.replicas; the HPA owns it", d.Metadata.Name)
+		}
+		covered := slices.ContainsFunc(pdbs, func(p pdb) bool {
+			for k, v := range p.Spec.Selector.MatchLabels {
+				if d.Spec.Template.Metadata.Labels[k] != v {
+					return false
+				}
+			}
+			return len(p.Spec.Selector.MatchLabels) > 0
+		})
+		if !covered {
+			t.Errorf("Deployment %s has no PodDisruptionBudget", d.Metadata.Name)
+		}
+	}
+}
+
+var pinned = regexp.MustCompile(`(:[A-Za-z0-9_][A-Za-z0-9_.-]*|@sha256:[0-9a-f]{64})$`)
+
+func checkPinnedImages(t *testing.T, r rendered) {
+	for owner, pod := range podTemplates(t, r) {
+		for _, c := range pod.allContainers() {
+			last := c.Image[strings.LastIndex(c.Image, "/")+1:]
+			if !pinned.MatchString(last) || strings.HasSuffix(c.Image, ":latest") || strings.HasSuffix(c.Image, ":dev") {
+				t.Errorf("%s/%s: image %q is not pinned to a release tag or digest", owner, c.Name, c.Image)
+			}
+		}
+	}
+}
+
+// checkDevDatabase: each dev <service>-db URL logs in with a role and
+// password that postgres-init.sql creates, so the dev overlay works as
+// rendered.
+func checkDevDatabase(t *testing.T, r rendered) {
+	sql, err := os.ReadFile(devInitSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deployments(t, r) {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if e.Name != "DATABASE_URL" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+					continue
+				}
+				ref := e.ValueFrom.SecretKeyRef
+				o, ok := r.find("Secret", ref.Name)
+				if !ok {
+					t.Errorf("%s: dev Secret %s not generated", d.Metadata.Name, ref.Name)
+					continue
+				}
+				raw, err := base64.StdEncoding.DecodeString(decode[dataObject](t, o).Data[ref.Key])
+				if err != nil {
+					t.Fatal(err)
+				}
+				u, err := url.Parse(string(raw))
+				if err != nil {
+					t.Fatalf("%s: DATABASE_URL: %v", d.Metadata.Name, err)
+				}
+				pw, _ := u.User.Password()
+				role := fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s';", u.User.Username(), pw)
+				schema := fmt.Sprintf("CREATE SCHEMA %s AUTHORIZATION %s;", d.Metadata.Name, u.User.Username())
+				for _, want := range []string{role, schema} {
+					if !strings.Contains(string(sql), want) {
+						t.Errorf("%s: postgres-init.sql lacks %q", d.Metadata.Name, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestReadmeDocumentsSecrets keeps documentedSecrets and the README's
+// table in step: each Secret and each of its keys on one line.
+func TestReadmeDocumentsSecrets(t *testing.T) {
+	f, err := os.Open(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		lines = append(lines, s.Text())
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for name, keys := range documentedSecrets {
+		found := slices.ContainsFunc(lines, func(l string) bool {
+			if !strings.Contains(l, "`"+name+"`") {
+				return false
+			}
+			for _, k := range keys {
+				if !strings.Contains(l, "`"+k+"`") {
+					return false
+				}
+			}
+			return true
+		})
+		if !found {
+			t.Errorf("deploy/README.md has no line documenting Secret `%s` with keys %v", name, keys)
+		}
+	}
+}

@@ -1,0 +1,265 @@
+// Package service is the runtime every service's main shares: configuration
+// from the environment, logging, the Postgres pool and migrations, the NATS
+// connection, the gRPC server with health, reflection and the interceptor
+// chain, the outbox relay, metrics, and an orderly shutdown.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/crmsuite/crm/platform/config"
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/natsx"
+	"github.com/crmsuite/crm/platform/outbox"
+	"github.com/crmsuite/crm/platform/pg"
+)
+
+// Config is what every service reads from its environment.
+type Config struct {
+	Name            string
+	GRPCAddr        string
+	MetricsAddr     string
+	DatabaseURL     string
+	DBMaxConns      int
+	NATSURL         string
+	EventsNamespace string
+	ShutdownTimeout time.Duration
+	Reflection      bool
+	PageTokenSecret string
+	LogLevel        string
+	LogFormat       string
+}
+
+// LoadConfig reads the environment; defaultGRPCPort and defaultMetricsPort
+// give each service its own local ports for `make run`.
+func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, error) {
+	var env config.Env
+	c := Config{
+		Name:            name,
+		GRPCAddr:        env.String("GRPC_ADDR", fmt.Sprintf("127.0.0.1:%d", defaultGRPCPort)),
+		MetricsAddr:     env.String("METRICS_ADDR", fmt.Sprintf("127.0.0.1:%d", defaultMetricsPort)),
+		DatabaseURL:     env.Secret("DATABASE_URL", ""),
+		DBMaxConns:      env.Int("DB_MAX_CONNS", 16),
+		NATSURL:         env.String("NATS_URL", "nats://127.0.0.1:4222"),
+		EventsNamespace: env.String("EVENTS_NAMESPACE", ""),
+		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		Reflection:      env.Bool("GRPC_REFLECTION", true),
+		PageTokenSecret: env.Secret("PAGE_TOKEN_SECRET", ""),
+		LogLevel:        env.String("LOG_LEVEL", "info"),
+		LogFormat:       env.String("LOG_FORMAT", "json"),
+	}
+	env.Required("DATABASE_URL", c.DatabaseURL)
+	return c, env.Err()
+}
+
+// NewLogger returns the structured logger the config asks for.
+func NewLogger(c Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
+	if strings.EqualFold(c.LogFormat, "text") {
+		h = slog.NewTextHandler(os.Stderr, opts)
+	}
+	return slog.New(h).With("service", c.Name)
+}
+
+// Runtime is what a service's Register function gets to wire itself up.
+type Runtime struct {
+	Config Config
+	Logger *slog.Logger
+	Pool   *pgxpool.Pool
+	NATS   *nats.Conn
+	JS     jetstream.JetStream
+	GRPC   *grpc.Server
+	// Relay publishes this service's outbox; call Relay.Kick after
+	// committing events.
+	Relay *outbox.Relay
+	// Outbox builds outbox rows for this service's events.
+	Outbox outbox.Writer
+
+	workers []func(context.Context) error
+}
+
+// Go runs fn for the life of the service (consumers, timers). fn must
+// return when ctx ends.
+func (rt *Runtime) Go(fn func(ctx context.Context) error) {
+	rt.workers = append(rt.workers, fn)
+}
+
+// Spec describes one service.
+type Spec struct {
+	// Schema the service owns in Postgres.
+	Schema     string
+	Migrations fs.FS
+	// Register wires handlers onto rt.GRPC and background work via rt.Go.
+	Register func(rt *Runtime) error
+	// Ready, if set, is called once the gRPC listener is up (tests).
+	Ready func(addr net.Addr)
+}
+
+// Run starts the service and blocks until ctx ends, then shuts down: health
+// goes NOT_SERVING so load balancers stop sending, in-flight calls finish
+// (bounded by ShutdownTimeout), background work stops, connections close.
+func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pool, err := pg.Connect(startCtx, pg.PoolConfig{
+		URL: c.DatabaseURL, Schema: spec.Schema, MaxConns: int32(c.DBMaxConns), ApplicationName: c.Name,
+	})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pg.Migrate(startCtx, pool, spec.Schema, pg.PlatformMigrations(),
+		pg.MigrationSet{Name: spec.Schema, FS: spec.Migrations}); err != nil {
+		return err
+	}
+
+	nc, js, err := natsx.Connect(c.NATSURL, c.Name, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	validator, err := protovalidate.New()
+	if err != nil {
+		return fmt.Errorf("protovalidate: %w", err)
+	}
+	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: grpcx.HeaderAuthenticator{}}
+	srv := grpc.NewServer(append(chain.ServerOptions(), grpc.MaxRecvMsgSize(8<<20))...)
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(srv, healthSrv)
+	if c.Reflection {
+		reflection.Register(srv)
+	}
+
+	ns := c.EventsNamespace
+	rt := &Runtime{
+		Config: c, Logger: log, Pool: pool, NATS: nc, JS: js, GRPC: srv,
+		Outbox: outbox.Writer{Service: c.Name, Namespace: ns},
+		Relay: &outbox.Relay{
+			Pool: pool, JS: js, Logger: log,
+			Stream: jetstream.StreamConfig{
+				Name:       events.StreamName(ns, c.Name),
+				Subjects:   events.StreamSubjects(ns, c.Name),
+				Storage:    jetstream.FileStorage,
+				MaxAge:     30 * 24 * time.Hour,
+				Duplicates: 10 * time.Minute,
+			},
+		},
+	}
+	if err := spec.Register(rt); err != nil {
+		return err
+	}
+	rt.Go(rt.Relay.Run)
+	rt.Go(func(ctx context.Context) error { return pruneIdempotencyKeys(ctx, pool, log) })
+
+	lis, err := net.Listen("tcp", c.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", c.GRPCAddr, err)
+	}
+	metrics := startMetrics(c.MetricsAddr, log)
+	defer metrics.Close()
+
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	for _, w := range rt.workers {
+		workers.Go(func() {
+			if err := w(workCtx); err != nil {
+				log.Error("background worker stopped", "error", err)
+			}
+		})
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	log.Info("serving", "grpc", lis.Addr().String(), "metrics", c.MetricsAddr)
+	if spec.Ready != nil {
+		spec.Ready(lis.Addr())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		stopWork()
+		workers.Wait()
+		return fmt.Errorf("grpc server: %w", err)
+	}
+	log.Info("shutting down")
+	healthSrv.Shutdown()
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(c.ShutdownTimeout):
+		log.Warn("graceful stop timed out; closing remaining calls")
+		srv.Stop()
+	}
+	stopWork()
+	workers.Wait()
+	// One last pass so events committed by the final requests go out now
+	// rather than at the next start.
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancelFlush()
+	_, _ = rt.Relay.RelayOnce(flushCtx, 1000)
+	_ = nc.Drain()
+	return nil
+}
+
+func startMetrics(addr string, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.Handler())
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if addr == "" || addr == "off" {
+		return srv
+	}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("metrics server", "error", err)
+		}
+	}()
+	return srv
+}
+
+// pruneIdempotencyKeys forgets request ids after a week: a client retrying
+// later than that is not retrying.
+func pruneIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - interval '7 days'`); err != nil && ctx.Err() == nil {
+				log.Warn("prune idempotency keys", "error", err)
+			}
+		}
+	}
+}

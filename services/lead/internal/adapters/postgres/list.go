@@ -1,0 +1,213 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.einride.tech/aip/ordering"
+
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/aipfilter"
+	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/services/lead/internal/app"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
+)
+
+// leadFilter is what ListLeads' filter may name; keep the proto comment of
+// ListLeadsRequest.filter in step.
+var leadFilter = aipfilter.NewSchema(map[string]aipfilter.Field{
+	"status":            {Column: "status", Kind: aipfilter.Enum, EnumType: leadv1.Status(0).Type(), EnumPrefix: "STATUS_"},
+	"rating":            {Column: "rating", Kind: aipfilter.Enum, EnumType: leadv1.Rating(0).Type(), EnumPrefix: "RATING_"},
+	"source":            {Column: "source", Kind: aipfilter.Enum, EnumType: leadv1.Source(0).Type(), EnumPrefix: "SOURCE_"},
+	"owner":             {Column: "owner", Kind: aipfilter.String},
+	"campaign":          {Column: "campaign", Kind: aipfilter.String},
+	"company":           {Column: "company", Kind: aipfilter.String},
+	"email":             {Column: "email", Kind: aipfilter.String, Fold: true},
+	"create_time":       {Column: "created_at", Kind: aipfilter.Timestamp},
+	"update_time":       {Column: "updated_at", Kind: aipfilter.Timestamp},
+	"next_contact_time": {Column: "next_contact_at", Kind: aipfilter.Timestamp},
+	"text":              {Column: "search", Kind: aipfilter.Text, MinLen: 3},
+})
+
+// leadOrders maps order_by fields to their columns; each is NOT NULL and
+// indexed together with id.
+var leadOrders = map[string]struct {
+	column string
+	isTime bool
+}{
+	"create_time": {"created_at", true},
+	"update_time": {"updated_at", true},
+	"last_name":   {"last_name", false},
+	"company":     {"company", false},
+}
+
+type orderBy struct{ OrderBy string }
+
+func (o orderBy) GetOrderBy() string { return o.OrderBy }
+
+// leadCursor is the sort key of the last lead of a page.
+type leadCursor struct {
+	Time *time.Time `json:"t,omitempty"`
+	Text *string    `json:"s,omitempty"`
+	ID   uuid.UUID  `json:"id"`
+}
+
+// List implements app.Repository with keyset pagination: the page after a
+// token starts strictly after the (sort key, id) the token carries.
+func (r *Repo) List(ctx context.Context, q app.ListQuery) ([]*domain.Lead, string, error) {
+	field, desc, err := parseOrder(q.OrderBy)
+	if err != nil {
+		return nil, "", err
+	}
+	order := leadOrders[field]
+	var args []any
+	where, err := leadFilter.Where(q.Filter, &args)
+	if err != nil {
+		return nil, "", err
+	}
+	queryKey := "leads\x00" + q.Filter + "\x00" + field + " " + strconv.FormatBool(desc)
+	dir, cmp := "ASC", ">"
+	if desc {
+		dir, cmp = "DESC", "<"
+	}
+	if q.PageToken != "" {
+		var c leadCursor
+		if err := r.pages.Decode(q.PageToken, queryKey, &c); err != nil {
+			return nil, "", err
+		}
+		var key any
+		switch {
+		case order.isTime && c.Time != nil:
+			key = *c.Time
+		case !order.isTime && c.Text != nil:
+			key = *c.Text
+		default:
+			return nil, "", apperr.InvalidField("page_token", "INVALID_PAGE_TOKEN", "page token does not fit the order")
+		}
+		args = append(args, key, c.ID)
+		where += fmt.Sprintf(" AND (%s, id) %s ($%d, $%d)", order.column, cmp, len(args)-1, len(args))
+	}
+	args = append(args, q.PageSize+1)
+	sql := fmt.Sprintf(`SELECT %s FROM leads WHERE %s ORDER BY %s %s, id %s LIMIT $%d`,
+		leadColumns, where, order.column, dir, dir, len(args))
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list leads: %w", err)
+	}
+	defer rows.Close()
+	var leads []*domain.Lead
+	for rows.Next() {
+		l, err := scanLead(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		leads = append(leads, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list leads: %w", err)
+	}
+	if len(leads) <= q.PageSize {
+		return leads, "", nil
+	}
+	leads = leads[:q.PageSize]
+	last := leads[len(leads)-1]
+	c := leadCursor{ID: last.ID}
+	switch field {
+	case "create_time":
+		c.Time = &last.CreatedAt
+	case "update_time":
+		c.Time = &last.UpdatedAt
+	case "last_name":
+		c.Text = &last.LastName
+	case "company":
+		c.Text = &last.Company
+	}
+	next, err := r.pages.Encode(queryKey, c)
+	return leads, next, err
+}
+
+func parseOrder(s string) (field string, desc bool, err error) {
+	if strings.TrimSpace(s) == "" {
+		return "create_time", true, nil
+	}
+	bad := func(format string, a ...any) error {
+		return apperr.InvalidField("order_by", "INVALID_ORDER_BY", format, a...)
+	}
+	ob, err := ordering.ParseOrderBy(orderBy{s})
+	if err != nil {
+		return "", false, bad("order_by must be a field name optionally followed by desc, e.g. \"create_time desc\"")
+	}
+	if len(ob.Fields) != 1 {
+		return "", false, bad("order by exactly one of create_time, update_time, last_name, company")
+	}
+	f := ob.Fields[0]
+	if _, ok := leadOrders[f.Path]; !ok {
+		return "", false, bad("cannot order by %q; use create_time, update_time, last_name or company", f.Path)
+	}
+	return f.Path, f.Desc, nil
+}
+
+type activityCursor struct {
+	OccurAt time.Time `json:"t"`
+	ID      uuid.UUID `json:"id"`
+}
+
+// ListActivities lists a lead's activities, latest first. An unknown lead
+// is NotFound rather than an empty page.
+func (r *Repo) ListActivities(ctx context.Context, leadID uuid.UUID, pageSize int, pageToken string) ([]domain.Activity, string, error) {
+	q := pg.Q(ctx, r.pool)
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM leads WHERE id = $1)`, leadID).Scan(&exists); err != nil {
+		return nil, "", err
+	}
+	if !exists {
+		return nil, "", domain.ErrNotFound(leadID)
+	}
+	queryKey := "activities\x00" + leadID.String()
+	args := []any{leadID, pageSize + 1}
+	where := "lead_id = $1"
+	if pageToken != "" {
+		var c activityCursor
+		if err := r.pages.Decode(pageToken, queryKey, &c); err != nil {
+			return nil, "", err
+		}
+		args = append(args, c.OccurAt, c.ID)
+		where += " AND (occur_at, id) < ($3, $4)"
+	}
+	rows, err := q.Query(ctx, `SELECT id, lead_id, type, subject, body, direction, duration, occur_at, author, created_at
+		FROM activities WHERE `+where+` ORDER BY occur_at DESC, id DESC LIMIT $2`, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list activities: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.Activity
+	for rows.Next() {
+		var a domain.Activity
+		var typ, dir string
+		var dur *time.Duration
+		if err := rows.Scan(&a.ID, &a.LeadID, &typ, &a.Subject, &a.Body, &dir, &dur, &a.OccurAt, &a.Author, &a.CreatedAt); err != nil {
+			return nil, "", err
+		}
+		a.Type, a.Direction = domain.ActivityType(typ), domain.Direction(dir)
+		if dur != nil {
+			a.Duration = *dur
+		}
+		utc(&a.OccurAt, &a.CreatedAt)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	if len(out) <= pageSize {
+		return out, "", nil
+	}
+	out = out[:pageSize]
+	last := out[len(out)-1]
+	next, err := r.pages.Encode(queryKey, activityCursor{OccurAt: last.OccurAt, ID: last.ID})
+	return out, next, err
+}

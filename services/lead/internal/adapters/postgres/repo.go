@@ -1,0 +1,229 @@
+// Package postgres stores leads in the service's own schema. Every change
+// and the outbox rows announcing it are written in one transaction.
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/outbox"
+	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/services/lead/internal/app"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
+	"github.com/crmsuite/crm/services/lead/internal/protomap"
+)
+
+// Repo implements app.Repository.
+type Repo struct {
+	pool   *pgxpool.Pool
+	outbox outbox.Writer
+	pages  *paging.Codec
+}
+
+// New returns a repository over pool; ow names the service's event
+// subjects and pages signs page tokens.
+func New(pool *pgxpool.Pool, ow outbox.Writer, pages *paging.Codec) *Repo {
+	return &Repo{pool: pool, outbox: ow, pages: pages}
+}
+
+var _ app.Repository = (*Repo)(nil)
+
+const leadColumns = `id, first_name, last_name, company, title, email, phone, website, address, source, campaign,
+	rating, status, owner, next_contact_at, description, custom_fields, disqualify_reason, disqualify_note,
+	disqualified_at, disqualified_by, status_before_disqualify, last_activity_at, created_at, created_by,
+	updated_at, updated_by, version`
+
+type addressJSON struct {
+	Lines              []string `json:"lines,omitempty"`
+	Locality           string   `json:"locality,omitempty"`
+	AdministrativeArea string   `json:"administrative_area,omitempty"`
+	PostalCode         string   `json:"postal_code,omitempty"`
+	RegionCode         string   `json:"region_code,omitempty"`
+}
+
+func addressValue(a domain.Address) []byte {
+	if len(a.Lines) == 0 && a.Locality == "" && a.AdministrativeArea == "" && a.PostalCode == "" && a.RegionCode == "" {
+		return nil
+	}
+	b, _ := json.Marshal(addressJSON(a))
+	return b
+}
+
+// leadArgs are the values of leadColumns, in order.
+func leadArgs(l *domain.Lead) []any {
+	var reason, note, by, before *string
+	var at *time.Time
+	if d := l.Disqualification; d != nil {
+		r, s := string(d.Reason), string(d.PreviousStatus)
+		reason, note, by, before, at = &r, &d.Note, &d.By, &s, &d.At
+	}
+	custom, _ := json.Marshal(l.CustomFields)
+	return []any{
+		l.ID, l.FirstName, l.LastName, l.Company, l.Title, l.Email, l.Phone, l.Website, addressValue(l.Address),
+		string(l.Source), l.Campaign, string(l.Rating), string(l.Status), l.Owner, l.NextContactAt, l.Description,
+		custom, reason, note, at, by, before, l.LastActivityAt, l.CreatedAt, l.CreatedBy, l.UpdatedAt, l.UpdatedBy,
+		l.Version,
+	}
+}
+
+func scanLead(row pgx.Row) (*domain.Lead, error) {
+	var (
+		l                         domain.Lead
+		address, custom           []byte
+		source, rating, status    string
+		reason, note, by, before  *string
+		disqualifiedAt            *time.Time
+	)
+	err := row.Scan(&l.ID, &l.FirstName, &l.LastName, &l.Company, &l.Title, &l.Email, &l.Phone, &l.Website,
+		&address, &source, &l.Campaign, &rating, &status, &l.Owner, &l.NextContactAt, &l.Description, &custom,
+		&reason, &note, &disqualifiedAt, &by, &before, &l.LastActivityAt, &l.CreatedAt, &l.CreatedBy,
+		&l.UpdatedAt, &l.UpdatedBy, &l.Version)
+	if err != nil {
+		return nil, err
+	}
+	l.Source, l.Rating, l.Status = domain.Source(source), domain.Rating(rating), domain.Status(status)
+	if len(address) > 0 {
+		var a addressJSON
+		if err := json.Unmarshal(address, &a); err != nil {
+			return nil, fmt.Errorf("lead %s address: %w", l.ID, err)
+		}
+		l.Address = domain.Address(a)
+	}
+	l.CustomFields = map[string]string{}
+	if err := json.Unmarshal(custom, &l.CustomFields); err != nil {
+		return nil, fmt.Errorf("lead %s custom fields: %w", l.ID, err)
+	}
+	if reason != nil {
+		l.Disqualification = &domain.Disqualification{
+			Reason: domain.DisqualificationReason(*reason), Note: deref(note), By: deref(by),
+			PreviousStatus: domain.Status(deref(before)),
+		}
+		if disqualifiedAt != nil {
+			l.Disqualification.At = *disqualifiedAt
+		}
+	}
+	utc(&l.CreatedAt, &l.UpdatedAt)
+	return &l, nil
+}
+
+func utc(ts ...*time.Time) {
+	for _, t := range ts {
+		*t = t.UTC()
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+const insertLead = `INSERT INTO leads (` + leadColumns + `) VALUES
+	($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`
+
+const updateLead = `UPDATE leads SET first_name = $2, last_name = $3, company = $4, title = $5, email = $6,
+	phone = $7, website = $8, address = $9, source = $10, campaign = $11, rating = $12, status = $13, owner = $14,
+	next_contact_at = $15, description = $16, custom_fields = $17, disqualify_reason = $18, disqualify_note = $19,
+	disqualified_at = $20, disqualified_by = $21, status_before_disqualify = $22, last_activity_at = $23,
+	created_at = $24, created_by = $25, updated_at = $26, updated_by = $27, version = $28
+	WHERE id = $1`
+
+// Create sends the lead and its outbox rows in one round trip; the batch
+// is one implicit transaction (or joins the one in ctx).
+func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error {
+	msgs, err := r.messages(ctx, l, ch)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(insertLead, leadArgs(l)...)
+	outbox.Queue(b, msgs...)
+	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("create lead: %w", err)
+	}
+	return nil
+}
+
+func (r *Repo) Get(ctx context.Context, id uuid.UUID) (*domain.Lead, error) {
+	l, err := scanLead(pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.ErrNotFound(id)
+	}
+	return l, err
+}
+
+// Mutate implements app.Repository: SELECT ... FOR UPDATE serialises
+// writers of one lead, which also keeps its outbox rows in commit order.
+func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead) (app.Change, error)) (*domain.Lead, error) {
+	var out *domain.Lead
+	err := pg.InTx(ctx, r.pool, func(ctx context.Context) error {
+		q := pg.Q(ctx, r.pool)
+		l, err := scanLead(q.QueryRow(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return domain.ErrNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		ch, err := fn(l)
+		if err != nil {
+			return err
+		}
+		out = l
+		if len(ch.Events) == 0 {
+			return nil
+		}
+		msgs, err := r.messages(ctx, l, ch)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		if ch.Delete {
+			b.Queue(`DELETE FROM leads WHERE id = $1`, id)
+		} else {
+			b.Queue(updateLead, leadArgs(l)...)
+		}
+		if a := ch.Activity; a != nil {
+			var dur *time.Duration
+			if a.Duration > 0 {
+				dur = &a.Duration
+			}
+			b.Queue(`INSERT INTO activities (id, lead_id, type, subject, body, direction, duration, occur_at, author, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				a.ID, a.LeadID, string(a.Type), a.Subject, a.Body, string(a.Direction), dur, a.OccurAt, a.Author, a.CreatedAt)
+		}
+		outbox.Queue(b, msgs...)
+		return q.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// messages turns a change's domain events into outbox rows.
+func (r *Repo) messages(ctx context.Context, l *domain.Lead, ch app.Change) ([]outbox.Message, error) {
+	msgs := make([]outbox.Message, 0, len(ch.Events))
+	for _, ev := range ch.Events {
+		m, err := protomap.Event(events.NewMeta(ctx, ch.RequestID, l.UpdatedAt), l, ev)
+		if err != nil {
+			return nil, err
+		}
+		msg, err := r.outbox.Message(ctx, l.ID.String(), m)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs, nil
+}

@@ -1,0 +1,152 @@
+// Package app holds the lead use cases: it loads leads through the
+// Repository, lets the domain decide, and hands the changed lead and its
+// events back to be saved atomically.
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
+)
+
+// Change is what a use case asks the repository to save with a lead.
+type Change struct {
+	Events []domain.Event
+	// Delete removes the lead (after its events are recorded).
+	Delete bool
+	// Activity to insert.
+	Activity *domain.Activity
+	// RequestID of the request that caused the change, for the events.
+	RequestID string
+}
+
+// ListQuery is a page request for ListLeads.
+type ListQuery struct {
+	Filter    string
+	OrderBy   string
+	PageSize  int
+	PageToken string
+}
+
+// Repository stores leads, their activities and their events.
+type Repository interface {
+	// Create inserts a new lead and its events.
+	Create(ctx context.Context, l *domain.Lead, ch Change) error
+	Get(ctx context.Context, id uuid.UUID) (*domain.Lead, error)
+	List(ctx context.Context, q ListQuery) (leads []*domain.Lead, nextPageToken string, err error)
+	// Mutate locks the lead, lets fn change it, and saves the lead with the
+	// change fn returns, all in one transaction. A change without events
+	// writes nothing. Unknown ids are domain.ErrNotFound.
+	Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead) (Change, error)) (*domain.Lead, error)
+	ListActivities(ctx context.Context, leadID uuid.UUID, pageSize int, pageToken string) ([]domain.Activity, string, error)
+}
+
+// Service is the lead use cases.
+type Service struct {
+	repo Repository
+	now  func() time.Time
+}
+
+// New returns the use cases over repo.
+func New(repo Repository) *Service {
+	return &Service{repo: repo, now: func() time.Time {
+		// Postgres keeps microseconds; so do we, so that what a call
+		// returns equals what a later read returns.
+		return time.Now().UTC().Truncate(time.Microsecond)
+	}}
+}
+
+// CreateLead creates a lead owned by the caller unless it names an owner.
+func (s *Service) CreateLead(ctx context.Context, in domain.Lead, requestID string) (*domain.Lead, error) {
+	l, evs, err := domain.New(in, auth.Actor(ctx), s.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.repo.Create(ctx, l, Change{Events: evs, RequestID: requestID}); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (s *Service) GetLead(ctx context.Context, id uuid.UUID) (*domain.Lead, error) {
+	return s.repo.Get(ctx, id)
+}
+
+func (s *Service) ListLeads(ctx context.Context, q ListQuery) ([]*domain.Lead, string, error) {
+	return s.repo.List(ctx, q)
+}
+
+// UpdateLead sets the fields in mask; with a non-empty etag only if the
+// lead is unchanged since it was read.
+func (s *Service) UpdateLead(ctx context.Context, id uuid.UUID, patch domain.Lead, mask []domain.Field, ifMatch string) (*domain.Lead, error) {
+	return s.mutate(ctx, id, ifMatch, "", func(l *domain.Lead) ([]domain.Event, error) {
+		return l.Update(patch, mask, auth.Actor(ctx), s.now())
+	})
+}
+
+func (s *Service) AssignLead(ctx context.Context, id uuid.UUID, owner, ifMatch, requestID string) (*domain.Lead, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(l *domain.Lead) ([]domain.Event, error) {
+		return l.Assign(owner, auth.Actor(ctx), s.now())
+	})
+}
+
+func (s *Service) DisqualifyLead(ctx context.Context, id uuid.UUID, reason domain.DisqualificationReason, note, ifMatch, requestID string) (*domain.Lead, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(l *domain.Lead) ([]domain.Event, error) {
+		return l.Disqualify(reason, note, auth.Actor(ctx), s.now())
+	})
+}
+
+func (s *Service) ReactivateLead(ctx context.Context, id uuid.UUID, ifMatch, requestID string) (*domain.Lead, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(l *domain.Lead) ([]domain.Event, error) {
+		return l.Reactivate(auth.Actor(ctx), s.now())
+	})
+}
+
+// DeleteLead removes a lead and its activities; LeadDeleted carries its
+// last state.
+func (s *Service) DeleteLead(ctx context.Context, id uuid.UUID, ifMatch string) error {
+	_, err := s.repo.Mutate(ctx, id, func(l *domain.Lead) (Change, error) {
+		if err := etag.Check(ifMatch, l.Version); err != nil {
+			return Change{}, err
+		}
+		if err := l.CheckDelete(); err != nil {
+			return Change{}, err
+		}
+		return Change{Events: []domain.Event{domain.Deleted{}}, Delete: true}, nil
+	})
+	return err
+}
+
+// LogActivity records a note, call, email or meeting on a lead.
+func (s *Service) LogActivity(ctx context.Context, leadID uuid.UUID, a domain.Activity, requestID string) (domain.Activity, error) {
+	var logged domain.Activity
+	_, err := s.repo.Mutate(ctx, leadID, func(l *domain.Lead) (Change, error) {
+		var evs []domain.Event
+		var err error
+		logged, evs, err = l.LogActivity(a, auth.Actor(ctx), s.now())
+		if err != nil {
+			return Change{}, err
+		}
+		return Change{Events: evs, Activity: &logged, RequestID: requestID}, nil
+	})
+	return logged, err
+}
+
+func (s *Service) ListActivities(ctx context.Context, leadID uuid.UUID, pageSize int, pageToken string) ([]domain.Activity, string, error) {
+	return s.repo.ListActivities(ctx, leadID, pageSize, pageToken)
+}
+
+func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(l *domain.Lead) ([]domain.Event, error)) (*domain.Lead, error) {
+	return s.repo.Mutate(ctx, id, func(l *domain.Lead) (Change, error) {
+		if err := etag.Check(ifMatch, l.Version); err != nil {
+			return Change{}, err
+		}
+		evs, err := fn(l)
+		return Change{Events: evs, RequestID: requestID}, err
+	})
+}

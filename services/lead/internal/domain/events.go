@@ -1,0 +1,34 @@
+package domain
+
+// Event is something that happened to a lead. The adapter publishes each
+// with the lead as it is after the change.
+type Event interface{ event() }
+
+type (
+	Created struct{}
+	Updated struct {
+		// Changed lists the API field names whose value changed.
+		Changed []string
+	}
+	Assigned      struct{ PreviousOwner, Owner string }
+	RatingChanged struct{ Previous, Rating Rating }
+	StatusChanged struct{ Previous, Status Status }
+	Disqualified  struct {
+		Reason         DisqualificationReason
+		Note           string
+		PreviousStatus Status
+	}
+	Reactivated    struct{ Status Status }
+	Deleted        struct{}
+	ActivityLogged struct{ Activity Activity }
+)
+
+func (Created) event()        {}
+func (Updated) event()        {}
+func (Assigned) event()       {}
+func (RatingChanged) event()  {}
+func (StatusChanged) event()  {}
+func (Disqualified) event()   {}
+func (Reactivated) event()    {}
+func (Deleted) event()        {}
+func (ActivityLogged) event() {}

@@ -1,0 +1,232 @@
+// Package grpc is the lead service's gRPC API: it maps requests to use
+// cases and results back, makes create and custom methods idempotent by
+// request_id, and names the request fields in every validation error.
+package grpc
+
+import (
+	"context"
+	"strings"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/idempotency"
+	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/services/lead/internal/app"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
+	"github.com/crmsuite/crm/services/lead/internal/protomap"
+)
+
+// Server implements leadv1.LeadServiceServer.
+type Server struct {
+	leadv1.UnimplementedLeadServiceServer
+	app  *app.Service
+	idem *idempotency.Store
+	// published is called after every successful change, to wake the
+	// outbox relay.
+	published func()
+}
+
+// New returns the gRPC API over the use cases.
+func New(a *app.Service, idem *idempotency.Store, published func()) *Server {
+	return &Server{app: a, idem: idem, published: published}
+}
+
+func (s *Server) CreateLead(ctx context.Context, req *leadv1.CreateLeadRequest) (_ *leadv1.Lead, err error) {
+	defer s.wakeRelay(&err)
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "CreateLead", req, func(ctx context.Context) (*leadv1.Lead, error) {
+		l, err := s.app.CreateLead(ctx, protomap.LeadFromProto(req.GetLead()), req.GetRequestId())
+		if err != nil {
+			return nil, apperr.PrefixFields(err, "lead.")
+		}
+		return protomap.Lead(l), nil
+	})
+}
+
+func (s *Server) GetLead(ctx context.Context, req *leadv1.GetLeadRequest) (*leadv1.Lead, error) {
+	id, err := parseLeadName(req.GetName(), "name")
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.app.GetLead(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return protomap.Lead(l), nil
+}
+
+func (s *Server) ListLeads(ctx context.Context, req *leadv1.ListLeadsRequest) (*leadv1.ListLeadsResponse, error) {
+	leads, next, err := s.app.ListLeads(ctx, app.ListQuery{
+		Filter: req.GetFilter(), OrderBy: req.GetOrderBy(),
+		PageSize: paging.Size(req.GetPageSize()), PageToken: req.GetPageToken(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := &leadv1.ListLeadsResponse{Leads: make([]*leadv1.Lead, len(leads)), NextPageToken: next}
+	for i, l := range leads {
+		resp.Leads[i] = protomap.Lead(l)
+	}
+	return resp, nil
+}
+
+func (s *Server) UpdateLead(ctx context.Context, req *leadv1.UpdateLeadRequest) (_ *leadv1.Lead, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseLeadName(req.GetLead().GetName(), "lead.name")
+	if err != nil {
+		return nil, err
+	}
+	mask, err := updateMask(req)
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.app.UpdateLead(ctx, id, protomap.LeadFromProto(req.GetLead()), mask, req.GetLead().GetEtag())
+	if err != nil {
+		return nil, apperr.PrefixFields(err, "lead.")
+	}
+	return protomap.Lead(l), nil
+}
+
+func (s *Server) DeleteLead(ctx context.Context, req *leadv1.DeleteLeadRequest) (_ *emptypb.Empty, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseLeadName(req.GetName(), "name")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.app.DeleteLead(ctx, id, req.GetEtag()); err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
+}
+
+func (s *Server) AssignLead(ctx context.Context, req *leadv1.AssignLeadRequest) (_ *leadv1.Lead, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseLeadName(req.GetName(), "name")
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "AssignLead", req, func(ctx context.Context) (*leadv1.Lead, error) {
+		l, err := s.app.AssignLead(ctx, id, req.GetOwner(), req.GetEtag(), req.GetRequestId())
+		return leadOrErr(l, err)
+	})
+}
+
+func (s *Server) DisqualifyLead(ctx context.Context, req *leadv1.DisqualifyLeadRequest) (_ *leadv1.Lead, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseLeadName(req.GetName(), "name")
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "DisqualifyLead", req, func(ctx context.Context) (*leadv1.Lead, error) {
+		l, err := s.app.DisqualifyLead(ctx, id, protomap.ReasonFromProto(req.GetReason()), req.GetNote(), req.GetEtag(), req.GetRequestId())
+		return leadOrErr(l, err)
+	})
+}
+
+func (s *Server) ReactivateLead(ctx context.Context, req *leadv1.ReactivateLeadRequest) (_ *leadv1.Lead, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseLeadName(req.GetName(), "name")
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "ReactivateLead", req, func(ctx context.Context) (*leadv1.Lead, error) {
+		l, err := s.app.ReactivateLead(ctx, id, req.GetEtag(), req.GetRequestId())
+		return leadOrErr(l, err)
+	})
+}
+
+func (s *Server) CreateActivity(ctx context.Context, req *leadv1.CreateActivityRequest) (_ *leadv1.Activity, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseLeadName(req.GetParent(), "parent")
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "CreateActivity", req, func(ctx context.Context) (*leadv1.Activity, error) {
+		a, err := s.app.LogActivity(ctx, id, protomap.ActivityFromProto(req.GetActivity()), req.GetRequestId())
+		if err != nil {
+			return nil, apperr.PrefixFields(err, "activity.")
+		}
+		return protomap.Activity(a), nil
+	})
+}
+
+func (s *Server) ListActivities(ctx context.Context, req *leadv1.ListActivitiesRequest) (*leadv1.ListActivitiesResponse, error) {
+	id, err := parseLeadName(req.GetParent(), "parent")
+	if err != nil {
+		return nil, err
+	}
+	acts, next, err := s.app.ListActivities(ctx, id, paging.Size(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &leadv1.ListActivitiesResponse{Activities: make([]*leadv1.Activity, len(acts)), NextPageToken: next}
+	for i, a := range acts {
+		resp.Activities[i] = protomap.Activity(a)
+	}
+	return resp, nil
+}
+
+func leadOrErr(l *domain.Lead, err error) (*leadv1.Lead, error) {
+	if err != nil {
+		return nil, err
+	}
+	return protomap.Lead(l), nil
+}
+
+// wakeRelay tells the outbox relay there is something to publish, when
+// the call that changed something succeeded.
+func (s *Server) wakeRelay(err *error) {
+	if *err == nil && s.published != nil {
+		s.published()
+	}
+}
+
+func parseLeadName(name, field string) (uuid.UUID, error) {
+	raw, ok := strings.CutPrefix(name, "leads/")
+	if ok {
+		if id, err := uuid.Parse(raw); err == nil && !strings.Contains(raw, "/") {
+			return id, nil
+		}
+	}
+	return uuid.Nil, apperr.InvalidField(field, "INVALID_NAME", "must be a lead name, leads/{uuid}; got %q", name)
+}
+
+// outputOnly fields may appear in a mask (grpc-gateway derives masks from
+// PATCH bodies that echo a whole lead) and are ignored.
+var outputOnly = map[string]bool{
+	"name": true, "etag": true, "disqualification": true, "last_activity_time": true,
+	"create_time": true, "created_by": true, "update_time": true, "updated_by": true,
+}
+
+// updateMask returns the domain fields to update: the mask's paths, all
+// updatable fields for "*", or the fields set in the request's lead when
+// there is no mask (AIP-134).
+func updateMask(req *leadv1.UpdateLeadRequest) ([]domain.Field, error) {
+	paths := req.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		req.GetLead().ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			paths = append(paths, string(fd.Name()))
+			return true
+		})
+	}
+	var fields []domain.Field
+	var vs apperr.Violations
+	desc := (&leadv1.Lead{}).ProtoReflect().Descriptor().Fields()
+	for _, p := range paths {
+		if p == "*" {
+			return domain.UpdatableFields, nil
+		}
+		top, _, _ := strings.Cut(p, ".")
+		switch {
+		case outputOnly[top]:
+		case desc.ByName(protoreflect.Name(top)) == nil:
+			vs.Add("update_mask", "UNKNOWN_FIELD", "lead has no field %q", p)
+		default:
+			fields = append(fields, domain.Field(p))
+		}
+	}
+	return fields, vs.Err()
+}
