@@ -77,4 +77,3 @@ func (s *Server) Restart() error {
 	*s = *n
 	return nil
 }
-

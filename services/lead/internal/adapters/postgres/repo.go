@@ -77,11 +77,11 @@ func leadArgs(l *domain.Lead) []any {
 
 func scanLead(row pgx.Row) (*domain.Lead, error) {
 	var (
-		l                         domain.Lead
-		address, custom           []byte
-		source, rating, status    string
-		reason, note, by, before  *string
-		disqualifiedAt            *time.Time
+		l                        domain.Lead
+		address, custom          []byte
+		source, rating, status   string
+		reason, note, by, before *string
+		disqualifiedAt           *time.Time
 	)
 	err := row.Scan(&l.ID, &l.FirstName, &l.LastName, &l.Company, &l.Title, &l.Email, &l.Phone, &l.Website,
 		&address, &source, &l.Campaign, &rating, &status, &l.Owner, &l.NextContactAt, &l.Description, &custom,
