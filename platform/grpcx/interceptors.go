@@ -46,8 +46,9 @@ func isPublic(fullMethod string) bool {
 }
 
 // Chain is the server interceptor chain every service uses, outermost
-// first: request logging, panic recovery, error mapping, authentication,
-// request validation.
+// first: authentication (so that logs name the caller), request logging
+// (health checks excepted), panic recovery, error mapping, request
+// validation.
 type Chain struct {
 	Logger        *slog.Logger
 	Validator     protovalidate.Validator
@@ -71,17 +72,17 @@ func (c Chain) ServerOptions() []grpc.ServerOption {
 	})
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(logger, logOpts...),
+			c.unaryAuth,
+			skipPublicUnary(logging.UnaryServerInterceptor(logger, logOpts...)),
 			recovery.UnaryServerInterceptor(recoveryOpt),
 			c.unaryErrors,
-			c.unaryAuth,
 			c.unaryValidate,
 		),
 		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(logger, logOpts...),
+			c.streamAuth,
+			skipPublicStream(logging.StreamServerInterceptor(logger, logOpts...)),
 			recovery.StreamServerInterceptor(recoveryOpt),
 			c.streamErrors,
-			c.streamAuth,
 			c.streamValidate,
 		),
 	}
@@ -108,7 +109,8 @@ func (c Chain) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInf
 	}
 	ctx, err := c.Authenticator.Authenticate(ctx, info.FullMethod)
 	if err != nil {
-		return nil, err
+		c.Logger.WarnContext(ctx, "unauthenticated call", "method", info.FullMethod, "error", err)
+		return nil, ToStatus(ctx, c.Logger, err).Err()
 	}
 	return h(ctx, req)
 }
@@ -119,7 +121,8 @@ func (c Chain) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 	}
 	ctx, err := c.Authenticator.Authenticate(ss.Context(), info.FullMethod)
 	if err != nil {
-		return err
+		c.Logger.WarnContext(ctx, "unauthenticated call", "method", info.FullMethod, "error", err)
+		return ToStatus(ctx, c.Logger, err).Err()
 	}
 	return h(srv, &contextStream{ServerStream: ss, ctx: ctx})
 }
@@ -161,6 +164,24 @@ func Validate(v protovalidate.Validator, msg any) error {
 		})
 	}
 	return vs.Err()
+}
+
+func skipPublicUnary(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if isPublic(info.FullMethod) {
+			return h(ctx, req)
+		}
+		return next(ctx, req, info, h)
+	}
+}
+
+func skipPublicStream(next grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if isPublic(info.FullMethod) {
+			return h(srv, ss)
+		}
+		return next(srv, ss, info, h)
+	}
 }
 
 type contextStream struct {

@@ -56,6 +56,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Parents must be traversable by the postgres user; the cluster itself
+	// is private to it.
+	if err := os.MkdirAll(filepath.Dir(o.DataDir), 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -197,12 +202,6 @@ func runAs() (*syscall.Credential, error) {
 }
 
 func chownTree(dir string, uid, gid int) error {
-	// Parents must be traversable by the postgres user.
-	for p := filepath.Dir(dir); p != "/" && p != "."; p = filepath.Dir(p) {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o001 == 0 && strings.HasPrefix(p, os.TempDir()) {
-			_ = os.Chmod(p, fi.Mode().Perm()|0o711)
-		}
-	}
 	return filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
 		if err != nil {
 			return err

@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +30,7 @@ import (
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/logx"
 	"github.com/crmsuite/crm/platform/natsx"
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/pg"
@@ -77,14 +76,7 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 
 // NewLogger returns the structured logger the config asks for.
 func NewLogger(c Config) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
-	var h slog.Handler = slog.NewJSONHandler(os.Stderr, opts)
-	if strings.EqualFold(c.LogFormat, "text") {
-		h = slog.NewTextHandler(os.Stderr, opts)
-	}
-	return slog.New(h).With("service", c.Name)
+	return logx.New(c.Name, c.LogLevel, c.LogFormat)
 }
 
 // Runtime is what a service's Register function gets to wire itself up.

@@ -57,6 +57,11 @@ func root() string {
 		if err != nil {
 			panic(err)
 		}
+		// PostgreSQL may run as another user (we may be root) and needs to
+		// reach its data dir below.
+		if err := os.Chmod(d, 0o755); err != nil {
+			panic(err)
+		}
 		tmpRoot = d
 	})
 	return tmpRoot

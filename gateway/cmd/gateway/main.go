@@ -1,0 +1,85 @@
+// Command gateway is the REST/JSON entry point of the CRM suite: it
+// translates HTTP calls into gRPC calls to the services (grpc-gateway) and
+// serves the OpenAPI document, health and readiness.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/crmsuite/crm/gateway/internal/server"
+	"github.com/crmsuite/crm/platform/config"
+	"github.com/crmsuite/crm/platform/logx"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	var env config.Env
+	addr := env.String("HTTP_ADDR", "127.0.0.1:8080")
+	leadAddr := env.String("LEAD_GRPC_ADDR", "127.0.0.1:9101")
+	cfg := server.Config{
+		MaxBodyBytes:    int64(env.Int("MAX_BODY_BYTES", 1<<20)),
+		UpstreamTimeout: env.Duration("UPSTREAM_TIMEOUT", 10*time.Second),
+	}
+	shutdownTimeout := env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second)
+	level, format := env.String("LOG_LEVEL", "info"), env.String("LOG_FORMAT", "json")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	log := logx.New("gateway", level, format)
+
+	var upstreams []server.Upstream
+	for name, target := range map[string]string{"lead": leadAddr} {
+		conn, err := grpc.NewClient(target,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			// Spread calls over every replica the name resolves to.
+			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
+		)
+		if err != nil {
+			return fmt.Errorf("dial %s at %s: %w", name, target, err)
+		}
+		defer conn.Close()
+		upstreams = append(upstreams, server.Upstream{Name: name, Conn: conn})
+	}
+	handler, err := server.New(ctx, cfg, log, upstreams)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	log.Info("serving", "http", lis.Addr().String(), "lead", leadAddr)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

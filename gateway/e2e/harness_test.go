@@ -1,0 +1,130 @@
+// Package e2e drives the suite as it is deployed: each service and the
+// gateway run as their own processes against real PostgreSQL and NATS
+// JetStream, and tests talk REST to the gateway and gRPC to the services.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+type stack struct {
+	base    string
+	lead    *testkit.Proc
+	gateway *testkit.Proc
+	grpc    leadv1.LeadServiceClient
+	http    *http.Client
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	db, n := testkit.Database(t), testkit.NewNATS(t)
+	leadAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	lead := testkit.StartProc(t, "lead", testkit.Binary(t, "github.com/crmsuite/crm/services/lead/cmd/lead"), leadAddr,
+		"GRPC_ADDR="+leadAddr, "METRICS_ADDR=off", "DATABASE_URL="+db, "NATS_URL="+n.URL,
+		"EVENTS_NAMESPACE="+n.Namespace, "PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s")
+	gw := testkit.StartProc(t, "gateway", testkit.Binary(t, "github.com/crmsuite/crm/gateway/cmd/gateway"), httpAddr,
+		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "MAX_BODY_BYTES=65536", "LOG_LEVEL=warn", "LOG_FORMAT=text")
+	conn, err := grpc.NewClient(leadAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &stack{
+		base: "http://" + httpAddr, lead: lead, gateway: gw,
+		grpc: leadv1.NewLeadServiceClient(conn), http: &http.Client{Timeout: 15 * time.Second},
+	}
+}
+
+// response is a decoded REST reply.
+type response struct {
+	status int
+	body   map[string]any
+	raw    []byte
+}
+
+func (s *stack) do(t *testing.T, method, path string, body any, headers ...string) response {
+	t.Helper()
+	var rdr io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rdr = bytes.NewBufferString(b)
+	case []byte:
+		rdr = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdr = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, s.base+path, rdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Actor", "alice")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, raw: raw}
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %v: %s", method, path, err, raw)
+		}
+	}
+	return r
+}
+
+func (r response) want(t *testing.T, status int) response {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
+	}
+	return r
+}
+
+func (r response) str(key string) string {
+	v, _ := r.body[key].(string)
+	return v
+}
+
+// violations returns the field violations and ErrorInfo reason of an
+// error reply (google.rpc.Status as JSON).
+func (r response) violations() (reason string, fields []string) {
+	details, _ := r.body["details"].([]any)
+	for _, d := range details {
+		m, _ := d.(map[string]any)
+		switch m["@type"] {
+		case "type.googleapis.com/google.rpc.ErrorInfo":
+			reason, _ = m["reason"].(string)
+		case "type.googleapis.com/google.rpc.BadRequest":
+			fvs, _ := m["fieldViolations"].([]any)
+			for _, fv := range fvs {
+				f, _ := fv.(map[string]any)
+				field, _ := f["field"].(string)
+				fields = append(fields, field)
+			}
+		}
+	}
+	return reason, fields
+}

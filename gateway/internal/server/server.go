@@ -1,0 +1,251 @@
+// Package server is the REST gateway: grpc-gateway in front of every
+// service, plus health, readiness, the OpenAPI document, metrics, request
+// size limits and access logs.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/gateway/internal/openapi"
+	"github.com/crmsuite/crm/platform/grpcx"
+)
+
+// Upstream is one service behind the gateway.
+type Upstream struct {
+	Name string
+	Conn *grpc.ClientConn
+}
+
+// Config of the HTTP side.
+type Config struct {
+	// MaxBodyBytes bounds request bodies; larger ones get 413.
+	MaxBodyBytes int64
+	// UpstreamTimeout bounds each call to a service unless the client asks
+	// for less (grpc-timeout header).
+	UpstreamTimeout time.Duration
+}
+
+// New returns the gateway's HTTP handler. Each upstream's API is
+// registered by name ("lead", ...).
+func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream) (http.Handler, error) {
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+			MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: false},
+			// Unknown fields are a client mistake worth a clear 400.
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}}),
+		runtime.WithIncomingHeaderMatcher(forwardHeader),
+		runtime.WithErrorHandler(errorHandler),
+	)
+	for _, u := range upstreams {
+		switch u.Name {
+		case "lead":
+			if err := leadv1.RegisterLeadServiceHandlerClient(ctx, mux, leadv1.NewLeadServiceClient(u.Conn)); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("gateway: unknown upstream %q", u.Name)
+		}
+	}
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	root.HandleFunc("GET /readyz", readyz(upstreams))
+	root.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.JSON)
+	})
+	root.Handle("GET /metrics", promhttp.Handler())
+	root.Handle("/v1/", limitBody(cfg.MaxBodyBytes, withTimeout(cfg.UpstreamTimeout, mux)))
+	return accessLog(log, root), nil
+}
+
+// forwardHeader passes on what services need: Authorization (grpc-gateway
+// forwards it itself), the development identity header, trace context and
+// the caller's request id.
+func forwardHeader(key string) (string, bool) {
+	switch k := strings.ToLower(key); k {
+	case "x-actor", "traceparent", "tracestate", "x-request-id":
+		return k, true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+type bodyTooLarge struct{}
+
+// limitBody refuses bodies over max with 413, whether announced by
+// Content-Length or found while reading.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			writeStatus(w, status.New(codes.ResourceExhausted, fmt.Sprintf("request body larger than %d bytes", max)), http.StatusRequestEntityTooLarge)
+			return
+		}
+		flag := new(atomic.Bool)
+		r.Body = &maxBody{ReadCloser: http.MaxBytesReader(w, r.Body, max), exceeded: flag}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyTooLarge{}, flag)))
+	})
+}
+
+type maxBody struct {
+	io.ReadCloser
+	exceeded *atomic.Bool
+}
+
+func (b *maxBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		b.exceeded.Store(true)
+	}
+	return n, err
+}
+
+func withTimeout(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// errorHandler writes errors as JSON google.rpc.Status with details, with
+// the status code grpc-gateway maps, except that an oversized body is 413.
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if flag, ok := r.Context().Value(bodyTooLarge{}).(*atomic.Bool); ok && flag.Load() {
+		writeStatus(w, status.New(codes.ResourceExhausted, "request body too large"), http.StatusRequestEntityTooLarge)
+		return
+	}
+	st, _ := status.FromError(err)
+	switch {
+	case st.Code() == codes.Unknown:
+		// Transport-level failures must not surface as UNKNOWN/500.
+		st = status.New(codes.Unavailable, "service unavailable")
+	case st.Code() == codes.InvalidArgument && len(st.Details()) == 0:
+		// The gateway itself could not decode the request (malformed JSON,
+		// a query parameter of the wrong type): say which part.
+		st = malformedRequest(st.Message())
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, st.Err())
+}
+
+var paramName = regexp.MustCompile(`(?:parameter: |parsing field ")([A-Za-z0-9_.]+)`)
+
+func malformedRequest(msg string) *status.Status {
+	field := "body"
+	if m := paramName.FindStringSubmatch(msg); m != nil {
+		field = m[1]
+	}
+	st, err := status.New(codes.InvalidArgument, "malformed request: "+msg).WithDetails(
+		&errdetails.ErrorInfo{Reason: "MALFORMED_REQUEST", Domain: grpcx.ErrorDomain},
+		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}}},
+	)
+	if err != nil {
+		return status.New(codes.InvalidArgument, msg)
+	}
+	return st
+}
+
+func writeStatus(w http.ResponseWriter, st *status.Status, code int) {
+	b, _ := protojson.Marshal(st.Proto())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// readyz is ready when every upstream reports SERVING on grpc.health.v1.
+func readyz(upstreams []Upstream) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		result := map[string]string{}
+		ready := true
+		for _, u := range upstreams {
+			resp, err := healthpb.NewHealthClient(u.Conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			switch {
+			case err != nil:
+				result[u.Name] = status.Code(err).String()
+				ready = false
+			case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+				result[u.Name] = resp.GetStatus().String()
+				ready = false
+			default:
+				result[u.Name] = "SERVING"
+			}
+		}
+		code := http.StatusOK
+		if !ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, result)
+	}
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+			return
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
+			slog.String("duration", strconv.FormatFloat(time.Since(start).Seconds()*1000, 'f', 2, 64)+"ms"))
+	})
+}

@@ -1,0 +1,213 @@
+// Command devstack runs the whole suite on one machine for development
+// (`make run`): PostgreSQL and NATS JetStream, unless DATABASE_URL and
+// NATS_URL point at running ones, then every service and the gateway as
+// separate processes, as they run in production. Data lives under
+// DATA_DIR (default .data), so a restart keeps it. Ctrl-C stops everything.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crmsuite/crm/platform/config"
+	"github.com/crmsuite/crm/platform/localnats"
+	"github.com/crmsuite/crm/platform/localpg"
+	"github.com/crmsuite/crm/platform/procs"
+)
+
+// service is one suite process devstack starts.
+type service struct {
+	name     string
+	grpcPort int
+	metrics  int
+}
+
+// services of the suite, with their local ports.
+var services = []service{
+	{name: "lead", grpcPort: 9101, metrics: 9201},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	var env config.Env
+	dataDir := env.String("DATA_DIR", ".data")
+	binDir := env.String("BIN_DIR", "bin")
+	host := env.String("HOST", "127.0.0.1")
+	httpAddr := env.String("HTTP_ADDR", host+":8080")
+	pgPort := env.Int("PG_PORT", 55432)
+	natsPort := env.Int("NATS_PORT", 4222)
+	databaseURL := env.Secret("DATABASE_URL", "")
+	natsURL := env.String("NATS_URL", "")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	out := os.Stdout
+
+	if databaseURL == "" {
+		fmt.Fprintf(out, "devstack| starting PostgreSQL on 127.0.0.1:%d (data in %s)\n", pgPort, filepath.Join(dataDir, "postgres"))
+		pg, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(dataDir, "postgres"), Port: pgPort})
+		if err != nil {
+			return err
+		}
+		defer pg.Stop() //nolint:errcheck
+		if databaseURL, err = ensureDatabase(ctx, pg.URL, "crm"); err != nil {
+			return err
+		}
+	}
+	if natsURL == "" {
+		fmt.Fprintf(out, "devstack| starting NATS JetStream on 127.0.0.1:%d (data in %s)\n", natsPort, filepath.Join(dataDir, "nats"))
+		ns, err := localnats.Start(localnats.Options{StoreDir: filepath.Join(dataDir, "nats"), Port: natsPort})
+		if err != nil {
+			return err
+		}
+		defer ns.Stop()
+		natsURL = ns.URL
+	}
+
+	var running []*procs.Proc
+	defer func() {
+		// Gateway first, then services: the reverse of start order.
+		for i := len(running) - 1; i >= 0; i-- {
+			if err := running[i].Stop(25 * time.Second); err != nil {
+				fmt.Fprintf(out, "devstack| %s: %v\n", running[i].Name, err)
+			}
+		}
+	}()
+	upstreamEnv := []string{}
+	for _, s := range services {
+		addr := host + ":" + strconv.Itoa(s.grpcPort)
+		p, err := procs.Start(s.name, filepath.Join(binDir, s.name), []string{
+			"GRPC_ADDR=" + addr,
+			"METRICS_ADDR=" + host + ":" + strconv.Itoa(s.metrics),
+			"DATABASE_URL=" + databaseURL,
+			"NATS_URL=" + natsURL,
+			"LOG_FORMAT=" + env.String("LOG_FORMAT", "text"),
+			"GRPC_REFLECTION=true",
+			"PAGE_TOKEN_SECRET=" + pageTokenSecret(dataDir),
+		}, out)
+		if err != nil {
+			return err
+		}
+		running = append(running, p)
+		if err := p.WaitTCP(addr, 2*time.Minute); err != nil {
+			return err
+		}
+		upstreamEnv = append(upstreamEnv, strings.ToUpper(s.name)+"_GRPC_ADDR="+addr)
+	}
+	gw, err := procs.Start("gateway", filepath.Join(binDir, "gateway"),
+		append(upstreamEnv, "HTTP_ADDR="+httpAddr, "LOG_FORMAT="+env.String("LOG_FORMAT", "text")), out)
+	if err != nil {
+		return err
+	}
+	running = append(running, gw)
+	if err := waitReady(ctx, "http://"+httpAddr+"/readyz", gw); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "\ndevstack| the CRM suite is up. Ctrl-C stops it.\n")
+	fmt.Fprintf(out, "devstack|   REST gateway   http://%s   (OpenAPI: http://%s/openapi.json)\n", httpAddr, httpAddr)
+	for _, s := range services {
+		fmt.Fprintf(out, "devstack|   %-14s grpc %s:%d   metrics http://%s:%d/metrics\n", s.name, host, s.grpcPort, host, s.metrics)
+	}
+	fmt.Fprintf(out, "devstack|   PostgreSQL     %s\n", redact(databaseURL))
+	fmt.Fprintf(out, "devstack|   NATS           %s\n\n", natsURL)
+
+	exited := make(chan *procs.Proc, len(running))
+	for _, p := range running {
+		go func() { <-p.Done(); exited <- p }()
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "devstack| stopping")
+		return nil
+	case p := <-exited:
+		return fmt.Errorf("%s exited: %v", p.Name, p.Err())
+	}
+}
+
+func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return "", err
+		}
+	}
+	cfg := conn.Config()
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name), nil
+}
+
+// pageTokenSecret keeps one random secret per data dir, so page tokens
+// survive restarts of `make run`.
+func pageTokenSecret(dataDir string) string {
+	path := filepath.Join(dataDir, "page-token-secret")
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		return string(b)
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	secret := hex.EncodeToString(b)
+	_ = os.MkdirAll(dataDir, 0o700)
+	_ = os.WriteFile(path, []byte(secret), 0o600)
+	return secret
+}
+
+func waitReady(ctx context.Context, url string, gw *procs.Proc) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-gw.Done():
+			return fmt.Errorf("gateway exited: %v", gw.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return errors.New("gateway not ready after 2 minutes")
+}
+
+func redact(url string) string {
+	if u, err := pgx.ParseConfig(url); err == nil {
+		return fmt.Sprintf("postgres://%s@%s:%d/%s", u.User, u.Host, u.Port, u.Database)
+	}
+	return "(set)"
+}
