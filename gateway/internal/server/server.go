@@ -26,8 +26,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/gateway/internal/openapi"
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/grpcx"
 )
 
