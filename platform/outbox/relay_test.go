@@ -20,6 +20,7 @@ import (
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/inbox"
 	"github.com/crmsuite/crm/platform/natsx"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/platform/testkit"
@@ -264,5 +265,71 @@ func TestWriterBuildsSubjectTypeAndIDFromEvent(t *testing.T) {
 	}
 	if _, err := (Writer{Service: "lead"}).Message(context.Background(), "l1", &eventsv1.LeadCreated{}); err == nil {
 		t.Fatal("event without meta accepted")
+	}
+}
+
+// A relay killed after JetStream stored its batch but before deleting the
+// rows publishes them again. Within JetStream's duplicate window the stream
+// drops the copies (test above); past it the copies reach consumers, whose
+// inbox applies each event once.
+func TestRelayCrashPastDuplicateWindowConsumerAppliesOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t, false)
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `CREATE TABLE applied (event_id uuid, payload text)`); err != nil {
+		t.Fatal(err)
+	}
+	for s := range 5 {
+		e.appendEvent(t, "a", s)
+	}
+	crashing := e.relay()
+	crashing.Stream.Duplicates = 100 * time.Millisecond
+	crashing.afterPublish = func() error { return errors.New("killed") }
+	if _, err := crashing.RelayOnce(ctx, 100); err == nil {
+		t.Fatal("crashing relay reported success")
+	}
+	time.Sleep(250 * time.Millisecond) // past the duplicate window
+	if n, err := e.relay().RelayOnce(ctx, 100); err != nil || n != 5 {
+		t.Fatalf("second relay published %d, %v", n, err)
+	}
+	if _, total := e.streamContents(t); total != 10 {
+		t.Fatalf("stream holds %d messages, want 10 (5 duplicates past the window)", total)
+	}
+
+	c := &inbox.Consumer{
+		Name: "applier", Stream: events.StreamName(e.ns, "svc"), Subjects: events.StreamSubjects(e.ns, "svc"),
+		Namespace: e.ns, Pool: e.pool, JS: e.js, Logger: testLog,
+		Handler: func(ctx context.Context, m inbox.Message) error {
+			_, err := pg.Q(ctx, e.pool).Exec(ctx, `INSERT INTO applied VALUES ($1, $2)`, m.EventID, string(m.Data))
+			return err
+		},
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = c.Run(runCtx); close(done) }()
+	defer func() { cancel(); <-done }()
+	count := func() (n int) {
+		_ = e.pool.QueryRow(ctx, `SELECT count(*) FROM inbox WHERE consumer = 'applier'`).Scan(&n)
+		return n
+	}
+	// All ten deliveries are processed (acked) when the consumer's inbox
+	// has seen five ids and the consumer has nothing pending.
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		info, err := c.JS.Consumer(ctx, events.StreamName(e.ns, "svc"), "applier")
+		if err != nil {
+			return false
+		}
+		ci, err := info.Info(ctx)
+		return err == nil && count() == 5 && ci.NumPending == 0 && ci.NumAckPending == 0
+	}, "consumer drained")
+	var applied []string
+	rows, _ := e.pool.Query(ctx, `SELECT payload FROM applied ORDER BY payload`)
+	for rows.Next() {
+		var p string
+		_ = rows.Scan(&p)
+		applied = append(applied, p)
+	}
+	if strings.Join(applied, ",") != "a:0,a:1,a:2,a:3,a:4" {
+		t.Fatalf("applied = %v, want each event once", applied)
 	}
 }

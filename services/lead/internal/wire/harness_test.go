@@ -2,7 +2,6 @@ package wire_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -104,8 +103,7 @@ func start(t *testing.T, opts ...options) *suite {
 
 // as returns a context calling as user.
 func as(user string) context.Context {
-	ctx, _ := context.WithTimeout(context.Background(), 30*time.Second) //nolint:govet // test contexts end with the test
-	return metadata.AppendToOutgoingContext(ctx, "x-actor", user)
+	return metadata.AppendToOutgoingContext(context.Background(), "x-actor", user)
 }
 
 // published returns the events of the lead stream, decoded, in stream
@@ -201,5 +199,3 @@ func requireCode(t *testing.T, err error, code codes.Code) (reason string, field
 	}
 	return reason, fields
 }
-
-var errTimeout = errors.New("timeout")
