@@ -30,6 +30,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 
 // suite is a running lead service with its own database and NATS.
 type suite struct {
+	conn   *grpc.ClientConn
 	client leadv1.LeadServiceClient
 	nats   *testkit.NATS
 	js     jetstream.JetStream
@@ -78,6 +79,7 @@ func start(t *testing.T, opts ...options) *suite {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.conn = conn
 	s.client = leadv1.NewLeadServiceClient(conn)
 	var stopped bool
 	s.stop = func() {

@@ -1,0 +1,122 @@
+package grpc
+
+import (
+	"testing"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
+	"github.com/crmsuite/crm/services/lead/internal/protomap"
+)
+
+var validator, _ = protovalidate.New()
+
+// invalidOrNil fails the fuzz case unless err is nil or an InvalidArgument
+// with at least one field violation.
+func invalidOrNil(t *testing.T, what string, err error) bool {
+	t.Helper()
+	if err == nil {
+		return true
+	}
+	ae, ok := apperr.As(err)
+	if !ok || ae.Kind != apperr.KindInvalidArgument || len(ae.Violations) == 0 {
+		t.Fatalf("%s: %v is not an InvalidArgument with field violations", what, err)
+	}
+	return false
+}
+
+func seedLeads(f *testing.F) {
+	for _, l := range []*leadv1.Lead{
+		{FirstName: "Ada", Company: "Acme", Email: "ada@acme.example", Phone: "+1 555 0100", Website: "acme.example"},
+		{LastName: "x", Rating: 99, Status: leadv1.Status_STATUS_QUALIFIED, CustomFields: map[string]string{"Bad": "v"}},
+		{Company: "A", Address: &leadv1.PostalAddress{RegionCode: "de", AddressLines: []string{"a", "b", "c", "d", "e"}}},
+		{},
+	} {
+		b, _ := proto.Marshal(&leadv1.CreateLeadRequest{Lead: l, RequestId: "not-a-uuid"})
+		f.Add(b)
+	}
+}
+
+// Any byte string decoded as a CreateLeadRequest is either rejected with
+// field violations or becomes a lead that satisfies the domain's rules.
+func FuzzCreateLeadRequest(f *testing.F) {
+	seedLeads(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req leadv1.CreateLeadRequest
+		if proto.Unmarshal(data, &req) != nil {
+			return
+		}
+		if !invalidOrNil(t, "validate", grpcx.Validate(validator, &req)) {
+			return
+		}
+		l, _, err := domain.New(protomap.LeadFromProto(req.GetLead()), "fuzzer", time.Now())
+		if !invalidOrNil(t, "domain", err) {
+			return
+		}
+		if l.FirstName == "" && l.LastName == "" && l.Company == "" {
+			t.Fatalf("lead without name or company accepted: %+v", l)
+		}
+		if l.Status != domain.StatusNew && l.Status != domain.StatusContacted && l.Status != domain.StatusNurturing {
+			t.Fatalf("lead created with status %q", l.Status)
+		}
+		// What we accept survives the round trip to the API form.
+		if back := protomap.LeadFromProto(protomap.Lead(l)); back.Email != l.Email || back.Status != l.Status {
+			t.Fatalf("round trip changed the lead: %+v -> %+v", l, back)
+		}
+	})
+}
+
+// Any UpdateLeadRequest, with any mask, applied to a lead, is either
+// rejected with field violations or leaves a lead that satisfies the rules.
+func FuzzUpdateLeadRequest(f *testing.F) {
+	for _, paths := range [][]string{{"rating"}, {"owner"}, {"address.locality", "custom_fields.tier"}, {"*"}, {"status"}, {"first_name", "company"}, {"nope"}, {}} {
+		b, _ := proto.Marshal(&leadv1.UpdateLeadRequest{
+			Lead:       &leadv1.Lead{Name: "leads/0199aaaa-0000-7000-8000-000000000000", Status: leadv1.Status_STATUS_DISQUALIFIED, Owner: "x"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
+		})
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req leadv1.UpdateLeadRequest
+		if proto.Unmarshal(data, &req) != nil {
+			return
+		}
+		if !invalidOrNil(t, "validate", grpcx.Validate(validator, &req)) {
+			return
+		}
+		mask, err := updateMask(&req)
+		if !invalidOrNil(t, "mask", err) {
+			return
+		}
+		l, _, err := domain.New(domain.Lead{FirstName: "Ada", Company: "Acme", Rating: domain.RatingWarm}, "owner", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := *l
+		_, err = l.Update(protomap.LeadFromProto(req.GetLead()), mask, "fuzzer", time.Now())
+		if err != nil {
+			if ae, ok := apperr.As(err); !ok || (ae.Kind != apperr.KindInvalidArgument && ae.Kind != apperr.KindFailedPrecondition) {
+				t.Fatalf("update: unexpected error %v", err)
+			}
+			if l.Version != before.Version || l.Owner != before.Owner || l.Status != before.Status {
+				t.Fatal("a refused update changed the lead")
+			}
+			return
+		}
+		if l.Owner != before.Owner {
+			t.Fatal("owner changed by update")
+		}
+		if !l.Status.Open() {
+			t.Fatalf("update moved the lead to %s", l.Status)
+		}
+		if l.FirstName == "" && l.LastName == "" && l.Company == "" {
+			t.Fatal("update left a lead without name or company")
+		}
+	})
+}
