@@ -73,19 +73,66 @@ func NewSchema(fields map[string]Field) *Schema {
 	return &Schema{fields: fields, decls: decls}
 }
 
+// Clause is a translated filter.
+type Clause struct {
+	// SQL is a boolean expression over the columns.
+	SQL string
+	// HasText says the filter contains a Text search, whose selectivity
+	// the planner cannot estimate.
+	HasText bool
+	// WithoutText is the conjunction of the filter's top-level AND terms
+	// that have no Text search: every row SQL accepts, it accepts too.
+	// Lists use it to walk an index in order before testing the text.
+	WithoutText string
+}
+
 // Where translates filter into a boolean SQL expression, appending its
 // parameters to args (placeholders continue from len(*args)). An empty
 // filter is "TRUE".
-func (s *Schema) Where(filter string, args *[]any) (string, error) {
+func (s *Schema) Where(filter string, args *[]any) (Clause, error) {
 	if strings.TrimSpace(filter) == "" {
-		return "TRUE", nil
+		return Clause{SQL: "TRUE"}, nil
 	}
 	f, err := filtering.ParseFilterString(filter, s.decls)
 	if err != nil {
-		return "", invalid("%s", cleanError(err))
+		return Clause{}, invalid("%s", cleanError(err))
 	}
-	t := translator{schema: s, args: args}
-	return t.expr(f.CheckedExpr.GetExpr())
+	var all, plain []string
+	var hasText bool
+	for _, term := range conjuncts(f.CheckedExpr.GetExpr()) {
+		t := translator{schema: s, args: args, hasText: new(bool)}
+		sql, err := t.expr(term)
+		if err != nil {
+			return Clause{}, err
+		}
+		all = append(all, sql)
+		if *t.hasText {
+			hasText = true
+		} else {
+			plain = append(plain, sql)
+		}
+	}
+	c := Clause{SQL: strings.Join(all, " AND "), HasText: hasText, WithoutText: "TRUE"}
+	if len(all) > 1 {
+		c.SQL = "(" + c.SQL + ")"
+	}
+	if len(plain) > 0 {
+		c.WithoutText = "(" + strings.Join(plain, " AND ") + ")"
+	}
+	return c, nil
+}
+
+// conjuncts flattens the top-level ANDs of e.
+func conjuncts(e *expr.Expr) []*expr.Expr {
+	call := e.GetCallExpr()
+	if call == nil || call.GetFunction() != filtering.FunctionAnd {
+		return []*expr.Expr{e}
+	}
+	var out []*expr.Expr
+	for _, a := range call.GetArgs() {
+		out = append(out, conjuncts(a)...)
+	}
+	return out
 }
 
 func invalid(format string, a ...any) error {
@@ -100,8 +147,9 @@ func cleanError(err error) string {
 }
 
 type translator struct {
-	schema *Schema
-	args   *[]any
+	schema  *Schema
+	args    *[]any
+	hasText *bool
 }
 
 func (t translator) bind(v any) string {
@@ -175,6 +223,7 @@ func (t translator) comparison(fn string, args []*expr.Expr) (string, error) {
 		if len([]rune(term)) < f.MinLen {
 			return "", invalid("%s search needs at least %d characters", name, f.MinLen)
 		}
+		*t.hasText = true
 		return f.Column + " LIKE " + t.bind("%"+escapeLike(term)+"%"), nil
 	}
 	op := sqlOps[fn]

@@ -20,22 +20,33 @@ var schema = aipfilter.NewSchema(map[string]aipfilter.Field{
 
 func TestWhereTranslatesToParameterisedSQL(t *testing.T) {
 	cases := []struct {
-		filter string
-		sql    string
-		args   []any
+		filter      string
+		sql         string
+		args        []any
+		withoutText string
 	}{
-		{"", "TRUE", nil},
-		{`status = STATUS_NEW`, "status = $1", []any{"NEW"}},
-		{`status != STATUS_QUALIFIED AND owner = "u1"`, "(status IS DISTINCT FROM $1 AND owner = $2)", []any{"QUALIFIED", "u1"}},
-		{`email = "A@B.com" OR NOT owner = "x"`, "(lower(email) = $1 OR (NOT owner = $2))", []any{"a@b.com", "x"}},
-		{`create_time >= "2026-01-02T03:04:05Z"`, "created_at >= $1", []any{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}},
-		{`text:"50%_Off"`, `search LIKE $1`, []any{`%50\%\_off%`}},
+		{"", "TRUE", nil, ""},
+		{`status = STATUS_NEW`, "status = $1", []any{"NEW"}, "(status = $1)"},
+		{`status != STATUS_QUALIFIED AND owner = "u1"`, "(status IS DISTINCT FROM $1 AND owner = $2)", []any{"QUALIFIED", "u1"}, ""},
+		{`email = "A@B.com" OR NOT owner = "x"`, "(lower(email) = $1 OR (NOT owner = $2))", []any{"a@b.com", "x"}, ""},
+		{`create_time >= "2026-01-02T03:04:05Z"`, "created_at >= $1", []any{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, ""},
+		{`text:"50%_Off"`, `search LIKE $1`, []any{`%50\%\_off%`}, "TRUE"},
+		{`owner = "u" AND (text:"abc" OR status = STATUS_NEW) AND NOT text:"xyz" AND email = "e"`,
+			`(owner = $1 AND (search LIKE $2 OR status = $3) AND (NOT search LIKE $4) AND lower(email) = $5)`,
+			[]any{"u", "%abc%", "NEW", "%xyz%", "e"}, "(owner = $1 AND lower(email) = $5)"},
 	}
 	for _, c := range cases {
 		var args []any
-		sql, err := schema.Where(c.filter, &args)
+		clause, err := schema.Where(c.filter, &args)
 		if err != nil {
 			t.Fatalf("%q: %v", c.filter, err)
+		}
+		sql := clause.SQL
+		if clause.HasText != strings.Contains(c.filter, "text:") {
+			t.Fatalf("%q: HasText = %v", c.filter, clause.HasText)
+		}
+		if c.withoutText != "" && clause.WithoutText != c.withoutText {
+			t.Fatalf("%q: WithoutText = %q, want %q", c.filter, clause.WithoutText, c.withoutText)
 		}
 		if sql != c.sql || len(args) != len(c.args) {
 			t.Fatalf("%q: got %q %v, want %q %v", c.filter, sql, args, c.sql, c.args)
@@ -84,7 +95,8 @@ func FuzzWhere(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, filter string) {
 		var args []any
-		sql, err := schema.Where(filter, &args)
+		clause, err := schema.Where(filter, &args)
+		sql := clause.SQL
 		if err != nil {
 			if ae, ok := apperr.As(err); !ok || ae.Kind != apperr.KindInvalidArgument {
 				t.Fatalf("%q: non-InvalidArgument error %v", filter, err)

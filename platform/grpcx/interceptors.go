@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"buf.build/go/protovalidate"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -45,8 +48,16 @@ func isPublic(fullMethod string) bool {
 		strings.HasPrefix(fullMethod, "/grpc.reflection.")
 }
 
+// serverMetrics are the grpc_server_* Prometheus metrics (requests by
+// method and code, handling time), registered once per process.
+var serverMetrics = sync.OnceValue(func() *grpcprom.ServerMetrics {
+	m := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	prometheus.MustRegister(m)
+	return m
+})
+
 // Chain is the server interceptor chain every service uses, outermost
-// first: authentication (so that logs name the caller), request logging
+// first: authentication (so that logs name the caller), metrics, request logging
 // (health checks excepted), panic recovery, error mapping, request
 // validation.
 type Chain struct {
@@ -59,6 +70,7 @@ type Chain struct {
 func (c Chain) ServerOptions() []grpc.ServerOption {
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithDisableLoggingFields(logging.SystemTag[0], logging.ComponentFieldKey, logging.MethodTypeFieldKey),
 		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
 			return logging.Fields{"actor", auth.Actor(ctx)}
 		}),
@@ -73,6 +85,7 @@ func (c Chain) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(
 			c.unaryAuth,
+			serverMetrics().UnaryServerInterceptor(),
 			skipPublicUnary(logging.UnaryServerInterceptor(logger, logOpts...)),
 			recovery.UnaryServerInterceptor(recoveryOpt),
 			c.unaryErrors,
@@ -80,6 +93,7 @@ func (c Chain) ServerOptions() []grpc.ServerOption {
 		),
 		grpc.ChainStreamInterceptor(
 			c.streamAuth,
+			serverMetrics().StreamServerInterceptor(),
 			skipPublicStream(logging.StreamServerInterceptor(logger, logOpts...)),
 			recovery.StreamServerInterceptor(recoveryOpt),
 			c.streamErrors,

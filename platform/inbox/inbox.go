@@ -55,6 +55,9 @@ type permanentError struct{ err error }
 func (p permanentError) Error() string { return p.err.Error() }
 func (p permanentError) Unwrap() error { return p.err }
 
+// errAlreadyApplied rolls back the (empty) transaction of a duplicate.
+var errAlreadyApplied = errors.New("event already applied")
+
 // Permanent marks an error that no retry can fix (a malformed event, a
 // reference that cannot exist): the message goes to the dead-letter subject
 // at once.
@@ -195,6 +198,12 @@ func (c *Consumer) Process(ctx context.Context, msg jetstream.Msg) {
 	default:
 		err = c.apply(ctx, m)
 	}
+	if errors.Is(err, errAlreadyApplied) {
+		processedTotal.WithLabelValues(c.Name, "duplicate").Inc()
+		err = nil
+	} else if err == nil {
+		processedTotal.WithLabelValues(c.Name, "applied").Inc()
+	}
 	if err == nil {
 		if ackErr := msg.Ack(); ackErr != nil {
 			log.WarnContext(ctx, "ack failed; the event will be redelivered and skipped", "error", ackErr)
@@ -206,6 +215,7 @@ func (c *Consumer) Process(ctx context.Context, msg jetstream.Msg) {
 		c.deadLetter(ctx, log, msg, m, err)
 		return
 	}
+	processedTotal.WithLabelValues(c.Name, "retry").Inc()
 	delay := c.Backoff[min(int(m.NumDelivered), len(c.Backoff))-1]
 	log.WarnContext(ctx, "event failed; will redeliver", "error", err, "retry_in", delay)
 	_ = msg.NakWithDelay(delay)
@@ -220,7 +230,7 @@ func (c *Consumer) apply(ctx context.Context, m Message) error {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return nil // already applied
+			return errAlreadyApplied
 		}
 		return c.Handler(ctx, m)
 	})
@@ -249,6 +259,7 @@ func (c *Consumer) deadLetter(ctx context.Context, log *slog.Logger, msg jetstre
 		_ = msg.NakWithDelay(c.Backoff[len(c.Backoff)-1])
 		return
 	}
+	processedTotal.WithLabelValues(c.Name, "dead_letter").Inc()
 	log.ErrorContext(ctx, "event dead-lettered", "reason", reason, "dead_letter_subject", dl.Subject)
 	if c.OnDeadLetter != nil {
 		if err := pg.InTx(ctx, c.Pool, func(ctx context.Context) error { return c.OnDeadLetter(ctx, m, reason) }); err != nil {

@@ -5,6 +5,7 @@
 package localpg
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,8 @@ type Options struct {
 	Throwaway bool
 	// LogFile receives the server log; empty means DataDir/postgres.log.
 	LogFile string
+	// SharedBuffers is PostgreSQL's cache size; default 256MB.
+	SharedBuffers string
 }
 
 // Server is a running PostgreSQL server.
@@ -97,7 +100,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories=" + o.DataDir,
 		"-c", "max_connections=400",
-		"-c", "shared_buffers=256MB",
+		"-c", "shared_buffers=" + cmp.Or(o.SharedBuffers, "256MB"),
 		"-c", "max_wal_size=4GB",
 	}
 	if o.Throwaway {

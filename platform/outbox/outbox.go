@@ -71,41 +71,34 @@ func (w Writer) Message(ctx context.Context, aggregateID string, ev proto.Messag
 }
 
 const insertSQL = `INSERT INTO outbox (event_id, subject, event_type, aggregate_id, payload, headers)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])`
+VALUES ($1, $2, $3, $4, $5, $6)`
 
-// Queue adds the insert of msgs to a batch, for callers that send their
+// Queue adds the inserts of msgs to a batch, for callers that send their
 // change and its events in one round trip.
 func Queue(b *pgx.Batch, msgs ...Message) {
-	if len(msgs) == 0 {
-		return
+	for _, m := range msgs {
+		b.Queue(insertSQL, m.EventID, m.Subject, m.Type, m.AggregateID, m.Payload, headersJSON(m.Headers))
 	}
-	b.Queue(insertSQL, columns(msgs)...)
 }
 
-// Append inserts msgs with the querier in ctx (pg.Q): call it inside the
-// transaction that makes the change.
+// Append inserts msgs with q: call it inside the transaction that makes
+// the change.
 func Append(ctx context.Context, q pg.Querier, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	if _, err := q.Exec(ctx, insertSQL, columns(msgs)...); err != nil {
+	b := &pgx.Batch{}
+	Queue(b, msgs...)
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("outbox: append: %w", err)
 	}
 	return nil
 }
 
-func columns(msgs []Message) []any {
-	ids := make([]uuid.UUID, len(msgs))
-	subjects := make([]string, len(msgs))
-	types := make([]string, len(msgs))
-	aggs := make([]string, len(msgs))
-	payloads := make([][]byte, len(msgs))
-	headers := make([][]byte, len(msgs))
-	for i, m := range msgs {
-		ids[i], subjects[i], types[i], aggs[i], payloads[i] = m.EventID, m.Subject, m.Type, m.AggregateID, m.Payload
-		if len(m.Headers) > 0 {
-			headers[i], _ = json.Marshal(m.Headers)
-		}
+func headersJSON(h map[string]string) []byte {
+	if len(h) == 0 {
+		return nil
 	}
-	return []any{ids, subjects, types, aggs, payloads, headers}
+	b, _ := json.Marshal(h)
+	return b
 }

@@ -87,6 +87,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		var wait time.Duration
 		switch {
 		case err != nil:
+			publishFailuresTotal.Inc()
 			r.Logger.WarnContext(ctx, "outbox relay: will retry", "error", err, "retry_in", backoff)
 			wait = backoff
 			backoff = min(backoff*2, maxBackoff)
@@ -114,6 +115,7 @@ type row struct {
 	aggregateID string
 	payload     []byte
 	headers     []byte
+	createdAt   time.Time
 }
 
 // RelayOnce publishes at most limit rows and reports how many it published.
@@ -137,7 +139,7 @@ func (r *Relay) RelayOnce(ctx context.Context, limit int) (int, error) {
 	if !locked {
 		return 0, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT id, event_id::text, subject, event_type, aggregate_id, payload, headers
+	rows, err := tx.Query(ctx, `SELECT id, event_id::text, subject, event_type, aggregate_id, payload, headers, created_at
 		FROM outbox ORDER BY id LIMIT $1`, limit)
 	if err != nil {
 		return 0, err
@@ -145,7 +147,7 @@ func (r *Relay) RelayOnce(ctx context.Context, limit int) (int, error) {
 	var batch []row
 	for rows.Next() {
 		var rw row
-		if err := rows.Scan(&rw.id, &rw.eventID, &rw.subject, &rw.eventType, &rw.aggregateID, &rw.payload, &rw.headers); err != nil {
+		if err := rows.Scan(&rw.id, &rw.eventID, &rw.subject, &rw.eventType, &rw.aggregateID, &rw.payload, &rw.headers, &rw.createdAt); err != nil {
 			return 0, err
 		}
 		batch = append(batch, rw)
@@ -154,8 +156,10 @@ func (r *Relay) RelayOnce(ctx context.Context, limit int) (int, error) {
 		return 0, err
 	}
 	if len(batch) == 0 {
+		oldestAge.Set(0)
 		return 0, tx.Commit(ctx)
 	}
+	oldestAge.Set(time.Since(batch[0].createdAt).Seconds())
 	acked, pubErr := r.publish(ctx, batch)
 	if pubErr == nil && r.afterPublish != nil {
 		if err := r.afterPublish(); err != nil {
@@ -170,6 +174,7 @@ func (r *Relay) RelayOnce(ctx context.Context, limit int) (int, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return 0, err
 	}
+	publishedTotal.Add(float64(len(acked)))
 	return len(acked), pubErr
 }
 

@@ -54,6 +54,9 @@ func Start(name, bin string, env []string, out io.Writer) (*Proc, error) {
 	return p, nil
 }
 
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Done is closed when the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -50,6 +51,8 @@ type Config struct {
 	PageTokenSecret string
 	LogLevel        string
 	LogFormat       string
+	// Pprof serves /debug/pprof on the metrics address.
+	Pprof bool
 }
 
 // LoadConfig reads the environment; defaultGRPCPort and defaultMetricsPort
@@ -69,6 +72,7 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 		PageTokenSecret: env.Secret("PAGE_TOKEN_SECRET", ""),
 		LogLevel:        env.String("LOG_LEVEL", "info"),
 		LogFormat:       env.String("LOG_FORMAT", "json"),
+		Pprof:           env.Bool("PPROF", false),
 	}
 	env.Required("DATABASE_URL", c.DatabaseURL)
 	return c, env.Err()
@@ -176,7 +180,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.GRPCAddr, err)
 	}
-	metrics := startMetrics(c.MetricsAddr, log)
+	metrics := startMetrics(c.MetricsAddr, c.Pprof, log)
 	defer metrics.Close()
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -224,9 +228,13 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	return nil
 }
 
-func startMetrics(addr string, log *slog.Logger) *http.Server {
+func startMetrics(addr string, pprofOn bool, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.Handler())
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	if addr == "" || addr == "off" {
 		return srv

@@ -50,7 +50,7 @@ CREATE INDEX leads_company ON leads (company, id);
 CREATE INDEX leads_owner_created ON leads (owner, created_at, id);
 CREATE INDEX leads_status_created ON leads (status, created_at, id);
 CREATE INDEX leads_email ON leads (lower(email));
-CREATE INDEX leads_campaign ON leads (campaign) WHERE campaign <> '';
+CREATE INDEX leads_campaign_created ON leads (campaign, created_at, id) WHERE campaign <> '';
 CREATE INDEX leads_search ON leads USING gin (search public.gin_trgm_ops);
 
 CREATE TABLE activities (

@@ -66,7 +66,7 @@ func (r *Repo) List(ctx context.Context, q app.ListQuery) ([]*domain.Lead, strin
 	}
 	order := leadOrders[field]
 	var args []any
-	where, err := leadFilter.Where(q.Filter, &args)
+	clause, err := leadFilter.Where(q.Filter, &args)
 	if err != nil {
 		return nil, "", err
 	}
@@ -75,6 +75,7 @@ func (r *Repo) List(ctx context.Context, q app.ListQuery) ([]*domain.Lead, strin
 	if desc {
 		dir, cmp = "DESC", "<"
 	}
+	keyset := "TRUE"
 	if q.PageToken != "" {
 		var c leadCursor
 		if err := r.pages.Decode(q.PageToken, queryKey, &c); err != nil {
@@ -90,26 +91,20 @@ func (r *Repo) List(ctx context.Context, q app.ListQuery) ([]*domain.Lead, strin
 			return nil, "", apperr.InvalidField("page_token", "INVALID_PAGE_TOKEN", "page token does not fit the order")
 		}
 		args = append(args, key, c.ID)
-		where += fmt.Sprintf(" AND (%s, id) %s ($%d, $%d)", order.column, cmp, len(args)-1, len(args))
+		keyset = fmt.Sprintf("(%s, id) %s ($%d, $%d)", order.column, cmp, len(args)-1, len(args))
 	}
 	args = append(args, q.PageSize+1)
-	sql := fmt.Sprintf(`SELECT %s FROM leads WHERE %s ORDER BY %s %s, id %s LIMIT $%d`,
-		leadColumns, where, order.column, dir, dir, len(args))
-	rows, err := pg.Q(ctx, r.pool).Query(ctx, sql, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list leads: %w", err)
-	}
-	defer rows.Close()
+	limit := fmt.Sprintf("$%d", len(args))
+	orderBy := fmt.Sprintf("%s %s, id %s", order.column, dir, dir)
 	var leads []*domain.Lead
-	for rows.Next() {
-		l, err := scanLead(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		leads = append(leads, l)
+	if !clause.HasText {
+		leads, err = r.queryLeads(ctx, fmt.Sprintf(`SELECT %s FROM leads WHERE %s AND %s ORDER BY %s LIMIT %s`,
+			leadColumns, clause.SQL, keyset, orderBy, limit), args)
+	} else {
+		leads, err = r.listWithText(ctx, clause, keyset, orderBy, order.column, limit, args, q.PageSize)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list leads: %w", err)
+	if err != nil {
+		return nil, "", err
 	}
 	if len(leads) <= q.PageSize {
 		return leads, "", nil
@@ -129,6 +124,72 @@ func (r *Repo) List(ctx context.Context, q app.ListQuery) ([]*domain.Lead, strin
 	}
 	next, err := r.pages.Encode(queryKey, c)
 	return leads, next, err
+}
+
+// Text searches probe this many leads first, and at most maxTextProbeRows
+// (measured with make bench over 1M leads; variables so tests can shrink
+// them to exercise every path on a small table).
+var (
+	textProbeRows    = 2000
+	maxTextProbeRows = 8000
+)
+
+// listWithText answers a page of a filter with a text match. The planner
+// cannot estimate how many leads a substring matches and guesses wrong both
+// ways: it walks the order index for a rare term (reading most of the
+// table) or collects every match of a common term before sorting. So we
+// decide by looking. A probe walks the next leads in list order that pass
+// the filter's text-free terms (through their indexes), up to a bound, and
+// tests the text on those only: if that fills the page, the page is exact,
+// because any later match sorts after them. A probe that found a few
+// matches tells how far a second, larger probe must go; one that found none,
+// or would have to go too far, means matches are rare: then we collect them
+// all through the trigram index (MATERIALIZED keeps the planner from
+// walking the order index) and sort just those.
+func (r *Repo) listWithText(ctx context.Context, clause aipfilter.Clause, keyset, orderBy, orderCol, limit string, args []any, pageSize int) ([]*domain.Lead, error) {
+	probe := func(rows int) ([]*domain.Lead, error) {
+		return r.queryLeads(ctx, fmt.Sprintf(`SELECT %s FROM (
+				SELECT * FROM leads WHERE %s AND %s ORDER BY %s LIMIT %d
+			) recent WHERE %s ORDER BY %s LIMIT %s`,
+			leadColumns, clause.WithoutText, keyset, orderBy, rows, clause.SQL, orderBy, limit), args)
+	}
+	leads, err := probe(textProbeRows)
+	if err != nil || len(leads) > pageSize {
+		return leads, err
+	}
+	if found := len(leads); found > 0 {
+		// Matches seen so far predict how many leads hold a full page.
+		if rows := textProbeRows * (pageSize + 1) * 3 / (2 * found); rows <= maxTextProbeRows {
+			if leads, err = probe(rows); err != nil || len(leads) > pageSize {
+				return leads, err
+			}
+		}
+	}
+	return r.queryLeads(ctx, fmt.Sprintf(`WITH matches AS MATERIALIZED (
+			SELECT id, %s FROM leads WHERE %s AND %s
+		)
+		SELECT %s FROM leads WHERE id IN (SELECT id FROM matches ORDER BY %s LIMIT %s) ORDER BY %s`,
+		orderCol, clause.SQL, keyset, leadColumns, orderBy, limit, orderBy), args)
+}
+
+func (r *Repo) queryLeads(ctx context.Context, sql string, args []any) ([]*domain.Lead, error) {
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list leads: %w", err)
+	}
+	defer rows.Close()
+	var leads []*domain.Lead
+	for rows.Next() {
+		l, err := scanLead(rows)
+		if err != nil {
+			return nil, err
+		}
+		leads = append(leads, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list leads: %w", err)
+	}
+	return leads, nil
 }
 
 func parseOrder(s string) (field string, desc bool, err error) {

@@ -1,0 +1,439 @@
+// Command leadbench is the load tool behind `make bench`. It starts a
+// durable PostgreSQL (fsync on) and NATS, runs the lead service and the
+// gateway as separate processes (as deployed), and measures:
+//
+//   - CreateLead throughput and latency over gRPC and over REST through the
+//     gateway, at several concurrencies, against the raw ceiling: the same
+//     lead-plus-outbox-row insert done in-process as one pgx batch (one round
+//     trip, durable commit), with no gRPC in front;
+//   - the lead service's peak RSS during those runs;
+//   - ListLeads with a filter and a text match over a table of N leads
+//     (default 1,000,000): per-page latency percentiles.
+//
+// Load generator and servers share the machine; the report says so.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/localnats"
+	"github.com/crmsuite/crm/platform/localpg"
+	"github.com/crmsuite/crm/platform/outbox"
+	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/procs"
+	"github.com/crmsuite/crm/services/lead/internal/adapters/postgres"
+	"github.com/crmsuite/crm/services/lead/internal/app"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
+)
+
+type options struct {
+	binDir       string
+	duration     time.Duration
+	warmup       time.Duration
+	concurrency  []int
+	listRows     int
+	listRequests int
+	dbConns      int
+	out          string
+	creates      bool
+	dataDir      string
+}
+
+func main() {
+	var o options
+	var conc string
+	flag.StringVar(&o.binDir, "bin", "bin", "directory with the lead and gateway binaries (make build)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per create run")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each create run")
+	flag.StringVar(&conc, "concurrency", "1,8,32", "concurrency levels of the create runs")
+	flag.IntVar(&o.listRows, "list-rows", 1_000_000, "leads in the table for the ListLeads run (0 skips it)")
+	flag.IntVar(&o.listRequests, "list-requests", 400, "ListLeads requests measured")
+	flag.IntVar(&o.dbConns, "db-conns", 32, "Postgres pool size of the service and of the raw run")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for the report")
+	flag.BoolVar(&o.creates, "creates", true, "run the CreateLead measurements")
+	flag.StringVar(&o.dataDir, "data", "", "keep PostgreSQL here and reuse it (and its loaded leads) across runs; default a temp dir")
+	flag.Parse()
+	for _, c := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			fmt.Fprintln(os.Stderr, "bad -concurrency")
+			os.Exit(2)
+		}
+		o.concurrency = append(o.concurrency, n)
+	}
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "leadbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	tmp, err := os.MkdirTemp("", "leadbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	_ = os.Chmod(tmp, 0o755)
+	pgDir := filepath.Join(tmp, "pg")
+	if o.dataDir != "" {
+		if pgDir, err = filepath.Abs(o.dataDir); err != nil {
+			return err
+		}
+	}
+	logf, err := os.Create(filepath.Join(tmp, "services.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+
+	step("starting durable PostgreSQL (fsync on) and NATS JetStream")
+	// A database server sized for the table: 2 GB of cache holds the 1M
+	// leads and their indexes (the machine has plenty of memory).
+	pgsrv, err := localpg.Start(ctx, localpg.Options{DataDir: pgDir, SharedBuffers: "2GB"})
+	if err != nil {
+		return err
+	}
+	defer pgsrv.Stop() //nolint:errcheck
+	admin, err := pgx.Connect(ctx, pgsrv.URL)
+	if err != nil {
+		return err
+	}
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'bench')").Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE bench"); err != nil {
+			return err
+		}
+	}
+	_ = admin.Close(ctx)
+	dbURL := strings.Replace(pgsrv.URL, "/postgres?", "/bench?", 1)
+	ns, err := localnats.Start(localnats.Options{StoreDir: filepath.Join(tmp, "nats")})
+	if err != nil {
+		return err
+	}
+	defer ns.Stop()
+
+	leadAddr, httpAddr := freeAddr(), freeAddr()
+	lead, err := procs.Start("lead", filepath.Join(o.binDir, "lead"), []string{
+		"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL,
+		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=info",
+	}, logf)
+	if err != nil {
+		return err
+	}
+	defer lead.Stop(20 * time.Second) //nolint:errcheck
+	if err := lead.WaitTCP(leadAddr, 2*time.Minute); err != nil {
+		return err
+	}
+	gw, err := procs.Start("gateway", filepath.Join(o.binDir, "gateway"), []string{
+		"HTTP_ADDR=" + httpAddr, "LEAD_GRPC_ADDR=" + leadAddr, "LOG_LEVEL=info",
+	}, logf)
+	if err != nil {
+		return err
+	}
+	defer gw.Stop(20 * time.Second) //nolint:errcheck
+	if err := gw.WaitTCP(httpAddr, time.Minute); err != nil {
+		return err
+	}
+
+	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: dbURL, Schema: "lead", MaxConns: int32(o.dbConns)})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	conn, err := grpc.NewClient(leadAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := leadv1.NewLeadServiceClient(conn)
+
+	rep := &report{started: time.Now()}
+	rep.env = environment(o)
+
+	// The raw ceiling: the repository's create, which is one pgx batch
+	// (lead row + outbox row, one round trip, implicit transaction), called
+	// in-process with no gRPC, validation or logging in front.
+	repo := postgres.New(pool, outbox.Writer{Service: "lead"}, paging.NewCodec([]byte("bench")))
+	raw := func(ctx context.Context, i int64) error {
+		l, evs, err := domain.New(benchLead(i), "bench", time.Now().UTC().Truncate(time.Microsecond))
+		if err != nil {
+			return err
+		}
+		return repo.Create(ctx, l, app.Change{Events: evs})
+	}
+	grpcCall := func(ctx context.Context, i int64) error {
+		ctx = metadata.AppendToOutgoingContext(ctx, "x-actor", "bench")
+		_, err := client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: benchLeadProto(i)})
+		return err
+	}
+	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: 30 * time.Second}
+	restCall := func(ctx context.Context, i int64) error {
+		body, _ := json.Marshal(map[string]any{
+			"firstName": "Bench", "lastName": fmt.Sprintf("Rest%d", i), "company": "Load Inc",
+			"email": fmt.Sprintf("rest%d@load.example", i), "rating": "RATING_WARM", "source": "SOURCE_IMPORT",
+		})
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+httpAddr+"/v1/leads", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Actor", "bench")
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+
+	var seq atomic.Int64
+	for _, c := range o.concurrency {
+		if !o.creates {
+			break
+		}
+		for _, m := range []struct {
+			name string
+			fn   func(context.Context, int64) error
+		}{{"raw pgx batch", raw}, {"gRPC CreateLead", grpcCall}, {"REST POST /v1/leads", restCall}} {
+			step(fmt.Sprintf("create: %s at concurrency %d", m.name, c))
+			res, err := load(ctx, c, o.warmup, o.duration, &seq, m.fn)
+			if err != nil {
+				return fmt.Errorf("%s c=%d: %w", m.name, c, err)
+			}
+			res.name, res.concurrency = m.name, c
+			rep.creates = append(rep.creates, res)
+		}
+	}
+	rep.peakRSS = peakRSS(lead.Pid())
+
+	step("waiting for the outbox relay to publish everything")
+	start := time.Now()
+	for {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			return fmt.Errorf("outbox still holds %d rows after 5 minutes", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rep.relayDrain = time.Since(start)
+
+	if o.listRows > 0 {
+		if err := listBench(ctx, o, pool, client, rep); err != nil {
+			return err
+		}
+	}
+	return rep.write(o.out)
+}
+
+func step(msg string) { fmt.Fprintf(os.Stderr, "leadbench: %s\n", msg) }
+
+func freeAddr() string {
+	p, err := localpg.FreePort()
+	if err != nil {
+		panic(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(p)
+}
+
+func benchLead(i int64) domain.Lead {
+	return domain.Lead{
+		FirstName: "Bench", LastName: fmt.Sprintf("Raw%d", i), Company: "Load Inc",
+		Email: fmt.Sprintf("raw%d@load.example", i), Rating: domain.RatingWarm, Source: domain.SourceImport,
+	}
+}
+
+func benchLeadProto(i int64) *leadv1.Lead {
+	return &leadv1.Lead{
+		FirstName: "Bench", LastName: fmt.Sprintf("Grpc%d", i), Company: "Load Inc",
+		Email: fmt.Sprintf("grpc%d@load.example", i), Rating: leadv1.Rating_RATING_WARM, Source: leadv1.Source_SOURCE_IMPORT,
+	}
+}
+
+type result struct {
+	name        string
+	concurrency int
+	ops         int
+	errors      int
+	elapsed     time.Duration
+	p50, p99    time.Duration
+}
+
+func (r result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
+
+// load runs fn from c workers for warmup (discarded) then d, and reports
+// throughput and latency percentiles of the measured part.
+func load(ctx context.Context, c int, warmup, d time.Duration, seq *atomic.Int64, fn func(context.Context, int64) error) (result, error) {
+	var measuring atomic.Bool
+	stop := make(chan struct{})
+	lat := make([][]time.Duration, c)
+	errs := make([]int, c)
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := range c {
+		lat[w] = make([]time.Duration, 0, 1<<16)
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				err := fn(auth.WithPrincipal(ctx, auth.Principal{Subject: "bench"}), seq.Add(1))
+				if !measuring.Load() {
+					continue
+				}
+				if err != nil {
+					errs[w]++
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		})
+	}
+	time.Sleep(warmup)
+	measuring.Store(true)
+	t0 := time.Now()
+	time.Sleep(d)
+	measuring.Store(false)
+	elapsed := time.Since(t0)
+	close(stop)
+	wg.Wait()
+	var all []time.Duration
+	r := result{elapsed: elapsed}
+	for w := range c {
+		all = append(all, lat[w]...)
+		r.errors += errs[w]
+	}
+	if r.errors > 0 {
+		return r, fmt.Errorf("%d errors, first: %v", r.errors, firstErr.Load())
+	}
+	r.ops = len(all)
+	r.p50, r.p99 = percentile(all, 50), percentile(all, 99)
+	return r, nil
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := int(float64(len(d)-1) * p / 100)
+	return d[i]
+}
+
+// peakRSS is the high-water mark of a process's resident memory.
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.Atoi(strings.Fields(line)[1])
+			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+		}
+	}
+	return "unknown"
+}
+
+func environment(o options) string {
+	cpus := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		cpus = strconv.Itoa(strings.Count(string(b), "processor\t:"))
+	}
+	return fmt.Sprintf("%s CPUs, load generator, NATS and PostgreSQL (fsync on, synchronous_commit on, shared_buffers 2GB) and the services all on one machine; "+
+		"%v measured per run after %v warm-up; Postgres pool %d connections", cpus, o.duration, o.warmup, o.dbConns)
+}
+
+type report struct {
+	started    time.Time
+	env        string
+	creates    []result
+	peakRSS    string
+	relayDrain time.Duration
+	listSetup  string
+	lists      []listResult
+}
+
+type listResult struct {
+	name          string
+	requests      int
+	p50, p99, max time.Duration
+	avgRows       float64
+}
+
+func (r *report) write(dir string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# leadbench %s\n\n%s\n\n", r.started.Format(time.RFC3339), r.env)
+	fmt.Fprintf(&b, "## CreateLead\n\n| path | concurrency | creates/s | p50 | p99 | vs raw |\n|---|---:|---:|---:|---:|---:|\n")
+	rawRate := map[int]float64{}
+	grpcRate := map[int]float64{}
+	for _, c := range r.creates {
+		switch c.name {
+		case "raw pgx batch":
+			rawRate[c.concurrency] = c.rate()
+		case "gRPC CreateLead":
+			grpcRate[c.concurrency] = c.rate()
+		}
+		vs := ""
+		if raw := rawRate[c.concurrency]; raw > 0 && c.name != "raw pgx batch" {
+			vs = fmt.Sprintf("%.0f%%", 100*c.rate()/raw)
+		}
+		if g := grpcRate[c.concurrency]; g > 0 && strings.HasPrefix(c.name, "REST") {
+			vs += fmt.Sprintf(" (%.0f%% of gRPC)", 100*c.rate()/g)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s |\n", c.name, c.concurrency, c.rate(), ms(c.p50), ms(c.p99), vs)
+	}
+	fmt.Fprintf(&b, "\nLead service peak RSS (VmHWM) over the create runs: %s\n", r.peakRSS)
+	fmt.Fprintf(&b, "Outbox relay drained the remaining backlog %v after the last run ended.\n", r.relayDrain.Round(time.Millisecond))
+	if len(r.lists) > 0 {
+		fmt.Fprintf(&b, "\n## ListLeads\n\n%s\n\n| query | requests | p50 | p99 | max | rows/page |\n|---|---:|---:|---:|---:|---:|\n", r.listSetup)
+		for _, l := range r.lists {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %.1f |\n", l.name, l.requests, ms(l.p50), ms(l.p99), ms(l.max), l.avgRows)
+		}
+	}
+	fmt.Print("\n" + b.String())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "leadbench-"+r.started.Format("20060102-150405")+".md")
+	slog.Info("report written", "path", path)
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
