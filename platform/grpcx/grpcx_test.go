@@ -122,4 +122,3 @@ func reasonOf(st *status.Status) string {
 	}
 	return ""
 }
-
