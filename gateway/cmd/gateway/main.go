@@ -25,7 +25,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx); err != nil {
+	err := run(ctx)
+	logx.Flush()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
 	}
@@ -38,6 +40,7 @@ func run(ctx context.Context) error {
 	cfg := server.Config{
 		MaxBodyBytes:    int64(env.Int("MAX_BODY_BYTES", 1<<20)),
 		UpstreamTimeout: env.Duration("UPSTREAM_TIMEOUT", 10*time.Second),
+		Pprof:           env.Bool("PPROF", false),
 	}
 	shutdownTimeout := env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 	level, format := env.String("LOG_LEVEL", "info"), env.String("LOG_FORMAT", "json")

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"regexp"
 	"strconv"
 	"strings"
@@ -44,6 +45,8 @@ type Config struct {
 	// UpstreamTimeout bounds each call to a service unless the client asks
 	// for less (grpc-timeout header).
 	UpstreamTimeout time.Duration
+	// Pprof serves /debug/pprof (profiling; never on a public port).
+	Pprof bool
 }
 
 // New returns the gateway's HTTP handler. Each upstream's API is
@@ -78,6 +81,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 		_, _ = w.Write(openapi.JSON)
 	})
 	root.Handle("GET /metrics", promhttp.Handler())
+	if cfg.Pprof {
+		root.HandleFunc("/debug/pprof/", pprof.Index)
+		root.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	root.Handle("/v1/", limitBody(cfg.MaxBodyBytes, withTimeout(cfg.UpstreamTimeout, mux)))
 	return accessLog(log, root), nil
 }
@@ -243,7 +250,16 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			return
 		}
-		log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+		// Services log every call; the gateway logs failures at info and
+		// error, and successful requests only at debug.
+		level := slog.LevelDebug
+		switch {
+		case rec.status >= 500:
+			level = slog.LevelError
+		case rec.status >= 400:
+			level = slog.LevelInfo
+		}
+		log.LogAttrs(r.Context(), level, "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
 			slog.String("duration", strconv.FormatFloat(time.Since(start).Seconds()*1000, 'f', 2, 64)+"ms"))

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/crmsuite/crm/platform/logx"
 	"github.com/crmsuite/crm/platform/service"
 	"github.com/crmsuite/crm/services/lead/internal/wire"
 )
@@ -16,7 +17,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx); err != nil {
+	err := run(ctx)
+	logx.Flush()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "lead:", err)
 		os.Exit(1)
 	}
