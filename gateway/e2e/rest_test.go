@@ -138,9 +138,12 @@ func TestGatewayHealthReadinessOpenAPIAndUpstreamOutage(t *testing.T) {
 	s.do(t, "GET", "/readyz", nil).want(t, 200)
 	doc := s.do(t, "GET", "/openapi.json", nil).want(t, 200)
 	var spec struct {
+		Info struct {
+			Title string `json:"title"`
+		} `json:"info"`
 		Paths map[string]any `json:"paths"`
 	}
-	if err := json.Unmarshal(doc.raw, &spec); err != nil || spec.Paths["/v1/leads"] == nil {
+	if err := json.Unmarshal(doc.raw, &spec); err != nil || spec.Paths["/v1/leads"] == nil || spec.Info.Title != "CRM suite API" {
 		t.Fatalf("openapi.json: %v %s", err, doc.raw[:min(200, len(doc.raw))])
 	}
 	created := s.do(t, "POST", "/v1/leads", map[string]any{"company": "Durable Inc"}).want(t, 200)

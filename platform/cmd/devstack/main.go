@@ -28,11 +28,12 @@ import (
 	"github.com/crmsuite/crm/platform/procs"
 )
 
-// service is one suite process devstack starts.
+// service is one suite process devstack starts, with its default local
+// ports; <NAME>_GRPC_ADDR and <NAME>_METRICS_ADDR override them.
 type service struct {
-	name     string
-	grpcPort int
-	metrics  int
+	name                  string
+	grpcPort, metrics     int
+	grpcAddr, metricsAddr string
 }
 
 // services of the suite, with their local ports.
@@ -99,11 +100,14 @@ func run(ctx context.Context) error {
 		}
 	}()
 	upstreamEnv := []string{}
-	for _, s := range services {
-		addr := host + ":" + strconv.Itoa(s.grpcPort)
+	for i, s := range services {
+		name := strings.ToUpper(s.name)
+		addr := env.String(name+"_GRPC_ADDR", host+":"+strconv.Itoa(s.grpcPort))
+		metricsAddr := env.String(name+"_METRICS_ADDR", host+":"+strconv.Itoa(s.metrics))
+		services[i].grpcAddr, services[i].metricsAddr = addr, metricsAddr
 		p, err := procs.Start(s.name, filepath.Join(binDir, s.name), []string{
 			"GRPC_ADDR=" + addr,
-			"METRICS_ADDR=" + host + ":" + strconv.Itoa(s.metrics),
+			"METRICS_ADDR=" + metricsAddr,
 			"DATABASE_URL=" + databaseURL,
 			"NATS_URL=" + natsURL,
 			"LOG_FORMAT=" + env.String("LOG_FORMAT", "text"),
@@ -117,7 +121,7 @@ func run(ctx context.Context) error {
 		if err := p.WaitTCP(addr, 2*time.Minute); err != nil {
 			return err
 		}
-		upstreamEnv = append(upstreamEnv, strings.ToUpper(s.name)+"_GRPC_ADDR="+addr)
+		upstreamEnv = append(upstreamEnv, name+"_GRPC_ADDR="+addr)
 	}
 	gw, err := procs.Start("gateway", filepath.Join(binDir, "gateway"),
 		append(upstreamEnv, "HTTP_ADDR="+httpAddr, "LOG_FORMAT="+env.String("LOG_FORMAT", "text")), out)
@@ -132,7 +136,7 @@ func run(ctx context.Context) error {
 	fmt.Fprintf(out, "\ndevstack| the CRM suite is up. Ctrl-C stops it.\n")
 	fmt.Fprintf(out, "devstack|   REST gateway   http://%s   (OpenAPI: http://%s/openapi.json)\n", httpAddr, httpAddr)
 	for _, s := range services {
-		fmt.Fprintf(out, "devstack|   %-14s grpc %s:%d   metrics http://%s:%d/metrics\n", s.name, host, s.grpcPort, host, s.metrics)
+		fmt.Fprintf(out, "devstack|   %-14s grpc %s   metrics http://%s/metrics\n", s.name, s.grpcAddr, s.metricsAddr)
 	}
 	fmt.Fprintf(out, "devstack|   PostgreSQL     %s\n", redact(databaseURL))
 	fmt.Fprintf(out, "devstack|   NATS           %s\n\n", natsURL)
