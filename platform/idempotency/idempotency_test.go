@@ -21,17 +21,9 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 
 func setup(t *testing.T) (*pgxpool.Pool, *idempotency.Store) {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: testkit.Database(t), Schema: "svc", MaxConns: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := pg.Migrate(ctx, pool, "svc", pg.PlatformMigrations(), pg.MigrationSet{Name: "svc", FS: fstest.MapFS{
+	pool := testkit.Pool(t, "svc", pg.MigrationSet{Name: "svc", FS: fstest.MapFS{
 		"001_things.sql": {Data: []byte("CREATE TABLE things (id serial PRIMARY KEY, name text);")},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	}})
 	return pool, &idempotency.Store{Pool: pool}
 }
 

@@ -36,17 +36,9 @@ type env struct {
 func setup(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: testkit.Database(t), Schema: "svc"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	err = pg.Migrate(ctx, pool, "svc", pg.PlatformMigrations(), pg.MigrationSet{Name: "svc", FS: fstest.MapFS{
+	pool := testkit.Pool(t, "svc", pg.MigrationSet{Name: "svc", FS: fstest.MapFS{
 		"001_effects.sql": {Data: []byte("CREATE TABLE effects (event_id uuid, body text);")},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := testkit.NewNATS(t)
 	nc, js, err := natsx.Connect(n.URL, t.Name(), testLog)
 	if err != nil {

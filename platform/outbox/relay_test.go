@@ -39,15 +39,7 @@ type env struct {
 
 func setup(t *testing.T, private bool) *env {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: testkit.Database(t), Schema: "svc", MaxConns: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := pg.Migrate(ctx, pool, "svc", pg.PlatformMigrations()); err != nil {
-		t.Fatal(err)
-	}
+	pool := testkit.Pool(t, "svc")
 	n := testkit.NewNATS(t)
 	if private {
 		n = testkit.PrivateNATS(t)

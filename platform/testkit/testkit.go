@@ -24,9 +24,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crmsuite/crm/platform/localnats"
 	"github.com/crmsuite/crm/platform/localpg"
+	"github.com/crmsuite/crm/platform/pg"
 )
 
 var (
@@ -197,4 +199,21 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Pool returns a pool on a fresh database for this test, bound to schema,
+// with the platform tables (outbox, inbox, idempotency keys) and sets
+// migrated in. It is closed when the test ends.
+func Pool(t testing.TB, schema string, sets ...pg.MigrationSet) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: Database(t), Schema: schema, MaxConns: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := pg.Migrate(ctx, pool, schema, append([]pg.MigrationSet{pg.PlatformMigrations()}, sets...)...); err != nil {
+		t.Fatal(err)
+	}
+	return pool
 }

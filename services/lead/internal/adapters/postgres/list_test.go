@@ -28,14 +28,7 @@ func TestTextSearchPathsAgreeWithBruteForce(t *testing.T) {
 	t.Cleanup(func() { textProbeRows, maxTextProbeRows = 2000, 8000 })
 
 	ctx := context.Background()
-	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: testkit.Database(t), Schema: "lead"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := pg.Migrate(ctx, pool, "lead", pg.PlatformMigrations(), pg.MigrationSet{Name: "lead", FS: migrations.FS}); err != nil {
-		t.Fatal(err)
-	}
+	pool := testkit.Pool(t, "lead", pg.MigrationSet{Name: "lead", FS: migrations.FS})
 	repo := New(pool, outbox.Writer{Service: "lead"}, paging.NewCodec([]byte("k")))
 	var all []*domain.Lead
 	base := time.Now().UTC().Truncate(time.Microsecond)
