@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
@@ -53,6 +54,9 @@ type Config struct {
 	LogFormat       string
 	// Pprof serves /debug/pprof on the metrics address.
 	Pprof bool
+	// StreamReplicas of the service's JetStream stream (3 on a clustered
+	// NATS in production).
+	StreamReplicas int
 }
 
 // LoadConfig reads the environment; defaultGRPCPort and defaultMetricsPort
@@ -73,6 +77,7 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 		LogLevel:        env.String("LOG_LEVEL", "info"),
 		LogFormat:       env.String("LOG_FORMAT", "json"),
 		Pprof:           env.Bool("PPROF", false),
+		StreamReplicas:  env.Int("NATS_STREAM_REPLICAS", 1),
 	}
 	env.Required("DATABASE_URL", c.DatabaseURL)
 	return c, env.Err()
@@ -148,7 +153,12 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 		return fmt.Errorf("protovalidate: %w", err)
 	}
 	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: grpcx.HeaderAuthenticator{}}
-	srv := grpc.NewServer(append(chain.ServerOptions(), grpc.MaxRecvMsgSize(8<<20))...)
+	srv := grpc.NewServer(append(chain.ServerOptions(),
+		grpc.MaxRecvMsgSize(8<<20),
+		// Clients reconnect now and then, so new replicas get their share
+		// of long-lived connections (the gateway's, other services').
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
+	)...)
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)
 	if c.Reflection {
@@ -167,6 +177,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 				Storage:    jetstream.FileStorage,
 				MaxAge:     30 * 24 * time.Hour,
 				Duplicates: 10 * time.Minute,
+				Replicas:   c.StreamReplicas,
 			},
 		},
 	}
