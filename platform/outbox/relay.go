@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,6 +44,7 @@ type Relay struct {
 	// before its rows are deleted; an error aborts the batch there.
 	afterPublish func() error
 
+	kickOnce      sync.Once
 	kick          chan struct{}
 	streamEnsured bool
 }
@@ -57,9 +59,7 @@ func (r *Relay) Kick() {
 }
 
 func (r *Relay) kicks() chan struct{} {
-	if r.kick == nil {
-		r.kick = make(chan struct{}, 1)
-	}
+	r.kickOnce.Do(func() { r.kick = make(chan struct{}, 1) })
 	return r.kick
 }
 
@@ -101,7 +101,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-r.kick:
+		case <-r.kicks():
 		case <-time.After(wait):
 		}
 	}
