@@ -156,6 +156,10 @@ func listBench(ctx context.Context, o options, pool *pgxpool.Pool, client leadv1
 func listQueries(ctx context.Context, o options, pool *pgxpool.Pool, r *rand.Rand, pop population, now time.Time, client leadv1.LeadServiceClient, rep *report) error {
 	// A running server has its hot table in cache; a freshly loaded or
 	// restarted one does not. Warm it as production would be.
+	// Nor is it flushing a just-loaded gigabyte to disk.
+	if _, err := pool.Exec(ctx, `CHECKPOINT`); err != nil {
+		return err
+	}
 	if _, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_prewarm WITH SCHEMA public`); err == nil {
 		step("list: prewarming the leads table and its indexes")
 		if _, err := pool.Exec(ctx, `SELECT public.pg_prewarm(c.oid::regclass) FROM pg_class c

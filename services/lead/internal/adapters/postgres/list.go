@@ -101,7 +101,7 @@ func (r *Repo) List(ctx context.Context, q app.ListQuery) ([]*domain.Lead, strin
 		leads, err = r.queryLeads(ctx, fmt.Sprintf(`SELECT %s FROM leads WHERE %s AND %s ORDER BY %s LIMIT %s`,
 			leadColumns, clause.SQL, keyset, orderBy, limit), args)
 	} else {
-		leads, err = r.listWithText(ctx, clause, keyset, orderBy, order.column, limit, args, q.PageSize)
+		leads, err = r.listWithText(ctx, clause, keyset, orderBy, limit, args, q.PageSize)
 	}
 	if err != nil {
 		return nil, "", err
@@ -127,26 +127,26 @@ func (r *Repo) List(ctx context.Context, q app.ListQuery) ([]*domain.Lead, strin
 }
 
 // Text searches probe this many leads first, and at most maxTextProbeRows
-// (measured with make bench over 1M leads; variables so tests can shrink
-// them to exercise every path on a small table).
+// (tuned with make bench over 1M leads; variables so tests can shrink them
+// to exercise every path on a small table).
 var (
-	textProbeRows    = 2000
-	maxTextProbeRows = 8000
+	textProbeRows    = 1000
+	maxTextProbeRows = 6000
 )
 
-// listWithText answers a page of a filter with a text match. The planner
-// cannot estimate how many leads a substring matches and guesses wrong both
-// ways: it walks the order index for a rare term (reading most of the
-// table) or collects every match of a common term before sorting. So we
-// decide by looking. A probe walks the next leads in list order that pass
-// the filter's text-free terms (through their indexes), up to a bound, and
-// tests the text on those only: if that fills the page, the page is exact,
-// because any later match sorts after them. A probe that found a few
-// matches tells how far a second, larger probe must go; one that found none,
-// or would have to go too far, means matches are rare: then we collect them
-// all through the trigram index (MATERIALIZED keeps the planner from
-// walking the order index) and sort just those.
-func (r *Repo) listWithText(ctx context.Context, clause aipfilter.Clause, keyset, orderBy, orderCol, limit string, args []any, pageSize int) ([]*domain.Lead, error) {
+// listWithText answers a page of a filter with a text match. Whether a
+// substring is rare or common decides the right plan (collect the few
+// matches through the trigram index, or walk the order index until the
+// page is full), and estimates of it are rough even with a large histogram
+// on the search column; a wrong guess costs a hundred milliseconds. So we
+// look first. A probe walks the next leads in list order that pass the
+// filter's text-free terms (through their indexes), a bounded number of
+// them, and tests the text on those only: if that fills the page, the page
+// is exact, because any later match sorts after them. The matches a probe
+// found tell how far a second probe must go; if that is too far, matches
+// are sparse and the planner, with the text now known to be selective,
+// gets the whole query.
+func (r *Repo) listWithText(ctx context.Context, clause aipfilter.Clause, keyset, orderBy, limit string, args []any, pageSize int) ([]*domain.Lead, error) {
 	probe := func(rows int) ([]*domain.Lead, error) {
 		return r.queryLeads(ctx, fmt.Sprintf(`SELECT %s FROM (
 				SELECT * FROM leads WHERE %s AND %s ORDER BY %s LIMIT %d
@@ -158,18 +158,14 @@ func (r *Repo) listWithText(ctx context.Context, clause aipfilter.Clause, keyset
 		return leads, err
 	}
 	if found := len(leads); found > 0 {
-		// Matches seen so far predict how many leads hold a full page.
 		if rows := textProbeRows * (pageSize + 1) * 3 / (2 * found); rows <= maxTextProbeRows {
 			if leads, err = probe(rows); err != nil || len(leads) > pageSize {
 				return leads, err
 			}
 		}
 	}
-	return r.queryLeads(ctx, fmt.Sprintf(`WITH matches AS MATERIALIZED (
-			SELECT id, %s FROM leads WHERE %s AND %s
-		)
-		SELECT %s FROM leads WHERE id IN (SELECT id FROM matches ORDER BY %s LIMIT %s) ORDER BY %s`,
-		orderCol, clause.SQL, keyset, leadColumns, orderBy, limit, orderBy), args)
+	return r.queryLeads(ctx, fmt.Sprintf(`SELECT %s FROM leads WHERE %s AND %s ORDER BY %s LIMIT %s`,
+		leadColumns, clause.SQL, keyset, orderBy, limit), args)
 }
 
 func (r *Repo) queryLeads(ctx context.Context, sql string, args []any) ([]*domain.Lead, error) {

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // brute-force answer, for every order.
 func TestTextSearchPathsAgreeWithBruteForce(t *testing.T) {
 	textProbeRows, maxTextProbeRows = 4, 16
-	t.Cleanup(func() { textProbeRows, maxTextProbeRows = 2000, 8000 })
+	t.Cleanup(func() { textProbeRows, maxTextProbeRows = 1000, 6000 })
 
 	ctx := context.Background()
 	pool := testkit.Pool(t, "lead", pg.MigrationSet{Name: "lead", FS: migrations.FS})
