@@ -26,6 +26,18 @@ func TestRESTWalkthroughOfALead(t *testing.T) {
 	}
 	s.do(t, "GET", "/v1/"+name, nil).want(t, 200)
 
+	// The same person again: refused, naming the lead it duplicates, unless
+	// allowDuplicate; then both show up as a duplicate group.
+	dup := s.do(t, "POST", "/v1/leads", map[string]any{"lastName": "H.", "email": "GRACE@navy.example"}).want(t, 400)
+	if reason, _ := dup.violations(); reason != "DUPLICATE_LEAD" || !strings.Contains(string(dup.raw), name) {
+		t.Fatalf("duplicate create = %s", dup.raw)
+	}
+	s.do(t, "POST", "/v1/leads?allowDuplicate=true", map[string]any{"lastName": "H.", "email": "GRACE@navy.example"}).want(t, 200)
+	groups := s.do(t, "GET", "/v1/leads:listDuplicateGroups", nil).want(t, 200)
+	if !strings.Contains(string(groups.raw), `"key":"grace@navy.example"`) || !strings.Contains(string(groups.raw), name) {
+		t.Fatalf("duplicate groups = %s", groups.raw)
+	}
+
 	// PATCH infers the mask from the body; the etag makes it conditional.
 	patched := s.do(t, "PATCH", "/v1/"+name, map[string]any{"etag": etag, "rating": "RATING_HOT", "address": map[string]any{"locality": "Arlington"}}).want(t, 200)
 	if patched.str("rating") != "RATING_HOT" || patched.str("email") != "grace@navy.example" {

@@ -34,6 +34,16 @@ type FieldViolation struct {
 	Reason string
 }
 
+// PreconditionViolation says which state of which resource stood in the
+// way (google.rpc.PreconditionFailure).
+type PreconditionViolation struct {
+	// Type in UPPER_SNAKE, e.g. "DUPLICATE_EMAIL".
+	Type string
+	// Subject is the resource, e.g. "leads/0199...".
+	Subject     string
+	Description string
+}
+
 // Error is a failure the caller can act on.
 type Error struct {
 	Kind Kind
@@ -42,7 +52,9 @@ type Error struct {
 	// Message is for humans; it must not leak internals.
 	Message    string
 	Violations []FieldViolation
-	Metadata   map[string]string
+	// Preconditions detail a FailedPrecondition.
+	Preconditions []PreconditionViolation
+	Metadata      map[string]string
 }
 
 func (e *Error) Error() string {

@@ -77,6 +77,15 @@ func fromAppErr(e *apperr.Error) *status.Status {
 		}
 		details = append(details, br)
 	}
+	if len(e.Preconditions) > 0 {
+		pf := &errdetails.PreconditionFailure{}
+		for _, v := range e.Preconditions {
+			pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{
+				Type: v.Type, Subject: v.Subject, Description: v.Description,
+			})
+		}
+		details = append(details, pf)
+	}
 	withDetails, err := st.WithDetails(details...)
 	if err != nil {
 		return st

@@ -179,7 +179,7 @@ func run(ctx context.Context, o options) error {
 	// The raw ceiling: the repository's create, which is one pgx batch
 	// (lead row + outbox row, one round trip, implicit transaction), called
 	// in-process with no gRPC, validation or logging in front.
-	repo := postgres.New(pool, outbox.Writer{Service: "lead"}, paging.NewCodec([]byte("bench")))
+	repo := postgres.New(pool, outbox.Writer{Service: "lead"}, paging.NewCodec([]byte("bench")), "")
 	raw := func(ctx context.Context, i int64) error {
 		l, evs, err := domain.New(benchLead(i), "bench", time.Now().UTC().Truncate(time.Microsecond))
 		if err != nil {

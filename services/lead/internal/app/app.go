@@ -23,6 +23,9 @@ type Change struct {
 	Activity *domain.Activity
 	// RequestID of the request that caused the change, for the events.
 	RequestID string
+	// AllowDuplicate saves the lead even if another one shares a duplicate
+	// key with it.
+	AllowDuplicate bool
 }
 
 // ListQuery is a page request for ListLeads.
@@ -44,6 +47,23 @@ type Repository interface {
 	// writes nothing. Unknown ids are domain.ErrNotFound.
 	Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead) (Change, error)) (*domain.Lead, error)
 	ListActivities(ctx context.Context, leadID uuid.UUID, pageSize int, pageToken string) ([]domain.Activity, string, error)
+	// FindDuplicates returns the leads sharing a duplicate key with id,
+	// oldest first.
+	FindDuplicates(ctx context.Context, id uuid.UUID) ([]Duplicate, error)
+	ListDuplicateGroups(ctx context.Context, rule domain.DuplicateRule, pageSize int, pageToken string) ([]DuplicateGroup, string, error)
+}
+
+// Duplicate is a lead that looks like another, and why.
+type Duplicate struct {
+	Lead  *domain.Lead
+	Rules []domain.DuplicateRule
+}
+
+// DuplicateGroup is the leads sharing one duplicate key, oldest first.
+type DuplicateGroup struct {
+	Rule  domain.DuplicateRule
+	Key   string
+	Leads []uuid.UUID
 }
 
 // Service is the lead use cases.
@@ -62,12 +82,13 @@ func New(repo Repository) *Service {
 }
 
 // CreateLead creates a lead owned by the caller unless it names an owner.
-func (s *Service) CreateLead(ctx context.Context, in domain.Lead, requestID string) (*domain.Lead, error) {
+// A lead that looks like an existing one is refused unless allowDuplicate.
+func (s *Service) CreateLead(ctx context.Context, in domain.Lead, requestID string, allowDuplicate bool) (*domain.Lead, error) {
 	l, evs, err := domain.New(in, auth.Actor(ctx), s.now())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.repo.Create(ctx, l, Change{Events: evs, RequestID: requestID}); err != nil {
+	if err := s.repo.Create(ctx, l, Change{Events: evs, RequestID: requestID, AllowDuplicate: allowDuplicate}); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -82,11 +103,27 @@ func (s *Service) ListLeads(ctx context.Context, q ListQuery) ([]*domain.Lead, s
 }
 
 // UpdateLead sets the fields in mask; with a non-empty etag only if the
-// lead is unchanged since it was read.
-func (s *Service) UpdateLead(ctx context.Context, id uuid.UUID, patch domain.Lead, mask []domain.Field, ifMatch string) (*domain.Lead, error) {
-	return s.mutate(ctx, id, ifMatch, "", func(l *domain.Lead) ([]domain.Event, error) {
-		return l.Update(patch, mask, auth.Actor(ctx), s.now())
+// lead is unchanged since it was read. A change that makes the lead look
+// like another one is refused unless allowDuplicate.
+func (s *Service) UpdateLead(ctx context.Context, id uuid.UUID, patch domain.Lead, mask []domain.Field, ifMatch string, allowDuplicate bool) (*domain.Lead, error) {
+	return s.repo.Mutate(ctx, id, func(l *domain.Lead) (Change, error) {
+		if err := etag.Check(ifMatch, l.Version); err != nil {
+			return Change{}, err
+		}
+		evs, err := l.Update(patch, mask, auth.Actor(ctx), s.now())
+		return Change{Events: evs, AllowDuplicate: allowDuplicate}, err
 	})
+}
+
+// FindDuplicates lists the leads that look like the given one.
+func (s *Service) FindDuplicates(ctx context.Context, id uuid.UUID) ([]Duplicate, error) {
+	return s.repo.FindDuplicates(ctx, id)
+}
+
+// ListDuplicateGroups pages through groups of leads sharing a duplicate
+// key; rule "" means every rule.
+func (s *Service) ListDuplicateGroups(ctx context.Context, rule domain.DuplicateRule, pageSize int, pageToken string) ([]DuplicateGroup, string, error) {
+	return s.repo.ListDuplicateGroups(ctx, rule, pageSize, pageToken)
 }
 
 func (s *Service) AssignLead(ctx context.Context, id uuid.UUID, owner, ifMatch, requestID string) (*domain.Lead, error) {

@@ -146,6 +146,17 @@ func ReasonFromProto(r leadv1.DisqualificationReason) domain.DisqualificationRea
 	return domain.DisqualificationReason(enumName(r.String(), "DISQUALIFICATION_REASON_"))
 }
 
+// DuplicateRule returns the API form of a duplicate rule.
+func DuplicateRule(r domain.DuplicateRule) leadv1.DuplicateRule {
+	return leadv1.DuplicateRule(enumValue(string(r), "DUPLICATE_RULE_", leadv1.DuplicateRule_value))
+}
+
+// DuplicateRuleFromProto returns the domain form of a duplicate rule; ""
+// for unspecified.
+func DuplicateRuleFromProto(r leadv1.DuplicateRule) domain.DuplicateRule {
+	return domain.DuplicateRule(enumName(r.String(), "DUPLICATE_RULE_"))
+}
+
 // Activity returns the API form of a.
 func Activity(a domain.Activity) *leadv1.Activity {
 	p := &leadv1.Activity{

@@ -4,6 +4,7 @@ package wire
 
 import (
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/service"
@@ -22,7 +23,12 @@ func Spec() service.Spec {
 		Schema:     Schema,
 		Migrations: migrations.FS,
 		Register: func(rt *service.Runtime) error {
-			repo := postgres.New(rt.Pool, rt.Outbox, paging.NewCodec([]byte(rt.Config.PageTokenSecret)))
+			var env config.Env
+			phoneRegion := env.String("DEFAULT_PHONE_REGION", "")
+			if err := env.Err(); err != nil {
+				return err
+			}
+			repo := postgres.New(rt.Pool, rt.Outbox, paging.NewCodec([]byte(rt.Config.PageTokenSecret)), phoneRegion)
 			if rt.Config.PageTokenSecret == "" {
 				rt.Logger.Warn("PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and break across restarts and replicas")
 			}

@@ -907,7 +907,7 @@ var File_crm_lead_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\v\n" +
+	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\v\n" +
 	"\x04Lead\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\n" +
@@ -916,8 +916,8 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\acompany\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\acompany\x12\x1d\n" +
 	"\x05title\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18dR\x05title\x12#\n" +
 	"\x05email\x18\x06 \x01(\tB\r\xbaH\n" +
-	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x12B\n" +
-	"\x05phone\x18\a \x01(\tB,\xbaH)\xd8\x01\x01r$\x18 2 ^\\+?[0-9][0-9 ().\\-]{3,30}[0-9]$R\x05phone\x12y\n" +
+	"\xd8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x12E\n" +
+	"\x05phone\x18\a \x01(\tB/\xbaH,\xd8\x01\x01r'\x18 2#^\\+?\\(?[0-9][0-9 ().\\-]{3,30}[0-9]$R\x05phone\x12y\n" +
 	"\awebsite\x18\b \x01(\tB_\xbaH\\\xba\x01Q\n" +
 	"\x0ewebsite.format\x12\x1cmust be a URL or a host name\x1a!this.isUri() || this.isHostname()\xd8\x01\x01r\x03\x18\x80\x10R\awebsite\x124\n" +
 	"\aaddress\x18\t \x01(\v2\x1a.crm.lead.v1.PostalAddressR\aaddress\x125\n" +

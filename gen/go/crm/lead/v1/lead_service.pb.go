@@ -25,19 +25,398 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// A way two leads can look like the same person.
+type DuplicateRule int32
+
+const (
+	DuplicateRule_DUPLICATE_RULE_UNSPECIFIED DuplicateRule = 0
+	// Same email, ignoring case and surrounding space (plus-addressing is
+	// kept: a+x@b.com and a@b.com differ).
+	DuplicateRule_DUPLICATE_RULE_EMAIL DuplicateRule = 1
+	// Same phone number in E.164 form. Local numbers are read in the country
+	// of the lead's address, or the service's default region.
+	DuplicateRule_DUPLICATE_RULE_PHONE DuplicateRule = 2
+	// Same company and same first and last name, ignoring case and spacing.
+	DuplicateRule_DUPLICATE_RULE_COMPANY_AND_NAME DuplicateRule = 3
+)
+
+// Enum value maps for DuplicateRule.
+var (
+	DuplicateRule_name = map[int32]string{
+		0: "DUPLICATE_RULE_UNSPECIFIED",
+		1: "DUPLICATE_RULE_EMAIL",
+		2: "DUPLICATE_RULE_PHONE",
+		3: "DUPLICATE_RULE_COMPANY_AND_NAME",
+	}
+	DuplicateRule_value = map[string]int32{
+		"DUPLICATE_RULE_UNSPECIFIED":      0,
+		"DUPLICATE_RULE_EMAIL":            1,
+		"DUPLICATE_RULE_PHONE":            2,
+		"DUPLICATE_RULE_COMPANY_AND_NAME": 3,
+	}
+)
+
+func (x DuplicateRule) Enum() *DuplicateRule {
+	p := new(DuplicateRule)
+	*p = x
+	return p
+}
+
+func (x DuplicateRule) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DuplicateRule) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_lead_v1_lead_service_proto_enumTypes[0].Descriptor()
+}
+
+func (DuplicateRule) Type() protoreflect.EnumType {
+	return &file_crm_lead_v1_lead_service_proto_enumTypes[0]
+}
+
+func (x DuplicateRule) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DuplicateRule.Descriptor instead.
+func (DuplicateRule) EnumDescriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{0}
+}
+
+type FindDuplicatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindDuplicatesRequest) Reset() {
+	*x = FindDuplicatesRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindDuplicatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindDuplicatesRequest) ProtoMessage() {}
+
+func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindDuplicatesRequest.ProtoReflect.Descriptor instead.
+func (*FindDuplicatesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *FindDuplicatesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type FindDuplicatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Matches       []*DuplicateMatch      `protobuf:"bytes,1,rep,name=matches,proto3" json:"matches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindDuplicatesResponse) Reset() {
+	*x = FindDuplicatesResponse{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindDuplicatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindDuplicatesResponse) ProtoMessage() {}
+
+func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindDuplicatesResponse.ProtoReflect.Descriptor instead.
+func (*FindDuplicatesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FindDuplicatesResponse) GetMatches() []*DuplicateMatch {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+// A lead that looks like another, and why.
+type DuplicateMatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lead          *Lead                  `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
+	Rules         []DuplicateRule        `protobuf:"varint,2,rep,packed,name=rules,proto3,enum=crm.lead.v1.DuplicateRule" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DuplicateMatch) Reset() {
+	*x = DuplicateMatch{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DuplicateMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DuplicateMatch) ProtoMessage() {}
+
+func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DuplicateMatch.ProtoReflect.Descriptor instead.
+func (*DuplicateMatch) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DuplicateMatch) GetLead() *Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+func (x *DuplicateMatch) GetRules() []DuplicateRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+type ListDuplicateGroupsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many groups; 0 means 50, more than 500 means 500.
+	PageSize  int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only groups found by this rule; unspecified means all rules.
+	Rule          DuplicateRule `protobuf:"varint,3,opt,name=rule,proto3,enum=crm.lead.v1.DuplicateRule" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDuplicateGroupsRequest) Reset() {
+	*x = ListDuplicateGroupsRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDuplicateGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDuplicateGroupsRequest) ProtoMessage() {}
+
+func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
+func (*ListDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListDuplicateGroupsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDuplicateGroupsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListDuplicateGroupsRequest) GetRule() DuplicateRule {
+	if x != nil {
+		return x.Rule
+	}
+	return DuplicateRule_DUPLICATE_RULE_UNSPECIFIED
+}
+
+type ListDuplicateGroupsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Groups        []*DuplicateGroup      `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDuplicateGroupsResponse) Reset() {
+	*x = ListDuplicateGroupsResponse{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDuplicateGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDuplicateGroupsResponse) ProtoMessage() {}
+
+func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
+func (*ListDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListDuplicateGroupsResponse) GetGroups() []*DuplicateGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *ListDuplicateGroupsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Leads sharing one duplicate key.
+type DuplicateGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rule  DuplicateRule          `protobuf:"varint,1,opt,name=rule,proto3,enum=crm.lead.v1.DuplicateRule" json:"rule,omitempty"`
+	// The normalised key they share (an email, an E.164 number, or
+	// "company|first last").
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// Names of the leads, oldest first.
+	Leads         []string `protobuf:"bytes,3,rep,name=leads,proto3" json:"leads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DuplicateGroup) Reset() {
+	*x = DuplicateGroup{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DuplicateGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DuplicateGroup) ProtoMessage() {}
+
+func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DuplicateGroup.ProtoReflect.Descriptor instead.
+func (*DuplicateGroup) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DuplicateGroup) GetRule() DuplicateRule {
+	if x != nil {
+		return x.Rule
+	}
+	return DuplicateRule_DUPLICATE_RULE_UNSPECIFIED
+}
+
+func (x *DuplicateGroup) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *DuplicateGroup) GetLeads() []string {
+	if x != nil {
+		return x.Leads
+	}
+	return nil
+}
+
 type CreateLeadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Lead  *Lead                  `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
 	// Idempotency key (a UUID): a retry with the same id returns the first
 	// result and creates nothing.
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Create the lead even if it looks like an existing one.
+	AllowDuplicate bool `protobuf:"varint,3,opt,name=allow_duplicate,json=allowDuplicate,proto3" json:"allow_duplicate,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateLeadRequest) Reset() {
 	*x = CreateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +428,7 @@ func (x *CreateLeadRequest) String() string {
 func (*CreateLeadRequest) ProtoMessage() {}
 
 func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +441,7 @@ func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLeadRequest.ProtoReflect.Descriptor instead.
 func (*CreateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{0}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateLeadRequest) GetLead() *Lead {
@@ -79,6 +458,13 @@ func (x *CreateLeadRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *CreateLeadRequest) GetAllowDuplicate() bool {
+	if x != nil {
+		return x.AllowDuplicate
+	}
+	return false
+}
+
 type GetLeadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `leads/{lead}`.
@@ -89,7 +475,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -101,7 +487,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -114,7 +500,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{1}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetLeadRequest) GetName() string {
@@ -148,7 +534,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -160,7 +546,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -173,7 +559,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{2}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -215,7 +601,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +613,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +626,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -262,14 +648,16 @@ type UpdateLeadRequest struct {
 	// The lead's `name` says which lead to update.
 	Lead *Lead `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
 	// Fields to update. Use `*` to replace all updatable fields.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Save the change even if the lead then looks like another one.
+	AllowDuplicate bool `protobuf:"varint,3,opt,name=allow_duplicate,json=allowDuplicate,proto3" json:"allow_duplicate,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UpdateLeadRequest) Reset() {
 	*x = UpdateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +669,7 @@ func (x *UpdateLeadRequest) String() string {
 func (*UpdateLeadRequest) ProtoMessage() {}
 
 func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +682,7 @@ func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateLeadRequest) GetLead() *Lead {
@@ -311,6 +699,13 @@ func (x *UpdateLeadRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateLeadRequest) GetAllowDuplicate() bool {
+	if x != nil {
+		return x.AllowDuplicate
+	}
+	return false
+}
+
 type DeleteLeadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -322,7 +717,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +729,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +742,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteLeadRequest) GetName() string {
@@ -377,7 +772,7 @@ type AssignLeadRequest struct {
 
 func (x *AssignLeadRequest) Reset() {
 	*x = AssignLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +784,7 @@ func (x *AssignLeadRequest) String() string {
 func (*AssignLeadRequest) ProtoMessage() {}
 
 func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +797,7 @@ func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignLeadRequest.ProtoReflect.Descriptor instead.
 func (*AssignLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AssignLeadRequest) GetName() string {
@@ -447,7 +842,7 @@ type DisqualifyLeadRequest struct {
 
 func (x *DisqualifyLeadRequest) Reset() {
 	*x = DisqualifyLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +854,7 @@ func (x *DisqualifyLeadRequest) String() string {
 func (*DisqualifyLeadRequest) ProtoMessage() {}
 
 func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +867,7 @@ func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisqualifyLeadRequest.ProtoReflect.Descriptor instead.
 func (*DisqualifyLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DisqualifyLeadRequest) GetName() string {
@@ -521,7 +916,7 @@ type ReactivateLeadRequest struct {
 
 func (x *ReactivateLeadRequest) Reset() {
 	*x = ReactivateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +928,7 @@ func (x *ReactivateLeadRequest) String() string {
 func (*ReactivateLeadRequest) ProtoMessage() {}
 
 func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +941,7 @@ func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateLeadRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReactivateLeadRequest) GetName() string {
@@ -582,7 +977,7 @@ type CreateActivityRequest struct {
 
 func (x *CreateActivityRequest) Reset() {
 	*x = CreateActivityRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +989,7 @@ func (x *CreateActivityRequest) String() string {
 func (*CreateActivityRequest) ProtoMessage() {}
 
 func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +1002,7 @@ func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateActivityRequest.ProtoReflect.Descriptor instead.
 func (*CreateActivityRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateActivityRequest) GetParent() string {
@@ -643,7 +1038,7 @@ type ListActivitiesRequest struct {
 
 func (x *ListActivitiesRequest) Reset() {
 	*x = ListActivitiesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +1050,7 @@ func (x *ListActivitiesRequest) String() string {
 func (*ListActivitiesRequest) ProtoMessage() {}
 
 func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +1063,7 @@ func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListActivitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListActivitiesRequest) GetParent() string {
@@ -702,7 +1097,7 @@ type ListActivitiesResponse struct {
 
 func (x *ListActivitiesResponse) Reset() {
 	*x = ListActivitiesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +1109,7 @@ func (x *ListActivitiesResponse) String() string {
 func (*ListActivitiesResponse) ProtoMessage() {}
 
 func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +1122,7 @@ func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListActivitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListActivitiesResponse) GetActivities() []*Activity {
@@ -748,11 +1143,31 @@ var File_crm_lead_v1_lead_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\"q\n" +
+	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\"O\n" +
+	"\x15FindDuplicatesRequest\x126\n" +
+	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\"O\n" +
+	"\x16FindDuplicatesResponse\x125\n" +
+	"\amatches\x18\x01 \x03(\v2\x1b.crm.lead.v1.DuplicateMatchR\amatches\"i\n" +
+	"\x0eDuplicateMatch\x12%\n" +
+	"\x04lead\x18\x01 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x120\n" +
+	"\x05rules\x18\x02 \x03(\x0e2\x1a.crm.lead.v1.DuplicateRuleR\x05rules\"\xa5\x01\n" +
+	"\x1aListDuplicateGroupsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x128\n" +
+	"\x04rule\x18\x03 \x01(\x0e2\x1a.crm.lead.v1.DuplicateRuleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04rule\"z\n" +
+	"\x1bListDuplicateGroupsResponse\x123\n" +
+	"\x06groups\x18\x01 \x03(\v2\x1b.crm.lead.v1.DuplicateGroupR\x06groups\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n" +
+	"\x0eDuplicateGroup\x12.\n" +
+	"\x04rule\x18\x01 \x01(\x0e2\x1a.crm.lead.v1.DuplicateRuleR\x04rule\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05leads\x18\x03 \x03(\tR\x05leads\"\x9a\x01\n" +
 	"\x11CreateLeadRequest\x120\n" +
 	"\x04lead\x18\x01 \x01(\v2\x11.crm.lead.v1.LeadB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x04lead\x12*\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"H\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12'\n" +
+	"\x0fallow_duplicate\x18\x03 \x01(\bR\x0eallowDuplicate\"H\n" +
 	"\x0eGetLeadRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\"\xa7\x01\n" +
 	"\x10ListLeadsRequest\x12$\n" +
@@ -763,11 +1178,12 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\border_by\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\aorderBy\"d\n" +
 	"\x11ListLeadsResponse\x12'\n" +
 	"\x05leads\x18\x01 \x03(\v2\x11.crm.lead.v1.LeadR\x05leads\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x82\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xab\x01\n" +
 	"\x11UpdateLeadRequest\x120\n" +
 	"\x04lead\x18\x01 \x01(\v2\x11.crm.lead.v1.LeadB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x04lead\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"h\n" +
+	"updateMask\x12'\n" +
+	"\x0fallow_duplicate\x18\x03 \x01(\bR\x0eallowDuplicate\"h\n" +
 	"\x11DeleteLeadRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xb9\x01\n" +
@@ -803,7 +1219,13 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
 	"activities\x18\x01 \x03(\v2\x15.crm.lead.v1.ActivityR\n" +
 	"activities\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xb9\b\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x88\x01\n" +
+	"\rDuplicateRule\x12\x1e\n" +
+	"\x1aDUPLICATE_RULE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14DUPLICATE_RULE_EMAIL\x10\x01\x12\x18\n" +
+	"\x14DUPLICATE_RULE_PHONE\x10\x02\x12#\n" +
+	"\x1fDUPLICATE_RULE_COMPANY_AND_NAME\x10\x032\xd2\n" +
+	"\n" +
 	"\vLeadService\x12X\n" +
 	"\n" +
 	"CreateLead\x12\x1e.crm.lead.v1.CreateLeadRequest\x1a\x11.crm.lead.v1.Lead\"\x17\x82\xd3\xe4\x93\x02\x11:\x04lead\"\t/v1/leads\x12U\n" +
@@ -818,7 +1240,9 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x0eDisqualifyLead\x12\".crm.lead.v1.DisqualifyLeadRequest\x1a\x11.crm.lead.v1.Lead\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=leads/*}:disqualify\x12q\n" +
 	"\x0eReactivateLead\x12\".crm.lead.v1.ReactivateLeadRequest\x1a\x11.crm.lead.v1.Lead\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=leads/*}:reactivate\x12~\n" +
 	"\x0eCreateActivity\x12\".crm.lead.v1.CreateActivityRequest\x1a\x15.crm.lead.v1.Activity\"1\x82\xd3\xe4\x93\x02+:\bactivity\"\x1f/v1/{parent=leads/*}/activities\x12\x82\x01\n" +
-	"\x0eListActivities\x12\".crm.lead.v1.ListActivitiesRequest\x1a#.crm.lead.v1.ListActivitiesResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=leads/*}/activitiesB\xa4\x01\n" +
+	"\x0eListActivities\x12\".crm.lead.v1.ListActivitiesRequest\x1a#.crm.lead.v1.ListActivitiesResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=leads/*}/activities\x12\x84\x01\n" +
+	"\x0eFindDuplicates\x12\".crm.lead.v1.FindDuplicatesRequest\x1a#.crm.lead.v1.FindDuplicatesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=leads/*}:findDuplicates\x12\x8f\x01\n" +
+	"\x13ListDuplicateGroups\x12'.crm.lead.v1.ListDuplicateGroupsRequest\x1a(.crm.lead.v1.ListDuplicateGroupsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/leads:listDuplicateGroupsB\xa4\x01\n" +
 	"\x0fcom.crm.lead.v1B\x10LeadServiceProtoP\x01Z1github.com/crmsuite/crm/gen/go/crm/lead/v1;leadv1\xa2\x02\x03CLX\xaa\x02\vCrm.Lead.V1\xca\x02\vCrm\\Lead\\V1\xe2\x02\x17Crm\\Lead\\V1\\GPBMetadata\xea\x02\rCrm::Lead::V1b\x06proto3"
 
 var (
@@ -833,59 +1257,77 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 	return file_crm_lead_v1_lead_service_proto_rawDescData
 }
 
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
-	(*CreateLeadRequest)(nil),      // 0: crm.lead.v1.CreateLeadRequest
-	(*GetLeadRequest)(nil),         // 1: crm.lead.v1.GetLeadRequest
-	(*ListLeadsRequest)(nil),       // 2: crm.lead.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),      // 3: crm.lead.v1.ListLeadsResponse
-	(*UpdateLeadRequest)(nil),      // 4: crm.lead.v1.UpdateLeadRequest
-	(*DeleteLeadRequest)(nil),      // 5: crm.lead.v1.DeleteLeadRequest
-	(*AssignLeadRequest)(nil),      // 6: crm.lead.v1.AssignLeadRequest
-	(*DisqualifyLeadRequest)(nil),  // 7: crm.lead.v1.DisqualifyLeadRequest
-	(*ReactivateLeadRequest)(nil),  // 8: crm.lead.v1.ReactivateLeadRequest
-	(*CreateActivityRequest)(nil),  // 9: crm.lead.v1.CreateActivityRequest
-	(*ListActivitiesRequest)(nil),  // 10: crm.lead.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil), // 11: crm.lead.v1.ListActivitiesResponse
-	(*Lead)(nil),                   // 12: crm.lead.v1.Lead
-	(*fieldmaskpb.FieldMask)(nil),  // 13: google.protobuf.FieldMask
-	(DisqualificationReason)(0),    // 14: crm.lead.v1.DisqualificationReason
-	(*Activity)(nil),               // 15: crm.lead.v1.Activity
-	(*emptypb.Empty)(nil),          // 16: google.protobuf.Empty
+	(DuplicateRule)(0),                  // 0: crm.lead.v1.DuplicateRule
+	(*FindDuplicatesRequest)(nil),       // 1: crm.lead.v1.FindDuplicatesRequest
+	(*FindDuplicatesResponse)(nil),      // 2: crm.lead.v1.FindDuplicatesResponse
+	(*DuplicateMatch)(nil),              // 3: crm.lead.v1.DuplicateMatch
+	(*ListDuplicateGroupsRequest)(nil),  // 4: crm.lead.v1.ListDuplicateGroupsRequest
+	(*ListDuplicateGroupsResponse)(nil), // 5: crm.lead.v1.ListDuplicateGroupsResponse
+	(*DuplicateGroup)(nil),              // 6: crm.lead.v1.DuplicateGroup
+	(*CreateLeadRequest)(nil),           // 7: crm.lead.v1.CreateLeadRequest
+	(*GetLeadRequest)(nil),              // 8: crm.lead.v1.GetLeadRequest
+	(*ListLeadsRequest)(nil),            // 9: crm.lead.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),           // 10: crm.lead.v1.ListLeadsResponse
+	(*UpdateLeadRequest)(nil),           // 11: crm.lead.v1.UpdateLeadRequest
+	(*DeleteLeadRequest)(nil),           // 12: crm.lead.v1.DeleteLeadRequest
+	(*AssignLeadRequest)(nil),           // 13: crm.lead.v1.AssignLeadRequest
+	(*DisqualifyLeadRequest)(nil),       // 14: crm.lead.v1.DisqualifyLeadRequest
+	(*ReactivateLeadRequest)(nil),       // 15: crm.lead.v1.ReactivateLeadRequest
+	(*CreateActivityRequest)(nil),       // 16: crm.lead.v1.CreateActivityRequest
+	(*ListActivitiesRequest)(nil),       // 17: crm.lead.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),      // 18: crm.lead.v1.ListActivitiesResponse
+	(*Lead)(nil),                        // 19: crm.lead.v1.Lead
+	(*fieldmaskpb.FieldMask)(nil),       // 20: google.protobuf.FieldMask
+	(DisqualificationReason)(0),         // 21: crm.lead.v1.DisqualificationReason
+	(*Activity)(nil),                    // 22: crm.lead.v1.Activity
+	(*emptypb.Empty)(nil),               // 23: google.protobuf.Empty
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
-	12, // 0: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	12, // 1: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	12, // 2: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	13, // 3: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 4: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	15, // 5: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
-	15, // 6: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
-	0,  // 7: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	1,  // 8: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	2,  // 9: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	4,  // 10: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	5,  // 11: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	6,  // 12: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	7,  // 13: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	8,  // 14: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	9,  // 15: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
-	10, // 16: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
-	12, // 17: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	12, // 18: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	3,  // 19: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	12, // 20: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	16, // 21: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	12, // 22: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	12, // 23: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	12, // 24: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	15, // 25: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
-	11, // 26: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
-	17, // [17:27] is the sub-list for method output_type
-	7,  // [7:17] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	3,  // 0: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	19, // 1: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 2: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 3: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	6,  // 4: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 5: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	19, // 6: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	19, // 7: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	19, // 8: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	20, // 9: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	21, // 10: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	22, // 11: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
+	22, // 12: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
+	7,  // 13: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	8,  // 14: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	9,  // 15: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	11, // 16: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	12, // 17: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	13, // 18: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	14, // 19: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	15, // 20: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	16, // 21: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
+	17, // 22: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
+	1,  // 23: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	4,  // 24: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	19, // 25: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	19, // 26: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	10, // 27: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	19, // 28: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	23, // 29: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	19, // 30: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	19, // 31: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	19, // 32: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	22, // 33: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
+	18, // 34: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
+	2,  // 35: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	5,  // 36: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	25, // [25:37] is the sub-list for method output_type
+	13, // [13:25] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }
@@ -899,13 +1341,14 @@ func file_crm_lead_v1_lead_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   12,
+			NumEnums:      1,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_crm_lead_v1_lead_service_proto_goTypes,
 		DependencyIndexes: file_crm_lead_v1_lead_service_proto_depIdxs,
+		EnumInfos:         file_crm_lead_v1_lead_service_proto_enumTypes,
 		MessageInfos:      file_crm_lead_v1_lead_service_proto_msgTypes,
 	}.Build()
 	File_crm_lead_v1_lead_service_proto = out.File

@@ -20,16 +20,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LeadService_CreateLead_FullMethodName     = "/crm.lead.v1.LeadService/CreateLead"
-	LeadService_GetLead_FullMethodName        = "/crm.lead.v1.LeadService/GetLead"
-	LeadService_ListLeads_FullMethodName      = "/crm.lead.v1.LeadService/ListLeads"
-	LeadService_UpdateLead_FullMethodName     = "/crm.lead.v1.LeadService/UpdateLead"
-	LeadService_DeleteLead_FullMethodName     = "/crm.lead.v1.LeadService/DeleteLead"
-	LeadService_AssignLead_FullMethodName     = "/crm.lead.v1.LeadService/AssignLead"
-	LeadService_DisqualifyLead_FullMethodName = "/crm.lead.v1.LeadService/DisqualifyLead"
-	LeadService_ReactivateLead_FullMethodName = "/crm.lead.v1.LeadService/ReactivateLead"
-	LeadService_CreateActivity_FullMethodName = "/crm.lead.v1.LeadService/CreateActivity"
-	LeadService_ListActivities_FullMethodName = "/crm.lead.v1.LeadService/ListActivities"
+	LeadService_CreateLead_FullMethodName          = "/crm.lead.v1.LeadService/CreateLead"
+	LeadService_GetLead_FullMethodName             = "/crm.lead.v1.LeadService/GetLead"
+	LeadService_ListLeads_FullMethodName           = "/crm.lead.v1.LeadService/ListLeads"
+	LeadService_UpdateLead_FullMethodName          = "/crm.lead.v1.LeadService/UpdateLead"
+	LeadService_DeleteLead_FullMethodName          = "/crm.lead.v1.LeadService/DeleteLead"
+	LeadService_AssignLead_FullMethodName          = "/crm.lead.v1.LeadService/AssignLead"
+	LeadService_DisqualifyLead_FullMethodName      = "/crm.lead.v1.LeadService/DisqualifyLead"
+	LeadService_ReactivateLead_FullMethodName      = "/crm.lead.v1.LeadService/ReactivateLead"
+	LeadService_CreateActivity_FullMethodName      = "/crm.lead.v1.LeadService/CreateActivity"
+	LeadService_ListActivities_FullMethodName      = "/crm.lead.v1.LeadService/ListActivities"
+	LeadService_FindDuplicates_FullMethodName      = "/crm.lead.v1.LeadService/FindDuplicates"
+	LeadService_ListDuplicateGroups_FullMethodName = "/crm.lead.v1.LeadService/ListDuplicateGroups"
 )
 
 // LeadServiceClient is the client API for LeadService service.
@@ -40,6 +42,10 @@ const (
 // as an event (crm.events.v1.Lead*) on the `crm.lead.>` NATS subjects.
 type LeadServiceClient interface {
 	// Creates a lead. With a `request_id`, a retry returns the first result.
+	// A lead that looks like an existing one (same email, same phone, or same
+	// company and person name) is refused with FAILED_PRECONDITION, reason
+	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	CreateLead(ctx context.Context, in *CreateLeadRequest, opts ...grpc.CallOption) (*Lead, error)
 	GetLead(ctx context.Context, in *GetLeadRequest, opts ...grpc.CallOption) (*Lead, error)
 	// Lists leads, newest first unless `order_by` says otherwise.
@@ -61,6 +67,11 @@ type LeadServiceClient interface {
 	CreateActivity(ctx context.Context, in *CreateActivityRequest, opts ...grpc.CallOption) (*Activity, error)
 	// Lists a lead's activities, latest first.
 	ListActivities(ctx context.Context, in *ListActivitiesRequest, opts ...grpc.CallOption) (*ListActivitiesResponse, error)
+	// Finds the leads that look like this one, and by which rules.
+	FindDuplicates(ctx context.Context, in *FindDuplicatesRequest, opts ...grpc.CallOption) (*FindDuplicatesResponse, error)
+	// Lists groups of leads that share a duplicate key (an email, a phone
+	// number, or a company and person name), ordered by rule and key.
+	ListDuplicateGroups(ctx context.Context, in *ListDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListDuplicateGroupsResponse, error)
 }
 
 type leadServiceClient struct {
@@ -171,6 +182,26 @@ func (c *leadServiceClient) ListActivities(ctx context.Context, in *ListActiviti
 	return out, nil
 }
 
+func (c *leadServiceClient) FindDuplicates(ctx context.Context, in *FindDuplicatesRequest, opts ...grpc.CallOption) (*FindDuplicatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindDuplicatesResponse)
+	err := c.cc.Invoke(ctx, LeadService_FindDuplicates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *leadServiceClient) ListDuplicateGroups(ctx context.Context, in *ListDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListDuplicateGroupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDuplicateGroupsResponse)
+	err := c.cc.Invoke(ctx, LeadService_ListDuplicateGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LeadServiceServer is the server API for LeadService service.
 // All implementations must embed UnimplementedLeadServiceServer
 // for forward compatibility.
@@ -179,6 +210,10 @@ func (c *leadServiceClient) ListActivities(ctx context.Context, in *ListActiviti
 // as an event (crm.events.v1.Lead*) on the `crm.lead.>` NATS subjects.
 type LeadServiceServer interface {
 	// Creates a lead. With a `request_id`, a retry returns the first result.
+	// A lead that looks like an existing one (same email, same phone, or same
+	// company and person name) is refused with FAILED_PRECONDITION, reason
+	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	CreateLead(context.Context, *CreateLeadRequest) (*Lead, error)
 	GetLead(context.Context, *GetLeadRequest) (*Lead, error)
 	// Lists leads, newest first unless `order_by` says otherwise.
@@ -200,6 +235,11 @@ type LeadServiceServer interface {
 	CreateActivity(context.Context, *CreateActivityRequest) (*Activity, error)
 	// Lists a lead's activities, latest first.
 	ListActivities(context.Context, *ListActivitiesRequest) (*ListActivitiesResponse, error)
+	// Finds the leads that look like this one, and by which rules.
+	FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error)
+	// Lists groups of leads that share a duplicate key (an email, a phone
+	// number, or a company and person name), ordered by rule and key.
+	ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error)
 	mustEmbedUnimplementedLeadServiceServer()
 }
 
@@ -239,6 +279,12 @@ func (UnimplementedLeadServiceServer) CreateActivity(context.Context, *CreateAct
 }
 func (UnimplementedLeadServiceServer) ListActivities(context.Context, *ListActivitiesRequest) (*ListActivitiesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListActivities not implemented")
+}
+func (UnimplementedLeadServiceServer) FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindDuplicates not implemented")
+}
+func (UnimplementedLeadServiceServer) ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDuplicateGroups not implemented")
 }
 func (UnimplementedLeadServiceServer) mustEmbedUnimplementedLeadServiceServer() {}
 func (UnimplementedLeadServiceServer) testEmbeddedByValue()                     {}
@@ -441,6 +487,42 @@ func _LeadService_ListActivities_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LeadService_FindDuplicates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindDuplicatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).FindDuplicates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_FindDuplicates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).FindDuplicates(ctx, req.(*FindDuplicatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LeadService_ListDuplicateGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDuplicateGroupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).ListDuplicateGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_ListDuplicateGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).ListDuplicateGroups(ctx, req.(*ListDuplicateGroupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LeadService_ServiceDesc is the grpc.ServiceDesc for LeadService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -487,6 +569,14 @@ var LeadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListActivities",
 			Handler:    _LeadService_ListActivities_Handler,
+		},
+		{
+			MethodName: "FindDuplicates",
+			Handler:    _LeadService_FindDuplicates_Handler,
+		},
+		{
+			MethodName: "ListDuplicateGroups",
+			Handler:    _LeadService_ListDuplicateGroups_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -29,7 +29,7 @@ func TestTextSearchPathsAgreeWithBruteForce(t *testing.T) {
 
 	ctx := context.Background()
 	pool := testkit.Pool(t, "lead", pg.MigrationSet{Name: "lead", FS: migrations.FS})
-	repo := New(pool, outbox.Writer{Service: "lead"}, paging.NewCodec([]byte("k")))
+	repo := New(pool, outbox.Writer{Service: "lead"}, paging.NewCodec([]byte("k")), "")
 	var all []*domain.Lead
 	base := time.Now().UTC().Truncate(time.Microsecond)
 	for i := range 120 {

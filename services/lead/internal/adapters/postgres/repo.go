@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crmsuite/crm/platform/events"
@@ -27,12 +29,16 @@ type Repo struct {
 	pool   *pgxpool.Pool
 	outbox outbox.Writer
 	pages  *paging.Codec
+	// phoneRegion reads local phone numbers of leads without an address
+	// country, for duplicate detection.
+	phoneRegion string
 }
 
 // New returns a repository over pool; ow names the service's event
-// subjects and pages signs page tokens.
-func New(pool *pgxpool.Pool, ow outbox.Writer, pages *paging.Codec) *Repo {
-	return &Repo{pool: pool, outbox: ow, pages: pages}
+// subjects, pages signs page tokens, phoneRegion (ISO 3166-1 alpha-2, may
+// be empty) is the country of local phone numbers of leads without one.
+func New(pool *pgxpool.Pool, ow outbox.Writer, pages *paging.Codec, phoneRegion string) *Repo {
+	return &Repo{pool: pool, outbox: ow, pages: pages, phoneRegion: phoneRegion}
 }
 
 var _ app.Repository = (*Repo)(nil)
@@ -58,8 +64,9 @@ func addressValue(a domain.Address) []byte {
 	return b
 }
 
-// leadArgs are the values of leadColumns, in order.
-func leadArgs(l *domain.Lead) []any {
+// leadArgs are the values of leadColumns and then of the duplicate keys,
+// in order.
+func (r *Repo) leadArgs(l *domain.Lead) []any {
 	var reason, note, by, before *string
 	var at *time.Time
 	if d := l.Disqualification; d != nil {
@@ -67,15 +74,17 @@ func leadArgs(l *domain.Lead) []any {
 		reason, note, by, before, at = &r, &d.Note, &d.By, &s, &d.At
 	}
 	custom, _ := json.Marshal(l.CustomFields)
+	keys := l.DuplicateKeys(r.phoneRegion)
 	return []any{
 		l.ID, l.FirstName, l.LastName, l.Company, l.Title, l.Email, l.Phone, l.Website, addressValue(l.Address),
 		string(l.Source), l.Campaign, string(l.Rating), string(l.Status), l.Owner, l.NextContactAt, l.Description,
 		custom, reason, note, at, by, before, l.LastActivityAt, l.CreatedAt, l.CreatedBy, l.UpdatedAt, l.UpdatedBy,
-		l.Version,
+		l.Version, keys.Email, keys.Phone, keys.CompanyAndName,
 	}
 }
 
-func scanLead(row pgx.Row) (*domain.Lead, error) {
+// scanLead reads leadColumns, then any extra columns into extra.
+func scanLead(row pgx.Row, extra ...any) (*domain.Lead, error) {
 	var (
 		l                        domain.Lead
 		address, custom          []byte
@@ -83,10 +92,10 @@ func scanLead(row pgx.Row) (*domain.Lead, error) {
 		reason, note, by, before *string
 		disqualifiedAt           *time.Time
 	)
-	err := row.Scan(&l.ID, &l.FirstName, &l.LastName, &l.Company, &l.Title, &l.Email, &l.Phone, &l.Website,
+	err := row.Scan(append([]any{&l.ID, &l.FirstName, &l.LastName, &l.Company, &l.Title, &l.Email, &l.Phone, &l.Website,
 		&address, &source, &l.Campaign, &rating, &status, &l.Owner, &l.NextContactAt, &l.Description, &custom,
 		&reason, &note, &disqualifiedAt, &by, &before, &l.LastActivityAt, &l.CreatedAt, &l.CreatedBy,
-		&l.UpdatedAt, &l.UpdatedBy, &l.Version)
+		&l.UpdatedAt, &l.UpdatedBy, &l.Version}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -128,15 +137,21 @@ func deref(s *string) string {
 	return *s
 }
 
-const insertLead = `INSERT INTO leads (` + leadColumns + `) VALUES
-	($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`
+const insertLead = `INSERT INTO leads (` + leadColumns + `, email_norm, phone_norm, name_key) VALUES
+	($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
+	 $26, $27, $28, $29, $30, $31)`
 
 const updateLead = `UPDATE leads SET first_name = $2, last_name = $3, company = $4, title = $5, email = $6,
 	phone = $7, website = $8, address = $9, source = $10, campaign = $11, rating = $12, status = $13, owner = $14,
 	next_contact_at = $15, description = $16, custom_fields = $17, disqualify_reason = $18, disqualify_note = $19,
 	disqualified_at = $20, disqualified_by = $21, status_before_disqualify = $22, last_activity_at = $23,
-	created_at = $24, created_by = $25, updated_at = $26, updated_by = $27, version = $28
+	created_at = $24, created_by = $25, updated_at = $26, updated_by = $27, version = $28,
+	email_norm = $29, phone_norm = $30, name_key = $31
 	WHERE id = $1`
+
+// assertNoDuplicate fails the batch (and so its transaction) with SQLSTATE
+// CR001 when another lead shares one of the given keys; see migration 002.
+const assertNoDuplicate = `SELECT assert_no_duplicate_lead($1, $2, $3, $4)`
 
 // Create sends the lead and its outbox rows in one round trip; the batch
 // is one implicit transaction (or joins the one in ctx).
@@ -146,12 +161,39 @@ func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error 
 		return err
 	}
 	b := &pgx.Batch{}
-	b.Queue(insertLead, leadArgs(l)...)
+	if !ch.AllowDuplicate {
+		k := l.DuplicateKeys(r.phoneRegion)
+		b.Queue(assertNoDuplicate, l.ID, k.Email, k.Phone, k.CompanyAndName)
+	}
+	b.Queue(insertLead, r.leadArgs(l)...)
 	outbox.Queue(b, msgs...)
 	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("create lead: %w", err)
+		return duplicateOr(err, "create lead")
 	}
 	return nil
+}
+
+// duplicateOr turns assert_no_duplicate_lead's error into the domain's,
+// and wraps any other.
+func duplicateOr(err error, what string) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "CR001" {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var matches []domain.DuplicateMatch
+	for _, item := range strings.Split(pgErr.Detail, ",") {
+		id, rules, _ := strings.Cut(item, ":")
+		leadID, err := uuid.Parse(id)
+		if err != nil {
+			return fmt.Errorf("%s: unreadable duplicate report %q: %w", what, pgErr.Detail, err)
+		}
+		m := domain.DuplicateMatch{LeadID: leadID}
+		for _, rule := range strings.Split(rules, "+") {
+			m.Rules = append(m.Rules, domain.DuplicateRule(rule))
+		}
+		matches = append(matches, m)
+	}
+	return domain.ErrDuplicate(matches)
 }
 
 func (r *Repo) Get(ctx context.Context, id uuid.UUID) (*domain.Lead, error) {
@@ -175,6 +217,7 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 		if err != nil {
 			return err
 		}
+		before := l.DuplicateKeys(r.phoneRegion)
 		ch, err := fn(l)
 		if err != nil {
 			return err
@@ -191,7 +234,13 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 		if ch.Delete {
 			b.Queue(`DELETE FROM leads WHERE id = $1`, id)
 		} else {
-			b.Queue(updateLead, leadArgs(l)...)
+			if after := l.DuplicateKeys(r.phoneRegion); after != before && !ch.AllowDuplicate {
+				// Only keys this change sets count: a duplicate someone
+				// allowed before does not block unrelated edits.
+				b.Queue(assertNoDuplicate, l.ID, changed(before.Email, after.Email),
+					changed(before.Phone, after.Phone), changed(before.CompanyAndName, after.CompanyAndName))
+			}
+			b.Queue(updateLead, r.leadArgs(l)...)
 		}
 		if a := ch.Activity; a != nil {
 			var dur *time.Duration
@@ -203,12 +252,22 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 				a.ID, a.LeadID, string(a.Type), a.Subject, a.Body, string(a.Direction), dur, a.OccurAt, a.Author, a.CreatedAt)
 		}
 		outbox.Queue(b, msgs...)
-		return q.SendBatch(ctx, b).Close()
+		if err := q.SendBatch(ctx, b).Close(); err != nil {
+			return duplicateOr(err, "update lead")
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+func changed(before, after string) string {
+	if before == after {
+		return ""
+	}
+	return after
 }
 
 // messages turns a change's domain events into outbox rows.

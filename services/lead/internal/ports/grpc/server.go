@@ -38,7 +38,7 @@ func New(a *app.Service, idem *idempotency.Store, published func()) *Server {
 func (s *Server) CreateLead(ctx context.Context, req *leadv1.CreateLeadRequest) (_ *leadv1.Lead, err error) {
 	defer s.wakeRelay(&err)
 	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "CreateLead", req, func(ctx context.Context) (*leadv1.Lead, error) {
-		l, err := s.app.CreateLead(ctx, protomap.LeadFromProto(req.GetLead()), req.GetRequestId())
+		l, err := s.app.CreateLead(ctx, protomap.LeadFromProto(req.GetLead()), req.GetRequestId(), req.GetAllowDuplicate())
 		if err != nil {
 			return nil, apperr.PrefixFields(err, "lead.")
 		}
@@ -83,7 +83,7 @@ func (s *Server) UpdateLead(ctx context.Context, req *leadv1.UpdateLeadRequest) 
 	if err != nil {
 		return nil, err
 	}
-	l, err := s.app.UpdateLead(ctx, id, protomap.LeadFromProto(req.GetLead()), mask, req.GetLead().GetEtag())
+	l, err := s.app.UpdateLead(ctx, id, protomap.LeadFromProto(req.GetLead()), mask, req.GetLead().GetEtag(), req.GetAllowDuplicate())
 	if err != nil {
 		return nil, apperr.PrefixFields(err, "lead.")
 	}
@@ -165,6 +165,42 @@ func (s *Server) ListActivities(ctx context.Context, req *leadv1.ListActivitiesR
 	resp := &leadv1.ListActivitiesResponse{Activities: make([]*leadv1.Activity, len(acts)), NextPageToken: next}
 	for i, a := range acts {
 		resp.Activities[i] = protomap.Activity(a)
+	}
+	return resp, nil
+}
+
+func (s *Server) FindDuplicates(ctx context.Context, req *leadv1.FindDuplicatesRequest) (*leadv1.FindDuplicatesResponse, error) {
+	id, err := parseLeadName(req.GetName(), "name")
+	if err != nil {
+		return nil, err
+	}
+	dups, err := s.app.FindDuplicates(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	resp := &leadv1.FindDuplicatesResponse{}
+	for _, d := range dups {
+		m := &leadv1.DuplicateMatch{Lead: protomap.Lead(d.Lead)}
+		for _, r := range d.Rules {
+			m.Rules = append(m.Rules, protomap.DuplicateRule(r))
+		}
+		resp.Matches = append(resp.Matches, m)
+	}
+	return resp, nil
+}
+
+func (s *Server) ListDuplicateGroups(ctx context.Context, req *leadv1.ListDuplicateGroupsRequest) (*leadv1.ListDuplicateGroupsResponse, error) {
+	groups, next, err := s.app.ListDuplicateGroups(ctx, protomap.DuplicateRuleFromProto(req.GetRule()), paging.Size(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &leadv1.ListDuplicateGroupsResponse{NextPageToken: next}
+	for _, g := range groups {
+		pg := &leadv1.DuplicateGroup{Rule: protomap.DuplicateRule(g.Rule), Key: g.Key}
+		for _, id := range g.Leads {
+			pg.Leads = append(pg.Leads, protomap.LeadName(id))
+		}
+		resp.Groups = append(resp.Groups, pg)
 	}
 	return resp, nil
 }

@@ -1,0 +1,125 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/services/lead/internal/app"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
+)
+
+// dupRules are the duplicate rules in listing order, with their key
+// columns; each has a partial index (key, id) over the leads that can be
+// duplicates (migration 002).
+var dupRules = []struct {
+	rule   domain.DuplicateRule
+	column string
+}{
+	{domain.RuleEmail, "email_norm"},
+	{domain.RulePhone, "phone_norm"},
+	{domain.RuleCompanyAndName, "name_key"},
+}
+
+// FindDuplicates implements app.Repository.
+func (r *Repo) FindDuplicates(ctx context.Context, id uuid.UUID) ([]app.Duplicate, error) {
+	if _, err := r.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	var rules, match []string
+	for _, d := range dupRules {
+		rules = append(rules, fmt.Sprintf("CASE WHEN l.%[1]s <> '' AND d.%[1]s = l.%[1]s THEN '%[2]s' END", d.column, d.rule))
+		match = append(match, fmt.Sprintf("(l.%[1]s <> '' AND d.%[1]s = l.%[1]s AND d.%[1]s <> '')", d.column))
+	}
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, fmt.Sprintf(`SELECT %s, rules FROM (
+			SELECT d.*, concat_ws('+', %s) AS rules
+			FROM leads l JOIN leads d ON d.id <> l.id AND d.status <> 'MERGED' AND (%s)
+			WHERE l.id = $1
+			ORDER BY d.created_at, d.id
+			LIMIT 100
+		) dup`, leadColumns, strings.Join(rules, ", "), strings.Join(match, " OR ")), id)
+	if err != nil {
+		return nil, fmt.Errorf("find duplicates: %w", err)
+	}
+	defer rows.Close()
+	var out []app.Duplicate
+	for rows.Next() {
+		var matched string
+		l, err := scanLead(rows, &matched)
+		if err != nil {
+			return nil, err
+		}
+		d := app.Duplicate{Lead: l}
+		for _, rule := range strings.Split(matched, "+") {
+			d.Rules = append(d.Rules, domain.DuplicateRule(rule))
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+type groupCursor struct {
+	Rule int    `json:"r"`
+	Key  string `json:"k"`
+}
+
+// ListDuplicateGroups implements app.Repository. Each rule's groups come
+// from its partial index in key order (an index-only scan grouped as it
+// goes), so a page stops reading once it has its groups.
+func (r *Repo) ListDuplicateGroups(ctx context.Context, only domain.DuplicateRule, pageSize int, pageToken string) ([]app.DuplicateGroup, string, error) {
+	queryKey := "duplicate-groups\x00" + string(only)
+	var c groupCursor
+	if pageToken != "" {
+		if err := r.pages.Decode(pageToken, queryKey, &c); err != nil {
+			return nil, "", err
+		}
+	}
+	args := []any{pageSize + 1}
+	var parts []string
+	for i, d := range dupRules {
+		if (only != "" && d.rule != only) || i < c.Rule {
+			continue
+		}
+		after := ""
+		if pageToken != "" && i == c.Rule {
+			args = append(args, c.Key)
+			after = fmt.Sprintf(" AND %s > $%d", d.column, len(args))
+		}
+		parts = append(parts, fmt.Sprintf(`(SELECT %[1]d AS ord, %[2]s AS key, array_agg(id ORDER BY id) AS ids
+			FROM leads WHERE %[2]s <> '' AND status <> 'MERGED'%[3]s
+			GROUP BY %[2]s HAVING count(*) > 1 ORDER BY %[2]s LIMIT $1)`, i, d.column, after))
+	}
+	if len(parts) == 0 {
+		return nil, "", nil
+	}
+	rows, err := pg.Q(ctx, r.pool).Query(ctx,
+		`SELECT ord, key, ids FROM (`+strings.Join(parts, " UNION ALL ")+`) g ORDER BY ord, key LIMIT $1`, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list duplicate groups: %w", err)
+	}
+	defer rows.Close()
+	var groups []app.DuplicateGroup
+	var ords []int
+	for rows.Next() {
+		var g app.DuplicateGroup
+		var ord int
+		if err := rows.Scan(&ord, &g.Key, &g.Leads); err != nil {
+			return nil, "", err
+		}
+		g.Rule = dupRules[ord].rule
+		groups = append(groups, g)
+		ords = append(ords, ord)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	if len(groups) <= pageSize {
+		return groups, "", nil
+	}
+	groups = groups[:pageSize]
+	next, err := r.pages.Encode(queryKey, groupCursor{Rule: ords[pageSize-1], Key: groups[pageSize-1].Key})
+	return groups, next, err
+}
