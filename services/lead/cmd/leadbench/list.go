@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
 
 // A synthetic but CRM-shaped population: a few hundred first names, some
@@ -112,7 +113,9 @@ func listBench(ctx context.Context, o options, pool *pgxpool.Pool, client leadv1
 	step(fmt.Sprintf("list: loading %d leads with COPY", o.listRows))
 	t0 := time.Now()
 	cols := []string{"id", "first_name", "last_name", "company", "email", "phone", "source", "campaign", "rating",
-		"status", "owner", "disqualify_reason", "created_at", "created_by", "updated_at", "updated_by", "version"}
+		"status", "owner", "disqualify_reason", "created_at", "created_by", "updated_at", "updated_by", "version",
+		"email_norm", "phone_norm", "name_key"}
+	var recentEmails []string
 	i := 0
 	_, err := pool.CopyFrom(ctx, pgx.Identifier{"leads"}, cols, pgx.CopyFromFunc(func() ([]any, error) {
 		if i >= o.listRows {
@@ -134,10 +137,22 @@ func listBench(ctx context.Context, o options, pool *pgxpool.Pool, client leadv1
 			campaign = fmt.Sprintf("campaign-%02d", r.IntN(30))
 		}
 		domainPart := strings.ReplaceAll(strings.Fields(company)[0], " ", "") + ".example"
+		email := fmt.Sprintf("%s.%s%d@%s", first, last, i, domainPart)
+		// About 2% of leads arrive again with an email seen shortly before;
+		// phones collide by chance (one million drawn from ten million).
+		if len(recentEmails) > 0 && r.IntN(50) == 0 {
+			email = strings.ToUpper(recentEmails[r.IntN(len(recentEmails))])
+		}
+		if len(recentEmails) < 1000 {
+			recentEmails = append(recentEmails, email)
+		} else {
+			recentEmails[r.IntN(1000)] = email
+		}
+		phone := fmt.Sprintf("+1 555 %07d", r.IntN(10_000_000))
 		return []any{
-			uuid.New(), first, last, company, fmt.Sprintf("%s.%s%d@%s", first, last, i, domainPart),
-			fmt.Sprintf("+1 555 %07d", r.IntN(10_000_000)), pick(r, sources), campaign, pick(r, ratings), status,
+			uuid.Must(uuid.NewV7()), first, last, company, email, phone, pick(r, sources), campaign, pick(r, ratings), status,
 			fmt.Sprintf("user%02d", r.IntN(50)), reason, created, "import", created, "import", int64(1),
+			domain.NormalizeEmail(email), domain.NormalizePhone(phone, "US"), domain.CompanyAndNameKey(first, last, company),
 		}, nil
 	}))
 	if err != nil {

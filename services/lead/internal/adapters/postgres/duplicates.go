@@ -68,7 +68,9 @@ type groupCursor struct {
 
 // ListDuplicateGroups implements app.Repository. Each rule's groups come
 // from its partial index in key order (an index-only scan grouped as it
-// goes), so a page stops reading once it has its groups.
+// goes), and rules are read one after the other, so a page stops reading
+// once it has its groups. A rule with almost no duplicates is read to the
+// end of its index when a page reaches it.
 func (r *Repo) ListDuplicateGroups(ctx context.Context, only domain.DuplicateRule, pageSize int, pageToken string) ([]app.DuplicateGroup, string, error) {
 	queryKey := "duplicate-groups\x00" + string(only)
 	var c groupCursor
@@ -77,44 +79,40 @@ func (r *Repo) ListDuplicateGroups(ctx context.Context, only domain.DuplicateRul
 			return nil, "", err
 		}
 	}
-	args := []any{pageSize + 1}
-	var parts []string
+	var groups []app.DuplicateGroup
+	var ords []int
 	for i, d := range dupRules {
 		if (only != "" && d.rule != only) || i < c.Rule {
 			continue
 		}
+		args := []any{pageSize + 1 - len(groups)}
 		after := ""
 		if pageToken != "" && i == c.Rule {
 			args = append(args, c.Key)
-			after = fmt.Sprintf(" AND %s > $%d", d.column, len(args))
+			after = " AND " + d.column + " > $2"
 		}
-		parts = append(parts, fmt.Sprintf(`(SELECT %[1]d AS ord, %[2]s AS key, array_agg(id ORDER BY id) AS ids
-			FROM leads WHERE %[2]s <> '' AND status <> 'MERGED'%[3]s
-			GROUP BY %[2]s HAVING count(*) > 1 ORDER BY %[2]s LIMIT $1)`, i, d.column, after))
-	}
-	if len(parts) == 0 {
-		return nil, "", nil
-	}
-	rows, err := pg.Q(ctx, r.pool).Query(ctx,
-		`SELECT ord, key, ids FROM (`+strings.Join(parts, " UNION ALL ")+`) g ORDER BY ord, key LIMIT $1`, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list duplicate groups: %w", err)
-	}
-	defer rows.Close()
-	var groups []app.DuplicateGroup
-	var ords []int
-	for rows.Next() {
-		var g app.DuplicateGroup
-		var ord int
-		if err := rows.Scan(&ord, &g.Key, &g.Leads); err != nil {
+		rows, err := pg.Q(ctx, r.pool).Query(ctx, fmt.Sprintf(`SELECT %[1]s, array_agg(id ORDER BY id)
+			FROM leads WHERE %[1]s <> '' AND status <> 'MERGED'%[2]s
+			GROUP BY %[1]s HAVING count(*) > 1 ORDER BY %[1]s LIMIT $1`, d.column, after), args...)
+		if err != nil {
+			return nil, "", fmt.Errorf("list duplicate groups: %w", err)
+		}
+		for rows.Next() {
+			g := app.DuplicateGroup{Rule: d.rule}
+			if err := rows.Scan(&g.Key, &g.Leads); err != nil {
+				rows.Close()
+				return nil, "", err
+			}
+			groups = append(groups, g)
+			ords = append(ords, i)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, "", err
 		}
-		g.Rule = dupRules[ord].rule
-		groups = append(groups, g)
-		ords = append(ords, ord)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
+		if len(groups) > pageSize {
+			break
+		}
 	}
 	if len(groups) <= pageSize {
 		return groups, "", nil
