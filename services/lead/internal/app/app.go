@@ -51,6 +51,20 @@ type Repository interface {
 	// oldest first.
 	FindDuplicates(ctx context.Context, id uuid.UUID) ([]Duplicate, error)
 	ListDuplicateGroups(ctx context.Context, rule domain.DuplicateRule, pageSize int, pageToken string) ([]DuplicateGroup, string, error)
+	// Merge loads the primary and the duplicates (locked, in id order,
+	// unless dryRun) and the number of the duplicates' activities, lets fn
+	// merge them, and saves the leads, the moved activities and the events
+	// in one transaction; a dry run saves nothing. Unknown ids are NotFound.
+	Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.UUID, dryRun bool,
+		fn func(primary *domain.Lead, duplicates []*domain.Lead, activities int) (Change, error)) (*domain.Lead, []*domain.Lead, error)
+}
+
+// MergeResult is what a merge did, or would do.
+type MergeResult struct {
+	Lead            *domain.Lead
+	Merged          []*domain.Lead
+	Changed         []string
+	MovedActivities int
 }
 
 // Duplicate is a lead that looks like another, and why.
@@ -113,6 +127,29 @@ func (s *Service) UpdateLead(ctx context.Context, id uuid.UUID, patch domain.Lea
 		evs, err := l.Update(patch, mask, auth.Actor(ctx), s.now())
 		return Change{Events: evs, AllowDuplicate: allowDuplicate}, err
 	})
+}
+
+// MergeLeads folds duplicates into primary (see domain.Lead.Merge); with
+// dryRun it only reports what would happen.
+func (s *Service) MergeLeads(ctx context.Context, primary uuid.UUID, duplicates []uuid.UUID, sources map[domain.Field]uuid.UUID, ifMatch, requestID string, dryRun bool) (MergeResult, error) {
+	var res MergeResult
+	lead, merged, err := s.repo.Merge(ctx, primary, duplicates, dryRun, func(p *domain.Lead, dups []*domain.Lead, activities int) (Change, error) {
+		if err := etag.Check(ifMatch, p.Version); err != nil {
+			return Change{}, err
+		}
+		evs, err := p.Merge(dups, sources, activities, auth.Actor(ctx), s.now())
+		if err != nil {
+			return Change{}, err
+		}
+		m := evs[0].(domain.Merged)
+		res.Changed, res.MovedActivities = m.Changed, m.MovedActivities
+		return Change{Events: evs, RequestID: requestID}, nil
+	})
+	if err != nil {
+		return MergeResult{}, err
+	}
+	res.Lead, res.Merged = lead, merged
+	return res, nil
 }
 
 // FindDuplicates lists the leads that look like the given one.

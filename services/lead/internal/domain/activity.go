@@ -45,6 +45,9 @@ type Activity struct {
 // LogActivity records a on the lead: it must say something, and a note has
 // no direction or duration. OccurAt defaults to now.
 func (l *Lead) LogActivity(a Activity, actor string, now time.Time) (Activity, []Event, error) {
+	if l.Status == StatusMerged {
+		return Activity{}, nil, l.checkWritable()
+	}
 	a.Subject, a.Body = strings.TrimSpace(a.Subject), strings.TrimSpace(a.Body)
 	var vs apperr.Violations
 	if a.Type == "" {

@@ -18,7 +18,14 @@ type (
 		Note           string
 		PreviousStatus Status
 	}
-	Reactivated    struct{ Status Status }
+	Reactivated struct{ Status Status }
+	// Merged is raised on the primary; Duplicates are as they are after
+	// the merge (MERGED).
+	Merged struct {
+		Duplicates      []*Lead
+		Changed         []string
+		MovedActivities int
+	}
 	Deleted        struct{}
 	ActivityLogged struct{ Activity Activity }
 )
@@ -32,3 +39,4 @@ func (Disqualified) event()   {}
 func (Reactivated) event()    {}
 func (Deleted) event()        {}
 func (ActivityLogged) event() {}
+func (Merged) event()         {}

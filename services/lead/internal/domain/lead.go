@@ -22,6 +22,9 @@ const (
 	StatusNurturing    Status = "NURTURING"
 	StatusQualified    Status = "QUALIFIED"
 	StatusDisqualified Status = "DISQUALIFIED"
+	// StatusMerged leads were merged into another (MergedInto); they stay,
+	// read-only, for the record.
+	StatusMerged Status = "MERGED"
 )
 
 // Open reports whether the lead is still being worked.
@@ -105,10 +108,12 @@ type Lead struct {
 	CustomFields     map[string]string
 	Disqualification *Disqualification
 	LastActivityAt   *time.Time
-	CreatedAt        time.Time
-	CreatedBy        string
-	UpdatedAt        time.Time
-	UpdatedBy        string
+	// MergedInto is the lead a MERGED lead was merged into.
+	MergedInto uuid.UUID
+	CreatedAt  time.Time
+	CreatedBy  string
+	UpdatedAt  time.Time
+	UpdatedBy  string
 	// Version increases with every change; the etag is derived from it.
 	Version int64
 }
@@ -165,6 +170,8 @@ func New(in Lead, actor string, now time.Time) (*Lead, []Event, error) {
 		vs.Add(string(FieldStatus), "STATUS_NOT_SETTABLE", "a lead becomes QUALIFIED only by conversion")
 	case StatusDisqualified:
 		vs.Add(string(FieldStatus), "STATUS_NOT_SETTABLE", "disqualify a lead with DisqualifyLead, giving a reason")
+	case StatusMerged:
+		vs.Add(string(FieldStatus), "STATUS_NOT_SETTABLE", "a lead becomes MERGED only by MergeLeads")
 	}
 	if err := vs.Err(); err != nil {
 		return nil, nil, err
@@ -199,8 +206,8 @@ const MaxCustomFields = 50
 
 // Update sets the fields in mask to their values in patch.
 func (l *Lead) Update(patch Lead, mask []Field, actor string, now time.Time) ([]Event, error) {
-	if l.Status == StatusQualified {
-		return nil, errConverted(l.ID)
+	if err := l.checkWritable(); err != nil {
+		return nil, err
 	}
 	var vs apperr.Violations
 	next := *l
@@ -240,6 +247,8 @@ func (l *Lead) Update(patch Lead, mask []Field, actor string, now time.Time) ([]
 				vs.Add(string(f), "STATUS_NOT_SETTABLE", "a lead becomes QUALIFIED only by conversion")
 			case patch.Status == StatusDisqualified:
 				vs.Add(string(f), "STATUS_NOT_SETTABLE", "disqualify a lead with DisqualifyLead, giving a reason")
+			case patch.Status == StatusMerged:
+				vs.Add(string(f), "STATUS_NOT_SETTABLE", "a lead becomes MERGED only by MergeLeads")
 			case patch.Status == "":
 				vs.Add(string(f), "STATUS_REQUIRED", "status cannot be cleared")
 			case l.Status == StatusDisqualified:
@@ -367,8 +376,8 @@ func (l *Lead) touch(actor string, now time.Time) {
 // Assign hands the lead to owner. Assigning to the current owner changes
 // nothing.
 func (l *Lead) Assign(owner, actor string, now time.Time) ([]Event, error) {
-	if l.Status == StatusQualified {
-		return nil, errConverted(l.ID)
+	if err := l.checkWritable(); err != nil {
+		return nil, err
 	}
 	owner = strings.TrimSpace(owner)
 	if owner == "" {
@@ -392,9 +401,10 @@ func (l *Lead) Disqualify(reason DisqualificationReason, note, actor string, now
 	if reason == ReasonOther && note == "" {
 		return nil, apperr.InvalidField("note", "NOTE_REQUIRED", "say why in the note when the reason is OTHER")
 	}
+	if err := l.checkWritable(); err != nil {
+		return nil, err
+	}
 	switch {
-	case l.Status == StatusQualified:
-		return nil, errConverted(l.ID)
 	case l.Status == StatusDisqualified:
 		return nil, apperr.FailedPrecondition("LEAD_ALREADY_DISQUALIFIED", "lead %s is already disqualified", l.ID)
 	}
@@ -423,8 +433,24 @@ func (l *Lead) Reactivate(actor string, now time.Time) ([]Event, error) {
 // CheckDelete refuses to delete a converted lead: it is the record of the
 // conversion the account and opportunity point back to.
 func (l *Lead) CheckDelete() error {
-	if l.Status == StatusQualified {
+	switch l.Status {
+	case StatusQualified:
 		return apperr.FailedPrecondition("LEAD_CONVERTED", "lead %s was converted and is kept as the record of it", l.ID)
+	case StatusMerged:
+		return apperr.FailedPrecondition("LEAD_MERGED", "lead %s was merged into %s and is kept as the record of it", l.ID, l.MergedInto)
+	}
+	return nil
+}
+
+// checkWritable refuses changes to converted and merged leads: they are
+// records of what happened to them.
+func (l *Lead) checkWritable() error {
+	switch l.Status {
+	case StatusQualified:
+		return errConverted(l.ID)
+	case StatusMerged:
+		return apperr.FailedPrecondition("LEAD_MERGED", "lead %s was merged into %s and can no longer change", l.ID, l.MergedInto).
+			WithMeta("merged_into", "leads/"+l.MergedInto.String())
 	}
 	return nil
 }

@@ -76,6 +76,9 @@ func Lead(l *domain.Lead) *leadv1.Lead {
 	if l.LastActivityAt != nil {
 		p.LastActivityTime = timestamppb.New(*l.LastActivityAt)
 	}
+	if l.MergedInto != uuid.Nil {
+		p.MergedInto = LeadName(l.MergedInto)
+	}
 	if d := l.Disqualification; d != nil {
 		p.Disqualification = &leadv1.Disqualification{
 			Reason:         reason(d.Reason),
@@ -213,6 +216,13 @@ func Event(meta *eventsv1.EventMeta, l *domain.Lead, ev domain.Event) (proto.Mes
 		return &eventsv1.LeadReactivated{Meta: meta, LeadId: id, Lead: snap, Status: status(e.Status)}, nil
 	case domain.Deleted:
 		return &eventsv1.LeadDeleted{Meta: meta, LeadId: id, Lead: snap}, nil
+	case domain.Merged:
+		ev := &eventsv1.LeadsMerged{Meta: meta, LeadId: id, Lead: snap, ChangedFields: e.Changed, MovedActivities: int32(e.MovedActivities)}
+		for _, d := range e.Duplicates {
+			ev.MergedLeadIds = append(ev.MergedLeadIds, d.ID.String())
+			ev.MergedLeads = append(ev.MergedLeads, Lead(d))
+		}
+		return ev, nil
 	case domain.ActivityLogged:
 		return &eventsv1.LeadActivityLogged{Meta: meta, LeadId: id, Lead: snap, Activity: Activity(e.Activity)}, nil
 	default:

@@ -16,8 +16,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
-	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	_ "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/natsx"
@@ -138,29 +140,11 @@ func (s *suite) published(t *testing.T, want int) []proto.Message {
 
 func decodeEvent(t *testing.T, typ string, data []byte) proto.Message {
 	t.Helper()
-	var m proto.Message
-	switch typ {
-	case "crm.events.v1.LeadCreated":
-		m = &eventsv1.LeadCreated{}
-	case "crm.events.v1.LeadUpdated":
-		m = &eventsv1.LeadUpdated{}
-	case "crm.events.v1.LeadAssigned":
-		m = &eventsv1.LeadAssigned{}
-	case "crm.events.v1.LeadRatingChanged":
-		m = &eventsv1.LeadRatingChanged{}
-	case "crm.events.v1.LeadStatusChanged":
-		m = &eventsv1.LeadStatusChanged{}
-	case "crm.events.v1.LeadDisqualified":
-		m = &eventsv1.LeadDisqualified{}
-	case "crm.events.v1.LeadReactivated":
-		m = &eventsv1.LeadReactivated{}
-	case "crm.events.v1.LeadDeleted":
-		m = &eventsv1.LeadDeleted{}
-	case "crm.events.v1.LeadActivityLogged":
-		m = &eventsv1.LeadActivityLogged{}
-	default:
-		t.Fatalf("unknown event type %q", typ)
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(typ))
+	if err != nil {
+		t.Fatalf("event type %q: %v", typ, err)
 	}
+	m := mt.New().Interface()
 	if err := proto.Unmarshal(data, m); err != nil {
 		t.Fatal(err)
 	}

@@ -670,6 +670,101 @@ func (x *LeadActivityLogged) GetActivity() *v1.Activity {
 	return nil
 }
 
+// Subject crm.lead.leads_merged. Published on the primary lead; the merged
+// leads are MERGED from now on and point at it.
+type LeadsMerged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// The primary.
+	LeadId          string     `protobuf:"bytes,2,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	Lead            *v1.Lead   `protobuf:"bytes,3,opt,name=lead,proto3" json:"lead,omitempty"`
+	MergedLeadIds   []string   `protobuf:"bytes,4,rep,name=merged_lead_ids,json=mergedLeadIds,proto3" json:"merged_lead_ids,omitempty"`
+	MergedLeads     []*v1.Lead `protobuf:"bytes,5,rep,name=merged_leads,json=mergedLeads,proto3" json:"merged_leads,omitempty"`
+	ChangedFields   []string   `protobuf:"bytes,6,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
+	MovedActivities int32      `protobuf:"varint,7,opt,name=moved_activities,json=movedActivities,proto3" json:"moved_activities,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *LeadsMerged) Reset() {
+	*x = LeadsMerged{}
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadsMerged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadsMerged) ProtoMessage() {}
+
+func (x *LeadsMerged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadsMerged.ProtoReflect.Descriptor instead.
+func (*LeadsMerged) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *LeadsMerged) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *LeadsMerged) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *LeadsMerged) GetLead() *v1.Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+func (x *LeadsMerged) GetMergedLeadIds() []string {
+	if x != nil {
+		return x.MergedLeadIds
+	}
+	return nil
+}
+
+func (x *LeadsMerged) GetMergedLeads() []*v1.Lead {
+	if x != nil {
+		return x.MergedLeads
+	}
+	return nil
+}
+
+func (x *LeadsMerged) GetChangedFields() []string {
+	if x != nil {
+		return x.ChangedFields
+	}
+	return nil
+}
+
+func (x *LeadsMerged) GetMovedActivities() int32 {
+	if x != nil {
+		return x.MovedActivities
+	}
+	return 0
+}
+
 var File_crm_events_v1_lead_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_lead_events_proto_rawDesc = "" +
@@ -722,7 +817,15 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
 	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x121\n" +
-	"\bactivity\x18\x04 \x01(\v2\x15.crm.lead.v1.ActivityR\bactivityB\xb1\x01\n" +
+	"\bactivity\x18\x04 \x01(\v2\x15.crm.lead.v1.ActivityR\bactivity\"\xab\x02\n" +
+	"\vLeadsMerged\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
+	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
+	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x12&\n" +
+	"\x0fmerged_lead_ids\x18\x04 \x03(\tR\rmergedLeadIds\x124\n" +
+	"\fmerged_leads\x18\x05 \x03(\v2\x11.crm.lead.v1.LeadR\vmergedLeads\x12%\n" +
+	"\x0echanged_fields\x18\x06 \x03(\tR\rchangedFields\x12)\n" +
+	"\x10moved_activities\x18\a \x01(\x05R\x0fmovedActivitiesB\xb1\x01\n" +
 	"\x11com.crm.events.v1B\x0fLeadEventsProtoP\x01Z5github.com/crmsuite/crm/gen/go/crm/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\rCrm.Events.V1\xca\x02\rCrm\\Events\\V1\xe2\x02\x19Crm\\Events\\V1\\GPBMetadata\xea\x02\x0fCrm::Events::V1b\x06proto3"
 
 var (
@@ -737,7 +840,7 @@ func file_crm_events_v1_lead_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_lead_events_proto_rawDescData
 }
 
-var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_crm_events_v1_lead_events_proto_goTypes = []any{
 	(*LeadCreated)(nil),            // 0: crm.events.v1.LeadCreated
 	(*LeadUpdated)(nil),            // 1: crm.events.v1.LeadUpdated
@@ -748,45 +851,49 @@ var file_crm_events_v1_lead_events_proto_goTypes = []any{
 	(*LeadReactivated)(nil),        // 6: crm.events.v1.LeadReactivated
 	(*LeadDeleted)(nil),            // 7: crm.events.v1.LeadDeleted
 	(*LeadActivityLogged)(nil),     // 8: crm.events.v1.LeadActivityLogged
-	(*EventMeta)(nil),              // 9: crm.events.v1.EventMeta
-	(*v1.Lead)(nil),                // 10: crm.lead.v1.Lead
-	(v1.Rating)(0),                 // 11: crm.lead.v1.Rating
-	(v1.Status)(0),                 // 12: crm.lead.v1.Status
-	(v1.DisqualificationReason)(0), // 13: crm.lead.v1.DisqualificationReason
-	(*v1.Activity)(nil),            // 14: crm.lead.v1.Activity
+	(*LeadsMerged)(nil),            // 9: crm.events.v1.LeadsMerged
+	(*EventMeta)(nil),              // 10: crm.events.v1.EventMeta
+	(*v1.Lead)(nil),                // 11: crm.lead.v1.Lead
+	(v1.Rating)(0),                 // 12: crm.lead.v1.Rating
+	(v1.Status)(0),                 // 13: crm.lead.v1.Status
+	(v1.DisqualificationReason)(0), // 14: crm.lead.v1.DisqualificationReason
+	(*v1.Activity)(nil),            // 15: crm.lead.v1.Activity
 }
 var file_crm_events_v1_lead_events_proto_depIdxs = []int32{
-	9,  // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
-	10, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
-	9,  // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
-	10, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
-	9,  // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
-	10, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
-	9,  // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
-	10, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
-	11, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
-	11, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
-	9,  // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
-	10, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
-	12, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
-	12, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
-	9,  // 14: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
-	10, // 15: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
-	13, // 16: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
-	12, // 17: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
-	9,  // 18: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
-	10, // 19: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
-	12, // 20: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
-	9,  // 21: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
-	10, // 22: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
-	9,  // 23: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
-	10, // 24: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
-	14, // 25: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	10, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
+	11, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
+	10, // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
+	11, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
+	10, // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
+	11, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
+	10, // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
+	11, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
+	12, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
+	12, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
+	10, // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
+	11, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
+	13, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
+	13, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
+	10, // 14: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
+	11, // 15: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
+	14, // 16: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
+	13, // 17: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
+	10, // 18: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
+	11, // 19: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
+	13, // 20: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
+	10, // 21: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
+	11, // 22: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
+	10, // 23: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
+	11, // 24: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
+	15, // 25: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
+	10, // 26: crm.events.v1.LeadsMerged.meta:type_name -> crm.events.v1.EventMeta
+	11, // 27: crm.events.v1.LeadsMerged.lead:type_name -> crm.lead.v1.Lead
+	11, // 28: crm.events.v1.LeadsMerged.merged_leads:type_name -> crm.lead.v1.Lead
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_lead_events_proto_init() }
@@ -801,7 +908,7 @@ func file_crm_events_v1_lead_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_lead_events_proto_rawDesc), len(file_crm_events_v1_lead_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -161,6 +161,8 @@ const (
 	Status_STATUS_QUALIFIED Status = 4
 	// Out of the funnel, with a reason. Can be reactivated.
 	Status_STATUS_DISQUALIFIED Status = 5
+	// Merged into another lead (merged_into): kept, read-only.
+	Status_STATUS_MERGED Status = 6
 )
 
 // Enum value maps for Status.
@@ -172,6 +174,7 @@ var (
 		3: "STATUS_NURTURING",
 		4: "STATUS_QUALIFIED",
 		5: "STATUS_DISQUALIFIED",
+		6: "STATUS_MERGED",
 	}
 	Status_value = map[string]int32{
 		"STATUS_UNSPECIFIED":  0,
@@ -180,6 +183,7 @@ var (
 		"STATUS_NURTURING":    3,
 		"STATUS_QUALIFIED":    4,
 		"STATUS_DISQUALIFIED": 5,
+		"STATUS_MERGED":       6,
 	}
 )
 
@@ -427,7 +431,9 @@ type Lead struct {
 	UpdatedBy        string                 `protobuf:"bytes,23,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
 	// Changes on every write. Send it back on update, delete and custom methods
 	// to make the call conditional: a stale etag fails with ABORTED.
-	Etag          string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
+	// For a MERGED lead, the lead it was merged into.
+	MergedInto    string `protobuf:"bytes,25,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -626,6 +632,13 @@ func (x *Lead) GetUpdatedBy() string {
 func (x *Lead) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *Lead) GetMergedInto() string {
+	if x != nil {
+		return x.MergedInto
 	}
 	return ""
 }
@@ -907,7 +920,7 @@ var File_crm_lead_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\v\n" +
+	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\v\n" +
 	"\x04Lead\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\n" +
@@ -940,7 +953,9 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"updateTime\x12\"\n" +
 	"\n" +
 	"updated_by\x18\x17 \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
-	"\x04etag\x18\x18 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x1a?\n" +
+	"\x04etag\x18\x18 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12$\n" +
+	"\vmerged_into\x18\x19 \x01(\tB\x03\xe0A\x03R\n" +
+	"mergedInto\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:4\xeaA1\n" +
@@ -990,7 +1005,7 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\vRATING_COLD\x10\x01\x12\x0f\n" +
 	"\vRATING_WARM\x10\x02\x12\x0e\n" +
 	"\n" +
-	"RATING_HOT\x10\x03*\x8b\x01\n" +
+	"RATING_HOT\x10\x03*\x9e\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -998,7 +1013,8 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\x10STATUS_CONTACTED\x10\x02\x12\x14\n" +
 	"\x10STATUS_NURTURING\x10\x03\x12\x14\n" +
 	"\x10STATUS_QUALIFIED\x10\x04\x12\x17\n" +
-	"\x13STATUS_DISQUALIFIED\x10\x05*\xb2\x02\n" +
+	"\x13STATUS_DISQUALIFIED\x10\x05\x12\x11\n" +
+	"\rSTATUS_MERGED\x10\x06*\xb2\x02\n" +
 	"\x16DisqualificationReason\x12'\n" +
 	"#DISQUALIFICATION_REASON_UNSPECIFIED\x10\x00\x12%\n" +
 	"!DISQUALIFICATION_REASON_NO_BUDGET\x10\x01\x12'\n" +

@@ -83,6 +83,179 @@ func (DuplicateRule) EnumDescriptor() ([]byte, []int) {
 	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{0}
 }
 
+type MergeLeadsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead that stays, `leads/{lead}`.
+	Primary string `protobuf:"bytes,1,opt,name=primary,proto3" json:"primary,omitempty"`
+	// The leads merged into it.
+	Duplicates []string `protobuf:"bytes,2,rep,name=duplicates,proto3" json:"duplicates,omitempty"`
+	// Which lead each field's value comes from: field name (first_name,
+	// email, address, owner, custom_fields, ...) to the primary or one of
+	// the duplicates. Fields not named keep the primary's value, or take the
+	// first duplicate's non-empty one when the primary's is empty; custom
+	// fields not named are united, the primary's winning.
+	FieldSources map[string]string `protobuf:"bytes,3,rep,name=field_sources,json=fieldSources,proto3" json:"field_sources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Show the result without changing anything.
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The primary's etag, to merge only if it is unchanged.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeLeadsRequest) Reset() {
+	*x = MergeLeadsRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeLeadsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeLeadsRequest) ProtoMessage() {}
+
+func (x *MergeLeadsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeLeadsRequest.ProtoReflect.Descriptor instead.
+func (*MergeLeadsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *MergeLeadsRequest) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *MergeLeadsRequest) GetDuplicates() []string {
+	if x != nil {
+		return x.Duplicates
+	}
+	return nil
+}
+
+func (x *MergeLeadsRequest) GetFieldSources() map[string]string {
+	if x != nil {
+		return x.FieldSources
+	}
+	return nil
+}
+
+func (x *MergeLeadsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *MergeLeadsRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *MergeLeadsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type MergeLeadsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The primary as it is (or, for a dry run, would be) after the merge.
+	Lead *Lead `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
+	// The duplicates, now MERGED.
+	MergedLeads []*Lead `protobuf:"bytes,2,rep,name=merged_leads,json=mergedLeads,proto3" json:"merged_leads,omitempty"`
+	// Fields of the primary whose value changed.
+	ChangedFields []string `protobuf:"bytes,3,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
+	// Activities moved from the duplicates to the primary.
+	MovedActivities int32 `protobuf:"varint,4,opt,name=moved_activities,json=movedActivities,proto3" json:"moved_activities,omitempty"`
+	DryRun          bool  `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MergeLeadsResponse) Reset() {
+	*x = MergeLeadsResponse{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeLeadsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeLeadsResponse) ProtoMessage() {}
+
+func (x *MergeLeadsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeLeadsResponse.ProtoReflect.Descriptor instead.
+func (*MergeLeadsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MergeLeadsResponse) GetLead() *Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+func (x *MergeLeadsResponse) GetMergedLeads() []*Lead {
+	if x != nil {
+		return x.MergedLeads
+	}
+	return nil
+}
+
+func (x *MergeLeadsResponse) GetChangedFields() []string {
+	if x != nil {
+		return x.ChangedFields
+	}
+	return nil
+}
+
+func (x *MergeLeadsResponse) GetMovedActivities() int32 {
+	if x != nil {
+		return x.MovedActivities
+	}
+	return 0
+}
+
+func (x *MergeLeadsResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 type FindDuplicatesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -92,7 +265,7 @@ type FindDuplicatesRequest struct {
 
 func (x *FindDuplicatesRequest) Reset() {
 	*x = FindDuplicatesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +277,7 @@ func (x *FindDuplicatesRequest) String() string {
 func (*FindDuplicatesRequest) ProtoMessage() {}
 
 func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +290,7 @@ func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesRequest.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{0}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FindDuplicatesRequest) GetName() string {
@@ -136,7 +309,7 @@ type FindDuplicatesResponse struct {
 
 func (x *FindDuplicatesResponse) Reset() {
 	*x = FindDuplicatesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -148,7 +321,7 @@ func (x *FindDuplicatesResponse) String() string {
 func (*FindDuplicatesResponse) ProtoMessage() {}
 
 func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -161,7 +334,7 @@ func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesResponse.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{1}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FindDuplicatesResponse) GetMatches() []*DuplicateMatch {
@@ -182,7 +355,7 @@ type DuplicateMatch struct {
 
 func (x *DuplicateMatch) Reset() {
 	*x = DuplicateMatch{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +367,7 @@ func (x *DuplicateMatch) String() string {
 func (*DuplicateMatch) ProtoMessage() {}
 
 func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +380,7 @@ func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateMatch.ProtoReflect.Descriptor instead.
 func (*DuplicateMatch) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{2}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DuplicateMatch) GetLead() *Lead {
@@ -237,7 +410,7 @@ type ListDuplicateGroupsRequest struct {
 
 func (x *ListDuplicateGroupsRequest) Reset() {
 	*x = ListDuplicateGroupsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +422,7 @@ func (x *ListDuplicateGroupsRequest) String() string {
 func (*ListDuplicateGroupsRequest) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +435,7 @@ func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListDuplicateGroupsRequest) GetPageSize() int32 {
@@ -296,7 +469,7 @@ type ListDuplicateGroupsResponse struct {
 
 func (x *ListDuplicateGroupsResponse) Reset() {
 	*x = ListDuplicateGroupsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +481,7 @@ func (x *ListDuplicateGroupsResponse) String() string {
 func (*ListDuplicateGroupsResponse) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +494,7 @@ func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListDuplicateGroupsResponse) GetGroups() []*DuplicateGroup {
@@ -353,7 +526,7 @@ type DuplicateGroup struct {
 
 func (x *DuplicateGroup) Reset() {
 	*x = DuplicateGroup{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +538,7 @@ func (x *DuplicateGroup) String() string {
 func (*DuplicateGroup) ProtoMessage() {}
 
 func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +551,7 @@ func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateGroup.ProtoReflect.Descriptor instead.
 func (*DuplicateGroup) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DuplicateGroup) GetRule() DuplicateRule {
@@ -416,7 +589,7 @@ type CreateLeadRequest struct {
 
 func (x *CreateLeadRequest) Reset() {
 	*x = CreateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +601,7 @@ func (x *CreateLeadRequest) String() string {
 func (*CreateLeadRequest) ProtoMessage() {}
 
 func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +614,7 @@ func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLeadRequest.ProtoReflect.Descriptor instead.
 func (*CreateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateLeadRequest) GetLead() *Lead {
@@ -475,7 +648,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +660,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +673,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetLeadRequest) GetName() string {
@@ -534,7 +707,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +719,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +732,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -601,7 +774,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +786,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +799,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -657,7 +830,7 @@ type UpdateLeadRequest struct {
 
 func (x *UpdateLeadRequest) Reset() {
 	*x = UpdateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +842,7 @@ func (x *UpdateLeadRequest) String() string {
 func (*UpdateLeadRequest) ProtoMessage() {}
 
 func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +855,7 @@ func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateLeadRequest) GetLead() *Lead {
@@ -717,7 +890,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +902,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +915,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteLeadRequest) GetName() string {
@@ -772,7 +945,7 @@ type AssignLeadRequest struct {
 
 func (x *AssignLeadRequest) Reset() {
 	*x = AssignLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +957,7 @@ func (x *AssignLeadRequest) String() string {
 func (*AssignLeadRequest) ProtoMessage() {}
 
 func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +970,7 @@ func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignLeadRequest.ProtoReflect.Descriptor instead.
 func (*AssignLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AssignLeadRequest) GetName() string {
@@ -842,7 +1015,7 @@ type DisqualifyLeadRequest struct {
 
 func (x *DisqualifyLeadRequest) Reset() {
 	*x = DisqualifyLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +1027,7 @@ func (x *DisqualifyLeadRequest) String() string {
 func (*DisqualifyLeadRequest) ProtoMessage() {}
 
 func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1040,7 @@ func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisqualifyLeadRequest.ProtoReflect.Descriptor instead.
 func (*DisqualifyLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DisqualifyLeadRequest) GetName() string {
@@ -916,7 +1089,7 @@ type ReactivateLeadRequest struct {
 
 func (x *ReactivateLeadRequest) Reset() {
 	*x = ReactivateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1101,7 @@ func (x *ReactivateLeadRequest) String() string {
 func (*ReactivateLeadRequest) ProtoMessage() {}
 
 func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1114,7 @@ func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateLeadRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReactivateLeadRequest) GetName() string {
@@ -977,7 +1150,7 @@ type CreateActivityRequest struct {
 
 func (x *CreateActivityRequest) Reset() {
 	*x = CreateActivityRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1162,7 @@ func (x *CreateActivityRequest) String() string {
 func (*CreateActivityRequest) ProtoMessage() {}
 
 func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1175,7 @@ func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateActivityRequest.ProtoReflect.Descriptor instead.
 func (*CreateActivityRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateActivityRequest) GetParent() string {
@@ -1038,7 +1211,7 @@ type ListActivitiesRequest struct {
 
 func (x *ListActivitiesRequest) Reset() {
 	*x = ListActivitiesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1223,7 @@ func (x *ListActivitiesRequest) String() string {
 func (*ListActivitiesRequest) ProtoMessage() {}
 
 func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1236,7 @@ func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListActivitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListActivitiesRequest) GetParent() string {
@@ -1097,7 +1270,7 @@ type ListActivitiesResponse struct {
 
 func (x *ListActivitiesResponse) Reset() {
 	*x = ListActivitiesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1282,7 @@ func (x *ListActivitiesResponse) String() string {
 func (*ListActivitiesResponse) ProtoMessage() {}
 
 func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1295,7 @@ func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListActivitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListActivitiesResponse) GetActivities() []*Activity {
@@ -1143,7 +1316,26 @@ var File_crm_lead_v1_lead_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\"O\n" +
+	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\"\xa4\x03\n" +
+	"\x11MergeLeadsRequest\x12<\n" +
+	"\aprimary\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\aprimary\x12M\n" +
+	"\n" +
+	"duplicates\x18\x02 \x03(\tB-\xe0A\x02\xbaH'\x92\x01$\b\x01\x10\x14\x18\x01\"\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\n" +
+	"duplicates\x12_\n" +
+	"\rfield_sources\x18\x03 \x03(\v20.crm.lead.v1.MergeLeadsRequest.FieldSourcesEntryB\b\xbaH\x05\x9a\x01\x02\x10 R\ffieldSources\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x1b\n" +
+	"\x04etag\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x1a?\n" +
+	"\x11FieldSourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdc\x01\n" +
+	"\x12MergeLeadsResponse\x12%\n" +
+	"\x04lead\x18\x01 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x124\n" +
+	"\fmerged_leads\x18\x02 \x03(\v2\x11.crm.lead.v1.LeadR\vmergedLeads\x12%\n" +
+	"\x0echanged_fields\x18\x03 \x03(\tR\rchangedFields\x12)\n" +
+	"\x10moved_activities\x18\x04 \x01(\x05R\x0fmovedActivities\x12\x17\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"O\n" +
 	"\x15FindDuplicatesRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\"O\n" +
 	"\x16FindDuplicatesResponse\x125\n" +
@@ -1224,8 +1416,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x1aDUPLICATE_RULE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DUPLICATE_RULE_EMAIL\x10\x01\x12\x18\n" +
 	"\x14DUPLICATE_RULE_PHONE\x10\x02\x12#\n" +
-	"\x1fDUPLICATE_RULE_COMPANY_AND_NAME\x10\x032\xd2\n" +
-	"\n" +
+	"\x1fDUPLICATE_RULE_COMPANY_AND_NAME\x10\x032\xc9\v\n" +
 	"\vLeadService\x12X\n" +
 	"\n" +
 	"CreateLead\x12\x1e.crm.lead.v1.CreateLeadRequest\x1a\x11.crm.lead.v1.Lead\"\x17\x82\xd3\xe4\x93\x02\x11:\x04lead\"\t/v1/leads\x12U\n" +
@@ -1241,7 +1432,9 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x0eReactivateLead\x12\".crm.lead.v1.ReactivateLeadRequest\x1a\x11.crm.lead.v1.Lead\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=leads/*}:reactivate\x12~\n" +
 	"\x0eCreateActivity\x12\".crm.lead.v1.CreateActivityRequest\x1a\x15.crm.lead.v1.Activity\"1\x82\xd3\xe4\x93\x02+:\bactivity\"\x1f/v1/{parent=leads/*}/activities\x12\x82\x01\n" +
 	"\x0eListActivities\x12\".crm.lead.v1.ListActivitiesRequest\x1a#.crm.lead.v1.ListActivitiesResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=leads/*}/activities\x12\x84\x01\n" +
-	"\x0eFindDuplicates\x12\".crm.lead.v1.FindDuplicatesRequest\x1a#.crm.lead.v1.FindDuplicatesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=leads/*}:findDuplicates\x12\x8f\x01\n" +
+	"\x0eFindDuplicates\x12\".crm.lead.v1.FindDuplicatesRequest\x1a#.crm.lead.v1.FindDuplicatesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=leads/*}:findDuplicates\x12u\n" +
+	"\n" +
+	"MergeLeads\x12\x1e.crm.lead.v1.MergeLeadsRequest\x1a\x1f.crm.lead.v1.MergeLeadsResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{primary=leads/*}:merge\x12\x8f\x01\n" +
 	"\x13ListDuplicateGroups\x12'.crm.lead.v1.ListDuplicateGroupsRequest\x1a(.crm.lead.v1.ListDuplicateGroupsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/leads:listDuplicateGroupsB\xa4\x01\n" +
 	"\x0fcom.crm.lead.v1B\x10LeadServiceProtoP\x01Z1github.com/crmsuite/crm/gen/go/crm/lead/v1;leadv1\xa2\x02\x03CLX\xaa\x02\vCrm.Lead.V1\xca\x02\vCrm\\Lead\\V1\xe2\x02\x17Crm\\Lead\\V1\\GPBMetadata\xea\x02\rCrm::Lead::V1b\x06proto3"
 
@@ -1258,76 +1451,84 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(DuplicateRule)(0),                  // 0: crm.lead.v1.DuplicateRule
-	(*FindDuplicatesRequest)(nil),       // 1: crm.lead.v1.FindDuplicatesRequest
-	(*FindDuplicatesResponse)(nil),      // 2: crm.lead.v1.FindDuplicatesResponse
-	(*DuplicateMatch)(nil),              // 3: crm.lead.v1.DuplicateMatch
-	(*ListDuplicateGroupsRequest)(nil),  // 4: crm.lead.v1.ListDuplicateGroupsRequest
-	(*ListDuplicateGroupsResponse)(nil), // 5: crm.lead.v1.ListDuplicateGroupsResponse
-	(*DuplicateGroup)(nil),              // 6: crm.lead.v1.DuplicateGroup
-	(*CreateLeadRequest)(nil),           // 7: crm.lead.v1.CreateLeadRequest
-	(*GetLeadRequest)(nil),              // 8: crm.lead.v1.GetLeadRequest
-	(*ListLeadsRequest)(nil),            // 9: crm.lead.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),           // 10: crm.lead.v1.ListLeadsResponse
-	(*UpdateLeadRequest)(nil),           // 11: crm.lead.v1.UpdateLeadRequest
-	(*DeleteLeadRequest)(nil),           // 12: crm.lead.v1.DeleteLeadRequest
-	(*AssignLeadRequest)(nil),           // 13: crm.lead.v1.AssignLeadRequest
-	(*DisqualifyLeadRequest)(nil),       // 14: crm.lead.v1.DisqualifyLeadRequest
-	(*ReactivateLeadRequest)(nil),       // 15: crm.lead.v1.ReactivateLeadRequest
-	(*CreateActivityRequest)(nil),       // 16: crm.lead.v1.CreateActivityRequest
-	(*ListActivitiesRequest)(nil),       // 17: crm.lead.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil),      // 18: crm.lead.v1.ListActivitiesResponse
-	(*Lead)(nil),                        // 19: crm.lead.v1.Lead
-	(*fieldmaskpb.FieldMask)(nil),       // 20: google.protobuf.FieldMask
-	(DisqualificationReason)(0),         // 21: crm.lead.v1.DisqualificationReason
-	(*Activity)(nil),                    // 22: crm.lead.v1.Activity
-	(*emptypb.Empty)(nil),               // 23: google.protobuf.Empty
+	(*MergeLeadsRequest)(nil),           // 1: crm.lead.v1.MergeLeadsRequest
+	(*MergeLeadsResponse)(nil),          // 2: crm.lead.v1.MergeLeadsResponse
+	(*FindDuplicatesRequest)(nil),       // 3: crm.lead.v1.FindDuplicatesRequest
+	(*FindDuplicatesResponse)(nil),      // 4: crm.lead.v1.FindDuplicatesResponse
+	(*DuplicateMatch)(nil),              // 5: crm.lead.v1.DuplicateMatch
+	(*ListDuplicateGroupsRequest)(nil),  // 6: crm.lead.v1.ListDuplicateGroupsRequest
+	(*ListDuplicateGroupsResponse)(nil), // 7: crm.lead.v1.ListDuplicateGroupsResponse
+	(*DuplicateGroup)(nil),              // 8: crm.lead.v1.DuplicateGroup
+	(*CreateLeadRequest)(nil),           // 9: crm.lead.v1.CreateLeadRequest
+	(*GetLeadRequest)(nil),              // 10: crm.lead.v1.GetLeadRequest
+	(*ListLeadsRequest)(nil),            // 11: crm.lead.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),           // 12: crm.lead.v1.ListLeadsResponse
+	(*UpdateLeadRequest)(nil),           // 13: crm.lead.v1.UpdateLeadRequest
+	(*DeleteLeadRequest)(nil),           // 14: crm.lead.v1.DeleteLeadRequest
+	(*AssignLeadRequest)(nil),           // 15: crm.lead.v1.AssignLeadRequest
+	(*DisqualifyLeadRequest)(nil),       // 16: crm.lead.v1.DisqualifyLeadRequest
+	(*ReactivateLeadRequest)(nil),       // 17: crm.lead.v1.ReactivateLeadRequest
+	(*CreateActivityRequest)(nil),       // 18: crm.lead.v1.CreateActivityRequest
+	(*ListActivitiesRequest)(nil),       // 19: crm.lead.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),      // 20: crm.lead.v1.ListActivitiesResponse
+	nil,                                 // 21: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	(*Lead)(nil),                        // 22: crm.lead.v1.Lead
+	(*fieldmaskpb.FieldMask)(nil),       // 23: google.protobuf.FieldMask
+	(DisqualificationReason)(0),         // 24: crm.lead.v1.DisqualificationReason
+	(*Activity)(nil),                    // 25: crm.lead.v1.Activity
+	(*emptypb.Empty)(nil),               // 26: google.protobuf.Empty
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
-	3,  // 0: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	19, // 1: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
-	0,  // 2: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
-	0,  // 3: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
-	6,  // 4: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
-	0,  // 5: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	19, // 6: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	19, // 7: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	19, // 8: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	20, // 9: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	21, // 10: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	22, // 11: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
-	22, // 12: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
-	7,  // 13: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	8,  // 14: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	9,  // 15: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	11, // 16: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	12, // 17: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	13, // 18: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	14, // 19: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	15, // 20: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	16, // 21: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
-	17, // 22: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
-	1,  // 23: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	4,  // 24: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	19, // 25: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	19, // 26: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	10, // 27: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	19, // 28: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	23, // 29: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	19, // 30: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	19, // 31: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	19, // 32: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	22, // 33: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
-	18, // 34: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
-	2,  // 35: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	5,  // 36: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	25, // [25:37] is the sub-list for method output_type
-	13, // [13:25] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	21, // 0: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	22, // 1: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
+	22, // 2: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
+	5,  // 3: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	22, // 4: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 5: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 6: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	8,  // 7: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 8: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	22, // 9: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	22, // 10: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	22, // 11: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	23, // 12: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 13: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	25, // 14: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
+	25, // 15: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
+	9,  // 16: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	10, // 17: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	11, // 18: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	13, // 19: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	14, // 20: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	15, // 21: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	16, // 22: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	17, // 23: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	18, // 24: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
+	19, // 25: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
+	3,  // 26: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	1,  // 27: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	6,  // 28: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	22, // 29: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	22, // 30: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	12, // 31: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	22, // 32: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	26, // 33: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	22, // 34: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	22, // 35: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	22, // 36: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	25, // 37: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
+	20, // 38: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
+	4,  // 39: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	2,  // 40: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	7,  // 41: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	29, // [29:42] is the sub-list for method output_type
+	16, // [16:29] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }
@@ -1342,7 +1543,7 @@ func file_crm_lead_v1_lead_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ const (
 	LeadService_CreateActivity_FullMethodName      = "/crm.lead.v1.LeadService/CreateActivity"
 	LeadService_ListActivities_FullMethodName      = "/crm.lead.v1.LeadService/ListActivities"
 	LeadService_FindDuplicates_FullMethodName      = "/crm.lead.v1.LeadService/FindDuplicates"
+	LeadService_MergeLeads_FullMethodName          = "/crm.lead.v1.LeadService/MergeLeads"
 	LeadService_ListDuplicateGroups_FullMethodName = "/crm.lead.v1.LeadService/ListDuplicateGroups"
 )
 
@@ -69,6 +70,13 @@ type LeadServiceClient interface {
 	ListActivities(ctx context.Context, in *ListActivitiesRequest, opts ...grpc.CallOption) (*ListActivitiesResponse, error)
 	// Finds the leads that look like this one, and by which rules.
 	FindDuplicates(ctx context.Context, in *FindDuplicatesRequest, opts ...grpc.CallOption) (*FindDuplicatesResponse, error)
+	// Merges duplicates into a primary lead: the primary keeps its id and
+	// takes field values as chosen (by default its own, or the first
+	// duplicate's where its own is empty), their activities move to it, and
+	// the duplicates become MERGED (kept, read-only, pointing at the
+	// primary), all in one transaction. A dry run returns the same answer and
+	// changes nothing. Converted or already merged leads cannot be merged.
+	MergeLeads(ctx context.Context, in *MergeLeadsRequest, opts ...grpc.CallOption) (*MergeLeadsResponse, error)
 	// Lists groups of leads that share a duplicate key (an email, a phone
 	// number, or a company and person name), ordered by rule and key.
 	ListDuplicateGroups(ctx context.Context, in *ListDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListDuplicateGroupsResponse, error)
@@ -192,6 +200,16 @@ func (c *leadServiceClient) FindDuplicates(ctx context.Context, in *FindDuplicat
 	return out, nil
 }
 
+func (c *leadServiceClient) MergeLeads(ctx context.Context, in *MergeLeadsRequest, opts ...grpc.CallOption) (*MergeLeadsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MergeLeadsResponse)
+	err := c.cc.Invoke(ctx, LeadService_MergeLeads_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *leadServiceClient) ListDuplicateGroups(ctx context.Context, in *ListDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListDuplicateGroupsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListDuplicateGroupsResponse)
@@ -237,6 +255,13 @@ type LeadServiceServer interface {
 	ListActivities(context.Context, *ListActivitiesRequest) (*ListActivitiesResponse, error)
 	// Finds the leads that look like this one, and by which rules.
 	FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error)
+	// Merges duplicates into a primary lead: the primary keeps its id and
+	// takes field values as chosen (by default its own, or the first
+	// duplicate's where its own is empty), their activities move to it, and
+	// the duplicates become MERGED (kept, read-only, pointing at the
+	// primary), all in one transaction. A dry run returns the same answer and
+	// changes nothing. Converted or already merged leads cannot be merged.
+	MergeLeads(context.Context, *MergeLeadsRequest) (*MergeLeadsResponse, error)
 	// Lists groups of leads that share a duplicate key (an email, a phone
 	// number, or a company and person name), ordered by rule and key.
 	ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error)
@@ -282,6 +307,9 @@ func (UnimplementedLeadServiceServer) ListActivities(context.Context, *ListActiv
 }
 func (UnimplementedLeadServiceServer) FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FindDuplicates not implemented")
+}
+func (UnimplementedLeadServiceServer) MergeLeads(context.Context, *MergeLeadsRequest) (*MergeLeadsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeLeads not implemented")
 }
 func (UnimplementedLeadServiceServer) ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDuplicateGroups not implemented")
@@ -505,6 +533,24 @@ func _LeadService_FindDuplicates_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LeadService_MergeLeads_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeLeadsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).MergeLeads(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_MergeLeads_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).MergeLeads(ctx, req.(*MergeLeadsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LeadService_ListDuplicateGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListDuplicateGroupsRequest)
 	if err := dec(in); err != nil {
@@ -573,6 +619,10 @@ var LeadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FindDuplicates",
 			Handler:    _LeadService_FindDuplicates_Handler,
+		},
+		{
+			MethodName: "MergeLeads",
+			Handler:    _LeadService_MergeLeads_Handler,
 		},
 		{
 			MethodName: "ListDuplicateGroups",

@@ -46,7 +46,7 @@ var _ app.Repository = (*Repo)(nil)
 const leadColumns = `id, first_name, last_name, company, title, email, phone, website, address, source, campaign,
 	rating, status, owner, next_contact_at, description, custom_fields, disqualify_reason, disqualify_note,
 	disqualified_at, disqualified_by, status_before_disqualify, last_activity_at, created_at, created_by,
-	updated_at, updated_by, version`
+	updated_at, updated_by, version, merged_into`
 
 type addressJSON struct {
 	Lines              []string `json:"lines,omitempty"`
@@ -75,11 +75,15 @@ func (r *Repo) leadArgs(l *domain.Lead) []any {
 	}
 	custom, _ := json.Marshal(l.CustomFields)
 	keys := l.DuplicateKeys(r.phoneRegion)
+	var mergedInto *uuid.UUID
+	if l.MergedInto != uuid.Nil {
+		mergedInto = &l.MergedInto
+	}
 	return []any{
 		l.ID, l.FirstName, l.LastName, l.Company, l.Title, l.Email, l.Phone, l.Website, addressValue(l.Address),
 		string(l.Source), l.Campaign, string(l.Rating), string(l.Status), l.Owner, l.NextContactAt, l.Description,
 		custom, reason, note, at, by, before, l.LastActivityAt, l.CreatedAt, l.CreatedBy, l.UpdatedAt, l.UpdatedBy,
-		l.Version, keys.Email, keys.Phone, keys.CompanyAndName,
+		l.Version, mergedInto, keys.Email, keys.Phone, keys.CompanyAndName,
 	}
 }
 
@@ -91,11 +95,12 @@ func scanLead(row pgx.Row, extra ...any) (*domain.Lead, error) {
 		source, rating, status   string
 		reason, note, by, before *string
 		disqualifiedAt           *time.Time
+		mergedInto               *uuid.UUID
 	)
 	err := row.Scan(append([]any{&l.ID, &l.FirstName, &l.LastName, &l.Company, &l.Title, &l.Email, &l.Phone, &l.Website,
 		&address, &source, &l.Campaign, &rating, &status, &l.Owner, &l.NextContactAt, &l.Description, &custom,
 		&reason, &note, &disqualifiedAt, &by, &before, &l.LastActivityAt, &l.CreatedAt, &l.CreatedBy,
-		&l.UpdatedAt, &l.UpdatedBy, &l.Version}, extra...)...)
+		&l.UpdatedAt, &l.UpdatedBy, &l.Version, &mergedInto}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +125,9 @@ func scanLead(row pgx.Row, extra ...any) (*domain.Lead, error) {
 			l.Disqualification.At = *disqualifiedAt
 		}
 	}
+	if mergedInto != nil {
+		l.MergedInto = *mergedInto
+	}
 	utc(&l.CreatedAt, &l.UpdatedAt)
 	return &l, nil
 }
@@ -139,14 +147,14 @@ func deref(s *string) string {
 
 const insertLead = `INSERT INTO leads (` + leadColumns + `, email_norm, phone_norm, name_key) VALUES
 	($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-	 $26, $27, $28, $29, $30, $31)`
+	 $26, $27, $28, $29, $30, $31, $32)`
 
 const updateLead = `UPDATE leads SET first_name = $2, last_name = $3, company = $4, title = $5, email = $6,
 	phone = $7, website = $8, address = $9, source = $10, campaign = $11, rating = $12, status = $13, owner = $14,
 	next_contact_at = $15, description = $16, custom_fields = $17, disqualify_reason = $18, disqualify_note = $19,
 	disqualified_at = $20, disqualified_by = $21, status_before_disqualify = $22, last_activity_at = $23,
-	created_at = $24, created_by = $25, updated_at = $26, updated_by = $27, version = $28,
-	email_norm = $29, phone_norm = $30, name_key = $31
+	created_at = $24, created_by = $25, updated_at = $26, updated_by = $27, version = $28, merged_into = $29,
+	email_norm = $30, phone_norm = $31, name_key = $32
 	WHERE id = $1`
 
 // assertNoDuplicate fails the batch (and so its transaction) with SQLSTATE
@@ -285,4 +293,73 @@ func (r *Repo) messages(ctx context.Context, l *domain.Lead, ch app.Change) ([]o
 		msgs = append(msgs, msg)
 	}
 	return msgs, nil
+}
+
+// Merge implements app.Repository.
+func (r *Repo) Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.UUID, dryRun bool,
+	fn func(primary *domain.Lead, duplicates []*domain.Lead, activities int) (app.Change, error)) (*domain.Lead, []*domain.Lead, error) {
+	var outPrimary *domain.Lead
+	var outDups []*domain.Lead
+	err := pg.InTx(ctx, r.pool, func(ctx context.Context) error {
+		q := pg.Q(ctx, r.pool)
+		lock := " FOR UPDATE"
+		if dryRun {
+			lock = ""
+		}
+		ids := append([]uuid.UUID{primary}, duplicates...)
+		rows, err := q.Query(ctx, `SELECT `+leadColumns+` FROM leads WHERE id = ANY($1) ORDER BY id`+lock, ids)
+		if err != nil {
+			return err
+		}
+		byID := map[uuid.UUID]*domain.Lead{}
+		for rows.Next() {
+			l, err := scanLead(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			byID[l.ID] = l
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if byID[id] == nil {
+				return domain.ErrNotFound(id)
+			}
+		}
+		var activities int
+		if err := q.QueryRow(ctx, `SELECT count(*) FROM activities WHERE lead_id = ANY($1)`, duplicates).Scan(&activities); err != nil {
+			return err
+		}
+		outPrimary = byID[primary]
+		outDups = make([]*domain.Lead, len(duplicates))
+		for i, id := range duplicates {
+			// The same lead twice is the domain's to refuse; give it
+			// distinct values so the refusal is what the caller sees.
+			d := *byID[id]
+			outDups[i] = &d
+		}
+		ch, err := fn(outPrimary, outDups, activities)
+		if err != nil || dryRun {
+			return err
+		}
+		msgs, err := r.messages(ctx, outPrimary, ch)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		b.Queue(updateLead, r.leadArgs(outPrimary)...)
+		for _, d := range outDups {
+			b.Queue(updateLead, r.leadArgs(d)...)
+		}
+		b.Queue(`UPDATE activities SET lead_id = $1 WHERE lead_id = ANY($2)`, primary, duplicates)
+		outbox.Queue(b, msgs...)
+		return q.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return outPrimary, outDups, nil
 }

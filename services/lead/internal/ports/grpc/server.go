@@ -5,6 +5,7 @@ package grpc
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
@@ -167,6 +168,44 @@ func (s *Server) ListActivities(ctx context.Context, req *leadv1.ListActivitiesR
 		resp.Activities[i] = protomap.Activity(a)
 	}
 	return resp, nil
+}
+
+func (s *Server) MergeLeads(ctx context.Context, req *leadv1.MergeLeadsRequest) (_ *leadv1.MergeLeadsResponse, err error) {
+	primary, err := parseLeadName(req.GetPrimary(), "primary")
+	if err != nil {
+		return nil, err
+	}
+	dups := make([]uuid.UUID, len(req.GetDuplicates()))
+	for i, name := range req.GetDuplicates() {
+		if dups[i], err = parseLeadName(name, fmt.Sprintf("duplicates[%d]", i)); err != nil {
+			return nil, err
+		}
+	}
+	sources := map[domain.Field]uuid.UUID{}
+	for field, name := range req.GetFieldSources() {
+		if sources[domain.Field(field)], err = parseLeadName(name, "field_sources["+field+"]"); err != nil {
+			return nil, err
+		}
+	}
+	merge := func(ctx context.Context) (*leadv1.MergeLeadsResponse, error) {
+		res, err := s.app.MergeLeads(ctx, primary, dups, sources, req.GetEtag(), req.GetRequestId(), req.GetDryRun())
+		if err != nil {
+			return nil, err
+		}
+		resp := &leadv1.MergeLeadsResponse{
+			Lead: protomap.Lead(res.Lead), ChangedFields: res.Changed,
+			MovedActivities: int32(res.MovedActivities), DryRun: req.GetDryRun(),
+		}
+		for _, m := range res.Merged {
+			resp.MergedLeads = append(resp.MergedLeads, protomap.Lead(m))
+		}
+		return resp, nil
+	}
+	if req.GetDryRun() {
+		return merge(ctx)
+	}
+	defer s.wakeRelay(&err)
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "MergeLeads", req, merge)
 }
 
 func (s *Server) FindDuplicates(ctx context.Context, req *leadv1.FindDuplicatesRequest) (*leadv1.FindDuplicatesResponse, error) {
