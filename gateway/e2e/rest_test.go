@@ -77,6 +77,10 @@ func TestRESTWalkthroughOfALead(t *testing.T) {
 	if leads, _ := list.body["leads"].([]any); len(leads) != 1 {
 		t.Fatalf("filtered list = %s", list.raw)
 	}
+	stats := s.do(t, "GET", "/v1/leads:statistics", nil).want(t, 200)
+	if stats.str("total") != "2" { // int64 travels as a JSON string
+		t.Fatalf("statistics = %s", stats.raw)
+	}
 	s.do(t, "DELETE", "/v1/"+name, nil).want(t, 200)
 	gone := s.do(t, "GET", "/v1/"+name, nil).want(t, 404)
 	if reason, _ := gone.violations(); reason != "LEAD_NOT_FOUND" {

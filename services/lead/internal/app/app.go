@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
@@ -57,6 +58,45 @@ type Repository interface {
 	// in one transaction; a dry run saves nothing. Unknown ids are NotFound.
 	Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.UUID, dryRun bool,
 		fn func(primary *domain.Lead, duplicates []*domain.Lead, activities int) (Change, error)) (*domain.Lead, []*domain.Lead, error)
+	Statistics(ctx context.Context, q StatisticsQuery) (Statistics, error)
+}
+
+// StatisticsQuery selects the leads statistics count: created in [From, To),
+// of Owner (all when empty).
+type StatisticsQuery struct {
+	From, To time.Time
+	Owner    string
+}
+
+// Statistics about leads; keys are the domain's enum values ("" for none).
+type Statistics struct {
+	From, To                                 time.Time
+	Total                                    int64
+	ByStatus, BySource, ByCampaign, ByOwner  []Count
+	ConversionBySource, ConversionByCampaign []ConversionRate
+	MedianDaysToQualify                      float64
+	DisqualificationReasons                  []Count
+}
+
+// Count is how many leads have Key.
+type Count struct {
+	Key   string
+	Count int64
+}
+
+// ConversionRate is how many leads with Key were qualified, of those
+// closed (qualified or disqualified).
+type ConversionRate struct {
+	Key               string
+	Qualified, Closed int64
+}
+
+// Rate is Qualified/Closed, 0 when nothing closed.
+func (c ConversionRate) Rate() float64 {
+	if c.Closed == 0 {
+		return 0
+	}
+	return float64(c.Qualified) / float64(c.Closed)
 }
 
 // MergeResult is what a merge did, or would do.
@@ -150,6 +190,17 @@ func (s *Service) MergeLeads(ctx context.Context, primary uuid.UUID, duplicates 
 	}
 	res.Lead, res.Merged = lead, merged
 	return res, nil
+}
+
+// LeadStatistics counts leads created in a range; a zero To means now.
+func (s *Service) LeadStatistics(ctx context.Context, q StatisticsQuery) (Statistics, error) {
+	if q.To.IsZero() {
+		q.To = s.now().Add(time.Microsecond)
+	}
+	if !q.From.Before(q.To) {
+		return Statistics{}, apperr.InvalidField("start_time", "EMPTY_RANGE", "start_time must be before end_time")
+	}
+	return s.repo.Statistics(ctx, q)
 }
 
 // FindDuplicates lists the leads that look like the given one.

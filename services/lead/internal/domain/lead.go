@@ -108,6 +108,8 @@ type Lead struct {
 	CustomFields     map[string]string
 	Disqualification *Disqualification
 	LastActivityAt   *time.Time
+	// QualifiedAt is when a QUALIFIED lead was converted.
+	QualifiedAt *time.Time
 	// MergedInto is the lead a MERGED lead was merged into.
 	MergedInto uuid.UUID
 	CreatedAt  time.Time

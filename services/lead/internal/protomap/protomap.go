@@ -76,6 +76,9 @@ func Lead(l *domain.Lead) *leadv1.Lead {
 	if l.LastActivityAt != nil {
 		p.LastActivityTime = timestamppb.New(*l.LastActivityAt)
 	}
+	if l.QualifiedAt != nil {
+		p.QualifyTime = timestamppb.New(*l.QualifiedAt)
+	}
 	if l.MergedInto != uuid.Nil {
 		p.MergedInto = LeadName(l.MergedInto)
 	}

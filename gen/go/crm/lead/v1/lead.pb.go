@@ -433,7 +433,9 @@ type Lead struct {
 	// to make the call conditional: a stale etag fails with ABORTED.
 	Etag string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
 	// For a MERGED lead, the lead it was merged into.
-	MergedInto    string `protobuf:"bytes,25,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
+	MergedInto string `protobuf:"bytes,25,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
+	// When the lead was converted (QUALIFIED).
+	QualifyTime   *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=qualify_time,json=qualifyTime,proto3" json:"qualify_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -641,6 +643,13 @@ func (x *Lead) GetMergedInto() string {
 		return x.MergedInto
 	}
 	return ""
+}
+
+func (x *Lead) GetQualifyTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.QualifyTime
+	}
+	return nil
 }
 
 // A postal address.
@@ -920,7 +929,7 @@ var File_crm_lead_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\v\n" +
+	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\f\n" +
 	"\x04Lead\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\n" +
@@ -955,7 +964,8 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"updated_by\x18\x17 \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
 	"\x04etag\x18\x18 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12$\n" +
 	"\vmerged_into\x18\x19 \x01(\tB\x03\xe0A\x03R\n" +
-	"mergedInto\x1a?\n" +
+	"mergedInto\x12B\n" +
+	"\fqualify_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\vqualifyTime\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:4\xeaA1\n" +
@@ -1075,19 +1085,20 @@ var file_crm_lead_v1_lead_proto_depIdxs = []int32{
 	11, // 7: crm.lead.v1.Lead.last_activity_time:type_name -> google.protobuf.Timestamp
 	11, // 8: crm.lead.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
 	11, // 9: crm.lead.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 10: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
-	11, // 11: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
-	2,  // 12: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
-	4,  // 13: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
-	5,  // 14: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
-	12, // 15: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
-	11, // 16: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
-	11, // 17: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	11, // 10: crm.lead.v1.Lead.qualify_time:type_name -> google.protobuf.Timestamp
+	3,  // 11: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
+	11, // 12: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
+	2,  // 13: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
+	4,  // 14: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
+	5,  // 15: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
+	12, // 16: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
+	11, // 17: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
+	11, // 18: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_proto_init() }

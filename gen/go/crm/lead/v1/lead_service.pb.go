@@ -13,6 +13,7 @@ import (
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -256,6 +257,322 @@ func (x *MergeLeadsResponse) GetDryRun() bool {
 	return false
 }
 
+type GetLeadStatisticsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Leads created at or after this time; unset means from the beginning.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Leads created before this time; unset means until now.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Only leads of this owner; empty means all owners.
+	Owner         string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLeadStatisticsRequest) Reset() {
+	*x = GetLeadStatisticsRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLeadStatisticsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLeadStatisticsRequest) ProtoMessage() {}
+
+func (x *GetLeadStatisticsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLeadStatisticsRequest.ProtoReflect.Descriptor instead.
+func (*GetLeadStatisticsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetLeadStatisticsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetLeadStatisticsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetLeadStatisticsRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+type LeadStatistics struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	Total     int64                  `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	// Keys are enum value names without their prefix (NEW, WEB_FORM, ...);
+	// the empty key counts leads without a value.
+	ByStatus   []*Count `protobuf:"bytes,4,rep,name=by_status,json=byStatus,proto3" json:"by_status,omitempty"`
+	BySource   []*Count `protobuf:"bytes,5,rep,name=by_source,json=bySource,proto3" json:"by_source,omitempty"`
+	ByCampaign []*Count `protobuf:"bytes,6,rep,name=by_campaign,json=byCampaign,proto3" json:"by_campaign,omitempty"`
+	ByOwner    []*Count `protobuf:"bytes,7,rep,name=by_owner,json=byOwner,proto3" json:"by_owner,omitempty"`
+	// Qualified out of closed (qualified or disqualified) leads.
+	ConversionBySource   []*ConversionRate `protobuf:"bytes,8,rep,name=conversion_by_source,json=conversionBySource,proto3" json:"conversion_by_source,omitempty"`
+	ConversionByCampaign []*ConversionRate `protobuf:"bytes,9,rep,name=conversion_by_campaign,json=conversionByCampaign,proto3" json:"conversion_by_campaign,omitempty"`
+	// Median days from creation to qualification of the qualified leads; 0
+	// when none.
+	MedianDaysToQualify     float64  `protobuf:"fixed64,10,opt,name=median_days_to_qualify,json=medianDaysToQualify,proto3" json:"median_days_to_qualify,omitempty"`
+	DisqualificationReasons []*Count `protobuf:"bytes,11,rep,name=disqualification_reasons,json=disqualificationReasons,proto3" json:"disqualification_reasons,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *LeadStatistics) Reset() {
+	*x = LeadStatistics{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadStatistics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadStatistics) ProtoMessage() {}
+
+func (x *LeadStatistics) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadStatistics.ProtoReflect.Descriptor instead.
+func (*LeadStatistics) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LeadStatistics) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *LeadStatistics) GetByStatus() []*Count {
+	if x != nil {
+		return x.ByStatus
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetBySource() []*Count {
+	if x != nil {
+		return x.BySource
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetByCampaign() []*Count {
+	if x != nil {
+		return x.ByCampaign
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetByOwner() []*Count {
+	if x != nil {
+		return x.ByOwner
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetConversionBySource() []*ConversionRate {
+	if x != nil {
+		return x.ConversionBySource
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetConversionByCampaign() []*ConversionRate {
+	if x != nil {
+		return x.ConversionByCampaign
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetMedianDaysToQualify() float64 {
+	if x != nil {
+		return x.MedianDaysToQualify
+	}
+	return 0
+}
+
+func (x *LeadStatistics) GetDisqualificationReasons() []*Count {
+	if x != nil {
+		return x.DisqualificationReasons
+	}
+	return nil
+}
+
+// How many leads have a key.
+type Count struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Count) Reset() {
+	*x = Count{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Count) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Count) ProtoMessage() {}
+
+func (x *Count) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Count.ProtoReflect.Descriptor instead.
+func (*Count) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Count) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Count) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// How many of the leads with a key were qualified, of those closed.
+type ConversionRate struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Key       string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Qualified int64                  `protobuf:"varint,2,opt,name=qualified,proto3" json:"qualified,omitempty"`
+	// Qualified plus disqualified.
+	Closed int64 `protobuf:"varint,3,opt,name=closed,proto3" json:"closed,omitempty"`
+	// qualified / closed; 0 when nothing closed.
+	Rate          float64 `protobuf:"fixed64,4,opt,name=rate,proto3" json:"rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConversionRate) Reset() {
+	*x = ConversionRate{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversionRate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversionRate) ProtoMessage() {}
+
+func (x *ConversionRate) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversionRate.ProtoReflect.Descriptor instead.
+func (*ConversionRate) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ConversionRate) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ConversionRate) GetQualified() int64 {
+	if x != nil {
+		return x.Qualified
+	}
+	return 0
+}
+
+func (x *ConversionRate) GetClosed() int64 {
+	if x != nil {
+		return x.Closed
+	}
+	return 0
+}
+
+func (x *ConversionRate) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
 type FindDuplicatesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -265,7 +582,7 @@ type FindDuplicatesRequest struct {
 
 func (x *FindDuplicatesRequest) Reset() {
 	*x = FindDuplicatesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +594,7 @@ func (x *FindDuplicatesRequest) String() string {
 func (*FindDuplicatesRequest) ProtoMessage() {}
 
 func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +607,7 @@ func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesRequest.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{2}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FindDuplicatesRequest) GetName() string {
@@ -309,7 +626,7 @@ type FindDuplicatesResponse struct {
 
 func (x *FindDuplicatesResponse) Reset() {
 	*x = FindDuplicatesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +638,7 @@ func (x *FindDuplicatesResponse) String() string {
 func (*FindDuplicatesResponse) ProtoMessage() {}
 
 func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +651,7 @@ func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesResponse.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FindDuplicatesResponse) GetMatches() []*DuplicateMatch {
@@ -355,7 +672,7 @@ type DuplicateMatch struct {
 
 func (x *DuplicateMatch) Reset() {
 	*x = DuplicateMatch{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +684,7 @@ func (x *DuplicateMatch) String() string {
 func (*DuplicateMatch) ProtoMessage() {}
 
 func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +697,7 @@ func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateMatch.ProtoReflect.Descriptor instead.
 func (*DuplicateMatch) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DuplicateMatch) GetLead() *Lead {
@@ -410,7 +727,7 @@ type ListDuplicateGroupsRequest struct {
 
 func (x *ListDuplicateGroupsRequest) Reset() {
 	*x = ListDuplicateGroupsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +739,7 @@ func (x *ListDuplicateGroupsRequest) String() string {
 func (*ListDuplicateGroupsRequest) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +752,7 @@ func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListDuplicateGroupsRequest) GetPageSize() int32 {
@@ -469,7 +786,7 @@ type ListDuplicateGroupsResponse struct {
 
 func (x *ListDuplicateGroupsResponse) Reset() {
 	*x = ListDuplicateGroupsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +798,7 @@ func (x *ListDuplicateGroupsResponse) String() string {
 func (*ListDuplicateGroupsResponse) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +811,7 @@ func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListDuplicateGroupsResponse) GetGroups() []*DuplicateGroup {
@@ -526,7 +843,7 @@ type DuplicateGroup struct {
 
 func (x *DuplicateGroup) Reset() {
 	*x = DuplicateGroup{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +855,7 @@ func (x *DuplicateGroup) String() string {
 func (*DuplicateGroup) ProtoMessage() {}
 
 func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +868,7 @@ func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateGroup.ProtoReflect.Descriptor instead.
 func (*DuplicateGroup) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DuplicateGroup) GetRule() DuplicateRule {
@@ -589,7 +906,7 @@ type CreateLeadRequest struct {
 
 func (x *CreateLeadRequest) Reset() {
 	*x = CreateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +918,7 @@ func (x *CreateLeadRequest) String() string {
 func (*CreateLeadRequest) ProtoMessage() {}
 
 func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +931,7 @@ func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLeadRequest.ProtoReflect.Descriptor instead.
 func (*CreateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateLeadRequest) GetLead() *Lead {
@@ -648,7 +965,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +977,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +990,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetLeadRequest) GetName() string {
@@ -707,7 +1024,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +1036,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +1049,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -774,7 +1091,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +1103,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +1116,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -830,7 +1147,7 @@ type UpdateLeadRequest struct {
 
 func (x *UpdateLeadRequest) Reset() {
 	*x = UpdateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +1159,7 @@ func (x *UpdateLeadRequest) String() string {
 func (*UpdateLeadRequest) ProtoMessage() {}
 
 func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +1172,7 @@ func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateLeadRequest) GetLead() *Lead {
@@ -890,7 +1207,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1219,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1232,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteLeadRequest) GetName() string {
@@ -945,7 +1262,7 @@ type AssignLeadRequest struct {
 
 func (x *AssignLeadRequest) Reset() {
 	*x = AssignLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1274,7 @@ func (x *AssignLeadRequest) String() string {
 func (*AssignLeadRequest) ProtoMessage() {}
 
 func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1287,7 @@ func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignLeadRequest.ProtoReflect.Descriptor instead.
 func (*AssignLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AssignLeadRequest) GetName() string {
@@ -1015,7 +1332,7 @@ type DisqualifyLeadRequest struct {
 
 func (x *DisqualifyLeadRequest) Reset() {
 	*x = DisqualifyLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1344,7 @@ func (x *DisqualifyLeadRequest) String() string {
 func (*DisqualifyLeadRequest) ProtoMessage() {}
 
 func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1357,7 @@ func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisqualifyLeadRequest.ProtoReflect.Descriptor instead.
 func (*DisqualifyLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DisqualifyLeadRequest) GetName() string {
@@ -1089,7 +1406,7 @@ type ReactivateLeadRequest struct {
 
 func (x *ReactivateLeadRequest) Reset() {
 	*x = ReactivateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1418,7 @@ func (x *ReactivateLeadRequest) String() string {
 func (*ReactivateLeadRequest) ProtoMessage() {}
 
 func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1431,7 @@ func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateLeadRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReactivateLeadRequest) GetName() string {
@@ -1150,7 +1467,7 @@ type CreateActivityRequest struct {
 
 func (x *CreateActivityRequest) Reset() {
 	*x = CreateActivityRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1479,7 @@ func (x *CreateActivityRequest) String() string {
 func (*CreateActivityRequest) ProtoMessage() {}
 
 func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1492,7 @@ func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateActivityRequest.ProtoReflect.Descriptor instead.
 func (*CreateActivityRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateActivityRequest) GetParent() string {
@@ -1211,7 +1528,7 @@ type ListActivitiesRequest struct {
 
 func (x *ListActivitiesRequest) Reset() {
 	*x = ListActivitiesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1540,7 @@ func (x *ListActivitiesRequest) String() string {
 func (*ListActivitiesRequest) ProtoMessage() {}
 
 func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1553,7 @@ func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListActivitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListActivitiesRequest) GetParent() string {
@@ -1270,7 +1587,7 @@ type ListActivitiesResponse struct {
 
 func (x *ListActivitiesResponse) Reset() {
 	*x = ListActivitiesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1599,7 @@ func (x *ListActivitiesResponse) String() string {
 func (*ListActivitiesResponse) ProtoMessage() {}
 
 func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1612,7 @@ func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListActivitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListActivitiesResponse) GetActivities() []*Activity {
@@ -1316,7 +1633,7 @@ var File_crm_lead_v1_lead_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\"\xa4\x03\n" +
+	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x03\n" +
 	"\x11MergeLeadsRequest\x12<\n" +
 	"\aprimary\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\aprimary\x12M\n" +
 	"\n" +
@@ -1335,7 +1652,35 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\fmerged_leads\x18\x02 \x03(\v2\x11.crm.lead.v1.LeadR\vmergedLeads\x12%\n" +
 	"\x0echanged_fields\x18\x03 \x03(\tR\rchangedFields\x12)\n" +
 	"\x10moved_activities\x18\x04 \x01(\x05R\x0fmovedActivities\x12\x17\n" +
-	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"O\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"\xac\x01\n" +
+	"\x18GetLeadStatisticsRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1e\n" +
+	"\x05owner\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"\x84\x05\n" +
+	"\x0eLeadStatistics\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\x12/\n" +
+	"\tby_status\x18\x04 \x03(\v2\x12.crm.lead.v1.CountR\bbyStatus\x12/\n" +
+	"\tby_source\x18\x05 \x03(\v2\x12.crm.lead.v1.CountR\bbySource\x123\n" +
+	"\vby_campaign\x18\x06 \x03(\v2\x12.crm.lead.v1.CountR\n" +
+	"byCampaign\x12-\n" +
+	"\bby_owner\x18\a \x03(\v2\x12.crm.lead.v1.CountR\abyOwner\x12M\n" +
+	"\x14conversion_by_source\x18\b \x03(\v2\x1b.crm.lead.v1.ConversionRateR\x12conversionBySource\x12Q\n" +
+	"\x16conversion_by_campaign\x18\t \x03(\v2\x1b.crm.lead.v1.ConversionRateR\x14conversionByCampaign\x123\n" +
+	"\x16median_days_to_qualify\x18\n" +
+	" \x01(\x01R\x13medianDaysToQualify\x12M\n" +
+	"\x18disqualification_reasons\x18\v \x03(\v2\x12.crm.lead.v1.CountR\x17disqualificationReasons\"/\n" +
+	"\x05Count\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"l\n" +
+	"\x0eConversionRate\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1c\n" +
+	"\tqualified\x18\x02 \x01(\x03R\tqualified\x12\x16\n" +
+	"\x06closed\x18\x03 \x01(\x03R\x06closed\x12\x12\n" +
+	"\x04rate\x18\x04 \x01(\x01R\x04rate\"O\n" +
 	"\x15FindDuplicatesRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\"O\n" +
 	"\x16FindDuplicatesResponse\x125\n" +
@@ -1416,7 +1761,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x1aDUPLICATE_RULE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DUPLICATE_RULE_EMAIL\x10\x01\x12\x18\n" +
 	"\x14DUPLICATE_RULE_PHONE\x10\x02\x12#\n" +
-	"\x1fDUPLICATE_RULE_COMPANY_AND_NAME\x10\x032\xc9\v\n" +
+	"\x1fDUPLICATE_RULE_COMPANY_AND_NAME\x10\x032\xc0\f\n" +
 	"\vLeadService\x12X\n" +
 	"\n" +
 	"CreateLead\x12\x1e.crm.lead.v1.CreateLeadRequest\x1a\x11.crm.lead.v1.Lead\"\x17\x82\xd3\xe4\x93\x02\x11:\x04lead\"\t/v1/leads\x12U\n" +
@@ -1434,7 +1779,8 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x0eListActivities\x12\".crm.lead.v1.ListActivitiesRequest\x1a#.crm.lead.v1.ListActivitiesResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=leads/*}/activities\x12\x84\x01\n" +
 	"\x0eFindDuplicates\x12\".crm.lead.v1.FindDuplicatesRequest\x1a#.crm.lead.v1.FindDuplicatesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=leads/*}:findDuplicates\x12u\n" +
 	"\n" +
-	"MergeLeads\x12\x1e.crm.lead.v1.MergeLeadsRequest\x1a\x1f.crm.lead.v1.MergeLeadsResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{primary=leads/*}:merge\x12\x8f\x01\n" +
+	"MergeLeads\x12\x1e.crm.lead.v1.MergeLeadsRequest\x1a\x1f.crm.lead.v1.MergeLeadsResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{primary=leads/*}:merge\x12u\n" +
+	"\x11GetLeadStatistics\x12%.crm.lead.v1.GetLeadStatisticsRequest\x1a\x1b.crm.lead.v1.LeadStatistics\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/leads:statistics\x12\x8f\x01\n" +
 	"\x13ListDuplicateGroups\x12'.crm.lead.v1.ListDuplicateGroupsRequest\x1a(.crm.lead.v1.ListDuplicateGroupsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/leads:listDuplicateGroupsB\xa4\x01\n" +
 	"\x0fcom.crm.lead.v1B\x10LeadServiceProtoP\x01Z1github.com/crmsuite/crm/gen/go/crm/lead/v1;leadv1\xa2\x02\x03CLX\xaa\x02\vCrm.Lead.V1\xca\x02\vCrm\\Lead\\V1\xe2\x02\x17Crm\\Lead\\V1\\GPBMetadata\xea\x02\rCrm::Lead::V1b\x06proto3"
 
@@ -1451,84 +1797,102 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(DuplicateRule)(0),                  // 0: crm.lead.v1.DuplicateRule
 	(*MergeLeadsRequest)(nil),           // 1: crm.lead.v1.MergeLeadsRequest
 	(*MergeLeadsResponse)(nil),          // 2: crm.lead.v1.MergeLeadsResponse
-	(*FindDuplicatesRequest)(nil),       // 3: crm.lead.v1.FindDuplicatesRequest
-	(*FindDuplicatesResponse)(nil),      // 4: crm.lead.v1.FindDuplicatesResponse
-	(*DuplicateMatch)(nil),              // 5: crm.lead.v1.DuplicateMatch
-	(*ListDuplicateGroupsRequest)(nil),  // 6: crm.lead.v1.ListDuplicateGroupsRequest
-	(*ListDuplicateGroupsResponse)(nil), // 7: crm.lead.v1.ListDuplicateGroupsResponse
-	(*DuplicateGroup)(nil),              // 8: crm.lead.v1.DuplicateGroup
-	(*CreateLeadRequest)(nil),           // 9: crm.lead.v1.CreateLeadRequest
-	(*GetLeadRequest)(nil),              // 10: crm.lead.v1.GetLeadRequest
-	(*ListLeadsRequest)(nil),            // 11: crm.lead.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),           // 12: crm.lead.v1.ListLeadsResponse
-	(*UpdateLeadRequest)(nil),           // 13: crm.lead.v1.UpdateLeadRequest
-	(*DeleteLeadRequest)(nil),           // 14: crm.lead.v1.DeleteLeadRequest
-	(*AssignLeadRequest)(nil),           // 15: crm.lead.v1.AssignLeadRequest
-	(*DisqualifyLeadRequest)(nil),       // 16: crm.lead.v1.DisqualifyLeadRequest
-	(*ReactivateLeadRequest)(nil),       // 17: crm.lead.v1.ReactivateLeadRequest
-	(*CreateActivityRequest)(nil),       // 18: crm.lead.v1.CreateActivityRequest
-	(*ListActivitiesRequest)(nil),       // 19: crm.lead.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil),      // 20: crm.lead.v1.ListActivitiesResponse
-	nil,                                 // 21: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	(*Lead)(nil),                        // 22: crm.lead.v1.Lead
-	(*fieldmaskpb.FieldMask)(nil),       // 23: google.protobuf.FieldMask
-	(DisqualificationReason)(0),         // 24: crm.lead.v1.DisqualificationReason
-	(*Activity)(nil),                    // 25: crm.lead.v1.Activity
-	(*emptypb.Empty)(nil),               // 26: google.protobuf.Empty
+	(*GetLeadStatisticsRequest)(nil),    // 3: crm.lead.v1.GetLeadStatisticsRequest
+	(*LeadStatistics)(nil),              // 4: crm.lead.v1.LeadStatistics
+	(*Count)(nil),                       // 5: crm.lead.v1.Count
+	(*ConversionRate)(nil),              // 6: crm.lead.v1.ConversionRate
+	(*FindDuplicatesRequest)(nil),       // 7: crm.lead.v1.FindDuplicatesRequest
+	(*FindDuplicatesResponse)(nil),      // 8: crm.lead.v1.FindDuplicatesResponse
+	(*DuplicateMatch)(nil),              // 9: crm.lead.v1.DuplicateMatch
+	(*ListDuplicateGroupsRequest)(nil),  // 10: crm.lead.v1.ListDuplicateGroupsRequest
+	(*ListDuplicateGroupsResponse)(nil), // 11: crm.lead.v1.ListDuplicateGroupsResponse
+	(*DuplicateGroup)(nil),              // 12: crm.lead.v1.DuplicateGroup
+	(*CreateLeadRequest)(nil),           // 13: crm.lead.v1.CreateLeadRequest
+	(*GetLeadRequest)(nil),              // 14: crm.lead.v1.GetLeadRequest
+	(*ListLeadsRequest)(nil),            // 15: crm.lead.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),           // 16: crm.lead.v1.ListLeadsResponse
+	(*UpdateLeadRequest)(nil),           // 17: crm.lead.v1.UpdateLeadRequest
+	(*DeleteLeadRequest)(nil),           // 18: crm.lead.v1.DeleteLeadRequest
+	(*AssignLeadRequest)(nil),           // 19: crm.lead.v1.AssignLeadRequest
+	(*DisqualifyLeadRequest)(nil),       // 20: crm.lead.v1.DisqualifyLeadRequest
+	(*ReactivateLeadRequest)(nil),       // 21: crm.lead.v1.ReactivateLeadRequest
+	(*CreateActivityRequest)(nil),       // 22: crm.lead.v1.CreateActivityRequest
+	(*ListActivitiesRequest)(nil),       // 23: crm.lead.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),      // 24: crm.lead.v1.ListActivitiesResponse
+	nil,                                 // 25: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	(*Lead)(nil),                        // 26: crm.lead.v1.Lead
+	(*timestamppb.Timestamp)(nil),       // 27: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 28: google.protobuf.FieldMask
+	(DisqualificationReason)(0),         // 29: crm.lead.v1.DisqualificationReason
+	(*Activity)(nil),                    // 30: crm.lead.v1.Activity
+	(*emptypb.Empty)(nil),               // 31: google.protobuf.Empty
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
-	21, // 0: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	22, // 1: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
-	22, // 2: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
-	5,  // 3: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	22, // 4: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
-	0,  // 5: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
-	0,  // 6: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
-	8,  // 7: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
-	0,  // 8: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	22, // 9: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	22, // 10: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	22, // 11: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	23, // 12: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	24, // 13: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	25, // 14: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
-	25, // 15: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
-	9,  // 16: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	10, // 17: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	11, // 18: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	13, // 19: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	14, // 20: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	15, // 21: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	16, // 22: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	17, // 23: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	18, // 24: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
-	19, // 25: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
-	3,  // 26: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	1,  // 27: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
-	6,  // 28: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	22, // 29: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	22, // 30: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	12, // 31: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	22, // 32: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	26, // 33: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	22, // 34: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	22, // 35: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	22, // 36: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	25, // 37: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
-	20, // 38: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
-	4,  // 39: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	2,  // 40: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	7,  // 41: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	29, // [29:42] is the sub-list for method output_type
-	16, // [16:29] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	25, // 0: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	26, // 1: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
+	26, // 2: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
+	27, // 3: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	27, // 4: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	27, // 5: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
+	27, // 6: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
+	5,  // 7: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
+	5,  // 8: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
+	5,  // 9: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
+	5,  // 10: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
+	6,  // 11: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
+	6,  // 12: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
+	5,  // 13: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
+	9,  // 14: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	26, // 15: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 16: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 17: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	12, // 18: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 19: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	26, // 20: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	26, // 21: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	26, // 22: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	28, // 23: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 24: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	30, // 25: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
+	30, // 26: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
+	13, // 27: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	14, // 28: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	15, // 29: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	17, // 30: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	18, // 31: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	19, // 32: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	20, // 33: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	21, // 34: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	22, // 35: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
+	23, // 36: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
+	7,  // 37: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	1,  // 38: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	3,  // 39: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
+	10, // 40: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	26, // 41: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	26, // 42: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	16, // 43: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	26, // 44: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	31, // 45: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	26, // 46: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	26, // 47: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	26, // 48: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	30, // 49: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
+	24, // 50: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
+	8,  // 51: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	2,  // 52: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	4,  // 53: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	11, // 54: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	41, // [41:55] is the sub-list for method output_type
+	27, // [27:41] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }
@@ -1543,7 +1907,7 @@ func file_crm_lead_v1_lead_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	LeadService_ListActivities_FullMethodName      = "/crm.lead.v1.LeadService/ListActivities"
 	LeadService_FindDuplicates_FullMethodName      = "/crm.lead.v1.LeadService/FindDuplicates"
 	LeadService_MergeLeads_FullMethodName          = "/crm.lead.v1.LeadService/MergeLeads"
+	LeadService_GetLeadStatistics_FullMethodName   = "/crm.lead.v1.LeadService/GetLeadStatistics"
 	LeadService_ListDuplicateGroups_FullMethodName = "/crm.lead.v1.LeadService/ListDuplicateGroups"
 )
 
@@ -77,6 +78,11 @@ type LeadServiceClient interface {
 	// primary), all in one transaction. A dry run returns the same answer and
 	// changes nothing. Converted or already merged leads cannot be merged.
 	MergeLeads(ctx context.Context, in *MergeLeadsRequest, opts ...grpc.CallOption) (*MergeLeadsResponse, error)
+	// Counts leads created in a time range by status, source, campaign and
+	// owner, with conversion rates, time to qualify and disqualification
+	// reasons. Merged leads are not counted (they are the same people as
+	// their primaries).
+	GetLeadStatistics(ctx context.Context, in *GetLeadStatisticsRequest, opts ...grpc.CallOption) (*LeadStatistics, error)
 	// Lists groups of leads that share a duplicate key (an email, a phone
 	// number, or a company and person name), ordered by rule and key.
 	ListDuplicateGroups(ctx context.Context, in *ListDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListDuplicateGroupsResponse, error)
@@ -210,6 +216,16 @@ func (c *leadServiceClient) MergeLeads(ctx context.Context, in *MergeLeadsReques
 	return out, nil
 }
 
+func (c *leadServiceClient) GetLeadStatistics(ctx context.Context, in *GetLeadStatisticsRequest, opts ...grpc.CallOption) (*LeadStatistics, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeadStatistics)
+	err := c.cc.Invoke(ctx, LeadService_GetLeadStatistics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *leadServiceClient) ListDuplicateGroups(ctx context.Context, in *ListDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListDuplicateGroupsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListDuplicateGroupsResponse)
@@ -262,6 +278,11 @@ type LeadServiceServer interface {
 	// primary), all in one transaction. A dry run returns the same answer and
 	// changes nothing. Converted or already merged leads cannot be merged.
 	MergeLeads(context.Context, *MergeLeadsRequest) (*MergeLeadsResponse, error)
+	// Counts leads created in a time range by status, source, campaign and
+	// owner, with conversion rates, time to qualify and disqualification
+	// reasons. Merged leads are not counted (they are the same people as
+	// their primaries).
+	GetLeadStatistics(context.Context, *GetLeadStatisticsRequest) (*LeadStatistics, error)
 	// Lists groups of leads that share a duplicate key (an email, a phone
 	// number, or a company and person name), ordered by rule and key.
 	ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error)
@@ -310,6 +331,9 @@ func (UnimplementedLeadServiceServer) FindDuplicates(context.Context, *FindDupli
 }
 func (UnimplementedLeadServiceServer) MergeLeads(context.Context, *MergeLeadsRequest) (*MergeLeadsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MergeLeads not implemented")
+}
+func (UnimplementedLeadServiceServer) GetLeadStatistics(context.Context, *GetLeadStatisticsRequest) (*LeadStatistics, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLeadStatistics not implemented")
 }
 func (UnimplementedLeadServiceServer) ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDuplicateGroups not implemented")
@@ -551,6 +575,24 @@ func _LeadService_MergeLeads_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LeadService_GetLeadStatistics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLeadStatisticsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).GetLeadStatistics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_GetLeadStatistics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).GetLeadStatistics(ctx, req.(*GetLeadStatisticsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LeadService_ListDuplicateGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListDuplicateGroupsRequest)
 	if err := dec(in); err != nil {
@@ -623,6 +665,10 @@ var LeadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MergeLeads",
 			Handler:    _LeadService_MergeLeads_Handler,
+		},
+		{
+			MethodName: "GetLeadStatistics",
+			Handler:    _LeadService_GetLeadStatistics_Handler,
 		},
 		{
 			MethodName: "ListDuplicateGroups",

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,10 +45,29 @@ func New(pool *pgxpool.Pool, ow outbox.Writer, pages *paging.Codec, phoneRegion 
 
 var _ app.Repository = (*Repo)(nil)
 
-const leadColumns = `id, first_name, last_name, company, title, email, phone, website, address, source, campaign,
-	rating, status, owner, next_contact_at, description, custom_fields, disqualify_reason, disqualify_note,
-	disqualified_at, disqualified_by, status_before_disqualify, last_activity_at, created_at, created_by,
-	updated_at, updated_by, version, merged_into`
+// leadColumnList are the columns a lead is read from, in scanLead's order;
+// writes add the duplicate keys (writeColumnList), in leadArgs' order.
+var (
+	leadColumnList = []string{"id", "first_name", "last_name", "company", "title", "email", "phone", "website",
+		"address", "source", "campaign", "rating", "status", "owner", "next_contact_at", "description", "custom_fields",
+		"disqualify_reason", "disqualify_note", "disqualified_at", "disqualified_by", "status_before_disqualify",
+		"last_activity_at", "created_at", "created_by", "updated_at", "updated_by", "version", "merged_into",
+		"qualified_at"}
+	writeColumnList = append(slices.Clone(leadColumnList), "email_norm", "phone_norm", "name_key")
+
+	leadColumns = strings.Join(leadColumnList, ", ")
+	insertLead  = "INSERT INTO leads (" + strings.Join(writeColumnList, ", ") + ") VALUES (" + placeholders(1, len(writeColumnList)) + ")"
+	updateLead  = "UPDATE leads SET (" + strings.Join(writeColumnList[1:], ", ") + ") = (" + placeholders(2, len(writeColumnList)) + ") WHERE id = $1"
+)
+
+// placeholders returns "$from, ..., $to".
+func placeholders(from, to int) string {
+	p := make([]string, 0, to-from+1)
+	for i := from; i <= to; i++ {
+		p = append(p, "$"+strconv.Itoa(i))
+	}
+	return strings.Join(p, ", ")
+}
 
 type addressJSON struct {
 	Lines              []string `json:"lines,omitempty"`
@@ -83,7 +104,7 @@ func (r *Repo) leadArgs(l *domain.Lead) []any {
 		l.ID, l.FirstName, l.LastName, l.Company, l.Title, l.Email, l.Phone, l.Website, addressValue(l.Address),
 		string(l.Source), l.Campaign, string(l.Rating), string(l.Status), l.Owner, l.NextContactAt, l.Description,
 		custom, reason, note, at, by, before, l.LastActivityAt, l.CreatedAt, l.CreatedBy, l.UpdatedAt, l.UpdatedBy,
-		l.Version, mergedInto, keys.Email, keys.Phone, keys.CompanyAndName,
+		l.Version, mergedInto, l.QualifiedAt, keys.Email, keys.Phone, keys.CompanyAndName,
 	}
 }
 
@@ -100,7 +121,7 @@ func scanLead(row pgx.Row, extra ...any) (*domain.Lead, error) {
 	err := row.Scan(append([]any{&l.ID, &l.FirstName, &l.LastName, &l.Company, &l.Title, &l.Email, &l.Phone, &l.Website,
 		&address, &source, &l.Campaign, &rating, &status, &l.Owner, &l.NextContactAt, &l.Description, &custom,
 		&reason, &note, &disqualifiedAt, &by, &before, &l.LastActivityAt, &l.CreatedAt, &l.CreatedBy,
-		&l.UpdatedAt, &l.UpdatedBy, &l.Version, &mergedInto}, extra...)...)
+		&l.UpdatedAt, &l.UpdatedBy, &l.Version, &mergedInto, &l.QualifiedAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -144,18 +165,6 @@ func deref(s *string) string {
 	}
 	return *s
 }
-
-const insertLead = `INSERT INTO leads (` + leadColumns + `, email_norm, phone_norm, name_key) VALUES
-	($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-	 $26, $27, $28, $29, $30, $31, $32)`
-
-const updateLead = `UPDATE leads SET first_name = $2, last_name = $3, company = $4, title = $5, email = $6,
-	phone = $7, website = $8, address = $9, source = $10, campaign = $11, rating = $12, status = $13, owner = $14,
-	next_contact_at = $15, description = $16, custom_fields = $17, disqualify_reason = $18, disqualify_note = $19,
-	disqualified_at = $20, disqualified_by = $21, status_before_disqualify = $22, last_activity_at = $23,
-	created_at = $24, created_by = $25, updated_at = $26, updated_by = $27, version = $28, merged_into = $29,
-	email_norm = $30, phone_norm = $31, name_key = $32
-	WHERE id = $1`
 
 // assertNoDuplicate fails the batch (and so its transaction) with SQLSTATE
 // CR001 when another lead shares one of the given keys; see migration 002.

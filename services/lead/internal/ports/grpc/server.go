@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/apperr"
@@ -206,6 +207,41 @@ func (s *Server) MergeLeads(ctx context.Context, req *leadv1.MergeLeadsRequest) 
 	}
 	defer s.wakeRelay(&err)
 	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "MergeLeads", req, merge)
+}
+
+func (s *Server) GetLeadStatistics(ctx context.Context, req *leadv1.GetLeadStatisticsRequest) (*leadv1.LeadStatistics, error) {
+	q := app.StatisticsQuery{Owner: req.GetOwner()}
+	if req.GetStartTime() != nil {
+		q.From = req.GetStartTime().AsTime()
+	}
+	if req.GetEndTime() != nil {
+		q.To = req.GetEndTime().AsTime()
+	}
+	st, err := s.app.LeadStatistics(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	counts := func(cs []app.Count) []*leadv1.Count {
+		out := make([]*leadv1.Count, len(cs))
+		for i, c := range cs {
+			out[i] = &leadv1.Count{Key: c.Key, Count: c.Count}
+		}
+		return out
+	}
+	rates := func(rs []app.ConversionRate) []*leadv1.ConversionRate {
+		out := make([]*leadv1.ConversionRate, len(rs))
+		for i, r := range rs {
+			out[i] = &leadv1.ConversionRate{Key: r.Key, Qualified: r.Qualified, Closed: r.Closed, Rate: r.Rate()}
+		}
+		return out
+	}
+	return &leadv1.LeadStatistics{
+		StartTime: timestamppb.New(st.From), EndTime: timestamppb.New(st.To), Total: st.Total,
+		ByStatus: counts(st.ByStatus), BySource: counts(st.BySource), ByCampaign: counts(st.ByCampaign),
+		ByOwner: counts(st.ByOwner), ConversionBySource: rates(st.ConversionBySource),
+		ConversionByCampaign: rates(st.ConversionByCampaign), MedianDaysToQualify: st.MedianDaysToQualify,
+		DisqualificationReasons: counts(st.DisqualificationReasons),
+	}, nil
 }
 
 func (s *Server) FindDuplicates(ctx context.Context, req *leadv1.FindDuplicatesRequest) (*leadv1.FindDuplicatesResponse, error) {
