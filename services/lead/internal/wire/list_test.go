@@ -98,9 +98,9 @@ func TestListLeadsFiltersOrdersAndPagesWithoutGapsOrRepeats(t *testing.T) {
 			case "company":
 				return l.Company
 			case "update_time":
-				return l.UpdateTime.AsTime().Format(time.RFC3339Nano)
+				return l.UpdateTime.AsTime().UTC().Format(sortableTime)
 			default:
-				return l.CreateTime.AsTime().Format(time.RFC3339Nano)
+				return l.CreateTime.AsTime().UTC().Format(sortableTime)
 			}
 		}
 		desc := strings.HasSuffix(order, "desc")
@@ -161,3 +161,6 @@ func TestReflectionListsTheLeadService(t *testing.T) {
 		t.Fatalf("reflection lists %v", services)
 	}
 }
+
+// sortableTime formats times so that string order is time order.
+const sortableTime = "2006-01-02T15:04:05.000000000"

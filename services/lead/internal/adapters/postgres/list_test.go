@@ -108,7 +108,7 @@ func TestTextSearchPathsAgreeWithBruteForce(t *testing.T) {
 // sortedFor orders leads as List does for order_by.
 func sortedFor(leads []*domain.Lead, order string) []*domain.Lead {
 	out := slices.Clone(leads)
-	key := func(l *domain.Lead) string { return l.CreatedAt.Format(time.RFC3339Nano) }
+	key := func(l *domain.Lead) string { return l.CreatedAt.UTC().Format(sortableTime) }
 	desc := order == "" || strings.HasSuffix(order, " desc")
 	switch strings.Fields(order + " x")[0] {
 	case "last_name":
@@ -128,3 +128,6 @@ func sortedFor(leads []*domain.Lead, order string) []*domain.Lead {
 	})
 	return out
 }
+
+// sortableTime formats times so that string order is time order.
+const sortableTime = "2006-01-02T15:04:05.000000000"
