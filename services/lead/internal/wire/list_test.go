@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/reflection/grpc_reflection_v1"
 
