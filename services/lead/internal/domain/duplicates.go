@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -58,7 +59,9 @@ func NormalizePhone(raw, region string) string {
 		return ""
 	}
 	if num, err := phonenumbers.Parse(raw, strings.ToUpper(region)); err == nil && phonenumbers.IsPossibleNumber(num) {
-		return phonenumbers.Format(num, phonenumbers.E164)
+		// E.164 is + country code + national significant number; cheaper
+		// than phonenumbers.Format, which also handles other formats.
+		return "+" + strconv.Itoa(int(num.GetCountryCode())) + phonenumbers.GetNationalSignificantNumber(num)
 	}
 	var b strings.Builder
 	for i, r := range raw {

@@ -42,6 +42,7 @@ type suite struct {
 
 type options struct {
 	privateNATS bool
+	wire        []wire.Option
 }
 
 func start(t *testing.T, opts ...options) *suite {
@@ -61,7 +62,7 @@ func start(t *testing.T, opts ...options) *suite {
 		PageTokenSecret: "test-secret",
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	spec := wire.Spec()
+	spec := wire.Spec(o.wire...)
 	ready := make(chan net.Addr, 1)
 	spec.Ready = func(a net.Addr) { ready <- a }
 	ctx, cancel := context.WithCancel(context.Background())

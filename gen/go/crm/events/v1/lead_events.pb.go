@@ -765,6 +765,69 @@ func (x *LeadsMerged) GetMovedActivities() int32 {
 	return 0
 }
 
+// Subject crm.lead.leads_imported. Leads an import created, a chunk of them
+// per event (rows an import updates raise LeadUpdated as any update does).
+type LeadsImported struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// importJobs/{id}.
+	ImportJob     string     `protobuf:"bytes,2,opt,name=import_job,json=importJob,proto3" json:"import_job,omitempty"`
+	Leads         []*v1.Lead `protobuf:"bytes,3,rep,name=leads,proto3" json:"leads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeadsImported) Reset() {
+	*x = LeadsImported{}
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadsImported) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadsImported) ProtoMessage() {}
+
+func (x *LeadsImported) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadsImported.ProtoReflect.Descriptor instead.
+func (*LeadsImported) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LeadsImported) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *LeadsImported) GetImportJob() string {
+	if x != nil {
+		return x.ImportJob
+	}
+	return ""
+}
+
+func (x *LeadsImported) GetLeads() []*v1.Lead {
+	if x != nil {
+		return x.Leads
+	}
+	return nil
+}
+
 var File_crm_events_v1_lead_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_lead_events_proto_rawDesc = "" +
@@ -825,7 +888,12 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\x0fmerged_lead_ids\x18\x04 \x03(\tR\rmergedLeadIds\x124\n" +
 	"\fmerged_leads\x18\x05 \x03(\v2\x11.crm.lead.v1.LeadR\vmergedLeads\x12%\n" +
 	"\x0echanged_fields\x18\x06 \x03(\tR\rchangedFields\x12)\n" +
-	"\x10moved_activities\x18\a \x01(\x05R\x0fmovedActivitiesB\xb1\x01\n" +
+	"\x10moved_activities\x18\a \x01(\x05R\x0fmovedActivities\"\x85\x01\n" +
+	"\rLeadsImported\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1d\n" +
+	"\n" +
+	"import_job\x18\x02 \x01(\tR\timportJob\x12'\n" +
+	"\x05leads\x18\x03 \x03(\v2\x11.crm.lead.v1.LeadR\x05leadsB\xb1\x01\n" +
 	"\x11com.crm.events.v1B\x0fLeadEventsProtoP\x01Z5github.com/crmsuite/crm/gen/go/crm/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\rCrm.Events.V1\xca\x02\rCrm\\Events\\V1\xe2\x02\x19Crm\\Events\\V1\\GPBMetadata\xea\x02\x0fCrm::Events::V1b\x06proto3"
 
 var (
@@ -840,7 +908,7 @@ func file_crm_events_v1_lead_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_lead_events_proto_rawDescData
 }
 
-var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_crm_events_v1_lead_events_proto_goTypes = []any{
 	(*LeadCreated)(nil),            // 0: crm.events.v1.LeadCreated
 	(*LeadUpdated)(nil),            // 1: crm.events.v1.LeadUpdated
@@ -852,48 +920,51 @@ var file_crm_events_v1_lead_events_proto_goTypes = []any{
 	(*LeadDeleted)(nil),            // 7: crm.events.v1.LeadDeleted
 	(*LeadActivityLogged)(nil),     // 8: crm.events.v1.LeadActivityLogged
 	(*LeadsMerged)(nil),            // 9: crm.events.v1.LeadsMerged
-	(*EventMeta)(nil),              // 10: crm.events.v1.EventMeta
-	(*v1.Lead)(nil),                // 11: crm.lead.v1.Lead
-	(v1.Rating)(0),                 // 12: crm.lead.v1.Rating
-	(v1.Status)(0),                 // 13: crm.lead.v1.Status
-	(v1.DisqualificationReason)(0), // 14: crm.lead.v1.DisqualificationReason
-	(*v1.Activity)(nil),            // 15: crm.lead.v1.Activity
+	(*LeadsImported)(nil),          // 10: crm.events.v1.LeadsImported
+	(*EventMeta)(nil),              // 11: crm.events.v1.EventMeta
+	(*v1.Lead)(nil),                // 12: crm.lead.v1.Lead
+	(v1.Rating)(0),                 // 13: crm.lead.v1.Rating
+	(v1.Status)(0),                 // 14: crm.lead.v1.Status
+	(v1.DisqualificationReason)(0), // 15: crm.lead.v1.DisqualificationReason
+	(*v1.Activity)(nil),            // 16: crm.lead.v1.Activity
 }
 var file_crm_events_v1_lead_events_proto_depIdxs = []int32{
-	10, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
-	11, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
-	10, // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
-	11, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
-	10, // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
-	11, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
-	10, // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
-	11, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
-	12, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
-	12, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
-	10, // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
-	11, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
-	13, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
-	13, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
-	10, // 14: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
-	11, // 15: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
-	14, // 16: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
-	13, // 17: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
-	10, // 18: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
-	11, // 19: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
-	13, // 20: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
-	10, // 21: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
-	11, // 22: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
-	10, // 23: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
-	11, // 24: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
-	15, // 25: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
-	10, // 26: crm.events.v1.LeadsMerged.meta:type_name -> crm.events.v1.EventMeta
-	11, // 27: crm.events.v1.LeadsMerged.lead:type_name -> crm.lead.v1.Lead
-	11, // 28: crm.events.v1.LeadsMerged.merged_leads:type_name -> crm.lead.v1.Lead
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	11, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
+	12, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
+	11, // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
+	12, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
+	11, // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
+	12, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
+	11, // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
+	12, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
+	13, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
+	13, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
+	11, // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
+	12, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
+	14, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
+	14, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
+	11, // 14: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
+	12, // 15: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
+	15, // 16: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
+	14, // 17: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
+	11, // 18: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
+	12, // 19: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
+	14, // 20: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
+	11, // 21: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
+	12, // 22: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
+	11, // 23: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
+	12, // 24: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
+	16, // 25: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
+	11, // 26: crm.events.v1.LeadsMerged.meta:type_name -> crm.events.v1.EventMeta
+	12, // 27: crm.events.v1.LeadsMerged.lead:type_name -> crm.lead.v1.Lead
+	12, // 28: crm.events.v1.LeadsMerged.merged_leads:type_name -> crm.lead.v1.Lead
+	11, // 29: crm.events.v1.LeadsImported.meta:type_name -> crm.events.v1.EventMeta
+	12, // 30: crm.events.v1.LeadsImported.leads:type_name -> crm.lead.v1.Lead
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_lead_events_proto_init() }
@@ -908,7 +979,7 @@ func file_crm_events_v1_lead_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_lead_events_proto_rawDesc), len(file_crm_events_v1_lead_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -84,6 +84,170 @@ func (DuplicateRule) EnumDescriptor() ([]byte, []int) {
 	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{0}
 }
 
+// How rows meet existing leads.
+type ImportMode int32
+
+const (
+	// Create only (the default).
+	ImportMode_IMPORT_MODE_UNSPECIFIED ImportMode = 0
+	ImportMode_IMPORT_MODE_CREATE_ONLY ImportMode = 1
+	// A row whose email matches a lead updates that lead (with the row's
+	// non-empty fields); other rows are created.
+	ImportMode_IMPORT_MODE_UPSERT_BY_EMAIL ImportMode = 2
+)
+
+// Enum value maps for ImportMode.
+var (
+	ImportMode_name = map[int32]string{
+		0: "IMPORT_MODE_UNSPECIFIED",
+		1: "IMPORT_MODE_CREATE_ONLY",
+		2: "IMPORT_MODE_UPSERT_BY_EMAIL",
+	}
+	ImportMode_value = map[string]int32{
+		"IMPORT_MODE_UNSPECIFIED":     0,
+		"IMPORT_MODE_CREATE_ONLY":     1,
+		"IMPORT_MODE_UPSERT_BY_EMAIL": 2,
+	}
+)
+
+func (x ImportMode) Enum() *ImportMode {
+	p := new(ImportMode)
+	*p = x
+	return p
+}
+
+func (x ImportMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ImportMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_lead_v1_lead_service_proto_enumTypes[1].Descriptor()
+}
+
+func (ImportMode) Type() protoreflect.EnumType {
+	return &file_crm_lead_v1_lead_service_proto_enumTypes[1]
+}
+
+func (x ImportMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ImportMode.Descriptor instead.
+func (ImportMode) EnumDescriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{1}
+}
+
+// What to do with a row that looks like an existing lead, or like an
+// earlier row of the same import.
+type DuplicatePolicy int32
+
+const (
+	// Skip (the default).
+	DuplicatePolicy_DUPLICATE_POLICY_UNSPECIFIED   DuplicatePolicy = 0
+	DuplicatePolicy_DUPLICATE_POLICY_SKIP          DuplicatePolicy = 1
+	DuplicatePolicy_DUPLICATE_POLICY_CREATE_ANYWAY DuplicatePolicy = 2
+	// Update the lead it duplicates with the row's non-empty fields.
+	DuplicatePolicy_DUPLICATE_POLICY_UPDATE DuplicatePolicy = 3
+)
+
+// Enum value maps for DuplicatePolicy.
+var (
+	DuplicatePolicy_name = map[int32]string{
+		0: "DUPLICATE_POLICY_UNSPECIFIED",
+		1: "DUPLICATE_POLICY_SKIP",
+		2: "DUPLICATE_POLICY_CREATE_ANYWAY",
+		3: "DUPLICATE_POLICY_UPDATE",
+	}
+	DuplicatePolicy_value = map[string]int32{
+		"DUPLICATE_POLICY_UNSPECIFIED":   0,
+		"DUPLICATE_POLICY_SKIP":          1,
+		"DUPLICATE_POLICY_CREATE_ANYWAY": 2,
+		"DUPLICATE_POLICY_UPDATE":        3,
+	}
+)
+
+func (x DuplicatePolicy) Enum() *DuplicatePolicy {
+	p := new(DuplicatePolicy)
+	*p = x
+	return p
+}
+
+func (x DuplicatePolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DuplicatePolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_lead_v1_lead_service_proto_enumTypes[2].Descriptor()
+}
+
+func (DuplicatePolicy) Type() protoreflect.EnumType {
+	return &file_crm_lead_v1_lead_service_proto_enumTypes[2]
+}
+
+func (x DuplicatePolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DuplicatePolicy.Descriptor instead.
+func (DuplicatePolicy) EnumDescriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{2}
+}
+
+type ImportJob_State int32
+
+const (
+	ImportJob_STATE_UNSPECIFIED ImportJob_State = 0
+	ImportJob_STATE_RUNNING     ImportJob_State = 1
+	ImportJob_STATE_SUCCEEDED   ImportJob_State = 2
+	// Stopped before the client's last row (connection lost, limit
+	// reached, server stopped); what was committed stays, and sending the
+	// import again with the same request_id imports the rest.
+	ImportJob_STATE_FAILED ImportJob_State = 3
+)
+
+// Enum value maps for ImportJob_State.
+var (
+	ImportJob_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_RUNNING",
+		2: "STATE_SUCCEEDED",
+		3: "STATE_FAILED",
+	}
+	ImportJob_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_RUNNING":     1,
+		"STATE_SUCCEEDED":   2,
+		"STATE_FAILED":      3,
+	}
+)
+
+func (x ImportJob_State) Enum() *ImportJob_State {
+	p := new(ImportJob_State)
+	*p = x
+	return p
+}
+
+func (x ImportJob_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ImportJob_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_lead_v1_lead_service_proto_enumTypes[3].Descriptor()
+}
+
+func (ImportJob_State) Type() protoreflect.EnumType {
+	return &file_crm_lead_v1_lead_service_proto_enumTypes[3]
+}
+
+func (x ImportJob_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ImportJob_State.Descriptor instead.
+func (ImportJob_State) EnumDescriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14, 0}
+}
+
 type MergeLeadsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The lead that stays, `leads/{lead}`.
@@ -573,6 +737,840 @@ func (x *ConversionRate) GetRate() float64 {
 	return 0
 }
 
+type ImportLeadsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*ImportLeadsRequest_Options
+	//	*ImportLeadsRequest_Rows
+	Kind          isImportLeadsRequest_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportLeadsRequest) Reset() {
+	*x = ImportLeadsRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportLeadsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportLeadsRequest) ProtoMessage() {}
+
+func (x *ImportLeadsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportLeadsRequest.ProtoReflect.Descriptor instead.
+func (*ImportLeadsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ImportLeadsRequest) GetKind() isImportLeadsRequest_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *ImportLeadsRequest) GetOptions() *ImportOptions {
+	if x != nil {
+		if x, ok := x.Kind.(*ImportLeadsRequest_Options); ok {
+			return x.Options
+		}
+	}
+	return nil
+}
+
+func (x *ImportLeadsRequest) GetRows() *ImportRows {
+	if x != nil {
+		if x, ok := x.Kind.(*ImportLeadsRequest_Rows); ok {
+			return x.Rows
+		}
+	}
+	return nil
+}
+
+type isImportLeadsRequest_Kind interface {
+	isImportLeadsRequest_Kind()
+}
+
+type ImportLeadsRequest_Options struct {
+	// The first message, and only the first.
+	Options *ImportOptions `protobuf:"bytes,1,opt,name=options,proto3,oneof"`
+}
+
+type ImportLeadsRequest_Rows struct {
+	// Rows, in order.
+	Rows *ImportRows `protobuf:"bytes,2,opt,name=rows,proto3,oneof"`
+}
+
+func (*ImportLeadsRequest_Options) isImportLeadsRequest_Kind() {}
+
+func (*ImportLeadsRequest_Rows) isImportLeadsRequest_Kind() {}
+
+type ImportOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key of the whole import (a UUID).
+	RequestId       string          `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Mode            ImportMode      `protobuf:"varint,2,opt,name=mode,proto3,enum=crm.lead.v1.ImportMode" json:"mode,omitempty"`
+	DuplicatePolicy DuplicatePolicy `protobuf:"varint,3,opt,name=duplicate_policy,json=duplicatePolicy,proto3,enum=crm.lead.v1.DuplicatePolicy" json:"duplicate_policy,omitempty"`
+	// Source of rows that name none; default SOURCE_IMPORT.
+	DefaultSource Source `protobuf:"varint,4,opt,name=default_source,json=defaultSource,proto3,enum=crm.lead.v1.Source" json:"default_source,omitempty"`
+	// Owner of rows that name none; default the caller.
+	DefaultOwner string `protobuf:"bytes,5,opt,name=default_owner,json=defaultOwner,proto3" json:"default_owner,omitempty"`
+	// A name for people reading the job later, e.g. the file name.
+	DisplayName   string `protobuf:"bytes,6,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportOptions) Reset() {
+	*x = ImportOptions{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportOptions) ProtoMessage() {}
+
+func (x *ImportOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportOptions.ProtoReflect.Descriptor instead.
+func (*ImportOptions) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ImportOptions) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ImportOptions) GetMode() ImportMode {
+	if x != nil {
+		return x.Mode
+	}
+	return ImportMode_IMPORT_MODE_UNSPECIFIED
+}
+
+func (x *ImportOptions) GetDuplicatePolicy() DuplicatePolicy {
+	if x != nil {
+		return x.DuplicatePolicy
+	}
+	return DuplicatePolicy_DUPLICATE_POLICY_UNSPECIFIED
+}
+
+func (x *ImportOptions) GetDefaultSource() Source {
+	if x != nil {
+		return x.DefaultSource
+	}
+	return Source_SOURCE_UNSPECIFIED
+}
+
+func (x *ImportOptions) GetDefaultOwner() string {
+	if x != nil {
+		return x.DefaultOwner
+	}
+	return ""
+}
+
+func (x *ImportOptions) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+type ImportRows struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*ImportRow           `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportRows) Reset() {
+	*x = ImportRows{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRows) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRows) ProtoMessage() {}
+
+func (x *ImportRows) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRows.ProtoReflect.Descriptor instead.
+func (*ImportRows) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ImportRows) GetRows() []*ImportRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// One row: a lead and where it came from.
+type ImportRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The row's line in the client's file (1 is the first data line unless
+	// the client says otherwise); reported back with rejections.
+	Line int64 `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
+	// Validated like CreateLead's lead, row by row: a bad row is rejected,
+	// not the import (so not by the message's own validation).
+	Lead          *Lead `protobuf:"bytes,2,opt,name=lead,proto3" json:"lead,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportRow) Reset() {
+	*x = ImportRow{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRow) ProtoMessage() {}
+
+func (x *ImportRow) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRow.ProtoReflect.Descriptor instead.
+func (*ImportRow) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ImportRow) GetLine() int64 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *ImportRow) GetLead() *Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+type ImportLeadsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*ImportLeadsResponse_Progress
+	//	*ImportLeadsResponse_Job
+	Kind          isImportLeadsResponse_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportLeadsResponse) Reset() {
+	*x = ImportLeadsResponse{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportLeadsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportLeadsResponse) ProtoMessage() {}
+
+func (x *ImportLeadsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportLeadsResponse.ProtoReflect.Descriptor instead.
+func (*ImportLeadsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ImportLeadsResponse) GetKind() isImportLeadsResponse_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *ImportLeadsResponse) GetProgress() *ImportProgress {
+	if x != nil {
+		if x, ok := x.Kind.(*ImportLeadsResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+func (x *ImportLeadsResponse) GetJob() *ImportJob {
+	if x != nil {
+		if x, ok := x.Kind.(*ImportLeadsResponse_Job); ok {
+			return x.Job
+		}
+	}
+	return nil
+}
+
+type isImportLeadsResponse_Kind interface {
+	isImportLeadsResponse_Kind()
+}
+
+type ImportLeadsResponse_Progress struct {
+	Progress *ImportProgress `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
+}
+
+type ImportLeadsResponse_Job struct {
+	// The last message.
+	Job *ImportJob `protobuf:"bytes,2,opt,name=job,proto3,oneof"`
+}
+
+func (*ImportLeadsResponse_Progress) isImportLeadsResponse_Kind() {}
+
+func (*ImportLeadsResponse_Job) isImportLeadsResponse_Kind() {}
+
+// Where an import stands after a batch.
+type ImportProgress struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Counts *ImportCounts          `protobuf:"bytes,1,opt,name=counts,proto3" json:"counts,omitempty"`
+	// The rows of this batch that were rejected.
+	Rejections    []*ImportRejection `protobuf:"bytes,2,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportProgress) Reset() {
+	*x = ImportProgress{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportProgress) ProtoMessage() {}
+
+func (x *ImportProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportProgress.ProtoReflect.Descriptor instead.
+func (*ImportProgress) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ImportProgress) GetCounts() *ImportCounts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *ImportProgress) GetRejections() []*ImportRejection {
+	if x != nil {
+		return x.Rejections
+	}
+	return nil
+}
+
+type ImportCounts struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Received int64                  `protobuf:"varint,1,opt,name=received,proto3" json:"received,omitempty"`
+	Created  int64                  `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	Updated  int64                  `protobuf:"varint,3,opt,name=updated,proto3" json:"updated,omitempty"`
+	// Duplicates skipped by the policy, and rows an earlier attempt of the
+	// same import (request_id) already imported.
+	Skipped       int64 `protobuf:"varint,4,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Rejected      int64 `protobuf:"varint,5,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportCounts) Reset() {
+	*x = ImportCounts{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportCounts) ProtoMessage() {}
+
+func (x *ImportCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportCounts.ProtoReflect.Descriptor instead.
+func (*ImportCounts) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ImportCounts) GetReceived() int64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *ImportCounts) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *ImportCounts) GetUpdated() int64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *ImportCounts) GetSkipped() int64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *ImportCounts) GetRejected() int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+// A row an import did not take, and why.
+type ImportRejection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Line  int64                  `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
+	// UPPER_SNAKE: INVALID_ROW, DUPLICATE_LEAD, ROW_LIMIT_EXCEEDED, ...
+	Reason  string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// Fields of the row that were wrong, for INVALID_ROW.
+	Fields []string `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
+	// For duplicates: the leads (or earlier line, "line:N") it duplicates.
+	Duplicates    []string `protobuf:"bytes,5,rep,name=duplicates,proto3" json:"duplicates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportRejection) Reset() {
+	*x = ImportRejection{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRejection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRejection) ProtoMessage() {}
+
+func (x *ImportRejection) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRejection.ProtoReflect.Descriptor instead.
+func (*ImportRejection) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ImportRejection) GetLine() int64 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *ImportRejection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ImportRejection) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ImportRejection) GetFields() []string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *ImportRejection) GetDuplicates() []string {
+	if x != nil {
+		return x.Duplicates
+	}
+	return nil
+}
+
+// An import, running or finished.
+type ImportJob struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	State       ImportJob_State        `protobuf:"varint,3,opt,name=state,proto3,enum=crm.lead.v1.ImportJob_State" json:"state,omitempty"`
+	Options     *ImportOptions         `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	Counts      *ImportCounts          `protobuf:"bytes,5,opt,name=counts,proto3" json:"counts,omitempty"`
+	CreatedBy   string                 `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	FinishTime  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=finish_time,json=finishTime,proto3" json:"finish_time,omitempty"`
+	// Why a FAILED job stopped.
+	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportJob) Reset() {
+	*x = ImportJob{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportJob) ProtoMessage() {}
+
+func (x *ImportJob) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportJob.ProtoReflect.Descriptor instead.
+func (*ImportJob) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ImportJob) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ImportJob) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ImportJob) GetState() ImportJob_State {
+	if x != nil {
+		return x.State
+	}
+	return ImportJob_STATE_UNSPECIFIED
+}
+
+func (x *ImportJob) GetOptions() *ImportOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *ImportJob) GetCounts() *ImportCounts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *ImportJob) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *ImportJob) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *ImportJob) GetFinishTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishTime
+	}
+	return nil
+}
+
+func (x *ImportJob) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type GetImportJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetImportJobRequest) Reset() {
+	*x = GetImportJobRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetImportJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetImportJobRequest) ProtoMessage() {}
+
+func (x *GetImportJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetImportJobRequest.ProtoReflect.Descriptor instead.
+func (*GetImportJobRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetImportJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ListImportRejectionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImportRejectionsRequest) Reset() {
+	*x = ListImportRejectionsRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImportRejectionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImportRejectionsRequest) ProtoMessage() {}
+
+func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
+func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListImportRejectionsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListImportRejectionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListImportRejectionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListImportRejectionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rejections    []*ImportRejection     `protobuf:"bytes,1,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImportRejectionsResponse) Reset() {
+	*x = ListImportRejectionsResponse{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImportRejectionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImportRejectionsResponse) ProtoMessage() {}
+
+func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
+func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListImportRejectionsResponse) GetRejections() []*ImportRejection {
+	if x != nil {
+		return x.Rejections
+	}
+	return nil
+}
+
+func (x *ListImportRejectionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type FindDuplicatesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -582,7 +1580,7 @@ type FindDuplicatesRequest struct {
 
 func (x *FindDuplicatesRequest) Reset() {
 	*x = FindDuplicatesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +1592,7 @@ func (x *FindDuplicatesRequest) String() string {
 func (*FindDuplicatesRequest) ProtoMessage() {}
 
 func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +1605,7 @@ func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesRequest.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FindDuplicatesRequest) GetName() string {
@@ -626,7 +1624,7 @@ type FindDuplicatesResponse struct {
 
 func (x *FindDuplicatesResponse) Reset() {
 	*x = FindDuplicatesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +1636,7 @@ func (x *FindDuplicatesResponse) String() string {
 func (*FindDuplicatesResponse) ProtoMessage() {}
 
 func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +1649,7 @@ func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesResponse.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FindDuplicatesResponse) GetMatches() []*DuplicateMatch {
@@ -672,7 +1670,7 @@ type DuplicateMatch struct {
 
 func (x *DuplicateMatch) Reset() {
 	*x = DuplicateMatch{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +1682,7 @@ func (x *DuplicateMatch) String() string {
 func (*DuplicateMatch) ProtoMessage() {}
 
 func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +1695,7 @@ func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateMatch.ProtoReflect.Descriptor instead.
 func (*DuplicateMatch) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DuplicateMatch) GetLead() *Lead {
@@ -727,7 +1725,7 @@ type ListDuplicateGroupsRequest struct {
 
 func (x *ListDuplicateGroupsRequest) Reset() {
 	*x = ListDuplicateGroupsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +1737,7 @@ func (x *ListDuplicateGroupsRequest) String() string {
 func (*ListDuplicateGroupsRequest) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +1750,7 @@ func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListDuplicateGroupsRequest) GetPageSize() int32 {
@@ -786,7 +1784,7 @@ type ListDuplicateGroupsResponse struct {
 
 func (x *ListDuplicateGroupsResponse) Reset() {
 	*x = ListDuplicateGroupsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1796,7 @@ func (x *ListDuplicateGroupsResponse) String() string {
 func (*ListDuplicateGroupsResponse) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1809,7 @@ func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListDuplicateGroupsResponse) GetGroups() []*DuplicateGroup {
@@ -843,7 +1841,7 @@ type DuplicateGroup struct {
 
 func (x *DuplicateGroup) Reset() {
 	*x = DuplicateGroup{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +1853,7 @@ func (x *DuplicateGroup) String() string {
 func (*DuplicateGroup) ProtoMessage() {}
 
 func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +1866,7 @@ func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateGroup.ProtoReflect.Descriptor instead.
 func (*DuplicateGroup) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DuplicateGroup) GetRule() DuplicateRule {
@@ -906,7 +1904,7 @@ type CreateLeadRequest struct {
 
 func (x *CreateLeadRequest) Reset() {
 	*x = CreateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1916,7 @@ func (x *CreateLeadRequest) String() string {
 func (*CreateLeadRequest) ProtoMessage() {}
 
 func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1929,7 @@ func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLeadRequest.ProtoReflect.Descriptor instead.
 func (*CreateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateLeadRequest) GetLead() *Lead {
@@ -965,7 +1963,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1975,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1988,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetLeadRequest) GetName() string {
@@ -1024,7 +2022,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +2034,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +2047,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -1091,7 +2089,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +2101,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +2114,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -1147,7 +2145,7 @@ type UpdateLeadRequest struct {
 
 func (x *UpdateLeadRequest) Reset() {
 	*x = UpdateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +2157,7 @@ func (x *UpdateLeadRequest) String() string {
 func (*UpdateLeadRequest) ProtoMessage() {}
 
 func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +2170,7 @@ func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateLeadRequest) GetLead() *Lead {
@@ -1207,7 +2205,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +2217,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +2230,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteLeadRequest) GetName() string {
@@ -1262,7 +2260,7 @@ type AssignLeadRequest struct {
 
 func (x *AssignLeadRequest) Reset() {
 	*x = AssignLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +2272,7 @@ func (x *AssignLeadRequest) String() string {
 func (*AssignLeadRequest) ProtoMessage() {}
 
 func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +2285,7 @@ func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignLeadRequest.ProtoReflect.Descriptor instead.
 func (*AssignLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AssignLeadRequest) GetName() string {
@@ -1332,7 +2330,7 @@ type DisqualifyLeadRequest struct {
 
 func (x *DisqualifyLeadRequest) Reset() {
 	*x = DisqualifyLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +2342,7 @@ func (x *DisqualifyLeadRequest) String() string {
 func (*DisqualifyLeadRequest) ProtoMessage() {}
 
 func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +2355,7 @@ func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisqualifyLeadRequest.ProtoReflect.Descriptor instead.
 func (*DisqualifyLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DisqualifyLeadRequest) GetName() string {
@@ -1406,7 +2404,7 @@ type ReactivateLeadRequest struct {
 
 func (x *ReactivateLeadRequest) Reset() {
 	*x = ReactivateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +2416,7 @@ func (x *ReactivateLeadRequest) String() string {
 func (*ReactivateLeadRequest) ProtoMessage() {}
 
 func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +2429,7 @@ func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateLeadRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReactivateLeadRequest) GetName() string {
@@ -1467,7 +2465,7 @@ type CreateActivityRequest struct {
 
 func (x *CreateActivityRequest) Reset() {
 	*x = CreateActivityRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +2477,7 @@ func (x *CreateActivityRequest) String() string {
 func (*CreateActivityRequest) ProtoMessage() {}
 
 func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +2490,7 @@ func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateActivityRequest.ProtoReflect.Descriptor instead.
 func (*CreateActivityRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateActivityRequest) GetParent() string {
@@ -1528,7 +2526,7 @@ type ListActivitiesRequest struct {
 
 func (x *ListActivitiesRequest) Reset() {
 	*x = ListActivitiesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +2538,7 @@ func (x *ListActivitiesRequest) String() string {
 func (*ListActivitiesRequest) ProtoMessage() {}
 
 func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +2551,7 @@ func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListActivitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListActivitiesRequest) GetParent() string {
@@ -1587,7 +2585,7 @@ type ListActivitiesResponse struct {
 
 func (x *ListActivitiesResponse) Reset() {
 	*x = ListActivitiesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +2597,7 @@ func (x *ListActivitiesResponse) String() string {
 func (*ListActivitiesResponse) ProtoMessage() {}
 
 func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +2610,7 @@ func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListActivitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListActivitiesResponse) GetActivities() []*Activity {
@@ -1633,7 +2631,7 @@ var File_crm_lead_v1_lead_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x03\n" +
+	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x03\n" +
 	"\x11MergeLeadsRequest\x12<\n" +
 	"\aprimary\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\aprimary\x12M\n" +
 	"\n" +
@@ -1680,7 +2678,80 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1c\n" +
 	"\tqualified\x18\x02 \x01(\x03R\tqualified\x12\x16\n" +
 	"\x06closed\x18\x03 \x01(\x03R\x06closed\x12\x12\n" +
-	"\x04rate\x18\x04 \x01(\x01R\x04rate\"O\n" +
+	"\x04rate\x18\x04 \x01(\x01R\x04rate\"\x8a\x01\n" +
+	"\x12ImportLeadsRequest\x126\n" +
+	"\aoptions\x18\x01 \x01(\v2\x1a.crm.lead.v1.ImportOptionsH\x00R\aoptions\x12-\n" +
+	"\x04rows\x18\x02 \x01(\v2\x17.crm.lead.v1.ImportRowsH\x00R\x04rowsB\r\n" +
+	"\x04kind\x12\x05\xbaH\x02\b\x01\"\xe7\x02\n" +
+	"\rImportOptions\x12*\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x125\n" +
+	"\x04mode\x18\x02 \x01(\x0e2\x17.crm.lead.v1.ImportModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04mode\x12Q\n" +
+	"\x10duplicate_policy\x18\x03 \x01(\x0e2\x1c.crm.lead.v1.DuplicatePolicyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0fduplicatePolicy\x12D\n" +
+	"\x0edefault_source\x18\x04 \x01(\x0e2\x13.crm.lead.v1.SourceB\b\xbaH\x05\x82\x01\x02\x10\x01R\rdefaultSource\x12-\n" +
+	"\rdefault_owner\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\fdefaultOwner\x12+\n" +
+	"\fdisplay_name\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\"C\n" +
+	"\n" +
+	"ImportRows\x125\n" +
+	"\x04rows\x18\x01 \x03(\v2\x16.crm.lead.v1.ImportRowB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x04rows\"W\n" +
+	"\tImportRow\x12\x1b\n" +
+	"\x04line\x18\x01 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x04line\x12-\n" +
+	"\x04lead\x18\x02 \x01(\v2\x11.crm.lead.v1.LeadB\x06\xbaH\x03\xd8\x01\x03R\x04lead\"\x84\x01\n" +
+	"\x13ImportLeadsResponse\x129\n" +
+	"\bprogress\x18\x01 \x01(\v2\x1b.crm.lead.v1.ImportProgressH\x00R\bprogress\x12*\n" +
+	"\x03job\x18\x02 \x01(\v2\x16.crm.lead.v1.ImportJobH\x00R\x03jobB\x06\n" +
+	"\x04kind\"\x81\x01\n" +
+	"\x0eImportProgress\x121\n" +
+	"\x06counts\x18\x01 \x01(\v2\x19.crm.lead.v1.ImportCountsR\x06counts\x12<\n" +
+	"\n" +
+	"rejections\x18\x02 \x03(\v2\x1c.crm.lead.v1.ImportRejectionR\n" +
+	"rejections\"\x94\x01\n" +
+	"\fImportCounts\x12\x1a\n" +
+	"\breceived\x18\x01 \x01(\x03R\breceived\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\x03R\acreated\x12\x18\n" +
+	"\aupdated\x18\x03 \x01(\x03R\aupdated\x12\x18\n" +
+	"\askipped\x18\x04 \x01(\x03R\askipped\x12\x1a\n" +
+	"\brejected\x18\x05 \x01(\x03R\brejected\"\x8f\x01\n" +
+	"\x0fImportRejection\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\x03R\x04line\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x16\n" +
+	"\x06fields\x18\x04 \x03(\tR\x06fields\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x05 \x03(\tR\n" +
+	"duplicates\"\xbd\x04\n" +
+	"\tImportJob\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x122\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1c.crm.lead.v1.ImportJob.StateR\x05state\x124\n" +
+	"\aoptions\x18\x04 \x01(\v2\x1a.crm.lead.v1.ImportOptionsR\aoptions\x121\n" +
+	"\x06counts\x18\x05 \x01(\v2\x19.crm.lead.v1.ImportCountsR\x06counts\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x06 \x01(\tR\tcreatedBy\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vfinish_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishTime\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"X\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rSTATE_RUNNING\x10\x01\x12\x13\n" +
+	"\x0fSTATE_SUCCEEDED\x10\x02\x12\x10\n" +
+	"\fSTATE_FAILED\x10\x03:N\xeaAK\n" +
+	"\x19crm.example.com/ImportJob\x12\x17importJobs/{import_job}*\n" +
+	"importJobs2\timportJob\"R\n" +
+	"\x13GetImportJobRequest\x12;\n" +
+	"\x04name\x18\x01 \x01(\tB'\xe0A\x02\xbaH!r\x1f2\x1d^importJobs/[0-9a-fA-F-]{36}$R\x04name\"\xad\x01\n" +
+	"\x1bListImportRejectionsRequest\x12?\n" +
+	"\x06parent\x18\x01 \x01(\tB'\xe0A\x02\xbaH!r\x1f2\x1d^importJobs/[0-9a-fA-F-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x84\x01\n" +
+	"\x1cListImportRejectionsResponse\x12<\n" +
+	"\n" +
+	"rejections\x18\x01 \x03(\v2\x1c.crm.lead.v1.ImportRejectionR\n" +
+	"rejections\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"O\n" +
 	"\x15FindDuplicatesRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\"O\n" +
 	"\x16FindDuplicatesResponse\x125\n" +
@@ -1761,7 +2832,17 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x1aDUPLICATE_RULE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DUPLICATE_RULE_EMAIL\x10\x01\x12\x18\n" +
 	"\x14DUPLICATE_RULE_PHONE\x10\x02\x12#\n" +
-	"\x1fDUPLICATE_RULE_COMPANY_AND_NAME\x10\x032\xc0\f\n" +
+	"\x1fDUPLICATE_RULE_COMPANY_AND_NAME\x10\x03*g\n" +
+	"\n" +
+	"ImportMode\x12\x1b\n" +
+	"\x17IMPORT_MODE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17IMPORT_MODE_CREATE_ONLY\x10\x01\x12\x1f\n" +
+	"\x1bIMPORT_MODE_UPSERT_BY_EMAIL\x10\x02*\x8f\x01\n" +
+	"\x0fDuplicatePolicy\x12 \n" +
+	"\x1cDUPLICATE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15DUPLICATE_POLICY_SKIP\x10\x01\x12\"\n" +
+	"\x1eDUPLICATE_POLICY_CREATE_ANYWAY\x10\x02\x12\x1b\n" +
+	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\x9d\x0f\n" +
 	"\vLeadService\x12X\n" +
 	"\n" +
 	"CreateLead\x12\x1e.crm.lead.v1.CreateLeadRequest\x1a\x11.crm.lead.v1.Lead\"\x17\x82\xd3\xe4\x93\x02\x11:\x04lead\"\t/v1/leads\x12U\n" +
@@ -1780,7 +2861,10 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x0eFindDuplicates\x12\".crm.lead.v1.FindDuplicatesRequest\x1a#.crm.lead.v1.FindDuplicatesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=leads/*}:findDuplicates\x12u\n" +
 	"\n" +
 	"MergeLeads\x12\x1e.crm.lead.v1.MergeLeadsRequest\x1a\x1f.crm.lead.v1.MergeLeadsResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{primary=leads/*}:merge\x12u\n" +
-	"\x11GetLeadStatistics\x12%.crm.lead.v1.GetLeadStatisticsRequest\x1a\x1b.crm.lead.v1.LeadStatistics\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/leads:statistics\x12\x8f\x01\n" +
+	"\x11GetLeadStatistics\x12%.crm.lead.v1.GetLeadStatisticsRequest\x1a\x1b.crm.lead.v1.LeadStatistics\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/leads:statistics\x12T\n" +
+	"\vImportLeads\x12\x1f.crm.lead.v1.ImportLeadsRequest\x1a .crm.lead.v1.ImportLeadsResponse(\x010\x01\x12i\n" +
+	"\fGetImportJob\x12 .crm.lead.v1.GetImportJobRequest\x1a\x16.crm.lead.v1.ImportJob\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=importJobs/*}\x12\x99\x01\n" +
+	"\x14ListImportRejections\x12(.crm.lead.v1.ListImportRejectionsRequest\x1a).crm.lead.v1.ListImportRejectionsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=importJobs/*}/rejections\x12\x8f\x01\n" +
 	"\x13ListDuplicateGroups\x12'.crm.lead.v1.ListDuplicateGroupsRequest\x1a(.crm.lead.v1.ListDuplicateGroupsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/leads:listDuplicateGroupsB\xa4\x01\n" +
 	"\x0fcom.crm.lead.v1B\x10LeadServiceProtoP\x01Z1github.com/crmsuite/crm/gen/go/crm/lead/v1;leadv1\xa2\x02\x03CLX\xaa\x02\vCrm.Lead.V1\xca\x02\vCrm\\Lead\\V1\xe2\x02\x17Crm\\Lead\\V1\\GPBMetadata\xea\x02\rCrm::Lead::V1b\x06proto3"
 
@@ -1796,103 +2880,142 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 	return file_crm_lead_v1_lead_service_proto_rawDescData
 }
 
-var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
-	(DuplicateRule)(0),                  // 0: crm.lead.v1.DuplicateRule
-	(*MergeLeadsRequest)(nil),           // 1: crm.lead.v1.MergeLeadsRequest
-	(*MergeLeadsResponse)(nil),          // 2: crm.lead.v1.MergeLeadsResponse
-	(*GetLeadStatisticsRequest)(nil),    // 3: crm.lead.v1.GetLeadStatisticsRequest
-	(*LeadStatistics)(nil),              // 4: crm.lead.v1.LeadStatistics
-	(*Count)(nil),                       // 5: crm.lead.v1.Count
-	(*ConversionRate)(nil),              // 6: crm.lead.v1.ConversionRate
-	(*FindDuplicatesRequest)(nil),       // 7: crm.lead.v1.FindDuplicatesRequest
-	(*FindDuplicatesResponse)(nil),      // 8: crm.lead.v1.FindDuplicatesResponse
-	(*DuplicateMatch)(nil),              // 9: crm.lead.v1.DuplicateMatch
-	(*ListDuplicateGroupsRequest)(nil),  // 10: crm.lead.v1.ListDuplicateGroupsRequest
-	(*ListDuplicateGroupsResponse)(nil), // 11: crm.lead.v1.ListDuplicateGroupsResponse
-	(*DuplicateGroup)(nil),              // 12: crm.lead.v1.DuplicateGroup
-	(*CreateLeadRequest)(nil),           // 13: crm.lead.v1.CreateLeadRequest
-	(*GetLeadRequest)(nil),              // 14: crm.lead.v1.GetLeadRequest
-	(*ListLeadsRequest)(nil),            // 15: crm.lead.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),           // 16: crm.lead.v1.ListLeadsResponse
-	(*UpdateLeadRequest)(nil),           // 17: crm.lead.v1.UpdateLeadRequest
-	(*DeleteLeadRequest)(nil),           // 18: crm.lead.v1.DeleteLeadRequest
-	(*AssignLeadRequest)(nil),           // 19: crm.lead.v1.AssignLeadRequest
-	(*DisqualifyLeadRequest)(nil),       // 20: crm.lead.v1.DisqualifyLeadRequest
-	(*ReactivateLeadRequest)(nil),       // 21: crm.lead.v1.ReactivateLeadRequest
-	(*CreateActivityRequest)(nil),       // 22: crm.lead.v1.CreateActivityRequest
-	(*ListActivitiesRequest)(nil),       // 23: crm.lead.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil),      // 24: crm.lead.v1.ListActivitiesResponse
-	nil,                                 // 25: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	(*Lead)(nil),                        // 26: crm.lead.v1.Lead
-	(*timestamppb.Timestamp)(nil),       // 27: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),       // 28: google.protobuf.FieldMask
-	(DisqualificationReason)(0),         // 29: crm.lead.v1.DisqualificationReason
-	(*Activity)(nil),                    // 30: crm.lead.v1.Activity
-	(*emptypb.Empty)(nil),               // 31: google.protobuf.Empty
+	(DuplicateRule)(0),                   // 0: crm.lead.v1.DuplicateRule
+	(ImportMode)(0),                      // 1: crm.lead.v1.ImportMode
+	(DuplicatePolicy)(0),                 // 2: crm.lead.v1.DuplicatePolicy
+	(ImportJob_State)(0),                 // 3: crm.lead.v1.ImportJob.State
+	(*MergeLeadsRequest)(nil),            // 4: crm.lead.v1.MergeLeadsRequest
+	(*MergeLeadsResponse)(nil),           // 5: crm.lead.v1.MergeLeadsResponse
+	(*GetLeadStatisticsRequest)(nil),     // 6: crm.lead.v1.GetLeadStatisticsRequest
+	(*LeadStatistics)(nil),               // 7: crm.lead.v1.LeadStatistics
+	(*Count)(nil),                        // 8: crm.lead.v1.Count
+	(*ConversionRate)(nil),               // 9: crm.lead.v1.ConversionRate
+	(*ImportLeadsRequest)(nil),           // 10: crm.lead.v1.ImportLeadsRequest
+	(*ImportOptions)(nil),                // 11: crm.lead.v1.ImportOptions
+	(*ImportRows)(nil),                   // 12: crm.lead.v1.ImportRows
+	(*ImportRow)(nil),                    // 13: crm.lead.v1.ImportRow
+	(*ImportLeadsResponse)(nil),          // 14: crm.lead.v1.ImportLeadsResponse
+	(*ImportProgress)(nil),               // 15: crm.lead.v1.ImportProgress
+	(*ImportCounts)(nil),                 // 16: crm.lead.v1.ImportCounts
+	(*ImportRejection)(nil),              // 17: crm.lead.v1.ImportRejection
+	(*ImportJob)(nil),                    // 18: crm.lead.v1.ImportJob
+	(*GetImportJobRequest)(nil),          // 19: crm.lead.v1.GetImportJobRequest
+	(*ListImportRejectionsRequest)(nil),  // 20: crm.lead.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil), // 21: crm.lead.v1.ListImportRejectionsResponse
+	(*FindDuplicatesRequest)(nil),        // 22: crm.lead.v1.FindDuplicatesRequest
+	(*FindDuplicatesResponse)(nil),       // 23: crm.lead.v1.FindDuplicatesResponse
+	(*DuplicateMatch)(nil),               // 24: crm.lead.v1.DuplicateMatch
+	(*ListDuplicateGroupsRequest)(nil),   // 25: crm.lead.v1.ListDuplicateGroupsRequest
+	(*ListDuplicateGroupsResponse)(nil),  // 26: crm.lead.v1.ListDuplicateGroupsResponse
+	(*DuplicateGroup)(nil),               // 27: crm.lead.v1.DuplicateGroup
+	(*CreateLeadRequest)(nil),            // 28: crm.lead.v1.CreateLeadRequest
+	(*GetLeadRequest)(nil),               // 29: crm.lead.v1.GetLeadRequest
+	(*ListLeadsRequest)(nil),             // 30: crm.lead.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),            // 31: crm.lead.v1.ListLeadsResponse
+	(*UpdateLeadRequest)(nil),            // 32: crm.lead.v1.UpdateLeadRequest
+	(*DeleteLeadRequest)(nil),            // 33: crm.lead.v1.DeleteLeadRequest
+	(*AssignLeadRequest)(nil),            // 34: crm.lead.v1.AssignLeadRequest
+	(*DisqualifyLeadRequest)(nil),        // 35: crm.lead.v1.DisqualifyLeadRequest
+	(*ReactivateLeadRequest)(nil),        // 36: crm.lead.v1.ReactivateLeadRequest
+	(*CreateActivityRequest)(nil),        // 37: crm.lead.v1.CreateActivityRequest
+	(*ListActivitiesRequest)(nil),        // 38: crm.lead.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),       // 39: crm.lead.v1.ListActivitiesResponse
+	nil,                                  // 40: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	(*Lead)(nil),                         // 41: crm.lead.v1.Lead
+	(*timestamppb.Timestamp)(nil),        // 42: google.protobuf.Timestamp
+	(Source)(0),                          // 43: crm.lead.v1.Source
+	(*fieldmaskpb.FieldMask)(nil),        // 44: google.protobuf.FieldMask
+	(DisqualificationReason)(0),          // 45: crm.lead.v1.DisqualificationReason
+	(*Activity)(nil),                     // 46: crm.lead.v1.Activity
+	(*emptypb.Empty)(nil),                // 47: google.protobuf.Empty
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
-	25, // 0: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	26, // 1: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
-	26, // 2: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
-	27, // 3: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
-	27, // 4: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
-	27, // 5: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
-	27, // 6: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
-	5,  // 7: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
-	5,  // 8: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
-	5,  // 9: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
-	5,  // 10: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
-	6,  // 11: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
-	6,  // 12: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
-	5,  // 13: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
-	9,  // 14: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	26, // 15: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
-	0,  // 16: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
-	0,  // 17: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
-	12, // 18: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
-	0,  // 19: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	26, // 20: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	26, // 21: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	26, // 22: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	28, // 23: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	29, // 24: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	30, // 25: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
-	30, // 26: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
-	13, // 27: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	14, // 28: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	15, // 29: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	17, // 30: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	18, // 31: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	19, // 32: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	20, // 33: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	21, // 34: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	22, // 35: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
-	23, // 36: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
-	7,  // 37: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	1,  // 38: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
-	3,  // 39: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
-	10, // 40: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	26, // 41: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	26, // 42: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	16, // 43: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	26, // 44: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	31, // 45: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	26, // 46: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	26, // 47: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	26, // 48: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	30, // 49: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
-	24, // 50: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
-	8,  // 51: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	2,  // 52: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	4,  // 53: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
-	11, // 54: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	41, // [41:55] is the sub-list for method output_type
-	27, // [27:41] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	40, // 0: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	41, // 1: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
+	41, // 2: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
+	42, // 3: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	42, // 4: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	42, // 5: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
+	42, // 6: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
+	8,  // 7: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
+	8,  // 8: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
+	8,  // 9: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
+	8,  // 10: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
+	9,  // 11: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
+	9,  // 12: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
+	8,  // 13: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
+	11, // 14: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
+	12, // 15: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
+	1,  // 16: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
+	2,  // 17: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
+	43, // 18: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
+	13, // 19: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
+	41, // 20: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
+	15, // 21: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
+	18, // 22: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
+	16, // 23: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
+	17, // 24: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
+	3,  // 25: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
+	11, // 26: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
+	16, // 27: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
+	42, // 28: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	42, // 29: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	17, // 30: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
+	24, // 31: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	41, // 32: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 33: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 34: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	27, // 35: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 36: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	41, // 37: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	41, // 38: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	41, // 39: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	44, // 40: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45, // 41: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	46, // 42: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
+	46, // 43: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
+	28, // 44: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	29, // 45: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	30, // 46: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	32, // 47: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	33, // 48: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	34, // 49: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	35, // 50: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	36, // 51: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	37, // 52: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
+	38, // 53: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
+	22, // 54: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	4,  // 55: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	6,  // 56: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
+	10, // 57: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
+	19, // 58: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
+	20, // 59: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
+	25, // 60: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	41, // 61: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	41, // 62: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	31, // 63: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	41, // 64: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	47, // 65: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	41, // 66: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	41, // 67: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	41, // 68: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	46, // 69: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
+	39, // 70: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
+	23, // 71: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	5,  // 72: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	7,  // 73: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	14, // 74: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
+	18, // 75: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
+	21, // 76: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
+	26, // 77: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	61, // [61:78] is the sub-list for method output_type
+	44, // [44:61] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }
@@ -1901,13 +3024,21 @@ func file_crm_lead_v1_lead_service_proto_init() {
 		return
 	}
 	file_crm_lead_v1_lead_proto_init()
+	file_crm_lead_v1_lead_service_proto_msgTypes[6].OneofWrappers = []any{
+		(*ImportLeadsRequest_Options)(nil),
+		(*ImportLeadsRequest_Rows)(nil),
+	}
+	file_crm_lead_v1_lead_service_proto_msgTypes[10].OneofWrappers = []any{
+		(*ImportLeadsResponse_Progress)(nil),
+		(*ImportLeadsResponse_Job)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   25,
+			NumEnums:      4,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

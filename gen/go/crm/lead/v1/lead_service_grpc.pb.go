@@ -20,20 +20,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LeadService_CreateLead_FullMethodName          = "/crm.lead.v1.LeadService/CreateLead"
-	LeadService_GetLead_FullMethodName             = "/crm.lead.v1.LeadService/GetLead"
-	LeadService_ListLeads_FullMethodName           = "/crm.lead.v1.LeadService/ListLeads"
-	LeadService_UpdateLead_FullMethodName          = "/crm.lead.v1.LeadService/UpdateLead"
-	LeadService_DeleteLead_FullMethodName          = "/crm.lead.v1.LeadService/DeleteLead"
-	LeadService_AssignLead_FullMethodName          = "/crm.lead.v1.LeadService/AssignLead"
-	LeadService_DisqualifyLead_FullMethodName      = "/crm.lead.v1.LeadService/DisqualifyLead"
-	LeadService_ReactivateLead_FullMethodName      = "/crm.lead.v1.LeadService/ReactivateLead"
-	LeadService_CreateActivity_FullMethodName      = "/crm.lead.v1.LeadService/CreateActivity"
-	LeadService_ListActivities_FullMethodName      = "/crm.lead.v1.LeadService/ListActivities"
-	LeadService_FindDuplicates_FullMethodName      = "/crm.lead.v1.LeadService/FindDuplicates"
-	LeadService_MergeLeads_FullMethodName          = "/crm.lead.v1.LeadService/MergeLeads"
-	LeadService_GetLeadStatistics_FullMethodName   = "/crm.lead.v1.LeadService/GetLeadStatistics"
-	LeadService_ListDuplicateGroups_FullMethodName = "/crm.lead.v1.LeadService/ListDuplicateGroups"
+	LeadService_CreateLead_FullMethodName           = "/crm.lead.v1.LeadService/CreateLead"
+	LeadService_GetLead_FullMethodName              = "/crm.lead.v1.LeadService/GetLead"
+	LeadService_ListLeads_FullMethodName            = "/crm.lead.v1.LeadService/ListLeads"
+	LeadService_UpdateLead_FullMethodName           = "/crm.lead.v1.LeadService/UpdateLead"
+	LeadService_DeleteLead_FullMethodName           = "/crm.lead.v1.LeadService/DeleteLead"
+	LeadService_AssignLead_FullMethodName           = "/crm.lead.v1.LeadService/AssignLead"
+	LeadService_DisqualifyLead_FullMethodName       = "/crm.lead.v1.LeadService/DisqualifyLead"
+	LeadService_ReactivateLead_FullMethodName       = "/crm.lead.v1.LeadService/ReactivateLead"
+	LeadService_CreateActivity_FullMethodName       = "/crm.lead.v1.LeadService/CreateActivity"
+	LeadService_ListActivities_FullMethodName       = "/crm.lead.v1.LeadService/ListActivities"
+	LeadService_FindDuplicates_FullMethodName       = "/crm.lead.v1.LeadService/FindDuplicates"
+	LeadService_MergeLeads_FullMethodName           = "/crm.lead.v1.LeadService/MergeLeads"
+	LeadService_GetLeadStatistics_FullMethodName    = "/crm.lead.v1.LeadService/GetLeadStatistics"
+	LeadService_ImportLeads_FullMethodName          = "/crm.lead.v1.LeadService/ImportLeads"
+	LeadService_GetImportJob_FullMethodName         = "/crm.lead.v1.LeadService/GetImportJob"
+	LeadService_ListImportRejections_FullMethodName = "/crm.lead.v1.LeadService/ListImportRejections"
+	LeadService_ListDuplicateGroups_FullMethodName  = "/crm.lead.v1.LeadService/ListDuplicateGroups"
 )
 
 // LeadServiceClient is the client API for LeadService service.
@@ -83,6 +86,19 @@ type LeadServiceClient interface {
 	// reasons. Merged leads are not counted (they are the same people as
 	// their primaries).
 	GetLeadStatistics(ctx context.Context, in *GetLeadStatisticsRequest, opts ...grpc.CallOption) (*LeadStatistics, error)
+	// Imports leads in bulk. The client sends ImportOptions first, then rows
+	// (any number per message); the server answers with progress after each
+	// batch it commits (counts, and every row it rejected with its line and
+	// reason) and, once the client has closed its side, the finished
+	// ImportJob. Good rows are imported even when others are rejected. Sent
+	// again with the same request_id, an import creates nothing twice: a
+	// finished one answers with its job; a broken-off one imports only what it
+	// had not. REST clients upload CSV to the gateway: POST /v1/leads:importCsv.
+	ImportLeads(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ImportLeadsRequest, ImportLeadsResponse], error)
+	// An import job and its counts.
+	GetImportJob(ctx context.Context, in *GetImportJobRequest, opts ...grpc.CallOption) (*ImportJob, error)
+	// The rows an import rejected, by line.
+	ListImportRejections(ctx context.Context, in *ListImportRejectionsRequest, opts ...grpc.CallOption) (*ListImportRejectionsResponse, error)
 	// Lists groups of leads that share a duplicate key (an email, a phone
 	// number, or a company and person name), ordered by rule and key.
 	ListDuplicateGroups(ctx context.Context, in *ListDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListDuplicateGroupsResponse, error)
@@ -226,6 +242,39 @@ func (c *leadServiceClient) GetLeadStatistics(ctx context.Context, in *GetLeadSt
 	return out, nil
 }
 
+func (c *leadServiceClient) ImportLeads(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ImportLeadsRequest, ImportLeadsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LeadService_ServiceDesc.Streams[0], LeadService_ImportLeads_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportLeadsRequest, ImportLeadsResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LeadService_ImportLeadsClient = grpc.BidiStreamingClient[ImportLeadsRequest, ImportLeadsResponse]
+
+func (c *leadServiceClient) GetImportJob(ctx context.Context, in *GetImportJobRequest, opts ...grpc.CallOption) (*ImportJob, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportJob)
+	err := c.cc.Invoke(ctx, LeadService_GetImportJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *leadServiceClient) ListImportRejections(ctx context.Context, in *ListImportRejectionsRequest, opts ...grpc.CallOption) (*ListImportRejectionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListImportRejectionsResponse)
+	err := c.cc.Invoke(ctx, LeadService_ListImportRejections_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *leadServiceClient) ListDuplicateGroups(ctx context.Context, in *ListDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListDuplicateGroupsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListDuplicateGroupsResponse)
@@ -283,6 +332,19 @@ type LeadServiceServer interface {
 	// reasons. Merged leads are not counted (they are the same people as
 	// their primaries).
 	GetLeadStatistics(context.Context, *GetLeadStatisticsRequest) (*LeadStatistics, error)
+	// Imports leads in bulk. The client sends ImportOptions first, then rows
+	// (any number per message); the server answers with progress after each
+	// batch it commits (counts, and every row it rejected with its line and
+	// reason) and, once the client has closed its side, the finished
+	// ImportJob. Good rows are imported even when others are rejected. Sent
+	// again with the same request_id, an import creates nothing twice: a
+	// finished one answers with its job; a broken-off one imports only what it
+	// had not. REST clients upload CSV to the gateway: POST /v1/leads:importCsv.
+	ImportLeads(grpc.BidiStreamingServer[ImportLeadsRequest, ImportLeadsResponse]) error
+	// An import job and its counts.
+	GetImportJob(context.Context, *GetImportJobRequest) (*ImportJob, error)
+	// The rows an import rejected, by line.
+	ListImportRejections(context.Context, *ListImportRejectionsRequest) (*ListImportRejectionsResponse, error)
 	// Lists groups of leads that share a duplicate key (an email, a phone
 	// number, or a company and person name), ordered by rule and key.
 	ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error)
@@ -334,6 +396,15 @@ func (UnimplementedLeadServiceServer) MergeLeads(context.Context, *MergeLeadsReq
 }
 func (UnimplementedLeadServiceServer) GetLeadStatistics(context.Context, *GetLeadStatisticsRequest) (*LeadStatistics, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLeadStatistics not implemented")
+}
+func (UnimplementedLeadServiceServer) ImportLeads(grpc.BidiStreamingServer[ImportLeadsRequest, ImportLeadsResponse]) error {
+	return status.Error(codes.Unimplemented, "method ImportLeads not implemented")
+}
+func (UnimplementedLeadServiceServer) GetImportJob(context.Context, *GetImportJobRequest) (*ImportJob, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetImportJob not implemented")
+}
+func (UnimplementedLeadServiceServer) ListImportRejections(context.Context, *ListImportRejectionsRequest) (*ListImportRejectionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListImportRejections not implemented")
 }
 func (UnimplementedLeadServiceServer) ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDuplicateGroups not implemented")
@@ -593,6 +664,49 @@ func _LeadService_GetLeadStatistics_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LeadService_ImportLeads_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(LeadServiceServer).ImportLeads(&grpc.GenericServerStream[ImportLeadsRequest, ImportLeadsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LeadService_ImportLeadsServer = grpc.BidiStreamingServer[ImportLeadsRequest, ImportLeadsResponse]
+
+func _LeadService_GetImportJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetImportJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).GetImportJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_GetImportJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).GetImportJob(ctx, req.(*GetImportJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LeadService_ListImportRejections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListImportRejectionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).ListImportRejections(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_ListImportRejections_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).ListImportRejections(ctx, req.(*ListImportRejectionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LeadService_ListDuplicateGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListDuplicateGroupsRequest)
 	if err := dec(in); err != nil {
@@ -671,10 +785,25 @@ var LeadService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _LeadService_GetLeadStatistics_Handler,
 		},
 		{
+			MethodName: "GetImportJob",
+			Handler:    _LeadService_GetImportJob_Handler,
+		},
+		{
+			MethodName: "ListImportRejections",
+			Handler:    _LeadService_ListImportRejections_Handler,
+		},
+		{
 			MethodName: "ListDuplicateGroups",
 			Handler:    _LeadService_ListDuplicateGroups_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ImportLeads",
+			Handler:       _LeadService_ImportLeads_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "crm/lead/v1/lead_service.proto",
 }

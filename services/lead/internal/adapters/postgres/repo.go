@@ -55,9 +55,10 @@ var (
 		"qualified_at"}
 	writeColumnList = append(slices.Clone(leadColumnList), "email_norm", "phone_norm", "name_key")
 
-	leadColumns = strings.Join(leadColumnList, ", ")
-	insertLead  = "INSERT INTO leads (" + strings.Join(writeColumnList, ", ") + ") VALUES (" + placeholders(1, len(writeColumnList)) + ")"
-	updateLead  = "UPDATE leads SET (" + strings.Join(writeColumnList[1:], ", ") + ") = (" + placeholders(2, len(writeColumnList)) + ") WHERE id = $1"
+	leadColumns   = strings.Join(leadColumnList, ", ")
+	insertColumns = strings.Join(writeColumnList, ", ")
+	insertLead    = "INSERT INTO leads (" + strings.Join(writeColumnList, ", ") + ") VALUES (" + placeholders(1, len(writeColumnList)) + ")"
+	updateLead    = "UPDATE leads SET (" + strings.Join(writeColumnList[1:], ", ") + ") = (" + placeholders(2, len(writeColumnList)) + ") WHERE id = $1"
 )
 
 // placeholders returns "$from, ..., $to".

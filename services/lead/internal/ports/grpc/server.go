@@ -30,6 +30,7 @@ type Server struct {
 	// published is called after every successful change, to wake the
 	// outbox relay.
 	published func()
+	imports   *ImportServer
 }
 
 // New returns the gRPC API over the use cases.
