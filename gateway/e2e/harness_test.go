@@ -28,13 +28,13 @@ type stack struct {
 	http    *http.Client
 }
 
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T, leadEnv ...string) *stack {
 	t.Helper()
 	db, n := testkit.Database(t), testkit.NewNATS(t)
 	leadAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	lead := testkit.StartProc(t, "lead", testkit.Binary(t, "github.com/crmsuite/crm/services/lead/cmd/lead"), leadAddr,
-		"GRPC_ADDR="+leadAddr, "METRICS_ADDR=off", "DATABASE_URL="+db, "NATS_URL="+n.URL,
-		"EVENTS_NAMESPACE="+n.Namespace, "PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s")
+		append([]string{"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=off", "DATABASE_URL=" + db, "NATS_URL=" + n.URL,
+			"EVENTS_NAMESPACE=" + n.Namespace, "PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s"}, leadEnv...)...)
 	gw := testkit.StartProc(t, "gateway", testkit.Binary(t, "github.com/crmsuite/crm/gateway/cmd/gateway"), httpAddr,
 		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "MAX_BODY_BYTES=65536", "LOG_LEVEL=warn", "LOG_FORMAT=text")
 	conn, err := grpc.NewClient(leadAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))

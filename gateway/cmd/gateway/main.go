@@ -41,6 +41,10 @@ func run(ctx context.Context) error {
 		MaxBodyBytes:    int64(env.Int("MAX_BODY_BYTES", 1<<20)),
 		UpstreamTimeout: env.Duration("UPSTREAM_TIMEOUT", 10*time.Second),
 		Pprof:           env.Bool("PPROF", false),
+		CSVImport: server.CSVImportConfig{
+			MaxBodyBytes: int64(env.Int("IMPORT_MAX_BODY_BYTES", 1<<30)),
+			MaxRowBytes:  int64(env.Int("IMPORT_MAX_ROW_BYTES", 1<<20)),
+		},
 	}
 	shutdownTimeout := env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 	level, format := env.String("LOG_LEVEL", "info"), env.String("LOG_FORMAT", "json")

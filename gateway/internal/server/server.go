@@ -47,6 +47,8 @@ type Config struct {
 	UpstreamTimeout time.Duration
 	// Pprof serves /debug/pprof (profiling; never on a public port).
 	Pprof bool
+	// CSVImport bounds CSV uploads (POST /v1/leads:importCsv).
+	CSVImport CSVImportConfig
 }
 
 // New returns the gateway's HTTP handler. Each upstream's API is
@@ -61,17 +63,29 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		runtime.WithErrorHandler(errorHandler),
 	)
+	root := http.NewServeMux()
 	for _, u := range upstreams {
 		switch u.Name {
 		case "lead":
-			if err := leadv1.RegisterLeadServiceHandlerClient(ctx, mux, leadv1.NewLeadServiceClient(u.Conn)); err != nil {
+			leads := leadv1.NewLeadServiceClient(u.Conn)
+			if err := leadv1.RegisterLeadServiceHandlerClient(ctx, mux, leads); err != nil {
 				return nil, err
 			}
+			csvCfg := cfg.CSVImport
+			if csvCfg.MaxBodyBytes <= 0 {
+				csvCfg.MaxBodyBytes = 1 << 30
+			}
+			if csvCfg.MaxRowBytes <= 0 {
+				csvCfg.MaxRowBytes = 1 << 20
+			}
+			if csvCfg.RowsPerMessage <= 0 {
+				csvCfg.RowsPerMessage = 1000
+			}
+			root.Handle("POST /v1/leads:importCsv", &csvImporter{leads: leads, cfg: csvCfg})
 		default:
 			return nil, fmt.Errorf("gateway: unknown upstream %q", u.Name)
 		}
 	}
-	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -961,7 +961,11 @@ type ImportRow struct {
 	Line int64 `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
 	// Validated like CreateLead's lead, row by row: a bad row is rejected,
 	// not the import (so not by the message's own validation).
-	Lead          *Lead `protobuf:"bytes,2,opt,name=lead,proto3" json:"lead,omitempty"`
+	Lead *Lead `protobuf:"bytes,2,opt,name=lead,proto3" json:"lead,omitempty"`
+	// Set instead of lead when the client could not read the row (bad
+	// encoding, too long, wrong number of columns): the row is rejected
+	// with this message.
+	Unreadable    string `protobuf:"bytes,3,opt,name=unreadable,proto3" json:"unreadable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1008,6 +1012,13 @@ func (x *ImportRow) GetLead() *Lead {
 		return x.Lead
 	}
 	return nil
+}
+
+func (x *ImportRow) GetUnreadable() string {
+	if x != nil {
+		return x.Unreadable
+	}
+	return ""
 }
 
 type ImportLeadsResponse struct {
@@ -2693,10 +2704,13 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\fdisplay_name\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\"C\n" +
 	"\n" +
 	"ImportRows\x125\n" +
-	"\x04rows\x18\x01 \x03(\v2\x16.crm.lead.v1.ImportRowB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x04rows\"W\n" +
+	"\x04rows\x18\x01 \x03(\v2\x16.crm.lead.v1.ImportRowB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x04rows\"\x81\x01\n" +
 	"\tImportRow\x12\x1b\n" +
 	"\x04line\x18\x01 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x04line\x12-\n" +
-	"\x04lead\x18\x02 \x01(\v2\x11.crm.lead.v1.LeadB\x06\xbaH\x03\xd8\x01\x03R\x04lead\"\x84\x01\n" +
+	"\x04lead\x18\x02 \x01(\v2\x11.crm.lead.v1.LeadB\x06\xbaH\x03\xd8\x01\x03R\x04lead\x12(\n" +
+	"\n" +
+	"unreadable\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\n" +
+	"unreadable\"\x84\x01\n" +
 	"\x13ImportLeadsResponse\x129\n" +
 	"\bprogress\x18\x01 \x01(\v2\x1b.crm.lead.v1.ImportProgressH\x00R\bprogress\x12*\n" +
 	"\x03job\x18\x02 \x01(\v2\x16.crm.lead.v1.ImportJobH\x00R\x03jobB\x06\n" +

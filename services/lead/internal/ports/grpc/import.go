@@ -118,7 +118,7 @@ func (im *ImportServer) run(stream leadv1.LeadService_ImportLeadsServer) (err er
 				}
 				return im.refuseBeyondLimit(ctx, stream, job, line)
 			}
-			batch = append(batch, im.row(line, r.GetLead()))
+			batch = append(batch, im.row(line, r))
 			if len(batch) >= im.cfg.BatchRows {
 				if err := flush(); err != nil {
 					return err
@@ -158,7 +158,11 @@ var errRowLimit = apperr.ResourceExhausted(domain.RejectRowLimit, "the import's 
 
 // row validates one row like CreateLead's lead; a bad row is kept, marked
 // invalid, to be reported with its line.
-func (im *ImportServer) row(line int64, l *leadv1.Lead) domain.ImportRow {
+func (im *ImportServer) row(line int64, r *leadv1.ImportRow) domain.ImportRow {
+	if msg := r.GetUnreadable(); msg != "" {
+		return domain.ImportRow{Line: line, Invalid: apperr.InvalidField("row", "UNREADABLE_ROW", "%s", msg)}
+	}
+	l := r.GetLead()
 	if l == nil {
 		return domain.ImportRow{Line: line, Invalid: apperr.InvalidField("lead", "LEAD_REQUIRED", "the row has no lead")}
 	}
