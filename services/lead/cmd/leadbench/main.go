@@ -60,6 +60,8 @@ type options struct {
 	out          string
 	creates      bool
 	dataDir      string
+	importRows   int
+	leadMetrics  string
 }
 
 func main() {
@@ -74,6 +76,8 @@ func main() {
 	flag.IntVar(&o.dbConns, "db-conns", 32, "Postgres pool size of the service and of the raw run")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for the report")
 	flag.BoolVar(&o.creates, "creates", true, "run the CreateLead measurements")
+	flag.IntVar(&o.importRows, "import-rows", 1_000_000, "rows per import run, gRPC and CSV (0 skips them)")
+	flag.StringVar(&o.leadMetrics, "lead-metrics", "off", "METRICS_ADDR of the lead service (with PPROF=true in the environment, profile it there)")
 	flag.StringVar(&o.dataDir, "data", "", "keep PostgreSQL here and reuse it (and its loaded leads) across runs; default a temp dir")
 	flag.Parse()
 	for _, c := range strings.Split(conc, ",") {
@@ -140,7 +144,7 @@ func run(ctx context.Context, o options) error {
 
 	leadAddr, httpAddr := freeAddr(), freeAddr()
 	lead, err := procs.Start("lead", filepath.Join(o.binDir, "lead"), []string{
-		"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL,
+		"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=" + o.leadMetrics, "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL,
 		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=info",
 	}, logf)
 	if err != nil {
@@ -255,6 +259,11 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		if err := dupBench(ctx, o, client, &seq, rep); err != nil {
+			return err
+		}
+	}
+	if o.importRows > 0 {
+		if err := importBench(ctx, o, pool, client, httpAddr, rep); err != nil {
 			return err
 		}
 	}
@@ -393,6 +402,7 @@ type report struct {
 	lists      []listResult
 	dupCreates []result
 	dupLists   []listResult
+	imports    []importResult
 }
 
 type listResult struct {
@@ -447,6 +457,14 @@ func (r *report) write(dir string) error {
 		fmt.Fprintf(&b, "\n| query | requests | p50 | p99 | max | groups/page |\n|---|---:|---:|---:|---:|---:|\n")
 		for _, l := range r.dupLists {
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %.1f |\n", l.name, l.requests, ms(l.p50), ms(l.p99), ms(l.max), l.avgRows)
+		}
+	}
+	if len(r.imports) > 0 {
+		fmt.Fprintf(&b, "\n## ImportLeads (duplicate detection on, policy SKIP; onto the table above)\n\n"+
+			"| path | rows | created | time | rows/s | outbox rows after | relay catch-up |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, im := range r.imports {
+			fmt.Fprintf(&b, "| %s | %d | %d | %v | %.0f | %d | %v |\n", im.name, im.rows, im.created,
+				im.elapsed.Round(time.Millisecond), float64(im.rows)/im.elapsed.Seconds(), im.outboxed, im.catchUp.Round(time.Millisecond))
 		}
 	}
 	fmt.Print("\n" + b.String())

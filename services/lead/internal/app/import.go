@@ -34,10 +34,10 @@ type ImportTx interface {
 	Existing(ids []uuid.UUID, keys []domain.DuplicateKeys) (domain.ExistingLeads, error)
 	// LockLeads loads leads for update.
 	LockLeads(ids []uuid.UUID) (map[uuid.UUID]*domain.Lead, error)
-	// Create inserts leads (those whose id exists are left alone) and
-	// reports which it inserted; the store announces them in LeadsImported
-	// events.
-	Create(leads []*domain.Lead) (inserted []*domain.Lead, err error)
+	// Create inserts leads, with their duplicate keys (those whose id
+	// exists are left alone) and reports which it inserted; the store
+	// announces them in LeadsImported events.
+	Create(leads []*domain.Lead, keys []domain.DuplicateKeys) (inserted []*domain.Lead, err error)
 	// Save writes a changed lead and its events.
 	Save(l *domain.Lead, events []domain.Event) error
 	// Finish records the batch's rejections and counts on the job.
@@ -85,6 +85,15 @@ func (im *Importer) Start(ctx context.Context, opts domain.ImportOptions) (*doma
 	return im.store.StartImport(ctx, job)
 }
 
+// Prepare computes a valid row's duplicate keys; call it on every row
+// before Batch (it is the costly part of a row, and can run while the
+// previous batch commits).
+func (im *Importer) Prepare(row *domain.ImportRow) {
+	if row.Invalid == nil {
+		row.Keys = row.Lead.DuplicateKeys(im.phoneRegion)
+	}
+}
+
 // Batch imports rows (in order) in one transaction and returns what it
 // did with them; the job's counts include them afterwards.
 func (im *Importer) Batch(ctx context.Context, job *domain.ImportJob, rows []domain.ImportRow) (domain.ImportCounts, []domain.ImportRejection, error) {
@@ -97,16 +106,16 @@ func (im *Importer) Batch(ctx context.Context, job *domain.ImportJob, rows []dom
 		for i, r := range rows {
 			ids[i] = job.RowID(r.Line)
 			if r.Invalid == nil {
-				keys = append(keys, r.Lead.DuplicateKeys(im.phoneRegion))
+				keys = append(keys, r.Keys)
 			}
 		}
 		existing, err := tx.Existing(ids, keys)
 		if err != nil {
 			return err
 		}
-		plan := job.PlanImport(rows, existing, im.phoneRegion, actor, now)
+		plan := job.PlanImport(rows, existing, actor, now)
 		counts, rejections = plan.Counts, plan.Rejections
-		inserted, err := tx.Create(plan.Creates)
+		inserted, err := tx.Create(plan.Creates, plan.CreateKeys)
 		if err != nil {
 			return err
 		}

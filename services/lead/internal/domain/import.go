@@ -87,6 +87,9 @@ type ImportRow struct {
 	Fields []Field
 	// Invalid is the row's validation error, if any.
 	Invalid error
+	// Keys are the lead's duplicate keys (computed once: phone numbers are
+	// costly to parse).
+	Keys DuplicateKeys
 }
 
 // ImportRejection is a row an import did not take, and why.
@@ -125,7 +128,9 @@ type ImportUpdate struct {
 
 // ImportPlan is what to do with a batch.
 type ImportPlan struct {
-	Creates    []*Lead
+	Creates []*Lead
+	// CreateKeys are the duplicate keys of Creates, index by index.
+	CreateKeys []DuplicateKeys
 	Updates    []ImportUpdate
 	Counts     ImportCounts
 	Rejections []ImportRejection
@@ -135,7 +140,7 @@ type ImportPlan struct {
 // skipped, creates a lead or updates one, by the job's mode and duplicate
 // policy. Rows are compared with existing leads and with earlier rows of
 // the batch (earlier batches are existing leads by then).
-func (j *ImportJob) PlanImport(rows []ImportRow, existing ExistingLeads, phoneRegion, actor string, now time.Time) ImportPlan {
+func (j *ImportJob) PlanImport(rows []ImportRow, existing ExistingLeads, actor string, now time.Time) ImportPlan {
 	plan := ImportPlan{Counts: ImportCounts{Received: int64(len(rows))}}
 	type pending struct {
 		lead *Lead
@@ -168,7 +173,7 @@ func (j *ImportJob) PlanImport(rows []ImportRow, existing ExistingLeads, phoneRe
 			plan.Counts.Skipped++
 			continue
 		}
-		keys := l.DuplicateKeys(phoneRegion)
+		keys := row.Keys
 		byRule := map[DuplicateRule]string{RuleEmail: keys.Email, RulePhone: keys.Phone, RuleCompanyAndName: keys.CompanyAndName}
 
 		var dupLeads []uuid.UUID
@@ -228,6 +233,7 @@ func (j *ImportJob) PlanImport(rows []ImportRow, existing ExistingLeads, phoneRe
 			}
 		}
 		plan.Creates = append(plan.Creates, l)
+		plan.CreateKeys = append(plan.CreateKeys, keys)
 	}
 	return plan
 }

@@ -13,7 +13,10 @@ func TestPlanImportSkipsDuplicatesWithinTheBatch(t *testing.T) {
 		{Line: 8, Lead: Lead{LastName: "Ann", Company: "Acme", Email: "a@x.com"}},
 		{Line: 9, Lead: Lead{FirstName: "ann", Company: "ACME"}},
 	}
-	plan := j.PlanImport(rows, ExistingLeads{}, "", "u", time.Now())
+	for i := range rows {
+		rows[i].Keys = rows[i].Lead.DuplicateKeys("")
+	}
+	plan := j.PlanImport(rows, ExistingLeads{}, "u", time.Now())
 	if len(plan.Creates) != 2 || plan.Counts.Skipped != 2 {
 		t.Fatalf("plan = %d creates, counts %+v, rejections %+v", len(plan.Creates), plan.Counts, plan.Rejections)
 	}

@@ -215,7 +215,7 @@ func (t *importTx) LockLeads(ids []uuid.UUID) (map[uuid.UUID]*domain.Lead, error
 // Create copies the leads into a session-local staging table and inserts
 // them from there, leaving alone ids that exist (rows an earlier attempt of
 // the same import already created).
-func (t *importTx) Create(leads []*domain.Lead) ([]*domain.Lead, error) {
+func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]*domain.Lead, error) {
 	if len(leads) == 0 {
 		return nil, nil
 	}
@@ -224,7 +224,7 @@ func (t *importTx) Create(leads []*domain.Lead) ([]*domain.Lead, error) {
 	}
 	rows := make([][]any, len(leads))
 	for i, l := range leads {
-		rows[i] = t.r.leadArgs(l)
+		rows[i] = leadArgsWithKeys(l, keys[i])
 	}
 	if _, err := t.q.CopyFrom(t.ctx, pgx.Identifier{"import_stage"}, writeColumnList, pgx.CopyFromRows(rows)); err != nil {
 		return nil, fmt.Errorf("import copy: %w", err)

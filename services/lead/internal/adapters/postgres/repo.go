@@ -89,6 +89,10 @@ func addressValue(a domain.Address) []byte {
 // leadArgs are the values of leadColumns and then of the duplicate keys,
 // in order.
 func (r *Repo) leadArgs(l *domain.Lead) []any {
+	return leadArgsWithKeys(l, l.DuplicateKeys(r.phoneRegion))
+}
+
+func leadArgsWithKeys(l *domain.Lead, keys domain.DuplicateKeys) []any {
 	var reason, note, by, before *string
 	var at *time.Time
 	if d := l.Disqualification; d != nil {
@@ -96,7 +100,6 @@ func (r *Repo) leadArgs(l *domain.Lead) []any {
 		reason, note, by, before, at = &r, &d.Note, &d.By, &s, &d.At
 	}
 	custom, _ := json.Marshal(l.CustomFields)
-	keys := l.DuplicateKeys(r.phoneRegion)
 	var mergedInto *uuid.UUID
 	if l.MergedInto != uuid.Nil {
 		mergedInto = &l.MergedInto
@@ -179,11 +182,11 @@ func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error 
 		return err
 	}
 	b := &pgx.Batch{}
+	k := l.DuplicateKeys(r.phoneRegion)
 	if !ch.AllowDuplicate {
-		k := l.DuplicateKeys(r.phoneRegion)
 		b.Queue(assertNoDuplicate, l.ID, k.Email, k.Phone, k.CompanyAndName)
 	}
-	b.Queue(insertLead, r.leadArgs(l)...)
+	b.Queue(insertLead, leadArgsWithKeys(l, k)...)
 	outbox.Queue(b, msgs...)
 	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
 		return duplicateOr(err, "create lead")
@@ -252,13 +255,14 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 		if ch.Delete {
 			b.Queue(`DELETE FROM leads WHERE id = $1`, id)
 		} else {
-			if after := l.DuplicateKeys(r.phoneRegion); after != before && !ch.AllowDuplicate {
+			after := l.DuplicateKeys(r.phoneRegion)
+			if after != before && !ch.AllowDuplicate {
 				// Only keys this change sets count: a duplicate someone
 				// allowed before does not block unrelated edits.
 				b.Queue(assertNoDuplicate, l.ID, changed(before.Email, after.Email),
 					changed(before.Phone, after.Phone), changed(before.CompanyAndName, after.CompanyAndName))
 			}
-			b.Queue(updateLead, r.leadArgs(l)...)
+			b.Queue(updateLead, leadArgsWithKeys(l, after)...)
 		}
 		if a := ch.Activity; a != nil {
 			var dur *time.Duration

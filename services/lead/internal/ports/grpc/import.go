@@ -78,24 +78,51 @@ func (im *ImportServer) run(stream leadv1.LeadService_ImportLeadsServer) (err er
 		}
 	}()
 
-	var batch []domain.ImportRow
-	var line int64
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
+	// Rows are read, validated and prepared (their keys parsed) in one
+	// goroutine while the previous batch commits in this one.
+	batches := make(chan []domain.ImportRow, 1)
+	var limitLine int64
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		readErr <- im.read(stream, job, batches, &limitLine)
+	}()
+	for batch := range batches {
 		_, rejections, err := im.importer.Batch(ctx, job, batch)
 		if err != nil {
+			go func() {
+				for range batches { // let the reader finish
+				}
+			}()
 			return err
 		}
-		batch = batch[:0]
 		im.published()
 		progress := &leadv1.ImportProgress{Counts: importCounts(job.Counts)}
 		for _, r := range rejections {
 			progress.Rejections = append(progress.Rejections, importRejection(r))
 		}
-		return stream.Send(&leadv1.ImportLeadsResponse{Kind: &leadv1.ImportLeadsResponse_Progress{Progress: progress}})
+		if err := stream.Send(&leadv1.ImportLeadsResponse{Kind: &leadv1.ImportLeadsResponse_Progress{Progress: progress}}); err != nil {
+			return err
+		}
 	}
+	if err := <-readErr; err != nil {
+		return err
+	}
+	if limitLine > 0 {
+		return im.refuseBeyondLimit(ctx, stream, job, limitLine)
+	}
+	if err := im.importer.Finish(ctx, job, nil); err != nil {
+		return err
+	}
+	return stream.Send(&leadv1.ImportLeadsResponse{Kind: &leadv1.ImportLeadsResponse_Job{Job: importJob(job)}})
+}
+
+// read receives the rows, validates and prepares them, and hands them over
+// in batches. At the row limit it stops reading and sets *limitLine to the
+// first line not taken.
+func (im *ImportServer) read(stream leadv1.LeadService_ImportLeadsServer, job *domain.ImportJob, batches chan<- []domain.ImportRow, limitLine *int64) error {
+	var batch []domain.ImportRow
+	var line, taken int64
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -112,27 +139,27 @@ func (im *ImportServer) run(stream leadv1.LeadService_ImportLeadsServer) (err er
 			if r.GetLine() > 0 {
 				line = r.GetLine()
 			}
-			if im.cfg.MaxRows > 0 && job.Counts.Received+int64(len(batch)) >= im.cfg.MaxRows {
-				if err := flush(); err != nil {
-					return err
+			if im.cfg.MaxRows > 0 && taken >= im.cfg.MaxRows {
+				if len(batch) > 0 {
+					batches <- batch
 				}
-				return im.refuseBeyondLimit(ctx, stream, job, line)
+				*limitLine = line
+				return nil
 			}
-			batch = append(batch, im.row(line, r))
+			taken++
+			row := im.row(line, r)
+			im.importer.Prepare(&row)
+			batch = append(batch, row)
 			if len(batch) >= im.cfg.BatchRows {
-				if err := flush(); err != nil {
-					return err
-				}
+				batches <- batch
+				batch = nil
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return err
+	if len(batch) > 0 {
+		batches <- batch
 	}
-	if err := im.importer.Finish(ctx, job, nil); err != nil {
-		return err
-	}
-	return stream.Send(&leadv1.ImportLeadsResponse{Kind: &leadv1.ImportLeadsResponse_Job{Job: importJob(job)}})
+	return nil
 }
 
 // refuseBeyondLimit ends an import that has more rows than allowed: what
