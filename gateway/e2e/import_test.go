@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -166,4 +167,42 @@ func TestCSVImportRowLimitAndResend(t *testing.T) {
 
 func urlq(s string) string {
 	return strings.NewReplacer(" ", "%20", `"`, "%22", "=", "%3D", "@", "%40").Replace(s)
+}
+
+// A file larger than any buffer on the way, streamed as it is written.
+func TestCSVImportStreamsLargeFilesWhole(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	pr, pw := io.Pipe()
+	const n = 20000
+	go func() {
+		w := bufio.NewWriterSize(pw, 1<<20)
+		fmt.Fprintln(w, "first_name,last_name,company,email,phone")
+		for i := range n {
+			fmt.Fprintf(w, "Imp,c%d,Import Co %d,c%d@import.example,+1 917 %07d\n", i, i%5000, i, i)
+		}
+		_ = w.Flush()
+		_ = pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", s.base+"/v1/leads:importCsv", pr)
+	req.Header.Set("X-Actor", "importer")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var last []byte
+	rejections := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		last = append(last[:0], sc.Bytes()...)
+		if bytes.Contains(sc.Bytes(), []byte(`"rejections"`)) && rejections < 3 {
+			rejections++
+			t.Logf("%.500s", sc.Bytes())
+		}
+	}
+	if !bytes.Contains(last, []byte(fmt.Sprintf(`"created":"%d"`, n))) {
+		t.Fatalf("last line %s", last)
+	}
 }

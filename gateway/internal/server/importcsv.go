@@ -119,6 +119,12 @@ type columnPlan struct {
 }
 
 func (c *csvImporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Progress goes out while the file still comes in: without full duplex,
+	// an HTTP/1.1 server stops reading the body once the answer starts.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		writeStatus(w, status.New(codes.Internal, "streaming import not supported here"), http.StatusInternalServerError)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes)
 	q := r.URL.Query()
 	opts, unknownAsCustom, bad := csvOptions(q)

@@ -118,11 +118,18 @@ func importBench(ctx context.Context, o options, pool *pgxpool.Pool, client lead
 	var last map[string]any
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	shown := 0
 	for sc.Scan() {
 		var line map[string]any
 		if json.Unmarshal(sc.Bytes(), &line) == nil {
 			if j, ok := line["job"].(map[string]any); ok {
 				last = j
+			}
+			if p, ok := line["progress"].(map[string]any); ok && shown < 3 {
+				if rj, ok := p["rejections"].([]any); ok && len(rj) > 0 {
+					step(fmt.Sprintf("import: csv rejection sample: %v", rj[0]))
+					shown++
+				}
 			}
 		}
 	}

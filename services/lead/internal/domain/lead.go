@@ -150,6 +150,13 @@ var UpdatableFields = []Field{
 	FieldDescription, FieldCustomFields,
 }
 
+// notSettable are the statuses only their own operations reach, and why.
+var notSettable = map[Status]string{
+	StatusQualified:    "a lead becomes QUALIFIED only by conversion",
+	StatusDisqualified: "disqualify a lead with DisqualifyLead, giving a reason",
+	StatusMerged:       "a lead becomes MERGED only by MergeLeads",
+}
+
 // New creates a lead from what the caller gave. Missing status is NEW,
 // missing source MANUAL, missing owner the actor.
 func New(in Lead, actor string, now time.Time) (*Lead, []Event, error) {
@@ -167,13 +174,8 @@ func New(in Lead, actor string, now time.Time) (*Lead, []Event, error) {
 	}
 	var vs apperr.Violations
 	l.checkInvariants(&vs)
-	switch l.Status {
-	case StatusQualified:
-		vs.Add(string(FieldStatus), "STATUS_NOT_SETTABLE", "a lead becomes QUALIFIED only by conversion")
-	case StatusDisqualified:
-		vs.Add(string(FieldStatus), "STATUS_NOT_SETTABLE", "disqualify a lead with DisqualifyLead, giving a reason")
-	case StatusMerged:
-		vs.Add(string(FieldStatus), "STATUS_NOT_SETTABLE", "a lead becomes MERGED only by MergeLeads")
+	if why, ok := notSettable[l.Status]; ok {
+		vs.Add(string(FieldStatus), "STATUS_NOT_SETTABLE", "%s", why)
 	}
 	if err := vs.Err(); err != nil {
 		return nil, nil, err
@@ -217,40 +219,20 @@ func (l *Lead) Update(patch Lead, mask []Field, actor string, now time.Time) ([]
 	patch.normalize()
 	for _, f := range mask {
 		switch f {
-		case FieldFirstName:
-			next.FirstName = patch.FirstName
-		case FieldLastName:
-			next.LastName = patch.LastName
-		case FieldCompany:
-			next.Company = patch.Company
-		case FieldTitle:
-			next.Title = patch.Title
-		case FieldEmail:
-			next.Email = patch.Email
-		case FieldPhone:
-			next.Phone = patch.Phone
-		case FieldWebsite:
-			next.Website = patch.Website
-		case FieldAddress:
-			next.Address = patch.Address
+		case FieldFirstName, FieldLastName, FieldCompany, FieldTitle, FieldEmail, FieldPhone, FieldWebsite,
+			FieldAddress, FieldCampaign, FieldRating, FieldNextContactAt, FieldDescription, FieldCustomFields:
+			next.copyField(f, &patch)
 		case FieldSource:
 			next.Source = patch.Source
 			if next.Source == "" {
 				next.Source = SourceManual
 			}
-		case FieldCampaign:
-			next.Campaign = patch.Campaign
-		case FieldRating:
-			next.Rating = patch.Rating
 		case FieldStatus:
+			why, terminal := notSettable[patch.Status]
 			switch {
 			case patch.Status == l.Status:
-			case patch.Status == StatusQualified:
-				vs.Add(string(f), "STATUS_NOT_SETTABLE", "a lead becomes QUALIFIED only by conversion")
-			case patch.Status == StatusDisqualified:
-				vs.Add(string(f), "STATUS_NOT_SETTABLE", "disqualify a lead with DisqualifyLead, giving a reason")
-			case patch.Status == StatusMerged:
-				vs.Add(string(f), "STATUS_NOT_SETTABLE", "a lead becomes MERGED only by MergeLeads")
+			case terminal:
+				vs.Add(string(f), "STATUS_NOT_SETTABLE", "%s", why)
 			case patch.Status == "":
 				vs.Add(string(f), "STATUS_REQUIRED", "status cannot be cleared")
 			case l.Status == StatusDisqualified:
@@ -261,15 +243,6 @@ func (l *Lead) Update(patch Lead, mask []Field, actor string, now time.Time) ([]
 			}
 		case FieldOwner:
 			vs.Add(string(f), "FIELD_NOT_UPDATABLE", "change the owner with AssignLead")
-		case FieldNextContactAt:
-			next.NextContactAt = patch.NextContactAt
-		case FieldDescription:
-			next.Description = patch.Description
-		case FieldCustomFields:
-			next.CustomFields = maps.Clone(patch.CustomFields)
-			if next.CustomFields == nil {
-				next.CustomFields = map[string]string{}
-			}
 		default:
 			if !next.updateSubField(f, patch) {
 				vs.Add(string(f), "FIELD_NOT_UPDATABLE", "%s cannot be updated", f)
