@@ -86,7 +86,9 @@ type Consumer struct {
 	// AckWait before an unacknowledged message is redelivered; default 30s.
 	AckWait time.Duration
 	// OnDeadLetter, if set, runs after a message was dead-lettered, in its
-	// own transaction, e.g. to record a failed conversion.
+	// own transaction, e.g. to record a failed conversion. It must be
+	// idempotent: when it fails, the message is redelivered, dead-lettered
+	// again and the hook runs again.
 	OnDeadLetter func(ctx context.Context, m Message, reason string) error
 }
 
@@ -263,7 +265,11 @@ func (c *Consumer) deadLetter(ctx context.Context, log *slog.Logger, msg jetstre
 	log.ErrorContext(ctx, "event dead-lettered", "reason", reason, "dead_letter_subject", dl.Subject)
 	if c.OnDeadLetter != nil {
 		if err := pg.InTx(ctx, c.Pool, func(ctx context.Context) error { return c.OnDeadLetter(ctx, m, reason) }); err != nil {
-			log.ErrorContext(ctx, "dead-letter hook failed", "error", err)
+			// Redelivered, it is dead-lettered again (the dead letter is
+			// deduplicated by its id) and the hook gets another go.
+			log.ErrorContext(ctx, "dead-letter hook failed; will redeliver", "error", err)
+			_ = msg.NakWithDelay(c.Backoff[len(c.Backoff)-1])
+			return
 		}
 	}
 	_ = msg.TermWithReason("dead-lettered: " + reason)

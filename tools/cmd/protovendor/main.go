@@ -1,5 +1,5 @@
 // Command protovendor writes the third-party .proto files our API imports
-// (google/api annotations, buf/validate rules) into third_party/.
+// (google/api annotations, google/type money and date, buf/validate rules) into third_party/.
 //
 // buf's remote registry is not reachable from our build machines, and these
 // files ship in no Go module as .proto sources. They do ship as compiled
@@ -20,6 +20,8 @@ import (
 	"github.com/jhump/protoreflect/desc"
 	"github.com/jhump/protoreflect/desc/protoprint"
 	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/genproto/googleapis/type/date"
+	"google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -57,6 +59,8 @@ func main() {
 		{annotations.File_google_api_http_proto, "2015 Google LLC", "google.golang.org/genproto/googleapis/api"},
 		{annotations.File_google_api_field_behavior_proto, "2018 Google LLC", "google.golang.org/genproto/googleapis/api"},
 		{annotations.File_google_api_resource_proto, "2018 Google LLC", "google.golang.org/genproto/googleapis/api"},
+		{money.File_google_type_money_proto, "2024 Google LLC", "google.golang.org/genproto/googleapis/type"},
+		{date.File_google_type_date_proto, "2024 Google LLC", "google.golang.org/genproto/googleapis/type"},
 		{validatepb.File_buf_validate_validate_proto, "2023-2025 Buf Technologies, Inc.", "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go"},
 	}
 	printer := protoprint.Printer{Compact: false, SortElements: false, Indent: "  "}

@@ -2,13 +2,12 @@ package domain
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/nyaruka/phonenumbers"
 
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/customerkey"
 )
 
 // DuplicateRule is a way two leads can look like the same person.
@@ -43,48 +42,21 @@ func (l *Lead) DuplicateKeys(defaultRegion string) DuplicateKeys {
 	}
 }
 
-// NormalizeEmail folds case and trims space. Plus-addressing stays: it is
-// the address the person gave.
-func NormalizeEmail(s string) string {
-	return strings.ToLower(strings.TrimSpace(s))
-}
+// NormalizeEmail and NormalizePhone are the suite-wide keys (see
+// customerkey), so leads match the account service's contacts too.
+func NormalizeEmail(s string) string { return customerkey.Email(s) }
 
-// NormalizePhone returns the E.164 form of a phone number ("+4930123456")
-// when its country is known (written with +, or region given), and its
-// digits otherwise, so that "030 123456" in Germany and "+49 30 123456"
-// match.
-func NormalizePhone(raw, region string) string {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return ""
-	}
-	if num, err := phonenumbers.Parse(raw, strings.ToUpper(region)); err == nil && phonenumbers.IsPossibleNumber(num) {
-		// E.164 is + country code + national significant number; cheaper
-		// than phonenumbers.Format, which also handles other formats.
-		return "+" + strconv.Itoa(int(num.GetCountryCode())) + phonenumbers.GetNationalSignificantNumber(num)
-	}
-	var b strings.Builder
-	for i, r := range raw {
-		if (r >= '0' && r <= '9') || (r == '+' && i == 0) {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+func NormalizePhone(raw, region string) string { return customerkey.Phone(raw, region) }
 
 // CompanyAndNameKey is "company|first last", case- and space-folded; empty
 // unless the lead has both a company and a person's name.
 func CompanyAndNameKey(first, last, company string) string {
-	name := fold(first + " " + last)
-	company = fold(company)
+	name := customerkey.Fold(first + " " + last)
+	company = customerkey.Fold(company)
 	if company == "" || name == "" {
 		return ""
 	}
 	return company + "|" + name
-}
-
-func fold(s string) string {
-	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
 }
 
 // DuplicateMatch is a lead that looks like another, and why.

@@ -7,7 +7,10 @@
 package eventsv1
 
 import (
+	v11 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	v1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	date "google.golang.org/genproto/googleapis/type/date"
+	money "google.golang.org/genproto/googleapis/type/money"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -828,11 +831,422 @@ func (x *LeadsImported) GetLeads() []*v1.Lead {
 	return nil
 }
 
+// Subject crm.lead.lead_qualified: a lead was converted. Carries everything
+// the account and opportunity services need to create their records with
+// the ids the lead service allocated, without calling back.
+type LeadQualified struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Meta    *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	LeadId  string                 `protobuf:"bytes,2,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	Lead    *v1.Lead               `protobuf:"bytes,3,opt,name=lead,proto3" json:"lead,omitempty"`
+	Account *ConversionAccount     `protobuf:"bytes,4,opt,name=account,proto3" json:"account,omitempty"`
+	Contact *ConversionContact     `protobuf:"bytes,5,opt,name=contact,proto3" json:"contact,omitempty"`
+	// Absent when no opportunity was asked for.
+	Opportunity   *ConversionOpportunity `protobuf:"bytes,6,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeadQualified) Reset() {
+	*x = LeadQualified{}
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadQualified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadQualified) ProtoMessage() {}
+
+func (x *LeadQualified) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadQualified.ProtoReflect.Descriptor instead.
+func (*LeadQualified) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LeadQualified) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *LeadQualified) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *LeadQualified) GetLead() *v1.Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+func (x *LeadQualified) GetAccount() *ConversionAccount {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *LeadQualified) GetContact() *ConversionContact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *LeadQualified) GetOpportunity() *ConversionOpportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// The account side of a conversion.
+type ConversionAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UUID of the account to create, or of the existing one.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// Create it (with the fields below), or use the existing account.
+	Create       bool            `protobuf:"varint,2,opt,name=create,proto3" json:"create,omitempty"`
+	Type         v11.AccountType `protobuf:"varint,3,opt,name=type,proto3,enum=crm.account.v1.AccountType" json:"type,omitempty"`
+	DisplayName  string          `protobuf:"bytes,4,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Website      string          `protobuf:"bytes,5,opt,name=website,proto3" json:"website,omitempty"`
+	Industry     string          `protobuf:"bytes,6,opt,name=industry,proto3" json:"industry,omitempty"`
+	Phone        string          `protobuf:"bytes,7,opt,name=phone,proto3" json:"phone,omitempty"`
+	Owner        string          `protobuf:"bytes,8,opt,name=owner,proto3" json:"owner,omitempty"`
+	CurrencyCode string          `protobuf:"bytes,9,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	// The lead's address, as the billing address.
+	Address       *v1.PostalAddress `protobuf:"bytes,10,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConversionAccount) Reset() {
+	*x = ConversionAccount{}
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversionAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversionAccount) ProtoMessage() {}
+
+func (x *ConversionAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversionAccount.ProtoReflect.Descriptor instead.
+func (*ConversionAccount) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ConversionAccount) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ConversionAccount) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+func (x *ConversionAccount) GetType() v11.AccountType {
+	if x != nil {
+		return x.Type
+	}
+	return v11.AccountType(0)
+}
+
+func (x *ConversionAccount) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ConversionAccount) GetWebsite() string {
+	if x != nil {
+		return x.Website
+	}
+	return ""
+}
+
+func (x *ConversionAccount) GetIndustry() string {
+	if x != nil {
+		return x.Industry
+	}
+	return ""
+}
+
+func (x *ConversionAccount) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *ConversionAccount) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ConversionAccount) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
+func (x *ConversionAccount) GetAddress() *v1.PostalAddress {
+	if x != nil {
+		return x.Address
+	}
+	return nil
+}
+
+// The contact side of a conversion.
+type ConversionContact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UUID of the contact to create, or of the existing one to link.
+	ContactId     string `protobuf:"bytes,1,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
+	Create        bool   `protobuf:"varint,2,opt,name=create,proto3" json:"create,omitempty"`
+	FirstName     string `protobuf:"bytes,3,opt,name=first_name,json=firstName,proto3" json:"first_name,omitempty"`
+	LastName      string `protobuf:"bytes,4,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
+	Title         string `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"`
+	Department    string `protobuf:"bytes,6,opt,name=department,proto3" json:"department,omitempty"`
+	Email         string `protobuf:"bytes,7,opt,name=email,proto3" json:"email,omitempty"`
+	Phone         string `protobuf:"bytes,8,opt,name=phone,proto3" json:"phone,omitempty"`
+	Owner         string `protobuf:"bytes,9,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConversionContact) Reset() {
+	*x = ConversionContact{}
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversionContact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversionContact) ProtoMessage() {}
+
+func (x *ConversionContact) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversionContact.ProtoReflect.Descriptor instead.
+func (*ConversionContact) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ConversionContact) GetContactId() string {
+	if x != nil {
+		return x.ContactId
+	}
+	return ""
+}
+
+func (x *ConversionContact) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+func (x *ConversionContact) GetFirstName() string {
+	if x != nil {
+		return x.FirstName
+	}
+	return ""
+}
+
+func (x *ConversionContact) GetLastName() string {
+	if x != nil {
+		return x.LastName
+	}
+	return ""
+}
+
+func (x *ConversionContact) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *ConversionContact) GetDepartment() string {
+	if x != nil {
+		return x.Department
+	}
+	return ""
+}
+
+func (x *ConversionContact) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *ConversionContact) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *ConversionContact) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+// The opportunity a conversion opens, in the default pipeline's first stage.
+type ConversionOpportunity struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	OpportunityId     string                 `protobuf:"bytes,1,opt,name=opportunity_id,json=opportunityId,proto3" json:"opportunity_id,omitempty"`
+	DisplayName       string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Amount            *money.Money           `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	ExpectedCloseDate *date.Date             `protobuf:"bytes,4,opt,name=expected_close_date,json=expectedCloseDate,proto3" json:"expected_close_date,omitempty"`
+	Owner             string                 `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	AccountId         string                 `protobuf:"bytes,6,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	ContactId         string                 `protobuf:"bytes,7,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ConversionOpportunity) Reset() {
+	*x = ConversionOpportunity{}
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversionOpportunity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversionOpportunity) ProtoMessage() {}
+
+func (x *ConversionOpportunity) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversionOpportunity.ProtoReflect.Descriptor instead.
+func (*ConversionOpportunity) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ConversionOpportunity) GetOpportunityId() string {
+	if x != nil {
+		return x.OpportunityId
+	}
+	return ""
+}
+
+func (x *ConversionOpportunity) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ConversionOpportunity) GetAmount() *money.Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *ConversionOpportunity) GetExpectedCloseDate() *date.Date {
+	if x != nil {
+		return x.ExpectedCloseDate
+	}
+	return nil
+}
+
+func (x *ConversionOpportunity) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ConversionOpportunity) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ConversionOpportunity) GetContactId() string {
+	if x != nil {
+		return x.ContactId
+	}
+	return ""
+}
+
 var File_crm_events_v1_lead_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\"{\n" +
+	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"{\n" +
 	"\vLeadCreated\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
@@ -893,7 +1307,51 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1d\n" +
 	"\n" +
 	"import_job\x18\x02 \x01(\tR\timportJob\x12'\n" +
-	"\x05leads\x18\x03 \x03(\v2\x11.crm.lead.v1.LeadR\x05leadsB\xb1\x01\n" +
+	"\x05leads\x18\x03 \x03(\v2\x11.crm.lead.v1.LeadR\x05leads\"\xbd\x02\n" +
+	"\rLeadQualified\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
+	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
+	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x12:\n" +
+	"\aaccount\x18\x04 \x01(\v2 .crm.events.v1.ConversionAccountR\aaccount\x12:\n" +
+	"\acontact\x18\x05 \x01(\v2 .crm.events.v1.ConversionContactR\acontact\x12F\n" +
+	"\vopportunity\x18\x06 \x01(\v2$.crm.events.v1.ConversionOpportunityR\vopportunity\"\xdb\x02\n" +
+	"\x11ConversionAccount\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x16\n" +
+	"\x06create\x18\x02 \x01(\bR\x06create\x12/\n" +
+	"\x04type\x18\x03 \x01(\x0e2\x1b.crm.account.v1.AccountTypeR\x04type\x12!\n" +
+	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\x12\x18\n" +
+	"\awebsite\x18\x05 \x01(\tR\awebsite\x12\x1a\n" +
+	"\bindustry\x18\x06 \x01(\tR\bindustry\x12\x14\n" +
+	"\x05phone\x18\a \x01(\tR\x05phone\x12\x14\n" +
+	"\x05owner\x18\b \x01(\tR\x05owner\x12#\n" +
+	"\rcurrency_code\x18\t \x01(\tR\fcurrencyCode\x124\n" +
+	"\aaddress\x18\n" +
+	" \x01(\v2\x1a.crm.lead.v1.PostalAddressR\aaddress\"\xfe\x01\n" +
+	"\x11ConversionContact\x12\x1d\n" +
+	"\n" +
+	"contact_id\x18\x01 \x01(\tR\tcontactId\x12\x16\n" +
+	"\x06create\x18\x02 \x01(\bR\x06create\x12\x1d\n" +
+	"\n" +
+	"first_name\x18\x03 \x01(\tR\tfirstName\x12\x1b\n" +
+	"\tlast_name\x18\x04 \x01(\tR\blastName\x12\x14\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\x12\x1e\n" +
+	"\n" +
+	"department\x18\x06 \x01(\tR\n" +
+	"department\x12\x14\n" +
+	"\x05email\x18\a \x01(\tR\x05email\x12\x14\n" +
+	"\x05phone\x18\b \x01(\tR\x05phone\x12\x14\n" +
+	"\x05owner\x18\t \x01(\tR\x05owner\"\xa4\x02\n" +
+	"\x15ConversionOpportunity\x12%\n" +
+	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12*\n" +
+	"\x06amount\x18\x03 \x01(\v2\x12.google.type.MoneyR\x06amount\x12A\n" +
+	"\x13expected_close_date\x18\x04 \x01(\v2\x11.google.type.DateR\x11expectedCloseDate\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x06 \x01(\tR\taccountId\x12\x1d\n" +
+	"\n" +
+	"contact_id\x18\a \x01(\tR\tcontactIdB\xb1\x01\n" +
 	"\x11com.crm.events.v1B\x0fLeadEventsProtoP\x01Z5github.com/crmsuite/crm/gen/go/crm/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\rCrm.Events.V1\xca\x02\rCrm\\Events\\V1\xe2\x02\x19Crm\\Events\\V1\\GPBMetadata\xea\x02\x0fCrm::Events::V1b\x06proto3"
 
 var (
@@ -908,7 +1366,7 @@ func file_crm_events_v1_lead_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_lead_events_proto_rawDescData
 }
 
-var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_crm_events_v1_lead_events_proto_goTypes = []any{
 	(*LeadCreated)(nil),            // 0: crm.events.v1.LeadCreated
 	(*LeadUpdated)(nil),            // 1: crm.events.v1.LeadUpdated
@@ -921,50 +1379,67 @@ var file_crm_events_v1_lead_events_proto_goTypes = []any{
 	(*LeadActivityLogged)(nil),     // 8: crm.events.v1.LeadActivityLogged
 	(*LeadsMerged)(nil),            // 9: crm.events.v1.LeadsMerged
 	(*LeadsImported)(nil),          // 10: crm.events.v1.LeadsImported
-	(*EventMeta)(nil),              // 11: crm.events.v1.EventMeta
-	(*v1.Lead)(nil),                // 12: crm.lead.v1.Lead
-	(v1.Rating)(0),                 // 13: crm.lead.v1.Rating
-	(v1.Status)(0),                 // 14: crm.lead.v1.Status
-	(v1.DisqualificationReason)(0), // 15: crm.lead.v1.DisqualificationReason
-	(*v1.Activity)(nil),            // 16: crm.lead.v1.Activity
+	(*LeadQualified)(nil),          // 11: crm.events.v1.LeadQualified
+	(*ConversionAccount)(nil),      // 12: crm.events.v1.ConversionAccount
+	(*ConversionContact)(nil),      // 13: crm.events.v1.ConversionContact
+	(*ConversionOpportunity)(nil),  // 14: crm.events.v1.ConversionOpportunity
+	(*EventMeta)(nil),              // 15: crm.events.v1.EventMeta
+	(*v1.Lead)(nil),                // 16: crm.lead.v1.Lead
+	(v1.Rating)(0),                 // 17: crm.lead.v1.Rating
+	(v1.Status)(0),                 // 18: crm.lead.v1.Status
+	(v1.DisqualificationReason)(0), // 19: crm.lead.v1.DisqualificationReason
+	(*v1.Activity)(nil),            // 20: crm.lead.v1.Activity
+	(v11.AccountType)(0),           // 21: crm.account.v1.AccountType
+	(*v1.PostalAddress)(nil),       // 22: crm.lead.v1.PostalAddress
+	(*money.Money)(nil),            // 23: google.type.Money
+	(*date.Date)(nil),              // 24: google.type.Date
 }
 var file_crm_events_v1_lead_events_proto_depIdxs = []int32{
-	11, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
-	12, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
-	11, // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
-	12, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
-	11, // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
-	12, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
-	11, // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
-	12, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
-	13, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
-	13, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
-	11, // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
-	12, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
-	14, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
-	14, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
-	11, // 14: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
-	12, // 15: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
-	15, // 16: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
-	14, // 17: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
-	11, // 18: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
-	12, // 19: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
-	14, // 20: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
-	11, // 21: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
-	12, // 22: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
-	11, // 23: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
-	12, // 24: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
-	16, // 25: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
-	11, // 26: crm.events.v1.LeadsMerged.meta:type_name -> crm.events.v1.EventMeta
-	12, // 27: crm.events.v1.LeadsMerged.lead:type_name -> crm.lead.v1.Lead
-	12, // 28: crm.events.v1.LeadsMerged.merged_leads:type_name -> crm.lead.v1.Lead
-	11, // 29: crm.events.v1.LeadsImported.meta:type_name -> crm.events.v1.EventMeta
-	12, // 30: crm.events.v1.LeadsImported.leads:type_name -> crm.lead.v1.Lead
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	15, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
+	16, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
+	15, // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
+	16, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
+	15, // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
+	16, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
+	15, // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
+	16, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
+	17, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
+	17, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
+	15, // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
+	16, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
+	18, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
+	18, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
+	15, // 14: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
+	16, // 15: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
+	19, // 16: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
+	18, // 17: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
+	15, // 18: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
+	16, // 19: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
+	18, // 20: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
+	15, // 21: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
+	16, // 22: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
+	15, // 23: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
+	16, // 24: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
+	20, // 25: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
+	15, // 26: crm.events.v1.LeadsMerged.meta:type_name -> crm.events.v1.EventMeta
+	16, // 27: crm.events.v1.LeadsMerged.lead:type_name -> crm.lead.v1.Lead
+	16, // 28: crm.events.v1.LeadsMerged.merged_leads:type_name -> crm.lead.v1.Lead
+	15, // 29: crm.events.v1.LeadsImported.meta:type_name -> crm.events.v1.EventMeta
+	16, // 30: crm.events.v1.LeadsImported.leads:type_name -> crm.lead.v1.Lead
+	15, // 31: crm.events.v1.LeadQualified.meta:type_name -> crm.events.v1.EventMeta
+	16, // 32: crm.events.v1.LeadQualified.lead:type_name -> crm.lead.v1.Lead
+	12, // 33: crm.events.v1.LeadQualified.account:type_name -> crm.events.v1.ConversionAccount
+	13, // 34: crm.events.v1.LeadQualified.contact:type_name -> crm.events.v1.ConversionContact
+	14, // 35: crm.events.v1.LeadQualified.opportunity:type_name -> crm.events.v1.ConversionOpportunity
+	21, // 36: crm.events.v1.ConversionAccount.type:type_name -> crm.account.v1.AccountType
+	22, // 37: crm.events.v1.ConversionAccount.address:type_name -> crm.lead.v1.PostalAddress
+	23, // 38: crm.events.v1.ConversionOpportunity.amount:type_name -> google.type.Money
+	24, // 39: crm.events.v1.ConversionOpportunity.expected_close_date:type_name -> google.type.Date
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_lead_events_proto_init() }
@@ -979,7 +1454,7 @@ func file_crm_events_v1_lead_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_lead_events_proto_rawDesc), len(file_crm_events_v1_lead_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

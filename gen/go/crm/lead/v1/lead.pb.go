@@ -25,6 +25,61 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ConversionState int32
+
+const (
+	ConversionState_CONVERSION_STATE_UNSPECIFIED ConversionState = 0
+	// Committed on the lead; the account service has not confirmed it yet.
+	ConversionState_CONVERSION_STATE_PENDING ConversionState = 1
+	// The account and contact exist.
+	ConversionState_CONVERSION_STATE_COMPLETE ConversionState = 2
+	// The account service refused it (see failure_reason).
+	ConversionState_CONVERSION_STATE_FAILED ConversionState = 3
+)
+
+// Enum value maps for ConversionState.
+var (
+	ConversionState_name = map[int32]string{
+		0: "CONVERSION_STATE_UNSPECIFIED",
+		1: "CONVERSION_STATE_PENDING",
+		2: "CONVERSION_STATE_COMPLETE",
+		3: "CONVERSION_STATE_FAILED",
+	}
+	ConversionState_value = map[string]int32{
+		"CONVERSION_STATE_UNSPECIFIED": 0,
+		"CONVERSION_STATE_PENDING":     1,
+		"CONVERSION_STATE_COMPLETE":    2,
+		"CONVERSION_STATE_FAILED":      3,
+	}
+)
+
+func (x ConversionState) Enum() *ConversionState {
+	p := new(ConversionState)
+	*p = x
+	return p
+}
+
+func (x ConversionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConversionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_lead_v1_lead_proto_enumTypes[0].Descriptor()
+}
+
+func (ConversionState) Type() protoreflect.EnumType {
+	return &file_crm_lead_v1_lead_proto_enumTypes[0]
+}
+
+func (x ConversionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConversionState.Descriptor instead.
+func (ConversionState) EnumDescriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{0}
+}
+
 // Where a lead came from.
 type Source int32
 
@@ -80,11 +135,11 @@ func (x Source) String() string {
 }
 
 func (Source) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[0].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[1].Descriptor()
 }
 
 func (Source) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[0]
+	return &file_crm_lead_v1_lead_proto_enumTypes[1]
 }
 
 func (x Source) Number() protoreflect.EnumNumber {
@@ -93,7 +148,7 @@ func (x Source) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Source.Descriptor instead.
 func (Source) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{0}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
 }
 
 // How likely a lead is to buy, as judged by sales.
@@ -133,11 +188,11 @@ func (x Rating) String() string {
 }
 
 func (Rating) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[1].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[2].Descriptor()
 }
 
 func (Rating) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[1]
+	return &file_crm_lead_v1_lead_proto_enumTypes[2]
 }
 
 func (x Rating) Number() protoreflect.EnumNumber {
@@ -146,7 +201,7 @@ func (x Rating) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Rating.Descriptor instead.
 func (Rating) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
 }
 
 // Where a lead is in the funnel.
@@ -198,11 +253,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[2].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[3].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[2]
+	return &file_crm_lead_v1_lead_proto_enumTypes[3]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -211,7 +266,7 @@ func (x Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
 }
 
 // Why a lead was disqualified.
@@ -261,11 +316,11 @@ func (x DisqualificationReason) String() string {
 }
 
 func (DisqualificationReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[3].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[4].Descriptor()
 }
 
 func (DisqualificationReason) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[3]
+	return &file_crm_lead_v1_lead_proto_enumTypes[4]
 }
 
 func (x DisqualificationReason) Number() protoreflect.EnumNumber {
@@ -274,7 +329,7 @@ func (x DisqualificationReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisqualificationReason.Descriptor instead.
 func (DisqualificationReason) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{4}
 }
 
 // Kind of activity.
@@ -317,11 +372,11 @@ func (x ActivityType) String() string {
 }
 
 func (ActivityType) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[4].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[5].Descriptor()
 }
 
 func (ActivityType) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[4]
+	return &file_crm_lead_v1_lead_proto_enumTypes[5]
 }
 
 func (x ActivityType) Number() protoreflect.EnumNumber {
@@ -330,7 +385,7 @@ func (x ActivityType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ActivityType.Descriptor instead.
 func (ActivityType) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{4}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{5}
 }
 
 // Direction of a call or email.
@@ -367,11 +422,11 @@ func (x Direction) String() string {
 }
 
 func (Direction) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[5].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[6].Descriptor()
 }
 
 func (Direction) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[5]
+	return &file_crm_lead_v1_lead_proto_enumTypes[6]
 }
 
 func (x Direction) Number() protoreflect.EnumNumber {
@@ -380,7 +435,7 @@ func (x Direction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Direction.Descriptor instead.
 func (Direction) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{5}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{6}
 }
 
 // A lead: a person or company that may become a customer. Leads enter the
@@ -435,7 +490,10 @@ type Lead struct {
 	// For a MERGED lead, the lead it was merged into.
 	MergedInto string `protobuf:"bytes,25,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
 	// When the lead was converted (QUALIFIED).
-	QualifyTime   *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=qualify_time,json=qualifyTime,proto3" json:"qualify_time,omitempty"`
+	QualifyTime *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=qualify_time,json=qualifyTime,proto3" json:"qualify_time,omitempty"`
+	// For a QUALIFIED lead: what the conversion produced and whether the
+	// other services have finished it.
+	Conversion    *Conversion `protobuf:"bytes,27,opt,name=conversion,proto3" json:"conversion,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -652,6 +710,145 @@ func (x *Lead) GetQualifyTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Lead) GetConversion() *Conversion {
+	if x != nil {
+		return x.Conversion
+	}
+	return nil
+}
+
+// A lead's conversion into a customer.
+type Conversion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `accounts/{account}`.
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Whether the conversion creates the account (or uses an existing one).
+	CreateAccount bool `protobuf:"varint,2,opt,name=create_account,json=createAccount,proto3" json:"create_account,omitempty"`
+	// `contacts/{contact}`.
+	Contact       string `protobuf:"bytes,3,opt,name=contact,proto3" json:"contact,omitempty"`
+	CreateContact bool   `protobuf:"varint,4,opt,name=create_contact,json=createContact,proto3" json:"create_contact,omitempty"`
+	// `opportunities/{opportunity}`, if the conversion opens one.
+	Opportunity string          `protobuf:"bytes,5,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	State       ConversionState `protobuf:"varint,6,opt,name=state,proto3,enum=crm.lead.v1.ConversionState" json:"state,omitempty"`
+	// Why it failed: an UPPER_SNAKE code and an explanation.
+	FailureReason  string `protobuf:"bytes,7,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	FailureMessage string `protobuf:"bytes,8,opt,name=failure_message,json=failureMessage,proto3" json:"failure_message,omitempty"`
+	QualifiedBy    string `protobuf:"bytes,9,opt,name=qualified_by,json=qualifiedBy,proto3" json:"qualified_by,omitempty"`
+	// When the account service had applied it (COMPLETE) or refused it
+	// (FAILED).
+	AccountCompleteTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=account_complete_time,json=accountCompleteTime,proto3" json:"account_complete_time,omitempty"`
+	FailTime            *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=fail_time,json=failTime,proto3" json:"fail_time,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Conversion) Reset() {
+	*x = Conversion{}
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Conversion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Conversion) ProtoMessage() {}
+
+func (x *Conversion) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Conversion.ProtoReflect.Descriptor instead.
+func (*Conversion) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Conversion) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *Conversion) GetCreateAccount() bool {
+	if x != nil {
+		return x.CreateAccount
+	}
+	return false
+}
+
+func (x *Conversion) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+func (x *Conversion) GetCreateContact() bool {
+	if x != nil {
+		return x.CreateContact
+	}
+	return false
+}
+
+func (x *Conversion) GetOpportunity() string {
+	if x != nil {
+		return x.Opportunity
+	}
+	return ""
+}
+
+func (x *Conversion) GetState() ConversionState {
+	if x != nil {
+		return x.State
+	}
+	return ConversionState_CONVERSION_STATE_UNSPECIFIED
+}
+
+func (x *Conversion) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
+}
+
+func (x *Conversion) GetFailureMessage() string {
+	if x != nil {
+		return x.FailureMessage
+	}
+	return ""
+}
+
+func (x *Conversion) GetQualifiedBy() string {
+	if x != nil {
+		return x.QualifiedBy
+	}
+	return ""
+}
+
+func (x *Conversion) GetAccountCompleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AccountCompleteTime
+	}
+	return nil
+}
+
+func (x *Conversion) GetFailTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FailTime
+	}
+	return nil
+}
+
 // A postal address.
 type PostalAddress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -670,7 +867,7 @@ type PostalAddress struct {
 
 func (x *PostalAddress) Reset() {
 	*x = PostalAddress{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +879,7 @@ func (x *PostalAddress) String() string {
 func (*PostalAddress) ProtoMessage() {}
 
 func (x *PostalAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +892,7 @@ func (x *PostalAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostalAddress.ProtoReflect.Descriptor instead.
 func (*PostalAddress) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PostalAddress) GetAddressLines() []string {
@@ -748,7 +945,7 @@ type Disqualification struct {
 
 func (x *Disqualification) Reset() {
 	*x = Disqualification{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +957,7 @@ func (x *Disqualification) String() string {
 func (*Disqualification) ProtoMessage() {}
 
 func (x *Disqualification) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +970,7 @@ func (x *Disqualification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disqualification.ProtoReflect.Descriptor instead.
 func (*Disqualification) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Disqualification) GetReason() DisqualificationReason {
@@ -834,7 +1031,7 @@ type Activity struct {
 
 func (x *Activity) Reset() {
 	*x = Activity{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1043,7 @@ func (x *Activity) String() string {
 func (*Activity) ProtoMessage() {}
 
 func (x *Activity) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1056,7 @@ func (x *Activity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activity.ProtoReflect.Descriptor instead.
 func (*Activity) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Activity) GetName() string {
@@ -929,7 +1126,7 @@ var File_crm_lead_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\f\n" +
+	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\f\n" +
 	"\x04Lead\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\n" +
@@ -965,11 +1162,28 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\x04etag\x18\x18 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12$\n" +
 	"\vmerged_into\x18\x19 \x01(\tB\x03\xe0A\x03R\n" +
 	"mergedInto\x12B\n" +
-	"\fqualify_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\vqualifyTime\x1a?\n" +
+	"\fqualify_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\vqualifyTime\x12<\n" +
+	"\n" +
+	"conversion\x18\x1b \x01(\v2\x17.crm.lead.v1.ConversionB\x03\xe0A\x03R\n" +
+	"conversion\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:4\xeaA1\n" +
-	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\x85\x02\n" +
+	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\xe0\x03\n" +
+	"\n" +
+	"Conversion\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12%\n" +
+	"\x0ecreate_account\x18\x02 \x01(\bR\rcreateAccount\x12\x18\n" +
+	"\acontact\x18\x03 \x01(\tR\acontact\x12%\n" +
+	"\x0ecreate_contact\x18\x04 \x01(\bR\rcreateContact\x12 \n" +
+	"\vopportunity\x18\x05 \x01(\tR\vopportunity\x122\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x1c.crm.lead.v1.ConversionStateR\x05state\x12%\n" +
+	"\x0efailure_reason\x18\a \x01(\tR\rfailureReason\x12'\n" +
+	"\x0ffailure_message\x18\b \x01(\tR\x0efailureMessage\x12!\n" +
+	"\fqualified_by\x18\t \x01(\tR\vqualifiedBy\x12N\n" +
+	"\x15account_complete_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x13accountCompleteTime\x127\n" +
+	"\tfail_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bfailTime\"\x85\x02\n" +
 	"\rPostalAddress\x124\n" +
 	"\raddress_lines\x18\x01 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10\x04\"\x05r\x03\x18\xc8\x01R\faddressLines\x12#\n" +
 	"\blocality\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\blocality\x128\n" +
@@ -998,7 +1212,12 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime:[\xeaAX\n" +
 	"\x1ccrm.example.com/LeadActivity\x12\"leads/{lead}/activities/{activity}*\n" +
-	"activities2\bactivity*\xe0\x01\n" +
+	"activities2\bactivity*\x8d\x01\n" +
+	"\x0fConversionState\x12 \n" +
+	"\x1cCONVERSION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18CONVERSION_STATE_PENDING\x10\x01\x12\x1d\n" +
+	"\x19CONVERSION_STATE_COMPLETE\x10\x02\x12\x1b\n" +
+	"\x17CONVERSION_STATE_FAILED\x10\x03*\xe0\x01\n" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSOURCE_WEB_FORM\x10\x01\x12\x11\n" +
@@ -1057,48 +1276,54 @@ func file_crm_lead_v1_lead_proto_rawDescGZIP() []byte {
 	return file_crm_lead_v1_lead_proto_rawDescData
 }
 
-var file_crm_lead_v1_lead_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_crm_lead_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_crm_lead_v1_lead_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_crm_lead_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_crm_lead_v1_lead_proto_goTypes = []any{
-	(Source)(0),                   // 0: crm.lead.v1.Source
-	(Rating)(0),                   // 1: crm.lead.v1.Rating
-	(Status)(0),                   // 2: crm.lead.v1.Status
-	(DisqualificationReason)(0),   // 3: crm.lead.v1.DisqualificationReason
-	(ActivityType)(0),             // 4: crm.lead.v1.ActivityType
-	(Direction)(0),                // 5: crm.lead.v1.Direction
-	(*Lead)(nil),                  // 6: crm.lead.v1.Lead
-	(*PostalAddress)(nil),         // 7: crm.lead.v1.PostalAddress
-	(*Disqualification)(nil),      // 8: crm.lead.v1.Disqualification
-	(*Activity)(nil),              // 9: crm.lead.v1.Activity
-	nil,                           // 10: crm.lead.v1.Lead.CustomFieldsEntry
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
+	(ConversionState)(0),          // 0: crm.lead.v1.ConversionState
+	(Source)(0),                   // 1: crm.lead.v1.Source
+	(Rating)(0),                   // 2: crm.lead.v1.Rating
+	(Status)(0),                   // 3: crm.lead.v1.Status
+	(DisqualificationReason)(0),   // 4: crm.lead.v1.DisqualificationReason
+	(ActivityType)(0),             // 5: crm.lead.v1.ActivityType
+	(Direction)(0),                // 6: crm.lead.v1.Direction
+	(*Lead)(nil),                  // 7: crm.lead.v1.Lead
+	(*Conversion)(nil),            // 8: crm.lead.v1.Conversion
+	(*PostalAddress)(nil),         // 9: crm.lead.v1.PostalAddress
+	(*Disqualification)(nil),      // 10: crm.lead.v1.Disqualification
+	(*Activity)(nil),              // 11: crm.lead.v1.Activity
+	nil,                           // 12: crm.lead.v1.Lead.CustomFieldsEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
 }
 var file_crm_lead_v1_lead_proto_depIdxs = []int32{
-	7,  // 0: crm.lead.v1.Lead.address:type_name -> crm.lead.v1.PostalAddress
-	0,  // 1: crm.lead.v1.Lead.source:type_name -> crm.lead.v1.Source
-	1,  // 2: crm.lead.v1.Lead.rating:type_name -> crm.lead.v1.Rating
-	2,  // 3: crm.lead.v1.Lead.status:type_name -> crm.lead.v1.Status
-	11, // 4: crm.lead.v1.Lead.next_contact_time:type_name -> google.protobuf.Timestamp
-	10, // 5: crm.lead.v1.Lead.custom_fields:type_name -> crm.lead.v1.Lead.CustomFieldsEntry
-	8,  // 6: crm.lead.v1.Lead.disqualification:type_name -> crm.lead.v1.Disqualification
-	11, // 7: crm.lead.v1.Lead.last_activity_time:type_name -> google.protobuf.Timestamp
-	11, // 8: crm.lead.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
-	11, // 9: crm.lead.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
-	11, // 10: crm.lead.v1.Lead.qualify_time:type_name -> google.protobuf.Timestamp
-	3,  // 11: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
-	11, // 12: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
-	2,  // 13: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
-	4,  // 14: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
-	5,  // 15: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
-	12, // 16: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
-	11, // 17: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
-	11, // 18: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	9,  // 0: crm.lead.v1.Lead.address:type_name -> crm.lead.v1.PostalAddress
+	1,  // 1: crm.lead.v1.Lead.source:type_name -> crm.lead.v1.Source
+	2,  // 2: crm.lead.v1.Lead.rating:type_name -> crm.lead.v1.Rating
+	3,  // 3: crm.lead.v1.Lead.status:type_name -> crm.lead.v1.Status
+	13, // 4: crm.lead.v1.Lead.next_contact_time:type_name -> google.protobuf.Timestamp
+	12, // 5: crm.lead.v1.Lead.custom_fields:type_name -> crm.lead.v1.Lead.CustomFieldsEntry
+	10, // 6: crm.lead.v1.Lead.disqualification:type_name -> crm.lead.v1.Disqualification
+	13, // 7: crm.lead.v1.Lead.last_activity_time:type_name -> google.protobuf.Timestamp
+	13, // 8: crm.lead.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
+	13, // 9: crm.lead.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
+	13, // 10: crm.lead.v1.Lead.qualify_time:type_name -> google.protobuf.Timestamp
+	8,  // 11: crm.lead.v1.Lead.conversion:type_name -> crm.lead.v1.Conversion
+	0,  // 12: crm.lead.v1.Conversion.state:type_name -> crm.lead.v1.ConversionState
+	13, // 13: crm.lead.v1.Conversion.account_complete_time:type_name -> google.protobuf.Timestamp
+	13, // 14: crm.lead.v1.Conversion.fail_time:type_name -> google.protobuf.Timestamp
+	4,  // 15: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
+	13, // 16: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
+	3,  // 17: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
+	5,  // 18: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
+	6,  // 19: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
+	14, // 20: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
+	13, // 21: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
+	13, // 22: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_proto_init() }
@@ -1111,8 +1336,8 @@ func file_crm_lead_v1_lead_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_proto_rawDesc), len(file_crm_lead_v1_lead_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   5,
+			NumEnums:      7,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

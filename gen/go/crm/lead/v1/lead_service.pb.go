@@ -8,7 +8,10 @@ package leadv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	date "google.golang.org/genproto/googleapis/type/date"
+	money "google.golang.org/genproto/googleapis/type/money"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
@@ -245,7 +248,485 @@ func (x ImportJob_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ImportJob_State.Descriptor instead.
 func (ImportJob_State) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14, 0}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20, 0}
+}
+
+type QualifyLeadRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Etag      string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The customer account: new, or an existing one.
+	//
+	// Types that are valid to be assigned to AccountTarget:
+	//
+	//	*QualifyLeadRequest_NewAccount
+	//	*QualifyLeadRequest_ExistingAccount
+	AccountTarget isQualifyLeadRequest_AccountTarget `protobuf_oneof:"account_target"`
+	// The contact: new (the default, made from the lead's person), or an
+	// existing contact, which is linked to the account.
+	//
+	// Types that are valid to be assigned to ContactTarget:
+	//
+	//	*QualifyLeadRequest_NewContact
+	//	*QualifyLeadRequest_ExistingContact
+	ContactTarget isQualifyLeadRequest_ContactTarget `protobuf_oneof:"contact_target"`
+	// Also open an opportunity for the account.
+	Opportunity   *NewOpportunity `protobuf:"bytes,8,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QualifyLeadRequest) Reset() {
+	*x = QualifyLeadRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QualifyLeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QualifyLeadRequest) ProtoMessage() {}
+
+func (x *QualifyLeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QualifyLeadRequest.ProtoReflect.Descriptor instead.
+func (*QualifyLeadRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *QualifyLeadRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *QualifyLeadRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *QualifyLeadRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *QualifyLeadRequest) GetAccountTarget() isQualifyLeadRequest_AccountTarget {
+	if x != nil {
+		return x.AccountTarget
+	}
+	return nil
+}
+
+func (x *QualifyLeadRequest) GetNewAccount() *NewAccount {
+	if x != nil {
+		if x, ok := x.AccountTarget.(*QualifyLeadRequest_NewAccount); ok {
+			return x.NewAccount
+		}
+	}
+	return nil
+}
+
+func (x *QualifyLeadRequest) GetExistingAccount() string {
+	if x != nil {
+		if x, ok := x.AccountTarget.(*QualifyLeadRequest_ExistingAccount); ok {
+			return x.ExistingAccount
+		}
+	}
+	return ""
+}
+
+func (x *QualifyLeadRequest) GetContactTarget() isQualifyLeadRequest_ContactTarget {
+	if x != nil {
+		return x.ContactTarget
+	}
+	return nil
+}
+
+func (x *QualifyLeadRequest) GetNewContact() *NewContact {
+	if x != nil {
+		if x, ok := x.ContactTarget.(*QualifyLeadRequest_NewContact); ok {
+			return x.NewContact
+		}
+	}
+	return nil
+}
+
+func (x *QualifyLeadRequest) GetExistingContact() string {
+	if x != nil {
+		if x, ok := x.ContactTarget.(*QualifyLeadRequest_ExistingContact); ok {
+			return x.ExistingContact
+		}
+	}
+	return ""
+}
+
+func (x *QualifyLeadRequest) GetOpportunity() *NewOpportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+type isQualifyLeadRequest_AccountTarget interface {
+	isQualifyLeadRequest_AccountTarget()
+}
+
+type QualifyLeadRequest_NewAccount struct {
+	// Create an account; empty fields are taken from the lead.
+	NewAccount *NewAccount `protobuf:"bytes,4,opt,name=new_account,json=newAccount,proto3,oneof"`
+}
+
+type QualifyLeadRequest_ExistingAccount struct {
+	// Convert into this account, `accounts/{account}`.
+	ExistingAccount string `protobuf:"bytes,5,opt,name=existing_account,json=existingAccount,proto3,oneof"`
+}
+
+func (*QualifyLeadRequest_NewAccount) isQualifyLeadRequest_AccountTarget() {}
+
+func (*QualifyLeadRequest_ExistingAccount) isQualifyLeadRequest_AccountTarget() {}
+
+type isQualifyLeadRequest_ContactTarget interface {
+	isQualifyLeadRequest_ContactTarget()
+}
+
+type QualifyLeadRequest_NewContact struct {
+	NewContact *NewContact `protobuf:"bytes,6,opt,name=new_contact,json=newContact,proto3,oneof"`
+}
+
+type QualifyLeadRequest_ExistingContact struct {
+	// `contacts/{contact}`: must belong to the account, or to none.
+	ExistingContact string `protobuf:"bytes,7,opt,name=existing_contact,json=existingContact,proto3,oneof"`
+}
+
+func (*QualifyLeadRequest_NewContact) isQualifyLeadRequest_ContactTarget() {}
+
+func (*QualifyLeadRequest_ExistingContact) isQualifyLeadRequest_ContactTarget() {}
+
+// Fields for an account a conversion creates; each empty one is taken from
+// the lead (display_name from the company, or the person's name).
+type NewAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// COMPANY when the lead has a company, INDIVIDUAL otherwise.
+	Type         v1.AccountType `protobuf:"varint,1,opt,name=type,proto3,enum=crm.account.v1.AccountType" json:"type,omitempty"`
+	DisplayName  string         `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Industry     string         `protobuf:"bytes,3,opt,name=industry,proto3" json:"industry,omitempty"`
+	CurrencyCode string         `protobuf:"bytes,4,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	// Defaults to the lead's owner.
+	Owner         string `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NewAccount) Reset() {
+	*x = NewAccount{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NewAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NewAccount) ProtoMessage() {}
+
+func (x *NewAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NewAccount.ProtoReflect.Descriptor instead.
+func (*NewAccount) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *NewAccount) GetType() v1.AccountType {
+	if x != nil {
+		return x.Type
+	}
+	return v1.AccountType(0)
+}
+
+func (x *NewAccount) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *NewAccount) GetIndustry() string {
+	if x != nil {
+		return x.Industry
+	}
+	return ""
+}
+
+func (x *NewAccount) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
+func (x *NewAccount) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+// Fields for a contact a conversion creates; each empty one is taken from
+// the lead.
+type NewContact struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FirstName     string                 `protobuf:"bytes,1,opt,name=first_name,json=firstName,proto3" json:"first_name,omitempty"`
+	LastName      string                 `protobuf:"bytes,2,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
+	Title         string                 `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
+	Department    string                 `protobuf:"bytes,4,opt,name=department,proto3" json:"department,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NewContact) Reset() {
+	*x = NewContact{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NewContact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NewContact) ProtoMessage() {}
+
+func (x *NewContact) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NewContact.ProtoReflect.Descriptor instead.
+func (*NewContact) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *NewContact) GetFirstName() string {
+	if x != nil {
+		return x.FirstName
+	}
+	return ""
+}
+
+func (x *NewContact) GetLastName() string {
+	if x != nil {
+		return x.LastName
+	}
+	return ""
+}
+
+func (x *NewContact) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *NewContact) GetDepartment() string {
+	if x != nil {
+		return x.Department
+	}
+	return ""
+}
+
+// An opportunity a conversion opens.
+type NewOpportunity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Defaults to "<account name> – <lead's campaign or source>".
+	DisplayName string `protobuf:"bytes,1,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Expected amount; its currency is the opportunity's.
+	Amount            *money.Money `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	ExpectedCloseDate *date.Date   `protobuf:"bytes,3,opt,name=expected_close_date,json=expectedCloseDate,proto3" json:"expected_close_date,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *NewOpportunity) Reset() {
+	*x = NewOpportunity{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NewOpportunity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NewOpportunity) ProtoMessage() {}
+
+func (x *NewOpportunity) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NewOpportunity.ProtoReflect.Descriptor instead.
+func (*NewOpportunity) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *NewOpportunity) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *NewOpportunity) GetAmount() *money.Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
+func (x *NewOpportunity) GetExpectedCloseDate() *date.Date {
+	if x != nil {
+		return x.ExpectedCloseDate
+	}
+	return nil
+}
+
+type FindConversionCandidatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindConversionCandidatesRequest) Reset() {
+	*x = FindConversionCandidatesRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindConversionCandidatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindConversionCandidatesRequest) ProtoMessage() {}
+
+func (x *FindConversionCandidatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindConversionCandidatesRequest.ProtoReflect.Descriptor instead.
+func (*FindConversionCandidatesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FindConversionCandidatesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type FindConversionCandidatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accounts      []*v1.AccountMatch     `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	Contacts      []*v1.ContactMatch     `protobuf:"bytes,2,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindConversionCandidatesResponse) Reset() {
+	*x = FindConversionCandidatesResponse{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindConversionCandidatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindConversionCandidatesResponse) ProtoMessage() {}
+
+func (x *FindConversionCandidatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindConversionCandidatesResponse.ProtoReflect.Descriptor instead.
+func (*FindConversionCandidatesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FindConversionCandidatesResponse) GetAccounts() []*v1.AccountMatch {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *FindConversionCandidatesResponse) GetContacts() []*v1.ContactMatch {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
 }
 
 type MergeLeadsRequest struct {
@@ -271,7 +752,7 @@ type MergeLeadsRequest struct {
 
 func (x *MergeLeadsRequest) Reset() {
 	*x = MergeLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +764,7 @@ func (x *MergeLeadsRequest) String() string {
 func (*MergeLeadsRequest) ProtoMessage() {}
 
 func (x *MergeLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[0]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +777,7 @@ func (x *MergeLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeLeadsRequest.ProtoReflect.Descriptor instead.
 func (*MergeLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{0}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MergeLeadsRequest) GetPrimary() string {
@@ -358,7 +839,7 @@ type MergeLeadsResponse struct {
 
 func (x *MergeLeadsResponse) Reset() {
 	*x = MergeLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +851,7 @@ func (x *MergeLeadsResponse) String() string {
 func (*MergeLeadsResponse) ProtoMessage() {}
 
 func (x *MergeLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +864,7 @@ func (x *MergeLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeLeadsResponse.ProtoReflect.Descriptor instead.
 func (*MergeLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{1}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MergeLeadsResponse) GetLead() *Lead {
@@ -435,7 +916,7 @@ type GetLeadStatisticsRequest struct {
 
 func (x *GetLeadStatisticsRequest) Reset() {
 	*x = GetLeadStatisticsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +928,7 @@ func (x *GetLeadStatisticsRequest) String() string {
 func (*GetLeadStatisticsRequest) ProtoMessage() {}
 
 func (x *GetLeadStatisticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +941,7 @@ func (x *GetLeadStatisticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadStatisticsRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadStatisticsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{2}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetLeadStatisticsRequest) GetStartTime() *timestamppb.Timestamp {
@@ -508,7 +989,7 @@ type LeadStatistics struct {
 
 func (x *LeadStatistics) Reset() {
 	*x = LeadStatistics{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +1001,7 @@ func (x *LeadStatistics) String() string {
 func (*LeadStatistics) ProtoMessage() {}
 
 func (x *LeadStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +1014,7 @@ func (x *LeadStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadStatistics.ProtoReflect.Descriptor instead.
 func (*LeadStatistics) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LeadStatistics) GetStartTime() *timestamppb.Timestamp {
@@ -624,7 +1105,7 @@ type Count struct {
 
 func (x *Count) Reset() {
 	*x = Count{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +1117,7 @@ func (x *Count) String() string {
 func (*Count) ProtoMessage() {}
 
 func (x *Count) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +1130,7 @@ func (x *Count) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Count.ProtoReflect.Descriptor instead.
 func (*Count) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Count) GetKey() string {
@@ -681,7 +1162,7 @@ type ConversionRate struct {
 
 func (x *ConversionRate) Reset() {
 	*x = ConversionRate{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +1174,7 @@ func (x *ConversionRate) String() string {
 func (*ConversionRate) ProtoMessage() {}
 
 func (x *ConversionRate) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +1187,7 @@ func (x *ConversionRate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversionRate.ProtoReflect.Descriptor instead.
 func (*ConversionRate) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConversionRate) GetKey() string {
@@ -750,7 +1231,7 @@ type ImportLeadsRequest struct {
 
 func (x *ImportLeadsRequest) Reset() {
 	*x = ImportLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +1243,7 @@ func (x *ImportLeadsRequest) String() string {
 func (*ImportLeadsRequest) ProtoMessage() {}
 
 func (x *ImportLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +1256,7 @@ func (x *ImportLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ImportLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ImportLeadsRequest) GetKind() isImportLeadsRequest_Kind {
@@ -839,7 +1320,7 @@ type ImportOptions struct {
 
 func (x *ImportOptions) Reset() {
 	*x = ImportOptions{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +1332,7 @@ func (x *ImportOptions) String() string {
 func (*ImportOptions) ProtoMessage() {}
 
 func (x *ImportOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +1345,7 @@ func (x *ImportOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOptions.ProtoReflect.Descriptor instead.
 func (*ImportOptions) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ImportOptions) GetRequestId() string {
@@ -918,7 +1399,7 @@ type ImportRows struct {
 
 func (x *ImportRows) Reset() {
 	*x = ImportRows{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1411,7 @@ func (x *ImportRows) String() string {
 func (*ImportRows) ProtoMessage() {}
 
 func (x *ImportRows) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1424,7 @@ func (x *ImportRows) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRows.ProtoReflect.Descriptor instead.
 func (*ImportRows) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ImportRows) GetRows() []*ImportRow {
@@ -972,7 +1453,7 @@ type ImportRow struct {
 
 func (x *ImportRow) Reset() {
 	*x = ImportRow{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1465,7 @@ func (x *ImportRow) String() string {
 func (*ImportRow) ProtoMessage() {}
 
 func (x *ImportRow) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1478,7 @@ func (x *ImportRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRow.ProtoReflect.Descriptor instead.
 func (*ImportRow) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ImportRow) GetLine() int64 {
@@ -1034,7 +1515,7 @@ type ImportLeadsResponse struct {
 
 func (x *ImportLeadsResponse) Reset() {
 	*x = ImportLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1527,7 @@ func (x *ImportLeadsResponse) String() string {
 func (*ImportLeadsResponse) ProtoMessage() {}
 
 func (x *ImportLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1540,7 @@ func (x *ImportLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ImportLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ImportLeadsResponse) GetKind() isImportLeadsResponse_Kind {
@@ -1116,7 +1597,7 @@ type ImportProgress struct {
 
 func (x *ImportProgress) Reset() {
 	*x = ImportProgress{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1609,7 @@ func (x *ImportProgress) String() string {
 func (*ImportProgress) ProtoMessage() {}
 
 func (x *ImportProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1622,7 @@ func (x *ImportProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProgress.ProtoReflect.Descriptor instead.
 func (*ImportProgress) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ImportProgress) GetCounts() *ImportCounts {
@@ -1173,7 +1654,7 @@ type ImportCounts struct {
 
 func (x *ImportCounts) Reset() {
 	*x = ImportCounts{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1666,7 @@ func (x *ImportCounts) String() string {
 func (*ImportCounts) ProtoMessage() {}
 
 func (x *ImportCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1679,7 @@ func (x *ImportCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportCounts.ProtoReflect.Descriptor instead.
 func (*ImportCounts) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ImportCounts) GetReceived() int64 {
@@ -1253,7 +1734,7 @@ type ImportRejection struct {
 
 func (x *ImportRejection) Reset() {
 	*x = ImportRejection{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1746,7 @@ func (x *ImportRejection) String() string {
 func (*ImportRejection) ProtoMessage() {}
 
 func (x *ImportRejection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1759,7 @@ func (x *ImportRejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRejection.ProtoReflect.Descriptor instead.
 func (*ImportRejection) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ImportRejection) GetLine() int64 {
@@ -1335,7 +1816,7 @@ type ImportJob struct {
 
 func (x *ImportJob) Reset() {
 	*x = ImportJob{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1828,7 @@ func (x *ImportJob) String() string {
 func (*ImportJob) ProtoMessage() {}
 
 func (x *ImportJob) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1841,7 @@ func (x *ImportJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportJob.ProtoReflect.Descriptor instead.
 func (*ImportJob) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ImportJob) GetName() string {
@@ -1435,7 +1916,7 @@ type GetImportJobRequest struct {
 
 func (x *GetImportJobRequest) Reset() {
 	*x = GetImportJobRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1928,7 @@ func (x *GetImportJobRequest) String() string {
 func (*GetImportJobRequest) ProtoMessage() {}
 
 func (x *GetImportJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1941,7 @@ func (x *GetImportJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportJobRequest.ProtoReflect.Descriptor instead.
 func (*GetImportJobRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetImportJobRequest) GetName() string {
@@ -1481,7 +1962,7 @@ type ListImportRejectionsRequest struct {
 
 func (x *ListImportRejectionsRequest) Reset() {
 	*x = ListImportRejectionsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1974,7 @@ func (x *ListImportRejectionsRequest) String() string {
 func (*ListImportRejectionsRequest) ProtoMessage() {}
 
 func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1987,7 @@ func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListImportRejectionsRequest) GetParent() string {
@@ -1540,7 +2021,7 @@ type ListImportRejectionsResponse struct {
 
 func (x *ListImportRejectionsResponse) Reset() {
 	*x = ListImportRejectionsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +2033,7 @@ func (x *ListImportRejectionsResponse) String() string {
 func (*ListImportRejectionsResponse) ProtoMessage() {}
 
 func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +2046,7 @@ func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListImportRejectionsResponse) GetRejections() []*ImportRejection {
@@ -1591,7 +2072,7 @@ type FindDuplicatesRequest struct {
 
 func (x *FindDuplicatesRequest) Reset() {
 	*x = FindDuplicatesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +2084,7 @@ func (x *FindDuplicatesRequest) String() string {
 func (*FindDuplicatesRequest) ProtoMessage() {}
 
 func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +2097,7 @@ func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesRequest.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FindDuplicatesRequest) GetName() string {
@@ -1635,7 +2116,7 @@ type FindDuplicatesResponse struct {
 
 func (x *FindDuplicatesResponse) Reset() {
 	*x = FindDuplicatesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +2128,7 @@ func (x *FindDuplicatesResponse) String() string {
 func (*FindDuplicatesResponse) ProtoMessage() {}
 
 func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +2141,7 @@ func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesResponse.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FindDuplicatesResponse) GetMatches() []*DuplicateMatch {
@@ -1681,7 +2162,7 @@ type DuplicateMatch struct {
 
 func (x *DuplicateMatch) Reset() {
 	*x = DuplicateMatch{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +2174,7 @@ func (x *DuplicateMatch) String() string {
 func (*DuplicateMatch) ProtoMessage() {}
 
 func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +2187,7 @@ func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateMatch.ProtoReflect.Descriptor instead.
 func (*DuplicateMatch) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DuplicateMatch) GetLead() *Lead {
@@ -1736,7 +2217,7 @@ type ListDuplicateGroupsRequest struct {
 
 func (x *ListDuplicateGroupsRequest) Reset() {
 	*x = ListDuplicateGroupsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +2229,7 @@ func (x *ListDuplicateGroupsRequest) String() string {
 func (*ListDuplicateGroupsRequest) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +2242,7 @@ func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListDuplicateGroupsRequest) GetPageSize() int32 {
@@ -1795,7 +2276,7 @@ type ListDuplicateGroupsResponse struct {
 
 func (x *ListDuplicateGroupsResponse) Reset() {
 	*x = ListDuplicateGroupsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +2288,7 @@ func (x *ListDuplicateGroupsResponse) String() string {
 func (*ListDuplicateGroupsResponse) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +2301,7 @@ func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListDuplicateGroupsResponse) GetGroups() []*DuplicateGroup {
@@ -1852,7 +2333,7 @@ type DuplicateGroup struct {
 
 func (x *DuplicateGroup) Reset() {
 	*x = DuplicateGroup{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1864,7 +2345,7 @@ func (x *DuplicateGroup) String() string {
 func (*DuplicateGroup) ProtoMessage() {}
 
 func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1877,7 +2358,7 @@ func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateGroup.ProtoReflect.Descriptor instead.
 func (*DuplicateGroup) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DuplicateGroup) GetRule() DuplicateRule {
@@ -1915,7 +2396,7 @@ type CreateLeadRequest struct {
 
 func (x *CreateLeadRequest) Reset() {
 	*x = CreateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2408,7 @@ func (x *CreateLeadRequest) String() string {
 func (*CreateLeadRequest) ProtoMessage() {}
 
 func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2421,7 @@ func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLeadRequest.ProtoReflect.Descriptor instead.
 func (*CreateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateLeadRequest) GetLead() *Lead {
@@ -1974,7 +2455,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2467,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2480,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetLeadRequest) GetName() string {
@@ -2033,7 +2514,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2526,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2539,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{26}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -2100,7 +2581,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2593,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2606,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{27}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -2156,7 +2637,7 @@ type UpdateLeadRequest struct {
 
 func (x *UpdateLeadRequest) Reset() {
 	*x = UpdateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2168,7 +2649,7 @@ func (x *UpdateLeadRequest) String() string {
 func (*UpdateLeadRequest) ProtoMessage() {}
 
 func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2181,7 +2662,7 @@ func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{28}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdateLeadRequest) GetLead() *Lead {
@@ -2216,7 +2697,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2709,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2722,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{29}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeleteLeadRequest) GetName() string {
@@ -2271,7 +2752,7 @@ type AssignLeadRequest struct {
 
 func (x *AssignLeadRequest) Reset() {
 	*x = AssignLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2764,7 @@ func (x *AssignLeadRequest) String() string {
 func (*AssignLeadRequest) ProtoMessage() {}
 
 func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2777,7 @@ func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignLeadRequest.ProtoReflect.Descriptor instead.
 func (*AssignLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{30}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AssignLeadRequest) GetName() string {
@@ -2341,7 +2822,7 @@ type DisqualifyLeadRequest struct {
 
 func (x *DisqualifyLeadRequest) Reset() {
 	*x = DisqualifyLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2353,7 +2834,7 @@ func (x *DisqualifyLeadRequest) String() string {
 func (*DisqualifyLeadRequest) ProtoMessage() {}
 
 func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2366,7 +2847,7 @@ func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisqualifyLeadRequest.ProtoReflect.Descriptor instead.
 func (*DisqualifyLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{31}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DisqualifyLeadRequest) GetName() string {
@@ -2415,7 +2896,7 @@ type ReactivateLeadRequest struct {
 
 func (x *ReactivateLeadRequest) Reset() {
 	*x = ReactivateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2908,7 @@ func (x *ReactivateLeadRequest) String() string {
 func (*ReactivateLeadRequest) ProtoMessage() {}
 
 func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2921,7 @@ func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateLeadRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{32}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReactivateLeadRequest) GetName() string {
@@ -2476,7 +2957,7 @@ type CreateActivityRequest struct {
 
 func (x *CreateActivityRequest) Reset() {
 	*x = CreateActivityRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2969,7 @@ func (x *CreateActivityRequest) String() string {
 func (*CreateActivityRequest) ProtoMessage() {}
 
 func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2982,7 @@ func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateActivityRequest.ProtoReflect.Descriptor instead.
 func (*CreateActivityRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{33}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateActivityRequest) GetParent() string {
@@ -2537,7 +3018,7 @@ type ListActivitiesRequest struct {
 
 func (x *ListActivitiesRequest) Reset() {
 	*x = ListActivitiesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +3030,7 @@ func (x *ListActivitiesRequest) String() string {
 func (*ListActivitiesRequest) ProtoMessage() {}
 
 func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +3043,7 @@ func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListActivitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{34}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListActivitiesRequest) GetParent() string {
@@ -2596,7 +3077,7 @@ type ListActivitiesResponse struct {
 
 func (x *ListActivitiesResponse) Reset() {
 	*x = ListActivitiesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +3089,7 @@ func (x *ListActivitiesResponse) String() string {
 func (*ListActivitiesResponse) ProtoMessage() {}
 
 func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +3102,7 @@ func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListActivitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{35}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListActivitiesResponse) GetActivities() []*Activity {
@@ -2642,7 +3123,47 @@ var File_crm_lead_v1_lead_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x03\n" +
+	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a$crm/account/v1/account_service.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x99\x04\n" +
+	"\x12QualifyLeadRequest\x126\n" +
+	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12:\n" +
+	"\vnew_account\x18\x04 \x01(\v2\x17.crm.lead.v1.NewAccountH\x00R\n" +
+	"newAccount\x12O\n" +
+	"\x10existing_account\x18\x05 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^accounts/[0-9a-fA-F-]{36}$H\x00R\x0fexistingAccount\x12:\n" +
+	"\vnew_contact\x18\x06 \x01(\v2\x17.crm.lead.v1.NewContactH\x01R\n" +
+	"newContact\x12O\n" +
+	"\x10existing_contact\x18\a \x01(\tB\"\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$H\x01R\x0fexistingContact\x12=\n" +
+	"\vopportunity\x18\b \x01(\v2\x1b.crm.lead.v1.NewOpportunityR\vopportunityB\x17\n" +
+	"\x0eaccount_target\x12\x05\xbaH\x02\b\x01B\x10\n" +
+	"\x0econtact_target\"\xf4\x01\n" +
+	"\n" +
+	"NewAccount\x129\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1b.crm.account.v1.AccountTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12+\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12#\n" +
+	"\bindustry\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\bindustry\x129\n" +
+	"\rcurrency_code\x18\x04 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\x12\x1e\n" +
+	"\x05owner\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"\xa2\x01\n" +
+	"\n" +
+	"NewContact\x12&\n" +
+	"\n" +
+	"first_name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18dR\tfirstName\x12$\n" +
+	"\tlast_name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\blastName\x12\x1d\n" +
+	"\x05title\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\x05title\x12'\n" +
+	"\n" +
+	"department\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\n" +
+	"department\"\xac\x01\n" +
+	"\x0eNewOpportunity\x12+\n" +
+	"\fdisplay_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12*\n" +
+	"\x06amount\x18\x02 \x01(\v2\x12.google.type.MoneyR\x06amount\x12A\n" +
+	"\x13expected_close_date\x18\x03 \x01(\v2\x11.google.type.DateR\x11expectedCloseDate\"Y\n" +
+	"\x1fFindConversionCandidatesRequest\x126\n" +
+	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\"\x96\x01\n" +
+	" FindConversionCandidatesResponse\x128\n" +
+	"\baccounts\x18\x01 \x03(\v2\x1c.crm.account.v1.AccountMatchR\baccounts\x128\n" +
+	"\bcontacts\x18\x02 \x03(\v2\x1c.crm.account.v1.ContactMatchR\bcontacts\"\xa4\x03\n" +
 	"\x11MergeLeadsRequest\x12<\n" +
 	"\aprimary\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\aprimary\x12M\n" +
 	"\n" +
@@ -2856,7 +3377,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x1cDUPLICATE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15DUPLICATE_POLICY_SKIP\x10\x01\x12\"\n" +
 	"\x1eDUPLICATE_POLICY_CREATE_ANYWAY\x10\x02\x12\x1b\n" +
-	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\x9d\x0f\n" +
+	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\xb2\x11\n" +
 	"\vLeadService\x12X\n" +
 	"\n" +
 	"CreateLead\x12\x1e.crm.lead.v1.CreateLeadRequest\x1a\x11.crm.lead.v1.Lead\"\x17\x82\xd3\xe4\x93\x02\x11:\x04lead\"\t/v1/leads\x12U\n" +
@@ -2879,7 +3400,9 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\vImportLeads\x12\x1f.crm.lead.v1.ImportLeadsRequest\x1a .crm.lead.v1.ImportLeadsResponse(\x010\x01\x12i\n" +
 	"\fGetImportJob\x12 .crm.lead.v1.GetImportJobRequest\x1a\x16.crm.lead.v1.ImportJob\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=importJobs/*}\x12\x99\x01\n" +
 	"\x14ListImportRejections\x12(.crm.lead.v1.ListImportRejectionsRequest\x1a).crm.lead.v1.ListImportRejectionsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=importJobs/*}/rejections\x12\x8f\x01\n" +
-	"\x13ListDuplicateGroups\x12'.crm.lead.v1.ListDuplicateGroupsRequest\x1a(.crm.lead.v1.ListDuplicateGroupsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/leads:listDuplicateGroupsB\xa4\x01\n" +
+	"\x13ListDuplicateGroups\x12'.crm.lead.v1.ListDuplicateGroupsRequest\x1a(.crm.lead.v1.ListDuplicateGroupsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/leads:listDuplicateGroups\x12h\n" +
+	"\vQualifyLead\x12\x1f.crm.lead.v1.QualifyLeadRequest\x1a\x11.crm.lead.v1.Lead\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=leads/*}:qualify\x12\xa8\x01\n" +
+	"\x18FindConversionCandidates\x12,.crm.lead.v1.FindConversionCandidatesRequest\x1a-.crm.lead.v1.FindConversionCandidatesResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=leads/*}:conversionCandidatesB\xa4\x01\n" +
 	"\x0fcom.crm.lead.v1B\x10LeadServiceProtoP\x01Z1github.com/crmsuite/crm/gen/go/crm/lead/v1;leadv1\xa2\x02\x03CLX\xaa\x02\vCrm.Lead.V1\xca\x02\vCrm\\Lead\\V1\xe2\x02\x17Crm\\Lead\\V1\\GPBMetadata\xea\x02\rCrm::Lead::V1b\x06proto3"
 
 var (
@@ -2895,141 +3418,164 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
-	(DuplicateRule)(0),                   // 0: crm.lead.v1.DuplicateRule
-	(ImportMode)(0),                      // 1: crm.lead.v1.ImportMode
-	(DuplicatePolicy)(0),                 // 2: crm.lead.v1.DuplicatePolicy
-	(ImportJob_State)(0),                 // 3: crm.lead.v1.ImportJob.State
-	(*MergeLeadsRequest)(nil),            // 4: crm.lead.v1.MergeLeadsRequest
-	(*MergeLeadsResponse)(nil),           // 5: crm.lead.v1.MergeLeadsResponse
-	(*GetLeadStatisticsRequest)(nil),     // 6: crm.lead.v1.GetLeadStatisticsRequest
-	(*LeadStatistics)(nil),               // 7: crm.lead.v1.LeadStatistics
-	(*Count)(nil),                        // 8: crm.lead.v1.Count
-	(*ConversionRate)(nil),               // 9: crm.lead.v1.ConversionRate
-	(*ImportLeadsRequest)(nil),           // 10: crm.lead.v1.ImportLeadsRequest
-	(*ImportOptions)(nil),                // 11: crm.lead.v1.ImportOptions
-	(*ImportRows)(nil),                   // 12: crm.lead.v1.ImportRows
-	(*ImportRow)(nil),                    // 13: crm.lead.v1.ImportRow
-	(*ImportLeadsResponse)(nil),          // 14: crm.lead.v1.ImportLeadsResponse
-	(*ImportProgress)(nil),               // 15: crm.lead.v1.ImportProgress
-	(*ImportCounts)(nil),                 // 16: crm.lead.v1.ImportCounts
-	(*ImportRejection)(nil),              // 17: crm.lead.v1.ImportRejection
-	(*ImportJob)(nil),                    // 18: crm.lead.v1.ImportJob
-	(*GetImportJobRequest)(nil),          // 19: crm.lead.v1.GetImportJobRequest
-	(*ListImportRejectionsRequest)(nil),  // 20: crm.lead.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil), // 21: crm.lead.v1.ListImportRejectionsResponse
-	(*FindDuplicatesRequest)(nil),        // 22: crm.lead.v1.FindDuplicatesRequest
-	(*FindDuplicatesResponse)(nil),       // 23: crm.lead.v1.FindDuplicatesResponse
-	(*DuplicateMatch)(nil),               // 24: crm.lead.v1.DuplicateMatch
-	(*ListDuplicateGroupsRequest)(nil),   // 25: crm.lead.v1.ListDuplicateGroupsRequest
-	(*ListDuplicateGroupsResponse)(nil),  // 26: crm.lead.v1.ListDuplicateGroupsResponse
-	(*DuplicateGroup)(nil),               // 27: crm.lead.v1.DuplicateGroup
-	(*CreateLeadRequest)(nil),            // 28: crm.lead.v1.CreateLeadRequest
-	(*GetLeadRequest)(nil),               // 29: crm.lead.v1.GetLeadRequest
-	(*ListLeadsRequest)(nil),             // 30: crm.lead.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),            // 31: crm.lead.v1.ListLeadsResponse
-	(*UpdateLeadRequest)(nil),            // 32: crm.lead.v1.UpdateLeadRequest
-	(*DeleteLeadRequest)(nil),            // 33: crm.lead.v1.DeleteLeadRequest
-	(*AssignLeadRequest)(nil),            // 34: crm.lead.v1.AssignLeadRequest
-	(*DisqualifyLeadRequest)(nil),        // 35: crm.lead.v1.DisqualifyLeadRequest
-	(*ReactivateLeadRequest)(nil),        // 36: crm.lead.v1.ReactivateLeadRequest
-	(*CreateActivityRequest)(nil),        // 37: crm.lead.v1.CreateActivityRequest
-	(*ListActivitiesRequest)(nil),        // 38: crm.lead.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil),       // 39: crm.lead.v1.ListActivitiesResponse
-	nil,                                  // 40: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	(*Lead)(nil),                         // 41: crm.lead.v1.Lead
-	(*timestamppb.Timestamp)(nil),        // 42: google.protobuf.Timestamp
-	(Source)(0),                          // 43: crm.lead.v1.Source
-	(*fieldmaskpb.FieldMask)(nil),        // 44: google.protobuf.FieldMask
-	(DisqualificationReason)(0),          // 45: crm.lead.v1.DisqualificationReason
-	(*Activity)(nil),                     // 46: crm.lead.v1.Activity
-	(*emptypb.Empty)(nil),                // 47: google.protobuf.Empty
+	(DuplicateRule)(0),                       // 0: crm.lead.v1.DuplicateRule
+	(ImportMode)(0),                          // 1: crm.lead.v1.ImportMode
+	(DuplicatePolicy)(0),                     // 2: crm.lead.v1.DuplicatePolicy
+	(ImportJob_State)(0),                     // 3: crm.lead.v1.ImportJob.State
+	(*QualifyLeadRequest)(nil),               // 4: crm.lead.v1.QualifyLeadRequest
+	(*NewAccount)(nil),                       // 5: crm.lead.v1.NewAccount
+	(*NewContact)(nil),                       // 6: crm.lead.v1.NewContact
+	(*NewOpportunity)(nil),                   // 7: crm.lead.v1.NewOpportunity
+	(*FindConversionCandidatesRequest)(nil),  // 8: crm.lead.v1.FindConversionCandidatesRequest
+	(*FindConversionCandidatesResponse)(nil), // 9: crm.lead.v1.FindConversionCandidatesResponse
+	(*MergeLeadsRequest)(nil),                // 10: crm.lead.v1.MergeLeadsRequest
+	(*MergeLeadsResponse)(nil),               // 11: crm.lead.v1.MergeLeadsResponse
+	(*GetLeadStatisticsRequest)(nil),         // 12: crm.lead.v1.GetLeadStatisticsRequest
+	(*LeadStatistics)(nil),                   // 13: crm.lead.v1.LeadStatistics
+	(*Count)(nil),                            // 14: crm.lead.v1.Count
+	(*ConversionRate)(nil),                   // 15: crm.lead.v1.ConversionRate
+	(*ImportLeadsRequest)(nil),               // 16: crm.lead.v1.ImportLeadsRequest
+	(*ImportOptions)(nil),                    // 17: crm.lead.v1.ImportOptions
+	(*ImportRows)(nil),                       // 18: crm.lead.v1.ImportRows
+	(*ImportRow)(nil),                        // 19: crm.lead.v1.ImportRow
+	(*ImportLeadsResponse)(nil),              // 20: crm.lead.v1.ImportLeadsResponse
+	(*ImportProgress)(nil),                   // 21: crm.lead.v1.ImportProgress
+	(*ImportCounts)(nil),                     // 22: crm.lead.v1.ImportCounts
+	(*ImportRejection)(nil),                  // 23: crm.lead.v1.ImportRejection
+	(*ImportJob)(nil),                        // 24: crm.lead.v1.ImportJob
+	(*GetImportJobRequest)(nil),              // 25: crm.lead.v1.GetImportJobRequest
+	(*ListImportRejectionsRequest)(nil),      // 26: crm.lead.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil),     // 27: crm.lead.v1.ListImportRejectionsResponse
+	(*FindDuplicatesRequest)(nil),            // 28: crm.lead.v1.FindDuplicatesRequest
+	(*FindDuplicatesResponse)(nil),           // 29: crm.lead.v1.FindDuplicatesResponse
+	(*DuplicateMatch)(nil),                   // 30: crm.lead.v1.DuplicateMatch
+	(*ListDuplicateGroupsRequest)(nil),       // 31: crm.lead.v1.ListDuplicateGroupsRequest
+	(*ListDuplicateGroupsResponse)(nil),      // 32: crm.lead.v1.ListDuplicateGroupsResponse
+	(*DuplicateGroup)(nil),                   // 33: crm.lead.v1.DuplicateGroup
+	(*CreateLeadRequest)(nil),                // 34: crm.lead.v1.CreateLeadRequest
+	(*GetLeadRequest)(nil),                   // 35: crm.lead.v1.GetLeadRequest
+	(*ListLeadsRequest)(nil),                 // 36: crm.lead.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),                // 37: crm.lead.v1.ListLeadsResponse
+	(*UpdateLeadRequest)(nil),                // 38: crm.lead.v1.UpdateLeadRequest
+	(*DeleteLeadRequest)(nil),                // 39: crm.lead.v1.DeleteLeadRequest
+	(*AssignLeadRequest)(nil),                // 40: crm.lead.v1.AssignLeadRequest
+	(*DisqualifyLeadRequest)(nil),            // 41: crm.lead.v1.DisqualifyLeadRequest
+	(*ReactivateLeadRequest)(nil),            // 42: crm.lead.v1.ReactivateLeadRequest
+	(*CreateActivityRequest)(nil),            // 43: crm.lead.v1.CreateActivityRequest
+	(*ListActivitiesRequest)(nil),            // 44: crm.lead.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),           // 45: crm.lead.v1.ListActivitiesResponse
+	nil,                                      // 46: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	(v1.AccountType)(0),                      // 47: crm.account.v1.AccountType
+	(*money.Money)(nil),                      // 48: google.type.Money
+	(*date.Date)(nil),                        // 49: google.type.Date
+	(*v1.AccountMatch)(nil),                  // 50: crm.account.v1.AccountMatch
+	(*v1.ContactMatch)(nil),                  // 51: crm.account.v1.ContactMatch
+	(*Lead)(nil),                             // 52: crm.lead.v1.Lead
+	(*timestamppb.Timestamp)(nil),            // 53: google.protobuf.Timestamp
+	(Source)(0),                              // 54: crm.lead.v1.Source
+	(*fieldmaskpb.FieldMask)(nil),            // 55: google.protobuf.FieldMask
+	(DisqualificationReason)(0),              // 56: crm.lead.v1.DisqualificationReason
+	(*Activity)(nil),                         // 57: crm.lead.v1.Activity
+	(*emptypb.Empty)(nil),                    // 58: google.protobuf.Empty
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
-	40, // 0: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	41, // 1: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
-	41, // 2: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
-	42, // 3: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
-	42, // 4: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
-	42, // 5: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
-	42, // 6: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
-	8,  // 7: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
-	8,  // 8: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
-	8,  // 9: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
-	8,  // 10: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
-	9,  // 11: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
-	9,  // 12: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
-	8,  // 13: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
-	11, // 14: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
-	12, // 15: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
-	1,  // 16: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
-	2,  // 17: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
-	43, // 18: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
-	13, // 19: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
-	41, // 20: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
-	15, // 21: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
-	18, // 22: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
-	16, // 23: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
-	17, // 24: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
-	3,  // 25: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
-	11, // 26: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
-	16, // 27: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
-	42, // 28: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
-	42, // 29: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
-	17, // 30: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
-	24, // 31: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	41, // 32: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
-	0,  // 33: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
-	0,  // 34: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
-	27, // 35: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
-	0,  // 36: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	41, // 37: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	41, // 38: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	41, // 39: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	44, // 40: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45, // 41: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	46, // 42: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
-	46, // 43: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
-	28, // 44: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	29, // 45: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	30, // 46: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	32, // 47: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	33, // 48: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	34, // 49: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	35, // 50: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	36, // 51: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	37, // 52: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
-	38, // 53: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
-	22, // 54: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	4,  // 55: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
-	6,  // 56: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
-	10, // 57: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
-	19, // 58: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
-	20, // 59: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
-	25, // 60: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	41, // 61: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	41, // 62: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	31, // 63: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	41, // 64: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	47, // 65: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	41, // 66: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	41, // 67: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	41, // 68: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	46, // 69: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
-	39, // 70: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
-	23, // 71: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	5,  // 72: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	7,  // 73: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
-	14, // 74: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
-	18, // 75: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
-	21, // 76: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
-	26, // 77: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	61, // [61:78] is the sub-list for method output_type
-	44, // [44:61] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	5,  // 0: crm.lead.v1.QualifyLeadRequest.new_account:type_name -> crm.lead.v1.NewAccount
+	6,  // 1: crm.lead.v1.QualifyLeadRequest.new_contact:type_name -> crm.lead.v1.NewContact
+	7,  // 2: crm.lead.v1.QualifyLeadRequest.opportunity:type_name -> crm.lead.v1.NewOpportunity
+	47, // 3: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
+	48, // 4: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
+	49, // 5: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
+	50, // 6: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
+	51, // 7: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
+	46, // 8: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	52, // 9: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
+	52, // 10: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
+	53, // 11: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	53, // 12: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	53, // 13: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
+	53, // 14: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
+	14, // 15: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
+	14, // 16: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
+	14, // 17: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
+	14, // 18: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
+	15, // 19: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
+	15, // 20: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
+	14, // 21: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
+	17, // 22: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
+	18, // 23: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
+	1,  // 24: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
+	2,  // 25: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
+	54, // 26: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
+	19, // 27: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
+	52, // 28: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
+	21, // 29: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
+	24, // 30: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
+	22, // 31: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
+	23, // 32: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
+	3,  // 33: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
+	17, // 34: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
+	22, // 35: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
+	53, // 36: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	53, // 37: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	23, // 38: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
+	30, // 39: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	52, // 40: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 41: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 42: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	33, // 43: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 44: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	52, // 45: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	52, // 46: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	52, // 47: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	55, // 48: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	56, // 49: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	57, // 50: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
+	57, // 51: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
+	34, // 52: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	35, // 53: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	36, // 54: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	38, // 55: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	39, // 56: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	40, // 57: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	41, // 58: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	42, // 59: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	43, // 60: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
+	44, // 61: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
+	28, // 62: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	10, // 63: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	12, // 64: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
+	16, // 65: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
+	25, // 66: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
+	26, // 67: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
+	31, // 68: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	4,  // 69: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
+	8,  // 70: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
+	52, // 71: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	52, // 72: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	37, // 73: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	52, // 74: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	58, // 75: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	52, // 76: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	52, // 77: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	52, // 78: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	57, // 79: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
+	45, // 80: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
+	29, // 81: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	11, // 82: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	13, // 83: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	20, // 84: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
+	24, // 85: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
+	27, // 86: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
+	32, // 87: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	52, // 88: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
+	9,  // 89: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
+	71, // [71:90] is the sub-list for method output_type
+	52, // [52:71] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }
@@ -3038,11 +3584,17 @@ func file_crm_lead_v1_lead_service_proto_init() {
 		return
 	}
 	file_crm_lead_v1_lead_proto_init()
-	file_crm_lead_v1_lead_service_proto_msgTypes[6].OneofWrappers = []any{
+	file_crm_lead_v1_lead_service_proto_msgTypes[0].OneofWrappers = []any{
+		(*QualifyLeadRequest_NewAccount)(nil),
+		(*QualifyLeadRequest_ExistingAccount)(nil),
+		(*QualifyLeadRequest_NewContact)(nil),
+		(*QualifyLeadRequest_ExistingContact)(nil),
+	}
+	file_crm_lead_v1_lead_service_proto_msgTypes[12].OneofWrappers = []any{
 		(*ImportLeadsRequest_Options)(nil),
 		(*ImportLeadsRequest_Rows)(nil),
 	}
-	file_crm_lead_v1_lead_service_proto_msgTypes[10].OneofWrappers = []any{
+	file_crm_lead_v1_lead_service_proto_msgTypes[16].OneofWrappers = []any{
 		(*ImportLeadsResponse_Progress)(nil),
 		(*ImportLeadsResponse_Job)(nil),
 	}
@@ -3052,7 +3604,7 @@ func file_crm_lead_v1_lead_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   37,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

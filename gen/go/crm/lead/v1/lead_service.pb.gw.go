@@ -777,6 +777,90 @@ func local_request_LeadService_ListDuplicateGroups_0(ctx context.Context, marsha
 	return msg, metadata, err
 }
 
+func request_LeadService_QualifyLead_0(ctx context.Context, marshaler runtime.Marshaler, client LeadServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq QualifyLeadRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.QualifyLead(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_LeadService_QualifyLead_0(ctx context.Context, marshaler runtime.Marshaler, server LeadServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq QualifyLeadRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	msg, err := server.QualifyLead(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_LeadService_FindConversionCandidates_0(ctx context.Context, marshaler runtime.Marshaler, client LeadServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq FindConversionCandidatesRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.FindConversionCandidates(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_LeadService_FindConversionCandidates_0(ctx context.Context, marshaler runtime.Marshaler, server LeadServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq FindConversionCandidatesRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	msg, err := server.FindConversionCandidates(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterLeadServiceHandlerServer registers the http handlers for service LeadService to "mux".
 // UnaryRPC     :call LeadServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1103,6 +1187,46 @@ func RegisterLeadServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_LeadService_ListDuplicateGroups_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_LeadService_QualifyLead_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.lead.v1.LeadService/QualifyLead", runtime.WithHTTPPathPattern("/v1/{name=leads/*}:qualify"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_LeadService_QualifyLead_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LeadService_QualifyLead_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_LeadService_FindConversionCandidates_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.lead.v1.LeadService/FindConversionCandidates", runtime.WithHTTPPathPattern("/v1/{name=leads/*}:conversionCandidates"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_LeadService_FindConversionCandidates_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LeadService_FindConversionCandidates_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -1415,43 +1539,81 @@ func RegisterLeadServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_LeadService_ListDuplicateGroups_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_LeadService_QualifyLead_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.lead.v1.LeadService/QualifyLead", runtime.WithHTTPPathPattern("/v1/{name=leads/*}:qualify"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_LeadService_QualifyLead_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LeadService_QualifyLead_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_LeadService_FindConversionCandidates_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.lead.v1.LeadService/FindConversionCandidates", runtime.WithHTTPPathPattern("/v1/{name=leads/*}:conversionCandidates"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_LeadService_FindConversionCandidates_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_LeadService_FindConversionCandidates_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_LeadService_CreateLead_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, ""))
-	pattern_LeadService_GetLead_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, ""))
-	pattern_LeadService_ListLeads_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, ""))
-	pattern_LeadService_UpdateLead_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "lead.name"}, ""))
-	pattern_LeadService_DeleteLead_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, ""))
-	pattern_LeadService_AssignLead_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "assign"))
-	pattern_LeadService_DisqualifyLead_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "disqualify"))
-	pattern_LeadService_ReactivateLead_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "reactivate"))
-	pattern_LeadService_CreateActivity_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "leads", "parent", "activities"}, ""))
-	pattern_LeadService_ListActivities_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "leads", "parent", "activities"}, ""))
-	pattern_LeadService_FindDuplicates_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "findDuplicates"))
-	pattern_LeadService_MergeLeads_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "primary"}, "merge"))
-	pattern_LeadService_GetLeadStatistics_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, "statistics"))
-	pattern_LeadService_GetImportJob_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "importJobs", "name"}, ""))
-	pattern_LeadService_ListImportRejections_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "importJobs", "parent", "rejections"}, ""))
-	pattern_LeadService_ListDuplicateGroups_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, "listDuplicateGroups"))
+	pattern_LeadService_CreateLead_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, ""))
+	pattern_LeadService_GetLead_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, ""))
+	pattern_LeadService_ListLeads_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, ""))
+	pattern_LeadService_UpdateLead_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "lead.name"}, ""))
+	pattern_LeadService_DeleteLead_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, ""))
+	pattern_LeadService_AssignLead_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "assign"))
+	pattern_LeadService_DisqualifyLead_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "disqualify"))
+	pattern_LeadService_ReactivateLead_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "reactivate"))
+	pattern_LeadService_CreateActivity_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "leads", "parent", "activities"}, ""))
+	pattern_LeadService_ListActivities_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "leads", "parent", "activities"}, ""))
+	pattern_LeadService_FindDuplicates_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "findDuplicates"))
+	pattern_LeadService_MergeLeads_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "primary"}, "merge"))
+	pattern_LeadService_GetLeadStatistics_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, "statistics"))
+	pattern_LeadService_GetImportJob_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "importJobs", "name"}, ""))
+	pattern_LeadService_ListImportRejections_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "importJobs", "parent", "rejections"}, ""))
+	pattern_LeadService_ListDuplicateGroups_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, "listDuplicateGroups"))
+	pattern_LeadService_QualifyLead_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "qualify"))
+	pattern_LeadService_FindConversionCandidates_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "leads", "name"}, "conversionCandidates"))
 )
 
 var (
-	forward_LeadService_CreateLead_0           = runtime.ForwardResponseMessage
-	forward_LeadService_GetLead_0              = runtime.ForwardResponseMessage
-	forward_LeadService_ListLeads_0            = runtime.ForwardResponseMessage
-	forward_LeadService_UpdateLead_0           = runtime.ForwardResponseMessage
-	forward_LeadService_DeleteLead_0           = runtime.ForwardResponseMessage
-	forward_LeadService_AssignLead_0           = runtime.ForwardResponseMessage
-	forward_LeadService_DisqualifyLead_0       = runtime.ForwardResponseMessage
-	forward_LeadService_ReactivateLead_0       = runtime.ForwardResponseMessage
-	forward_LeadService_CreateActivity_0       = runtime.ForwardResponseMessage
-	forward_LeadService_ListActivities_0       = runtime.ForwardResponseMessage
-	forward_LeadService_FindDuplicates_0       = runtime.ForwardResponseMessage
-	forward_LeadService_MergeLeads_0           = runtime.ForwardResponseMessage
-	forward_LeadService_GetLeadStatistics_0    = runtime.ForwardResponseMessage
-	forward_LeadService_GetImportJob_0         = runtime.ForwardResponseMessage
-	forward_LeadService_ListImportRejections_0 = runtime.ForwardResponseMessage
-	forward_LeadService_ListDuplicateGroups_0  = runtime.ForwardResponseMessage
+	forward_LeadService_CreateLead_0               = runtime.ForwardResponseMessage
+	forward_LeadService_GetLead_0                  = runtime.ForwardResponseMessage
+	forward_LeadService_ListLeads_0                = runtime.ForwardResponseMessage
+	forward_LeadService_UpdateLead_0               = runtime.ForwardResponseMessage
+	forward_LeadService_DeleteLead_0               = runtime.ForwardResponseMessage
+	forward_LeadService_AssignLead_0               = runtime.ForwardResponseMessage
+	forward_LeadService_DisqualifyLead_0           = runtime.ForwardResponseMessage
+	forward_LeadService_ReactivateLead_0           = runtime.ForwardResponseMessage
+	forward_LeadService_CreateActivity_0           = runtime.ForwardResponseMessage
+	forward_LeadService_ListActivities_0           = runtime.ForwardResponseMessage
+	forward_LeadService_FindDuplicates_0           = runtime.ForwardResponseMessage
+	forward_LeadService_MergeLeads_0               = runtime.ForwardResponseMessage
+	forward_LeadService_GetLeadStatistics_0        = runtime.ForwardResponseMessage
+	forward_LeadService_GetImportJob_0             = runtime.ForwardResponseMessage
+	forward_LeadService_ListImportRejections_0     = runtime.ForwardResponseMessage
+	forward_LeadService_ListDuplicateGroups_0      = runtime.ForwardResponseMessage
+	forward_LeadService_QualifyLead_0              = runtime.ForwardResponseMessage
+	forward_LeadService_FindConversionCandidates_0 = runtime.ForwardResponseMessage
 )

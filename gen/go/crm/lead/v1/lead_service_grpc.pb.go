@@ -20,23 +20,25 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LeadService_CreateLead_FullMethodName           = "/crm.lead.v1.LeadService/CreateLead"
-	LeadService_GetLead_FullMethodName              = "/crm.lead.v1.LeadService/GetLead"
-	LeadService_ListLeads_FullMethodName            = "/crm.lead.v1.LeadService/ListLeads"
-	LeadService_UpdateLead_FullMethodName           = "/crm.lead.v1.LeadService/UpdateLead"
-	LeadService_DeleteLead_FullMethodName           = "/crm.lead.v1.LeadService/DeleteLead"
-	LeadService_AssignLead_FullMethodName           = "/crm.lead.v1.LeadService/AssignLead"
-	LeadService_DisqualifyLead_FullMethodName       = "/crm.lead.v1.LeadService/DisqualifyLead"
-	LeadService_ReactivateLead_FullMethodName       = "/crm.lead.v1.LeadService/ReactivateLead"
-	LeadService_CreateActivity_FullMethodName       = "/crm.lead.v1.LeadService/CreateActivity"
-	LeadService_ListActivities_FullMethodName       = "/crm.lead.v1.LeadService/ListActivities"
-	LeadService_FindDuplicates_FullMethodName       = "/crm.lead.v1.LeadService/FindDuplicates"
-	LeadService_MergeLeads_FullMethodName           = "/crm.lead.v1.LeadService/MergeLeads"
-	LeadService_GetLeadStatistics_FullMethodName    = "/crm.lead.v1.LeadService/GetLeadStatistics"
-	LeadService_ImportLeads_FullMethodName          = "/crm.lead.v1.LeadService/ImportLeads"
-	LeadService_GetImportJob_FullMethodName         = "/crm.lead.v1.LeadService/GetImportJob"
-	LeadService_ListImportRejections_FullMethodName = "/crm.lead.v1.LeadService/ListImportRejections"
-	LeadService_ListDuplicateGroups_FullMethodName  = "/crm.lead.v1.LeadService/ListDuplicateGroups"
+	LeadService_CreateLead_FullMethodName               = "/crm.lead.v1.LeadService/CreateLead"
+	LeadService_GetLead_FullMethodName                  = "/crm.lead.v1.LeadService/GetLead"
+	LeadService_ListLeads_FullMethodName                = "/crm.lead.v1.LeadService/ListLeads"
+	LeadService_UpdateLead_FullMethodName               = "/crm.lead.v1.LeadService/UpdateLead"
+	LeadService_DeleteLead_FullMethodName               = "/crm.lead.v1.LeadService/DeleteLead"
+	LeadService_AssignLead_FullMethodName               = "/crm.lead.v1.LeadService/AssignLead"
+	LeadService_DisqualifyLead_FullMethodName           = "/crm.lead.v1.LeadService/DisqualifyLead"
+	LeadService_ReactivateLead_FullMethodName           = "/crm.lead.v1.LeadService/ReactivateLead"
+	LeadService_CreateActivity_FullMethodName           = "/crm.lead.v1.LeadService/CreateActivity"
+	LeadService_ListActivities_FullMethodName           = "/crm.lead.v1.LeadService/ListActivities"
+	LeadService_FindDuplicates_FullMethodName           = "/crm.lead.v1.LeadService/FindDuplicates"
+	LeadService_MergeLeads_FullMethodName               = "/crm.lead.v1.LeadService/MergeLeads"
+	LeadService_GetLeadStatistics_FullMethodName        = "/crm.lead.v1.LeadService/GetLeadStatistics"
+	LeadService_ImportLeads_FullMethodName              = "/crm.lead.v1.LeadService/ImportLeads"
+	LeadService_GetImportJob_FullMethodName             = "/crm.lead.v1.LeadService/GetImportJob"
+	LeadService_ListImportRejections_FullMethodName     = "/crm.lead.v1.LeadService/ListImportRejections"
+	LeadService_ListDuplicateGroups_FullMethodName      = "/crm.lead.v1.LeadService/ListDuplicateGroups"
+	LeadService_QualifyLead_FullMethodName              = "/crm.lead.v1.LeadService/QualifyLead"
+	LeadService_FindConversionCandidates_FullMethodName = "/crm.lead.v1.LeadService/FindConversionCandidates"
 )
 
 // LeadServiceClient is the client API for LeadService service.
@@ -102,6 +104,20 @@ type LeadServiceClient interface {
 	// Lists groups of leads that share a duplicate key (an email, a phone
 	// number, or a company and person name), ordered by rule and key.
 	ListDuplicateGroups(ctx context.Context, in *ListDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListDuplicateGroupsResponse, error)
+	// Converts a lead (one way) into a customer: a new account or an
+	// existing one, a new contact made from the lead's person or an existing
+	// contact of that account, and optionally an opportunity. The lead
+	// becomes QUALIFIED with links to the records, whose ids it allocates
+	// now; the account and opportunity services create them from the
+	// LeadQualified event, and `conversion.state` turns COMPLETE (or FAILED,
+	// with the reason) when they have. Existing records are checked with the
+	// account service first (Unavailable when it cannot answer in time, and
+	// nothing changes). Qualifying a QUALIFIED lead again returns it as it is.
+	QualifyLead(ctx context.Context, in *QualifyLeadRequest, opts ...grpc.CallOption) (*Lead, error)
+	// Existing customers this lead may be: contacts with its email or phone,
+	// accounts with its company name, email domain or web site. Convert into
+	// them instead of creating duplicates.
+	FindConversionCandidates(ctx context.Context, in *FindConversionCandidatesRequest, opts ...grpc.CallOption) (*FindConversionCandidatesResponse, error)
 }
 
 type leadServiceClient struct {
@@ -285,6 +301,26 @@ func (c *leadServiceClient) ListDuplicateGroups(ctx context.Context, in *ListDup
 	return out, nil
 }
 
+func (c *leadServiceClient) QualifyLead(ctx context.Context, in *QualifyLeadRequest, opts ...grpc.CallOption) (*Lead, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Lead)
+	err := c.cc.Invoke(ctx, LeadService_QualifyLead_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *leadServiceClient) FindConversionCandidates(ctx context.Context, in *FindConversionCandidatesRequest, opts ...grpc.CallOption) (*FindConversionCandidatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindConversionCandidatesResponse)
+	err := c.cc.Invoke(ctx, LeadService_FindConversionCandidates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LeadServiceServer is the server API for LeadService service.
 // All implementations must embed UnimplementedLeadServiceServer
 // for forward compatibility.
@@ -348,6 +384,20 @@ type LeadServiceServer interface {
 	// Lists groups of leads that share a duplicate key (an email, a phone
 	// number, or a company and person name), ordered by rule and key.
 	ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error)
+	// Converts a lead (one way) into a customer: a new account or an
+	// existing one, a new contact made from the lead's person or an existing
+	// contact of that account, and optionally an opportunity. The lead
+	// becomes QUALIFIED with links to the records, whose ids it allocates
+	// now; the account and opportunity services create them from the
+	// LeadQualified event, and `conversion.state` turns COMPLETE (or FAILED,
+	// with the reason) when they have. Existing records are checked with the
+	// account service first (Unavailable when it cannot answer in time, and
+	// nothing changes). Qualifying a QUALIFIED lead again returns it as it is.
+	QualifyLead(context.Context, *QualifyLeadRequest) (*Lead, error)
+	// Existing customers this lead may be: contacts with its email or phone,
+	// accounts with its company name, email domain or web site. Convert into
+	// them instead of creating duplicates.
+	FindConversionCandidates(context.Context, *FindConversionCandidatesRequest) (*FindConversionCandidatesResponse, error)
 	mustEmbedUnimplementedLeadServiceServer()
 }
 
@@ -408,6 +458,12 @@ func (UnimplementedLeadServiceServer) ListImportRejections(context.Context, *Lis
 }
 func (UnimplementedLeadServiceServer) ListDuplicateGroups(context.Context, *ListDuplicateGroupsRequest) (*ListDuplicateGroupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDuplicateGroups not implemented")
+}
+func (UnimplementedLeadServiceServer) QualifyLead(context.Context, *QualifyLeadRequest) (*Lead, error) {
+	return nil, status.Error(codes.Unimplemented, "method QualifyLead not implemented")
+}
+func (UnimplementedLeadServiceServer) FindConversionCandidates(context.Context, *FindConversionCandidatesRequest) (*FindConversionCandidatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindConversionCandidates not implemented")
 }
 func (UnimplementedLeadServiceServer) mustEmbedUnimplementedLeadServiceServer() {}
 func (UnimplementedLeadServiceServer) testEmbeddedByValue()                     {}
@@ -725,6 +781,42 @@ func _LeadService_ListDuplicateGroups_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LeadService_QualifyLead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QualifyLeadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).QualifyLead(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_QualifyLead_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).QualifyLead(ctx, req.(*QualifyLeadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LeadService_FindConversionCandidates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindConversionCandidatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).FindConversionCandidates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_FindConversionCandidates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).FindConversionCandidates(ctx, req.(*FindConversionCandidatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LeadService_ServiceDesc is the grpc.ServiceDesc for LeadService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -795,6 +887,14 @@ var LeadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDuplicateGroups",
 			Handler:    _LeadService_ListDuplicateGroups_Handler,
+		},
+		{
+			MethodName: "QualifyLead",
+			Handler:    _LeadService_QualifyLead_Handler,
+		},
+		{
+			MethodName: "FindConversionCandidates",
+			Handler:    _LeadService_FindConversionCandidates_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
