@@ -32,6 +32,7 @@ import (
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/inbox"
 	"github.com/crmsuite/crm/platform/logx"
 	"github.com/crmsuite/crm/platform/natsx"
 	"github.com/crmsuite/crm/platform/outbox"
@@ -109,6 +110,17 @@ type Runtime struct {
 // return when ctx ends.
 func (rt *Runtime) Go(fn func(ctx context.Context) error) {
 	rt.workers = append(rt.workers, fn)
+}
+
+// Consume runs c, a durable idempotent consumer of events, for the life of
+// the service, on the service's database and NATS connection. The caller
+// sets Name, Stream, Subjects and Handler (and OnDeadLetter, if any); the
+// stream of another service is events.StreamName(ns, "<service>") and an
+// event's subject events.Subject(ns, "<service>", &eventsv1.X{}), with ns =
+// rt.Config.EventsNamespace.
+func (rt *Runtime) Consume(c *inbox.Consumer) {
+	c.Pool, c.JS, c.Logger, c.Namespace = rt.Pool, rt.JS, rt.Logger, rt.Config.EventsNamespace
+	rt.Go(c.Run)
 }
 
 // Spec describes one service.
