@@ -31,6 +31,8 @@ const (
 	Timestamp
 	// Text is a substring search, `text:"acme"`, over a lower-cased column.
 	Text
+	// Bool takes true or false (`primary = true`, or just `primary`).
+	Bool
 )
 
 // Field maps a filter name onto a column.
@@ -44,6 +46,12 @@ type Field struct {
 	EnumPrefix string
 	// MinLen of a Text search term.
 	MinLen int
+	// Normalize, if set, rewrites a String value before it is compared
+	// (e.g. a phone number to its matching key).
+	Normalize func(string) string
+	// Array says a String column is a text[]: `=` means the array contains
+	// the value, `!=` that it does not.
+	Array bool
 }
 
 // Schema is the set of fields one List method can filter on.
@@ -56,8 +64,12 @@ type Schema struct {
 // error caught by any test).
 func NewSchema(fields map[string]Field) *Schema {
 	opts := []filtering.DeclarationOption{filtering.DeclareStandardFunctions()}
+	bools := false
 	for name, f := range fields {
 		switch f.Kind {
+		case Bool:
+			opts = append(opts, filtering.DeclareIdent(name, filtering.TypeBool))
+			bools = true
 		case String, Text:
 			opts = append(opts, filtering.DeclareIdent(name, filtering.TypeString))
 		case Timestamp:
@@ -65,6 +77,9 @@ func NewSchema(fields map[string]Field) *Schema {
 		case Enum:
 			opts = append(opts, filtering.DeclareEnumIdent(name, f.EnumType))
 		}
+	}
+	if bools {
+		opts = append(opts, filtering.DeclareIdent("true", filtering.TypeBool), filtering.DeclareIdent("false", filtering.TypeBool))
 	}
 	decls, err := filtering.NewDeclarations(opts...)
 	if err != nil {
@@ -159,6 +174,11 @@ func (t translator) bind(v any) string {
 
 func (t translator) expr(e *expr.Expr) (string, error) {
 	call := e.GetCallExpr()
+	if id := e.GetIdentExpr(); id != nil {
+		if f, ok := t.schema.fields[id.GetName()]; ok && f.Kind == Bool {
+			return f.Column, nil
+		}
+	}
 	if call == nil {
 		return "", invalid("a filter must be a comparison such as status = STATUS_NEW")
 	}
@@ -238,6 +258,14 @@ func (t translator) comparison(fn string, args []*expr.Expr) (string, error) {
 			return "", invalid("%q is not a %s value", value, name)
 		}
 		return f.Column + " " + op + " " + t.bind(strings.TrimPrefix(value, f.EnumPrefix)), nil
+	case Bool:
+		if fn != filtering.FunctionEquals && fn != filtering.FunctionNotEquals {
+			return "", invalid("%s supports only = and !=", name)
+		}
+		if value != "true" && value != "false" {
+			return "", invalid("%s takes true or false", name)
+		}
+		return f.Column + " " + op + " " + t.bind(value == "true"), nil
 	case Timestamp:
 		ts, err := time.Parse(time.RFC3339Nano, value)
 		if err != nil {
@@ -246,8 +274,21 @@ func (t translator) comparison(fn string, args []*expr.Expr) (string, error) {
 		return f.Column + " " + op + " " + t.bind(ts), nil
 	default:
 		col, v := f.Column, value
-		if f.Fold {
+		if f.Fold && !f.Array {
 			col, v = "lower("+col+")", strings.ToLower(v)
+		}
+		if f.Normalize != nil {
+			v = f.Normalize(v)
+		}
+		if f.Array {
+			if fn != filtering.FunctionEquals && fn != filtering.FunctionNotEquals {
+				return "", invalid("%s supports only = and !=", name)
+			}
+			sql := col + " @> " + t.bind([]string{v})
+			if fn == filtering.FunctionNotEquals {
+				sql = "(NOT " + sql + ")"
+			}
+			return sql, nil
 		}
 		return col + " " + op + " " + t.bind(v), nil
 	}

@@ -1,6 +1,7 @@
 package aipfilter_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +108,37 @@ func FuzzWhere(f *testing.F) {
 			t.Fatalf("%q: raw input reached SQL: %s", filter, sql)
 		}
 	})
+}
+
+func TestBoolAndNormalisedArrayFields(t *testing.T) {
+	s := aipfilter.NewSchema(map[string]aipfilter.Field{
+		"primary": {Column: "is_primary", Kind: aipfilter.Bool},
+		"email":   {Column: "email_keys", Kind: aipfilter.String, Array: true, Normalize: strings.ToLower},
+	})
+	cases := []struct {
+		filter, sql string
+		args        []any
+	}{
+		{`primary = true`, "is_primary = $1", []any{true}},
+		{`primary != false`, "is_primary IS DISTINCT FROM $1", []any{false}},
+		{`primary`, "is_primary", nil},
+		{`NOT primary AND email = "A@X.com"`, "((NOT is_primary) AND email_keys @> $1)", []any{[]string{"a@x.com"}}},
+		{`email != "b@x.com"`, "(NOT email_keys @> $1)", []any{[]string{"b@x.com"}}},
+	}
+	for _, c := range cases {
+		var args []any
+		clause, err := s.Where(c.filter, &args)
+		if err != nil {
+			t.Fatalf("%q: %v", c.filter, err)
+		}
+		if clause.SQL != c.sql || fmt.Sprint(args) != fmt.Sprint(c.args) {
+			t.Fatalf("%q: got %q %v, want %q %v", c.filter, clause.SQL, args, c.sql, c.args)
+		}
+	}
+	for _, bad := range []string{`primary = "yes"`, `primary > true`, `email < "a"`} {
+		var args []any
+		if _, err := s.Where(bad, &args); err == nil {
+			t.Fatalf("%q: accepted", bad)
+		}
+	}
 }
