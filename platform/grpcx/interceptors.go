@@ -30,13 +30,16 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, fullMethod string) (context.Context, error)
 }
 
+// ActorHeader is the development identity header (see HeaderAuthenticator).
+const ActorHeader = "x-actor"
+
 // HeaderAuthenticator trusts the `x-actor` metadata header: development
 // only, until token authentication replaces it.
 type HeaderAuthenticator struct{}
 
 func (HeaderAuthenticator) Authenticate(ctx context.Context, _ string) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get("x-actor"); len(v) > 0 && v[0] != "" && len(v[0]) <= 128 {
+	if v := md.Get(ActorHeader); len(v) > 0 && v[0] != "" && len(v[0]) <= 128 {
 		return auth.WithPrincipal(ctx, auth.Principal{Subject: v[0]}), nil
 	}
 	return ctx, nil

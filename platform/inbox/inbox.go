@@ -85,6 +85,9 @@ type Consumer struct {
 	Backoff []time.Duration
 	// AckWait before an unacknowledged message is redelivered; default 30s.
 	AckWait time.Duration
+	// Applied, if set, runs after an event's effect committed (e.g. to wake
+	// the outbox relay for the events the handler wrote).
+	Applied func()
 	// OnDeadLetter, if set, runs after a message was dead-lettered, in its
 	// own transaction, e.g. to record a failed conversion. It must be
 	// idempotent: when it fails, the message is redelivered, dead-lettered
@@ -205,6 +208,9 @@ func (c *Consumer) Process(ctx context.Context, msg jetstream.Msg) {
 		err = nil
 	} else if err == nil {
 		processedTotal.WithLabelValues(c.Name, "applied").Inc()
+		if c.Applied != nil {
+			c.Applied()
+		}
 	}
 	if err == nil {
 		if ackErr := msg.Ack(); ackErr != nil {

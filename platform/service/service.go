@@ -117,9 +117,13 @@ func (rt *Runtime) Go(fn func(ctx context.Context) error) {
 // sets Name, Stream, Subjects and Handler (and OnDeadLetter, if any); the
 // stream of another service is events.StreamName(ns, "<service>") and an
 // event's subject events.Subject(ns, "<service>", &eventsv1.X{}), with ns =
-// rt.Config.EventsNamespace.
+// rt.Config.EventsNamespace. Events the handler writes to the outbox are
+// relayed as soon as it commits.
 func (rt *Runtime) Consume(c *inbox.Consumer) {
 	c.Pool, c.JS, c.Logger, c.Namespace = rt.Pool, rt.JS, rt.Logger, rt.Config.EventsNamespace
+	if c.Applied == nil {
+		c.Applied = rt.Relay.Kick
+	}
 	rt.Go(c.Run)
 }
 

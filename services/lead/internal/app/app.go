@@ -122,8 +122,9 @@ type DuplicateGroup struct {
 
 // Service is the lead use cases.
 type Service struct {
-	repo Repository
-	now  func() time.Time
+	repo      Repository
+	customers Customers
+	now       func() time.Time
 }
 
 // New returns the use cases over repo.

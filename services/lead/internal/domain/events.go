@@ -26,17 +26,23 @@ type (
 		Changed         []string
 		MovedActivities int
 	}
-	Deleted        struct{}
-	ActivityLogged struct{ Activity Activity }
+	Deleted struct{}
+	// Qualified: the lead was converted (Lead.Conversion says into what).
+	Qualified struct{}
+	// ConversionSettled: the conversion turned COMPLETE or FAILED.
+	ConversionSettled struct{}
+	ActivityLogged    struct{ Activity Activity }
 )
 
-func (Created) event()        {}
-func (Updated) event()        {}
-func (Assigned) event()       {}
-func (RatingChanged) event()  {}
-func (StatusChanged) event()  {}
-func (Disqualified) event()   {}
-func (Reactivated) event()    {}
-func (Deleted) event()        {}
-func (ActivityLogged) event() {}
-func (Merged) event()         {}
+func (Created) event()           {}
+func (Updated) event()           {}
+func (Assigned) event()          {}
+func (RatingChanged) event()     {}
+func (StatusChanged) event()     {}
+func (Disqualified) event()      {}
+func (Reactivated) event()       {}
+func (Deleted) event()           {}
+func (ActivityLogged) event()    {}
+func (Merged) event()            {}
+func (Qualified) event()         {}
+func (ConversionSettled) event() {}

@@ -112,6 +112,8 @@ type Lead struct {
 	QualifiedAt *time.Time
 	// MergedInto is the lead a MERGED lead was merged into.
 	MergedInto uuid.UUID
+	// Conversion of a QUALIFIED lead.
+	Conversion *Conversion
 	CreatedAt  time.Time
 	CreatedBy  string
 	UpdatedAt  time.Time

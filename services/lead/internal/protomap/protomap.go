@@ -5,6 +5,7 @@
 package protomap
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
+
+var errNoConversion = errors.New("protomap: LeadQualified for a lead without a conversion")
 
 // LeadName is the resource name of a lead.
 func LeadName(id uuid.UUID) string { return "leads/" + id.String() }
@@ -82,6 +85,7 @@ func Lead(l *domain.Lead) *leadv1.Lead {
 	if l.MergedInto != uuid.Nil {
 		p.MergedInto = LeadName(l.MergedInto)
 	}
+	p.Conversion = conversion(l.Conversion)
 	if d := l.Disqualification; d != nil {
 		p.Disqualification = &leadv1.Disqualification{
 			Reason:         reason(d.Reason),
@@ -226,6 +230,10 @@ func Event(meta *eventsv1.EventMeta, l *domain.Lead, ev domain.Event) (proto.Mes
 			ev.MergedLeads = append(ev.MergedLeads, Lead(d))
 		}
 		return ev, nil
+	case domain.Qualified:
+		return leadQualified(meta, l)
+	case domain.ConversionSettled:
+		return &eventsv1.LeadUpdated{Meta: meta, LeadId: id, Lead: snap, ChangedFields: []string{"conversion"}}, nil
 	case domain.ActivityLogged:
 		return &eventsv1.LeadActivityLogged{Meta: meta, LeadId: id, Lead: snap, Activity: Activity(e.Activity)}, nil
 	default:

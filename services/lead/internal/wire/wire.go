@@ -3,15 +3,21 @@
 package wire
 
 import (
+	"context"
+	"time"
+
 	"buf.build/go/protovalidate"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/config"
+	"github.com/crmsuite/crm/platform/grpcx"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/service"
+	"github.com/crmsuite/crm/services/lead/internal/adapters/grpcclient"
 	"github.com/crmsuite/crm/services/lead/internal/adapters/postgres"
 	"github.com/crmsuite/crm/services/lead/internal/app"
+	eventport "github.com/crmsuite/crm/services/lead/internal/ports/events"
 	grpcport "github.com/crmsuite/crm/services/lead/internal/ports/grpc"
 	"github.com/crmsuite/crm/services/lead/migrations"
 )
@@ -20,11 +26,23 @@ import (
 const Schema = "lead"
 
 // Option adjusts the service, for tests.
-type Option func(*grpcport.ImportConfig)
+type Option func(*settings)
+
+type settings struct {
+	imports        grpcport.ImportConfig
+	accountAddr    string
+	accountTimeout time.Duration
+}
 
 // WithImportLimits overrides the import batch size and row limit.
 func WithImportLimits(batchRows int, maxRows int64) Option {
-	return func(c *grpcport.ImportConfig) { c.BatchRows, c.MaxRows = batchRows, maxRows }
+	return func(s *settings) { s.imports.BatchRows, s.imports.MaxRows = batchRows, maxRows }
+}
+
+// WithAccountService overrides where the account service listens and how
+// long a call to it may take.
+func WithAccountService(addr string, timeout time.Duration) Option {
+	return func(s *settings) { s.accountAddr, s.accountTimeout = addr, timeout }
 }
 
 // Spec describes the lead service to the shared runtime.
@@ -35,15 +53,19 @@ func Spec(opts ...Option) service.Spec {
 		Register: func(rt *service.Runtime) error {
 			var env config.Env
 			phoneRegion := env.String("DEFAULT_PHONE_REGION", "")
-			imports := grpcport.ImportConfig{
-				BatchRows: env.Int("IMPORT_BATCH_ROWS", 2000),
-				MaxRows:   int64(env.Int("IMPORT_MAX_ROWS", 1_000_000)),
+			set := settings{
+				imports: grpcport.ImportConfig{
+					BatchRows: env.Int("IMPORT_BATCH_ROWS", 2000),
+					MaxRows:   int64(env.Int("IMPORT_MAX_ROWS", 1_000_000)),
+				},
+				accountAddr:    env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
+				accountTimeout: env.Duration("ACCOUNT_CALL_TIMEOUT", 2*time.Second),
 			}
 			if err := env.Err(); err != nil {
 				return err
 			}
 			for _, o := range opts {
-				o(&imports)
+				o(&set)
 			}
 			validator, err := protovalidate.New()
 			if err != nil {
@@ -53,9 +75,18 @@ func Spec(opts ...Option) service.Spec {
 			if rt.Config.PageTokenSecret == "" {
 				rt.Logger.Warn("PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and break across restarts and replicas")
 			}
-			svc := app.New(repo)
+			accounts, err := grpcx.Dial(set.accountAddr)
+			if err != nil {
+				return err
+			}
+			rt.Go(func(ctx context.Context) error { // workers stop after the gRPC server
+				<-ctx.Done()
+				return accounts.Close()
+			})
+			svc := app.New(repo).WithCustomers(grpcclient.NewCustomers(accounts, set.accountTimeout))
+			rt.Consume(eventport.ConversionConsumer(rt.Config.EventsNamespace, svc))
 			srv := grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick).
-				WithImports(app.NewImporter(repo, svc, phoneRegion), imports, validator)
+				WithImports(app.NewImporter(repo, svc, phoneRegion), set.imports, validator)
 			leadv1.RegisterLeadServiceServer(rt.GRPC, srv)
 			return nil
 		},

@@ -52,7 +52,7 @@ var (
 		"address", "source", "campaign", "rating", "status", "owner", "next_contact_at", "description", "custom_fields",
 		"disqualify_reason", "disqualify_note", "disqualified_at", "disqualified_by", "status_before_disqualify",
 		"last_activity_at", "created_at", "created_by", "updated_at", "updated_by", "version", "merged_into",
-		"qualified_at"}
+		"qualified_at", "conversion"}
 	writeColumnList = append(slices.Clone(leadColumnList), "email_norm", "phone_norm", "name_key")
 
 	leadColumns   = strings.Join(leadColumnList, ", ")
@@ -86,6 +86,14 @@ func addressValue(a domain.Address) []byte {
 	return b
 }
 
+func conversionValue(c *domain.Conversion) []byte {
+	if c == nil {
+		return nil
+	}
+	b, _ := json.Marshal(c)
+	return b
+}
+
 // leadArgs are the values of leadColumns and then of the duplicate keys,
 // in order.
 func (r *Repo) leadArgs(l *domain.Lead) []any {
@@ -108,7 +116,7 @@ func leadArgsWithKeys(l *domain.Lead, keys domain.DuplicateKeys) []any {
 		l.ID, l.FirstName, l.LastName, l.Company, l.Title, l.Email, l.Phone, l.Website, addressValue(l.Address),
 		string(l.Source), l.Campaign, string(l.Rating), string(l.Status), l.Owner, l.NextContactAt, l.Description,
 		custom, reason, note, at, by, before, l.LastActivityAt, l.CreatedAt, l.CreatedBy, l.UpdatedAt, l.UpdatedBy,
-		l.Version, mergedInto, l.QualifiedAt, keys.Email, keys.Phone, keys.CompanyAndName,
+		l.Version, mergedInto, l.QualifiedAt, conversionValue(l.Conversion), keys.Email, keys.Phone, keys.CompanyAndName,
 	}
 }
 
@@ -121,11 +129,12 @@ func scanLead(row pgx.Row, extra ...any) (*domain.Lead, error) {
 		reason, note, by, before *string
 		disqualifiedAt           *time.Time
 		mergedInto               *uuid.UUID
+		conversion               []byte
 	)
 	err := row.Scan(append([]any{&l.ID, &l.FirstName, &l.LastName, &l.Company, &l.Title, &l.Email, &l.Phone, &l.Website,
 		&address, &source, &l.Campaign, &rating, &status, &l.Owner, &l.NextContactAt, &l.Description, &custom,
 		&reason, &note, &disqualifiedAt, &by, &before, &l.LastActivityAt, &l.CreatedAt, &l.CreatedBy,
-		&l.UpdatedAt, &l.UpdatedBy, &l.Version, &mergedInto, &l.QualifiedAt}, extra...)...)
+		&l.UpdatedAt, &l.UpdatedBy, &l.Version, &mergedInto, &l.QualifiedAt, &conversion}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +161,12 @@ func scanLead(row pgx.Row, extra ...any) (*domain.Lead, error) {
 	}
 	if mergedInto != nil {
 		l.MergedInto = *mergedInto
+	}
+	if len(conversion) > 0 {
+		l.Conversion = new(domain.Conversion)
+		if err := json.Unmarshal(conversion, l.Conversion); err != nil {
+			return nil, fmt.Errorf("lead %s conversion: %w", l.ID, err)
+		}
 	}
 	utc(&l.CreatedAt, &l.UpdatedAt)
 	return &l, nil

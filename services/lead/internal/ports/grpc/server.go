@@ -342,3 +342,31 @@ func updateMask(req *leadv1.UpdateLeadRequest) ([]domain.Field, error) {
 	}
 	return fields, vs.Err()
 }
+
+func (s *Server) QualifyLead(ctx context.Context, req *leadv1.QualifyLeadRequest) (_ *leadv1.Lead, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseLeadName(req.GetName(), "name")
+	if err != nil {
+		return nil, err
+	}
+	conv, err := protomap.ConversionRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "QualifyLead", req, func(ctx context.Context) (*leadv1.Lead, error) {
+		l, err := s.app.QualifyLead(ctx, id, conv, req.GetEtag(), req.GetRequestId())
+		return leadOrErr(l, err)
+	})
+}
+
+func (s *Server) FindConversionCandidates(ctx context.Context, req *leadv1.FindConversionCandidatesRequest) (*leadv1.FindConversionCandidatesResponse, error) {
+	id, err := parseLeadName(req.GetName(), "name")
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.app.FindConversionCandidates(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &leadv1.FindConversionCandidatesResponse{Accounts: m.GetAccounts(), Contacts: m.GetContacts()}, nil
+}

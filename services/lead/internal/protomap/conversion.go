@@ -1,0 +1,130 @@
+package protomap
+
+import (
+	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/type/date"
+	moneypb "google.golang.org/genproto/googleapis/type/money"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/money"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
+)
+
+// Resource names of the records a conversion produces.
+func AccountName(id uuid.UUID) string     { return "accounts/" + id.String() }
+func ContactName(id uuid.UUID) string     { return "contacts/" + id.String() }
+func OpportunityName(id uuid.UUID) string { return "opportunities/" + id.String() }
+
+func conversion(c *domain.Conversion) *leadv1.Conversion {
+	if c == nil {
+		return nil
+	}
+	p := &leadv1.Conversion{
+		Account:        AccountName(c.AccountID),
+		CreateAccount:  c.CreateAccount,
+		Contact:        ContactName(c.ContactID),
+		CreateContact:  c.CreateContact,
+		State:          leadv1.ConversionState(enumValue(string(c.State), "CONVERSION_STATE_", leadv1.ConversionState_value)),
+		FailureReason:  c.FailureReason,
+		FailureMessage: c.FailureMessage,
+		QualifiedBy:    c.By,
+	}
+	if c.OpportunityID != uuid.Nil {
+		p.Opportunity = OpportunityName(c.OpportunityID)
+	}
+	if c.AccountDoneAt != nil {
+		p.AccountCompleteTime = timestamppb.New(*c.AccountDoneAt)
+	}
+	if c.FailedAt != nil {
+		p.FailTime = timestamppb.New(*c.FailedAt)
+	}
+	return p
+}
+
+// ConversionRequest returns the domain form of a QualifyLead request. The
+// request has passed protovalidate; money is checked here.
+func ConversionRequest(r *leadv1.QualifyLeadRequest) (domain.ConversionRequest, error) {
+	var req domain.ConversionRequest
+	if name := r.GetExistingAccount(); name != "" {
+		req.ExistingAccount = uuid.MustParse(name[len("accounts/"):])
+	} else if a := r.GetNewAccount(); a != nil {
+		req.NewAccount = domain.NewAccount{
+			Type:         domain.AccountType(enumName(a.GetType().String(), "ACCOUNT_TYPE_")),
+			DisplayName:  a.GetDisplayName(),
+			Industry:     a.GetIndustry(),
+			CurrencyCode: a.GetCurrencyCode(),
+			Owner:        a.GetOwner(),
+		}
+		if c := a.GetCurrencyCode(); c != "" && !money.ValidCurrency(c) {
+			return req, apperr.InvalidField("new_account.currency_code", "UNKNOWN_CURRENCY", "%q is not an ISO 4217 currency code", c)
+		}
+	}
+	if name := r.GetExistingContact(); name != "" {
+		req.ExistingContact = uuid.MustParse(name[len("contacts/"):])
+	} else if c := r.GetNewContact(); c != nil {
+		req.NewContact = domain.NewContact{
+			FirstName: c.GetFirstName(), LastName: c.GetLastName(), Title: c.GetTitle(), Department: c.GetDepartment(),
+		}
+	}
+	if o := r.GetOpportunity(); o != nil {
+		if vs := money.Check("opportunity.amount", o.GetAmount(), false); len(vs) > 0 {
+			return req, apperr.Invalid(vs...)
+		}
+		opp := &domain.NewOpportunity{DisplayName: o.GetDisplayName()}
+		if m := o.GetAmount(); m != nil {
+			opp.Amount = &domain.Money{Currency: m.GetCurrencyCode(), Units: m.GetUnits(), Nanos: m.GetNanos()}
+		}
+		if d := o.GetExpectedCloseDate(); d != nil {
+			if d.GetYear() < 1 || d.GetMonth() < 1 || d.GetMonth() > 12 || d.GetDay() < 1 || d.GetDay() > 31 {
+				return req, apperr.InvalidField("opportunity.expected_close_date", "INVALID_DATE", "a full date is required")
+			}
+			opp.ExpectedCloseDate = &domain.Date{Year: int(d.GetYear()), Month: int(d.GetMonth()), Day: int(d.GetDay())}
+		}
+		req.Opportunity = opp
+	}
+	return req, nil
+}
+
+func leadQualified(meta *eventsv1.EventMeta, l *domain.Lead) (*eventsv1.LeadQualified, error) {
+	c := l.Conversion
+	if c == nil {
+		return nil, errNoConversion
+	}
+	// The event id is the conversion attempt's id, so that the account
+	// service's answer can name the attempt it answers.
+	meta.EventId = c.ID.String()
+	ev := &eventsv1.LeadQualified{
+		Meta: meta, LeadId: l.ID.String(), Lead: Lead(l),
+		Account: &eventsv1.ConversionAccount{AccountId: c.AccountID.String(), Create: c.CreateAccount},
+		Contact: &eventsv1.ConversionContact{ContactId: c.ContactID.String(), Create: c.CreateContact},
+	}
+	if c.CreateAccount {
+		a := ev.Account
+		a.Type = accountv1.AccountType(enumValue(string(c.Account.Type), "ACCOUNT_TYPE_", accountv1.AccountType_value))
+		a.DisplayName, a.Industry, a.CurrencyCode, a.Owner = c.Account.DisplayName, c.Account.Industry, c.Account.CurrencyCode, c.Account.Owner
+		a.Website, a.Phone, a.Address = l.Website, l.Phone, address(l.Address)
+	}
+	if c.CreateContact {
+		p := ev.Contact
+		p.FirstName, p.LastName, p.Title, p.Department = c.Contact.FirstName, c.Contact.LastName, c.Contact.Title, c.Contact.Department
+		p.Email, p.Phone, p.Owner = l.Email, l.Phone, l.Owner
+	}
+	if o := c.Opportunity; o != nil {
+		op := &eventsv1.ConversionOpportunity{
+			OpportunityId: c.OpportunityID.String(), DisplayName: o.DisplayName, Owner: l.Owner,
+			AccountId: c.AccountID.String(), ContactId: c.ContactID.String(),
+		}
+		if m := o.Amount; m != nil {
+			op.Amount = &moneypb.Money{CurrencyCode: m.Currency, Units: m.Units, Nanos: m.Nanos}
+		}
+		if d := o.ExpectedCloseDate; d != nil {
+			op.ExpectedCloseDate = &date.Date{Year: int32(d.Year), Month: int32(d.Month), Day: int32(d.Day)}
+		}
+		ev.Opportunity = op
+	}
+	return ev, nil
+}
