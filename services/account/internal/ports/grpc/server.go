@@ -1,0 +1,312 @@
+// Package grpc is the account service's gRPC API: it maps requests to use
+// cases and results back, makes create and custom methods idempotent by
+// request_id, and names the request fields in every validation error.
+package grpc
+
+import (
+	"context"
+	"strings"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/customerkey"
+	"github.com/crmsuite/crm/platform/idempotency"
+	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/services/account/internal/app"
+	"github.com/crmsuite/crm/services/account/internal/domain"
+	"github.com/crmsuite/crm/services/account/internal/protomap"
+)
+
+// Server implements accountv1.AccountServiceServer.
+type Server struct {
+	accountv1.UnimplementedAccountServiceServer
+	app  *app.Service
+	idem *idempotency.Store
+	// published is called after every successful change, to wake the
+	// outbox relay.
+	published func()
+}
+
+// New returns the gRPC API over the use cases.
+func New(a *app.Service, idem *idempotency.Store, published func()) *Server {
+	return &Server{app: a, idem: idem, published: published}
+}
+
+func (s *Server) CreateAccount(ctx context.Context, req *accountv1.CreateAccountRequest) (_ *accountv1.Account, err error) {
+	defer s.wakeRelay(&err)
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "CreateAccount", req, func(ctx context.Context) (*accountv1.Account, error) {
+		a, err := s.app.CreateAccount(ctx, protomap.AccountFromProto(req.GetAccount()), req.GetRequestId())
+		if err != nil {
+			return nil, apperr.PrefixFields(err, "account.")
+		}
+		return protomap.Account(a), nil
+	})
+}
+
+func (s *Server) GetAccount(ctx context.Context, req *accountv1.GetAccountRequest) (*accountv1.Account, error) {
+	id, err := parseName(req.GetName(), "accounts", "name")
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.app.GetAccount(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return protomap.Account(a), nil
+}
+
+func (s *Server) ListAccounts(ctx context.Context, req *accountv1.ListAccountsRequest) (*accountv1.ListAccountsResponse, error) {
+	if req.GetPageSize() < 0 {
+		return nil, apperr.InvalidField("page_size", "NEGATIVE_PAGE_SIZE", "page_size must not be negative")
+	}
+	as, next, err := s.app.ListAccounts(ctx, app.ListQuery{
+		Filter: req.GetFilter(), OrderBy: req.GetOrderBy(), PageSize: paging.Size(req.GetPageSize()), PageToken: req.GetPageToken(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := &accountv1.ListAccountsResponse{Accounts: make([]*accountv1.Account, len(as)), NextPageToken: next}
+	for i, a := range as {
+		resp.Accounts[i] = protomap.Account(a)
+	}
+	return resp, nil
+}
+
+func (s *Server) UpdateAccount(ctx context.Context, req *accountv1.UpdateAccountRequest) (_ *accountv1.Account, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseName(req.GetAccount().GetName(), "accounts", "account.name")
+	if err != nil {
+		return nil, err
+	}
+	paths, err := updateMask(req.GetUpdateMask(), req.GetAccount(), accountOutputOnly, domain.AccountFields)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.app.UpdateAccount(ctx, id, protomap.AccountFromProto(req.GetAccount()), paths, req.GetAccount().GetEtag())
+	if err != nil {
+		return nil, apperr.PrefixFields(err, "account.")
+	}
+	return protomap.Account(a), nil
+}
+
+func (s *Server) DeactivateAccount(ctx context.Context, req *accountv1.DeactivateAccountRequest) (_ *accountv1.Account, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseName(req.GetName(), "accounts", "name")
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "DeactivateAccount", req, func(ctx context.Context) (*accountv1.Account, error) {
+		a, err := s.app.DeactivateAccount(ctx, id, req.GetReason(), req.GetEtag(), req.GetRequestId())
+		if err != nil {
+			return nil, err
+		}
+		return protomap.Account(a), nil
+	})
+}
+
+func (s *Server) ActivateAccount(ctx context.Context, req *accountv1.ActivateAccountRequest) (_ *accountv1.Account, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseName(req.GetName(), "accounts", "name")
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "ActivateAccount", req, func(ctx context.Context) (*accountv1.Account, error) {
+		a, err := s.app.ActivateAccount(ctx, id, req.GetEtag(), req.GetRequestId())
+		if err != nil {
+			return nil, err
+		}
+		return protomap.Account(a), nil
+	})
+}
+
+func (s *Server) CreateContact(ctx context.Context, req *accountv1.CreateContactRequest) (_ *accountv1.Contact, err error) {
+	defer s.wakeRelay(&err)
+	in, ok := protomap.ContactFromProto(req.GetContact())
+	if !ok {
+		return nil, badName("contact.account", "accounts", req.GetContact().GetAccount())
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "CreateContact", req, func(ctx context.Context) (*accountv1.Contact, error) {
+		c, err := s.app.CreateContact(ctx, in, req.GetRequestId())
+		if err != nil {
+			return nil, apperr.PrefixFields(err, "contact.")
+		}
+		return protomap.Contact(c), nil
+	})
+}
+
+func (s *Server) GetContact(ctx context.Context, req *accountv1.GetContactRequest) (*accountv1.Contact, error) {
+	id, err := parseName(req.GetName(), "contacts", "name")
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.app.GetContact(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return protomap.Contact(c), nil
+}
+
+func (s *Server) ListContacts(ctx context.Context, req *accountv1.ListContactsRequest) (*accountv1.ListContactsResponse, error) {
+	if req.GetPageSize() < 0 {
+		return nil, apperr.InvalidField("page_size", "NEGATIVE_PAGE_SIZE", "page_size must not be negative")
+	}
+	cs, next, err := s.app.ListContacts(ctx, app.ListQuery{
+		Filter: req.GetFilter(), OrderBy: req.GetOrderBy(), PageSize: paging.Size(req.GetPageSize()), PageToken: req.GetPageToken(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := &accountv1.ListContactsResponse{Contacts: make([]*accountv1.Contact, len(cs)), NextPageToken: next}
+	for i, c := range cs {
+		resp.Contacts[i] = protomap.Contact(c)
+	}
+	return resp, nil
+}
+
+func (s *Server) UpdateContact(ctx context.Context, req *accountv1.UpdateContactRequest) (_ *accountv1.Contact, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseName(req.GetContact().GetName(), "contacts", "contact.name")
+	if err != nil {
+		return nil, err
+	}
+	paths, err := updateMask(req.GetUpdateMask(), req.GetContact(), contactOutputOnly, domain.ContactFields)
+	if err != nil {
+		return nil, err
+	}
+	in, ok := protomap.ContactFromProto(req.GetContact())
+	if !ok {
+		return nil, badName("contact.account", "accounts", req.GetContact().GetAccount())
+	}
+	c, err := s.app.UpdateContact(ctx, id, in, paths, req.GetContact().GetEtag())
+	if err != nil {
+		return nil, apperr.PrefixFields(err, "contact.")
+	}
+	return protomap.Contact(c), nil
+}
+
+func (s *Server) DeleteContact(ctx context.Context, req *accountv1.DeleteContactRequest) (_ *emptypb.Empty, err error) {
+	defer s.wakeRelay(&err)
+	id, err := parseName(req.GetName(), "contacts", "name")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.app.DeleteContact(ctx, id, req.GetEtag()); err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
+}
+
+func (s *Server) MatchCustomers(ctx context.Context, req *accountv1.MatchCustomersRequest) (*accountv1.MatchCustomersResponse, error) {
+	q := MatchQuery(req, s.app.PhoneRegion())
+	accounts, contacts, err := s.app.MatchCustomers(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	resp := &accountv1.MatchCustomersResponse{}
+	for _, m := range accounts {
+		resp.Accounts = append(resp.Accounts, &accountv1.AccountMatch{Account: protomap.Account(m.Account), Rules: rules(m.Rules)})
+	}
+	for _, m := range contacts {
+		resp.Contacts = append(resp.Contacts, &accountv1.ContactMatch{Contact: protomap.Contact(m.Contact), Rules: rules(m.Rules)})
+	}
+	return resp, nil
+}
+
+// MatchQuery turns a request into matching keys: the same normalisation
+// the stored keys went through (platform/customerkey).
+func MatchQuery(req *accountv1.MatchCustomersRequest, region string) app.MatchQuery {
+	limit := int(req.GetLimit())
+	switch {
+	case limit <= 0:
+		limit = 10
+	case limit > 50:
+		limit = 50
+	}
+	q := app.MatchQuery{
+		Email: customerkey.Email(req.GetEmail()), Phone: customerkey.Phone(req.GetPhone(), region),
+		NameKey: customerkey.Fold(req.GetCompany()), WebsiteDomain: customerkey.Domain(req.GetWebsite()), Limit: limit,
+	}
+	if q.Email != "" {
+		q.EmailDomain = customerkey.EmailDomain(q.Email)
+	}
+	return q
+}
+
+func rules(rs []string) []accountv1.MatchRule {
+	out := make([]accountv1.MatchRule, len(rs))
+	for i, r := range rs {
+		out[i] = accountv1.MatchRule(accountv1.MatchRule_value["MATCH_RULE_"+r])
+	}
+	return out
+}
+
+// wakeRelay tells the outbox relay there is something to publish, when
+// the call that changed something succeeded.
+func (s *Server) wakeRelay(err *error) {
+	if *err == nil && s.published != nil {
+		s.published()
+	}
+}
+
+func parseName(name, collection, field string) (uuid.UUID, error) {
+	if id, ok := protomap.ParseName(name, collection); ok {
+		return id, nil
+	}
+	return uuid.Nil, badName(field, collection, name)
+}
+
+func badName(field, collection, name string) error {
+	return apperr.InvalidField(field, "INVALID_NAME", "must be a resource name %s/{uuid}; got %q", collection, name)
+}
+
+// Output-only fields may appear in a mask (grpc-gateway derives masks from
+// PATCH bodies that echo a whole resource) and are ignored.
+var (
+	accountOutputOnly = map[string]bool{
+		"name": true, "etag": true, "state": true, "primary_contact": true, "source_lead": true,
+		"create_time": true, "created_by": true, "update_time": true, "updated_by": true,
+	}
+	contactOutputOnly = map[string]bool{
+		"name": true, "etag": true, "source_lead": true,
+		"create_time": true, "created_by": true, "update_time": true, "updated_by": true,
+	}
+)
+
+// updateMask returns the domain fields to update: the mask's paths, all
+// updatable fields for "*", or the fields set in the request's resource
+// when there is no mask (AIP-134). Unknown paths are InvalidArgument on
+// update_mask; a sub-path is allowed only into custom_fields.
+func updateMask(mask *fieldmaskpb.FieldMask, res proto.Message, outputOnly map[string]bool, all []domain.Field) ([]domain.Field, error) {
+	paths := mask.GetPaths()
+	if len(paths) == 0 {
+		res.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			paths = append(paths, string(fd.Name()))
+			return true
+		})
+	}
+	var fields []domain.Field
+	var vs apperr.Violations
+	desc := res.ProtoReflect().Descriptor().Fields()
+	for _, p := range paths {
+		if p == "*" {
+			return all, nil
+		}
+		top, sub, hasSub := strings.Cut(p, ".")
+		switch {
+		case outputOnly[top]:
+		case desc.ByName(protoreflect.Name(top)) == nil:
+			vs.Add("update_mask", "UNKNOWN_FIELD", "%s has no field %q", desc.Get(0).ContainingMessage().Name(), p)
+		case hasSub && (top != string(domain.FieldCustomFields) || sub == ""):
+			vs.Add("update_mask", "FIELD_NOT_UPDATABLE", "%q: only custom_fields has updatable sub-fields", p)
+		default:
+			fields = append(fields, domain.Field(p))
+		}
+	}
+	return fields, vs.Err()
+}

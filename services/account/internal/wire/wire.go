@@ -1,0 +1,71 @@
+// Package wire assembles the account service from its parts; main and the
+// end-to-end tests both start it through Spec.
+package wire
+
+import (
+	"time"
+
+	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/config"
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/idempotency"
+	"github.com/crmsuite/crm/platform/inbox"
+	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/service"
+	"github.com/crmsuite/crm/services/account/internal/adapters/postgres"
+	"github.com/crmsuite/crm/services/account/internal/app"
+	eventport "github.com/crmsuite/crm/services/account/internal/ports/events"
+	grpcport "github.com/crmsuite/crm/services/account/internal/ports/grpc"
+	"github.com/crmsuite/crm/services/account/migrations"
+)
+
+// Schema is the account service's Postgres schema.
+const Schema = "account"
+
+// Option adjusts the service, for tests.
+type Option func(*inbox.Consumer)
+
+// WithConsumerRetries sets the conversion consumer's deliveries and
+// backoff.
+func WithConsumerRetries(maxDeliver int, backoff time.Duration, ackWait time.Duration) Option {
+	return func(c *inbox.Consumer) {
+		c.MaxDeliver, c.Backoff, c.AckWait = maxDeliver, []time.Duration{backoff}, ackWait
+	}
+}
+
+// Spec describes the account service to the shared runtime.
+func Spec(opts ...Option) service.Spec {
+	return service.Spec{
+		Schema:     Schema,
+		Migrations: migrations.FS,
+		Register: func(rt *service.Runtime) error {
+			var env config.Env
+			phoneRegion := env.String("DEFAULT_PHONE_REGION", "")
+			if err := env.Err(); err != nil {
+				return err
+			}
+			if rt.Config.PageTokenSecret == "" {
+				rt.Logger.Warn("PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and break across restarts and replicas")
+			}
+			repo := postgres.New(rt.Pool, rt.Outbox, paging.NewCodec([]byte(rt.Config.PageTokenSecret)), phoneRegion)
+			svc := app.New(repo, phoneRegion)
+			accountv1.RegisterAccountServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick))
+
+			ns := rt.Config.EventsNamespace
+			conv := &eventport.Conversions{App: svc, Published: rt.Relay.Kick}
+			c := &inbox.Consumer{
+				Name:         eventport.ConsumerName,
+				Stream:       events.StreamName(ns, "lead"),
+				Subjects:     []string{events.Subject(ns, "lead", &eventsv1.LeadQualified{})},
+				Handler:      conv.Handle,
+				OnDeadLetter: conv.OnDeadLetter,
+			}
+			for _, o := range opts {
+				o(c)
+			}
+			rt.Consume(c)
+			return nil
+		},
+	}
+}
