@@ -32,9 +32,20 @@ const (
 // Keep this list, the README table and the manifests in step; the tests
 // below check all three agree.
 var documentedSecrets = map[string][]string{
-	"lead-db":         {"url"},
-	"lead-page-token": {"secret"},
-	"crm-tls":         {"tls.crt", "tls.key"},
+	"lead-db":            {"url"},
+	"lead-page-token":    {"secret"},
+	"account-db":         {"url"},
+	"account-page-token": {"secret"},
+	"crm-tls":            {"tls.crt", "tls.key"},
+}
+
+// wantUpstreams lists, per gRPC service, the services it calls over gRPC.
+// The caller must hold <UPSTREAM>_GRPC_ADDR=<upstream>:9090 (in its
+// <service>-config) and the NetworkPolicies must let it reach the
+// upstream's grpc port. The gateway calls every service and is checked
+// separately (checkGateway).
+var wantUpstreams = map[string][]string{
+	"lead": {"account"},
 }
 
 // wantKinds lists, per overlay, the kinds that must be rendered and those
@@ -402,6 +413,8 @@ func TestOverlays(t *testing.T) {
 			t.Run("configmap references", func(t *testing.T) { checkConfigMapRefs(t, r) })
 			t.Run("services select pods", func(t *testing.T) { checkServices(t, r) })
 			t.Run("gateway wiring", func(t *testing.T) { checkGateway(t, r) })
+			t.Run("service wiring", func(t *testing.T) { checkUpstreams(t, r) })
+			t.Run("network policies", func(t *testing.T) { checkNetworkPolicies(t, r) })
 			switch name {
 			case "prod":
 				t.Run("autoscaling and budgets", func(t *testing.T) { checkScaling(t, r) })
@@ -775,28 +788,12 @@ func checkGateway(t *testing.T, r rendered) {
 	if d.Metadata.Name == "" {
 		t.Fatal("no gateway Deployment")
 	}
-	env := map[string]string{}
-	for _, ef := range d.Spec.Template.Spec.Containers[0].EnvFrom {
-		if ef.ConfigMapRef == nil {
-			continue
-		}
-		if o, ok := r.find("ConfigMap", ef.ConfigMapRef.Name); ok {
-			for k, v := range decode[dataObject](t, o).Data {
-				env[k] = v
-			}
-		}
-	}
-	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-		if e.ValueFrom == nil {
-			env[e.Name] = e.Value
-		}
-	}
+	env := plainEnv(t, r, d)
 	for _, s := range deployments(t, r) {
 		if !isGRPCService(s) {
 			continue
 		}
-		key := strings.ToUpper(strings.ReplaceAll(s.Metadata.Name, "-", "_")) + "_GRPC_ADDR"
-		if want := s.Metadata.Name + ":9090"; env[key] != want {
+		if key, want := grpcAddrKey(s.Metadata.Name), s.Metadata.Name+":9090"; env[key] != want {
 			t.Errorf("gateway: %s=%q, want %q", key, env[key], want)
 		}
 	}
@@ -816,6 +813,226 @@ func checkGateway(t *testing.T, r rendered) {
 	}
 	if edge != maxBody {
 		t.Errorf("Ingress proxy-body-size %s (%d bytes) != gateway MAX_BODY_BYTES %d", ann, edge, maxBody)
+	}
+}
+
+// plainEnv is the first container's literal environment as the pod sees
+// it: envFrom ConfigMaps, then env values (which win).
+func plainEnv(t *testing.T, r rendered, d deployment) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, ef := range d.Spec.Template.Spec.Containers[0].EnvFrom {
+		if ef.ConfigMapRef == nil {
+			continue
+		}
+		if o, ok := r.find("ConfigMap", ef.ConfigMapRef.Name); ok {
+			for k, v := range decode[dataObject](t, o).Data {
+				env[k] = v
+			}
+		}
+	}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.ValueFrom == nil {
+			env[e.Name] = e.Value
+		}
+	}
+	return env
+}
+
+// grpcAddrKey is the variable holding a service's address: lead ->
+// LEAD_GRPC_ADDR.
+func grpcAddrKey(service string) string {
+	return strings.ToUpper(strings.ReplaceAll(service, "-", "_")) + "_GRPC_ADDR"
+}
+
+// checkUpstreams: every gRPC service holds the address of each service it
+// calls (wantUpstreams), and every <NAME>_GRPC_ADDR any workload holds
+// names a rendered gRPC service on 9090 (no stale or mistyped addresses).
+func checkUpstreams(t *testing.T, r rendered) {
+	grpcServices := map[string]bool{}
+	for _, d := range deployments(t, r) {
+		if isGRPCService(d) {
+			grpcServices[d.Metadata.Name] = true
+		}
+	}
+	for caller, upstreams := range wantUpstreams {
+		if !grpcServices[caller] {
+			t.Errorf("wantUpstreams: no gRPC service Deployment %s", caller)
+		}
+		for _, u := range upstreams {
+			if !grpcServices[u] {
+				t.Errorf("wantUpstreams: %s calls %s, which is not deployed", caller, u)
+			}
+		}
+	}
+	for _, d := range deployments(t, r) {
+		env := plainEnv(t, r, d)
+		for _, u := range wantUpstreams[d.Metadata.Name] {
+			if key, want := grpcAddrKey(u), u+":9090"; env[key] != want {
+				t.Errorf("%s: %s=%q, want %q", d.Metadata.Name, key, env[key], want)
+			}
+		}
+		for key, v := range env {
+			if !strings.HasSuffix(key, "_GRPC_ADDR") || key == "GRPC_ADDR" {
+				continue
+			}
+			name := strings.ToLower(strings.ReplaceAll(strings.TrimSuffix(key, "_GRPC_ADDR"), "_", "-"))
+			if slices.Contains(wantUpstreams[d.Metadata.Name], name) {
+				continue // checked above
+			}
+			if !grpcServices[name] {
+				t.Errorf("%s: %s=%q, but no gRPC service %s is deployed", d.Metadata.Name, key, v, name)
+			} else if want := name + ":9090"; v != want {
+				t.Errorf("%s: %s=%q, want %q", d.Metadata.Name, key, v, want)
+			}
+		}
+	}
+}
+
+type labelSelector struct {
+	MatchLabels      map[string]string `json:"matchLabels"`
+	MatchExpressions []struct {
+		Key      string   `json:"key"`
+		Operator string   `json:"operator"`
+		Values   []string `json:"values"`
+	} `json:"matchExpressions"`
+}
+
+// matches follows metav1.LabelSelector: all terms must hold; an empty
+// selector selects everything.
+func (s *labelSelector) matches(labels map[string]string) bool {
+	for k, v := range s.MatchLabels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	for _, e := range s.MatchExpressions {
+		v, has := labels[e.Key]
+		var ok bool
+		switch e.Operator {
+		case "In":
+			ok = has && slices.Contains(e.Values, v)
+		case "NotIn":
+			ok = !has || !slices.Contains(e.Values, v)
+		case "Exists":
+			ok = has
+		case "DoesNotExist":
+			ok = !has
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+type networkPolicy struct {
+	Metadata meta `json:"metadata"`
+	Spec     struct {
+		PodSelector labelSelector `json:"podSelector"`
+		PolicyTypes []string      `json:"policyTypes"`
+		Ingress     []struct {
+			From []struct {
+				PodSelector       *labelSelector `json:"podSelector"`
+				NamespaceSelector *labelSelector `json:"namespaceSelector"`
+				IPBlock           any            `json:"ipBlock"`
+			} `json:"from"`
+			Ports []struct {
+				Port any `json:"port"`
+			} `json:"ports"`
+		} `json:"ingress"`
+	} `json:"spec"`
+}
+
+// peer is where traffic comes from: a pod of the same namespace (labels),
+// or any pod of another namespace (nsLabels).
+type peer struct {
+	labels   map[string]string
+	nsLabels map[string]string
+}
+
+// allows reports whether the NetworkPolicies let src reach the pods
+// labelled dst on the named container port (number num). Like the CNI, it
+// allows everything to pods no Ingress policy selects.
+func allows(policies []networkPolicy, dst map[string]string, portName string, num int, src peer) bool {
+	selected := false
+	for _, np := range policies {
+		if !np.Spec.PodSelector.matches(dst) ||
+			(len(np.Spec.PolicyTypes) > 0 && !slices.Contains(np.Spec.PolicyTypes, "Ingress")) {
+			continue
+		}
+		selected = true
+		for _, rule := range np.Spec.Ingress {
+			portOK := len(rule.Ports) == 0
+			for _, p := range rule.Ports {
+				portOK = portOK || p.Port == nil || fmt.Sprint(p.Port) == portName || fmt.Sprint(p.Port) == strconv.Itoa(num)
+			}
+			fromOK := len(rule.From) == 0
+			for _, f := range rule.From {
+				switch {
+				case f.IPBlock != nil:
+				case src.nsLabels == nil: // same namespace
+					fromOK = fromOK || (f.NamespaceSelector == nil && f.PodSelector != nil && f.PodSelector.matches(src.labels))
+				default: // another namespace: any pod in it
+					fromOK = fromOK || (f.NamespaceSelector != nil && f.NamespaceSelector.matches(src.nsLabels) &&
+						(f.PodSelector == nil || len(f.PodSelector.MatchLabels)+len(f.PodSelector.MatchExpressions) == 0))
+				}
+			}
+			if portOK && fromOK {
+				return true
+			}
+		}
+	}
+	return !selected
+}
+
+// checkNetworkPolicies: the gateway reaches every gRPC service, each
+// service reaches its upstreams (wantUpstreams), Prometheus in namespace
+// monitoring scrapes every service's metrics port, and the ingress
+// controller reaches the gateway; another pod of the namespace reaches no
+// gRPC service.
+func checkNetworkPolicies(t *testing.T, r rendered) {
+	var policies []networkPolicy
+	for _, o := range r.ofKind("NetworkPolicy") {
+		policies = append(policies, decode[networkPolicy](t, o))
+	}
+	ns := func(name string) peer {
+		return peer{nsLabels: map[string]string{"kubernetes.io/metadata.name": name}}
+	}
+	pods := map[string]map[string]string{}
+	for _, d := range deployments(t, r) {
+		pods[d.Metadata.Name] = d.Spec.Template.Metadata.Labels
+	}
+	gateway, ok := pods["gateway"]
+	if !ok {
+		t.Fatal("no gateway Deployment")
+	}
+	if !allows(policies, gateway, "http", 8080, ns("ingress-nginx")) {
+		t.Error("NetworkPolicy: namespace ingress-nginx cannot reach the gateway on http")
+	}
+	for _, d := range deployments(t, r) {
+		if !isGRPCService(d) {
+			continue
+		}
+		labels := d.Spec.Template.Metadata.Labels
+		c := d.Spec.Template.Spec.Containers[0]
+		if !allows(policies, labels, "grpc", c.port("grpc"), peer{labels: gateway}) {
+			t.Errorf("NetworkPolicy: gateway cannot reach %s on grpc", d.Metadata.Name)
+		}
+		if !allows(policies, labels, "metrics", c.port("metrics"), ns("monitoring")) {
+			t.Errorf("NetworkPolicy: namespace monitoring cannot scrape %s on metrics", d.Metadata.Name)
+		}
+		stranger := map[string]string{"app.kubernetes.io/name": "stranger", "app.kubernetes.io/part-of": "crm"}
+		if allows(policies, labels, "grpc", c.port("grpc"), peer{labels: stranger}) {
+			t.Errorf("NetworkPolicy: any pod of the namespace reaches %s on grpc", d.Metadata.Name)
+		}
+	}
+	for _, d := range deployments(t, r) {
+		for _, u := range wantUpstreams[d.Metadata.Name] {
+			if dst, ok := pods[u]; ok && !allows(policies, dst, "grpc", 9090, peer{labels: pods[d.Metadata.Name]}) {
+				t.Errorf("NetworkPolicy: %s cannot reach %s on grpc", d.Metadata.Name, u)
+			}
+		}
 	}
 }
 

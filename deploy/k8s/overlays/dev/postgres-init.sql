@@ -10,3 +10,7 @@
 CREATE ROLE lead LOGIN PASSWORD 'dev-only-lead-password';
 GRANT CONNECT, CREATE ON DATABASE crm TO lead;
 CREATE SCHEMA lead AUTHORIZATION lead;
+
+CREATE ROLE account LOGIN PASSWORD 'dev-only-account-password';
+GRANT CONNECT, CREATE ON DATABASE crm TO account;
+CREATE SCHEMA account AUTHORIZATION account;
