@@ -82,6 +82,9 @@ func NewContact(in Contact, id uuid.UUID, actor string, now time.Time) (*Contact
 		c.ID = uuid.Must(uuid.NewV7())
 	}
 	c.normalize()
+	if c.AccountID == uuid.Nil {
+		c.Primary = false
+	}
 	if c.Owner == "" {
 		c.Owner = actor
 	}
@@ -105,9 +108,6 @@ func (c *Contact) normalize() {
 	}
 	for i := range c.Phones {
 		c.Phones[i].Number = strings.TrimSpace(c.Phones[i].Number)
-	}
-	if c.AccountID == uuid.Nil {
-		c.Primary = false
 	}
 }
 

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	_ "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	_ "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/natsx"
 	"github.com/crmsuite/crm/platform/service"
