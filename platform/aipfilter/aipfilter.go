@@ -81,11 +81,46 @@ func NewSchema(fields map[string]Field) *Schema {
 	if bools {
 		opts = append(opts, filtering.DeclareIdent("true", filtering.TypeBool), filtering.DeclareIdent("false", filtering.TypeBool))
 	}
+	opts = append(opts, shortEnumIdents(fields)...)
 	decls, err := filtering.NewDeclarations(opts...)
 	if err != nil {
 		panic(fmt.Sprintf("aipfilter: %v", err))
 	}
 	return &Schema{fields: fields, decls: decls}
+}
+
+// shortEnumIdents declares enum values without their prefix (`status =
+// NEW` as well as `status = STATUS_NEW`), except names that two enums or a
+// field share.
+func shortEnumIdents(fields map[string]Field) []filtering.DeclarationOption {
+	types := map[string]protoreflect.EnumType{}
+	clash := map[string]bool{}
+	for name := range fields {
+		clash[name] = true
+	}
+	for _, f := range fields {
+		if f.Kind != Enum || f.EnumPrefix == "" {
+			continue
+		}
+		values := f.EnumType.Descriptor().Values()
+		for i := 0; i < values.Len(); i++ {
+			short, ok := strings.CutPrefix(string(values.Get(i).Name()), f.EnumPrefix)
+			if !ok || short == "UNSPECIFIED" {
+				continue
+			}
+			if t, seen := types[short]; seen && t.Descriptor().FullName() != f.EnumType.Descriptor().FullName() {
+				clash[short] = true
+			}
+			types[short] = f.EnumType
+		}
+	}
+	var opts []filtering.DeclarationOption
+	for short, t := range types {
+		if !clash[short] {
+			opts = append(opts, filtering.DeclareIdent(short, filtering.TypeEnum(t)))
+		}
+	}
+	return opts
 }
 
 // Clause is a translated filter.
@@ -254,7 +289,8 @@ func (t translator) comparison(fn string, args []*expr.Expr) (string, error) {
 		if fn != filtering.FunctionEquals && fn != filtering.FunctionNotEquals {
 			return "", invalid("%s supports only = and !=", name)
 		}
-		if f.EnumType.Descriptor().Values().ByName(protoreflect.Name(value)) == nil {
+		values := f.EnumType.Descriptor().Values()
+		if values.ByName(protoreflect.Name(value)) == nil && values.ByName(protoreflect.Name(f.EnumPrefix+value)) == nil {
 			return "", invalid("%q is not a %s value", value, name)
 		}
 		return f.Column + " " + op + " " + t.bind(strings.TrimPrefix(value, f.EnumPrefix)), nil
