@@ -6,7 +6,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  := github.com/crmsuite/crm/...
 # Main packages `make build` produces in bin/.
-CMDS  := ./services/lead/cmd/lead ./gateway/cmd/gateway ./platform/cmd/devstack
+CMDS  := ./services/lead/cmd/lead ./services/account/cmd/account ./gateway/cmd/gateway ./platform/cmd/devstack
 # Code generators pinned in tools/go.mod, built into .bin/.
 TOOLS := github.com/bufbuild/buf/cmd/buf \
          google.golang.org/protobuf/cmd/protoc-gen-go \
@@ -30,8 +30,9 @@ test: ## vet, then all tests with the race detector (real Postgres and NATS)
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 20m $(PKGS)
 
-bench: build ## benchmarks: CreateLead over gRPC/REST vs raw pgx, ListLeads over 1M leads, RSS
+bench: build ## benchmarks: lead create/list/import (leadbench), lead conversion across services (conversionbench)
 	$(GO) run ./services/lead/cmd/leadbench $(BENCH_ARGS)
+	$(GO) run ./platform/cmd/conversionbench $(CONVERSION_BENCH_ARGS)
 
 tools: ## build the pinned code generators into .bin/
 	GOWORK=off $(GO) -C tools build -o ../.bin/ $(TOOLS)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/testkit"
 )
@@ -21,31 +22,62 @@ import (
 func TestMain(m *testing.M) { testkit.Main(m) }
 
 type stack struct {
-	base    string
-	lead    *testkit.Proc
-	gateway *testkit.Proc
-	grpc    leadv1.LeadServiceClient
-	http    *http.Client
+	base     string
+	nats     *testkit.NATS
+	lead     *testkit.Proc
+	account  *testkit.Proc
+	gateway  *testkit.Proc
+	grpc     leadv1.LeadServiceClient
+	accounts accountv1.AccountServiceClient
+	http     *http.Client
 }
 
+type stackOptions struct {
+	leadEnv []string
+	// privateNATS gives the stack a NATS server of its own, to restart.
+	privateNATS bool
+}
+
+// startStack runs the lead and account services and the gateway, each as
+// its own process, on a fresh database and NATS namespace.
 func startStack(t *testing.T, leadEnv ...string) *stack {
+	return startStackWith(t, stackOptions{leadEnv: leadEnv})
+}
+
+func startStackWith(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	db, n := testkit.Database(t), testkit.NewNATS(t)
-	leadAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	if o.privateNATS {
+		n = testkit.PrivateNATS(t)
+	}
+	leadAddr, accountAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
+	common := []string{"METRICS_ADDR=off", "DATABASE_URL=" + db, "NATS_URL=" + n.URL, "EVENTS_NAMESPACE=" + n.Namespace,
+		"PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s",
+		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "ACCOUNT_CALL_TIMEOUT=1s"}
+	account := testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
+		append([]string{"GRPC_ADDR=" + accountAddr}, common...)...)
 	lead := testkit.StartProc(t, "lead", testkit.Binary(t, "github.com/crmsuite/crm/services/lead/cmd/lead"), leadAddr,
-		append([]string{"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=off", "DATABASE_URL=" + db, "NATS_URL=" + n.URL,
-			"EVENTS_NAMESPACE=" + n.Namespace, "PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s"}, leadEnv...)...)
+		append(append([]string{"GRPC_ADDR=" + leadAddr}, common...), o.leadEnv...)...)
 	gw := testkit.StartProc(t, "gateway", testkit.Binary(t, "github.com/crmsuite/crm/gateway/cmd/gateway"), httpAddr,
-		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "MAX_BODY_BYTES=65536", "LOG_LEVEL=warn", "LOG_FORMAT=text")
-	conn, err := grpc.NewClient(leadAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "ACCOUNT_GRPC_ADDR="+accountAddr, "MAX_BODY_BYTES=65536",
+		"LOG_LEVEL=warn", "LOG_FORMAT=text")
+	s := &stack{
+		base: "http://" + httpAddr, nats: n, lead: lead, account: account, gateway: gw,
+		http: &http.Client{Timeout: 15 * time.Second},
+	}
+	s.grpc = leadv1.NewLeadServiceClient(dial(t, leadAddr))
+	s.accounts = accountv1.NewAccountServiceClient(dial(t, accountAddr))
+	return s
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return &stack{
-		base: "http://" + httpAddr, lead: lead, gateway: gw,
-		grpc: leadv1.NewLeadServiceClient(conn), http: &http.Client{Timeout: 15 * time.Second},
-	}
+	return conn
 }
 
 // response is a decoded REST reply.

@@ -36,7 +36,10 @@ func main() {
 func run(ctx context.Context) error {
 	var env config.Env
 	addr := env.String("HTTP_ADDR", "127.0.0.1:8080")
-	leadAddr := env.String("LEAD_GRPC_ADDR", "127.0.0.1:9101")
+	upstreamAddrs := map[string]string{
+		"lead":    env.String("LEAD_GRPC_ADDR", "127.0.0.1:9101"),
+		"account": env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
+	}
 	cfg := server.Config{
 		MaxBodyBytes:    int64(env.Int("MAX_BODY_BYTES", 1<<20)),
 		UpstreamTimeout: env.Duration("UPSTREAM_TIMEOUT", 10*time.Second),
@@ -54,7 +57,7 @@ func run(ctx context.Context) error {
 	log := logx.New("gateway", level, format)
 
 	var upstreams []server.Upstream
-	for name, target := range map[string]string{"lead": leadAddr} {
+	for name, target := range upstreamAddrs {
 		conn, err := grpc.NewClient(target,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			// Spread calls over every replica the name resolves to.
@@ -77,7 +80,7 @@ func run(ctx context.Context) error {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
-	log.Info("serving", "http", lis.Addr().String(), "lead", leadAddr)
+	log.Info("serving", "http", lis.Addr().String(), "upstreams", upstreamAddrs)
 	select {
 	case err := <-errc:
 		return err

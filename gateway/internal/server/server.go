@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/crmsuite/crm/gateway/internal/openapi"
+	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/grpcx"
 )
@@ -82,6 +83,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 				csvCfg.RowsPerMessage = 1000
 			}
 			root.Handle("POST /v1/leads:importCsv", &csvImporter{leads: leads, cfg: csvCfg})
+		case "account":
+			if err := accountv1.RegisterAccountServiceHandlerClient(ctx, mux, accountv1.NewAccountServiceClient(u.Conn)); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, fmt.Errorf("gateway: unknown upstream %q", u.Name)
 		}

@@ -39,6 +39,7 @@ type service struct {
 // services of the suite, with their local ports.
 var services = []service{
 	{name: "lead", grpcPort: 9101, metrics: 9201},
+	{name: "account", grpcPort: 9102, metrics: 9202},
 }
 
 func main() {
@@ -99,29 +100,32 @@ func run(ctx context.Context) error {
 			}
 		}
 	}()
+	// Every service and the gateway learn where every service listens
+	// (<NAME>_GRPC_ADDR), since services call each other too.
 	upstreamEnv := []string{}
 	for i, s := range services {
 		name := strings.ToUpper(s.name)
-		addr := env.String(name+"_GRPC_ADDR", host+":"+strconv.Itoa(s.grpcPort))
-		metricsAddr := env.String(name+"_METRICS_ADDR", host+":"+strconv.Itoa(s.metrics))
-		services[i].grpcAddr, services[i].metricsAddr = addr, metricsAddr
-		p, err := procs.Start(s.name, filepath.Join(binDir, s.name), []string{
-			"GRPC_ADDR=" + addr,
-			"METRICS_ADDR=" + metricsAddr,
+		services[i].grpcAddr = env.String(name+"_GRPC_ADDR", host+":"+strconv.Itoa(s.grpcPort))
+		services[i].metricsAddr = env.String(name+"_METRICS_ADDR", host+":"+strconv.Itoa(s.metrics))
+		upstreamEnv = append(upstreamEnv, name+"_GRPC_ADDR="+services[i].grpcAddr)
+	}
+	for _, s := range services {
+		p, err := procs.Start(s.name, filepath.Join(binDir, s.name), append([]string{
+			"GRPC_ADDR=" + s.grpcAddr,
+			"METRICS_ADDR=" + s.metricsAddr,
 			"DATABASE_URL=" + databaseURL,
 			"NATS_URL=" + natsURL,
 			"LOG_FORMAT=" + env.String("LOG_FORMAT", "text"),
 			"GRPC_REFLECTION=true",
 			"PAGE_TOKEN_SECRET=" + pageTokenSecret(dataDir),
-		}, out)
+		}, upstreamEnv...), out)
 		if err != nil {
 			return err
 		}
 		running = append(running, p)
-		if err := p.WaitTCP(addr, 2*time.Minute); err != nil {
+		if err := p.WaitTCP(s.grpcAddr, 2*time.Minute); err != nil {
 			return err
 		}
-		upstreamEnv = append(upstreamEnv, name+"_GRPC_ADDR="+addr)
 	}
 	gw, err := procs.Start("gateway", filepath.Join(binDir, "gateway"),
 		append(upstreamEnv, "HTTP_ADDR="+httpAddr, "LOG_FORMAT="+env.String("LOG_FORMAT", "text")), out)

@@ -1,0 +1,363 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/inbox"
+	"github.com/crmsuite/crm/platform/natsx"
+	"github.com/crmsuite/crm/platform/testkit"
+)
+
+// conversion returns the lead's conversion object from a REST reply.
+func conversion(r response) map[string]any {
+	c, _ := r.body["conversion"].(map[string]any)
+	return c
+}
+
+func (s *stack) waitConversion(t *testing.T, lead, state string) response {
+	t.Helper()
+	var r response
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		r = s.do(t, "GET", "/v1/"+lead, nil).want(t, 200)
+		return conversion(r)["state"] == state
+	}, "%s conversion %s", lead, state)
+	return r
+}
+
+func TestConversionWalkthroughOverREST(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+
+	// A new lead converts into a new account and contact.
+	ada := s.do(t, "POST", "/v1/leads", map[string]any{
+		"firstName": "Ada", "lastName": "Lovelace", "company": "Analytical Engines", "title": "CTO",
+		"email": "ada@engines.example", "phone": "+44 20 7946 0000", "website": "https://www.engines.example",
+		"address": map[string]any{"addressLines": []string{"1 Babbage Lane"}, "locality": "London", "regionCode": "GB"},
+	}).want(t, 200)
+	cands := s.do(t, "GET", "/v1/"+ada.str("name")+":conversionCandidates", nil).want(t, 200)
+	if len(cands.body) != 0 {
+		t.Fatalf("candidates before any customer exists: %s", cands.raw)
+	}
+	q := s.do(t, "POST", "/v1/"+ada.str("name")+":qualify", map[string]any{
+		"newAccount":  map[string]any{"currencyCode": "GBP"},
+		"opportunity": map[string]any{"amount": map[string]any{"currencyCode": "GBP", "units": "25000"}},
+	}).want(t, 200)
+	if q.str("status") != "STATUS_QUALIFIED" || conversion(q)["state"] != "CONVERSION_STATE_PENDING" {
+		t.Fatalf("qualify: %s", q.raw)
+	}
+	done := s.waitConversion(t, ada.str("name"), "CONVERSION_STATE_COMPLETE")
+	accountName, _ := conversion(done)["account"].(string)
+	contactName, _ := conversion(done)["contact"].(string)
+	account := s.do(t, "GET", "/v1/"+accountName, nil).want(t, 200)
+	if account.str("displayName") != "Analytical Engines" || account.str("domain") != "engines.example" ||
+		account.str("sourceLead") != ada.str("name") || account.str("primaryContact") != contactName ||
+		account.str("currencyCode") != "GBP" || account.str("type") != "ACCOUNT_TYPE_COMPANY" {
+		t.Fatalf("account: %s", account.raw)
+	}
+	if addrs, _ := account.body["addresses"].([]any); len(addrs) != 1 {
+		t.Fatalf("account addresses: %s", account.raw)
+	}
+	contact := s.do(t, "GET", "/v1/"+contactName, nil).want(t, 200)
+	if contact.str("lastName") != "Lovelace" || contact.str("account") != accountName || contact.body["primary"] != true ||
+		!strings.Contains(string(contact.raw), "ada@engines.example") {
+		t.Fatalf("contact: %s", contact.raw)
+	}
+
+	// A colleague from the same company enquires: the account is offered,
+	// and converting into it adds a contact instead of a second account.
+	bob := s.do(t, "POST", "/v1/leads", map[string]any{
+		"firstName": "Bob", "lastName": "Byron", "company": "analytical  engines", "email": "bob@engines.example",
+	}).want(t, 200)
+	cands = s.do(t, "GET", "/v1/"+bob.str("name")+":conversionCandidates", nil).want(t, 200)
+	if !strings.Contains(string(cands.raw), accountName) || !strings.Contains(string(cands.raw), "MATCH_RULE_COMPANY_NAME") ||
+		!strings.Contains(string(cands.raw), "MATCH_RULE_EMAIL_DOMAIN") {
+		t.Fatalf("candidates for a colleague: %s", cands.raw)
+	}
+	s.do(t, "POST", "/v1/"+bob.str("name")+":qualify", map[string]any{"existingAccount": accountName}).want(t, 200)
+	bobDone := s.waitConversion(t, bob.str("name"), "CONVERSION_STATE_COMPLETE")
+	if conversion(bobDone)["account"] != accountName || conversion(bobDone)["createAccount"] == true {
+		t.Fatalf("bob's conversion: %s", bobDone.raw)
+	}
+
+	// Ada comes back as a new lead, is disqualified, reactivated, and
+	// qualified: her existing contact is offered and linked, nothing new.
+	again := s.do(t, "POST", "/v1/leads?allowDuplicate=true", map[string]any{
+		"firstName": "Ada", "lastName": "Lovelace", "email": "ADA@engines.example",
+	}).want(t, 200)
+	s.do(t, "POST", "/v1/"+again.str("name")+":disqualify", map[string]any{"reason": "DISQUALIFICATION_REASON_NO_BUDGET"}).want(t, 200)
+	s.do(t, "POST", "/v1/"+again.str("name")+":reactivate", map[string]any{}).want(t, 200)
+	cands = s.do(t, "GET", "/v1/"+again.str("name")+":conversionCandidates", nil).want(t, 200)
+	if !strings.Contains(string(cands.raw), contactName) || !strings.Contains(string(cands.raw), "MATCH_RULE_EMAIL") {
+		t.Fatalf("candidates for a returning customer: %s", cands.raw)
+	}
+	s.do(t, "POST", "/v1/"+again.str("name")+":qualify", map[string]any{
+		"existingAccount": accountName, "existingContact": contactName,
+	}).want(t, 200)
+	againDone := s.waitConversion(t, again.str("name"), "CONVERSION_STATE_COMPLETE")
+	if conversion(againDone)["contact"] != contactName {
+		t.Fatalf("returning customer's conversion: %s", againDone.raw)
+	}
+	accounts := s.do(t, "GET", "/v1/accounts", nil).want(t, 200)
+	if list, _ := accounts.body["accounts"].([]any); len(list) != 1 {
+		t.Fatalf("accounts: %s", accounts.raw)
+	}
+	contacts := s.do(t, "GET", "/v1/contacts?filter="+urlq(`account = "`+accountName+`"`), nil).want(t, 200)
+	if list, _ := contacts.body["contacts"].([]any); len(list) != 2 {
+		t.Fatalf("contacts: %s", contacts.raw)
+	}
+
+	// Converting into an account that does not exist is refused at once.
+	carol := s.do(t, "POST", "/v1/leads", map[string]any{"lastName": "Carol"}).want(t, 200)
+	missing := s.do(t, "POST", "/v1/"+carol.str("name")+":qualify", map[string]any{
+		"existingAccount": "accounts/" + uuid.NewString(),
+	}).want(t, http.StatusBadRequest)
+	if reason, _ := missing.violations(); reason != "ACCOUNT_NOT_FOUND" {
+		t.Fatalf("missing account: %s", missing.raw)
+	}
+	// So is a contact of another account.
+	other := s.do(t, "POST", "/v1/accounts", map[string]any{"displayName": "Other Ltd"}).want(t, 200)
+	wrong := s.do(t, "POST", "/v1/"+carol.str("name")+":qualify", map[string]any{
+		"existingAccount": other.str("name"), "existingContact": contactName,
+	}).want(t, http.StatusBadRequest)
+	if reason, _ := wrong.violations(); reason != "CONTACT_OF_ANOTHER_ACCOUNT" {
+		t.Fatalf("contact of another account: %s", wrong.raw)
+	}
+	if got := s.do(t, "GET", "/v1/"+carol.str("name"), nil).want(t, 200); got.str("status") != "STATUS_NEW" {
+		t.Fatalf("refused conversions changed the lead: %s", got.raw)
+	}
+}
+
+// countConverted counts the records conversions produced: accounts and
+// contacts with a source lead, and leads whose conversion is COMPLETE.
+func (s *stack) countConverted(t *testing.T) (accounts, contacts, complete int) {
+	t.Helper()
+	ctx := context.Background()
+	for tok := ""; ; {
+		page, err := s.accounts.ListAccounts(ctx, &accountv1.ListAccountsRequest{PageSize: 500, PageToken: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range page.Accounts {
+			if a.SourceLead != "" {
+				accounts++
+			}
+		}
+		if tok = page.NextPageToken; tok == "" {
+			break
+		}
+	}
+	for tok := ""; ; {
+		page, err := s.accounts.ListContacts(ctx, &accountv1.ListContactsRequest{PageSize: 500, PageToken: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page.Contacts {
+			if c.SourceLead != "" {
+				contacts++
+			}
+		}
+		if tok = page.NextPageToken; tok == "" {
+			break
+		}
+	}
+	for tok := ""; ; {
+		page, err := s.grpc.ListLeads(ctx, &leadv1.ListLeadsRequest{PageSize: 500, PageToken: tok, Filter: "status = QUALIFIED"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page.Leads {
+			if l.GetConversion().GetState() == leadv1.ConversionState_CONVERSION_STATE_COMPLETE {
+				complete++
+			}
+		}
+		if tok = page.NextPageToken; tok == "" {
+			break
+		}
+	}
+	return accounts, contacts, complete
+}
+
+// convert creates n leads and qualifies each into a new account and
+// contact over gRPC, from a few goroutines.
+func (s *stack) convert(t *testing.T, n int, during func(i int)) {
+	t.Helper()
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-actor", "alice")
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	next := make(chan int)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				l, err := s.grpc.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{
+					FirstName: "P", LastName: fmt.Sprintf("Person %d", i), Company: fmt.Sprintf("Company %d", i),
+				}})
+				if err == nil {
+					_, err = s.grpc.QualifyLead(ctx, &leadv1.QualifyLeadRequest{
+						Name: l.Name, RequestId: uuid.NewString(),
+						AccountTarget: &leadv1.QualifyLeadRequest_NewAccount{NewAccount: &leadv1.NewAccount{}},
+					})
+				}
+				if err != nil {
+					errs <- fmt.Errorf("conversion %d: %w", i, err)
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if during != nil {
+			during(i)
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func (s *stack) waitAllConverted(t *testing.T, n int) {
+	t.Helper()
+	var a, c, done int
+	testkit.Eventually(t, 90*time.Second, func() bool {
+		a, c, done = s.countConverted(t)
+		return done >= n
+	}, "%d conversions complete", n)
+	// Let stragglers (a duplicate that would be applied late) show.
+	time.Sleep(500 * time.Millisecond)
+	a, c, done = s.countConverted(t)
+	if a != n || c != n || done != n {
+		t.Fatalf("accounts %d, contacts %d, complete leads %d; want %d of each", a, c, done, n)
+	}
+}
+
+func TestConversionWhileTheAccountServiceIsDown(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	if err := s.account.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	lead := s.do(t, "POST", "/v1/leads", map[string]any{"firstName": "Dora", "lastName": "Down", "company": "Outage plc"}).want(t, 200)
+	// Into existing records: cannot be checked, fails fast, changes nothing.
+	start := time.Now()
+	r := s.do(t, "POST", "/v1/"+lead.str("name")+":qualify", map[string]any{"existingAccount": "accounts/" + uuid.NewString()}).
+		want(t, http.StatusServiceUnavailable)
+	if reason, _ := r.violations(); reason != "ACCOUNT_SERVICE_UNAVAILABLE" || time.Since(start) > 5*time.Second {
+		t.Fatalf("conversion into existing records with the account service down: %s after %v", r.raw, time.Since(start))
+	}
+	if got := s.do(t, "GET", "/v1/"+lead.str("name"), nil).want(t, 200); got.str("status") != "STATUS_NEW" {
+		t.Fatalf("failed conversion changed the lead: %s", got.raw)
+	}
+	// Into new records: succeeds, and completes once the service is back.
+	s.do(t, "POST", "/v1/"+lead.str("name")+":qualify", map[string]any{"newAccount": map[string]any{}}).want(t, 200)
+	time.Sleep(time.Second)
+	if got := s.do(t, "GET", "/v1/"+lead.str("name"), nil).want(t, 200); conversion(got)["state"] != "CONVERSION_STATE_PENDING" {
+		t.Fatalf("conversion with the account service down: %s", got.raw)
+	}
+	s.account.Restart()
+	s.waitConversion(t, lead.str("name"), "CONVERSION_STATE_COMPLETE")
+	s.waitAllConverted(t, 1)
+}
+
+func TestConversionsSurviveAnAccountServiceCrash(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	const n = 120
+	s.convert(t, n, func(i int) {
+		if i == n/2 {
+			s.account.Kill() // SIGKILL, mid-batch
+		}
+	})
+	s.account.Restart()
+	s.waitAllConverted(t, n)
+}
+
+func TestConversionsSurviveANATSRestart(t *testing.T) {
+	t.Parallel()
+	s := startStackWith(t, stackOptions{privateNATS: true})
+	const n = 500
+	s.convert(t, n, func(i int) {
+		switch i {
+		case n / 3:
+			s.nats.Stop(t)
+		case n/3 + 60:
+			s.nats.Restart(t)
+		}
+	})
+	s.waitAllConverted(t, n)
+}
+
+// A LeadQualified the account service cannot apply goes to the dead-letter
+// subject with its reason, and the refusal is published for the lead.
+func TestUnappliableConversionIsDeadLetteredAndReported(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	nc, js, err := natsx.Connect(s.nats.URL, "e2e", slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx := context.Background()
+	ns := s.nats.Namespace
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: events.StreamName(ns, "lead"), Subjects: events.StreamSubjects(ns, "lead")}); err != nil {
+		t.Fatal(err)
+	}
+	leadID, eventID := uuid.NewString(), uuid.NewString()
+	ev := &eventsv1.LeadQualified{
+		Meta: &eventsv1.EventMeta{EventId: eventID, Actor: "alice"}, LeadId: leadID,
+		Account: &eventsv1.ConversionAccount{AccountId: uuid.NewString()}, // existing, but there is none
+		Contact: &eventsv1.ConversionContact{ContactId: uuid.NewString(), Create: true, LastName: "Nobody"},
+	}
+	data, _ := proto.Marshal(ev)
+	m := nats.NewMsg(events.Subject(ns, "lead", ev))
+	m.Data = data
+	m.Header.Set(events.HeaderMsgID, eventID)
+	m.Header.Set(events.HeaderType, string(ev.ProtoReflect().Descriptor().FullName()))
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	var dead *jetstream.RawStreamMsg
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		stream, err := js.Stream(ctx, inbox.DeadLetterStream(ns).Name)
+		if err != nil {
+			return false
+		}
+		dead, err = stream.GetLastMsgForSubject(ctx, ns+"crm.dlq.account-lead-qualified")
+		return err == nil
+	}, "the event on the dead-letter subject")
+	if !strings.HasPrefix(dead.Header.Get(inbox.HeaderDLQReason), "ACCOUNT_NOT_FOUND") {
+		t.Fatalf("dead letter reason %q", dead.Header.Get(inbox.HeaderDLQReason))
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		stream, err := js.Stream(ctx, events.StreamName(ns, "account"))
+		if err != nil {
+			return false
+		}
+		raw, err := stream.GetLastMsgForSubject(ctx, events.Subject(ns, "account", &eventsv1.LeadConversionRejected{}))
+		if err != nil {
+			return false
+		}
+		var rej eventsv1.LeadConversionRejected
+		return proto.Unmarshal(raw.Data, &rej) == nil && rej.LeadId == leadID && rej.QualifiedEventId == eventID && rej.Reason == "ACCOUNT_NOT_FOUND"
+	}, "LeadConversionRejected for the lead")
+}
