@@ -25,6 +25,9 @@ const (
 	// HeaderMsgID is JetStream's de-duplication header; we set it to the
 	// event id.
 	HeaderMsgID = "Nats-Msg-Id"
+	// HeaderAggregate is the id of the record the event is about;
+	// consumers keep the order of one aggregate's events.
+	HeaderAggregate = "Crm-Aggregate-Id"
 )
 
 // NewMeta returns the envelope for an event caused by the request in ctx.

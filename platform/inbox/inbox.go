@@ -13,8 +13,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,6 +87,10 @@ type Consumer struct {
 	Backoff []time.Duration
 	// AckWait before an unacknowledged message is redelivered; default 30s.
 	AckWait time.Duration
+	// Workers apply events concurrently, each in its own transaction;
+	// default 1. Events of one aggregate (header Crm-Aggregate-Id) always
+	// go to the same worker, so they are applied in stream order.
+	Workers int
 	// Applied, if set, runs after an event's effect committed (e.g. to wake
 	// the outbox relay for the events the handler wrote).
 	Applied func()
@@ -119,6 +125,9 @@ func (c *Consumer) defaults() {
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
+	}
+	if c.Workers <= 0 {
+		c.Workers = 1
 	}
 }
 
@@ -165,6 +174,24 @@ func (c *Consumer) consume(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
+	queues := make([]chan jetstream.Msg, c.Workers)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan jetstream.Msg, 16)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for msg := range queues[i] {
+				c.Process(ctx, msg)
+			}
+		}()
+	}
+	defer func() {
+		for _, q := range queues {
+			close(q)
+		}
+		wg.Wait()
+	}()
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -173,8 +200,24 @@ func (c *Consumer) consume(ctx context.Context) error {
 			}
 			return err
 		}
-		c.Process(ctx, msg)
+		queues[worker(msg, c.Workers)] <- msg
 	}
+}
+
+// worker picks the queue of a message: by aggregate, so that one
+// aggregate's events keep their order; by event id when the publisher did
+// not say.
+func worker(msg jetstream.Msg, n int) int {
+	if n == 1 {
+		return 0
+	}
+	key := msg.Headers().Get(events.HeaderAggregate)
+	if key == "" {
+		key = msg.Headers().Get(events.HeaderMsgID)
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
 }
 
 // Process applies one delivered message and acknowledges it as its outcome

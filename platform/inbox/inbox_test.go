@@ -3,9 +3,12 @@ package inbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
@@ -216,5 +219,57 @@ func TestPoisonMessagesGoToDeadLetterWithReason(t *testing.T) {
 	}
 	if n := len(e.effects(t)); n != 0 {
 		t.Fatalf("%d effects from failed messages", n)
+	}
+}
+
+// With several workers, events of different aggregates are applied
+// concurrently, and each aggregate's events still in stream order.
+func TestWorkersKeepEachAggregatesOrder(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	const aggregates, perAggregate = 6, 20
+	for i := 0; i < perAggregate; i++ {
+		for a := 0; a < aggregates; a++ {
+			m := nats.NewMsg(e.ns + "crm.src.thing_happened")
+			m.Data = []byte(fmt.Sprintf("%d/%02d", a, i))
+			m.Header.Set(events.HeaderMsgID, uuid.NewString())
+			m.Header.Set(events.HeaderType, "test.ThingHappened")
+			m.Header.Set(events.HeaderAggregate, fmt.Sprintf("agg-%d", a))
+			if _, err := e.js.PublishMsg(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string][]string{}
+	var inFlight, maxInFlight atomic.Int32
+	c := e.consumer(func(ctx context.Context, m inbox.Message) error {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			old := maxInFlight.Load()
+			if n <= old || maxInFlight.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		time.Sleep(2 * time.Millisecond) // long enough for workers to overlap
+		agg, seq, _ := strings.Cut(string(m.Data), "/")
+		mu.Lock()
+		seen[agg] = append(seen[agg], seq)
+		mu.Unlock()
+		return e.recordEffect(ctx, m)
+	})
+	c.Workers = 4
+	run(t, c)
+	testkit.Eventually(t, 20*time.Second, func() bool { return len(e.effects(t)) == aggregates*perAggregate }, "all applied")
+	mu.Lock()
+	defer mu.Unlock()
+	for agg, seqs := range seen {
+		if !sort.StringsAreSorted(seqs) || len(seqs) != perAggregate {
+			t.Errorf("aggregate %s applied as %v", agg, seqs)
+		}
+	}
+	if maxInFlight.Load() < 2 {
+		t.Errorf("at most %d event applied at once with 4 workers", maxInFlight.Load())
 	}
 }

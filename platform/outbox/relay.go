@@ -235,5 +235,6 @@ func toNATS(rw row) *nats.Msg {
 	}
 	m.Header.Set(events.HeaderMsgID, rw.eventID)
 	m.Header.Set(events.HeaderType, rw.eventType)
+	m.Header.Set(events.HeaderAggregate, rw.aggregateID)
 	return m
 }

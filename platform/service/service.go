@@ -58,6 +58,10 @@ type Config struct {
 	// StreamReplicas of the service's JetStream stream (3 on a clustered
 	// NATS in production).
 	StreamReplicas int
+	// ConsumerWorkers apply a consumer's events concurrently (one
+	// aggregate's in order); each holds a database connection while it
+	// applies one.
+	ConsumerWorkers int
 }
 
 // LoadConfig reads the environment; defaultGRPCPort and defaultMetricsPort
@@ -79,6 +83,7 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 		LogFormat:       env.String("LOG_FORMAT", "json"),
 		Pprof:           env.Bool("PPROF", false),
 		StreamReplicas:  env.Int("NATS_STREAM_REPLICAS", 1),
+		ConsumerWorkers: env.Int("CONSUMER_WORKERS", 4),
 	}
 	env.Required("DATABASE_URL", c.DatabaseURL)
 	return c, env.Err()
@@ -123,6 +128,9 @@ func (rt *Runtime) Consume(c *inbox.Consumer) {
 	c.Pool, c.JS, c.Logger, c.Namespace = rt.Pool, rt.JS, rt.Logger, rt.Config.EventsNamespace
 	if c.Applied == nil {
 		c.Applied = rt.Relay.Kick
+	}
+	if c.Workers == 0 {
+		c.Workers = rt.Config.ConsumerWorkers
 	}
 	rt.Go(c.Run)
 }

@@ -125,6 +125,7 @@ func run(ctx context.Context, o options) error {
 	leadAddr, accountAddr := freeAddr(), freeAddr()
 	env := []string{"METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL, "PAGE_TOKEN_SECRET=bench",
 		"LOG_LEVEL=warn", "LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr}
+	pids := map[string]int{}
 	for _, svc := range []struct{ name, addr string }{{"account", accountAddr}, {"lead", leadAddr}} {
 		p, err := procs.Start(svc.name, filepath.Join(o.binDir, svc.name), append([]string{"GRPC_ADDR=" + svc.addr}, env...), logf)
 		if err != nil {
@@ -134,6 +135,7 @@ func run(ctx context.Context, o options) error {
 		if err := p.WaitTCP(svc.addr, 2*time.Minute); err != nil {
 			return err
 		}
+		pids[svc.name] = p.Pid()
 	}
 	leads := leadv1.NewLeadServiceClient(dialOrDie(leadAddr))
 	accounts := accountv1.NewAccountServiceClient(dialOrDie(accountAddr))
@@ -151,7 +153,7 @@ func run(ctx context.Context, o options) error {
 	defer sub.Unsubscribe() //nolint:errcheck
 	_ = sub.SetPendingLimits(-1, -1)
 
-	c := &converter{leads: leads, w: w}
+	c := &converter{leads: leads, w: w, pids: pids}
 	step("warm-up: 5 s at 20/s")
 	c.runAt(ctx, 20, 5*time.Second)
 	if _, err := c.settle(ctx, 30*time.Second); err != nil {
@@ -234,6 +236,7 @@ type converter struct {
 	leads leadv1.LeadServiceClient
 	w     *watcher
 	seq   int
+	pids  map[string]int
 
 	mu        sync.Mutex
 	pending   map[string]time.Time // lead id -> qualify returned
@@ -248,6 +251,9 @@ type runResult struct {
 	achieved  float64
 	errors    int
 	latencies []time.Duration
+	// cpu is the CPU time each part used per second of the run (1.0 =
+	// one core busy).
+	cpu map[string]float64
 }
 
 // runAt starts a conversion every 1/rate seconds for d (open loop: a slow
@@ -257,6 +263,7 @@ func (c *converter) runAt(ctx context.Context, rate int, d time.Duration) runRes
 	if c.pending == nil {
 		c.pending = map[string]time.Time{}
 	}
+	cpuBefore := cpuTimes(c.pids)
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	end := time.Now().Add(d)
@@ -278,7 +285,11 @@ func (c *converter) runAt(ctx context.Context, rate int, d time.Duration) runRes
 	elapsed := time.Since(start)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := runResult{rate: rate, duration: d, issued: issued, achieved: float64(issued) / elapsed.Seconds(), errors: c.errors}
+	r := runResult{rate: rate, duration: d, issued: issued, achieved: float64(issued) / elapsed.Seconds(), errors: c.errors,
+		cpu: map[string]float64{}}
+	for k, v := range cpuTimes(c.pids) {
+		r.cpu[k] = (v - cpuBefore[k]).Seconds() / elapsed.Seconds()
+	}
 	c.errors = 0
 	return r
 }
@@ -357,6 +368,41 @@ func (c *converter) checkReadable(ctx context.Context, accounts accountv1.Accoun
 	return nil
 }
 
+// cpuTimes reads the CPU time (user + system) used so far by the services,
+// by every postgres process, and by this process (load generator and the
+// embedded NATS server).
+func cpuTimes(pids map[string]int) map[string]time.Duration {
+	out := map[string]time.Duration{"bench+nats": procCPU("self")}
+	for name, pid := range pids {
+		out[name] = procCPU(strconv.Itoa(pid))
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm"); strings.TrimSpace(string(comm)) == "postgres" {
+			out["postgres"] += procCPU(e.Name())
+		}
+	}
+	return out
+}
+
+func procCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may contain spaces) in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
 func percentile(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {
 		return 0
@@ -385,11 +431,12 @@ func (r report) write(dir string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Conversion benchmark, %s\n\n%s\n\n", r.started.UTC().Format(time.RFC3339), r.env)
 	fmt.Fprintf(&b, "Latency from QualifyLead returning to the lead's conversion COMPLETE (account and contact created, lead updated):\n\n")
-	fmt.Fprintf(&b, "| target rate | achieved | conversions | errors | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| target rate | achieved | conversions | errors | p50 | p90 | p99 | max | CPU cores busy: lead / account / postgres / bench+NATS |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, x := range append([]runResult{r.latency}, r.steps...) {
 		lat := x.latencies
-		fmt.Fprintf(&b, "| %d/s for %v | %.1f/s | %d | %d | %s | %s | %s | %s |\n", x.rate, x.duration, x.achieved, x.issued, x.errors,
-			ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
+		fmt.Fprintf(&b, "| %d/s for %v | %.1f/s | %d | %d | %s | %s | %s | %s | %.2f / %.2f / %.2f / %.2f |\n", x.rate, x.duration, x.achieved, x.issued, x.errors,
+			ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(percentile(lat, 100)),
+			x.cpu["lead"], x.cpu["account"], x.cpu["postgres"], x.cpu["bench+nats"])
 	}
 	out := b.String()
 	fmt.Print(out)
