@@ -53,7 +53,7 @@ func Spec(opts ...Option) service.Spec {
 			accountv1.RegisterAccountServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick))
 
 			ns := rt.Config.EventsNamespace
-			conv := &eventport.Conversions{App: svc, Published: rt.Relay.Kick}
+			conv := &eventport.Conversions{App: svc}
 			c := &inbox.Consumer{
 				Name:         eventport.ConsumerName,
 				Stream:       events.StreamName(ns, "lead"),

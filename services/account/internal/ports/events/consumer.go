@@ -24,13 +24,10 @@ import (
 // letters go to crm.dlq.<ConsumerName>.
 const ConsumerName = "account-lead-qualified"
 
-// Conversions applies LeadQualified events.
+// Conversions applies LeadQualified events. (The consumer wakes the
+// outbox relay after each applied event commits: service.Runtime.Consume.)
 type Conversions struct {
 	App *app.Service
-	// Published is called after an event was handled, to wake the outbox
-	// relay. The handler runs inside the inbox transaction, so the relay
-	// may look before the commit; it polls again shortly anyway.
-	Published func()
 }
 
 // Handle applies one LeadQualified event in the inbox transaction ctx
@@ -45,9 +42,6 @@ func (h *Conversions) Handle(ctx context.Context, m inbox.Message) error {
 	var rej *app.Rejection
 	if errors.As(err, &rej) {
 		return inbox.Permanent(rej)
-	}
-	if err == nil && h.Published != nil {
-		h.Published()
 	}
 	return err
 }
@@ -119,8 +113,5 @@ func (h *Conversions) OnDeadLetter(ctx context.Context, m inbox.Message, reason 
 		EventID:          uuid.NewSHA1(uuid.NameSpaceURL, []byte(m.EventID+"rejected")),
 		QualifiedEventID: m.EventID, LeadID: ev.GetLeadId(), Reason: code, Message: reason, Actor: ev.GetMeta().GetActor(),
 	})
-	if err == nil && h.Published != nil {
-		h.Published()
-	}
 	return err
 }
