@@ -1,0 +1,244 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.einride.tech/aip/ordering"
+
+	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	"github.com/crmsuite/crm/platform/aipfilter"
+	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/money"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/services/opportunity/internal/app"
+	"github.com/crmsuite/crm/services/opportunity/internal/domain"
+)
+
+// opportunityFilter is what ListOpportunities' filter may name; keep the
+// proto comment of ListOpportunitiesRequest.filter in step.
+var opportunityFilter = aipfilter.NewSchema(map[string]aipfilter.Field{
+	"account":           {Column: "account", Kind: aipfilter.String},
+	"primary_contact":   {Column: "primary_contact", Kind: aipfilter.String},
+	"owner":             {Column: "owner", Kind: aipfilter.String},
+	"pipeline":          {Column: "pipeline", Kind: aipfilter.String},
+	"stage":             {Column: "stage", Kind: aipfilter.String},
+	"state":             {Column: "state", Kind: aipfilter.Enum, EnumType: opportunityv1.OpportunityState(0).Type(), EnumPrefix: "OPPORTUNITY_STATE_"},
+	"forecast_category": {Column: "forecast_category", Kind: aipfilter.Enum, EnumType: opportunityv1.ForecastCategory(0).Type(), EnumPrefix: "FORECAST_CATEGORY_"},
+	"source_lead":       {Column: "source_lead", Kind: aipfilter.String},
+	"currency_code":     {Column: "currency_code", Kind: aipfilter.String, Normalize: strings.ToUpper},
+	// ISO dates compare as text; an unset date is "".
+	"expected_close_date": {Column: "coalesce(expected_close_date::text, '')", Kind: aipfilter.String},
+	"close_time":          {Column: "close_time", Kind: aipfilter.Timestamp},
+	"create_time":         {Column: "created_at", Kind: aipfilter.Timestamp},
+	"update_time":         {Column: "updated_at", Kind: aipfilter.Timestamp},
+	"text":                {Column: "search", Kind: aipfilter.Text, MinLen: 3},
+})
+
+// order is a sort column and how its key travels in a page token.
+type order struct {
+	column string
+	// cast of the key parameter: "" for timestamps, else "date"/"numeric".
+	cast string
+	key  func(o *domain.Opportunity) cursor
+}
+
+var opportunityOrders = map[string]order{
+	"create_time": {"created_at", "", func(o *domain.Opportunity) cursor { return cursor{Time: &o.CreatedAt} }},
+	"update_time": {"updated_at", "", func(o *domain.Opportunity) cursor { return cursor{Time: &o.UpdatedAt} }},
+	"expected_close_date": {"coalesce(expected_close_date, 'infinity'::date)", "date", func(o *domain.Opportunity) cursor {
+		s := "infinity"
+		if !o.ExpectedCloseDate.IsZero() {
+			s = o.ExpectedCloseDate.String()
+		}
+		return cursor{Text: &s}
+	}},
+	"amount": {"coalesce(amount, 0)", "numeric", func(o *domain.Opportunity) cursor {
+		s := "0"
+		if o.Amount != nil {
+			s = money.Decimal(o.Amount)
+		}
+		return cursor{Text: &s}
+	}},
+}
+
+// cursor is the sort key of the last row of a page.
+type cursor struct {
+	Time *time.Time `json:"t,omitempty"`
+	Text *string    `json:"s,omitempty"`
+	ID   uuid.UUID  `json:"id"`
+}
+
+// ListOpportunities answers one page with keyset pagination: the page
+// after a token starts strictly after the (sort key, id) it carries.
+func (r *Repo) ListOpportunities(ctx context.Context, q app.ListQuery) ([]*domain.Opportunity, string, error) {
+	field, desc, err := parseOrder(q.OrderBy)
+	if err != nil {
+		return nil, "", err
+	}
+	o := opportunityOrders[field]
+	var args []any
+	clause, err := opportunityFilter.Where(q.Filter, &args)
+	if err != nil {
+		return nil, "", err
+	}
+	queryKey := "opportunities\x00" + q.Filter + "\x00" + field + " " + strconv.FormatBool(desc)
+	dir, cmp := "ASC", ">"
+	if desc {
+		dir, cmp = "DESC", "<"
+	}
+	where := clause.SQL
+	if q.PageToken != "" {
+		var c cursor
+		if err := r.pages.Decode(q.PageToken, queryKey, &c); err != nil {
+			return nil, "", err
+		}
+		var key any
+		switch {
+		case o.cast == "" && c.Time != nil:
+			key = *c.Time
+		case o.cast != "" && c.Text != nil:
+			key = *c.Text
+		default:
+			return nil, "", apperr.InvalidField("page_token", "INVALID_PAGE_TOKEN", "page token does not fit the order")
+		}
+		args = append(args, key, c.ID)
+		param := fmt.Sprintf("$%d", len(args)-1)
+		if o.cast != "" {
+			param += "::" + o.cast
+		}
+		where += fmt.Sprintf(" AND (%s, id) %s (%s, $%d)", o.column, cmp, param, len(args))
+	}
+	args = append(args, q.PageSize+1)
+	sql := fmt.Sprintf(`SELECT %s FROM opportunities WHERE %s ORDER BY %s %s, id %s LIMIT $%d`,
+		opportunityColumns, where, o.column, dir, dir, len(args))
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, sql, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list opportunities: %w", err)
+	}
+	out, err := collect(rows, func(row pgx.Row) (*domain.Opportunity, error) { return scanOpportunity(row) })
+	if err != nil || len(out) <= q.PageSize {
+		return out, "", err
+	}
+	out = out[:q.PageSize]
+	last := out[len(out)-1]
+	c := o.key(last)
+	c.ID = last.ID
+	next, err := r.pages.Encode(queryKey, c)
+	return out, next, err
+}
+
+func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+type orderBy struct{ OrderBy string }
+
+func (o orderBy) GetOrderBy() string { return o.OrderBy }
+
+func parseOrder(s string) (field string, desc bool, err error) {
+	if strings.TrimSpace(s) == "" {
+		return "create_time", true, nil
+	}
+	names := make([]string, 0, len(opportunityOrders))
+	for k := range opportunityOrders {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	bad := func(format string, a ...any) error {
+		return apperr.InvalidField("order_by", "INVALID_ORDER_BY", format, a...)
+	}
+	ob, err := ordering.ParseOrderBy(orderBy{s})
+	if err != nil || len(ob.Fields) != 1 {
+		return "", false, bad("order by one of %s, optionally followed by desc", strings.Join(names, ", "))
+	}
+	f := ob.Fields[0]
+	if _, ok := opportunityOrders[f.Path]; !ok {
+		return "", false, bad("cannot order by %q; use one of %s", f.Path, strings.Join(names, ", "))
+	}
+	return f.Path, f.Desc, nil
+}
+
+// ListPipelines pages through pipelines, oldest first.
+func (r *Repo) ListPipelines(ctx context.Context, q app.ListQuery) ([]*domain.Pipeline, string, error) {
+	args := []any{}
+	where := "true"
+	if q.PageToken != "" {
+		var c cursor
+		if err := r.pages.Decode(q.PageToken, "pipelines", &c); err != nil {
+			return nil, "", err
+		}
+		if c.Time == nil {
+			return nil, "", apperr.InvalidField("page_token", "INVALID_PAGE_TOKEN", "page token does not fit the order")
+		}
+		args = append(args, *c.Time, c.ID)
+		where = "(created_at, id) > ($1, $2)"
+	}
+	args = append(args, q.PageSize+1)
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, fmt.Sprintf(`SELECT %s FROM pipelines WHERE %s ORDER BY created_at, id LIMIT $%d`,
+		pipelineColumns, where, len(args)), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list pipelines: %w", err)
+	}
+	out, err := collect(rows, scanPipeline)
+	if err != nil || len(out) <= q.PageSize {
+		return out, "", err
+	}
+	out = out[:q.PageSize]
+	last := out[len(out)-1]
+	next, err := r.pages.Encode("pipelines", cursor{Time: &last.CreatedAt, ID: last.ID})
+	return out, next, err
+}
+
+// ListStageChanges pages through an opportunity's history, oldest first.
+func (r *Repo) ListStageChanges(ctx context.Context, id uuid.UUID, pageSize int, pageToken string) ([]domain.StageChange, string, error) {
+	queryKey := "stage_changes\x00" + id.String()
+	args := []any{id}
+	where := "opportunity_id = $1"
+	if pageToken != "" {
+		var c cursor
+		if err := r.pages.Decode(pageToken, queryKey, &c); err != nil {
+			return nil, "", err
+		}
+		if c.Time == nil {
+			return nil, "", apperr.InvalidField("page_token", "INVALID_PAGE_TOKEN", "page token does not fit the order")
+		}
+		args = append(args, *c.Time, c.ID)
+		where += " AND (changed_at, id) > ($2, $3)"
+	}
+	args = append(args, pageSize+1)
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, fmt.Sprintf(`SELECT id, opportunity_id, pipeline_id, from_stage, to_stage, actor, changed_at, time_in_previous
+		FROM stage_changes WHERE %s ORDER BY changed_at, id LIMIT $%d`, where, len(args)), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list stage changes: %w", err)
+	}
+	out, err := collect(rows, func(row pgx.Row) (domain.StageChange, error) {
+		var c domain.StageChange
+		var us int64
+		err := row.Scan(&c.ID, &c.OpportunityID, &c.PipelineID, &c.From, &c.To, &c.Actor, &c.At, &us)
+		c.At, c.TimeInPrevious = c.At.UTC(), time.Duration(us)*time.Microsecond
+		return c, err
+	})
+	if err != nil || len(out) <= pageSize {
+		return out, "", err
+	}
+	out = out[:pageSize]
+	last := out[len(out)-1]
+	next, err := r.pages.Encode(queryKey, cursor{Time: &last.At, ID: last.ID})
+	return out, next, err
+}

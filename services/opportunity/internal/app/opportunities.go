@@ -1,0 +1,216 @@
+package app
+
+import (
+	"context"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/services/opportunity/internal/domain"
+)
+
+// NewOpportunity is what CreateOpportunity is asked for.
+type NewOpportunity struct {
+	Opportunity domain.Opportunity
+	Settings    domain.Settings
+	// PipelineID is uuid.Nil for the default pipeline.
+	PipelineID uuid.UUID
+}
+
+// CreateOpportunity opens an opportunity for an existing account. The
+// account (and the contact's membership of it) is checked with the
+// account service before anything is written.
+func (s *Service) CreateOpportunity(ctx context.Context, in NewOpportunity, requestID string) (*domain.Opportunity, error) {
+	actor, now := auth.Actor(ctx), s.now()
+	// The rules first: a bad request costs no call.
+	probe := &domain.Pipeline{Stages: []domain.Stage{{ID: "probe", Kind: domain.KindOpen}}}
+	if _, _, err := domain.NewOpportunity(in.Opportunity, in.Settings, probe, "", uuid.Nil, actor, now); err != nil {
+		return nil, err
+	}
+	if err := s.checkCustomer(ctx, in.Opportunity.AccountID, in.Opportunity.ContactID); err != nil {
+		return nil, err
+	}
+	var out *domain.Opportunity
+	err := s.repo.InTx(ctx, func(ctx context.Context) error {
+		p, err := s.repo.SharePipeline(ctx, in.PipelineID)
+		if apperr.IsKind(err, apperr.KindNotFound) {
+			e := apperr.FailedPrecondition("PIPELINE_NOT_FOUND", "pipeline %s does not exist", in.PipelineID)
+			return e
+		}
+		if err != nil {
+			return err
+		}
+		o, evs, err := domain.NewOpportunity(in.Opportunity, in.Settings, p, "", uuid.Nil, actor, now)
+		if err != nil {
+			return err
+		}
+		out = o
+		_, err = s.repo.InsertOpportunity(ctx, o, Change{Events: evs, RequestID: requestID})
+		return err
+	})
+	return out, err
+}
+
+// checkCustomer asks the account service whether the account exists and
+// the contact (if any) belongs to it.
+func (s *Service) checkCustomer(ctx context.Context, accountID, contactID uuid.UUID) error {
+	if err := s.accounts.AccountExists(ctx, accountID); err != nil {
+		if apperr.IsKind(err, apperr.KindNotFound) {
+			return precondition("ACCOUNT_NOT_FOUND", "accounts/"+accountID.String(), "account %s does not exist", accountID)
+		}
+		return err
+	}
+	if contactID == uuid.Nil {
+		return nil
+	}
+	of, err := s.accounts.ContactAccount(ctx, contactID)
+	if apperr.IsKind(err, apperr.KindNotFound) {
+		return precondition("CONTACT_NOT_FOUND", "contacts/"+contactID.String(), "contact %s does not exist", contactID)
+	}
+	if err != nil {
+		return err
+	}
+	if of != accountID {
+		return precondition("CONTACT_OF_ANOTHER_ACCOUNT", "contacts/"+contactID.String(),
+			"contact %s is not a contact of account %s", contactID, accountID)
+	}
+	return nil
+}
+
+func precondition(reason, subject, format string, args ...any) error {
+	e := apperr.FailedPrecondition(reason, format, args...)
+	e.Preconditions = []apperr.PreconditionViolation{{Type: reason, Subject: subject, Description: e.Message}}
+	return e
+}
+
+func (s *Service) GetOpportunity(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error) {
+	return s.repo.GetOpportunity(ctx, id)
+}
+
+func (s *Service) ListOpportunities(ctx context.Context, q ListQuery) ([]*domain.Opportunity, string, error) {
+	return s.repo.ListOpportunities(ctx, q)
+}
+
+// UpdateOpportunity sets the fields in mask of an open opportunity; a new
+// account or contact is checked with the account service first.
+func (s *Service) UpdateOpportunity(ctx context.Context, id uuid.UUID, patch domain.Opportunity, mask []domain.Field, ifMatch string) (*domain.Opportunity, error) {
+	if slices.Contains(mask, domain.FieldAccount) || slices.Contains(mask, domain.FieldPrimaryContact) {
+		cur, err := s.repo.GetOpportunity(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := etag.Check(ifMatch, cur.Version); err != nil {
+			return nil, err
+		}
+		account, contact := cur.AccountID, cur.ContactID
+		if slices.Contains(mask, domain.FieldAccount) {
+			account = patch.AccountID
+		}
+		if slices.Contains(mask, domain.FieldPrimaryContact) {
+			contact = patch.ContactID
+		}
+		if (account != cur.AccountID || contact != cur.ContactID) && account != uuid.Nil {
+			if err := s.checkCustomer(ctx, account, contact); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s.mutate(ctx, id, ifMatch, "", func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+		return o.Update(patch, mask, p, auth.Actor(ctx), s.now())
+	})
+}
+
+// DeleteOpportunity deletes an opportunity; its stage history stays.
+func (s *Service) DeleteOpportunity(ctx context.Context, id uuid.UUID, ifMatch string) error {
+	return s.repo.InTx(ctx, func(ctx context.Context) error {
+		o, err := s.repo.LockOpportunity(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := etag.Check(ifMatch, o.Version); err != nil {
+			return err
+		}
+		o.UpdatedAt, o.UpdatedBy = s.now(), auth.Actor(ctx)
+		return s.repo.DeleteOpportunity(ctx, o, Change{Events: []domain.Event{domain.OpportunityDeleted{}}})
+	})
+}
+
+func (s *Service) MoveOpportunity(ctx context.Context, id uuid.UUID, stage, ifMatch, requestID string) (*domain.Opportunity, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+		return o.Move(p, stage, auth.Actor(ctx), s.now())
+	})
+}
+
+func (s *Service) WinOpportunity(ctx context.Context, id uuid.UUID, note, ifMatch, requestID string) (*domain.Opportunity, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+		return o.Win(p, note, auth.Actor(ctx), s.now())
+	})
+}
+
+// LoseOpportunity closes an opportunity as lost for an offered reason.
+func (s *Service) LoseOpportunity(ctx context.Context, id uuid.UUID, reason, competitor, note, stage, ifMatch, requestID string) (*domain.Opportunity, error) {
+	if reason == "" {
+		return nil, apperr.InvalidField("reason", "REASON_REQUIRED", "say why it was lost: a loss reason id from ListLossReasons")
+	}
+	r, err := s.lossReason(ctx, reason)
+	if err != nil {
+		return nil, err
+	}
+	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+		return o.Lose(p, r, competitor, note, stage, auth.Actor(ctx), s.now())
+	})
+}
+
+func (s *Service) DisqualifyOpportunity(ctx context.Context, id uuid.UUID, note, ifMatch, requestID string) (*domain.Opportunity, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+		return o.Disqualify(p, note, auth.Actor(ctx), s.now())
+	})
+}
+
+func (s *Service) ReopenOpportunity(ctx context.Context, id uuid.UUID, stage, ifMatch, requestID string) (*domain.Opportunity, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+		return o.Reopen(p, stage, auth.Actor(ctx), s.now())
+	})
+}
+
+// mutate shares the opportunity's pipeline, locks the opportunity, checks
+// the etag and saves what fn changed; a no-op writes nothing. The pipeline
+// comes first, as in UpdatePipeline (which locks it, then the
+// opportunities it moves), so the two never wait on each other in a
+// circle.
+func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error)) (*domain.Opportunity, error) {
+	var out *domain.Opportunity
+	err := s.repo.InTx(ctx, func(ctx context.Context) error {
+		p, err := s.repo.SharePipelineOf(ctx, id)
+		if err != nil {
+			return err
+		}
+		o, err := s.repo.LockOpportunity(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := etag.Check(ifMatch, o.Version); err != nil {
+			return err
+		}
+		evs, err := fn(o, p)
+		if err != nil {
+			return err
+		}
+		out = o
+		if len(evs) == 0 {
+			return nil
+		}
+		return s.repo.SaveOpportunity(ctx, o, Change{Events: evs, RequestID: requestID})
+	})
+	return out, err
+}
+
+func (s *Service) ListStageChanges(ctx context.Context, id uuid.UUID, pageSize int, pageToken string) ([]domain.StageChange, string, error) {
+	if _, err := s.repo.GetOpportunity(ctx, id); err != nil {
+		return nil, "", err
+	}
+	return s.repo.ListStageChanges(ctx, id, pageSize, pageToken)
+}

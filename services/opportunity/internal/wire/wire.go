@@ -1,0 +1,101 @@
+// Package wire assembles the opportunity service from its parts; main and
+// the end-to-end tests both start it through Spec.
+package wire
+
+import (
+	"context"
+	"time"
+
+	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	"github.com/crmsuite/crm/platform/config"
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/idempotency"
+	"github.com/crmsuite/crm/platform/inbox"
+	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/service"
+	"github.com/crmsuite/crm/services/opportunity/internal/adapters/grpcclient"
+	"github.com/crmsuite/crm/services/opportunity/internal/adapters/postgres"
+	"github.com/crmsuite/crm/services/opportunity/internal/app"
+	eventport "github.com/crmsuite/crm/services/opportunity/internal/ports/events"
+	grpcport "github.com/crmsuite/crm/services/opportunity/internal/ports/grpc"
+	"github.com/crmsuite/crm/services/opportunity/migrations"
+)
+
+// Schema is the opportunity service's Postgres schema.
+const Schema = "opportunity"
+
+// Option adjusts the service, for tests.
+type Option func(*settings)
+
+type settings struct {
+	accountAddr    string
+	accountTimeout time.Duration
+	consumer       func(*inbox.Consumer)
+}
+
+// WithAccountService overrides where the account service listens and how
+// long a call to it may take.
+func WithAccountService(addr string, timeout time.Duration) Option {
+	return func(s *settings) { s.accountAddr, s.accountTimeout = addr, timeout }
+}
+
+// WithConsumerRetries sets the conversion consumer's deliveries and
+// backoff.
+func WithConsumerRetries(maxDeliver int, backoff time.Duration, ackWait time.Duration) Option {
+	return func(s *settings) {
+		s.consumer = func(c *inbox.Consumer) {
+			c.MaxDeliver, c.Backoff, c.AckWait = maxDeliver, []time.Duration{backoff}, ackWait
+		}
+	}
+}
+
+// Spec describes the opportunity service to the shared runtime.
+func Spec(opts ...Option) service.Spec {
+	return service.Spec{
+		Schema:     Schema,
+		Migrations: migrations.FS,
+		Register: func(rt *service.Runtime) error {
+			var env config.Env
+			set := settings{
+				accountAddr:    env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
+				accountTimeout: env.Duration("ACCOUNT_CALL_TIMEOUT", 2*time.Second),
+			}
+			if err := env.Err(); err != nil {
+				return err
+			}
+			for _, o := range opts {
+				o(&set)
+			}
+			if rt.Config.PageTokenSecret == "" {
+				rt.Logger.Warn("PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and break across restarts and replicas")
+			}
+			accounts, err := grpcx.Dial(set.accountAddr)
+			if err != nil {
+				return err
+			}
+			rt.Go(func(ctx context.Context) error { // workers stop after the gRPC server
+				<-ctx.Done()
+				return accounts.Close()
+			})
+			repo := postgres.New(rt.Pool, rt.Outbox, paging.NewCodec([]byte(rt.Config.PageTokenSecret)))
+			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout))
+			opportunityv1.RegisterOpportunityServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick))
+
+			ns := rt.Config.EventsNamespace
+			conv := &eventport.Conversions{App: svc}
+			c := &inbox.Consumer{
+				Name:     eventport.ConsumerName,
+				Stream:   events.StreamName(ns, "lead"),
+				Subjects: []string{events.Subject(ns, "lead", &eventsv1.LeadQualified{})},
+				Handler:  conv.Handle,
+			}
+			if set.consumer != nil {
+				set.consumer(c)
+			}
+			rt.Consume(c)
+			return nil
+		},
+	}
+}
