@@ -32,11 +32,13 @@ const (
 // Keep this list, the README table and the manifests in step; the tests
 // below check all three agree.
 var documentedSecrets = map[string][]string{
-	"lead-db":            {"url"},
-	"lead-page-token":    {"secret"},
-	"account-db":         {"url"},
-	"account-page-token": {"secret"},
-	"crm-tls":            {"tls.crt", "tls.key"},
+	"lead-db":                {"url"},
+	"lead-page-token":        {"secret"},
+	"account-db":             {"url"},
+	"account-page-token":     {"secret"},
+	"opportunity-db":         {"url"},
+	"opportunity-page-token": {"secret"},
+	"crm-tls":                {"tls.crt", "tls.key"},
 }
 
 // wantUpstreams lists, per gRPC service, the services it calls over gRPC.
@@ -45,7 +47,8 @@ var documentedSecrets = map[string][]string{
 // upstream's grpc port. The gateway calls every service and is checked
 // separately (checkGateway).
 var wantUpstreams = map[string][]string{
-	"lead": {"account"},
+	"lead":        {"account"},
+	"opportunity": {"account"},
 }
 
 // wantKinds lists, per overlay, the kinds that must be rendered and those

@@ -14,3 +14,7 @@ CREATE SCHEMA lead AUTHORIZATION lead;
 CREATE ROLE account LOGIN PASSWORD 'dev-only-account-password';
 GRANT CONNECT, CREATE ON DATABASE crm TO account;
 CREATE SCHEMA account AUTHORIZATION account;
+
+CREATE ROLE opportunity LOGIN PASSWORD 'dev-only-opportunity-password';
+GRANT CONNECT, CREATE ON DATABASE crm TO opportunity;
+CREATE SCHEMA opportunity AUTHORIZATION opportunity;
