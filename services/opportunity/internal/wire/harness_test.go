@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
@@ -289,3 +290,5 @@ func (s *suite) sql(t *testing.T, q string, args ...any) {
 		t.Fatal(err)
 	}
 }
+
+func tsOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
