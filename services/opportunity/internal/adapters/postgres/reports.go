@@ -45,21 +45,27 @@ func (r *Repo) Forecast(ctx context.Context, q app.ForecastQuery) ([]app.Forecas
 	for i, d := range []string{app.DimOwner, app.DimPipeline, app.DimStage, app.DimCategory} {
 		col := forecastDims[d]
 		if containsDim(q.GroupBy, d) {
-			sel = append(sel, col)
+			sel = append(sel, col+" AS "+col)
 			group = append(group, fmt.Sprint(i+2))
 			continue
 		}
 		if d == app.DimPipeline {
-			sel = append(sel, "NULL::uuid")
+			sel = append(sel, "NULL::uuid AS "+col)
 		} else {
-			sel = append(sel, "''")
+			sel = append(sel, "''::text AS "+col)
 		}
 	}
 	group = append(group, "6")
-	sql := fmt.Sprintf(`SELECT date_trunc($1, expected_close_date::timestamp)::date, %s, currency_code,
-		count(*), coalesce(sum(amount), 0)::text, round(coalesce(sum(amount * probability * 0.01), 0), 9)::text
-		FROM opportunities WHERE %s GROUP BY %s ORDER BY %s`,
-		strings.Join(sel, ", "), where, strings.Join(group, ", "), strings.Join(group, ", "))
+	// The inner query sums amounts per group and probability, so the
+	// weighting is one numeric multiplication per (group, probability)
+	// rather than per row: sum(amount x p) = p x sum(amount), exactly.
+	sql := fmt.Sprintf(`SELECT period, owner, pipeline_id, stage, forecast_category, currency_code,
+		sum(n)::bigint, coalesce(sum(total), 0)::text, round(coalesce(sum(total * probability), 0) * 0.01, 9)::text
+		FROM (SELECT date_trunc($1, expected_close_date::timestamp)::date AS period, %s, currency_code, probability,
+			count(*) AS n, sum(amount) AS total
+			FROM opportunities WHERE %s GROUP BY %s, 7) g
+		GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`,
+		strings.Join(sel, ", "), where, strings.Join(group, ", "))
 	rows, err := pg.Q(ctx, r.pool).Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("forecast: %w", err)

@@ -1,0 +1,378 @@
+// Command opportunitybench measures the opportunity service at size. It
+// starts a durable PostgreSQL (fsync on) and NATS, runs the opportunity
+// service as its own process (as deployed), loads N opportunities (default
+// 1,000,000) with COPY, and measures:
+//
+//   - GetForecast by quarter x owner x stage over the default range (the
+//     current and next three quarters): latency percentiles;
+//   - MoveOpportunity at a concurrency (default 32): throughput and
+//     latency, against the raw ceiling of the same transaction (share the
+//     pipeline, lock the opportunity, update it, append its stage history
+//     and outbox rows, commit) run in-process through the use case and
+//     repository, with no gRPC in front, in the same run.
+//
+// Load generator and servers share the machine; the report says so.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/localnats"
+	"github.com/crmsuite/crm/platform/localpg"
+	"github.com/crmsuite/crm/platform/outbox"
+	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/procs"
+	"github.com/crmsuite/crm/services/opportunity/internal/adapters/postgres"
+	"github.com/crmsuite/crm/services/opportunity/internal/app"
+)
+
+type options struct {
+	bin         string
+	rows        int
+	forecasts   int
+	concurrency int
+	duration    time.Duration
+	warmup      time.Duration
+	dbConns     int
+	dataDir     string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "", "the opportunity binary; default: go build it")
+	flag.IntVar(&o.rows, "rows", 1_000_000, "opportunities to load")
+	flag.IntVar(&o.forecasts, "forecasts", 200, "GetForecast requests measured")
+	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrency of the move runs")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per move run")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each move run")
+	flag.IntVar(&o.dbConns, "db-conns", 32, "Postgres pool size of the service and of the raw run")
+	flag.StringVar(&o.dataDir, "data", "", "keep PostgreSQL here and reuse it (and its loaded rows) across runs; default a temp dir")
+	flag.Parse()
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "opportunitybench:", err)
+		os.Exit(1)
+	}
+}
+
+func step(msg string) { fmt.Fprintf(os.Stderr, "opportunitybench: %s\n", msg) }
+
+func run(ctx context.Context, o options) error {
+	tmp, err := os.MkdirTemp("", "opportunitybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	_ = os.Chmod(tmp, 0o755)
+	if o.bin == "" {
+		step("building the opportunity service")
+		o.bin = filepath.Join(tmp, "opportunity")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", o.bin, "github.com/crmsuite/crm/services/opportunity/cmd/opportunity").CombinedOutput(); err != nil {
+			return fmt.Errorf("build: %v\n%s", err, out)
+		}
+	}
+	pgDir := filepath.Join(tmp, "pg")
+	if o.dataDir != "" {
+		if pgDir, err = filepath.Abs(o.dataDir); err != nil {
+			return err
+		}
+	}
+	step("starting durable PostgreSQL (fsync on) and NATS JetStream")
+	pgsrv, err := localpg.Start(ctx, localpg.Options{DataDir: pgDir, SharedBuffers: "1GB"})
+	if err != nil {
+		return err
+	}
+	defer pgsrv.Stop() //nolint:errcheck
+	admin, err := pgx.Connect(ctx, pgsrv.URL)
+	if err != nil {
+		return err
+	}
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'bench')").Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE bench"); err != nil {
+			return err
+		}
+	}
+	_ = admin.Close(ctx)
+	dbURL := strings.Replace(pgsrv.URL, "/postgres?", "/bench?", 1)
+	ns, err := localnats.Start(localnats.Options{StoreDir: filepath.Join(tmp, "nats")})
+	if err != nil {
+		return err
+	}
+	defer ns.Stop()
+	logf, err := os.Create(filepath.Join(tmp, "service.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	addr := freeAddr()
+	svcProc, err := procs.Start("opportunity", o.bin, []string{
+		"GRPC_ADDR=" + addr, "METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL,
+		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=warn",
+	}, logf)
+	if err != nil {
+		return err
+	}
+	defer svcProc.Stop(20 * time.Second) //nolint:errcheck
+	if err := svcProc.WaitTCP(addr, 2*time.Minute); err != nil {
+		return err
+	}
+	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: dbURL, Schema: "opportunity", MaxConns: int32(o.dbConns)})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	var have int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM opportunities`).Scan(&have); err != nil {
+		return err
+	}
+	if have < o.rows {
+		step(fmt.Sprintf("loading %d opportunities with COPY", o.rows-have))
+		t0 := time.Now()
+		if err := load(ctx, pool, o.rows-have); err != nil {
+			return err
+		}
+		step(fmt.Sprintf("loaded in %v; analyzing", time.Since(t0).Round(time.Second)))
+		if _, err := pool.Exec(ctx, `VACUUM ANALYZE opportunities`); err != nil {
+			return err
+		}
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := opportunityv1.NewOpportunityServiceClient(conn)
+	callCtx := metadata.AppendToOutgoingContext(ctx, "x-actor", "bench")
+
+	fmt.Printf("# opportunitybench %s\n\n%s\n\n", time.Now().Format(time.RFC3339), environment(o))
+
+	step("GetForecast quarter x owner x stage")
+	req := &opportunityv1.GetForecastRequest{Period: opportunityv1.ForecastPeriod_FORECAST_PERIOD_QUARTER, GroupBy: []opportunityv1.ForecastDimension{
+		opportunityv1.ForecastDimension_FORECAST_DIMENSION_OWNER, opportunityv1.ForecastDimension_FORECAST_DIMENSION_STAGE}}
+	var lat []time.Duration
+	var cells int
+	for i := range o.forecasts + 5 {
+		t0 := time.Now()
+		fc, err := client.GetForecast(callCtx, req)
+		if err != nil {
+			return err
+		}
+		if i >= 5 { // warm-up
+			lat = append(lat, time.Since(t0))
+		}
+		cells = len(fc.Rows)
+	}
+	var open int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM opportunities WHERE state = 'OPEN'`).Scan(&open); err != nil {
+		return err
+	}
+	fmt.Printf("## GetForecast (%d opportunities, %d open; quarter x owner x stage, default range: %d rows)\n\n", o.rows, open, cells)
+	fmt.Printf("| requests | p50 | p99 | max |\n|---:|---:|---:|---:|\n| %d | %v | %v | %v |\n\n",
+		len(lat), percentile(lat, 50), percentile(lat, 99), percentile(lat, 100))
+
+	// Moves go between two open stages of opportunities that are open.
+	rows, err := pool.Query(ctx, `SELECT id FROM opportunities WHERE state = 'OPEN' LIMIT 20000`)
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return err
+	}
+	svc := app.New(postgres.New(pool, outbox.Writer{Service: "opportunity"}, paging.NewCodec([]byte("bench"))), nil)
+	raw := func(ctx context.Context, i int64) error {
+		_, err := svc.MoveOpportunity(ctx, ids[int(i)%len(ids)], moveStage(i), "", "")
+		return err
+	}
+	grpcMove := func(ctx context.Context, i int64) error {
+		_, err := client.MoveOpportunity(metadata.AppendToOutgoingContext(ctx, "x-actor", "bench"), &opportunityv1.MoveOpportunityRequest{
+			Name: "opportunities/" + ids[int(i)%len(ids)].String(), Stage: moveStage(i)})
+		return err
+	}
+	fmt.Printf("## MoveOpportunity (concurrency %d, %d opportunities in turn)\n\n| path | moves/s | p50 | p99 | vs raw |\n|---|---:|---:|---:|---:|\n", o.concurrency, len(ids))
+	var seq atomic.Int64
+	var rawRate float64
+	for _, m := range []struct {
+		name string
+		fn   func(context.Context, int64) error
+	}{{"raw (same transaction in-process)", raw}, {"gRPC MoveOpportunity", grpcMove}} {
+		step("move: " + m.name)
+		r, err := loadRun(ctx, o.concurrency, o.warmup, o.duration, &seq, m.fn)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		if rawRate == 0 {
+			rawRate = r.rate()
+		}
+		fmt.Printf("| %s | %.0f | %v | %v | %.0f%% |\n", m.name, r.rate(), r.p50, r.p99, 100*r.rate()/rawRate)
+	}
+	fmt.Println()
+	return nil
+}
+
+// moveStage alternates the opportunity's stage; i/len(ids) flips per pass.
+func moveStage(i int64) string {
+	if (i/7)%2 == 0 {
+		return "needs_analysis"
+	}
+	return "proposal"
+}
+
+var openStages = []struct {
+	id, category string
+	prob         int
+}{{"qualification", "PIPELINE", 10}, {"needs_analysis", "PIPELINE", 25}, {"proposal", "BEST_CASE", 50}, {"negotiation", "COMMIT", 75}}
+
+// load COPYs n opportunities of the default pipeline: 70% open across the
+// open stages, 20% won, 10% lost; 50 owners; EUR and USD; expected close
+// dates over the last and the next two years.
+func load(ctx context.Context, pool interface {
+	CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error)
+}, n int) error {
+	pipeline := uuid.MustParse("00000000-0000-4000-8000-000000000001")
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(1, 2))
+	cols := []string{"id", "display_name", "account_id", "owner", "pipeline_id", "stage", "last_open_stage", "state", "currency_code",
+		"amount", "expected_close_date", "probability", "forecast_category", "close_time", "stage_entered_at", "created_at",
+		"created_by", "updated_at", "updated_by", "version"}
+	const batch = 50_000
+	for done := 0; done < n; done += batch {
+		m := min(batch, n-done)
+		rows := make([][]any, m)
+		for i := range m {
+			st := openStages[r.IntN(len(openStages))]
+			state, stage, prob, cat := "OPEN", st.id, st.prob, st.category
+			var closeTime *time.Time
+			switch x := r.IntN(10); {
+			case x >= 9:
+				state, stage, prob, cat = "LOST", "lost", 0, "OMITTED"
+			case x >= 7:
+				state, stage, prob, cat = "WON", "won", 100, "CLOSED"
+			}
+			if state != "OPEN" {
+				t := now.Add(-time.Duration(r.IntN(365*24)) * time.Hour)
+				closeTime = &t
+			}
+			currency := "EUR"
+			if r.IntN(5) == 0 {
+				currency = "USD"
+			}
+			amount := pgtype.Numeric{Int: big.NewInt(int64(100_000 + r.IntN(10_000_000))), Exp: -2, Valid: true}
+			rows[i] = []any{uuid.New(), fmt.Sprintf("Deal %d", done+i), uuid.New(), fmt.Sprintf("owner%02d", r.IntN(50)), pipeline,
+				stage, st.id, state, currency, amount, today.AddDate(0, 0, r.IntN(3*365)-365), prob, cat, closeTime,
+				now, now.Add(-time.Duration(r.IntN(2*365*24)) * time.Hour), "bench", now, "bench", int64(1)}
+		}
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"opportunities"}, cols, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+	}
+	return nil
+}
+
+type result struct {
+	ops      int
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+func (r result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
+
+// loadRun runs fn from c workers for warmup (discarded) then d.
+func loadRun(ctx context.Context, c int, warmup, d time.Duration, seq *atomic.Int64, fn func(context.Context, int64) error) (result, error) {
+	var measuring atomic.Bool
+	stop := make(chan struct{})
+	lat := make([][]time.Duration, c)
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := range c {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				err := fn(auth.WithPrincipal(ctx, auth.Principal{Subject: "bench"}), seq.Add(1))
+				if !measuring.Load() {
+					continue
+				}
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		})
+	}
+	time.Sleep(warmup)
+	measuring.Store(true)
+	t0 := time.Now()
+	time.Sleep(d)
+	measuring.Store(false)
+	elapsed := time.Since(t0)
+	close(stop)
+	wg.Wait()
+	if n := errs.Load(); n > 0 {
+		return result{}, fmt.Errorf("%d errors, first: %v", n, firstErr.Load())
+	}
+	var all []time.Duration
+	for w := range c {
+		all = append(all, lat[w]...)
+	}
+	return result{ops: len(all), elapsed: elapsed, p50: percentile(all, 50), p99: percentile(all, 99)}, nil
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[int(float64(len(d)-1)*p/100)].Round(10 * time.Microsecond)
+}
+
+func freeAddr() string {
+	p, err := localpg.FreePort()
+	if err != nil {
+		panic(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(p)
+}
+
+func environment(o options) string {
+	cpus := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		cpus = strconv.Itoa(strings.Count(string(b), "processor\t:"))
+	}
+	return fmt.Sprintf("%s CPUs; load generator, NATS, PostgreSQL (fsync on, shared_buffers 1GB) and the service on one machine; "+
+		"moves: %v measured after %v warm-up; Postgres pool %d connections", cpus, o.duration, o.warmup, o.dbConns)
+}
