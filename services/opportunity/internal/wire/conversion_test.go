@@ -92,11 +92,14 @@ func TestConversionOpensOpportunityOnce(t *testing.T) {
 	// were handled: it creates nothing either.
 	s.qualify(t, uuid.NewString(), conversion(""))
 	marker := uuid.NewString()
-	s.qualify(t, uuid.NewString(), conversion(marker))
+	unnamed := conversion(marker)
+	unnamed.Opportunity.DisplayName = ""
+	s.qualify(t, uuid.NewString(), unnamed)
 	evs = s.published(t, 4)
 	time.Sleep(300 * time.Millisecond)
 	evs = s.published(t, 4)
-	if len(evs) != 4 || evs[2].(*eventsv1.OpportunityCreated).OpportunityId != marker {
+	if len(evs) != 4 || evs[2].(*eventsv1.OpportunityCreated).OpportunityId != marker ||
+		evs[2].(*eventsv1.OpportunityCreated).Opportunity.DisplayName != "Converted Inc" {
 		t.Fatalf("events = %v", eventTypes(evs))
 	}
 	list, err := s.client.ListOpportunities(as("x"), &opportunityv1.ListOpportunitiesRequest{Filter: `source_lead = "leads/` + ev.LeadId + `"`})

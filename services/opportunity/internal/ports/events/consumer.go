@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -89,10 +90,19 @@ func Decode(m inbox.Message) (conv app.Conversion, ok bool, err error) {
 			return conv, false, fmt.Errorf("%s: %s", vs[0].Field, vs[0].Description)
 		}
 	}
+	// The conversion must complete: a missing name is made up rather than
+	// dead-lettered.
+	name := strings.TrimSpace(op.GetDisplayName())
+	if name == "" {
+		name = strings.TrimSpace(ev.GetAccount().GetDisplayName())
+	}
+	if name == "" {
+		name = "Converted lead"
+	}
 	conv = app.Conversion{
 		EventID: m.EventID, LeadID: leadID, Actor: ev.GetMeta().GetActor(),
 		Opportunity: domain.Opportunity{
-			ID: id, DisplayName: op.GetDisplayName(), AccountID: account, ContactID: contact, Owner: op.GetOwner(),
+			ID: id, DisplayName: name, AccountID: account, ContactID: contact, Owner: op.GetOwner(),
 			Amount: op.GetAmount(), ExpectedCloseDate: protomap.DateFromProto(op.GetExpectedCloseDate()),
 		},
 	}
