@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
 
+	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/money"
 	"github.com/crmsuite/crm/platform/outbox"
@@ -108,6 +109,10 @@ func (r *Repo) writePipeline(ctx context.Context, p *domain.Pipeline, sql string
 	return r.InTx(ctx, func(ctx context.Context) error {
 		q := pg.Q(ctx, r.pool)
 		if _, err := q.Exec(ctx, sql, pipelineArgs(p)...); err != nil {
+			if pg.IsUniqueViolation(err, "pipelines_one_default") {
+				// Two pipelines made the default at once: one wins.
+				return apperr.Aborted("CONCURRENT_DEFAULT_CHANGE", "another pipeline was made the default at the same time; read and retry")
+			}
 			return fmt.Errorf("write pipeline: %w", err)
 		}
 		msg, err := r.outbox.Message(ctx, p.ID.String(), protomap.PipelineChanged(events.NewMeta(ctx, requestID, p.UpdatedAt), p, moves))
