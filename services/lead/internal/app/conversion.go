@@ -120,12 +120,20 @@ func (s *Service) FindConversionCandidates(ctx context.Context, id uuid.UUID) (*
 	})
 }
 
-// CompleteConversion records that the account service has the
-// conversion's contact (and so its account). Unknown leads and other
-// conversions are ignored: the event is not about a conversion we track.
-func (s *Service) CompleteConversion(ctx context.Context, leadID, contactID uuid.UUID, at time.Time) error {
+// ContactApplied records that the account service has the conversion's
+// contact (and so its account). Unknown leads and other conversions are
+// ignored: the event is not about a conversion we track.
+func (s *Service) ContactApplied(ctx context.Context, leadID, contactID uuid.UUID, at time.Time) error {
 	return s.settle(ctx, leadID, func(l *domain.Lead) []domain.Event {
-		return l.CompleteConversion(contactID, at, auth.Actor(ctx), s.now())
+		return l.ContactApplied(contactID, at, auth.Actor(ctx), s.now())
+	})
+}
+
+// OpportunityApplied records that the opportunity service opened the
+// conversion's opportunity.
+func (s *Service) OpportunityApplied(ctx context.Context, leadID, opportunityID uuid.UUID, at time.Time) error {
+	return s.settle(ctx, leadID, func(l *domain.Lead) []domain.Event {
+		return l.OpportunityApplied(opportunityID, at, auth.Actor(ctx), s.now())
 	})
 }
 

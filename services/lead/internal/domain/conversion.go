@@ -100,6 +100,9 @@ type Conversion struct {
 	By             string          `json:"by,omitempty"`
 	At             time.Time       `json:"at,omitempty"`
 	AccountDoneAt  *time.Time      `json:"account_done_at,omitempty"`
+	// OpportunityDoneAt is when the opportunity service had opened the
+	// opportunity, if one was asked for.
+	OpportunityDoneAt *time.Time `json:"opportunity_done_at,omitempty"`
 	FailedAt       *time.Time      `json:"failed_at,omitempty"`
 }
 
@@ -216,19 +219,37 @@ func (l *Lead) opportunityName(c *Conversion) string {
 	return base + " – " + what
 }
 
-// CompleteConversion records that the account service created or linked
-// the conversion's contact (and so its account). It reports whether the
-// lead changed: confirmations of other or finished conversions change
-// nothing.
-func (l *Lead) CompleteConversion(contactID uuid.UUID, at time.Time, actor string, now time.Time) []Event {
+// ContactApplied records that the account service created or linked the
+// conversion's contact (and so has its account). Confirmations of other or
+// settled conversions change nothing.
+func (l *Lead) ContactApplied(contactID uuid.UUID, at time.Time, actor string, now time.Time) []Event {
 	c := l.Conversion
-	if c == nil || c.State != ConversionPending || c.ContactID != contactID {
+	if c == nil || c.State != ConversionPending || c.ContactID != contactID || c.AccountDoneAt != nil {
 		return nil
 	}
-	c.State = ConversionComplete
 	c.AccountDoneAt = &at
+	return l.conversionProgressed(actor, now)
+}
+
+// OpportunityApplied records that the opportunity service opened the
+// conversion's opportunity.
+func (l *Lead) OpportunityApplied(opportunityID uuid.UUID, at time.Time, actor string, now time.Time) []Event {
+	c := l.Conversion
+	if c == nil || c.State != ConversionPending || c.OpportunityID == uuid.Nil || c.OpportunityID != opportunityID || c.OpportunityDoneAt != nil {
+		return nil
+	}
+	c.OpportunityDoneAt = &at
+	return l.conversionProgressed(actor, now)
+}
+
+// conversionProgressed completes the conversion once every part is done.
+func (l *Lead) conversionProgressed(actor string, now time.Time) []Event {
+	c := l.Conversion
+	if c.AccountDoneAt != nil && (c.OpportunityID == uuid.Nil || c.OpportunityDoneAt != nil) {
+		c.State = ConversionComplete
+	}
 	l.touch(actor, now)
-	return []Event{ConversionSettled{}}
+	return []Event{ConversionChanged{}}
 }
 
 // FailConversion records that the account service refused conversion
@@ -242,5 +263,5 @@ func (l *Lead) FailConversion(id uuid.UUID, reason, message string, at time.Time
 	c.FailureReason, c.FailureMessage = reason, message
 	c.FailedAt = &at
 	l.touch(actor, now)
-	return []Event{ConversionSettled{}}
+	return []Event{ConversionChanged{}}
 }

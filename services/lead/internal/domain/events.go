@@ -29,8 +29,9 @@ type (
 	Deleted struct{}
 	// Qualified: the lead was converted (Lead.Conversion says into what).
 	Qualified struct{}
-	// ConversionSettled: the conversion turned COMPLETE or FAILED.
-	ConversionSettled struct{}
+	// ConversionChanged: a part of the conversion was applied, or it
+	// turned COMPLETE or FAILED.
+	ConversionChanged struct{}
 	ActivityLogged    struct{ Activity Activity }
 )
 
@@ -45,4 +46,4 @@ func (Deleted) event()           {}
 func (ActivityLogged) event()    {}
 func (Merged) event()            {}
 func (Qualified) event()         {}
-func (ConversionSettled) event() {}
+func (ConversionChanged) event() {}

@@ -42,6 +42,9 @@ func conversion(c *domain.Conversion) *leadv1.Conversion {
 	if c.FailedAt != nil {
 		p.FailTime = timestamppb.New(*c.FailedAt)
 	}
+	if c.OpportunityDoneAt != nil {
+		p.OpportunityCompleteTime = timestamppb.New(*c.OpportunityDoneAt)
+	}
 	return p
 }
 

@@ -232,7 +232,7 @@ func Event(meta *eventsv1.EventMeta, l *domain.Lead, ev domain.Event) (proto.Mes
 		return ev, nil
 	case domain.Qualified:
 		return leadQualified(meta, l)
-	case domain.ConversionSettled:
+	case domain.ConversionChanged:
 		return &eventsv1.LeadUpdated{Meta: meta, LeadId: id, Lead: snap, ChangedFields: []string{"conversion"}}, nil
 	case domain.ActivityLogged:
 		return &eventsv1.LeadActivityLogged{Meta: meta, LeadId: id, Lead: snap, Activity: Activity(e.Activity)}, nil

@@ -236,21 +236,24 @@ func TestConversionSettlesFromAccountEvents(t *testing.T) {
 }
 
 type stream struct {
-	js jetstream.JetStream
-	ns string
+	js      jetstream.JetStream
+	ns      string
+	service string
 }
 
 // accountStream creates the account service's stream, to publish its
 // events as the account service would.
-func (s *suite) accountStream(t *testing.T) stream {
+func (s *suite) accountStream(t *testing.T) stream { return s.serviceStream(t, "account") }
+
+func (s *suite) serviceStream(t *testing.T, service string) stream {
 	t.Helper()
 	_, err := s.js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{
-		Name: events.StreamName(s.nats.Namespace, "account"), Subjects: events.StreamSubjects(s.nats.Namespace, "account"),
+		Name: events.StreamName(s.nats.Namespace, service), Subjects: events.StreamSubjects(s.nats.Namespace, service),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return stream{js: s.js, ns: s.nats.Namespace}
+	return stream{js: s.js, ns: s.nats.Namespace, service: service}
 }
 
 func (st stream) publish(t *testing.T, ev proto.Message) {
@@ -263,11 +266,54 @@ func (st stream) publish(t *testing.T, ev proto.Message) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := nats.NewMsg(events.Subject(st.ns, "account", ev))
+	m := nats.NewMsg(events.Subject(st.ns, st.service, ev))
 	m.Data = data
 	m.Header.Set(events.HeaderMsgID, meta.EventId)
 	m.Header.Set(events.HeaderType, string(ev.ProtoReflect().Descriptor().FullName()))
 	if _, err := st.js.PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestConversionWithAnOpportunityCompletesWhenBothServicesHaveApplied(t *testing.T) {
+	t.Parallel()
+	s := startNoAccounts(t)
+	ctx := as("alice")
+	l, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Deal", Company: "Deal Co"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.client.QualifyLead(ctx, &leadv1.QualifyLeadRequest{
+		Name: l.Name, AccountTarget: newAccount(), Opportunity: &leadv1.NewOpportunity{DisplayName: "Big deal"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(name string) string { return name[len(name)-36:] }
+	get := func() *leadv1.Conversion {
+		got, err := s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: l.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.GetConversion()
+	}
+	s.accountStream(t).publish(t, &eventsv1.ContactCreated{
+		Meta: &eventsv1.EventMeta{EventId: uuid.NewString(), OccurTime: timestamppb.Now()}, ContactId: id(q.GetConversion().GetContact()), SourceLeadId: id(l.Name),
+	})
+	testkit.Eventually(t, 20*time.Second, func() bool { return get().GetAccountCompleteTime() != nil }, "account part applied")
+	if c := get(); c.State != leadv1.ConversionState_CONVERSION_STATE_PENDING {
+		t.Fatalf("complete before the opportunity exists: %v", c)
+	}
+	opps := s.serviceStream(t, "opportunity")
+	// Another conversion's opportunity is not ours.
+	opps.publish(t, &eventsv1.OpportunityCreated{Meta: &eventsv1.EventMeta{EventId: uuid.NewString()}, OpportunityId: uuid.NewString(), SourceLeadId: id(l.Name)})
+	opps.publish(t, &eventsv1.OpportunityCreated{
+		Meta: &eventsv1.EventMeta{EventId: uuid.NewString(), OccurTime: timestamppb.Now()}, OpportunityId: id(q.GetConversion().GetOpportunity()), SourceLeadId: id(l.Name),
+	})
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		return get().GetState() == leadv1.ConversionState_CONVERSION_STATE_COMPLETE
+	}, "conversion complete")
+	if get().GetOpportunityCompleteTime() == nil {
+		t.Fatal("no opportunity complete time")
 	}
 }

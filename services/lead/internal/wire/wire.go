@@ -84,7 +84,9 @@ func Spec(opts ...Option) service.Spec {
 				return accounts.Close()
 			})
 			svc := app.New(repo).WithCustomers(grpcclient.NewCustomers(accounts, set.accountTimeout))
-			rt.Consume(eventport.ConversionConsumer(rt.Config.EventsNamespace, svc))
+			for _, c := range eventport.ConversionConsumers(rt.Config.EventsNamespace, svc) {
+				rt.Consume(c)
+			}
 			srv := grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick).
 				WithImports(app.NewImporter(repo, svc, phoneRegion), set.imports, validator)
 			leadv1.RegisterLeadServiceServer(rt.GRPC, srv)

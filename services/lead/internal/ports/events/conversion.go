@@ -1,5 +1,6 @@
 // Package events is the lead service's inbound event port: it follows the
-// account service's events to see conversions complete or fail.
+// account and opportunity services' events to see conversions complete or
+// fail.
 package events
 
 import (
@@ -18,14 +19,16 @@ import (
 	"github.com/crmsuite/crm/services/lead/internal/app"
 )
 
-// Actor recorded on leads changed by the account service's answers.
-const Actor = "service:account"
+// Actor recorded on leads changed by the other services' answers.
+const Actor = "service:conversion"
 
-// ConversionConsumer returns the durable consumer that settles conversions
-// from the account service's ContactCreated, ContactLinked and
-// LeadConversionRejected events, in namespace ns.
-func ConversionConsumer(ns string, svc *app.Service) *inbox.Consumer {
-	return &inbox.Consumer{
+// ConversionConsumers return the durable consumers that settle
+// conversions: one on the account service's stream (ContactCreated,
+// ContactLinked, LeadConversionRejected), one on the opportunity
+// service's (OpportunityCreated), in namespace ns.
+func ConversionConsumers(ns string, svc *app.Service) []*inbox.Consumer {
+	h := func(ctx context.Context, m inbox.Message) error { return handle(ctx, svc, m) }
+	return []*inbox.Consumer{{
 		Name:   "lead-conversion",
 		Stream: events.StreamName(ns, "account"),
 		Subjects: []string{
@@ -33,8 +36,13 @@ func ConversionConsumer(ns string, svc *app.Service) *inbox.Consumer {
 			events.Subject(ns, "account", &eventsv1.ContactLinked{}),
 			events.Subject(ns, "account", &eventsv1.LeadConversionRejected{}),
 		},
-		Handler: func(ctx context.Context, m inbox.Message) error { return handle(ctx, svc, m) },
-	}
+		Handler: h,
+	}, {
+		Name:     "lead-conversion-opportunity",
+		Stream:   events.StreamName(ns, "opportunity"),
+		Subjects: []string{events.Subject(ns, "opportunity", &eventsv1.OpportunityCreated{})},
+		Handler:  h,
+	}}
 }
 
 func handle(ctx context.Context, svc *app.Service, m inbox.Message) error {
@@ -52,6 +60,20 @@ func handle(ctx context.Context, svc *app.Service, m inbox.Message) error {
 			return err
 		}
 		return complete(ctx, svc, ev.GetSourceLeadId(), ev.GetContactId(), ev.GetMeta())
+	case name(&eventsv1.OpportunityCreated{}):
+		var ev eventsv1.OpportunityCreated
+		if err := decode(m, &ev); err != nil {
+			return err
+		}
+		if ev.GetSourceLeadId() == "" {
+			return nil // not from a conversion
+		}
+		lead, err1 := uuid.Parse(ev.GetSourceLeadId())
+		opp, err2 := uuid.Parse(ev.GetOpportunityId())
+		if err1 != nil || err2 != nil {
+			return inbox.Permanent(fmt.Errorf("OpportunityCreated with lead %q, opportunity %q", ev.GetSourceLeadId(), ev.GetOpportunityId()))
+		}
+		return svc.OpportunityApplied(ctx, lead, opp, occurred(ev.GetMeta()))
 	case name(&eventsv1.LeadConversionRejected{}):
 		var ev eventsv1.LeadConversionRejected
 		if err := decode(m, &ev); err != nil {
@@ -76,7 +98,7 @@ func complete(ctx context.Context, svc *app.Service, leadID, contactID string, m
 	if err1 != nil || err2 != nil {
 		return inbox.Permanent(fmt.Errorf("contact event with lead %q, contact %q", leadID, contactID))
 	}
-	return svc.CompleteConversion(ctx, lead, contact, occurred(meta))
+	return svc.ContactApplied(ctx, lead, contact, occurred(meta))
 }
 
 func occurred(meta *eventsv1.EventMeta) time.Time {
