@@ -13,12 +13,14 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	moneypb "google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/inbox"
 	"github.com/crmsuite/crm/platform/natsx"
@@ -196,7 +198,11 @@ func (s *stack) countConverted(t *testing.T) (accounts, contacts, complete int) 
 
 // convert creates n leads and qualifies each into a new account and
 // contact over gRPC, from a few goroutines.
-func (s *stack) convert(t *testing.T, n int, during func(i int)) {
+func (s *stack) convert(t *testing.T, n int, during func(i int)) { s.convertWith(t, n, false, during) }
+
+// convertWith converts n leads, each also opening an opportunity when
+// withOpportunity.
+func (s *stack) convertWith(t *testing.T, n int, withOpportunity bool, during func(i int)) {
 	t.Helper()
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-actor", "alice")
 	var wg sync.WaitGroup
@@ -211,10 +217,14 @@ func (s *stack) convert(t *testing.T, n int, during func(i int)) {
 					FirstName: "P", LastName: fmt.Sprintf("Person %d", i), Company: fmt.Sprintf("Company %d", i),
 				}})
 				if err == nil {
-					_, err = s.grpc.QualifyLead(ctx, &leadv1.QualifyLeadRequest{
+					req := &leadv1.QualifyLeadRequest{
 						Name: l.Name, RequestId: uuid.NewString(),
 						AccountTarget: &leadv1.QualifyLeadRequest_NewAccount{NewAccount: &leadv1.NewAccount{}},
-					})
+					}
+					if withOpportunity {
+						req.Opportunity = &leadv1.NewOpportunity{Amount: &moneypb.Money{CurrencyCode: "EUR", Units: int64(1000 + i)}}
+					}
+					_, err = s.grpc.QualifyLead(ctx, req)
 				}
 				if err != nil {
 					errs <- fmt.Errorf("conversion %d: %w", i, err)
@@ -360,4 +370,42 @@ func TestUnappliableConversionIsDeadLetteredAndReported(t *testing.T) {
 		var rej eventsv1.LeadConversionRejected
 		return proto.Unmarshal(raw.Data, &rej) == nil && rej.LeadId == leadID && rej.QualifiedEventId == eventID && rej.Reason == "ACCOUNT_NOT_FOUND"
 	}, "LeadConversionRejected for the lead")
+}
+
+func TestConversionsWhileTheOpportunityServiceIsDown(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	if err := s.opps.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	s.convertWith(t, n, true, nil)
+	// Accounts and contacts are made, but no conversion is complete
+	// without its opportunity.
+	time.Sleep(time.Second)
+	if _, _, done := s.countConverted(t); done != 0 {
+		t.Fatalf("%d conversions complete while the opportunity service is down", done)
+	}
+	s.opps.Restart()
+	s.waitAllConverted(t, n)
+	opps := opportunityv1.NewOpportunityServiceClient(dial(t, s.opps.Addr))
+	seen := map[string]bool{}
+	for tok := ""; ; {
+		page, err := opps.ListOpportunities(context.Background(), &opportunityv1.ListOpportunitiesRequest{PageSize: 500, PageToken: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Opportunities {
+			if o.SourceLead == "" || seen[o.SourceLead] {
+				t.Fatalf("opportunity %v: no source lead, or a second one for it", o)
+			}
+			seen[o.SourceLead] = true
+		}
+		if tok = page.NextPageToken; tok == "" {
+			break
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d opportunities, want %d", len(seen), n)
+	}
 }

@@ -26,6 +26,7 @@ type stack struct {
 	nats     *testkit.NATS
 	lead     *testkit.Proc
 	account  *testkit.Proc
+	opps     *testkit.Proc
 	gateway  *testkit.Proc
 	grpc     leadv1.LeadServiceClient
 	accounts accountv1.AccountServiceClient
@@ -38,8 +39,9 @@ type stackOptions struct {
 	privateNATS bool
 }
 
-// startStack runs the lead and account services and the gateway, each as
-// its own process, on a fresh database and NATS namespace.
+// startStack runs the lead, account and opportunity services and the
+// gateway, each as its own process, on a fresh database and NATS
+// namespace.
 func startStack(t *testing.T, leadEnv ...string) *stack {
 	return startStackWith(t, stackOptions{leadEnv: leadEnv})
 }
@@ -50,19 +52,22 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	if o.privateNATS {
 		n = testkit.PrivateNATS(t)
 	}
-	leadAddr, accountAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
+	leadAddr, accountAddr, oppAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
 	common := []string{"METRICS_ADDR=off", "DATABASE_URL=" + db, "NATS_URL=" + n.URL, "EVENTS_NAMESPACE=" + n.Namespace,
 		"PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s",
-		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "ACCOUNT_CALL_TIMEOUT=1s"}
+		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "OPPORTUNITY_GRPC_ADDR=" + oppAddr, "ACCOUNT_CALL_TIMEOUT=1s"}
 	account := testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
 		append([]string{"GRPC_ADDR=" + accountAddr}, common...)...)
+	opps := testkit.StartProc(t, "opportunity", testkit.Binary(t, "github.com/crmsuite/crm/services/opportunity/cmd/opportunity"), oppAddr,
+		append([]string{"GRPC_ADDR=" + oppAddr}, common...)...)
 	lead := testkit.StartProc(t, "lead", testkit.Binary(t, "github.com/crmsuite/crm/services/lead/cmd/lead"), leadAddr,
 		append(append([]string{"GRPC_ADDR=" + leadAddr}, common...), o.leadEnv...)...)
 	gw := testkit.StartProc(t, "gateway", testkit.Binary(t, "github.com/crmsuite/crm/gateway/cmd/gateway"), httpAddr,
-		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "ACCOUNT_GRPC_ADDR="+accountAddr, "MAX_BODY_BYTES=65536",
+		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "ACCOUNT_GRPC_ADDR="+accountAddr, "OPPORTUNITY_GRPC_ADDR="+oppAddr,
+		"MAX_BODY_BYTES=65536",
 		"LOG_LEVEL=warn", "LOG_FORMAT=text")
 	s := &stack{
-		base: "http://" + httpAddr, nats: n, lead: lead, account: account, gateway: gw,
+		base: "http://" + httpAddr, nats: n, lead: lead, account: account, opps: opps, gateway: gw,
 		http: &http.Client{Timeout: 15 * time.Second},
 	}
 	s.grpc = leadv1.NewLeadServiceClient(dial(t, leadAddr))

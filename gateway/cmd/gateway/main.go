@@ -37,8 +37,9 @@ func run(ctx context.Context) error {
 	var env config.Env
 	addr := env.String("HTTP_ADDR", "127.0.0.1:8080")
 	upstreamAddrs := map[string]string{
-		"lead":    env.String("LEAD_GRPC_ADDR", "127.0.0.1:9101"),
-		"account": env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
+		"lead":        env.String("LEAD_GRPC_ADDR", "127.0.0.1:9101"),
+		"account":     env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
+		"opportunity": env.String("OPPORTUNITY_GRPC_ADDR", "127.0.0.1:9103"),
 	}
 	cfg := server.Config{
 		MaxBodyBytes:    int64(env.Int("MAX_BODY_BYTES", 1<<20)),

@@ -30,6 +30,7 @@ import (
 	"github.com/crmsuite/crm/gateway/internal/openapi"
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/grpcx"
 )
 
@@ -85,6 +86,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 			root.Handle("POST /v1/leads:importCsv", &csvImporter{leads: leads, cfg: csvCfg})
 		case "account":
 			if err := accountv1.RegisterAccountServiceHandlerClient(ctx, mux, accountv1.NewAccountServiceClient(u.Conn)); err != nil {
+				return nil, err
+			}
+		case "opportunity":
+			if err := opportunityv1.RegisterOpportunityServiceHandlerClient(ctx, mux, opportunityv1.NewOpportunityServiceClient(u.Conn)); err != nil {
 				return nil, err
 			}
 		default:

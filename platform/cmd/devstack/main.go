@@ -40,6 +40,7 @@ type service struct {
 var services = []service{
 	{name: "lead", grpcPort: 9101, metrics: 9201},
 	{name: "account", grpcPort: 9102, metrics: 9202},
+	{name: "opportunity", grpcPort: 9103, metrics: 9203},
 }
 
 func main() {
