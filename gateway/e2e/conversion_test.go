@@ -82,6 +82,28 @@ func TestConversionWalkthroughOverREST(t *testing.T) {
 		t.Fatalf("contact: %s", contact.raw)
 	}
 
+	// The conversion's opportunity: in the default pipeline's first stage,
+	// on the account and contact; move it, win it.
+	oppName, _ := conversion(done)["opportunity"].(string)
+	opp := s.do(t, "GET", "/v1/"+oppName, nil).want(t, 200)
+	if opp.str("stage") != "qualification" || opp.str("account") != accountName || opp.str("primaryContact") != contactName ||
+		opp.str("sourceLead") != ada.str("name") || opp.str("state") != "OPPORTUNITY_STATE_OPEN" ||
+		!strings.Contains(string(opp.raw), `"units":"25000"`) {
+		t.Fatalf("opportunity: %s", opp.raw)
+	}
+	moved := s.do(t, "POST", "/v1/"+oppName+":move", map[string]any{"stage": "proposal", "etag": opp.str("etag")}).want(t, 200)
+	if moved.str("stage") != "proposal" || moved.body["probability"] != float64(50) {
+		t.Fatalf("moved: %s", moved.raw)
+	}
+	won := s.do(t, "POST", "/v1/"+oppName+":win", map[string]any{"etag": moved.str("etag")}).want(t, 200)
+	if won.str("state") != "OPPORTUNITY_STATE_WON" || won.body["probability"] != float64(100) || won.str("closeTime") == "" {
+		t.Fatalf("won: %s", won.raw)
+	}
+	history := s.do(t, "GET", "/v1/"+oppName+"/stageChanges", nil).want(t, 200)
+	if changes, _ := history.body["stageChanges"].([]any); len(changes) != 3 {
+		t.Fatalf("stage history: %s", history.raw)
+	}
+
 	// A colleague from the same company enquires: the account is offered,
 	// and converting into it adds a contact instead of a second account.
 	bob := s.do(t, "POST", "/v1/leads", map[string]any{
