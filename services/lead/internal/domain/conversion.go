@@ -103,7 +103,7 @@ type Conversion struct {
 	// OpportunityDoneAt is when the opportunity service had opened the
 	// opportunity, if one was asked for.
 	OpportunityDoneAt *time.Time `json:"opportunity_done_at,omitempty"`
-	FailedAt       *time.Time      `json:"failed_at,omitempty"`
+	FailedAt          *time.Time `json:"failed_at,omitempty"`
 }
 
 // Qualify converts the lead: it becomes QUALIFIED, with a pending
