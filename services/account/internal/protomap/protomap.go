@@ -16,45 +16,24 @@ import (
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/account/internal/domain"
 )
 
 // AccountName is the resource name of an account.
-func AccountName(id uuid.UUID) string { return "accounts/" + id.String() }
+func AccountName(id uuid.UUID) string { return resname.Format("accounts", id) }
 
 // ContactName is the resource name of a contact.
-func ContactName(id uuid.UUID) string { return "contacts/" + id.String() }
+func ContactName(id uuid.UUID) string { return resname.Format("contacts", id) }
 
 // LeadName is the resource name of a lead; "" for uuid.Nil.
-func LeadName(id uuid.UUID) string {
-	if id == uuid.Nil {
-		return ""
-	}
-	return "leads/" + id.String()
-}
-
-func optionalName(id uuid.UUID, f func(uuid.UUID) string) string {
-	if id == uuid.Nil {
-		return ""
-	}
-	return f(id)
-}
+func LeadName(id uuid.UUID) string { return resname.FormatOptional("leads", id) }
 
 func idString(id uuid.UUID) string {
 	if id == uuid.Nil {
 		return ""
 	}
 	return id.String()
-}
-
-// ParseName returns the uuid of `<collection>/<uuid>`.
-func ParseName(name, collection string) (uuid.UUID, bool) {
-	raw, ok := strings.CutPrefix(name, collection+"/")
-	if !ok || strings.Contains(raw, "/") {
-		return uuid.Nil, false
-	}
-	id, err := uuid.Parse(raw)
-	return id, err == nil
 }
 
 // enumName strips a proto enum value's prefix: ACCOUNT_TYPE_COMPANY ->
@@ -91,7 +70,7 @@ func Account(a *domain.Account) *accountv1.Account {
 		PriceList:      a.PriceList,
 		Addresses:      Addresses(a.Addresses),
 		State:          accountv1.AccountState(enumValue(string(a.State), "ACCOUNT_STATE_", accountv1.AccountState_value)),
-		PrimaryContact: optionalName(a.PrimaryContact, ContactName),
+		PrimaryContact: resname.FormatOptional("contacts", a.PrimaryContact),
 		SourceLead:     LeadName(a.SourceLead),
 		Description:    a.Description,
 		CreateTime:     timestamppb.New(a.CreatedAt),
@@ -161,7 +140,7 @@ func Contact(c *domain.Contact) *accountv1.Contact {
 		LastName:   c.LastName,
 		Title:      c.Title,
 		Department: c.Department,
-		Account:    optionalName(c.AccountID, AccountName),
+		Account:    resname.FormatOptional("accounts", c.AccountID),
 		Primary:    c.Primary,
 		SourceLead: LeadName(c.SourceLead),
 		Owner:      c.Owner,
@@ -215,7 +194,7 @@ func ContactFromProto(p *accountv1.Contact) (c domain.Contact, ok bool) {
 	}
 	ok = true
 	if p.GetAccount() != "" {
-		c.AccountID, ok = ParseName(p.GetAccount(), "accounts")
+		c.AccountID, ok = resname.Parse(p.GetAccount(), "accounts")
 	}
 	return c, ok
 }

@@ -11,13 +11,14 @@ import (
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/money"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
 
 // Resource names of the records a conversion produces.
-func AccountName(id uuid.UUID) string     { return "accounts/" + id.String() }
-func ContactName(id uuid.UUID) string     { return "contacts/" + id.String() }
-func OpportunityName(id uuid.UUID) string { return "opportunities/" + id.String() }
+func AccountName(id uuid.UUID) string     { return resname.Format("accounts", id) }
+func ContactName(id uuid.UUID) string     { return resname.Format("contacts", id) }
+func OpportunityName(id uuid.UUID) string { return resname.Format("opportunities", id) }
 
 func conversion(c *domain.Conversion) *leadv1.Conversion {
 	if c == nil {

@@ -18,13 +18,14 @@ import (
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
 
 var errNoConversion = errors.New("protomap: LeadQualified for a lead without a conversion")
 
 // LeadName is the resource name of a lead.
-func LeadName(id uuid.UUID) string { return "leads/" + id.String() }
+func LeadName(id uuid.UUID) string { return resname.Format("leads", id) }
 
 // ActivityName is the resource name of an activity.
 func ActivityName(leadID, id uuid.UUID) string {

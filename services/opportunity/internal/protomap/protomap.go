@@ -18,46 +18,30 @@ import (
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 )
 
 // OpportunityName is the resource name of an opportunity.
-func OpportunityName(id uuid.UUID) string { return "opportunities/" + id.String() }
+func OpportunityName(id uuid.UUID) string { return resname.Format("opportunities", id) }
 
 // PipelineName is the resource name of a pipeline.
-func PipelineName(id uuid.UUID) string { return "pipelines/" + id.String() }
+func PipelineName(id uuid.UUID) string { return resname.Format("pipelines", id) }
 
 // AccountName is the resource name of an account.
-func AccountName(id uuid.UUID) string { return "accounts/" + id.String() }
+func AccountName(id uuid.UUID) string { return resname.Format("accounts", id) }
 
 // ContactName is the resource name of a contact; "" for uuid.Nil.
-func ContactName(id uuid.UUID) string { return optionalName(id, "contacts/") }
+func ContactName(id uuid.UUID) string { return resname.FormatOptional("contacts", id) }
 
 // LeadName is the resource name of a lead; "" for uuid.Nil.
-func LeadName(id uuid.UUID) string { return optionalName(id, "leads/") }
-
-func optionalName(id uuid.UUID, prefix string) string {
-	if id == uuid.Nil {
-		return ""
-	}
-	return prefix + id.String()
-}
+func LeadName(id uuid.UUID) string { return resname.FormatOptional("leads", id) }
 
 func idString(id uuid.UUID) string {
 	if id == uuid.Nil {
 		return ""
 	}
 	return id.String()
-}
-
-// ParseName returns the uuid of `<collection>/<uuid>`.
-func ParseName(name, collection string) (uuid.UUID, bool) {
-	raw, ok := strings.CutPrefix(name, collection+"/")
-	if !ok || strings.Contains(raw, "/") {
-		return uuid.Nil, false
-	}
-	id, err := uuid.Parse(raw)
-	return id, err == nil
 }
 
 // enumName strips a proto enum value's prefix: STAGE_KIND_OPEN -> OPEN;
@@ -206,14 +190,14 @@ func OpportunityFromProto(p *opportunityv1.Opportunity) (o domain.Opportunity, b
 		o.LineItems = append(o.LineItems, l)
 	}
 	if a := p.GetAccount(); a != "" {
-		id, ok := ParseName(a, "accounts")
+		id, ok := resname.Parse(a, "accounts")
 		if !ok {
 			return o, "account"
 		}
 		o.AccountID = id
 	}
 	if c := p.GetPrimaryContact(); c != "" {
-		id, ok := ParseName(c, "contacts")
+		id, ok := resname.Parse(c, "contacts")
 		if !ok {
 			return o, "primary_contact"
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/account/internal/app"
 	"github.com/crmsuite/crm/services/account/internal/domain"
 	"github.com/crmsuite/crm/services/account/internal/protomap"
@@ -137,17 +138,12 @@ func scanAccount(row pgx.Row, extra ...any) (*domain.Account, error) {
 	if err := json.Unmarshal(custom, &a.CustomFields); err != nil {
 		return nil, fmt.Errorf("account %s custom fields: %w", a.ID, err)
 	}
-	a.SourceLead = parseLeadName(source)
+	a.SourceLead, _ = resname.Parse(source, "leads")
 	if primary != nil {
 		a.PrimaryContact = *primary
 	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 	return &a, nil
-}
-
-func parseLeadName(s string) uuid.UUID {
-	id, _ := protomap.ParseName(s, "leads")
-	return id
 }
 
 // InsertAccount implements app.Repository.
@@ -297,7 +293,7 @@ func scanContact(row pgx.Row, extra ...any) (*domain.Contact, error) {
 	if account != nil {
 		c.AccountID = *account
 	}
-	c.SourceLead = parseLeadName(source)
+	c.SourceLead, _ = resname.Parse(source, "leads")
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return &c, nil
 }

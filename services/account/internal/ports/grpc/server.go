@@ -7,7 +7,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -18,6 +17,7 @@ import (
 	"github.com/crmsuite/crm/platform/customerkey"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/account/internal/app"
 	"github.com/crmsuite/crm/services/account/internal/domain"
 	"github.com/crmsuite/crm/services/account/internal/protomap"
@@ -50,7 +50,7 @@ func (s *Server) CreateAccount(ctx context.Context, req *accountv1.CreateAccount
 }
 
 func (s *Server) GetAccount(ctx context.Context, req *accountv1.GetAccountRequest) (*accountv1.Account, error) {
-	id, err := parseName(req.GetName(), "accounts", "name")
+	id, err := resname.ParseField(req.GetName(), "accounts", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (s *Server) ListAccounts(ctx context.Context, req *accountv1.ListAccountsRe
 
 func (s *Server) UpdateAccount(ctx context.Context, req *accountv1.UpdateAccountRequest) (_ *accountv1.Account, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseName(req.GetAccount().GetName(), "accounts", "account.name")
+	id, err := resname.ParseField(req.GetAccount().GetName(), "accounts", "account.name")
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (s *Server) UpdateAccount(ctx context.Context, req *accountv1.UpdateAccount
 
 func (s *Server) DeactivateAccount(ctx context.Context, req *accountv1.DeactivateAccountRequest) (_ *accountv1.Account, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseName(req.GetName(), "accounts", "name")
+	id, err := resname.ParseField(req.GetName(), "accounts", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Server) DeactivateAccount(ctx context.Context, req *accountv1.Deactivat
 
 func (s *Server) ActivateAccount(ctx context.Context, req *accountv1.ActivateAccountRequest) (_ *accountv1.Account, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseName(req.GetName(), "accounts", "name")
+	id, err := resname.ParseField(req.GetName(), "accounts", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func (s *Server) CreateContact(ctx context.Context, req *accountv1.CreateContact
 	defer s.wakeRelay(&err)
 	in, ok := protomap.ContactFromProto(req.GetContact())
 	if !ok {
-		return nil, badName("contact.account", "accounts", req.GetContact().GetAccount())
+		return nil, resname.Invalid("contact.account", "accounts", req.GetContact().GetAccount())
 	}
 	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "CreateContact", req, func(ctx context.Context) (*accountv1.Contact, error) {
 		c, err := s.app.CreateContact(ctx, in, req.GetRequestId())
@@ -141,7 +141,7 @@ func (s *Server) CreateContact(ctx context.Context, req *accountv1.CreateContact
 }
 
 func (s *Server) GetContact(ctx context.Context, req *accountv1.GetContactRequest) (*accountv1.Contact, error) {
-	id, err := parseName(req.GetName(), "contacts", "name")
+	id, err := resname.ParseField(req.GetName(), "contacts", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (s *Server) ListContacts(ctx context.Context, req *accountv1.ListContactsRe
 
 func (s *Server) UpdateContact(ctx context.Context, req *accountv1.UpdateContactRequest) (_ *accountv1.Contact, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseName(req.GetContact().GetName(), "contacts", "contact.name")
+	id, err := resname.ParseField(req.GetContact().GetName(), "contacts", "contact.name")
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (s *Server) UpdateContact(ctx context.Context, req *accountv1.UpdateContact
 	}
 	in, ok := protomap.ContactFromProto(req.GetContact())
 	if !ok {
-		return nil, badName("contact.account", "accounts", req.GetContact().GetAccount())
+		return nil, resname.Invalid("contact.account", "accounts", req.GetContact().GetAccount())
 	}
 	c, err := s.app.UpdateContact(ctx, id, in, paths, req.GetContact().GetEtag())
 	if err != nil {
@@ -192,7 +192,7 @@ func (s *Server) UpdateContact(ctx context.Context, req *accountv1.UpdateContact
 
 func (s *Server) DeleteContact(ctx context.Context, req *accountv1.DeleteContactRequest) (_ *emptypb.Empty, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseName(req.GetName(), "contacts", "name")
+	id, err := resname.ParseField(req.GetName(), "contacts", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -252,17 +252,6 @@ func (s *Server) wakeRelay(err *error) {
 	if *err == nil && s.published != nil {
 		s.published()
 	}
-}
-
-func parseName(name, collection, field string) (uuid.UUID, error) {
-	if id, ok := protomap.ParseName(name, collection); ok {
-		return id, nil
-	}
-	return uuid.Nil, badName(field, collection, name)
-}
-
-func badName(field, collection, name string) error {
-	return apperr.InvalidField(field, "INVALID_NAME", "must be a resource name %s/{uuid}; got %q", collection, name)
 }
 
 // Output-only fields may appear in a mask (grpc-gateway derives masks from

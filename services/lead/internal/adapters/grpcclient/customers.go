@@ -14,6 +14,7 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/lead/internal/app"
 )
 
@@ -34,14 +35,14 @@ func NewCustomers(conn grpc.ClientConnInterface, timeout time.Duration) *Custome
 func (c *Customers) Account(ctx context.Context, id uuid.UUID) (*accountv1.Account, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	a, err := c.client.GetAccount(ctx, &accountv1.GetAccountRequest{Name: "accounts/" + id.String()})
+	a, err := c.client.GetAccount(ctx, &accountv1.GetAccountRequest{Name: resname.Format("accounts", id)})
 	return a, mapErr(ctx, err)
 }
 
 func (c *Customers) Contact(ctx context.Context, id uuid.UUID) (*accountv1.Contact, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	ct, err := c.client.GetContact(ctx, &accountv1.GetContactRequest{Name: "contacts/" + id.String()})
+	ct, err := c.client.GetContact(ctx, &accountv1.GetContactRequest{Name: resname.Format("contacts", id)})
 	return ct, mapErr(ctx, err)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/grpcx"
 	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/lead/internal/app"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 	"github.com/crmsuite/crm/services/lead/internal/protomap"
@@ -201,7 +202,7 @@ func (im *ImportServer) row(line int64, r *leadv1.ImportRow) domain.ImportRow {
 }
 
 func (s *Server) GetImportJob(ctx context.Context, req *leadv1.GetImportJobRequest) (*leadv1.ImportJob, error) {
-	id, err := parseJobName(req.GetName(), "name")
+	id, err := resname.ParseField(req.GetName(), "importJobs", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +214,7 @@ func (s *Server) GetImportJob(ctx context.Context, req *leadv1.GetImportJobReque
 }
 
 func (s *Server) ListImportRejections(ctx context.Context, req *leadv1.ListImportRejectionsRequest) (*leadv1.ListImportRejectionsResponse, error) {
-	id, err := parseJobName(req.GetParent(), "parent")
+	id, err := resname.ParseField(req.GetParent(), "importJobs", "parent")
 	if err != nil {
 		return nil, err
 	}
@@ -226,15 +227,6 @@ func (s *Server) ListImportRejections(ctx context.Context, req *leadv1.ListImpor
 		resp.Rejections = append(resp.Rejections, importRejection(r))
 	}
 	return resp, nil
-}
-
-func parseJobName(name, field string) (uuid.UUID, error) {
-	if len(name) > len("importJobs/") && name[:len("importJobs/")] == "importJobs/" {
-		if id, err := uuid.Parse(name[len("importJobs/"):]); err == nil {
-			return id, nil
-		}
-	}
-	return uuid.Nil, apperr.InvalidField(field, "INVALID_NAME", "must be an import job name, importJobs/{uuid}; got %q", name)
 }
 
 func importOptions(o *leadv1.ImportOptions) domain.ImportOptions {

@@ -17,6 +17,7 @@ import (
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/lead/internal/app"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 	"github.com/crmsuite/crm/services/lead/internal/protomap"
@@ -50,7 +51,7 @@ func (s *Server) CreateLead(ctx context.Context, req *leadv1.CreateLeadRequest) 
 }
 
 func (s *Server) GetLead(ctx context.Context, req *leadv1.GetLeadRequest) (*leadv1.Lead, error) {
-	id, err := parseLeadName(req.GetName(), "name")
+	id, err := resname.ParseField(req.GetName(), "leads", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +79,7 @@ func (s *Server) ListLeads(ctx context.Context, req *leadv1.ListLeadsRequest) (*
 
 func (s *Server) UpdateLead(ctx context.Context, req *leadv1.UpdateLeadRequest) (_ *leadv1.Lead, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseLeadName(req.GetLead().GetName(), "lead.name")
+	id, err := resname.ParseField(req.GetLead().GetName(), "leads", "lead.name")
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +96,7 @@ func (s *Server) UpdateLead(ctx context.Context, req *leadv1.UpdateLeadRequest) 
 
 func (s *Server) DeleteLead(ctx context.Context, req *leadv1.DeleteLeadRequest) (_ *emptypb.Empty, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseLeadName(req.GetName(), "name")
+	id, err := resname.ParseField(req.GetName(), "leads", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +108,7 @@ func (s *Server) DeleteLead(ctx context.Context, req *leadv1.DeleteLeadRequest) 
 
 func (s *Server) AssignLead(ctx context.Context, req *leadv1.AssignLeadRequest) (_ *leadv1.Lead, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseLeadName(req.GetName(), "name")
+	id, err := resname.ParseField(req.GetName(), "leads", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +120,7 @@ func (s *Server) AssignLead(ctx context.Context, req *leadv1.AssignLeadRequest) 
 
 func (s *Server) DisqualifyLead(ctx context.Context, req *leadv1.DisqualifyLeadRequest) (_ *leadv1.Lead, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseLeadName(req.GetName(), "name")
+	id, err := resname.ParseField(req.GetName(), "leads", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +132,7 @@ func (s *Server) DisqualifyLead(ctx context.Context, req *leadv1.DisqualifyLeadR
 
 func (s *Server) ReactivateLead(ctx context.Context, req *leadv1.ReactivateLeadRequest) (_ *leadv1.Lead, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseLeadName(req.GetName(), "name")
+	id, err := resname.ParseField(req.GetName(), "leads", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +144,7 @@ func (s *Server) ReactivateLead(ctx context.Context, req *leadv1.ReactivateLeadR
 
 func (s *Server) CreateActivity(ctx context.Context, req *leadv1.CreateActivityRequest) (_ *leadv1.Activity, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseLeadName(req.GetParent(), "parent")
+	id, err := resname.ParseField(req.GetParent(), "leads", "parent")
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ func (s *Server) CreateActivity(ctx context.Context, req *leadv1.CreateActivityR
 }
 
 func (s *Server) ListActivities(ctx context.Context, req *leadv1.ListActivitiesRequest) (*leadv1.ListActivitiesResponse, error) {
-	id, err := parseLeadName(req.GetParent(), "parent")
+	id, err := resname.ParseField(req.GetParent(), "leads", "parent")
 	if err != nil {
 		return nil, err
 	}
@@ -173,19 +174,19 @@ func (s *Server) ListActivities(ctx context.Context, req *leadv1.ListActivitiesR
 }
 
 func (s *Server) MergeLeads(ctx context.Context, req *leadv1.MergeLeadsRequest) (_ *leadv1.MergeLeadsResponse, err error) {
-	primary, err := parseLeadName(req.GetPrimary(), "primary")
+	primary, err := resname.ParseField(req.GetPrimary(), "leads", "primary")
 	if err != nil {
 		return nil, err
 	}
 	dups := make([]uuid.UUID, len(req.GetDuplicates()))
 	for i, name := range req.GetDuplicates() {
-		if dups[i], err = parseLeadName(name, fmt.Sprintf("duplicates[%d]", i)); err != nil {
+		if dups[i], err = resname.ParseField(name, "leads", fmt.Sprintf("duplicates[%d]", i)); err != nil {
 			return nil, err
 		}
 	}
 	sources := map[domain.Field]uuid.UUID{}
 	for field, name := range req.GetFieldSources() {
-		if sources[domain.Field(field)], err = parseLeadName(name, "field_sources["+field+"]"); err != nil {
+		if sources[domain.Field(field)], err = resname.ParseField(name, "leads", "field_sources["+field+"]"); err != nil {
 			return nil, err
 		}
 	}
@@ -246,7 +247,7 @@ func (s *Server) GetLeadStatistics(ctx context.Context, req *leadv1.GetLeadStati
 }
 
 func (s *Server) FindDuplicates(ctx context.Context, req *leadv1.FindDuplicatesRequest) (*leadv1.FindDuplicatesResponse, error) {
-	id, err := parseLeadName(req.GetName(), "name")
+	id, err := resname.ParseField(req.GetName(), "leads", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -296,16 +297,6 @@ func (s *Server) wakeRelay(err *error) {
 	}
 }
 
-func parseLeadName(name, field string) (uuid.UUID, error) {
-	raw, ok := strings.CutPrefix(name, "leads/")
-	if ok {
-		if id, err := uuid.Parse(raw); err == nil && !strings.Contains(raw, "/") {
-			return id, nil
-		}
-	}
-	return uuid.Nil, apperr.InvalidField(field, "INVALID_NAME", "must be a lead name, leads/{uuid}; got %q", name)
-}
-
 // outputOnly fields may appear in a mask (grpc-gateway derives masks from
 // PATCH bodies that echo a whole lead) and are ignored.
 var outputOnly = map[string]bool{
@@ -345,7 +336,7 @@ func updateMask(req *leadv1.UpdateLeadRequest) ([]domain.Field, error) {
 
 func (s *Server) QualifyLead(ctx context.Context, req *leadv1.QualifyLeadRequest) (_ *leadv1.Lead, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseLeadName(req.GetName(), "name")
+	id, err := resname.ParseField(req.GetName(), "leads", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +351,7 @@ func (s *Server) QualifyLead(ctx context.Context, req *leadv1.QualifyLeadRequest
 }
 
 func (s *Server) FindConversionCandidates(ctx context.Context, req *leadv1.FindConversionCandidatesRequest) (*leadv1.FindConversionCandidatesResponse, error) {
-	id, err := parseLeadName(req.GetName(), "name")
+	id, err := resname.ParseField(req.GetName(), "leads", "name")
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/opportunity/internal/app"
 )
 
@@ -36,23 +37,22 @@ func NewAccounts(conn grpc.ClientConnInterface, timeout time.Duration) *Accounts
 func (c *Accounts) AccountExists(ctx context.Context, id uuid.UUID) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	_, err := c.client.GetAccount(ctx, &accountv1.GetAccountRequest{Name: "accounts/" + id.String()})
+	_, err := c.client.GetAccount(ctx, &accountv1.GetAccountRequest{Name: resname.Format("accounts", id)})
 	return mapErr(ctx, err)
 }
 
 func (c *Accounts) ContactAccount(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	ct, err := c.client.GetContact(ctx, &accountv1.GetContactRequest{Name: "contacts/" + id.String()})
+	ct, err := c.client.GetContact(ctx, &accountv1.GetContactRequest{Name: resname.Format("contacts", id)})
 	if err != nil {
 		return uuid.Nil, mapErr(ctx, err)
 	}
-	raw, ok := strings.CutPrefix(ct.GetAccount(), "accounts/")
-	if !ok {
+	if !strings.HasPrefix(ct.GetAccount(), "accounts/") {
 		return uuid.Nil, nil
 	}
-	account, err := uuid.Parse(raw)
-	if err != nil {
+	account, ok := resname.Parse(ct.GetAccount(), "accounts")
+	if !ok {
 		return uuid.Nil, fmt.Errorf("account service: contact %s has account %q", id, ct.GetAccount())
 	}
 	return account, nil

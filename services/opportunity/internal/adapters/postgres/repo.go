@@ -23,6 +23,7 @@ import (
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/opportunity/internal/app"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 	"github.com/crmsuite/crm/services/opportunity/internal/protomap"
@@ -290,7 +291,7 @@ func scanOpportunity(row pgx.Row, extra ...any) (*domain.Opportunity, error) {
 	if contact != nil {
 		o.ContactID = *contact
 	}
-	o.SourceLead, _ = protomap.ParseName(source, "leads")
+	o.SourceLead, _ = resname.Parse(source, "leads")
 	if amount != nil {
 		if o.Amount, err = money.FromDecimal(o.CurrencyCode, *amount); err != nil {
 			return nil, fmt.Errorf("opportunity %s amount: %w", o.ID, err)

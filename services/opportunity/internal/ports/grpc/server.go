@@ -19,6 +19,7 @@ import (
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/money"
 	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/opportunity/internal/app"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 	"github.com/crmsuite/crm/services/opportunity/internal/protomap"
@@ -53,7 +54,7 @@ func (s *Server) CreatePipeline(ctx context.Context, req *opportunityv1.CreatePi
 }
 
 func (s *Server) GetPipeline(ctx context.Context, req *opportunityv1.GetPipelineRequest) (*opportunityv1.Pipeline, error) {
-	id, err := parseName(req.GetName(), "pipelines", "name")
+	id, err := resname.ParseField(req.GetName(), "pipelines", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ var pipelineOutputOnly = map[string]bool{"name": true, "etag": true, "create_tim
 
 func (s *Server) UpdatePipeline(ctx context.Context, req *opportunityv1.UpdatePipelineRequest) (_ *opportunityv1.Pipeline, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseName(req.GetPipeline().GetName(), "pipelines", "pipeline.name")
+	id, err := resname.ParseField(req.GetPipeline().GetName(), "pipelines", "pipeline.name")
 	if err != nil {
 		return nil, err
 	}
@@ -112,11 +113,11 @@ func (s *Server) CreateOpportunity(ctx context.Context, req *opportunityv1.Creat
 	defer s.wakeRelay(&err)
 	in, bad := protomap.OpportunityFromProto(req.GetOpportunity())
 	if bad != "" {
-		return nil, badName("opportunity."+bad, bad+"s", "")
+		return nil, resname.Invalid("opportunity."+bad, bad+"s", "")
 	}
 	pipeline := uuid.Nil
 	if p := req.GetOpportunity().GetPipeline(); p != "" {
-		if pipeline, err = parseName(p, "pipelines", "opportunity.pipeline"); err != nil {
+		if pipeline, err = resname.ParseField(p, "pipelines", "opportunity.pipeline"); err != nil {
 			return nil, err
 		}
 	}
@@ -136,7 +137,7 @@ func (s *Server) CreateOpportunity(ctx context.Context, req *opportunityv1.Creat
 var probabilityField = (&opportunityv1.Opportunity{}).ProtoReflect().Descriptor().Fields().ByName("probability")
 
 func (s *Server) GetOpportunity(ctx context.Context, req *opportunityv1.GetOpportunityRequest) (*opportunityv1.Opportunity, error) {
-	id, err := parseName(req.GetName(), "opportunities", "name")
+	id, err := resname.ParseField(req.GetName(), "opportunities", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +175,7 @@ var opportunityOutputOnly = map[string]bool{
 
 func (s *Server) UpdateOpportunity(ctx context.Context, req *opportunityv1.UpdateOpportunityRequest) (_ *opportunityv1.Opportunity, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseName(req.GetOpportunity().GetName(), "opportunities", "opportunity.name")
+	id, err := resname.ParseField(req.GetOpportunity().GetName(), "opportunities", "opportunity.name")
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +194,7 @@ func (s *Server) UpdateOpportunity(ctx context.Context, req *opportunityv1.Updat
 	}
 	in, bad := protomap.OpportunityFromProto(req.GetOpportunity())
 	if bad != "" {
-		return nil, badName("opportunity."+bad, bad+"s", "")
+		return nil, resname.Invalid("opportunity."+bad, bad+"s", "")
 	}
 	o, err := s.app.UpdateOpportunity(ctx, id, in, mask, req.GetOpportunity().GetEtag())
 	if err != nil {
@@ -204,7 +205,7 @@ func (s *Server) UpdateOpportunity(ctx context.Context, req *opportunityv1.Updat
 
 func (s *Server) DeleteOpportunity(ctx context.Context, req *opportunityv1.DeleteOpportunityRequest) (_ *emptypb.Empty, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseName(req.GetName(), "opportunities", "name")
+	id, err := resname.ParseField(req.GetName(), "opportunities", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +219,7 @@ func (s *Server) DeleteOpportunity(ctx context.Context, req *opportunityv1.Delet
 func (s *Server) custom(ctx context.Context, name, requestID, method string, req proto.Message,
 	fn func(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error)) (_ *opportunityv1.Opportunity, err error) {
 	defer s.wakeRelay(&err)
-	id, err := parseName(name, "opportunities", "name")
+	id, err := resname.ParseField(name, "opportunities", "name")
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +266,7 @@ func (s *Server) ListStageChanges(ctx context.Context, req *opportunityv1.ListSt
 	if req.GetPageSize() < 0 {
 		return nil, apperr.InvalidField("page_size", "NEGATIVE_PAGE_SIZE", "page_size must not be negative")
 	}
-	id, err := parseName(req.GetParent(), "opportunities", "parent")
+	id, err := resname.ParseField(req.GetParent(), "opportunities", "parent")
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +334,7 @@ func (s *Server) GetForecast(ctx context.Context, req *opportunityv1.GetForecast
 		}
 	}
 	if p := req.GetPipeline(); p != "" {
-		id, err := parseName(p, "pipelines", "pipeline")
+		id, err := resname.ParseField(p, "pipelines", "pipeline")
 		if err != nil {
 			return nil, err
 		}
@@ -409,17 +410,6 @@ func (s *Server) wakeRelay(err *error) {
 	if *err == nil && s.published != nil {
 		s.published()
 	}
-}
-
-func parseName(name, collection, field string) (uuid.UUID, error) {
-	if id, ok := protomap.ParseName(name, collection); ok {
-		return id, nil
-	}
-	return uuid.Nil, badName(field, collection, name)
-}
-
-func badName(field, collection, name string) error {
-	return apperr.InvalidField(field, "INVALID_NAME", "must be a resource name %s/{uuid}; got %q", collection, name)
 }
 
 // prefixFields puts prefix before the resource's field violations; those
