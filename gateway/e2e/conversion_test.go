@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/grpc/metadata"
@@ -23,7 +21,6 @@ import (
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/inbox"
-	"github.com/crmsuite/crm/platform/natsx"
 	"github.com/crmsuite/crm/platform/testkit"
 )
 
@@ -344,30 +341,17 @@ func TestConversionsSurviveANATSRestart(t *testing.T) {
 func TestUnappliableConversionIsDeadLetteredAndReported(t *testing.T) {
 	t.Parallel()
 	s := startStack(t)
-	nc, js, err := natsx.Connect(s.nats.URL, "e2e", slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	js := s.nats.Observer(t)
 	ctx := context.Background()
 	ns := s.nats.Namespace
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: events.StreamName(ns, "lead"), Subjects: events.StreamSubjects(ns, "lead")}); err != nil {
-		t.Fatal(err)
-	}
+	s.nats.CreateStream(t, js, "lead", 0)
 	leadID, eventID := uuid.NewString(), uuid.NewString()
 	ev := &eventsv1.LeadQualified{
 		Meta: &eventsv1.EventMeta{EventId: eventID, Actor: "alice"}, LeadId: leadID,
 		Account: &eventsv1.ConversionAccount{AccountId: uuid.NewString()}, // existing, but there is none
 		Contact: &eventsv1.ConversionContact{ContactId: uuid.NewString(), Create: true, LastName: "Nobody"},
 	}
-	data, _ := proto.Marshal(ev)
-	m := nats.NewMsg(events.Subject(ns, "lead", ev))
-	m.Data = data
-	m.Header.Set(events.HeaderMsgID, eventID)
-	m.Header.Set(events.HeaderType, string(ev.ProtoReflect().Descriptor().FullName()))
-	if _, err := js.PublishMsg(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	s.nats.Publish(t, js, "lead", ev)
 	var dead *jetstream.RawStreamMsg
 	testkit.Eventually(t, 30*time.Second, func() bool {
 		stream, err := js.Stream(ctx, inbox.DeadLetterStream(ns).Name)
@@ -410,7 +394,7 @@ func TestConversionsWhileTheOpportunityServiceIsDown(t *testing.T) {
 	}
 	s.opps.Restart()
 	s.waitAllConverted(t, n)
-	opps := opportunityv1.NewOpportunityServiceClient(dial(t, s.opps.Addr))
+	opps := opportunityv1.NewOpportunityServiceClient(testkit.Dial(t, s.opps.Addr))
 	seen := map[string]bool{}
 	for tok := ""; ; {
 		page, err := opps.ListOpportunities(context.Background(), &opportunityv1.ListOpportunitiesRequest{PageSize: 500, PageToken: tok})

@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/testkit"
@@ -70,19 +67,9 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		base: "http://" + httpAddr, nats: n, lead: lead, account: account, opps: opps, gateway: gw,
 		http: &http.Client{Timeout: 15 * time.Second},
 	}
-	s.grpc = leadv1.NewLeadServiceClient(dial(t, leadAddr))
-	s.accounts = accountv1.NewAccountServiceClient(dial(t, accountAddr))
+	s.grpc = leadv1.NewLeadServiceClient(testkit.Dial(t, leadAddr))
+	s.accounts = accountv1.NewAccountServiceClient(testkit.Dial(t, accountAddr))
 	return s
-}
-
-func dial(t *testing.T, addr string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
 }
 
 // response is a decoded REST reply.

@@ -12,6 +12,7 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func billing(city, country string, def bool) *accountv1.Address {
@@ -27,7 +28,7 @@ func shipping(city, country string) *accountv1.Address {
 func TestAccountLifecycleWithEvents(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	created, err := s.client.CreateAccount(ctx, &accountv1.CreateAccountRequest{Account: &accountv1.Account{
 		DisplayName: " Acme GmbH ", Website: "https://www.Acme.example/about", Phone: "030 1234567",
 		CreditLimit:  &money.Money{CurrencyCode: "EUR", Units: 5000, Nanos: 500_000_000},
@@ -55,7 +56,7 @@ func TestAccountLifecycleWithEvents(t *testing.T) {
 	}
 
 	// Update: addresses replaced as a whole, a custom field by sub-path.
-	updated, err := s.client.UpdateAccount(as("bob"), &accountv1.UpdateAccountRequest{
+	updated, err := s.client.UpdateAccount(testkit.As("bob"), &accountv1.UpdateAccountRequest{
 		Account: &accountv1.Account{Name: created.Name, Etag: created.Etag, Industry: "Rockets",
 			Addresses:    []*accountv1.Address{billing("Paris", "FR", true)},
 			CustomFields: map[string]string{"region": "emea"}},
@@ -81,7 +82,7 @@ func TestAccountLifecycleWithEvents(t *testing.T) {
 		t.Fatalf("deactivate = %v, %v", deact, err)
 	}
 	_, err = s.client.DeactivateAccount(ctx, &accountv1.DeactivateAccountRequest{Name: created.Name})
-	if reason, _ := requireCode(t, err, codes.FailedPrecondition); reason != "ACCOUNT_ALREADY_INACTIVE" {
+	if reason, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); reason != "ACCOUNT_ALREADY_INACTIVE" {
 		t.Fatalf("reason = %s", reason)
 	}
 	// Idempotent activation: the retry returns the first result.
@@ -95,10 +96,10 @@ func TestAccountLifecycleWithEvents(t *testing.T) {
 		t.Fatalf("retried activate = %v, %v", again, err)
 	}
 	_, err = s.client.ActivateAccount(ctx, &accountv1.ActivateAccountRequest{Name: created.Name})
-	requireCode(t, err, codes.FailedPrecondition)
+	testkit.RequireCode(t, err, codes.FailedPrecondition)
 
 	evs := s.published(t, 5)
-	if got := eventTypes(evs); !slices.Equal(got, []string{"AccountCreated", "AccountUpdated", "AddressChanged", "AccountDeactivated", "AccountActivated"}) {
+	if got := testkit.EventTypes(evs); !slices.Equal(got, []string{"AccountCreated", "AccountUpdated", "AddressChanged", "AccountDeactivated", "AccountActivated"}) {
 		t.Fatalf("events = %v", got)
 	}
 	up := evs[1].(*eventsv1.AccountUpdated)
@@ -118,15 +119,15 @@ func TestCreateAccountIsIdempotentByRequestID(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	req := &accountv1.CreateAccountRequest{Account: &accountv1.Account{DisplayName: "Once"}, RequestId: "0199aaaa-0000-7000-8000-000000000002"}
-	a, err := s.client.CreateAccount(as("u"), req)
+	a, err := s.client.CreateAccount(testkit.As("u"), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.client.CreateAccount(as("u"), req)
+	b, err := s.client.CreateAccount(testkit.As("u"), req)
 	if err != nil || !proto.Equal(a, b) {
 		t.Fatalf("retry = %v, %v", b, err)
 	}
-	list, err := s.client.ListAccounts(as("u"), &accountv1.ListAccountsRequest{})
+	list, err := s.client.ListAccounts(testkit.As("u"), &accountv1.ListAccountsRequest{})
 	if err != nil || len(list.Accounts) != 1 {
 		t.Fatalf("list = %v, %v", list, err)
 	}

@@ -13,12 +13,13 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	acct := s.account(t, &accountv1.Account{DisplayName: "Acme", CurrencyCode: "EUR"})
 	ada := s.contact(t, &accountv1.Contact{FirstName: "Ada", Account: acct.Name})
 	// A second update makes the first etags stale.
@@ -141,8 +142,8 @@ func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 		if c.code == codes.OK {
 			continue
 		}
-		reason, fields := requireCode(t, c.err, c.code)
-		if c.field != "" && !hasField(fields, c.field) {
+		reason, fields := testkit.RequireCode(t, c.err, c.code)
+		if c.field != "" && !testkit.HasField(fields, c.field) {
 			t.Errorf("%s: violations %v (reason %s), want one on %s", c.name, fields, reason, c.field)
 		}
 	}
@@ -154,7 +155,7 @@ func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 			subject = pf.Violations[0].Subject
 		}
 	}
-	if reason, _ := requireCode(t, err, codes.FailedPrecondition); reason != "ACCOUNT_NOT_FOUND" || subject != "accounts/00000000-0000-0000-0000-000000000001" {
+	if reason, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); reason != "ACCOUNT_NOT_FOUND" || subject != "accounts/00000000-0000-0000-0000-000000000001" {
 		t.Fatalf("missing account: reason %s, subject %q", reason, subject)
 	}
 	if after := snapshot(t, s); after != before {
@@ -163,28 +164,19 @@ func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 	_, _ = acct2, ada2
 }
 
-func hasField(fields []string, field string) bool {
-	for _, f := range fields {
-		if f == field || strings.HasPrefix(f, field+"[") || strings.HasPrefix(f, field+".") {
-			return true
-		}
-	}
-	return false
-}
-
 // snapshot summarises all accounts and contacts (names and etags) and the
 // event count.
 func snapshot(t *testing.T, s *suite) string {
 	t.Helper()
 	var b strings.Builder
-	accts, err := s.client.ListAccounts(as("x"), &accountv1.ListAccountsRequest{PageSize: 500})
+	accts, err := s.client.ListAccounts(testkit.As("x"), &accountv1.ListAccountsRequest{PageSize: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range accts.Accounts {
 		b.WriteString(a.Name + "@" + a.Etag + " ")
 	}
-	cs, err := s.client.ListContacts(as("x"), &accountv1.ListContactsRequest{PageSize: 500})
+	cs, err := s.client.ListContacts(testkit.As("x"), &accountv1.ListContactsRequest{PageSize: 500})
 	if err != nil {
 		t.Fatal(err)
 	}

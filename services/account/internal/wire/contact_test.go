@@ -12,11 +12,12 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func (s *suite) account(t *testing.T, a *accountv1.Account) *accountv1.Account {
 	t.Helper()
-	out, err := s.client.CreateAccount(as("alice"), &accountv1.CreateAccountRequest{Account: a})
+	out, err := s.client.CreateAccount(testkit.As("alice"), &accountv1.CreateAccountRequest{Account: a})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +26,7 @@ func (s *suite) account(t *testing.T, a *accountv1.Account) *accountv1.Account {
 
 func (s *suite) contact(t *testing.T, c *accountv1.Contact) *accountv1.Contact {
 	t.Helper()
-	out, err := s.client.CreateContact(as("alice"), &accountv1.CreateContactRequest{Contact: c})
+	out, err := s.client.CreateContact(testkit.As("alice"), &accountv1.CreateContactRequest{Contact: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func (s *suite) contact(t *testing.T, c *accountv1.Contact) *accountv1.Contact {
 
 func (s *suite) getContact(t *testing.T, name string) *accountv1.Contact {
 	t.Helper()
-	c, err := s.client.GetContact(as("x"), &accountv1.GetContactRequest{Name: name})
+	c, err := s.client.GetContact(testkit.As("x"), &accountv1.GetContactRequest{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func (s *suite) getContact(t *testing.T, name string) *accountv1.Contact {
 // primaries returns the names of the account's primary contacts.
 func (s *suite) primaries(t *testing.T, account string) []string {
 	t.Helper()
-	resp, err := s.client.ListContacts(as("x"), &accountv1.ListContactsRequest{Filter: fmt.Sprintf(`account = %q AND primary = true`, account)})
+	resp, err := s.client.ListContacts(testkit.As("x"), &accountv1.ListContactsRequest{Filter: fmt.Sprintf(`account = %q AND primary = true`, account)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,22 +72,22 @@ func TestContactsKeepExactlyOnePrimaryPerAccount(t *testing.T) {
 	if bob.Primary {
 		t.Fatal("second contact became primary")
 	}
-	if got, _ := s.client.GetAccount(as("x"), &accountv1.GetAccountRequest{Name: acme.Name}); got.PrimaryContact != ada.Name {
+	if got, _ := s.client.GetAccount(testkit.As("x"), &accountv1.GetAccountRequest{Name: acme.Name}); got.PrimaryContact != ada.Name {
 		t.Fatalf("primary_contact = %q, want %q", got.PrimaryContact, ada.Name)
 	}
 	// The phone was stored normalised in the billing country (DE).
-	if resp, err := s.client.ListContacts(as("x"), &accountv1.ListContactsRequest{Filter: `phone = "+49 30 1234567" AND email = "ADA@acme.example"`}); err != nil || len(resp.Contacts) != 1 {
+	if resp, err := s.client.ListContacts(testkit.As("x"), &accountv1.ListContactsRequest{Filter: `phone = "+49 30 1234567" AND email = "ADA@acme.example"`}); err != nil || len(resp.Contacts) != 1 {
 		t.Fatalf("phone/email filter = %v, %v", resp, err)
 	}
 
 	// Unsetting the primary directly is refused.
-	_, err := s.client.UpdateContact(as("x"), &accountv1.UpdateContactRequest{
+	_, err := s.client.UpdateContact(testkit.As("x"), &accountv1.UpdateContactRequest{
 		Contact: &accountv1.Contact{Name: ada.Name}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"primary"}}})
-	if reason, _ := requireCode(t, err, codes.FailedPrecondition); reason != "PRIMARY_CONTACT_REQUIRED" {
+	if reason, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); reason != "PRIMARY_CONTACT_REQUIRED" {
 		t.Fatalf("reason = %s", reason)
 	}
 	// Handing over: bob becomes primary, ada stops being it.
-	bob2, err := s.client.UpdateContact(as("x"), &accountv1.UpdateContactRequest{
+	bob2, err := s.client.UpdateContact(testkit.As("x"), &accountv1.UpdateContactRequest{
 		Contact: &accountv1.Contact{Name: bob.Name, Primary: true}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"primary"}}})
 	if err != nil || !bob2.Primary {
 		t.Fatalf("hand over = %v, %v", bob2, err)
@@ -96,7 +97,7 @@ func TestContactsKeepExactlyOnePrimaryPerAccount(t *testing.T) {
 	}
 	// Moving the primary to another account: bob becomes the other's
 	// primary (its first contact), ada is promoted back at acme.
-	moved, err := s.client.UpdateContact(as("x"), &accountv1.UpdateContactRequest{
+	moved, err := s.client.UpdateContact(testkit.As("x"), &accountv1.UpdateContactRequest{
 		Contact: &accountv1.Contact{Name: bob.Name, Account: other.Name}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"account"}}})
 	if err != nil || !moved.Primary || moved.Account != other.Name {
 		t.Fatalf("move = %v, %v", moved, err)
@@ -110,13 +111,13 @@ func TestContactsKeepExactlyOnePrimaryPerAccount(t *testing.T) {
 	if !dora.Primary || s.getContact(t, ada.Name).Primary {
 		t.Fatal("creating a primary contact did not take over")
 	}
-	if _, err := s.client.DeleteContact(as("x"), &accountv1.DeleteContactRequest{Name: dora.Name, Etag: dora.Etag}); err != nil {
+	if _, err := s.client.DeleteContact(testkit.As("x"), &accountv1.DeleteContactRequest{Name: dora.Name, Etag: dora.Etag}); err != nil {
 		t.Fatal(err)
 	}
 	if p := s.primaries(t, acme.Name); !slices.Equal(p, []string{ada.Name}) {
 		t.Fatalf("after delete primaries = %v (carl %s)", p, carl.Name)
 	}
-	if _, err := s.client.GetContact(as("x"), &accountv1.GetContactRequest{Name: dora.Name}); status.Code(err) != codes.NotFound {
+	if _, err := s.client.GetContact(testkit.As("x"), &accountv1.GetContactRequest{Name: dora.Name}); status.Code(err) != codes.NotFound {
 		t.Fatalf("deleted contact: %v", err)
 	}
 
@@ -152,7 +153,7 @@ func TestConcurrentPrimaryChangesLeaveExactlyOnePrimary(t *testing.T) {
 	errs := make([]error, n)
 	for i, c := range contacts {
 		wg.Go(func() {
-			_, errs[i] = s.client.UpdateContact(as("x"), &accountv1.UpdateContactRequest{
+			_, errs[i] = s.client.UpdateContact(testkit.As("x"), &accountv1.UpdateContactRequest{
 				Contact: &accountv1.Contact{Name: c.Name, Primary: true}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"primary"}}})
 		})
 	}
@@ -165,7 +166,7 @@ func TestConcurrentPrimaryChangesLeaveExactlyOnePrimary(t *testing.T) {
 	if p := s.primaries(t, acme.Name); len(p) != 1 {
 		t.Fatalf("primaries = %v", p)
 	}
-	if a, _ := s.client.GetAccount(as("x"), &accountv1.GetAccountRequest{Name: acme.Name}); a.PrimaryContact == "" {
+	if a, _ := s.client.GetAccount(testkit.As("x"), &accountv1.GetAccountRequest{Name: acme.Name}); a.PrimaryContact == "" {
 		t.Fatal("account shows no primary contact")
 	}
 }

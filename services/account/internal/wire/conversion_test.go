@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"google.golang.org/protobuf/proto"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
@@ -23,17 +21,7 @@ import (
 func (s *suite) qualify(t *testing.T, id string, ev *eventsv1.LeadQualified) {
 	t.Helper()
 	ev.Meta = &eventsv1.EventMeta{EventId: id, Actor: "seller"}
-	data, err := proto.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := nats.NewMsg(events.Subject(s.nats.Namespace, "lead", ev))
-	m.Data = data
-	m.Header.Set(events.HeaderMsgID, id)
-	m.Header.Set(events.HeaderType, string(ev.ProtoReflect().Descriptor().FullName()))
-	if _, err := s.js.PublishMsg(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	s.nats.Publish(t, s.js, "lead", ev)
 }
 
 func newConversion(accountID, contactID string, createAccount, createContact bool) *eventsv1.LeadQualified {
@@ -55,7 +43,7 @@ func TestConversionCreatesAccountAndContactOnce(t *testing.T) {
 	ev := newConversion(accountID, contactID, true, true)
 	s.qualify(t, eventID, ev)
 	evs := s.published(t, 2)
-	if got := eventTypes(evs); !slices.Equal(got, []string{"AccountCreated", "ContactCreated"}) {
+	if got := testkit.EventTypes(evs); !slices.Equal(got, []string{"AccountCreated", "ContactCreated"}) {
 		t.Fatalf("events = %v", got)
 	}
 	ac, cc := evs[0].(*eventsv1.AccountCreated), evs[1].(*eventsv1.ContactCreated)
@@ -63,7 +51,7 @@ func TestConversionCreatesAccountAndContactOnce(t *testing.T) {
 		cc.ContactId != contactID || cc.SourceLeadId != ev.LeadId || cc.AccountId != accountID || !cc.Contact.Primary {
 		t.Fatalf("events = %v / %v", ac, cc)
 	}
-	a, err := s.client.GetAccount(as("x"), &accountv1.GetAccountRequest{Name: "accounts/" + accountID})
+	a, err := s.client.GetAccount(testkit.As("x"), &accountv1.GetAccountRequest{Name: "accounts/" + accountID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +65,7 @@ func TestConversionCreatesAccountAndContactOnce(t *testing.T) {
 		t.Fatalf("contact = %v", c)
 	}
 	// The phone was read in the billing country.
-	if resp, _ := s.client.ListContacts(as("x"), &accountv1.ListContactsRequest{Filter: `phone = "+49305559999"`}); len(resp.GetContacts()) != 1 {
+	if resp, _ := s.client.ListContacts(testkit.As("x"), &accountv1.ListContactsRequest{Filter: `phone = "+49305559999"`}); len(resp.GetContacts()) != 1 {
 		t.Fatalf("phone key not stored in E.164 for DE: %v", resp)
 	}
 
@@ -89,7 +77,7 @@ func TestConversionCreatesAccountAndContactOnce(t *testing.T) {
 	// A marker event after them shows they were processed.
 	s.account(t, &accountv1.Account{DisplayName: "Marker"})
 	waitConsumed(t, s)
-	if got := eventTypes(s.published(t, 3)); !slices.Equal(got, []string{"AccountCreated", "ContactCreated", "AccountCreated"}) {
+	if got := testkit.EventTypes(s.published(t, 3)); !slices.Equal(got, []string{"AccountCreated", "ContactCreated", "AccountCreated"}) {
 		t.Fatalf("events after redelivery = %v", got)
 	}
 }
@@ -122,7 +110,7 @@ func TestConversionOntoExistingAccountAndContact(t *testing.T) {
 	ev := newConversion(acmeID, loner.Name[len("contacts/"):], false, false)
 	s.qualify(t, uuid.NewString(), ev)
 	evs := s.published(t, 4)
-	if got := eventTypes(evs); !slices.Equal(got, []string{"AccountCreated", "ContactCreated", "ContactCreated", "ContactLinked"}) {
+	if got := testkit.EventTypes(evs); !slices.Equal(got, []string{"AccountCreated", "ContactCreated", "ContactCreated", "ContactLinked"}) {
 		t.Fatalf("events = %v", got)
 	}
 	linked := evs[3].(*eventsv1.ContactLinked)

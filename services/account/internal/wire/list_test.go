@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestListFilterPagingAndText(t *testing.T) {
@@ -23,7 +24,7 @@ func TestListFilterPagingAndText(t *testing.T) {
 	var got []string
 	token := ""
 	for {
-		resp, err := s.client.ListAccounts(as("x"), &accountv1.ListAccountsRequest{
+		resp, err := s.client.ListAccounts(testkit.As("x"), &accountv1.ListAccountsRequest{
 			Filter: `industry = "rockets"`, OrderBy: "create_time", PageSize: 3, PageToken: token})
 		if err != nil {
 			t.Fatal(err)
@@ -40,7 +41,7 @@ func TestListFilterPagingAndText(t *testing.T) {
 	}
 	count := func(filter, order string) int {
 		t.Helper()
-		resp, err := s.client.ListAccounts(as("x"), &accountv1.ListAccountsRequest{Filter: filter, OrderBy: order})
+		resp, err := s.client.ListAccounts(testkit.As("x"), &accountv1.ListAccountsRequest{Filter: filter, OrderBy: order})
 		if err != nil {
 			t.Fatalf("%s: %v", filter, err)
 		}
@@ -64,7 +65,7 @@ func TestListFilterPagingAndText(t *testing.T) {
 	s.contact(t, &accountv1.Contact{FirstName: "Ada", LastName: "Zed", Account: names[0], Emails: []*accountv1.ContactEmail{{Address: "ada@acme0.example"}}})
 	s.contact(t, &accountv1.Contact{LastName: "Byron", Account: names[0]})
 	s.contact(t, &accountv1.Contact{LastName: "Loner"})
-	resp, err := s.client.ListContacts(as("x"), &accountv1.ListContactsRequest{Filter: fmt.Sprintf(`account = %q`, names[0]), OrderBy: "last_name"})
+	resp, err := s.client.ListContacts(testkit.As("x"), &accountv1.ListContactsRequest{Filter: fmt.Sprintf(`account = %q`, names[0]), OrderBy: "last_name"})
 	if err != nil || len(resp.Contacts) != 2 || resp.Contacts[0].LastName != "Byron" {
 		t.Fatalf("contacts of account = %v, %v", resp, err)
 	}
@@ -76,7 +77,7 @@ func TestListFilterPagingAndText(t *testing.T) {
 		`NOT primary`:                 2,
 		`email = "ADA@acme0.example"`: 1,
 	} {
-		resp, err := s.client.ListContacts(as("x"), &accountv1.ListContactsRequest{Filter: filter})
+		resp, err := s.client.ListContacts(testkit.As("x"), &accountv1.ListContactsRequest{Filter: filter})
 		if err != nil || len(resp.Contacts) != want {
 			t.Errorf("%s: %v, %v; want %d", filter, resp, err, want)
 		}
@@ -93,7 +94,7 @@ func TestMatchCustomersRules(t *testing.T) {
 
 	match := func(req *accountv1.MatchCustomersRequest) (accounts, contacts map[string][]accountv1.MatchRule) {
 		t.Helper()
-		resp, err := s.client.MatchCustomers(as("x"), req)
+		resp, err := s.client.MatchCustomers(testkit.As("x"), req)
 		if err != nil {
 			t.Fatal(err)
 		}

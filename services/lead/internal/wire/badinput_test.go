@@ -10,12 +10,13 @@ import (
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	lead, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{FirstName: "Jo", Company: "Acme"}})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 		{"negative page size", list(&leadv1.ListLeadsRequest{PageSize: -1}), codes.InvalidArgument, "page_size"},
 		{"page token of another query", list(&leadv1.ListLeadsRequest{PageToken: page.NextPageToken, Filter: `status = STATUS_CONTACTED`}), codes.InvalidArgument, "page_token"},
 		{"page token with another order", list(&leadv1.ListLeadsRequest{PageToken: page.NextPageToken, Filter: `status = STATUS_NEW`, OrderBy: "company"}), codes.InvalidArgument, "page_token"},
-		{"tampered page token", list(&leadv1.ListLeadsRequest{PageToken: tamper(page.NextPageToken), Filter: `status = STATUS_NEW`}), codes.InvalidArgument, "page_token"},
+		{"tampered page token", list(&leadv1.ListLeadsRequest{PageToken: testkit.Tamper(page.NextPageToken), Filter: `status = STATUS_NEW`}), codes.InvalidArgument, "page_token"},
 		{"malformed filter", list(&leadv1.ListLeadsRequest{Filter: `status = = NEW (`}), codes.InvalidArgument, "filter"},
 		{"filter on unknown field", list(&leadv1.ListLeadsRequest{Filter: `shoe_size = "42"`}), codes.InvalidArgument, "filter"},
 		{"unknown order", list(&leadv1.ListLeadsRequest{OrderBy: "shoe_size desc"}), codes.InvalidArgument, "order_by"},
@@ -117,8 +118,8 @@ func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 		}(), codes.NotFound, ""},
 	}
 	for _, c := range cases {
-		reason, fields := requireCode(t, c.err, c.code)
-		if c.field != "" && !hasField(fields, c.field) {
+		reason, fields := testkit.RequireCode(t, c.err, c.code)
+		if c.field != "" && !testkit.HasField(fields, c.field) {
 			t.Errorf("%s: violations %v (reason %s), want one on %s", c.name, fields, reason, c.field)
 		}
 	}
@@ -127,33 +128,10 @@ func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 	}
 }
 
-// hasField reports whether a violation points at field or inside it
-// (lead.custom_fields["Bad Key"] is inside lead.custom_fields).
-func hasField(fields []string, field string) bool {
-	for _, f := range fields {
-		if f == field || strings.HasPrefix(f, field+"[") || strings.HasPrefix(f, field+".") {
-			return true
-		}
-	}
-	return false
-}
-
-// tamper flips one character in the middle of a token.
-func tamper(tok string) string {
-	b := []byte(tok)
-	i := len(b) / 2
-	if b[i] == 'A' {
-		b[i] = 'B'
-	} else {
-		b[i] = 'A'
-	}
-	return string(b)
-}
-
 // snapshot summarises all leads (names and etags) and the event count.
 func snapshot(t *testing.T, s *suite) string {
 	t.Helper()
-	resp, err := s.client.ListLeads(as("x"), &leadv1.ListLeadsRequest{PageSize: 500})
+	resp, err := s.client.ListLeads(testkit.As("x"), &leadv1.ListLeadsRequest{PageSize: 500})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,10 @@
 package wire_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -15,7 +12,6 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
-	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/testkit"
 	"github.com/crmsuite/crm/services/lead/internal/wire"
 )
@@ -33,7 +29,7 @@ func newAccount() *leadv1.QualifyLeadRequest_NewAccount {
 func TestQualifyIntoNewRecordsAllocatesIdsAndPublishesLeadQualified(t *testing.T) {
 	t.Parallel()
 	s := startNoAccounts(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	lead, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{
 		FirstName: "Ada", LastName: "Lovelace", Company: "Analytical Engines", Title: "CTO",
 		Email: "ada@engines.example", Phone: "+44 20 7946 0000", Website: "engines.example",
@@ -69,7 +65,7 @@ func TestQualifyIntoNewRecordsAllocatesIdsAndPublishesLeadQualified(t *testing.T
 		t.Fatalf("second conversion = %v, %v", again, err)
 	}
 	evs := s.published(t, 2)
-	if got := eventTypes(evs); len(got) != 2 || got[1] != "LeadQualified" {
+	if got := testkit.EventTypes(evs); len(got) != 2 || got[1] != "LeadQualified" {
 		t.Fatalf("events = %v", got)
 	}
 	ev := evs[1].(*eventsv1.LeadQualified)
@@ -93,13 +89,13 @@ func TestQualifyIntoNewRecordsAllocatesIdsAndPublishesLeadQualified(t *testing.T
 	}
 	// A converted lead is read-only.
 	_, err = s.client.UpdateLead(ctx, &leadv1.UpdateLeadRequest{Lead: &leadv1.Lead{Name: lead.Name, Title: "CEO"}})
-	requireCode(t, err, codes.FailedPrecondition)
+	testkit.RequireCode(t, err, codes.FailedPrecondition)
 }
 
 func TestQualifyBadInputChangesNothing(t *testing.T) {
 	t.Parallel()
 	s := startNoAccounts(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	create := func(l *leadv1.Lead) *leadv1.Lead {
 		t.Helper()
 		out, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: l, AllowDuplicate: true})
@@ -118,6 +114,10 @@ func TestQualifyBadInputChangesNothing(t *testing.T) {
 	if _, err := s.client.MergeLeads(ctx, &leadv1.MergeLeadsRequest{Primary: primary.Name, Duplicates: []string{dup.Name}}); err != nil {
 		t.Fatal(err)
 	}
+	// The relay publishes after the commits; wait for the seven events
+	// (five creates, the disqualification, the merge) so that the
+	// snapshot does not race it.
+	s.published(t, 7)
 	before := snapshot(t, s)
 	qualify := func(r *leadv1.QualifyLeadRequest) error {
 		_, err := s.client.QualifyLead(ctx, r)
@@ -146,8 +146,8 @@ func TestQualifyBadInputChangesNothing(t *testing.T) {
 		{"existing account, account service down", qualify(&leadv1.QualifyLeadRequest{Name: open.Name, AccountTarget: existing}), codes.Unavailable, "", "ACCOUNT_SERVICE_UNAVAILABLE"},
 	}
 	for _, c := range cases {
-		reason, fields := requireCode(t, c.err, c.code)
-		if c.field != "" && !hasField(fields, c.field) {
+		reason, fields := testkit.RequireCode(t, c.err, c.code)
+		if c.field != "" && !testkit.HasField(fields, c.field) {
 			t.Errorf("%s: violations %v, want one on %s", c.name, fields, c.field)
 		}
 		if c.reason != "" && reason != c.reason {
@@ -162,7 +162,7 @@ func TestQualifyBadInputChangesNothing(t *testing.T) {
 func TestConversionSettlesFromAccountEvents(t *testing.T) {
 	t.Parallel()
 	s := startNoAccounts(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	qualify := func(last string) *leadv1.Lead {
 		t.Helper()
 		l, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: last}})
@@ -235,9 +235,10 @@ func TestConversionSettlesFromAccountEvents(t *testing.T) {
 	}
 }
 
+// stream is another service's event stream, on which a test publishes as
+// that service would.
 type stream struct {
-	js      jetstream.JetStream
-	ns      string
+	s       *suite
 	service string
 }
 
@@ -247,38 +248,19 @@ func (s *suite) accountStream(t *testing.T) stream { return s.serviceStream(t, "
 
 func (s *suite) serviceStream(t *testing.T, service string) stream {
 	t.Helper()
-	_, err := s.js.CreateOrUpdateStream(context.Background(), jetstream.StreamConfig{
-		Name: events.StreamName(s.nats.Namespace, service), Subjects: events.StreamSubjects(s.nats.Namespace, service),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stream{js: s.js, ns: s.nats.Namespace, service: service}
+	s.nats.CreateStream(t, s.js, service, 0)
+	return stream{s: s, service: service}
 }
 
 func (st stream) publish(t *testing.T, ev proto.Message) {
 	t.Helper()
-	meta, err := events.MetaOf(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := proto.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := nats.NewMsg(events.Subject(st.ns, st.service, ev))
-	m.Data = data
-	m.Header.Set(events.HeaderMsgID, meta.EventId)
-	m.Header.Set(events.HeaderType, string(ev.ProtoReflect().Descriptor().FullName()))
-	if _, err := st.js.PublishMsg(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	st.s.nats.Publish(t, st.s.js, st.service, ev)
 }
 
 func TestConversionWithAnOpportunityCompletesWhenBothServicesHaveApplied(t *testing.T) {
 	t.Parallel()
 	s := startNoAccounts(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	l, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Deal", Company: "Deal Co"}})
 	if err != nil {
 		t.Fatal(err)

@@ -12,13 +12,14 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 // duplicatesOf returns "TYPE subject" for each precondition violation of a
 // DUPLICATE_LEAD refusal.
 func duplicatesOf(t *testing.T, err error) []string {
 	t.Helper()
-	if reason, _ := requireCode(t, err, codes.FailedPrecondition); reason != "DUPLICATE_LEAD" {
+	if reason, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); reason != "DUPLICATE_LEAD" {
 		t.Fatalf("reason %s, want DUPLICATE_LEAD", reason)
 	}
 	var out []string
@@ -35,7 +36,7 @@ func duplicatesOf(t *testing.T, err error) []string {
 func TestDuplicateDetectionOnCreateAndUpdate(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	create := func(l *leadv1.Lead, allow bool) (*leadv1.Lead, error) {
 		return s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: l, AllowDuplicate: allow})
 	}
@@ -132,7 +133,7 @@ func TestConcurrentCreatesOfOnePersonLetExactlyOneIn(t *testing.T) {
 	var ok, refused int
 	for i := range 12 {
 		wg.Go(func() {
-			_, err := s.client.CreateLead(as("alice"), &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{
+			_, err := s.client.CreateLead(testkit.As("alice"), &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{
 				LastName: fmt.Sprintf("Racer %d", i), Email: "same@example.com",
 			}})
 			mu.Lock()

@@ -52,7 +52,7 @@ func startDownstream(t *testing.T, s *suite) *downstream {
 		Subjects: []string{s.nats.Namespace + "crm.lead.>"}, Namespace: s.nats.Namespace,
 		Pool: pool, JS: js, Logger: log, Backoff: []time.Duration{50 * time.Millisecond},
 		Handler: func(ctx context.Context, m inbox.Message) error {
-			ev := decodeEvent(t, m.Type, m.Data)
+			ev := testkit.DecodeEvent(t, m.Type, m.Data)
 			id := ev.ProtoReflect().Get(ev.ProtoReflect().Descriptor().Fields().ByName("lead_id")).String()
 			d.mu.Lock()
 			d.seen[id] = append(d.seen[id], string(ev.ProtoReflect().Descriptor().Name()))
@@ -80,7 +80,7 @@ func (d *downstream) applied() map[string][]string {
 func TestNATSDownWhileLeadsChangeLosesAndDuplicatesNothing(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{privateNATS: true})
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 
 	s.nats.Stop(t)
 	// Requests keep succeeding while NATS is away; each lead gets a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 	"github.com/crmsuite/crm/services/lead/internal/wire"
 )
 
@@ -23,7 +24,7 @@ type importRun struct {
 
 func runImport(t *testing.T, s *suite, opts *leadv1.ImportOptions, messages ...[]*leadv1.ImportRow) importRun {
 	t.Helper()
-	stream, err := s.client.ImportLeads(as("importer"))
+	stream, err := s.client.ImportLeads(testkit.As("importer"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func countLeads(t *testing.T, s *suite, filter string) int {
 	t.Helper()
 	n, token := 0, ""
 	for {
-		resp, err := s.client.ListLeads(as("x"), &leadv1.ListLeadsRequest{Filter: filter, PageSize: 500, PageToken: token})
+		resp, err := s.client.ListLeads(testkit.As("x"), &leadv1.ListLeadsRequest{Filter: filter, PageSize: 500, PageToken: token})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +102,7 @@ func countLeads(t *testing.T, s *suite, filter string) int {
 func TestImportReportsEveryRejectedRowAndImportsTheRest(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{wire: []wire.Option{wire.WithImportLimits(4, 1000)}})
-	existing, err := s.client.CreateLead(as("alice"), &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Existing", Email: "taken@example.com"}})
+	existing, err := s.client.CreateLead(testkit.As("alice"), &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Existing", Email: "taken@example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,21 +158,21 @@ func TestImportReportsEveryRejectedRowAndImportsTheRest(t *testing.T) {
 		t.Fatalf("%d imported leads owned by bob, want 2", n)
 	}
 	// The job and its rejections can be read afterwards.
-	job, err := s.client.GetImportJob(as("x"), &leadv1.GetImportJobRequest{Name: r.job.Name})
+	job, err := s.client.GetImportJob(testkit.As("x"), &leadv1.GetImportJobRequest{Name: r.job.Name})
 	if err != nil || job.DisplayName != "expo.csv" || job.Counts.Created != 2 || job.FinishTime == nil {
 		t.Fatalf("job = %v, %v", job, err)
 	}
-	page, err := s.client.ListImportRejections(as("x"), &leadv1.ListImportRejectionsRequest{Parent: r.job.Name, PageSize: 3})
+	page, err := s.client.ListImportRejections(testkit.As("x"), &leadv1.ListImportRejectionsRequest{Parent: r.job.Name, PageSize: 3})
 	if err != nil || len(page.Rejections) != 3 || page.NextPageToken == "" {
 		t.Fatalf("rejections page 1 = %v, %v", page, err)
 	}
-	rest, err := s.client.ListImportRejections(as("x"), &leadv1.ListImportRejectionsRequest{Parent: r.job.Name, PageSize: 3, PageToken: page.NextPageToken})
+	rest, err := s.client.ListImportRejections(testkit.As("x"), &leadv1.ListImportRejectionsRequest{Parent: r.job.Name, PageSize: 3, PageToken: page.NextPageToken})
 	if err != nil || len(rest.Rejections) != 2 || rest.Rejections[1].Line != 7 {
 		t.Fatalf("rejections page 2 = %v, %v", rest, err)
 	}
 	// Imported leads are announced in LeadsImported events (1 create + 2
 	// batches that created something).
-	if got := eventTypes(s.published(t, 3)); !slices.Equal(got, []string{"LeadCreated", "LeadsImported", "LeadsImported"}) {
+	if got := testkit.EventTypes(s.published(t, 3)); !slices.Equal(got, []string{"LeadCreated", "LeadsImported", "LeadsImported"}) {
 		t.Fatalf("events = %v", got)
 	}
 }
@@ -179,7 +180,7 @@ func TestImportReportsEveryRejectedRowAndImportsTheRest(t *testing.T) {
 func TestImportPoliciesAndUpsert(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	base, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Base", Email: "base@example.com", Company: "Base Co"}})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +225,7 @@ func TestImportResentWithSameRequestIDCreatesNothingTwice(t *testing.T) {
 	opts := &leadv1.ImportOptions{RequestId: "8c1f2b9a-3d4e-4f5a-9b6c-7d8e9f0a1b2c"}
 
 	// First attempt breaks off after the first batch was committed.
-	ctx, cancel := context.WithCancel(as("importer"))
+	ctx, cancel := context.WithCancel(testkit.As("importer"))
 	stream, err := s.client.ImportLeads(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +237,7 @@ func TestImportResentWithSameRequestIDCreatesNothingTwice(t *testing.T) {
 	}
 	cancel()
 	waitFor(t, func() bool {
-		job, err := s.client.GetImportJob(as("x"), &leadv1.GetImportJobRequest{Name: "importJobs/" + opts.RequestId})
+		job, err := s.client.GetImportJob(testkit.As("x"), &leadv1.GetImportJobRequest{Name: "importJobs/" + opts.RequestId})
 		return err == nil && job.State == leadv1.ImportJob_STATE_FAILED
 	})
 

@@ -14,12 +14,13 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestLeadLifecycleEndToEndWithEvents(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 
 	created, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{
 		FirstName: " Ada ", LastName: "Lovelace", Company: "Analytical Engines", Email: "ada@example.com",
@@ -40,7 +41,7 @@ func TestLeadLifecycleEndToEndWithEvents(t *testing.T) {
 	}
 
 	// Update: rating and status change, and a field via a sub-path.
-	updated, err := s.client.UpdateLead(as("bob"), &leadv1.UpdateLeadRequest{
+	updated, err := s.client.UpdateLead(testkit.As("bob"), &leadv1.UpdateLeadRequest{
 		Lead: &leadv1.Lead{
 			Name: created.Name, Etag: created.Etag, Rating: leadv1.Rating_RATING_HOT, Status: leadv1.Status_STATUS_CONTACTED,
 			Address: &leadv1.PostalAddress{PostalCode: "SW1Y 4LE"}, NextContactTime: timestamppb.New(time.Now().Add(24 * time.Hour)),
@@ -101,7 +102,7 @@ func TestLeadLifecycleEndToEndWithEvents(t *testing.T) {
 		Lead:       &leadv1.Lead{Name: created.Name, Status: leadv1.Status_STATUS_NEW},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"status"}},
 	})
-	if reason, _ := requireCode(t, err, codes.FailedPrecondition); reason != "LEAD_DISQUALIFIED" {
+	if reason, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); reason != "LEAD_DISQUALIFIED" {
 		t.Fatalf("reason = %s", reason)
 	}
 	react, err := s.client.ReactivateLead(ctx, &leadv1.ReactivateLeadRequest{Name: created.Name, Etag: disq.Etag})
@@ -112,7 +113,7 @@ func TestLeadLifecycleEndToEndWithEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: created.Name})
-	if reason, _ := requireCode(t, err, codes.NotFound); reason != "LEAD_NOT_FOUND" {
+	if reason, _ := testkit.RequireCode(t, err, codes.NotFound); reason != "LEAD_NOT_FOUND" {
 		t.Fatalf("reason = %s", reason)
 	}
 
@@ -120,7 +121,7 @@ func TestLeadLifecycleEndToEndWithEvents(t *testing.T) {
 	want := []string{"LeadCreated", "LeadUpdated", "LeadRatingChanged", "LeadStatusChanged", "LeadAssigned",
 		"LeadActivityLogged", "LeadActivityLogged", "LeadActivityLogged", "LeadActivityLogged",
 		"LeadDisqualified", "LeadReactivated", "LeadDeleted"}
-	if got := eventTypes(evs); !slices.Equal(got, want) {
+	if got := testkit.EventTypes(evs); !slices.Equal(got, want) {
 		t.Fatalf("events = %v\nwant     %v", got, want)
 	}
 	// Events carry envelope and state, enough to act without calling back.
@@ -152,7 +153,7 @@ func TestLeadLifecycleEndToEndWithEvents(t *testing.T) {
 func TestRepeatedRequestIDReturnsFirstResultAndCreatesNothing(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	req := &leadv1.CreateLeadRequest{RequestId: "6f1c1d5e-8a0b-4c43-9a55-4a0f2b1e7c11", Lead: &leadv1.Lead{Company: "Acme"}}
 	first, err := s.client.CreateLead(ctx, req)
 	if err != nil {
@@ -168,7 +169,7 @@ func TestRepeatedRequestIDReturnsFirstResultAndCreatesNothing(t *testing.T) {
 	}
 	// Same id, different request: refused, nothing created.
 	_, err = s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{RequestId: req.RequestId, Lead: &leadv1.Lead{Company: "Other"}})
-	if reason, fields := requireCode(t, err, codes.InvalidArgument); reason != "REQUEST_ID_REUSED" || fields[0] != "request_id" {
+	if reason, fields := testkit.RequireCode(t, err, codes.InvalidArgument); reason != "REQUEST_ID_REUSED" || fields[0] != "request_id" {
 		t.Fatalf("reuse: %s %v", reason, fields)
 	}
 	// A custom method retried returns its first result, not a second
@@ -183,7 +184,7 @@ func TestRepeatedRequestIDReturnsFirstResultAndCreatesNothing(t *testing.T) {
 	if err != nil || !proto.Equal(d1, d2) {
 		t.Fatalf("disqualify retry = %v, %v", d2, err)
 	}
-	if got := eventTypes(s.published(t, 2)); !slices.Equal(got, []string{"LeadCreated", "LeadDisqualified"}) {
+	if got := testkit.EventTypes(s.published(t, 2)); !slices.Equal(got, []string{"LeadCreated", "LeadDisqualified"}) {
 		t.Fatalf("events = %v", got)
 	}
 }
@@ -191,7 +192,7 @@ func TestRepeatedRequestIDReturnsFirstResultAndCreatesNothing(t *testing.T) {
 func TestStaleEtagIsAborted(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	l, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Doe"}})
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func TestStaleEtagIsAborted(t *testing.T) {
 		Reason: leadv1.DisqualificationReason_DISQUALIFICATION_REASON_JUNK})
 	_, calls["delete"] = s.client.DeleteLead(ctx, &leadv1.DeleteLeadRequest{Name: l.Name, Etag: l.Etag})
 	for name, err := range calls {
-		if reason, _ := requireCode(t, err, codes.Aborted); reason != "ETAG_MISMATCH" {
+		if reason, _ := testkit.RequireCode(t, err, codes.Aborted); reason != "ETAG_MISMATCH" {
 			t.Fatalf("%s: reason %s", name, reason)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestListLeadsFiltersOrdersAndPagesWithoutGapsOrRepeats(t *testing.T) {
@@ -18,7 +19,7 @@ func TestListLeadsFiltersOrdersAndPagesWithoutGapsOrRepeats(t *testing.T) {
 	ratings := []leadv1.Rating{leadv1.Rating_RATING_COLD, leadv1.Rating_RATING_WARM, leadv1.Rating_RATING_HOT}
 	byName := map[string]*leadv1.Lead{}
 	for i := range 30 {
-		l, err := s.client.CreateLead(as(fmt.Sprintf("owner%d", i%3)), &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{
+		l, err := s.client.CreateLead(testkit.As(fmt.Sprintf("owner%d", i%3)), &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{
 			FirstName: fmt.Sprintf("Person%02d", i),
 			// Repeated last names make ordering by last_name lean on the id
 			// tie-breaker across page boundaries.
@@ -39,7 +40,7 @@ func TestListLeadsFiltersOrdersAndPagesWithoutGapsOrRepeats(t *testing.T) {
 		var out []*leadv1.Lead
 		token := ""
 		for pages := 0; ; pages++ {
-			resp, err := s.client.ListLeads(as("x"), &leadv1.ListLeadsRequest{Filter: filter, OrderBy: order, PageSize: pageSize, PageToken: token})
+			resp, err := s.client.ListLeads(testkit.As("x"), &leadv1.ListLeadsRequest{Filter: filter, OrderBy: order, PageSize: pageSize, PageToken: token})
 			if err != nil {
 				t.Fatalf("filter %q order %q: %v", filter, order, err)
 			}
@@ -139,7 +140,7 @@ func TestListLeadsFiltersOrdersAndPagesWithoutGapsOrRepeats(t *testing.T) {
 func TestReflectionListsTheLeadService(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	stream, err := grpc_reflection_v1.NewServerReflectionClient(s.conn).ServerReflectionInfo(as("x"))
+	stream, err := grpc_reflection_v1.NewServerReflectionClient(s.conn).ServerReflectionInfo(testkit.As("x"))
 	if err != nil {
 		t.Fatal(err)
 	}

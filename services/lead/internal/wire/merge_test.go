@@ -10,12 +10,13 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestMergeLeadsDryRunThenForReal(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	mk := func(l *leadv1.Lead, activities int) *leadv1.Lead {
 		t.Helper()
 		got, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: l, AllowDuplicate: true})
@@ -90,7 +91,7 @@ func TestMergeLeadsDryRunThenForReal(t *testing.T) {
 	// Merged leads are kept read-only.
 	_, err = s.client.UpdateLead(ctx, &leadv1.UpdateLeadRequest{Lead: &leadv1.Lead{Name: d1.Name, Title: "x"},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}})
-	if reason, _ := requireCode(t, err, codes.FailedPrecondition); reason != "LEAD_MERGED" {
+	if reason, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); reason != "LEAD_MERGED" {
 		t.Fatalf("update of a merged lead: %s", reason)
 	}
 	// They no longer count as duplicates: the email now belongs to the
@@ -119,7 +120,7 @@ func TestMergeLeadsDryRunThenForReal(t *testing.T) {
 func TestMergeRefusals(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	var leads []*leadv1.Lead
 	for _, name := range []string{"A", "B", "C"} {
 		l, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: name}})
@@ -133,23 +134,23 @@ func TestMergeRefusals(t *testing.T) {
 		_, err := s.client.MergeLeads(ctx, &leadv1.MergeLeadsRequest{Primary: primary, Duplicates: dups, FieldSources: sources})
 		return err
 	}
-	if _, fields := requireCode(t, merge(a, []string{b, a}, nil), codes.InvalidArgument); !slices.Contains(fields, "duplicates") {
+	if _, fields := testkit.RequireCode(t, merge(a, []string{b, a}, nil), codes.InvalidArgument); !slices.Contains(fields, "duplicates") {
 		t.Fatalf("primary among duplicates: %v", fields)
 	}
-	if _, fields := requireCode(t, merge(a, []string{b}, map[string]string{"status": b}), codes.InvalidArgument); !slices.Contains(fields, "field_sources[status]") {
+	if _, fields := testkit.RequireCode(t, merge(a, []string{b}, map[string]string{"status": b}), codes.InvalidArgument); !slices.Contains(fields, "field_sources[status]") {
 		t.Fatalf("unmergeable field: %v", fields)
 	}
-	if _, fields := requireCode(t, merge(a, []string{b}, map[string]string{"email": c}), codes.InvalidArgument); !slices.Contains(fields, "field_sources[email]") {
+	if _, fields := testkit.RequireCode(t, merge(a, []string{b}, map[string]string{"email": c}), codes.InvalidArgument); !slices.Contains(fields, "field_sources[email]") {
 		t.Fatalf("source outside the merge: %v", fields)
 	}
-	requireCode(t, merge(a, []string{"leads/00000000-0000-7000-8000-000000000000"}, nil), codes.NotFound)
-	requireCode(t, merge(a, nil, nil), codes.InvalidArgument)
+	testkit.RequireCode(t, merge(a, []string{"leads/00000000-0000-7000-8000-000000000000"}, nil), codes.NotFound)
+	testkit.RequireCode(t, merge(a, nil, nil), codes.InvalidArgument)
 	if err := merge(a, []string{b}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Merging across an already merged lead, either way round, is refused.
 	for _, try := range [][2]string{{c, b}, {b, c}} {
-		if reason, _ := requireCode(t, merge(try[0], []string{try[1]}, nil), codes.FailedPrecondition); reason != "LEAD_ALREADY_MERGED" {
+		if reason, _ := testkit.RequireCode(t, merge(try[0], []string{try[1]}, nil), codes.FailedPrecondition); reason != "LEAD_ALREADY_MERGED" {
 			t.Fatalf("merge %s <- %s: %s", try[0], try[1], reason)
 		}
 	}

@@ -12,12 +12,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestLeadStatistics(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	start := time.Now()
 	var names []string
 	// 6 web-form leads of campaign spring (owners alice, bob), 3 referrals
@@ -97,7 +98,7 @@ func TestLeadStatistics(t *testing.T) {
 		t.Fatalf("empty range = %v, %v", none, err)
 	}
 	_, err = s.client.GetLeadStatistics(ctx, &leadv1.GetLeadStatisticsRequest{StartTime: timestamppb.New(start), EndTime: past})
-	requireCode(t, err, codes.InvalidArgument)
+	testkit.RequireCode(t, err, codes.InvalidArgument)
 }
 
 // qualify marks a lead converted, as conversion (a later release) will,

@@ -11,12 +11,13 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{withAccounts: true})
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	account, contact := s.customer(t, "Acme")
 	other, otherContact := s.customer(t, "Other")
 	_ = other
@@ -171,7 +172,7 @@ func TestBadInputGetsClearErrorsAndChangesNothing(t *testing.T) {
 		}(), codes.InvalidArgument, "loss_reasons[1].id", ""},
 	}
 	for _, c := range cases {
-		reason, fields := requireCode(t, c.err, c.code)
+		reason, fields := testkit.RequireCode(t, c.err, c.code)
 		if c.field != "" && !slices.Contains(fields, c.field) {
 			t.Errorf("%s: fields %v, want %s", c.name, fields, c.field)
 		}
@@ -191,9 +192,9 @@ func TestAccountServiceDownCreatesNothing(t *testing.T) {
 	s := start(t, options{accountTimeout: 500 * time.Millisecond})
 	before := s.snapshot(t)
 	began := time.Now()
-	_, err := s.client.CreateOpportunity(as("alice"), &opportunityv1.CreateOpportunityRequest{Opportunity: &opportunityv1.Opportunity{
+	_, err := s.client.CreateOpportunity(testkit.As("alice"), &opportunityv1.CreateOpportunityRequest{Opportunity: &opportunityv1.Opportunity{
 		DisplayName: "X", Account: "accounts/" + uuid.NewString(), Amount: eur(10, 0)}})
-	if r, _ := requireCode(t, err, codes.Unavailable); r != "ACCOUNT_SERVICE_UNAVAILABLE" {
+	if r, _ := testkit.RequireCode(t, err, codes.Unavailable); r != "ACCOUNT_SERVICE_UNAVAILABLE" {
 		t.Fatalf("reason = %s", r)
 	}
 	if d := time.Since(began); d > 3*time.Second {

@@ -21,7 +21,7 @@ import (
 func TestMovesRacingStageRemoval(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	ctx := as("manager")
+	ctx := testkit.As("manager")
 	p, err := s.client.CreatePipeline(ctx, &opportunityv1.CreatePipelineRequest{Pipeline: &opportunityv1.Pipeline{
 		DisplayName: "Race", Default: true, Stages: []*opportunityv1.Stage{
 			{DisplayName: "A", Kind: open, Probability: 10}, {DisplayName: "B", Kind: open, Probability: 20},

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/protobuf/proto"
 
@@ -22,22 +21,7 @@ import (
 func (s *suite) qualify(t *testing.T, id string, ev *eventsv1.LeadQualified) {
 	t.Helper()
 	ev.Meta = &eventsv1.EventMeta{EventId: id, Actor: "seller"}
-	data, err := proto.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.publishRaw(t, id, events.Subject(s.nats.Namespace, "lead", ev), data)
-}
-
-func (s *suite) publishRaw(t *testing.T, id, subject string, data []byte) {
-	t.Helper()
-	m := nats.NewMsg(subject)
-	m.Data = data
-	m.Header.Set(events.HeaderMsgID, id)
-	m.Header.Set(events.HeaderType, "crm.events.v1.LeadQualified")
-	if _, err := s.js.PublishMsg(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	s.nats.Publish(t, s.js, "lead", ev)
 }
 
 func conversion(opportunityID string) *eventsv1.LeadQualified {
@@ -65,14 +49,14 @@ func TestConversionOpensOpportunityOnce(t *testing.T) {
 	ev := conversion(oppID)
 	s.qualify(t, eventID, ev)
 	evs := s.published(t, 2)
-	if got := eventTypes(evs); len(got) != 2 || got[0] != "OpportunityCreated" || got[1] != "OpportunityStageChanged" {
+	if got := testkit.EventTypes(evs); len(got) != 2 || got[0] != "OpportunityCreated" || got[1] != "OpportunityStageChanged" {
 		t.Fatalf("events = %v", got)
 	}
 	oc := evs[0].(*eventsv1.OpportunityCreated)
 	if oc.OpportunityId != oppID || oc.SourceLeadId != ev.LeadId || oc.Meta.Actor != "seller" || oc.Meta.RequestId != eventID {
 		t.Fatalf("OpportunityCreated = %v", oc)
 	}
-	o, err := s.client.GetOpportunity(as("x"), &opportunityv1.GetOpportunityRequest{Name: "opportunities/" + oppID})
+	o, err := s.client.GetOpportunity(testkit.As("x"), &opportunityv1.GetOpportunityRequest{Name: "opportunities/" + oppID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +84,9 @@ func TestConversionOpensOpportunityOnce(t *testing.T) {
 	evs = s.published(t, 4)
 	if len(evs) != 4 || evs[2].(*eventsv1.OpportunityCreated).OpportunityId != marker ||
 		evs[2].(*eventsv1.OpportunityCreated).Opportunity.DisplayName != "Converted Inc" {
-		t.Fatalf("events = %v", eventTypes(evs))
+		t.Fatalf("events = %v", testkit.EventTypes(evs))
 	}
-	list, err := s.client.ListOpportunities(as("x"), &opportunityv1.ListOpportunitiesRequest{Filter: `source_lead = "leads/` + ev.LeadId + `"`})
+	list, err := s.client.ListOpportunities(testkit.As("x"), &opportunityv1.ListOpportunitiesRequest{Filter: `source_lead = "leads/` + ev.LeadId + `"`})
 	if err != nil || len(list.Opportunities) != 1 {
 		t.Fatalf("list = %v, %v", list, err)
 	}
@@ -115,7 +99,7 @@ func TestMalformedConversionIsDeadLettered(t *testing.T) {
 	dlq := (&inbox.Consumer{Name: "opportunity-lead-qualified", Namespace: s.nats.Namespace}).DeadLetterSubject()
 	bad := conversion("not-a-uuid")
 	s.qualify(t, uuid.NewString(), bad)
-	s.publishRaw(t, uuid.NewString(), events.Subject(s.nats.Namespace, "lead", &eventsv1.LeadQualified{}), []byte{0xff, 0xff, 0xff})
+	s.nats.PublishRaw(t, s.js, events.Subject(s.nats.Namespace, "lead", &eventsv1.LeadQualified{}), uuid.NewString(), "crm.events.v1.LeadQualified", []byte{0xff, 0xff, 0xff})
 	testkit.Eventually(t, 20*time.Second, func() bool {
 		st, err := s.js.Stream(ctx, inbox.DeadLetterStream(s.nats.Namespace).Name)
 		if err != nil {
@@ -125,7 +109,7 @@ func TestMalformedConversionIsDeadLettered(t *testing.T) {
 		info, err2 := st.Info(ctx)
 		return err == nil && err2 == nil && info.State.Msgs >= 2 && m.Header.Get(inbox.HeaderDLQReason) != ""
 	}, "two dead letters on %s", dlq)
-	list, _ := s.client.ListOpportunities(as("x"), &opportunityv1.ListOpportunitiesRequest{})
+	list, _ := s.client.ListOpportunities(testkit.As("x"), &opportunityv1.ListOpportunitiesRequest{})
 	if len(list.GetOpportunities()) != 0 {
 		t.Fatalf("opportunities = %v", list.Opportunities)
 	}

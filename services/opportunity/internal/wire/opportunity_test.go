@@ -13,6 +13,7 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func eur(units int64, nanos int32) *money.Money {
@@ -22,7 +23,7 @@ func eur(units int64, nanos int32) *money.Money {
 func TestOpportunityLifecycleWithEventsAndHistory(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{withAccounts: true})
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	account, contact := s.customer(t, "Acme")
 
 	o := s.create(t, &opportunityv1.Opportunity{
@@ -81,11 +82,11 @@ func TestOpportunityLifecycleWithEventsAndHistory(t *testing.T) {
 	// Closed: no edits, no moves.
 	_, err = s.client.UpdateOpportunity(ctx, &opportunityv1.UpdateOpportunityRequest{
 		Opportunity: &opportunityv1.Opportunity{Name: o.Name, Account: account, NextStep: "x"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"next_step"}}})
-	if r, _ := requireCode(t, err, codes.FailedPrecondition); r != "OPPORTUNITY_CLOSED" {
+	if r, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); r != "OPPORTUNITY_CLOSED" {
 		t.Fatalf("reason = %s", r)
 	}
 	_, err = s.client.MoveOpportunity(ctx, &opportunityv1.MoveOpportunityRequest{Name: o.Name, Stage: "proposal"})
-	requireCode(t, err, codes.FailedPrecondition)
+	testkit.RequireCode(t, err, codes.FailedPrecondition)
 
 	re, err := s.client.ReopenOpportunity(ctx, &opportunityv1.ReopenOpportunityRequest{Name: o.Name})
 	if err != nil {
@@ -107,7 +108,7 @@ func TestOpportunityLifecycleWithEventsAndHistory(t *testing.T) {
 	want := []string{"OpportunityCreated", "OpportunityStageChanged", "OpportunityStageChanged", "OpportunityUpdated",
 		"OpportunityStageChanged", "OpportunityStageChanged", "OpportunityWon", "OpportunityStageChanged", "OpportunityReopened",
 		"OpportunityStageChanged", "OpportunityLost"}
-	if got := eventTypes(eventsOf(evs, o.Name)); !slices.Equal(got, want) {
+	if got := testkit.EventTypes(eventsOf(evs, o.Name)); !slices.Equal(got, want) {
 		t.Fatalf("events = %v", got)
 	}
 	var wonEv *eventsv1.OpportunityWon
@@ -148,7 +149,7 @@ func TestOpportunityLifecycleWithEventsAndHistory(t *testing.T) {
 
 	// Winning a lost opportunity is refused.
 	_, err = s.client.WinOpportunity(ctx, &opportunityv1.WinOpportunityRequest{Name: o.Name})
-	if r, _ := requireCode(t, err, codes.FailedPrecondition); r != "OPPORTUNITY_CLOSED" {
+	if r, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); r != "OPPORTUNITY_CLOSED" {
 		t.Fatalf("reason = %s", r)
 	}
 	// Delete.
@@ -157,8 +158,8 @@ func TestOpportunityLifecycleWithEventsAndHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.client.GetOpportunity(ctx, &opportunityv1.GetOpportunityRequest{Name: o.Name})
-	requireCode(t, err, codes.NotFound)
-	if got := eventTypes(s.published(t, 12)); got[len(got)-1] != "OpportunityDeleted" {
+	testkit.RequireCode(t, err, codes.NotFound)
+	if got := testkit.EventTypes(s.published(t, 12)); got[len(got)-1] != "OpportunityDeleted" {
 		t.Fatalf("events = %v", got)
 	}
 }

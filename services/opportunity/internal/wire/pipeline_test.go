@@ -9,6 +9,7 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 const (
@@ -30,7 +31,7 @@ func stageIDs(p *opportunityv1.Pipeline) []string {
 func TestDefaultPipelineIsSeeded(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	resp, err := s.client.ListPipelines(as("x"), &opportunityv1.ListPipelinesRequest{})
+	resp, err := s.client.ListPipelines(testkit.As("x"), &opportunityv1.ListPipelinesRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestDefaultPipelineIsSeeded(t *testing.T) {
 func TestPipelinesDefaultsAndStageRemoval(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{withAccounts: true})
-	ctx := as("manager")
+	ctx := testkit.As("manager")
 	account, _ := s.customer(t, "Initech")
 	list, _ := s.client.ListPipelines(ctx, &opportunityv1.ListPipelinesRequest{})
 	sales := list.Pipelines[0]
@@ -111,7 +112,7 @@ func TestPipelinesDefaultsAndStageRemoval(t *testing.T) {
 	_, err = s.client.UpdatePipeline(ctx, &opportunityv1.UpdatePipelineRequest{
 		Pipeline:   &opportunityv1.Pipeline{Name: p.Name, DisplayName: "Renewals", Stages: newStages},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"stages"}}})
-	if r, _ := requireCode(t, err, codes.FailedPrecondition); r != "STAGE_HAS_OPPORTUNITIES" {
+	if r, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); r != "STAGE_HAS_OPPORTUNITIES" {
 		t.Fatalf("reason = %s", r)
 	}
 	if s.snapshot(t) != before {
@@ -121,7 +122,7 @@ func TestPipelinesDefaultsAndStageRemoval(t *testing.T) {
 	_, err = s.client.UpdatePipeline(ctx, &opportunityv1.UpdatePipelineRequest{
 		Pipeline:   &opportunityv1.Pipeline{Name: p.Name, DisplayName: "Renewals", Stages: newStages},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"stages"}}, StageMoves: map[string]string{"due_soon": "renewed"}})
-	if _, fields := requireCode(t, err, codes.InvalidArgument); !slices.Contains(fields, "stage_moves[due_soon]") {
+	if _, fields := testkit.RequireCode(t, err, codes.InvalidArgument); !slices.Contains(fields, "stage_moves[due_soon]") {
 		t.Fatalf("fields = %v", fields)
 	}
 	// With the move it goes through, in one transaction.
@@ -159,12 +160,12 @@ func TestPipelinesDefaultsAndStageRemoval(t *testing.T) {
 	_, err = s.client.UpdatePipeline(ctx, &opportunityv1.UpdatePipelineRequest{
 		Pipeline:   &opportunityv1.Pipeline{Name: p.Name, DisplayName: "Renamed", Etag: p.Etag, Stages: newStages},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}})
-	requireCode(t, err, codes.Aborted)
+	testkit.RequireCode(t, err, codes.Aborted)
 	// The default cannot be switched off, only handed over.
 	_, err = s.client.UpdatePipeline(ctx, &opportunityv1.UpdatePipelineRequest{
 		Pipeline:   &opportunityv1.Pipeline{Name: p.Name, DisplayName: "Renewals", Stages: newStages},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"default"}}})
-	requireCode(t, err, codes.InvalidArgument)
+	testkit.RequireCode(t, err, codes.InvalidArgument)
 	back, err := s.client.UpdatePipeline(ctx, &opportunityv1.UpdatePipelineRequest{
 		Pipeline:   &opportunityv1.Pipeline{Name: sales.Name, DisplayName: "Sales", Default: true, Stages: sales.Stages},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"default"}}})

@@ -9,12 +9,13 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestIdempotentCreateLossReasonsAndDisqualify(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{withAccounts: true})
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	account, _ := s.customer(t, "Acme")
 
 	// A retried create returns the first result and creates nothing twice.
@@ -30,7 +31,7 @@ func TestIdempotentCreateLossReasonsAndDisqualify(t *testing.T) {
 	}
 	req.Opportunity.DisplayName = "Other"
 	_, err = s.client.CreateOpportunity(ctx, req)
-	if _, fields := requireCode(t, err, codes.InvalidArgument); !slices.Contains(fields, "request_id") {
+	if _, fields := testkit.RequireCode(t, err, codes.InvalidArgument); !slices.Contains(fields, "request_id") {
 		t.Fatalf("fields = %v", fields)
 	}
 	if list, _ := s.client.ListOpportunities(ctx, &opportunityv1.ListOpportunitiesRequest{}); len(list.GetOpportunities()) != 1 {
@@ -60,7 +61,7 @@ func TestIdempotentCreateLossReasonsAndDisqualify(t *testing.T) {
 		t.Fatalf("reasons = %v", rs.LossReasons)
 	}
 	_, err = s.client.LoseOpportunity(ctx, &opportunityv1.LoseOpportunityRequest{Name: first.Name, Reason: "timing"})
-	if r, _ := requireCode(t, err, codes.InvalidArgument); r != "UNKNOWN_LOSS_REASON" {
+	if r, _ := testkit.RequireCode(t, err, codes.InvalidArgument); r != "UNKNOWN_LOSS_REASON" {
 		t.Fatalf("reason = %s", r)
 	}
 	if _, err := s.client.LoseOpportunity(ctx, &opportunityv1.LoseOpportunityRequest{Name: first.Name, Reason: "went_quiet"}); err != nil {
@@ -84,7 +85,7 @@ func TestIdempotentCreateLossReasonsAndDisqualify(t *testing.T) {
 	if last.State != opportunityv1.OpportunityState_OPPORTUNITY_STATE_DISQUALIFIED {
 		t.Fatalf("last event = %v", last)
 	}
-	if got := eventTypes(evs); !slices.Equal(got, []string{"OpportunityCreated", "OpportunityStageChanged", "OpportunityStageChanged", "OpportunityLost",
+	if got := testkit.EventTypes(evs); !slices.Equal(got, []string{"OpportunityCreated", "OpportunityStageChanged", "OpportunityStageChanged", "OpportunityLost",
 		"OpportunityStageChanged", "OpportunityReopened", "OpportunityStageChanged", "OpportunityLost"}) {
 		t.Fatalf("events = %v", got)
 	}

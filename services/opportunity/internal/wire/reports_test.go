@@ -14,6 +14,7 @@ import (
 
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	pmoney "github.com/crmsuite/crm/platform/money"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func usd(units int64, nanos int32) *money.Money {
@@ -35,7 +36,7 @@ func amt(m *money.Money) string {
 func TestForecastPerformanceAndLists(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{withAccounts: true})
-	ctx := as("alice")
+	ctx := testkit.As("alice")
 	account, _ := s.customer(t, "Acme")
 	now := time.Now().UTC()
 	q0 := time.Date(now.Year(), time.Month((int(now.Month())-1)/3*3+1), 1, 0, 0, 0, 0, time.UTC)
