@@ -6,7 +6,6 @@ package protomap
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/type/date"
@@ -16,6 +15,7 @@ import (
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/protoenum"
 	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/account/internal/domain"
 )
@@ -36,27 +36,11 @@ func idString(id uuid.UUID) string {
 	return id.String()
 }
 
-// enumName strips a proto enum value's prefix: ACCOUNT_TYPE_COMPANY ->
-// COMPANY; "" for the unspecified value.
-func enumName(full, prefix string) string {
-	if full == prefix+"UNSPECIFIED" {
-		return ""
-	}
-	return strings.TrimPrefix(full, prefix)
-}
-
-func enumValue(name, prefix string, values map[string]int32) int32 {
-	if name == "" {
-		return 0
-	}
-	return values[prefix+name]
-}
-
 // Account returns the API form of a.
 func Account(a *domain.Account) *accountv1.Account {
 	p := &accountv1.Account{
 		Name:           AccountName(a.ID),
-		Type:           accountv1.AccountType(enumValue(string(a.Type), "ACCOUNT_TYPE_", accountv1.AccountType_value)),
+		Type:           accountv1.AccountType(protoenum.Value(string(a.Type), "ACCOUNT_TYPE_", accountv1.AccountType_value)),
 		DisplayName:    a.DisplayName,
 		Website:        a.Website,
 		Domain:         a.Domain,
@@ -64,12 +48,12 @@ func Account(a *domain.Account) *accountv1.Account {
 		Phone:          a.Phone,
 		Owner:          a.Owner,
 		CurrencyCode:   a.CurrencyCode,
-		PaymentTerms:   accountv1.PaymentTerms(enumValue(a.PaymentTerms, "PAYMENT_TERMS_", accountv1.PaymentTerms_value)),
+		PaymentTerms:   accountv1.PaymentTerms(protoenum.Value(a.PaymentTerms, "PAYMENT_TERMS_", accountv1.PaymentTerms_value)),
 		TaxId:          a.TaxID,
-		TaxCategory:    accountv1.TaxCategory(enumValue(a.TaxCategory, "TAX_CATEGORY_", accountv1.TaxCategory_value)),
+		TaxCategory:    accountv1.TaxCategory(protoenum.Value(a.TaxCategory, "TAX_CATEGORY_", accountv1.TaxCategory_value)),
 		PriceList:      a.PriceList,
 		Addresses:      Addresses(a.Addresses),
-		State:          accountv1.AccountState(enumValue(string(a.State), "ACCOUNT_STATE_", accountv1.AccountState_value)),
+		State:          accountv1.AccountState(protoenum.Value(string(a.State), "ACCOUNT_STATE_", accountv1.AccountState_value)),
 		PrimaryContact: resname.FormatOptional("contacts", a.PrimaryContact),
 		SourceLead:     LeadName(a.SourceLead),
 		Description:    a.Description,
@@ -93,7 +77,7 @@ func Addresses(as []domain.Address) []*accountv1.Address {
 	out := make([]*accountv1.Address, len(as))
 	for i, a := range as {
 		out[i] = &accountv1.Address{
-			Type:    accountv1.AddressType(enumValue(string(a.Type), "ADDRESS_TYPE_", accountv1.AddressType_value)),
+			Type:    accountv1.AddressType(protoenum.Value(string(a.Type), "ADDRESS_TYPE_", accountv1.AddressType_value)),
 			Default: a.Default, Recipient: a.Recipient, AddressLines: a.Lines, Locality: a.Locality,
 			AdministrativeArea: a.AdministrativeArea, PostalCode: a.PostalCode, RegionCode: a.RegionCode,
 		}
@@ -104,7 +88,7 @@ func Addresses(as []domain.Address) []*accountv1.Address {
 // AccountFromProto returns the domain form of the settable fields of p.
 func AccountFromProto(p *accountv1.Account) domain.Account {
 	a := domain.Account{
-		Type:         domain.AccountType(enumName(p.GetType().String(), "ACCOUNT_TYPE_")),
+		Type:         domain.AccountType(protoenum.Name(p.GetType().String(), "ACCOUNT_TYPE_")),
 		DisplayName:  p.GetDisplayName(),
 		Website:      p.GetWebsite(),
 		Domain:       p.GetDomain(),
@@ -112,9 +96,9 @@ func AccountFromProto(p *accountv1.Account) domain.Account {
 		Phone:        p.GetPhone(),
 		Owner:        p.GetOwner(),
 		CurrencyCode: p.GetCurrencyCode(),
-		PaymentTerms: enumName(p.GetPaymentTerms().String(), "PAYMENT_TERMS_"),
+		PaymentTerms: protoenum.Name(p.GetPaymentTerms().String(), "PAYMENT_TERMS_"),
 		TaxID:        p.GetTaxId(),
-		TaxCategory:  enumName(p.GetTaxCategory().String(), "TAX_CATEGORY_"),
+		TaxCategory:  protoenum.Name(p.GetTaxCategory().String(), "TAX_CATEGORY_"),
 		PriceList:    p.GetPriceList(),
 		Description:  p.GetDescription(),
 		CustomFields: p.GetCustomFields(),
@@ -124,7 +108,7 @@ func AccountFromProto(p *accountv1.Account) domain.Account {
 	}
 	for _, ad := range p.GetAddresses() {
 		a.Addresses = append(a.Addresses, domain.Address{
-			Type:    domain.AddressType(enumName(ad.GetType().String(), "ADDRESS_TYPE_")),
+			Type:    domain.AddressType(protoenum.Name(ad.GetType().String(), "ADDRESS_TYPE_")),
 			Default: ad.GetDefault(), Recipient: ad.GetRecipient(), Lines: ad.GetAddressLines(), Locality: ad.GetLocality(),
 			AdministrativeArea: ad.GetAdministrativeArea(), PostalCode: ad.GetPostalCode(), RegionCode: ad.GetRegionCode(),
 		})
@@ -153,13 +137,13 @@ func Contact(c *domain.Contact) *accountv1.Contact {
 	for _, e := range c.Emails {
 		p.Emails = append(p.Emails, &accountv1.ContactEmail{
 			Address: e.Address, Primary: e.Primary,
-			Type: accountv1.EmailType(enumValue(e.Type, "EMAIL_TYPE_", accountv1.EmailType_value)),
+			Type: accountv1.EmailType(protoenum.Value(e.Type, "EMAIL_TYPE_", accountv1.EmailType_value)),
 		})
 	}
 	for _, ph := range c.Phones {
 		p.Phones = append(p.Phones, &accountv1.ContactPhone{
 			Number: ph.Number, Primary: ph.Primary,
-			Type: accountv1.PhoneType(enumValue(ph.Type, "PHONE_TYPE_", accountv1.PhoneType_value)),
+			Type: accountv1.PhoneType(protoenum.Value(ph.Type, "PHONE_TYPE_", accountv1.PhoneType_value)),
 		})
 	}
 	if b := c.Birthday; b != nil {
@@ -184,10 +168,10 @@ func ContactFromProto(p *accountv1.Contact) (c domain.Contact, ok bool) {
 		CustomFields: p.GetCustomFields(),
 	}
 	for _, e := range p.GetEmails() {
-		c.Emails = append(c.Emails, domain.Email{Address: e.GetAddress(), Primary: e.GetPrimary(), Type: enumName(e.GetType().String(), "EMAIL_TYPE_")})
+		c.Emails = append(c.Emails, domain.Email{Address: e.GetAddress(), Primary: e.GetPrimary(), Type: protoenum.Name(e.GetType().String(), "EMAIL_TYPE_")})
 	}
 	for _, ph := range p.GetPhones() {
-		c.Phones = append(c.Phones, domain.Phone{Number: ph.GetNumber(), Primary: ph.GetPrimary(), Type: enumName(ph.GetType().String(), "PHONE_TYPE_")})
+		c.Phones = append(c.Phones, domain.Phone{Number: ph.GetNumber(), Primary: ph.GetPrimary(), Type: protoenum.Name(ph.GetType().String(), "PHONE_TYPE_")})
 	}
 	if b := p.GetBirthday(); b != nil {
 		c.Birthday = &domain.Date{Year: b.GetYear(), Month: b.GetMonth(), Day: b.GetDay()}

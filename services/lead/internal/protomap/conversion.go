@@ -11,6 +11,7 @@ import (
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/money"
+	"github.com/crmsuite/crm/platform/protoenum"
 	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
@@ -29,7 +30,7 @@ func conversion(c *domain.Conversion) *leadv1.Conversion {
 		CreateAccount:  c.CreateAccount,
 		Contact:        ContactName(c.ContactID),
 		CreateContact:  c.CreateContact,
-		State:          leadv1.ConversionState(enumValue(string(c.State), "CONVERSION_STATE_", leadv1.ConversionState_value)),
+		State:          leadv1.ConversionState(protoenum.Value(string(c.State), "CONVERSION_STATE_", leadv1.ConversionState_value)),
 		FailureReason:  c.FailureReason,
 		FailureMessage: c.FailureMessage,
 		QualifiedBy:    c.By,
@@ -57,7 +58,7 @@ func ConversionRequest(r *leadv1.QualifyLeadRequest) (domain.ConversionRequest, 
 		req.ExistingAccount = uuid.MustParse(name[len("accounts/"):])
 	} else if a := r.GetNewAccount(); a != nil {
 		req.NewAccount = domain.NewAccount{
-			Type:         domain.AccountType(enumName(a.GetType().String(), "ACCOUNT_TYPE_")),
+			Type:         domain.AccountType(protoenum.Name(a.GetType().String(), "ACCOUNT_TYPE_")),
 			DisplayName:  a.GetDisplayName(),
 			Industry:     a.GetIndustry(),
 			CurrencyCode: a.GetCurrencyCode(),
@@ -108,7 +109,7 @@ func leadQualified(meta *eventsv1.EventMeta, l *domain.Lead) (*eventsv1.LeadQual
 	}
 	if c.CreateAccount {
 		a := ev.Account
-		a.Type = accountv1.AccountType(enumValue(string(c.Account.Type), "ACCOUNT_TYPE_", accountv1.AccountType_value))
+		a.Type = accountv1.AccountType(protoenum.Value(string(c.Account.Type), "ACCOUNT_TYPE_", accountv1.AccountType_value))
 		a.DisplayName, a.Industry, a.CurrencyCode, a.Owner = c.Account.DisplayName, c.Account.Industry, c.Account.CurrencyCode, c.Account.Owner
 		a.Website, a.Phone, a.Address = l.Website, l.Phone, address(l.Address)
 	}

@@ -7,7 +7,6 @@ package protomap
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +17,7 @@ import (
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/protoenum"
 	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
@@ -32,21 +32,6 @@ func ActivityName(leadID, id uuid.UUID) string {
 	return LeadName(leadID) + "/activities/" + id.String()
 }
 
-// enumName strips a proto enum value's prefix: STATUS_NEW -> NEW.
-func enumName(full, prefix string) string {
-	if full == prefix+"UNSPECIFIED" {
-		return ""
-	}
-	return strings.TrimPrefix(full, prefix)
-}
-
-func enumValue(name, prefix string, values map[string]int32) int32 {
-	if name == "" {
-		return 0
-	}
-	return values[prefix+name]
-}
-
 // Lead returns the API form of l.
 func Lead(l *domain.Lead) *leadv1.Lead {
 	p := &leadv1.Lead{
@@ -59,9 +44,9 @@ func Lead(l *domain.Lead) *leadv1.Lead {
 		Phone:       l.Phone,
 		Website:     l.Website,
 		Address:     address(l.Address),
-		Source:      leadv1.Source(enumValue(string(l.Source), "SOURCE_", leadv1.Source_value)),
+		Source:      leadv1.Source(protoenum.Value(string(l.Source), "SOURCE_", leadv1.Source_value)),
 		Campaign:    l.Campaign,
-		Rating:      leadv1.Rating(enumValue(string(l.Rating), "RATING_", leadv1.Rating_value)),
+		Rating:      leadv1.Rating(protoenum.Value(string(l.Rating), "RATING_", leadv1.Rating_value)),
 		Status:      status(l.Status),
 		Owner:       l.Owner,
 		Description: l.Description,
@@ -100,15 +85,15 @@ func Lead(l *domain.Lead) *leadv1.Lead {
 }
 
 func status(s domain.Status) leadv1.Status {
-	return leadv1.Status(enumValue(string(s), "STATUS_", leadv1.Status_value))
+	return leadv1.Status(protoenum.Value(string(s), "STATUS_", leadv1.Status_value))
 }
 
 func reason(r domain.DisqualificationReason) leadv1.DisqualificationReason {
-	return leadv1.DisqualificationReason(enumValue(string(r), "DISQUALIFICATION_REASON_", leadv1.DisqualificationReason_value))
+	return leadv1.DisqualificationReason(protoenum.Value(string(r), "DISQUALIFICATION_REASON_", leadv1.DisqualificationReason_value))
 }
 
 func rating(r domain.Rating) leadv1.Rating {
-	return leadv1.Rating(enumValue(string(r), "RATING_", leadv1.Rating_value))
+	return leadv1.Rating(protoenum.Value(string(r), "RATING_", leadv1.Rating_value))
 }
 
 func address(a domain.Address) *leadv1.PostalAddress {
@@ -131,10 +116,10 @@ func LeadFromProto(p *leadv1.Lead) domain.Lead {
 		Email:        p.GetEmail(),
 		Phone:        p.GetPhone(),
 		Website:      p.GetWebsite(),
-		Source:       domain.Source(enumName(p.GetSource().String(), "SOURCE_")),
+		Source:       domain.Source(protoenum.Name(p.GetSource().String(), "SOURCE_")),
 		Campaign:     p.GetCampaign(),
-		Rating:       domain.Rating(enumName(p.GetRating().String(), "RATING_")),
-		Status:       domain.Status(enumName(p.GetStatus().String(), "STATUS_")),
+		Rating:       domain.Rating(protoenum.Name(p.GetRating().String(), "RATING_")),
+		Status:       domain.Status(protoenum.Name(p.GetStatus().String(), "STATUS_")),
 		Owner:        p.GetOwner(),
 		Description:  p.GetDescription(),
 		CustomFields: p.GetCustomFields(),
@@ -154,28 +139,28 @@ func LeadFromProto(p *leadv1.Lead) domain.Lead {
 
 // ReasonFromProto returns the domain form of a disqualification reason.
 func ReasonFromProto(r leadv1.DisqualificationReason) domain.DisqualificationReason {
-	return domain.DisqualificationReason(enumName(r.String(), "DISQUALIFICATION_REASON_"))
+	return domain.DisqualificationReason(protoenum.Name(r.String(), "DISQUALIFICATION_REASON_"))
 }
 
 // DuplicateRule returns the API form of a duplicate rule.
 func DuplicateRule(r domain.DuplicateRule) leadv1.DuplicateRule {
-	return leadv1.DuplicateRule(enumValue(string(r), "DUPLICATE_RULE_", leadv1.DuplicateRule_value))
+	return leadv1.DuplicateRule(protoenum.Value(string(r), "DUPLICATE_RULE_", leadv1.DuplicateRule_value))
 }
 
 // DuplicateRuleFromProto returns the domain form of a duplicate rule; ""
 // for unspecified.
 func DuplicateRuleFromProto(r leadv1.DuplicateRule) domain.DuplicateRule {
-	return domain.DuplicateRule(enumName(r.String(), "DUPLICATE_RULE_"))
+	return domain.DuplicateRule(protoenum.Name(r.String(), "DUPLICATE_RULE_"))
 }
 
 // Activity returns the API form of a.
 func Activity(a domain.Activity) *leadv1.Activity {
 	p := &leadv1.Activity{
 		Name:       ActivityName(a.LeadID, a.ID),
-		Type:       leadv1.ActivityType(enumValue(string(a.Type), "ACTIVITY_TYPE_", leadv1.ActivityType_value)),
+		Type:       leadv1.ActivityType(protoenum.Value(string(a.Type), "ACTIVITY_TYPE_", leadv1.ActivityType_value)),
 		Subject:    a.Subject,
 		Body:       a.Body,
-		Direction:  leadv1.Direction(enumValue(string(a.Direction), "DIRECTION_", leadv1.Direction_value)),
+		Direction:  leadv1.Direction(protoenum.Value(string(a.Direction), "DIRECTION_", leadv1.Direction_value)),
 		OccurTime:  timestamppb.New(a.OccurAt),
 		Author:     a.Author,
 		CreateTime: timestamppb.New(a.CreatedAt),
@@ -189,10 +174,10 @@ func Activity(a domain.Activity) *leadv1.Activity {
 // ActivityFromProto returns the domain form of the settable fields of p.
 func ActivityFromProto(p *leadv1.Activity) domain.Activity {
 	a := domain.Activity{
-		Type:      domain.ActivityType(enumName(p.GetType().String(), "ACTIVITY_TYPE_")),
+		Type:      domain.ActivityType(protoenum.Name(p.GetType().String(), "ACTIVITY_TYPE_")),
 		Subject:   p.GetSubject(),
 		Body:      p.GetBody(),
-		Direction: domain.Direction(enumName(p.GetDirection().String(), "DIRECTION_")),
+		Direction: domain.Direction(protoenum.Name(p.GetDirection().String(), "DIRECTION_")),
 	}
 	if p.GetDuration() != nil {
 		a.Duration = p.GetDuration().AsDuration()

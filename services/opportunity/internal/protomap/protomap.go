@@ -6,7 +6,6 @@ package protomap
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +17,7 @@ import (
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/protoenum"
 	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 )
@@ -44,41 +44,25 @@ func idString(id uuid.UUID) string {
 	return id.String()
 }
 
-// enumName strips a proto enum value's prefix: STAGE_KIND_OPEN -> OPEN;
-// "" for the unspecified value.
-func enumName(full, prefix string) string {
-	if full == prefix+"UNSPECIFIED" {
-		return ""
-	}
-	return strings.TrimPrefix(full, prefix)
-}
-
-func enumValue(name, prefix string, values map[string]int32) int32 {
-	if name == "" {
-		return 0
-	}
-	return values[prefix+name]
-}
-
 // Kind and the other enums both ways.
 func Kind(k domain.StageKind) opportunityv1.StageKind {
-	return opportunityv1.StageKind(enumValue(string(k), "STAGE_KIND_", opportunityv1.StageKind_value))
+	return opportunityv1.StageKind(protoenum.Value(string(k), "STAGE_KIND_", opportunityv1.StageKind_value))
 }
 
 func KindFromProto(k opportunityv1.StageKind) domain.StageKind {
-	return domain.StageKind(enumName(k.String(), "STAGE_KIND_"))
+	return domain.StageKind(protoenum.Name(k.String(), "STAGE_KIND_"))
 }
 
 func Forecast(c domain.ForecastCategory) opportunityv1.ForecastCategory {
-	return opportunityv1.ForecastCategory(enumValue(string(c), "FORECAST_CATEGORY_", opportunityv1.ForecastCategory_value))
+	return opportunityv1.ForecastCategory(protoenum.Value(string(c), "FORECAST_CATEGORY_", opportunityv1.ForecastCategory_value))
 }
 
 func ForecastFromProto(c opportunityv1.ForecastCategory) domain.ForecastCategory {
-	return domain.ForecastCategory(enumName(c.String(), "FORECAST_CATEGORY_"))
+	return domain.ForecastCategory(protoenum.Name(c.String(), "FORECAST_CATEGORY_"))
 }
 
 func State(s domain.State) opportunityv1.OpportunityState {
-	return opportunityv1.OpportunityState(enumValue(string(s), "OPPORTUNITY_STATE_", opportunityv1.OpportunityState_value))
+	return opportunityv1.OpportunityState(protoenum.Value(string(s), "OPPORTUNITY_STATE_", opportunityv1.OpportunityState_value))
 }
 
 // Date and back.
