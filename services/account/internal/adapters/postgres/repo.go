@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -50,15 +49,6 @@ func (r *Repo) InTx(ctx context.Context, fn func(ctx context.Context) error) err
 	return pg.InTx(ctx, r.pool, fn)
 }
 
-// placeholders returns "$from, ..., $to".
-func placeholders(from, to int) string {
-	p := make([]string, 0, to-from+1)
-	for i := from; i <= to; i++ {
-		p = append(p, "$"+strconv.Itoa(i))
-	}
-	return strings.Join(p, ", ")
-}
-
 // ---- accounts ----
 
 var (
@@ -70,9 +60,9 @@ var (
 	accountColumns = "a." + strings.Join(accountWriteList[:24], ", a.") +
 		", (SELECT c.id FROM contacts c WHERE c.account_id = a.id AND c.is_primary)"
 	insertAccount = "INSERT INTO accounts (" + strings.Join(accountWriteList, ", ") + ") VALUES (" +
-		placeholders(1, len(accountWriteList)) + ") ON CONFLICT (id) DO NOTHING"
+		pg.Placeholders(1, len(accountWriteList)) + ") ON CONFLICT (id) DO NOTHING"
 	updateAccount = "UPDATE accounts SET (" + strings.Join(accountWriteList[1:], ", ") + ") = (" +
-		placeholders(2, len(accountWriteList)) + ") WHERE id = $1"
+		pg.Placeholders(2, len(accountWriteList)) + ") WHERE id = $1"
 )
 
 type addressJSON struct {
@@ -214,9 +204,9 @@ var (
 	contactWriteList = append(append([]string{}, contactReadList...), "email_keys", "phone_keys", "search")
 	contactColumns   = strings.Join(contactReadList, ", ")
 	insertContact    = "INSERT INTO contacts (" + strings.Join(contactWriteList, ", ") + ") VALUES (" +
-		placeholders(1, len(contactWriteList)) + ")"
+		pg.Placeholders(1, len(contactWriteList)) + ")"
 	updateContact = "UPDATE contacts SET (" + strings.Join(contactWriteList[1:], ", ") + ") = (" +
-		placeholders(2, len(contactWriteList)) + ") WHERE id = $1"
+		pg.Placeholders(2, len(contactWriteList)) + ") WHERE id = $1"
 )
 
 type emailJSON struct {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -57,18 +56,9 @@ var (
 
 	leadColumns   = strings.Join(leadColumnList, ", ")
 	insertColumns = strings.Join(writeColumnList, ", ")
-	insertLead    = "INSERT INTO leads (" + strings.Join(writeColumnList, ", ") + ") VALUES (" + placeholders(1, len(writeColumnList)) + ")"
-	updateLead    = "UPDATE leads SET (" + strings.Join(writeColumnList[1:], ", ") + ") = (" + placeholders(2, len(writeColumnList)) + ") WHERE id = $1"
+	insertLead    = "INSERT INTO leads (" + strings.Join(writeColumnList, ", ") + ") VALUES (" + pg.Placeholders(1, len(writeColumnList)) + ")"
+	updateLead    = "UPDATE leads SET (" + strings.Join(writeColumnList[1:], ", ") + ") = (" + pg.Placeholders(2, len(writeColumnList)) + ") WHERE id = $1"
 )
-
-// placeholders returns "$from, ..., $to".
-func placeholders(from, to int) string {
-	p := make([]string, 0, to-from+1)
-	for i := from; i <= to; i++ {
-		p = append(p, "$"+strconv.Itoa(i))
-	}
-	return strings.Join(p, ", ")
-}
 
 type addressJSON struct {
 	Lines              []string `json:"lines,omitempty"`

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -45,15 +44,6 @@ var _ app.Repository = (*Repo)(nil)
 
 func (r *Repo) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	return pg.InTx(ctx, r.pool, fn)
-}
-
-// placeholders returns "$from, ..., $to".
-func placeholders(from, to int) string {
-	p := make([]string, 0, to-from+1)
-	for i := from; i <= to; i++ {
-		p = append(p, "$"+strconv.Itoa(i))
-	}
-	return strings.Join(p, ", ")
 }
 
 // ---- pipelines ----
@@ -98,12 +88,12 @@ func scanPipeline(row pgx.Row) (*domain.Pipeline, error) {
 }
 
 func (r *Repo) InsertPipeline(ctx context.Context, p *domain.Pipeline, requestID string) error {
-	return r.writePipeline(ctx, p, `INSERT INTO pipelines (`+pipelineColumns+`) VALUES (`+placeholders(1, 9)+`)`, nil, requestID)
+	return r.writePipeline(ctx, p, `INSERT INTO pipelines (`+pipelineColumns+`) VALUES (`+pg.Placeholders(1, 9)+`)`, nil, requestID)
 }
 
 func (r *Repo) SavePipeline(ctx context.Context, p *domain.Pipeline, moves map[string]string, requestID string) error {
 	return r.writePipeline(ctx, p, `UPDATE pipelines SET (display_name, is_default, stages, created_at, created_by, updated_at, updated_by, version) = (`+
-		placeholders(2, 9)+`) WHERE id = $1`, moves, requestID)
+		pg.Placeholders(2, 9)+`) WHERE id = $1`, moves, requestID)
 }
 
 func (r *Repo) writePipeline(ctx context.Context, p *domain.Pipeline, sql string, moves map[string]string, requestID string) error {
@@ -225,9 +215,9 @@ var (
 		"competitor", "close_note", "close_time", "stage_entered_at", "created_at", "created_by", "updated_at", "updated_by", "version"}
 	opportunityColumns = strings.Join(opportunityList, ", ")
 	insertOpportunity  = "INSERT INTO opportunities (" + opportunityColumns + ") VALUES (" +
-		placeholders(1, len(opportunityList)) + ") ON CONFLICT (id) DO NOTHING"
+		pg.Placeholders(1, len(opportunityList)) + ") ON CONFLICT (id) DO NOTHING"
 	updateOpportunity = "UPDATE opportunities SET (" + strings.Join(opportunityList[1:], ", ") + ") = (" +
-		placeholders(2, len(opportunityList)) + ") WHERE id = $1"
+		pg.Placeholders(2, len(opportunityList)) + ") WHERE id = $1"
 )
 
 type lineJSON struct {
