@@ -3,19 +3,18 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"go.einride.tech/aip/ordering"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	"github.com/crmsuite/crm/platform/aipfilter"
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/customerkey"
+	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/services/account/internal/app"
 	"github.com/crmsuite/crm/services/account/internal/domain"
@@ -95,7 +94,7 @@ type listSpec struct {
 // list answers one page with keyset pagination: the page after a token
 // starts strictly after the (sort key, id) the token carries.
 func list[T any](ctx context.Context, r *Repo, spec listSpec, q app.ListQuery, scan func(pgx.Row) (T, error)) ([]T, string, error) {
-	field, desc, err := parseOrder(q.OrderBy, spec.orders)
+	field, desc, err := paging.ParseOrder(q.OrderBy, spec.orders)
 	if err != nil {
 		return nil, "", err
 	}
@@ -196,31 +195,4 @@ func (r *Repo) ListContacts(ctx context.Context, q app.ListQuery) ([]*domain.Con
 			return k
 		},
 	}, q, func(row pgx.Row) (*domain.Contact, error) { return scanContact(row) })
-}
-
-type orderBy struct{ OrderBy string }
-
-func (o orderBy) GetOrderBy() string { return o.OrderBy }
-
-func parseOrder(s string, orders map[string]order) (field string, desc bool, err error) {
-	if strings.TrimSpace(s) == "" {
-		return "create_time", true, nil
-	}
-	names := make([]string, 0, len(orders))
-	for k := range orders {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	bad := func(format string, a ...any) error {
-		return apperr.InvalidField("order_by", "INVALID_ORDER_BY", format, a...)
-	}
-	ob, err := ordering.ParseOrderBy(orderBy{s})
-	if err != nil || len(ob.Fields) != 1 {
-		return "", false, bad("order by one of %s, optionally followed by desc", strings.Join(names, ", "))
-	}
-	f := ob.Fields[0]
-	if _, ok := orders[f.Path]; !ok {
-		return "", false, bad("cannot order by %q; use one of %s", f.Path, strings.Join(names, ", "))
-	}
-	return f.Path, f.Desc, nil
 }

@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"go.einride.tech/aip/ordering"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/aipfilter"
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/services/lead/internal/app"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
@@ -46,10 +45,6 @@ var leadOrders = map[string]struct {
 	"company":     {"company", false},
 }
 
-type orderBy struct{ OrderBy string }
-
-func (o orderBy) GetOrderBy() string { return o.OrderBy }
-
 // leadCursor is the sort key of the last lead of a page.
 type leadCursor struct {
 	Time *time.Time `json:"t,omitempty"`
@@ -60,7 +55,7 @@ type leadCursor struct {
 // List implements app.Repository with keyset pagination: the page after a
 // token starts strictly after the (sort key, id) the token carries.
 func (r *Repo) List(ctx context.Context, q app.ListQuery) ([]*domain.Lead, string, error) {
-	field, desc, err := parseOrder(q.OrderBy)
+	field, desc, err := paging.ParseOrder(q.OrderBy, leadOrders)
 	if err != nil {
 		return nil, "", err
 	}
@@ -186,27 +181,6 @@ func (r *Repo) queryLeads(ctx context.Context, sql string, args []any) ([]*domai
 		return nil, fmt.Errorf("list leads: %w", err)
 	}
 	return leads, nil
-}
-
-func parseOrder(s string) (field string, desc bool, err error) {
-	if strings.TrimSpace(s) == "" {
-		return "create_time", true, nil
-	}
-	bad := func(format string, a ...any) error {
-		return apperr.InvalidField("order_by", "INVALID_ORDER_BY", format, a...)
-	}
-	ob, err := ordering.ParseOrderBy(orderBy{s})
-	if err != nil {
-		return "", false, bad("order_by must be a field name optionally followed by desc, e.g. \"create_time desc\"")
-	}
-	if len(ob.Fields) != 1 {
-		return "", false, bad("order by exactly one of create_time, update_time, last_name, company")
-	}
-	f := ob.Fields[0]
-	if _, ok := leadOrders[f.Path]; !ok {
-		return "", false, bad("cannot order by %q; use create_time, update_time, last_name or company", f.Path)
-	}
-	return f.Path, f.Desc, nil
 }
 
 type activityCursor struct {

@@ -3,19 +3,18 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"go.einride.tech/aip/ordering"
 
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/aipfilter"
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/money"
+	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/services/opportunity/internal/app"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
@@ -78,7 +77,7 @@ type cursor struct {
 // ListOpportunities answers one page with keyset pagination: the page
 // after a token starts strictly after the (sort key, id) it carries.
 func (r *Repo) ListOpportunities(ctx context.Context, q app.ListQuery) ([]*domain.Opportunity, string, error) {
-	field, desc, err := parseOrder(q.OrderBy)
+	field, desc, err := paging.ParseOrder(q.OrderBy, opportunityOrders)
 	if err != nil {
 		return nil, "", err
 	}
@@ -145,33 +144,6 @@ func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
 		out = append(out, v)
 	}
 	return out, rows.Err()
-}
-
-type orderBy struct{ OrderBy string }
-
-func (o orderBy) GetOrderBy() string { return o.OrderBy }
-
-func parseOrder(s string) (field string, desc bool, err error) {
-	if strings.TrimSpace(s) == "" {
-		return "create_time", true, nil
-	}
-	names := make([]string, 0, len(opportunityOrders))
-	for k := range opportunityOrders {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	bad := func(format string, a ...any) error {
-		return apperr.InvalidField("order_by", "INVALID_ORDER_BY", format, a...)
-	}
-	ob, err := ordering.ParseOrderBy(orderBy{s})
-	if err != nil || len(ob.Fields) != 1 {
-		return "", false, bad("order by one of %s, optionally followed by desc", strings.Join(names, ", "))
-	}
-	f := ob.Fields[0]
-	if _, ok := opportunityOrders[f.Path]; !ok {
-		return "", false, bad("cannot order by %q; use one of %s", f.Path, strings.Join(names, ", "))
-	}
-	return f.Path, f.Desc, nil
 }
 
 // ListPipelines pages through pipelines, oldest first.
