@@ -11,7 +11,6 @@ import (
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/inbox"
-	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/service"
 	"github.com/crmsuite/crm/services/account/internal/adapters/postgres"
 	"github.com/crmsuite/crm/services/account/internal/app"
@@ -45,10 +44,7 @@ func Spec(opts ...Option) service.Spec {
 			if err := env.Err(); err != nil {
 				return err
 			}
-			if rt.Config.PageTokenSecret == "" {
-				rt.Logger.Warn("PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and break across restarts and replicas")
-			}
-			repo := postgres.New(rt.Pool, rt.Outbox, paging.NewCodec([]byte(rt.Config.PageTokenSecret)), phoneRegion)
+			repo := postgres.New(rt.Pool, rt.Outbox, rt.PageCodec(), phoneRegion)
 			svc := app.New(repo, phoneRegion)
 			accountv1.RegisterAccountServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick))
 

@@ -3,16 +3,13 @@
 package wire
 
 import (
-	"context"
 	"time"
 
 	"buf.build/go/protovalidate"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/config"
-	"github.com/crmsuite/crm/platform/grpcx"
 	"github.com/crmsuite/crm/platform/idempotency"
-	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/service"
 	"github.com/crmsuite/crm/services/lead/internal/adapters/grpcclient"
 	"github.com/crmsuite/crm/services/lead/internal/adapters/postgres"
@@ -71,18 +68,11 @@ func Spec(opts ...Option) service.Spec {
 			if err != nil {
 				return err
 			}
-			repo := postgres.New(rt.Pool, rt.Outbox, paging.NewCodec([]byte(rt.Config.PageTokenSecret)), phoneRegion)
-			if rt.Config.PageTokenSecret == "" {
-				rt.Logger.Warn("PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and break across restarts and replicas")
-			}
-			accounts, err := grpcx.Dial(set.accountAddr)
+			repo := postgres.New(rt.Pool, rt.Outbox, rt.PageCodec(), phoneRegion)
+			accounts, err := rt.Dial(set.accountAddr)
 			if err != nil {
 				return err
 			}
-			rt.Go(func(ctx context.Context) error { // workers stop after the gRPC server
-				<-ctx.Done()
-				return accounts.Close()
-			})
 			svc := app.New(repo).WithCustomers(grpcclient.NewCustomers(accounts, set.accountTimeout))
 			for _, c := range eventport.ConversionConsumers(rt.Config.EventsNamespace, svc) {
 				rt.Consume(c)

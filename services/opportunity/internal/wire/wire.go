@@ -3,17 +3,14 @@
 package wire
 
 import (
-	"context"
 	"time"
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/events"
-	"github.com/crmsuite/crm/platform/grpcx"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/inbox"
-	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/service"
 	"github.com/crmsuite/crm/services/opportunity/internal/adapters/grpcclient"
 	"github.com/crmsuite/crm/services/opportunity/internal/adapters/postgres"
@@ -68,18 +65,11 @@ func Spec(opts ...Option) service.Spec {
 			for _, o := range opts {
 				o(&set)
 			}
-			if rt.Config.PageTokenSecret == "" {
-				rt.Logger.Warn("PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and break across restarts and replicas")
-			}
-			accounts, err := grpcx.Dial(set.accountAddr)
+			accounts, err := rt.Dial(set.accountAddr)
 			if err != nil {
 				return err
 			}
-			rt.Go(func(ctx context.Context) error { // workers stop after the gRPC server
-				<-ctx.Done()
-				return accounts.Close()
-			})
-			repo := postgres.New(rt.Pool, rt.Outbox, paging.NewCodec([]byte(rt.Config.PageTokenSecret)))
+			repo := postgres.New(rt.Pool, rt.Outbox, rt.PageCodec())
 			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout))
 			opportunityv1.RegisterOpportunityServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick))
 

@@ -1,0 +1,34 @@
+package service
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/paging"
+)
+
+// PageCodec returns the codec of the service's page tokens, signed with
+// PAGE_TOKEN_SECRET. Without a secret it warns: tokens are then signed
+// with a random key and break across restarts and replicas.
+func (rt *Runtime) PageCodec() *paging.Codec {
+	if rt.Config.PageTokenSecret == "" {
+		rt.Logger.Warn("PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and break across restarts and replicas")
+	}
+	return paging.NewCodec([]byte(rt.Config.PageTokenSecret))
+}
+
+// Dial returns a client connection to another service of the suite at
+// addr (see grpcx.Dial), closed once this service has stopped serving.
+func (rt *Runtime) Dial(addr string) (*grpc.ClientConn, error) {
+	conn, err := grpcx.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	rt.Go(func(ctx context.Context) error { // workers stop after the gRPC server
+		<-ctx.Done()
+		return conn.Close()
+	})
+	return conn, nil
+}
