@@ -123,6 +123,14 @@ func TestDuplicateDetectionOnCreateAndUpdate(t *testing.T) {
 	if err != nil || len(phones.Groups) != 1 || phones.Groups[0].Rule != leadv1.DuplicateRule_DUPLICATE_RULE_PHONE {
 		t.Fatalf("phone groups = %v, %v", phones, err)
 	}
+	// Merging the twin away shrinks the email group and ends the phone one.
+	if _, err := s.client.MergeLeads(ctx, &leadv1.MergeLeadsRequest{Primary: ada.Name, Duplicates: []string{twin.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.client.ListDuplicateGroups(ctx, &leadv1.ListDuplicateGroupsRequest{})
+	if err != nil || len(all.Groups) != 1 || all.Groups[0].Key != "ada+crm@example.com" || len(all.Groups[0].Leads) != 2 {
+		t.Fatalf("groups after merge = %v, %v", all, err)
+	}
 }
 
 func TestConcurrentCreatesOfOnePersonLetExactlyOneIn(t *testing.T) {

@@ -191,6 +191,11 @@ func TestImportPoliciesAndUpsert(t *testing.T) {
 	if r.job.Counts.Created != 1 {
 		t.Fatalf("create anyway: %v", r.job.Counts)
 	}
+	// ...and listed as a duplicate group.
+	groups, err := s.client.ListDuplicateGroups(ctx, &leadv1.ListDuplicateGroupsRequest{})
+	if err != nil || len(groups.Groups) != 1 || groups.Groups[0].Key != "base@example.com" || len(groups.Groups[0].Leads) != 2 {
+		t.Fatalf("groups after create anyway = %v, %v", groups, err)
+	}
 	// UPDATE: the row's non-empty fields go onto the lead it duplicates
 	// (the oldest), the rest of it stays.
 	r = runImport(t, s, &leadv1.ImportOptions{DuplicatePolicy: leadv1.DuplicatePolicy_DUPLICATE_POLICY_UPDATE},

@@ -67,10 +67,10 @@ type groupCursor struct {
 }
 
 // ListDuplicateGroups implements app.Repository. Each rule's groups come
-// from its partial index in key order (an index-only scan grouped as it
-// goes), and rules are read one after the other, so a page stops reading
-// once it has its groups. A rule with almost no duplicates is read to the
-// end of its index when a page reaches it.
+// from the keys noted as shared (duplicate_keys, migration 007) in key
+// order, each checked against the leads' partial index (a noted key whose
+// group fell apart is skipped); rules are read one after the other, so a
+// page stops reading once it has its groups.
 func (r *Repo) ListDuplicateGroups(ctx context.Context, only domain.DuplicateRule, pageSize int, pageToken string) ([]app.DuplicateGroup, string, error) {
 	queryKey := "duplicate-groups\x00" + string(only)
 	var c groupCursor
@@ -85,15 +85,18 @@ func (r *Repo) ListDuplicateGroups(ctx context.Context, only domain.DuplicateRul
 		if (only != "" && d.rule != only) || i < c.Rule {
 			continue
 		}
-		args := []any{pageSize + 1 - len(groups)}
+		args := []any{pageSize + 1 - len(groups), string(d.rule)}
 		after := ""
 		if pageToken != "" && i == c.Rule {
 			args = append(args, c.Key)
-			after = " AND " + d.column + " > $2"
+			after = " AND dk.key > $3"
 		}
-		rows, err := pg.Q(ctx, r.pool).Query(ctx, fmt.Sprintf(`SELECT %[1]s, array_agg(id ORDER BY id)
-			FROM leads WHERE %[1]s <> '' AND status <> 'MERGED'%[2]s
-			GROUP BY %[1]s HAVING count(*) > 1 ORDER BY %[1]s LIMIT $1`, d.column, after), args...)
+		rows, err := pg.Q(ctx, r.pool).Query(ctx, fmt.Sprintf(`SELECT dk.key, g.ids
+			FROM duplicate_keys dk
+			CROSS JOIN LATERAL (SELECT array_agg(id ORDER BY id) AS ids FROM leads
+				WHERE %[1]s = dk.key AND %[1]s <> '' AND status <> 'MERGED') g
+			WHERE dk.rule = $2%[2]s AND cardinality(g.ids) > 1
+			ORDER BY dk.key LIMIT $1`, d.column, after), args...)
 		if err != nil {
 			return nil, "", fmt.Errorf("list duplicate groups: %w", err)
 		}

@@ -247,6 +247,10 @@ func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]
 	if err := res.Err(); err != nil {
 		return nil, fmt.Errorf("import insert: %w", err)
 	}
+	if t.job.Options.Policy != domain.DuplicatesSkip && len(inserted) > 0 {
+		// Only these policies let an import make duplicates.
+		t.batch.Queue(`SELECT note_duplicate_keys(array_agg(id)) FROM import_stage`)
+	}
 	var out []*domain.Lead
 	for _, l := range leads {
 		if inserted[l.ID] {
@@ -277,6 +281,7 @@ func (t *importTx) Save(l *domain.Lead, evs []domain.Event) error {
 		return err
 	}
 	t.batch.Queue(updateLead, t.r.leadArgs(l)...)
+	t.batch.Queue(noteDuplicateKeys, []uuid.UUID{l.ID})
 	outbox.Queue(t.batch, msgs...)
 	return nil
 }

@@ -179,6 +179,10 @@ func deref(s *string) string {
 // CR001 when another lead shares one of the given keys; see migration 002.
 const assertNoDuplicate = `SELECT assert_no_duplicate_lead($1, $2, $3, $4)`
 
+// noteDuplicateKeys records the keys a lead written with allow_duplicate
+// shares with others, for ListDuplicateGroups (migration 007).
+const noteDuplicateKeys = `SELECT note_duplicate_keys($1)`
+
 // Create sends the lead and its outbox rows in one round trip; the batch
 // is one implicit transaction (or joins the one in ctx).
 func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error {
@@ -192,6 +196,9 @@ func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error 
 		b.Queue(assertNoDuplicate, l.ID, k.Email, k.Phone, k.CompanyAndName)
 	}
 	b.Queue(insertLead, leadArgsWithKeys(l, k)...)
+	if ch.AllowDuplicate {
+		b.Queue(noteDuplicateKeys, []uuid.UUID{l.ID})
+	}
 	outbox.Queue(b, msgs...)
 	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
 		return duplicateOr(err, "create lead")
@@ -268,6 +275,9 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 					changed(before.Phone, after.Phone), changed(before.CompanyAndName, after.CompanyAndName))
 			}
 			b.Queue(updateLead, leadArgsWithKeys(l, after)...)
+			if after != before && ch.AllowDuplicate {
+				b.Queue(noteDuplicateKeys, []uuid.UUID{l.ID})
+			}
 		}
 		if a := ch.Activity; a != nil {
 			var dur *time.Duration
