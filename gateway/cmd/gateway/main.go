@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -49,10 +51,34 @@ func run(ctx context.Context) error {
 			MaxBodyBytes: int64(env.Int("IMPORT_MAX_BODY_BYTES", 1<<30)),
 			MaxRowBytes:  int64(env.Int("IMPORT_MAX_ROW_BYTES", 1<<20)),
 		},
+		// Per caller (bearer token, else client IP); RATE_LIMIT_RPS=0
+		// disables. See server.RateLimitConfig.
+		RateLimit: server.RateLimitConfig{
+			Burst:      env.Int("RATE_LIMIT_BURST", 100),
+			MaxCallers: env.Int("RATE_LIMIT_CALLERS", 100000),
+		},
+	}
+	var cfgErrs []error
+	rps, err := strconv.ParseFloat(env.String("RATE_LIMIT_RPS", "50"), 64)
+	switch {
+	case err != nil:
+		cfgErrs = append(cfgErrs, fmt.Errorf("RATE_LIMIT_RPS: %q is not a number", os.Getenv("RATE_LIMIT_RPS")))
+	case rps < 0 || math.IsNaN(rps) || math.IsInf(rps, 0):
+		cfgErrs = append(cfgErrs, fmt.Errorf("RATE_LIMIT_RPS: %v is not a rate (0 disables)", rps))
+	}
+	cfg.RateLimit.RPS = rps
+	if rps > 0 && cfg.RateLimit.Burst < 1 {
+		cfgErrs = append(cfgErrs, fmt.Errorf("RATE_LIMIT_BURST: %d, must be at least 1", cfg.RateLimit.Burst))
+	}
+	if cfg.RateLimit.MaxCallers < 1 {
+		cfgErrs = append(cfgErrs, fmt.Errorf("RATE_LIMIT_CALLERS: %d, must be at least 1", cfg.RateLimit.MaxCallers))
+	}
+	if cfg.RateLimit.TrustedProxies, err = server.ParseTrustedProxies(env.String("TRUSTED_PROXIES", "")); err != nil {
+		cfgErrs = append(cfgErrs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
 	shutdownTimeout := env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 	level, format := env.String("LOG_LEVEL", "info"), env.String("LOG_FORMAT", "json")
-	if err := env.Err(); err != nil {
+	if err := errors.Join(append([]error{env.Err()}, cfgErrs...)...); err != nil {
 		return err
 	}
 	log := logx.New("gateway", level, format)
@@ -81,7 +107,8 @@ func run(ctx context.Context) error {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
-	log.Info("serving", "http", lis.Addr().String(), "upstreams", upstreamAddrs)
+	log.Info("serving", "http", lis.Addr().String(), "upstreams", upstreamAddrs,
+		"rate_limit_rps", cfg.RateLimit.RPS, "rate_limit_burst", cfg.RateLimit.Burst)
 	select {
 	case err := <-errc:
 		return err

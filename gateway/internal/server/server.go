@@ -1,6 +1,6 @@
 // Package server is the REST gateway: grpc-gateway in front of every
 // service, plus health, readiness, the OpenAPI document, metrics, request
-// size limits and access logs.
+// size limits, per-caller rate limits and access logs.
 package server
 
 import (
@@ -51,6 +51,9 @@ type Config struct {
 	Pprof bool
 	// CSVImport bounds CSV uploads (POST /v1/leads:importCsv).
 	CSVImport CSVImportConfig
+	// RateLimit limits each caller of /v1/... (a CSV import counts as one
+	// request); over it, 429 with Retry-After. The zero value disables it.
+	RateLimit RateLimitConfig
 }
 
 // New returns the gateway's HTTP handler. Each upstream's API is
@@ -65,6 +68,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		runtime.WithErrorHandler(errorHandler),
 	)
+	limiter := newRateLimiter(cfg.RateLimit)
 	root := http.NewServeMux()
 	for _, u := range upstreams {
 		switch u.Name {
@@ -83,7 +87,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 			if csvCfg.RowsPerMessage <= 0 {
 				csvCfg.RowsPerMessage = 1000
 			}
-			root.Handle("POST /v1/leads:importCsv", &csvImporter{leads: leads, cfg: csvCfg})
+			root.Handle("POST /v1/leads:importCsv", limiter.wrap(&csvImporter{leads: leads, cfg: csvCfg}))
 		case "account":
 			if err := accountv1.RegisterAccountServiceHandlerClient(ctx, mux, accountv1.NewAccountServiceClient(u.Conn)); err != nil {
 				return nil, err
@@ -109,7 +113,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 		root.HandleFunc("/debug/pprof/", pprof.Index)
 		root.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
-	root.Handle("/v1/", limitBody(cfg.MaxBodyBytes, withTimeout(cfg.UpstreamTimeout, mux)))
+	// Only the API is rate limited: probes, scrapes and the OpenAPI document
+	// must keep answering while a caller is over its limit.
+	root.Handle("/v1/", limiter.wrap(limitBody(cfg.MaxBodyBytes, withTimeout(cfg.UpstreamTimeout, mux))))
 	return accessLog(log, root), nil
 }
 
@@ -279,9 +285,12 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			return
 		}
 		// Services log every call; the gateway logs failures at info and
-		// error, and successful requests only at debug.
+		// error, and successful requests only at debug. Rate-limited
+		// requests are debug too (crm_gateway_rate_limited_total counts
+		// them): a flood must not turn into as many log lines.
 		level := slog.LevelDebug
 		switch {
+		case rec.status == http.StatusTooManyRequests:
 		case rec.status >= 500:
 			level = slog.LevelError
 		case rec.status >= 400:

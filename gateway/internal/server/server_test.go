@@ -38,6 +38,13 @@ func (r *recordingLeads) GetLead(ctx context.Context, req *leadv1.GetLeadRequest
 
 func gateway(t *testing.T, leads leadv1.LeadServiceServer) *httptest.Server {
 	t.Helper()
+	return gatewayWith(t, Config{MaxBodyBytes: 1024, UpstreamTimeout: 5e9}, leads)
+}
+
+// gatewayWith is the gateway with cfg in front of leads (and a health
+// service), on a test HTTP server.
+func gatewayWith(t *testing.T, cfg Config, leads leadv1.LeadServiceServer) *httptest.Server {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +59,7 @@ func gateway(t *testing.T, leads leadv1.LeadServiceServer) *httptest.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	h, err := New(t.Context(), Config{MaxBodyBytes: 1024, UpstreamTimeout: 5e9}, slog.New(slog.DiscardHandler), []Upstream{{Name: "lead", Conn: conn}})
+	h, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), []Upstream{{Name: "lead", Conn: conn}})
 	if err != nil {
 		t.Fatal(err)
 	}
