@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
@@ -169,7 +168,7 @@ func TestConversionWalkthroughOverREST(t *testing.T) {
 // contacts with a source lead, and leads whose conversion is COMPLETE.
 func (s *stack) countConverted(t *testing.T) (accounts, contacts, complete int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := testkit.As("alice")
 	for tok := ""; ; {
 		page, err := s.accounts.ListAccounts(ctx, &accountv1.ListAccountsRequest{PageSize: 500, PageToken: tok})
 		if err != nil {
@@ -223,7 +222,7 @@ func (s *stack) convert(t *testing.T, n int, during func(i int)) { s.convertWith
 // withOpportunity.
 func (s *stack) convertWith(t *testing.T, n int, withOpportunity bool, during func(i int)) {
 	t.Helper()
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-actor", "alice")
+	ctx := testkit.As("alice")
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	next := make(chan int)
@@ -397,7 +396,7 @@ func TestConversionsWhileTheOpportunityServiceIsDown(t *testing.T) {
 	opps := opportunityv1.NewOpportunityServiceClient(testkit.Dial(t, s.opps.Addr))
 	seen := map[string]bool{}
 	for tok := ""; ; {
-		page, err := opps.ListOpportunities(context.Background(), &opportunityv1.ListOpportunitiesRequest{PageSize: 500, PageToken: tok})
+		page, err := opps.ListOpportunities(testkit.As("alice"), &opportunityv1.ListOpportunitiesRequest{PageSize: 500, PageToken: tok})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,6 +53,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	common := []string{"METRICS_ADDR=off", "DATABASE_URL=" + db, "NATS_URL=" + n.URL, "EVENTS_NAMESPACE=" + n.Namespace,
 		"PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s",
 		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "OPPORTUNITY_GRPC_ADDR=" + oppAddr, "ACCOUNT_CALL_TIMEOUT=1s"}
+	common = append(common, testkit.AuthEnv()...)
 	account := testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
 		append([]string{"GRPC_ADDR=" + accountAddr}, common...)...)
 	opps := testkit.StartProc(t, "opportunity", testkit.Binary(t, "github.com/crmsuite/crm/services/opportunity/cmd/opportunity"), oppAddr,
@@ -79,6 +80,8 @@ type response struct {
 	raw    []byte
 }
 
+// do sends a REST request as alice (an admin token), with headers (name,
+// value pairs) set on top; an "Authorization" of "" sends none.
 func (s *stack) do(t *testing.T, method, path string, body any, headers ...string) response {
 	t.Helper()
 	var rdr io.Reader
@@ -100,8 +103,12 @@ func (s *stack) do(t *testing.T, method, path string, body any, headers ...strin
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Actor", "alice")
+	req.Header.Set("Authorization", testkit.Bearer("alice"))
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := s.http.Do(req)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 // csvResult is a CSV import's NDJSON answer.
@@ -26,7 +28,7 @@ func (s *stack) importCSV(t *testing.T, query, body string) csvResult {
 	t.Helper()
 	req, _ := http.NewRequest("POST", s.base+"/v1/leads:importCsv?"+query, strings.NewReader(body))
 	req.Header.Set("Content-Type", "text/csv")
-	req.Header.Set("X-Actor", "importer")
+	req.Header.Set("Authorization", testkit.Bearer("importer"))
 	resp, err := s.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +187,7 @@ func TestCSVImportStreamsLargeFilesWhole(t *testing.T) {
 		_ = pw.Close()
 	}()
 	req, _ := http.NewRequest("POST", s.base+"/v1/leads:importCsv", pr)
-	req.Header.Set("X-Actor", "importer")
+	req.Header.Set("Authorization", testkit.Bearer("importer"))
 	resp, err := s.http.Do(req)
 	if err != nil {
 		t.Fatal(err)

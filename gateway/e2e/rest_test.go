@@ -10,6 +10,7 @@ import (
 	"time"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/testkit"
 )
 
 func TestRESTWalkthroughOfALead(t *testing.T) {
@@ -187,7 +188,7 @@ func TestGatewayHealthReadinessOpenAPIAndUpstreamOutage(t *testing.T) {
 		t.Fatalf("after restart = %s", got.raw)
 	}
 	// And the gRPC side answers the same.
-	l, err := s.grpc.GetLead(t.Context(), &leadv1.GetLeadRequest{Name: created.str("name")})
+	l, err := s.grpc.GetLead(testkit.WithToken(t.Context(), testkit.Token("alice")), &leadv1.GetLeadRequest{Name: created.str("name")})
 	if err != nil || l.Company != "Durable Inc" {
 		t.Fatalf("grpc get = %v, %v", l, err)
 	}

@@ -1,9 +1,9 @@
 // Package auth carries the caller's identity through a request.
 //
 // Authentication itself plugs into the gRPC interceptor chain through the
-// Authenticator interface (platform/grpcx). Until token authentication
-// lands, the development authenticator trusts the `x-actor` metadata header;
-// it must not be exposed beyond a trusted network.
+// Authenticator interface (platform/grpcx): bearer tokens (platform/authn)
+// by default, or, in the explicitly chosen dev-header mode, an `x-actor`
+// metadata header that must never be exposed beyond a developer's machine.
 package auth
 
 import "context"
@@ -37,4 +37,19 @@ func Actor(ctx context.Context) string {
 		return p.Subject
 	}
 	return Anonymous
+}
+
+type onBehalfOfKey struct{}
+
+// WithOnBehalfOf returns ctx noting the end user a service calls for. It
+// is context for logs only: authorization decisions use the Principal,
+// which for a service-to-service call is the calling service.
+func WithOnBehalfOf(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, onBehalfOfKey{}, user)
+}
+
+// OnBehalfOf returns the end user a service call is made for, or "".
+func OnBehalfOf(ctx context.Context) string {
+	u, _ := ctx.Value(onBehalfOfKey{}).(string)
+	return u
 }

@@ -33,8 +33,9 @@ type Authenticator interface {
 // ActorHeader is the development identity header (see HeaderAuthenticator).
 const ActorHeader = "x-actor"
 
-// HeaderAuthenticator trusts the `x-actor` metadata header: development
-// only, until token authentication replaces it.
+// HeaderAuthenticator trusts the `x-actor` metadata header: anyone can
+// claim to be anyone. Only for AUTH_MODE=dev-header, a local debugging
+// mode; the suite authenticates with TokenAuthenticator.
 type HeaderAuthenticator struct{}
 
 func (HeaderAuthenticator) Authenticate(ctx context.Context, _ string) (context.Context, error) {
@@ -43,6 +44,16 @@ func (HeaderAuthenticator) Authenticate(ctx context.Context, _ string) (context.
 		return auth.WithPrincipal(ctx, auth.Principal{Subject: v[0]}), nil
 	}
 	return ctx, nil
+}
+
+// actorFields are the log fields naming the caller: the actor, and for a
+// service's call the end user it acts for.
+func actorFields(ctx context.Context) logging.Fields {
+	f := logging.Fields{"actor", auth.Actor(ctx)}
+	if u := auth.OnBehalfOf(ctx); u != "" {
+		f = append(f, "on_behalf_of", u)
+	}
+	return f
 }
 
 // publicMethods skip authentication.
@@ -75,14 +86,14 @@ func (c Chain) ServerOptions() []grpc.ServerOption {
 		logging.WithLogOnEvents(logging.FinishCall),
 		logging.WithDisableLoggingFields(logging.SystemTag[0], logging.ComponentFieldKey, logging.MethodTypeFieldKey),
 		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
-			return logging.Fields{"actor", auth.Actor(ctx)}
+			return actorFields(ctx)
 		}),
 	}
 	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		c.Logger.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
 	recoveryOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		c.Logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		c.Logger.ErrorContext(ctx, "panic in handler", append(actorFields(ctx), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))...)
 		return status.Error(codes.Internal, "internal error")
 	})
 	return []grpc.ServerOption{

@@ -50,7 +50,7 @@ func ToStatus(ctx context.Context, log *slog.Logger, err error) *status.Status {
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.New(codes.DeadlineExceeded, "deadline exceeded")
 	}
-	log.ErrorContext(ctx, "internal error", "error", err)
+	log.ErrorContext(ctx, "internal error", append(actorFields(ctx), "error", err)...)
 	st, _ := status.New(codes.Internal, "internal error").WithDetails(&errdetails.ErrorInfo{
 		Reason: "INTERNAL", Domain: ErrorDomain,
 	})

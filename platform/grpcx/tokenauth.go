@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 
 	"google.golang.org/grpc/metadata"
 
@@ -15,7 +16,8 @@ import (
 // TokenAuthenticator admits calls carrying a valid bearer token in the
 // `authorization` metadata (the gateway forwards the HTTP header). A missing
 // or bad token is Unauthenticated; why a token was refused is logged, not
-// told to the caller.
+// told to the caller. A service's call may name the end user it acts for
+// (x-on-behalf-of), which is kept for the logs only (auth.OnBehalfOf).
 type TokenAuthenticator struct {
 	Verifier *authn.Verifier
 	Logger   *slog.Logger
@@ -37,5 +39,13 @@ func (a TokenAuthenticator) Authenticate(ctx context.Context, fullMethod string)
 		}
 		return ctx, apperr.Unauthenticated("INVALID_TOKEN", "the bearer token is not valid")
 	}
-	return auth.WithPrincipal(ctx, p), nil
+	ctx = auth.WithPrincipal(ctx, p)
+	// A service names the end user it calls for: noted for the logs, never
+	// used to authorize. Other callers cannot speak for anyone.
+	if slices.Contains(p.Roles, authn.ServiceRole) {
+		if v := md.Get(OnBehalfOfHeader); len(v) > 0 && v[0] != "" && len(v[0]) <= 128 {
+			ctx = auth.WithOnBehalfOf(ctx, v[0])
+		}
+	}
+	return ctx, nil
 }

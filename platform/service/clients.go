@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc"
 
@@ -20,9 +21,19 @@ func (rt *Runtime) PageCodec() *paging.Codec {
 }
 
 // Dial returns a client connection to another service of the suite at
-// addr (see grpcx.Dial), closed once this service has stopped serving.
+// addr (see grpcx.Dial), closed once this service has stopped serving. Its
+// calls carry this service's own token (AUTH_SERVICE_TOKEN_FILE, or
+// minted with AUTH_HS256_SECRET) and the end user only as context.
 func (rt *Runtime) Dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := grpcx.Dial(addr)
+	var opts []grpcx.DialOption
+	switch {
+	case rt.devHeader:
+	case rt.serviceTokens == nil:
+		return nil, errors.New("calls to other services need this service's own token: set AUTH_SERVICE_TOKEN_FILE, or AUTH_HS256_SECRET to mint it")
+	default:
+		opts = append(opts, grpcx.WithServiceTokens(rt.serviceTokens))
+	}
+	conn, err := grpcx.Dial(addr, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/crmsuite/crm/platform/authn"
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/grpcx"
@@ -62,6 +63,8 @@ type Config struct {
 	// aggregate's in order); each holds a database connection while it
 	// applies one.
 	ConsumerWorkers int
+	// Auth is how calls are authenticated, both ways.
+	Auth AuthConfig
 }
 
 // LoadConfig reads the environment; defaultGRPCPort and defaultMetricsPort
@@ -77,16 +80,29 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 		NATSURL:         env.String("NATS_URL", "nats://127.0.0.1:4222"),
 		EventsNamespace: env.String("EVENTS_NAMESPACE", ""),
 		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
-		Reflection:      env.Bool("GRPC_REFLECTION", true),
+		Reflection:      env.Bool("GRPC_REFLECTION", false),
 		PageTokenSecret: env.Secret("PAGE_TOKEN_SECRET", ""),
 		LogLevel:        env.String("LOG_LEVEL", "info"),
 		LogFormat:       env.String("LOG_FORMAT", "json"),
 		Pprof:           env.Bool("PPROF", false),
 		StreamReplicas:  env.Int("NATS_STREAM_REPLICAS", 1),
 		ConsumerWorkers: env.Int("CONSUMER_WORKERS", 4),
+		Auth: AuthConfig{
+			Mode:             env.String("AUTH_MODE", AuthToken),
+			Issuer:           env.String("AUTH_ISSUER", "crm"),
+			Audience:         env.String("AUTH_AUDIENCE", "crm"),
+			Algorithms:       splitList(env.String("AUTH_ALGORITHMS", "RS256,EdDSA")),
+			HS256Secret:      env.Secret("AUTH_HS256_SECRET", ""),
+			JWKSFile:         env.String("AUTH_JWKS_FILE", ""),
+			ServiceTokenFile: env.String("AUTH_SERVICE_TOKEN_FILE", ""),
+		},
 	}
 	env.Required("DATABASE_URL", c.DatabaseURL)
-	return c, env.Err()
+	var modeErr error
+	if m := c.Auth.Mode; m != AuthToken && m != AuthDevHeader {
+		modeErr = fmt.Errorf("AUTH_MODE %q: want %q or %q", m, AuthToken, AuthDevHeader)
+	}
+	return c, errors.Join(env.Err(), modeErr)
 }
 
 // NewLogger returns the structured logger the config asks for.
@@ -107,6 +123,11 @@ type Runtime struct {
 	Relay *outbox.Relay
 	// Outbox builds outbox rows for this service's events.
 	Outbox outbox.Writer
+
+	// serviceTokens are this service's own, for its calls to others (nil
+	// in dev-header mode, or when none is configured).
+	serviceTokens authn.TokenSource
+	devHeader     bool
 
 	workers []func(context.Context) error
 }
@@ -152,6 +173,11 @@ type Spec struct {
 func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 
+	authenticator, serviceTokens, err := authentication(c.Name, c.Auth, log)
+	if err != nil {
+		return err
+	}
+
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	pool, err := pg.Connect(startCtx, pg.PoolConfig{
@@ -176,7 +202,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	if err != nil {
 		return fmt.Errorf("protovalidate: %w", err)
 	}
-	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: grpcx.HeaderAuthenticator{}}
+	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: authenticator}
 	srv := grpc.NewServer(append(chain.ServerOptions(),
 		grpc.MaxRecvMsgSize(8<<20),
 		// Clients reconnect now and then, so new replicas get their share
@@ -192,7 +218,8 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	ns := c.EventsNamespace
 	rt := &Runtime{
 		Config: c, Logger: log, Pool: pool, NATS: nc, JS: js, GRPC: srv,
-		Outbox: outbox.Writer{Service: c.Name, Namespace: ns},
+		Outbox:        outbox.Writer{Service: c.Name, Namespace: ns},
+		serviceTokens: serviceTokens, devHeader: c.Auth.withDefaults().Mode == AuthDevHeader,
 		Relay: &outbox.Relay{
 			Pool: pool, JS: js, Logger: log,
 			Stream: jetstream.StreamConfig{

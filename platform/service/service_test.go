@@ -48,7 +48,7 @@ func startService(t *testing.T, delay, shutdownTimeout time.Duration) *running {
 	n := testkit.NewNATS(t)
 	cfg := service.Config{
 		Name: "svc", GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DatabaseURL: testkit.Database(t), DBMaxConns: 4,
-		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: shutdownTimeout,
+		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: shutdownTimeout, Auth: testAuth(),
 	}
 	ready := make(chan net.Addr, 1)
 	spec := service.Spec{
@@ -86,7 +86,7 @@ func TestShutdownLetsInFlightCallsFinish(t *testing.T) {
 	r := startService(t, 400*time.Millisecond, 5*time.Second)
 	callErr := make(chan error, 1)
 	go func() {
-		_, err := testpb.NewTestServiceClient(r.conn).UnaryCall(context.Background(), &testpb.SimpleRequest{})
+		_, err := testpb.NewTestServiceClient(r.conn).UnaryCall(testkit.As("alice"), &testpb.SimpleRequest{})
 		callErr <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -114,7 +114,7 @@ func TestShutdownIsBoundedWhenCallsDoNotFinish(t *testing.T) {
 	r := startService(t, time.Minute, 300*time.Millisecond)
 	callErr := make(chan error, 1)
 	go func() {
-		_, err := testpb.NewTestServiceClient(r.conn).UnaryCall(context.Background(), &testpb.SimpleRequest{})
+		_, err := testpb.NewTestServiceClient(r.conn).UnaryCall(testkit.As("alice"), &testpb.SimpleRequest{})
 		callErr <- err
 	}()
 	time.Sleep(100 * time.Millisecond)

@@ -1,7 +1,6 @@
 package testkit
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -9,17 +8,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-
-	"github.com/crmsuite/crm/platform/grpcx"
 )
-
-// As returns a context whose outgoing gRPC calls are made as user (the
-// x-actor header the services trust in development and tests).
-func As(user string) context.Context {
-	return metadata.AppendToOutgoingContext(context.Background(), grpcx.ActorHeader, user)
-}
 
 // Dial returns a plaintext client connection to addr, closed when the test
 // ends.

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/crmsuite/crm/platform/authn"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -122,9 +123,15 @@ func run(ctx context.Context, o options) error {
 	}
 	defer ns.Stop()
 
+	authEnv, bearer, err := authn.DevCredentials("bench", "admin")
+	if err != nil {
+		return err
+	}
+	authorization = bearer
 	leadAddr, accountAddr := freeAddr(), freeAddr()
 	env := []string{"METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL, "PAGE_TOKEN_SECRET=bench",
 		"LOG_LEVEL=warn", "LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr}
+	env = append(env, authEnv...)
 	pids := map[string]int{}
 	for _, svc := range []struct{ name, addr string }{{"account", accountAddr}, {"lead", leadAddr}} {
 		p, err := procs.Start(svc.name, filepath.Join(o.binDir, svc.name), append([]string{"GRPC_ADDR=" + svc.addr}, env...), logf)
@@ -259,7 +266,7 @@ type runResult struct {
 // runAt starts a conversion every 1/rate seconds for d (open loop: a slow
 // answer does not delay the next conversion).
 func (c *converter) runAt(ctx context.Context, rate int, d time.Duration) runResult {
-	ctx = metadata.AppendToOutgoingContext(ctx, "x-actor", "bench")
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", authorization)
 	if c.pending == nil {
 		c.pending = map[string]time.Time{}
 	}
@@ -449,3 +456,7 @@ func (r report) write(dir string) error {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// authorization is the Authorization header value of the benchmark's
+// calls: a token the services it starts accept (authn.DevCredentials).
+var authorization string

@@ -3,6 +3,10 @@
 // NATS_URL point at running ones, then every service and the gateway as
 // separate processes, as they run in production. Data lives under
 // DATA_DIR (default .data), so a restart keeps it. Ctrl-C stops everything.
+//
+// Services authenticate every call with bearer tokens signed (HS256) by a
+// random development key kept in DATA_DIR/dev-signing-key; bin/devtoken
+// mints tokens with it.
 package main
 
 import (
@@ -92,6 +96,11 @@ func run(ctx context.Context) error {
 		natsURL = ns.URL
 	}
 
+	keyFile, err := devSigningKey(dataDir)
+	if err != nil {
+		return err
+	}
+
 	var running []*procs.Proc
 	defer func() {
 		// Gateway first, then services: the reverse of start order.
@@ -118,6 +127,9 @@ func run(ctx context.Context) error {
 			"NATS_URL=" + natsURL,
 			"LOG_FORMAT=" + env.String("LOG_FORMAT", "text"),
 			"GRPC_REFLECTION=true",
+			"AUTH_MODE=token",
+			"AUTH_ALGORITHMS=HS256",
+			"AUTH_HS256_SECRET_FILE=" + keyFile,
 			"PAGE_TOKEN_SECRET=" + pageTokenSecret(dataDir),
 		}, upstreamEnv...), out)
 		if err != nil {
@@ -144,7 +156,10 @@ func run(ctx context.Context) error {
 		fmt.Fprintf(out, "devstack|   %-14s grpc %s   metrics http://%s/metrics\n", s.name, s.grpcAddr, s.metricsAddr)
 	}
 	fmt.Fprintf(out, "devstack|   PostgreSQL     %s\n", redact(databaseURL))
-	fmt.Fprintf(out, "devstack|   NATS           %s\n\n", natsURL)
+	fmt.Fprintf(out, "devstack|   NATS           %s\n", natsURL)
+	fmt.Fprintf(out, "devstack| every call needs a bearer token (roles: admin, manager, sales, ops):\n")
+	fmt.Fprintf(out, "devstack|   TOKEN=$(%s -sub alice -roles sales%s)\n", filepath.Join(binDir, "devtoken"), secretFlag(keyFile))
+	fmt.Fprintf(out, "devstack|   curl -H \"Authorization: Bearer $TOKEN\" http://%s/v1/leads\n\n", httpAddr)
 
 	exited := make(chan *procs.Proc, len(running))
 	for _, p := range running {
@@ -191,6 +206,35 @@ func pageTokenSecret(dataDir string) string {
 	_ = os.MkdirAll(dataDir, 0o700)
 	_ = os.WriteFile(path, []byte(secret), 0o600)
 	return secret
+}
+
+// devSigningKey returns the file of the development token signing key,
+// writing a random one on first start.
+func devSigningKey(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "dev-signing-key")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return path, nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("dev signing key: %w", err)
+	}
+	return path, nil
+}
+
+// secretFlag is the -secret-file flag devtoken needs for keyFile, or ""
+// when its default (.data/dev-signing-key from here) finds it.
+func secretFlag(keyFile string) string {
+	if def, err := filepath.Abs(filepath.Join(".data", "dev-signing-key")); err == nil && def == keyFile {
+		return ""
+	}
+	return " -secret-file " + keyFile
 }
 
 func waitReady(ctx context.Context, url string, gw *procs.Proc) error {

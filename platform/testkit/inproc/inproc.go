@@ -23,12 +23,17 @@ import (
 
 // Config returns the configuration of a test instance of service name on
 // the database at dbURL and on n: any free gRPC port, no metrics listener,
-// reflection on, a fixed page-token secret, a short shutdown timeout.
+// reflection on, a fixed page-token secret, a short shutdown timeout, and
+// token authentication with HS256 and testkit.AuthSecret (testkit.As).
 func Config(name, dbURL string, n *testkit.NATS) service.Config {
 	return service.Config{
 		Name: name, GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DatabaseURL: dbURL, DBMaxConns: 8,
 		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: 5 * time.Second, Reflection: true,
 		PageTokenSecret: "test-secret",
+		Auth: service.AuthConfig{
+			Mode: service.AuthToken, Issuer: testkit.AuthIssuer, Audience: testkit.AuthAudience,
+			Algorithms: []string{"HS256"}, HS256Secret: testkit.AuthSecret,
+		},
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // with and without the check (allow_duplicate skips it), and the first
 // page of ListDuplicateGroups.
 func dupBench(ctx context.Context, o options, client leadv1.LeadServiceClient, seq *atomic.Int64, rep *report) error {
-	ctx = metadata.AppendToOutgoingContext(ctx, "x-actor", "bench")
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", authorization)
 	c := o.concurrency[len(o.concurrency)-1]
 	for round := range 2 {
 		for _, check := range []bool{false, true} {

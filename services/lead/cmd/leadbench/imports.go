@@ -31,7 +31,7 @@ type importResult struct {
 // SKIP), on top of whatever the table holds, and times each import and
 // then the relay's catch-up to NATS.
 func importBench(ctx context.Context, o options, pool *pgxpool.Pool, client leadv1.LeadServiceClient, httpAddr string, rep *report) error {
-	ctx = metadata.AppendToOutgoingContext(ctx, "x-actor", "bench")
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", authorization)
 	row := func(prefix string, i int) (first, last, company, email, phone string) {
 		area := map[string]string{"g": "646", "c": "917"}[prefix]
 		return "Imp", fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("Import Co %d", i%5000),
@@ -105,7 +105,7 @@ func importBench(ctx context.Context, o options, pool *pgxpool.Pool, client lead
 	start = time.Now()
 	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+httpAddr+"/v1/leads:importCsv?displayName=leadbench-csv&requestId="+uuid.NewString(), pr)
 	req.Header.Set("Content-Type", "text/csv")
-	req.Header.Set("X-Actor", "bench")
+	req.Header.Set("Authorization", authorization)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

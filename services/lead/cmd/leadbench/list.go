@@ -188,7 +188,7 @@ func listQueries(ctx context.Context, o options, pool *pgxpool.Pool, r *rand.Ran
 		}
 		rep.listSetup += "; table and indexes prewarmed into shared buffers (pg_prewarm)"
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, "x-actor", "bench")
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", authorization)
 	type query struct {
 		name   string
 		filter func() string

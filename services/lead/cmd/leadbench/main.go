@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/crmsuite/crm/platform/authn"
 	"io"
 	"log/slog"
 	"net/http"
@@ -142,11 +143,16 @@ func run(ctx context.Context, o options) error {
 	}
 	defer ns.Stop()
 
+	authEnv, bearer, err := authn.DevCredentials("bench", "admin")
+	if err != nil {
+		return err
+	}
+	authorization = bearer
 	leadAddr, httpAddr := freeAddr(), freeAddr()
-	lead, err := procs.Start("lead", filepath.Join(o.binDir, "lead"), []string{
+	lead, err := procs.Start("lead", filepath.Join(o.binDir, "lead"), append([]string{
 		"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=" + o.leadMetrics, "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL,
 		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=info",
-	}, logf)
+	}, authEnv...), logf)
 	if err != nil {
 		return err
 	}
@@ -192,7 +198,7 @@ func run(ctx context.Context, o options) error {
 		return repo.Create(ctx, l, app.Change{Events: evs})
 	}
 	grpcCall := func(ctx context.Context, i int64) error {
-		ctx = metadata.AppendToOutgoingContext(ctx, "x-actor", "bench")
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", authorization)
 		_, err := client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: benchLeadProto(i)})
 		return err
 	}
@@ -204,7 +210,7 @@ func run(ctx context.Context, o options) error {
 		})
 		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+httpAddr+"/v1/leads", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Actor", "bench")
+		req.Header.Set("Authorization", authorization)
 		resp, err := httpClient.Do(req)
 		if err != nil {
 			return err
@@ -477,3 +483,7 @@ func (r *report) write(dir string) error {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// authorization is the Authorization header value of the benchmark's
+// calls: a token the services it starts accept (authn.DevCredentials).
+var authorization string

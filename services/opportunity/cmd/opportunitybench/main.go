@@ -18,6 +18,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/crmsuite/crm/platform/authn"
 	"math/big"
 	"math/rand/v2"
 	"os"
@@ -130,11 +131,16 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer logf.Close()
+	authEnv, bearer, err := authn.DevCredentials("bench", "admin")
+	if err != nil {
+		return err
+	}
+	authorization = bearer
 	addr := freeAddr()
-	svcProc, err := procs.Start("opportunity", o.bin, []string{
+	svcProc, err := procs.Start("opportunity", o.bin, append([]string{
 		"GRPC_ADDR=" + addr, "METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL,
 		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=warn",
-	}, logf)
+	}, authEnv...), logf)
 	if err != nil {
 		return err
 	}
@@ -168,7 +174,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer conn.Close()
 	client := opportunityv1.NewOpportunityServiceClient(conn)
-	callCtx := metadata.AppendToOutgoingContext(ctx, "x-actor", "bench")
+	callCtx := metadata.AppendToOutgoingContext(ctx, "authorization", authorization)
 
 	fmt.Printf("# opportunitybench %s\n\n%s\n\n", time.Now().Format(time.RFC3339), environment(o))
 
@@ -211,7 +217,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	grpcMove := func(ctx context.Context, i int64) error {
-		_, err := client.MoveOpportunity(metadata.AppendToOutgoingContext(ctx, "x-actor", "bench"), &opportunityv1.MoveOpportunityRequest{
+		_, err := client.MoveOpportunity(metadata.AppendToOutgoingContext(ctx, "authorization", authorization), &opportunityv1.MoveOpportunityRequest{
 			Name: "opportunities/" + ids[int(i)%len(ids)].String(), Stage: moveStage(i)})
 		return err
 	}
@@ -376,3 +382,7 @@ func environment(o options) string {
 	return fmt.Sprintf("%s CPUs; load generator, NATS, PostgreSQL (fsync on, shared_buffers 1GB) and the service on one machine; "+
 		"moves: %v measured after %v warm-up; Postgres pool %d connections", cpus, o.duration, o.warmup, o.dbConns)
 }
+
+// authorization is the Authorization header value of the benchmark's
+// calls: a token the services it starts accept (authn.DevCredentials).
+var authorization string

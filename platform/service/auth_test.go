@@ -1,0 +1,287 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/service"
+	"github.com/crmsuite/crm/platform/testkit"
+)
+
+func testAuth() service.AuthConfig {
+	return service.AuthConfig{Mode: service.AuthToken, Algorithms: []string{"HS256"}, HS256Secret: testkit.AuthSecret}
+}
+
+// whoami answers UnaryCall with the caller as the service saw it
+// (Username: the actor; OauthScope: the end user a service acts for), or,
+// with next set, passes the call on to another service.
+type whoami struct {
+	testpb.UnimplementedTestServiceServer
+	next testpb.TestServiceClient
+}
+
+func (w whoami) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	if w.next != nil {
+		return w.next.UnaryCall(ctx, req)
+	}
+	return &testpb.SimpleResponse{Username: auth.Actor(ctx), OauthScope: auth.OnBehalfOf(ctx)}, nil
+}
+
+// logBuffer collects a service's JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the log lines with msg.
+func (b *logBuffer) lines(msg string) []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(b.buf.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// runWhoami runs service name (schema name) with cfg adjusted by adjust,
+// registering whoami (passing calls on to next, if set), and returns its
+// address and log.
+func runWhoami(t *testing.T, name, db string, n *testkit.NATS, adjust func(*service.Config), next string) (string, *logBuffer) {
+	t.Helper()
+	cfg := service.Config{
+		Name: name, GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DatabaseURL: db, DBMaxConns: 4,
+		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: 2 * time.Second, Auth: testAuth(),
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	logs := &logBuffer{}
+	ready := make(chan net.Addr, 1)
+	spec := service.Spec{
+		Schema:     name,
+		Migrations: fstest.MapFS{"001_init.sql": {Data: []byte("CREATE TABLE t (id int);")}},
+		Register: func(rt *service.Runtime) error {
+			w := whoami{}
+			if next != "" {
+				conn, err := rt.Dial(next)
+				if err != nil {
+					return err
+				}
+				w.next = testpb.NewTestServiceClient(conn)
+			}
+			testpb.RegisterTestServiceServer(rt.GRPC, w)
+			return nil
+		},
+		Ready: func(a net.Addr) { ready <- a },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- service.Run(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil)), spec) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case a := <-ready:
+		return a.String(), logs
+	case err := <-done:
+		t.Fatalf("%s did not start: %v", name, err)
+	}
+	return "", nil
+}
+
+func TestTokenModeRefusesBadTokensAndAdmitsGoodOnes(t *testing.T) {
+	t.Parallel()
+	addr, _ := runWhoami(t, "svc", testkit.Database(t), testkit.NewNATS(t), nil, "")
+	conn := testkit.Dial(t, addr)
+	client := testpb.NewTestServiceClient(conn)
+	ctx := context.Background()
+
+	resp, err := client.UnaryCall(testkit.As("alice", "sales"), &testpb.SimpleRequest{})
+	if err != nil || resp.Username != "alice" {
+		t.Fatalf("good token: %v, %v", resp, err)
+	}
+	bad := map[string]context.Context{
+		"no token":         ctx,
+		"expired":          testkit.WithToken(ctx, testkit.MintWith(t, testkit.AuthSecret, "crm", "crm", "alice", -time.Hour)),
+		"another key":      testkit.WithToken(ctx, testkit.MintWith(t, "another-secret-0123456789abcdef-xyz", "crm", "crm", "alice", time.Hour)),
+		"alg none":         testkit.WithToken(ctx, testkit.UnsignedToken("alice")),
+		"another audience": testkit.WithToken(ctx, testkit.MintWith(t, testkit.AuthSecret, "crm", "billing", "alice", time.Hour)),
+		"another issuer":   testkit.WithToken(ctx, testkit.MintWith(t, testkit.AuthSecret, "evil", "crm", "alice", time.Hour)),
+		"garbage":          testkit.WithToken(ctx, "not.a.token"),
+		"x-actor only":     metadata.AppendToOutgoingContext(ctx, "x-actor", "alice"),
+	}
+	for name, callCtx := range bad {
+		_, err := client.UnaryCall(callCtx, &testpb.SimpleRequest{})
+		reason, _ := testkit.RequireCode(t, err, codes.Unauthenticated)
+		want := "INVALID_TOKEN"
+		if name == "no token" || name == "x-actor only" {
+			want = "MISSING_CREDENTIALS"
+		}
+		if reason != want {
+			t.Errorf("%s: reason %s, want %s", name, reason, want)
+		}
+	}
+	// Health checks need no token; reflection is off unless configured.
+	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health without a token: %v, %v", h, err)
+	}
+	if code := reflectionCode(t, conn); code != codes.Unimplemented {
+		t.Fatalf("reflection without GRPC_REFLECTION: %v", code)
+	}
+}
+
+func reflectionCode(t *testing.T, conn *grpc.ClientConn) codes.Code {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err == nil {
+		err = stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+	}
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	return status.Code(err)
+}
+
+// lead calls account for alice: account sees lead's own identity, and
+// alice only as the user lead acts for, in its logs too.
+func TestServiceCallsCarryTheServiceTokenNotTheUsers(t *testing.T) {
+	t.Parallel()
+	db, n := testkit.Database(t), testkit.NewNATS(t)
+	accountAddr, accountLog := runWhoami(t, "account", db, n, nil, "")
+	leadAddr, _ := runWhoami(t, "lead", db, n, nil, accountAddr)
+
+	resp, err := testpb.NewTestServiceClient(testkit.Dial(t, leadAddr)).UnaryCall(testkit.As("alice", "sales"), &testpb.SimpleRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Username != "service:lead" || resp.OauthScope != "alice" {
+		t.Fatalf("account saw actor %q on behalf of %q, want service:lead for alice", resp.Username, resp.OauthScope)
+	}
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		for _, l := range accountLog.lines("finished call") {
+			if l["actor"] == "service:lead" && l["on_behalf_of"] == "alice" {
+				return true
+			}
+		}
+		return false
+	}, "no log line of account names actor service:lead on behalf of alice")
+	// A user cannot speak for another: x-on-behalf-of counts only from a
+	// service.
+	ctx := metadata.AppendToOutgoingContext(testkit.As("mallory", "sales"), "x-on-behalf-of", "alice")
+	resp, err = testpb.NewTestServiceClient(testkit.Dial(t, accountAddr)).UnaryCall(ctx, &testpb.SimpleRequest{})
+	if err != nil || resp.Username != "mallory" || resp.OauthScope != "" {
+		t.Fatalf("user claiming to act for another: %v, %v", resp, err)
+	}
+}
+
+// A service whose own token comes from a file uses a rotated token from
+// the next call on.
+func TestServiceTokenFileIsReadAgainWhenRotated(t *testing.T) {
+	t.Parallel()
+	db, n := testkit.Database(t), testkit.NewNATS(t)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	write := func(sub string, at time.Time) {
+		if err := os.WriteFile(tokenFile, []byte(testkit.Token(sub, "service")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(tokenFile, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("service:lead-1", time.Now())
+	accountAddr, _ := runWhoami(t, "account", db, n, nil, "")
+	leadAddr, _ := runWhoami(t, "lead", db, n, func(c *service.Config) {
+		c.Auth.ServiceTokenFile = tokenFile
+	}, accountAddr)
+	lead := testpb.NewTestServiceClient(testkit.Dial(t, leadAddr))
+	for _, want := range []string{"service:lead-1", "service:lead-2"} {
+		resp, err := lead.UnaryCall(testkit.As("alice"), &testpb.SimpleRequest{})
+		if err != nil || resp.Username != want {
+			t.Fatalf("account saw %v, %v; want %s", resp, err, want)
+		}
+		write("service:lead-2", time.Now().Add(2*time.Second))
+	}
+}
+
+func TestAuthMisconfigurationFailsTheStart(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		auth service.AuthConfig
+		want string
+	}{
+		"default algorithms without JWKS": {service.AuthConfig{}, "AUTH_JWKS_FILE"},
+		"HS256 without secret":            {service.AuthConfig{Algorithms: []string{"HS256"}}, "32 bytes"},
+		"unknown algorithm":               {service.AuthConfig{Algorithms: []string{"none"}}, "not supported"},
+		"unknown mode":                    {service.AuthConfig{Mode: "off"}, "AUTH_MODE"},
+		"missing token file":              {service.AuthConfig{Algorithms: []string{"HS256"}, HS256Secret: testkit.AuthSecret, ServiceTokenFile: "/nonexistent/token"}, "AUTH_SERVICE_TOKEN_FILE"},
+	}
+	for name, tc := range cases {
+		cfg := service.Config{Name: "svc", GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DatabaseURL: "postgres://127.0.0.1:1/none", Auth: tc.auth}
+		err := service.Run(context.Background(), cfg, slog.New(slog.DiscardHandler), service.Spec{Schema: "svc"})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, tc.want)
+		}
+	}
+}
+
+func TestLoadConfigAuthDefaultsAndVariables(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://x")
+	c, err := service.LoadConfig("lead", 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Auth
+	if a.Mode != "token" || a.Issuer != "crm" || a.Audience != "crm" || strings.Join(a.Algorithms, ",") != "RS256,EdDSA" || c.Reflection {
+		t.Fatalf("defaults: %+v, reflection %v", a, c.Reflection)
+	}
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(testkit.AuthSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AUTH_MODE", "dev-header")
+	t.Setenv("AUTH_ALGORITHMS", " HS256, EdDSA ")
+	t.Setenv("AUTH_HS256_SECRET_FILE", secretFile)
+	t.Setenv("AUTH_ISSUER", "https://id.example")
+	t.Setenv("GRPC_REFLECTION", "true")
+	if c, err = service.LoadConfig("lead", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	a = c.Auth
+	if a.Mode != "dev-header" || a.HS256Secret != testkit.AuthSecret || strings.Join(a.Algorithms, ",") != "HS256,EdDSA" || a.Issuer != "https://id.example" || !c.Reflection {
+		t.Fatalf("from the environment: %+v", a)
+	}
+	t.Setenv("AUTH_MODE", "none")
+	if _, err := service.LoadConfig("lead", 1, 2); err == nil || !strings.Contains(err.Error(), "AUTH_MODE") {
+		t.Fatalf("AUTH_MODE=none: %v", err)
+	}
+}
