@@ -249,7 +249,7 @@ func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]
 	}
 	if t.job.Options.Policy != domain.DuplicatesSkip && len(inserted) > 0 {
 		// Only these policies let an import make duplicates.
-		t.batch.Queue(`SELECT note_duplicate_keys(array_agg(id)) FROM import_stage`)
+		t.batch.Queue(noteStagedDuplicateKeys)
 	}
 	var out []*domain.Lead
 	for _, l := range leads {

@@ -179,10 +179,6 @@ func deref(s *string) string {
 // CR001 when another lead shares one of the given keys; see migration 002.
 const assertNoDuplicate = `SELECT assert_no_duplicate_lead($1, $2, $3, $4)`
 
-// noteDuplicateKeys records the keys a lead written with allow_duplicate
-// shares with others, for ListDuplicateGroups (migration 007).
-const noteDuplicateKeys = `SELECT note_duplicate_keys($1)`
-
 // Create sends the lead and its outbox rows in one round trip; the batch
 // is one implicit transaction (or joins the one in ctx).
 func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error {
