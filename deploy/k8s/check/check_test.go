@@ -39,6 +39,18 @@ var documentedSecrets = map[string][]string{
 	"opportunity-db":         {"url"},
 	"opportunity-page-token": {"secret"},
 	"crm-tls":                {"tls.crt", "tls.key"},
+	// Token authentication (prod): the identity provider's public keys,
+	// and the own token of each service that calls others (wantUpstreams).
+	"crm-auth-jwks":             {"jwks.json"},
+	"lead-service-token":        {"token"},
+	"opportunity-service-token": {"token"},
+}
+
+// wantAlgorithms is AUTH_ALGORITHMS per overlay: dev verifies HS256 with a
+// generated secret, prod only the identity provider's RS256/EdDSA tokens.
+var wantAlgorithms = map[string]string{
+	"dev":  "HS256",
+	"prod": "RS256,EdDSA",
 }
 
 // wantUpstreams lists, per gRPC service, the services it calls over gRPC.
@@ -134,7 +146,13 @@ type container struct {
 		Name          string `json:"name"`
 		ContainerPort int    `json:"containerPort"`
 	} `json:"ports"`
-	Env     []envVar `json:"env"`
+	Env          []envVar `json:"env"`
+	VolumeMounts []struct {
+		Name      string `json:"name"`
+		MountPath string `json:"mountPath"`
+		SubPath   string `json:"subPath"`
+		ReadOnly  bool   `json:"readOnly"`
+	} `json:"volumeMounts"`
 	EnvFrom []struct {
 		ConfigMapRef *nameRef `json:"configMapRef"`
 		SecretRef    *nameRef `json:"secretRef"`
@@ -177,8 +195,13 @@ type podSpec struct {
 	InitContainers                []container      `json:"initContainers"`
 	Containers                    []container      `json:"containers"`
 	Volumes                       []struct {
+		Name   string `json:"name"`
 		Secret *struct {
 			SecretName string `json:"secretName"`
+			Items      []struct {
+				Key  string `json:"key"`
+				Path string `json:"path"`
+			} `json:"items"`
 		} `json:"secret"`
 	} `json:"volumes"`
 }
@@ -418,6 +441,7 @@ func TestOverlays(t *testing.T) {
 			t.Run("gateway wiring", func(t *testing.T) { checkGateway(t, r) })
 			t.Run("service wiring", func(t *testing.T) { checkUpstreams(t, r) })
 			t.Run("network policies", func(t *testing.T) { checkNetworkPolicies(t, r) })
+			t.Run("authentication", func(t *testing.T) { checkAuth(t, r) })
 			switch name {
 			case "prod":
 				t.Run("autoscaling and budgets", func(t *testing.T) { checkScaling(t, r) })
@@ -1035,6 +1059,176 @@ func checkNetworkPolicies(t *testing.T, r rendered) {
 			if dst, ok := pods[u]; ok && !allows(policies, dst, "grpc", 9090, peer{labels: pods[d.Metadata.Name]}) {
 				t.Errorf("NetworkPolicy: %s cannot reach %s on grpc", d.Metadata.Name, u)
 			}
+		}
+	}
+}
+
+// secretFile resolves a file path in container c of pod to the Secret
+// and key mounted there. The mount must be a whole Secret volume, read-only
+// and without subPath: the kubelet updates Secret volumes in place when the
+// Secret changes, but never a subPath mount, so a rotated token would not
+// reach the pod.
+func secretFile(pod podSpec, c container, path string) (secret, key string, err error) {
+	for _, m := range c.VolumeMounts {
+		dir := strings.TrimSuffix(m.MountPath, "/") + "/"
+		if m.SubPath == "" && !strings.HasPrefix(path, dir) {
+			continue
+		}
+		if m.SubPath != "" && path != m.MountPath {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			if v.Secret == nil {
+				return "", "", fmt.Errorf("%s is mounted from volume %s, which is not a Secret volume", path, m.Name)
+			}
+			if m.SubPath != "" {
+				return "", "", fmt.Errorf("%s is a subPath mount of Secret %s: the kubelet never updates it, mount the whole volume", path, v.Secret.SecretName)
+			}
+			if !m.ReadOnly {
+				return "", "", fmt.Errorf("volume %s (Secret %s) is not mounted readOnly", m.Name, v.Secret.SecretName)
+			}
+			rel := strings.TrimPrefix(path, dir)
+			key = rel
+			for _, it := range v.Secret.Items {
+				key = "" // with items, only the listed keys exist
+				if it.Path == rel {
+					key = it.Key
+					break
+				}
+			}
+			if key == "" || strings.Contains(key, "/") {
+				return "", "", fmt.Errorf("%s: no key of Secret %s is mounted there", path, v.Secret.SecretName)
+			}
+			return v.Secret.SecretName, key, nil
+		}
+		return "", "", fmt.Errorf("%s: volume %s is not defined", path, m.Name)
+	}
+	return "", "", fmt.Errorf("%s is not inside any volume mount", path)
+}
+
+// secretKeys returns the keys of a Secret the overlay generates or
+// operators create (documentedSecrets), and its decoded data when
+// generated.
+func secretKeys(t *testing.T, r rendered, name string) (keys []string, data map[string]string, ok bool) {
+	if o, found := r.find("Secret", name); found {
+		d := decode[dataObject](t, o)
+		data = map[string]string{}
+		for k, v := range d.Data {
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				t.Fatalf("Secret %s key %s: %v", name, k, err)
+			}
+			data[k] = string(b)
+		}
+		for k, v := range d.StringData {
+			data[k] = v
+		}
+		return d.keys(), data, true
+	}
+	keys, ok = documentedSecrets[name]
+	return keys, nil, ok
+}
+
+// checkAuth: every gRPC service starts with token authentication
+// configured as platform/service/auth.go requires: AUTH_ALGORITHMS as the
+// overlay wants (wantAlgorithms); for HS256 a secret of at least 32 bytes
+// from a Secret; for RS256/EdDSA AUTH_JWKS_FILE on a Secret volume; and
+// each service that calls others (wantUpstreams) a credential for its
+// calls: its own token file (<name>-service-token, key token) or, where
+// HS256 is accepted, the HS256 secret to mint one.
+func checkAuth(t *testing.T, r rendered) {
+	want, ok := wantAlgorithms[r.name]
+	if !ok {
+		t.Fatalf("overlay %s: add its AUTH_ALGORITHMS to wantAlgorithms", r.name)
+	}
+	for _, d := range deployments(t, r) {
+		if !isGRPCService(d) {
+			continue
+		}
+		name, pod := d.Metadata.Name, d.Spec.Template.Spec
+		c := pod.Containers[0]
+		env := plainEnv(t, r, d)
+		if m := env["AUTH_MODE"]; m != "" && m != "token" {
+			t.Errorf("%s: AUTH_MODE=%q, want token (dev-header authenticates nobody)", name, m)
+		}
+		if env["AUTH_ISSUER"] == "" || env["AUTH_AUDIENCE"] == "" {
+			t.Errorf("%s: AUTH_ISSUER and AUTH_AUDIENCE must be set (crm-config)", name)
+		}
+		algs, set := env["AUTH_ALGORITHMS"]
+		if !set {
+			t.Errorf("%s: AUTH_ALGORITHMS not set", name)
+			continue
+		}
+		if algs != want {
+			t.Errorf("%s: AUTH_ALGORITHMS=%q, want %q in the %s overlay", name, algs, want, r.name)
+		}
+		list := strings.Split(algs, ",")
+		for i := range list {
+			list[i] = strings.TrimSpace(list[i])
+		}
+
+		// HS256: the secret, from a Secret, 32+ bytes when generated.
+		var hsRef *keyRef
+		for _, e := range c.Env {
+			if e.Name == "AUTH_HS256_SECRET" || e.Name == "AUTH_HS256_SECRET_FILE" {
+				if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+					if e.Name == "AUTH_HS256_SECRET" {
+						t.Errorf("%s: AUTH_HS256_SECRET is a literal; take it from a Secret", name)
+						continue
+					}
+					sec, key, err := secretFile(pod, c, e.Value)
+					if err != nil {
+						t.Errorf("%s: AUTH_HS256_SECRET_FILE: %v", name, err)
+						continue
+					}
+					hsRef = &keyRef{Name: sec, Key: key}
+				} else {
+					hsRef = e.ValueFrom.SecretKeyRef
+				}
+			}
+		}
+		hs256 := slices.Contains(list, "HS256")
+		switch {
+		case hs256 && hsRef == nil:
+			t.Errorf("%s: AUTH_ALGORITHMS lists HS256 but no AUTH_HS256_SECRET(_FILE) comes from a Secret", name)
+		case !hs256 && hsRef != nil:
+			t.Errorf("%s: an HS256 secret is set but AUTH_ALGORITHMS=%q does not accept HS256: drop it", name, algs)
+		case hsRef != nil:
+			keys, data, ok := secretKeys(t, r, hsRef.Name)
+			if !ok || !slices.Contains(keys, hsRef.Key) {
+				t.Errorf("%s: HS256 secret: Secret %q key %q is neither generated nor documented", name, hsRef.Name, hsRef.Key)
+			} else if data != nil && len(strings.TrimSpace(data[hsRef.Key])) < 32 {
+				t.Errorf("%s: HS256 secret in Secret %s has %d bytes, want at least 32", name, hsRef.Name, len(strings.TrimSpace(data[hsRef.Key])))
+			}
+		}
+
+		// RS256/EdDSA: the identity provider's JWKS, as a file.
+		if slices.Contains(list, "RS256") || slices.Contains(list, "EdDSA") {
+			path, ok := c.env("AUTH_JWKS_FILE")
+			if !ok || path == "" {
+				t.Errorf("%s: AUTH_ALGORITHMS=%q needs AUTH_JWKS_FILE", name, algs)
+			} else if sec, key, err := secretFile(pod, c, path); err != nil {
+				t.Errorf("%s: AUTH_JWKS_FILE: %v", name, err)
+			} else if keys, _, ok := secretKeys(t, r, sec); !ok || !slices.Contains(keys, key) {
+				t.Errorf("%s: AUTH_JWKS_FILE: Secret %q key %q is neither generated nor documented", name, sec, key)
+			}
+		}
+
+		// The service's own credential for its calls to other services.
+		if path, ok := c.env("AUTH_SERVICE_TOKEN_FILE"); ok {
+			sec, key, err := secretFile(pod, c, path)
+			if err != nil {
+				t.Errorf("%s: AUTH_SERVICE_TOKEN_FILE: %v", name, err)
+			} else if want := name + "-service-token"; sec != want || key != "token" {
+				t.Errorf("%s: AUTH_SERVICE_TOKEN_FILE is Secret %s key %s, want %s key token", name, sec, key, want)
+			} else if keys, _, ok := secretKeys(t, r, sec); !ok || !slices.Contains(keys, key) {
+				t.Errorf("%s: AUTH_SERVICE_TOKEN_FILE: Secret %q key %q is neither generated nor documented", name, sec, key)
+			}
+		} else if len(wantUpstreams[name]) > 0 && (hsRef == nil || !hs256) {
+			t.Errorf("%s calls %v but has no credential for it: mount Secret %s-service-token (key token) and set AUTH_SERVICE_TOKEN_FILE", name, wantUpstreams[name], name)
 		}
 	}
 }
