@@ -58,7 +58,7 @@ vendor-protos: ## re-print third_party/*.proto from the Go modules that carry th
 	.bin/buf format -w third_party
 
 deploy-check: ## render the Kubernetes overlays and check them
-	cd deploy/k8s/check && GOWORK=off $(GO) test ./...
+	cd deploy/k8s/check && GOWORK=off $(GO) test -count=1 ./...
 
 ci: lint gen-check test deploy-check ## what CI runs
 
