@@ -24,27 +24,21 @@ var dupRules = []struct {
 	{domain.RuleCompanyAndName, "name_key"},
 }
 
-// noteDuplicateKeysFor returns the statement that records, in
-// duplicate_keys (migration 007), the keys the leads chosen by ids (an SQL
-// expression yielding ids) share with other leads: run where a write may
-// make duplicates, so ListDuplicateGroups finds them. The `<> ”` terms let
-// the probes use the partial indexes.
-func noteDuplicateKeysFor(ids string) string {
+// noteDuplicateKeys records, in duplicate_keys (migration 007), the keys
+// the leads with ids $1 (uuid[]) share with other leads: run where a write
+// may make duplicates, so ListDuplicateGroups finds them. `id = ANY` and
+// the `<> ”` terms keep every probe on an index (the primary key, the
+// partial key indexes).
+var noteDuplicateKeys = func() string {
 	parts := make([]string, len(dupRules))
 	for i, d := range dupRules {
 		parts[i] = fmt.Sprintf(`SELECT '%[2]s', n.%[1]s FROM leads n
-			WHERE n.id IN (%[3]s) AND n.%[1]s <> '' AND n.status <> 'MERGED'
+			WHERE n.id = ANY ($1::uuid[]) AND n.%[1]s <> '' AND n.status <> 'MERGED'
 			AND EXISTS (SELECT 1 FROM leads o WHERE o.%[1]s = n.%[1]s AND o.%[1]s <> '' AND o.id <> n.id AND o.status <> 'MERGED')`,
-			d.column, d.rule, ids)
+			d.column, d.rule)
 	}
 	return "INSERT INTO duplicate_keys (rule, key) " + strings.Join(parts, " UNION ") + " ON CONFLICT DO NOTHING"
-}
-
-var (
-	// noteDuplicateKeys takes the ids as $1 (uuid[]).
-	noteDuplicateKeys       = noteDuplicateKeysFor("SELECT unnest($1::uuid[])")
-	noteStagedDuplicateKeys = noteDuplicateKeysFor("SELECT id FROM import_stage")
-)
+}()
 
 // FindDuplicates implements app.Repository.
 func (r *Repo) FindDuplicates(ctx context.Context, id uuid.UUID) ([]app.Duplicate, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -249,7 +251,7 @@ func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]
 	}
 	if t.job.Options.Policy != domain.DuplicatesSkip && len(inserted) > 0 {
 		// Only these policies let an import make duplicates.
-		t.batch.Queue(noteStagedDuplicateKeys)
+		t.batch.Queue(noteDuplicateKeys, slices.Collect(maps.Keys(inserted)))
 	}
 	var out []*domain.Lead
 	for _, l := range leads {
