@@ -12,6 +12,31 @@ CREATE TABLE duplicate_keys (
     PRIMARY KEY (rule, key)
 );
 
+-- note_duplicate_lead records the keys a lead written with
+-- allow_duplicate shares with other leads: the same probe as
+-- assert_no_duplicate_lead (one indexed OR query, plan cached by plpgsql),
+-- recording instead of refusing.
+CREATE FUNCTION note_duplicate_lead(p_id uuid, p_email text, p_phone text, p_name text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    shared record;
+BEGIN
+    SELECT bool_or(p_email <> '' AND email_norm = p_email) AS email,
+           bool_or(p_phone <> '' AND phone_norm = p_phone) AS phone,
+           bool_or(p_name  <> '' AND name_key   = p_name)  AS name
+      INTO shared
+      FROM leads
+     WHERE id <> p_id AND status <> 'MERGED'
+       AND ((p_email <> '' AND email_norm = p_email AND email_norm <> '')
+         OR (p_phone <> '' AND phone_norm = p_phone AND phone_norm <> '')
+         OR (p_name  <> '' AND name_key   = p_name  AND name_key   <> ''));
+    INSERT INTO duplicate_keys (rule, key)
+    SELECT r, k FROM (VALUES ('EMAIL', p_email, shared.email), ('PHONE', p_phone, shared.phone),
+                             ('COMPANY_AND_NAME', p_name, shared.name)) v (r, k, yes)
+     WHERE yes
+    ON CONFLICT DO NOTHING;
+END $$;
+
 -- refresh_duplicate_keys rebuilds the table from the leads: for data
 -- written around the service (bulk loads) or after a restore.
 CREATE FUNCTION refresh_duplicate_keys() RETURNS void LANGUAGE sql AS $$

@@ -179,6 +179,10 @@ func deref(s *string) string {
 // CR001 when another lead shares one of the given keys; see migration 002.
 const assertNoDuplicate = `SELECT assert_no_duplicate_lead($1, $2, $3, $4)`
 
+// noteDuplicateLead records the keys a lead written with allow_duplicate
+// shares with others, for ListDuplicateGroups (migration 007).
+const noteDuplicateLead = `SELECT note_duplicate_lead($1, $2, $3, $4)`
+
 // Create sends the lead and its outbox rows in one round trip; the batch
 // is one implicit transaction (or joins the one in ctx).
 func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error {
@@ -193,7 +197,7 @@ func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error 
 	}
 	b.Queue(insertLead, leadArgsWithKeys(l, k)...)
 	if ch.AllowDuplicate {
-		b.Queue(noteDuplicateKeys, []uuid.UUID{l.ID})
+		b.Queue(noteDuplicateLead, l.ID, k.Email, k.Phone, k.CompanyAndName)
 	}
 	outbox.Queue(b, msgs...)
 	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
@@ -272,7 +276,7 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 			}
 			b.Queue(updateLead, leadArgsWithKeys(l, after)...)
 			if after != before && ch.AllowDuplicate {
-				b.Queue(noteDuplicateKeys, []uuid.UUID{l.ID})
+				b.Queue(noteDuplicateLead, l.ID, after.Email, after.Phone, after.CompanyAndName)
 			}
 		}
 		if a := ch.Activity; a != nil {
