@@ -355,6 +355,7 @@ func (c *converter) settle(ctx context.Context, timeout time.Duration) ([]time.D
 }
 
 func (c *converter) checkReadable(ctx context.Context, accounts accountv1.AccountServiceClient) error {
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", authorization)
 	c.mu.Lock()
 	convs := c.converted
 	c.mu.Unlock()
