@@ -24,6 +24,12 @@ import (
 	"github.com/crmsuite/crm/platform/auth"
 )
 
+// Authorizer decides whether the authenticated caller in ctx may call
+// fullMethod (platform/authz.Policy): nil, or an error (PermissionDenied).
+type Authorizer interface {
+	Authorize(ctx context.Context, fullMethod string) error
+}
+
 // Authenticator establishes who is calling. It returns a context carrying
 // the principal (auth.WithPrincipal), or an error (Unauthenticated).
 type Authenticator interface {
@@ -56,8 +62,10 @@ func actorFields(ctx context.Context) logging.Fields {
 	return f
 }
 
-// publicMethods skip authentication.
-func isPublic(fullMethod string) bool {
+// IsPublic reports whether fullMethod is open to every caller, without
+// authentication or authorization: health checks and reflection (which is
+// off unless configured).
+func IsPublic(fullMethod string) bool {
 	return strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") ||
 		strings.HasPrefix(fullMethod, "/grpc.reflection.")
 }
@@ -71,13 +79,16 @@ var serverMetrics = sync.OnceValue(func() *grpcprom.ServerMetrics {
 })
 
 // Chain is the server interceptor chain every service uses, outermost
-// first: authentication (so that logs name the caller), metrics, request logging
-// (health checks excepted), panic recovery, error mapping, request
-// validation.
+// first: authentication (so that logs name the caller), authorization,
+// metrics, request logging (health checks excepted), panic recovery, error
+// mapping, request validation.
 type Chain struct {
 	Logger        *slog.Logger
 	Validator     protovalidate.Validator
 	Authenticator Authenticator
+	// Authorizer, if set, refuses calls the caller may not make, right
+	// after authentication (public methods excepted).
+	Authorizer Authorizer
 }
 
 // ServerOptions returns the grpc.ServerOptions installing the chain.
@@ -99,6 +110,7 @@ func (c Chain) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(
 			c.unaryAuth,
+			c.unaryAuthz,
 			serverMetrics().UnaryServerInterceptor(),
 			skipPublicUnary(logging.UnaryServerInterceptor(logger, logOpts...)),
 			recovery.UnaryServerInterceptor(recoveryOpt),
@@ -107,6 +119,7 @@ func (c Chain) ServerOptions() []grpc.ServerOption {
 		),
 		grpc.ChainStreamInterceptor(
 			c.streamAuth,
+			c.streamAuthz,
 			serverMetrics().StreamServerInterceptor(),
 			skipPublicStream(logging.StreamServerInterceptor(logger, logOpts...)),
 			recovery.StreamServerInterceptor(recoveryOpt),
@@ -132,7 +145,7 @@ func (c Chain) streamErrors(srv any, ss grpc.ServerStream, _ *grpc.StreamServerI
 }
 
 func (c Chain) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if c.Authenticator == nil || isPublic(info.FullMethod) {
+	if c.Authenticator == nil || IsPublic(info.FullMethod) {
 		return h(ctx, req)
 	}
 	ctx, err := c.Authenticator.Authenticate(ctx, info.FullMethod)
@@ -144,7 +157,7 @@ func (c Chain) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInf
 }
 
 func (c Chain) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if c.Authenticator == nil || isPublic(info.FullMethod) {
+	if c.Authenticator == nil || IsPublic(info.FullMethod) {
 		return h(srv, ss)
 	}
 	ctx, err := c.Authenticator.Authenticate(ss.Context(), info.FullMethod)
@@ -153,6 +166,29 @@ func (c Chain) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 		return ToStatus(ctx, c.Logger, err).Err()
 	}
 	return h(srv, &contextStream{ServerStream: ss, ctx: ctx})
+}
+
+func (c Chain) unaryAuthz(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if c.Authorizer == nil || IsPublic(info.FullMethod) {
+		return h(ctx, req)
+	}
+	if err := c.Authorizer.Authorize(ctx, info.FullMethod); err != nil {
+		c.Logger.WarnContext(ctx, "permission denied", append(actorFields(ctx), "method", info.FullMethod)...)
+		return nil, ToStatus(ctx, c.Logger, err).Err()
+	}
+	return h(ctx, req)
+}
+
+func (c Chain) streamAuthz(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if c.Authorizer == nil || IsPublic(info.FullMethod) {
+		return h(srv, ss)
+	}
+	ctx := ss.Context()
+	if err := c.Authorizer.Authorize(ctx, info.FullMethod); err != nil {
+		c.Logger.WarnContext(ctx, "permission denied", append(actorFields(ctx), "method", info.FullMethod)...)
+		return ToStatus(ctx, c.Logger, err).Err()
+	}
+	return h(srv, ss)
 }
 
 func (c Chain) unaryValidate(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -196,7 +232,7 @@ func Validate(v protovalidate.Validator, msg any) error {
 
 func skipPublicUnary(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if isPublic(info.FullMethod) {
+		if IsPublic(info.FullMethod) {
 			return h(ctx, req)
 		}
 		return next(ctx, req, info, h)
@@ -205,7 +241,7 @@ func skipPublicUnary(next grpc.UnaryServerInterceptor) grpc.UnaryServerIntercept
 
 func skipPublicStream(next grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		if isPublic(info.FullMethod) {
+		if IsPublic(info.FullMethod) {
 			return h(srv, ss)
 		}
 		return next(srv, ss, info, h)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/crmsuite/crm/platform/authn"
+	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/grpcx"
@@ -163,6 +165,11 @@ type Spec struct {
 	Migrations fs.FS
 	// Register wires handlers onto rt.GRPC and background work via rt.Go.
 	Register func(rt *Runtime) error
+	// Rules say who may call each RPC Register registers, by full method
+	// name (the generated <Service>_<Method>_FullMethodName constants):
+	// deny by default, so a call of a method without a rule is refused,
+	// and Run refuses to start when a registered method has none.
+	Rules map[string]authz.Rule
 	// Ready, if set, is called once the gRPC listener is up (tests).
 	Ready func(addr net.Addr)
 }
@@ -202,7 +209,15 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	if err != nil {
 		return fmt.Errorf("protovalidate: %w", err)
 	}
-	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: authenticator}
+	devHeader := c.Auth.withDefaults().Mode == AuthDevHeader
+	policy := authz.Policy{
+		Rules: spec.Rules, Logger: log,
+		// Callers in dev-header mode have no roles (x-actor names a
+		// subject only): that mode keeps working without role checks, as
+		// before; methods without a rule are refused all the same.
+		SkipRoles: devHeader,
+	}
+	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: authenticator, Authorizer: policy}
 	srv := grpc.NewServer(append(chain.ServerOptions(),
 		grpc.MaxRecvMsgSize(8<<20),
 		// Clients reconnect now and then, so new replicas get their share
@@ -219,7 +234,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	rt := &Runtime{
 		Config: c, Logger: log, Pool: pool, NATS: nc, JS: js, GRPC: srv,
 		Outbox:        outbox.Writer{Service: c.Name, Namespace: ns},
-		serviceTokens: serviceTokens, devHeader: c.Auth.withDefaults().Mode == AuthDevHeader,
+		serviceTokens: serviceTokens, devHeader: devHeader,
 		Relay: &outbox.Relay{
 			Pool: pool, JS: js, Logger: log,
 			Stream: jetstream.StreamConfig{
@@ -234,6 +249,9 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	}
 	if err := spec.Register(rt); err != nil {
 		return err
+	}
+	if missing := authz.Uncovered(spec.Rules, srv.GetServiceInfo(), grpcx.IsPublic); len(missing) > 0 {
+		return fmt.Errorf("no authorization rule for %s: every registered RPC needs one in the service's Spec.Rules", strings.Join(missing, ", "))
 	}
 	rt.Go(rt.Relay.Run)
 	rt.Go(func(ctx context.Context) error { return pruneIdempotencyKeys(ctx, pool, log) })

@@ -58,6 +58,7 @@ func startService(t *testing.T, delay, shutdownTimeout time.Duration) *running {
 			testpb.RegisterTestServiceServer(rt.GRPC, slowService{delay: delay})
 			return nil
 		},
+		Rules: testRules(),
 		Ready: func(a net.Addr) { ready <- a },
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,6 +7,7 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/idempotency"
@@ -38,6 +39,7 @@ func Spec(opts ...Option) service.Spec {
 	return service.Spec{
 		Schema:     Schema,
 		Migrations: migrations.FS,
+		Rules:      Rules,
 		Register: func(rt *service.Runtime) error {
 			var env config.Env
 			phoneRegion := env.String("DEFAULT_PHONE_REGION", "")
@@ -65,3 +67,28 @@ func Spec(opts ...Option) service.Spec {
 		},
 	}
 }
+
+// Who may call each RPC of the account service (deny by default: a method
+// missing here is refused, and the service does not start). admin may call
+// everything. "service" identities get only what the lead and opportunity
+// services call. Whether a sales user owns the record they change is
+// checked later, by the service.
+var Rules = map[string]authz.Rule{
+	// Reads.
+	accountv1.AccountService_GetAccount_FullMethodName:     authz.Allow(manager, sales, ops, authz.Service),
+	accountv1.AccountService_ListAccounts_FullMethodName:   authz.Allow(manager, sales, ops),
+	accountv1.AccountService_GetContact_FullMethodName:     authz.Allow(manager, sales, ops, authz.Service),
+	accountv1.AccountService_ListContacts_FullMethodName:   authz.Allow(manager, sales, ops),
+	accountv1.AccountService_MatchCustomers_FullMethodName: authz.Allow(manager, sales, authz.Service),
+	// Changes.
+	accountv1.AccountService_CreateAccount_FullMethodName:     authz.Allow(manager, sales),
+	accountv1.AccountService_UpdateAccount_FullMethodName:     authz.Allow(manager, sales),
+	accountv1.AccountService_DeactivateAccount_FullMethodName: authz.Allow(manager, sales),
+	accountv1.AccountService_ActivateAccount_FullMethodName:   authz.Allow(manager, sales),
+	accountv1.AccountService_CreateContact_FullMethodName:     authz.Allow(manager, sales),
+	accountv1.AccountService_UpdateContact_FullMethodName:     authz.Allow(manager, sales),
+	// Deletes.
+	accountv1.AccountService_DeleteContact_FullMethodName: authz.AdminOnly,
+}
+
+const manager, sales, ops = authz.Manager, authz.Sales, authz.Ops

@@ -7,6 +7,7 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/idempotency"
@@ -53,6 +54,7 @@ func Spec(opts ...Option) service.Spec {
 	return service.Spec{
 		Schema:     Schema,
 		Migrations: migrations.FS,
+		Rules:      Rules,
 		Register: func(rt *service.Runtime) error {
 			var env config.Env
 			set := settings{
@@ -89,3 +91,36 @@ func Spec(opts ...Option) service.Spec {
 		},
 	}
 }
+
+// Who may call each RPC of the opportunity service (deny by default: a
+// method missing here is refused, and the service does not start). admin
+// may call everything; "service" identities nothing (no service calls
+// opportunity). Whether a sales user owns the opportunity they change is
+// checked later, by the service.
+var Rules = map[string]authz.Rule{
+	// Reads.
+	opportunityv1.OpportunityService_GetOpportunity_FullMethodName:    authz.Allow(manager, sales, ops),
+	opportunityv1.OpportunityService_ListOpportunities_FullMethodName: authz.Allow(manager, sales, ops),
+	opportunityv1.OpportunityService_ListStageChanges_FullMethodName:  authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_GetPipeline_FullMethodName:       authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_ListPipelines_FullMethodName:     authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_ListLossReasons_FullMethodName:   authz.Allow(manager, sales),
+	// Reports.
+	opportunityv1.OpportunityService_GetForecast_FullMethodName:         authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_GetSalesPerformance_FullMethodName: authz.Allow(manager, sales),
+	// Changes.
+	opportunityv1.OpportunityService_CreateOpportunity_FullMethodName:     authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_UpdateOpportunity_FullMethodName:     authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_MoveOpportunity_FullMethodName:       authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_WinOpportunity_FullMethodName:        authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_LoseOpportunity_FullMethodName:       authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_DisqualifyOpportunity_FullMethodName: authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_ReopenOpportunity_FullMethodName:     authz.Allow(manager, sales),
+	// Configuration and deletes.
+	opportunityv1.OpportunityService_CreatePipeline_FullMethodName:    authz.AdminOnly,
+	opportunityv1.OpportunityService_UpdatePipeline_FullMethodName:    authz.AdminOnly,
+	opportunityv1.OpportunityService_UpdateLossReasons_FullMethodName: authz.AdminOnly,
+	opportunityv1.OpportunityService_DeleteOpportunity_FullMethodName: authz.AdminOnly,
+}
+
+const manager, sales, ops = authz.Manager, authz.Sales, authz.Ops

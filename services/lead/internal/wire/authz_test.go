@@ -1,0 +1,84 @@
+package wire_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/authn"
+	"github.com/crmsuite/crm/platform/authz"
+	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/testkit"
+	"github.com/crmsuite/crm/services/lead/internal/wire"
+)
+
+// Every RPC the lead service registers has a rule (service.Run also
+// refuses to start without one), and every rule names a registered RPC.
+func TestEveryLeadMethodHasARule(t *testing.T) {
+	srv := grpc.NewServer()
+	leadv1.RegisterLeadServiceServer(srv, leadv1.UnimplementedLeadServiceServer{})
+	if missing := authz.Uncovered(wire.Spec().Rules, srv.GetServiceInfo(), grpcx.IsPublic); len(missing) > 0 {
+		t.Fatalf("no authorization rule for %v", missing)
+	}
+	if n := len(leadv1.LeadService_ServiceDesc.Methods) + len(leadv1.LeadService_ServiceDesc.Streams); len(wire.Rules) != n {
+		t.Fatalf("%d rules for %d methods", len(wire.Rules), n)
+	}
+}
+
+func TestLeadRolesAreEnforced(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	lead, err := s.client.CreateLead(testkit.As("sam", "sales"), &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Lovelace", Company: "Engines"}})
+	if err != nil {
+		t.Fatalf("sales creates a lead: %v", err)
+	}
+	denied := func(what string, err error) {
+		t.Helper()
+		if reason, _ := testkit.RequireCode(t, err, codes.PermissionDenied); reason != authz.ReasonDenied {
+			t.Fatalf("%s: reason %s", what, reason)
+		}
+	}
+	// Deletes are admin only; a refused delete changes nothing.
+	_, err = s.client.DeleteLead(testkit.As("sam", "sales"), &leadv1.DeleteLeadRequest{Name: lead.Name, Etag: lead.Etag})
+	denied("sales deletes", err)
+	_, err = s.client.DeleteLead(testkit.As("mia", "manager"), &leadv1.DeleteLeadRequest{Name: lead.Name, Etag: lead.Etag})
+	denied("manager deletes", err)
+	// Denied alike whether the lead exists or not.
+	_, err = s.client.DeleteLead(testkit.As("sam", "sales"), &leadv1.DeleteLeadRequest{Name: "leads/00000000-0000-0000-0000-000000000099"})
+	denied("sales deletes a missing lead", err)
+	got, err := s.client.GetLead(testkit.As("sam", "sales"), &leadv1.GetLeadRequest{Name: lead.Name})
+	if err != nil || !proto.Equal(got, lead) {
+		t.Fatalf("after refused deletes: %v, %v; want %v", got, err, lead)
+	}
+	// Reassigning is for managers.
+	_, err = s.client.AssignLead(testkit.As("sam", "sales"), &leadv1.AssignLeadRequest{Name: lead.Name, Owner: "sue"})
+	denied("sales reassigns", err)
+	// ops and services have nothing to do with leads; a token without
+	// roles gets nowhere.
+	noRoles, err := authn.Mint([]byte(testkit.AuthSecret), testkit.AuthIssuer, testkit.AuthAudience, "nobody", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ctx := range map[string]context.Context{
+		"ops": testkit.As("olga", "ops"), "service": testkit.As("service:account", "service"),
+		"no roles": testkit.WithToken(t.Context(), noRoles),
+	} {
+		_, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Intruder", Company: "X"}})
+		denied(name+" creates", err)
+		_, err = s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: lead.Name})
+		denied(name+" reads", err)
+	}
+	list, err := s.client.ListLeads(testkit.As("root"), &leadv1.ListLeadsRequest{})
+	if err != nil || len(list.Leads) != 1 {
+		t.Fatalf("leads after refused calls: %v, %v", list, err)
+	}
+	// Admins may do everything.
+	if _, err := s.client.DeleteLead(testkit.As("root"), &leadv1.DeleteLeadRequest{Name: lead.Name, Etag: lead.Etag}); err != nil {
+		t.Fatalf("admin deletes: %v", err)
+	}
+}
