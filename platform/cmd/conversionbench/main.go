@@ -21,18 +21,17 @@ import (
 	"flag"
 	"fmt"
 	"github.com/crmsuite/crm/platform/authn"
+	"github.com/crmsuite/crm/platform/benchkit"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -43,8 +42,6 @@ import (
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/events"
-	"github.com/crmsuite/crm/platform/localnats"
-	"github.com/crmsuite/crm/platform/localpg"
 	"github.com/crmsuite/crm/platform/procs"
 )
 
@@ -103,33 +100,20 @@ func run(ctx context.Context, o options) error {
 	defer logf.Close()
 
 	step("starting durable PostgreSQL (fsync on) and NATS JetStream")
-	pgsrv, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(tmp, "pg")})
+	backends, err := benchkit.Start(ctx, filepath.Join(tmp, "pg"), "", filepath.Join(tmp, "nats"))
 	if err != nil {
 		return err
 	}
-	defer pgsrv.Stop() //nolint:errcheck
-	admin, err := pgx.Connect(ctx, pgsrv.URL)
-	if err != nil {
-		return err
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE bench"); err != nil {
-		return err
-	}
-	_ = admin.Close(ctx)
-	dbURL := strings.Replace(pgsrv.URL, "/postgres?", "/bench?", 1)
-	ns, err := localnats.Start(localnats.Options{StoreDir: filepath.Join(tmp, "nats")})
-	if err != nil {
-		return err
-	}
-	defer ns.Stop()
+	defer backends.Stop()
+	dbURL := backends.DatabaseURL
 
 	authEnv, bearer, err := authn.DevCredentials("bench", "admin")
 	if err != nil {
 		return err
 	}
 	authorization = bearer
-	leadAddr, accountAddr := freeAddr(), freeAddr()
-	env := []string{"METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL, "PAGE_TOKEN_SECRET=bench",
+	leadAddr, accountAddr := benchkit.FreeAddr(), benchkit.FreeAddr()
+	env := []string{"METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + backends.NATSURL, "PAGE_TOKEN_SECRET=bench",
 		"LOG_LEVEL=warn", "LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr}
 	env = append(env, authEnv...)
 	pids := map[string]int{}
@@ -147,7 +131,7 @@ func run(ctx context.Context, o options) error {
 	leads := leadv1.NewLeadServiceClient(dialOrDie(leadAddr))
 	accounts := accountv1.NewAccountServiceClient(dialOrDie(accountAddr))
 
-	nc, err := nats.Connect(ns.URL)
+	nc, err := nats.Connect(backends.NATSURL)
 	if err != nil {
 		return err
 	}
@@ -199,14 +183,6 @@ func dialOrDie(addr string) *grpc.ClientConn {
 		panic(err)
 	}
 	return conn
-}
-
-func freeAddr() string {
-	p, err := localpg.FreePort()
-	if err != nil {
-		panic(err)
-	}
-	return "127.0.0.1:" + strconv.Itoa(p)
 }
 
 // watcher notes when each lead's conversion was seen COMPLETE.
@@ -411,14 +387,6 @@ func procCPU(pid string) time.Duration {
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
 
-func percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[int(float64(len(d)-1)*p/100)]
-}
-
 func environment(o options) string {
 	cpus := "?"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -443,7 +411,7 @@ func (r report) write(dir string) error {
 	for _, x := range append([]runResult{r.latency}, r.steps...) {
 		lat := x.latencies
 		fmt.Fprintf(&b, "| %d/s for %v | %.1f/s | %d | %d | %s | %s | %s | %s | %.2f / %.2f / %.2f / %.2f |\n", x.rate, x.duration, x.achieved, x.issued, x.errors,
-			ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(percentile(lat, 100)),
+			ms(benchkit.Percentile(lat, 50)), ms(benchkit.Percentile(lat, 90)), ms(benchkit.Percentile(lat, 99)), ms(benchkit.Percentile(lat, 100)),
 			x.cpu["lead"], x.cpu["account"], x.cpu["postgres"], x.cpu["bench+nats"])
 	}
 	out := b.String()

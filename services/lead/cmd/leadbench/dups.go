@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/benchkit"
 )
 
 // dupBench measures duplicate detection on the loaded table: CreateLead
@@ -58,7 +59,7 @@ func dupBench(ctx context.Context, o options, client leadv1.LeadServiceClient, s
 			}
 		}
 		res := listResult{name: "ListDuplicateGroups first page, rule " + rule.String(), requests: len(lat), avgRows: float64(groups) / float64(len(lat))}
-		res.p50, res.p99 = percentile(lat, 50), percentile(lat, 99)
+		res.p50, res.p99 = benchkit.Percentile(lat, 50), benchkit.Percentile(lat, 99)
 		res.max = lat[len(lat)-1]
 		rep.dupLists = append(rep.dupLists, res)
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/benchkit"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
 
@@ -249,7 +250,7 @@ func listQueries(ctx context.Context, o options, pool *pgxpool.Pool, r *rand.Ran
 			continue
 		}
 		res := listResult{name: q.name, requests: len(lat), avgRows: float64(rows) / float64(len(lat))}
-		res.p50, res.p99 = percentile(lat, 50), percentile(lat, 99)
+		res.p50, res.p99 = benchkit.Percentile(lat, 50), benchkit.Percentile(lat, 99)
 		res.max = lat[len(lat)-1]
 		rep.lists = append(rep.lists, res)
 	}

@@ -20,27 +20,24 @@ import (
 	"flag"
 	"fmt"
 	"github.com/crmsuite/crm/platform/authn"
+	"github.com/crmsuite/crm/platform/benchkit"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/auth"
-	"github.com/crmsuite/crm/platform/localnats"
-	"github.com/crmsuite/crm/platform/localpg"
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/pg"
@@ -102,11 +99,9 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 	_ = os.Chmod(tmp, 0o755)
-	pgDir := filepath.Join(tmp, "pg")
-	if o.dataDir != "" {
-		if pgDir, err = filepath.Abs(o.dataDir); err != nil {
-			return err
-		}
+	pgDir, natsDir, err := benchkit.Dirs(tmp, o.dataDir)
+	if err != nil {
+		return err
 	}
 	logf, err := os.Create(filepath.Join(tmp, "services.log"))
 	if err != nil {
@@ -117,40 +112,21 @@ func run(ctx context.Context, o options) error {
 	step("starting durable PostgreSQL (fsync on) and NATS JetStream")
 	// A database server sized for the table: 2 GB of cache holds the 1M
 	// leads and their indexes (the machine has plenty of memory).
-	pgsrv, err := localpg.Start(ctx, localpg.Options{DataDir: pgDir, SharedBuffers: "2GB"})
+	backends, err := benchkit.Start(ctx, pgDir, "2GB", natsDir)
 	if err != nil {
 		return err
 	}
-	defer pgsrv.Stop() //nolint:errcheck
-	admin, err := pgx.Connect(ctx, pgsrv.URL)
-	if err != nil {
-		return err
-	}
-	var exists bool
-	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'bench')").Scan(&exists); err != nil {
-		return err
-	}
-	if !exists {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE bench"); err != nil {
-			return err
-		}
-	}
-	_ = admin.Close(ctx)
-	dbURL := strings.Replace(pgsrv.URL, "/postgres?", "/bench?", 1)
-	ns, err := localnats.Start(localnats.Options{StoreDir: filepath.Join(tmp, "nats")})
-	if err != nil {
-		return err
-	}
-	defer ns.Stop()
+	defer backends.Stop()
+	dbURL := backends.DatabaseURL
 
 	authEnv, bearer, err := authn.DevCredentials("bench", "admin")
 	if err != nil {
 		return err
 	}
 	authorization = bearer
-	leadAddr, httpAddr := freeAddr(), freeAddr()
+	leadAddr, httpAddr := benchkit.FreeAddr(), benchkit.FreeAddr()
 	lead, err := procs.Start("lead", filepath.Join(o.binDir, "lead"), append([]string{
-		"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=" + o.leadMetrics, "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL,
+		"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=" + o.leadMetrics, "DATABASE_URL=" + dbURL, "NATS_URL=" + backends.NATSURL,
 		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=info",
 	}, authEnv...), logf)
 	if err != nil {
@@ -278,14 +254,6 @@ func run(ctx context.Context, o options) error {
 
 func step(msg string) { fmt.Fprintf(os.Stderr, "leadbench: %s\n", msg) }
 
-func freeAddr() string {
-	p, err := localpg.FreePort()
-	if err != nil {
-		panic(err)
-	}
-	return "127.0.0.1:" + strconv.Itoa(p)
-}
-
 func benchLead(i int64) domain.Lead {
 	return domain.Lead{
 		FirstName: "Bench", LastName: fmt.Sprintf("Raw%d", i), Company: "Load Inc",
@@ -361,17 +329,8 @@ func load(ctx context.Context, c int, warmup, d time.Duration, seq *atomic.Int64
 		return r, fmt.Errorf("%d errors, first: %v", r.errors, firstErr.Load())
 	}
 	r.ops = len(all)
-	r.p50, r.p99 = percentile(all, 50), percentile(all, 99)
+	r.p50, r.p99 = benchkit.Percentile(all, 50), benchkit.Percentile(all, 99)
 	return r, nil
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	i := int(float64(len(d)-1) * p / 100)
-	return d[i]
 }
 
 // peakRSS is the high-water mark of a process's resident memory.

@@ -19,12 +19,12 @@ import (
 	"flag"
 	"fmt"
 	"github.com/crmsuite/crm/platform/authn"
+	"github.com/crmsuite/crm/platform/benchkit"
 	"math/big"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,8 +40,6 @@ import (
 
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/auth"
-	"github.com/crmsuite/crm/platform/localnats"
-	"github.com/crmsuite/crm/platform/localpg"
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/pg"
@@ -94,38 +92,17 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("build: %v\n%s", err, out)
 		}
 	}
-	pgDir := filepath.Join(tmp, "pg")
-	if o.dataDir != "" {
-		if pgDir, err = filepath.Abs(o.dataDir); err != nil {
-			return err
-		}
+	pgDir, natsDir, err := benchkit.Dirs(tmp, o.dataDir)
+	if err != nil {
+		return err
 	}
 	step("starting durable PostgreSQL (fsync on) and NATS JetStream")
-	pgsrv, err := localpg.Start(ctx, localpg.Options{DataDir: pgDir, SharedBuffers: "1GB"})
+	backends, err := benchkit.Start(ctx, pgDir, "1GB", natsDir)
 	if err != nil {
 		return err
 	}
-	defer pgsrv.Stop() //nolint:errcheck
-	admin, err := pgx.Connect(ctx, pgsrv.URL)
-	if err != nil {
-		return err
-	}
-	var exists bool
-	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'bench')").Scan(&exists); err != nil {
-		return err
-	}
-	if !exists {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE bench"); err != nil {
-			return err
-		}
-	}
-	_ = admin.Close(ctx)
-	dbURL := strings.Replace(pgsrv.URL, "/postgres?", "/bench?", 1)
-	ns, err := localnats.Start(localnats.Options{StoreDir: filepath.Join(tmp, "nats")})
-	if err != nil {
-		return err
-	}
-	defer ns.Stop()
+	defer backends.Stop()
+	dbURL := backends.DatabaseURL
 	logf, err := os.Create(filepath.Join(tmp, "service.log"))
 	if err != nil {
 		return err
@@ -136,9 +113,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	authorization = bearer
-	addr := freeAddr()
+	addr := benchkit.FreeAddr()
 	svcProc, err := procs.Start("opportunity", o.bin, append([]string{
-		"GRPC_ADDR=" + addr, "METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + ns.URL,
+		"GRPC_ADDR=" + addr, "METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + backends.NATSURL,
 		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=warn",
 	}, authEnv...), logf)
 	if err != nil {
@@ -200,7 +177,7 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("## GetForecast (%d opportunities, %d open; quarter x owner x stage, default range: %d rows)\n\n", o.rows, open, cells)
 	fmt.Printf("| requests | p50 | p99 | max |\n|---:|---:|---:|---:|\n| %d | %v | %v | %v |\n\n",
-		len(lat), percentile(lat, 50), percentile(lat, 99), percentile(lat, 100))
+		len(lat), round(benchkit.Percentile(lat, 50)), round(benchkit.Percentile(lat, 99)), round(benchkit.Percentile(lat, 100)))
 
 	// Moves go between two open stages of opportunities that are open.
 	rows, err := pool.Query(ctx, `SELECT id FROM opportunities WHERE state = 'OPEN' LIMIT 20000`)
@@ -355,23 +332,7 @@ func loadRun(ctx context.Context, c int, warmup, d time.Duration, seq *atomic.In
 	for w := range c {
 		all = append(all, lat[w]...)
 	}
-	return result{ops: len(all), elapsed: elapsed, p50: percentile(all, 50), p99: percentile(all, 99)}, nil
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[int(float64(len(d)-1)*p/100)].Round(10 * time.Microsecond)
-}
-
-func freeAddr() string {
-	p, err := localpg.FreePort()
-	if err != nil {
-		panic(err)
-	}
-	return "127.0.0.1:" + strconv.Itoa(p)
+	return result{ops: len(all), elapsed: elapsed, p50: round(benchkit.Percentile(all, 50)), p99: round(benchkit.Percentile(all, 99))}, nil
 }
 
 func environment(o options) string {
@@ -386,3 +347,6 @@ func environment(o options) string {
 // authorization is the Authorization header value of the benchmark's
 // calls: a token the services it starts accept (authn.DevCredentials).
 var authorization string
+
+// round keeps the report readable: latencies to 10µs.
+func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
