@@ -25,10 +25,11 @@ var dupRules = []struct {
 }
 
 // noteDuplicateKeys records, in duplicate_keys (migration 007), the keys
-// the leads with ids $1 (uuid[]) share with other leads: run where a write
-// may make duplicates, so ListDuplicateGroups finds them. `id = ANY` and
-// the `<> ”` terms keep every probe on an index (the primary key, the
-// partial key indexes).
+// the leads with ids $1 (uuid[]) share with other leads: run after an
+// import batch that may have made duplicates, so ListDuplicateGroups finds
+// them (single writes use note_duplicate_lead, the guard's twin). `id =
+// ANY` and the non-empty key conditions keep every probe on an index (the
+// primary key, the partial key indexes).
 var noteDuplicateKeys = func() string {
 	parts := make([]string, len(dupRules))
 	for i, d := range dupRules {

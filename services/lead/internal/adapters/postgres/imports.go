@@ -282,8 +282,9 @@ func (t *importTx) Save(l *domain.Lead, evs []domain.Event) error {
 	if err != nil {
 		return err
 	}
-	t.batch.Queue(updateLead, t.r.leadArgs(l)...)
-	t.batch.Queue(noteDuplicateKeys, []uuid.UUID{l.ID})
+	k := l.DuplicateKeys(t.r.phoneRegion)
+	t.batch.Queue(updateLead, leadArgsWithKeys(l, k)...)
+	t.batch.Queue(noteDuplicateLead, l.ID, k.Email, k.Phone, k.CompanyAndName)
 	outbox.Queue(t.batch, msgs...)
 	return nil
 }
