@@ -98,7 +98,6 @@ type Conversion struct {
 	FailureReason  string          `json:"failure_reason,omitempty"`
 	FailureMessage string          `json:"failure_message,omitempty"`
 	By             string          `json:"by,omitempty"`
-	At             time.Time       `json:"at,omitempty"`
 	AccountDoneAt  *time.Time      `json:"account_done_at,omitempty"`
 	// OpportunityDoneAt is when the opportunity service had opened the
 	// opportunity, if one was asked for.
@@ -125,7 +124,7 @@ func (l *Lead) Qualify(req ConversionRequest, actor string, now time.Time) ([]Ev
 			WithMeta("merged_into", "leads/"+l.MergedInto.String())
 	}
 	c := &Conversion{
-		ID: uuid.Must(uuid.NewV7()), State: ConversionPending, By: actor, At: now,
+		ID: uuid.Must(uuid.NewV7()), State: ConversionPending, By: actor,
 		AccountID: req.ExistingAccount, ContactID: req.ExistingContact,
 	}
 	var vs apperr.Violations
