@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -182,9 +184,11 @@ func reflectionCode(t *testing.T, conn *grpc.ClientConn) codes.Code {
 	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
 	if err == nil {
 		err = stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
-	}
-	if err == nil {
-		_, err = stream.Recv()
+		// io.EOF from Send means the server already ended the stream; its
+		// status comes from Recv.
+		if err == nil || errors.Is(err, io.EOF) {
+			_, err = stream.Recv()
+		}
 	}
 	return status.Code(err)
 }
