@@ -172,6 +172,18 @@ func (s *Schema) Where(filter string, args *[]any) (Clause, error) {
 	return c, nil
 }
 
+// And returns c narrowed by cond, a boolean SQL expression without a text
+// search (a restriction the service adds to the caller's filter).
+func (c Clause) And(cond string) Clause {
+	c.SQL = "(" + c.SQL + " AND " + cond + ")"
+	if c.WithoutText == "" || c.WithoutText == "TRUE" {
+		c.WithoutText = "(" + cond + ")"
+	} else {
+		c.WithoutText = "(" + c.WithoutText + " AND " + cond + ")"
+	}
+	return c
+}
+
 // conjuncts flattens the top-level ANDs of e.
 func conjuncts(e *expr.Expr) []*expr.Expr {
 	call := e.GetCallExpr()

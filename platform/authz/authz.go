@@ -4,8 +4,8 @@
 // refused (and logged as the programming error it is), and the service
 // refuses to start when a registered method has no rule.
 //
-// Roles only: whether a salesperson owns the record they change is decided
-// by the service itself, later.
+// Rules decide by role. Which records a caller then reaches (a
+// salesperson: those it owns) the services' use cases decide, with Scope.
 package authz
 
 import (

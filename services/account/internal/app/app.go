@@ -6,12 +6,14 @@ package app
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/services/account/internal/domain"
 )
@@ -130,8 +132,11 @@ func New(repo Repository, phoneRegion string) *Service {
 func (s *Service) PhoneRegion() string { return s.phoneRegion }
 
 // CreateAccount creates an account owned by the caller unless it names an
-// owner.
+// owner (a salesperson creates accounts it owns only).
 func (s *Service) CreateAccount(ctx context.Context, in domain.Account, requestID string) (*domain.Account, error) {
+	if err := checkNewOwner(ctx, "", in.Owner); err != nil {
+		return nil, err
+	}
 	a, evs, err := domain.NewAccount(in, uuid.Nil, auth.Actor(ctx), s.now())
 	if err != nil {
 		return nil, err
@@ -154,8 +159,22 @@ func (s *Service) ListAccounts(ctx context.Context, q ListQuery) ([]*domain.Acco
 // account is unchanged since it was read. A no-op writes nothing.
 func (s *Service) UpdateAccount(ctx context.Context, id uuid.UUID, patch domain.Account, mask []domain.Field, ifMatch string) (*domain.Account, error) {
 	return s.mutateAccount(ctx, id, ifMatch, "", func(a *domain.Account) ([]domain.Event, error) {
+		if slices.Contains(mask, domain.FieldOwner) {
+			if err := checkNewOwner(ctx, a.Owner, patch.Owner); err != nil {
+				return nil, err
+			}
+		}
 		return a.Update(patch, mask, auth.Actor(ctx), s.now())
 	})
+}
+
+// checkNewOwner refuses a salesperson giving a record (owned by from) to
+// someone else: reassigning is a manager's call.
+func checkNewOwner(ctx context.Context, from, to string) error {
+	if to == "" || to == from {
+		return nil
+	}
+	return authz.ScopeOf(ctx).CheckOwner(to)
 }
 
 func (s *Service) DeactivateAccount(ctx context.Context, id uuid.UUID, reason, ifMatch, requestID string) (*domain.Account, error) {
@@ -170,11 +189,17 @@ func (s *Service) ActivateAccount(ctx context.Context, id uuid.UUID, ifMatch, re
 	})
 }
 
+// mutateAccount locks the account, checks that the caller may change it (a
+// salesperson changes the accounts it owns; others' are PermissionDenied
+// and stay as they are) and the etag, and saves what fn changed.
 func (s *Service) mutateAccount(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(a *domain.Account) ([]domain.Event, error)) (*domain.Account, error) {
 	var out *domain.Account
 	err := s.repo.InTx(ctx, func(ctx context.Context) error {
 		a, err := s.repo.LockAccount(ctx, id)
 		if err != nil {
+			return err
+		}
+		if err := authz.ScopeOf(ctx).CheckOwner(a.Owner); err != nil {
 			return err
 		}
 		if err := etag.Check(ifMatch, a.Version); err != nil {

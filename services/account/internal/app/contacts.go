@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/services/account/internal/domain"
 )
@@ -36,7 +37,12 @@ func errNoAccountForPrimary() error {
 // CreateContact creates a contact, on an account (which must exist) or on
 // its own. The first contact of an account becomes its primary; a contact
 // created primary takes over from the previous one.
+//
+// A salesperson creates contacts it owns, on any account.
 func (s *Service) CreateContact(ctx context.Context, in domain.Contact, requestID string) (*domain.Contact, error) {
+	if err := checkNewOwner(ctx, "", in.Owner); err != nil {
+		return nil, err
+	}
 	if in.Primary && in.AccountID == uuid.Nil {
 		return nil, errNoAccountForPrimary()
 	}
@@ -158,7 +164,8 @@ func (s *Service) region(a *domain.Account) string {
 // UpdateContact sets the fields in mask. Setting primary makes the contact
 // its account's primary and unmakes the previous one; unsetting it on the
 // primary is refused (hand it over instead). Moving a contact to another
-// account keeps both accounts' primaries right.
+// account keeps both accounts' primaries right. A salesperson changes the
+// contacts it owns.
 func (s *Service) UpdateContact(ctx context.Context, id uuid.UUID, patch domain.Contact, mask []domain.Field, ifMatch string) (*domain.Contact, error) {
 	movesTo := uuid.Nil
 	if slices.Contains(mask, domain.FieldAccount) {
@@ -167,6 +174,14 @@ func (s *Service) UpdateContact(ctx context.Context, id uuid.UUID, patch domain.
 	actor := auth.Actor(ctx)
 	var out *domain.Contact
 	err := s.withContact(ctx, id, movesTo, func(ctx context.Context, c *domain.Contact, accounts map[uuid.UUID]*domain.Account) error {
+		if err := authz.ScopeOf(ctx).CheckOwner(c.Owner); err != nil {
+			return err
+		}
+		if slices.Contains(mask, domain.FieldOwner) {
+			if err := checkNewOwner(ctx, c.Owner, patch.Owner); err != nil {
+				return err
+			}
+		}
 		if err := etag.Check(ifMatch, c.Version); err != nil {
 			return err
 		}

@@ -71,8 +71,9 @@ func Spec(opts ...Option) service.Spec {
 // Who may call each RPC of the account service (deny by default: a method
 // missing here is refused, and the service does not start). admin may call
 // everything. "service" identities get only what the lead and opportunity
-// services call. Whether a sales user owns the record they change is
-// checked later, by the service.
+// services call. Within these, a salesperson reads every account and
+// contact but changes only those it owns (and creates them for itself):
+// the use cases check that (authz.Scope), with PermissionDenied.
 var Rules = map[string]authz.Rule{
 	// Reads.
 	accountv1.AccountService_GetAccount_FullMethodName:     authz.Allow(manager, sales, ops, authz.Service),

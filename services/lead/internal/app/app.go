@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
@@ -31,6 +32,9 @@ type Change struct {
 
 // ListQuery is a page request for ListLeads.
 type ListQuery struct {
+	// Owner restricts the list to the leads of one owner ("" all); the
+	// caller's own filter cannot widen it.
+	Owner     string
 	Filter    string
 	OrderBy   string
 	PageSize  int
@@ -138,7 +142,13 @@ func New(repo Repository) *Service {
 
 // CreateLead creates a lead owned by the caller unless it names an owner.
 // A lead that looks like an existing one is refused unless allowDuplicate.
+// A salesperson creates leads it owns only.
 func (s *Service) CreateLead(ctx context.Context, in domain.Lead, requestID string, allowDuplicate bool) (*domain.Lead, error) {
+	if in.Owner != "" {
+		if err := authz.ScopeOf(ctx).CheckOwner(in.Owner); err != nil {
+			return nil, err
+		}
+	}
 	l, evs, err := domain.New(in, auth.Actor(ctx), s.now())
 	if err != nil {
 		return nil, err
@@ -149,19 +159,50 @@ func (s *Service) CreateLead(ctx context.Context, in domain.Lead, requestID stri
 	return l, nil
 }
 
+// GetLead returns a lead the caller may read: a salesperson reads the
+// leads it owns.
 func (s *Service) GetLead(ctx context.Context, id uuid.UUID) (*domain.Lead, error) {
-	return s.repo.Get(ctx, id)
+	scope := authz.ScopeOf(ctx)
+	l, err := s.repo.Get(ctx, id)
+	if err != nil {
+		return nil, scope.Hide(err)
+	}
+	if err := scope.CheckOwner(l.Owner); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
+// ListLeads lists the leads the caller may read.
 func (s *Service) ListLeads(ctx context.Context, q ListQuery) ([]*domain.Lead, string, error) {
+	if scope := authz.ScopeOf(ctx); !scope.All {
+		if scope.Owner == "" {
+			return nil, "", authz.Denied()
+		}
+		q.Owner = scope.Owner
+	}
 	return s.repo.List(ctx, q)
+}
+
+// change runs fn on the locked lead if the caller may change it: a
+// salesperson changes the leads it owns; others' are PermissionDenied and
+// stay as they are.
+func (s *Service) change(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead) (Change, error)) (*domain.Lead, error) {
+	scope := authz.ScopeOf(ctx)
+	l, err := s.repo.Mutate(ctx, id, func(l *domain.Lead) (Change, error) {
+		if err := scope.CheckOwner(l.Owner); err != nil {
+			return Change{}, err
+		}
+		return fn(l)
+	})
+	return l, scope.Hide(err)
 }
 
 // UpdateLead sets the fields in mask; with a non-empty etag only if the
 // lead is unchanged since it was read. A change that makes the lead look
 // like another one is refused unless allowDuplicate.
 func (s *Service) UpdateLead(ctx context.Context, id uuid.UUID, patch domain.Lead, mask []domain.Field, ifMatch string, allowDuplicate bool) (*domain.Lead, error) {
-	return s.repo.Mutate(ctx, id, func(l *domain.Lead) (Change, error) {
+	return s.change(ctx, id, func(l *domain.Lead) (Change, error) {
 		if err := etag.Check(ifMatch, l.Version); err != nil {
 			return Change{}, err
 		}
@@ -197,6 +238,12 @@ func (s *Service) MergeLeads(ctx context.Context, primary uuid.UUID, duplicates 
 func (s *Service) LeadStatistics(ctx context.Context, q StatisticsQuery) (Statistics, error) {
 	if q.To.IsZero() {
 		q.To = s.now().Add(time.Microsecond)
+	}
+	if scope := authz.ScopeOf(ctx); !scope.All {
+		if q.Owner != "" && q.Owner != scope.Owner || scope.Owner == "" {
+			return Statistics{}, authz.Denied()
+		}
+		q.Owner = scope.Owner
 	}
 	if !q.From.Before(q.To) {
 		return Statistics{}, apperr.InvalidField("start_time", "EMPTY_RANGE", "start_time must be before end_time")
@@ -236,7 +283,7 @@ func (s *Service) ReactivateLead(ctx context.Context, id uuid.UUID, ifMatch, req
 // DeleteLead removes a lead and its activities; LeadDeleted carries its
 // last state.
 func (s *Service) DeleteLead(ctx context.Context, id uuid.UUID, ifMatch string) error {
-	_, err := s.repo.Mutate(ctx, id, func(l *domain.Lead) (Change, error) {
+	_, err := s.change(ctx, id, func(l *domain.Lead) (Change, error) {
 		if err := etag.Check(ifMatch, l.Version); err != nil {
 			return Change{}, err
 		}
@@ -251,7 +298,7 @@ func (s *Service) DeleteLead(ctx context.Context, id uuid.UUID, ifMatch string) 
 // LogActivity records a note, call, email or meeting on a lead.
 func (s *Service) LogActivity(ctx context.Context, leadID uuid.UUID, a domain.Activity, requestID string) (domain.Activity, error) {
 	var logged domain.Activity
-	_, err := s.repo.Mutate(ctx, leadID, func(l *domain.Lead) (Change, error) {
+	_, err := s.change(ctx, leadID, func(l *domain.Lead) (Change, error) {
 		var evs []domain.Event
 		var err error
 		logged, evs, err = l.LogActivity(a, auth.Actor(ctx), s.now())
@@ -264,11 +311,14 @@ func (s *Service) LogActivity(ctx context.Context, leadID uuid.UUID, a domain.Ac
 }
 
 func (s *Service) ListActivities(ctx context.Context, leadID uuid.UUID, pageSize int, pageToken string) ([]domain.Activity, string, error) {
+	if _, err := s.GetLead(ctx, leadID); err != nil {
+		return nil, "", err
+	}
 	return s.repo.ListActivities(ctx, leadID, pageSize, pageToken)
 }
 
 func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(l *domain.Lead) ([]domain.Event, error)) (*domain.Lead, error) {
-	return s.repo.Mutate(ctx, id, func(l *domain.Lead) (Change, error) {
+	return s.change(ctx, id, func(l *domain.Lead) (Change, error) {
 		if err := etag.Check(ifMatch, l.Version); err != nil {
 			return Change{}, err
 		}

@@ -36,7 +36,7 @@ func (s *Service) WithCustomers(c Customers) *Service {
 // exist or do not belong together, or the account service cannot answer,
 // nothing changes.
 func (s *Service) QualifyLead(ctx context.Context, id uuid.UUID, req domain.ConversionRequest, ifMatch, requestID string) (*domain.Lead, error) {
-	l, err := s.repo.Get(ctx, id)
+	l, err := s.GetLead(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (s *Service) QualifyLead(ctx context.Context, id uuid.UUID, req domain.Conv
 	if err := s.checkTargets(ctx, req); err != nil {
 		return nil, err
 	}
-	return s.repo.Mutate(ctx, id, func(l *domain.Lead) (Change, error) {
+	return s.change(ctx, id, func(l *domain.Lead) (Change, error) {
 		if err := etag.Check(ifMatch, l.Version); err != nil {
 			return Change{}, err
 		}
@@ -108,7 +108,7 @@ func targetMissing(reason, field, subject, why string) error {
 // FindConversionCandidates asks the account service for existing customers
 // the lead may be.
 func (s *Service) FindConversionCandidates(ctx context.Context, id uuid.UUID) (*accountv1.MatchCustomersResponse, error) {
-	l, err := s.repo.Get(ctx, id)
+	l, err := s.GetLead(ctx, id)
 	if err != nil {
 		return nil, err
 	}

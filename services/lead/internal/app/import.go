@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
 
@@ -75,12 +76,19 @@ func (im *Importer) Start(ctx context.Context, opts domain.ImportOptions) (*doma
 	if opts.DefaultOwner == "" {
 		opts.DefaultOwner = auth.Actor(ctx)
 	}
+	if err := authz.ScopeOf(ctx).CheckOwner(opts.DefaultOwner); err != nil {
+		return nil, err
+	}
 	job := &domain.ImportJob{
 		ID: uuid.Must(uuid.NewV7()), Options: opts, State: domain.ImportRunning, Attempt: 1,
 		CreatedBy: auth.Actor(ctx), CreatedAt: im.svc.now(),
 	}
 	if opts.RequestID != uuid.Nil {
 		job.ID = opts.RequestID
+		// A request id is no way into a colleague's job.
+		if earlier, err := im.store.GetImportJob(ctx, job.ID); err == nil && !authz.ScopeOf(ctx).Owns(earlier.CreatedBy) {
+			return nil, authz.Denied()
+		}
 	}
 	return im.store.StartImport(ctx, job)
 }
@@ -95,9 +103,16 @@ func (im *Importer) Prepare(row *domain.ImportRow) {
 }
 
 // Batch imports rows (in order) in one transaction and returns what it
-// did with them; the job's counts include them afterwards.
+// did with them; the job's counts include them afterwards. A salesperson's
+// rows that name another owner, or would update another's lead, are
+// rejected.
 func (im *Importer) Batch(ctx context.Context, job *domain.ImportJob, rows []domain.ImportRow) (domain.ImportCounts, []domain.ImportRejection, error) {
-	actor, now := auth.Actor(ctx), im.svc.now()
+	actor, now, scope := auth.Actor(ctx), im.svc.now(), authz.ScopeOf(ctx)
+	for i, r := range rows {
+		if r.Invalid == nil && r.Lead.Owner != "" && !scope.Owns(r.Lead.Owner) {
+			rows[i].Invalid = apperr.InvalidField("owner", "OWNER_NOT_ALLOWED", "a salesperson imports leads it owns only")
+		}
+	}
 	var counts domain.ImportCounts
 	var rejections []domain.ImportRejection
 	err := im.store.ImportBatch(ctx, job, func(ctx context.Context, tx ImportTx) error {
@@ -135,6 +150,14 @@ func (im *Importer) Batch(ctx context.Context, job *domain.ImportJob, rows []dom
 				l := leads[u.LeadID]
 				if l == nil {
 					continue // gone since the lookup; the row is skipped
+				}
+				if !scope.Owns(l.Owner) {
+					counts.Rejected++
+					rejections = append(rejections, domain.ImportRejection{
+						Line: u.Line, Reason: authz.ReasonDenied, Message: "the row would update a lead another salesperson owns",
+						Duplicates: []string{"leads/" + l.ID.String()},
+					})
+					continue
 				}
 				evs, err := l.Update(u.Patch, updateMask(u), actor, now)
 				if err != nil {
@@ -196,14 +219,22 @@ func (im *Importer) Finish(ctx context.Context, job *domain.ImportJob, failure e
 	return im.store.FinishImport(ctx, job)
 }
 
-// Job returns an import job.
+// Job returns an import job; a salesperson reads the jobs it started.
 func (im *Importer) Job(ctx context.Context, id uuid.UUID) (*domain.ImportJob, error) {
-	return im.store.GetImportJob(ctx, id)
+	scope := authz.ScopeOf(ctx)
+	job, err := im.store.GetImportJob(ctx, id)
+	if err != nil {
+		return nil, scope.Hide(err)
+	}
+	if err := scope.CheckOwner(job.CreatedBy); err != nil {
+		return nil, err
+	}
+	return job, nil
 }
 
 // Rejections pages through the rows a job rejected.
 func (im *Importer) Rejections(ctx context.Context, id uuid.UUID, pageSize int, pageToken string) ([]domain.ImportRejection, string, error) {
-	if _, err := im.store.GetImportJob(ctx, id); err != nil {
+	if _, err := im.Job(ctx, id); err != nil {
 		return nil, "", err
 	}
 	return im.store.ListImportRejections(ctx, id, pageSize, pageToken)

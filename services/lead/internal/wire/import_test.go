@@ -24,7 +24,12 @@ type importRun struct {
 
 func runImport(t *testing.T, s *suite, opts *leadv1.ImportOptions, messages ...[]*leadv1.ImportRow) importRun {
 	t.Helper()
-	stream, err := s.client.ImportLeads(testkit.As("importer"))
+	return runImportAs(t, s, testkit.As("importer"), opts, messages...)
+}
+
+func runImportAs(t *testing.T, s *suite, ctx context.Context, opts *leadv1.ImportOptions, messages ...[]*leadv1.ImportRow) importRun {
+	t.Helper()
+	stream, err := s.client.ImportLeads(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,15 +90,17 @@ func Spec(opts ...Option) service.Spec {
 // Who may call each RPC of the lead service (deny by default: a method
 // missing here is refused, and the service does not start). admin may call
 // everything; "service" identities nothing (no service calls lead).
-// Whether a sales user owns the lead they change is checked later, by the
-// service.
+// Within these, a salesperson reads, changes and reports on only the leads
+// (and import jobs) it owns: the use cases check that (authz.Scope), with
+// PermissionDenied for others' leads. Finding and merging duplicates spans
+// owners, so it is for managers.
 var Rules = map[string]authz.Rule{
 	// Reads.
 	leadv1.LeadService_GetLead_FullMethodName:                  authz.Allow(manager, sales),
 	leadv1.LeadService_ListLeads_FullMethodName:                authz.Allow(manager, sales),
 	leadv1.LeadService_ListActivities_FullMethodName:           authz.Allow(manager, sales),
-	leadv1.LeadService_FindDuplicates_FullMethodName:           authz.Allow(manager, sales),
-	leadv1.LeadService_ListDuplicateGroups_FullMethodName:      authz.Allow(manager, sales),
+	leadv1.LeadService_FindDuplicates_FullMethodName:           authz.Allow(manager),
+	leadv1.LeadService_ListDuplicateGroups_FullMethodName:      authz.Allow(manager),
 	leadv1.LeadService_FindConversionCandidates_FullMethodName: authz.Allow(manager, sales),
 	leadv1.LeadService_GetImportJob_FullMethodName:             authz.Allow(manager, sales),
 	leadv1.LeadService_ListImportRejections_FullMethodName:     authz.Allow(manager, sales),
@@ -112,7 +114,7 @@ var Rules = map[string]authz.Rule{
 	leadv1.LeadService_DisqualifyLead_FullMethodName: authz.Allow(manager, sales),
 	leadv1.LeadService_ReactivateLead_FullMethodName: authz.Allow(manager, sales),
 	leadv1.LeadService_CreateActivity_FullMethodName: authz.Allow(manager, sales),
-	leadv1.LeadService_MergeLeads_FullMethodName:     authz.Allow(manager, sales),
+	leadv1.LeadService_MergeLeads_FullMethodName:     authz.Allow(manager),
 	// Reassigning owners.
 	leadv1.LeadService_AssignLead_FullMethodName: authz.Allow(manager),
 	// Deletes.

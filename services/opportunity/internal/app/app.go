@@ -29,6 +29,15 @@ type ListQuery struct {
 	OrderBy   string
 	PageSize  int
 	PageToken string
+	// Visible, when set, restricts the list to what a caller who does not
+	// read every opportunity may read; its filter cannot widen that.
+	Visible *Visibility
+}
+
+// Visibility is the opportunities of Owner (if set), and won ones if Won.
+type Visibility struct {
+	Owner string
+	Won   bool
 }
 
 // Repository stores pipelines, opportunities, their history and events.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 )
@@ -23,8 +24,15 @@ type NewOpportunity struct {
 // CreateOpportunity opens an opportunity for an existing account. The
 // account (and the contact's membership of it) is checked with the
 // account service before anything is written.
+//
+// A salesperson opens opportunities it owns only.
 func (s *Service) CreateOpportunity(ctx context.Context, in NewOpportunity, requestID string) (*domain.Opportunity, error) {
 	actor, now := auth.Actor(ctx), s.now()
+	if in.Opportunity.Owner != "" {
+		if err := authz.ScopeOf(ctx).CheckOwner(in.Opportunity.Owner); err != nil {
+			return nil, err
+		}
+	}
 	// The rules first: a bad request costs no call.
 	probe := &domain.Pipeline{Stages: []domain.Stage{{ID: "probe", Kind: domain.KindOpen}}}
 	if _, _, err := domain.NewOpportunity(in.Opportunity, in.Settings, probe, "", uuid.Nil, actor, now); err != nil {
@@ -86,11 +94,29 @@ func precondition(reason, subject, format string, args ...any) error {
 	return e
 }
 
+// GetOpportunity returns an opportunity the caller may read: a salesperson
+// reads those it owns, ops won ones.
 func (s *Service) GetOpportunity(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error) {
-	return s.repo.GetOpportunity(ctx, id)
+	scope := authz.ScopeOf(ctx)
+	o, err := s.repo.GetOpportunity(ctx, id)
+	if err != nil {
+		return nil, scope.Hide(err)
+	}
+	if !readable(scope, o) {
+		return nil, authz.Denied()
+	}
+	return o, nil
 }
 
+func readable(scope authz.Scope, o *domain.Opportunity) bool {
+	return scope.Owns(o.Owner) || scope.Has(authz.Ops) && o.State == domain.StateWon
+}
+
+// ListOpportunities lists the opportunities the caller may read.
 func (s *Service) ListOpportunities(ctx context.Context, q ListQuery) ([]*domain.Opportunity, string, error) {
+	if scope := authz.ScopeOf(ctx); !scope.All {
+		q.Visible = &Visibility{Owner: scope.Owner, Won: scope.Has(authz.Ops)}
+	}
 	return s.repo.ListOpportunities(ctx, q)
 }
 
@@ -98,7 +124,7 @@ func (s *Service) ListOpportunities(ctx context.Context, q ListQuery) ([]*domain
 // account or contact is checked with the account service first.
 func (s *Service) UpdateOpportunity(ctx context.Context, id uuid.UUID, patch domain.Opportunity, mask []domain.Field, ifMatch string) (*domain.Opportunity, error) {
 	if slices.Contains(mask, domain.FieldAccount) || slices.Contains(mask, domain.FieldPrimaryContact) {
-		cur, err := s.repo.GetOpportunity(ctx, id)
+		cur, err := s.GetOpportunity(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -119,6 +145,12 @@ func (s *Service) UpdateOpportunity(ctx context.Context, id uuid.UUID, patch dom
 		}
 	}
 	return s.mutate(ctx, id, ifMatch, "", func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+		// Handing an opportunity to someone else is a manager's call.
+		if slices.Contains(mask, domain.FieldOwner) && patch.Owner != "" && patch.Owner != o.Owner {
+			if err := authz.ScopeOf(ctx).CheckOwner(patch.Owner); err != nil {
+				return nil, err
+			}
+		}
 		return o.Update(patch, mask, p, auth.Actor(ctx), s.now())
 	})
 }
@@ -177,12 +209,15 @@ func (s *Service) ReopenOpportunity(ctx context.Context, id uuid.UUID, stage, if
 }
 
 // mutate shares the opportunity's pipeline, locks the opportunity, checks
-// the etag and saves what fn changed; a no-op writes nothing. The pipeline
+// that the caller may change it (a salesperson changes those it owns;
+// others' are PermissionDenied and stay as they are) and the etag, and
+// saves what fn changed; a no-op writes nothing. The pipeline
 // comes first, as in UpdatePipeline (which locks it, then the
 // opportunities it moves), so the two never wait on each other in a
 // circle.
 func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error)) (*domain.Opportunity, error) {
 	var out *domain.Opportunity
+	scope := authz.ScopeOf(ctx)
 	err := s.repo.InTx(ctx, func(ctx context.Context) error {
 		p, err := s.repo.SharePipelineOf(ctx, id)
 		if err != nil {
@@ -190,6 +225,9 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 		}
 		o, err := s.repo.LockOpportunity(ctx, id)
 		if err != nil {
+			return err
+		}
+		if err := scope.CheckOwner(o.Owner); err != nil {
 			return err
 		}
 		if err := etag.Check(ifMatch, o.Version); err != nil {
@@ -205,11 +243,11 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 		}
 		return s.repo.SaveOpportunity(ctx, o, Change{Events: evs, RequestID: requestID})
 	})
-	return out, err
+	return out, scope.Hide(err)
 }
 
 func (s *Service) ListStageChanges(ctx context.Context, id uuid.UUID, pageSize int, pageToken string) ([]domain.StageChange, string, error) {
-	if _, err := s.repo.GetOpportunity(ctx, id); err != nil {
+	if _, err := s.GetOpportunity(ctx, id); err != nil {
 		return nil, "", err
 	}
 	return s.repo.ListStageChanges(ctx, id, pageSize, pageToken)

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 )
 
@@ -88,6 +89,17 @@ func (s *Service) Forecast(ctx context.Context, q ForecastQuery) ([]ForecastRow,
 	if q.End.String() < q.Start.String() {
 		return nil, apperr.InvalidField("end_date", "INVALID_RANGE", "end_date is before start_date")
 	}
+	if scope := authz.ScopeOf(ctx); !scope.All {
+		for _, o := range q.Owners {
+			if o != scope.Owner {
+				return nil, authz.Denied()
+			}
+		}
+		if scope.Owner == "" {
+			return nil, authz.Denied()
+		}
+		q.Owners = []string{scope.Owner}
+	}
 	return s.repo.Forecast(ctx, q)
 }
 
@@ -102,6 +114,12 @@ func (s *Service) Performance(ctx context.Context, q PerformanceQuery) ([]OwnerP
 	}
 	if !q.End.After(q.Start) {
 		return nil, apperr.InvalidField("end_time", "INVALID_RANGE", "end_time must be after start_time")
+	}
+	if scope := authz.ScopeOf(ctx); !scope.All {
+		if q.Owner != "" && q.Owner != scope.Owner || scope.Owner == "" {
+			return nil, authz.Denied()
+		}
+		q.Owner = scope.Owner
 	}
 	return s.repo.Performance(ctx, q)
 }

@@ -95,8 +95,9 @@ func Spec(opts ...Option) service.Spec {
 // Who may call each RPC of the opportunity service (deny by default: a
 // method missing here is refused, and the service does not start). admin
 // may call everything; "service" identities nothing (no service calls
-// opportunity). Whether a sales user owns the opportunity they change is
-// checked later, by the service.
+// opportunity). Within these, a salesperson reads, changes and reports on
+// only the opportunities it owns, and ops reads won ones only: the use
+// cases check that (authz.Scope), with PermissionDenied.
 var Rules = map[string]authz.Rule{
 	// Reads.
 	opportunityv1.OpportunityService_GetOpportunity_FullMethodName:    authz.Allow(manager, sales, ops),

@@ -33,6 +33,12 @@ var leadFilter = aipfilter.NewSchema(map[string]aipfilter.Field{
 	"text":              {Column: "search", Kind: aipfilter.Text, MinLen: 3},
 })
 
+// ListFilters are the filter schemas of the list RPCs, by RPC name, for
+// tests that walk every field.
+func ListFilters() map[string]*aipfilter.Schema {
+	return map[string]*aipfilter.Schema{"ListLeads": leadFilter}
+}
+
 // leadOrders maps order_by fields to their columns; each is NOT NULL and
 // indexed together with id.
 var leadOrders = map[string]struct {
@@ -65,7 +71,11 @@ func (r *Repo) List(ctx context.Context, q app.ListQuery) ([]*domain.Lead, strin
 	if err != nil {
 		return nil, "", err
 	}
-	queryKey := "leads\x00" + q.Filter + "\x00" + field + " " + strconv.FormatBool(desc)
+	if q.Owner != "" {
+		args = append(args, q.Owner)
+		clause = clause.And(fmt.Sprintf("owner = $%d", len(args)))
+	}
+	queryKey := "leads\x00" + q.Filter + "\x00" + q.Owner + "\x00" + field + " " + strconv.FormatBool(desc)
 	dir, cmp := "ASC", ">"
 	if desc {
 		dir, cmp = "DESC", "<"

@@ -20,6 +20,12 @@ import (
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 )
 
+// ListFilters are the filter schemas of the list RPCs, by RPC name, for
+// tests that walk every field.
+func ListFilters() map[string]*aipfilter.Schema {
+	return map[string]*aipfilter.Schema{"ListOpportunities": opportunityFilter}
+}
+
 // opportunityFilter is what ListOpportunities' filter may name; keep the
 // proto comment of ListOpportunitiesRequest.filter in step.
 var opportunityFilter = aipfilter.NewSchema(map[string]aipfilter.Field{
@@ -88,6 +94,11 @@ func (r *Repo) ListOpportunities(ctx context.Context, q app.ListQuery) ([]*domai
 		return nil, "", err
 	}
 	queryKey := "opportunities\x00" + q.Filter + "\x00" + field + " " + strconv.FormatBool(desc)
+	if v := q.Visible; v != nil {
+		args = append(args, v.Owner, v.Won)
+		clause = clause.And(fmt.Sprintf("(owner = $%d AND $%d <> '' OR $%d AND state = 'WON')", len(args)-1, len(args)-1, len(args)))
+		queryKey += "\x00" + v.Owner + "\x00" + strconv.FormatBool(v.Won)
+	}
 	dir, cmp := "ASC", ">"
 	if desc {
 		dir, cmp = "DESC", "<"
