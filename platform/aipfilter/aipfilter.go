@@ -123,6 +123,15 @@ func shortEnumIdents(fields map[string]Field) []filtering.DeclarationOption {
 	return opts
 }
 
+// Fields returns the kind of every field the schema declares, by name.
+func (s *Schema) Fields() map[string]Kind {
+	out := make(map[string]Kind, len(s.fields))
+	for name, f := range s.fields {
+		out[name] = f.Kind
+	}
+	return out
+}
+
 // Clause is a translated filter.
 type Clause struct {
 	// SQL is a boolean expression over the columns.
@@ -327,6 +336,16 @@ func (t translator) comparison(fn string, args []*expr.Expr) (string, error) {
 		}
 		if f.Normalize != nil {
 			v = f.Normalize(v)
+			// A value with no key (not a phone number) matches nothing,
+			// not the records without one.
+			if v == "" && strings.TrimSpace(value) != "" {
+				switch fn {
+				case filtering.FunctionEquals:
+					return "FALSE", nil
+				case filtering.FunctionNotEquals:
+					return "TRUE", nil
+				}
+			}
 		}
 		if f.Array {
 			if fn != filtering.FunctionEquals && fn != filtering.FunctionNotEquals {

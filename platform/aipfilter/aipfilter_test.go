@@ -2,6 +2,7 @@ package aipfilter_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,54 @@ func TestBoolAndNormalisedArrayFields(t *testing.T) {
 		var args []any
 		if _, err := s.Where(bad, &args); err == nil {
 			t.Fatalf("%q: accepted", bad)
+		}
+	}
+}
+
+// Every value is bound as a parameter: hostile text never reaches the SQL.
+func TestHostileValuesAreBoundNeverSpliced(t *testing.T) {
+	s := aipfilter.NewSchema(map[string]aipfilter.Field{
+		"owner": {Column: "owner", Kind: aipfilter.String},
+		"email": {Column: "email", Kind: aipfilter.String, Fold: true},
+		"tags":  {Column: "tags", Kind: aipfilter.String, Array: true},
+		"text":  {Column: "search", Kind: aipfilter.Text, MinLen: 3},
+	})
+	for _, v := range []string{`'; DROP TABLE t; --`, `' OR '1'='1`, `%%%`, `\\\`, `"quoted"`} {
+		for _, filter := range []string{
+			"owner = " + strconv.Quote(v), "email = " + strconv.Quote(v), "tags = " + strconv.Quote(v), "text:" + strconv.Quote(v),
+		} {
+			var args []any
+			c, err := s.Where(filter, &args)
+			if err != nil {
+				t.Fatalf("%s: %v", filter, err)
+			}
+			if strings.ContainsAny(c.SQL, `'%\"`) || len(args) != 1 {
+				t.Fatalf("%s: SQL %q args %q", filter, c.SQL, args)
+			}
+		}
+	}
+}
+
+// A value the field's normaliser cannot read (not a phone number) matches
+// no record, rather than every record without a key.
+func TestUnreadableNormalisedValueMatchesNothing(t *testing.T) {
+	s := aipfilter.NewSchema(map[string]aipfilter.Field{
+		"phone": {Column: "phone_key", Kind: aipfilter.String, Normalize: func(v string) string {
+			if strings.Trim(v, "+0123456789 ") != "" {
+				return ""
+			}
+			return strings.ReplaceAll(v, " ", "")
+		}},
+	})
+	for filter, want := range map[string]string{
+		`phone = "'; DROP TABLE t; --"`:  "FALSE",
+		`phone != "'; DROP TABLE t; --"`: "TRUE",
+		`phone = "+44 20 7946 0000"`:     "phone_key = $1",
+	} {
+		var args []any
+		c, err := s.Where(filter, &args)
+		if err != nil || c.SQL != want {
+			t.Fatalf("%s: %q, %v; want %q", filter, c.SQL, err, want)
 		}
 	}
 }

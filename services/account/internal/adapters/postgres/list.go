@@ -20,6 +20,13 @@ import (
 	"github.com/crmsuite/crm/services/account/internal/domain"
 )
 
+// ListFilters are the filter schemas of the list RPCs, by RPC name, for
+// tests that walk every field.
+func ListFilters(phoneRegion string) map[string]*aipfilter.Schema {
+	r := &Repo{phoneRegion: phoneRegion}
+	return map[string]*aipfilter.Schema{"ListAccounts": r.accountFilter(), "ListContacts": r.contactFilter()}
+}
+
 // accountFilter is what ListAccounts' filter may name; keep the proto
 // comment of ListAccountsRequest.filter in step.
 func (r *Repo) accountFilter() *aipfilter.Schema {
