@@ -42,6 +42,16 @@ type Rule struct {
 	Roles []string
 	// AnyCaller lets every authenticated caller in, whatever its roles.
 	AnyCaller bool
+	// Reach says, for the role matrix, which records the method's use
+	// case lets restricted roles reach (e.g. "sales: own"); the use case
+	// enforces it (Scope).
+	Reach string
+}
+
+// WithReach returns r noting which records restricted roles reach.
+func (r Rule) WithReach(reach string) Rule {
+	r.Reach = reach
+	return r
 }
 
 // Allow is the rule admitting admin and roles.

@@ -78,3 +78,8 @@ func TestAccountRolesAreEnforced(t *testing.T) {
 		t.Fatalf("accounts after refused calls: %v, %v", l, err)
 	}
 }
+
+// ROLES.md is the role x method matrix as the rule table enforces it.
+func TestRoleMatrixIsDocumented(t *testing.T) {
+	testkit.Golden(t, "../../ROLES.md", authz.Matrix("account", wire.Rules))
+}

@@ -82,12 +82,12 @@ var Rules = map[string]authz.Rule{
 	accountv1.AccountService_ListContacts_FullMethodName:   authz.Allow(manager, sales, ops),
 	accountv1.AccountService_MatchCustomers_FullMethodName: authz.Allow(manager, sales, authz.Service),
 	// Changes.
-	accountv1.AccountService_CreateAccount_FullMethodName:     authz.Allow(manager, sales),
-	accountv1.AccountService_UpdateAccount_FullMethodName:     authz.Allow(manager, sales),
-	accountv1.AccountService_DeactivateAccount_FullMethodName: authz.Allow(manager, sales),
-	accountv1.AccountService_ActivateAccount_FullMethodName:   authz.Allow(manager, sales),
-	accountv1.AccountService_CreateContact_FullMethodName:     authz.Allow(manager, sales),
-	accountv1.AccountService_UpdateContact_FullMethodName:     authz.Allow(manager, sales),
+	accountv1.AccountService_CreateAccount_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself"),
+	accountv1.AccountService_UpdateAccount_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: own; reassigning: manager"),
+	accountv1.AccountService_DeactivateAccount_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
+	accountv1.AccountService_ActivateAccount_FullMethodName:   authz.Allow(manager, sales).WithReach("sales: own"),
+	accountv1.AccountService_CreateContact_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself, on any account"),
+	accountv1.AccountService_UpdateContact_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: own; reassigning: manager"),
 	// Deletes.
 	accountv1.AccountService_DeleteContact_FullMethodName: authz.AdminOnly,
 }

@@ -82,3 +82,8 @@ func TestLeadRolesAreEnforced(t *testing.T) {
 		t.Fatalf("admin deletes: %v", err)
 	}
 }
+
+// ROLES.md is the role x method matrix as the rule table enforces it.
+func TestRoleMatrixIsDocumented(t *testing.T) {
+	testkit.Golden(t, "../../ROLES.md", authz.Matrix("lead", wire.Rules))
+}

@@ -96,24 +96,24 @@ func Spec(opts ...Option) service.Spec {
 // owners, so it is for managers.
 var Rules = map[string]authz.Rule{
 	// Reads.
-	leadv1.LeadService_GetLead_FullMethodName:                  authz.Allow(manager, sales),
-	leadv1.LeadService_ListLeads_FullMethodName:                authz.Allow(manager, sales),
-	leadv1.LeadService_ListActivities_FullMethodName:           authz.Allow(manager, sales),
+	leadv1.LeadService_GetLead_FullMethodName:                  authz.Allow(manager, sales).WithReach("sales: own"),
+	leadv1.LeadService_ListLeads_FullMethodName:                authz.Allow(manager, sales).WithReach("sales: own"),
+	leadv1.LeadService_ListActivities_FullMethodName:           authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_FindDuplicates_FullMethodName:           authz.Allow(manager),
 	leadv1.LeadService_ListDuplicateGroups_FullMethodName:      authz.Allow(manager),
-	leadv1.LeadService_FindConversionCandidates_FullMethodName: authz.Allow(manager, sales),
-	leadv1.LeadService_GetImportJob_FullMethodName:             authz.Allow(manager, sales),
-	leadv1.LeadService_ListImportRejections_FullMethodName:     authz.Allow(manager, sales),
+	leadv1.LeadService_FindConversionCandidates_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
+	leadv1.LeadService_GetImportJob_FullMethodName:             authz.Allow(manager, sales).WithReach("sales: jobs it started"),
+	leadv1.LeadService_ListImportRejections_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: jobs it started"),
 	// Reports.
-	leadv1.LeadService_GetLeadStatistics_FullMethodName: authz.Allow(manager, sales),
+	leadv1.LeadService_GetLeadStatistics_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own leads"),
 	// Changes.
-	leadv1.LeadService_CreateLead_FullMethodName:     authz.Allow(manager, sales),
-	leadv1.LeadService_ImportLeads_FullMethodName:    authz.Allow(manager, sales),
-	leadv1.LeadService_UpdateLead_FullMethodName:     authz.Allow(manager, sales),
-	leadv1.LeadService_QualifyLead_FullMethodName:    authz.Allow(manager, sales),
-	leadv1.LeadService_DisqualifyLead_FullMethodName: authz.Allow(manager, sales),
-	leadv1.LeadService_ReactivateLead_FullMethodName: authz.Allow(manager, sales),
-	leadv1.LeadService_CreateActivity_FullMethodName: authz.Allow(manager, sales),
+	leadv1.LeadService_CreateLead_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself"),
+	leadv1.LeadService_ImportLeads_FullMethodName:    authz.Allow(manager, sales).WithReach("sales: owned by itself; updates own"),
+	leadv1.LeadService_UpdateLead_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: own"),
+	leadv1.LeadService_QualifyLead_FullMethodName:    authz.Allow(manager, sales).WithReach("sales: own"),
+	leadv1.LeadService_DisqualifyLead_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
+	leadv1.LeadService_ReactivateLead_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
+	leadv1.LeadService_CreateActivity_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_MergeLeads_FullMethodName:     authz.Allow(manager),
 	// Reassigning owners.
 	leadv1.LeadService_AssignLead_FullMethodName: authz.Allow(manager),

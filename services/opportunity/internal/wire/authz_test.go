@@ -75,3 +75,8 @@ func TestOpportunityRolesAreEnforced(t *testing.T) {
 	_, err = s.client.ListOpportunities(testkit.As("service:lead", "service"), &opportunityv1.ListOpportunitiesRequest{})
 	denied("a service lists", err)
 }
+
+// ROLES.md is the role x method matrix as the rule table enforces it.
+func TestRoleMatrixIsDocumented(t *testing.T) {
+	testkit.Golden(t, "../../ROLES.md", authz.Matrix("opportunity", wire.Rules))
+}

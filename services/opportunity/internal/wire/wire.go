@@ -100,23 +100,23 @@ func Spec(opts ...Option) service.Spec {
 // cases check that (authz.Scope), with PermissionDenied.
 var Rules = map[string]authz.Rule{
 	// Reads.
-	opportunityv1.OpportunityService_GetOpportunity_FullMethodName:    authz.Allow(manager, sales, ops),
-	opportunityv1.OpportunityService_ListOpportunities_FullMethodName: authz.Allow(manager, sales, ops),
-	opportunityv1.OpportunityService_ListStageChanges_FullMethodName:  authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_GetOpportunity_FullMethodName:    authz.Allow(manager, sales, ops).WithReach("sales: own; ops: won"),
+	opportunityv1.OpportunityService_ListOpportunities_FullMethodName: authz.Allow(manager, sales, ops).WithReach("sales: own; ops: won"),
+	opportunityv1.OpportunityService_ListStageChanges_FullMethodName:  authz.Allow(manager, sales).WithReach("sales: own"),
 	opportunityv1.OpportunityService_GetPipeline_FullMethodName:       authz.Allow(manager, sales),
 	opportunityv1.OpportunityService_ListPipelines_FullMethodName:     authz.Allow(manager, sales),
 	opportunityv1.OpportunityService_ListLossReasons_FullMethodName:   authz.Allow(manager, sales),
 	// Reports.
-	opportunityv1.OpportunityService_GetForecast_FullMethodName:         authz.Allow(manager, sales),
-	opportunityv1.OpportunityService_GetSalesPerformance_FullMethodName: authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_GetForecast_FullMethodName:         authz.Allow(manager, sales).WithReach("sales: own"),
+	opportunityv1.OpportunityService_GetSalesPerformance_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	// Changes.
-	opportunityv1.OpportunityService_CreateOpportunity_FullMethodName:     authz.Allow(manager, sales),
-	opportunityv1.OpportunityService_UpdateOpportunity_FullMethodName:     authz.Allow(manager, sales),
-	opportunityv1.OpportunityService_MoveOpportunity_FullMethodName:       authz.Allow(manager, sales),
-	opportunityv1.OpportunityService_WinOpportunity_FullMethodName:        authz.Allow(manager, sales),
-	opportunityv1.OpportunityService_LoseOpportunity_FullMethodName:       authz.Allow(manager, sales),
-	opportunityv1.OpportunityService_DisqualifyOpportunity_FullMethodName: authz.Allow(manager, sales),
-	opportunityv1.OpportunityService_ReopenOpportunity_FullMethodName:     authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_CreateOpportunity_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself"),
+	opportunityv1.OpportunityService_UpdateOpportunity_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: own; reassigning: manager"),
+	opportunityv1.OpportunityService_MoveOpportunity_FullMethodName:       authz.Allow(manager, sales).WithReach("sales: own"),
+	opportunityv1.OpportunityService_WinOpportunity_FullMethodName:        authz.Allow(manager, sales).WithReach("sales: own"),
+	opportunityv1.OpportunityService_LoseOpportunity_FullMethodName:       authz.Allow(manager, sales).WithReach("sales: own"),
+	opportunityv1.OpportunityService_DisqualifyOpportunity_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
+	opportunityv1.OpportunityService_ReopenOpportunity_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: own"),
 	// Configuration and deletes.
 	opportunityv1.OpportunityService_CreatePipeline_FullMethodName:    authz.AdminOnly,
 	opportunityv1.OpportunityService_UpdatePipeline_FullMethodName:    authz.AdminOnly,
