@@ -124,7 +124,8 @@ func (s *suite) snapshot(t *testing.T) string {
 		(SELECT coalesce(string_agg(o::text, '|' ORDER BY id), '') FROM opportunity.opportunities o) ||
 		(SELECT coalesce(string_agg(p::text, '|' ORDER BY id), '') FROM opportunity.pipelines p) ||
 		(SELECT count(*)::text FROM opportunity.stage_changes) || '/' ||
-		(SELECT count(*)::text FROM opportunity.outbox) || '/' ||
+		-- Events ever written: the relay deletes what it published.
+		(SELECT last_value::text || is_called::text FROM opportunity.outbox_id_seq) || '/' ||
 		(SELECT coalesce(string_agg(l::text, '|' ORDER BY id), '') FROM opportunity.loss_reasons l)`).Scan(&out)
 	if err != nil {
 		t.Fatal(err)
