@@ -42,6 +42,10 @@ type Rule struct {
 	Roles []string
 	// AnyCaller lets every authenticated caller in, whatever its roles.
 	AnyCaller bool
+	// Public methods are called without a token: the interceptor chain
+	// neither authenticates nor authorizes them, and their handler must
+	// establish who calls by other means (a web form's key). Keep them few.
+	Public bool
 	// Reach says, for the role matrix, which records the method's use
 	// case lets restricted roles reach (e.g. "sales: own"); the use case
 	// enforces it (Scope).
@@ -60,9 +64,13 @@ func Allow(roles ...string) Rule { return Rule{Roles: roles} }
 // AdminOnly is the rule of methods only an admin may call.
 var AdminOnly = Rule{}
 
+// Public is the rule of methods open without a token, whose handlers
+// authenticate the call themselves (see Rule.Public).
+var Public = Rule{Public: true}
+
 // Allows reports whether a caller with roles may call the method.
 func (r Rule) Allows(roles []string) bool {
-	if r.AnyCaller {
+	if r.AnyCaller || r.Public {
 		return true
 	}
 	for _, role := range roles {
@@ -82,6 +90,12 @@ type Policy struct {
 	// Methods without a rule are still refused.
 	SkipRoles bool
 	Logger    *slog.Logger
+}
+
+// IsPublic reports whether fullMethod has a Public rule: the chain lets it
+// through without a token (grpcx.Chain.Public).
+func (p Policy) IsPublic(fullMethod string) bool {
+	return p.Rules[fullMethod].Public
 }
 
 // Denied is the error of a refused call. It names neither the record nor

@@ -12,11 +12,12 @@ import (
 )
 
 func TestPolicyDeniesByDefault(t *testing.T) {
-	const read, del, open = "/x.S/Read", "/x.S/Delete", "/x.S/Ping"
+	const read, del, open, public = "/x.S/Read", "/x.S/Delete", "/x.S/Ping", "/x.S/Submit"
 	p := authz.Policy{Logger: slog.New(slog.DiscardHandler), Rules: map[string]authz.Rule{
-		read: authz.Allow(authz.Sales, authz.Ops),
-		del:  authz.AdminOnly,
-		open: {AnyCaller: true},
+		read:   authz.Allow(authz.Sales, authz.Ops),
+		del:    authz.AdminOnly,
+		open:   {AnyCaller: true},
+		public: authz.Public,
 	}}
 	as := func(roles ...string) context.Context {
 		return auth.WithPrincipal(context.Background(), auth.Principal{Subject: "u", Roles: roles})
@@ -35,6 +36,7 @@ func TestPolicyDeniesByDefault(t *testing.T) {
 		{as(), read, false},
 		{context.Background(), read, false},
 		{as(), open, true},
+		{context.Background(), public, true},
 		{as("admin"), "/x.S/Unknown", false},
 	}
 	for _, tc := range cases {
@@ -47,6 +49,9 @@ func TestPolicyDeniesByDefault(t *testing.T) {
 		if err != nil && (!errors.As(err, &ae) || ae.Kind != apperr.KindPermissionDenied || ae.Reason != authz.ReasonDenied) {
 			t.Errorf("%s: error %v, want PermissionDenied %s", tc.method, err, authz.ReasonDenied)
 		}
+	}
+	if !p.IsPublic(public) || p.IsPublic(open) || p.IsPublic("/x.S/Unknown") {
+		t.Error("IsPublic: want true for the Public rule only")
 	}
 	// dev-header mode: no role checks, but still no method without a rule.
 	p.SkipRoles = true

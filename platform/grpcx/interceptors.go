@@ -89,6 +89,16 @@ type Chain struct {
 	// Authorizer, if set, refuses calls the caller may not make, right
 	// after authentication (public methods excepted).
 	Authorizer Authorizer
+	// Public, if set, names the service's own methods that need no token
+	// (authz.Rule.Public): they skip authentication, and their handlers
+	// authenticate the call. Unlike IsPublic's health checks they are
+	// authorized (the Authorizer admits them by their rule) and logged.
+	Public func(fullMethod string) bool
+}
+
+// open reports whether fullMethod is called without authentication.
+func (c Chain) open(fullMethod string) bool {
+	return IsPublic(fullMethod) || (c.Public != nil && c.Public(fullMethod))
 }
 
 // ServerOptions returns the grpc.ServerOptions installing the chain.
@@ -145,7 +155,7 @@ func (c Chain) streamErrors(srv any, ss grpc.ServerStream, _ *grpc.StreamServerI
 }
 
 func (c Chain) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if c.Authenticator == nil || IsPublic(info.FullMethod) {
+	if c.Authenticator == nil || c.open(info.FullMethod) {
 		return h(ctx, req)
 	}
 	ctx, err := c.Authenticator.Authenticate(ctx, info.FullMethod)
@@ -157,7 +167,7 @@ func (c Chain) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInf
 }
 
 func (c Chain) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if c.Authenticator == nil || IsPublic(info.FullMethod) {
+	if c.Authenticator == nil || c.open(info.FullMethod) {
 		return h(srv, ss)
 	}
 	ctx, err := c.Authenticator.Authenticate(ss.Context(), info.FullMethod)

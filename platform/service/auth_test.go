@@ -95,6 +95,11 @@ func (b *logBuffer) lines(msg string) []map[string]any {
 // address and log.
 func runWhoami(t *testing.T, name, db string, n *testkit.NATS, adjust func(*service.Config), next string) (string, *logBuffer) {
 	t.Helper()
+	return runWhoamiWithRules(t, name, db, n, adjust, next, testRules())
+}
+
+func runWhoamiWithRules(t *testing.T, name, db string, n *testkit.NATS, adjust func(*service.Config), next string, rules map[string]authz.Rule) (string, *logBuffer) {
+	t.Helper()
 	cfg := service.Config{
 		Name: name, GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DatabaseURL: db, DBMaxConns: 4,
 		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: 2 * time.Second, Auth: testAuth(),
@@ -119,7 +124,7 @@ func runWhoami(t *testing.T, name, db string, n *testkit.NATS, adjust func(*serv
 			testpb.RegisterTestServiceServer(rt.GRPC, w)
 			return nil
 		},
-		Rules: testRules(),
+		Rules: rules,
 		Ready: func(a net.Addr) { ready <- a },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -303,6 +308,30 @@ func TestRolesDecideWhoMayCall(t *testing.T) {
 		}
 		return false
 	}, "no log line names the denied caller and method")
+}
+
+// A method whose rule is authz.Public is called without a token (its
+// handler authenticates the call), a token sent along is not looked at,
+// and the service's other methods still need one.
+func TestPublicMethodsNeedNoToken(t *testing.T) {
+	t.Parallel()
+	rules := testRules()
+	rules[testpb.TestService_UnaryCall_FullMethodName] = authz.Public
+	addr, _ := runWhoamiWithRules(t, "svc", testkit.Database(t), testkit.NewNATS(t), nil, "", rules)
+	client := testpb.NewTestServiceClient(testkit.Dial(t, addr))
+	for name, ctx := range map[string]context.Context{
+		"no token":  context.Background(),
+		"bad token": testkit.WithToken(context.Background(), testkit.Tamper(testkit.Token("mallory"))),
+		"good one":  testkit.As("alice", "sales"),
+	} {
+		resp, err := client.UnaryCall(ctx, &testpb.SimpleRequest{})
+		if err != nil || resp.Username != auth.Anonymous {
+			t.Errorf("public UnaryCall, %s: %v, %v; want the handler reached without a principal", name, resp, err)
+		}
+	}
+	if _, err := client.EmptyCall(context.Background(), &testpb.Empty{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("EmptyCall without a token: %v, want Unauthenticated", err)
+	}
 }
 
 // A service registering a method without a rule does not start.

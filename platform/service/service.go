@@ -217,7 +217,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 		// before; methods without a rule are refused all the same.
 		SkipRoles: devHeader,
 	}
-	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: authenticator, Authorizer: policy}
+	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: authenticator, Authorizer: policy, Public: policy.IsPublic}
 	srv := grpc.NewServer(append(chain.ServerOptions(),
 		grpc.MaxRecvMsgSize(8<<20),
 		// Clients reconnect now and then, so new replicas get their share
