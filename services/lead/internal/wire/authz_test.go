@@ -22,11 +22,20 @@ import (
 func TestEveryLeadMethodHasARule(t *testing.T) {
 	srv := grpc.NewServer()
 	leadv1.RegisterLeadServiceServer(srv, leadv1.UnimplementedLeadServiceServer{})
+	leadv1.RegisterWebFormServiceServer(srv, leadv1.UnimplementedWebFormServiceServer{})
 	if missing := authz.Uncovered(wire.Spec().Rules, srv.GetServiceInfo(), grpcx.IsPublic); len(missing) > 0 {
 		t.Fatalf("no authorization rule for %v", missing)
 	}
-	if n := len(leadv1.LeadService_ServiceDesc.Methods) + len(leadv1.LeadService_ServiceDesc.Streams); len(wire.Rules) != n {
+	n := len(leadv1.LeadService_ServiceDesc.Methods) + len(leadv1.LeadService_ServiceDesc.Streams) +
+		len(leadv1.WebFormService_ServiceDesc.Methods) + len(leadv1.WebFormService_ServiceDesc.Streams)
+	if len(wire.Rules) != n {
 		t.Fatalf("%d rules for %d methods", len(wire.Rules), n)
+	}
+	// The only method open without a token is the web form's submission.
+	for m, r := range wire.Rules {
+		if r.Public != (m == leadv1.WebFormService_SubmitWebForm_FullMethodName) {
+			t.Errorf("%s: Public = %v", m, r.Public)
+		}
 	}
 }
 

@@ -82,12 +82,13 @@ func Spec(opts ...Option) service.Spec {
 			srv := grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick).
 				WithImports(app.NewImporter(repo, svc, phoneRegion), set.imports, validator)
 			leadv1.RegisterLeadServiceServer(rt.GRPC, srv)
+			leadv1.RegisterWebFormServiceServer(rt.GRPC, grpcport.NewWebForms(app.NewWebForms(repo, svc), &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick, rt.Logger))
 			return nil
 		},
 	}
 }
 
-// Who may call each RPC of the lead service (deny by default: a method
+// Who may call each RPC of the lead service (LeadService, WebFormService) (deny by default: a method
 // missing here is refused, and the service does not start). admin may call
 // everything; "service" identities nothing (no service calls lead).
 // Within these, a salesperson reads, changes and reports on only the leads
@@ -119,6 +120,15 @@ var Rules = map[string]authz.Rule{
 	leadv1.LeadService_AssignLead_FullMethodName: authz.Allow(manager),
 	// Deletes.
 	leadv1.LeadService_DeleteLead_FullMethodName: authz.AdminOnly,
+
+	// Web-form keys are admin business: a key lets anyone who has it create
+	// leads.
+	leadv1.WebFormService_CreateWebForm_FullMethodName: authz.AdminOnly,
+	leadv1.WebFormService_GetWebForm_FullMethodName:    authz.AdminOnly,
+	leadv1.WebFormService_ListWebForms_FullMethodName:  authz.AdminOnly,
+	leadv1.WebFormService_RevokeWebForm_FullMethodName: authz.AdminOnly,
+	// Website visitors have no token: the handler checks the form's key.
+	leadv1.WebFormService_SubmitWebForm_FullMethodName: authz.Public,
 }
 
 const manager, sales = authz.Manager, authz.Sales
