@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,19 +58,32 @@ func run(ctx context.Context) error {
 			Burst:      env.Int("RATE_LIMIT_BURST", 100),
 			MaxCallers: env.Int("RATE_LIMIT_CALLERS", 100000),
 		},
+		// Public web-form submissions: per form and client IP. See
+		// server.WebFormConfig.
+		WebForm: server.WebFormConfig{
+			MaxBodyBytes: int64(env.Int("WEBFORM_MAX_BODY_BYTES", 64<<10)),
+			RateLimit: server.RateLimitConfig{
+				Burst:      env.Int("WEBFORM_RATE_LIMIT_BURST", 5),
+				MaxCallers: env.Int("RATE_LIMIT_CALLERS", 100000),
+			},
+		},
 	}
 	var cfgErrs []error
-	rps, err := strconv.ParseFloat(env.String("RATE_LIMIT_RPS", "50"), 64)
-	switch {
-	case err != nil:
-		cfgErrs = append(cfgErrs, fmt.Errorf("RATE_LIMIT_RPS: %q is not a number", os.Getenv("RATE_LIMIT_RPS")))
-	case rps < 0 || math.IsNaN(rps) || math.IsInf(rps, 0):
-		cfgErrs = append(cfgErrs, fmt.Errorf("RATE_LIMIT_RPS: %v is not a rate (0 disables)", rps))
+	rate := func(name, def string, burst int) float64 {
+		rps, err := strconv.ParseFloat(env.String(name, def), 64)
+		switch {
+		case err != nil:
+			cfgErrs = append(cfgErrs, fmt.Errorf("%s: %q is not a number", name, os.Getenv(name)))
+		case rps < 0 || math.IsNaN(rps) || math.IsInf(rps, 0):
+			cfgErrs = append(cfgErrs, fmt.Errorf("%s: %v is not a rate (0 disables)", name, rps))
+		case rps > 0 && burst < 1:
+			cfgErrs = append(cfgErrs, fmt.Errorf("%s_BURST: %d, must be at least 1", strings.TrimSuffix(name, "_RPS"), burst))
+		}
+		return rps
 	}
-	cfg.RateLimit.RPS = rps
-	if rps > 0 && cfg.RateLimit.Burst < 1 {
-		cfgErrs = append(cfgErrs, fmt.Errorf("RATE_LIMIT_BURST: %d, must be at least 1", cfg.RateLimit.Burst))
-	}
+	cfg.RateLimit.RPS = rate("RATE_LIMIT_RPS", "50", cfg.RateLimit.Burst)
+	cfg.WebForm.RateLimit.RPS = rate("WEBFORM_RATE_LIMIT_RPS", "0.1", cfg.WebForm.RateLimit.Burst)
+	var err error
 	if cfg.RateLimit.MaxCallers < 1 {
 		cfgErrs = append(cfgErrs, fmt.Errorf("RATE_LIMIT_CALLERS: %d, must be at least 1", cfg.RateLimit.MaxCallers))
 	}
@@ -108,7 +122,8 @@ func run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
 	log.Info("serving", "http", lis.Addr().String(), "upstreams", upstreamAddrs,
-		"rate_limit_rps", cfg.RateLimit.RPS, "rate_limit_burst", cfg.RateLimit.Burst)
+		"rate_limit_rps", cfg.RateLimit.RPS, "rate_limit_burst", cfg.RateLimit.Burst,
+		"webform_rate_limit_rps", cfg.WebForm.RateLimit.RPS, "webform_rate_limit_burst", cfg.WebForm.RateLimit.Burst)
 	select {
 	case err := <-errc:
 		return err

@@ -54,6 +54,9 @@ type Config struct {
 	// RateLimit limits each caller of /v1/... (a CSV import counts as one
 	// request); over it, 429 with Retry-After. The zero value disables it.
 	RateLimit RateLimitConfig
+	// WebForm bounds public web-form submissions, which have their own
+	// body size and rate limits.
+	WebForm WebFormConfig
 }
 
 // New returns the gateway's HTTP handler. Each upstream's API is
@@ -69,6 +72,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 		runtime.WithErrorHandler(errorHandler),
 	)
 	limiter := newRateLimiter(cfg.RateLimit)
+	// Only the API is rate limited: probes, scrapes and the OpenAPI document
+	// must keep answering while a caller is over its limit.
+	api := limiter.wrap(limitBody(cfg.MaxBodyBytes, withTimeout(cfg.UpstreamTimeout, mux)))
 	root := http.NewServeMux()
 	for _, u := range upstreams {
 		switch u.Name {
@@ -77,6 +83,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 			if err := leadv1.RegisterLeadServiceHandlerClient(ctx, mux, leads); err != nil {
 				return nil, err
 			}
+			forms := leadv1.NewWebFormServiceClient(u.Conn)
+			if err := leadv1.RegisterWebFormServiceHandlerClient(ctx, mux, forms); err != nil {
+				return nil, err
+			}
+			wf := webFormHandler(cfg, api, mux, forms)
+			root.Handle("POST /v1/webForms/{form}", wf)
+			root.Handle("OPTIONS /v1/webForms/{form}", wf)
 			csvCfg := cfg.CSVImport
 			if csvCfg.MaxBodyBytes <= 0 {
 				csvCfg.MaxBodyBytes = 1 << 30
@@ -113,18 +126,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 		root.HandleFunc("/debug/pprof/", pprof.Index)
 		root.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
-	// Only the API is rate limited: probes, scrapes and the OpenAPI document
-	// must keep answering while a caller is over its limit.
-	root.Handle("/v1/", limiter.wrap(limitBody(cfg.MaxBodyBytes, withTimeout(cfg.UpstreamTimeout, mux))))
+	root.Handle("/v1/", api)
 	return accessLog(log, root), nil
 }
 
 // forwardHeader passes on what services need: Authorization (grpc-gateway
-// forwards it itself), the development identity header, trace context and
-// the caller's request id.
+// forwards it itself), the development identity header, trace context, the
+// caller's request id and a browser's Origin (web forms check it).
 func forwardHeader(key string) (string, bool) {
 	switch k := strings.ToLower(key); k {
-	case "x-actor", "traceparent", "tracestate", "x-request-id":
+	case "x-actor", "traceparent", "tracestate", "x-request-id", "origin":
 		return k, true
 	}
 	return runtime.DefaultHeaderMatcher(key)

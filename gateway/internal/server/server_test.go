@@ -42,8 +42,8 @@ func gateway(t *testing.T, leads leadv1.LeadServiceServer) *httptest.Server {
 }
 
 // gatewayWith is the gateway with cfg in front of leads (and a health
-// service), on a test HTTP server.
-func gatewayWith(t *testing.T, cfg Config, leads leadv1.LeadServiceServer) *httptest.Server {
+// service, and whatever more registers), on a test HTTP server.
+func gatewayWith(t *testing.T, cfg Config, leads leadv1.LeadServiceServer, more ...func(*grpc.Server)) *httptest.Server {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,6 +52,9 @@ func gatewayWith(t *testing.T, cfg Config, leads leadv1.LeadServiceServer) *http
 	srv := grpc.NewServer()
 	leadv1.RegisterLeadServiceServer(srv, leads)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
+	for _, register := range more {
+		register(srv)
+	}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
