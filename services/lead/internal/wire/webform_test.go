@@ -149,7 +149,7 @@ func TestUnknownFormsAndWrongKeysAreRefusedAlike(t *testing.T) {
 		"unknown form":     {Name: "webForms/" + uuid.NewString(), Key: key, Company: "Acme"},
 		"wrong key":        {Name: form.Name, Key: key[:len(key)-1] + "x", Company: "Acme"},
 		"other form's key": {Name: form.Name, Key: otherKey, Company: "Acme"},
-		"a token, no key":  {Name: form.Name, Key: testkit.Token("root"), Company: "Acme"},
+		"the key's prefix": {Name: form.Name, Key: form.KeyPrefix, Company: "Acme"},
 	} {
 		_, err := s.forms().SubmitWebForm(visitor, req)
 		if reason, _ := testkit.RequireCode(t, err, codes.Unauthenticated); reason != "INVALID_FORM_KEY" {
