@@ -120,3 +120,37 @@ func FuzzUpdateLeadRequest(f *testing.F) {
 		}
 	})
 }
+
+// Any byte string decoded as a SubmitWebFormRequest is either rejected
+// with field violations or becomes a WEB_FORM lead with the form's
+// campaign and owner, whatever the entry says.
+func FuzzSubmitWebFormRequest(f *testing.F) {
+	for _, r := range []*leadv1.SubmitWebFormRequest{
+		{Name: "webForms/0199aaaa-0000-7000-8000-000000000000", Key: "wfk_x", FirstName: "Ada", Email: "ada@acme.example", Message: "hi"},
+		{Name: "forms/1", Key: "", Phone: "call me", CustomFields: map[string]string{"Bad": "v"}, RequestId: "no"},
+		{Name: "webForms/0199aaaa-0000-7000-8000-000000000000", Key: "k", Company: "A", Address: &leadv1.PostalAddress{RegionCode: "de"}, Homepage: "x"},
+	} {
+		b, _ := proto.Marshal(r)
+		f.Add(b)
+	}
+	form, _, err := domain.NewWebForm(domain.WebForm{DisplayName: "Contact", Campaign: "spring", DefaultOwner: "sue"}, "root", time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req leadv1.SubmitWebFormRequest
+		if proto.Unmarshal(data, &req) != nil {
+			return
+		}
+		if !invalidOrNil(t, "validate", grpcx.Validate(validator, &req)) {
+			return
+		}
+		l, _, err := domain.New(form.Lead(protomap.WebFormEntry(&req)), form.Actor(), time.Now())
+		if !invalidOrNil(t, "domain", err) {
+			return
+		}
+		if l.Source != domain.SourceWebForm || l.Campaign != "spring" || l.Owner != "sue" || l.Status != domain.StatusNew || l.CreatedBy != form.Actor() {
+			t.Fatalf("lead from a form: %+v", l)
+		}
+	})
+}
