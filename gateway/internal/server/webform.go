@@ -8,7 +8,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 )
@@ -96,9 +95,8 @@ func (h *webForms) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // redirect_uri, or shown a short thank-you page.
 func (h *webForms) htmlForm(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	fail := func(err error) {
-		runtime.HTTPError(ctx, h.mux, &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{}}, w, r, err)
-	}
+	_, marshaler := runtime.MarshalerForRequest(h.mux, r)
+	fail := func(err error) { runtime.HTTPError(ctx, h.mux, marshaler, w, r, err) }
 	if err := r.ParseForm(); err != nil {
 		fail(malformedRequest(err.Error()).Err())
 		return

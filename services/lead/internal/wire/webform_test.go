@@ -366,3 +366,40 @@ func TestWebFormBadInputGetsFieldViolationsAndCreatesNothing(t *testing.T) {
 		t.Fatalf("%d leads, want none", n)
 	}
 }
+
+func TestWebFormsAreListedNewestFirstByPage(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	var names []string
+	for _, n := range []string{"a", "b", "c"} {
+		f, _ := s.newForm(t, &leadv1.WebForm{DisplayName: n})
+		names = append([]string{f.Name}, names...)
+	}
+	ctx := testkit.As("root")
+	var got []string
+	token := ""
+	for range 3 {
+		page, err := s.forms().ListWebForms(ctx, &leadv1.ListWebFormsRequest{PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range page.WebForms {
+			got = append(got, f.Name)
+		}
+		if token = page.NextPageToken; token == "" {
+			break
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(names, " ") {
+		t.Fatalf("listed %v, want %v", got, names)
+	}
+	// A token belongs to its query.
+	page, err := s.forms().ListWebForms(ctx, &leadv1.ListWebFormsRequest{PageSize: 2})
+	if err != nil || page.NextPageToken == "" {
+		t.Fatalf("first page: %v, %v", page, err)
+	}
+	_, err = s.forms().ListWebForms(ctx, &leadv1.ListWebFormsRequest{PageSize: 2, PageToken: page.NextPageToken, ShowRevoked: true})
+	if _, fields := testkit.RequireCode(t, err, codes.InvalidArgument); !testkit.HasField(fields, "page_token") {
+		t.Fatalf("token of another query: fields %v", fields)
+	}
+}
