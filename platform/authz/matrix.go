@@ -7,8 +7,8 @@ import (
 )
 
 // Matrix renders rules as a Markdown table, one method a row and a column
-// a role ("yes" when the role may call it), with the records restricted
-// roles reach; service names the service in the heading.
+// a role ("yes" when the role may call it; "public" for methods called
+// without a token), with the records restricted roles reach; service names the service in the heading.
 func Matrix(service string, rules map[string]Rule) string {
 	methods := make([]string, 0, len(rules))
 	for m := range rules {
@@ -27,7 +27,10 @@ func Matrix(service string, rules map[string]Rule) string {
 		b.WriteString("| " + m[strings.LastIndex(m, "/")+1:])
 		for _, role := range roles {
 			cell := ""
-			if role == Admin || r.AnyCaller || slices.Contains(r.Roles, role) {
+			switch {
+			case r.Public:
+				cell = "public"
+			case role == Admin || r.AnyCaller || slices.Contains(r.Roles, role):
 				cell = "yes"
 			}
 			b.WriteString(" | " + cell)

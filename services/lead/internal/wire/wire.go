@@ -88,9 +88,9 @@ func Spec(opts ...Option) service.Spec {
 	}
 }
 
-// Who may call each RPC of the lead service (LeadService, WebFormService) (deny by default: a method
-// missing here is refused, and the service does not start). admin may call
-// everything; "service" identities nothing (no service calls lead).
+// Who may call each RPC of the lead service (LeadService and
+// WebFormService; deny by default: a method missing here is refused, and
+// the service does not start). admin may call everything; "service" identities nothing (no service calls lead).
 // Within these, a salesperson reads, changes and reports on only the leads
 // (and import jobs) it owns: the use cases check that (authz.Scope), with
 // PermissionDenied for others' leads. Finding and merging duplicates spans
