@@ -90,8 +90,8 @@ func Spec(opts ...Option) service.Spec {
 
 // Who may call each RPC of the lead service (LeadService and
 // WebFormService; deny by default: a method missing here is refused, and
-// the service does not start). admin may call everything; "service" identities nothing (no service calls lead).
-// Within these, a salesperson reads, changes and reports on only the leads
+// the service does not start). admin may call everything; "service"
+// identities nothing (no service calls lead). Within these, a salesperson reads, changes and reports on only the leads
 // (and import jobs) it owns: the use cases check that (authz.Scope), with
 // PermissionDenied for others' leads. Finding and merging duplicates spans
 // owners, so it is for managers.
