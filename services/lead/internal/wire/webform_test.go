@@ -218,7 +218,7 @@ func TestWebFormDuplicatesAreCreatedAndListedAsDuplicates(t *testing.T) {
 			t.Fatalf("duplicate entry: %v", err)
 		}
 	}
-	groups, err := s.client.ListDuplicateGroups(testkit.As("alice", "sales"), &leadv1.ListDuplicateGroupsRequest{Rule: leadv1.DuplicateRule_DUPLICATE_RULE_EMAIL})
+	groups, err := s.client.ListDuplicateGroups(testkit.As("mia", "manager"), &leadv1.ListDuplicateGroupsRequest{Rule: leadv1.DuplicateRule_DUPLICATE_RULE_EMAIL})
 	if err != nil || len(groups.Groups) != 1 || len(groups.Groups[0].Leads) != 3 {
 		t.Fatalf("duplicate groups: %v, %v; want one of 3 leads", groups, err)
 	}
