@@ -3,6 +3,7 @@ package pg
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 
@@ -26,11 +27,16 @@ func PlatformMigrations() MigrationSet {
 type MigrationSet struct {
 	Name string
 	FS   fs.FS
+	// Extensions the migrations use. The service role may not create
+	// them, so Bootstrap does (the migrations' own CREATE EXTENSION IF NOT
+	// EXISTS then finds them).
+	Extensions []string
 }
 
-// Migrate creates the pool's schema if needed and applies each set in
-// order. Concurrent callers (several replicas starting) serialise on an
-// advisory lock.
+// Migrate applies each set in order, in the pool's schema, as the pool's
+// role. The schema must belong to that role (Bootstrap), unless the role
+// is a superuser or may create the schema itself. Concurrent callers
+// (several replicas starting) serialise on an advisory lock.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, sets ...MigrationSet) error {
 	if !schemaName.MatchString(schema) {
 		return fmt.Errorf("pg: invalid schema name %q", schema)
@@ -48,8 +54,20 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, sets ...Mig
 		return fmt.Errorf("pg: migrate lock: %w", err)
 	}
 	defer c.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1))", lock) //nolint:errcheck
-	if _, err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		return fmt.Errorf("pg: create schema %s: %w", schema, err)
+	// CREATE SCHEMA IF NOT EXISTS would need CREATE on the database even
+	// when the schema exists, which a service role does not have.
+	var owned bool
+	var who string
+	err = c.QueryRow(ctx, "SELECT pg_has_role(nspowner, 'USAGE'), current_user FROM pg_namespace WHERE nspname = $1", schema).Scan(&owned, &who)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if _, err := c.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+			return fmt.Errorf("pg: create schema %s (provision the service's role and schema with DATABASE_ADMIN_URL): %w", schema, err)
+		}
+	case err != nil:
+		return fmt.Errorf("pg: migrate: %w", err)
+	case !owned:
+		return fmt.Errorf("pg: schema %s does not belong to role %s: provision it with DATABASE_ADMIN_URL (bootstrap)", schema, who)
 	}
 	for _, set := range sets {
 		if err := migrateSet(ctx, c, schema, set); err != nil {

@@ -55,6 +55,11 @@ func Connect(ctx context.Context, c PoolConfig) (*pgxpool.Pool, error) {
 		cfg.MaxConns = c.MaxConns
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
+	return connect(ctx, cfg)
+}
+
+// connect opens a pool on cfg and waits (up to ctx) until Postgres answers.
+func connect(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pg: open pool: %w", err)
