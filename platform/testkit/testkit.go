@@ -120,6 +120,26 @@ func Database(t testing.TB) string {
 	return withDatabase(admin, name)
 }
 
+// ServiceURL returns the URL of the database dbURL (from Database) as
+// service's own role (pg.ServiceRole). Services under test get dbURL as
+// DATABASE_ADMIN_URL, to provision that role, and this as DATABASE_URL, as
+// in production: every test runs confined to the service's schema. Test
+// roles have no password: the private server trusts local connections
+// (with DATABASE_URL set, that server must let crm_* roles in too).
+func ServiceURL(dbURL, service string) string {
+	u, err := pg.WithUser(dbURL, pg.ServiceRole(service), "")
+	if err != nil {
+		panic(fmt.Sprintf("testkit: %v", err))
+	}
+	return u
+}
+
+// DatabaseEnv is the environment of service's process on dbURL (from
+// Database): DATABASE_ADMIN_URL and its own DATABASE_URL (ServiceURL).
+func DatabaseEnv(dbURL, service string) []string {
+	return []string{"DATABASE_ADMIN_URL=" + dbURL, "DATABASE_URL=" + ServiceURL(dbURL, service)}
+}
+
 func withDatabase(admin, db string) string {
 	u, err := url.Parse(admin)
 	if err != nil || u.Scheme == "" {
@@ -201,13 +221,23 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 	}
 }
 
-// Pool returns a pool on a fresh database for this test, bound to schema,
-// with the platform tables (outbox, inbox, idempotency keys) and sets
-// migrated in. It is closed when the test ends.
+// Pool returns a pool on a fresh database for this test, connected as the
+// role of a service named schema (ServiceURL) that owns schema, with the
+// platform tables (outbox, inbox, idempotency keys) and sets migrated in.
+// It is closed when the test ends.
 func Pool(t testing.TB, schema string, sets ...pg.MigrationSet) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: Database(t), Schema: schema, MaxConns: 16})
+	db := Database(t)
+	url := ServiceURL(db, schema)
+	var extensions []string
+	for _, s := range sets {
+		extensions = append(extensions, s.Extensions...)
+	}
+	if err := pg.Bootstrap(ctx, db, url, schema, extensions...); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: url, Schema: schema, MaxConns: 16})
 	if err != nil {
 		t.Fatal(err)
 	}

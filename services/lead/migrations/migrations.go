@@ -8,3 +8,7 @@ import "embed"
 //
 //go:embed *.sql
 var FS embed.FS
+
+// Extensions the migrations use, installed by the database bootstrap: the
+// service's own role may not create them.
+var Extensions = []string{"pg_trgm"}

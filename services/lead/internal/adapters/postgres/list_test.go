@@ -28,7 +28,7 @@ func TestTextSearchPathsAgreeWithBruteForce(t *testing.T) {
 	t.Cleanup(func() { textProbeRows, maxTextProbeRows = 1000, 6000 })
 
 	ctx := context.Background()
-	pool := testkit.Pool(t, "lead", pg.MigrationSet{Name: "lead", FS: migrations.FS})
+	pool := testkit.Pool(t, "lead", pg.MigrationSet{Name: "lead", FS: migrations.FS, Extensions: migrations.Extensions})
 	repo := New(pool, outbox.Writer{Service: "lead"}, paging.NewCodec([]byte("k")), "")
 	var all []*domain.Lead
 	base := time.Now().UTC().Truncate(time.Microsecond)
