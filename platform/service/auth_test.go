@@ -101,7 +101,8 @@ func runWhoami(t *testing.T, name, db string, n *testkit.NATS, adjust func(*serv
 func runWhoamiWithRules(t *testing.T, name, db string, n *testkit.NATS, adjust func(*service.Config), next string, rules map[string]authz.Rule) (string, *logBuffer) {
 	t.Helper()
 	cfg := service.Config{
-		Name: name, GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DatabaseURL: db, DBMaxConns: 4,
+		Name: name, GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DBMaxConns: 4,
+		DatabaseURL: testkit.ServiceURL(db, name), DatabaseAdminURL: db,
 		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: 2 * time.Second, Auth: testAuth(),
 	}
 	if adjust != nil {

@@ -65,6 +65,9 @@ type Config struct {
 	// aggregate's in order); each holds a database connection while it
 	// applies one.
 	ConsumerWorkers int
+	// DatabaseAdminURL, when set, provisions the service's role (the user
+	// of DatabaseURL) and schema before the service connects (pg.Bootstrap).
+	DatabaseAdminURL string
 	// Auth is how calls are authenticated, both ways.
 	Auth AuthConfig
 }
@@ -99,6 +102,7 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 			ServiceTokenFile: env.String("AUTH_SERVICE_TOKEN_FILE", ""),
 		},
 	}
+	c.DatabaseAdminURL = env.Secret("DATABASE_ADMIN_URL", "")
 	env.Required("DATABASE_URL", c.DatabaseURL)
 	var modeErr error
 	if m := c.Auth.Mode; m != AuthToken && m != AuthDevHeader {
@@ -163,6 +167,8 @@ type Spec struct {
 	// Schema the service owns in Postgres.
 	Schema     string
 	Migrations fs.FS
+	// Extensions the migrations need, installed by the bootstrap.
+	Extensions []string
 	// Register wires handlers onto rt.GRPC and background work via rt.Go.
 	Register func(rt *Runtime) error
 	// Rules say who may call each RPC Register registers, by full method
@@ -187,17 +193,11 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	pool, err := pg.Connect(startCtx, pg.PoolConfig{
-		URL: c.DatabaseURL, Schema: spec.Schema, MaxConns: int32(c.DBMaxConns), ApplicationName: c.Name,
-	})
+	pool, err := openDatabase(startCtx, c, log, spec)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := pg.Migrate(startCtx, pool, spec.Schema, pg.PlatformMigrations(),
-		pg.MigrationSet{Name: spec.Schema, FS: spec.Migrations}); err != nil {
-		return err
-	}
 
 	nc, js, err := natsx.Connect(c.NATSURL, c.Name, log)
 	if err != nil {
@@ -306,6 +306,55 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	_, _ = rt.Relay.RelayOnce(flushCtx, 1000)
 	_ = nc.Drain()
 	return nil
+}
+
+// Migrate prepares the service's database and returns: with
+// DatabaseAdminURL set, it provisions the role and schema, then it applies
+// the migrations as the service's role (the `<service> migrate` command,
+// run before the service starts, e.g. as a Kubernetes init container that
+// alone holds the admin credentials).
+func Migrate(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pool, err := openDatabase(ctx, c, log, spec)
+	if err != nil {
+		return err
+	}
+	pool.Close()
+	log.Info("database ready", "schema", spec.Schema)
+	return nil
+}
+
+// openDatabase bootstraps the role and schema when it has the admin URL,
+// connects as the service's role and migrates.
+func openDatabase(ctx context.Context, c Config, log *slog.Logger, spec Spec) (*pgxpool.Pool, error) {
+	if c.DatabaseAdminURL != "" {
+		if err := pg.Bootstrap(ctx, c.DatabaseAdminURL, c.DatabaseURL, spec.Schema, spec.Extensions...); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := pg.Connect(ctx, pg.PoolConfig{
+		URL: c.DatabaseURL, Schema: spec.Schema, MaxConns: int32(c.DBMaxConns), ApplicationName: c.Name,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var role string
+	var super bool
+	if err := pool.QueryRow(ctx, "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&role, &super); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pg: who am I: %w", err)
+	}
+	if super {
+		log.Warn("connected to Postgres as a superuser", "role", role,
+			"hint", "the service can read and change every schema: give it a role of its own (DATABASE_ADMIN_URL provisions one)")
+	}
+	if err := pg.Migrate(ctx, pool, spec.Schema, pg.PlatformMigrations(),
+		pg.MigrationSet{Name: spec.Schema, FS: spec.Migrations, Extensions: spec.Extensions}); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
 }
 
 func startMetrics(addr string, pprofOn bool, log *slog.Logger) *http.Server {

@@ -46,8 +46,10 @@ type running struct {
 func startService(t *testing.T, delay, shutdownTimeout time.Duration) *running {
 	t.Helper()
 	n := testkit.NewNATS(t)
+	db := testkit.Database(t)
 	cfg := service.Config{
-		Name: "svc", GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DatabaseURL: testkit.Database(t), DBMaxConns: 4,
+		Name: "svc", GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DBMaxConns: 4,
+		DatabaseURL: testkit.ServiceURL(db, "svc"), DatabaseAdminURL: db,
 		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: shutdownTimeout, Auth: testAuth(),
 	}
 	ready := make(chan net.Addr, 1)
@@ -129,5 +131,30 @@ func TestShutdownIsBoundedWhenCallsDoNotFinish(t *testing.T) {
 	}
 	if err := <-callErr; status.Code(err) != codes.Unavailable && status.Code(err) != codes.Canceled {
 		t.Fatalf("call cut by shutdown ended with %v", err)
+	}
+}
+
+// The Kubernetes way: `<service> migrate` with the admin URL (an init
+// container), then the service with its own role's URL only.
+func TestMigrateProvisionsTheRoleAndTheServiceRunsWithItsOwnOnly(t *testing.T) {
+	t.Parallel()
+	db, n := testkit.Database(t), testkit.NewNATS(t)
+	cfg := service.Config{Name: "svc", DatabaseURL: testkit.ServiceURL(db, "svc"), DatabaseAdminURL: db, DBMaxConns: 2}
+	spec := service.Spec{Schema: "svc", Migrations: fstest.MapFS{"001_init.sql": {Data: []byte("CREATE TABLE t (id int);")}}}
+	if err := service.Migrate(context.Background(), cfg, slog.New(slog.DiscardHandler), spec); err != nil {
+		t.Fatal(err)
+	}
+	_, logs := runWhoami(t, "svc", db, n, func(c *service.Config) { c.DatabaseAdminURL = "" }, "")
+	if w := logs.lines("connected to Postgres as a superuser"); len(w) > 0 {
+		t.Fatalf("the service role is taken for a superuser: %v", w)
+	}
+}
+
+func TestASuperuserConnectionIsWarnedAbout(t *testing.T) {
+	t.Parallel()
+	db, n := testkit.Database(t), testkit.NewNATS(t)
+	_, logs := runWhoami(t, "svc", db, n, func(c *service.Config) { c.DatabaseURL, c.DatabaseAdminURL = db, "" }, "")
+	if w := logs.lines("connected to Postgres as a superuser"); len(w) != 1 || w[0]["role"] != "postgres" {
+		t.Fatalf("superuser warnings: %v, want one naming postgres", w)
 	}
 }

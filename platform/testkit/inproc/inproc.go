@@ -22,12 +22,15 @@ import (
 )
 
 // Config returns the configuration of a test instance of service name on
-// the database at dbURL and on n: any free gRPC port, no metrics listener,
+// the database at dbURL (testkit.Database), which it provisions and then
+// connects to as the service's own role (testkit.ServiceURL), and on n:
+// any free gRPC port, no metrics listener,
 // reflection on, a fixed page-token secret, a short shutdown timeout, and
 // token authentication with HS256 and testkit.AuthSecret (testkit.As).
 func Config(name, dbURL string, n *testkit.NATS) service.Config {
 	return service.Config{
-		Name: name, GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DatabaseURL: dbURL, DBMaxConns: 8,
+		Name: name, GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DBMaxConns: 8,
+		DatabaseURL: testkit.ServiceURL(dbURL, name), DatabaseAdminURL: dbURL,
 		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: 5 * time.Second, Reflection: true,
 		PageTokenSecret: "test-secret",
 		Auth: service.AuthConfig{

@@ -32,7 +32,11 @@ type downstream struct {
 func startDownstream(t *testing.T, s *suite) *downstream {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: s.dbURL, Schema: "downstream"})
+	url := testkit.ServiceURL(s.dbURL, "downstream")
+	if err := pg.Bootstrap(ctx, s.dbURL, url, "downstream"); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: url, Schema: "downstream"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,7 @@ func Spec(opts ...Option) service.Spec {
 	return service.Spec{
 		Schema:     Schema,
 		Migrations: migrations.FS,
+		Extensions: migrations.Extensions,
 		Rules:      Rules,
 		Register: func(rt *service.Runtime) error {
 			var env config.Env

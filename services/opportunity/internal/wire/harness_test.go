@@ -50,9 +50,9 @@ func start(t *testing.T, opts ...options) *suite {
 	accountAddr := testkit.FreeAddr(t)
 	if o.withAccounts {
 		testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
-			append([]string{"GRPC_ADDR=" + accountAddr, "METRICS_ADDR=off", "DATABASE_URL=" + s.dbURL, "NATS_URL=" + n.URL,
+			append(append([]string{"GRPC_ADDR=" + accountAddr, "METRICS_ADDR=off", "NATS_URL=" + n.URL,
 				"EVENTS_NAMESPACE=" + n.Namespace, "PAGE_TOKEN_SECRET=test", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s"},
-				testkit.AuthEnv()...)...)
+				testkit.DatabaseEnv(s.dbURL, "account")...), testkit.AuthEnv()...)...)
 		s.accounts = accountv1.NewAccountServiceClient(testkit.Dial(t, accountAddr))
 	}
 	cfg := inproc.Config("opportunity", s.dbURL, n)
