@@ -24,10 +24,10 @@ type Proc struct {
 	err  error
 }
 
-// Start runs bin with env added to ours; each output line goes to out
+// Start runs bin (with args) with env added to ours; each output line goes to out
 // prefixed with the process name. The child dies with us.
-func Start(name, bin string, env []string, out io.Writer) (*Proc, error) {
-	cmd := exec.Command(bin)
+func Start(name, bin string, env []string, out io.Writer, args ...string) (*Proc, error) {
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()

@@ -1,8 +1,14 @@
 // Command devstack runs the whole suite on one machine for development
-// (`make run`): PostgreSQL and NATS JetStream, unless DATABASE_URL and
-// NATS_URL point at running ones, then every service and the gateway as
-// separate processes, as they run in production. Data lives under
-// DATA_DIR (default .data), so a restart keeps it. Ctrl-C stops everything.
+// (`make run`): PostgreSQL and NATS JetStream, unless DATABASE_ADMIN_URL
+// (or DATABASE_URL) and NATS_URL point at running ones, then every service
+// and the gateway as separate processes, as they run in production. Data
+// lives under DATA_DIR (default .data), so a restart keeps it. Ctrl-C stops
+// everything.
+//
+// Each service gets a Postgres role of its own (crm_<name>, a random
+// password kept in DATA_DIR): `<name> migrate` provisions it with the admin
+// URL, as the Kubernetes init container does, then the service runs with
+// its own role's URL only.
 //
 // Services authenticate every call with bearer tokens signed (HS256) by a
 // random development key kept in DATA_DIR/dev-signing-key; bin/devtoken
@@ -29,6 +35,7 @@ import (
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/localnats"
 	"github.com/crmsuite/crm/platform/localpg"
+	pgpkg "github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/platform/procs"
 )
 
@@ -64,7 +71,7 @@ func run(ctx context.Context) error {
 	httpAddr := env.String("HTTP_ADDR", host+":8080")
 	pgPort := env.Int("PG_PORT", 55432)
 	natsPort := env.Int("NATS_PORT", 4222)
-	databaseURL := env.Secret("DATABASE_URL", "")
+	adminURL := env.Secret("DATABASE_ADMIN_URL", env.Secret("DATABASE_URL", ""))
 	natsURL := env.String("NATS_URL", "")
 	if err := env.Err(); err != nil {
 		return err
@@ -75,14 +82,14 @@ func run(ctx context.Context) error {
 	}
 	out := os.Stdout
 
-	if databaseURL == "" {
+	if adminURL == "" {
 		fmt.Fprintf(out, "devstack| starting PostgreSQL on 127.0.0.1:%d (data in %s)\n", pgPort, filepath.Join(dataDir, "postgres"))
 		pg, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(dataDir, "postgres"), Port: pgPort})
 		if err != nil {
 			return err
 		}
 		defer pg.Stop() //nolint:errcheck
-		if databaseURL, err = ensureDatabase(ctx, pg.URL, "crm"); err != nil {
+		if adminURL, err = ensureDatabase(ctx, pg.URL, "crm"); err != nil {
 			return err
 		}
 	}
@@ -120,9 +127,23 @@ func run(ctx context.Context) error {
 		upstreamEnv = append(upstreamEnv, name+"_GRPC_ADDR="+services[i].grpcAddr)
 	}
 	for _, s := range services {
-		p, err := procs.Start(s.name, filepath.Join(binDir, s.name), append([]string{
+		bin := filepath.Join(binDir, s.name)
+		databaseURL, err := pgpkg.WithUser(adminURL, pgpkg.ServiceRole(s.name), localSecret(dataDir, "db-password-"+pgpkg.ServiceRole(s.name)))
+		if err != nil {
+			return err
+		}
+		migrate, err := procs.Start(s.name, bin, []string{"DATABASE_ADMIN_URL=" + adminURL, "DATABASE_URL=" + databaseURL,
+			"LOG_FORMAT=" + env.String("LOG_FORMAT", "text")}, out, "migrate")
+		if err != nil {
+			return err
+		}
+		if <-migrate.Done(); migrate.Err() != nil {
+			return fmt.Errorf("%s migrate: %v", s.name, migrate.Err())
+		}
+		p, err := procs.Start(s.name, bin, append([]string{
 			"GRPC_ADDR=" + s.grpcAddr,
 			"METRICS_ADDR=" + s.metricsAddr,
+			"DATABASE_ADMIN_URL=",
 			"DATABASE_URL=" + databaseURL,
 			"NATS_URL=" + natsURL,
 			"LOG_FORMAT=" + env.String("LOG_FORMAT", "text"),
@@ -155,7 +176,7 @@ func run(ctx context.Context) error {
 	for _, s := range services {
 		fmt.Fprintf(out, "devstack|   %-14s grpc %s   metrics http://%s/metrics\n", s.name, s.grpcAddr, s.metricsAddr)
 	}
-	fmt.Fprintf(out, "devstack|   PostgreSQL     %s\n", redact(databaseURL))
+	fmt.Fprintf(out, "devstack|   PostgreSQL     %s (services as crm_<name>, passwords in %s/db-password-*)\n", redact(adminURL), dataDir)
 	fmt.Fprintf(out, "devstack|   NATS           %s\n", natsURL)
 	fmt.Fprintf(out, "devstack| every call needs a bearer token (roles: admin, manager, sales, ops):\n")
 	fmt.Fprintf(out, "devstack|   TOKEN=$(%s -sub alice -roles sales%s)\n", filepath.Join(binDir, "devtoken"), secretFlag(keyFile))
@@ -195,8 +216,12 @@ func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) 
 
 // pageTokenSecret keeps one random secret per data dir, so page tokens
 // survive restarts of `make run`.
-func pageTokenSecret(dataDir string) string {
-	path := filepath.Join(dataDir, "page-token-secret")
+func pageTokenSecret(dataDir string) string { return localSecret(dataDir, "page-token-secret") }
+
+// localSecret returns the random secret kept in dataDir/name, made on
+// first use.
+func localSecret(dataDir, name string) string {
+	path := filepath.Join(dataDir, name)
 	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
 		return string(b)
 	}
