@@ -50,16 +50,16 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		n = testkit.PrivateNATS(t)
 	}
 	leadAddr, accountAddr, oppAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
-	common := []string{"METRICS_ADDR=off", "DATABASE_URL=" + db, "NATS_URL=" + n.URL, "EVENTS_NAMESPACE=" + n.Namespace,
+	common := []string{"METRICS_ADDR=off", "NATS_URL=" + n.URL, "EVENTS_NAMESPACE=" + n.Namespace,
 		"PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s",
 		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "OPPORTUNITY_GRPC_ADDR=" + oppAddr, "ACCOUNT_CALL_TIMEOUT=1s"}
 	common = append(common, testkit.AuthEnv()...)
 	account := testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
-		append([]string{"GRPC_ADDR=" + accountAddr}, common...)...)
+		append(append([]string{"GRPC_ADDR=" + accountAddr}, common...), testkit.DatabaseEnv(db, "account")...)...)
 	opps := testkit.StartProc(t, "opportunity", testkit.Binary(t, "github.com/crmsuite/crm/services/opportunity/cmd/opportunity"), oppAddr,
-		append([]string{"GRPC_ADDR=" + oppAddr}, common...)...)
+		append(append([]string{"GRPC_ADDR=" + oppAddr}, common...), testkit.DatabaseEnv(db, "opportunity")...)...)
 	lead := testkit.StartProc(t, "lead", testkit.Binary(t, "github.com/crmsuite/crm/services/lead/cmd/lead"), leadAddr,
-		append(append([]string{"GRPC_ADDR=" + leadAddr}, common...), o.leadEnv...)...)
+		append(append(append([]string{"GRPC_ADDR=" + leadAddr}, common...), testkit.DatabaseEnv(db, "lead")...), o.leadEnv...)...)
 	gw := testkit.StartProc(t, "gateway", testkit.Binary(t, "github.com/crmsuite/crm/gateway/cmd/gateway"), httpAddr,
 		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "ACCOUNT_GRPC_ADDR="+accountAddr, "OPPORTUNITY_GRPC_ADDR="+oppAddr,
 		"MAX_BODY_BYTES=65536",
