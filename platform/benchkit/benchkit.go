@@ -16,11 +16,13 @@ import (
 
 	"github.com/crmsuite/crm/platform/localnats"
 	"github.com/crmsuite/crm/platform/localpg"
+	"github.com/crmsuite/crm/platform/pg"
 )
 
 // Backends are the running PostgreSQL and NATS.
 type Backends struct {
-	// DatabaseURL of the `bench` database; NATSURL of the server.
+	// DatabaseURL of the `bench` database, as the superuser (the tools'
+	// own loading and maintenance); NATSURL of the server.
 	DatabaseURL, NATSURL string
 
 	pg   *localpg.Server
@@ -64,6 +66,18 @@ func createBenchDatabase(ctx context.Context, adminURL string) error {
 		_, err = admin.Exec(ctx, "CREATE DATABASE bench")
 	}
 	return err
+}
+
+// DatabaseEnv is the environment of service's process: the superuser URL
+// to provision its role with and its own role's URL (no password: the
+// local server trusts local connections), as `make run` and production
+// start it.
+func (b *Backends) DatabaseEnv(service string) ([]string, error) {
+	u, err := pg.WithUser(b.DatabaseURL, pg.ServiceRole(service), "")
+	if err != nil {
+		return nil, err
+	}
+	return []string{"DATABASE_ADMIN_URL=" + b.DatabaseURL, "DATABASE_URL=" + u}, nil
 }
 
 // Stop stops NATS and PostgreSQL.

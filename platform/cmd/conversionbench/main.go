@@ -105,7 +105,6 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer backends.Stop()
-	dbURL := backends.DatabaseURL
 
 	authEnv, bearer, err := authn.DevCredentials("bench", "admin")
 	if err != nil {
@@ -113,12 +112,16 @@ func run(ctx context.Context, o options) error {
 	}
 	authorization = bearer
 	leadAddr, accountAddr := benchkit.FreeAddr(), benchkit.FreeAddr()
-	env := []string{"METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + backends.NATSURL, "PAGE_TOKEN_SECRET=bench",
+	env := []string{"METRICS_ADDR=off", "NATS_URL=" + backends.NATSURL, "PAGE_TOKEN_SECRET=bench",
 		"LOG_LEVEL=warn", "LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr}
 	env = append(env, authEnv...)
 	pids := map[string]int{}
 	for _, svc := range []struct{ name, addr string }{{"account", accountAddr}, {"lead", leadAddr}} {
-		p, err := procs.Start(svc.name, filepath.Join(o.binDir, svc.name), append([]string{"GRPC_ADDR=" + svc.addr}, env...), logf)
+		dbEnv, err := backends.DatabaseEnv(svc.name)
+		if err != nil {
+			return err
+		}
+		p, err := procs.Start(svc.name, filepath.Join(o.binDir, svc.name), append(append([]string{"GRPC_ADDR=" + svc.addr}, env...), dbEnv...), logf)
 		if err != nil {
 			return err
 		}

@@ -124,11 +124,15 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	authorization = bearer
+	dbEnv, err := backends.DatabaseEnv("lead")
+	if err != nil {
+		return err
+	}
 	leadAddr, httpAddr := benchkit.FreeAddr(), benchkit.FreeAddr()
-	lead, err := procs.Start("lead", filepath.Join(o.binDir, "lead"), append([]string{
-		"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=" + o.leadMetrics, "DATABASE_URL=" + dbURL, "NATS_URL=" + backends.NATSURL,
+	lead, err := procs.Start("lead", filepath.Join(o.binDir, "lead"), append(append([]string{
+		"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=" + o.leadMetrics, "NATS_URL=" + backends.NATSURL,
 		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=info",
-	}, authEnv...), logf)
+	}, dbEnv...), authEnv...), logf)
 	if err != nil {
 		return err
 	}

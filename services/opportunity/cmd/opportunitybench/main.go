@@ -113,11 +113,15 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	authorization = bearer
+	dbEnv, err := backends.DatabaseEnv("opportunity")
+	if err != nil {
+		return err
+	}
 	addr := benchkit.FreeAddr()
-	svcProc, err := procs.Start("opportunity", o.bin, append([]string{
-		"GRPC_ADDR=" + addr, "METRICS_ADDR=off", "DATABASE_URL=" + dbURL, "NATS_URL=" + backends.NATSURL,
+	svcProc, err := procs.Start("opportunity", o.bin, append(append([]string{
+		"GRPC_ADDR=" + addr, "METRICS_ADDR=off", "NATS_URL=" + backends.NATSURL,
 		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=warn",
-	}, authEnv...), logf)
+	}, dbEnv...), authEnv...), logf)
 	if err != nil {
 		return err
 	}
