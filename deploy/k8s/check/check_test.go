@@ -24,7 +24,9 @@ const (
 	baseDir    = "../base"
 	overlayDir = "../overlays"
 	readmePath = "../../README.md"
-	devInitSQL = "../overlays/dev/postgres-init.sql"
+	// dbAdminSecret holds the admin URL (key url) the services' migrate
+	// init containers provision their Postgres roles and schemas with.
+	dbAdminSecret = "crm-db-admin"
 )
 
 // documentedSecrets are the Secrets an overlay may reference without
@@ -39,6 +41,7 @@ var documentedSecrets = map[string][]string{
 	"opportunity-db":         {"url"},
 	"opportunity-page-token": {"secret"},
 	"crm-tls":                {"tls.crt", "tls.key"},
+	dbAdminSecret:            {"url"},
 	// Token authentication (prod): the identity provider's public keys,
 	// and the own token of each service that calls others (wantUpstreams).
 	"crm-auth-jwks":             {"jwks.json"},
@@ -140,8 +143,9 @@ type securityContext struct {
 }
 
 type container struct {
-	Name  string `json:"name"`
-	Image string `json:"image"`
+	Name  string   `json:"name"`
+	Image string   `json:"image"`
+	Args  []string `json:"args"`
 	Ports []struct {
 		Name          string `json:"name"`
 		ContainerPort int    `json:"containerPort"`
@@ -322,6 +326,26 @@ func (r rendered) find(kind, name string) (object, bool) {
 	return object{}, false
 }
 
+// isSecret reports whether name is Secret base as rendered: base itself
+// (created by operators) or, generated, base with kustomize's hash suffix.
+func (r rendered) isSecret(name, base string) bool {
+	if name == base {
+		return true
+	}
+	_, generated := r.find("Secret", name)
+	return generated && strings.HasPrefix(name, base+"-") && len(name) == len(base)+11
+}
+
+// secretName is the rendered name of Secret base.
+func (r rendered) secretName(base string) string {
+	for _, o := range r.ofKind("Secret") {
+		if r.isSecret(o.Metadata.Name, base) {
+			return o.Metadata.Name
+		}
+	}
+	return base
+}
+
 func decode[T any](t *testing.T, o object) T {
 	t.Helper()
 	var v T
@@ -442,6 +466,7 @@ func TestOverlays(t *testing.T) {
 			t.Run("service wiring", func(t *testing.T) { checkUpstreams(t, r) })
 			t.Run("network policies", func(t *testing.T) { checkNetworkPolicies(t, r) })
 			t.Run("authentication", func(t *testing.T) { checkAuth(t, r) })
+			t.Run("database credentials", func(t *testing.T) { checkDatabaseCredentials(t, r) })
 			switch name {
 			case "prod":
 				t.Run("autoscaling and budgets", func(t *testing.T) { checkScaling(t, r) })
@@ -526,12 +551,6 @@ func checkDeployments(t *testing.T, r rendered) {
 		for _, c := range pod.Spec.allContainers() {
 			id := name + "/" + c.Name
 			checkContainerSecurity(t, id, psc, c.SecurityContext)
-			if !c.ReadinessProbe.hasHandler() {
-				t.Errorf("%s: no readinessProbe", id)
-			}
-			if !c.LivenessProbe.hasHandler() {
-				t.Errorf("%s: no livenessProbe", id)
-			}
 			for _, res := range []string{"cpu", "memory"} {
 				if c.Resources.Limits[res] == "" {
 					t.Errorf("%s: no %s limit", id, res)
@@ -541,6 +560,16 @@ func checkDeployments(t *testing.T, r rendered) {
 				}
 			}
 			checkMemLimit(t, id, c)
+		}
+		// Init containers run to completion: no probes, no serving.
+		for _, c := range pod.Spec.Containers {
+			id := name + "/" + c.Name
+			if !c.ReadinessProbe.hasHandler() {
+				t.Errorf("%s: no readinessProbe", id)
+			}
+			if !c.LivenessProbe.hasHandler() {
+				t.Errorf("%s: no livenessProbe", id)
+			}
 			checkGracePeriod(t, id, pod.Spec, c)
 			if isGRPCService(d) {
 				checkGRPCContainer(t, id, c)
@@ -1280,43 +1309,120 @@ func checkPinnedImages(t *testing.T, r rendered) {
 	}
 }
 
-// checkDevDatabase: each dev <service>-db URL logs in with a role and
-// password that postgres-init.sql creates, so the dev overlay works as
-// rendered.
-func checkDevDatabase(t *testing.T, r rendered) {
-	sql, err := os.ReadFile(devInitSQL)
-	if err != nil {
-		t.Fatal(err)
+// secretEnv returns the Secret and key env var name of c comes from.
+func secretEnv(c container, name string) (keyRef, bool) {
+	for _, e := range c.Env {
+		if e.Name == name && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			return *e.ValueFrom.SecretKeyRef, true
+		}
 	}
+	return keyRef{}, false
+}
+
+// checkDatabaseCredentials: every gRPC service has an init container
+// `migrate` (its own image, args [migrate]) that gets DATABASE_URL from
+// the same Secret as the service and DATABASE_ADMIN_URL from crm-db-admin;
+// no other container of any pod gets the admin credentials in any form, so
+// the long-running services hold their own role's credentials only; and
+// no two services share a database Secret (each is its own role).
+func checkDatabaseCredentials(t *testing.T, r rendered) {
+	dbSecrets := map[string]string{}
 	for _, d := range deployments(t, r) {
-		for _, c := range d.Spec.Template.Spec.Containers {
+		if !isGRPCService(d) {
+			continue
+		}
+		name, pod := d.Metadata.Name, d.Spec.Template.Spec
+		main := pod.Containers[0]
+		db, ok := secretEnv(main, "DATABASE_URL")
+		if !ok {
+			t.Errorf("%s: DATABASE_URL does not come from a Secret", name)
+			continue
+		}
+		if other, dup := dbSecrets[db.Name]; dup {
+			t.Errorf("%s and %s share database Secret %s: each service needs a role of its own", other, name, db.Name)
+		}
+		dbSecrets[db.Name] = name
+		var migrate []container
+		for _, c := range pod.InitContainers {
+			if c.Name == "migrate" {
+				migrate = append(migrate, c)
+			}
+		}
+		if len(migrate) != 1 {
+			t.Errorf("%s: want one init container \"migrate\" that provisions the database role, got %d", name, len(migrate))
+			continue
+		}
+		m := migrate[0]
+		if m.Image != main.Image || !slices.Equal(m.Args, []string{"migrate"}) {
+			t.Errorf("%s/migrate: runs %s %v, want the service's image %s with args [migrate]", name, m.Image, m.Args, main.Image)
+		}
+		if got, _ := secretEnv(m, "DATABASE_URL"); got != db {
+			t.Errorf("%s/migrate: DATABASE_URL from %+v, want the service's %+v", name, got, db)
+		}
+		if got, _ := secretEnv(m, "DATABASE_ADMIN_URL"); !r.isSecret(got.Name, dbAdminSecret) || got.Key != "url" {
+			t.Errorf("%s/migrate: DATABASE_ADMIN_URL from %+v, want Secret %s key url", name, got, dbAdminSecret)
+		}
+	}
+	for owner, pod := range podTemplates(t, r) {
+		for _, v := range pod.Volumes {
+			if v.Secret != nil && r.isSecret(v.Secret.SecretName, dbAdminSecret) {
+				t.Errorf("%s: mounts %s as a volume; only the migrate init containers may have it, as env", owner, dbAdminSecret)
+			}
+		}
+		for _, c := range pod.allContainers() {
+			isMigrate := slices.ContainsFunc(pod.InitContainers, func(i container) bool { return i.Name == c.Name && i.Name == "migrate" })
 			for _, e := range c.Env {
-				if e.Name != "DATABASE_URL" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
-					continue
-				}
-				ref := e.ValueFrom.SecretKeyRef
-				o, ok := r.find("Secret", ref.Name)
-				if !ok {
-					t.Errorf("%s: dev Secret %s not generated", d.Metadata.Name, ref.Name)
-					continue
-				}
-				raw, err := base64.StdEncoding.DecodeString(decode[dataObject](t, o).Data[ref.Key])
-				if err != nil {
-					t.Fatal(err)
-				}
-				u, err := url.Parse(string(raw))
-				if err != nil {
-					t.Fatalf("%s: DATABASE_URL: %v", d.Metadata.Name, err)
-				}
-				pw, _ := u.User.Password()
-				role := fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s';", u.User.Username(), pw)
-				schema := fmt.Sprintf("CREATE SCHEMA %s AUTHORIZATION %s;", d.Metadata.Name, u.User.Username())
-				for _, want := range []string{role, schema} {
-					if !strings.Contains(string(sql), want) {
-						t.Errorf("%s: postgres-init.sql lacks %q", d.Metadata.Name, want)
-					}
+				admin := e.Name == "DATABASE_ADMIN_URL" || e.Name == "DATABASE_ADMIN_URL_FILE" ||
+					e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && r.isSecret(e.ValueFrom.SecretKeyRef.Name, dbAdminSecret)
+				if admin && !isMigrate {
+					t.Errorf("%s/%s: gets the database admin credentials (%s); only the migrate init container may", owner, c.Name, e.Name)
 				}
 			}
+			for _, ef := range c.EnvFrom {
+				if ef.SecretRef != nil && r.isSecret(ef.SecretRef.Name, dbAdminSecret) {
+					t.Errorf("%s/%s: envFrom %s; only the migrate init container may have it, as DATABASE_ADMIN_URL", owner, c.Name, dbAdminSecret)
+				}
+			}
+		}
+	}
+}
+
+// checkDevDatabase: the dev admin URL logs in as the dev Postgres'
+// superuser (POSTGRES_USER, the password of Secret postgres-superuser) on
+// the database the services use, and each service's URL names a role of
+// its own, so the dev overlay works as rendered.
+func checkDevDatabase(t *testing.T, r rendered) {
+	parse := func(what, raw string) *url.URL {
+		u, err := url.Parse(raw)
+		if err != nil || u.User == nil {
+			t.Fatalf("%s: %q is no postgres URL with a user (%v)", what, raw, err)
+		}
+		return u
+	}
+	_, adminData, _ := secretKeys(t, r, r.secretName(dbAdminSecret))
+	_, superData, _ := secretKeys(t, r, r.secretName("postgres-superuser"))
+	admin := parse(dbAdminSecret, adminData["url"])
+	if pw, _ := admin.User.Password(); admin.User.Username() != "postgres" || pw != superData["password"] {
+		t.Errorf("%s: user %q with another password than postgres-superuser's; want the dev superuser postgres", dbAdminSecret, admin.User.Username())
+	}
+	roles := map[string]string{}
+	for _, d := range deployments(t, r) {
+		ref, ok := secretEnv(d.Spec.Template.Spec.Containers[0], "DATABASE_URL")
+		if !ok {
+			continue
+		}
+		_, data, _ := secretKeys(t, r, ref.Name)
+		u := parse(ref.Name, data[ref.Key])
+		role := u.User.Username()
+		if pw, _ := u.User.Password(); role == "" || role == admin.User.Username() || pw == "" {
+			t.Errorf("%s: DATABASE_URL must name a role of the service's own with a password, not %q", d.Metadata.Name, role)
+		}
+		if other, dup := roles[role]; dup {
+			t.Errorf("%s and %s connect as the same role %s", other, d.Metadata.Name, role)
+		}
+		roles[role] = d.Metadata.Name
+		if u.Host != admin.Host || u.Path != admin.Path {
+			t.Errorf("%s: DATABASE_URL is on %s%s, the admin URL on %s%s: the bootstrap works on the service's database", d.Metadata.Name, u.Host, u.Path, admin.Host, admin.Path)
 		}
 	}
 }
