@@ -47,8 +47,8 @@ func kvQuote(s string) string {
 // Bootstrap provisions a service's database access with an admin
 // connection (a superuser, or a role with CREATEROLE that may create
 // schemas and extensions): the login role DATABASE_URL (serviceURL) names,
-// with its password, made NOSUPERUSER-safe (no CREATEDB, CREATEROLE,
-// REPLICATION, BYPASSRLS, role memberships), owning schema and every object
+// with its password, and no SUPERUSER, CREATEDB, CREATEROLE, REPLICATION,
+// BYPASSRLS or role memberships, owning schema and every object
 // in it, and able to use no other schema (public only to reach extension
 // objects, without CREATE). It installs extensions the migrations need,
 // which the service role may not create. The admin URL's database is
@@ -82,7 +82,7 @@ func Bootstrap(ctx context.Context, adminURL, serviceURL, schema string, extensi
 	defer pool.Close()
 	b := bootstrap{role: svc.User, password: svc.Password, schema: schema, extensions: extensions}
 	for attempt := 1; ; attempt++ {
-		err = pgx.BeginFunc(ctx, pool, b.run)
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return b.run(ctx, tx) })
 		if err == nil || attempt == 5 || !retryable(err) {
 			break
 		}
@@ -119,8 +119,7 @@ type bootstrap struct {
 	extensions             []string
 }
 
-func (b bootstrap) run(tx pgx.Tx) error {
-	ctx := context.Background()
+func (b bootstrap) run(ctx context.Context, tx pgx.Tx) error {
 	// Migrate's lock: extensions and ownership change while no service of
 	// this database migrates.
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('crm:migrate'))"); err != nil {

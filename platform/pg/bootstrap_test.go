@@ -331,3 +331,23 @@ func TestBootstrapSetsThePasswordAsScram(t *testing.T) {
 		t.Fatalf("stored password %q, %v", stored, err)
 	}
 }
+
+func TestWithUserKeepsTheRestOfTheConnectionString(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		"postgres://postgres:admin@127.0.0.1:5433/crm?sslmode=disable",
+		"host=127.0.0.1 port=5433 user=postgres password=admin dbname=crm sslmode=disable",
+	} {
+		out, err := pg.WithUser(in, "crm_lead", "p@ss 'w\\rd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := pgconn.ParseConfig(out)
+		if err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		if c.User != "crm_lead" || c.Password != "p@ss 'w\\rd" || c.Database != "crm" || c.Host != "127.0.0.1" || c.Port != 5433 {
+			t.Errorf("WithUser(%q) = %q: user %q password %q db %q host %s:%d", in, out, c.User, c.Password, c.Database, c.Host, c.Port)
+		}
+	}
+}
