@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -832,8 +833,9 @@ func checkServices(t *testing.T, r rendered) {
 	}
 }
 
-// checkGateway: the gateway knows the address of every gRPC service, and
-// the ingress body limit equals the gateway's own.
+// checkGateway: the gateway knows the address of every gRPC service and
+// trusts the ingress controller's X-Forwarded-For, and the ingress body
+// limit equals the gateway's own.
 func checkGateway(t *testing.T, r rendered) {
 	var d deployment
 	for _, x := range deployments(t, r) {
@@ -856,6 +858,18 @@ func checkGateway(t *testing.T, r rendered) {
 	maxBody, err := strconv.ParseInt(env["MAX_BODY_BYTES"], 10, 64)
 	if err != nil {
 		t.Fatalf("gateway: MAX_BODY_BYTES=%q: %v", env["MAX_BODY_BYTES"], err)
+	}
+	// Behind the ingress, without trusted proxies every client would share
+	// the ingress controller's rate-limit bucket.
+	if env["TRUSTED_PROXIES"] == "" {
+		t.Error("gateway: no TRUSTED_PROXIES (the ingress controller's addresses)")
+	}
+	for _, p := range strings.Split(env["TRUSTED_PROXIES"], ",") {
+		if _, err := netip.ParsePrefix(strings.TrimSpace(p)); err != nil {
+			if _, err := netip.ParseAddr(strings.TrimSpace(p)); err != nil {
+				t.Errorf("gateway: TRUSTED_PROXIES entry %q is neither a CIDR nor an address", p)
+			}
+		}
 	}
 	o, ok := r.find("Ingress", "gateway")
 	if !ok {

@@ -142,6 +142,9 @@ func run(ctx context.Context, o options) error {
 	}
 	gw, err := procs.Start("gateway", filepath.Join(o.binDir, "gateway"), []string{
 		"HTTP_ADDR=" + httpAddr, "LEAD_GRPC_ADDR=" + leadAddr, "LOG_LEVEL=info",
+		// The load generator is one caller: measure the service, not the
+		// gateway's per-caller limit.
+		"RATE_LIMIT_RPS=0",
 	}, logf)
 	if err != nil {
 		return err
