@@ -23,7 +23,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/pg"
 )
@@ -283,7 +287,7 @@ func (c *Consumer) apply(ctx context.Context, m Message) error {
 		if tag.RowsAffected() == 0 {
 			return errAlreadyApplied
 		}
-		return c.Handler(ctx, m)
+		return c.Handler(audit.WithEvent(ctx, m.Type, actorOf(m)), m)
 	})
 }
 
@@ -322,4 +326,22 @@ func (c *Consumer) deadLetter(ctx context.Context, log *slog.Logger, msg jetstre
 		}
 	}
 	_ = msg.TermWithReason("dead-lettered: " + reason)
+}
+
+// actorOf reads who caused an event from its meta, for the audit trail of
+// the changes the consumer applies; "" when the type is unknown here.
+func actorOf(m Message) string {
+	t, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(m.Type))
+	if err != nil {
+		return ""
+	}
+	ev := t.New().Interface()
+	if err := proto.Unmarshal(m.Data, ev); err != nil {
+		return ""
+	}
+	meta, err := events.MetaOf(ev)
+	if err != nil {
+		return ""
+	}
+	return meta.GetActor()
 }

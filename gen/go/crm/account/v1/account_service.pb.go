@@ -8,6 +8,7 @@ package accountv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1070,11 +1071,89 @@ func (x *ContactMatch) GetRules() []MatchRule {
 	return nil
 }
 
+type ListAuditEntriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `accounts/{id}` or `contacts/{id}`; `accounts/-` or `contacts/-` for
+	// every account's or contact's entries.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// AIP-160 filter over the entries. Fields: `record` (a record name,
+	// `{collection}/{id}`), `actor`, `on_behalf_of`, `method` (gRPC full
+	// method name or `event:<type>`), `request_id`, `action` (`ACTION_UPDATE`
+	// or `UPDATE`), `time` (RFC 3339, e.g. `time >= "2026-01-01T00:00:00Z"
+	// AND time < "2026-02-01T00:00:00Z"`). `AND`, `OR`, `NOT`. Malformed or
+	// unknown fields are INVALID_ARGUMENT.
+	Filter string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// At most this many entries; 0 means 50, more than 500 means 500.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// `next_page_token` of the previous page (same parent and filter).
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEntriesRequest) Reset() {
+	*x = ListAuditEntriesRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEntriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEntriesRequest) ProtoMessage() {}
+
+func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListAuditEntriesRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListAuditEntriesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListAuditEntriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEntriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 var File_crm_account_v1_account_service_proto protoreflect.FileDescriptor
 
 const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/account/v1/account_service.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\"\x80\x01\n" +
+	"$crm/account/v1/account_service.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\"\x80\x01\n" +
 	"\x14CreateAccountRequest\x12<\n" +
 	"\aaccount\x18\x01 \x01(\v2\x17.crm.account.v1.AccountB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\aaccount\x12*\n" +
 	"\n" +
@@ -1142,14 +1221,20 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\x05rules\x18\x02 \x03(\x0e2\x19.crm.account.v1.MatchRuleR\x05rules\"r\n" +
 	"\fContactMatch\x121\n" +
 	"\acontact\x18\x01 \x01(\v2\x17.crm.account.v1.ContactR\acontact\x12/\n" +
-	"\x05rules\x18\x02 \x03(\x0e2\x19.crm.account.v1.MatchRuleR\x05rules*\xac\x01\n" +
+	"\x05rules\x18\x02 \x03(\x0e2\x19.crm.account.v1.MatchRuleR\x05rules\"\xd8\x01\n" +
+	"\x17ListAuditEntriesRequest\x12L\n" +
+	"\x06parent\x18\x01 \x01(\tB4\xe0A\x02\xbaH.r,2*^(accounts|contacts)/([0-9a-fA-F-]{36}|-)$R\x06parent\x12 \n" +
+	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken*\xac\x01\n" +
 	"\tMatchRule\x12\x1a\n" +
 	"\x16MATCH_RULE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10MATCH_RULE_EMAIL\x10\x01\x12\x14\n" +
 	"\x10MATCH_RULE_PHONE\x10\x02\x12\x1b\n" +
 	"\x17MATCH_RULE_COMPANY_NAME\x10\x03\x12\x1b\n" +
 	"\x17MATCH_RULE_EMAIL_DOMAIN\x10\x04\x12\x1d\n" +
-	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\x92\v\n" +
+	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\xce\f\n" +
 	"\x0eAccountService\x12m\n" +
 	"\rCreateAccount\x12$.crm.account.v1.CreateAccountRequest\x1a\x17.crm.account.v1.Account\"\x1d\x82\xd3\xe4\x93\x02\x17:\aaccount\"\f/v1/accounts\x12g\n" +
 	"\n" +
@@ -1164,7 +1249,8 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\fListContacts\x12#.crm.account.v1.ListContactsRequest\x1a$.crm.account.v1.ListContactsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/contacts\x12~\n" +
 	"\rUpdateContact\x12$.crm.account.v1.UpdateContactRequest\x1a\x17.crm.account.v1.Contact\".\x82\xd3\xe4\x93\x02(:\acontact2\x1d/v1/{contact.name=contacts/*}\x12l\n" +
 	"\rDeleteContact\x12$.crm.account.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=contacts/*}\x12{\n" +
-	"\x0eMatchCustomers\x12%.crm.account.v1.MatchCustomersRequest\x1a&.crm.account.v1.MatchCustomersResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/accounts:matchB\xbc\x01\n" +
+	"\x0eMatchCustomers\x12%.crm.account.v1.MatchCustomersRequest\x1a&.crm.account.v1.MatchCustomersResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/accounts:match\x12\xb9\x01\n" +
+	"\x10ListAuditEntries\x12'.crm.account.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\"T\x82\xd3\xe4\x93\x02NZ&\x12$/v1/{parent=contacts/*}/auditEntries\x12$/v1/{parent=accounts/*}/auditEntriesB\xbc\x01\n" +
 	"\x12com.crm.account.v1B\x13AccountServiceProtoP\x01Z7github.com/crmsuite/crm/gen/go/crm/account/v1;accountv1\xa2\x02\x03CAX\xaa\x02\x0eCrm.Account.V1\xca\x02\x0eCrm\\Account\\V1\xe2\x02\x1aCrm\\Account\\V1\\GPBMetadata\xea\x02\x10Crm::Account::V1b\x06proto3"
 
 var (
@@ -1180,45 +1266,47 @@ func file_crm_account_v1_account_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_account_v1_account_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_crm_account_v1_account_service_proto_goTypes = []any{
-	(MatchRule)(0),                   // 0: crm.account.v1.MatchRule
-	(*CreateAccountRequest)(nil),     // 1: crm.account.v1.CreateAccountRequest
-	(*GetAccountRequest)(nil),        // 2: crm.account.v1.GetAccountRequest
-	(*ListAccountsRequest)(nil),      // 3: crm.account.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),     // 4: crm.account.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),     // 5: crm.account.v1.UpdateAccountRequest
-	(*DeactivateAccountRequest)(nil), // 6: crm.account.v1.DeactivateAccountRequest
-	(*ActivateAccountRequest)(nil),   // 7: crm.account.v1.ActivateAccountRequest
-	(*CreateContactRequest)(nil),     // 8: crm.account.v1.CreateContactRequest
-	(*GetContactRequest)(nil),        // 9: crm.account.v1.GetContactRequest
-	(*ListContactsRequest)(nil),      // 10: crm.account.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),     // 11: crm.account.v1.ListContactsResponse
-	(*UpdateContactRequest)(nil),     // 12: crm.account.v1.UpdateContactRequest
-	(*DeleteContactRequest)(nil),     // 13: crm.account.v1.DeleteContactRequest
-	(*MatchCustomersRequest)(nil),    // 14: crm.account.v1.MatchCustomersRequest
-	(*MatchCustomersResponse)(nil),   // 15: crm.account.v1.MatchCustomersResponse
-	(*AccountMatch)(nil),             // 16: crm.account.v1.AccountMatch
-	(*ContactMatch)(nil),             // 17: crm.account.v1.ContactMatch
-	(*Account)(nil),                  // 18: crm.account.v1.Account
-	(*fieldmaskpb.FieldMask)(nil),    // 19: google.protobuf.FieldMask
-	(*Contact)(nil),                  // 20: crm.account.v1.Contact
-	(*emptypb.Empty)(nil),            // 21: google.protobuf.Empty
+	(MatchRule)(0),                      // 0: crm.account.v1.MatchRule
+	(*CreateAccountRequest)(nil),        // 1: crm.account.v1.CreateAccountRequest
+	(*GetAccountRequest)(nil),           // 2: crm.account.v1.GetAccountRequest
+	(*ListAccountsRequest)(nil),         // 3: crm.account.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),        // 4: crm.account.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),        // 5: crm.account.v1.UpdateAccountRequest
+	(*DeactivateAccountRequest)(nil),    // 6: crm.account.v1.DeactivateAccountRequest
+	(*ActivateAccountRequest)(nil),      // 7: crm.account.v1.ActivateAccountRequest
+	(*CreateContactRequest)(nil),        // 8: crm.account.v1.CreateContactRequest
+	(*GetContactRequest)(nil),           // 9: crm.account.v1.GetContactRequest
+	(*ListContactsRequest)(nil),         // 10: crm.account.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),        // 11: crm.account.v1.ListContactsResponse
+	(*UpdateContactRequest)(nil),        // 12: crm.account.v1.UpdateContactRequest
+	(*DeleteContactRequest)(nil),        // 13: crm.account.v1.DeleteContactRequest
+	(*MatchCustomersRequest)(nil),       // 14: crm.account.v1.MatchCustomersRequest
+	(*MatchCustomersResponse)(nil),      // 15: crm.account.v1.MatchCustomersResponse
+	(*AccountMatch)(nil),                // 16: crm.account.v1.AccountMatch
+	(*ContactMatch)(nil),                // 17: crm.account.v1.ContactMatch
+	(*ListAuditEntriesRequest)(nil),     // 18: crm.account.v1.ListAuditEntriesRequest
+	(*Account)(nil),                     // 19: crm.account.v1.Account
+	(*fieldmaskpb.FieldMask)(nil),       // 20: google.protobuf.FieldMask
+	(*Contact)(nil),                     // 21: crm.account.v1.Contact
+	(*emptypb.Empty)(nil),               // 22: google.protobuf.Empty
+	(*v1.ListAuditEntriesResponse)(nil), // 23: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_account_v1_account_service_proto_depIdxs = []int32{
-	18, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
-	18, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
-	18, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
-	19, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	20, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
-	20, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
-	20, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
-	19, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	19, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
+	19, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
+	19, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
+	20, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	21, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
+	21, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
+	21, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
+	20, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
 	16, // 8: crm.account.v1.MatchCustomersResponse.accounts:type_name -> crm.account.v1.AccountMatch
 	17, // 9: crm.account.v1.MatchCustomersResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	18, // 10: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
+	19, // 10: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
 	0,  // 11: crm.account.v1.AccountMatch.rules:type_name -> crm.account.v1.MatchRule
-	20, // 12: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
+	21, // 12: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
 	0,  // 13: crm.account.v1.ContactMatch.rules:type_name -> crm.account.v1.MatchRule
 	1,  // 14: crm.account.v1.AccountService.CreateAccount:input_type -> crm.account.v1.CreateAccountRequest
 	2,  // 15: crm.account.v1.AccountService.GetAccount:input_type -> crm.account.v1.GetAccountRequest
@@ -1232,20 +1320,22 @@ var file_crm_account_v1_account_service_proto_depIdxs = []int32{
 	12, // 23: crm.account.v1.AccountService.UpdateContact:input_type -> crm.account.v1.UpdateContactRequest
 	13, // 24: crm.account.v1.AccountService.DeleteContact:input_type -> crm.account.v1.DeleteContactRequest
 	14, // 25: crm.account.v1.AccountService.MatchCustomers:input_type -> crm.account.v1.MatchCustomersRequest
-	18, // 26: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
-	18, // 27: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
-	4,  // 28: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
-	18, // 29: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
-	18, // 30: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
-	18, // 31: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
-	20, // 32: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
-	20, // 33: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
-	11, // 34: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
-	20, // 35: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
-	21, // 36: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
-	15, // 37: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
-	26, // [26:38] is the sub-list for method output_type
-	14, // [14:26] is the sub-list for method input_type
+	18, // 26: crm.account.v1.AccountService.ListAuditEntries:input_type -> crm.account.v1.ListAuditEntriesRequest
+	19, // 27: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
+	19, // 28: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
+	4,  // 29: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
+	19, // 30: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
+	19, // 31: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
+	19, // 32: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
+	21, // 33: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
+	21, // 34: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
+	11, // 35: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
+	21, // 36: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
+	22, // 37: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
+	15, // 38: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
+	23, // 39: crm.account.v1.AccountService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	27, // [27:40] is the sub-list for method output_type
+	14, // [14:27] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1263,7 +1353,7 @@ func file_crm_account_v1_account_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_account_v1_account_service_proto_rawDesc), len(file_crm_account_v1_account_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,6 +8,7 @@ package accountv1
 
 import (
 	context "context"
+	v1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -32,6 +33,7 @@ const (
 	AccountService_UpdateContact_FullMethodName     = "/crm.account.v1.AccountService/UpdateContact"
 	AccountService_DeleteContact_FullMethodName     = "/crm.account.v1.AccountService/DeleteContact"
 	AccountService_MatchCustomers_FullMethodName    = "/crm.account.v1.AccountService/MatchCustomers"
+	AccountService_ListAuditEntries_FullMethodName  = "/crm.account.v1.AccountService/ListAuditEntries"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -75,6 +77,13 @@ type AccountServiceClient interface {
 	// domain (public mail domains excepted), the web site's domain or the
 	// phone. Used to offer conversion targets instead of creating duplicates.
 	MatchCustomers(ctx context.Context, in *MatchCustomersRequest, opts ...grpc.CallOption) (*MatchCustomersResponse, error)
+	// Lists the audit trail of an account or a contact (who changed which
+	// fields from what to what, when, through which method), newest first;
+	// `accounts/-` and `contacts/-` list every account's or contact's. A
+	// record's trail is readable by whoever may read the record, except that
+	// sales users see only the trail of records they own; a deleted record's
+	// trail and the `-` forms are for managers and admins.
+	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error)
 }
 
 type accountServiceClient struct {
@@ -205,6 +214,16 @@ func (c *accountServiceClient) MatchCustomers(ctx context.Context, in *MatchCust
 	return out, nil
 }
 
+func (c *accountServiceClient) ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ListAuditEntriesResponse)
+	err := c.cc.Invoke(ctx, AccountService_ListAuditEntries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -246,6 +265,13 @@ type AccountServiceServer interface {
 	// domain (public mail domains excepted), the web site's domain or the
 	// phone. Used to offer conversion targets instead of creating duplicates.
 	MatchCustomers(context.Context, *MatchCustomersRequest) (*MatchCustomersResponse, error)
+	// Lists the audit trail of an account or a contact (who changed which
+	// fields from what to what, when, through which method), newest first;
+	// `accounts/-` and `contacts/-` list every account's or contact's. A
+	// record's trail is readable by whoever may read the record, except that
+	// sales users see only the trail of records they own; a deleted record's
+	// trail and the `-` forms are for managers and admins.
+	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -291,6 +317,9 @@ func (UnimplementedAccountServiceServer) DeleteContact(context.Context, *DeleteC
 }
 func (UnimplementedAccountServiceServer) MatchCustomers(context.Context, *MatchCustomersRequest) (*MatchCustomersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MatchCustomers not implemented")
+}
+func (UnimplementedAccountServiceServer) ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEntries not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -529,6 +558,24 @@ func _AccountService_MatchCustomers_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_ListAuditEntries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEntriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ListAuditEntries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ListAuditEntries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ListAuditEntries(ctx, req.(*ListAuditEntriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -583,6 +630,10 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MatchCustomers",
 			Handler:    _AccountService_MatchCustomers_Handler,
+		},
+		{
+			MethodName: "ListAuditEntries",
+			Handler:    _AccountService_ListAuditEntries_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -9,6 +9,7 @@ package leadv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	v11 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
@@ -3119,11 +3120,88 @@ func (x *ListActivitiesResponse) GetNextPageToken() string {
 	return ""
 }
 
+type ListAuditEntriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `leads/{id}`, or `leads/-` for every lead's entries.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// AIP-160 filter over the entries. Fields: `record` (a record name,
+	// `{collection}/{id}`), `actor`, `on_behalf_of`, `method` (gRPC full
+	// method name or `event:<type>`), `request_id`, `action` (`ACTION_UPDATE`
+	// or `UPDATE`), `time` (RFC 3339, e.g. `time >= "2026-01-01T00:00:00Z"
+	// AND time < "2026-02-01T00:00:00Z"`). `AND`, `OR`, `NOT`. Malformed or
+	// unknown fields are INVALID_ARGUMENT.
+	Filter string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// At most this many entries; 0 means 50, more than 500 means 500.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// `next_page_token` of the previous page (same parent and filter).
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEntriesRequest) Reset() {
+	*x = ListAuditEntriesRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEntriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEntriesRequest) ProtoMessage() {}
+
+func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListAuditEntriesRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListAuditEntriesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListAuditEntriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEntriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 var File_crm_lead_v1_lead_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a$crm/account/v1/account_service.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x99\x04\n" +
+	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a$crm/account/v1/account_service.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x99\x04\n" +
 	"\x12QualifyLeadRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
@@ -3362,7 +3440,13 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
 	"activities\x18\x01 \x03(\v2\x15.crm.lead.v1.ActivityR\n" +
 	"activities\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x88\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xca\x01\n" +
+	"\x17ListAuditEntriesRequest\x12>\n" +
+	"\x06parent\x18\x01 \x01(\tB&\xe0A\x02\xbaH r\x1e2\x1c^leads/([0-9a-fA-F-]{36}|-)$R\x06parent\x12 \n" +
+	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken*\x88\x01\n" +
 	"\rDuplicateRule\x12\x1e\n" +
 	"\x1aDUPLICATE_RULE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DUPLICATE_RULE_EMAIL\x10\x01\x12\x18\n" +
@@ -3377,7 +3461,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x1cDUPLICATE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15DUPLICATE_POLICY_SKIP\x10\x01\x12\"\n" +
 	"\x1eDUPLICATE_POLICY_CREATE_ANYWAY\x10\x02\x12\x1b\n" +
-	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\xb2\x11\n" +
+	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\xc0\x12\n" +
 	"\vLeadService\x12X\n" +
 	"\n" +
 	"CreateLead\x12\x1e.crm.lead.v1.CreateLeadRequest\x1a\x11.crm.lead.v1.Lead\"\x17\x82\xd3\xe4\x93\x02\x11:\x04lead\"\t/v1/leads\x12U\n" +
@@ -3402,7 +3486,8 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x14ListImportRejections\x12(.crm.lead.v1.ListImportRejectionsRequest\x1a).crm.lead.v1.ListImportRejectionsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=importJobs/*}/rejections\x12\x8f\x01\n" +
 	"\x13ListDuplicateGroups\x12'.crm.lead.v1.ListDuplicateGroupsRequest\x1a(.crm.lead.v1.ListDuplicateGroupsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/leads:listDuplicateGroups\x12h\n" +
 	"\vQualifyLead\x12\x1f.crm.lead.v1.QualifyLeadRequest\x1a\x11.crm.lead.v1.Lead\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=leads/*}:qualify\x12\xa8\x01\n" +
-	"\x18FindConversionCandidates\x12,.crm.lead.v1.FindConversionCandidatesRequest\x1a-.crm.lead.v1.FindConversionCandidatesResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=leads/*}:conversionCandidatesB\xa4\x01\n" +
+	"\x18FindConversionCandidates\x12,.crm.lead.v1.FindConversionCandidatesRequest\x1a-.crm.lead.v1.FindConversionCandidatesResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=leads/*}:conversionCandidates\x12\x8b\x01\n" +
+	"\x10ListAuditEntries\x12$.crm.lead.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=leads/*}/auditEntriesB\xa4\x01\n" +
 	"\x0fcom.crm.lead.v1B\x10LeadServiceProtoP\x01Z1github.com/crmsuite/crm/gen/go/crm/lead/v1;leadv1\xa2\x02\x03CLX\xaa\x02\vCrm.Lead.V1\xca\x02\vCrm\\Lead\\V1\xe2\x02\x17Crm\\Lead\\V1\\GPBMetadata\xea\x02\rCrm::Lead::V1b\x06proto3"
 
 var (
@@ -3418,7 +3503,7 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(DuplicateRule)(0),                       // 0: crm.lead.v1.DuplicateRule
 	(ImportMode)(0),                          // 1: crm.lead.v1.ImportMode
@@ -3466,36 +3551,38 @@ var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(*CreateActivityRequest)(nil),            // 43: crm.lead.v1.CreateActivityRequest
 	(*ListActivitiesRequest)(nil),            // 44: crm.lead.v1.ListActivitiesRequest
 	(*ListActivitiesResponse)(nil),           // 45: crm.lead.v1.ListActivitiesResponse
-	nil,                                      // 46: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	(v1.AccountType)(0),                      // 47: crm.account.v1.AccountType
-	(*money.Money)(nil),                      // 48: google.type.Money
-	(*date.Date)(nil),                        // 49: google.type.Date
-	(*v1.AccountMatch)(nil),                  // 50: crm.account.v1.AccountMatch
-	(*v1.ContactMatch)(nil),                  // 51: crm.account.v1.ContactMatch
-	(*Lead)(nil),                             // 52: crm.lead.v1.Lead
-	(*timestamppb.Timestamp)(nil),            // 53: google.protobuf.Timestamp
-	(Source)(0),                              // 54: crm.lead.v1.Source
-	(*fieldmaskpb.FieldMask)(nil),            // 55: google.protobuf.FieldMask
-	(DisqualificationReason)(0),              // 56: crm.lead.v1.DisqualificationReason
-	(*Activity)(nil),                         // 57: crm.lead.v1.Activity
-	(*emptypb.Empty)(nil),                    // 58: google.protobuf.Empty
+	(*ListAuditEntriesRequest)(nil),          // 46: crm.lead.v1.ListAuditEntriesRequest
+	nil,                                      // 47: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	(v1.AccountType)(0),                      // 48: crm.account.v1.AccountType
+	(*money.Money)(nil),                      // 49: google.type.Money
+	(*date.Date)(nil),                        // 50: google.type.Date
+	(*v1.AccountMatch)(nil),                  // 51: crm.account.v1.AccountMatch
+	(*v1.ContactMatch)(nil),                  // 52: crm.account.v1.ContactMatch
+	(*Lead)(nil),                             // 53: crm.lead.v1.Lead
+	(*timestamppb.Timestamp)(nil),            // 54: google.protobuf.Timestamp
+	(Source)(0),                              // 55: crm.lead.v1.Source
+	(*fieldmaskpb.FieldMask)(nil),            // 56: google.protobuf.FieldMask
+	(DisqualificationReason)(0),              // 57: crm.lead.v1.DisqualificationReason
+	(*Activity)(nil),                         // 58: crm.lead.v1.Activity
+	(*emptypb.Empty)(nil),                    // 59: google.protobuf.Empty
+	(*v11.ListAuditEntriesResponse)(nil),     // 60: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	5,  // 0: crm.lead.v1.QualifyLeadRequest.new_account:type_name -> crm.lead.v1.NewAccount
 	6,  // 1: crm.lead.v1.QualifyLeadRequest.new_contact:type_name -> crm.lead.v1.NewContact
 	7,  // 2: crm.lead.v1.QualifyLeadRequest.opportunity:type_name -> crm.lead.v1.NewOpportunity
-	47, // 3: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
-	48, // 4: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
-	49, // 5: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
-	50, // 6: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
-	51, // 7: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	46, // 8: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	52, // 9: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
-	52, // 10: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
-	53, // 11: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
-	53, // 12: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
-	53, // 13: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
-	53, // 14: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
+	48, // 3: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
+	49, // 4: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
+	50, // 5: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
+	51, // 6: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
+	52, // 7: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
+	47, // 8: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	53, // 9: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
+	53, // 10: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
+	54, // 11: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	54, // 12: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	54, // 13: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
+	54, // 14: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
 	14, // 15: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
 	14, // 16: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
 	14, // 17: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
@@ -3507,9 +3594,9 @@ var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	18, // 23: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
 	1,  // 24: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
 	2,  // 25: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
-	54, // 26: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
+	55, // 26: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
 	19, // 27: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
-	52, // 28: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
+	53, // 28: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
 	21, // 29: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
 	24, // 30: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
 	22, // 31: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
@@ -3517,22 +3604,22 @@ var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	3,  // 33: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
 	17, // 34: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
 	22, // 35: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
-	53, // 36: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
-	53, // 37: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	54, // 36: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	54, // 37: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
 	23, // 38: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
 	30, // 39: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	52, // 40: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	53, // 40: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
 	0,  // 41: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
 	0,  // 42: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
 	33, // 43: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
 	0,  // 44: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	52, // 45: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	52, // 46: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	52, // 47: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	55, // 48: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	56, // 49: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	57, // 50: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
-	57, // 51: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
+	53, // 45: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	53, // 46: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	53, // 47: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	56, // 48: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	57, // 49: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	58, // 50: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
+	58, // 51: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
 	34, // 52: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
 	35, // 53: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
 	36, // 54: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
@@ -3552,27 +3639,29 @@ var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	31, // 68: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
 	4,  // 69: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
 	8,  // 70: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
-	52, // 71: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	52, // 72: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	37, // 73: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	52, // 74: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	58, // 75: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	52, // 76: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	52, // 77: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	52, // 78: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	57, // 79: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
-	45, // 80: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
-	29, // 81: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	11, // 82: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	13, // 83: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
-	20, // 84: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
-	24, // 85: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
-	27, // 86: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
-	32, // 87: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	52, // 88: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
-	9,  // 89: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
-	71, // [71:90] is the sub-list for method output_type
-	52, // [52:71] is the sub-list for method input_type
+	46, // 71: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
+	53, // 72: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	53, // 73: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	37, // 74: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	53, // 75: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	59, // 76: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	53, // 77: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	53, // 78: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	53, // 79: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	58, // 80: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
+	45, // 81: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
+	29, // 82: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	11, // 83: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	13, // 84: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	20, // 85: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
+	24, // 86: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
+	27, // 87: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
+	32, // 88: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	53, // 89: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
+	9,  // 90: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
+	60, // 91: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	72, // [72:92] is the sub-list for method output_type
+	52, // [52:72] is the sub-list for method input_type
 	52, // [52:52] is the sub-list for extension type_name
 	52, // [52:52] is the sub-list for extension extendee
 	0,  // [0:52] is the sub-list for field type_name
@@ -3604,7 +3693,7 @@ func file_crm_lead_v1_lead_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

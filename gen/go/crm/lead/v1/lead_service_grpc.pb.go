@@ -8,6 +8,7 @@ package leadv1
 
 import (
 	context "context"
+	v1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -39,6 +40,7 @@ const (
 	LeadService_ListDuplicateGroups_FullMethodName      = "/crm.lead.v1.LeadService/ListDuplicateGroups"
 	LeadService_QualifyLead_FullMethodName              = "/crm.lead.v1.LeadService/QualifyLead"
 	LeadService_FindConversionCandidates_FullMethodName = "/crm.lead.v1.LeadService/FindConversionCandidates"
+	LeadService_ListAuditEntries_FullMethodName         = "/crm.lead.v1.LeadService/ListAuditEntries"
 )
 
 // LeadServiceClient is the client API for LeadService service.
@@ -118,6 +120,12 @@ type LeadServiceClient interface {
 	// accounts with its company name, email domain or web site. Convert into
 	// them instead of creating duplicates.
 	FindConversionCandidates(ctx context.Context, in *FindConversionCandidatesRequest, opts ...grpc.CallOption) (*FindConversionCandidatesResponse, error)
+	// Lists the audit trail of a lead (who changed which fields from what to
+	// what, when, through which method), newest first; `leads/-` lists every
+	// lead's. A lead's trail is readable by whoever may read the lead, except
+	// that sales users see only the trail of leads they own; a deleted lead's
+	// trail and `leads/-` are for managers and admins.
+	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error)
 }
 
 type leadServiceClient struct {
@@ -321,6 +329,16 @@ func (c *leadServiceClient) FindConversionCandidates(ctx context.Context, in *Fi
 	return out, nil
 }
 
+func (c *leadServiceClient) ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ListAuditEntriesResponse)
+	err := c.cc.Invoke(ctx, LeadService_ListAuditEntries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LeadServiceServer is the server API for LeadService service.
 // All implementations must embed UnimplementedLeadServiceServer
 // for forward compatibility.
@@ -398,6 +416,12 @@ type LeadServiceServer interface {
 	// accounts with its company name, email domain or web site. Convert into
 	// them instead of creating duplicates.
 	FindConversionCandidates(context.Context, *FindConversionCandidatesRequest) (*FindConversionCandidatesResponse, error)
+	// Lists the audit trail of a lead (who changed which fields from what to
+	// what, when, through which method), newest first; `leads/-` lists every
+	// lead's. A lead's trail is readable by whoever may read the lead, except
+	// that sales users see only the trail of leads they own; a deleted lead's
+	// trail and `leads/-` are for managers and admins.
+	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error)
 	mustEmbedUnimplementedLeadServiceServer()
 }
 
@@ -464,6 +488,9 @@ func (UnimplementedLeadServiceServer) QualifyLead(context.Context, *QualifyLeadR
 }
 func (UnimplementedLeadServiceServer) FindConversionCandidates(context.Context, *FindConversionCandidatesRequest) (*FindConversionCandidatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FindConversionCandidates not implemented")
+}
+func (UnimplementedLeadServiceServer) ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEntries not implemented")
 }
 func (UnimplementedLeadServiceServer) mustEmbedUnimplementedLeadServiceServer() {}
 func (UnimplementedLeadServiceServer) testEmbeddedByValue()                     {}
@@ -817,6 +844,24 @@ func _LeadService_FindConversionCandidates_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LeadService_ListAuditEntries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEntriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).ListAuditEntries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_ListAuditEntries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).ListAuditEntries(ctx, req.(*ListAuditEntriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LeadService_ServiceDesc is the grpc.ServiceDesc for LeadService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -895,6 +940,10 @@ var LeadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FindConversionCandidates",
 			Handler:    _LeadService_FindConversionCandidates_Handler,
+		},
+		{
+			MethodName: "ListAuditEntries",
+			Handler:    _LeadService_ListAuditEntries_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -8,6 +8,7 @@ package opportunityv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
@@ -1845,11 +1846,89 @@ func (x *OwnerPerformance) GetAverageDaysToClose() float64 {
 	return 0
 }
 
+type ListAuditEntriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `opportunities/{id}`, or `opportunities/-` for every opportunity's
+	// entries.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// AIP-160 filter over the entries. Fields: `record` (a record name,
+	// `{collection}/{id}`), `actor`, `on_behalf_of`, `method` (gRPC full
+	// method name or `event:<type>`), `request_id`, `action` (`ACTION_UPDATE`
+	// or `UPDATE`), `time` (RFC 3339, e.g. `time >= "2026-01-01T00:00:00Z"
+	// AND time < "2026-02-01T00:00:00Z"`). `AND`, `OR`, `NOT`. Malformed or
+	// unknown fields are INVALID_ARGUMENT.
+	Filter string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// At most this many entries; 0 means 50, more than 500 means 500.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// `next_page_token` of the previous page (same parent and filter).
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEntriesRequest) Reset() {
+	*x = ListAuditEntriesRequest{}
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEntriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEntriesRequest) ProtoMessage() {}
+
+func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListAuditEntriesRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListAuditEntriesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListAuditEntriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEntriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 var File_crm_opportunity_v1_opportunity_service_proto protoreflect.FileDescriptor
 
 const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\n" +
-	",crm/opportunity/v1/opportunity_service.proto\x12\x12crm.opportunity.v1\x1a\x1bbuf/validate/validate.proto\x1a$crm/opportunity/v1/opportunity.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x88\x01\n" +
+	",crm/opportunity/v1/opportunity_service.proto\x12\x12crm.opportunity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/audit/v1/audit.proto\x1a$crm/opportunity/v1/opportunity.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x88\x01\n" +
 	"\x15CreatePipelineRequest\x12C\n" +
 	"\bpipeline\x18\x01 \x01(\v2\x1c.crm.opportunity.v1.PipelineB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bpipeline\x12*\n" +
 	"\n" +
@@ -1986,7 +2065,13 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"lostAmount\x12\x19\n" +
 	"\bwin_rate\x18\a \x01(\x01R\awinRate\x12>\n" +
 	"\x11average_deal_size\x18\b \x01(\v2\x12.google.type.MoneyR\x0faverageDealSize\x121\n" +
-	"\x15average_days_to_close\x18\t \x01(\x01R\x12averageDaysToClose*i\n" +
+	"\x15average_days_to_close\x18\t \x01(\x01R\x12averageDaysToClose\"\xd2\x01\n" +
+	"\x17ListAuditEntriesRequest\x12F\n" +
+	"\x06parent\x18\x01 \x01(\tB.\xe0A\x02\xbaH(r&2$^opportunities/([0-9a-fA-F-]{36}|-)$R\x06parent\x12 \n" +
+	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken*i\n" +
 	"\x0eForecastPeriod\x12\x1f\n" +
 	"\x1bFORECAST_PERIOD_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15FORECAST_PERIOD_MONTH\x10\x01\x12\x1b\n" +
@@ -1996,7 +2081,7 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\x18FORECAST_DIMENSION_OWNER\x10\x01\x12\x1f\n" +
 	"\x1bFORECAST_DIMENSION_PIPELINE\x10\x02\x12\x1c\n" +
 	"\x18FORECAST_DIMENSION_STAGE\x10\x03\x12(\n" +
-	"$FORECAST_DIMENSION_FORECAST_CATEGORY\x10\x042\xea\x14\n" +
+	"$FORECAST_DIMENSION_FORECAST_CATEGORY\x10\x042\x87\x16\n" +
 	"\x12OpportunityService\x12z\n" +
 	"\x0eCreatePipeline\x12).crm.opportunity.v1.CreatePipelineRequest\x1a\x1c.crm.opportunity.v1.Pipeline\"\x1f\x82\xd3\xe4\x93\x02\x19:\bpipeline\"\r/v1/pipelines\x12s\n" +
 	"\vGetPipeline\x12&.crm.opportunity.v1.GetPipelineRequest\x1a\x1c.crm.opportunity.v1.Pipeline\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=pipelines/*}\x12{\n" +
@@ -2016,7 +2101,8 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\x0fListLossReasons\x12*.crm.opportunity.v1.ListLossReasonsRequest\x1a+.crm.opportunity.v1.ListLossReasonsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/lossReasons\x12\x8a\x01\n" +
 	"\x11UpdateLossReasons\x12,.crm.opportunity.v1.UpdateLossReasonsRequest\x1a+.crm.opportunity.v1.ListLossReasonsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\x1a\x0f/v1/lossReasons\x12w\n" +
 	"\vGetForecast\x12&.crm.opportunity.v1.GetForecastRequest\x1a\x1c.crm.opportunity.v1.Forecast\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/opportunities:forecast\x12\x92\x01\n" +
-	"\x13GetSalesPerformance\x12..crm.opportunity.v1.GetSalesPerformanceRequest\x1a$.crm.opportunity.v1.SalesPerformance\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/opportunities:performanceB\xdc\x01\n" +
+	"\x13GetSalesPerformance\x12..crm.opportunity.v1.GetSalesPerformanceRequest\x1a$.crm.opportunity.v1.SalesPerformance\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/opportunities:performance\x12\x9a\x01\n" +
+	"\x10ListAuditEntries\x12+.crm.opportunity.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=opportunities/*}/auditEntriesB\xdc\x01\n" +
 	"\x16com.crm.opportunity.v1B\x17OpportunityServiceProtoP\x01Z?github.com/crmsuite/crm/gen/go/crm/opportunity/v1;opportunityv1\xa2\x02\x03COX\xaa\x02\x12Crm.Opportunity.V1\xca\x02\x12Crm\\Opportunity\\V1\xe2\x02\x1eCrm\\Opportunity\\V1\\GPBMetadata\xea\x02\x14Crm::Opportunity::V1b\x06proto3"
 
 var (
@@ -2032,7 +2118,7 @@ func file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_opportunity_v1_opportunity_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_crm_opportunity_v1_opportunity_service_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_crm_opportunity_v1_opportunity_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_crm_opportunity_v1_opportunity_service_proto_goTypes = []any{
 	(ForecastPeriod)(0),                  // 0: crm.opportunity.v1.ForecastPeriod
 	(ForecastDimension)(0),               // 1: crm.opportunity.v1.ForecastDimension
@@ -2064,45 +2150,47 @@ var file_crm_opportunity_v1_opportunity_service_proto_goTypes = []any{
 	(*GetSalesPerformanceRequest)(nil),   // 27: crm.opportunity.v1.GetSalesPerformanceRequest
 	(*SalesPerformance)(nil),             // 28: crm.opportunity.v1.SalesPerformance
 	(*OwnerPerformance)(nil),             // 29: crm.opportunity.v1.OwnerPerformance
-	nil,                                  // 30: crm.opportunity.v1.UpdatePipelineRequest.StageMovesEntry
-	(*Pipeline)(nil),                     // 31: crm.opportunity.v1.Pipeline
-	(*fieldmaskpb.FieldMask)(nil),        // 32: google.protobuf.FieldMask
-	(*Opportunity)(nil),                  // 33: crm.opportunity.v1.Opportunity
-	(*StageChange)(nil),                  // 34: crm.opportunity.v1.StageChange
-	(*date.Date)(nil),                    // 35: google.type.Date
-	(ForecastCategory)(0),                // 36: crm.opportunity.v1.ForecastCategory
-	(*money.Money)(nil),                  // 37: google.type.Money
-	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
-	(*emptypb.Empty)(nil),                // 39: google.protobuf.Empty
+	(*ListAuditEntriesRequest)(nil),      // 30: crm.opportunity.v1.ListAuditEntriesRequest
+	nil,                                  // 31: crm.opportunity.v1.UpdatePipelineRequest.StageMovesEntry
+	(*Pipeline)(nil),                     // 32: crm.opportunity.v1.Pipeline
+	(*fieldmaskpb.FieldMask)(nil),        // 33: google.protobuf.FieldMask
+	(*Opportunity)(nil),                  // 34: crm.opportunity.v1.Opportunity
+	(*StageChange)(nil),                  // 35: crm.opportunity.v1.StageChange
+	(*date.Date)(nil),                    // 36: google.type.Date
+	(ForecastCategory)(0),                // 37: crm.opportunity.v1.ForecastCategory
+	(*money.Money)(nil),                  // 38: google.type.Money
+	(*timestamppb.Timestamp)(nil),        // 39: google.protobuf.Timestamp
+	(*emptypb.Empty)(nil),                // 40: google.protobuf.Empty
+	(*v1.ListAuditEntriesResponse)(nil),  // 41: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_opportunity_v1_opportunity_service_proto_depIdxs = []int32{
-	31, // 0: crm.opportunity.v1.CreatePipelineRequest.pipeline:type_name -> crm.opportunity.v1.Pipeline
-	31, // 1: crm.opportunity.v1.ListPipelinesResponse.pipelines:type_name -> crm.opportunity.v1.Pipeline
-	31, // 2: crm.opportunity.v1.UpdatePipelineRequest.pipeline:type_name -> crm.opportunity.v1.Pipeline
-	32, // 3: crm.opportunity.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
-	30, // 4: crm.opportunity.v1.UpdatePipelineRequest.stage_moves:type_name -> crm.opportunity.v1.UpdatePipelineRequest.StageMovesEntry
-	33, // 5: crm.opportunity.v1.CreateOpportunityRequest.opportunity:type_name -> crm.opportunity.v1.Opportunity
-	33, // 6: crm.opportunity.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.opportunity.v1.Opportunity
-	33, // 7: crm.opportunity.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.opportunity.v1.Opportunity
-	32, // 8: crm.opportunity.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	34, // 9: crm.opportunity.v1.ListStageChangesResponse.stage_changes:type_name -> crm.opportunity.v1.StageChange
+	32, // 0: crm.opportunity.v1.CreatePipelineRequest.pipeline:type_name -> crm.opportunity.v1.Pipeline
+	32, // 1: crm.opportunity.v1.ListPipelinesResponse.pipelines:type_name -> crm.opportunity.v1.Pipeline
+	32, // 2: crm.opportunity.v1.UpdatePipelineRequest.pipeline:type_name -> crm.opportunity.v1.Pipeline
+	33, // 3: crm.opportunity.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
+	31, // 4: crm.opportunity.v1.UpdatePipelineRequest.stage_moves:type_name -> crm.opportunity.v1.UpdatePipelineRequest.StageMovesEntry
+	34, // 5: crm.opportunity.v1.CreateOpportunityRequest.opportunity:type_name -> crm.opportunity.v1.Opportunity
+	34, // 6: crm.opportunity.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.opportunity.v1.Opportunity
+	34, // 7: crm.opportunity.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.opportunity.v1.Opportunity
+	33, // 8: crm.opportunity.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	35, // 9: crm.opportunity.v1.ListStageChangesResponse.stage_changes:type_name -> crm.opportunity.v1.StageChange
 	20, // 10: crm.opportunity.v1.ListLossReasonsResponse.loss_reasons:type_name -> crm.opportunity.v1.LossReason
 	20, // 11: crm.opportunity.v1.UpdateLossReasonsRequest.loss_reasons:type_name -> crm.opportunity.v1.LossReason
 	0,  // 12: crm.opportunity.v1.GetForecastRequest.period:type_name -> crm.opportunity.v1.ForecastPeriod
-	35, // 13: crm.opportunity.v1.GetForecastRequest.start_date:type_name -> google.type.Date
-	35, // 14: crm.opportunity.v1.GetForecastRequest.end_date:type_name -> google.type.Date
+	36, // 13: crm.opportunity.v1.GetForecastRequest.start_date:type_name -> google.type.Date
+	36, // 14: crm.opportunity.v1.GetForecastRequest.end_date:type_name -> google.type.Date
 	1,  // 15: crm.opportunity.v1.GetForecastRequest.group_by:type_name -> crm.opportunity.v1.ForecastDimension
 	26, // 16: crm.opportunity.v1.Forecast.rows:type_name -> crm.opportunity.v1.ForecastRow
-	35, // 17: crm.opportunity.v1.ForecastRow.period_start:type_name -> google.type.Date
-	36, // 18: crm.opportunity.v1.ForecastRow.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
-	37, // 19: crm.opportunity.v1.ForecastRow.amount:type_name -> google.type.Money
-	37, // 20: crm.opportunity.v1.ForecastRow.weighted_amount:type_name -> google.type.Money
-	38, // 21: crm.opportunity.v1.GetSalesPerformanceRequest.start_time:type_name -> google.protobuf.Timestamp
-	38, // 22: crm.opportunity.v1.GetSalesPerformanceRequest.end_time:type_name -> google.protobuf.Timestamp
+	36, // 17: crm.opportunity.v1.ForecastRow.period_start:type_name -> google.type.Date
+	37, // 18: crm.opportunity.v1.ForecastRow.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
+	38, // 19: crm.opportunity.v1.ForecastRow.amount:type_name -> google.type.Money
+	38, // 20: crm.opportunity.v1.ForecastRow.weighted_amount:type_name -> google.type.Money
+	39, // 21: crm.opportunity.v1.GetSalesPerformanceRequest.start_time:type_name -> google.protobuf.Timestamp
+	39, // 22: crm.opportunity.v1.GetSalesPerformanceRequest.end_time:type_name -> google.protobuf.Timestamp
 	29, // 23: crm.opportunity.v1.SalesPerformance.owners:type_name -> crm.opportunity.v1.OwnerPerformance
-	37, // 24: crm.opportunity.v1.OwnerPerformance.won_amount:type_name -> google.type.Money
-	37, // 25: crm.opportunity.v1.OwnerPerformance.lost_amount:type_name -> google.type.Money
-	37, // 26: crm.opportunity.v1.OwnerPerformance.average_deal_size:type_name -> google.type.Money
+	38, // 24: crm.opportunity.v1.OwnerPerformance.won_amount:type_name -> google.type.Money
+	38, // 25: crm.opportunity.v1.OwnerPerformance.lost_amount:type_name -> google.type.Money
+	38, // 26: crm.opportunity.v1.OwnerPerformance.average_deal_size:type_name -> google.type.Money
 	2,  // 27: crm.opportunity.v1.OpportunityService.CreatePipeline:input_type -> crm.opportunity.v1.CreatePipelineRequest
 	3,  // 28: crm.opportunity.v1.OpportunityService.GetPipeline:input_type -> crm.opportunity.v1.GetPipelineRequest
 	4,  // 29: crm.opportunity.v1.OpportunityService.ListPipelines:input_type -> crm.opportunity.v1.ListPipelinesRequest
@@ -2122,27 +2210,29 @@ var file_crm_opportunity_v1_opportunity_service_proto_depIdxs = []int32{
 	23, // 43: crm.opportunity.v1.OpportunityService.UpdateLossReasons:input_type -> crm.opportunity.v1.UpdateLossReasonsRequest
 	24, // 44: crm.opportunity.v1.OpportunityService.GetForecast:input_type -> crm.opportunity.v1.GetForecastRequest
 	27, // 45: crm.opportunity.v1.OpportunityService.GetSalesPerformance:input_type -> crm.opportunity.v1.GetSalesPerformanceRequest
-	31, // 46: crm.opportunity.v1.OpportunityService.CreatePipeline:output_type -> crm.opportunity.v1.Pipeline
-	31, // 47: crm.opportunity.v1.OpportunityService.GetPipeline:output_type -> crm.opportunity.v1.Pipeline
-	5,  // 48: crm.opportunity.v1.OpportunityService.ListPipelines:output_type -> crm.opportunity.v1.ListPipelinesResponse
-	31, // 49: crm.opportunity.v1.OpportunityService.UpdatePipeline:output_type -> crm.opportunity.v1.Pipeline
-	33, // 50: crm.opportunity.v1.OpportunityService.CreateOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	33, // 51: crm.opportunity.v1.OpportunityService.GetOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	10, // 52: crm.opportunity.v1.OpportunityService.ListOpportunities:output_type -> crm.opportunity.v1.ListOpportunitiesResponse
-	33, // 53: crm.opportunity.v1.OpportunityService.UpdateOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	39, // 54: crm.opportunity.v1.OpportunityService.DeleteOpportunity:output_type -> google.protobuf.Empty
-	33, // 55: crm.opportunity.v1.OpportunityService.MoveOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	33, // 56: crm.opportunity.v1.OpportunityService.WinOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	33, // 57: crm.opportunity.v1.OpportunityService.LoseOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	33, // 58: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	33, // 59: crm.opportunity.v1.OpportunityService.ReopenOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	19, // 60: crm.opportunity.v1.OpportunityService.ListStageChanges:output_type -> crm.opportunity.v1.ListStageChangesResponse
-	22, // 61: crm.opportunity.v1.OpportunityService.ListLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
-	22, // 62: crm.opportunity.v1.OpportunityService.UpdateLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
-	25, // 63: crm.opportunity.v1.OpportunityService.GetForecast:output_type -> crm.opportunity.v1.Forecast
-	28, // 64: crm.opportunity.v1.OpportunityService.GetSalesPerformance:output_type -> crm.opportunity.v1.SalesPerformance
-	46, // [46:65] is the sub-list for method output_type
-	27, // [27:46] is the sub-list for method input_type
+	30, // 46: crm.opportunity.v1.OpportunityService.ListAuditEntries:input_type -> crm.opportunity.v1.ListAuditEntriesRequest
+	32, // 47: crm.opportunity.v1.OpportunityService.CreatePipeline:output_type -> crm.opportunity.v1.Pipeline
+	32, // 48: crm.opportunity.v1.OpportunityService.GetPipeline:output_type -> crm.opportunity.v1.Pipeline
+	5,  // 49: crm.opportunity.v1.OpportunityService.ListPipelines:output_type -> crm.opportunity.v1.ListPipelinesResponse
+	32, // 50: crm.opportunity.v1.OpportunityService.UpdatePipeline:output_type -> crm.opportunity.v1.Pipeline
+	34, // 51: crm.opportunity.v1.OpportunityService.CreateOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 52: crm.opportunity.v1.OpportunityService.GetOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	10, // 53: crm.opportunity.v1.OpportunityService.ListOpportunities:output_type -> crm.opportunity.v1.ListOpportunitiesResponse
+	34, // 54: crm.opportunity.v1.OpportunityService.UpdateOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	40, // 55: crm.opportunity.v1.OpportunityService.DeleteOpportunity:output_type -> google.protobuf.Empty
+	34, // 56: crm.opportunity.v1.OpportunityService.MoveOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 57: crm.opportunity.v1.OpportunityService.WinOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 58: crm.opportunity.v1.OpportunityService.LoseOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 59: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 60: crm.opportunity.v1.OpportunityService.ReopenOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	19, // 61: crm.opportunity.v1.OpportunityService.ListStageChanges:output_type -> crm.opportunity.v1.ListStageChangesResponse
+	22, // 62: crm.opportunity.v1.OpportunityService.ListLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
+	22, // 63: crm.opportunity.v1.OpportunityService.UpdateLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
+	25, // 64: crm.opportunity.v1.OpportunityService.GetForecast:output_type -> crm.opportunity.v1.Forecast
+	28, // 65: crm.opportunity.v1.OpportunityService.GetSalesPerformance:output_type -> crm.opportunity.v1.SalesPerformance
+	41, // 66: crm.opportunity.v1.OpportunityService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	47, // [47:67] is the sub-list for method output_type
+	27, // [27:47] is the sub-list for method input_type
 	27, // [27:27] is the sub-list for extension type_name
 	27, // [27:27] is the sub-list for extension extendee
 	0,  // [0:27] is the sub-list for field type_name
@@ -2160,7 +2250,7 @@ func file_crm_opportunity_v1_opportunity_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_opportunity_v1_opportunity_service_proto_rawDesc), len(file_crm_opportunity_v1_opportunity_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,6 +8,7 @@ package opportunityv1
 
 import (
 	context "context"
+	v1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -39,6 +40,7 @@ const (
 	OpportunityService_UpdateLossReasons_FullMethodName     = "/crm.opportunity.v1.OpportunityService/UpdateLossReasons"
 	OpportunityService_GetForecast_FullMethodName           = "/crm.opportunity.v1.OpportunityService/GetForecast"
 	OpportunityService_GetSalesPerformance_FullMethodName   = "/crm.opportunity.v1.OpportunityService/GetSalesPerformance"
+	OpportunityService_ListAuditEntries_FullMethodName      = "/crm.opportunity.v1.OpportunityService/ListAuditEntries"
 )
 
 // OpportunityServiceClient is the client API for OpportunityService service.
@@ -92,6 +94,13 @@ type OpportunityServiceClient interface {
 	// Won and lost totals, win rate, average deal size and days to close per
 	// owner, for opportunities closed in a time range, per currency.
 	GetSalesPerformance(ctx context.Context, in *GetSalesPerformanceRequest, opts ...grpc.CallOption) (*SalesPerformance, error)
+	// Lists the audit trail of an opportunity (who changed which fields from
+	// what to what, when, through which method), newest first;
+	// `opportunities/-` lists every opportunity's. An opportunity's trail is
+	// readable by whoever may read the opportunity, except that sales users
+	// see only the trail of opportunities they own; a deleted opportunity's
+	// trail and `opportunities/-` are for managers and admins.
+	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error)
 }
 
 type opportunityServiceClient struct {
@@ -292,6 +301,16 @@ func (c *opportunityServiceClient) GetSalesPerformance(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *opportunityServiceClient) ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.ListAuditEntriesResponse)
+	err := c.cc.Invoke(ctx, OpportunityService_ListAuditEntries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OpportunityServiceServer is the server API for OpportunityService service.
 // All implementations must embed UnimplementedOpportunityServiceServer
 // for forward compatibility.
@@ -343,6 +362,13 @@ type OpportunityServiceServer interface {
 	// Won and lost totals, win rate, average deal size and days to close per
 	// owner, for opportunities closed in a time range, per currency.
 	GetSalesPerformance(context.Context, *GetSalesPerformanceRequest) (*SalesPerformance, error)
+	// Lists the audit trail of an opportunity (who changed which fields from
+	// what to what, when, through which method), newest first;
+	// `opportunities/-` lists every opportunity's. An opportunity's trail is
+	// readable by whoever may read the opportunity, except that sales users
+	// see only the trail of opportunities they own; a deleted opportunity's
+	// trail and `opportunities/-` are for managers and admins.
+	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error)
 	mustEmbedUnimplementedOpportunityServiceServer()
 }
 
@@ -409,6 +435,9 @@ func (UnimplementedOpportunityServiceServer) GetForecast(context.Context, *GetFo
 }
 func (UnimplementedOpportunityServiceServer) GetSalesPerformance(context.Context, *GetSalesPerformanceRequest) (*SalesPerformance, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSalesPerformance not implemented")
+}
+func (UnimplementedOpportunityServiceServer) ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEntries not implemented")
 }
 func (UnimplementedOpportunityServiceServer) mustEmbedUnimplementedOpportunityServiceServer() {}
 func (UnimplementedOpportunityServiceServer) testEmbeddedByValue()                            {}
@@ -773,6 +802,24 @@ func _OpportunityService_GetSalesPerformance_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OpportunityService_ListAuditEntries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEntriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpportunityServiceServer).ListAuditEntries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OpportunityService_ListAuditEntries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpportunityServiceServer).ListAuditEntries(ctx, req.(*ListAuditEntriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OpportunityService_ServiceDesc is the grpc.ServiceDesc for OpportunityService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -855,6 +902,10 @@ var OpportunityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSalesPerformance",
 			Handler:    _OpportunityService_GetSalesPerformance_Handler,
+		},
+		{
+			MethodName: "ListAuditEntries",
+			Handler:    _OpportunityService_ListAuditEntries_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
