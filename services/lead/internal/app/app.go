@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
@@ -63,6 +64,8 @@ type Repository interface {
 	Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.UUID, dryRun bool,
 		fn func(primary *domain.Lead, duplicates []*domain.Lead, activities int) (Change, error)) (*domain.Lead, []*domain.Lead, error)
 	Statistics(ctx context.Context, q StatisticsQuery) (Statistics, error)
+	// ListAudit pages through the audit trail.
+	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
 }
 
 // StatisticsQuery selects the leads statistics count: created in [From, To),
@@ -325,4 +328,20 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 		evs, err := fn(l)
 		return Change{Events: evs, RequestID: requestID}, err
 	})
+}
+
+// ListAuditEntries lists the audit trail of lead id, or of every lead when
+// q.All(); the caller's access is audit.Authorize's, through GetLead.
+func (s *Service) ListAuditEntries(ctx context.Context, id uuid.UUID, q audit.Query) ([]audit.Entry, string, error) {
+	err := audit.Authorize(ctx, q, func(ctx context.Context) (string, error) {
+		l, err := s.GetLead(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return l.Owner, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return s.repo.ListAudit(ctx, q)
 }

@@ -92,10 +92,11 @@ func Spec(opts ...Option) service.Spec {
 // Who may call each RPC of the lead service (LeadService and
 // WebFormService; deny by default: a method missing here is refused, and
 // the service does not start). admin may call everything; "service"
-// identities nothing (no service calls lead). Within these, a salesperson reads, changes and reports on only the leads
-// (and import jobs) it owns: the use cases check that (authz.Scope), with
-// PermissionDenied for others' leads. Finding and merging duplicates spans
-// owners, so it is for managers.
+// identities nothing (no service calls lead). Within these, a salesperson
+// reads, changes and reports on only the leads (and import jobs) it owns:
+// the use cases check that (authz.Scope), with PermissionDenied for others'
+// leads. Finding and merging duplicates spans owners, so it is for
+// managers.
 var Rules = map[string]authz.Rule{
 	// Reads.
 	leadv1.LeadService_GetLead_FullMethodName:                  authz.Allow(manager, sales).WithReach("sales: own"),
@@ -106,6 +107,9 @@ var Rules = map[string]authz.Rule{
 	leadv1.LeadService_FindConversionCandidates_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_GetImportJob_FullMethodName:             authz.Allow(manager, sales).WithReach("sales: jobs it started"),
 	leadv1.LeadService_ListImportRejections_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: jobs it started"),
+	// The audit trail: as the lead's Get; sales only of leads they own,
+	// deleted leads' and all leads' only managers (app.ListAuditEntries).
+	leadv1.LeadService_ListAuditEntries_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	// Reports.
 	leadv1.LeadService_GetLeadStatistics_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own leads"),
 	// Changes.

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/outbox"
@@ -138,7 +140,7 @@ func (r *Repo) ImportBatch(ctx context.Context, j *domain.ImportJob, fn func(ctx
 		if attempt != j.Attempt {
 			return app.ErrImportSuperseded
 		}
-		return fn(ctx, &importTx{ctx: ctx, q: q, r: r, job: j, batch: &pgx.Batch{}})
+		return fn(ctx, &importTx{ctx: ctx, q: q, r: r, job: j, batch: &pgx.Batch{}, locked: map[uuid.UUID]*leadv1.Lead{}})
 	})
 }
 
@@ -150,6 +152,9 @@ type importTx struct {
 	r     *Repo
 	job   *domain.ImportJob
 	batch *pgx.Batch
+	// locked are the leads LockLeads read, as they were, for the audit
+	// trail of their updates.
+	locked map[uuid.UUID]*leadv1.Lead
 }
 
 func (t *importTx) Existing(ids []uuid.UUID, keys []domain.DuplicateKeys) (domain.ExistingLeads, error) {
@@ -210,6 +215,7 @@ func (t *importTx) LockLeads(ids []uuid.UUID) (map[uuid.UUID]*domain.Lead, error
 			return nil, err
 		}
 		out[l.ID] = l
+		t.locked[l.ID] = protomap.Lead(l)
 	}
 	return out, rows.Err()
 }
@@ -259,6 +265,7 @@ func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]
 			out = append(out, l)
 		}
 	}
+	entries := make([]*audit.Entry, 0, len(out))
 	for start := 0; start < len(out); start += importedPerEvent {
 		chunk := out[start:min(start+importedPerEvent, len(out))]
 		ev := &eventsv1.LeadsImported{
@@ -266,7 +273,13 @@ func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]
 			ImportJob: "importJobs/" + t.job.ID.String(),
 		}
 		for _, l := range chunk {
-			ev.Leads = append(ev.Leads, protomap.Lead(l))
+			m := protomap.Lead(l)
+			ev.Leads = append(ev.Leads, m)
+			e, err := audit.New(t.ctx, nil, m, t.requestID())
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, e)
 		}
 		msg, err := t.r.outbox.Message(t.ctx, "importJobs/"+t.job.ID.String(), ev)
 		if err != nil {
@@ -274,6 +287,7 @@ func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]
 		}
 		outbox.Queue(t.batch, msg)
 	}
+	audit.Queue(t.batch, entries...)
 	return out, nil
 }
 
@@ -282,10 +296,15 @@ func (t *importTx) Save(l *domain.Lead, evs []domain.Event) error {
 	if err != nil {
 		return err
 	}
+	e, err := audit.New(t.ctx, t.locked[l.ID], protomap.Lead(l), t.requestID())
+	if err != nil {
+		return err
+	}
 	k := l.DuplicateKeys(t.r.phoneRegion)
 	t.batch.Queue(updateLead, leadArgsWithKeys(l, k)...)
 	t.batch.Queue(noteDuplicateLead, l.ID, k.Email, k.Phone, k.CompanyAndName)
 	outbox.Queue(t.batch, msgs...)
+	audit.Queue(t.batch, e)
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/paging"
@@ -190,6 +192,10 @@ func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error 
 	if err != nil {
 		return err
 	}
+	entry, err := audit.New(ctx, nil, protomap.Lead(l), ch.RequestID)
+	if err != nil {
+		return err
+	}
 	b := &pgx.Batch{}
 	k := l.DuplicateKeys(r.phoneRegion)
 	if !ch.AllowDuplicate {
@@ -200,6 +206,7 @@ func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error 
 		b.Queue(noteDuplicateLead, l.ID, k.Email, k.Phone, k.CompanyAndName)
 	}
 	outbox.Queue(b, msgs...)
+	audit.Queue(b, entry)
 	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
 		return duplicateOr(err, "create lead")
 	}
@@ -251,6 +258,7 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 			return err
 		}
 		before := l.DuplicateKeys(r.phoneRegion)
+		was := protomap.Lead(l)
 		ch, err := fn(l)
 		if err != nil {
 			return err
@@ -260,6 +268,14 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 			return nil
 		}
 		msgs, err := r.messages(ctx, l, ch)
+		if err != nil {
+			return err
+		}
+		var now *leadv1.Lead
+		if !ch.Delete {
+			now = protomap.Lead(l)
+		}
+		entry, err := audit.New(ctx, was, now, ch.RequestID)
 		if err != nil {
 			return err
 		}
@@ -289,6 +305,7 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 				a.ID, a.LeadID, string(a.Type), a.Subject, a.Body, string(a.Direction), dur, a.OccurAt, a.Author, a.CreatedAt)
 		}
 		outbox.Queue(b, msgs...)
+		audit.Queue(b, entry)
 		if err := q.SendBatch(ctx, b).Close(); err != nil {
 			return duplicateOr(err, "update lead")
 		}
@@ -363,6 +380,10 @@ func (r *Repo) Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.U
 			return err
 		}
 		outPrimary = byID[primary]
+		was := map[uuid.UUID]*leadv1.Lead{}
+		for _, l := range byID {
+			was[l.ID] = protomap.Lead(l)
+		}
 		outDups = make([]*domain.Lead, len(duplicates))
 		for i, id := range duplicates {
 			// The same lead twice is the domain's to refuse; give it
@@ -379,16 +400,27 @@ func (r *Repo) Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.U
 			return err
 		}
 		b := &pgx.Batch{}
-		b.Queue(updateLead, r.leadArgs(outPrimary)...)
-		for _, d := range outDups {
-			b.Queue(updateLead, r.leadArgs(d)...)
+		entries := make([]*audit.Entry, 0, 1+len(outDups))
+		for _, l := range append([]*domain.Lead{outPrimary}, outDups...) {
+			b.Queue(updateLead, r.leadArgs(l)...)
+			e, err := audit.New(ctx, was[l.ID], protomap.Lead(l), ch.RequestID)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, e)
 		}
 		b.Queue(`UPDATE activities SET lead_id = $1 WHERE lead_id = ANY($2)`, primary, duplicates)
 		outbox.Queue(b, msgs...)
+		audit.Queue(b, entries...)
 		return q.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return outPrimary, outDups, nil
+}
+
+// ListAudit implements app.Repository.
+func (r *Repo) ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error) {
+	return audit.List(ctx, pg.Q(ctx, r.pool), r.pages, q)
 }

@@ -13,8 +13,10 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	auditv1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/resname"
@@ -171,6 +173,18 @@ func (s *Server) ListActivities(ctx context.Context, req *leadv1.ListActivitiesR
 		resp.Activities[i] = protomap.Activity(a)
 	}
 	return resp, nil
+}
+
+func (s *Server) ListAuditEntries(ctx context.Context, req *leadv1.ListAuditEntriesRequest) (*auditv1.ListAuditEntriesResponse, error) {
+	q, _, id, err := audit.ParseRequest(req, "leads")
+	if err != nil {
+		return nil, err
+	}
+	entries, next, err := s.app.ListAuditEntries(ctx, id, q)
+	if err != nil {
+		return nil, err
+	}
+	return audit.Response(entries, next)
 }
 
 func (s *Server) MergeLeads(ctx context.Context, req *leadv1.MergeLeadsRequest) (_ *leadv1.MergeLeadsResponse, err error) {
