@@ -12,8 +12,8 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
-	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/pg"
