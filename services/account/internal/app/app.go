@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
@@ -93,6 +94,9 @@ type Repository interface {
 	ListContacts(ctx context.Context, q ListQuery) ([]*domain.Contact, string, error)
 
 	Match(ctx context.Context, q MatchQuery) ([]AccountMatch, []ContactMatch, error)
+
+	// ListAudit pages through the audit trail.
+	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
 
 	// RecordRejection appends a LeadConversionRejected event, once per
 	// r.EventID however often it is called.
@@ -225,4 +229,29 @@ func (s *Service) MatchCustomers(ctx context.Context, q MatchQuery) ([]AccountMa
 		return nil, nil, apperr.InvalidField("email", "NOTHING_TO_MATCH", "give at least one of email, phone, company or website")
 	}
 	return s.repo.Match(ctx, q)
+}
+
+// ListAuditEntries lists the audit trail of account or contact id (by
+// collection, "accounts" or "contacts"), or of every record of the
+// collection when q.All(); the caller's access is audit.Authorize's,
+// through GetAccount or GetContact.
+func (s *Service) ListAuditEntries(ctx context.Context, collection string, id uuid.UUID, q audit.Query) ([]audit.Entry, string, error) {
+	err := audit.Authorize(ctx, q, func(ctx context.Context) (string, error) {
+		if collection == "contacts" {
+			c, err := s.GetContact(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return c.Owner, nil
+		}
+		a, err := s.GetAccount(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return a.Owner, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return s.repo.ListAudit(ctx, q)
 }

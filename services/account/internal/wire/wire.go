@@ -82,6 +82,10 @@ var Rules = map[string]authz.Rule{
 	accountv1.AccountService_GetContact_FullMethodName:     authz.Allow(manager, sales, ops, authz.Service),
 	accountv1.AccountService_ListContacts_FullMethodName:   authz.Allow(manager, sales, ops),
 	accountv1.AccountService_MatchCustomers_FullMethodName: authz.Allow(manager, sales, authz.Service),
+	// The audit trail: as the record's Get, without service identities;
+	// sales only of records they own, deleted records' and all records'
+	// only managers (app.ListAuditEntries).
+	accountv1.AccountService_ListAuditEntries_FullMethodName: authz.Allow(manager, sales, ops),
 	// Changes.
 	accountv1.AccountService_CreateAccount_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself"),
 	accountv1.AccountService_UpdateAccount_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: own; reassigning: manager"),

@@ -14,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/customerkey"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/money"
@@ -148,6 +150,9 @@ func (r *Repo) InsertAccount(ctx context.Context, a *domain.Account, ch app.Chan
 		if created = tag.RowsAffected() == 1; !created {
 			return nil
 		}
+		if err := audit.Record(ctx, q, nil, protomap.Account(a), ch.RequestID); err != nil {
+			return err
+		}
 		return r.appendAccountEvents(ctx, a, ch)
 	})
 	return created, err
@@ -170,10 +175,23 @@ func (r *Repo) readAccount(ctx context.Context, id uuid.UUID, lock string) (*dom
 }
 
 // SaveAccount implements app.Repository; the caller holds the row lock.
+// The audit entry compares a with the row as it is before the update.
 func (r *Repo) SaveAccount(ctx context.Context, a *domain.Account, ch app.Change) error {
 	return r.InTx(ctx, func(ctx context.Context) error {
-		if _, err := pg.Q(ctx, r.pool).Exec(ctx, updateAccount, r.accountArgs(a)...); err != nil {
+		q := pg.Q(ctx, r.pool)
+		old, err := r.readAccount(ctx, a.ID, "")
+		if err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, updateAccount, r.accountArgs(a)...); err != nil {
 			return fmt.Errorf("update account: %w", err)
+		}
+		// The primary contact is the contacts' to change (and their trail's
+		// to show); a may hold the one it was read with.
+		after := *a
+		after.PrimaryContact = old.PrimaryContact
+		if err := audit.Record(ctx, q, protomap.Account(old), protomap.Account(&after), ch.RequestID); err != nil {
+			return err
 		}
 		return r.appendAccountEvents(ctx, a, ch)
 	})
@@ -289,20 +307,33 @@ func scanContact(row pgx.Row, extra ...any) (*domain.Contact, error) {
 }
 
 func (r *Repo) InsertContact(ctx context.Context, c *domain.Contact, region string, ch app.Change) error {
-	return r.writeContact(ctx, c, insertContact, contactArgs(c, region), ch)
+	return r.writeContact(ctx, c, audit.Create, insertContact, contactArgs(c, region), ch)
 }
 
 func (r *Repo) SaveContact(ctx context.Context, c *domain.Contact, region string, ch app.Change) error {
-	return r.writeContact(ctx, c, updateContact, contactArgs(c, region), ch)
+	return r.writeContact(ctx, c, audit.Update, updateContact, contactArgs(c, region), ch)
 }
 
 func (r *Repo) DeleteContact(ctx context.Context, c *domain.Contact, ch app.Change) error {
-	return r.writeContact(ctx, c, `DELETE FROM contacts WHERE id = $1`, []any{c.ID}, ch)
+	return r.writeContact(ctx, c, audit.Delete, `DELETE FROM contacts WHERE id = $1`, []any{c.ID}, ch)
 }
 
-func (r *Repo) writeContact(ctx context.Context, c *domain.Contact, sql string, args []any, ch app.Change) error {
+// writeContact runs the contact's write; its audit entry compares the row
+// before it with c.
+func (r *Repo) writeContact(ctx context.Context, c *domain.Contact, action audit.Action, sql string, args []any, ch app.Change) error {
 	return r.InTx(ctx, func(ctx context.Context) error {
 		q := pg.Q(ctx, r.pool)
+		var before, after *accountv1.Contact
+		if action != audit.Create {
+			old, err := r.GetContact(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			before = protomap.Contact(old)
+		}
+		if action != audit.Delete {
+			after = protomap.Contact(c)
+		}
 		if _, err := q.Exec(ctx, sql, args...); err != nil {
 			if pg.IsUniqueViolation(err, "contacts_one_primary") {
 				// The backstop: only a write that skipped the account lock
@@ -322,6 +353,9 @@ func (r *Repo) writeContact(ctx context.Context, c *domain.Contact, sql string, 
 				return err
 			}
 			msgs = append(msgs, msg)
+		}
+		if err := audit.Record(ctx, q, before, after, ch.RequestID); err != nil {
+			return err
 		}
 		return outbox.Append(ctx, q, msgs...)
 	})
@@ -386,4 +420,9 @@ func (r *Repo) RecordRejection(ctx context.Context, rej app.ConversionRejected) 
 		}
 		return outbox.Append(ctx, q, msg)
 	})
+}
+
+// ListAudit implements app.Repository.
+func (r *Repo) ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error) {
+	return audit.List(ctx, pg.Q(ctx, r.pool), r.pages, q)
 }

@@ -13,7 +13,9 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	auditv1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/customerkey"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/paging"
@@ -298,4 +300,16 @@ func updateMask(mask *fieldmaskpb.FieldMask, res proto.Message, outputOnly map[s
 		}
 	}
 	return fields, vs.Err()
+}
+
+func (s *Server) ListAuditEntries(ctx context.Context, req *accountv1.ListAuditEntriesRequest) (*auditv1.ListAuditEntriesResponse, error) {
+	q, collection, id, err := audit.ParseRequest(req, "accounts", "contacts")
+	if err != nil {
+		return nil, err
+	}
+	entries, next, err := s.app.ListAuditEntries(ctx, collection, id, q)
+	if err != nil {
+		return nil, err
+	}
+	return audit.Response(entries, next)
 }
