@@ -1,13 +1,16 @@
 package wire_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	auditv1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
@@ -27,20 +30,20 @@ func (s *suite) audit(t *testing.T, ctx context.Context, req *leadv1.ListAuditEn
 	return resp.AuditEntries
 }
 
-// changes maps an entry's changes by field to [old, new] as JSON.
+// changes maps an entry's changes by field to [old, new] as compact JSON.
 func changes(e *auditv1.AuditEntry) map[string][2]string {
 	out := map[string][2]string{}
+	js := func(v *structpb.Value) string {
+		if v == nil {
+			return ""
+		}
+		b, _ := v.MarshalJSON()
+		var c bytes.Buffer
+		_ = json.Compact(&c, b)
+		return c.String()
+	}
 	for _, c := range e.Changes {
-		var o, n string
-		if c.OldValue != nil {
-			b, _ := c.OldValue.MarshalJSON()
-			o = string(b)
-		}
-		if c.NewValue != nil {
-			b, _ := c.NewValue.MarshalJSON()
-			n = string(b)
-		}
-		out[c.Field] = [2]string{o, n}
+		out[c.Field] = [2]string{js(c.OldValue), js(c.NewValue)}
 	}
 	return out
 }
