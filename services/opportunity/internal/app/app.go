@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
@@ -44,6 +45,9 @@ type Visibility struct {
 // Methods run in the transaction ctx carries, if any (InTx).
 type Repository interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+
+	// ListAudit pages through the audit trail.
+	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
 
 	InsertPipeline(ctx context.Context, p *domain.Pipeline, requestID string) error
 	GetPipeline(ctx context.Context, id uuid.UUID) (*domain.Pipeline, error)

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
@@ -110,6 +111,23 @@ func (s *Service) GetOpportunity(ctx context.Context, id uuid.UUID) (*domain.Opp
 
 func readable(scope authz.Scope, o *domain.Opportunity) bool {
 	return scope.Owns(o.Owner) || scope.Has(authz.Ops) && o.State == domain.StateWon
+}
+
+// ListAuditEntries lists the audit trail of opportunity id, or of every
+// opportunity when q.All(); the caller's access is audit.Authorize's,
+// through GetOpportunity.
+func (s *Service) ListAuditEntries(ctx context.Context, id uuid.UUID, q audit.Query) ([]audit.Entry, string, error) {
+	err := audit.Authorize(ctx, q, func(ctx context.Context) (string, error) {
+		o, err := s.GetOpportunity(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return o.Owner, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return s.repo.ListAudit(ctx, q)
 }
 
 // ListOpportunities lists the opportunities the caller may read.

@@ -104,9 +104,12 @@ var Rules = map[string]authz.Rule{
 	opportunityv1.OpportunityService_GetOpportunity_FullMethodName:    authz.Allow(manager, sales, ops).WithReach("sales: own; ops: won"),
 	opportunityv1.OpportunityService_ListOpportunities_FullMethodName: authz.Allow(manager, sales, ops).WithReach("sales: own; ops: won"),
 	opportunityv1.OpportunityService_ListStageChanges_FullMethodName:  authz.Allow(manager, sales).WithReach("sales: own"),
-	opportunityv1.OpportunityService_GetPipeline_FullMethodName:       authz.Allow(manager, sales),
-	opportunityv1.OpportunityService_ListPipelines_FullMethodName:     authz.Allow(manager, sales),
-	opportunityv1.OpportunityService_ListLossReasons_FullMethodName:   authz.Allow(manager, sales),
+	// The audit trail: as GetOpportunity; sales only of opportunities they
+	// own, deleted ones' and all ones' only managers (app.ListAuditEntries).
+	opportunityv1.OpportunityService_ListAuditEntries_FullMethodName: authz.Allow(manager, sales, ops).WithReach("sales: own; ops: won"),
+	opportunityv1.OpportunityService_GetPipeline_FullMethodName:      authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_ListPipelines_FullMethodName:    authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_ListLossReasons_FullMethodName:  authz.Allow(manager, sales),
 	// Reports.
 	opportunityv1.OpportunityService_GetForecast_FullMethodName:         authz.Allow(manager, sales).WithReach("sales: own"),
 	opportunityv1.OpportunityService_GetSalesPerformance_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),

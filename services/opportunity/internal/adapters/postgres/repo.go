@@ -16,7 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
 
+	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/money"
 	"github.com/crmsuite/crm/platform/outbox"
@@ -320,33 +322,50 @@ func (r *Repo) InsertOpportunity(ctx context.Context, o *domain.Opportunity, ch 
 		if created = tag.RowsAffected() == 1; !created {
 			return nil
 		}
-		return r.appendEvents(ctx, o, ch)
+		return r.appendEvents(ctx, o, ch, nil, protomap.Opportunity(o))
 	})
 	return created, err
 }
 
+// SaveOpportunity implements app.Repository; the caller holds the row
+// lock. The audit entry compares o with the row as it is before the
+// update.
 func (r *Repo) SaveOpportunity(ctx context.Context, o *domain.Opportunity, ch app.Change) error {
 	return r.InTx(ctx, func(ctx context.Context) error {
+		old, err := r.readOpportunity(ctx, o.ID, "")
+		if err != nil {
+			return err
+		}
 		if _, err := pg.Q(ctx, r.pool).Exec(ctx, updateOpportunity, opportunityArgs(o)...); err != nil {
 			return fmt.Errorf("update opportunity: %w", err)
 		}
-		return r.appendEvents(ctx, o, ch)
+		return r.appendEvents(ctx, o, ch, protomap.Opportunity(old), protomap.Opportunity(o))
 	})
 }
 
 func (r *Repo) DeleteOpportunity(ctx context.Context, o *domain.Opportunity, ch app.Change) error {
 	return r.InTx(ctx, func(ctx context.Context) error {
+		old, err := r.readOpportunity(ctx, o.ID, "")
+		if err != nil {
+			return err
+		}
 		if _, err := pg.Q(ctx, r.pool).Exec(ctx, `DELETE FROM opportunities WHERE id = $1`, o.ID); err != nil {
 			return fmt.Errorf("delete opportunity: %w", err)
 		}
-		return r.appendEvents(ctx, o, ch)
+		return r.appendEvents(ctx, o, ch, protomap.Opportunity(old), nil)
 	})
 }
 
-// appendEvents writes the outbox rows of ch's events and the stage
-// history entries of its stage changes, in one round trip.
-func (r *Repo) appendEvents(ctx context.Context, o *domain.Opportunity, ch app.Change) error {
+// appendEvents writes the outbox rows of ch's events, the stage history
+// entries of its stage changes and the audit entry of the change from
+// before to after (nil: created, deleted), in one round trip.
+func (r *Repo) appendEvents(ctx context.Context, o *domain.Opportunity, ch app.Change, before, after *opportunityv1.Opportunity) error {
+	entry, err := audit.New(ctx, before, after, ch.RequestID)
+	if err != nil {
+		return err
+	}
 	b := &pgx.Batch{}
+	audit.Queue(b, entry)
 	for _, ev := range ch.Events {
 		if sc, ok := ev.(domain.StageChanged); ok {
 			c := sc.Change
@@ -428,4 +447,9 @@ func (r *Repo) ReplaceLossReasons(ctx context.Context, rs []domain.LossReason) e
 		}
 		return nil
 	})
+}
+
+// ListAudit implements app.Repository.
+func (r *Repo) ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error) {
+	return audit.List(ctx, pg.Q(ctx, r.pool), r.pages, q)
 }

@@ -14,8 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	auditv1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/money"
 	"github.com/crmsuite/crm/platform/paging"
@@ -463,4 +465,16 @@ func updateMask(mask *fieldmaskpb.FieldMask, res proto.Message, outputOnly, impl
 		}
 	}
 	return fields, vs.Err()
+}
+
+func (s *Server) ListAuditEntries(ctx context.Context, req *opportunityv1.ListAuditEntriesRequest) (*auditv1.ListAuditEntriesResponse, error) {
+	q, _, id, err := audit.ParseRequest(req, "opportunities")
+	if err != nil {
+		return nil, err
+	}
+	entries, next, err := s.app.ListAuditEntries(ctx, id, q)
+	if err != nil {
+		return nil, err
+	}
+	return audit.Response(entries, next)
 }
