@@ -67,40 +67,102 @@ var bookkeeping = map[protoreflect.Name]bool{
 
 // Diff returns the changed top-level fields between two versions of a
 // record's message, in field order; before nil is a creation, after nil a
-// deletion.
+// deletion. Only fields that differ are rendered, so an update costs
+// little more than a comparison.
 func Diff(before, after proto.Message) ([]Change, error) {
 	before, after = absent(before), absent(after)
-	var desc protoreflect.MessageDescriptor
+	var old, cur protoreflect.Message
 	switch {
 	case after != nil:
-		desc = after.ProtoReflect().Descriptor()
+		cur = after.ProtoReflect()
+		if before != nil {
+			old = before.ProtoReflect()
+		}
 	case before != nil:
-		desc = before.ProtoReflect().Descriptor()
+		old = before.ProtoReflect()
 	default:
 		return nil, nil
 	}
-	old, err := fieldValues(before)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := fieldValues(after)
-	if err != nil {
-		return nil, err
-	}
 	var out []Change
-	fields := desc.Fields()
-	for i := range fields.Len() {
-		fd := fields.Get(i)
+	fields := cur
+	if fields == nil {
+		fields = old
+	}
+	fds := fields.Descriptor().Fields()
+	for i := range fds.Len() {
+		fd := fds.Get(i)
 		if bookkeeping[fd.Name()] {
 			continue
 		}
-		o, n := old[fd.JSONName()], cur[fd.JSONName()]
-		if bytes.Equal(o, n) {
+		o, n := old != nil && old.Has(fd), cur != nil && cur.Has(fd)
+		if !o && !n || o && n && old.Get(fd).Equal(cur.Get(fd)) {
 			continue
 		}
-		out = append(out, Change{Field: string(fd.Name()), Old: o, New: n})
+		c := Change{Field: string(fd.Name())}
+		var err error
+		if o {
+			if c.Old, err = render(old, fd); err != nil {
+				return nil, err
+			}
+		}
+		if n {
+			if c.New, err = render(cur, fd); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, c)
 	}
 	return out, nil
+}
+
+// render returns the JSON of m's field fd as protojson writes it (enums by
+// name, 64-bit integers as strings, well-known types in their JSON forms).
+// Strings and enums, most of what records hold, are written directly.
+func render(m protoreflect.Message, fd protoreflect.FieldDescriptor) (json.RawMessage, error) {
+	v := m.Get(fd)
+	if !fd.IsList() && !fd.IsMap() {
+		switch fd.Kind() {
+		case protoreflect.StringKind:
+			return json.Marshal(v.String())
+		case protoreflect.EnumKind:
+			if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
+				return json.Marshal(string(ev.Name()))
+			}
+		case protoreflect.BoolKind:
+			return json.Marshal(v.Bool())
+		case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+			return json.Marshal(v.Int())
+		case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+			return json.Marshal(v.Uint())
+		case protoreflect.MessageKind, protoreflect.GroupKind:
+			return compact(protojson.Marshal(v.Message().Interface()))
+		}
+	}
+	// Lists, maps and the rarer scalars: protojson of a message holding
+	// only this field, {"jsonName": value}.
+	one := m.New()
+	one.Set(fd, v)
+	b, err := protojson.Marshal(one.Interface())
+	if err != nil {
+		return nil, fmt.Errorf("audit: marshal %s: %w", fd.FullName(), err)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return nil, fmt.Errorf("audit: read %s: %w", fd.FullName(), err)
+	}
+	return compact(obj[fd.JSONName()], nil)
+}
+
+// compact drops the random spacing protojson adds.
+func compact(b []byte, err error) (json.RawMessage, error) {
+	if err != nil {
+		return nil, fmt.Errorf("audit: marshal: %w", err)
+	}
+	var c bytes.Buffer
+	if err := json.Compact(&c, b); err != nil {
+		return nil, fmt.Errorf("audit: compact: %w", err)
+	}
+	return c.Bytes(), nil
 }
 
 // absent turns a typed nil message (a nil *leadv1.Lead) into nil.
@@ -109,31 +171,6 @@ func absent(m proto.Message) proto.Message {
 		return nil
 	}
 	return m
-}
-
-// fieldValues renders m's set fields as JSON, by JSON name. Values come
-// out of one marshaller in one process, so equal values are equal bytes
-// (protojson sorts map keys); compacting drops its random spacing.
-func fieldValues(m proto.Message) (map[string]json.RawMessage, error) {
-	if m == nil {
-		return nil, nil
-	}
-	b, err := protojson.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("audit: marshal %T: %w", m, err)
-	}
-	var out map[string]json.RawMessage
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("audit: read %T: %w", m, err)
-	}
-	for k, v := range out {
-		var c bytes.Buffer
-		if err := json.Compact(&c, v); err != nil {
-			return nil, err
-		}
-		out[k] = c.Bytes()
-	}
-	return out, nil
 }
 
 // New returns the entry of a change of one record from before to after
@@ -242,6 +279,28 @@ func Append(ctx context.Context, q pg.Querier, entries ...*Entry) error {
 	}
 	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("audit: append: %w", err)
+	}
+	return nil
+}
+
+// Copy inserts many entries (nil ones skipped) with COPY, cheaper than
+// Queue for batches of thousands (imports); one round trip of its own.
+func Copy(ctx context.Context, q pg.Querier, entries []*Entry) error {
+	rows := make([][]any, 0, len(entries))
+	for _, e := range entries {
+		if e == nil {
+			continue
+		}
+		changes, _ := json.Marshal(e.Changes)
+		rows = append(rows, []any{e.Record, e.RecordType, string(e.Action), e.Actor, e.OnBehalfOf, e.Method, e.RequestID, json.RawMessage(changes)})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := q.CopyFrom(ctx, pgx.Identifier{"audit_log"},
+		[]string{"record", "record_type", "action", "actor", "on_behalf_of", "method", "request_id", "changes"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("audit: copy: %w", err)
 	}
 	return nil
 }

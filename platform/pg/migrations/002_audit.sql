@@ -13,8 +13,8 @@ CREATE TABLE audit_log (
     occurred_at  timestamptz NOT NULL DEFAULT now(),
     changes      jsonb       NOT NULL
 );
--- Listing is newest first (id order); these serve the usual filters.
+-- Listing is newest first (id order); these serve one record's trail and
+-- the usual filters (a whole collection's trail walks the primary key).
 CREATE INDEX audit_log_record ON audit_log (record, id);
-CREATE INDEX audit_log_type ON audit_log (record_type, id);
 CREATE INDEX audit_log_actor ON audit_log (actor, id);
 CREATE INDEX audit_log_occurred_at ON audit_log (occurred_at, id);

@@ -287,7 +287,9 @@ func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]
 		}
 		outbox.Queue(t.batch, msg)
 	}
-	audit.Queue(t.batch, entries...)
+	if err := audit.Copy(t.ctx, t.q, entries); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
