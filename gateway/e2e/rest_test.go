@@ -87,6 +87,35 @@ func TestRESTWalkthroughOfALead(t *testing.T) {
 	if reason, _ := gone.violations(); reason != "LEAD_NOT_FOUND" {
 		t.Fatalf("get deleted = %s", gone.raw)
 	}
+
+	// The audit trail outlives the lead: newest first, the deletion with
+	// the last values; only managers and admins read a deleted lead's trail
+	// and every lead's; a bad filter is a 400.
+	trail := s.do(t, "GET", "/v1/"+name+"/auditEntries?"+url.Values{"filter": {`actor = "alice"`}}.Encode(), nil).want(t, 200)
+	entries, _ := trail.body["auditEntries"].([]any)
+	if len(entries) < 5 {
+		t.Fatalf("audit trail = %s", trail.raw)
+	}
+	last, _ := entries[0].(map[string]any)
+	var rated bool
+	for _, e := range entries {
+		changes, _ := e.(map[string]any)["changes"].([]any)
+		for _, c := range changes {
+			c := c.(map[string]any)
+			rated = rated || c["field"] == "rating" && c["oldValue"] == "RATING_COLD" && c["newValue"] == "RATING_HOT"
+		}
+	}
+	if last["action"] != "ACTION_DELETE" || last["method"] != "/crm.lead.v1.LeadService/DeleteLead" || !rated {
+		t.Fatalf("audit trail = %s", trail.raw)
+	}
+	all := s.do(t, "GET", "/v1/leads/-/auditEntries?pageSize=1", nil).want(t, 200)
+	if all.str("nextPageToken") == "" {
+		t.Fatalf("all leads' trail = %s", all.raw)
+	}
+	bob := testkit.Bearer("bob", "sales")
+	s.do(t, "GET", "/v1/leads/-/auditEntries", nil, "Authorization", bob).want(t, 403)
+	s.do(t, "GET", "/v1/"+name+"/auditEntries", nil, "Authorization", bob).want(t, 404) // as GetLead says
+	s.do(t, "GET", "/v1/"+name+"/auditEntries?filter=when%3D1", nil).want(t, 400)
 }
 
 func TestRESTBadInputIsAClear4xx(t *testing.T) {
