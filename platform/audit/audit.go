@@ -72,23 +72,19 @@ var bookkeeping = map[protoreflect.Name]bool{
 func Diff(before, after proto.Message) ([]Change, error) {
 	before, after = absent(before), absent(after)
 	var old, cur protoreflect.Message
-	switch {
-	case after != nil:
-		cur = after.ProtoReflect()
-		if before != nil {
-			old = before.ProtoReflect()
-		}
-	case before != nil:
+	var fds protoreflect.FieldDescriptors
+	if before != nil {
 		old = before.ProtoReflect()
-	default:
+		fds = old.Descriptor().Fields()
+	}
+	if after != nil {
+		cur = after.ProtoReflect()
+		fds = cur.Descriptor().Fields()
+	}
+	if fds == nil {
 		return nil, nil
 	}
 	var out []Change
-	fields := cur
-	if fields == nil {
-		fields = old
-	}
-	fds := fields.Descriptor().Fields()
 	for i := range fds.Len() {
 		fd := fds.Get(i)
 		if bookkeeping[fd.Name()] {
@@ -185,6 +181,8 @@ func New(ctx context.Context, before, after proto.Message, requestID string) (*E
 	}
 	action, m := Update, after
 	switch {
+	case before == nil && after == nil:
+		return nil, nil
 	case before == nil:
 		action = Create
 	case after == nil:

@@ -44,15 +44,6 @@ type Query struct {
 	PageToken          string
 }
 
-// Parent returns the Query scope of a ListAuditEntries parent: `leads/-`
-// is the collection, anything else one record.
-func Parent(parent string) Query {
-	if coll, ok := strings.CutSuffix(parent, "/-"); ok {
-		return Query{Collection: coll}
-	}
-	return Query{Record: parent}
-}
-
 // All reports whether q lists a whole collection.
 func (q Query) All() bool { return q.Collection != "" }
 
@@ -223,12 +214,14 @@ func ParseRequest(req Request, collections ...string) (q Query, collection strin
 	if !slices.Contains(collections, coll) {
 		return Query{}, "", uuid.Nil, resname.Invalid("parent", strings.Join(collections, "|"), parent)
 	}
-	if rest != "-" {
+	if rest == "-" {
+		q.Collection = coll
+	} else {
 		if id, err = resname.ParseField(parent, coll, "parent"); err != nil {
 			return Query{}, "", uuid.Nil, err
 		}
+		q.Record = parent
 	}
-	q = Parent(parent)
 	q.Filter, q.PageSize, q.PageToken = req.GetFilter(), paging.Size(req.GetPageSize()), req.GetPageToken()
 	return q, coll, id, nil
 }
