@@ -114,7 +114,7 @@ func TestRESTWalkthroughOfALead(t *testing.T) {
 	}
 	bob := testkit.Bearer("bob", "sales")
 	s.do(t, "GET", "/v1/leads/-/auditEntries", nil, "Authorization", bob).want(t, 403)
-	s.do(t, "GET", "/v1/"+name+"/auditEntries", nil, "Authorization", bob).want(t, 404) // as GetLead says
+	s.do(t, "GET", "/v1/"+name+"/auditEntries", nil, "Authorization", bob).want(t, 403) // as GetLead says
 	s.do(t, "GET", "/v1/"+name+"/auditEntries?filter=when%3D1", nil).want(t, 400)
 }
 

@@ -16,7 +16,6 @@ import (
 	auditv1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	"github.com/crmsuite/crm/platform/aipfilter"
 	"github.com/crmsuite/crm/platform/apperr"
-	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/pg"
@@ -115,35 +114,6 @@ func List(ctx context.Context, q pg.Querier, pages *paging.Codec, query Query) (
 	return out, next, nil
 }
 
-// SeesAll reports whether the caller may read the history of every record,
-// deleted ones' included: admins and managers.
-func SeesAll(ctx context.Context) bool {
-	p, _ := auth.FromContext(ctx)
-	return slices.Contains(p.Roles, authz.Admin) || slices.Contains(p.Roles, authz.Manager)
-}
-
-// CheckRecord decides whether the caller, who may read a record owned by
-// owner (the service's Get use case said so), may read its history. Sales
-// users, who change only what they own, see only their own records'
-// history: it shows what colleagues did. Admins, managers and ops (a
-// read-only role) see the history of whatever they may read.
-func CheckRecord(ctx context.Context, owner string) error {
-	p, _ := auth.FromContext(ctx)
-	if SeesAll(ctx) || slices.Contains(p.Roles, authz.Ops) || (p.Subject != "" && p.Subject == owner) {
-		return nil
-	}
-	return authz.Denied()
-}
-
-// CheckAll refuses callers who may not list a whole collection's history or
-// a deleted record's.
-func CheckAll(ctx context.Context) error {
-	if SeesAll(ctx) {
-		return nil
-	}
-	return authz.Denied()
-}
-
 // Response maps a page of entries to the API.
 func Response(entries []Entry, next string) (*auditv1.ListAuditEntriesResponse, error) {
 	resp := &auditv1.ListAuditEntriesResponse{AuditEntries: make([]*auditv1.AuditEntry, len(entries)), NextPageToken: next}
@@ -226,22 +196,24 @@ func ParseRequest(req Request, collections ...string) (q Query, collection strin
 	return q, coll, id, nil
 }
 
-// Authorize decides whether the caller may list q: a whole collection is
-// for CheckAll; one record's history for those who may read the record
-// (get loads it through the service's Get use case, with whatever rules
-// that applies, and returns its owner) as CheckRecord says. A record that
-// is gone (deleted) keeps its history for those SeesAll admits; others get
-// get's NotFound.
-func Authorize(ctx context.Context, q Query, get func(ctx context.Context) (owner string, err error)) error {
+// Authorize decides whether the caller may list q. A record's history
+// follows the record's own read rule: get loads the record through the
+// service's Get use case, whatever rules that applies (a salesperson reads
+// its own leads, every account). A record that is gone (deleted) keeps its
+// history, and a whole collection's is listed, for callers who reach every
+// record (authz.Scope: admins and managers); others get get's answer, or
+// PermissionDenied.
+func Authorize(ctx context.Context, q Query, get func(ctx context.Context) error) error {
+	scope := authz.ScopeOf(ctx)
 	if q.All() {
-		return CheckAll(ctx)
-	}
-	owner, err := get(ctx)
-	switch {
-	case apperr.IsKind(err, apperr.KindNotFound) && SeesAll(ctx):
+		if !scope.All {
+			return authz.Denied()
+		}
 		return nil
-	case err != nil:
-		return err
 	}
-	return CheckRecord(ctx, owner)
+	err := get(ctx)
+	if apperr.IsKind(err, apperr.KindNotFound) && scope.All {
+		return nil
+	}
+	return err
 }

@@ -197,10 +197,10 @@ func TestAuditTrailOfALead(t *testing.T) {
 		c["last_name"] != [2]string{`"Lovelace"`, ""} || c["rating"] != [2]string{`"RATING_HOT"`, ""} || c["title"] != [2]string{`"CTO"`, ""} {
 		t.Errorf("delete entry = %v", del)
 	}
-	// A deleted lead's trail is the managers': its owner gets NotFound, as
-	// from GetLead.
+	// A deleted lead's trail is the managers': its owner gets
+	// PermissionDenied, as from GetLead.
 	_, err = s.client.ListAuditEntries(alice, &leadv1.ListAuditEntriesRequest{Parent: l.Name})
-	testkit.RequireCode(t, err, codes.NotFound)
+	testkit.RequireCode(t, err, codes.PermissionDenied)
 }
 
 func TestAuditTrailRecordsConversionsAppliedByConsumers(t *testing.T) {

@@ -43,6 +43,9 @@ func TestAuditTrailOfAnOpportunity(t *testing.T) {
 	if _, err := s.client.MoveOpportunity(seller, &opportunityv1.MoveOpportunityRequest{Name: name, Stage: "proposal"}); err != nil {
 		t.Fatal(err)
 	}
+	// ops reads won opportunities, and so their trails only.
+	_, err := s.client.ListAuditEntries(olga, &opportunityv1.ListAuditEntriesRequest{Parent: name})
+	testkit.RequireCode(t, err, codes.PermissionDenied)
 	if _, err := s.client.WinOpportunity(seller, &opportunityv1.WinOpportunityRequest{Name: name}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +88,7 @@ func TestAuditTrailOfAnOpportunity(t *testing.T) {
 	if del := r.AuditEntries[0]; del.Action != auditv1.AuditEntry_ACTION_DELETE || del.Actor != "root" || !fieldSet(del)["amount"] {
 		t.Errorf("delete entry = %v", del)
 	}
+	// Its owner gets PermissionDenied, as from GetOpportunity.
 	_, err = s.client.ListAuditEntries(seller, &opportunityv1.ListAuditEntriesRequest{Parent: name})
-	testkit.RequireCode(t, err, codes.NotFound)
+	testkit.RequireCode(t, err, codes.PermissionDenied)
 }
