@@ -58,6 +58,11 @@ func run(ctx context.Context) error {
 			Burst:      env.Int("RATE_LIMIT_BURST", 100),
 			MaxCallers: env.Int("RATE_LIMIT_CALLERS", 100000),
 		},
+		// All requests from one client address, whatever their tokens.
+		AddressRateLimit: server.RateLimitConfig{
+			Burst:      env.Int("RATE_LIMIT_ADDRESS_BURST", 1000),
+			MaxCallers: env.Int("RATE_LIMIT_CALLERS", 100000),
+		},
 		// Public web-form submissions: per form and client IP. See
 		// server.WebFormConfig.
 		WebForm: server.WebFormConfig{
@@ -82,6 +87,7 @@ func run(ctx context.Context) error {
 		return rps
 	}
 	cfg.RateLimit.RPS = rate("RATE_LIMIT_RPS", "50", cfg.RateLimit.Burst)
+	cfg.AddressRateLimit.RPS = rate("RATE_LIMIT_ADDRESS_RPS", "500", cfg.AddressRateLimit.Burst)
 	cfg.WebForm.RateLimit.RPS = rate("WEBFORM_RATE_LIMIT_RPS", "0.1", cfg.WebForm.RateLimit.Burst)
 	var err error
 	if cfg.RateLimit.MaxCallers < 1 {

@@ -34,7 +34,9 @@ import (
 // has the whole /64). The token, not its "sub" claim: the gateway does not
 // verify tokens (the services do), so keying on an unverified claim would
 // let anyone forge someone else's sub and drain their bucket, whereas a
-// token's own bucket can only be drained by whoever holds the token.
+// token's own bucket can only be drained by whoever holds the token. A
+// client inventing tokens gets a bucket per token, so the gateway limits
+// each client address as a whole too (Config.AddressRateLimit).
 type RateLimitConfig struct {
 	// RPS is each caller's sustained rate in requests a second
 	// (RATE_LIMIT_RPS, default 50); 0 disables rate limiting.
@@ -83,7 +85,7 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 
 var rateLimitedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "crm_gateway_rate_limited_total",
-	Help: "API requests refused with 429 because their caller was over its rate limit, by kind of caller (token, ip, or webform: a form and client address).",
+	Help: "API requests refused with 429 because their caller was over its rate limit, by kind of caller (token, ip, address: all requests from one client address, or webform: a form and client address).",
 }, []string{"caller"})
 
 // rateLimiter holds one token bucket per caller in an LRU of bounded size.
@@ -133,13 +135,25 @@ func newRateLimiter(cfg RateLimitConfig) *rateLimiter {
 	}
 }
 
-// wrap limits next; a nil limiter does not.
+// wrap limits next by caller (callerKey); a nil limiter does not.
 func (l *rateLimiter) wrap(next http.Handler) http.Handler {
+	return l.limitBy(l.callerKey, next)
+}
+
+// wrapAddresses limits next by client address alone, whatever token a
+// request carries: the gateway does not verify tokens, so a client making
+// up a new one for each request gets a fresh caller bucket each time, but
+// not a fresh address. A nil limiter does not limit.
+func (l *rateLimiter) wrapAddresses(next http.Handler) http.Handler {
+	return l.limitBy(func(r *http.Request) (string, string) { return "a:" + l.clientIP(r), "address" }, next)
+}
+
+func (l *rateLimiter) limitBy(keyOf func(r *http.Request) (key, kind string), next http.Handler) http.Handler {
 	if l == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, kind := l.callerKey(r)
+		key, kind := keyOf(r)
 		if wait, ok := l.allow(key); !ok {
 			rateLimitedTotal.WithLabelValues(kind).Inc()
 			writeRateLimited(w, wait)

@@ -324,3 +324,39 @@ func TestIdleCallersAreKeptUntilTheirBucketIsFull(t *testing.T) {
 		t.Fatal("idle caller got a fresh bucket")
 	}
 }
+
+// A client inventing a token for every request (the gateway does not
+// verify them) gets a fresh caller bucket each time, but still shares its
+// address's bucket; other addresses are not affected, and it recovers.
+func TestInventedTokensStillShareTheirAddressBucket(t *testing.T) {
+	gw := gatewayWith(t, Config{
+		MaxBodyBytes: 1024, UpstreamTimeout: 5 * time.Second,
+		RateLimit:        RateLimitConfig{RPS: 10, Burst: 3},
+		AddressRateLimit: RateLimitConfig{RPS: 10, Burst: 5, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+	}, &recordingLeads{})
+	before := testutil.ToFloat64(rateLimitedTotal.WithLabelValues("address"))
+	const client = "203.0.113.9"
+	passed := 0
+	var r reply
+	for i := 0; i < 50; i++ {
+		r = call(t, "GET", gw.URL+leadPath, fmt.Sprintf("made-up-%d", i), "X-Forwarded-For", client)
+		if r.status != 200 {
+			break
+		}
+		passed++
+	}
+	if passed < 5 || passed >= 50 {
+		t.Fatalf("%d requests with fresh tokens passed before %d %s, want the address burst of 5 and a 429 soon after", passed, r.status, r.body)
+	}
+	wantLimited(t, r, "1")
+	if got := testutil.ToFloat64(rateLimitedTotal.WithLabelValues("address")) - before; got != 1 {
+		t.Errorf("crm_gateway_rate_limited_total{caller=address} went up by %v, want 1", got)
+	}
+	if r := call(t, "GET", gw.URL+leadPath, "someone-else", "X-Forwarded-For", "198.51.100.4"); r.status != 200 {
+		t.Fatalf("another address: %d %s", r.status, r.body)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if r := call(t, "GET", gw.URL+leadPath, "made-up-again", "X-Forwarded-For", client); r.status != 200 {
+		t.Fatalf("after waiting: %d %s", r.status, r.body)
+	}
+}

@@ -54,6 +54,11 @@ type Config struct {
 	// RateLimit limits each caller of /v1/... (a CSV import counts as one
 	// request); over it, 429 with Retry-After. The zero value disables it.
 	RateLimit RateLimitConfig
+	// AddressRateLimit limits all /v1/... requests from one client
+	// address together, whichever tokens they carry (a looser bound than
+	// RateLimit's, against clients inventing tokens); TrustedProxies come
+	// from RateLimit. The zero value disables it.
+	AddressRateLimit RateLimitConfig
 	// WebForm bounds public web-form submissions, which have their own
 	// body size and rate limits.
 	WebForm WebFormConfig
@@ -71,10 +76,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		runtime.WithErrorHandler(errorHandler),
 	)
-	limiter := newRateLimiter(cfg.RateLimit)
+	if cfg.AddressRateLimit.TrustedProxies == nil {
+		cfg.AddressRateLimit.TrustedProxies = cfg.RateLimit.TrustedProxies
+	}
+	callers, addresses := newRateLimiter(cfg.RateLimit), newRateLimiter(cfg.AddressRateLimit)
+	// Callers first: a request its caller may not make takes nothing from
+	// its address.
+	limit := func(h http.Handler) http.Handler { return callers.wrap(addresses.wrapAddresses(h)) }
 	// Only the API is rate limited: probes, scrapes and the OpenAPI document
 	// must keep answering while a caller is over its limit.
-	api := limiter.wrap(limitBody(cfg.MaxBodyBytes, withTimeout(cfg.UpstreamTimeout, mux)))
+	api := limit(limitBody(cfg.MaxBodyBytes, withTimeout(cfg.UpstreamTimeout, mux)))
 	root := http.NewServeMux()
 	for _, u := range upstreams {
 		switch u.Name {
@@ -100,7 +111,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 			if csvCfg.RowsPerMessage <= 0 {
 				csvCfg.RowsPerMessage = 1000
 			}
-			root.Handle("POST /v1/leads:importCsv", limiter.wrap(&csvImporter{leads: leads, cfg: csvCfg}))
+			root.Handle("POST /v1/leads:importCsv", limit(&csvImporter{leads: leads, cfg: csvCfg}))
 		case "account":
 			if err := accountv1.RegisterAccountServiceHandlerClient(ctx, mux, accountv1.NewAccountServiceClient(u.Conn)); err != nil {
 				return nil, err
