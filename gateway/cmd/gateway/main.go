@@ -71,6 +71,10 @@ func run(ctx context.Context) error {
 				Burst:      env.Int("WEBFORM_RATE_LIMIT_BURST", 5),
 				MaxCallers: env.Int("RATE_LIMIT_CALLERS", 100000),
 			},
+			FormRateLimit: server.RateLimitConfig{
+				Burst:      env.Int("WEBFORM_FORM_RATE_LIMIT_BURST", 30),
+				MaxCallers: env.Int("RATE_LIMIT_CALLERS", 100000),
+			},
 		},
 	}
 	var cfgErrs []error
@@ -89,6 +93,7 @@ func run(ctx context.Context) error {
 	cfg.RateLimit.RPS = rate("RATE_LIMIT_RPS", "50", cfg.RateLimit.Burst)
 	cfg.AddressRateLimit.RPS = rate("RATE_LIMIT_ADDRESS_RPS", "500", cfg.AddressRateLimit.Burst)
 	cfg.WebForm.RateLimit.RPS = rate("WEBFORM_RATE_LIMIT_RPS", "0.1", cfg.WebForm.RateLimit.Burst)
+	cfg.WebForm.FormRateLimit.RPS = rate("WEBFORM_FORM_RATE_LIMIT_RPS", "1", cfg.WebForm.FormRateLimit.Burst)
 	var err error
 	if cfg.RateLimit.MaxCallers < 1 {
 		cfgErrs = append(cfgErrs, fmt.Errorf("RATE_LIMIT_CALLERS: %d, must be at least 1", cfg.RateLimit.MaxCallers))

@@ -85,7 +85,7 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 
 var rateLimitedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "crm_gateway_rate_limited_total",
-	Help: "API requests refused with 429 because their caller was over its rate limit, by kind of caller (token, ip, address: all requests from one client address, or webform: a form and client address).",
+	Help: "API requests refused with 429 because their caller was over its rate limit, by kind of caller (token, ip, address: all requests from one client address, webform: a form and client address, or webform_all: a form from every address).",
 }, []string{"caller"})
 
 // rateLimiter holds one token bucket per caller in an LRU of bounded size.

@@ -24,6 +24,12 @@ type WebFormConfig struct {
 	// limit: a visitor sends a form now and then, a script sends it all the
 	// time. TrustedProxies come from the API's RateLimit. RPS 0 disables it.
 	RateLimit RateLimitConfig
+	// FormRateLimit applies per form, whatever the client address
+	// (WEBFORM_FORM_RATE_LIMIT_RPS, default 1, i.e. 60 a minute;
+	// WEBFORM_FORM_RATE_LIMIT_BURST, default 30): a looser bound than
+	// RateLimit's, against entries spread over many addresses (a botnet).
+	// RPS 0 disables it.
+	FormRateLimit RateLimitConfig
 }
 
 const submitSuffix = ":submit"
@@ -37,7 +43,7 @@ func webFormHandler(cfg Config, api http.Handler, mux *runtime.ServeMux, client 
 		wf.RateLimit.TrustedProxies = cfg.RateLimit.TrustedProxies
 	}
 	return &webForms{
-		api: api, mux: mux, client: client, limiter: newRateLimiter(wf.RateLimit),
+		api: api, mux: mux, client: client, limiter: newRateLimiter(wf.RateLimit), formLimiter: newRateLimiter(wf.FormRateLimit),
 		maxBody: wf.MaxBodyBytes, timeout: cfg.UpstreamTimeout,
 	}
 }
@@ -50,8 +56,10 @@ type webForms struct {
 	mux     *runtime.ServeMux
 	client  leadv1.WebFormServiceClient
 	limiter *rateLimiter
-	maxBody int64
-	timeout time.Duration
+	// formLimiter bounds each form across all client addresses.
+	formLimiter *rateLimiter
+	maxBody     int64
+	timeout     time.Duration
 }
 
 func (h *webForms) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -78,6 +86,15 @@ func (h *webForms) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		key := "wf:" + id + "\x00" + h.limiter.clientIP(r)
 		if wait, ok := h.limiter.allow(key); !ok {
 			rateLimitedTotal.WithLabelValues("webform").Inc()
+			writeRateLimited(w, wait)
+			return
+		}
+	}
+	// Checked after the client's own bucket, so one client over its limit
+	// takes nothing from the form's.
+	if h.formLimiter != nil {
+		if wait, ok := h.formLimiter.allow("form:" + id); !ok {
+			rateLimitedTotal.WithLabelValues("webform_all").Inc()
 			writeRateLimited(w, wait)
 			return
 		}

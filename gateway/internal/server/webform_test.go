@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -214,5 +215,33 @@ func TestWebFormBodiesAreSmall(t *testing.T) {
 	}
 	if n := len(forms.submissions()); n != 0 {
 		t.Fatalf("%d oversized submissions reached the service", n)
+	}
+}
+
+// Entries spread over many client addresses (each within its own bucket)
+// still meet the form's own limit; other forms are not affected.
+func TestWebFormSubmissionsFromManyAddressesMeetTheFormsLimit(t *testing.T) {
+	forms := &fakeForms{}
+	base := formsGateway(t, Config{
+		RateLimit: RateLimitConfig{RPS: 1000, Burst: 1000, TrustedProxies: mustProxies(t, "127.0.0.1")},
+		WebForm: WebFormConfig{
+			RateLimit:     RateLimitConfig{RPS: 0.001, Burst: 2},
+			FormRateLimit: RateLimitConfig{RPS: 0.001, Burst: 3},
+		},
+	}, forms)
+	submit := func(form, client string) reply {
+		return post(t, base+"/v1/webForms/"+form+":submit", "application/json", `{"key": "good", "company": "Acme"}`, "X-Forwarded-For", client)
+	}
+	for i := range 3 {
+		if r := submit(formID, fmt.Sprintf("203.0.113.%d", i+1)); r.status != http.StatusOK {
+			t.Fatalf("submission %d: %d %s", i, r.status, r.body)
+		}
+	}
+	wantLimited(t, submit(formID, "203.0.113.99"), "1000")
+	if n := len(forms.submissions()); n != 3 {
+		t.Fatalf("%d submissions reached the service, want 3", n)
+	}
+	if r := submit("0199aaaa-0000-7000-8000-00000000f002", "203.0.113.99"); r.status != http.StatusOK {
+		t.Fatalf("other form: %d %s", r.status, r.body)
 	}
 }
