@@ -41,6 +41,13 @@ func ScopeOf(ctx context.Context) Scope {
 	return s
 }
 
+// Admin reports whether the caller may do what only admins may: it holds
+// the admin role, or has no roles at all (an event consumer; or
+// AUTH_MODE=dev-header, where roles are not checked).
+func (s Scope) Admin() bool {
+	return s.All && (len(s.roles) == 0 || slices.Contains(s.roles, Admin))
+}
+
 // Has reports whether the caller holds role.
 func (s Scope) Has(role string) bool { return slices.Contains(s.roles, role) }
 

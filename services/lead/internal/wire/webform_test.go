@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	auditv1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/authz"
@@ -401,5 +402,46 @@ func TestWebFormsAreListedNewestFirstByPage(t *testing.T) {
 	_, err = s.forms().ListWebForms(ctx, &leadv1.ListWebFormsRequest{PageSize: 2, PageToken: page.NextPageToken, ShowRevoked: true})
 	if _, fields := testkit.RequireCode(t, err, codes.InvalidArgument); !testkit.HasField(fields, "page_token") {
 		t.Fatalf("token of another query: fields %v", fields)
+	}
+}
+
+// Creating and revoking a form are in its audit trail, which only admins
+// read; the key is in no entry.
+func TestWebFormChangesAreAudited(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	form, key := s.newForm(t, &leadv1.WebForm{DisplayName: "Contact", Campaign: "spring"})
+	if _, err := s.forms().RevokeWebForm(testkit.As("root"), &leadv1.RevokeWebFormRequest{Name: form.Name}); err != nil {
+		t.Fatal(err)
+	}
+	trail, err := s.client.ListAuditEntries(testkit.As("root"), &leadv1.ListAuditEntriesRequest{Parent: form.Name})
+	if err != nil || len(trail.AuditEntries) != 2 {
+		t.Fatalf("trail = %v, %v", trail, err)
+	}
+	revoke, create := trail.AuditEntries[0], trail.AuditEntries[1]
+	changed := func(e *auditv1.AuditEntry) map[string]bool {
+		out := map[string]bool{}
+		for _, c := range e.Changes {
+			out[c.Field] = true
+			if strings.Contains(c.String(), key) {
+				t.Errorf("entry %s holds the key", e.Name)
+			}
+		}
+		return out
+	}
+	if create.Action != auditv1.AuditEntry_ACTION_CREATE || create.Actor != "root" || !changed(create)["display_name"] || !changed(create)["campaign"] ||
+		create.Method != "/crm.lead.v1.WebFormService/CreateWebForm" {
+		t.Errorf("create entry = %v", create)
+	}
+	if c := changed(revoke); revoke.Action != auditv1.AuditEntry_ACTION_UPDATE || !c["revoke_time"] || !c["revoked_by"] || len(c) != 2 {
+		t.Errorf("revoke entry = %v", revoke)
+	}
+	all, err := s.client.ListAuditEntries(testkit.As("root"), &leadv1.ListAuditEntriesRequest{Parent: "webForms/-"})
+	if err != nil || len(all.AuditEntries) != 2 {
+		t.Fatalf("all forms' trail = %v, %v", all, err)
+	}
+	for _, who := range []context.Context{testkit.As("mia", "manager"), testkit.As("sam", "sales")} {
+		_, err := s.client.ListAuditEntries(who, &leadv1.ListAuditEntriesRequest{Parent: form.Name})
+		testkit.RequireCode(t, err, codes.PermissionDenied)
 	}
 }

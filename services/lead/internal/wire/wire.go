@@ -109,7 +109,7 @@ var Rules = map[string]authz.Rule{
 	leadv1.LeadService_ListImportRejections_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: jobs it started"),
 	// The audit trail: as the lead's Get; sales only of leads they own,
 	// deleted leads' and all leads' only managers (app.ListAuditEntries).
-	leadv1.LeadService_ListAuditEntries_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
+	leadv1.LeadService_ListAuditEntries_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own leads; web forms: admin"),
 	// Reports.
 	leadv1.LeadService_GetLeadStatistics_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own leads"),
 	// Changes.

@@ -80,9 +80,9 @@ type AccountServiceClient interface {
 	// Lists the audit trail of an account or a contact (who changed which
 	// fields from what to what, when, through which method), newest first;
 	// `accounts/-` and `contacts/-` list every account's or contact's. A
-	// record's trail is readable by whoever may read the record, except that
-	// sales users see only the trail of records they own; a deleted record's
-	// trail and the `-` forms are for managers and admins.
+	// record's trail is readable by whoever may read the record (every
+	// account and contact: sales and ops too); a deleted record's trail and
+	// the `-` forms are for managers and admins.
 	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error)
 }
 
@@ -268,9 +268,9 @@ type AccountServiceServer interface {
 	// Lists the audit trail of an account or a contact (who changed which
 	// fields from what to what, when, through which method), newest first;
 	// `accounts/-` and `contacts/-` list every account's or contact's. A
-	// record's trail is readable by whoever may read the record, except that
-	// sales users see only the trail of records they own; a deleted record's
-	// trail and the `-` forms are for managers and admins.
+	// record's trail is readable by whoever may read the record (every
+	// account and contact: sales and ops too); a deleted record's trail and
+	// the `-` forms are for managers and admins.
 	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }

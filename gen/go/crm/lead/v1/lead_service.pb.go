@@ -3122,7 +3122,8 @@ func (x *ListActivitiesResponse) GetNextPageToken() string {
 
 type ListAuditEntriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// `leads/{id}`, or `leads/-` for every lead's entries.
+	// `leads/{id}`, or `leads/-` for every lead's entries; `webForms/{id}`
+	// or `webForms/-` for web forms' (created, revoked: admins only).
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// AIP-160 filter over the entries. Fields: `record` (a record name,
 	// `{collection}/{id}`), `actor`, `on_behalf_of`, `method` (gRPC full
@@ -3440,9 +3441,9 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
 	"activities\x18\x01 \x03(\v2\x15.crm.lead.v1.ActivityR\n" +
 	"activities\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xca\x01\n" +
-	"\x17ListAuditEntriesRequest\x12>\n" +
-	"\x06parent\x18\x01 \x01(\tB&\xe0A\x02\xbaH r\x1e2\x1c^leads/([0-9a-fA-F-]{36}|-)$R\x06parent\x12 \n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd5\x01\n" +
+	"\x17ListAuditEntriesRequest\x12I\n" +
+	"\x06parent\x18\x01 \x01(\tB1\xe0A\x02\xbaH+r)2'^(leads|webForms)/([0-9a-fA-F-]{36}|-)$R\x06parent\x12 \n" +
 	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +
 	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
@@ -3461,7 +3462,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x1cDUPLICATE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15DUPLICATE_POLICY_SKIP\x10\x01\x12\"\n" +
 	"\x1eDUPLICATE_POLICY_CREATE_ANYWAY\x10\x02\x12\x1b\n" +
-	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\xc0\x12\n" +
+	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\xe8\x12\n" +
 	"\vLeadService\x12X\n" +
 	"\n" +
 	"CreateLead\x12\x1e.crm.lead.v1.CreateLeadRequest\x1a\x11.crm.lead.v1.Lead\"\x17\x82\xd3\xe4\x93\x02\x11:\x04lead\"\t/v1/leads\x12U\n" +
@@ -3486,8 +3487,8 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x14ListImportRejections\x12(.crm.lead.v1.ListImportRejectionsRequest\x1a).crm.lead.v1.ListImportRejectionsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=importJobs/*}/rejections\x12\x8f\x01\n" +
 	"\x13ListDuplicateGroups\x12'.crm.lead.v1.ListDuplicateGroupsRequest\x1a(.crm.lead.v1.ListDuplicateGroupsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/leads:listDuplicateGroups\x12h\n" +
 	"\vQualifyLead\x12\x1f.crm.lead.v1.QualifyLeadRequest\x1a\x11.crm.lead.v1.Lead\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=leads/*}:qualify\x12\xa8\x01\n" +
-	"\x18FindConversionCandidates\x12,.crm.lead.v1.FindConversionCandidatesRequest\x1a-.crm.lead.v1.FindConversionCandidatesResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=leads/*}:conversionCandidates\x12\x8b\x01\n" +
-	"\x10ListAuditEntries\x12$.crm.lead.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=leads/*}/auditEntriesB\xa4\x01\n" +
+	"\x18FindConversionCandidates\x12,.crm.lead.v1.FindConversionCandidatesRequest\x1a-.crm.lead.v1.FindConversionCandidatesResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=leads/*}:conversionCandidates\x12\xb3\x01\n" +
+	"\x10ListAuditEntries\x12$.crm.lead.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\"Q\x82\xd3\xe4\x93\x02KZ&\x12$/v1/{parent=webForms/*}/auditEntries\x12!/v1/{parent=leads/*}/auditEntriesB\xa4\x01\n" +
 	"\x0fcom.crm.lead.v1B\x10LeadServiceProtoP\x01Z1github.com/crmsuite/crm/gen/go/crm/lead/v1;leadv1\xa2\x02\x03CLX\xaa\x02\vCrm.Lead.V1\xca\x02\vCrm\\Lead\\V1\xe2\x02\x17Crm\\Lead\\V1\\GPBMetadata\xea\x02\rCrm::Lead::V1b\x06proto3"
 
 var (

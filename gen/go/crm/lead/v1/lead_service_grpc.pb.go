@@ -122,9 +122,10 @@ type LeadServiceClient interface {
 	FindConversionCandidates(ctx context.Context, in *FindConversionCandidatesRequest, opts ...grpc.CallOption) (*FindConversionCandidatesResponse, error)
 	// Lists the audit trail of a lead (who changed which fields from what to
 	// what, when, through which method), newest first; `leads/-` lists every
-	// lead's. A lead's trail is readable by whoever may read the lead, except
-	// that sales users see only the trail of leads they own; a deleted lead's
-	// trail and `leads/-` are for managers and admins.
+	// lead's. A lead's trail is readable by whoever may read the lead (sales
+	// users: the leads they own); a deleted lead's trail and `leads/-` are for
+	// managers and admins. Web forms' trails (`webForms/{id}`, `webForms/-`:
+	// created, revoked) are for admins.
 	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error)
 }
 
@@ -418,9 +419,10 @@ type LeadServiceServer interface {
 	FindConversionCandidates(context.Context, *FindConversionCandidatesRequest) (*FindConversionCandidatesResponse, error)
 	// Lists the audit trail of a lead (who changed which fields from what to
 	// what, when, through which method), newest first; `leads/-` lists every
-	// lead's. A lead's trail is readable by whoever may read the lead, except
-	// that sales users see only the trail of leads they own; a deleted lead's
-	// trail and `leads/-` are for managers and admins.
+	// lead's. A lead's trail is readable by whoever may read the lead (sales
+	// users: the leads they own); a deleted lead's trail and `leads/-` are for
+	// managers and admins. Web forms' trails (`webForms/{id}`, `webForms/-`:
+	// created, revoked) are for admins.
 	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error)
 	mustEmbedUnimplementedLeadServiceServer()
 }

@@ -97,9 +97,9 @@ type OpportunityServiceClient interface {
 	// Lists the audit trail of an opportunity (who changed which fields from
 	// what to what, when, through which method), newest first;
 	// `opportunities/-` lists every opportunity's. An opportunity's trail is
-	// readable by whoever may read the opportunity, except that sales users
-	// see only the trail of opportunities they own; a deleted opportunity's
-	// trail and `opportunities/-` are for managers and admins.
+	// readable by whoever may read the opportunity (sales users: those they
+	// own; ops: won ones); a deleted opportunity's trail and
+	// `opportunities/-` are for managers and admins.
 	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error)
 }
 
@@ -365,9 +365,9 @@ type OpportunityServiceServer interface {
 	// Lists the audit trail of an opportunity (who changed which fields from
 	// what to what, when, through which method), newest first;
 	// `opportunities/-` lists every opportunity's. An opportunity's trail is
-	// readable by whoever may read the opportunity, except that sales users
-	// see only the trail of opportunities they own; a deleted opportunity's
-	// trail and `opportunities/-` are for managers and admins.
+	// readable by whoever may read the opportunity (sales users: those they
+	// own; ops: won ones); a deleted opportunity's trail and
+	// `opportunities/-` are for managers and admins.
 	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error)
 	mustEmbedUnimplementedOpportunityServiceServer()
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/services/lead/internal/app"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
+	"github.com/crmsuite/crm/services/lead/internal/protomap"
 )
 
 var _ app.WebFormStore = (*Repo)(nil)
@@ -34,20 +36,24 @@ func scanWebForm(row pgx.Row) (*domain.WebForm, error) {
 	return &f, nil
 }
 
-// CreateWebForm implements app.WebFormStore.
+// CreateWebForm implements app.WebFormStore; the form's audit trail
+// starts with it (its API form, which never holds the key).
 func (r *Repo) CreateWebForm(ctx context.Context, f *domain.WebForm) error {
 	origins := f.AllowedOrigins
 	if origins == nil {
 		origins = []string{}
 	}
-	_, err := pg.Q(ctx, r.pool).Exec(ctx, `INSERT INTO web_forms (`+webFormColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		f.ID, f.DisplayName, f.Campaign, f.DefaultOwner, origins, f.RedirectURI,
-		f.KeyHash, f.KeyPrefix, f.CreatedAt, f.CreatedBy, f.RevokedAt, f.RevokedBy)
-	if err != nil {
-		return fmt.Errorf("create web form: %w", err)
-	}
-	return nil
+	return pg.InTx(ctx, r.pool, func(ctx context.Context) error {
+		q := pg.Q(ctx, r.pool)
+		_, err := q.Exec(ctx, `INSERT INTO web_forms (`+webFormColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			f.ID, f.DisplayName, f.Campaign, f.DefaultOwner, origins, f.RedirectURI,
+			f.KeyHash, f.KeyPrefix, f.CreatedAt, f.CreatedBy, f.RevokedAt, f.RevokedBy)
+		if err != nil {
+			return fmt.Errorf("create web form: %w", err)
+		}
+		return audit.Record(ctx, q, nil, protomap.WebForm(f), "")
+	})
 }
 
 // GetWebForm implements app.WebFormStore.
@@ -104,11 +110,14 @@ func (r *Repo) MutateWebForm(ctx context.Context, id uuid.UUID, fn func(f *domai
 			return err
 		}
 		out = f
+		before := protomap.WebForm(f)
 		if !fn(f) {
 			return nil
 		}
-		_, err = q.Exec(ctx, `UPDATE web_forms SET revoked_at = $2, revoked_by = $3 WHERE id = $1`, id, f.RevokedAt, f.RevokedBy)
-		return err
+		if _, err = q.Exec(ctx, `UPDATE web_forms SET revoked_at = $2, revoked_by = $3 WHERE id = $1`, id, f.RevokedAt, f.RevokedBy); err != nil {
+			return err
+		}
+		return audit.Record(ctx, q, before, protomap.WebForm(f), "")
 	})
 	return out, err
 }

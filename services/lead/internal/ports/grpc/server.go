@@ -176,11 +176,11 @@ func (s *Server) ListActivities(ctx context.Context, req *leadv1.ListActivitiesR
 }
 
 func (s *Server) ListAuditEntries(ctx context.Context, req *leadv1.ListAuditEntriesRequest) (*auditv1.ListAuditEntriesResponse, error) {
-	q, _, id, err := audit.ParseRequest(req, "leads")
+	q, collection, id, err := audit.ParseRequest(req, "leads", "webForms")
 	if err != nil {
 		return nil, err
 	}
-	entries, next, err := s.app.ListAuditEntries(ctx, id, q)
+	entries, next, err := s.app.ListAuditEntries(ctx, collection, id, q)
 	if err != nil {
 		return nil, err
 	}
