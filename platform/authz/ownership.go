@@ -65,6 +65,20 @@ func (s Scope) CheckOwner(owner string) error {
 	return nil
 }
 
+// OwnerFilter returns the owner a list or report the caller asked for
+// (asked, "" for all) must be narrowed to: asked itself for a caller who
+// reaches every record, else the caller's own subject. Asking for another
+// owner's, or having no own records to ask for, is PermissionDenied.
+func (s Scope) OwnerFilter(asked string) (string, error) {
+	switch {
+	case s.All:
+		return asked, nil
+	case s.Owner == "" || asked != "" && asked != s.Owner:
+		return "", Denied()
+	}
+	return s.Owner, nil
+}
+
 // Hide turns NotFound into PermissionDenied for a caller that does not
 // reach every record, so that whether a record exists is not revealed to
 // callers who may not read it.

@@ -47,3 +47,28 @@ func TestScopeReachesOwnRecordsForSalesOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestOwnerFilterNarrowsRestrictedCallersToTheirOwn(t *testing.T) {
+	as := func(roles ...string) authz.Scope {
+		return authz.ScopeOf(auth.WithPrincipal(context.Background(), auth.Principal{Subject: "sam", Roles: roles}))
+	}
+	cases := []struct {
+		scope  authz.Scope
+		asked  string
+		want   string
+		denied bool
+	}{
+		{as("manager"), "", "", false},
+		{as("manager"), "bob", "bob", false},
+		{as("sales"), "", "sam", false},
+		{as("sales"), "sam", "sam", false},
+		{as("sales"), "bob", "", true},
+		{as("ops"), "", "", true},
+	}
+	for _, c := range cases {
+		got, err := c.scope.OwnerFilter(c.asked)
+		if got != c.want || (err != nil) != c.denied || err != nil && !apperr.IsKind(err, apperr.KindPermissionDenied) {
+			t.Errorf("%+v OwnerFilter(%q) = %q, %v", c.scope, c.asked, got, err)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/crmsuite/crm/platform/authz"
 )
 
 // Dial returns a plaintext client connection to addr, closed when the test
@@ -76,4 +78,17 @@ func Tamper(tok string) string {
 		b[i] = 'A'
 	}
 	return string(b)
+}
+
+// RequireDenied fails the test unless err is the PermissionDenied of an
+// authorization rule or ownership check (authz.Denied); what names the
+// call in the failure.
+func RequireDenied(t testing.TB, what string, err error) {
+	t.Helper()
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("%s: err = %v, want PermissionDenied", what, err)
+	}
+	if reason, _ := RequireCode(t, err, codes.PermissionDenied); reason != authz.ReasonDenied {
+		t.Fatalf("%s: reason %s, want %s", what, reason, authz.ReasonDenied)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	"github.com/crmsuite/crm/platform/authn"
@@ -32,12 +31,6 @@ func TestEveryAccountMethodHasARule(t *testing.T) {
 func TestAccountRolesAreEnforced(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	denied := func(what string, err error) {
-		t.Helper()
-		if reason, _ := testkit.RequireCode(t, err, codes.PermissionDenied); reason != authz.ReasonDenied {
-			t.Fatalf("%s: reason %s", what, reason)
-		}
-	}
 	acct, err := s.client.CreateAccount(testkit.As("sam", "sales"), &accountv1.CreateAccountRequest{Account: &accountv1.Account{DisplayName: "Acme"}})
 	if err != nil {
 		t.Fatalf("sales creates an account: %v", err)
@@ -53,27 +46,27 @@ func TestAccountRolesAreEnforced(t *testing.T) {
 		t.Fatalf("ops lists contacts: %v", err)
 	}
 	_, err = s.client.CreateAccount(ops, &accountv1.CreateAccountRequest{Account: &accountv1.Account{DisplayName: "Ops Inc"}})
-	denied("ops creates", err)
+	testkit.RequireDenied(t, "ops creates", err)
 	_, err = s.client.MatchCustomers(ops, &accountv1.MatchCustomersRequest{})
-	denied("ops matches", err)
+	testkit.RequireDenied(t, "ops matches", err)
 	// A service identity gets what lead and opportunity call, nothing more.
 	svc := testkit.As("service:opportunity", "service")
 	if _, err := s.client.GetAccount(svc, &accountv1.GetAccountRequest{Name: acct.Name}); err != nil {
 		t.Fatalf("service reads an account: %v", err)
 	}
 	_, err = s.client.CreateAccount(svc, &accountv1.CreateAccountRequest{Account: &accountv1.Account{DisplayName: "Svc Inc"}})
-	denied("service creates", err)
+	testkit.RequireDenied(t, "service creates", err)
 	_, err = s.client.ListAccounts(svc, &accountv1.ListAccountsRequest{})
-	denied("service lists", err)
+	testkit.RequireDenied(t, "service lists", err)
 	// Deletes are admin only; a token without roles gets nowhere.
 	_, err = s.client.DeleteContact(testkit.As("mia", "manager"), &accountv1.DeleteContactRequest{Name: "contacts/00000000-0000-0000-0000-000000000001"})
-	denied("manager deletes a contact", err)
+	testkit.RequireDenied(t, "manager deletes a contact", err)
 	noRoles, err := authn.Mint([]byte(testkit.AuthSecret), testkit.AuthIssuer, testkit.AuthAudience, "nobody", nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.client.GetAccount(testkit.WithToken(t.Context(), noRoles), &accountv1.GetAccountRequest{Name: acct.Name})
-	denied("no roles reads", err)
+	testkit.RequireDenied(t, "no roles reads", err)
 	if l, err := s.client.ListAccounts(testkit.As("root"), &accountv1.ListAccountsRequest{}); err != nil || len(l.Accounts) != 1 {
 		t.Fatalf("accounts after refused calls: %v, %v", l, err)
 	}

@@ -178,12 +178,11 @@ func (s *Service) GetLead(ctx context.Context, id uuid.UUID) (*domain.Lead, erro
 
 // ListLeads lists the leads the caller may read.
 func (s *Service) ListLeads(ctx context.Context, q ListQuery) ([]*domain.Lead, string, error) {
-	if scope := authz.ScopeOf(ctx); !scope.All {
-		if scope.Owner == "" {
-			return nil, "", authz.Denied()
-		}
-		q.Owner = scope.Owner
+	owner, err := authz.ScopeOf(ctx).OwnerFilter("")
+	if err != nil {
+		return nil, "", err
 	}
+	q.Owner = owner
 	return s.repo.List(ctx, q)
 }
 
@@ -242,12 +241,11 @@ func (s *Service) LeadStatistics(ctx context.Context, q StatisticsQuery) (Statis
 	if q.To.IsZero() {
 		q.To = s.now().Add(time.Microsecond)
 	}
-	if scope := authz.ScopeOf(ctx); !scope.All {
-		if q.Owner != "" && q.Owner != scope.Owner || scope.Owner == "" {
-			return Statistics{}, authz.Denied()
-		}
-		q.Owner = scope.Owner
+	owner, err := authz.ScopeOf(ctx).OwnerFilter(q.Owner)
+	if err != nil {
+		return Statistics{}, err
 	}
+	q.Owner = owner
 	if !q.From.Before(q.To) {
 		return Statistics{}, apperr.InvalidField("start_time", "EMPTY_RANGE", "start_time must be before end_time")
 	}

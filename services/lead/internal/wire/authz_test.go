@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
@@ -46,27 +45,21 @@ func TestLeadRolesAreEnforced(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sales creates a lead: %v", err)
 	}
-	denied := func(what string, err error) {
-		t.Helper()
-		if reason, _ := testkit.RequireCode(t, err, codes.PermissionDenied); reason != authz.ReasonDenied {
-			t.Fatalf("%s: reason %s", what, reason)
-		}
-	}
 	// Deletes are admin only; a refused delete changes nothing.
 	_, err = s.client.DeleteLead(testkit.As("sam", "sales"), &leadv1.DeleteLeadRequest{Name: lead.Name, Etag: lead.Etag})
-	denied("sales deletes", err)
+	testkit.RequireDenied(t, "sales deletes", err)
 	_, err = s.client.DeleteLead(testkit.As("mia", "manager"), &leadv1.DeleteLeadRequest{Name: lead.Name, Etag: lead.Etag})
-	denied("manager deletes", err)
+	testkit.RequireDenied(t, "manager deletes", err)
 	// Denied alike whether the lead exists or not.
 	_, err = s.client.DeleteLead(testkit.As("sam", "sales"), &leadv1.DeleteLeadRequest{Name: "leads/00000000-0000-0000-0000-000000000099"})
-	denied("sales deletes a missing lead", err)
+	testkit.RequireDenied(t, "sales deletes a missing lead", err)
 	got, err := s.client.GetLead(testkit.As("sam", "sales"), &leadv1.GetLeadRequest{Name: lead.Name})
 	if err != nil || !proto.Equal(got, lead) {
 		t.Fatalf("after refused deletes: %v, %v; want %v", got, err, lead)
 	}
 	// Reassigning is for managers.
 	_, err = s.client.AssignLead(testkit.As("sam", "sales"), &leadv1.AssignLeadRequest{Name: lead.Name, Owner: "sue"})
-	denied("sales reassigns", err)
+	testkit.RequireDenied(t, "sales reassigns", err)
 	// ops and services have nothing to do with leads; a token without
 	// roles gets nowhere.
 	noRoles, err := authn.Mint([]byte(testkit.AuthSecret), testkit.AuthIssuer, testkit.AuthAudience, "nobody", nil, time.Hour)
@@ -78,9 +71,9 @@ func TestLeadRolesAreEnforced(t *testing.T) {
 		"no roles": testkit.WithToken(t.Context(), noRoles),
 	} {
 		_, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Intruder", Company: "X"}})
-		denied(name+" creates", err)
+		testkit.RequireDenied(t, name+" creates", err)
 		_, err = s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: lead.Name})
-		denied(name+" reads", err)
+		testkit.RequireDenied(t, name+" reads", err)
 	}
 	list, err := s.client.ListLeads(testkit.As("root"), &leadv1.ListLeadsRequest{})
 	if err != nil || len(list.Leads) != 1 {

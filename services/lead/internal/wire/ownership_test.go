@@ -27,20 +27,14 @@ func TestSalesReachesOnlyItsOwnLeads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	denied := func(what string, err error) {
-		t.Helper()
-		if reason, _ := testkit.RequireCode(t, err, codes.PermissionDenied); reason != authz.ReasonDenied {
-			t.Fatalf("%s: reason %s", what, reason)
-		}
-	}
 
 	_, err = s.client.CreateLead(sam, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Gift", Company: "G", Owner: "bob"}})
-	denied("sales creates a lead for another owner", err)
+	testkit.RequireDenied(t, "sales creates a lead for another owner", err)
 	_, err = s.client.GetLead(sam, &leadv1.GetLeadRequest{Name: theirs.Name})
-	denied("sales reads another's lead", err)
+	testkit.RequireDenied(t, "sales reads another's lead", err)
 	const missing = "leads/00000000-0000-4000-8000-000000000099"
 	_, err = s.client.GetLead(sam, &leadv1.GetLeadRequest{Name: missing})
-	denied("sales reads a missing lead", err)
+	testkit.RequireDenied(t, "sales reads a missing lead", err)
 	_, err = s.client.GetLead(testkit.As("mia", "manager"), &leadv1.GetLeadRequest{Name: missing})
 	testkit.RequireCode(t, err, codes.NotFound)
 
@@ -89,7 +83,7 @@ func TestSalesReachesOnlyItsOwnLeads(t *testing.T) {
 		},
 	}
 	for what, call := range changes {
-		denied("sales: "+what, call())
+		testkit.RequireDenied(t, "sales: "+what, call())
 	}
 	got, err := s.client.GetLead(testkit.As("root"), &leadv1.GetLeadRequest{Name: theirs.Name})
 	if err != nil || !proto.Equal(got, theirs) {

@@ -91,14 +91,15 @@ func (s *Service) Forecast(ctx context.Context, q ForecastQuery) ([]ForecastRow,
 	}
 	if scope := authz.ScopeOf(ctx); !scope.All {
 		for _, o := range q.Owners {
-			if o != scope.Owner {
-				return nil, authz.Denied()
+			if _, err := scope.OwnerFilter(o); err != nil {
+				return nil, err
 			}
 		}
-		if scope.Owner == "" {
-			return nil, authz.Denied()
+		own, err := scope.OwnerFilter("")
+		if err != nil {
+			return nil, err
 		}
-		q.Owners = []string{scope.Owner}
+		q.Owners = []string{own}
 	}
 	return s.repo.Forecast(ctx, q)
 }
@@ -115,11 +116,10 @@ func (s *Service) Performance(ctx context.Context, q PerformanceQuery) ([]OwnerP
 	if !q.End.After(q.Start) {
 		return nil, apperr.InvalidField("end_time", "INVALID_RANGE", "end_time must be after start_time")
 	}
-	if scope := authz.ScopeOf(ctx); !scope.All {
-		if q.Owner != "" && q.Owner != scope.Owner || scope.Owner == "" {
-			return nil, authz.Denied()
-		}
-		q.Owner = scope.Owner
+	owner, err := authz.ScopeOf(ctx).OwnerFilter(q.Owner)
+	if err != nil {
+		return nil, err
 	}
+	q.Owner = owner
 	return s.repo.Performance(ctx, q)
 }

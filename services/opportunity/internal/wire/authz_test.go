@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -33,12 +32,6 @@ func TestEveryOpportunityMethodHasARule(t *testing.T) {
 func TestOpportunityRolesAreEnforced(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	denied := func(what string, err error) {
-		t.Helper()
-		if reason, _ := testkit.RequireCode(t, err, codes.PermissionDenied); reason != authz.ReasonDenied {
-			t.Fatalf("%s: reason %s", what, reason)
-		}
-	}
 	list, err := s.client.ListPipelines(testkit.As("sam", "sales"), &opportunityv1.ListPipelinesRequest{})
 	if err != nil || len(list.Pipelines) == 0 {
 		t.Fatalf("sales lists pipelines: %v, %v", list, err)
@@ -53,11 +46,11 @@ func TestOpportunityRolesAreEnforced(t *testing.T) {
 		_, err = s.client.UpdatePipeline(testkit.As(ctx.who, ctx.roles...), &opportunityv1.UpdatePipelineRequest{
 			Pipeline:   &opportunityv1.Pipeline{Name: p.Name, Etag: p.Etag, DisplayName: "Hijacked"},
 			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}})
-		denied(ctx.who+" updates a pipeline", err)
+		testkit.RequireDenied(t, ctx.who+" updates a pipeline", err)
 		_, err = s.client.UpdateLossReasons(testkit.As(ctx.who, ctx.roles...), &opportunityv1.UpdateLossReasonsRequest{})
-		denied(ctx.who+" updates loss reasons", err)
+		testkit.RequireDenied(t, ctx.who+" updates loss reasons", err)
 		_, err = s.client.CreatePipeline(testkit.As(ctx.who, ctx.roles...), &opportunityv1.CreatePipelineRequest{})
-		denied(ctx.who+" creates a pipeline", err)
+		testkit.RequireDenied(t, ctx.who+" creates a pipeline", err)
 	}
 	got, err := s.client.GetPipeline(testkit.As("root"), &opportunityv1.GetPipelineRequest{Name: p.Name})
 	if err != nil || !proto.Equal(got, p) {
@@ -68,12 +61,12 @@ func TestOpportunityRolesAreEnforced(t *testing.T) {
 		t.Fatalf("ops lists opportunities: %v", err)
 	}
 	_, err = s.client.CreateOpportunity(testkit.As("olga", "ops"), &opportunityv1.CreateOpportunityRequest{})
-	denied("ops creates", err)
+	testkit.RequireDenied(t, "ops creates", err)
 	_, err = s.client.GetForecast(testkit.As("olga", "ops"), &opportunityv1.GetForecastRequest{})
-	denied("ops reads the forecast", err)
+	testkit.RequireDenied(t, "ops reads the forecast", err)
 	// No service calls opportunity.
 	_, err = s.client.ListOpportunities(testkit.As("service:lead", "service"), &opportunityv1.ListOpportunitiesRequest{})
-	denied("a service lists", err)
+	testkit.RequireDenied(t, "a service lists", err)
 }
 
 // ROLES.md is the role x method matrix as the rule table enforces it.

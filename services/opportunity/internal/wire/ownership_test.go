@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
-	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/testkit"
 )
 
@@ -38,20 +37,14 @@ func TestSalesReachesOnlyItsOwnOpportunities(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bob wins his own: %v", err)
 	}
-	denied := func(what string, err error) {
-		t.Helper()
-		if reason, _ := testkit.RequireCode(t, err, codes.PermissionDenied); reason != authz.ReasonDenied {
-			t.Fatalf("%s: reason %s", what, reason)
-		}
-	}
 
 	_, err = s.client.CreateOpportunity(sam, &opportunityv1.CreateOpportunityRequest{Opportunity: &opportunityv1.Opportunity{DisplayName: "Gift", Account: account, Owner: "bob"}})
-	denied("sales creates for another owner", err)
+	testkit.RequireDenied(t, "sales creates for another owner", err)
 	_, err = s.client.GetOpportunity(sam, &opportunityv1.GetOpportunityRequest{Name: theirs.Name})
-	denied("sales reads another's", err)
+	testkit.RequireDenied(t, "sales reads another's", err)
 	const missing = "opportunities/00000000-0000-4000-8000-000000000099"
 	_, err = s.client.GetOpportunity(sam, &opportunityv1.GetOpportunityRequest{Name: missing})
-	denied("sales reads a missing one", err)
+	testkit.RequireDenied(t, "sales reads a missing one", err)
 	_, err = s.client.GetOpportunity(testkit.As("mia", "manager"), &opportunityv1.GetOpportunityRequest{Name: missing})
 	testkit.RequireCode(t, err, codes.NotFound)
 
@@ -102,7 +95,7 @@ func TestSalesReachesOnlyItsOwnOpportunities(t *testing.T) {
 		},
 	}
 	for what, call := range changes {
-		denied("sales: "+what, call())
+		testkit.RequireDenied(t, "sales: "+what, call())
 	}
 	root := testkit.As("root")
 	for _, want := range []*opportunityv1.Opportunity{theirs, won, mine} {
@@ -146,7 +139,7 @@ func TestSalesReachesOnlyItsOwnOpportunities(t *testing.T) {
 		t.Fatalf("ops reads a won opportunity: %v", err)
 	}
 	_, err = s.client.GetOpportunity(olga, &opportunityv1.GetOpportunityRequest{Name: theirs.Name})
-	denied("ops reads an open opportunity", err)
+	testkit.RequireDenied(t, "ops reads an open opportunity", err)
 
 	// Reports cover the caller's own opportunities.
 	fc, err := s.client.GetForecast(sam, &opportunityv1.GetForecastRequest{
