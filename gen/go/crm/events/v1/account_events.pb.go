@@ -650,9 +650,11 @@ func (x *ContactLinked) GetSourceLeadId() string {
 	return ""
 }
 
-// Subject crm.account.lead_conversion_rejected: a LeadQualified event could
-// not be applied (it names an account that does not exist, a contact of
-// another account, ...). The event also went to the dead-letter subject.
+// Subject crm.account.lead_conversion_rejected (and
+// crm.order.lead_conversion_rejected): a LeadQualified event could not be
+// applied (it names an account that does not exist, a contact of another
+// account, an order that is not valid, ...). The event also went to the
+// dead-letter subject.
 type LeadConversionRejected struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Meta   *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`

@@ -9,6 +9,7 @@ package eventsv1
 import (
 	v11 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	v1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	v12 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -842,7 +843,9 @@ type LeadQualified struct {
 	Account *ConversionAccount     `protobuf:"bytes,4,opt,name=account,proto3" json:"account,omitempty"`
 	Contact *ConversionContact     `protobuf:"bytes,5,opt,name=contact,proto3" json:"contact,omitempty"`
 	// Absent when no opportunity was asked for.
-	Opportunity   *ConversionOpportunity `protobuf:"bytes,6,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	Opportunity *ConversionOpportunity `protobuf:"bytes,6,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	// Absent when no order was asked for.
+	Order         *ConversionOrder `protobuf:"bytes,7,opt,name=order,proto3" json:"order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -915,6 +918,13 @@ func (x *LeadQualified) GetContact() *ConversionContact {
 func (x *LeadQualified) GetOpportunity() *ConversionOpportunity {
 	if x != nil {
 		return x.Opportunity
+	}
+	return nil
+}
+
+func (x *LeadQualified) GetOrder() *ConversionOrder {
+	if x != nil {
+		return x.Order
 	}
 	return nil
 }
@@ -1242,11 +1252,113 @@ func (x *ConversionOpportunity) GetContactId() string {
 	return ""
 }
 
+// The draft order a conversion makes (seed 000: a lead can progress
+// straight into an order), for the account and contact above.
+type ConversionOrder struct {
+	state                   protoimpl.MessageState `protogen:"open.v1"`
+	OrderId                 string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	DisplayName             string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	CurrencyCode            string                 `protobuf:"bytes,3,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	Lines                   []*v12.OrderLine       `protobuf:"bytes,4,rep,name=lines,proto3" json:"lines,omitempty"`
+	ExpectedFulfillmentDate *date.Date             `protobuf:"bytes,5,opt,name=expected_fulfillment_date,json=expectedFulfillmentDate,proto3" json:"expected_fulfillment_date,omitempty"`
+	Owner                   string                 `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	AccountId               string                 `protobuf:"bytes,7,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	ContactId               string                 `protobuf:"bytes,8,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *ConversionOrder) Reset() {
+	*x = ConversionOrder{}
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversionOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversionOrder) ProtoMessage() {}
+
+func (x *ConversionOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversionOrder.ProtoReflect.Descriptor instead.
+func (*ConversionOrder) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ConversionOrder) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *ConversionOrder) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ConversionOrder) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
+func (x *ConversionOrder) GetLines() []*v12.OrderLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *ConversionOrder) GetExpectedFulfillmentDate() *date.Date {
+	if x != nil {
+		return x.ExpectedFulfillmentDate
+	}
+	return nil
+}
+
+func (x *ConversionOrder) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ConversionOrder) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ConversionOrder) GetContactId() string {
+	if x != nil {
+		return x.ContactId
+	}
+	return ""
+}
+
 var File_crm_events_v1_lead_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"{\n" +
+	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"{\n" +
 	"\vLeadCreated\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
@@ -1307,14 +1419,15 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1d\n" +
 	"\n" +
 	"import_job\x18\x02 \x01(\tR\timportJob\x12'\n" +
-	"\x05leads\x18\x03 \x03(\v2\x11.crm.lead.v1.LeadR\x05leads\"\xbd\x02\n" +
+	"\x05leads\x18\x03 \x03(\v2\x11.crm.lead.v1.LeadR\x05leads\"\xf3\x02\n" +
 	"\rLeadQualified\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
 	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x12:\n" +
 	"\aaccount\x18\x04 \x01(\v2 .crm.events.v1.ConversionAccountR\aaccount\x12:\n" +
 	"\acontact\x18\x05 \x01(\v2 .crm.events.v1.ConversionContactR\acontact\x12F\n" +
-	"\vopportunity\x18\x06 \x01(\v2$.crm.events.v1.ConversionOpportunityR\vopportunity\"\xdb\x02\n" +
+	"\vopportunity\x18\x06 \x01(\v2$.crm.events.v1.ConversionOpportunityR\vopportunity\x124\n" +
+	"\x05order\x18\a \x01(\v2\x1e.crm.events.v1.ConversionOrderR\x05order\"\xdb\x02\n" +
 	"\x11ConversionAccount\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x16\n" +
@@ -1351,7 +1464,18 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x06 \x01(\tR\taccountId\x12\x1d\n" +
 	"\n" +
-	"contact_id\x18\a \x01(\tR\tcontactIdB\xb1\x01\n" +
+	"contact_id\x18\a \x01(\tR\tcontactId\"\xc6\x02\n" +
+	"\x0fConversionOrder\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12#\n" +
+	"\rcurrency_code\x18\x03 \x01(\tR\fcurrencyCode\x12-\n" +
+	"\x05lines\x18\x04 \x03(\v2\x17.crm.order.v1.OrderLineR\x05lines\x12M\n" +
+	"\x19expected_fulfillment_date\x18\x05 \x01(\v2\x11.google.type.DateR\x17expectedFulfillmentDate\x12\x14\n" +
+	"\x05owner\x18\x06 \x01(\tR\x05owner\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\a \x01(\tR\taccountId\x12\x1d\n" +
+	"\n" +
+	"contact_id\x18\b \x01(\tR\tcontactIdB\xb1\x01\n" +
 	"\x11com.crm.events.v1B\x0fLeadEventsProtoP\x01Z5github.com/crmsuite/crm/gen/go/crm/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\rCrm.Events.V1\xca\x02\rCrm\\Events\\V1\xe2\x02\x19Crm\\Events\\V1\\GPBMetadata\xea\x02\x0fCrm::Events::V1b\x06proto3"
 
 var (
@@ -1366,7 +1490,7 @@ func file_crm_events_v1_lead_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_lead_events_proto_rawDescData
 }
 
-var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_crm_events_v1_lead_events_proto_goTypes = []any{
 	(*LeadCreated)(nil),            // 0: crm.events.v1.LeadCreated
 	(*LeadUpdated)(nil),            // 1: crm.events.v1.LeadUpdated
@@ -1383,63 +1507,68 @@ var file_crm_events_v1_lead_events_proto_goTypes = []any{
 	(*ConversionAccount)(nil),      // 12: crm.events.v1.ConversionAccount
 	(*ConversionContact)(nil),      // 13: crm.events.v1.ConversionContact
 	(*ConversionOpportunity)(nil),  // 14: crm.events.v1.ConversionOpportunity
-	(*EventMeta)(nil),              // 15: crm.events.v1.EventMeta
-	(*v1.Lead)(nil),                // 16: crm.lead.v1.Lead
-	(v1.Rating)(0),                 // 17: crm.lead.v1.Rating
-	(v1.Status)(0),                 // 18: crm.lead.v1.Status
-	(v1.DisqualificationReason)(0), // 19: crm.lead.v1.DisqualificationReason
-	(*v1.Activity)(nil),            // 20: crm.lead.v1.Activity
-	(v11.AccountType)(0),           // 21: crm.account.v1.AccountType
-	(*v1.PostalAddress)(nil),       // 22: crm.lead.v1.PostalAddress
-	(*money.Money)(nil),            // 23: google.type.Money
-	(*date.Date)(nil),              // 24: google.type.Date
+	(*ConversionOrder)(nil),        // 15: crm.events.v1.ConversionOrder
+	(*EventMeta)(nil),              // 16: crm.events.v1.EventMeta
+	(*v1.Lead)(nil),                // 17: crm.lead.v1.Lead
+	(v1.Rating)(0),                 // 18: crm.lead.v1.Rating
+	(v1.Status)(0),                 // 19: crm.lead.v1.Status
+	(v1.DisqualificationReason)(0), // 20: crm.lead.v1.DisqualificationReason
+	(*v1.Activity)(nil),            // 21: crm.lead.v1.Activity
+	(v11.AccountType)(0),           // 22: crm.account.v1.AccountType
+	(*v1.PostalAddress)(nil),       // 23: crm.lead.v1.PostalAddress
+	(*money.Money)(nil),            // 24: google.type.Money
+	(*date.Date)(nil),              // 25: google.type.Date
+	(*v12.OrderLine)(nil),          // 26: crm.order.v1.OrderLine
 }
 var file_crm_events_v1_lead_events_proto_depIdxs = []int32{
-	15, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
-	16, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
-	15, // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
-	16, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
-	15, // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
-	16, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
-	15, // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
-	16, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
-	17, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
-	17, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
-	15, // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
-	16, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
-	18, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
-	18, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
-	15, // 14: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
-	16, // 15: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
-	19, // 16: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
-	18, // 17: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
-	15, // 18: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
-	16, // 19: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
-	18, // 20: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
-	15, // 21: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
-	16, // 22: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
-	15, // 23: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
-	16, // 24: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
-	20, // 25: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
-	15, // 26: crm.events.v1.LeadsMerged.meta:type_name -> crm.events.v1.EventMeta
-	16, // 27: crm.events.v1.LeadsMerged.lead:type_name -> crm.lead.v1.Lead
-	16, // 28: crm.events.v1.LeadsMerged.merged_leads:type_name -> crm.lead.v1.Lead
-	15, // 29: crm.events.v1.LeadsImported.meta:type_name -> crm.events.v1.EventMeta
-	16, // 30: crm.events.v1.LeadsImported.leads:type_name -> crm.lead.v1.Lead
-	15, // 31: crm.events.v1.LeadQualified.meta:type_name -> crm.events.v1.EventMeta
-	16, // 32: crm.events.v1.LeadQualified.lead:type_name -> crm.lead.v1.Lead
+	16, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
+	17, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
+	16, // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
+	17, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
+	16, // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
+	17, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
+	16, // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
+	17, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
+	18, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
+	18, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
+	16, // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
+	17, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
+	19, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
+	19, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
+	16, // 14: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
+	17, // 15: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
+	20, // 16: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
+	19, // 17: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
+	16, // 18: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
+	17, // 19: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
+	19, // 20: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
+	16, // 21: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
+	17, // 22: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
+	16, // 23: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
+	17, // 24: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
+	21, // 25: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
+	16, // 26: crm.events.v1.LeadsMerged.meta:type_name -> crm.events.v1.EventMeta
+	17, // 27: crm.events.v1.LeadsMerged.lead:type_name -> crm.lead.v1.Lead
+	17, // 28: crm.events.v1.LeadsMerged.merged_leads:type_name -> crm.lead.v1.Lead
+	16, // 29: crm.events.v1.LeadsImported.meta:type_name -> crm.events.v1.EventMeta
+	17, // 30: crm.events.v1.LeadsImported.leads:type_name -> crm.lead.v1.Lead
+	16, // 31: crm.events.v1.LeadQualified.meta:type_name -> crm.events.v1.EventMeta
+	17, // 32: crm.events.v1.LeadQualified.lead:type_name -> crm.lead.v1.Lead
 	12, // 33: crm.events.v1.LeadQualified.account:type_name -> crm.events.v1.ConversionAccount
 	13, // 34: crm.events.v1.LeadQualified.contact:type_name -> crm.events.v1.ConversionContact
 	14, // 35: crm.events.v1.LeadQualified.opportunity:type_name -> crm.events.v1.ConversionOpportunity
-	21, // 36: crm.events.v1.ConversionAccount.type:type_name -> crm.account.v1.AccountType
-	22, // 37: crm.events.v1.ConversionAccount.address:type_name -> crm.lead.v1.PostalAddress
-	23, // 38: crm.events.v1.ConversionOpportunity.amount:type_name -> google.type.Money
-	24, // 39: crm.events.v1.ConversionOpportunity.expected_close_date:type_name -> google.type.Date
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	15, // 36: crm.events.v1.LeadQualified.order:type_name -> crm.events.v1.ConversionOrder
+	22, // 37: crm.events.v1.ConversionAccount.type:type_name -> crm.account.v1.AccountType
+	23, // 38: crm.events.v1.ConversionAccount.address:type_name -> crm.lead.v1.PostalAddress
+	24, // 39: crm.events.v1.ConversionOpportunity.amount:type_name -> google.type.Money
+	25, // 40: crm.events.v1.ConversionOpportunity.expected_close_date:type_name -> google.type.Date
+	26, // 41: crm.events.v1.ConversionOrder.lines:type_name -> crm.order.v1.OrderLine
+	25, // 42: crm.events.v1.ConversionOrder.expected_fulfillment_date:type_name -> google.type.Date
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_lead_events_proto_init() }
@@ -1454,7 +1583,7 @@ func file_crm_events_v1_lead_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_lead_events_proto_rawDesc), len(file_crm_events_v1_lead_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

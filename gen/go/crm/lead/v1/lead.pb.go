@@ -29,12 +29,13 @@ type ConversionState int32
 
 const (
 	ConversionState_CONVERSION_STATE_UNSPECIFIED ConversionState = 0
-	// Committed on the lead; the account service has not confirmed it yet.
+	// Committed on the lead; the other services have not all confirmed it
+	// yet.
 	ConversionState_CONVERSION_STATE_PENDING ConversionState = 1
-	// The account and contact exist, and the opportunity if one was asked
-	// for.
+	// The account and contact exist, and the opportunity and order if they
+	// were asked for.
 	ConversionState_CONVERSION_STATE_COMPLETE ConversionState = 2
-	// The account service refused it (see failure_reason).
+	// The account or order service refused it (see failure_reason).
 	ConversionState_CONVERSION_STATE_FAILED ConversionState = 3
 )
 
@@ -741,8 +742,12 @@ type Conversion struct {
 	FailTime            *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=fail_time,json=failTime,proto3" json:"fail_time,omitempty"`
 	// When the opportunity service had opened the opportunity.
 	OpportunityCompleteTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=opportunity_complete_time,json=opportunityCompleteTime,proto3" json:"opportunity_complete_time,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// `orders/{order}`, if the conversion makes a draft order.
+	Order string `protobuf:"bytes,13,opt,name=order,proto3" json:"order,omitempty"`
+	// When the order service had made the order.
+	OrderCompleteTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=order_complete_time,json=orderCompleteTime,proto3" json:"order_complete_time,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Conversion) Reset() {
@@ -855,6 +860,20 @@ func (x *Conversion) GetFailTime() *timestamppb.Timestamp {
 func (x *Conversion) GetOpportunityCompleteTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.OpportunityCompleteTime
+	}
+	return nil
+}
+
+func (x *Conversion) GetOrder() string {
+	if x != nil {
+		return x.Order
+	}
+	return ""
+}
+
+func (x *Conversion) GetOrderCompleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OrderCompleteTime
 	}
 	return nil
 }
@@ -1179,7 +1198,7 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:4\xeaA1\n" +
-	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\xb8\x04\n" +
+	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\x9a\x05\n" +
 	"\n" +
 	"Conversion\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12%\n" +
@@ -1194,7 +1213,9 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\x15account_complete_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x13accountCompleteTime\x127\n" +
 	"\tfail_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bfailTime\x12V\n" +
-	"\x19opportunity_complete_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x17opportunityCompleteTime\"\x85\x02\n" +
+	"\x19opportunity_complete_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x17opportunityCompleteTime\x12\x14\n" +
+	"\x05order\x18\r \x01(\tR\x05order\x12J\n" +
+	"\x13order_complete_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x11orderCompleteTime\"\x85\x02\n" +
 	"\rPostalAddress\x124\n" +
 	"\raddress_lines\x18\x01 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10\x04\"\x05r\x03\x18\xc8\x01R\faddressLines\x12#\n" +
 	"\blocality\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\blocality\x128\n" +
@@ -1323,19 +1344,20 @@ var file_crm_lead_v1_lead_proto_depIdxs = []int32{
 	13, // 13: crm.lead.v1.Conversion.account_complete_time:type_name -> google.protobuf.Timestamp
 	13, // 14: crm.lead.v1.Conversion.fail_time:type_name -> google.protobuf.Timestamp
 	13, // 15: crm.lead.v1.Conversion.opportunity_complete_time:type_name -> google.protobuf.Timestamp
-	4,  // 16: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
-	13, // 17: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
-	3,  // 18: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
-	5,  // 19: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
-	6,  // 20: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
-	14, // 21: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
-	13, // 22: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 23: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	13, // 16: crm.lead.v1.Conversion.order_complete_time:type_name -> google.protobuf.Timestamp
+	4,  // 17: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
+	13, // 18: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
+	3,  // 19: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
+	5,  // 20: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
+	6,  // 21: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
+	14, // 22: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
+	13, // 23: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
+	13, // 24: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_proto_init() }

@@ -9,7 +9,8 @@ package leadv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
-	v11 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
+	v12 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
+	v11 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
@@ -249,7 +250,7 @@ func (x ImportJob_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ImportJob_State.Descriptor instead.
 func (ImportJob_State) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20, 0}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21, 0}
 }
 
 type QualifyLeadRequest struct {
@@ -273,7 +274,10 @@ type QualifyLeadRequest struct {
 	//	*QualifyLeadRequest_ExistingContact
 	ContactTarget isQualifyLeadRequest_ContactTarget `protobuf_oneof:"contact_target"`
 	// Also open an opportunity for the account.
-	Opportunity   *NewOpportunity `protobuf:"bytes,8,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	Opportunity *NewOpportunity `protobuf:"bytes,8,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	// Also (or instead) make a draft order for the account: a lead can
+	// progress straight into an order.
+	Order         *NewOrder `protobuf:"bytes,9,opt,name=order,proto3" json:"order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -382,6 +386,13 @@ func (x *QualifyLeadRequest) GetExistingContact() string {
 func (x *QualifyLeadRequest) GetOpportunity() *NewOpportunity {
 	if x != nil {
 		return x.Opportunity
+	}
+	return nil
+}
+
+func (x *QualifyLeadRequest) GetOrder() *NewOrder {
+	if x != nil {
+		return x.Order
 	}
 	return nil
 }
@@ -571,6 +582,79 @@ func (x *NewContact) GetDepartment() string {
 	return ""
 }
 
+// A draft order a conversion makes.
+type NewOrder struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Defaults to "<account name> – <lead's campaign or source>".
+	DisplayName string `protobuf:"bytes,1,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// ISO 4217; defaults to the new account's currency, else the first
+	// line's.
+	CurrencyCode string `protobuf:"bytes,2,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	// At least one line, as in crm.order.v1.Order.
+	Lines                   []*v11.OrderLine `protobuf:"bytes,3,rep,name=lines,proto3" json:"lines,omitempty"`
+	ExpectedFulfillmentDate *date.Date       `protobuf:"bytes,4,opt,name=expected_fulfillment_date,json=expectedFulfillmentDate,proto3" json:"expected_fulfillment_date,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *NewOrder) Reset() {
+	*x = NewOrder{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NewOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NewOrder) ProtoMessage() {}
+
+func (x *NewOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NewOrder.ProtoReflect.Descriptor instead.
+func (*NewOrder) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *NewOrder) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *NewOrder) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
+func (x *NewOrder) GetLines() []*v11.OrderLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *NewOrder) GetExpectedFulfillmentDate() *date.Date {
+	if x != nil {
+		return x.ExpectedFulfillmentDate
+	}
+	return nil
+}
+
 // An opportunity a conversion opens.
 type NewOpportunity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -585,7 +669,7 @@ type NewOpportunity struct {
 
 func (x *NewOpportunity) Reset() {
 	*x = NewOpportunity{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +681,7 @@ func (x *NewOpportunity) String() string {
 func (*NewOpportunity) ProtoMessage() {}
 
 func (x *NewOpportunity) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +694,7 @@ func (x *NewOpportunity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewOpportunity.ProtoReflect.Descriptor instead.
 func (*NewOpportunity) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *NewOpportunity) GetDisplayName() string {
@@ -643,7 +727,7 @@ type FindConversionCandidatesRequest struct {
 
 func (x *FindConversionCandidatesRequest) Reset() {
 	*x = FindConversionCandidatesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +739,7 @@ func (x *FindConversionCandidatesRequest) String() string {
 func (*FindConversionCandidatesRequest) ProtoMessage() {}
 
 func (x *FindConversionCandidatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +752,7 @@ func (x *FindConversionCandidatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindConversionCandidatesRequest.ProtoReflect.Descriptor instead.
 func (*FindConversionCandidatesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{4}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FindConversionCandidatesRequest) GetName() string {
@@ -688,7 +772,7 @@ type FindConversionCandidatesResponse struct {
 
 func (x *FindConversionCandidatesResponse) Reset() {
 	*x = FindConversionCandidatesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +784,7 @@ func (x *FindConversionCandidatesResponse) String() string {
 func (*FindConversionCandidatesResponse) ProtoMessage() {}
 
 func (x *FindConversionCandidatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +797,7 @@ func (x *FindConversionCandidatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindConversionCandidatesResponse.ProtoReflect.Descriptor instead.
 func (*FindConversionCandidatesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FindConversionCandidatesResponse) GetAccounts() []*v1.AccountMatch {
@@ -753,7 +837,7 @@ type MergeLeadsRequest struct {
 
 func (x *MergeLeadsRequest) Reset() {
 	*x = MergeLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +849,7 @@ func (x *MergeLeadsRequest) String() string {
 func (*MergeLeadsRequest) ProtoMessage() {}
 
 func (x *MergeLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +862,7 @@ func (x *MergeLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeLeadsRequest.ProtoReflect.Descriptor instead.
 func (*MergeLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MergeLeadsRequest) GetPrimary() string {
@@ -840,7 +924,7 @@ type MergeLeadsResponse struct {
 
 func (x *MergeLeadsResponse) Reset() {
 	*x = MergeLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +936,7 @@ func (x *MergeLeadsResponse) String() string {
 func (*MergeLeadsResponse) ProtoMessage() {}
 
 func (x *MergeLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +949,7 @@ func (x *MergeLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeLeadsResponse.ProtoReflect.Descriptor instead.
 func (*MergeLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MergeLeadsResponse) GetLead() *Lead {
@@ -917,7 +1001,7 @@ type GetLeadStatisticsRequest struct {
 
 func (x *GetLeadStatisticsRequest) Reset() {
 	*x = GetLeadStatisticsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1013,7 @@ func (x *GetLeadStatisticsRequest) String() string {
 func (*GetLeadStatisticsRequest) ProtoMessage() {}
 
 func (x *GetLeadStatisticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1026,7 @@ func (x *GetLeadStatisticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadStatisticsRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadStatisticsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetLeadStatisticsRequest) GetStartTime() *timestamppb.Timestamp {
@@ -990,7 +1074,7 @@ type LeadStatistics struct {
 
 func (x *LeadStatistics) Reset() {
 	*x = LeadStatistics{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1086,7 @@ func (x *LeadStatistics) String() string {
 func (*LeadStatistics) ProtoMessage() {}
 
 func (x *LeadStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1099,7 @@ func (x *LeadStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadStatistics.ProtoReflect.Descriptor instead.
 func (*LeadStatistics) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LeadStatistics) GetStartTime() *timestamppb.Timestamp {
@@ -1106,7 +1190,7 @@ type Count struct {
 
 func (x *Count) Reset() {
 	*x = Count{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1202,7 @@ func (x *Count) String() string {
 func (*Count) ProtoMessage() {}
 
 func (x *Count) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1215,7 @@ func (x *Count) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Count.ProtoReflect.Descriptor instead.
 func (*Count) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Count) GetKey() string {
@@ -1163,7 +1247,7 @@ type ConversionRate struct {
 
 func (x *ConversionRate) Reset() {
 	*x = ConversionRate{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1259,7 @@ func (x *ConversionRate) String() string {
 func (*ConversionRate) ProtoMessage() {}
 
 func (x *ConversionRate) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1272,7 @@ func (x *ConversionRate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversionRate.ProtoReflect.Descriptor instead.
 func (*ConversionRate) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConversionRate) GetKey() string {
@@ -1232,7 +1316,7 @@ type ImportLeadsRequest struct {
 
 func (x *ImportLeadsRequest) Reset() {
 	*x = ImportLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1328,7 @@ func (x *ImportLeadsRequest) String() string {
 func (*ImportLeadsRequest) ProtoMessage() {}
 
 func (x *ImportLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1341,7 @@ func (x *ImportLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ImportLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ImportLeadsRequest) GetKind() isImportLeadsRequest_Kind {
@@ -1321,7 +1405,7 @@ type ImportOptions struct {
 
 func (x *ImportOptions) Reset() {
 	*x = ImportOptions{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1417,7 @@ func (x *ImportOptions) String() string {
 func (*ImportOptions) ProtoMessage() {}
 
 func (x *ImportOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1430,7 @@ func (x *ImportOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOptions.ProtoReflect.Descriptor instead.
 func (*ImportOptions) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ImportOptions) GetRequestId() string {
@@ -1400,7 +1484,7 @@ type ImportRows struct {
 
 func (x *ImportRows) Reset() {
 	*x = ImportRows{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1496,7 @@ func (x *ImportRows) String() string {
 func (*ImportRows) ProtoMessage() {}
 
 func (x *ImportRows) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1509,7 @@ func (x *ImportRows) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRows.ProtoReflect.Descriptor instead.
 func (*ImportRows) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ImportRows) GetRows() []*ImportRow {
@@ -1454,7 +1538,7 @@ type ImportRow struct {
 
 func (x *ImportRow) Reset() {
 	*x = ImportRow{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1550,7 @@ func (x *ImportRow) String() string {
 func (*ImportRow) ProtoMessage() {}
 
 func (x *ImportRow) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1563,7 @@ func (x *ImportRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRow.ProtoReflect.Descriptor instead.
 func (*ImportRow) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ImportRow) GetLine() int64 {
@@ -1516,7 +1600,7 @@ type ImportLeadsResponse struct {
 
 func (x *ImportLeadsResponse) Reset() {
 	*x = ImportLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1612,7 @@ func (x *ImportLeadsResponse) String() string {
 func (*ImportLeadsResponse) ProtoMessage() {}
 
 func (x *ImportLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1625,7 @@ func (x *ImportLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ImportLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ImportLeadsResponse) GetKind() isImportLeadsResponse_Kind {
@@ -1598,7 +1682,7 @@ type ImportProgress struct {
 
 func (x *ImportProgress) Reset() {
 	*x = ImportProgress{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1694,7 @@ func (x *ImportProgress) String() string {
 func (*ImportProgress) ProtoMessage() {}
 
 func (x *ImportProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1707,7 @@ func (x *ImportProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProgress.ProtoReflect.Descriptor instead.
 func (*ImportProgress) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ImportProgress) GetCounts() *ImportCounts {
@@ -1655,7 +1739,7 @@ type ImportCounts struct {
 
 func (x *ImportCounts) Reset() {
 	*x = ImportCounts{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1751,7 @@ func (x *ImportCounts) String() string {
 func (*ImportCounts) ProtoMessage() {}
 
 func (x *ImportCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1764,7 @@ func (x *ImportCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportCounts.ProtoReflect.Descriptor instead.
 func (*ImportCounts) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ImportCounts) GetReceived() int64 {
@@ -1735,7 +1819,7 @@ type ImportRejection struct {
 
 func (x *ImportRejection) Reset() {
 	*x = ImportRejection{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1831,7 @@ func (x *ImportRejection) String() string {
 func (*ImportRejection) ProtoMessage() {}
 
 func (x *ImportRejection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1844,7 @@ func (x *ImportRejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRejection.ProtoReflect.Descriptor instead.
 func (*ImportRejection) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ImportRejection) GetLine() int64 {
@@ -1817,7 +1901,7 @@ type ImportJob struct {
 
 func (x *ImportJob) Reset() {
 	*x = ImportJob{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1913,7 @@ func (x *ImportJob) String() string {
 func (*ImportJob) ProtoMessage() {}
 
 func (x *ImportJob) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1926,7 @@ func (x *ImportJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportJob.ProtoReflect.Descriptor instead.
 func (*ImportJob) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ImportJob) GetName() string {
@@ -1917,7 +2001,7 @@ type GetImportJobRequest struct {
 
 func (x *GetImportJobRequest) Reset() {
 	*x = GetImportJobRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1929,7 +2013,7 @@ func (x *GetImportJobRequest) String() string {
 func (*GetImportJobRequest) ProtoMessage() {}
 
 func (x *GetImportJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1942,7 +2026,7 @@ func (x *GetImportJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportJobRequest.ProtoReflect.Descriptor instead.
 func (*GetImportJobRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetImportJobRequest) GetName() string {
@@ -1963,7 +2047,7 @@ type ListImportRejectionsRequest struct {
 
 func (x *ListImportRejectionsRequest) Reset() {
 	*x = ListImportRejectionsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2059,7 @@ func (x *ListImportRejectionsRequest) String() string {
 func (*ListImportRejectionsRequest) ProtoMessage() {}
 
 func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2072,7 @@ func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListImportRejectionsRequest) GetParent() string {
@@ -2022,7 +2106,7 @@ type ListImportRejectionsResponse struct {
 
 func (x *ListImportRejectionsResponse) Reset() {
 	*x = ListImportRejectionsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2118,7 @@ func (x *ListImportRejectionsResponse) String() string {
 func (*ListImportRejectionsResponse) ProtoMessage() {}
 
 func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2131,7 @@ func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListImportRejectionsResponse) GetRejections() []*ImportRejection {
@@ -2073,7 +2157,7 @@ type FindDuplicatesRequest struct {
 
 func (x *FindDuplicatesRequest) Reset() {
 	*x = FindDuplicatesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2169,7 @@ func (x *FindDuplicatesRequest) String() string {
 func (*FindDuplicatesRequest) ProtoMessage() {}
 
 func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2182,7 @@ func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesRequest.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FindDuplicatesRequest) GetName() string {
@@ -2117,7 +2201,7 @@ type FindDuplicatesResponse struct {
 
 func (x *FindDuplicatesResponse) Reset() {
 	*x = FindDuplicatesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2129,7 +2213,7 @@ func (x *FindDuplicatesResponse) String() string {
 func (*FindDuplicatesResponse) ProtoMessage() {}
 
 func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2142,7 +2226,7 @@ func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesResponse.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *FindDuplicatesResponse) GetMatches() []*DuplicateMatch {
@@ -2163,7 +2247,7 @@ type DuplicateMatch struct {
 
 func (x *DuplicateMatch) Reset() {
 	*x = DuplicateMatch{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2259,7 @@ func (x *DuplicateMatch) String() string {
 func (*DuplicateMatch) ProtoMessage() {}
 
 func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2272,7 @@ func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateMatch.ProtoReflect.Descriptor instead.
 func (*DuplicateMatch) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{26}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DuplicateMatch) GetLead() *Lead {
@@ -2218,7 +2302,7 @@ type ListDuplicateGroupsRequest struct {
 
 func (x *ListDuplicateGroupsRequest) Reset() {
 	*x = ListDuplicateGroupsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2314,7 @@ func (x *ListDuplicateGroupsRequest) String() string {
 func (*ListDuplicateGroupsRequest) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2327,7 @@ func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{27}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListDuplicateGroupsRequest) GetPageSize() int32 {
@@ -2277,7 +2361,7 @@ type ListDuplicateGroupsResponse struct {
 
 func (x *ListDuplicateGroupsResponse) Reset() {
 	*x = ListDuplicateGroupsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2373,7 @@ func (x *ListDuplicateGroupsResponse) String() string {
 func (*ListDuplicateGroupsResponse) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2386,7 @@ func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{28}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListDuplicateGroupsResponse) GetGroups() []*DuplicateGroup {
@@ -2334,7 +2418,7 @@ type DuplicateGroup struct {
 
 func (x *DuplicateGroup) Reset() {
 	*x = DuplicateGroup{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +2430,7 @@ func (x *DuplicateGroup) String() string {
 func (*DuplicateGroup) ProtoMessage() {}
 
 func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +2443,7 @@ func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateGroup.ProtoReflect.Descriptor instead.
 func (*DuplicateGroup) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{29}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DuplicateGroup) GetRule() DuplicateRule {
@@ -2397,7 +2481,7 @@ type CreateLeadRequest struct {
 
 func (x *CreateLeadRequest) Reset() {
 	*x = CreateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2409,7 +2493,7 @@ func (x *CreateLeadRequest) String() string {
 func (*CreateLeadRequest) ProtoMessage() {}
 
 func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2422,7 +2506,7 @@ func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLeadRequest.ProtoReflect.Descriptor instead.
 func (*CreateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{30}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateLeadRequest) GetLead() *Lead {
@@ -2456,7 +2540,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2552,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2565,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{31}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetLeadRequest) GetName() string {
@@ -2515,7 +2599,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2611,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2624,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{32}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -2582,7 +2666,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2678,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2691,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{33}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -2638,7 +2722,7 @@ type UpdateLeadRequest struct {
 
 func (x *UpdateLeadRequest) Reset() {
 	*x = UpdateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2650,7 +2734,7 @@ func (x *UpdateLeadRequest) String() string {
 func (*UpdateLeadRequest) ProtoMessage() {}
 
 func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2663,7 +2747,7 @@ func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{34}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateLeadRequest) GetLead() *Lead {
@@ -2698,7 +2782,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2710,7 +2794,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2723,7 +2807,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{35}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeleteLeadRequest) GetName() string {
@@ -2753,7 +2837,7 @@ type AssignLeadRequest struct {
 
 func (x *AssignLeadRequest) Reset() {
 	*x = AssignLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +2849,7 @@ func (x *AssignLeadRequest) String() string {
 func (*AssignLeadRequest) ProtoMessage() {}
 
 func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +2862,7 @@ func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignLeadRequest.ProtoReflect.Descriptor instead.
 func (*AssignLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{36}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AssignLeadRequest) GetName() string {
@@ -2823,7 +2907,7 @@ type DisqualifyLeadRequest struct {
 
 func (x *DisqualifyLeadRequest) Reset() {
 	*x = DisqualifyLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2919,7 @@ func (x *DisqualifyLeadRequest) String() string {
 func (*DisqualifyLeadRequest) ProtoMessage() {}
 
 func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +2932,7 @@ func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisqualifyLeadRequest.ProtoReflect.Descriptor instead.
 func (*DisqualifyLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{37}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DisqualifyLeadRequest) GetName() string {
@@ -2897,7 +2981,7 @@ type ReactivateLeadRequest struct {
 
 func (x *ReactivateLeadRequest) Reset() {
 	*x = ReactivateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +2993,7 @@ func (x *ReactivateLeadRequest) String() string {
 func (*ReactivateLeadRequest) ProtoMessage() {}
 
 func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3006,7 @@ func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateLeadRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{38}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReactivateLeadRequest) GetName() string {
@@ -2958,7 +3042,7 @@ type CreateActivityRequest struct {
 
 func (x *CreateActivityRequest) Reset() {
 	*x = CreateActivityRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3054,7 @@ func (x *CreateActivityRequest) String() string {
 func (*CreateActivityRequest) ProtoMessage() {}
 
 func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +3067,7 @@ func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateActivityRequest.ProtoReflect.Descriptor instead.
 func (*CreateActivityRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{39}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateActivityRequest) GetParent() string {
@@ -3019,7 +3103,7 @@ type ListActivitiesRequest struct {
 
 func (x *ListActivitiesRequest) Reset() {
 	*x = ListActivitiesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3031,7 +3115,7 @@ func (x *ListActivitiesRequest) String() string {
 func (*ListActivitiesRequest) ProtoMessage() {}
 
 func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3044,7 +3128,7 @@ func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListActivitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{40}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListActivitiesRequest) GetParent() string {
@@ -3078,7 +3162,7 @@ type ListActivitiesResponse struct {
 
 func (x *ListActivitiesResponse) Reset() {
 	*x = ListActivitiesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3090,7 +3174,7 @@ func (x *ListActivitiesResponse) String() string {
 func (*ListActivitiesResponse) ProtoMessage() {}
 
 func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3103,7 +3187,7 @@ func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListActivitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{41}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListActivitiesResponse) GetActivities() []*Activity {
@@ -3142,7 +3226,7 @@ type ListAuditEntriesRequest struct {
 
 func (x *ListAuditEntriesRequest) Reset() {
 	*x = ListAuditEntriesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3154,7 +3238,7 @@ func (x *ListAuditEntriesRequest) String() string {
 func (*ListAuditEntriesRequest) ProtoMessage() {}
 
 func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3167,7 +3251,7 @@ func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{42}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListAuditEntriesRequest) GetParent() string {
@@ -3202,7 +3286,7 @@ var File_crm_lead_v1_lead_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a$crm/account/v1/account_service.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x99\x04\n" +
+	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a$crm/account/v1/account_service.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xc6\x04\n" +
 	"\x12QualifyLeadRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
@@ -3214,7 +3298,8 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\vnew_contact\x18\x06 \x01(\v2\x17.crm.lead.v1.NewContactH\x01R\n" +
 	"newContact\x12O\n" +
 	"\x10existing_contact\x18\a \x01(\tB\"\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$H\x01R\x0fexistingContact\x12=\n" +
-	"\vopportunity\x18\b \x01(\v2\x1b.crm.lead.v1.NewOpportunityR\vopportunityB\x17\n" +
+	"\vopportunity\x18\b \x01(\v2\x1b.crm.lead.v1.NewOpportunityR\vopportunity\x12+\n" +
+	"\x05order\x18\t \x01(\v2\x15.crm.lead.v1.NewOrderR\x05orderB\x17\n" +
 	"\x0eaccount_target\x12\x05\xbaH\x02\b\x01B\x10\n" +
 	"\x0econtact_target\"\xf4\x01\n" +
 	"\n" +
@@ -3233,7 +3318,13 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x05title\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\x05title\x12'\n" +
 	"\n" +
 	"department\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\n" +
-	"department\"\xac\x01\n" +
+	"department\"\xfd\x01\n" +
+	"\bNewOrder\x12+\n" +
+	"\fdisplay_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x129\n" +
+	"\rcurrency_code\x18\x02 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\x12:\n" +
+	"\x05lines\x18\x03 \x03(\v2\x17.crm.order.v1.OrderLineB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\x05lines\x12M\n" +
+	"\x19expected_fulfillment_date\x18\x04 \x01(\v2\x11.google.type.DateR\x17expectedFulfillmentDate\"\xac\x01\n" +
 	"\x0eNewOpportunity\x12+\n" +
 	"\fdisplay_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12*\n" +
 	"\x06amount\x18\x02 \x01(\v2\x12.google.type.MoneyR\x06amount\x12A\n" +
@@ -3504,7 +3595,7 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(DuplicateRule)(0),                       // 0: crm.lead.v1.DuplicateRule
 	(ImportMode)(0),                          // 1: crm.lead.v1.ImportMode
@@ -3513,159 +3604,164 @@ var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(*QualifyLeadRequest)(nil),               // 4: crm.lead.v1.QualifyLeadRequest
 	(*NewAccount)(nil),                       // 5: crm.lead.v1.NewAccount
 	(*NewContact)(nil),                       // 6: crm.lead.v1.NewContact
-	(*NewOpportunity)(nil),                   // 7: crm.lead.v1.NewOpportunity
-	(*FindConversionCandidatesRequest)(nil),  // 8: crm.lead.v1.FindConversionCandidatesRequest
-	(*FindConversionCandidatesResponse)(nil), // 9: crm.lead.v1.FindConversionCandidatesResponse
-	(*MergeLeadsRequest)(nil),                // 10: crm.lead.v1.MergeLeadsRequest
-	(*MergeLeadsResponse)(nil),               // 11: crm.lead.v1.MergeLeadsResponse
-	(*GetLeadStatisticsRequest)(nil),         // 12: crm.lead.v1.GetLeadStatisticsRequest
-	(*LeadStatistics)(nil),                   // 13: crm.lead.v1.LeadStatistics
-	(*Count)(nil),                            // 14: crm.lead.v1.Count
-	(*ConversionRate)(nil),                   // 15: crm.lead.v1.ConversionRate
-	(*ImportLeadsRequest)(nil),               // 16: crm.lead.v1.ImportLeadsRequest
-	(*ImportOptions)(nil),                    // 17: crm.lead.v1.ImportOptions
-	(*ImportRows)(nil),                       // 18: crm.lead.v1.ImportRows
-	(*ImportRow)(nil),                        // 19: crm.lead.v1.ImportRow
-	(*ImportLeadsResponse)(nil),              // 20: crm.lead.v1.ImportLeadsResponse
-	(*ImportProgress)(nil),                   // 21: crm.lead.v1.ImportProgress
-	(*ImportCounts)(nil),                     // 22: crm.lead.v1.ImportCounts
-	(*ImportRejection)(nil),                  // 23: crm.lead.v1.ImportRejection
-	(*ImportJob)(nil),                        // 24: crm.lead.v1.ImportJob
-	(*GetImportJobRequest)(nil),              // 25: crm.lead.v1.GetImportJobRequest
-	(*ListImportRejectionsRequest)(nil),      // 26: crm.lead.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil),     // 27: crm.lead.v1.ListImportRejectionsResponse
-	(*FindDuplicatesRequest)(nil),            // 28: crm.lead.v1.FindDuplicatesRequest
-	(*FindDuplicatesResponse)(nil),           // 29: crm.lead.v1.FindDuplicatesResponse
-	(*DuplicateMatch)(nil),                   // 30: crm.lead.v1.DuplicateMatch
-	(*ListDuplicateGroupsRequest)(nil),       // 31: crm.lead.v1.ListDuplicateGroupsRequest
-	(*ListDuplicateGroupsResponse)(nil),      // 32: crm.lead.v1.ListDuplicateGroupsResponse
-	(*DuplicateGroup)(nil),                   // 33: crm.lead.v1.DuplicateGroup
-	(*CreateLeadRequest)(nil),                // 34: crm.lead.v1.CreateLeadRequest
-	(*GetLeadRequest)(nil),                   // 35: crm.lead.v1.GetLeadRequest
-	(*ListLeadsRequest)(nil),                 // 36: crm.lead.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),                // 37: crm.lead.v1.ListLeadsResponse
-	(*UpdateLeadRequest)(nil),                // 38: crm.lead.v1.UpdateLeadRequest
-	(*DeleteLeadRequest)(nil),                // 39: crm.lead.v1.DeleteLeadRequest
-	(*AssignLeadRequest)(nil),                // 40: crm.lead.v1.AssignLeadRequest
-	(*DisqualifyLeadRequest)(nil),            // 41: crm.lead.v1.DisqualifyLeadRequest
-	(*ReactivateLeadRequest)(nil),            // 42: crm.lead.v1.ReactivateLeadRequest
-	(*CreateActivityRequest)(nil),            // 43: crm.lead.v1.CreateActivityRequest
-	(*ListActivitiesRequest)(nil),            // 44: crm.lead.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil),           // 45: crm.lead.v1.ListActivitiesResponse
-	(*ListAuditEntriesRequest)(nil),          // 46: crm.lead.v1.ListAuditEntriesRequest
-	nil,                                      // 47: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	(v1.AccountType)(0),                      // 48: crm.account.v1.AccountType
-	(*money.Money)(nil),                      // 49: google.type.Money
-	(*date.Date)(nil),                        // 50: google.type.Date
-	(*v1.AccountMatch)(nil),                  // 51: crm.account.v1.AccountMatch
-	(*v1.ContactMatch)(nil),                  // 52: crm.account.v1.ContactMatch
-	(*Lead)(nil),                             // 53: crm.lead.v1.Lead
-	(*timestamppb.Timestamp)(nil),            // 54: google.protobuf.Timestamp
-	(Source)(0),                              // 55: crm.lead.v1.Source
-	(*fieldmaskpb.FieldMask)(nil),            // 56: google.protobuf.FieldMask
-	(DisqualificationReason)(0),              // 57: crm.lead.v1.DisqualificationReason
-	(*Activity)(nil),                         // 58: crm.lead.v1.Activity
-	(*emptypb.Empty)(nil),                    // 59: google.protobuf.Empty
-	(*v11.ListAuditEntriesResponse)(nil),     // 60: crm.audit.v1.ListAuditEntriesResponse
+	(*NewOrder)(nil),                         // 7: crm.lead.v1.NewOrder
+	(*NewOpportunity)(nil),                   // 8: crm.lead.v1.NewOpportunity
+	(*FindConversionCandidatesRequest)(nil),  // 9: crm.lead.v1.FindConversionCandidatesRequest
+	(*FindConversionCandidatesResponse)(nil), // 10: crm.lead.v1.FindConversionCandidatesResponse
+	(*MergeLeadsRequest)(nil),                // 11: crm.lead.v1.MergeLeadsRequest
+	(*MergeLeadsResponse)(nil),               // 12: crm.lead.v1.MergeLeadsResponse
+	(*GetLeadStatisticsRequest)(nil),         // 13: crm.lead.v1.GetLeadStatisticsRequest
+	(*LeadStatistics)(nil),                   // 14: crm.lead.v1.LeadStatistics
+	(*Count)(nil),                            // 15: crm.lead.v1.Count
+	(*ConversionRate)(nil),                   // 16: crm.lead.v1.ConversionRate
+	(*ImportLeadsRequest)(nil),               // 17: crm.lead.v1.ImportLeadsRequest
+	(*ImportOptions)(nil),                    // 18: crm.lead.v1.ImportOptions
+	(*ImportRows)(nil),                       // 19: crm.lead.v1.ImportRows
+	(*ImportRow)(nil),                        // 20: crm.lead.v1.ImportRow
+	(*ImportLeadsResponse)(nil),              // 21: crm.lead.v1.ImportLeadsResponse
+	(*ImportProgress)(nil),                   // 22: crm.lead.v1.ImportProgress
+	(*ImportCounts)(nil),                     // 23: crm.lead.v1.ImportCounts
+	(*ImportRejection)(nil),                  // 24: crm.lead.v1.ImportRejection
+	(*ImportJob)(nil),                        // 25: crm.lead.v1.ImportJob
+	(*GetImportJobRequest)(nil),              // 26: crm.lead.v1.GetImportJobRequest
+	(*ListImportRejectionsRequest)(nil),      // 27: crm.lead.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil),     // 28: crm.lead.v1.ListImportRejectionsResponse
+	(*FindDuplicatesRequest)(nil),            // 29: crm.lead.v1.FindDuplicatesRequest
+	(*FindDuplicatesResponse)(nil),           // 30: crm.lead.v1.FindDuplicatesResponse
+	(*DuplicateMatch)(nil),                   // 31: crm.lead.v1.DuplicateMatch
+	(*ListDuplicateGroupsRequest)(nil),       // 32: crm.lead.v1.ListDuplicateGroupsRequest
+	(*ListDuplicateGroupsResponse)(nil),      // 33: crm.lead.v1.ListDuplicateGroupsResponse
+	(*DuplicateGroup)(nil),                   // 34: crm.lead.v1.DuplicateGroup
+	(*CreateLeadRequest)(nil),                // 35: crm.lead.v1.CreateLeadRequest
+	(*GetLeadRequest)(nil),                   // 36: crm.lead.v1.GetLeadRequest
+	(*ListLeadsRequest)(nil),                 // 37: crm.lead.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),                // 38: crm.lead.v1.ListLeadsResponse
+	(*UpdateLeadRequest)(nil),                // 39: crm.lead.v1.UpdateLeadRequest
+	(*DeleteLeadRequest)(nil),                // 40: crm.lead.v1.DeleteLeadRequest
+	(*AssignLeadRequest)(nil),                // 41: crm.lead.v1.AssignLeadRequest
+	(*DisqualifyLeadRequest)(nil),            // 42: crm.lead.v1.DisqualifyLeadRequest
+	(*ReactivateLeadRequest)(nil),            // 43: crm.lead.v1.ReactivateLeadRequest
+	(*CreateActivityRequest)(nil),            // 44: crm.lead.v1.CreateActivityRequest
+	(*ListActivitiesRequest)(nil),            // 45: crm.lead.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),           // 46: crm.lead.v1.ListActivitiesResponse
+	(*ListAuditEntriesRequest)(nil),          // 47: crm.lead.v1.ListAuditEntriesRequest
+	nil,                                      // 48: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	(v1.AccountType)(0),                      // 49: crm.account.v1.AccountType
+	(*v11.OrderLine)(nil),                    // 50: crm.order.v1.OrderLine
+	(*date.Date)(nil),                        // 51: google.type.Date
+	(*money.Money)(nil),                      // 52: google.type.Money
+	(*v1.AccountMatch)(nil),                  // 53: crm.account.v1.AccountMatch
+	(*v1.ContactMatch)(nil),                  // 54: crm.account.v1.ContactMatch
+	(*Lead)(nil),                             // 55: crm.lead.v1.Lead
+	(*timestamppb.Timestamp)(nil),            // 56: google.protobuf.Timestamp
+	(Source)(0),                              // 57: crm.lead.v1.Source
+	(*fieldmaskpb.FieldMask)(nil),            // 58: google.protobuf.FieldMask
+	(DisqualificationReason)(0),              // 59: crm.lead.v1.DisqualificationReason
+	(*Activity)(nil),                         // 60: crm.lead.v1.Activity
+	(*emptypb.Empty)(nil),                    // 61: google.protobuf.Empty
+	(*v12.ListAuditEntriesResponse)(nil),     // 62: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	5,  // 0: crm.lead.v1.QualifyLeadRequest.new_account:type_name -> crm.lead.v1.NewAccount
 	6,  // 1: crm.lead.v1.QualifyLeadRequest.new_contact:type_name -> crm.lead.v1.NewContact
-	7,  // 2: crm.lead.v1.QualifyLeadRequest.opportunity:type_name -> crm.lead.v1.NewOpportunity
-	48, // 3: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
-	49, // 4: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
-	50, // 5: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
-	51, // 6: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
-	52, // 7: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	47, // 8: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	53, // 9: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
-	53, // 10: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
-	54, // 11: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
-	54, // 12: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
-	54, // 13: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
-	54, // 14: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
-	14, // 15: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
-	14, // 16: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
-	14, // 17: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
-	14, // 18: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
-	15, // 19: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
-	15, // 20: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
-	14, // 21: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
-	17, // 22: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
-	18, // 23: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
-	1,  // 24: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
-	2,  // 25: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
-	55, // 26: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
-	19, // 27: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
-	53, // 28: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
-	21, // 29: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
-	24, // 30: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
-	22, // 31: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
-	23, // 32: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
-	3,  // 33: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
-	17, // 34: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
-	22, // 35: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
-	54, // 36: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
-	54, // 37: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
-	23, // 38: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
-	30, // 39: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	53, // 40: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
-	0,  // 41: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
-	0,  // 42: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
-	33, // 43: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
-	0,  // 44: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	53, // 45: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	53, // 46: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	53, // 47: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	56, // 48: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	57, // 49: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	58, // 50: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
-	58, // 51: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
-	34, // 52: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	35, // 53: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	36, // 54: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	38, // 55: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	39, // 56: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	40, // 57: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	41, // 58: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	42, // 59: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	43, // 60: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
-	44, // 61: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
-	28, // 62: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	10, // 63: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
-	12, // 64: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
-	16, // 65: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
-	25, // 66: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
-	26, // 67: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
-	31, // 68: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	4,  // 69: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
-	8,  // 70: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
-	46, // 71: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
-	53, // 72: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	53, // 73: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	37, // 74: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	53, // 75: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	59, // 76: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	53, // 77: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	53, // 78: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	53, // 79: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	58, // 80: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
-	45, // 81: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
-	29, // 82: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	11, // 83: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	13, // 84: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
-	20, // 85: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
-	24, // 86: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
-	27, // 87: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
-	32, // 88: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	53, // 89: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
-	9,  // 90: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
-	60, // 91: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	72, // [72:92] is the sub-list for method output_type
-	52, // [52:72] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	8,  // 2: crm.lead.v1.QualifyLeadRequest.opportunity:type_name -> crm.lead.v1.NewOpportunity
+	7,  // 3: crm.lead.v1.QualifyLeadRequest.order:type_name -> crm.lead.v1.NewOrder
+	49, // 4: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
+	50, // 5: crm.lead.v1.NewOrder.lines:type_name -> crm.order.v1.OrderLine
+	51, // 6: crm.lead.v1.NewOrder.expected_fulfillment_date:type_name -> google.type.Date
+	52, // 7: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
+	51, // 8: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
+	53, // 9: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
+	54, // 10: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
+	48, // 11: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	55, // 12: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
+	55, // 13: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
+	56, // 14: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	56, // 15: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	56, // 16: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
+	56, // 17: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
+	15, // 18: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
+	15, // 19: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
+	15, // 20: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
+	15, // 21: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
+	16, // 22: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
+	16, // 23: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
+	15, // 24: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
+	18, // 25: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
+	19, // 26: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
+	1,  // 27: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
+	2,  // 28: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
+	57, // 29: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
+	20, // 30: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
+	55, // 31: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
+	22, // 32: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
+	25, // 33: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
+	23, // 34: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
+	24, // 35: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
+	3,  // 36: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
+	18, // 37: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
+	23, // 38: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
+	56, // 39: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	56, // 40: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	24, // 41: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
+	31, // 42: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	55, // 43: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 44: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 45: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	34, // 46: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 47: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	55, // 48: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	55, // 49: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	55, // 50: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	58, // 51: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	59, // 52: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	60, // 53: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
+	60, // 54: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
+	35, // 55: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	36, // 56: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	37, // 57: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	39, // 58: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	40, // 59: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	41, // 60: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	42, // 61: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	43, // 62: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	44, // 63: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
+	45, // 64: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
+	29, // 65: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	11, // 66: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	13, // 67: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
+	17, // 68: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
+	26, // 69: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
+	27, // 70: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
+	32, // 71: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	4,  // 72: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
+	9,  // 73: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
+	47, // 74: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
+	55, // 75: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	55, // 76: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	38, // 77: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	55, // 78: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	61, // 79: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	55, // 80: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	55, // 81: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	55, // 82: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	60, // 83: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
+	46, // 84: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
+	30, // 85: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	12, // 86: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	14, // 87: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	21, // 88: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
+	25, // 89: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
+	28, // 90: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
+	33, // 91: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	55, // 92: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
+	10, // 93: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
+	62, // 94: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	75, // [75:95] is the sub-list for method output_type
+	55, // [55:75] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }
@@ -3680,11 +3776,11 @@ func file_crm_lead_v1_lead_service_proto_init() {
 		(*QualifyLeadRequest_NewContact)(nil),
 		(*QualifyLeadRequest_ExistingContact)(nil),
 	}
-	file_crm_lead_v1_lead_service_proto_msgTypes[12].OneofWrappers = []any{
+	file_crm_lead_v1_lead_service_proto_msgTypes[13].OneofWrappers = []any{
 		(*ImportLeadsRequest_Options)(nil),
 		(*ImportLeadsRequest_Rows)(nil),
 	}
-	file_crm_lead_v1_lead_service_proto_msgTypes[16].OneofWrappers = []any{
+	file_crm_lead_v1_lead_service_proto_msgTypes[17].OneofWrappers = []any{
 		(*ImportLeadsResponse_Progress)(nil),
 		(*ImportLeadsResponse_Job)(nil),
 	}
@@ -3694,7 +3790,7 @@ func file_crm_lead_v1_lead_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,6 +8,7 @@ package opportunityv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
@@ -140,6 +141,58 @@ func (ForecastCategory) EnumDescriptor() ([]byte, []int) {
 	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{1}
 }
 
+type OpportunityType int32
+
+const (
+	OpportunityType_OPPORTUNITY_TYPE_UNSPECIFIED  OpportunityType = 0
+	OpportunityType_OPPORTUNITY_TYPE_NEW_BUSINESS OpportunityType = 1
+	OpportunityType_OPPORTUNITY_TYPE_EXPANSION    OpportunityType = 2
+	OpportunityType_OPPORTUNITY_TYPE_RENEWAL      OpportunityType = 3
+)
+
+// Enum value maps for OpportunityType.
+var (
+	OpportunityType_name = map[int32]string{
+		0: "OPPORTUNITY_TYPE_UNSPECIFIED",
+		1: "OPPORTUNITY_TYPE_NEW_BUSINESS",
+		2: "OPPORTUNITY_TYPE_EXPANSION",
+		3: "OPPORTUNITY_TYPE_RENEWAL",
+	}
+	OpportunityType_value = map[string]int32{
+		"OPPORTUNITY_TYPE_UNSPECIFIED":  0,
+		"OPPORTUNITY_TYPE_NEW_BUSINESS": 1,
+		"OPPORTUNITY_TYPE_EXPANSION":    2,
+		"OPPORTUNITY_TYPE_RENEWAL":      3,
+	}
+)
+
+func (x OpportunityType) Enum() *OpportunityType {
+	p := new(OpportunityType)
+	*p = x
+	return p
+}
+
+func (x OpportunityType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OpportunityType) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_opportunity_v1_opportunity_proto_enumTypes[2].Descriptor()
+}
+
+func (OpportunityType) Type() protoreflect.EnumType {
+	return &file_crm_opportunity_v1_opportunity_proto_enumTypes[2]
+}
+
+func (x OpportunityType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OpportunityType.Descriptor instead.
+func (OpportunityType) EnumDescriptor() ([]byte, []int) {
+	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{2}
+}
+
 type OpportunityState int32
 
 const (
@@ -179,11 +232,11 @@ func (x OpportunityState) String() string {
 }
 
 func (OpportunityState) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_opportunity_v1_opportunity_proto_enumTypes[2].Descriptor()
+	return file_crm_opportunity_v1_opportunity_proto_enumTypes[3].Descriptor()
 }
 
 func (OpportunityState) Type() protoreflect.EnumType {
-	return &file_crm_opportunity_v1_opportunity_proto_enumTypes[2]
+	return &file_crm_opportunity_v1_opportunity_proto_enumTypes[3]
 }
 
 func (x OpportunityState) Number() protoreflect.EnumNumber {
@@ -192,7 +245,7 @@ func (x OpportunityState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OpportunityState.Descriptor instead.
 func (OpportunityState) EnumDescriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{2}
+	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{3}
 }
 
 // A sales pipeline: the ordered stages an opportunity moves through. One
@@ -431,8 +484,17 @@ type Opportunity struct {
 	UpdateTime     *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	UpdatedBy      string                 `protobuf:"bytes,26,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
 	Etag           string                 `protobuf:"bytes,27,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// NEW_BUSINESS (the default) or EXPANSION; RENEWAL only for the
+	// opportunities the service opens when a contract's renewal falls due.
+	Type OpportunityType `protobuf:"varint,28,opt,name=type,proto3,enum=crm.opportunity.v1.OpportunityType" json:"type,omitempty"`
+	// For a RENEWAL: `contracts/{contract}` and the term that ends.
+	RenewalContract string `protobuf:"bytes,29,opt,name=renewal_contract,json=renewalContract,proto3" json:"renewal_contract,omitempty"`
+	RenewalTerm     int32  `protobuf:"varint,30,opt,name=renewal_term,json=renewalTerm,proto3" json:"renewal_term,omitempty"`
+	// A recurring deal: won, it becomes a draft contract (the line items
+	// priced per billing period) instead of a one-off order.
+	ContractTerms *ContractTerms `protobuf:"bytes,31,opt,name=contract_terms,json=contractTerms,proto3" json:"contract_terms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Opportunity) Reset() {
@@ -654,6 +716,97 @@ func (x *Opportunity) GetEtag() string {
 	return ""
 }
 
+func (x *Opportunity) GetType() OpportunityType {
+	if x != nil {
+		return x.Type
+	}
+	return OpportunityType_OPPORTUNITY_TYPE_UNSPECIFIED
+}
+
+func (x *Opportunity) GetRenewalContract() string {
+	if x != nil {
+		return x.RenewalContract
+	}
+	return ""
+}
+
+func (x *Opportunity) GetRenewalTerm() int32 {
+	if x != nil {
+		return x.RenewalTerm
+	}
+	return 0
+}
+
+func (x *Opportunity) GetContractTerms() *ContractTerms {
+	if x != nil {
+		return x.ContractTerms
+	}
+	return nil
+}
+
+// The terms of the contract a recurring deal becomes.
+type ContractTerms struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Monthly when unset.
+	BillingInterval v1.BillingInterval `protobuf:"varint,1,opt,name=billing_interval,json=billingInterval,proto3,enum=crm.order.v1.BillingInterval" json:"billing_interval,omitempty"`
+	// Length of the first term; 0 for an evergreen contract.
+	TermMonths    int32 `protobuf:"varint,2,opt,name=term_months,json=termMonths,proto3" json:"term_months,omitempty"`
+	AutoRenew     bool  `protobuf:"varint,3,opt,name=auto_renew,json=autoRenew,proto3" json:"auto_renew,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContractTerms) Reset() {
+	*x = ContractTerms{}
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractTerms) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractTerms) ProtoMessage() {}
+
+func (x *ContractTerms) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractTerms.ProtoReflect.Descriptor instead.
+func (*ContractTerms) Descriptor() ([]byte, []int) {
+	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ContractTerms) GetBillingInterval() v1.BillingInterval {
+	if x != nil {
+		return x.BillingInterval
+	}
+	return v1.BillingInterval(0)
+}
+
+func (x *ContractTerms) GetTermMonths() int32 {
+	if x != nil {
+		return x.TermMonths
+	}
+	return 0
+}
+
+func (x *ContractTerms) GetAutoRenew() bool {
+	if x != nil {
+		return x.AutoRenew
+	}
+	return false
+}
+
 // A product line of an opportunity. amount = quantity x unit_price x (1 -
 // discount_percent/100), in the opportunity's currency.
 type LineItem struct {
@@ -672,7 +825,7 @@ type LineItem struct {
 
 func (x *LineItem) Reset() {
 	*x = LineItem{}
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[3]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +837,7 @@ func (x *LineItem) String() string {
 func (*LineItem) ProtoMessage() {}
 
 func (x *LineItem) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[3]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +850,7 @@ func (x *LineItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LineItem.ProtoReflect.Descriptor instead.
 func (*LineItem) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{3}
+	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LineItem) GetProduct() string {
@@ -754,7 +907,7 @@ type StageChange struct {
 
 func (x *StageChange) Reset() {
 	*x = StageChange{}
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[4]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +919,7 @@ func (x *StageChange) String() string {
 func (*StageChange) ProtoMessage() {}
 
 func (x *StageChange) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[4]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +932,7 @@ func (x *StageChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageChange.ProtoReflect.Descriptor instead.
 func (*StageChange) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{4}
+	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StageChange) GetName() string {
@@ -835,7 +988,7 @@ var File_crm_opportunity_v1_opportunity_proto protoreflect.FileDescriptor
 
 const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"\n" +
-	"$crm/opportunity/v1/opportunity.proto\x12\x12crm.opportunity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x98\x03\n" +
+	"$crm/opportunity/v1/opportunity.proto\x12\x12crm.opportunity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/order/v1/order.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x98\x03\n" +
 	"\bPipeline\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12/\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12\x18\n" +
@@ -854,7 +1007,7 @@ const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1d.crm.opportunity.v1.StageKindB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12+\n" +
 	"\vprobability\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\vprobability\x12[\n" +
 	"\x11forecast_category\x18\x05 \x01(\x0e2$.crm.opportunity.v1.ForecastCategoryB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10forecastCategory\x12\x18\n" +
-	"\aretired\x18\x06 \x01(\bR\aretired\"\xdb\v\n" +
+	"\aretired\x18\x06 \x01(\bR\aretired\"\xc0\r\n" +
 	"\vOpportunity\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12?\n" +
@@ -894,8 +1047,18 @@ const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"updateTime\x12\"\n" +
 	"\n" +
 	"updated_by\x18\x1a \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
-	"\x04etag\x18\x1b \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag:Y\xeaAV\n" +
-	"\x1bcrm.example.com/Opportunity\x12\x1bopportunities/{opportunity}*\ropportunities2\vopportunity\"\xc9\x02\n" +
+	"\x04etag\x18\x1b \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12A\n" +
+	"\x04type\x18\x1c \x01(\x0e2#.crm.opportunity.v1.OpportunityTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12.\n" +
+	"\x10renewal_contract\x18\x1d \x01(\tB\x03\xe0A\x03R\x0frenewalContract\x12&\n" +
+	"\frenewal_term\x18\x1e \x01(\x05B\x03\xe0A\x03R\vrenewalTerm\x12H\n" +
+	"\x0econtract_terms\x18\x1f \x01(\v2!.crm.opportunity.v1.ContractTermsR\rcontractTerms:Y\xeaAV\n" +
+	"\x1bcrm.example.com/Opportunity\x12\x1bopportunities/{opportunity}*\ropportunities2\vopportunity\"\xae\x01\n" +
+	"\rContractTerms\x12R\n" +
+	"\x10billing_interval\x18\x01 \x01(\x0e2\x1d.crm.order.v1.BillingIntervalB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0fbillingInterval\x12*\n" +
+	"\vterm_months\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18x(\x00R\n" +
+	"termMonths\x12\x1d\n" +
+	"\n" +
+	"auto_renew\x18\x03 \x01(\bR\tautoRenew\"\xc9\x02\n" +
 	"\bLineItem\x12'\n" +
 	"\aproduct\x18\x01 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\aproduct\x12B\n" +
 	"\bquantity\x18\x02 \x01(\tB&\xe0A\x02\xbaH r\x1e2\x1c^[0-9]{1,12}(\\.[0-9]{1,6})?$R\bquantity\x12<\n" +
@@ -926,7 +1089,12 @@ const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"\x1bFORECAST_CATEGORY_BEST_CASE\x10\x02\x12\x1c\n" +
 	"\x18FORECAST_CATEGORY_COMMIT\x10\x03\x12\x1c\n" +
 	"\x18FORECAST_CATEGORY_CLOSED\x10\x04\x12\x1d\n" +
-	"\x19FORECAST_CATEGORY_OMITTED\x10\x05*\xac\x01\n" +
+	"\x19FORECAST_CATEGORY_OMITTED\x10\x05*\x94\x01\n" +
+	"\x0fOpportunityType\x12 \n" +
+	"\x1cOPPORTUNITY_TYPE_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dOPPORTUNITY_TYPE_NEW_BUSINESS\x10\x01\x12\x1e\n" +
+	"\x1aOPPORTUNITY_TYPE_EXPANSION\x10\x02\x12\x1c\n" +
+	"\x18OPPORTUNITY_TYPE_RENEWAL\x10\x03*\xac\x01\n" +
 	"\x10OpportunityState\x12!\n" +
 	"\x1dOPPORTUNITY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16OPPORTUNITY_STATE_OPEN\x10\x01\x12\x19\n" +
@@ -947,46 +1115,52 @@ func file_crm_opportunity_v1_opportunity_proto_rawDescGZIP() []byte {
 	return file_crm_opportunity_v1_opportunity_proto_rawDescData
 }
 
-var file_crm_opportunity_v1_opportunity_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_crm_opportunity_v1_opportunity_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_crm_opportunity_v1_opportunity_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_crm_opportunity_v1_opportunity_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_crm_opportunity_v1_opportunity_proto_goTypes = []any{
 	(StageKind)(0),                // 0: crm.opportunity.v1.StageKind
 	(ForecastCategory)(0),         // 1: crm.opportunity.v1.ForecastCategory
-	(OpportunityState)(0),         // 2: crm.opportunity.v1.OpportunityState
-	(*Pipeline)(nil),              // 3: crm.opportunity.v1.Pipeline
-	(*Stage)(nil),                 // 4: crm.opportunity.v1.Stage
-	(*Opportunity)(nil),           // 5: crm.opportunity.v1.Opportunity
-	(*LineItem)(nil),              // 6: crm.opportunity.v1.LineItem
-	(*StageChange)(nil),           // 7: crm.opportunity.v1.StageChange
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*money.Money)(nil),           // 9: google.type.Money
-	(*date.Date)(nil),             // 10: google.type.Date
-	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(OpportunityType)(0),          // 2: crm.opportunity.v1.OpportunityType
+	(OpportunityState)(0),         // 3: crm.opportunity.v1.OpportunityState
+	(*Pipeline)(nil),              // 4: crm.opportunity.v1.Pipeline
+	(*Stage)(nil),                 // 5: crm.opportunity.v1.Stage
+	(*Opportunity)(nil),           // 6: crm.opportunity.v1.Opportunity
+	(*ContractTerms)(nil),         // 7: crm.opportunity.v1.ContractTerms
+	(*LineItem)(nil),              // 8: crm.opportunity.v1.LineItem
+	(*StageChange)(nil),           // 9: crm.opportunity.v1.StageChange
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*money.Money)(nil),           // 11: google.type.Money
+	(*date.Date)(nil),             // 12: google.type.Date
+	(v1.BillingInterval)(0),       // 13: crm.order.v1.BillingInterval
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
 }
 var file_crm_opportunity_v1_opportunity_proto_depIdxs = []int32{
-	4,  // 0: crm.opportunity.v1.Pipeline.stages:type_name -> crm.opportunity.v1.Stage
-	8,  // 1: crm.opportunity.v1.Pipeline.create_time:type_name -> google.protobuf.Timestamp
-	8,  // 2: crm.opportunity.v1.Pipeline.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 0: crm.opportunity.v1.Pipeline.stages:type_name -> crm.opportunity.v1.Stage
+	10, // 1: crm.opportunity.v1.Pipeline.create_time:type_name -> google.protobuf.Timestamp
+	10, // 2: crm.opportunity.v1.Pipeline.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: crm.opportunity.v1.Stage.kind:type_name -> crm.opportunity.v1.StageKind
 	1,  // 4: crm.opportunity.v1.Stage.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
-	9,  // 5: crm.opportunity.v1.Opportunity.amount:type_name -> google.type.Money
-	6,  // 6: crm.opportunity.v1.Opportunity.line_items:type_name -> crm.opportunity.v1.LineItem
-	10, // 7: crm.opportunity.v1.Opportunity.expected_close_date:type_name -> google.type.Date
+	11, // 5: crm.opportunity.v1.Opportunity.amount:type_name -> google.type.Money
+	8,  // 6: crm.opportunity.v1.Opportunity.line_items:type_name -> crm.opportunity.v1.LineItem
+	12, // 7: crm.opportunity.v1.Opportunity.expected_close_date:type_name -> google.type.Date
 	1,  // 8: crm.opportunity.v1.Opportunity.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
-	2,  // 9: crm.opportunity.v1.Opportunity.state:type_name -> crm.opportunity.v1.OpportunityState
-	8,  // 10: crm.opportunity.v1.Opportunity.close_time:type_name -> google.protobuf.Timestamp
-	8,  // 11: crm.opportunity.v1.Opportunity.stage_enter_time:type_name -> google.protobuf.Timestamp
-	8,  // 12: crm.opportunity.v1.Opportunity.create_time:type_name -> google.protobuf.Timestamp
-	8,  // 13: crm.opportunity.v1.Opportunity.update_time:type_name -> google.protobuf.Timestamp
-	9,  // 14: crm.opportunity.v1.LineItem.unit_price:type_name -> google.type.Money
-	9,  // 15: crm.opportunity.v1.LineItem.amount:type_name -> google.type.Money
-	8,  // 16: crm.opportunity.v1.StageChange.change_time:type_name -> google.protobuf.Timestamp
-	11, // 17: crm.opportunity.v1.StageChange.time_in_previous_stage:type_name -> google.protobuf.Duration
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	3,  // 9: crm.opportunity.v1.Opportunity.state:type_name -> crm.opportunity.v1.OpportunityState
+	10, // 10: crm.opportunity.v1.Opportunity.close_time:type_name -> google.protobuf.Timestamp
+	10, // 11: crm.opportunity.v1.Opportunity.stage_enter_time:type_name -> google.protobuf.Timestamp
+	10, // 12: crm.opportunity.v1.Opportunity.create_time:type_name -> google.protobuf.Timestamp
+	10, // 13: crm.opportunity.v1.Opportunity.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 14: crm.opportunity.v1.Opportunity.type:type_name -> crm.opportunity.v1.OpportunityType
+	7,  // 15: crm.opportunity.v1.Opportunity.contract_terms:type_name -> crm.opportunity.v1.ContractTerms
+	13, // 16: crm.opportunity.v1.ContractTerms.billing_interval:type_name -> crm.order.v1.BillingInterval
+	11, // 17: crm.opportunity.v1.LineItem.unit_price:type_name -> google.type.Money
+	11, // 18: crm.opportunity.v1.LineItem.amount:type_name -> google.type.Money
+	10, // 19: crm.opportunity.v1.StageChange.change_time:type_name -> google.protobuf.Timestamp
+	14, // 20: crm.opportunity.v1.StageChange.time_in_previous_stage:type_name -> google.protobuf.Duration
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_crm_opportunity_v1_opportunity_proto_init() }
@@ -999,8 +1173,8 @@ func file_crm_opportunity_v1_opportunity_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_opportunity_v1_opportunity_proto_rawDesc), len(file_crm_opportunity_v1_opportunity_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   5,
+			NumEnums:      4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
