@@ -76,3 +76,61 @@ func FromDecimal(code, s string) (*moneypb.Money, error) {
 	t := total.Int64()
 	return &moneypb.Money{CurrencyCode: code, Units: t / nanosPerUnit, Nanos: int32(t % nanosPerUnit)}, nil
 }
+
+// MinorUnits is the number of decimal places currency code is rounded to:
+// 2 for EUR, USD or GBP, 0 for JPY, 3 for BHD or KWD; -1 for a code that is
+// not an ISO 4217 currency. It is CLDR's standard digits (x/text's
+// currency.Standard), which equal ISO 4217's minor unit for most currencies
+// but are 0 for a few whose subunit is not in use (IDR, COP, IQD, ...).
+func MinorUnits(code string) int {
+	if !ValidCurrency(code) {
+		return -1
+	}
+	u, err := currency.ParseISO(code)
+	if err != nil {
+		return -1
+	}
+	scale, _ := currency.Standard.Rounding(u)
+	return scale
+}
+
+// Rat is m's exact amount (zero for nil).
+func Rat(m *moneypb.Money) *big.Rat {
+	n := new(big.Int).Mul(big.NewInt(m.GetUnits()), big.NewInt(nanosPerUnit))
+	n.Add(n, big.NewInt(int64(m.GetNanos())))
+	return new(big.Rat).SetFrac(n, big.NewInt(nanosPerUnit))
+}
+
+// Round rounds r half away from zero to currency code's minor unit
+// (MinorUnits): 0.005 EUR is 0.01, -0.005 EUR is -0.01, 0.5 JPY is 1. It
+// fails for an unknown currency and for an amount whose units do not fit
+// an int64.
+func Round(code string, r *big.Rat) (*moneypb.Money, error) {
+	scale := MinorUnits(code)
+	if scale < 0 {
+		return nil, fmt.Errorf("money: %q is not an ISO 4217 currency code", code)
+	}
+	if scale > 9 {
+		return nil, fmt.Errorf("money: %s has %d decimal places, more than Money's nine", code, scale)
+	}
+	pow := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
+	// q = |r| x 10^scale, rounded half up; then the sign back.
+	num := new(big.Int).Mul(new(big.Int).Abs(r.Num()), pow)
+	q, rem := new(big.Int).QuoRem(num, r.Denom(), new(big.Int))
+	if rem.Lsh(rem, 1).Cmp(r.Denom()) >= 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	units, frac := new(big.Int).QuoRem(q, pow, new(big.Int))
+	if !units.IsInt64() {
+		return nil, fmt.Errorf("money: %s %s is out of range", r.FloatString(scale), code)
+	}
+	nanosPerMinor := int64(nanosPerUnit)
+	for range scale {
+		nanosPerMinor /= 10
+	}
+	u, n := units.Int64(), frac.Int64()*nanosPerMinor
+	if r.Sign() < 0 {
+		u, n = -u, -n
+	}
+	return &moneypb.Money{CurrencyCode: code, Units: u, Nanos: int32(n)}, nil
+}

@@ -1,6 +1,7 @@
 package money
 
 import (
+	"math/big"
 	"testing"
 
 	moneypb "google.golang.org/genproto/googleapis/type/money"
@@ -60,5 +61,87 @@ func TestCheck(t *testing.T) {
 	}
 	if v := Check("amount", &moneypb.Money{CurrencyCode: "USD", Units: -5}, true); len(v) != 0 {
 		t.Fatal(v)
+	}
+}
+
+func TestRound(t *testing.T) {
+	huge, _ := new(big.Rat).SetString("9223372036854775808") // 2^63: one unit past int64
+	cases := []struct {
+		code, in string
+		r        *big.Rat // overrides in
+		units    int64
+		nanos    int32
+		fails    bool
+	}{
+		{code: "EUR", in: "0.005", nanos: 10_000_000},
+		{code: "EUR", in: "-0.005", nanos: -10_000_000},
+		{code: "EUR", in: "0.0049"},
+		{code: "EUR", in: "-0.0049"},
+		{code: "EUR", in: "0.015", nanos: 20_000_000},
+		{code: "EUR", in: "2.675", units: 2, nanos: 680_000_000},
+		{code: "EUR", in: "1234.57", units: 1234, nanos: 570_000_000},
+		{code: "EUR", in: "-7.125", units: -7, nanos: -130_000_000},
+		{code: "EUR", in: "1/3", nanos: 330_000_000},
+		{code: "EUR", in: "-2/3", nanos: -670_000_000},
+		{code: "USD", in: "0.999", units: 1},
+		{code: "GBP", in: "-0.994", nanos: -990_000_000},
+		{code: "JPY", in: "0.5", units: 1},
+		{code: "JPY", in: "-0.5", units: -1},
+		{code: "JPY", in: "0.4999"},
+		{code: "JPY", in: "1234.5", units: 1235},
+		{code: "BHD", in: "0.0005", nanos: 1_000_000},
+		{code: "BHD", in: "0.00049"},
+		{code: "KWD", in: "-1.2345", units: -1, nanos: -235_000_000},
+		{code: "EUR", in: "9223372036854775807.994", units: 9223372036854775807, nanos: 990_000_000},
+		{code: "EUR", in: "-9223372036854775807.994", units: -9223372036854775807, nanos: -990_000_000},
+		{code: "EUR", in: "9223372036854775807.995", fails: true}, // rounds up to 2^63 units
+		{code: "EUR", r: huge, fails: true},
+		{code: "EUR", r: new(big.Rat).Neg(huge), fails: true},
+		{code: "XYZ", in: "1", fails: true},
+		{code: "eur", in: "1", fails: true},
+		{code: "", in: "1", fails: true},
+	}
+	for _, c := range cases {
+		r := c.r
+		if r == nil {
+			var ok bool
+			if r, ok = new(big.Rat).SetString(c.in); !ok {
+				t.Fatalf("bad case %q", c.in)
+			}
+		}
+		got, err := Round(c.code, r)
+		if c.fails {
+			if err == nil {
+				t.Errorf("Round(%s, %s) = %v, want an error", c.code, r.FloatString(9), got)
+			}
+			continue
+		}
+		want := &moneypb.Money{CurrencyCode: c.code, Units: c.units, Nanos: c.nanos}
+		if err != nil || !proto.Equal(got, want) {
+			t.Errorf("Round(%s, %s) = %v, %v; want %v", c.code, r.FloatString(9), got, err, want)
+		}
+	}
+}
+
+func TestMinorUnits(t *testing.T) {
+	for code, want := range map[string]int{"EUR": 2, "USD": 2, "GBP": 2, "JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "XYZ": -1, "eur": -1, "": -1} {
+		if got := MinorUnits(code); got != want {
+			t.Errorf("MinorUnits(%q) = %d, want %d", code, got, want)
+		}
+	}
+}
+
+func TestRat(t *testing.T) {
+	for m, want := range map[*moneypb.Money]string{
+		{CurrencyCode: "EUR", Units: 12, Nanos: 340_000_000}:                        "1234/100",
+		{CurrencyCode: "EUR", Units: -1, Nanos: -1}:                                 "-1000000001/1000000000",
+		{CurrencyCode: "EUR", Units: 9223372036854775807, Nanos: 999_999_999}:       "9223372036854775807999999999/1000000000",
+		{CurrencyCode: "EUR", Units: -9223372036854775807 - 1, Nanos: -999_999_999}: "-9223372036854775808999999999/1000000000",
+		nil: "0",
+	} {
+		w, _ := new(big.Rat).SetString(want)
+		if got := Rat(m); got.Cmp(w) != 0 {
+			t.Errorf("Rat(%v) = %s, want %s", m, got, w)
+		}
 	}
 }
