@@ -16,7 +16,7 @@ import (
 var platformMigrations embed.FS
 
 // PlatformMigrations creates the tables the shared plumbing needs in every
-// service schema: outbox, inbox and idempotency keys.
+// service schema: outbox, inbox, idempotency keys, audit log and timers.
 func PlatformMigrations() MigrationSet {
 	sub, _ := fs.Sub(platformMigrations, "migrations")
 	return MigrationSet{Name: "platform", FS: sub}

@@ -30,9 +30,9 @@ func TestMigrateIsIdempotentAndUsesServiceSchema(t *testing.T) {
 	}
 	var n int
 	err = pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables
-		WHERE table_schema = 'svc' AND table_name IN ('things', 'outbox', 'inbox', 'idempotency_keys')`).Scan(&n)
-	if err != nil || n != 4 {
-		t.Fatalf("tables in svc = %d, %v; want 4", n, err)
+		WHERE table_schema = 'svc' AND table_name IN ('things', 'outbox', 'inbox', 'idempotency_keys', 'audit_log', 'timers')`).Scan(&n)
+	if err != nil || n != 6 {
+		t.Fatalf("tables in svc = %d, %v; want 6", n, err)
 	}
 }
 

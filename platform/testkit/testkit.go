@@ -223,7 +223,7 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 
 // Pool returns a pool on a fresh database for this test, connected as the
 // role of a service named schema (ServiceURL) that owns schema, with the
-// platform tables (outbox, inbox, idempotency keys) and sets migrated in.
+// platform tables (PlatformMigrations) and sets migrated in.
 // It is closed when the test ends.
 func Pool(t testing.TB, schema string, sets ...pg.MigrationSet) *pgxpool.Pool {
 	t.Helper()
