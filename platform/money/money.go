@@ -5,6 +5,7 @@ package money
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 
@@ -83,7 +84,7 @@ func FromDecimal(code, s string) (*moneypb.Money, error) {
 // currency.Standard), which equal ISO 4217's minor unit for most currencies
 // but are 0 for a few whose subunit is not in use (IDR, COP, IQD, ...).
 func MinorUnits(code string) int {
-	if !ValidCurrency(code) {
+	if len(code) != 3 || strings.ToUpper(code) != code {
 		return -1
 	}
 	u, err := currency.ParseISO(code)
@@ -113,22 +114,36 @@ func Round(code string, r *big.Rat) (*moneypb.Money, error) {
 	if scale > 9 {
 		return nil, fmt.Errorf("money: %s has %d decimal places, more than Money's nine", code, scale)
 	}
-	pow := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
-	// q = |r| x 10^scale, rounded half up; then the sign back.
-	num := new(big.Int).Mul(new(big.Int).Abs(r.Num()), pow)
-	q, rem := new(big.Int).QuoRem(num, r.Denom(), new(big.Int))
-	if rem.Lsh(rem, 1).Cmp(r.Denom()) >= 0 {
-		q.Add(q, big.NewInt(1))
-	}
-	units, frac := new(big.Int).QuoRem(q, pow, new(big.Int))
-	if !units.IsInt64() {
-		return nil, fmt.Errorf("money: %s %s is out of range", r.FloatString(scale), code)
-	}
-	nanosPerMinor := int64(nanosPerUnit)
+	pow := int64(1)
 	for range scale {
-		nanosPerMinor /= 10
+		pow *= 10
 	}
-	u, n := units.Int64(), frac.Int64()*nanosPerMinor
+	nanosPerMinor := nanosPerUnit / pow
+	var u, n int64 // of |r|
+	if num, den := r.Num(), r.Denom(); num.IsInt64() && den.IsInt64() && num.Int64() > -math.MaxInt64/pow && num.Int64() < math.MaxInt64/pow {
+		// Small enough for int64: q = |r| x 10^scale, rounded half up.
+		a, d := num.Int64(), den.Int64()
+		if a < 0 {
+			a = -a
+		}
+		a *= pow
+		q, rem := a/d, a%d
+		if rem >= d-rem {
+			q++
+		}
+		u, n = q/pow, q%pow*nanosPerMinor
+	} else {
+		scaled := new(big.Int).Mul(new(big.Int).Abs(num), big.NewInt(pow))
+		q, rem := new(big.Int).QuoRem(scaled, den, new(big.Int))
+		if rem.Lsh(rem, 1).Cmp(den) >= 0 {
+			q.Add(q, big.NewInt(1))
+		}
+		units, frac := new(big.Int).QuoRem(q, big.NewInt(pow), new(big.Int))
+		if !units.IsInt64() {
+			return nil, fmt.Errorf("money: %s %s is out of range", r.FloatString(scale), code)
+		}
+		u, n = units.Int64(), frac.Int64()*nanosPerMinor
+	}
 	if r.Sign() < 0 {
 		u, n = -u, -n
 	}

@@ -1,7 +1,9 @@
 package money
 
 import (
+	"math"
 	"math/big"
+	"math/rand/v2"
 	"testing"
 
 	moneypb "google.golang.org/genproto/googleapis/type/money"
@@ -92,6 +94,10 @@ func TestRound(t *testing.T) {
 		{code: "BHD", in: "0.0005", nanos: 1_000_000},
 		{code: "BHD", in: "0.00049"},
 		{code: "KWD", in: "-1.2345", units: -1, nanos: -235_000_000},
+		// Past int64 arithmetic (numerator x 100 overflows): the big.Int path.
+		{code: "EUR", in: "92233720368547758.075", units: 92233720368547758, nanos: 80_000_000},
+		{code: "EUR", in: "-92233720368547758.075", units: -92233720368547758, nanos: -80_000_000},
+		{code: "EUR", in: "92233720368547758.0749", units: 92233720368547758, nanos: 70_000_000},
 		{code: "EUR", in: "9223372036854775807.994", units: 9223372036854775807, nanos: 990_000_000},
 		{code: "EUR", in: "-9223372036854775807.994", units: -9223372036854775807, nanos: -990_000_000},
 		{code: "EUR", in: "9223372036854775807.995", fails: true}, // rounds up to 2^63 units
@@ -143,5 +149,41 @@ func TestRat(t *testing.T) {
 		if got := Rat(m); got.Cmp(w) != 0 {
 			t.Errorf("Rat(%v) = %s, want %s", m, got, w)
 		}
+	}
+}
+
+// Round agrees with big.Rat's FloatString, which rounds halves away from
+// zero too, over fractions that take the int64 path and the big.Int one.
+func TestRoundMatchesFloatString(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	scales := map[string]int{"EUR": 2, "JPY": 0, "BHD": 3}
+	compared, fast := 0, 0
+	for i := range 30_000 {
+		code := []string{"EUR", "JPY", "BHD"}[i%3]
+		var num, den int64
+		switch i % 4 {
+		case 0: // small: halves and near-halves
+			num, den = rng.Int64N(20_001)-10_000, []int64{2, 8, 1000, 2000, 20_000, 3, 7}[rng.IntN(7)]
+		case 1:
+			num, den = rng.Int64N(1<<40)-1<<39, rng.Int64N(1<<20)+1
+		default: // mostly past num x 10^scale fitting an int64
+			num, den = int64(rng.Uint64()), rng.Int64N(math.MaxInt64)+1
+		}
+		r := big.NewRat(num, den)
+		want, err := FromDecimal(code, r.FloatString(scales[code]))
+		if err != nil {
+			continue // beyond what FromDecimal takes
+		}
+		got, err := Round(code, r)
+		if err != nil || !proto.Equal(got, want) {
+			t.Fatalf("Round(%s, %s) = %v, %v; want %v", code, r, got, err, want)
+		}
+		compared++
+		if a := r.Num(); a.IsInt64() && a.Int64() < math.MaxInt64/1000 && a.Int64() > -math.MaxInt64/1000 {
+			fast++
+		}
+	}
+	if compared < 25_000 || fast < 10_000 || compared-fast < 10_000 {
+		t.Fatalf("%d compared, %d small", compared, fast)
 	}
 }
