@@ -7,6 +7,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -167,6 +168,26 @@ func PrefixFields(err error, prefix string) error {
 	out.Violations = make([]FieldViolation, len(e.Violations))
 	for i, v := range e.Violations {
 		v.Field = prefix + v.Field
+		out.Violations[i] = v
+	}
+	return &out
+}
+
+// PrefixResourceFields is PrefixFields for errors of an update of a
+// resource inside a request: violations of the request's own fields
+// (those starting with one of requestFields, e.g. "update_mask") keep
+// their paths.
+func PrefixResourceFields(err error, prefix string, requestFields ...string) error {
+	e, ok := As(err)
+	if !ok || len(e.Violations) == 0 {
+		return err
+	}
+	out := *e
+	out.Violations = make([]FieldViolation, len(e.Violations))
+	for i, v := range e.Violations {
+		if !slices.ContainsFunc(requestFields, func(f string) bool { return strings.HasPrefix(v.Field, f) }) {
+			v.Field = prefix + v.Field
+		}
 		out.Violations[i] = v
 	}
 	return &out

@@ -85,3 +85,14 @@ func snake(s string) string {
 	}
 	return b.String()
 }
+
+// renewalNamespace names the renewal opportunities' ids (UUID v5).
+var renewalNamespace = uuid.MustParse("6f1c2b4e-5d0a-4c8e-9b7a-3e2f1d0c9b8a")
+
+// RenewalOpportunityID is the id of the opportunity that renews term of
+// contract: the order service names it in ContractRenewalDue and the
+// opportunity service opens it with this id, so a redelivered or repeated
+// event never opens a second one, and neither service asks the other.
+func RenewalOpportunityID(contract uuid.UUID, term int) uuid.UUID {
+	return uuid.NewSHA1(renewalNamespace, fmt.Appendf(nil, "contract-renewal/%s/%d", contract, term))
+}

@@ -40,6 +40,7 @@ import (
 	"github.com/crmsuite/crm/platform/natsx"
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/timer"
 )
 
 // Config is what every service reads from its environment.
@@ -65,6 +66,9 @@ type Config struct {
 	// aggregate's in order); each holds a database connection while it
 	// applies one.
 	ConsumerWorkers int
+	// TimerPollInterval bounds how late a durable timer fires (its
+	// engine also wakes at the next due time).
+	TimerPollInterval time.Duration
 	// DatabaseAdminURL, when set, provisions the service's role (the user
 	// of DatabaseURL) and schema before the service connects (pg.Bootstrap).
 	DatabaseAdminURL string
@@ -77,21 +81,22 @@ type Config struct {
 func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, error) {
 	var env config.Env
 	c := Config{
-		Name:            name,
-		GRPCAddr:        env.String("GRPC_ADDR", fmt.Sprintf("127.0.0.1:%d", defaultGRPCPort)),
-		MetricsAddr:     env.String("METRICS_ADDR", fmt.Sprintf("127.0.0.1:%d", defaultMetricsPort)),
-		DatabaseURL:     env.Secret("DATABASE_URL", ""),
-		DBMaxConns:      env.Int("DB_MAX_CONNS", 16),
-		NATSURL:         env.String("NATS_URL", "nats://127.0.0.1:4222"),
-		EventsNamespace: env.String("EVENTS_NAMESPACE", ""),
-		ShutdownTimeout: env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
-		Reflection:      env.Bool("GRPC_REFLECTION", false),
-		PageTokenSecret: env.Secret("PAGE_TOKEN_SECRET", ""),
-		LogLevel:        env.String("LOG_LEVEL", "info"),
-		LogFormat:       env.String("LOG_FORMAT", "json"),
-		Pprof:           env.Bool("PPROF", false),
-		StreamReplicas:  env.Int("NATS_STREAM_REPLICAS", 1),
-		ConsumerWorkers: env.Int("CONSUMER_WORKERS", 4),
+		Name:              name,
+		GRPCAddr:          env.String("GRPC_ADDR", fmt.Sprintf("127.0.0.1:%d", defaultGRPCPort)),
+		MetricsAddr:       env.String("METRICS_ADDR", fmt.Sprintf("127.0.0.1:%d", defaultMetricsPort)),
+		DatabaseURL:       env.Secret("DATABASE_URL", ""),
+		DBMaxConns:        env.Int("DB_MAX_CONNS", 16),
+		NATSURL:           env.String("NATS_URL", "nats://127.0.0.1:4222"),
+		EventsNamespace:   env.String("EVENTS_NAMESPACE", ""),
+		ShutdownTimeout:   env.Duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		Reflection:        env.Bool("GRPC_REFLECTION", false),
+		PageTokenSecret:   env.Secret("PAGE_TOKEN_SECRET", ""),
+		LogLevel:          env.String("LOG_LEVEL", "info"),
+		LogFormat:         env.String("LOG_FORMAT", "json"),
+		Pprof:             env.Bool("PPROF", false),
+		StreamReplicas:    env.Int("NATS_STREAM_REPLICAS", 1),
+		ConsumerWorkers:   env.Int("CONSUMER_WORKERS", 4),
+		TimerPollInterval: env.Duration("TIMER_POLL_INTERVAL", time.Second),
 		Auth: AuthConfig{
 			Mode:             env.String("AUTH_MODE", AuthToken),
 			Issuer:           env.String("AUTH_ISSUER", "crm"),
@@ -160,6 +165,15 @@ func (rt *Runtime) Consume(c *inbox.Consumer) {
 		c.Workers = rt.Config.ConsumerWorkers
 	}
 	rt.Go(c.Run)
+}
+
+// Timers runs the durable-timer engine (platform/timer) on the service's
+// schema for the life of the service, firing handlers by purpose; events
+// the handlers write to the outbox are relayed as soon as a batch commits.
+func (rt *Runtime) Timers(handlers map[string]timer.Handler) *timer.Engine {
+	e := &timer.Engine{Pool: rt.Pool, Logger: rt.Logger, Handlers: handlers, Fired: rt.Relay.Kick, PollInterval: rt.Config.TimerPollInterval}
+	rt.Go(e.Run)
+	return e
 }
 
 // Spec describes one service.

@@ -97,22 +97,6 @@ type Repository interface {
 
 	// ListAudit pages through the audit trail.
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
-
-	// RecordRejection appends a LeadConversionRejected event, once per
-	// r.EventID however often it is called.
-	RecordRejection(ctx context.Context, r ConversionRejected) error
-}
-
-// ConversionRejected says a LeadQualified event could not be applied.
-type ConversionRejected struct {
-	// EventID of the rejection event, derived from QualifiedEventID so
-	// that recording it again is recognised.
-	EventID          uuid.UUID
-	QualifiedEventID string
-	LeadID           string
-	Reason, Message  string
-	Actor            string
-	At               time.Time
 }
 
 // Service is the account use cases.

@@ -112,14 +112,3 @@ func (s *Service) ApplyConversion(ctx context.Context, conv Conversion) error {
 		return s.repo.SaveContact(ctx, existing, region, ch(domain.ContactLinked{SourceLead: conv.LeadID}))
 	})
 }
-
-// RejectConversion records, once per LeadQualified event, that its
-// conversion was rejected: a LeadConversionRejected event.
-func (s *Service) RejectConversion(ctx context.Context, r ConversionRejected) error {
-	actor := r.Actor
-	if actor == "" {
-		actor = auth.Anonymous
-	}
-	r.At = s.now()
-	return s.repo.RecordRejection(auth.WithPrincipal(ctx, auth.Principal{Subject: actor}), r)
-}

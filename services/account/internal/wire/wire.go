@@ -9,6 +9,7 @@ import (
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/config"
+	"github.com/crmsuite/crm/platform/conversion"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/inbox"
@@ -58,7 +59,7 @@ func Spec(opts ...Option) service.Spec {
 				Stream:       events.StreamName(ns, "lead"),
 				Subjects:     []string{events.Subject(ns, "lead", &eventsv1.LeadQualified{})},
 				Handler:      conv.Handle,
-				OnDeadLetter: conv.OnDeadLetter,
+				OnDeadLetter: conversion.RejectionHook(rt.Pool, rt.Outbox, "account-lead-conversion-rejected"),
 			}
 			for _, o := range opts {
 				o(c)

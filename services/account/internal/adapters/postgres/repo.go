@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
-	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/customerkey"
 	"github.com/crmsuite/crm/platform/events"
@@ -27,7 +26,6 @@ import (
 	"github.com/crmsuite/crm/services/account/internal/app"
 	"github.com/crmsuite/crm/services/account/internal/domain"
 	"github.com/crmsuite/crm/services/account/internal/protomap"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Repo implements app.Repository.
@@ -401,27 +399,6 @@ func (r *Repo) readContact(ctx context.Context, where, lock string, args ...any)
 // RecordRejection implements app.Repository: the inbox table records
 // that the rejection was written, so a repeated dead-letter hook writes
 // nothing twice.
-func (r *Repo) RecordRejection(ctx context.Context, rej app.ConversionRejected) error {
-	return r.InTx(ctx, func(ctx context.Context) error {
-		q := pg.Q(ctx, r.pool)
-		tag, err := q.Exec(ctx, `INSERT INTO inbox (consumer, event_id, subject) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-			"account-lead-conversion-rejected", rej.EventID, "lead_conversion_rejected")
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		meta := events.NewMeta(ctx, rej.QualifiedEventID, rej.At)
-		meta.EventId = rej.EventID.String()
-		meta.OccurTime = timestamppb.New(rej.At)
-		msg, err := r.outbox.Message(ctx, rej.LeadID, &eventsv1.LeadConversionRejected{
-			Meta: meta, LeadId: rej.LeadID, Reason: rej.Reason, Message: rej.Message, QualifiedEventId: rej.QualifiedEventID,
-		})
-		if err != nil {
-			return err
-		}
-		return outbox.Append(ctx, q, msg)
-	})
-}
-
 // ListAudit implements app.Repository.
 func (r *Repo) ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error) {
 	return audit.List(ctx, pg.Q(ctx, r.pool), r.pages, q)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -94,24 +93,4 @@ func Decode(m inbox.Message) (app.Conversion, error) {
 		}
 	}
 	return conv, nil
-}
-
-// OnDeadLetter publishes LeadConversionRejected for a dead-lettered
-// LeadQualified event, so the lead service learns the conversion failed.
-// Its event id derives from the LeadQualified's, and the repository
-// records it once, so a repeated hook publishes nothing twice.
-func (h *Conversions) OnDeadLetter(ctx context.Context, m inbox.Message, reason string) error {
-	var ev eventsv1.LeadQualified
-	if proto.Unmarshal(m.Data, &ev) != nil || ev.GetLeadId() == "" {
-		return nil // nothing to tell whom
-	}
-	code, _, ok := strings.Cut(reason, ":")
-	if !ok || code == "" || strings.ToUpper(code) != code || strings.ContainsAny(code, " \t") {
-		code = "CONVERSION_FAILED"
-	}
-	err := h.App.RejectConversion(ctx, app.ConversionRejected{
-		EventID:          uuid.NewSHA1(uuid.NameSpaceURL, []byte(m.EventID+"rejected")),
-		QualifiedEventID: m.EventID, LeadID: ev.GetLeadId(), Reason: code, Message: reason, Actor: ev.GetMeta().GetActor(),
-	})
-	return err
 }

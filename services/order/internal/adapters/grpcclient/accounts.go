@@ -1,0 +1,70 @@
+// Package grpcclient calls the other services the order service depends
+// on.
+package grpcclient
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/protoenum"
+	"github.com/crmsuite/crm/platform/resname"
+	"github.com/crmsuite/crm/services/order/internal/app"
+	"github.com/crmsuite/crm/services/order/internal/domain"
+)
+
+// Accounts asks the account service, each call bounded by a timeout.
+type Accounts struct {
+	client  accountv1.AccountServiceClient
+	timeout time.Duration
+}
+
+var _ app.Accounts = (*Accounts)(nil)
+
+// NewAccounts returns a client over conn whose calls give up after
+// timeout (or the caller's earlier deadline).
+func NewAccounts(conn grpc.ClientConnInterface, timeout time.Duration) *Accounts {
+	return &Accounts{client: accountv1.NewAccountServiceClient(conn), timeout: timeout}
+}
+
+// CreditTerms reads the account's credit limit, payment terms and state.
+func (c *Accounts) CreditTerms(ctx context.Context, id uuid.UUID) (domain.CreditTerms, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	a, err := c.client.GetAccount(ctx, &accountv1.GetAccountRequest{Name: resname.Format("accounts", id)})
+	if err != nil {
+		return domain.CreditTerms{}, grpcx.PeerError(ctx, "account", err)
+	}
+	t := domain.CreditTerms{Active: a.GetState() != accountv1.AccountState_ACCOUNT_STATE_INACTIVE}
+	if l := a.GetCreditLimit(); l != nil {
+		t.Limit = proto.CloneOf(l)
+	}
+	if p := a.GetPaymentTerms(); p != accountv1.PaymentTerms_PAYMENT_TERMS_UNSPECIFIED {
+		t.PaymentTerms = protoenum.Name(p.String(), "PAYMENT_TERMS_")
+	}
+	return t, nil
+}
+
+func (c *Accounts) ContactAccount(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	ct, err := c.client.GetContact(ctx, &accountv1.GetContactRequest{Name: resname.Format("contacts", id)})
+	if err != nil {
+		return uuid.Nil, grpcx.PeerError(ctx, "account", err)
+	}
+	if !strings.HasPrefix(ct.GetAccount(), "accounts/") {
+		return uuid.Nil, nil
+	}
+	account, ok := resname.Parse(ct.GetAccount(), "accounts")
+	if !ok {
+		return uuid.Nil, fmt.Errorf("account service: contact %s has account %q", id, ct.GetAccount())
+	}
+	return account, nil
+}
