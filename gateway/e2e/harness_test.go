@@ -24,6 +24,7 @@ type stack struct {
 	lead     *testkit.Proc
 	account  *testkit.Proc
 	opps     *testkit.Proc
+	orders   *testkit.Proc
 	gateway  *testkit.Proc
 	grpc     leadv1.LeadServiceClient
 	accounts accountv1.AccountServiceClient
@@ -49,23 +50,26 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	if o.privateNATS {
 		n = testkit.PrivateNATS(t)
 	}
-	leadAddr, accountAddr, oppAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
+	leadAddr, accountAddr, oppAddr, orderAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
 	common := []string{"METRICS_ADDR=off", "NATS_URL=" + n.URL, "EVENTS_NAMESPACE=" + n.Namespace,
 		"PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s",
-		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "OPPORTUNITY_GRPC_ADDR=" + oppAddr, "ACCOUNT_CALL_TIMEOUT=1s"}
+		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "OPPORTUNITY_GRPC_ADDR=" + oppAddr, "ORDER_GRPC_ADDR=" + orderAddr, "ACCOUNT_CALL_TIMEOUT=1s",
+		"TIMER_POLL_INTERVAL=200ms"}
 	common = append(common, testkit.AuthEnv()...)
 	account := testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
 		append(append([]string{"GRPC_ADDR=" + accountAddr}, common...), testkit.DatabaseEnv(db, "account")...)...)
 	opps := testkit.StartProc(t, "opportunity", testkit.Binary(t, "github.com/crmsuite/crm/services/opportunity/cmd/opportunity"), oppAddr,
 		append(append([]string{"GRPC_ADDR=" + oppAddr}, common...), testkit.DatabaseEnv(db, "opportunity")...)...)
+	orders := testkit.StartProc(t, "order", testkit.Binary(t, "github.com/crmsuite/crm/services/order/cmd/order"), orderAddr,
+		append(append([]string{"GRPC_ADDR=" + orderAddr}, common...), testkit.DatabaseEnv(db, "order")...)...)
 	lead := testkit.StartProc(t, "lead", testkit.Binary(t, "github.com/crmsuite/crm/services/lead/cmd/lead"), leadAddr,
 		append(append(append([]string{"GRPC_ADDR=" + leadAddr}, common...), testkit.DatabaseEnv(db, "lead")...), o.leadEnv...)...)
 	gw := testkit.StartProc(t, "gateway", testkit.Binary(t, "github.com/crmsuite/crm/gateway/cmd/gateway"), httpAddr,
-		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "ACCOUNT_GRPC_ADDR="+accountAddr, "OPPORTUNITY_GRPC_ADDR="+oppAddr,
+		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "ACCOUNT_GRPC_ADDR="+accountAddr, "OPPORTUNITY_GRPC_ADDR="+oppAddr, "ORDER_GRPC_ADDR="+orderAddr,
 		"MAX_BODY_BYTES=65536",
 		"LOG_LEVEL=warn", "LOG_FORMAT=text")
 	s := &stack{
-		base: "http://" + httpAddr, nats: n, lead: lead, account: account, opps: opps, gateway: gw,
+		base: "http://" + httpAddr, nats: n, lead: lead, account: account, opps: opps, orders: orders, gateway: gw,
 		http: &http.Client{Timeout: 15 * time.Second},
 	}
 	s.grpc = leadv1.NewLeadServiceClient(testkit.Dial(t, leadAddr))

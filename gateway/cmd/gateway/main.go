@@ -43,6 +43,7 @@ func run(ctx context.Context) error {
 		"lead":        env.String("LEAD_GRPC_ADDR", "127.0.0.1:9101"),
 		"account":     env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
 		"opportunity": env.String("OPPORTUNITY_GRPC_ADDR", "127.0.0.1:9103"),
+		"order":       env.String("ORDER_GRPC_ADDR", "127.0.0.1:9104"),
 	}
 	cfg := server.Config{
 		MaxBodyBytes:    int64(env.Int("MAX_BODY_BYTES", 1<<20)),

@@ -31,6 +31,7 @@ import (
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	"github.com/crmsuite/crm/platform/grpcx"
 )
 
@@ -118,6 +119,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 			}
 		case "opportunity":
 			if err := opportunityv1.RegisterOpportunityServiceHandlerClient(ctx, mux, opportunityv1.NewOpportunityServiceClient(u.Conn)); err != nil {
+				return nil, err
+			}
+		case "order":
+			if err := orderv1.RegisterOrderServiceHandlerClient(ctx, mux, orderv1.NewOrderServiceClient(u.Conn)); err != nil {
 				return nil, err
 			}
 		default:

@@ -52,6 +52,7 @@ var services = []service{
 	{name: "lead", grpcPort: 9101, metrics: 9201},
 	{name: "account", grpcPort: 9102, metrics: 9202},
 	{name: "opportunity", grpcPort: 9103, metrics: 9203},
+	{name: "order", grpcPort: 9104, metrics: 9204},
 }
 
 func main() {
