@@ -128,3 +128,32 @@ func EventTypes(evs []proto.Message) []string {
 	}
 	return out
 }
+
+// DeadLetters returns the dead letters of consumer (crm.dlq.<consumer> in
+// n's namespace), oldest first, waiting (up to 20s) until at least want
+// are there.
+func (n *NATS) DeadLetters(t testing.TB, js jetstream.JetStream, consumer string, want int) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := context.Background()
+	subject := n.Namespace + "crm.dlq." + consumer
+	var out []*jetstream.RawStreamMsg
+	Eventually(t, 20*time.Second, func() bool {
+		stream, err := js.Stream(ctx, events.StreamName(n.Namespace, "dlq"))
+		if err != nil {
+			return false
+		}
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return false
+		}
+		out = out[:0]
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+			m, err := stream.GetMsg(ctx, seq)
+			if err == nil && m.Subject == subject {
+				out = append(out, m)
+			}
+		}
+		return len(out) >= want
+	}, "%d dead letters on %s", want, subject)
+	return out
+}

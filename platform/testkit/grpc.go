@@ -92,3 +92,17 @@ func RequireDenied(t testing.TB, what string, err error) {
 		t.Fatalf("%s: reason %s, want %s", what, reason, authz.ReasonDenied)
 	}
 }
+
+// ErrorMeta returns the google.rpc.ErrorInfo metadata of err (a gRPC
+// status), failing the test when it has no ErrorInfo.
+func ErrorMeta(t testing.TB, err error) map[string]string {
+	t.Helper()
+	st, _ := status.FromError(err)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetMetadata()
+		}
+	}
+	t.Fatalf("%v: no ErrorInfo", err)
+	return nil
+}

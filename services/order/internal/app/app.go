@@ -172,3 +172,12 @@ func (s *Service) mayRead(ctx context.Context, account uuid.UUID, owner string) 
 	o, err := s.repo.AccountOwner(ctx, account)
 	return o == scope.Owner, err
 }
+
+// hide turns NotFound into PermissionDenied for a caller who does not read
+// every record, so it cannot probe which exist.
+func hide(scope authz.Scope, err error) error {
+	if readsAll(scope) {
+		return err
+	}
+	return scope.Hide(err)
+}

@@ -34,7 +34,7 @@ func (s *Service) GetContract(ctx context.Context, id uuid.UUID) (*domain.Contra
 	scope := authz.ScopeOf(ctx)
 	c, err := s.repo.GetContract(ctx, id)
 	if err != nil {
-		return nil, scope.Hide(err)
+		return nil, hide(scope, err)
 	}
 	ok, err := s.mayRead(ctx, c.AccountID, c.Owner)
 	if err != nil {

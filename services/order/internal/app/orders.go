@@ -101,7 +101,7 @@ func (s *Service) GetOrder(ctx context.Context, id uuid.UUID) (*domain.Order, er
 	scope := authz.ScopeOf(ctx)
 	o, err := s.repo.GetOrder(ctx, id)
 	if err != nil {
-		return nil, scope.Hide(err)
+		return nil, hide(scope, err)
 	}
 	ok, err := s.mayRead(ctx, o.AccountID, o.Owner)
 	if err != nil {
@@ -165,7 +165,7 @@ func (s *Service) UpdateOrder(ctx context.Context, id uuid.UUID, patch domain.Or
 			}
 		}
 	}
-	return s.mutate(ctx, id, ifMatch, "", func(o *domain.Order) (Change, error) {
+	return s.mutate(ctx, id, ifMatch, "", func(_ context.Context, o *domain.Order) (Change, error) {
 		evs, err := o.Update(patch, mask, auth.Actor(ctx), s.now())
 		return Change{Events: evs}, err
 	})
@@ -173,7 +173,7 @@ func (s *Service) UpdateOrder(ctx context.Context, id uuid.UUID, patch domain.Or
 
 // mutate locks the order, checks the etag and saves what fn changed; a
 // change without events writes nothing.
-func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(o *domain.Order) (Change, error)) (*domain.Order, error) {
+func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(ctx context.Context, o *domain.Order) (Change, error)) (*domain.Order, error) {
 	var out *domain.Order
 	err := s.repo.InTx(ctx, func(ctx context.Context) error {
 		o, err := s.repo.LockOrder(ctx, id)
@@ -183,7 +183,7 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 		if err := etag.Check(ifMatch, o.Version); err != nil {
 			return err
 		}
-		ch, err := fn(o)
+		ch, err := fn(ctx, o)
 		if err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 
 // transition runs a status method that may release exposure.
 func (s *Service) transition(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(o *domain.Order) (domain.Transition, error)) (*domain.Order, error) {
-	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Order) (Change, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Order) (Change, error) {
 		t, err := fn(o)
 		if err != nil {
 			return Change{}, err
@@ -255,7 +255,7 @@ func (s *Service) raise(ctx context.Context, id uuid.UUID, ifMatch, requestID, o
 		}
 	}
 	actor := auth.Actor(ctx)
-	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Order) (Change, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Order) (Change, error) {
 		st, evs, err := step(o)
 		if err != nil {
 			return Change{}, err

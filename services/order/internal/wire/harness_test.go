@@ -141,3 +141,32 @@ func (s *suite) query(t *testing.T, q string, args ...any) string {
 	}
 	return out
 }
+
+// snapshot is every row the service keeps about orders and contracts, to
+// show a request changed nothing.
+func (s *suite) snapshot(t *testing.T) string {
+	t.Helper()
+	return s.query(t, `SELECT
+		(SELECT coalesce(string_agg(o::text, '|' ORDER BY id), '') FROM orders o) ||
+		(SELECT coalesce(string_agg(c::text, '|' ORDER BY id), '') FROM contracts c) ||
+		(SELECT coalesce(string_agg(e::text, '|' ORDER BY account_id, currency_code), '') FROM credit_exposure e) ||
+		(SELECT count(*)::text FROM credit_ledger) || '/' || (SELECT count(*)::text FROM order_status_changes) || '/' ||
+		(SELECT count(*)::text FROM mrr_movements) || '/' || (SELECT count(*)::text FROM timers) || '/' ||
+		-- Events ever written: the relay deletes what it published.
+		(SELECT last_value::text || is_called::text FROM outbox_id_seq)`)
+}
+
+// contract creates a draft contract for account as ops: c's terms, one
+// recurring line of 100 EUR per period unless c has lines.
+func (s *suite) contract(t *testing.T, account string, c *orderv1.Contract) *orderv1.Contract {
+	t.Helper()
+	c.Account, c.CurrencyCode = account, "EUR"
+	if c.Lines == nil {
+		c.Lines = []*orderv1.OrderLine{line("SUB", "1", eur(100, 0))}
+	}
+	got, err := s.client.CreateContract(ops, &orderv1.CreateContractRequest{Contract: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
