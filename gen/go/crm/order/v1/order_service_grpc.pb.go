@@ -143,7 +143,7 @@ type OrderServiceClient interface {
 	// Lists the audit trail of an order or contract, newest first;
 	// `orders/-` (`contracts/-`) lists every order's (contract's). A record's
 	// trail is readable by whoever may read it; a whole collection's by
-	// managers, ops and admins.
+	// managers and admins.
 	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error)
 }
 
@@ -528,7 +528,7 @@ type OrderServiceServer interface {
 	// Lists the audit trail of an order or contract, newest first;
 	// `orders/-` (`contracts/-`) lists every order's (contract's). A record's
 	// trail is readable by whoever may read it; a whole collection's by
-	// managers, ops and admins.
+	// managers and admins.
 	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error)
 	mustEmbedUnimplementedOrderServiceServer()
 }
