@@ -30,10 +30,11 @@ test: ## vet, then all tests with the race detector (real Postgres and NATS)
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 20m $(PKGS)
 
-bench: build ## benchmarks: leads (leadbench), conversion across services (conversionbench), opportunities (opportunitybench)
+bench: build ## benchmarks: leads (leadbench), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench)
 	$(GO) run ./services/lead/cmd/leadbench $(BENCH_ARGS)
 	$(GO) run ./platform/cmd/conversionbench $(CONVERSION_BENCH_ARGS)
 	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity $(OPPORTUNITY_BENCH_ARGS)
+	$(GO) run ./services/order/cmd/orderbench -bin bin $(ORDER_BENCH_ARGS)
 
 tools: ## build the pinned code generators into .bin/
 	GOWORK=off $(GO) -C tools build -o ../.bin/ $(TOOLS)

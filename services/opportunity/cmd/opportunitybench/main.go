@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -181,7 +180,7 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("## GetForecast (%d opportunities, %d open; quarter x owner x stage, default range: %d rows)\n\n", o.rows, open, cells)
 	fmt.Printf("| requests | p50 | p99 | max |\n|---:|---:|---:|---:|\n| %d | %v | %v | %v |\n\n",
-		len(lat), round(benchkit.Percentile(lat, 50)), round(benchkit.Percentile(lat, 99)), round(benchkit.Percentile(lat, 100)))
+		len(lat), benchkit.Round(benchkit.Percentile(lat, 50)), benchkit.Round(benchkit.Percentile(lat, 99)), benchkit.Round(benchkit.Percentile(lat, 100)))
 
 	// Moves go between two open stages of opportunities that are open.
 	rows, err := pool.Query(ctx, `SELECT id FROM opportunities WHERE state = 'OPEN' LIMIT 20000`)
@@ -210,14 +209,14 @@ func run(ctx context.Context, o options) error {
 		fn   func(context.Context, int64) error
 	}{{"raw (same transaction in-process)", raw}, {"gRPC MoveOpportunity", grpcMove}} {
 		step("move: " + m.name)
-		r, err := loadRun(ctx, o.concurrency, o.warmup, o.duration, &seq, m.fn)
+		r, err := benchkit.LoadRun(auth.WithPrincipal(ctx, auth.Principal{Subject: "bench"}), o.concurrency, o.warmup, o.duration, &seq, m.fn)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
 		if rawRate == 0 {
-			rawRate = r.rate()
+			rawRate = r.Rate()
 		}
-		fmt.Printf("| %s | %.0f | %v | %v | %.0f%% |\n", m.name, r.rate(), r.p50, r.p99, 100*r.rate()/rawRate)
+		fmt.Printf("| %s | %.0f | %v | %v | %.0f%% |\n", m.name, r.Rate(), r.P50, r.P99, 100*r.Rate()/rawRate)
 	}
 	fmt.Println()
 	return nil
@@ -283,62 +282,6 @@ func load(ctx context.Context, pool interface {
 	return nil
 }
 
-type result struct {
-	ops      int
-	elapsed  time.Duration
-	p50, p99 time.Duration
-}
-
-func (r result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
-
-// loadRun runs fn from c workers for warmup (discarded) then d.
-func loadRun(ctx context.Context, c int, warmup, d time.Duration, seq *atomic.Int64, fn func(context.Context, int64) error) (result, error) {
-	var measuring atomic.Bool
-	stop := make(chan struct{})
-	lat := make([][]time.Duration, c)
-	var errs atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for w := range c {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				t0 := time.Now()
-				err := fn(auth.WithPrincipal(ctx, auth.Principal{Subject: "bench"}), seq.Add(1))
-				if !measuring.Load() {
-					continue
-				}
-				if err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					continue
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		})
-	}
-	time.Sleep(warmup)
-	measuring.Store(true)
-	t0 := time.Now()
-	time.Sleep(d)
-	measuring.Store(false)
-	elapsed := time.Since(t0)
-	close(stop)
-	wg.Wait()
-	if n := errs.Load(); n > 0 {
-		return result{}, fmt.Errorf("%d errors, first: %v", n, firstErr.Load())
-	}
-	var all []time.Duration
-	for w := range c {
-		all = append(all, lat[w]...)
-	}
-	return result{ops: len(all), elapsed: elapsed, p50: round(benchkit.Percentile(all, 50)), p99: round(benchkit.Percentile(all, 99))}, nil
-}
-
 func environment(o options) string {
 	cpus := "?"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -351,6 +294,3 @@ func environment(o options) string {
 // authorization is the Authorization header value of the benchmark's
 // calls: a token the services it starts accept (authn.DevCredentials).
 var authorization string
-
-// round keeps the report readable: latencies to 10µs.
-func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
