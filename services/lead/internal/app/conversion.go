@@ -31,11 +31,15 @@ func (s *Service) WithCustomers(c Customers) *Service {
 	return s
 }
 
-// QualifyLead converts a lead (see domain.Lead.Qualify). Existing records
-// it names are checked with the account service first: if they do not
-// exist or do not belong together, or the account service cannot answer,
-// nothing changes.
+// QualifyLead converts a lead (see domain.Lead.Qualify). An order the
+// order service would refuse is refused first (domain.ConversionRequest.
+// Check). Existing records it names are checked with the account service
+// next: if they do not exist or do not belong together, or the account
+// service cannot answer, nothing changes.
 func (s *Service) QualifyLead(ctx context.Context, id uuid.UUID, req domain.ConversionRequest, ifMatch, requestID string) (*domain.Lead, error) {
+	if err := req.Check(); err != nil {
+		return nil, err
+	}
 	l, err := s.GetLead(ctx, id)
 	if err != nil {
 		return nil, err
@@ -137,8 +141,16 @@ func (s *Service) OpportunityApplied(ctx context.Context, leadID, opportunityID 
 	})
 }
 
-// FailConversion records that the account service refused conversion
-// attempt attemptID.
+// OrderApplied records that the order service made the conversion's draft
+// order.
+func (s *Service) OrderApplied(ctx context.Context, leadID, orderID uuid.UUID, at time.Time) error {
+	return s.settle(ctx, leadID, func(l *domain.Lead) []domain.Event {
+		return l.OrderApplied(orderID, at, auth.Actor(ctx), s.now())
+	})
+}
+
+// FailConversion records that the account or order service refused
+// conversion attempt attemptID.
 func (s *Service) FailConversion(ctx context.Context, leadID, attemptID uuid.UUID, reason, message string, at time.Time) error {
 	return s.settle(ctx, leadID, func(l *domain.Lead) []domain.Event {
 		return l.FailConversion(attemptID, reason, message, at, auth.Actor(ctx), s.now())

@@ -1,8 +1,12 @@
 package domain
 
 import (
+	"fmt"
+	"math"
+	"math/big"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -36,6 +40,7 @@ type ConversionRequest struct {
 	ExistingContact uuid.UUID
 	NewContact      NewContact
 	Opportunity     *NewOpportunity
+	Order           *NewOrder
 }
 
 // NewAccount are the account fields a conversion sets; empty ones come from
@@ -78,6 +83,28 @@ type NewOpportunity struct {
 	ExpectedCloseDate *Date  `json:"expected_close_date,omitempty"`
 }
 
+// NewOrder is the draft order a conversion makes; the order service
+// prices it. Qualify settles its currency, name and owner.
+type NewOrder struct {
+	DisplayName             string      `json:"display_name,omitempty"`
+	CurrencyCode            string      `json:"currency_code,omitempty"`
+	Lines                   []OrderLine `json:"lines,omitempty"`
+	ExpectedFulfillmentDate *Date       `json:"expected_fulfillment_date,omitempty"`
+	Owner                   string      `json:"owner,omitempty"`
+}
+
+// OrderLine is a line of a conversion's order as the user gave it: the
+// decimals are strings, checked (ConversionRequest.Check) but passed on
+// as written.
+type OrderLine struct {
+	ProductCode     string `json:"product_code,omitempty"`
+	ProductName     string `json:"product_name,omitempty"`
+	Quantity        string `json:"quantity,omitempty"`
+	UnitPrice       Money  `json:"unit_price"`
+	DiscountPercent string `json:"discount_percent,omitempty"`
+	TaxRate         string `json:"tax_rate,omitempty"`
+}
+
 // Conversion is a lead's conversion: the records it produces, with the ids
 // the lead service allocated, and how far the other services got.
 type Conversion struct {
@@ -93,6 +120,9 @@ type Conversion struct {
 	// OpportunityID is Nil when no opportunity was asked for.
 	OpportunityID uuid.UUID       `json:"opportunity_id,omitempty"`
 	Opportunity   *NewOpportunity `json:"opportunity,omitempty"`
+	// OrderID is Nil when no order was asked for.
+	OrderID uuid.UUID `json:"order_id,omitempty"`
+	Order   *NewOrder `json:"order,omitempty"`
 
 	State          ConversionState `json:"state,omitempty"`
 	FailureReason  string          `json:"failure_reason,omitempty"`
@@ -102,7 +132,10 @@ type Conversion struct {
 	// OpportunityDoneAt is when the opportunity service had opened the
 	// opportunity, if one was asked for.
 	OpportunityDoneAt *time.Time `json:"opportunity_done_at,omitempty"`
-	FailedAt          *time.Time `json:"failed_at,omitempty"`
+	// OrderDoneAt is when the order service had made the order, if one
+	// was asked for.
+	OrderDoneAt *time.Time `json:"order_done_at,omitempty"`
+	FailedAt    *time.Time `json:"failed_at,omitempty"`
 }
 
 // Qualify converts the lead: it becomes QUALIFIED, with a pending
@@ -145,9 +178,21 @@ func (l *Lead) Qualify(req ConversionRequest, actor string, now time.Time) ([]Ev
 		opp := *o
 		opp.DisplayName = strings.TrimSpace(opp.DisplayName)
 		if opp.DisplayName == "" {
-			opp.DisplayName = l.opportunityName(c)
+			opp.DisplayName = l.dealName(c)
 		}
 		c.Opportunity = &opp
+	}
+	if o, ovs := req.order(); o != nil {
+		vs = append(vs, ovs...)
+		c.OrderID = uuid.Must(uuid.NewV7())
+		if o.DisplayName == "" {
+			o.DisplayName = truncate(l.dealName(c), maxOrderName)
+		}
+		o.Owner = l.Owner
+		if c.CreateAccount {
+			o.Owner = c.Account.Owner
+		}
+		c.Order = o
 	}
 	if err := vs.Err(); err != nil {
 		return nil, err
@@ -200,7 +245,9 @@ func (l *Lead) contactFrom(in NewContact) NewContact {
 	return c
 }
 
-func (l *Lead) opportunityName(c *Conversion) string {
+// dealName is the default name of the opportunity and the order a
+// conversion makes: "<account name> – <campaign or source>".
+func (l *Lead) dealName(c *Conversion) string {
 	base := c.Account.DisplayName
 	if base == "" {
 		base = l.Company
@@ -241,18 +288,32 @@ func (l *Lead) OpportunityApplied(opportunityID uuid.UUID, at time.Time, actor s
 	return l.conversionProgressed(actor, now)
 }
 
-// conversionProgressed completes the conversion once every part is done.
+// OrderApplied records that the order service made the conversion's
+// draft order.
+func (l *Lead) OrderApplied(orderID uuid.UUID, at time.Time, actor string, now time.Time) []Event {
+	c := l.Conversion
+	if c == nil || c.State != ConversionPending || c.OrderID == uuid.Nil || c.OrderID != orderID || c.OrderDoneAt != nil {
+		return nil
+	}
+	c.OrderDoneAt = &at
+	return l.conversionProgressed(actor, now)
+}
+
+// conversionProgressed completes the conversion once every part is done:
+// the account and contact, and the opportunity and the order if they were
+// asked for, whatever order the services answered in.
 func (l *Lead) conversionProgressed(actor string, now time.Time) []Event {
 	c := l.Conversion
-	if c.AccountDoneAt != nil && (c.OpportunityID == uuid.Nil || c.OpportunityDoneAt != nil) {
+	if c.AccountDoneAt != nil && (c.OpportunityID == uuid.Nil || c.OpportunityDoneAt != nil) &&
+		(c.OrderID == uuid.Nil || c.OrderDoneAt != nil) {
 		c.State = ConversionComplete
 	}
 	l.touch(actor, now)
 	return []Event{ConversionChanged{}}
 }
 
-// FailConversion records that the account service refused conversion
-// attempt id, and why.
+// FailConversion records that the account or order service refused
+// conversion attempt id, and why.
 func (l *Lead) FailConversion(id uuid.UUID, reason, message string, at time.Time, actor string, now time.Time) []Event {
 	c := l.Conversion
 	if c == nil || c.State != ConversionPending || c.ID != id {
@@ -263,4 +324,135 @@ func (l *Lead) FailConversion(id uuid.UUID, reason, message string, at time.Time
 	c.FailedAt = &at
 	l.touch(actor, now)
 	return []Event{ConversionChanged{}}
+}
+
+// Limits the order service holds an order to; a conversion asking for
+// more would certainly fail there, so it is refused here.
+const (
+	maxOrderName    = 200  // bytes, as the order service counts them
+	maxOrderTaxRate = 1000 // percent
+)
+
+// Check refuses, with field violations, a request whose order the order
+// service would certainly refuse, so that nothing changes rather than the
+// conversion failing later. Qualify checks it again.
+func (r ConversionRequest) Check() error {
+	_, vs := r.order()
+	return vs.Err()
+}
+
+// order returns the request's order with its currency settled (the
+// request's; else the new account's; else the first line's) and what is
+// wrong with it: every line must have a product code, a positive
+// quantity, a price in the order's currency, a discount of 0-100 % and a
+// tax rate of 0-1000 %, and amounts that fit the order service's money.
+func (r ConversionRequest) order() (*NewOrder, apperr.Violations) {
+	if r.Order == nil {
+		return nil, nil
+	}
+	o := *r.Order
+	o.Lines = append([]OrderLine(nil), r.Order.Lines...)
+	o.DisplayName = strings.TrimSpace(o.DisplayName)
+	var vs apperr.Violations
+	if len(o.DisplayName) > maxOrderName {
+		vs.Add("order.display_name", "TOO_LONG", "an order's name has at most %d bytes, not %d", maxOrderName, len(o.DisplayName))
+	}
+	if o.CurrencyCode == "" && r.ExistingAccount == uuid.Nil {
+		o.CurrencyCode = r.NewAccount.CurrencyCode
+	}
+	if o.CurrencyCode == "" && len(o.Lines) > 0 {
+		o.CurrencyCode = o.Lines[0].UnitPrice.Currency
+	}
+	if len(o.Lines) == 0 {
+		vs.Add("order.lines", "LINES_REQUIRED", "an order has at least one line")
+	}
+	limit := new(big.Rat).SetInt64(math.MaxInt64)
+	sum := new(big.Rat)
+	for i, line := range o.Lines {
+		f := fmt.Sprintf("order.lines[%d]", i)
+		ok := true
+		if strings.TrimSpace(line.ProductCode) == "" {
+			vs.Add(f+".product_code", "PRODUCT_CODE_REQUIRED", "a line names a product code")
+		}
+		qty, good := decimal(line.Quantity)
+		if !good || qty.Sign() <= 0 {
+			vs.Add(f+".quantity", "INVALID_QUANTITY", "quantity must be a positive decimal, not %q", line.Quantity)
+			ok = false
+		}
+		disc := new(big.Rat)
+		if line.DiscountPercent != "" {
+			if disc, good = decimal(line.DiscountPercent); !good || disc.Sign() < 0 || disc.Cmp(big.NewRat(100, 1)) > 0 {
+				vs.Add(f+".discount_percent", "INVALID_DISCOUNT", "discount_percent is a decimal from 0 to 100, not %q", line.DiscountPercent)
+				ok = false
+			}
+		}
+		tax := new(big.Rat)
+		if line.TaxRate != "" {
+			if tax, good = decimal(line.TaxRate); !good || tax.Sign() < 0 || tax.Cmp(big.NewRat(maxOrderTaxRate, 1)) > 0 {
+				vs.Add(f+".tax_rate", "INVALID_TAX_RATE", "tax_rate is a decimal percent from 0 to %d, not %q", maxOrderTaxRate, line.TaxRate)
+				ok = false
+			}
+		}
+		if c := line.UnitPrice.Currency; c != o.CurrencyCode {
+			vs.Add(f+".unit_price.currency_code", "CURRENCY_MISMATCH", "every line is in the order's currency %q, not %q", o.CurrencyCode, c)
+			ok = false
+		}
+		if !ok {
+			continue
+		}
+		// subtotal x (1 - discount) x (1 + tax), before the order service
+		// rounds it: it must fit int64 units, as must the order's total.
+		total := new(big.Rat).Mul(qty, line.UnitPrice.rat())
+		sub := new(big.Rat).Set(total)
+		total.Mul(total, new(big.Rat).Sub(big.NewRat(1, 1), new(big.Rat).Quo(disc, big.NewRat(100, 1))))
+		total.Mul(total, new(big.Rat).Add(big.NewRat(1, 1), new(big.Rat).Quo(tax, big.NewRat(100, 1))))
+		if sub.Cmp(limit) >= 0 || total.Cmp(limit) >= 0 {
+			vs.Add(f, "AMOUNT_OUT_OF_RANGE", "the line's amount is out of range")
+			continue
+		}
+		sum.Add(sum, total)
+	}
+	if sum.Cmp(limit) >= 0 {
+		vs.Add("order.lines", "AMOUNT_OUT_OF_RANGE", "the order's total is out of range")
+	}
+	if d := o.ExpectedFulfillmentDate; d != nil && !d.valid() {
+		vs.Add("order.expected_fulfillment_date", "INVALID_DATE", "%04d-%02d-%02d is not a calendar date", d.Year, d.Month, d.Day)
+	}
+	return &o, vs
+}
+
+// decimal parses an exact decimal ("2.5"), as the order service does:
+// exponents and fractions are refused.
+func decimal(s string) (*big.Rat, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 32 || strings.ContainsAny(s, "eE/") {
+		return nil, false
+	}
+	return new(big.Rat).SetString(s)
+}
+
+// rat is m's exact amount.
+func (m Money) rat() *big.Rat {
+	return new(big.Rat).SetFrac(
+		new(big.Int).Add(new(big.Int).Mul(big.NewInt(m.Units), big.NewInt(1_000_000_000)), big.NewInt(int64(m.Nanos))),
+		big.NewInt(1_000_000_000))
+}
+
+// valid reports a real calendar date in years 1 to 9999.
+func (d Date) valid() bool {
+	if d.Year < 1 || d.Year > 9999 || d.Month < 1 || d.Month > 12 || d.Day < 1 {
+		return false
+	}
+	return d.Day <= time.Date(d.Year, time.Month(d.Month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+// truncate cuts s to at most n bytes, at a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strings.TrimSpace(s[:n])
 }
