@@ -363,6 +363,9 @@ func (r ConversionRequest) order() (*NewOrder, apperr.Violations) {
 	if o.CurrencyCode == "" && len(o.Lines) > 0 {
 		o.CurrencyCode = o.Lines[0].UnitPrice.Currency
 	}
+	if o.CurrencyCode == "" {
+		vs.Add("order.currency_code", "CURRENCY_REQUIRED", "an order has a currency: give it, or the new account's")
+	}
 	if len(o.Lines) == 0 {
 		vs.Add("order.lines", "LINES_REQUIRED", "an order has at least one line")
 	}

@@ -1,6 +1,8 @@
 package protomap
 
 import (
+	"fmt"
+
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/type/date"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
@@ -9,6 +11,7 @@ import (
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/money"
 	"github.com/crmsuite/crm/platform/protoenum"
@@ -20,6 +23,7 @@ import (
 func AccountName(id uuid.UUID) string     { return resname.Format("accounts", id) }
 func ContactName(id uuid.UUID) string     { return resname.Format("contacts", id) }
 func OpportunityName(id uuid.UUID) string { return resname.Format("opportunities", id) }
+func OrderName(id uuid.UUID) string       { return resname.Format("orders", id) }
 
 func conversion(c *domain.Conversion) *leadv1.Conversion {
 	if c == nil {
@@ -46,6 +50,12 @@ func conversion(c *domain.Conversion) *leadv1.Conversion {
 	}
 	if c.OpportunityDoneAt != nil {
 		p.OpportunityCompleteTime = timestamppb.New(*c.OpportunityDoneAt)
+	}
+	if c.OrderID != uuid.Nil {
+		p.Order = OrderName(c.OrderID)
+	}
+	if c.OrderDoneAt != nil {
+		p.OrderCompleteTime = timestamppb.New(*c.OrderDoneAt)
 	}
 	return p
 }
@@ -91,7 +101,41 @@ func ConversionRequest(r *leadv1.QualifyLeadRequest) (domain.ConversionRequest, 
 		}
 		req.Opportunity = opp
 	}
+	if o := r.GetOrder(); o != nil {
+		order, err := newOrder(o)
+		if err != nil {
+			return req, err
+		}
+		req.Order = order
+	}
 	return req, nil
+}
+
+// newOrder returns the domain form of a conversion's order, with its
+// currencies and prices checked; the domain checks the rest.
+func newOrder(o *leadv1.NewOrder) (*domain.NewOrder, error) {
+	var vs apperr.Violations
+	if c := o.GetCurrencyCode(); c != "" && !money.ValidCurrency(c) {
+		vs.Add("order.currency_code", "UNKNOWN_CURRENCY", "%q is not an ISO 4217 currency code", c)
+	}
+	out := &domain.NewOrder{DisplayName: o.GetDisplayName(), CurrencyCode: o.GetCurrencyCode(), Lines: make([]domain.OrderLine, len(o.GetLines()))}
+	for i, l := range o.GetLines() {
+		f := fmt.Sprintf("order.lines[%d].unit_price", i)
+		p := l.GetUnitPrice()
+		if p == nil {
+			vs.Add(f, "UNIT_PRICE_REQUIRED", "a line needs a unit price")
+		}
+		vs = append(vs, money.Check(f, p, false)...)
+		out.Lines[i] = domain.OrderLine{
+			ProductCode: l.GetProductCode(), ProductName: l.GetProductName(), Quantity: l.GetQuantity(),
+			UnitPrice:       domain.Money{Currency: p.GetCurrencyCode(), Units: p.GetUnits(), Nanos: p.GetNanos()},
+			DiscountPercent: l.GetDiscountPercent(), TaxRate: l.GetTaxRate(),
+		}
+	}
+	if d := o.GetExpectedFulfillmentDate(); d != nil {
+		out.ExpectedFulfillmentDate = &domain.Date{Year: int(d.GetYear()), Month: int(d.GetMonth()), Day: int(d.GetDay())}
+	}
+	return out, vs.Err()
 }
 
 func leadQualified(meta *eventsv1.EventMeta, l *domain.Lead) (*eventsv1.LeadQualified, error) {
@@ -131,5 +175,26 @@ func leadQualified(meta *eventsv1.EventMeta, l *domain.Lead) (*eventsv1.LeadQual
 		}
 		ev.Opportunity = op
 	}
+	if o := c.Order; o != nil {
+		ev.Order = &eventsv1.ConversionOrder{
+			OrderId: c.OrderID.String(), DisplayName: o.DisplayName, CurrencyCode: o.CurrencyCode, Lines: orderLines(o.Lines),
+			Owner: o.Owner, AccountId: c.AccountID.String(), ContactId: c.ContactID.String(),
+		}
+		if d := o.ExpectedFulfillmentDate; d != nil {
+			ev.Order.ExpectedFulfillmentDate = &date.Date{Year: int32(d.Year), Month: int32(d.Month), Day: int32(d.Day)}
+		}
+	}
 	return ev, nil
+}
+
+func orderLines(lines []domain.OrderLine) []*orderv1.OrderLine {
+	out := make([]*orderv1.OrderLine, len(lines))
+	for i, l := range lines {
+		out[i] = &orderv1.OrderLine{
+			ProductCode: l.ProductCode, ProductName: l.ProductName, Quantity: l.Quantity,
+			UnitPrice:       &moneypb.Money{CurrencyCode: l.UnitPrice.Currency, Units: l.UnitPrice.Units, Nanos: l.UnitPrice.Nanos},
+			DiscountPercent: l.DiscountPercent, TaxRate: l.TaxRate,
+		}
+	}
+	return out
 }

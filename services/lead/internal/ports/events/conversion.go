@@ -1,6 +1,6 @@
 // Package events is the lead service's inbound event port: it follows the
-// account and opportunity services' events to see conversions complete or
-// fail.
+// account, opportunity and order services' events to see conversions
+// complete or fail.
 package events
 
 import (
@@ -25,7 +25,8 @@ const Actor = "service:conversion"
 // ConversionConsumers return the durable consumers that settle
 // conversions: one on the account service's stream (ContactCreated,
 // ContactLinked, LeadConversionRejected), one on the opportunity
-// service's (OpportunityCreated), in namespace ns.
+// service's (OpportunityCreated), one on the order service's
+// (OrderCreated, LeadConversionRejected), in namespace ns.
 func ConversionConsumers(ns string, svc *app.Service) []*inbox.Consumer {
 	h := func(ctx context.Context, m inbox.Message) error { return handle(ctx, svc, m) }
 	return []*inbox.Consumer{{
@@ -42,6 +43,14 @@ func ConversionConsumers(ns string, svc *app.Service) []*inbox.Consumer {
 		Stream:   events.StreamName(ns, "opportunity"),
 		Subjects: []string{events.Subject(ns, "opportunity", &eventsv1.OpportunityCreated{})},
 		Handler:  h,
+	}, {
+		Name:   "lead-conversion-order",
+		Stream: events.StreamName(ns, "order"),
+		Subjects: []string{
+			events.Subject(ns, "order", &eventsv1.OrderCreated{}),
+			events.Subject(ns, "order", &eventsv1.LeadConversionRejected{}),
+		},
+		Handler: h,
 	}}
 }
 
@@ -74,7 +83,23 @@ func handle(ctx context.Context, svc *app.Service, m inbox.Message) error {
 			return inbox.Permanent(fmt.Errorf("OpportunityCreated with lead %q, opportunity %q", ev.GetSourceLeadId(), ev.GetOpportunityId()))
 		}
 		return svc.OpportunityApplied(ctx, lead, opp, occurred(ev.GetMeta()))
+	case name(&eventsv1.OrderCreated{}):
+		var ev eventsv1.OrderCreated
+		if err := decode(m, &ev); err != nil {
+			return err
+		}
+		if ev.GetSourceLeadId() == "" {
+			return nil // not from a conversion
+		}
+		lead, err1 := uuid.Parse(ev.GetSourceLeadId())
+		order, err2 := uuid.Parse(ev.GetOrderId())
+		if err1 != nil || err2 != nil {
+			return inbox.Permanent(fmt.Errorf("OrderCreated with lead %q, order %q", ev.GetSourceLeadId(), ev.GetOrderId()))
+		}
+		return svc.OrderApplied(ctx, lead, order, occurred(ev.GetMeta()))
 	case name(&eventsv1.LeadConversionRejected{}):
+		// From the account or the order service: either refusal fails
+		// the attempt it names.
 		var ev eventsv1.LeadConversionRejected
 		if err := decode(m, &ev); err != nil {
 			return err
