@@ -1,16 +1,22 @@
 package grpc
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"buf.build/go/protovalidate"
+	"google.golang.org/genproto/googleapis/type/date"
+	moneypb "google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/money"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 	"github.com/crmsuite/crm/services/lead/internal/protomap"
 )
@@ -151,6 +157,57 @@ func FuzzSubmitWebFormRequest(f *testing.F) {
 		}
 		if l.Source != domain.SourceWebForm || l.Campaign != "spring" || l.Owner != "sue" || l.Status != domain.StatusNew || l.CreatedBy != form.Actor() {
 			t.Fatalf("lead from a form: %+v", l)
+		}
+	})
+}
+
+// Any QualifyLeadRequest is either rejected with field violations or
+// converts a lead, and an order it asks for is one the order service
+// takes as it is: a currency, every line in it, a name that fits.
+func FuzzQualifyLeadRequest(f *testing.F) {
+	line := func(currency, qty string) *orderv1.OrderLine {
+		return &orderv1.OrderLine{ProductCode: "P", Quantity: qty, UnitPrice: &moneypb.Money{CurrencyCode: currency, Units: 5}}
+	}
+	for _, r := range []*leadv1.QualifyLeadRequest{
+		{Name: "leads/0199aaaa-0000-7000-8000-000000000000", AccountTarget: &leadv1.QualifyLeadRequest_NewAccount{NewAccount: &leadv1.NewAccount{CurrencyCode: "GBP"}},
+			Order: &leadv1.NewOrder{Lines: []*orderv1.OrderLine{line("GBP", "2.5"), line("EUR", "1")}}},
+		{Name: "leads/0199aaaa-0000-7000-8000-000000000000", AccountTarget: &leadv1.QualifyLeadRequest_ExistingAccount{ExistingAccount: "accounts/0199aaaa-0000-7000-8000-000000000000"},
+			Order: &leadv1.NewOrder{CurrencyCode: "JPY", Lines: []*orderv1.OrderLine{line("JPY", "-1")}, ExpectedFulfillmentDate: &date.Date{Year: 2027, Month: 2, Day: 30}}},
+		{Name: "leads/x", Order: &leadv1.NewOrder{DisplayName: strings.Repeat("é", 150), Lines: []*orderv1.OrderLine{{Quantity: "1e9", DiscountPercent: "101", TaxRate: "-0"}}}},
+	} {
+		b, _ := proto.Marshal(r)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req leadv1.QualifyLeadRequest
+		if proto.Unmarshal(data, &req) != nil {
+			return
+		}
+		if !invalidOrNil(t, "validate", grpcx.Validate(validator, &req)) {
+			return
+		}
+		conv, err := protomap.ConversionRequest(&req)
+		if !invalidOrNil(t, "map", err) || !invalidOrNil(t, "check", conv.Check()) {
+			return
+		}
+		l, _, err := domain.New(domain.Lead{FirstName: "Ada", Company: "Acme", Campaign: strings.Repeat("ü", 200)}, "owner", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Qualify(conv, "fuzzer", time.Now()); !invalidOrNil(t, "qualify", err) {
+			return
+		}
+		o := l.Conversion.Order
+		if o == nil {
+			return
+		}
+		if !money.ValidCurrency(o.CurrencyCode) || len(o.Lines) == 0 || len(o.DisplayName) > 200 || !utf8.ValidString(o.DisplayName) || o.Owner == "" {
+			t.Fatalf("order accepted: %+v", o)
+		}
+		for _, line := range o.Lines {
+			if line.UnitPrice.Currency != o.CurrencyCode {
+				t.Fatalf("line in %s of an order in %s accepted", line.UnitPrice.Currency, o.CurrencyCode)
+			}
 		}
 	})
 }
