@@ -64,8 +64,13 @@ func conversion(c *domain.Conversion) *leadv1.Conversion {
 // request has passed protovalidate; money is checked here.
 func ConversionRequest(r *leadv1.QualifyLeadRequest) (domain.ConversionRequest, error) {
 	var req domain.ConversionRequest
+	var err error
 	if name := r.GetExistingAccount(); name != "" {
-		req.ExistingAccount = uuid.MustParse(name[len("accounts/"):])
+		// The pattern lets "accounts/" and 36 dashes through: parse, do
+		// not assume.
+		if req.ExistingAccount, err = resname.ParseField(name, "accounts", "existing_account"); err != nil {
+			return req, err
+		}
 	} else if a := r.GetNewAccount(); a != nil {
 		req.NewAccount = domain.NewAccount{
 			Type:         domain.AccountType(protoenum.Name(a.GetType().String(), "ACCOUNT_TYPE_")),
@@ -79,7 +84,9 @@ func ConversionRequest(r *leadv1.QualifyLeadRequest) (domain.ConversionRequest, 
 		}
 	}
 	if name := r.GetExistingContact(); name != "" {
-		req.ExistingContact = uuid.MustParse(name[len("contacts/"):])
+		if req.ExistingContact, err = resname.ParseField(name, "contacts", "existing_contact"); err != nil {
+			return req, err
+		}
 	} else if c := r.GetNewContact(); c != nil {
 		req.NewContact = domain.NewContact{
 			FirstName: c.GetFirstName(), LastName: c.GetLastName(), Title: c.GetTitle(), Department: c.GetDepartment(),

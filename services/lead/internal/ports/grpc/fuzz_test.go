@@ -173,6 +173,8 @@ func FuzzQualifyLeadRequest(f *testing.F) {
 			Order: &leadv1.NewOrder{Lines: []*orderv1.OrderLine{line("GBP", "2.5"), line("EUR", "1")}}},
 		{Name: "leads/0199aaaa-0000-7000-8000-000000000000", AccountTarget: &leadv1.QualifyLeadRequest_ExistingAccount{ExistingAccount: "accounts/0199aaaa-0000-7000-8000-000000000000"},
 			Order: &leadv1.NewOrder{CurrencyCode: "JPY", Lines: []*orderv1.OrderLine{line("JPY", "-1")}, ExpectedFulfillmentDate: &date.Date{Year: 2027, Month: 2, Day: 30}}},
+		{Name: "leads/0199aaaa-0000-7000-8000-000000000000", AccountTarget: &leadv1.QualifyLeadRequest_ExistingAccount{ExistingAccount: "accounts/" + strings.Repeat("-", 36)},
+			ContactTarget: &leadv1.QualifyLeadRequest_ExistingContact{ExistingContact: "contacts/" + strings.Repeat("a", 36)}},
 		{Name: "leads/x", Order: &leadv1.NewOrder{DisplayName: strings.Repeat("é", 150), Lines: []*orderv1.OrderLine{{Quantity: "1e9", DiscountPercent: "101", TaxRate: "-0"}}}},
 	} {
 		b, _ := proto.Marshal(r)
