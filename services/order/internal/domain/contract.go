@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
@@ -266,7 +267,7 @@ func (c *Contract) settle() error {
 	if c.NoticeDays < 0 || c.RenewalLeadDays < 0 || c.NoticeDays > 3650 || c.RenewalLeadDays > 3650 {
 		vs.Add(string(FieldNoticeDays), "INVALID_DAYS", "notice and renewal lead days are 0 to 3650")
 	}
-	if len(c.DisplayName) > 200 {
+	if utf8.RuneCountInString(c.DisplayName) > 200 {
 		vs.Add(string(FieldDisplayName), "TOO_LONG", "at most 200 characters")
 	}
 	for i := range c.Rates {

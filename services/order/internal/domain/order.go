@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
@@ -148,7 +149,7 @@ func (o *Order) settle() error {
 	if !o.Expected.IsZero() && !o.Expected.Valid() {
 		vs.Add(string(FieldExpected), "INVALID_DATE", "%s is not a calendar date", o.Expected)
 	}
-	if len(o.DisplayName) > 200 {
+	if utf8.RuneCountInString(o.DisplayName) > 200 {
 		vs.Add(string(FieldDisplayName), "TOO_LONG", "at most 200 characters")
 	}
 	if o.Currency != "" {
