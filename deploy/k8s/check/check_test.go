@@ -41,6 +41,8 @@ var documentedSecrets = map[string][]string{
 	"account-page-token":     {"secret"},
 	"opportunity-db":         {"url"},
 	"opportunity-page-token": {"secret"},
+	"order-db":               {"url"},
+	"order-page-token":       {"secret"},
 	"crm-tls":                {"tls.crt", "tls.key"},
 	dbAdminSecret:            {"url"},
 	// Token authentication (prod): the identity provider's public keys,
@@ -48,6 +50,7 @@ var documentedSecrets = map[string][]string{
 	"crm-auth-jwks":             {"jwks.json"},
 	"lead-service-token":        {"token"},
 	"opportunity-service-token": {"token"},
+	"order-service-token":       {"token"},
 }
 
 // wantAlgorithms is AUTH_ALGORITHMS per overlay: dev verifies HS256 with a
@@ -65,6 +68,7 @@ var wantAlgorithms = map[string]string{
 var wantUpstreams = map[string][]string{
 	"lead":        {"account"},
 	"opportunity": {"account"},
+	"order":       {"account"},
 }
 
 // wantKinds lists, per overlay, the kinds that must be rendered and those
