@@ -920,8 +920,10 @@ func grpcAddrKey(service string) string {
 }
 
 // checkUpstreams: every gRPC service holds the address of each service it
-// calls (wantUpstreams), and every <NAME>_GRPC_ADDR any workload holds
-// names a rendered gRPC service on 9090 (no stale or mistyped addresses).
+// calls (wantUpstreams) and no other (an unrecorded call would escape the
+// NetworkPolicy and credential checks), and every <NAME>_GRPC_ADDR any
+// workload holds names a rendered gRPC service on 9090 (no stale or
+// mistyped addresses).
 func checkUpstreams(t *testing.T, r rendered) {
 	grpcServices := map[string]bool{}
 	for _, d := range deployments(t, r) {
@@ -956,6 +958,8 @@ func checkUpstreams(t *testing.T, r rendered) {
 			}
 			if !grpcServices[name] {
 				t.Errorf("%s: %s=%q, but no gRPC service %s is deployed", d.Metadata.Name, key, v, name)
+			} else if isGRPCService(d) {
+				t.Errorf("%s: %s=%q, but wantUpstreams does not record that %s calls %s: add it, so the check demands the NetworkPolicy and the credential", d.Metadata.Name, key, v, d.Metadata.Name, name)
 			} else if want := name + ":9090"; v != want {
 				t.Errorf("%s: %s=%q, want %q", d.Metadata.Name, key, v, want)
 			}
