@@ -25,6 +25,43 @@ const (
 	StateDisqualified State = "DISQUALIFIED"
 )
 
+// Type of an opportunity. RENEWAL is reserved for the opportunities the
+// service opens when a contract's renewal falls due.
+type Type string
+
+const (
+	TypeNewBusiness Type = "NEW_BUSINESS"
+	TypeExpansion   Type = "EXPANSION"
+	TypeRenewal     Type = "RENEWAL"
+)
+
+// BillingInterval of the contract a recurring deal becomes.
+type BillingInterval string
+
+const (
+	IntervalMonthly   BillingInterval = "MONTHLY"
+	IntervalQuarterly BillingInterval = "QUARTERLY"
+	IntervalYearly    BillingInterval = "YEARLY"
+)
+
+// Valid reports one of the intervals.
+func (i BillingInterval) Valid() bool {
+	return i == IntervalMonthly || i == IntervalQuarterly || i == IntervalYearly
+}
+
+// MaxTermMonths is the longest first term of a contract (ten years).
+const MaxTermMonths = 120
+
+// ContractTerms make a deal recurring: won, it becomes a draft contract
+// in the order service instead of a one-off order.
+type ContractTerms struct {
+	// Interval is MONTHLY when not given.
+	Interval BillingInterval
+	// TermMonths is the first term's length, 0 for an evergreen contract.
+	TermMonths int
+	AutoRenew  bool
+}
+
 // Date is a calendar date (expected close).
 type Date struct{ Year, Month, Day int }
 
@@ -72,11 +109,19 @@ type Opportunity struct {
 	ProbabilityOverridden bool
 	ForecastCategory      ForecastCategory
 	ForecastOverridden    bool
-	NextStep              string
-	Description           string
-	LossReason            string
-	Competitor            string
-	CloseNote             string
+	// Type is NEW_BUSINESS unless given; RENEWAL only by NewRenewal.
+	Type Type
+	// RenewalContract and RenewalTerm are, for a RENEWAL, the contract
+	// and its term that ends; uuid.Nil and 0 otherwise.
+	RenewalContract uuid.UUID
+	RenewalTerm     int
+	// ContractTerms is nil for a one-off deal.
+	ContractTerms *ContractTerms
+	NextStep      string
+	Description   string
+	LossReason    string
+	Competitor    string
+	CloseNote     string
 	// CloseTime is zero while open.
 	CloseTime      time.Time
 	StageEnteredAt time.Time
@@ -103,6 +148,8 @@ const (
 	FieldForecastCategory  Field = "forecast_category"
 	FieldNextStep          Field = "next_step"
 	FieldDescription       Field = "description"
+	FieldType              Field = "type"
+	FieldContractTerms     Field = "contract_terms"
 )
 
 // OpportunityFields can change through UpdateOpportunity; the stage
@@ -110,6 +157,7 @@ const (
 var OpportunityFields = []Field{
 	FieldDisplayName, FieldAccount, FieldPrimaryContact, FieldOwner, FieldAmount, FieldLineItems,
 	FieldExpectedCloseDate, FieldProbability, FieldForecastCategory, FieldNextStep, FieldDescription,
+	FieldType, FieldContractTerms,
 }
 
 // Settings are what a caller may set on create besides the fields: the
@@ -121,8 +169,39 @@ type Settings struct {
 
 // NewOpportunity opens an opportunity in stage (or the pipeline's first
 // open stage when empty); id may be uuid.Nil for a new one (conversions
-// bring their own).
+// bring their own). Its type is NEW_BUSINESS (when not given) or
+// EXPANSION: RENEWAL is INVALID_ARGUMENT on `type`, renewals are opened
+// by NewRenewal.
 func NewOpportunity(in Opportunity, set Settings, p *Pipeline, stageID string, id uuid.UUID, actor string, now time.Time) (*Opportunity, []Event, error) {
+	if in.Type == TypeRenewal {
+		return nil, nil, errRenewalReserved()
+	}
+	if in.Type == "" {
+		in.Type = TypeNewBusiness
+	}
+	in.RenewalContract, in.RenewalTerm = uuid.Nil, 0
+	return open(in, set, p, stageID, id, actor, now)
+}
+
+// NewRenewal opens the RENEWAL opportunity of term of contract, with id
+// (the one both services agree on for the pair), in the pipeline's first
+// open stage. It has no contract terms: winning it renews the contract on
+// the contract's own.
+func NewRenewal(in Opportunity, contract uuid.UUID, term int, p *Pipeline, id uuid.UUID, actor string, now time.Time) (*Opportunity, []Event, error) {
+	if contract == uuid.Nil || term < 1 {
+		return nil, nil, apperr.InvalidField("renewal_term", "INVALID_RENEWAL", "a renewal renews a term (from 1) of a contract, not term %d of %s", term, contract)
+	}
+	in.Type, in.RenewalContract, in.RenewalTerm, in.ContractTerms = TypeRenewal, contract, term, nil
+	return open(in, Settings{}, p, "", id, actor, now)
+}
+
+const renewalReserved = "RENEWAL opportunities are opened by contracts' renewals; an opportunity is NEW_BUSINESS or EXPANSION"
+
+func errRenewalReserved() error {
+	return apperr.InvalidField(string(FieldType), "RENEWAL_RESERVED", renewalReserved)
+}
+
+func open(in Opportunity, set Settings, p *Pipeline, stageID string, id uuid.UUID, actor string, now time.Time) (*Opportunity, []Event, error) {
 	o := in
 	o.ID = id
 	if o.ID == uuid.Nil {
@@ -171,6 +250,14 @@ func (o *Opportunity) normalize() {
 	if o.LineItems == nil {
 		o.LineItems = []LineItem{}
 	}
+	// A copy: the caller's terms stay as given.
+	if t := o.ContractTerms; t != nil {
+		c := *t
+		if c.Interval == "" {
+			c.Interval = IntervalMonthly
+		}
+		o.ContractTerms = &c
+	}
 }
 
 // settle derives the currency and amount (the sum of the lines, when
@@ -188,6 +275,23 @@ func (o *Opportunity) settle() error {
 	}
 	if o.ForecastCategory != "" && !ValidForecast(o.ForecastCategory) {
 		vs.Add(string(FieldForecastCategory), "INVALID_FORECAST_CATEGORY", "unknown forecast category")
+	}
+	switch o.Type {
+	case TypeNewBusiness, TypeExpansion:
+	case TypeRenewal:
+		if o.ContractTerms != nil {
+			vs.Add(string(FieldContractTerms), "RENEWAL_HAS_CONTRACT_TERMS", "a renewal renews its contract on the contract's terms; it has none of its own")
+		}
+	default:
+		vs.Add(string(FieldType), "INVALID_TYPE", "type is NEW_BUSINESS or EXPANSION, not %q", o.Type)
+	}
+	if t := o.ContractTerms; t != nil {
+		if !t.Interval.Valid() {
+			vs.Add(string(FieldContractTerms)+".billing_interval", "INVALID_BILLING_INTERVAL", "billing interval is MONTHLY, QUARTERLY or YEARLY, not %q", t.Interval)
+		}
+		if t.TermMonths < 0 || t.TermMonths > MaxTermMonths {
+			vs.Add(string(FieldContractTerms)+".term_months", "INVALID_TERM_MONTHS", "term_months is 0 (evergreen) to %d, not %d", MaxTermMonths, t.TermMonths)
+		}
 	}
 	if !o.ExpectedCloseDate.IsZero() && !o.ExpectedCloseDate.Valid() {
 		vs.Add(string(FieldExpectedCloseDate), "INVALID_DATE", "%s is not a calendar date", o.ExpectedCloseDate)
@@ -361,6 +465,21 @@ func (o *Opportunity) Update(patch Opportunity, mask []Field, p *Pipeline, actor
 			next.NextStep = patch.NextStep
 		case FieldDescription:
 			next.Description = patch.Description
+		case FieldType:
+			switch {
+			case patch.Type == o.Type, patch.Type == "" && o.Type == TypeRenewal:
+				// An echo of the type, or none: a renewal stays one.
+			case o.Type == TypeRenewal:
+				vs.Add(string(f), "RENEWAL_TYPE_FIXED", "a renewal opportunity stays a RENEWAL (of contracts/%s, term %d)", o.RenewalContract, o.RenewalTerm)
+			case patch.Type == TypeRenewal:
+				vs.Add(string(f), "RENEWAL_RESERVED", renewalReserved)
+			case patch.Type == "":
+				next.Type = TypeNewBusiness
+			default:
+				next.Type = patch.Type
+			}
+		case FieldContractTerms:
+			next.ContractTerms = patch.ContractTerms
 		case FieldPipeline:
 			vs.Add("update_mask", "FIELD_NOT_UPDATABLE", "an opportunity stays in its pipeline")
 		default:
@@ -409,6 +528,9 @@ func (o *Opportunity) diff(n *Opportunity) []string {
 	add(FieldForecastCategory, o.ForecastCategory != n.ForecastCategory || o.ForecastOverridden != n.ForecastOverridden)
 	add(FieldNextStep, o.NextStep != n.NextStep)
 	add(FieldDescription, o.Description != n.Description)
+	add(FieldType, o.Type != n.Type)
+	add(FieldContractTerms, (o.ContractTerms == nil) != (n.ContractTerms == nil) ||
+		o.ContractTerms != nil && *o.ContractTerms != *n.ContractTerms)
 	return changed
 }
 
