@@ -76,6 +76,10 @@ type Repository interface {
 	// history); created is false (and nothing is written) when one with
 	// o's id exists.
 	InsertOpportunity(ctx context.Context, o *domain.Opportunity, ch Change) (created bool, err error)
+	// InsertRenewal inserts a renewal opportunity as InsertOpportunity
+	// does; created is false (and nothing is written) also when another
+	// opportunity renews the same term of the same contract.
+	InsertRenewal(ctx context.Context, o *domain.Opportunity, ch Change) (created bool, err error)
 	GetOpportunity(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error)
 	LockOpportunity(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error)
 	SaveOpportunity(ctx context.Context, o *domain.Opportunity, ch Change) error

@@ -16,6 +16,7 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/platform/protoenum"
 	"github.com/crmsuite/crm/platform/resname"
@@ -36,6 +37,9 @@ func ContactName(id uuid.UUID) string { return resname.FormatOptional("contacts"
 
 // LeadName is the resource name of a lead; "" for uuid.Nil.
 func LeadName(id uuid.UUID) string { return resname.FormatOptional("leads", id) }
+
+// ContractName is the resource name of a contract; "" for uuid.Nil.
+func ContractName(id uuid.UUID) string { return resname.FormatOptional("contracts", id) }
 
 func idString(id uuid.UUID) string {
 	if id == uuid.Nil {
@@ -59,6 +63,45 @@ func Forecast(c domain.ForecastCategory) opportunityv1.ForecastCategory {
 
 func ForecastFromProto(c opportunityv1.ForecastCategory) domain.ForecastCategory {
 	return domain.ForecastCategory(protoenum.Name(c.String(), "FORECAST_CATEGORY_"))
+}
+
+func Type(t domain.Type) opportunityv1.OpportunityType {
+	return opportunityv1.OpportunityType(protoenum.Value(string(t), "OPPORTUNITY_TYPE_", opportunityv1.OpportunityType_value))
+}
+
+// TypeFromProto is "" for UNSPECIFIED (the default applies).
+func TypeFromProto(t opportunityv1.OpportunityType) domain.Type {
+	if t == opportunityv1.OpportunityType_OPPORTUNITY_TYPE_UNSPECIFIED {
+		return ""
+	}
+	return domain.Type(protoenum.Name(t.String(), "OPPORTUNITY_TYPE_"))
+}
+
+func Interval(i domain.BillingInterval) orderv1.BillingInterval {
+	return orderv1.BillingInterval(protoenum.Value(string(i), "BILLING_INTERVAL_", orderv1.BillingInterval_value))
+}
+
+// IntervalFromProto is "" for UNSPECIFIED (the default applies).
+func IntervalFromProto(i orderv1.BillingInterval) domain.BillingInterval {
+	if i == orderv1.BillingInterval_BILLING_INTERVAL_UNSPECIFIED {
+		return ""
+	}
+	return domain.BillingInterval(protoenum.Name(i.String(), "BILLING_INTERVAL_"))
+}
+
+// ContractTerms and back; nil for a one-off deal.
+func ContractTerms(t *domain.ContractTerms) *opportunityv1.ContractTerms {
+	if t == nil {
+		return nil
+	}
+	return &opportunityv1.ContractTerms{BillingInterval: Interval(t.Interval), TermMonths: int32(t.TermMonths), AutoRenew: t.AutoRenew}
+}
+
+func ContractTermsFromProto(t *opportunityv1.ContractTerms) *domain.ContractTerms {
+	if t == nil {
+		return nil
+	}
+	return &domain.ContractTerms{Interval: IntervalFromProto(t.GetBillingInterval()), TermMonths: int(t.GetTermMonths()), AutoRenew: t.GetAutoRenew()}
 }
 
 func State(s domain.State) opportunityv1.OpportunityState {
@@ -142,6 +185,10 @@ func Opportunity(o *domain.Opportunity) *opportunityv1.Opportunity {
 		UpdateTime:            ts(o.UpdatedAt),
 		UpdatedBy:             o.UpdatedBy,
 		Etag:                  etag.Format(o.Version),
+		Type:                  Type(o.Type),
+		RenewalContract:       ContractName(o.RenewalContract),
+		RenewalTerm:           int32(o.RenewalTerm),
+		ContractTerms:         ContractTerms(o.ContractTerms),
 	}
 	if o.Amount != nil {
 		p.Amount = proto.CloneOf(o.Amount)
@@ -162,6 +209,7 @@ func OpportunityFromProto(p *opportunityv1.Opportunity) (o domain.Opportunity, b
 		DisplayName: p.GetDisplayName(), Owner: p.GetOwner(), ExpectedCloseDate: DateFromProto(p.GetExpectedCloseDate()),
 		Probability: int(p.GetProbability()), ForecastCategory: ForecastFromProto(p.GetForecastCategory()),
 		NextStep: p.GetNextStep(), Description: p.GetDescription(),
+		Type: TypeFromProto(p.GetType()), ContractTerms: ContractTermsFromProto(p.GetContractTerms()),
 	}
 	if p.GetAmount() != nil {
 		o.Amount = proto.CloneOf(p.GetAmount())

@@ -37,6 +37,8 @@ var opportunityFilter = aipfilter.NewSchema(map[string]aipfilter.Field{
 	"state":             {Column: "state", Kind: aipfilter.Enum, EnumType: opportunityv1.OpportunityState(0).Type(), EnumPrefix: "OPPORTUNITY_STATE_"},
 	"forecast_category": {Column: "forecast_category", Kind: aipfilter.Enum, EnumType: opportunityv1.ForecastCategory(0).Type(), EnumPrefix: "FORECAST_CATEGORY_"},
 	"source_lead":       {Column: "source_lead", Kind: aipfilter.String},
+	"type":              {Column: "type", Kind: aipfilter.Enum, EnumType: opportunityv1.OpportunityType(0).Type(), EnumPrefix: "OPPORTUNITY_TYPE_"},
+	"renewal_contract":  {Column: "renewal_contract", Kind: aipfilter.String},
 	"currency_code":     {Column: "currency_code", Kind: aipfilter.String, Normalize: strings.ToUpper},
 	// ISO dates compare as text; an unset date is "".
 	"expected_close_date": {Column: "coalesce(expected_close_date::text, '')", Kind: aipfilter.String},

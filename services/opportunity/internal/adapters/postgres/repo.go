@@ -214,13 +214,25 @@ var (
 	opportunityList = []string{"id", "display_name", "account_id", "contact_id", "owner", "source_lead", "pipeline_id", "stage",
 		"last_open_stage", "state", "currency_code", "amount", "line_items", "expected_close_date", "probability",
 		"probability_overridden", "forecast_category", "forecast_overridden", "next_step", "description", "loss_reason",
-		"competitor", "close_note", "close_time", "stage_entered_at", "created_at", "created_by", "updated_at", "updated_by", "version"}
+		"competitor", "close_note", "close_time", "stage_entered_at", "created_at", "created_by", "updated_at", "updated_by", "version",
+		"type", "renewal_contract_id", "renewal_term", "contract_terms"}
 	opportunityColumns = strings.Join(opportunityList, ", ")
 	insertOpportunity  = "INSERT INTO opportunities (" + opportunityColumns + ") VALUES (" +
 		pg.Placeholders(1, len(opportunityList)) + ") ON CONFLICT (id) DO NOTHING"
+	// insertRenewal gives way to an existing row with the id or with the
+	// same (renewal_contract_id, renewal_term): one renewal per term.
+	insertRenewal = "INSERT INTO opportunities (" + opportunityColumns + ") VALUES (" +
+		pg.Placeholders(1, len(opportunityList)) + ") ON CONFLICT DO NOTHING"
 	updateOpportunity = "UPDATE opportunities SET (" + strings.Join(opportunityList[1:], ", ") + ") = (" +
 		pg.Placeholders(2, len(opportunityList)) + ") WHERE id = $1"
 )
+
+// termsJSON is the contract_terms column.
+type termsJSON struct {
+	BillingInterval string `json:"billing_interval"`
+	TermMonths      int    `json:"term_months"`
+	AutoRenew       bool   `json:"auto_renew"`
+}
 
 type lineJSON struct {
 	Product         string `json:"product"`
@@ -257,10 +269,20 @@ func opportunityArgs(o *domain.Opportunity) []any {
 	if !o.CloseTime.IsZero() {
 		closeTime = &o.CloseTime
 	}
+	var renewalContract *uuid.UUID
+	var renewalTerm *int
+	if o.RenewalContract != uuid.Nil {
+		renewalContract, renewalTerm = &o.RenewalContract, &o.RenewalTerm
+	}
+	var terms []byte
+	if t := o.ContractTerms; t != nil {
+		terms, _ = json.Marshal(termsJSON{BillingInterval: string(t.Interval), TermMonths: t.TermMonths, AutoRenew: t.AutoRenew})
+	}
 	return []any{o.ID, o.DisplayName, o.AccountID, contact, o.Owner, protomap.LeadName(o.SourceLead), o.PipelineID, o.Stage,
 		o.LastOpenStage, string(o.State), o.CurrencyCode, decimalOf(o.Amount), lj, closeDate, o.Probability,
 		o.ProbabilityOverridden, string(o.ForecastCategory), o.ForecastOverridden, o.NextStep, o.Description, o.LossReason,
-		o.Competitor, o.CloseNote, closeTime, o.StageEnteredAt, o.CreatedAt, o.CreatedBy, o.UpdatedAt, o.UpdatedBy, o.Version}
+		o.Competitor, o.CloseNote, closeTime, o.StageEnteredAt, o.CreatedAt, o.CreatedBy, o.UpdatedAt, o.UpdatedBy, o.Version,
+		string(o.Type), renewalContract, renewalTerm, terms}
 }
 
 func scanOpportunity(row pgx.Row, extra ...any) (*domain.Opportunity, error) {
@@ -271,15 +293,30 @@ func scanOpportunity(row pgx.Row, extra ...any) (*domain.Opportunity, error) {
 		amount               *string
 		lj                   []byte
 		closeDate, closeTime *time.Time
+		typ                  string
+		renewalContract      *uuid.UUID
+		renewalTerm          *int
+		terms                []byte
 	)
 	err := row.Scan(append([]any{&o.ID, &o.DisplayName, &o.AccountID, &contact, &o.Owner, &source, &o.PipelineID, &o.Stage,
 		&o.LastOpenStage, &state, &o.CurrencyCode, &amount, &lj, &closeDate, &o.Probability,
 		&o.ProbabilityOverridden, &fc, &o.ForecastOverridden, &o.NextStep, &o.Description, &o.LossReason,
-		&o.Competitor, &o.CloseNote, &closeTime, &o.StageEnteredAt, &o.CreatedAt, &o.CreatedBy, &o.UpdatedAt, &o.UpdatedBy, &o.Version}, extra...)...)
+		&o.Competitor, &o.CloseNote, &closeTime, &o.StageEnteredAt, &o.CreatedAt, &o.CreatedBy, &o.UpdatedAt, &o.UpdatedBy, &o.Version,
+		&typ, &renewalContract, &renewalTerm, &terms}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	o.State, o.ForecastCategory = domain.State(state), domain.ForecastCategory(fc)
+	o.State, o.ForecastCategory, o.Type = domain.State(state), domain.ForecastCategory(fc), domain.Type(typ)
+	if renewalContract != nil && renewalTerm != nil {
+		o.RenewalContract, o.RenewalTerm = *renewalContract, *renewalTerm
+	}
+	if terms != nil {
+		var t termsJSON
+		if err := json.Unmarshal(terms, &t); err != nil {
+			return nil, fmt.Errorf("opportunity %s contract terms: %w", o.ID, err)
+		}
+		o.ContractTerms = &domain.ContractTerms{Interval: domain.BillingInterval(t.BillingInterval), TermMonths: t.TermMonths, AutoRenew: t.AutoRenew}
+	}
 	if contact != nil {
 		o.ContactID = *contact
 	}
@@ -313,9 +350,17 @@ func scanOpportunity(row pgx.Row, extra ...any) (*domain.Opportunity, error) {
 }
 
 func (r *Repo) InsertOpportunity(ctx context.Context, o *domain.Opportunity, ch app.Change) (bool, error) {
+	return r.insert(ctx, insertOpportunity, o, ch)
+}
+
+func (r *Repo) InsertRenewal(ctx context.Context, o *domain.Opportunity, ch app.Change) (bool, error) {
+	return r.insert(ctx, insertRenewal, o, ch)
+}
+
+func (r *Repo) insert(ctx context.Context, sql string, o *domain.Opportunity, ch app.Change) (bool, error) {
 	created := false
 	err := r.InTx(ctx, func(ctx context.Context) error {
-		tag, err := pg.Q(ctx, r.pool).Exec(ctx, insertOpportunity, opportunityArgs(o)...)
+		tag, err := pg.Q(ctx, r.pool).Exec(ctx, sql, opportunityArgs(o)...)
 		if err != nil {
 			return fmt.Errorf("insert opportunity: %w", err)
 		}

@@ -55,6 +55,10 @@ func FuzzCreateOpportunityRequest(f *testing.F) {
 			{Product: "A", Quantity: "2.5", UnitPrice: eur(3, 330000000), DiscountPercent: "12.5"},
 			{Product: "B", Quantity: "1", UnitPrice: &moneypb.Money{CurrencyCode: "USD", Units: 1}}}},
 		{DisplayName: "Deal", Account: "accounts/" + uuid.NewString(), Amount: eur(-1, 0), Probability: 101},
+		{DisplayName: "Deal", Account: "accounts/" + uuid.NewString(), Amount: eur(10, 0), Type: opportunityv1.OpportunityType_OPPORTUNITY_TYPE_EXPANSION,
+			ContractTerms: &opportunityv1.ContractTerms{BillingInterval: 3, TermMonths: 12, AutoRenew: true}},
+		{DisplayName: "Deal", Account: "accounts/" + uuid.NewString(), Type: opportunityv1.OpportunityType_OPPORTUNITY_TYPE_RENEWAL,
+			ContractTerms: &opportunityv1.ContractTerms{BillingInterval: 9, TermMonths: 121}},
 		{},
 	} {
 		b, _ := proto.Marshal(&opportunityv1.CreateOpportunityRequest{Opportunity: o})
@@ -97,7 +101,11 @@ func FuzzCreateOpportunityRequest(f *testing.F) {
 		}
 		// The API form maps back to the same opportunity.
 		back, _ := protomap.OpportunityFromProto(protomap.Opportunity(o))
-		if back.DisplayName != o.DisplayName || back.AccountID != o.AccountID || !proto.Equal(back.Amount, o.Amount) {
+		if o.Type == domain.TypeRenewal || o.RenewalContract != uuid.Nil {
+			t.Fatalf("a request opened a renewal: %+v", o)
+		}
+		if back.DisplayName != o.DisplayName || back.AccountID != o.AccountID || !proto.Equal(back.Amount, o.Amount) || back.Type != o.Type ||
+			(back.ContractTerms == nil) != (o.ContractTerms == nil) || o.ContractTerms != nil && *back.ContractTerms != *o.ContractTerms {
 			t.Fatalf("round trip: %+v != %+v", back, o)
 		}
 	})

@@ -173,6 +173,7 @@ var opportunityOutputOnly = map[string]bool{
 	"name": true, "etag": true, "source_lead": true, "stage": true, "state": true, "probability_overridden": true,
 	"loss_reason": true, "competitor": true, "close_note": true, "close_time": true, "stage_enter_time": true,
 	"create_time": true, "created_by": true, "update_time": true, "updated_by": true,
+	"renewal_contract": true, "renewal_term": true,
 }
 
 func (s *Server) UpdateOpportunity(ctx context.Context, req *opportunityv1.UpdateOpportunityRequest) (_ *opportunityv1.Opportunity, err error) {
