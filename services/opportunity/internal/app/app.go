@@ -95,11 +95,13 @@ type Repository interface {
 	Performance(ctx context.Context, q PerformanceQuery) ([]OwnerPerformance, error)
 }
 
-// Accounts asks the account service (each call under a deadline). Both
+// Accounts asks the account service (each call under a deadline). All
 // return an apperr NotFound for a record that does not exist and an
 // apperr Unavailable when the service does not answer.
 type Accounts interface {
 	AccountExists(ctx context.Context, id uuid.UUID) error
+	// AccountOwner returns the user who owns an account.
+	AccountOwner(ctx context.Context, id uuid.UUID) (string, error)
 	// ContactAccount returns the account of a contact (uuid.Nil if none).
 	ContactAccount(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
 }

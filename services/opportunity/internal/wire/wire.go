@@ -39,8 +39,7 @@ func WithAccountService(addr string, timeout time.Duration) Option {
 	return func(s *settings) { s.accountAddr, s.accountTimeout = addr, timeout }
 }
 
-// WithConsumerRetries sets the conversion consumer's deliveries and
-// backoff.
+// WithConsumerRetries sets the consumers' deliveries and backoff.
 func WithConsumerRetries(maxDeliver int, backoff time.Duration, ackWait time.Duration) Option {
 	return func(s *settings) {
 		s.consumer = func(c *inbox.Consumer) {
@@ -78,16 +77,28 @@ func Spec(opts ...Option) service.Spec {
 
 			ns := rt.Config.EventsNamespace
 			conv := &eventport.Conversions{App: svc}
-			c := &inbox.Consumer{
+			renewals := &eventport.Renewals{App: svc}
+			for _, c := range []*inbox.Consumer{{
 				Name:     eventport.ConsumerName,
 				Stream:   events.StreamName(ns, "lead"),
 				Subjects: []string{events.Subject(ns, "lead", &eventsv1.LeadQualified{})},
 				Handler:  conv.Handle,
+			}, {
+				Name:     eventport.RenewalsConsumer,
+				Stream:   events.StreamName(ns, "order"),
+				Subjects: []string{events.Subject(ns, "order", &eventsv1.ContractRenewalDue{})},
+				Handler:  renewals.Handle,
+				// A renewal falls due once per term and asks the account
+				// service for the owner: it waits out an outage of hours
+				// (about 3) rather than the platform's default minutes.
+				MaxDeliver: 12,
+				Backoff:    []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute},
+			}} {
+				if set.consumer != nil {
+					set.consumer(c)
+				}
+				rt.Consume(c)
 			}
-			if set.consumer != nil {
-				set.consumer(c)
-			}
-			rt.Consume(c)
 			return nil
 		},
 	}

@@ -38,6 +38,16 @@ func (c *Accounts) AccountExists(ctx context.Context, id uuid.UUID) error {
 	return grpcx.PeerError(ctx, "account", err)
 }
 
+func (c *Accounts) AccountOwner(ctx context.Context, id uuid.UUID) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	a, err := c.client.GetAccount(ctx, &accountv1.GetAccountRequest{Name: resname.Format("accounts", id)})
+	if err != nil {
+		return "", grpcx.PeerError(ctx, "account", err)
+	}
+	return a.GetOwner(), nil
+}
+
 func (c *Accounts) ContactAccount(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

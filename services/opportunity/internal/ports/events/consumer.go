@@ -1,6 +1,7 @@
 // Package events is the opportunity service's event port: it opens the
 // opportunities of lead conversions (LeadQualified events of the lead
-// service).
+// service) and of contracts' renewals (ContractRenewalDue events of the
+// order service).
 package events
 
 import (

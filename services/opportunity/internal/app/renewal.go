@@ -1,0 +1,81 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/services/opportunity/internal/domain"
+)
+
+// Renewal is the opportunity a ContractRenewalDue event asks for: the
+// renewal of term Term of contract ContractID.
+type Renewal struct {
+	// EventID of the ContractRenewalDue event: the request id of the
+	// events the renewal raises.
+	EventID string
+	// Actor who raised it (the order service's renewal timer).
+	Actor      string
+	ContractID uuid.UUID
+	Term       int
+	// ContractOwner owns the renewal when the account service does not
+	// know the account.
+	ContractOwner string
+	// Opportunity carries the name, account, contact, amount and expected
+	// close date.
+	Opportunity domain.Opportunity
+}
+
+// ApplyRenewal opens the RENEWAL opportunity of a contract's term in the
+// default pipeline's first open stage, in the caller's transaction (the
+// inbox's). Its id is events.RenewalOpportunityID(contract, term), which
+// the order service computes too and shows on the contract; one with that
+// id (a redelivery, or another event for the same term) means done, and
+// nothing is written. It is owned by the account's owner, asked of the
+// account service; by the contract's owner when the account service does
+// not know the account. The account service not answering is an error
+// like any other, so the inbox redelivers the event later.
+func (s *Service) ApplyRenewal(ctx context.Context, r Renewal) error {
+	actor := r.Actor
+	if actor == "" {
+		actor = auth.Anonymous
+	}
+	ctx = auth.WithPrincipal(ctx, auth.Principal{Subject: actor})
+	id := events.RenewalOpportunityID(r.ContractID, r.Term)
+	return s.repo.InTx(ctx, func(ctx context.Context) error {
+		_, err := s.repo.GetOpportunity(ctx, id)
+		if err == nil {
+			return nil
+		}
+		if !apperr.IsKind(err, apperr.KindNotFound) {
+			return err
+		}
+		in := r.Opportunity
+		owner, err := s.accounts.AccountOwner(ctx, in.AccountID)
+		switch {
+		case apperr.IsKind(err, apperr.KindNotFound):
+			owner = r.ContractOwner
+		case err != nil:
+			return err
+		case owner == "":
+			owner = r.ContractOwner
+		}
+		in.Owner = owner
+		p, err := s.repo.SharePipeline(ctx, uuid.Nil)
+		if err != nil {
+			return err
+		}
+		o, evs, err := domain.NewRenewal(in, r.ContractID, r.Term, p, id, actor, s.now())
+		if err != nil {
+			return &Rejection{Reason: "INVALID_OPPORTUNITY", Message: fmt.Sprintf("the renewal opportunity is not valid: %v", err)}
+		}
+		// Another event for the same term may have got here first: then
+		// this inserts nothing.
+		_, err = s.repo.InsertRenewal(ctx, o, Change{Events: evs, RequestID: r.EventID})
+		return err
+	})
+}
