@@ -24,9 +24,11 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 type suite struct {
 	client   opportunityv1.OpportunityServiceClient
 	accounts accountv1.AccountServiceClient
-	nats     *testkit.NATS
-	js       jetstream.JetStream
-	dbURL    string
+	// accountProc is the account service's process, to stop and restart.
+	accountProc *testkit.Proc
+	nats        *testkit.NATS
+	js          jetstream.JetStream
+	dbURL       string
 }
 
 type options struct {
@@ -34,6 +36,8 @@ type options struct {
 	// address is a free port nobody listens on (the service is down).
 	withAccounts   bool
 	accountTimeout time.Duration
+	// maxDeliver of the consumers (default 3, 50ms apart).
+	maxDeliver int
 }
 
 func start(t *testing.T, opts ...options) *suite {
@@ -45,11 +49,14 @@ func start(t *testing.T, opts ...options) *suite {
 	if o.accountTimeout == 0 {
 		o.accountTimeout = 2 * time.Second
 	}
+	if o.maxDeliver == 0 {
+		o.maxDeliver = 3
+	}
 	n := testkit.NewNATS(t)
 	s := &suite{nats: n, dbURL: testkit.Database(t)}
 	accountAddr := testkit.FreeAddr(t)
 	if o.withAccounts {
-		testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
+		s.accountProc = testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
 			append(append([]string{"GRPC_ADDR=" + accountAddr, "METRICS_ADDR=off", "NATS_URL=" + n.URL,
 				"EVENTS_NAMESPACE=" + n.Namespace, "PAGE_TOKEN_SECRET=test", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s"},
 				testkit.DatabaseEnv(s.dbURL, "account")...), testkit.AuthEnv()...)...)
@@ -58,10 +65,12 @@ func start(t *testing.T, opts ...options) *suite {
 	cfg := inproc.Config("opportunity", s.dbURL, n)
 	cfg.ConsumerWorkers = 2
 	s.js = n.Observer(t)
-	// The lead service's stream, which the conversion consumer reads; a
-	// tiny duplicate window lets a test deliver an event id twice.
+	// The lead and order services' streams, which the conversion and
+	// renewal consumers read; a tiny duplicate window lets a test deliver
+	// an event id twice.
 	n.CreateStream(t, s.js, "lead", 100*time.Millisecond)
-	spec := wire.Spec(wire.WithAccountService(accountAddr, o.accountTimeout), wire.WithConsumerRetries(3, 50*time.Millisecond, 2*time.Second))
+	n.CreateStream(t, s.js, "order", 100*time.Millisecond)
+	spec := wire.Spec(wire.WithAccountService(accountAddr, o.accountTimeout), wire.WithConsumerRetries(o.maxDeliver, 50*time.Millisecond, 2*time.Second))
 	s.client = opportunityv1.NewOpportunityServiceClient(inproc.Start(t, cfg, spec).Conn)
 	return s
 }
