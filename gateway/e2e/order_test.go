@@ -149,3 +149,25 @@ func TestContractRenewalOverREST(t *testing.T) {
 		t.Fatalf("MRR: %v", mrr)
 	}
 }
+
+// A business without opportunities qualifies a lead straight into an
+// account, a contact and a draft order; the conversion completes once
+// the order exists.
+func TestLeadStraightIntoAnOrderOverREST(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	lead := s.do(t, "POST", "/v1/leads", map[string]any{"firstName": "Ann", "lastName": "Baker", "company": "Bakery",
+		"campaign": "Spring fair"}).want(t, 200)
+	s.do(t, "POST", "/v1/"+lead.str("name")+":qualify", map[string]any{
+		"newAccount": map[string]any{"currencyCode": "EUR"},
+		"order": map[string]any{"lines": []map[string]any{{"productCode": "OVEN", "quantity": "1",
+			"unitPrice": map[string]any{"currencyCode": "EUR", "units": "4200"}, "taxRate": "19"}}},
+	}).want(t, 200)
+	done := s.waitConversion(t, lead.str("name"), "CONVERSION_STATE_COMPLETE")
+	order, _ := conversion(done)["order"].(string)
+	o := s.asOps(t, "GET", "/v1/"+order, nil).want(t, 200)
+	if o.str("status") != "ORDER_STATUS_DRAFT" || o.str("sourceLead") != lead.str("name") || o.str("account") != conversion(done)["account"] ||
+		o.body["total"].(map[string]any)["units"] != "4998" || conversion(done)["orderCompleteTime"] == nil {
+		t.Fatalf("order from a lead: %s\n%s", o.raw, done.raw)
+	}
+}

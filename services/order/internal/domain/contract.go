@@ -362,6 +362,10 @@ func (c *Contract) Update(patch ContractInput, mask []Field, actor string, now t
 			next.RenewalLeadDays = p.RenewalLeadDays
 		case FieldDescription:
 			next.Description = p.Description
+		case FieldAccount:
+			if p.AccountID != c.AccountID {
+				vs.Add("update_mask", "FIELD_NOT_UPDATABLE", "a contract stays with its account")
+			}
 		default:
 			vs.Add("update_mask", "FIELD_NOT_UPDATABLE", "%s cannot be updated", f)
 		}

@@ -193,6 +193,11 @@ func (o *Order) Update(patch Order, mask []Field, actor string, now time.Time) (
 			next.Expected = patch.Expected
 		case FieldDescription:
 			next.Description = patch.Description
+		case FieldAccount:
+			// An order stays with its account; an echoed one is fine.
+			if patch.AccountID != o.AccountID {
+				vs.Add("update_mask", "FIELD_NOT_UPDATABLE", "an order stays with its account: cancel it and create one for the other account")
+			}
 		default:
 			vs.Add("update_mask", "FIELD_NOT_UPDATABLE", "%s cannot be updated", f)
 		}

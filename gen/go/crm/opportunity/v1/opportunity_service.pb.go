@@ -500,8 +500,10 @@ type ListOpportunitiesRequest struct {
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter. Fields: account, primary_contact, owner, pipeline,
 	// stage, state (OPEN, WON, LOST, DISQUALIFIED), forecast_category,
-	// source_lead, currency_code, expected_close_date ("2026-12-31"),
-	// close_time, create_time, update_time; `text:"..."` over the name.
+	// source_lead, currency_code, type (NEW_BUSINESS, EXPANSION, RENEWAL),
+	// renewal_contract (`contracts/{id}`), expected_close_date
+	// ("2026-12-31"), close_time, create_time, update_time; `text:"..."`
+	// over the name.
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	// create_time (default, newest first), update_time, expected_close_date,
 	// amount; optionally ` desc`.

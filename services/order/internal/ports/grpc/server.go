@@ -149,7 +149,7 @@ func (s *Server) UpdateOrder(ctx context.Context, req *orderv1.UpdateOrderReques
 		return nil, err
 	}
 	// A resource echoed without a mask names its account, which stays.
-	paths, err := grpcx.UpdateMask(req.GetUpdateMask(), req.GetOrder(), orderOutputOnly, map[string]bool{"account": true}, fieldNames(domain.OrderFields))
+	paths, err := grpcx.UpdateMask(req.GetUpdateMask(), req.GetOrder(), orderOutputOnly, nil, append(fieldNames(domain.OrderFields), "account"))
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +312,7 @@ func (s *Server) UpdateContract(ctx context.Context, req *orderv1.UpdateContract
 	if err != nil {
 		return nil, err
 	}
-	paths, err := grpcx.UpdateMask(req.GetUpdateMask(), req.GetContract(), contractOutputOnly, map[string]bool{"account": true}, fieldNames(domain.ContractFields))
+	paths, err := grpcx.UpdateMask(req.GetUpdateMask(), req.GetContract(), contractOutputOnly, nil, append(fieldNames(domain.ContractFields), "account"))
 	if err != nil {
 		return nil, err
 	}
