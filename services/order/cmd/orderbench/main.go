@@ -34,7 +34,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -78,6 +80,9 @@ type options struct {
 	dbConns     int
 	dataDir     string
 	smoke       bool
+	parts       string
+	dueIn       time.Duration
+	dueWindow   time.Duration
 }
 
 func main() {
@@ -94,10 +99,13 @@ func main() {
 	flag.IntVar(&o.dbConns, "db-conns", 32, "Postgres pool size of the services and of the raw runs")
 	flag.StringVar(&o.dataDir, "data", "", "keep PostgreSQL here and reuse its loaded forecast rows across runs; default a temp dir")
 	flag.BoolVar(&o.smoke, "smoke", false, "tiny sizes and durations: checks the tool works, measures nothing")
+	flag.StringVar(&o.parts, "parts", "confirm,renewals,forecast", "which parts to run")
+	flag.DurationVar(&o.dueIn, "due-in", 15*time.Second, "when the renewals start falling due, after loading")
+	flag.DurationVar(&o.dueWindow, "due-window", time.Minute, "the renewals fall due spread over this")
 	flag.Parse()
 	if o.smoke {
 		o.orders, o.contracts, o.renewals, o.forecasts, o.accounts = 2000, 1000, 500, 20, 10
-		o.duration, o.warmup, o.concurrency = time.Second, 200*time.Millisecond, 8
+		o.duration, o.warmup, o.concurrency, o.dueIn, o.dueWindow = time.Second, 200*time.Millisecond, 8, 2*time.Second, 2*time.Second
 	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "orderbench:", err)
@@ -151,7 +159,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		p, err := procs.Start(svc, filepath.Join(o.binDir, svc), append(append([]string{
-			"GRPC_ADDR=" + addrs[svc], "METRICS_ADDR=off", "NATS_URL=" + backends.NATSURL, "ACCOUNT_GRPC_ADDR=" + addrs["account"],
+			"GRPC_ADDR=" + addrs[svc], "METRICS_ADDR=" + os.Getenv("ORDERBENCH_METRICS_"+strings.ToUpper(svc)), "PPROF=" + os.Getenv("ORDERBENCH_PPROF"), "NATS_URL=" + backends.NATSURL, "ACCOUNT_GRPC_ADDR=" + addrs["account"],
 			"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=warn", "CONSUMER_WORKERS=8",
 			"TIMER_POLL_INTERVAL=200ms",
 		}, dbEnv...), authEnv...), logf)
@@ -197,14 +205,21 @@ func run(ctx context.Context, o options) error {
 		customers = append(customers, uuid.MustParse(a.Name[len("accounts/"):]))
 	}
 	fmt.Printf("# orderbench %s\n\n%s\n\n", time.Now().Format(time.RFC3339), environment(o))
-	if err := benchConfirm(ctx, o, pool, orders, customers, bearer); err != nil {
-		return fmt.Errorf("confirm: %w", err)
+	parts := strings.Split(o.parts, ",")
+	if slices.Contains(parts, "confirm") {
+		if err := benchConfirm(ctx, o, pool, orders, customers, bearer); err != nil {
+			return fmt.Errorf("confirm: %w", err)
+		}
 	}
-	if err := benchRenewals(ctx, o, pool, backends, customers); err != nil {
-		return fmt.Errorf("renewals: %w", err)
+	if slices.Contains(parts, "renewals") {
+		if err := benchRenewals(ctx, o, pool, backends, customers); err != nil {
+			return fmt.Errorf("renewals: %w", err)
+		}
 	}
-	if err := benchForecast(ctx, o, pool, orders, callCtx); err != nil {
-		return fmt.Errorf("forecast: %w", err)
+	if slices.Contains(parts, "forecast") {
+		if err := benchForecast(ctx, o, pool, orders, callCtx); err != nil {
+			return fmt.Errorf("forecast: %w", err)
+		}
 	}
 	return nil
 }
@@ -294,7 +309,7 @@ func benchConfirm(ctx context.Context, o options, pool *pgxpool.Pool, orders ord
 }
 
 func benchRenewals(ctx context.Context, o options, pool *pgxpool.Pool, backends *benchkit.Backends, customers []uuid.UUID) error {
-	step(fmt.Sprintf("loading %d active contracts whose renewals fall due within one minute", o.renewals))
+	step(fmt.Sprintf("loading %d active contracts whose renewals fall due within %v", o.renewals, o.dueWindow))
 	if _, err := pool.Exec(ctx, `DELETE FROM timers WHERE purpose = $1`, domain.TimerRenewalDue); err != nil {
 		return err
 	}
@@ -319,11 +334,11 @@ func benchRenewals(ctx context.Context, o options, pool *pgxpool.Pool, backends 
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"contracts"}, cols, pgx.CopyFromRows(rows)); err != nil {
 		return err
 	}
-	first := time.Now().Add(15 * time.Second)
+	first := time.Now().Add(o.dueIn)
 	r := rand.New(rand.NewPCG(3, 4))
 	timers := make([][]any, o.renewals)
 	for i, id := range ids {
-		timers[i] = []any{domain.TimerRenewalDue, id.String(), first.Add(time.Duration(r.Int64N(int64(time.Minute)))), []byte("1")}
+		timers[i] = []any{domain.TimerRenewalDue, id.String(), first.Add(time.Duration(r.Int64N(int64(o.dueWindow)))), []byte("1")}
 	}
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"timers"}, []string{"purpose", "key", "due_at", "payload"}, pgx.CopyFromRows(timers)); err != nil {
 		return err
@@ -395,7 +410,7 @@ func benchRenewals(ctx context.Context, o options, pool *pgxpool.Pool, backends 
 	if err != nil {
 		return err
 	}
-	fmt.Printf("## Renewal timers (%d contracts due within one minute)\n\n", o.renewals)
+	fmt.Printf("## Renewal timers (%d contracts due within %v)\n\n", o.renewals, o.dueWindow)
 	fmt.Printf("| measure | time from the first due moment |\n|---|---:|\n")
 	fmt.Printf("| every ContractRenewalDue published (%d, none doubled) | %v |\n", n-before, published.Round(100*time.Millisecond))
 	fmt.Printf("| every renewal opportunity open (%d of %d) | %v |\n", got, o.renewals, opened.Round(100*time.Millisecond))

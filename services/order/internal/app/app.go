@@ -23,6 +23,9 @@ type Change struct {
 	History []*domain.StatusChange
 	// RequestID of the request (or event) that caused the change.
 	RequestID string
+	// Before is the order as it was locked, for the audit trail (nil: the
+	// repository reads it).
+	Before *domain.Order
 }
 
 // ContractSave is what a use case asks the repository to save with a
@@ -30,6 +33,9 @@ type Change struct {
 type ContractSave struct {
 	domain.ContractChange
 	RequestID string
+	// Before is the contract as it was locked (nil: the repository reads
+	// it).
+	Before *domain.Contract
 }
 
 // ListQuery is a page request of a List method.

@@ -89,6 +89,7 @@ func (s *Service) mutateContract(ctx context.Context, id uuid.UUID, ifMatch, req
 		if err := etag.Check(ifMatch, c.Version); err != nil {
 			return err
 		}
+		before := cloneContract(c)
 		ch, err := fn(c)
 		if err != nil {
 			return err
@@ -97,7 +98,7 @@ func (s *Service) mutateContract(ctx context.Context, id uuid.UUID, ifMatch, req
 		if len(ch.Events) == 0 {
 			return nil
 		}
-		return s.repo.SaveContract(ctx, c, ContractSave{ContractChange: ch, RequestID: requestID})
+		return s.repo.SaveContract(ctx, c, ContractSave{ContractChange: ch, RequestID: requestID, Before: before})
 	})
 	return out, err
 }
@@ -197,4 +198,12 @@ func (s *Service) RefreshContractRevenue(ctx context.Context, id uuid.UUID) erro
 		}
 		return s.repo.SaveContract(ctx, c, ContractSave{})
 	})
+}
+
+// cloneContract copies what a change may replace in place.
+func cloneContract(c *domain.Contract) *domain.Contract {
+	x := *c
+	x.Rates = append([]domain.RateChange(nil), c.Rates...)
+	x.Terms = append([]domain.Term(nil), c.Terms...)
+	return &x
 }

@@ -183,6 +183,7 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 		if err := etag.Check(ifMatch, o.Version); err != nil {
 			return err
 		}
+		before := cloneOrder(o)
 		ch, err := fn(ctx, o)
 		if err != nil {
 			return err
@@ -191,7 +192,7 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 		if len(ch.Events) == 0 {
 			return nil
 		}
-		ch.RequestID = requestID
+		ch.RequestID, ch.Before = requestID, before
 		return s.repo.SaveOrder(ctx, o, ch)
 	})
 	return out, err

@@ -175,9 +175,12 @@ func (r *Repo) InsertContract(ctx context.Context, c *domain.Contract, ch app.Co
 // SaveContract implements app.Repository; the caller holds the row lock.
 func (r *Repo) SaveContract(ctx context.Context, c *domain.Contract, ch app.ContractSave) error {
 	return r.InTx(ctx, func(ctx context.Context) error {
-		old, err := r.readContract(ctx, "id = $1", "", c.ID)
-		if err != nil {
-			return err
+		old := ch.Before
+		if old == nil {
+			var err error
+			if old, err = r.readContract(ctx, "id = $1", "", c.ID); err != nil {
+				return err
+			}
 		}
 		if _, err := pg.Q(ctx, r.pool).Exec(ctx, updateContract, contractArgs(c)...); err != nil {
 			return fmt.Errorf("update contract: %w", err)

@@ -280,9 +280,12 @@ func (r *Repo) InsertOrder(ctx context.Context, o *domain.Order, ch app.Change) 
 // SaveOrder implements app.Repository; the caller holds the row lock.
 func (r *Repo) SaveOrder(ctx context.Context, o *domain.Order, ch app.Change) error {
 	return r.InTx(ctx, func(ctx context.Context) error {
-		old, err := r.readOrder(ctx, "id = $1", "", o.ID)
-		if err != nil {
-			return err
+		old := ch.Before
+		if old == nil {
+			var err error
+			if old, err = r.readOrder(ctx, "id = $1", "", o.ID); err != nil {
+				return err
+			}
 		}
 		if _, err := pg.Q(ctx, r.pool).Exec(ctx, updateOrder, orderArgs(o)...); err != nil {
 			return fmt.Errorf("update order: %w", err)
