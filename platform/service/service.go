@@ -69,6 +69,8 @@ type Config struct {
 	// TimerPollInterval bounds how late a durable timer fires (its
 	// engine also wakes at the next due time).
 	TimerPollInterval time.Duration
+	// TimerWorkers fire batches of due timers concurrently.
+	TimerWorkers int
 	// DatabaseAdminURL, when set, provisions the service's role (the user
 	// of DatabaseURL) and schema before the service connects (pg.Bootstrap).
 	DatabaseAdminURL string
@@ -97,6 +99,7 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 		StreamReplicas:    env.Int("NATS_STREAM_REPLICAS", 1),
 		ConsumerWorkers:   env.Int("CONSUMER_WORKERS", 4),
 		TimerPollInterval: env.Duration("TIMER_POLL_INTERVAL", time.Second),
+		TimerWorkers:      env.Int("TIMER_WORKERS", 4),
 		Auth: AuthConfig{
 			Mode:             env.String("AUTH_MODE", AuthToken),
 			Issuer:           env.String("AUTH_ISSUER", "crm"),
@@ -171,7 +174,8 @@ func (rt *Runtime) Consume(c *inbox.Consumer) {
 // schema for the life of the service, firing handlers by purpose; events
 // the handlers write to the outbox are relayed as soon as a batch commits.
 func (rt *Runtime) Timers(handlers map[string]timer.Handler) *timer.Engine {
-	e := &timer.Engine{Pool: rt.Pool, Logger: rt.Logger, Handlers: handlers, Fired: rt.Relay.Kick, PollInterval: rt.Config.TimerPollInterval}
+	e := &timer.Engine{Pool: rt.Pool, Logger: rt.Logger, Handlers: handlers, Fired: rt.Relay.Kick,
+		PollInterval: rt.Config.TimerPollInterval, Workers: rt.Config.TimerWorkers}
 	rt.Go(e.Run)
 	return e
 }

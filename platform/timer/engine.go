@@ -46,6 +46,10 @@ type Engine struct {
 	// Backoff before the next attempt of a failing timer, by attempt; the
 	// last one repeats. Default 1s, 5s, 30s, 2m, 10m.
 	Backoff []time.Duration
+	// Workers fire batches concurrently, each claiming its own rows;
+	// default 1. Handlers that wait on Postgres round trips fire faster
+	// with a few.
+	Workers int
 	// Fired, if set, runs after a transaction that fired timers committed,
 	// e.g. the outbox relay's Kick, so that the events handlers wrote go out
 	// at once.
@@ -81,6 +85,16 @@ const (
 // Postgres is unavailable.
 func (e *Engine) Run(ctx context.Context) error {
 	e.kicks()
+	var wg sync.WaitGroup
+	for range max(e.Workers, 1) {
+		wg.Go(func() { e.loop(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// loop is one worker of Run.
+func (e *Engine) loop(ctx context.Context) {
 	batch := e.batchSize()
 	poll := e.PollInterval
 	if poll <= 0 {
@@ -90,7 +104,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		claimed, _, err := e.pass(ctx, batch)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if claimed == batch && err == nil {
 			retry = minRetry
@@ -101,7 +115,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			wait, err = e.untilNext(ctx, poll)
 		}
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if err != nil {
 			passFailuresTotal.Inc()
@@ -113,7 +127,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-e.kicks():
 		case <-time.After(wait):
 		}

@@ -164,11 +164,12 @@ func (s *Service) ContractRenewalDue(ctx context.Context, id uuid.UUID, term int
 		if err != nil {
 			return err
 		}
+		before := cloneContract(c)
 		evs := c.RenewalDue(term, events.RenewalOpportunityID(c.ID, term), s.now())
 		if len(evs) == 0 {
 			return nil
 		}
-		return s.repo.SaveContract(ctx, c, ContractSave{ContractChange: domain.ContractChange{Events: evs}})
+		return s.repo.SaveContract(ctx, c, ContractSave{ContractChange: domain.ContractChange{Events: evs}, Before: before})
 	})
 }
 
@@ -180,11 +181,12 @@ func (s *Service) ContractTermEnded(ctx context.Context, id uuid.UUID, term int)
 		if err != nil {
 			return err
 		}
+		before := cloneContract(c)
 		ch, err := c.TermEnded(term, s.now())
 		if err != nil || len(ch.Events) == 0 {
 			return err
 		}
-		return s.repo.SaveContract(ctx, c, ContractSave{ContractChange: ch})
+		return s.repo.SaveContract(ctx, c, ContractSave{ContractChange: ch, Before: before})
 	})
 }
 
@@ -196,7 +198,7 @@ func (s *Service) RefreshContractRevenue(ctx context.Context, id uuid.UUID) erro
 		if err != nil {
 			return err
 		}
-		return s.repo.SaveContract(ctx, c, ContractSave{})
+		return s.repo.SaveContract(ctx, c, ContractSave{ContractChange: domain.ContractChange{Rebill: true}, Before: cloneContract(c)})
 	})
 }
 

@@ -180,6 +180,9 @@ type ContractChange struct {
 	// DropMovementsAfter, when set, deletes the contract's MRR movements
 	// effective after it (plans a cancellation voids).
 	DropMovementsAfter Date
+	// Rebill says the billing schedule changed: the revenue forecast's
+	// copy of it is rewritten.
+	Rebill bool
 }
 
 // NewContract makes a draft contract.
@@ -480,6 +483,7 @@ func (c *Contract) Activate(actor string, now time.Time) (ContractChange, error)
 	return ContractChange{
 		Events:    []Event{ContractActivated{}},
 		Timers:    c.termTimers(),
+		Rebill:    true,
 		Movements: []Movement{{Kind: MovementNew, Effective: c.Start, Delta: c.Monthly(c.Recurring())}},
 	}, nil
 }
@@ -528,7 +532,7 @@ func (c *Contract) Amend(lines []Line, effective, today Date, actor string, now 
 		c.Rates = append(c.Rates, r)
 	}
 	c.touch(actor, now)
-	ch := ContractChange{Events: []Event{ContractAmended{Effective: effective, Previous: last.Amount, Recurring: r.Amount}}}
+	ch := ContractChange{Events: []Event{ContractAmended{Effective: effective, Previous: last.Amount, Recurring: r.Amount}}, Rebill: true}
 	delta := new(big.Rat).Sub(c.Monthly(r.Amount), c.Monthly(last.Amount))
 	switch delta.Sign() {
 	case 1:
@@ -595,6 +599,7 @@ func (c *Contract) Renew(term int, opportunity uuid.UUID, actor string, now time
 	return ContractChange{
 		Events:    []Event{ContractRenewed{Term: next.Number, Opportunity: opportunity}},
 		Timers:    c.termTimers(),
+		Rebill:    true,
 		Movements: []Movement{{Kind: MovementRenewal, Effective: next.Start, Delta: new(big.Rat)}},
 	}, true, nil
 }
@@ -683,6 +688,7 @@ func (c *Contract) Cancel(reason string, effective, today Date, actor string, no
 	ch := ContractChange{
 		Events: []Event{ContractCancelled{Reason: reason, Effective: effective}},
 		Timers: cancelTimers(TimerRenewalDue, TimerTermEnd),
+		Rebill: live,
 	}
 	if live {
 		t.Outcome, t.EndedAt = TermCancelled, now

@@ -236,6 +236,9 @@ func (r *Repo) contractWritten(ctx context.Context, old, c *domain.Contract, ch 
 	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("contract change: %w", err)
 	}
+	if !ch.Rebill {
+		return nil
+	}
 	return r.refreshRevenue(ctx, c)
 }
 
