@@ -22,6 +22,9 @@ type Renewal struct {
 	Actor      string
 	ContractID uuid.UUID
 	Term       int
+	// AccountOwner is the account's owner as the order service knows it;
+	// "" when it does not, and the account service is asked.
+	AccountOwner string
 	// ContractOwner owns the renewal when the account service does not
 	// know the account.
 	ContractOwner string
@@ -35,10 +38,12 @@ type Renewal struct {
 // inbox's). Its id is events.RenewalOpportunityID(contract, term), which
 // the order service computes too and shows on the contract; one with that
 // id (a redelivery, or another event for the same term) means done, and
-// nothing is written. It is owned by the account's owner, asked of the
-// account service; by the contract's owner when the account service does
-// not know the account. The account service not answering is an error
-// like any other, so the inbox redelivers the event later.
+// nothing is written. It is owned by the account's owner: the one the
+// event carries (the order service's projection of the account events),
+// else asked of the account service; by the contract's owner when the
+// account service does not know the account. The account service not
+// answering is an error like any other, so the inbox redelivers the event
+// later.
 func (s *Service) ApplyRenewal(ctx context.Context, r Renewal) error {
 	actor := r.Actor
 	if actor == "" {
@@ -47,14 +52,18 @@ func (s *Service) ApplyRenewal(ctx context.Context, r Renewal) error {
 	ctx = auth.WithPrincipal(ctx, auth.Principal{Subject: actor})
 	id := events.RenewalOpportunityID(r.ContractID, r.Term)
 	return s.repo.InTx(ctx, func(ctx context.Context) error {
-		_, err := s.repo.GetOpportunity(ctx, id)
-		if err == nil {
-			return nil
+		in := r.Opportunity
+		owner := r.AccountOwner
+		if owner != "" {
+			return s.openRenewal(ctx, r, in, owner, id, actor)
 		}
-		if !apperr.IsKind(err, apperr.KindNotFound) {
+		// The order service did not know the account's owner: ask the
+		// account service, unless a delivery before this one was done.
+		if _, err := s.repo.GetOpportunity(ctx, id); err == nil {
+			return nil
+		} else if !apperr.IsKind(err, apperr.KindNotFound) {
 			return err
 		}
-		in := r.Opportunity
 		owner, err := s.accounts.AccountOwner(ctx, in.AccountID)
 		switch {
 		case apperr.IsKind(err, apperr.KindNotFound):
@@ -64,18 +73,24 @@ func (s *Service) ApplyRenewal(ctx context.Context, r Renewal) error {
 		case owner == "":
 			owner = r.ContractOwner
 		}
-		in.Owner = owner
-		p, err := s.repo.SharePipeline(ctx, uuid.Nil)
-		if err != nil {
-			return err
-		}
-		o, evs, err := domain.NewRenewal(in, r.ContractID, r.Term, p, id, actor, s.now())
-		if err != nil {
-			return &Rejection{Reason: "INVALID_OPPORTUNITY", Message: fmt.Sprintf("the renewal opportunity is not valid: %v", err)}
-		}
-		// Another event for the same term may have got here first: then
-		// this inserts nothing.
-		_, err = s.repo.InsertRenewal(ctx, o, Change{Events: evs, RequestID: r.EventID})
-		return err
+		return s.openRenewal(ctx, r, in, owner, id, actor)
 	})
+}
+
+// openRenewal inserts the renewal opportunity unless one of its id, or of
+// its contract term, exists.
+func (s *Service) openRenewal(ctx context.Context, r Renewal, in domain.Opportunity, owner string, id uuid.UUID, actor string) error {
+	in.Owner = owner
+	p, err := s.repo.SharePipeline(ctx, uuid.Nil)
+	if err != nil {
+		return err
+	}
+	o, evs, err := domain.NewRenewal(in, r.ContractID, r.Term, p, id, actor, s.now())
+	if err != nil {
+		return &Rejection{Reason: "INVALID_OPPORTUNITY", Message: fmt.Sprintf("the renewal opportunity is not valid: %v", err)}
+	}
+	// A delivery before this one, or another event for the same term, may
+	// have opened it: then this inserts nothing.
+	_, err = s.repo.InsertRenewal(ctx, o, Change{Events: evs, RequestID: r.EventID})
+	return err
 }

@@ -206,6 +206,16 @@ func TestRenewalWaitsForTheAccountService(t *testing.T) {
 		t.Fatalf("dead letters: %v, %v", info.State, err)
 	}
 
+	// An event that carries the account's owner (the order service knows
+	// it from the account events) needs no account service.
+	known := renewalOf(account, uuid.NewString(), "", 1)
+	known.AccountOwner = "dora"
+	s.renewalDue(t, uuid.NewString(), known)
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		o, err := s.client.GetOpportunity(ctx, &opportunityv1.GetOpportunityRequest{Name: renewalName(known.ContractId, 1)})
+		return err == nil && o.Owner == "dora"
+	}, "the renewal with a known owner opened while the account service is down")
+
 	s.accountProc.Restart()
 	var o *opportunityv1.Opportunity
 	testkit.Eventually(t, 20*time.Second, func() bool {

@@ -165,7 +165,11 @@ func (s *Service) ContractRenewalDue(ctx context.Context, id uuid.UUID, term int
 			return err
 		}
 		before := cloneContract(c)
-		evs := c.RenewalDue(term, events.RenewalOpportunityID(c.ID, term), s.now())
+		owner, err := s.repo.AccountOwner(ctx, c.AccountID)
+		if err != nil {
+			return err
+		}
+		evs := c.RenewalDue(term, events.RenewalOpportunityID(c.ID, term), owner, s.now())
 		if len(evs) == 0 {
 			return nil
 		}

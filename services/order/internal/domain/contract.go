@@ -608,14 +608,14 @@ func (c *Contract) Renew(term int, opportunity uuid.UUID, actor string, now time
 // ContractRenewalDue once, noting when, and names the renewal
 // opportunity the opportunity service opens for it. A timer of another
 // term, or of a contract no longer renewing, changes nothing.
-func (c *Contract) RenewalDue(term int, opportunity uuid.UUID, now time.Time) []Event {
+func (c *Contract) RenewalDue(term int, opportunity uuid.UUID, accountOwner string, now time.Time) []Event {
 	t, ok := c.Term()
 	if !ok || t.Number != term || (c.Status != ContractStatusActive && c.Status != ContractStatusRenewed) || !t.RenewalDueAt.IsZero() {
 		return nil
 	}
 	t.RenewalDueAt, t.RenewalOpportunity = now, opportunity
 	c.touch(SystemActor, now)
-	return []Event{ContractRenewalDue{Term: term}}
+	return []Event{ContractRenewalDue{Term: term, AccountOwner: accountOwner}}
 }
 
 // SystemActor changes contracts on timers.

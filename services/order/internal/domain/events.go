@@ -34,8 +34,12 @@ type (
 	}
 	ContractNoticeGiven struct{ Date Date }
 	// ContractRenewalDue is raised by the renewal timer of Term.
-	ContractRenewalDue struct{ Term int }
-	ContractRenewed    struct {
+	ContractRenewalDue struct {
+		Term int
+		// AccountOwner is the account's owner as the account events said.
+		AccountOwner string
+	}
+	ContractRenewed struct {
 		Term        int
 		Opportunity uuid.UUID
 	}

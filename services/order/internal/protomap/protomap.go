@@ -305,7 +305,8 @@ func ContractEvent(meta *eventsv1.EventMeta, c *domain.Contract, ev domain.Event
 		value := domain.MoneyOf(c.Currency, new(big.Rat).Mul(c.Monthly(c.Recurring()), big.NewRat(int64(c.RenewalTermMonths), 1)))
 		return &eventsv1.ContractRenewalDue{Meta: meta, ContractId: id, Contract: res, AccountId: c.AccountID.String(),
 			ContactId: idString(c.ContactID), Owner: c.Owner, TermNumber: int32(e.Term), TermEndDate: Date(end),
-			RenewalTermMonths: int32(c.RenewalTermMonths), RenewalValue: value, MonthlyAmount: monthly(c), AutoRenew: c.AutoRenew}, nil
+			RenewalTermMonths: int32(c.RenewalTermMonths), RenewalValue: value, MonthlyAmount: monthly(c), AutoRenew: c.AutoRenew,
+			AccountOwner: e.AccountOwner}, nil
 	case domain.ContractRenewed:
 		t, _ := c.Term()
 		return &eventsv1.ContractRenewed{Meta: meta, ContractId: id, Contract: res, TermNumber: int32(e.Term),

@@ -903,6 +903,10 @@ type ContractRenewalDue struct {
 	RenewalValue  *money.Money `protobuf:"bytes,10,opt,name=renewal_value,json=renewalValue,proto3" json:"renewal_value,omitempty"`
 	MonthlyAmount *money.Money `protobuf:"bytes,11,opt,name=monthly_amount,json=monthlyAmount,proto3" json:"monthly_amount,omitempty"`
 	AutoRenew     bool         `protobuf:"varint,12,opt,name=auto_renew,json=autoRenew,proto3" json:"auto_renew,omitempty"`
+	// The account's owner as the order service knows it from the account
+	// events (its projection); empty when it does not know the account.
+	// The renewal opportunity goes to this owner.
+	AccountOwner  string `protobuf:"bytes,13,opt,name=account_owner,json=accountOwner,proto3" json:"account_owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1019,6 +1023,13 @@ func (x *ContractRenewalDue) GetAutoRenew() bool {
 		return x.AutoRenew
 	}
 	return false
+}
+
+func (x *ContractRenewalDue) GetAccountOwner() string {
+	if x != nil {
+		return x.AccountOwner
+	}
+	return ""
 }
 
 // Subject crm.order.contract_renewed: a new term started on the same
@@ -1339,7 +1350,7 @@ const file_crm_events_v1_order_events_proto_rawDesc = "" +
 	"contractId\x122\n" +
 	"\bcontract\x18\x03 \x01(\v2\x16.crm.order.v1.ContractR\bcontract\x122\n" +
 	"\vnotice_date\x18\x04 \x01(\v2\x11.google.type.DateR\n" +
-	"noticeDate\"\x86\x04\n" +
+	"noticeDate\"\xab\x04\n" +
 	"\x12ContractRenewalDue\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1f\n" +
 	"\vcontract_id\x18\x02 \x01(\tR\n" +
@@ -1358,7 +1369,8 @@ const file_crm_events_v1_order_events_proto_rawDesc = "" +
 	" \x01(\v2\x12.google.type.MoneyR\frenewalValue\x129\n" +
 	"\x0emonthly_amount\x18\v \x01(\v2\x12.google.type.MoneyR\rmonthlyAmount\x12\x1d\n" +
 	"\n" +
-	"auto_renew\x18\f \x01(\bR\tautoRenew\"\xdd\x02\n" +
+	"auto_renew\x18\f \x01(\bR\tautoRenew\x12#\n" +
+	"\raccount_owner\x18\r \x01(\tR\faccountOwner\"\xdd\x02\n" +
 	"\x0fContractRenewed\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1f\n" +
 	"\vcontract_id\x18\x02 \x01(\tR\n" +

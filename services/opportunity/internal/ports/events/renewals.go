@@ -83,7 +83,7 @@ func DecodeRenewal(m inbox.Message) (app.Renewal, error) {
 	}
 	term := int(ev.GetTermNumber())
 	return app.Renewal{
-		EventID: m.EventID, Actor: ev.GetMeta().GetActor(), ContractID: contract, Term: term, ContractOwner: ev.GetOwner(),
+		EventID: m.EventID, Actor: ev.GetMeta().GetActor(), ContractID: contract, Term: term, AccountOwner: ev.GetAccountOwner(), ContractOwner: ev.GetOwner(),
 		Opportunity: domain.Opportunity{
 			DisplayName: RenewalName(ev.GetContract().GetDisplayName(), term), AccountID: account, ContactID: contact,
 			Amount: amount, ExpectedCloseDate: closeDate,

@@ -35,7 +35,9 @@ func invalidOrNil(t *testing.T, what string, err error) bool {
 	return false
 }
 
-func eur(u int64, n int32) *moneypb.Money { return &moneypb.Money{CurrencyCode: "EUR", Units: u, Nanos: n} }
+func eur(u int64, n int32) *moneypb.Money {
+	return &moneypb.Money{CurrencyCode: "EUR", Units: u, Nanos: n}
+}
 
 // Any byte string decoded as a CreateOrderRequest is either refused with
 // field violations or becomes a draft order whose totals are the exact
