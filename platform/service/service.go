@@ -171,11 +171,12 @@ func (rt *Runtime) Consume(c *inbox.Consumer) {
 }
 
 // Timers runs the durable-timer engine (platform/timer) on the service's
-// schema for the life of the service, firing handlers by purpose; events
-// the handlers write to the outbox are relayed as soon as a batch commits.
-func (rt *Runtime) Timers(handlers map[string]timer.Handler) *timer.Engine {
+// schema for the life of the service, firing handlers by purpose (and
+// batch handlers, if any); events the handlers write to the outbox are
+// relayed as soon as a batch commits.
+func (rt *Runtime) Timers(handlers map[string]timer.Handler, batches map[string]timer.BatchHandler) *timer.Engine {
 	e := &timer.Engine{Pool: rt.Pool, Logger: rt.Logger, Handlers: handlers, Fired: rt.Relay.Kick,
-		PollInterval: rt.Config.TimerPollInterval, Workers: rt.Config.TimerWorkers}
+		BatchHandlers: batches, PollInterval: rt.Config.TimerPollInterval, Workers: rt.Config.TimerWorkers}
 	rt.Go(e.Run)
 	return e
 }

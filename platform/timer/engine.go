@@ -26,6 +26,12 @@ import (
 // in the transaction (locking it when it changes it) and decides again.
 type Handler func(ctx context.Context, t Timer) error
 
+// BatchHandler fires several due timers of its purpose at once, in the
+// transaction ctx carries (fewer round trips than a Handler per timer).
+// It fires all of them or fails; a failed batch is fired again one timer
+// at a time, so a poison timer fails alone.
+type BatchHandler func(ctx context.Context, ts []Timer) error
+
 // Engine fires the due timers of the purposes it has handlers for. Any
 // number of engines (one per replica) may run on one schema: each claims
 // its own rows, with FOR UPDATE SKIP LOCKED.
@@ -35,6 +41,8 @@ type Engine struct {
 	// Handlers by purpose. Due timers of other purposes are not claimed:
 	// they wait for a process that handles them (a rolling deploy).
 	Handlers map[string]Handler
+	// BatchHandlers by purpose, for purposes without a Handler.
+	BatchHandlers map[string]BatchHandler
 	// BatchSize timers fired per transaction; default 500.
 	BatchSize int
 	// PollInterval is the longest the engine sleeps between looks for due
@@ -201,9 +209,9 @@ func (e *Engine) pass(ctx context.Context, limit int) (claimed, fired int, err e
 		if err := q.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		for _, t := range batch {
-			if err := e.call(ctx, t); err != nil {
-				return &handlerError{t, err}
+		for _, group := range byPurpose(batch) {
+			if err := e.call(ctx, group); err != nil {
+				return &handlerError{group[0], err}
 			}
 		}
 		return deleteFired(ctx, q, batch)
@@ -279,7 +287,7 @@ func (e *Engine) fireOne(ctx context.Context, t Timer) (bool, error) {
 		if _, err := q.Exec(ctx, `SAVEPOINT timer_fire`); err != nil {
 			return err
 		}
-		if failure = e.call(ctx, cur); failure == nil {
+		if failure = e.call(ctx, []Timer{cur}); failure == nil {
 			return deleteFired(ctx, q, []Timer{cur})
 		}
 		if ctx.Err() != nil {
@@ -337,16 +345,42 @@ func (e *Engine) recordFailure(ctx context.Context, q pg.Querier, t Timer, failu
 	return dead, retryIn, err
 }
 
-// call runs t's handler, turning a panic into its error: a panicking
-// handler would otherwise take the process down at every attempt.
-func (e *Engine) call(ctx context.Context, t Timer) (err error) {
+// byPurpose splits claimed timers into runs of one purpose, in due order.
+func byPurpose(ts []Timer) [][]Timer {
+	var out [][]Timer
+	index := map[string]int{}
+	for _, t := range ts {
+		i, ok := index[t.Purpose]
+		if !ok {
+			i = len(out)
+			index[t.Purpose] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], t)
+	}
+	return out
+}
+
+// call runs the handler of ts (all of one purpose), turning a panic into
+// its error: a panicking handler would otherwise take the process down at
+// every attempt.
+func (e *Engine) call(ctx context.Context, ts []Timer) (err error) {
+	purpose := ts[0].Purpose
 	defer func() {
 		if p := recover(); p != nil {
-			e.log().ErrorContext(ctx, "timer handler panicked", "purpose", t.Purpose, "key", t.Key, "panic", p, "stack", string(debug.Stack()))
+			e.log().ErrorContext(ctx, "timer handler panicked", "purpose", purpose, "key", ts[0].Key, "timers", len(ts), "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
-	return e.Handlers[t.Purpose](ctx, t)
+	if h, ok := e.Handlers[purpose]; ok {
+		for _, t := range ts {
+			if err := h(ctx, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return e.BatchHandlers[purpose](ctx, ts)
 }
 
 // committed accounts for timers whose firing committed.
@@ -365,9 +399,14 @@ func (e *Engine) committed(fired []Timer) {
 }
 
 func (e *Engine) purposes() []string {
-	ps := make([]string, 0, len(e.Handlers))
+	ps := make([]string, 0, len(e.Handlers)+len(e.BatchHandlers))
 	for p := range e.Handlers {
 		ps = append(ps, p)
+	}
+	for p := range e.BatchHandlers {
+		if _, ok := e.Handlers[p]; !ok {
+			ps = append(ps, p)
+		}
 	}
 	slices.Sort(ps)
 	return ps

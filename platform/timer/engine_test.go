@@ -261,3 +261,43 @@ func TestTimersOfPurposesWithoutHandlerAreLeftAlone(t *testing.T) {
 		t.Fatalf("FireDue = %d, %v", n, err)
 	}
 }
+
+// A batch handler gets every due timer of its purpose of a batch at once;
+// a batch it fails is fired again one timer at a time, so only the
+// poison timer fails.
+func TestBatchHandlerFiresTimersTogetherAndAPoisonAlone(t *testing.T) {
+	t.Parallel()
+	pool := setup(t)
+	ctx := context.Background()
+	for i := range 30 {
+		set(t, pool, "contract.due", fmt.Sprint(i), time.Now().Add(-time.Minute), nil)
+	}
+	set(t, pool, "contract.due", "poison", time.Now().Add(-time.Minute), nil)
+	var sizes []int
+	e := &timer.Engine{Pool: pool, Logger: slog.New(slog.DiscardHandler), BatchSize: 100, MaxAttempts: 3,
+		BatchHandlers: map[string]timer.BatchHandler{"contract.due": func(ctx context.Context, ts []timer.Timer) error {
+			sizes = append(sizes, len(ts))
+			for _, tm := range ts {
+				if err := record(pool)(ctx, tm); err != nil {
+					return err
+				}
+				if tm.Key == "poison" {
+					return errors.New("boom")
+				}
+			}
+			return nil
+		}},
+	}
+	if n, err := e.FireDue(ctx, 100); err != nil || n != 30 {
+		t.Fatalf("FireDue = %d, %v; want the 30 healthy ones", n, err)
+	}
+	if sizes[0] != 31 || len(sizes) != 32 {
+		t.Fatalf("handler calls of sizes %v, want one of 31 then 31 of one", sizes)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM effects WHERE n = 1`); n != 30 {
+		t.Fatalf("%d effects, want 30", n)
+	}
+	if tm, ok := get(t, pool, "contract.due", "poison"); !ok || tm.Attempts != 1 {
+		t.Fatalf("poison: %+v, %v", tm, ok)
+	}
+}

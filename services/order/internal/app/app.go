@@ -38,6 +38,12 @@ type ContractSave struct {
 	Before *domain.Contract
 }
 
+// ContractWrite is one contract of SaveContracts.
+type ContractWrite struct {
+	Contract *domain.Contract
+	Save     ContractSave
+}
+
 // ListQuery is a page request of a List method.
 type ListQuery struct {
 	Filter    string
@@ -94,11 +100,17 @@ type Repository interface {
 	// SaveContract saves c, its events, timers and movements, and its
 	// billing schedule as the revenue forecast sees it.
 	SaveContract(ctx context.Context, c *domain.Contract, ch ContractSave) error
+	// SaveContracts saves several in one round trip.
+	SaveContracts(ctx context.Context, ws []ContractWrite) error
+	// LockContracts locks the contracts of ids (those that exist).
+	LockContracts(ctx context.Context, ids []uuid.UUID) ([]*domain.Contract, error)
 	ListContracts(ctx context.Context, q ListQuery) ([]*domain.Contract, string, error)
 
 	// AccountOwner is the owner of an account as the account events said
 	// ("" when unknown).
 	AccountOwner(ctx context.Context, account uuid.UUID) (string, error)
+	// AccountOwners are the known owners of accounts.
+	AccountOwners(ctx context.Context, accounts []uuid.UUID) (map[uuid.UUID]string, error)
 	// SetAccountOwner records an account's owner from the event at stream
 	// position seq; an older event changes nothing.
 	SetAccountOwner(ctx context.Context, account uuid.UUID, owner string, seq uint64) error

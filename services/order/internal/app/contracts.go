@@ -154,26 +154,48 @@ func (s *Service) BillingPeriods(ctx context.Context, id uuid.UUID, until domain
 
 // ---- timers ----
 
-// ContractRenewalDue fires a contract's renewal timer for term, in the
-// timer's transaction: ContractRenewalDue is raised once, naming the
-// renewal opportunity the opportunity service opens (its id derives from
-// the contract and term, so both services agree without a call).
-func (s *Service) ContractRenewalDue(ctx context.Context, id uuid.UUID, term int) error {
+// Due is a contract timer firing for a term.
+type Due struct {
+	Contract uuid.UUID
+	Term     int
+}
+
+// ContractsRenewalDue fires contracts' renewal timers, in the timers'
+// transaction, all at once: each contract raises ContractRenewalDue once,
+// naming the renewal opportunity the opportunity service opens (its id
+// derives from the contract and term, so both services agree without a
+// call) and the account's owner as the account events said.
+func (s *Service) ContractsRenewalDue(ctx context.Context, due []Due) error {
+	ids := make([]uuid.UUID, len(due))
+	terms := make(map[uuid.UUID]int, len(due))
+	for i, d := range due {
+		ids[i], terms[d.Contract] = d.Contract, d.Term
+	}
 	return s.repo.InTx(ctx, func(ctx context.Context) error {
-		c, err := s.repo.LockContract(ctx, id)
+		cs, err := s.repo.LockContracts(ctx, ids)
 		if err != nil {
 			return err
 		}
-		before := cloneContract(c)
-		owner, err := s.repo.AccountOwner(ctx, c.AccountID)
+		accounts := make([]uuid.UUID, len(cs))
+		for i, c := range cs {
+			accounts[i] = c.AccountID
+		}
+		owners, err := s.repo.AccountOwners(ctx, accounts)
 		if err != nil {
 			return err
 		}
-		evs := c.RenewalDue(term, events.RenewalOpportunityID(c.ID, term), owner, s.now())
-		if len(evs) == 0 {
+		var ws []ContractWrite
+		for _, c := range cs {
+			before := cloneContract(c)
+			evs := c.RenewalDue(terms[c.ID], events.RenewalOpportunityID(c.ID, terms[c.ID]), owners[c.AccountID], s.now())
+			if len(evs) > 0 {
+				ws = append(ws, ContractWrite{Contract: c, Save: ContractSave{ContractChange: domain.ContractChange{Events: evs}, Before: before}})
+			}
+		}
+		if len(ws) == 0 {
 			return nil
 		}
-		return s.repo.SaveContract(ctx, c, ContractSave{ContractChange: domain.ContractChange{Events: evs}, Before: before})
+		return s.repo.SaveContracts(ctx, ws)
 	})
 }
 

@@ -84,7 +84,7 @@ func Spec(opts ...Option) service.Spec {
 			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout))
 			orderv1.RegisterOrderServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, pages, rt.Relay.Kick))
 
-			rt.Timers(TimerHandlers(svc))
+			rt.Timers(TimerHandlers(svc), RenewalsDue(svc))
 
 			ns := rt.Config.EventsNamespace
 			h := &eventport.Handlers{App: svc}
@@ -122,9 +122,26 @@ func Spec(opts ...Option) service.Spec {
 	}
 }
 
-// TimerHandlers are the order service's durable timers: a contract's
-// renewal falling due, its term ending, and its forecast horizon moving
-// on. Each is keyed by the contract id; the payload is the term.
+// RenewalsDue fires contracts' renewal timers together (they tend to fall
+// due in crowds: every contract started on a month's first day).
+func RenewalsDue(svc *app.Service) map[string]timer.BatchHandler {
+	return map[string]timer.BatchHandler{domain.TimerRenewalDue: func(ctx context.Context, ts []timer.Timer) error {
+		due := make([]app.Due, 0, len(ts))
+		for _, t := range ts {
+			id, err := uuid.Parse(t.Key)
+			if err != nil {
+				return fmt.Errorf("timer %s: key %q is not a contract id", t.Purpose, t.Key)
+			}
+			term, _ := strconv.Atoi(string(t.Payload))
+			due = append(due, app.Due{Contract: id, Term: term})
+		}
+		return svc.ContractsRenewalDue(ctx, due)
+	}}
+}
+
+// TimerHandlers are the order service's other durable timers: a
+// contract's term ending and its forecast horizon moving on. Each is keyed
+// by the contract id; the payload is the term.
 func TimerHandlers(svc *app.Service) map[string]timer.Handler {
 	contract := func(fire func(ctx context.Context, id uuid.UUID, term int) error) timer.Handler {
 		return func(ctx context.Context, t timer.Timer) error {
@@ -137,7 +154,6 @@ func TimerHandlers(svc *app.Service) map[string]timer.Handler {
 		}
 	}
 	return map[string]timer.Handler{
-		domain.TimerRenewalDue:      contract(svc.ContractRenewalDue),
 		domain.TimerTermEnd:         contract(svc.ContractTermEnded),
 		domain.TimerForecastHorizon: contract(func(ctx context.Context, id uuid.UUID, _ int) error { return svc.RefreshContractRevenue(ctx, id) }),
 	}

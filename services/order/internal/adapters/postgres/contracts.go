@@ -174,25 +174,61 @@ func (r *Repo) InsertContract(ctx context.Context, c *domain.Contract, ch app.Co
 
 // SaveContract implements app.Repository; the caller holds the row lock.
 func (r *Repo) SaveContract(ctx context.Context, c *domain.Contract, ch app.ContractSave) error {
+	return r.SaveContracts(ctx, []app.ContractWrite{{Contract: c, Save: ch}})
+}
+
+// SaveContracts implements app.Repository: every contract's update and
+// what goes with it in one round trip.
+func (r *Repo) SaveContracts(ctx context.Context, ws []app.ContractWrite) error {
 	return r.InTx(ctx, func(ctx context.Context) error {
-		old := ch.Before
-		if old == nil {
-			var err error
-			if old, err = r.readContract(ctx, "id = $1", "", c.ID); err != nil {
+		b := &pgx.Batch{}
+		for _, w := range ws {
+			old := w.Save.Before
+			if old == nil {
+				var err error
+				if old, err = r.readContract(ctx, "id = $1", "", w.Contract.ID); err != nil {
+					return err
+				}
+			}
+			b.Queue(updateContract, contractArgs(w.Contract)...)
+			if err := r.queueContract(ctx, b, old, w.Contract, w.Save); err != nil {
 				return err
 			}
 		}
-		if _, err := pg.Q(ctx, r.pool).Exec(ctx, updateContract, contractArgs(c)...); err != nil {
-			return fmt.Errorf("update contract: %w", err)
+		if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("save contracts: %w", err)
 		}
-		return r.contractWritten(ctx, old, c, ch)
+		for _, w := range ws {
+			if w.Save.Rebill {
+				if err := r.refreshRevenue(ctx, w.Contract); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 }
 
-// contractWritten writes what goes with a change of a contract: the
-// audit entry, the outbox rows of its events, its timers, its MRR
-// movements and its billing schedule in the revenue forecast.
+// contractWritten writes what goes with a change of a contract (see
+// queueContract) and its billing schedule in the revenue forecast.
 func (r *Repo) contractWritten(ctx context.Context, old, c *domain.Contract, ch app.ContractSave) error {
+	b := &pgx.Batch{}
+	if err := r.queueContract(ctx, b, old, c, ch); err != nil {
+		return err
+	}
+	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("contract change: %w", err)
+	}
+	if !ch.Rebill {
+		return nil
+	}
+	return r.refreshRevenue(ctx, c)
+}
+
+// queueContract adds to b what goes with a change of a contract from old
+// (nil: created): the audit entry, the outbox rows of its events, its
+// timers and its MRR movements.
+func (r *Repo) queueContract(ctx context.Context, b *pgx.Batch, old, c *domain.Contract, ch app.ContractSave) error {
 	var before *orderv1.Contract
 	if old != nil {
 		before = protomap.Contract(old)
@@ -201,7 +237,6 @@ func (r *Repo) contractWritten(ctx context.Context, old, c *domain.Contract, ch 
 	if err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
 	audit.Queue(b, entry)
 	key := c.ID.String()
 	for _, t := range ch.Timers {
@@ -233,13 +268,7 @@ func (r *Repo) contractWritten(ctx context.Context, old, c *domain.Contract, ch 
 		}
 		outbox.Queue(b, msg)
 	}
-	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("contract change: %w", err)
-	}
-	if !ch.Rebill {
-		return nil
-	}
-	return r.refreshRevenue(ctx, c)
+	return nil
 }
 
 type revenueKey struct {
@@ -340,6 +369,16 @@ func (r *Repo) GetContract(ctx context.Context, id uuid.UUID) (*domain.Contract,
 
 func (r *Repo) LockContract(ctx context.Context, id uuid.UUID) (*domain.Contract, error) {
 	return r.readContract(ctx, "id = $1", " FOR UPDATE", id)
+}
+
+// LockContracts implements app.Repository, locking in id order (as every
+// batch does) so that two batches never wait on each other in a circle.
+func (r *Repo) LockContracts(ctx context.Context, ids []uuid.UUID) ([]*domain.Contract, error) {
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT `+contractColumns+` FROM contracts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("lock contracts: %w", err)
+	}
+	return collect(rows, scanContract)
 }
 
 func (r *Repo) LockContractOfOpportunity(ctx context.Context, opportunity uuid.UUID) (*domain.Contract, error) {

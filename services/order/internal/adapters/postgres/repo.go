@@ -422,6 +422,24 @@ func (r *Repo) AccountOwner(ctx context.Context, account uuid.UUID) (string, err
 	return owner, err
 }
 
+func (r *Repo) AccountOwners(ctx context.Context, accounts []uuid.UUID) (map[uuid.UUID]string, error) {
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT account_id, owner FROM account_owners WHERE account_id = ANY($1)`, accounts)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]string{}
+	for rows.Next() {
+		var id uuid.UUID
+		var owner string
+		if err := rows.Scan(&id, &owner); err != nil {
+			return nil, err
+		}
+		out[id] = owner
+	}
+	return out, rows.Err()
+}
+
 func (r *Repo) SetAccountOwner(ctx context.Context, account uuid.UUID, owner string, seq uint64) error {
 	_, err := pg.Q(ctx, r.pool).Exec(ctx, `INSERT INTO account_owners AS a (account_id, owner, seq) VALUES ($1, $2, $3)
 		ON CONFLICT (account_id) DO UPDATE SET owner = EXCLUDED.owner, seq = EXCLUDED.seq WHERE a.seq < EXCLUDED.seq`,
