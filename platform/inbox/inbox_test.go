@@ -273,3 +273,54 @@ func TestWorkersKeepEachAggregatesOrder(t *testing.T) {
 		t.Errorf("at most %d event applied at once with 4 workers", maxInFlight.Load())
 	}
 }
+
+// With batches, a worker applies queued events together; an event id
+// twice, or once more after it was applied, changes nothing; a failing
+// event rolls its batch back, the others are applied one by one and only
+// it is retried (and dead-lettered).
+func TestBatchesApplyOnceAndIsolateAFailure(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	// Published before the consumer runs, so they are queued together.
+	var ids []string
+	for i := range 40 {
+		id := uuid.NewString()
+		ids = append(ids, id)
+		e.publish(t, id, fmt.Sprint(i))
+	}
+	time.Sleep(150 * time.Millisecond)
+	e.publish(t, ids[3], "3")   // past the duplicate window: a redelivery
+	e.publish(t, uuid.NewString(), "poison")
+	var calls atomic.Int32
+	c := e.consumer(func(ctx context.Context, m inbox.Message) error {
+		calls.Add(1)
+		if string(m.Data) == "poison" {
+			return errors.New("poison")
+		}
+		return e.recordEffect(ctx, m)
+	})
+	c.Batch, c.MaxDeliver = 16, 2
+	run(t, c)
+	testkit.Eventually(t, 10*time.Second, func() bool { return len(e.effects(t)) >= 40 }, "40 effects")
+	ctx := context.Background()
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		dlq, err := e.js.Stream(ctx, events.StreamName(e.ns, "dlq"))
+		if err != nil {
+			return false
+		}
+		info, err := dlq.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	}, "the poison event dead-lettered")
+	time.Sleep(200 * time.Millisecond)
+	got := e.effects(t)
+	seen := map[string]bool{}
+	for _, g := range got {
+		if seen[g] {
+			t.Fatalf("effect %s applied twice", g)
+		}
+		seen[g] = true
+	}
+	if len(got) != 40 {
+		t.Fatalf("%d effects, want 40", len(got))
+	}
+}

@@ -66,6 +66,9 @@ type Config struct {
 	// aggregate's in order); each holds a database connection while it
 	// applies one.
 	ConsumerWorkers int
+	// ConsumerBatch is how many queued events a consumer's worker applies
+	// in one transaction.
+	ConsumerBatch int
 	// TimerPollInterval bounds how late a durable timer fires (its
 	// engine also wakes at the next due time).
 	TimerPollInterval time.Duration
@@ -98,6 +101,7 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 		Pprof:             env.Bool("PPROF", false),
 		StreamReplicas:    env.Int("NATS_STREAM_REPLICAS", 1),
 		ConsumerWorkers:   env.Int("CONSUMER_WORKERS", 4),
+		ConsumerBatch:     env.Int("CONSUMER_BATCH", 16),
 		TimerPollInterval: env.Duration("TIMER_POLL_INTERVAL", time.Second),
 		TimerWorkers:      env.Int("TIMER_WORKERS", 4),
 		Auth: AuthConfig{
@@ -166,6 +170,9 @@ func (rt *Runtime) Consume(c *inbox.Consumer) {
 	}
 	if c.Workers == 0 {
 		c.Workers = rt.Config.ConsumerWorkers
+	}
+	if c.Batch == 0 {
+		c.Batch = rt.Config.ConsumerBatch
 	}
 	rt.Go(c.Run)
 }

@@ -29,7 +29,7 @@ import (
 // token authentication with HS256 and testkit.AuthSecret (testkit.As).
 func Config(name, dbURL string, n *testkit.NATS) service.Config {
 	return service.Config{
-		Name: name, GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DBMaxConns: 8,
+		Name: name, GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DBMaxConns: 8, ConsumerBatch: 8,
 		DatabaseURL: testkit.ServiceURL(dbURL, name), DatabaseAdminURL: dbURL,
 		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: 5 * time.Second, Reflection: true,
 		PageTokenSecret: "test-secret",

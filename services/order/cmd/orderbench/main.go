@@ -68,21 +68,22 @@ import (
 )
 
 type options struct {
-	binDir      string
-	orders      int
-	contracts   int
-	renewals    int
-	forecasts   int
-	accounts    int
-	concurrency int
-	duration    time.Duration
-	warmup      time.Duration
-	dbConns     int
-	dataDir     string
-	smoke       bool
-	parts       string
-	dueIn       time.Duration
-	dueWindow   time.Duration
+	binDir          string
+	orders          int
+	contracts       int
+	renewals        int
+	forecasts       int
+	accounts        int
+	concurrency     int
+	duration        time.Duration
+	warmup          time.Duration
+	dbConns         int
+	consumerWorkers int
+	dataDir         string
+	smoke           bool
+	parts           string
+	dueIn           time.Duration
+	dueWindow       time.Duration
 }
 
 func main() {
@@ -97,6 +98,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per confirm run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each confirm run")
 	flag.IntVar(&o.dbConns, "db-conns", 32, "Postgres pool size of the services and of the raw runs")
+	flag.IntVar(&o.consumerWorkers, "consumer-workers", 8, "events each consumer of the services applies at once")
 	flag.StringVar(&o.dataDir, "data", "", "keep PostgreSQL here and reuse its loaded forecast rows across runs; default a temp dir")
 	flag.BoolVar(&o.smoke, "smoke", false, "tiny sizes and durations: checks the tool works, measures nothing")
 	flag.StringVar(&o.parts, "parts", "confirm,renewals,forecast", "which parts to run")
@@ -160,7 +162,7 @@ func run(ctx context.Context, o options) error {
 		}
 		p, err := procs.Start(svc, filepath.Join(o.binDir, svc), append(append([]string{
 			"GRPC_ADDR=" + addrs[svc], "METRICS_ADDR=" + os.Getenv("ORDERBENCH_METRICS_"+strings.ToUpper(svc)), "PPROF=" + os.Getenv("ORDERBENCH_PPROF"), "NATS_URL=" + backends.NATSURL, "ACCOUNT_GRPC_ADDR=" + addrs["account"],
-			"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=warn", "CONSUMER_WORKERS=8",
+			"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=warn", "CONSUMER_WORKERS=" + strconv.Itoa(o.consumerWorkers),
 			"TIMER_POLL_INTERVAL=200ms",
 		}, dbEnv...), authEnv...), logf)
 		if err != nil {
@@ -590,6 +592,6 @@ func environment(o options) string {
 		mode = " SMOKE RUN (tiny sizes; figures mean nothing);"
 	}
 	return fmt.Sprintf("%d CPUs;%s load generator, NATS, PostgreSQL (fsync on, shared_buffers 1GB) and the account, order and opportunity "+
-		"services on one machine; confirms: %v measured after %v warm-up; Postgres pools %d connections; services' consumers 8 workers",
-		runtime.NumCPU(), mode, o.duration, o.warmup, o.dbConns)
+		"services on one machine; confirms: %v measured after %v warm-up; Postgres pools %d connections; services' consumers %d workers",
+		runtime.NumCPU(), mode, o.duration, o.warmup, o.dbConns, o.consumerWorkers)
 }
