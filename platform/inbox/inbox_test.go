@@ -289,7 +289,7 @@ func TestBatchesApplyOnceAndIsolateAFailure(t *testing.T) {
 		e.publish(t, id, fmt.Sprint(i))
 	}
 	time.Sleep(150 * time.Millisecond)
-	e.publish(t, ids[3], "3")   // past the duplicate window: a redelivery
+	e.publish(t, ids[3], "3") // past the duplicate window: a redelivery
 	e.publish(t, uuid.NewString(), "poison")
 	var calls atomic.Int32
 	c := e.consumer(func(ctx context.Context, m inbox.Message) error {

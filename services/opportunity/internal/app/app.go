@@ -17,6 +17,14 @@ import (
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 )
 
+// NewRecord is one opportunity of a batch insert, with its change and
+// the context of its own cause (the audit trail's actor and method).
+type NewRecord struct {
+	Opportunity *domain.Opportunity
+	Change      Change
+	Ctx         func(context.Context) context.Context
+}
+
 // Change is what a use case asks the repository to save with a record.
 type Change struct {
 	Events []domain.Event
@@ -80,6 +88,8 @@ type Repository interface {
 	// does; created is false (and nothing is written) also when another
 	// opportunity renews the same term of the same contract.
 	InsertRenewal(ctx context.Context, o *domain.Opportunity, ch Change) (created bool, err error)
+	// InsertRenewals inserts several at once, each as InsertRenewal.
+	InsertRenewals(ctx context.Context, ns []NewRecord) error
 	GetOpportunity(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error)
 	LockOpportunity(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error)
 	SaveOpportunity(ctx context.Context, o *domain.Opportunity, ch Change) error

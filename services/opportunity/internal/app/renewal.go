@@ -94,3 +94,48 @@ func (s *Service) openRenewal(ctx context.Context, r Renewal, in domain.Opportun
 	_, err = s.repo.InsertRenewal(ctx, o, Change{Events: evs, RequestID: r.EventID})
 	return err
 }
+
+// ApplyRenewals opens the renewal opportunities of several events at once
+// (an inbox batch), each as ApplyRenewal would: those whose event carries
+// the account's owner in one go (one pipeline read, one round trip of
+// inserts and one of their events and trail), the others one by one.
+// cause gives each renewal the context of its own event.
+func (s *Service) ApplyRenewals(ctx context.Context, rs []Renewal, cause func(ctx context.Context, i int) context.Context) error {
+	return s.repo.InTx(ctx, func(ctx context.Context) error {
+		var batch []NewRecord
+		var p *domain.Pipeline
+		for i, r := range rs {
+			if r.AccountOwner == "" {
+				if err := s.ApplyRenewal(cause(ctx, i), r); err != nil {
+					return err
+				}
+				continue
+			}
+			if p == nil {
+				var err error
+				if p, err = s.repo.SharePipeline(ctx, uuid.Nil); err != nil {
+					return err
+				}
+			}
+			actor := r.Actor
+			if actor == "" {
+				actor = auth.Anonymous
+			}
+			in := r.Opportunity
+			in.Owner = r.AccountOwner
+			id := events.RenewalOpportunityID(r.ContractID, r.Term)
+			o, evs, err := domain.NewRenewal(in, r.ContractID, r.Term, p, id, actor, s.now())
+			if err != nil {
+				return &Rejection{Reason: "INVALID_OPPORTUNITY", Message: fmt.Sprintf("the renewal opportunity is not valid: %v", err)}
+			}
+			batch = append(batch, NewRecord{Opportunity: o, Change: Change{Events: evs, RequestID: r.EventID},
+				Ctx: func(ctx context.Context) context.Context {
+					return auth.WithPrincipal(cause(ctx, i), auth.Principal{Subject: actor})
+				}})
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		return s.repo.InsertRenewals(ctx, batch)
+	})
+}

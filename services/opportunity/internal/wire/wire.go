@@ -84,10 +84,10 @@ func Spec(opts ...Option) service.Spec {
 				Subjects: []string{events.Subject(ns, "lead", &eventsv1.LeadQualified{})},
 				Handler:  conv.Handle,
 			}, {
-				Name:     eventport.RenewalsConsumer,
-				Stream:   events.StreamName(ns, "order"),
-				Subjects: []string{events.Subject(ns, "order", &eventsv1.ContractRenewalDue{})},
-				Handler:  renewals.Handle,
+				Name:         eventport.RenewalsConsumer,
+				Stream:       events.StreamName(ns, "order"),
+				Subjects:     []string{events.Subject(ns, "order", &eventsv1.ContractRenewalDue{})},
+				BatchHandler: renewals.HandleBatch,
 				// A renewal falls due once per term and asks the account
 				// service for the owner: it waits out an outage of hours
 				// (about 3) rather than the platform's default minutes.

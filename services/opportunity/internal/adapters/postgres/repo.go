@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
 
@@ -405,11 +406,60 @@ func (r *Repo) DeleteOpportunity(ctx context.Context, o *domain.Opportunity, ch 
 // entries of its stage changes and the audit entry of the change from
 // before to after (nil: created, deleted), in one round trip.
 func (r *Repo) appendEvents(ctx context.Context, o *domain.Opportunity, ch app.Change, before, after *opportunityv1.Opportunity) error {
+	b := &pgx.Batch{}
+	if err := r.queueEvents(ctx, b, o, ch, before, after); err != nil {
+		return err
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("opportunity events: %w", err)
+	}
+	return nil
+}
+
+// InsertRenewals implements app.Repository: the inserts in one round
+// trip, then what goes with those that were made in another.
+func (r *Repo) InsertRenewals(ctx context.Context, ns []app.NewRecord) error {
+	return r.InTx(ctx, func(ctx context.Context) error {
+		created := make([]bool, len(ns))
+		b := &pgx.Batch{}
+		for i, n := range ns {
+			b.Queue(insertRenewal, opportunityArgs(n.Opportunity)...).Exec(func(tag pgconn.CommandTag) error {
+				created[i] = tag.RowsAffected() == 1
+				return nil
+			})
+		}
+		if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("insert renewals: %w", err)
+		}
+		b = &pgx.Batch{}
+		for i, n := range ns {
+			if created[i] {
+				if err := r.queueEvents(n.Ctx(ctx), b, n.Opportunity, n.Change, nil, protomap.Opportunity(n.Opportunity)); err != nil {
+					return err
+				}
+			}
+		}
+		if b.Len() == 0 {
+			return nil
+		}
+		if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("renewal events: %w", err)
+		}
+		return nil
+	})
+}
+
+// queueEvents adds to b the outbox rows of ch's events, the stage history
+// entries of its stage changes and the audit entry of the change from
+// before to after (nil: created, deleted).
+func (r *Repo) queueEvents(ctx context.Context, b *pgx.Batch, o *domain.Opportunity, ch app.Change, before, after *opportunityv1.Opportunity) error {
 	entry, err := audit.New(ctx, before, after, ch.RequestID)
 	if err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
 	audit.Queue(b, entry)
 	for _, ev := range ch.Events {
 		if sc, ok := ev.(domain.StageChanged); ok {
@@ -426,12 +476,6 @@ func (r *Repo) appendEvents(ctx context.Context, o *domain.Opportunity, ch app.C
 			return err
 		}
 		outbox.Queue(b, msg)
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("opportunity events: %w", err)
 	}
 	return nil
 }

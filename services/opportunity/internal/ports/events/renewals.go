@@ -27,16 +27,21 @@ type Renewals struct {
 	App *app.Service
 }
 
-// Handle opens the renewal opportunity of one ContractRenewalDue event in
-// the inbox transaction ctx carries. What no retry can fix goes to the
-// dead-letter subject with a reason "<CODE>: <explanation>"; anything
-// else (the account service not answering) is redelivered.
-func (h *Renewals) Handle(ctx context.Context, m inbox.Message) error {
-	r, err := DecodeRenewal(m)
-	if err != nil {
-		return inbox.Permanent(fmt.Errorf("MALFORMED_EVENT: %w", err))
+// HandleBatch opens the renewal opportunities of a batch of
+// ContractRenewalDue events at once (the inbox's BatchHandler; a batch it
+// fails is handled again one event at a time). What no retry can fix goes
+// to the dead-letter subject with a reason "<CODE>: <explanation>";
+// anything else (the account service not answering) is redelivered.
+func (h *Renewals) HandleBatch(ctx context.Context, ms []inbox.Message) error {
+	rs := make([]app.Renewal, len(ms))
+	for i, m := range ms {
+		r, err := DecodeRenewal(m)
+		if err != nil {
+			return inbox.Permanent(fmt.Errorf("MALFORMED_EVENT: %w", err))
+		}
+		rs[i] = r
 	}
-	err = h.App.ApplyRenewal(ctx, r)
+	err := h.App.ApplyRenewals(ctx, rs, func(ctx context.Context, i int) context.Context { return inbox.EventContext(ctx, ms[i]) })
 	var rej *app.Rejection
 	if errors.As(err, &rej) {
 		return inbox.Permanent(rej)
