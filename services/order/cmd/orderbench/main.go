@@ -103,7 +103,7 @@ func main() {
 	flag.BoolVar(&o.smoke, "smoke", false, "tiny sizes and durations: checks the tool works, measures nothing")
 	flag.StringVar(&o.parts, "parts", "confirm,renewals,forecast", "which parts to run")
 	flag.DurationVar(&o.dueIn, "due-in", 15*time.Second, "when the renewals start falling due, after loading")
-	flag.DurationVar(&o.dueWindow, "due-window", time.Minute, "the renewals fall due spread over this")
+	flag.DurationVar(&o.dueWindow, "due-window", time.Second, "the renewals fall due spread over this (renewals are due at midnight: contracts ending on one day fall due at once)")
 	flag.Parse()
 	if o.smoke {
 		o.orders, o.contracts, o.renewals, o.forecasts, o.accounts = 2000, 1000, 500, 20, 10
