@@ -20,6 +20,7 @@ import (
 	"github.com/jhump/protoreflect/desc"
 	"github.com/jhump/protoreflect/desc/protoprint"
 	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -59,6 +60,7 @@ func main() {
 		{annotations.File_google_api_http_proto, "2015 Google LLC", "google.golang.org/genproto/googleapis/api"},
 		{annotations.File_google_api_field_behavior_proto, "2018 Google LLC", "google.golang.org/genproto/googleapis/api"},
 		{annotations.File_google_api_resource_proto, "2018 Google LLC", "google.golang.org/genproto/googleapis/api"},
+		{httpbody.File_google_api_httpbody_proto, "2015 Google LLC", "google.golang.org/genproto/googleapis/api"},
 		{money.File_google_type_money_proto, "2024 Google LLC", "google.golang.org/genproto/googleapis/type"},
 		{date.File_google_type_date_proto, "2024 Google LLC", "google.golang.org/genproto/googleapis/type"},
 		{validatepb.File_buf_validate_validate_proto, "2023-2025 Buf Technologies, Inc.", "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go"},
