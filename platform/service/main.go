@@ -3,8 +3,11 @@ package service
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/crmsuite/crm/platform/logx"
@@ -14,7 +17,8 @@ import (
 // environment (local default ports grpcPort and metricsPort), a graceful
 // shutdown on SIGINT or SIGTERM, logs flushed, exit status 1 with the
 // reason on stderr when the service fails. `<name> migrate` prepares the
-// database (Migrate) and exits instead of serving.
+// database (Migrate) and exits instead of serving; `<name> <command>`
+// runs one of spec.Commands.
 func Main(name string, grpcPort, metricsPort int, spec Spec) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := func() error {
@@ -22,8 +26,12 @@ func Main(name string, grpcPort, metricsPort int, spec Spec) {
 		switch args := os.Args[1:]; {
 		case len(args) == 1 && args[0] == "migrate":
 			run = Migrate
+		case len(args) > 0 && spec.Commands[args[0]].Run != nil:
+			run = func(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
+				return RunCommand(ctx, c, log, spec, args[0], args[1:])
+			}
 		case len(args) > 0:
-			return fmt.Errorf("usage: %s [migrate]", name)
+			return fmt.Errorf("usage: %s [%s]", name, strings.Join(usage(spec), " | "))
 		}
 		cfg, err := LoadConfig(name, grpcPort, metricsPort)
 		if err != nil {
@@ -37,4 +45,18 @@ func Main(name string, grpcPort, metricsPort int, spec Spec) {
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
+}
+
+// usage lists the commands Main takes.
+func usage(spec Spec) []string {
+	out := []string{"migrate"}
+	names := make([]string, 0, len(spec.Commands))
+	for n := range spec.Commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		out = append(out, n+" "+spec.Commands[n].Usage)
+	}
+	return out
 }

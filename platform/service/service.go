@@ -204,6 +204,59 @@ type Spec struct {
 	Rules map[string]authz.Rule
 	// Ready, if set, is called once the gRPC listener is up (tests).
 	Ready func(addr net.Addr)
+	// Commands are the service's one-off tasks, run as `<service> <name>
+	// [args]` (a migration, a rebuild) instead of serving.
+	Commands map[string]Command
+}
+
+// Command is a one-off task of a service. It runs on the service's
+// migrated database and NATS connection (rt has no gRPC server and runs
+// no background work: Run relays what it writes to the outbox itself, or
+// leaves it to the serving replicas' relay) and returns when done.
+type Command struct {
+	// Usage is a line of help: its arguments and what it does.
+	Usage string
+	Run   func(ctx context.Context, rt *Runtime, args []string) error
+}
+
+// RunCommand runs spec's command name with args.
+func RunCommand(ctx context.Context, c Config, log *slog.Logger, spec Spec, name string, args []string) error {
+	cmd, ok := spec.Commands[name]
+	if !ok {
+		return fmt.Errorf("unknown command %q", name)
+	}
+	pool, err := openDatabase(ctx, c, log, spec)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	nc, js, err := natsx.Connect(c.NATSURL, c.Name, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	rt := &Runtime{Config: c, Logger: log, Pool: pool, NATS: nc, JS: js,
+		Outbox: outbox.Writer{Service: c.Name, Namespace: c.EventsNamespace}, Relay: newRelay(c, pool, js, log)}
+	if err := cmd.Run(ctx, rt, args); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nc.Drain()
+}
+
+// newRelay is the relay publishing the service's outbox to its stream.
+func newRelay(c Config, pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger) *outbox.Relay {
+	ns := c.EventsNamespace
+	return &outbox.Relay{
+		Pool: pool, JS: js, Logger: log,
+		Stream: jetstream.StreamConfig{
+			Name:       events.StreamName(ns, c.Name),
+			Subjects:   events.StreamSubjects(ns, c.Name),
+			Storage:    jetstream.FileStorage,
+			MaxAge:     30 * 24 * time.Hour,
+			Duplicates: 10 * time.Minute,
+			Replicas:   c.StreamReplicas,
+		},
+	}
 }
 
 // Run starts the service and blocks until ctx ends, then shuts down: health
@@ -261,17 +314,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 		Config: c, Logger: log, Pool: pool, NATS: nc, JS: js, GRPC: srv,
 		Outbox:        outbox.Writer{Service: c.Name, Namespace: ns},
 		serviceTokens: serviceTokens, devHeader: devHeader,
-		Relay: &outbox.Relay{
-			Pool: pool, JS: js, Logger: log,
-			Stream: jetstream.StreamConfig{
-				Name:       events.StreamName(ns, c.Name),
-				Subjects:   events.StreamSubjects(ns, c.Name),
-				Storage:    jetstream.FileStorage,
-				MaxAge:     30 * 24 * time.Hour,
-				Duplicates: 10 * time.Minute,
-				Replicas:   c.StreamReplicas,
-			},
-		},
+		Relay: newRelay(c, pool, js, log),
 	}
 	if err := spec.Register(rt); err != nil {
 		return err
