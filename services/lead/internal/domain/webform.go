@@ -22,6 +22,8 @@ type WebForm struct {
 	// Campaign and DefaultOwner of the leads the form creates.
 	Campaign     string
 	DefaultOwner string
+	// DefaultRating of the leads the form creates ("" for none).
+	DefaultRating Rating
 	// AllowedOrigins of browsers submitting the form ("https://host[:port]",
 	// lower case); empty allows any.
 	AllowedOrigins []string
@@ -52,13 +54,14 @@ const webFormKeyTag = "wfk_"
 // the admin once and kept only as a hash. The default owner is the actor.
 func NewWebForm(in WebForm, actor string, now time.Time) (*WebForm, string, error) {
 	f := WebForm{
-		ID:           uuid.Must(uuid.NewV7()),
-		DisplayName:  strings.TrimSpace(in.DisplayName),
-		Campaign:     strings.TrimSpace(in.Campaign),
-		DefaultOwner: strings.TrimSpace(in.DefaultOwner),
-		RedirectURI:  strings.TrimSpace(in.RedirectURI),
-		CreatedAt:    now,
-		CreatedBy:    actor,
+		ID:            uuid.Must(uuid.NewV7()),
+		DisplayName:   strings.TrimSpace(in.DisplayName),
+		Campaign:      strings.TrimSpace(in.Campaign),
+		DefaultOwner:  strings.TrimSpace(in.DefaultOwner),
+		DefaultRating: in.DefaultRating,
+		RedirectURI:   strings.TrimSpace(in.RedirectURI),
+		CreatedAt:     now,
+		CreatedBy:     actor,
 	}
 	for _, o := range in.AllowedOrigins {
 		f.AllowedOrigins = append(f.AllowedOrigins, strings.ToLower(strings.TrimSpace(o)))
@@ -119,14 +122,14 @@ func (f *WebForm) Revoke(actor string, now time.Time) bool {
 func (f *WebForm) Actor() string { return "webform:" + f.ID.String() }
 
 // Lead is the lead an entry makes: the entry's fields, source WEB_FORM
-// whatever the visitor says, the form's campaign and owner, the message as
+// whatever the visitor says, the form's campaign, owner and rating, the message as
 // description.
 func (f *WebForm) Lead(e WebFormEntry) Lead {
 	return Lead{
 		FirstName: e.FirstName, LastName: e.LastName, Company: e.Company, Title: e.Title,
 		Email: e.Email, Phone: e.Phone, Website: e.Website, Address: e.Address,
 		Description: strings.TrimSpace(e.Message), CustomFields: e.CustomFields,
-		Source: SourceWebForm, Campaign: f.Campaign, Owner: f.DefaultOwner, Status: StatusNew,
+		Source: SourceWebForm, Campaign: f.Campaign, Owner: f.DefaultOwner, Status: StatusNew, Rating: f.DefaultRating,
 	}
 }
 

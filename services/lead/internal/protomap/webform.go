@@ -5,6 +5,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/protoenum"
 	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
@@ -16,7 +17,7 @@ func WebFormName(id uuid.UUID) string { return resname.Format("webForms", id) }
 func WebForm(f *domain.WebForm) *leadv1.WebForm {
 	p := &leadv1.WebForm{
 		Name: WebFormName(f.ID), DisplayName: f.DisplayName, Campaign: f.Campaign, DefaultOwner: f.DefaultOwner,
-		AllowedOrigins: f.AllowedOrigins, RedirectUri: f.RedirectURI, KeyPrefix: f.KeyPrefix,
+		AllowedOrigins: f.AllowedOrigins, RedirectUri: f.RedirectURI, KeyPrefix: f.KeyPrefix, DefaultRating: rating(f.DefaultRating),
 		CreateTime: timestamppb.New(f.CreatedAt), CreatedBy: f.CreatedBy, RevokedBy: f.RevokedBy,
 	}
 	if f.RevokedAt != nil {
@@ -30,6 +31,7 @@ func WebFormFromProto(p *leadv1.WebForm) domain.WebForm {
 	return domain.WebForm{
 		DisplayName: p.GetDisplayName(), Campaign: p.GetCampaign(), DefaultOwner: p.GetDefaultOwner(),
 		AllowedOrigins: p.GetAllowedOrigins(), RedirectURI: p.GetRedirectUri(),
+		DefaultRating: domain.Rating(protoenum.Name(p.GetDefaultRating().String(), "RATING_")),
 	}
 }
 

@@ -50,9 +50,12 @@ func TestWebFormSubmissionCreatesAWebFormLead(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	form, key := s.newForm(t, &leadv1.WebForm{
-		DisplayName: "Contact us", Campaign: "spring-2027", DefaultOwner: "sue",
+		DisplayName: "Contact us", Campaign: "spring-2027", DefaultOwner: "sue", DefaultRating: leadv1.Rating_RATING_HOT,
 		RedirectUri: "https://www.example.com/thanks",
 	})
+	if form.DefaultRating != leadv1.Rating_RATING_HOT {
+		t.Fatalf("form %v: want default rating HOT", form)
+	}
 	resp, err := s.forms().SubmitWebForm(visitor, &leadv1.SubmitWebFormRequest{
 		Name: form.Name, Key: key, FirstName: "Ada", LastName: "Lovelace", Company: "Analytical Engines",
 		Email: "ada@example.com", Message: "  Please call me about pricing.  ",
@@ -72,7 +75,7 @@ func TestWebFormSubmissionCreatesAWebFormLead(t *testing.T) {
 	l, actor := leads[0], "webform:"+strings.TrimPrefix(form.Name, "webForms/")
 	if l.Source != leadv1.Source_SOURCE_WEB_FORM || l.Campaign != "spring-2027" || l.Owner != "sue" ||
 		l.CreatedBy != actor || l.Status != leadv1.Status_STATUS_NEW || l.Description != "Please call me about pricing." ||
-		l.Email != "ada@example.com" || l.CustomFields["product"] != "engine" {
+		l.Email != "ada@example.com" || l.CustomFields["product"] != "engine" || l.Rating != leadv1.Rating_RATING_HOT {
 		t.Fatalf("lead from the form: %v", l)
 	}
 	evs := s.published(t, 1)

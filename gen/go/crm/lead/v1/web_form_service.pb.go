@@ -50,8 +50,12 @@ type WebForm struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	CreatedBy  string                 `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
 	// Set once the key is revoked.
-	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
-	RevokedBy     string                 `protobuf:"bytes,11,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	RevokedBy  string                 `protobuf:"bytes,11,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	// Rating of the leads the form creates (e.g. HOT for "Request a demo"):
+	// rules on ratings, like the seeded call-back rules, apply to them.
+	// Unspecified: not rated.
+	DefaultRating Rating `protobuf:"varint,12,opt,name=default_rating,json=defaultRating,proto3,enum=crm.lead.v1.Rating" json:"default_rating,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -161,6 +165,13 @@ func (x *WebForm) GetRevokedBy() string {
 		return x.RevokedBy
 	}
 	return ""
+}
+
+func (x *WebForm) GetDefaultRating() Rating {
+	if x != nil {
+		return x.DefaultRating
+	}
+	return Rating_RATING_UNSPECIFIED
 }
 
 type CreateWebFormRequest struct {
@@ -673,7 +684,7 @@ var File_crm_lead_v1_web_form_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_web_form_service_proto_rawDesc = "" +
 	"\n" +
-	"\"crm/lead/v1/web_form_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x05\n" +
+	"\"crm/lead/v1/web_form_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x05\n" +
 	"\aWebForm\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x120\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vdisplayName\x12$\n" +
@@ -692,7 +703,8 @@ const file_crm_lead_v1_web_form_service_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"revokeTime\x12\"\n" +
 	"\n" +
-	"revoked_by\x18\v \x01(\tB\x03\xe0A\x03R\trevokedBy:D\xeaAA\n" +
+	"revoked_by\x18\v \x01(\tB\x03\xe0A\x03R\trevokedBy\x12D\n" +
+	"\x0edefault_rating\x18\f \x01(\x0e2\x13.crm.lead.v1.RatingB\b\xbaH\x05\x82\x01\x02\x10\x01R\rdefaultRating:D\xeaAA\n" +
 	"\x17crm.example.com/WebForm\x12\x13webForms/{web_form}*\bwebForms2\awebForm\"R\n" +
 	"\x14CreateWebFormRequest\x12:\n" +
 	"\bweb_form\x18\x01 \x01(\v2\x14.crm.lead.v1.WebFormB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\awebForm\"Z\n" +
@@ -770,31 +782,33 @@ var file_crm_lead_v1_web_form_service_proto_goTypes = []any{
 	(*SubmitWebFormResponse)(nil), // 8: crm.lead.v1.SubmitWebFormResponse
 	nil,                           // 9: crm.lead.v1.SubmitWebFormRequest.CustomFieldsEntry
 	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*PostalAddress)(nil),         // 11: crm.lead.v1.PostalAddress
+	(Rating)(0),                   // 11: crm.lead.v1.Rating
+	(*PostalAddress)(nil),         // 12: crm.lead.v1.PostalAddress
 }
 var file_crm_lead_v1_web_form_service_proto_depIdxs = []int32{
 	10, // 0: crm.lead.v1.WebForm.create_time:type_name -> google.protobuf.Timestamp
 	10, // 1: crm.lead.v1.WebForm.revoke_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: crm.lead.v1.CreateWebFormRequest.web_form:type_name -> crm.lead.v1.WebForm
-	0,  // 3: crm.lead.v1.CreateWebFormResponse.web_form:type_name -> crm.lead.v1.WebForm
-	0,  // 4: crm.lead.v1.ListWebFormsResponse.web_forms:type_name -> crm.lead.v1.WebForm
-	11, // 5: crm.lead.v1.SubmitWebFormRequest.address:type_name -> crm.lead.v1.PostalAddress
-	9,  // 6: crm.lead.v1.SubmitWebFormRequest.custom_fields:type_name -> crm.lead.v1.SubmitWebFormRequest.CustomFieldsEntry
-	1,  // 7: crm.lead.v1.WebFormService.CreateWebForm:input_type -> crm.lead.v1.CreateWebFormRequest
-	3,  // 8: crm.lead.v1.WebFormService.GetWebForm:input_type -> crm.lead.v1.GetWebFormRequest
-	4,  // 9: crm.lead.v1.WebFormService.ListWebForms:input_type -> crm.lead.v1.ListWebFormsRequest
-	6,  // 10: crm.lead.v1.WebFormService.RevokeWebForm:input_type -> crm.lead.v1.RevokeWebFormRequest
-	7,  // 11: crm.lead.v1.WebFormService.SubmitWebForm:input_type -> crm.lead.v1.SubmitWebFormRequest
-	2,  // 12: crm.lead.v1.WebFormService.CreateWebForm:output_type -> crm.lead.v1.CreateWebFormResponse
-	0,  // 13: crm.lead.v1.WebFormService.GetWebForm:output_type -> crm.lead.v1.WebForm
-	5,  // 14: crm.lead.v1.WebFormService.ListWebForms:output_type -> crm.lead.v1.ListWebFormsResponse
-	0,  // 15: crm.lead.v1.WebFormService.RevokeWebForm:output_type -> crm.lead.v1.WebForm
-	8,  // 16: crm.lead.v1.WebFormService.SubmitWebForm:output_type -> crm.lead.v1.SubmitWebFormResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	11, // 2: crm.lead.v1.WebForm.default_rating:type_name -> crm.lead.v1.Rating
+	0,  // 3: crm.lead.v1.CreateWebFormRequest.web_form:type_name -> crm.lead.v1.WebForm
+	0,  // 4: crm.lead.v1.CreateWebFormResponse.web_form:type_name -> crm.lead.v1.WebForm
+	0,  // 5: crm.lead.v1.ListWebFormsResponse.web_forms:type_name -> crm.lead.v1.WebForm
+	12, // 6: crm.lead.v1.SubmitWebFormRequest.address:type_name -> crm.lead.v1.PostalAddress
+	9,  // 7: crm.lead.v1.SubmitWebFormRequest.custom_fields:type_name -> crm.lead.v1.SubmitWebFormRequest.CustomFieldsEntry
+	1,  // 8: crm.lead.v1.WebFormService.CreateWebForm:input_type -> crm.lead.v1.CreateWebFormRequest
+	3,  // 9: crm.lead.v1.WebFormService.GetWebForm:input_type -> crm.lead.v1.GetWebFormRequest
+	4,  // 10: crm.lead.v1.WebFormService.ListWebForms:input_type -> crm.lead.v1.ListWebFormsRequest
+	6,  // 11: crm.lead.v1.WebFormService.RevokeWebForm:input_type -> crm.lead.v1.RevokeWebFormRequest
+	7,  // 12: crm.lead.v1.WebFormService.SubmitWebForm:input_type -> crm.lead.v1.SubmitWebFormRequest
+	2,  // 13: crm.lead.v1.WebFormService.CreateWebForm:output_type -> crm.lead.v1.CreateWebFormResponse
+	0,  // 14: crm.lead.v1.WebFormService.GetWebForm:output_type -> crm.lead.v1.WebForm
+	5,  // 15: crm.lead.v1.WebFormService.ListWebForms:output_type -> crm.lead.v1.ListWebFormsResponse
+	0,  // 16: crm.lead.v1.WebFormService.RevokeWebForm:output_type -> crm.lead.v1.WebForm
+	8,  // 17: crm.lead.v1.WebFormService.SubmitWebForm:output_type -> crm.lead.v1.SubmitWebFormResponse
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_web_form_service_proto_init() }

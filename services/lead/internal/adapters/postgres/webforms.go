@@ -19,16 +19,17 @@ import (
 var _ app.WebFormStore = (*Repo)(nil)
 
 const webFormColumns = `id, display_name, campaign, default_owner, allowed_origins, redirect_uri,
-	key_hash, key_prefix, created_at, created_by, revoked_at, revoked_by`
+	key_hash, key_prefix, created_at, created_by, revoked_at, revoked_by, default_rating`
 
 func scanWebForm(row pgx.Row) (*domain.WebForm, error) {
 	var f domain.WebForm
+	var rating string
 	err := row.Scan(&f.ID, &f.DisplayName, &f.Campaign, &f.DefaultOwner, &f.AllowedOrigins, &f.RedirectURI,
-		&f.KeyHash, &f.KeyPrefix, &f.CreatedAt, &f.CreatedBy, &f.RevokedAt, &f.RevokedBy)
+		&f.KeyHash, &f.KeyPrefix, &f.CreatedAt, &f.CreatedBy, &f.RevokedAt, &f.RevokedBy, &rating)
 	if err != nil {
 		return nil, err
 	}
-	f.CreatedAt = f.CreatedAt.UTC()
+	f.CreatedAt, f.DefaultRating = f.CreatedAt.UTC(), domain.Rating(rating)
 	if f.RevokedAt != nil {
 		t := f.RevokedAt.UTC()
 		f.RevokedAt = &t
@@ -46,9 +47,9 @@ func (r *Repo) CreateWebForm(ctx context.Context, f *domain.WebForm) error {
 	return pg.InTx(ctx, r.pool, func(ctx context.Context) error {
 		q := pg.Q(ctx, r.pool)
 		_, err := q.Exec(ctx, `INSERT INTO web_forms (`+webFormColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			f.ID, f.DisplayName, f.Campaign, f.DefaultOwner, origins, f.RedirectURI,
-			f.KeyHash, f.KeyPrefix, f.CreatedAt, f.CreatedBy, f.RevokedAt, f.RevokedBy)
+			f.KeyHash, f.KeyPrefix, f.CreatedAt, f.CreatedBy, f.RevokedAt, f.RevokedBy, string(f.DefaultRating))
 		if err != nil {
 			return fmt.Errorf("create web form: %w", err)
 		}
