@@ -89,11 +89,11 @@ var Rules = map[string]authz.Rule{
 	accountv1.AccountService_ListAuditEntries_FullMethodName: authz.Allow(manager, sales, ops),
 	// Changes.
 	accountv1.AccountService_CreateAccount_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself"),
-	accountv1.AccountService_UpdateAccount_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: own; reassigning: manager"),
+	accountv1.AccountService_UpdateAccount_FullMethodName:     authz.Allow(manager, sales, authz.Service).WithReach("sales: own; reassigning: manager; service: workflow rules"),
 	accountv1.AccountService_DeactivateAccount_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	accountv1.AccountService_ActivateAccount_FullMethodName:   authz.Allow(manager, sales).WithReach("sales: own"),
 	accountv1.AccountService_CreateContact_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself, on any account"),
-	accountv1.AccountService_UpdateContact_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: own; reassigning: manager"),
+	accountv1.AccountService_UpdateContact_FullMethodName:     authz.Allow(manager, sales, authz.Service).WithReach("sales: own; reassigning: manager; service: workflow rules"),
 	// Deletes.
 	accountv1.AccountService_DeleteContact_FullMethodName: authz.AdminOnly,
 }

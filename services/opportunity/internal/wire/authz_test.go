@@ -64,7 +64,7 @@ func TestOpportunityRolesAreEnforced(t *testing.T) {
 	testkit.RequireDenied(t, "ops creates", err)
 	_, err = s.client.GetForecast(testkit.As("olga", "ops"), &opportunityv1.GetForecastRequest{})
 	testkit.RequireDenied(t, "ops reads the forecast", err)
-	// No service calls opportunity.
+	// Services read and update one opportunity (the workflow service), nothing more.
 	_, err = s.client.ListOpportunities(testkit.As("service:lead", "service"), &opportunityv1.ListOpportunitiesRequest{})
 	testkit.RequireDenied(t, "a service lists", err)
 }

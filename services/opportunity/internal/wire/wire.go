@@ -106,13 +106,14 @@ func Spec(opts ...Option) service.Spec {
 
 // Who may call each RPC of the opportunity service (deny by default: a
 // method missing here is refused, and the service does not start). admin
-// may call everything; "service" identities nothing (no service calls
-// opportunity). Within these, a salesperson reads, changes and reports on
+// may call everything; "service" identities read and update
+// opportunities (the workflow service: records it does not know yet, and
+// its rules' update actions), nothing else. Within these, a salesperson reads, changes and reports on
 // only the opportunities it owns, and ops reads won ones only: the use
 // cases check that (authz.Scope), with PermissionDenied.
 var Rules = map[string]authz.Rule{
 	// Reads.
-	opportunityv1.OpportunityService_GetOpportunity_FullMethodName:    authz.Allow(manager, sales, ops).WithReach("sales: own; ops: won"),
+	opportunityv1.OpportunityService_GetOpportunity_FullMethodName:    authz.Allow(manager, sales, ops, authz.Service).WithReach("sales: own; ops: won"),
 	opportunityv1.OpportunityService_ListOpportunities_FullMethodName: authz.Allow(manager, sales, ops).WithReach("sales: own; ops: won"),
 	opportunityv1.OpportunityService_ListStageChanges_FullMethodName:  authz.Allow(manager, sales).WithReach("sales: own"),
 	// The audit trail: as GetOpportunity; sales only of opportunities they
@@ -126,7 +127,7 @@ var Rules = map[string]authz.Rule{
 	opportunityv1.OpportunityService_GetSalesPerformance_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	// Changes.
 	opportunityv1.OpportunityService_CreateOpportunity_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself"),
-	opportunityv1.OpportunityService_UpdateOpportunity_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: own; reassigning: manager"),
+	opportunityv1.OpportunityService_UpdateOpportunity_FullMethodName:     authz.Allow(manager, sales, authz.Service).WithReach("sales: own; reassigning: manager; service: workflow rules"),
 	opportunityv1.OpportunityService_MoveOpportunity_FullMethodName:       authz.Allow(manager, sales).WithReach("sales: own"),
 	opportunityv1.OpportunityService_WinOpportunity_FullMethodName:        authz.Allow(manager, sales).WithReach("sales: own"),
 	opportunityv1.OpportunityService_LoseOpportunity_FullMethodName:       authz.Allow(manager, sales).WithReach("sales: own"),

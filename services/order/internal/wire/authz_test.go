@@ -36,7 +36,8 @@ func TestRoleMatrixIsDocumented(t *testing.T) {
 
 // ops run orders and contracts, managers read and may only confirm-like
 // steps, salespeople only read their own and report on their own; no
-// service calls the order service.
+// service but the workflow service (reading orders and contracts) calls
+// the order service.
 func TestOrderRolesAreEnforced(t *testing.T) {
 	t.Parallel()
 	s := start(t)

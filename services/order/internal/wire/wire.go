@@ -168,10 +168,10 @@ func TimerHandlers(svc *app.Service) map[string]timer.Handler {
 // which records (authz.Scope).
 var Rules = map[string]authz.Rule{
 	// Reads.
-	orderv1.OrderService_GetOrder_FullMethodName:               authz.Allow(manager, sales, ops).WithReach(readReach),
+	orderv1.OrderService_GetOrder_FullMethodName:               authz.Allow(manager, sales, ops, authz.Service).WithReach(readReach),
 	orderv1.OrderService_ListOrders_FullMethodName:             authz.Allow(manager, sales, ops).WithReach(readReach),
 	orderv1.OrderService_ListOrderStatusChanges_FullMethodName: authz.Allow(manager, sales, ops).WithReach(readReach),
-	orderv1.OrderService_GetContract_FullMethodName:            authz.Allow(manager, sales, ops).WithReach(readReach),
+	orderv1.OrderService_GetContract_FullMethodName:            authz.Allow(manager, sales, ops, authz.Service).WithReach(readReach),
 	orderv1.OrderService_ListContracts_FullMethodName:          authz.Allow(manager, sales, ops).WithReach(readReach),
 	orderv1.OrderService_ListBillingPeriods_FullMethodName:     authz.Allow(manager, sales, ops).WithReach(readReach),
 	// The audit trail: as the record's Get; whole collections' only
