@@ -255,7 +255,7 @@ func worker(msg jetstream.Msg, n int) int {
 // says: ack, delayed nak, or dead-letter and term.
 func (c *Consumer) Process(ctx context.Context, msg jetstream.Msg) {
 	c.defaults()
-	m := message(msg)
+	m := MessageOf(msg)
 	log := c.Logger.With("consumer", c.Name, "subject", m.Subject, "event_id", m.EventID, "delivery", m.NumDelivered)
 
 	var err error
@@ -302,7 +302,7 @@ func (c *Consumer) processBatch(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	ms := make([]Message, len(msgs))
 	for i, msg := range msgs {
-		ms[i] = message(msg)
+		ms[i] = MessageOf(msg)
 		// First deliveries with a good id only: anything else takes the
 		// careful path.
 		if ms[i].NumDelivered != 1 || uuid.Validate(ms[i].EventID) != nil {
@@ -369,8 +369,8 @@ func (c *Consumer) processBatch(ctx context.Context, msgs []jetstream.Msg) {
 	}
 }
 
-// message is the handler's view of a delivered message.
-func message(msg jetstream.Msg) Message {
+// MessageOf is the handler's view of a delivered message.
+func MessageOf(msg jetstream.Msg) Message {
 	m := Message{
 		EventID: msg.Headers().Get(events.HeaderMsgID),
 		Subject: msg.Subject(),
