@@ -6,7 +6,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  := github.com/crmsuite/crm/...
 # Main packages `make build` produces in bin/.
-CMDS  := ./services/lead/cmd/lead ./services/account/cmd/account ./services/opportunity/cmd/opportunity ./services/order/cmd/order ./gateway/cmd/gateway ./platform/cmd/devstack ./platform/cmd/devtoken
+CMDS  := ./services/lead/cmd/lead ./services/account/cmd/account ./services/opportunity/cmd/opportunity ./services/order/cmd/order ./services/workflow/cmd/workflow ./gateway/cmd/gateway ./platform/cmd/devstack ./platform/cmd/devtoken
 # Code generators pinned in tools/go.mod, built into .bin/.
 TOOLS := github.com/bufbuild/buf/cmd/buf \
          google.golang.org/protobuf/cmd/protoc-gen-go \

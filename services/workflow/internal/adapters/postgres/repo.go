@@ -1,0 +1,392 @@
+// Package postgres stores the workflow service's projection of the
+// suite's records, activities, rules and their runs, and calendar feeds
+// in its own schema. Every change, its timers and the outbox rows
+// announcing it are written in one transaction.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
+	"github.com/crmsuite/crm/platform/audit"
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/outbox"
+	"github.com/crmsuite/crm/platform/paging"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/timer"
+	"github.com/crmsuite/crm/services/workflow/internal/app"
+	"github.com/crmsuite/crm/services/workflow/internal/domain"
+	"github.com/crmsuite/crm/services/workflow/internal/protomap"
+)
+
+// Repo implements app.Repository and app.RuleStore.
+type Repo struct {
+	pool   *pgxpool.Pool
+	outbox outbox.Writer
+	pages  *paging.Codec
+}
+
+// New returns a repository over pool.
+func New(pool *pgxpool.Pool, ow outbox.Writer, pages *paging.Codec) *Repo {
+	return &Repo{pool: pool, outbox: ow, pages: pages}
+}
+
+var (
+	_ app.Repository = (*Repo)(nil)
+	_ app.RuleStore  = (*Repo)(nil)
+)
+
+func (r *Repo) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return pg.InTx(ctx, r.pool, fn)
+}
+
+func (r *Repo) ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error) {
+	return audit.List(ctx, pg.Q(ctx, r.pool), r.pages, q)
+}
+
+// ---- records ----
+
+const recordColumns = "name, type, display_name, owner, account, status, message, deleted, seq"
+
+func scanRecord(row pgx.Row) (*domain.Record, error) {
+	var rec domain.Record
+	var typ string
+	var seq int64
+	if err := row.Scan(&rec.Name, &typ, &rec.DisplayName, &rec.Owner, &rec.Account, &rec.Status, &rec.Message, &rec.Deleted, &seq); err != nil {
+		return nil, err
+	}
+	rec.Type, rec.Seq = domain.RecordType(typ), uint64(seq)
+	return &rec, nil
+}
+
+func (r *Repo) GetRecord(ctx context.Context, name string) (*domain.Record, error) {
+	rec, err := scanRecord(pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT `+recordColumns+` FROM records WHERE name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.ErrRecordNotFound(name)
+	}
+	return rec, err
+}
+
+// SaveRecord implements app.Repository: the row is locked, compared and
+// written in the caller's transaction. A record fetched from its service
+// (Seq 0) never overwrites one an event set.
+func (r *Repo) SaveRecord(ctx context.Context, rec *domain.Record) (bool, *domain.Record, error) {
+	var prev *domain.Record
+	saved := false
+	err := r.InTx(ctx, func(ctx context.Context) error {
+		q := pg.Q(ctx, r.pool)
+		p, err := scanRecord(q.QueryRow(ctx, `SELECT `+recordColumns+` FROM records WHERE name = $1 FOR UPDATE`, rec.Name))
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			prev = p
+			if rec.Seq <= p.Seq && !(rec.Seq == 0 && p.Seq == 0) {
+				return nil
+			}
+		}
+		// A lead keeps the account it was converted into.
+		if prev != nil && rec.Account == "" && rec.Type == domain.RecordLead {
+			rec.Account = prev.Account
+		}
+		_, err = q.Exec(ctx, `INSERT INTO records (`+recordColumns+`, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+			ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, display_name = EXCLUDED.display_name, owner = EXCLUDED.owner,
+				account = EXCLUDED.account, status = EXCLUDED.status, message = EXCLUDED.message, deleted = EXCLUDED.deleted,
+				seq = EXCLUDED.seq, updated_at = now()`,
+			rec.Name, string(rec.Type), rec.DisplayName, rec.Owner, rec.Account, rec.Status, rec.Message, rec.Deleted, int64(rec.Seq))
+		saved = err == nil
+		return err
+	})
+	return saved, prev, err
+}
+
+func (r *Repo) AccountOwner(ctx context.Context, account string) (string, error) {
+	var owner string
+	err := pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT owner FROM records WHERE name = $1`, account).Scan(&owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return owner, err
+}
+
+func (r *Repo) AddUsers(ctx context.Context, ids ...string) error {
+	var keep []string
+	for _, id := range ids {
+		if id = strings.TrimSpace(id); id != "" && !strings.HasPrefix(id, "service:") && !strings.HasPrefix(id, "rule:") &&
+			!strings.HasPrefix(id, "system:") && !strings.HasPrefix(id, "webform:") && id != "anonymous" {
+			keep = append(keep, id)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	_, err := pg.Q(ctx, r.pool).Exec(ctx, `INSERT INTO users (id) SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING`, keep)
+	return err
+}
+
+func (r *Repo) UserExists(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	err := pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, id).Scan(&ok)
+	return ok, err
+}
+
+func (r *Repo) RecordsAfter(ctx context.Context, t domain.RecordType, after string, limit int) ([]*domain.Record, error) {
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT `+recordColumns+` FROM records WHERE type = $1 AND name > $2 AND NOT deleted
+		ORDER BY name LIMIT $3`, string(t), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanRecord)
+}
+
+func (r *Repo) SetTimelineAccount(ctx context.Context, regarding, account string) error {
+	_, err := pg.Q(ctx, r.pool).Exec(ctx, `UPDATE activities SET account = $2 WHERE regarding = $1 AND account <> $2`, regarding, account)
+	return err
+}
+
+// ---- timers and notifications ----
+
+func (r *Repo) SetTimer(ctx context.Context, purpose, key string, due time.Time, payload []byte) error {
+	return timer.Set(ctx, pg.Q(ctx, r.pool), purpose, key, due, payload)
+}
+
+func (r *Repo) CancelTimer(ctx context.Context, purpose, key string) error {
+	return timer.Cancel(ctx, pg.Q(ctx, r.pool), purpose, key)
+}
+
+func (r *Repo) Notify(ctx context.Context, n app.Notification) error {
+	m, err := r.outbox.Message(ctx, n.Record, protomap.Notification(events.NewMeta(ctx, n.Run.String(), n.At), n))
+	if err != nil {
+		return err
+	}
+	return outbox.Append(ctx, pg.Q(ctx, r.pool), m)
+}
+
+// ---- activities ----
+
+var (
+	activityList = []string{"id", "type", "regarding", "regarding_type", "regarding_name", "account", "subject", "body", "direction",
+		"outcome", "duration_us", "participants", "owner", "status", "occur_at", "due_at", "reminder_at", "completed_at", "cancel_reason",
+		"rule_id", "key", "created_at", "created_by", "updated_at", "updated_by", "version"}
+	activityColumns = strings.Join(activityList, ", ")
+	insertActivity  = "INSERT INTO activities (" + activityColumns + ") VALUES (" + pg.Placeholders(1, len(activityList)) + ") ON CONFLICT (id) DO NOTHING"
+	updateActivity  = "UPDATE activities SET (" + strings.Join(activityList[1:], ", ") + ") = (" + pg.Placeholders(2, len(activityList)) + ") WHERE id = $1"
+)
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func activityArgs(a *domain.Activity) []any {
+	var rule *uuid.UUID
+	if a.Rule != uuid.Nil {
+		rule = &a.Rule
+	}
+	return []any{a.ID, string(a.Type), a.Regarding, string(a.RegardingType), a.RegardingName, a.Account, a.Subject, a.Body,
+		string(a.Direction), a.Outcome, a.Duration.Microseconds(), a.Participants, a.Owner, string(a.Status), nullTime(a.OccurAt),
+		nullTime(a.DueAt), nullTime(a.ReminderAt), nullTime(a.CompletedAt), a.CancelReason, rule, a.Key,
+		a.CreatedAt, a.CreatedBy, a.UpdatedAt, a.UpdatedBy, a.Version}
+}
+
+func scanActivity(row pgx.Row) (*domain.Activity, error) {
+	var (
+		a                               domain.Activity
+		typ, rtype, dir, status         string
+		durUS                           int64
+		occur, due, reminder, completed *time.Time
+		rule                            *uuid.UUID
+	)
+	err := row.Scan(&a.ID, &typ, &a.Regarding, &rtype, &a.RegardingName, &a.Account, &a.Subject, &a.Body, &dir, &a.Outcome, &durUS,
+		&a.Participants, &a.Owner, &status, &occur, &due, &reminder, &completed, &a.CancelReason, &rule, &a.Key,
+		&a.CreatedAt, &a.CreatedBy, &a.UpdatedAt, &a.UpdatedBy, &a.Version)
+	if err != nil {
+		return nil, err
+	}
+	a.Type, a.RegardingType, a.Direction, a.Status = domain.ActivityType(typ), domain.RecordType(rtype), domain.Direction(dir), domain.Status(status)
+	a.Duration = time.Duration(durUS) * time.Microsecond
+	a.OccurAt, a.DueAt, a.ReminderAt, a.CompletedAt = timeOf(occur), timeOf(due), timeOf(reminder), timeOf(completed)
+	if rule != nil {
+		a.Rule = *rule
+	}
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	return &a, nil
+}
+
+func (r *Repo) InsertActivity(ctx context.Context, a *domain.Activity, ch domain.Change, requestID string) (bool, error) {
+	created := false
+	err := r.InTx(ctx, func(ctx context.Context) error {
+		tag, err := pg.Q(ctx, r.pool).Exec(ctx, insertActivity, activityArgs(a)...)
+		if err != nil {
+			return fmt.Errorf("insert activity: %w", err)
+		}
+		if created = tag.RowsAffected() == 1; !created {
+			return nil
+		}
+		return r.activityWritten(ctx, nil, a, ch, requestID)
+	})
+	return created, err
+}
+
+// SaveActivity implements app.Repository: with before, the row is
+// updated and the change audited; without, only ch's events and timers
+// are written (a timer's event about an unchanged task).
+func (r *Repo) SaveActivity(ctx context.Context, before, a *domain.Activity, ch domain.Change, requestID string) error {
+	return r.InTx(ctx, func(ctx context.Context) error {
+		if before != nil {
+			if _, err := pg.Q(ctx, r.pool).Exec(ctx, updateActivity, activityArgs(a)...); err != nil {
+				return fmt.Errorf("update activity: %w", err)
+			}
+		}
+		return r.activityWritten(ctx, before, a, ch, requestID)
+	})
+}
+
+func (r *Repo) DeleteActivity(ctx context.Context, a *domain.Activity, requestID string) error {
+	return r.InTx(ctx, func(ctx context.Context) error {
+		if _, err := pg.Q(ctx, r.pool).Exec(ctx, `DELETE FROM activities WHERE id = $1`, a.ID); err != nil {
+			return err
+		}
+		entry, err := audit.New(ctx, protomap.Activity(a, time.Time{}), nil, requestID)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		audit.Queue(b, entry)
+		timer.QueueCancel(b, domain.TimerOverdue, a.ID.String())
+		timer.QueueCancel(b, domain.TimerReminder, a.ID.String())
+		m, err := protomap.ActivityEvent(events.NewMeta(ctx, requestID, a.UpdatedAt), a, domain.ActivityDeleted{})
+		if err != nil {
+			return err
+		}
+		msg, err := r.outbox.Message(ctx, a.ID.String(), m)
+		if err != nil {
+			return err
+		}
+		outbox.Queue(b, msg)
+		return pg.Q(ctx, r.pool).SendBatch(ctx, b).Close()
+	})
+}
+
+// activityWritten writes what goes with a change of an activity: the
+// audit entry (when it changed), its timers and the outbox rows.
+func (r *Repo) activityWritten(ctx context.Context, before, a *domain.Activity, ch domain.Change, requestID string) error {
+	b := &pgx.Batch{}
+	if before != nil || len(ch.Events) > 0 && isCreate(ch) {
+		var old *workflowv1.Activity
+		if before != nil {
+			old = protomap.Activity(before, time.Time{})
+		}
+		entry, err := audit.New(ctx, old, protomap.Activity(a, time.Time{}), requestID)
+		if err != nil {
+			return err
+		}
+		audit.Queue(b, entry)
+	}
+	key := a.ID.String()
+	for _, t := range ch.Timers {
+		if t.Due.IsZero() {
+			timer.QueueCancel(b, t.Purpose, key)
+			continue
+		}
+		timer.QueueSet(b, t.Purpose, key, t.Due, nil)
+	}
+	for _, ev := range ch.Events {
+		m, err := protomap.ActivityEvent(events.NewMeta(ctx, requestID, a.UpdatedAt), a, ev)
+		if err != nil {
+			return err
+		}
+		msg, err := r.outbox.Message(ctx, key, m)
+		if err != nil {
+			return err
+		}
+		outbox.Queue(b, msg)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("activity change: %w", err)
+	}
+	return nil
+}
+
+func isCreate(ch domain.Change) bool {
+	for _, ev := range ch.Events {
+		if _, ok := ev.(domain.ActivityCreated); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Repo) GetActivity(ctx context.Context, id uuid.UUID) (*domain.Activity, error) {
+	return r.readActivity(ctx, `id = $1`, "", id)
+}
+
+func (r *Repo) LockActivity(ctx context.Context, id uuid.UUID) (*domain.Activity, error) {
+	return r.readActivity(ctx, `id = $1`, " FOR UPDATE", id)
+}
+
+func (r *Repo) readActivity(ctx context.Context, where, lock string, id uuid.UUID) (*domain.Activity, error) {
+	a, err := scanActivity(pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT `+activityColumns+` FROM activities WHERE `+where+lock, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.ErrActivityNotFound(id)
+	}
+	return a, err
+}
+
+func (r *Repo) LockOpenTask(ctx context.Context, regarding, key string) (*domain.Activity, bool, error) {
+	a, err := scanActivity(pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT `+activityColumns+` FROM activities
+		WHERE regarding = $1 AND key = $2 AND status = 'OPEN' FOR UPDATE`, regarding, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	return a, err == nil, err
+}
+
+func (r *Repo) LockActivitiesRegarding(ctx context.Context, regarding string) ([]*domain.Activity, error) {
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT `+activityColumns+` FROM activities WHERE regarding = $1 ORDER BY id FOR UPDATE`, regarding)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanActivity)
+}
+
+func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// ForgetRecordPositions marks every record as set by no event, so that a
+// replay of the streams applies every event again.
+func (r *Repo) ForgetRecordPositions(ctx context.Context) error {
+	_, err := pg.Q(ctx, r.pool).Exec(ctx, `UPDATE records SET seq = 0 WHERE seq > 0`)
+	return err
+}

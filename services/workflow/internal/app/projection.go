@@ -1,0 +1,148 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmsuite/crm/platform/auth"
+	"github.com/crmsuite/crm/services/workflow/internal/domain"
+)
+
+// Event is an event of another service as the workflow service applies
+// it: the records it carries (as they are after it), decoded by the
+// events port.
+type Event struct {
+	ID string
+	// Type is the event message's full name.
+	Type string
+	// Actor who caused it.
+	Actor string
+	// Seq is its stream position.
+	Seq uint64
+	// At is when it happened.
+	At      time.Time
+	Message proto.Message
+	// Records the event carries, each with its API message.
+	Records []EventRecord
+	// Merged names records merged into Records[0] (LeadsMerged): their
+	// activities move to it.
+	Merged []string
+	// Activities an event carries (LeadActivityLogged: the lead service's
+	// activities, moved here), with their ids.
+	Activities []domain.Activity
+}
+
+// EventRecord is one record an event carries.
+type EventRecord struct {
+	Record  *domain.Record
+	Message proto.Message
+	// Trigger is the event type rules see for this record (LeadsImported
+	// counts as LeadCreated for each lead).
+	Trigger string
+}
+
+// ApplyEvent applies an event to the projection, in the caller's (the
+// inbox's) transaction: the records it carries (an older event than the
+// one a record was last set from changes nothing), their users, a lead's
+// conversion onto its account's timeline, merged records' activities
+// moved to the survivor, the lead service's activities carried over; then
+// the rules it triggers run.
+func (s *Service) ApplyEvent(ctx context.Context, ev Event) error {
+	return s.applyEvent(ctx, ev, true)
+}
+
+// ProjectEvent applies an event to the projection only, running no rule
+// (a replay: the rules ran when the event first came).
+func (s *Service) ProjectEvent(ctx context.Context, ev Event) error {
+	return s.applyEvent(ctx, ev, false)
+}
+
+func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error {
+	actor := ev.Actor
+	if actor == "" {
+		actor = auth.Anonymous
+	}
+	ctx = auth.WithPrincipal(ctx, auth.Principal{Subject: actor})
+	now := s.now()
+	return s.repo.InTx(ctx, func(ctx context.Context) error {
+		users := []string{}
+		if ev.Actor != "" {
+			users = append(users, ev.Actor)
+		}
+		var current []EventRecord
+		for _, er := range ev.Records {
+			r := er.Record
+			r.Seq = ev.Seq
+			saved, prev, err := s.repo.SaveRecord(ctx, r)
+			if err != nil {
+				return err
+			}
+			if r.Owner != "" {
+				users = append(users, r.Owner)
+			}
+			if !saved {
+				continue // a later event set it already
+			}
+			current = append(current, er)
+			if r.Type == domain.RecordLead && r.Account != "" && (prev == nil || prev.Account != r.Account) {
+				if err := s.repo.SetTimelineAccount(ctx, r.Name, r.Account); err != nil {
+					return err
+				}
+			}
+		}
+		if err := s.repo.AddUsers(ctx, users...); err != nil {
+			return err
+		}
+		if len(ev.Merged) > 0 && len(ev.Records) > 0 {
+			if err := s.moveActivities(ctx, ev.Merged, ev.Records[0].Record, actor); err != nil {
+				return err
+			}
+		}
+		for _, a := range ev.Activities {
+			if err := s.importActivity(ctx, a, ev.ID); err != nil {
+				return err
+			}
+		}
+		if !runRules {
+			return nil
+		}
+		return s.runEventRules(ctx, ev, current, now)
+	})
+}
+
+// moveActivities re-points the activities of merged records at the
+// survivor.
+func (s *Service) moveActivities(ctx context.Context, merged []string, survivor *domain.Record, actor string) error {
+	for _, name := range merged {
+		as, err := s.repo.LockActivitiesRegarding(ctx, name)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			before := *a
+			ch := a.MoveTo(survivor, actor, s.now())
+			if err := s.repo.SaveActivity(ctx, &before, a, ch, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// importActivity carries over an activity the lead service logged (with
+// its id, so carrying it again changes nothing).
+func (s *Service) importActivity(ctx context.Context, in domain.Activity, eventID string) error {
+	r, err := s.repo.GetRecord(ctx, in.Regarding)
+	if err != nil {
+		return err
+	}
+	in.RegardingType, in.RegardingName, in.Account = r.Type, r.DisplayName, r.Account
+	a, ch, err := domain.NewActivity(in, in.ID, in.CreatedBy, in.CreatedAt)
+	if err != nil {
+		return err
+	}
+	_, err = s.repo.InsertActivity(ctx, a, ch, eventID)
+	return err
+}

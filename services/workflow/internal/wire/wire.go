@@ -1,0 +1,228 @@
+// Package wire assembles the workflow service from its parts; main and
+// the end-to-end tests both start it through Spec.
+package wire
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+
+	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
+	"github.com/crmsuite/crm/platform/authn"
+	"github.com/crmsuite/crm/platform/authz"
+	"github.com/crmsuite/crm/platform/config"
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/idempotency"
+	"github.com/crmsuite/crm/platform/inbox"
+	"github.com/crmsuite/crm/platform/service"
+	"github.com/crmsuite/crm/platform/timer"
+	"github.com/crmsuite/crm/services/workflow/internal/adapters/grpcclient"
+	"github.com/crmsuite/crm/services/workflow/internal/adapters/postgres"
+	"github.com/crmsuite/crm/services/workflow/internal/app"
+	"github.com/crmsuite/crm/services/workflow/internal/domain"
+	eventport "github.com/crmsuite/crm/services/workflow/internal/ports/events"
+	grpcport "github.com/crmsuite/crm/services/workflow/internal/ports/grpc"
+	"github.com/crmsuite/crm/services/workflow/internal/rules"
+	"github.com/crmsuite/crm/services/workflow/migrations"
+)
+
+// Schema is the workflow service's Postgres schema.
+const Schema = "workflow"
+
+// Self is the workflow service's own subject: the actor of the changes
+// its rules make in other services.
+var Self = authn.ServiceSubject("workflow")
+
+// Option adjusts the service, for tests.
+type Option func(*settings)
+
+type settings struct {
+	addrs    map[string]string
+	timeout  time.Duration
+	baseURL  string
+	consumer func(*inbox.Consumer)
+}
+
+// WithServices overrides where the record-owning services listen (by
+// name: lead, account, opportunity, order).
+func WithServices(addrs map[string]string) Option {
+	return func(s *settings) {
+		for k, v := range addrs {
+			s.addrs[k] = v
+		}
+	}
+}
+
+// WithConsumerRetries sets the consumers' deliveries and backoff.
+func WithConsumerRetries(maxDeliver int, backoff time.Duration, ackWait time.Duration) Option {
+	return func(s *settings) {
+		s.consumer = func(c *inbox.Consumer) {
+			c.MaxDeliver, c.Backoff, c.AckWait = maxDeliver, []time.Duration{backoff}, ackWait
+		}
+	}
+}
+
+// Spec describes the workflow service to the shared runtime.
+func Spec(opts ...Option) service.Spec {
+	return service.Spec{
+		Schema:     Schema,
+		Migrations: migrations.FS,
+		Rules:      Rules,
+		Register: func(rt *service.Runtime) error {
+			set, err := load(opts)
+			if err != nil {
+				return err
+			}
+			var conns grpcclient.Conns
+			for name, c := range map[string]*grpc.ClientConnInterface{
+				"lead": &conns.Lead, "account": &conns.Account, "opportunity": &conns.Opportunity, "order": &conns.Order,
+			} {
+				conn, err := rt.Dial(set.addrs[name])
+				if err != nil {
+					return err
+				}
+				*c = conn
+			}
+			records := grpcclient.New(conns, set.timeout)
+			pages := rt.PageCodec()
+			repo := postgres.New(rt.Pool, rt.Outbox, pages)
+			svc := app.New(repo, records).WithRules(app.RuleConfig{Store: repo, Engine: rules.NewEngine(), Updater: records, Self: Self})
+			workflowv1.RegisterWorkflowServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, pages, rt.Relay.Kick, set.baseURL))
+
+			rt.Timers(TimerHandlers(svc), nil)
+			for _, c := range Consumers(rt.Config.EventsNamespace, svc) {
+				if set.consumer != nil {
+					set.consumer(c)
+				}
+				rt.Consume(c)
+			}
+			return nil
+		},
+		Commands: map[string]service.Command{"rebuild-projection": RebuildProjection},
+	}
+}
+
+func load(opts []Option) (settings, error) {
+	var env config.Env
+	set := settings{
+		addrs: map[string]string{
+			"lead":        env.String("LEAD_GRPC_ADDR", "127.0.0.1:9101"),
+			"account":     env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
+			"opportunity": env.String("OPPORTUNITY_GRPC_ADDR", "127.0.0.1:9103"),
+			"order":       env.String("ORDER_GRPC_ADDR", "127.0.0.1:9104"),
+		},
+		timeout: env.Duration("RECORD_CALL_TIMEOUT", 2*time.Second),
+		baseURL: env.String("PUBLIC_BASE_URL", ""),
+	}
+	if err := env.Err(); err != nil {
+		return set, err
+	}
+	for _, o := range opts {
+		o(&set)
+	}
+	return set, nil
+}
+
+// Consumers are the durable consumers of the streams the workflow service
+// follows: every event of each.
+func Consumers(ns string, svc *app.Service) []*inbox.Consumer {
+	h := &eventport.Handlers{App: svc}
+	var out []*inbox.Consumer
+	for _, stream := range []string{"lead", "account", "opportunity", "order"} {
+		out = append(out, &inbox.Consumer{
+			Name:     eventport.Streams[stream],
+			Stream:   events.StreamName(ns, stream),
+			Subjects: events.StreamSubjects(ns, stream),
+			Handler:  h.Apply,
+		})
+	}
+	return out
+}
+
+// TimerHandlers are the workflow service's durable timers: a task's
+// overdue and reminder times (keyed by the activity id), a rule run's
+// remaining actions (by the run id), time triggers (by rule and record)
+// and arming a new time rule (by rule id).
+func TimerHandlers(svc *app.Service) map[string]timer.Handler {
+	task := func(t timer.Timer) (uuid.UUID, error) {
+		id, err := uuid.Parse(t.Key)
+		if err != nil {
+			return uuid.Nil, fmt.Errorf("timer %s: key %q is not an id", t.Purpose, t.Key)
+		}
+		return id, nil
+	}
+	return map[string]timer.Handler{
+		domain.TimerOverdue: func(ctx context.Context, t timer.Timer) error {
+			id, err := task(t)
+			if err != nil {
+				return err
+			}
+			return svc.TaskDue(ctx, t.Purpose, id, t.DueAt)
+		},
+		domain.TimerReminder: func(ctx context.Context, t timer.Timer) error {
+			id, err := task(t)
+			if err != nil {
+				return err
+			}
+			return svc.TaskDue(ctx, t.Purpose, id, t.DueAt)
+		},
+		domain.TimerRuleRun: func(ctx context.Context, t timer.Timer) error {
+			id, err := task(t)
+			if err != nil {
+				return err
+			}
+			return svc.RunPending(ctx, id, t.Attempts)
+		},
+		domain.TimerRuleTime: func(ctx context.Context, t timer.Timer) error {
+			return svc.TimeRuleDue(ctx, t.Key, t.DueAt)
+		},
+		domain.TimerRuleArm: func(ctx context.Context, t timer.Timer) error {
+			id, err := task(t)
+			if err != nil {
+				return err
+			}
+			return svc.ArmTimeRule(ctx, id, string(t.Payload))
+		},
+	}
+}
+
+// Who may call each RPC of the workflow service (deny by default).
+// Activities follow the read rule of the record they regard (the use
+// cases check: a salesperson's own leads, opportunities, orders and
+// contracts and every account and contact; ops accounts, contacts,
+// orders, contracts and won opportunities). Rules are admin business;
+// managers read them and their runs. Calendars are everyone's own; the
+// calendar document itself is public, its secret token authenticating it.
+var Rules = map[string]authz.Rule{
+	workflowv1.WorkflowService_CreateActivity_FullMethodName:     authz.Allow(manager, sales, ops).WithReach(readReach),
+	workflowv1.WorkflowService_GetActivity_FullMethodName:        authz.Allow(manager, sales, ops).WithReach(readReach),
+	workflowv1.WorkflowService_ListActivities_FullMethodName:     authz.Allow(manager, sales, ops).WithReach(readReach),
+	workflowv1.WorkflowService_UpdateActivity_FullMethodName:     authz.Allow(manager, sales, ops).WithReach(ownReach),
+	workflowv1.WorkflowService_CompleteActivity_FullMethodName:   authz.Allow(manager, sales, ops).WithReach(ownReach),
+	workflowv1.WorkflowService_CancelActivity_FullMethodName:     authz.Allow(manager, sales, ops).WithReach(ownReach),
+	workflowv1.WorkflowService_RescheduleActivity_FullMethodName: authz.Allow(manager, sales, ops).WithReach(ownReach),
+	workflowv1.WorkflowService_DeleteActivity_FullMethodName:     authz.Allow(manager),
+	workflowv1.WorkflowService_ListTasks_FullMethodName:          authz.Allow(manager, sales, ops).WithReach("own tasks; managers: anyone's"),
+	workflowv1.WorkflowService_ListAuditEntries_FullMethodName:   authz.Allow(manager, sales, ops).WithReach("as the activity's Get; rules and all: managers"),
+
+	workflowv1.WorkflowService_CreateRule_FullMethodName:   authz.AdminOnly,
+	workflowv1.WorkflowService_UpdateRule_FullMethodName:   authz.AdminOnly,
+	workflowv1.WorkflowService_DeleteRule_FullMethodName:   authz.AdminOnly,
+	workflowv1.WorkflowService_GetRule_FullMethodName:      authz.Allow(manager),
+	workflowv1.WorkflowService_ListRules_FullMethodName:    authz.Allow(manager),
+	workflowv1.WorkflowService_ListRuleRuns_FullMethodName: authz.Allow(manager),
+
+	workflowv1.WorkflowService_CreateCalendarFeed_FullMethodName: authz.Allow(manager, sales, ops).WithReach("own"),
+	workflowv1.WorkflowService_ListCalendarFeeds_FullMethodName:  authz.Allow(manager, sales, ops).WithReach("own"),
+	workflowv1.WorkflowService_RevokeCalendarFeed_FullMethodName: authz.Allow(manager, sales, ops).WithReach("own; admin: anyone's"),
+	workflowv1.WorkflowService_GetCalendar_FullMethodName:        authz.Public,
+}
+
+const (
+	manager, sales, ops = authz.Manager, authz.Sales, authz.Ops
+	readReach           = "the regarding record's read rule"
+	ownReach            = "sales, ops: own activities on records they read"
+)
