@@ -72,13 +72,15 @@ func startServices(t *testing.T, names ...string) *suite {
 	running := map[string]bool{}
 	for _, n := range names {
 		running[n] = true
-		testkit.StartProc(t, n, testkit.Binary(t, binaries[n]), s.addrs[n],
-			append(append([]string{"GRPC_ADDR=" + s.addrs[n]}, s.commonEnv()...), testkit.DatabaseEnv(s.dbURL, n)...)...)
 	}
 	for _, n := range allServices {
 		if !running[n] {
 			s.nats.CreateStream(t, s.js, n, 0)
 		}
+	}
+	for _, n := range names {
+		testkit.StartProc(t, n, testkit.Binary(t, binaries[n]), s.addrs[n],
+			append(append([]string{"GRPC_ADDR=" + s.addrs[n]}, s.commonEnv()...), testkit.DatabaseEnv(s.dbURL, n)...)...)
 	}
 	s.leads = leadv1.NewLeadServiceClient(testkit.Dial(t, s.addrs["lead"]))
 	s.forms = leadv1.NewWebFormServiceClient(testkit.Dial(t, s.addrs["lead"]))
