@@ -121,9 +121,12 @@ func (s *Service) ListActivities(ctx context.Context, parent string, q ActivityQ
 		if err != nil {
 			return nil, "", err
 		}
-		if r.Type == domain.RecordAccount {
+		switch r.Type {
+		case domain.RecordAccount:
 			q.Account = parent
-		} else {
+		case domain.RecordContact:
+			q.Contact = parent
+		default:
 			q.Regarding = parent
 		}
 	}

@@ -18,9 +18,11 @@ import (
 // timeline, or of all.
 type ActivityQuery struct {
 	// Regarding lists one record's activities; Account an account's
-	// timeline; neither, all.
+	// timeline; Contact a contact's (with the leads converted into it);
+	// none, all.
 	Regarding string
 	Account   string
+	Contact   string
 	Filter    string
 	PageSize  int
 	PageToken string

@@ -80,6 +80,9 @@ type Record struct {
 	// on: the account itself, the account of a contact, opportunity, order
 	// or contract, or the account a lead was converted into ("" if none).
 	Account string
+	// Contact is the contact a lead was converted into ("" otherwise):
+	// the lead's activities show on the contact too.
+	Contact string
 	// Status is the lead's status, the opportunity's state, the order's or
 	// contract's status, the account's state.
 	Status string

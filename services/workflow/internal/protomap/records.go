@@ -30,7 +30,7 @@ func RecordOf(m proto.Message) *domain.Record {
 		r = domain.Record{Name: v.GetName(), Type: domain.RecordLead, DisplayName: personName(v.GetFirstName(), v.GetLastName(), v.GetCompany()),
 			Owner: v.GetOwner(), Status: protoenum.Name(v.GetStatus().String(), "STATUS_")}
 		if c := v.GetConversion(); c.GetState() != leadv1.ConversionState_CONVERSION_STATE_FAILED {
-			r.Account = c.GetAccount()
+			r.Account, r.Contact = c.GetAccount(), c.GetContact()
 		}
 	case *accountv1.Account:
 		r = domain.Record{Name: v.GetName(), Type: domain.RecordAccount, DisplayName: v.GetDisplayName(), Owner: v.GetOwner(),

@@ -71,12 +71,16 @@ func (r *Repo) ListActivities(ctx context.Context, q app.ActivityQuery) ([]*doma
 	if err != nil {
 		return nil, "", err
 	}
-	queryKey := "activities\x00" + q.Regarding + "\x00" + q.Account + "\x00" + q.Filter
+	queryKey := "activities\x00" + q.Regarding + "\x00" + q.Account + "\x00" + q.Contact + "\x00" + q.Filter
 	where := []string{clause.SQL}
 	switch {
 	case q.Account != "":
 		args = append(args, q.Account)
 		where = append(where, fmt.Sprintf("a.account = $%d", len(args)))
+	case q.Contact != "":
+		// A contact's, and those of the leads converted into it.
+		args = append(args, q.Contact)
+		where = append(where, fmt.Sprintf("(a.regarding = $%[1]d OR a.regarding IN (SELECT name FROM records WHERE type = 'LEAD' AND contact = $%[1]d))", len(args)))
 	case q.Regarding != "":
 		args = append(args, q.Regarding)
 		where = append(where, fmt.Sprintf("a.regarding = $%d", len(args)))

@@ -54,13 +54,13 @@ func (r *Repo) ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, str
 
 // ---- records ----
 
-const recordColumns = "name, type, display_name, owner, account, status, message, deleted, seq"
+const recordColumns = "name, type, display_name, owner, account, contact, status, message, deleted, seq"
 
 func scanRecord(row pgx.Row) (*domain.Record, error) {
 	var rec domain.Record
 	var typ string
 	var seq int64
-	if err := row.Scan(&rec.Name, &typ, &rec.DisplayName, &rec.Owner, &rec.Account, &rec.Status, &rec.Message, &rec.Deleted, &seq); err != nil {
+	if err := row.Scan(&rec.Name, &typ, &rec.DisplayName, &rec.Owner, &rec.Account, &rec.Contact, &rec.Status, &rec.Message, &rec.Deleted, &seq); err != nil {
 		return nil, err
 	}
 	rec.Type, rec.Seq = domain.RecordType(typ), uint64(seq)
@@ -94,15 +94,15 @@ func (r *Repo) SaveRecord(ctx context.Context, rec *domain.Record) (bool, *domai
 				return nil
 			}
 		}
-		// A lead keeps the account it was converted into.
+		// A lead keeps the account and contact it was converted into.
 		if prev != nil && rec.Account == "" && rec.Type == domain.RecordLead {
-			rec.Account = prev.Account
+			rec.Account, rec.Contact = prev.Account, prev.Contact
 		}
-		_, err = q.Exec(ctx, `INSERT INTO records (`+recordColumns+`, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+		_, err = q.Exec(ctx, `INSERT INTO records (`+recordColumns+`, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())
 			ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, display_name = EXCLUDED.display_name, owner = EXCLUDED.owner,
-				account = EXCLUDED.account, status = EXCLUDED.status, message = EXCLUDED.message, deleted = EXCLUDED.deleted,
-				seq = EXCLUDED.seq, updated_at = now()`,
-			rec.Name, string(rec.Type), rec.DisplayName, rec.Owner, rec.Account, rec.Status, rec.Message, rec.Deleted, int64(rec.Seq))
+				account = EXCLUDED.account, contact = EXCLUDED.contact, status = EXCLUDED.status, message = EXCLUDED.message,
+				deleted = EXCLUDED.deleted, seq = EXCLUDED.seq, updated_at = now()`,
+			rec.Name, string(rec.Type), rec.DisplayName, rec.Owner, rec.Account, rec.Contact, rec.Status, rec.Message, rec.Deleted, int64(rec.Seq))
 		saved = err == nil
 		return err
 	})
