@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
 	"github.com/crmsuite/crm/platform/testkit"
+	"github.com/crmsuite/crm/services/workflow/internal/domain"
 )
 
 // importLeads imports rows (one lead each) as owner through the lead
@@ -239,4 +241,87 @@ func TestBadRules(t *testing.T) {
 	if n := s.query(t, `SELECT count(*)::text FROM rules WHERE NOT seeded`); n != "0" {
 		t.Fatalf("%s bad rules saved", n)
 	}
+}
+
+// Two rules that undo each other's update would run forever: each is
+// stopped after domain.LoopBound runs on changes the workflow service
+// itself made, with a clear run error.
+func TestRuleLoopsAreStopped(t *testing.T) {
+	t.Parallel()
+	s := start(t, "lead")
+	for _, v := range []string{"ping", "pong"} {
+		value, _ := structpb.NewValue(v)
+		if _, err := s.wf.CreateRule(admin, &workflowv1.CreateRuleRequest{Rule: &workflowv1.Rule{
+			DisplayName: "set " + v, Enabled: true,
+			Trigger: &workflowv1.RuleTrigger{Kind: &workflowv1.RuleTrigger_Events{Events: &workflowv1.EventTrigger{EventTypes: []string{"LeadUpdated"}}}},
+			Actions: []*workflowv1.RuleAction{{Kind: &workflowv1.RuleAction_UpdateField{UpdateField: &workflowv1.UpdateFieldAction{Field: "campaign", Value: value}}}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := s.lead(t, "sam", &leadv1.Lead{LastName: "Loopy"})
+	if _, err := s.leads.UpdateLead(sam, &leadv1.UpdateLeadRequest{Lead: &leadv1.Lead{Name: l.Name, Title: "CTO"},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}}); err != nil {
+		t.Fatal(err)
+	}
+	loopErrors := func() int { return atoi(s.query(t, `SELECT count(*)::text FROM rule_runs WHERE error LIKE 'RULE_LOOP:%'`)) }
+	testkit.Eventually(t, 30*time.Second, func() bool { return loopErrors() >= 1 }, "the loop stopped")
+	time.Sleep(2 * time.Second)
+	runs := s.query(t, `SELECT count(*)::text FROM rule_runs WHERE NOT EXISTS (SELECT 1 FROM rules WHERE rules.id = rule_id AND seeded)`)
+	time.Sleep(2 * time.Second)
+	if again := s.query(t, `SELECT count(*)::text FROM rule_runs WHERE NOT EXISTS (SELECT 1 FROM rules WHERE rules.id = rule_id AND seeded)`); again != runs {
+		t.Fatalf("runs went on: %s, then %s", runs, again)
+	}
+	// Each rule updates at most LoopBound+1 times (once for the human's
+	// change); every update is an event both rules run on.
+	if n, most := atoi(runs), 2*(1+2*(domain.LoopBound+1)); n > most {
+		t.Fatalf("%d runs before the loop was stopped, want at most %d", n, most)
+	}
+	failed, err := s.wf.ListRuleRuns(manager, &workflowv1.ListRuleRunsRequest{Parent: "rules/-", Filter: `status = FAILED`})
+	if err != nil || len(failed.Runs) == 0 || !strings.Contains(failed.Runs[0].Error, "ran 3 times") {
+		t.Fatalf("failed runs: %v, %v", failed, err)
+	}
+}
+
+// At most domain.MaxRulesPerEvent enabled rules trigger on one event type;
+// more are refused (disabled ones may be kept), and an event still runs
+// them all in one go.
+func TestRulesPerEventAreBounded(t *testing.T) {
+	t.Parallel()
+	s := start(t, "lead")
+	notify := []*workflowv1.RuleAction{{Kind: &workflowv1.RuleAction_Notify{Notify: &workflowv1.NotifyAction{Topic: "t"}}}}
+	trigger := &workflowv1.RuleTrigger{Kind: &workflowv1.RuleTrigger_Events{Events: &workflowv1.EventTrigger{EventTypes: []string{"LeadCreated"}}}}
+	enabled, refused := 3, 0 // the seeded ones
+	for i := range 1000 {
+		_, err := s.wf.CreateRule(admin, &workflowv1.CreateRuleRequest{Rule: &workflowv1.Rule{
+			DisplayName: fmt.Sprintf("rule %d", i), Enabled: true, Trigger: trigger, Actions: notify,
+			Condition: fmt.Sprintf("record.last_name != %q", fmt.Sprint(i))}})
+		switch {
+		case err == nil:
+			enabled++
+		default:
+			if reason, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); reason != "TOO_MANY_RULES" {
+				t.Fatalf("rule %d: %s", i, reason)
+			}
+			refused++
+			// Kept disabled instead.
+			if _, err := s.wf.CreateRule(admin, &workflowv1.CreateRuleRequest{Rule: &workflowv1.Rule{
+				DisplayName: fmt.Sprintf("rule %d", i), Trigger: trigger, Actions: notify}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if enabled != domain.MaxRulesPerEvent || refused != 1000-(domain.MaxRulesPerEvent-3) {
+		t.Fatalf("%d enabled, %d refused", enabled, refused)
+	}
+	l := s.lead(t, "sam", &leadv1.Lead{LastName: "Busy", Rating: leadv1.Rating_RATING_HOT})
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return s.query(t, `SELECT count(*)::text FROM rule_runs WHERE record = $1`, l.Name) == strconv.Itoa(domain.MaxRulesPerEvent)
+	}, "every enabled rule ran once")
+	testkit.Eventually(t, 10*time.Second, func() bool { return len(s.callbacks(t, l.Name)) == 1 }, "the call-back")
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
