@@ -270,7 +270,8 @@ func DateOf(m proto.Message, field string) (time.Time, bool) {
 	}
 	switch v := m.ProtoReflect().Get(fd).Message().Interface().(type) {
 	case *timestamppb.Timestamp:
-		return v.AsTime().UTC(), true
+		// To the microsecond, as Postgres keeps the timers' due times.
+		return v.AsTime().UTC().Truncate(time.Microsecond), true
 	case *date.Date:
 		if v.GetYear() == 0 {
 			// A birthday without its year: this year.

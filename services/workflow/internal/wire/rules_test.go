@@ -264,7 +264,9 @@ func TestRuleLoopsAreStopped(t *testing.T) {
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"title"}}}); err != nil {
 		t.Fatal(err)
 	}
-	loopErrors := func() int { return atoi(s.query(t, `SELECT count(*)::text FROM rule_runs WHERE error LIKE 'RULE_LOOP:%'`)) }
+	loopErrors := func() int {
+		return atoi(s.query(t, `SELECT count(*)::text FROM rule_runs WHERE error LIKE 'RULE_LOOP:%'`))
+	}
 	testkit.Eventually(t, 30*time.Second, func() bool { return loopErrors() >= 1 }, "the loop stopped")
 	time.Sleep(2 * time.Second)
 	runs := s.query(t, `SELECT count(*)::text FROM rule_runs WHERE NOT EXISTS (SELECT 1 FROM rules WHERE rules.id = rule_id AND seeded)`)

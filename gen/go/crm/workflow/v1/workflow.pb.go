@@ -315,7 +315,9 @@ func (RuleRunStatus) EnumDescriptor() ([]byte, []int) {
 type Activity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name, `activities/{activity}` (a UUID).
-	Name string       `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Required on create (checked there: an update's partial activity
+	// leaves it out).
 	Type ActivityType `protobuf:"varint,2,opt,name=type,proto3,enum=crm.workflow.v1.ActivityType" json:"type,omitempty"`
 	// The record it is about: `leads/{id}`, `accounts/{id}`, `contacts/{id}`,
 	// `opportunities/{id}`, `orders/{id}` or `contracts/{id}`. Required on
@@ -591,22 +593,26 @@ func (x *Activity) GetEtag() string {
 // A rule: when its trigger fires for a record and its condition holds,
 // its actions run. Runs are recorded (RuleRun).
 type Rule struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	Enabled     bool                   `protobuf:"varint,4,opt,name=enabled,proto3" json:"enabled,omitempty"`
-	Trigger     *RuleTrigger           `protobuf:"bytes,5,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Required, as are trigger and actions: checked on create and on the
+	// result of an update (whose partial rule may leave them out).
+	DisplayName string       `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Description string       `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Enabled     bool         `protobuf:"varint,4,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Trigger     *RuleTrigger `protobuf:"bytes,5,opt,name=trigger,proto3" json:"trigger,omitempty"`
 	// A CEL expression (cel.dev) that must be true for the actions to run;
-	// empty is true. Variables: `record` (the record as the workflow
-	// service knows it: type, name, display_name, owner, account, status,
-	// and the record type's fields, e.g. rating, source, campaign,
-	// next_contact_time for leads) and `event` (the event's type and its
-	// fields, e.g. event.rating, event.previous_rating; empty for time
-	// triggers). Checked when the rule is saved: a bad expression is
-	// INVALID_ARGUMENT with the error's position.
-	Condition string        `protobuf:"bytes,6,opt,name=condition,proto3" json:"condition,omitempty"`
-	Actions   []*RuleAction `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	// empty is true. Variables: `record`, the record as its service's API
+	// has it (a crm.lead.v1.Lead for lead events: record.rating,
+	// record.status, record.source, ...), and `event`, the event message
+	// (e.g. event.rating and event.previous_rating of LeadRatingChanged;
+	// absent for time triggers). Enum values are named in the record's
+	// package: `record.rating == Rating.RATING_HOT`. Checked when the rule
+	// is saved: a bad expression is INVALID_ARGUMENT with the error's
+	// position.
+	Condition string `protobuf:"bytes,6,opt,name=condition,proto3" json:"condition,omitempty"`
+	// 1 to 10.
+	Actions []*RuleAction `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
 	// Increases with every change; runs record the version they ran.
 	Version int64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
 	// Seeded with the service (editable).
@@ -1626,11 +1632,11 @@ var File_crm_workflow_v1_workflow_proto protoreflect.FileDescriptor
 
 const file_crm_workflow_v1_workflow_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/workflow/v1/workflow.proto\x12\x0fcrm.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\n" +
+	"\x1ecrm/workflow/v1/workflow.proto\x12\x0fcrm.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\n" +
 	"\n" +
 	"\bActivity\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12@\n" +
-	"\x04type\x18\x02 \x01(\x0e2\x1d.crm.workflow.v1.ActivityTypeB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04type\x12%\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12>\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1d.crm.workflow.v1.ActivityTypeB\v\xe0A\x02\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12%\n" +
 	"\tregarding\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\tregarding\x129\n" +
 	"\x16regarding_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x14regardingDisplayName\x12\x1d\n" +
 	"\aaccount\x18\x05 \x01(\tB\x03\xe0A\x03R\aaccount\x12\"\n" +
@@ -1663,16 +1669,15 @@ const file_crm_workflow_v1_workflow_proto_rawDesc = "" +
 	"updated_by\x18\x1a \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
 	"\x04etag\x18\x1b \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag:J\xeaAG\n" +
 	"\x18crm.example.com/Activity\x12\x15activities/{activity}*\n" +
-	"activities2\bactivity\"\xa0\x05\n" +
+	"activities2\bactivity\"\x96\x05\n" +
 	"\x04Rule\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x120\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vdisplayName\x12*\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12*\n" +
 	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x12\x18\n" +
-	"\aenabled\x18\x04 \x01(\bR\aenabled\x12A\n" +
-	"\atrigger\x18\x05 \x01(\v2\x1c.crm.workflow.v1.RuleTriggerB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\atrigger\x12&\n" +
-	"\tcondition\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\tcondition\x12A\n" +
-	"\aactions\x18\a \x03(\v2\x1b.crm.workflow.v1.RuleActionB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x10\n" +
+	"\aenabled\x18\x04 \x01(\bR\aenabled\x12;\n" +
+	"\atrigger\x18\x05 \x01(\v2\x1c.crm.workflow.v1.RuleTriggerB\x03\xe0A\x02R\atrigger\x12&\n" +
+	"\tcondition\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\tcondition\x12?\n" +
+	"\aactions\x18\a \x03(\v2\x1b.crm.workflow.v1.RuleActionB\b\xbaH\x05\x92\x01\x02\x10\n" +
 	"R\aactions\x12\x1d\n" +
 	"\aversion\x18\b \x01(\x03B\x03\xe0A\x03R\aversion\x12\x1b\n" +
 	"\x06seeded\x18\t \x01(\bB\x03\xe0A\x03R\x06seeded\x12@\n" +
