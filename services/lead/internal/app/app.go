@@ -22,8 +22,6 @@ type Change struct {
 	Events []domain.Event
 	// Delete removes the lead (after its events are recorded).
 	Delete bool
-	// Activity to insert.
-	Activity *domain.Activity
 	// RequestID of the request that caused the change, for the events.
 	RequestID string
 	// AllowDuplicate saves the lead even if another one shares a duplicate
@@ -42,7 +40,7 @@ type ListQuery struct {
 	PageToken string
 }
 
-// Repository stores leads, their activities and their events.
+// Repository stores leads and their events.
 type Repository interface {
 	// Create inserts a new lead and its events.
 	Create(ctx context.Context, l *domain.Lead, ch Change) error
@@ -52,17 +50,16 @@ type Repository interface {
 	// change fn returns, all in one transaction. A change without events
 	// writes nothing. Unknown ids are domain.ErrNotFound.
 	Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead) (Change, error)) (*domain.Lead, error)
-	ListActivities(ctx context.Context, leadID uuid.UUID, pageSize int, pageToken string) ([]domain.Activity, string, error)
 	// FindDuplicates returns the leads sharing a duplicate key with id,
 	// oldest first.
 	FindDuplicates(ctx context.Context, id uuid.UUID) ([]Duplicate, error)
 	ListDuplicateGroups(ctx context.Context, rule domain.DuplicateRule, pageSize int, pageToken string) ([]DuplicateGroup, string, error)
 	// Merge loads the primary and the duplicates (locked, in id order,
-	// unless dryRun) and the number of the duplicates' activities, lets fn
-	// merge them, and saves the leads, the moved activities and the events
-	// in one transaction; a dry run saves nothing. Unknown ids are NotFound.
+	// unless dryRun), lets fn merge them, and saves the leads and the
+	// events in one transaction; a dry run saves nothing. Unknown ids are
+	// NotFound.
 	Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.UUID, dryRun bool,
-		fn func(primary *domain.Lead, duplicates []*domain.Lead, activities int) (Change, error)) (*domain.Lead, []*domain.Lead, error)
+		fn func(primary *domain.Lead, duplicates []*domain.Lead) (Change, error)) (*domain.Lead, []*domain.Lead, error)
 	Statistics(ctx context.Context, q StatisticsQuery) (Statistics, error)
 	// ListAudit pages through the audit trail.
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
@@ -108,10 +105,9 @@ func (c ConversionRate) Rate() float64 {
 
 // MergeResult is what a merge did, or would do.
 type MergeResult struct {
-	Lead            *domain.Lead
-	Merged          []*domain.Lead
-	Changed         []string
-	MovedActivities int
+	Lead    *domain.Lead
+	Merged  []*domain.Lead
+	Changed []string
 }
 
 // Duplicate is a lead that looks like another, and why.
@@ -217,16 +213,15 @@ func (s *Service) UpdateLead(ctx context.Context, id uuid.UUID, patch domain.Lea
 // dryRun it only reports what would happen.
 func (s *Service) MergeLeads(ctx context.Context, primary uuid.UUID, duplicates []uuid.UUID, sources map[domain.Field]uuid.UUID, ifMatch, requestID string, dryRun bool) (MergeResult, error) {
 	var res MergeResult
-	lead, merged, err := s.repo.Merge(ctx, primary, duplicates, dryRun, func(p *domain.Lead, dups []*domain.Lead, activities int) (Change, error) {
+	lead, merged, err := s.repo.Merge(ctx, primary, duplicates, dryRun, func(p *domain.Lead, dups []*domain.Lead) (Change, error) {
 		if err := etag.Check(ifMatch, p.Version); err != nil {
 			return Change{}, err
 		}
-		evs, err := p.Merge(dups, sources, activities, auth.Actor(ctx), s.now())
+		evs, err := p.Merge(dups, sources, auth.Actor(ctx), s.now())
 		if err != nil {
 			return Change{}, err
 		}
-		m := evs[0].(domain.Merged)
-		res.Changed, res.MovedActivities = m.Changed, m.MovedActivities
+		res.Changed = evs[0].(domain.Merged).Changed
 		return Change{Events: evs, RequestID: requestID}, nil
 	})
 	if err != nil {
@@ -281,8 +276,7 @@ func (s *Service) ReactivateLead(ctx context.Context, id uuid.UUID, ifMatch, req
 	})
 }
 
-// DeleteLead removes a lead and its activities; LeadDeleted carries its
-// last state.
+// DeleteLead removes a lead; LeadDeleted carries its last state.
 func (s *Service) DeleteLead(ctx context.Context, id uuid.UUID, ifMatch string) error {
 	_, err := s.change(ctx, id, func(l *domain.Lead) (Change, error) {
 		if err := etag.Check(ifMatch, l.Version); err != nil {
@@ -294,28 +288,6 @@ func (s *Service) DeleteLead(ctx context.Context, id uuid.UUID, ifMatch string) 
 		return Change{Events: []domain.Event{domain.Deleted{}}, Delete: true}, nil
 	})
 	return err
-}
-
-// LogActivity records a note, call, email or meeting on a lead.
-func (s *Service) LogActivity(ctx context.Context, leadID uuid.UUID, a domain.Activity, requestID string) (domain.Activity, error) {
-	var logged domain.Activity
-	_, err := s.change(ctx, leadID, func(l *domain.Lead) (Change, error) {
-		var evs []domain.Event
-		var err error
-		logged, evs, err = l.LogActivity(a, auth.Actor(ctx), s.now())
-		if err != nil {
-			return Change{}, err
-		}
-		return Change{Events: evs, Activity: &logged, RequestID: requestID}, nil
-	})
-	return logged, err
-}
-
-func (s *Service) ListActivities(ctx context.Context, leadID uuid.UUID, pageSize int, pageToken string) ([]domain.Activity, string, error) {
-	if _, err := s.GetLead(ctx, leadID); err != nil {
-		return nil, "", err
-	}
-	return s.repo.ListActivities(ctx, leadID, pageSize, pageToken)
 }
 
 func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(l *domain.Lead) ([]domain.Event, error)) (*domain.Lead, error) {

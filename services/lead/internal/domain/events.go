@@ -22,9 +22,8 @@ type (
 	// Merged is raised on the primary; Duplicates are as they are after
 	// the merge (MERGED).
 	Merged struct {
-		Duplicates      []*Lead
-		Changed         []string
-		MovedActivities int
+		Duplicates []*Lead
+		Changed    []string
 	}
 	Deleted struct{}
 	// Qualified: the lead was converted (Lead.Conversion says into what).
@@ -32,7 +31,9 @@ type (
 	// ConversionChanged: a part of the conversion was applied, or it
 	// turned COMPLETE or FAILED.
 	ConversionChanged struct{}
-	ActivityLogged    struct{ Activity Activity }
+	// ActivityLogged carries an activity of the lead over to the workflow
+	// service (the activity export); nothing raises it any more.
+	ActivityLogged struct{ Activity Activity }
 )
 
 func (Created) event()           {}

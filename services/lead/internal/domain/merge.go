@@ -21,7 +21,7 @@ var MergeableFields = []Field{
 // dups (in order) when l's is empty; custom fields not named are united,
 // l's winning. The duplicates become MERGED, pointing at l. l's status,
 // history and id stay.
-func (l *Lead) Merge(dups []*Lead, sources map[Field]uuid.UUID, movedActivities int, actor string, now time.Time) ([]Event, error) {
+func (l *Lead) Merge(dups []*Lead, sources map[Field]uuid.UUID, actor string, now time.Time) ([]Event, error) {
 	var vs apperr.Violations
 	byID := map[uuid.UUID]*Lead{l.ID: l}
 	for i, d := range dups {
@@ -79,7 +79,8 @@ func (l *Lead) Merge(dups []*Lead, sources map[Field]uuid.UUID, movedActivities 
 			}
 		}
 	}
-	// Their activities move to l.
+	// Their activities move to l (the workflow service moves them when it
+	// sees the merge), so l's last activity is the latest of them all.
 	for _, d := range dups {
 		if d.LastActivityAt != nil && (next.LastActivityAt == nil || d.LastActivityAt.After(*next.LastActivityAt)) {
 			t := *d.LastActivityAt
@@ -101,7 +102,7 @@ func (l *Lead) Merge(dups []*Lead, sources map[Field]uuid.UUID, movedActivities 
 	}
 	*l = next
 	l.touch(actor, now)
-	return []Event{Merged{Duplicates: dups, Changed: changed, MovedActivities: movedActivities}}, nil
+	return []Event{Merged{Duplicates: dups, Changed: changed}}, nil
 }
 
 func (l *Lead) hasValue(f Field) bool {

@@ -24,7 +24,7 @@ func TestMergeRefusesConvertedLeadsEitherWay(t *testing.T) {
 			d.Status = StatusQualified
 		}
 		before := *p
-		_, err := p.Merge([]*Lead{d}, nil, 0, "u", now)
+		_, err := p.Merge([]*Lead{d}, nil, "u", now)
 		if e, ok := apperr.As(err); !ok || e.Reason != "LEAD_CONVERTED" {
 			t.Fatalf("qualified primary=%v: err = %v", qualifiedIsPrimary, err)
 		}

@@ -7,7 +7,6 @@ package protomap
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -27,7 +26,7 @@ var errNoConversion = errors.New("protomap: LeadQualified for a lead without a c
 // LeadName is the resource name of a lead.
 func LeadName(id uuid.UUID) string { return resname.Format("leads", id) }
 
-// ActivityName is the resource name of an activity.
+// ActivityName is the resource name of a lead activity (as carried over).
 func ActivityName(leadID, id uuid.UUID) string {
 	return LeadName(leadID) + "/activities/" + id.String()
 }
@@ -153,7 +152,7 @@ func DuplicateRuleFromProto(r leadv1.DuplicateRule) domain.DuplicateRule {
 	return domain.DuplicateRule(protoenum.Name(r.String(), "DUPLICATE_RULE_"))
 }
 
-// Activity returns the API form of a.
+// Activity returns the API form of a, as LeadActivityLogged carries it.
 func Activity(a domain.Activity) *leadv1.Activity {
 	p := &leadv1.Activity{
 		Name:       ActivityName(a.LeadID, a.ID),
@@ -169,23 +168,6 @@ func Activity(a domain.Activity) *leadv1.Activity {
 		p.Duration = durationpb.New(a.Duration)
 	}
 	return p
-}
-
-// ActivityFromProto returns the domain form of the settable fields of p.
-func ActivityFromProto(p *leadv1.Activity) domain.Activity {
-	a := domain.Activity{
-		Type:      domain.ActivityType(protoenum.Name(p.GetType().String(), "ACTIVITY_TYPE_")),
-		Subject:   p.GetSubject(),
-		Body:      p.GetBody(),
-		Direction: domain.Direction(protoenum.Name(p.GetDirection().String(), "DIRECTION_")),
-	}
-	if p.GetDuration() != nil {
-		a.Duration = p.GetDuration().AsDuration()
-	}
-	if p.GetOccurTime() != nil {
-		a.OccurAt = p.GetOccurTime().AsTime().Truncate(time.Microsecond)
-	}
-	return a
 }
 
 // Event returns the event message for ev, raised on l (as it is after the
@@ -210,7 +192,7 @@ func Event(meta *eventsv1.EventMeta, l *domain.Lead, ev domain.Event) (proto.Mes
 	case domain.Deleted:
 		return &eventsv1.LeadDeleted{Meta: meta, LeadId: id, Lead: snap}, nil
 	case domain.Merged:
-		ev := &eventsv1.LeadsMerged{Meta: meta, LeadId: id, Lead: snap, ChangedFields: e.Changed, MovedActivities: int32(e.MovedActivities)}
+		ev := &eventsv1.LeadsMerged{Meta: meta, LeadId: id, Lead: snap, ChangedFields: e.Changed}
 		for _, d := range e.Duplicates {
 			ev.MergedLeadIds = append(ev.MergedLeadIds, d.ID.String())
 			ev.MergedLeads = append(ev.MergedLeads, Lead(d))

@@ -17,24 +17,17 @@ func TestMergeLeadsDryRunThenForReal(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	ctx := testkit.As("alice")
-	mk := func(l *leadv1.Lead, activities int) *leadv1.Lead {
+	mk := func(l *leadv1.Lead) *leadv1.Lead {
 		t.Helper()
 		got, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: l, AllowDuplicate: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range activities {
-			if _, err := s.client.CreateActivity(ctx, &leadv1.CreateActivityRequest{Parent: got.Name,
-				Activity: &leadv1.Activity{Type: leadv1.ActivityType_ACTIVITY_TYPE_NOTE, Body: "note on " + got.Name}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, _ = s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: got.Name})
 		return got
 	}
-	primary := mk(&leadv1.Lead{FirstName: "Ada", Company: "Analytical Engines", Phone: "+49 30 1234567"}, 1)
-	d1 := mk(&leadv1.Lead{LastName: "Lovelace", Email: "ada@example.com", CustomFields: map[string]string{"tier": "gold"}}, 2)
-	d2 := mk(&leadv1.Lead{FirstName: "Augusta", Company: "AE", Title: "Countess", CustomFields: map[string]string{"tier": "silver", "region": "eu"}}, 0)
+	primary := mk(&leadv1.Lead{FirstName: "Ada", Company: "Analytical Engines", Phone: "+49 30 1234567"})
+	d1 := mk(&leadv1.Lead{LastName: "Lovelace", Email: "ada@example.com", CustomFields: map[string]string{"tier": "gold"}})
+	d2 := mk(&leadv1.Lead{FirstName: "Augusta", Company: "AE", Title: "Countess", CustomFields: map[string]string{"tier": "silver", "region": "eu"}})
 
 	req := &leadv1.MergeLeadsRequest{
 		Primary: primary.Name, Duplicates: []string{d1.Name, d2.Name},
@@ -48,7 +41,7 @@ func TestMergeLeadsDryRunThenForReal(t *testing.T) {
 	l := dry.Lead
 	if l.Name != primary.Name || l.FirstName != "Augusta" || l.LastName != "Lovelace" || l.Company != "Analytical Engines" ||
 		l.Email != "ada@example.com" || l.Title != "Countess" || l.Phone != primary.Phone ||
-		l.CustomFields["tier"] != "gold" || l.CustomFields["region"] != "eu" || dry.MovedActivities != 2 || !dry.DryRun {
+		l.CustomFields["tier"] != "gold" || l.CustomFields["region"] != "eu" || !dry.DryRun {
 		t.Fatalf("dry run = %v", dry)
 	}
 	if len(dry.MergedLeads) != 2 || dry.MergedLeads[0].Status != leadv1.Status_STATUS_MERGED || dry.MergedLeads[0].MergedInto != primary.Name {
@@ -69,7 +62,9 @@ func TestMergeLeadsDryRunThenForReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !proto.Equal(withoutVolatile(done.Lead), withoutVolatile(dry.Lead)) || done.DryRun {
+	// Activities are the workflow service's: it moves them when it sees
+	// LeadsMerged, so the lead service moves none.
+	if !proto.Equal(withoutVolatile(done.Lead), withoutVolatile(dry.Lead)) || done.DryRun || done.MovedActivities != 0 {
 		t.Fatalf("merge differs from its dry run:\n%v\n%v", done.Lead, dry.Lead)
 	}
 	again, err := s.client.MergeLeads(ctx, req)
@@ -79,10 +74,6 @@ func TestMergeLeadsDryRunThenForReal(t *testing.T) {
 	got, _ := s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: primary.Name})
 	if !proto.Equal(got, done.Lead) {
 		t.Fatalf("stored primary %v\nreturned %v", got, done.Lead)
-	}
-	acts, err := s.client.ListActivities(ctx, &leadv1.ListActivitiesRequest{Parent: primary.Name})
-	if err != nil || len(acts.Activities) != 3 {
-		t.Fatalf("primary has %d activities after the merge, want 3: %v", len(acts.GetActivities()), err)
 	}
 	merged, _ := s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: d1.Name})
 	if merged.Status != leadv1.Status_STATUS_MERGED || merged.MergedInto != primary.Name {
@@ -101,7 +92,7 @@ func TestMergeLeadsDryRunThenForReal(t *testing.T) {
 		t.Fatalf("duplicates after merge = %v, %v", found, err)
 	}
 
-	evs := s.published(t, 7) // 3 created, 3 activities, 1 merge
+	evs := s.published(t, 4) // 3 created, 1 merge
 	var lm *eventsv1.LeadsMerged
 	for _, e := range evs {
 		if m, ok := e.(*eventsv1.LeadsMerged); ok {
@@ -111,7 +102,7 @@ func TestMergeLeadsDryRunThenForReal(t *testing.T) {
 			lm = m
 		}
 	}
-	if lm == nil || lm.Lead.GetName() != primary.Name || len(lm.MergedLeadIds) != 2 || lm.MovedActivities != 2 ||
+	if lm == nil || lm.Lead.GetName() != primary.Name || len(lm.MergedLeadIds) != 2 || lm.MovedActivities != 0 ||
 		!slices.Contains(lm.ChangedFields, "email") {
 		t.Fatalf("LeadsMerged = %v", lm)
 	}

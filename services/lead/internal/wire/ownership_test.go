@@ -55,16 +55,6 @@ func TestSalesReachesOnlyItsOwnLeads(t *testing.T) {
 			})
 			return err
 		},
-		"log an activity": func() error {
-			_, err := s.client.CreateActivity(sam, &leadv1.CreateActivityRequest{Parent: theirs.Name, Activity: &leadv1.Activity{
-				Type: leadv1.ActivityType_ACTIVITY_TYPE_NOTE, Body: "mine",
-			}})
-			return err
-		},
-		"list activities": func() error {
-			_, err := s.client.ListActivities(sam, &leadv1.ListActivitiesRequest{Parent: theirs.Name})
-			return err
-		},
 		"conversion candidates": func() error {
 			_, err := s.client.FindConversionCandidates(sam, &leadv1.FindConversionCandidatesRequest{Name: theirs.Name})
 			return err

@@ -102,7 +102,6 @@ var Rules = map[string]authz.Rule{
 	// Reads.
 	leadv1.LeadService_GetLead_FullMethodName:                  authz.Allow(manager, sales, authz.Service).WithReach("sales: own"),
 	leadv1.LeadService_ListLeads_FullMethodName:                authz.Allow(manager, sales).WithReach("sales: own"),
-	leadv1.LeadService_ListActivities_FullMethodName:           authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_FindDuplicates_FullMethodName:           authz.Allow(manager),
 	leadv1.LeadService_ListDuplicateGroups_FullMethodName:      authz.Allow(manager),
 	leadv1.LeadService_FindConversionCandidates_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
@@ -120,7 +119,6 @@ var Rules = map[string]authz.Rule{
 	leadv1.LeadService_QualifyLead_FullMethodName:    authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_DisqualifyLead_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_ReactivateLead_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
-	leadv1.LeadService_CreateActivity_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_MergeLeads_FullMethodName:     authz.Allow(manager),
 	// Reassigning owners.
 	leadv1.LeadService_AssignLead_FullMethodName: authz.Allow(manager),

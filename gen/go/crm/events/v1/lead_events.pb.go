@@ -605,7 +605,12 @@ func (x *LeadDeleted) GetLead() *v1.Lead {
 	return nil
 }
 
-// Subject crm.lead.lead_activity_logged.
+// Subject crm.lead.lead_activity_logged. Activities live in the workflow
+// service now; the lead service publishes this only to carry its earlier
+// activities over (`lead export-activities`), one event per activity with
+// an event id derived from the activity id, so a second export publishes
+// nothing new. `lead` is the lead the activity belongs to as it is at the
+// export (the surviving lead if its own was merged).
 type LeadActivityLogged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
@@ -680,12 +685,16 @@ type LeadsMerged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
 	// The primary.
-	LeadId          string     `protobuf:"bytes,2,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
-	Lead            *v1.Lead   `protobuf:"bytes,3,opt,name=lead,proto3" json:"lead,omitempty"`
-	MergedLeadIds   []string   `protobuf:"bytes,4,rep,name=merged_lead_ids,json=mergedLeadIds,proto3" json:"merged_lead_ids,omitempty"`
-	MergedLeads     []*v1.Lead `protobuf:"bytes,5,rep,name=merged_leads,json=mergedLeads,proto3" json:"merged_leads,omitempty"`
-	ChangedFields   []string   `protobuf:"bytes,6,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
-	MovedActivities int32      `protobuf:"varint,7,opt,name=moved_activities,json=movedActivities,proto3" json:"moved_activities,omitempty"`
+	LeadId        string     `protobuf:"bytes,2,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	Lead          *v1.Lead   `protobuf:"bytes,3,opt,name=lead,proto3" json:"lead,omitempty"`
+	MergedLeadIds []string   `protobuf:"bytes,4,rep,name=merged_lead_ids,json=mergedLeadIds,proto3" json:"merged_lead_ids,omitempty"`
+	MergedLeads   []*v1.Lead `protobuf:"bytes,5,rep,name=merged_leads,json=mergedLeads,proto3" json:"merged_leads,omitempty"`
+	ChangedFields []string   `protobuf:"bytes,6,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
+	// Always 0: the workflow service moves the merged leads' activities to
+	// the primary when it sees this event.
+	//
+	// Deprecated: Marked as deprecated in crm/events/v1/lead_events.proto.
+	MovedActivities int32 `protobuf:"varint,7,opt,name=moved_activities,json=movedActivities,proto3" json:"moved_activities,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -762,6 +771,7 @@ func (x *LeadsMerged) GetChangedFields() []string {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in crm/events/v1/lead_events.proto.
 func (x *LeadsMerged) GetMovedActivities() int32 {
 	if x != nil {
 		return x.MovedActivities
@@ -1406,15 +1416,15 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
 	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x121\n" +
-	"\bactivity\x18\x04 \x01(\v2\x15.crm.lead.v1.ActivityR\bactivity\"\xab\x02\n" +
+	"\bactivity\x18\x04 \x01(\v2\x15.crm.lead.v1.ActivityR\bactivity\"\xaf\x02\n" +
 	"\vLeadsMerged\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
 	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x12&\n" +
 	"\x0fmerged_lead_ids\x18\x04 \x03(\tR\rmergedLeadIds\x124\n" +
 	"\fmerged_leads\x18\x05 \x03(\v2\x11.crm.lead.v1.LeadR\vmergedLeads\x12%\n" +
-	"\x0echanged_fields\x18\x06 \x03(\tR\rchangedFields\x12)\n" +
-	"\x10moved_activities\x18\a \x01(\x05R\x0fmovedActivities\"\x85\x01\n" +
+	"\x0echanged_fields\x18\x06 \x03(\tR\rchangedFields\x12-\n" +
+	"\x10moved_activities\x18\a \x01(\x05B\x02\x18\x01R\x0fmovedActivities\"\x85\x01\n" +
 	"\rLeadsImported\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1d\n" +
 	"\n" +

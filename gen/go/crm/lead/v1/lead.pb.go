@@ -480,7 +480,9 @@ type Lead struct {
 	CustomFields map[string]string `protobuf:"bytes,17,rep,name=custom_fields,json=customFields,proto3" json:"custom_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Set while the lead is DISQUALIFIED.
 	Disqualification *Disqualification `protobuf:"bytes,18,opt,name=disqualification,proto3" json:"disqualification,omitempty"`
-	// Time of the latest activity (note, call, email, meeting) logged.
+	// Time of the latest activity done (logged or completed) regarding the
+	// lead, as the workflow service's activity events tell; it never moves
+	// back.
 	LastActivityTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=last_activity_time,json=lastActivityTime,proto3" json:"last_activity_time,omitempty"`
 	CreateTime       *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	CreatedBy        string                 `protobuf:"bytes,21,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
@@ -1037,7 +1039,9 @@ func (x *Disqualification) GetPreviousStatus() Status {
 	return Status_STATUS_UNSPECIFIED
 }
 
-// An entry in a lead's communication history.
+// An entry in a lead's communication history, as the lead service kept it
+// before activities moved to the workflow service (crm.workflow.v1.Activity):
+// the payload of LeadActivityLogged, by which they are carried over.
 type Activity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name, `leads/{lead}/activities/{activity}`.

@@ -915,7 +915,11 @@ type MergeLeadsResponse struct {
 	MergedLeads []*Lead `protobuf:"bytes,2,rep,name=merged_leads,json=mergedLeads,proto3" json:"merged_leads,omitempty"`
 	// Fields of the primary whose value changed.
 	ChangedFields []string `protobuf:"bytes,3,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
-	// Activities moved from the duplicates to the primary.
+	// Always 0: activities live in the workflow service, which moves the
+	// duplicates' activities to the primary when it sees LeadsMerged. Kept
+	// so that clients reading it still work.
+	//
+	// Deprecated: Marked as deprecated in crm/lead/v1/lead_service.proto.
 	MovedActivities int32 `protobuf:"varint,4,opt,name=moved_activities,json=movedActivities,proto3" json:"moved_activities,omitempty"`
 	DryRun          bool  `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields   protoimpl.UnknownFields
@@ -973,6 +977,7 @@ func (x *MergeLeadsResponse) GetChangedFields() []string {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in crm/lead/v1/lead_service.proto.
 func (x *MergeLeadsResponse) GetMovedActivities() int32 {
 	if x != nil {
 		return x.MovedActivities
@@ -3030,180 +3035,6 @@ func (x *ReactivateLeadRequest) GetRequestId() string {
 	return ""
 }
 
-type CreateActivityRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The lead, `leads/{lead}`.
-	Parent        string    `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	Activity      *Activity `protobuf:"bytes,2,opt,name=activity,proto3" json:"activity,omitempty"`
-	RequestId     string    `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CreateActivityRequest) Reset() {
-	*x = CreateActivityRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CreateActivityRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CreateActivityRequest) ProtoMessage() {}
-
-func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CreateActivityRequest.ProtoReflect.Descriptor instead.
-func (*CreateActivityRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{40}
-}
-
-func (x *CreateActivityRequest) GetParent() string {
-	if x != nil {
-		return x.Parent
-	}
-	return ""
-}
-
-func (x *CreateActivityRequest) GetActivity() *Activity {
-	if x != nil {
-		return x.Activity
-	}
-	return nil
-}
-
-func (x *CreateActivityRequest) GetRequestId() string {
-	if x != nil {
-		return x.RequestId
-	}
-	return ""
-}
-
-type ListActivitiesRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	// At most this many; 0 means 50, more than 500 means 500.
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListActivitiesRequest) Reset() {
-	*x = ListActivitiesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListActivitiesRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListActivitiesRequest) ProtoMessage() {}
-
-func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListActivitiesRequest.ProtoReflect.Descriptor instead.
-func (*ListActivitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{41}
-}
-
-func (x *ListActivitiesRequest) GetParent() string {
-	if x != nil {
-		return x.Parent
-	}
-	return ""
-}
-
-func (x *ListActivitiesRequest) GetPageSize() int32 {
-	if x != nil {
-		return x.PageSize
-	}
-	return 0
-}
-
-func (x *ListActivitiesRequest) GetPageToken() string {
-	if x != nil {
-		return x.PageToken
-	}
-	return ""
-}
-
-type ListActivitiesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Activities    []*Activity            `protobuf:"bytes,1,rep,name=activities,proto3" json:"activities,omitempty"`
-	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListActivitiesResponse) Reset() {
-	*x = ListActivitiesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListActivitiesResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListActivitiesResponse) ProtoMessage() {}
-
-func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListActivitiesResponse.ProtoReflect.Descriptor instead.
-func (*ListActivitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{42}
-}
-
-func (x *ListActivitiesResponse) GetActivities() []*Activity {
-	if x != nil {
-		return x.Activities
-	}
-	return nil
-}
-
-func (x *ListActivitiesResponse) GetNextPageToken() string {
-	if x != nil {
-		return x.NextPageToken
-	}
-	return ""
-}
-
 type ListAuditEntriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `leads/{id}`, or `leads/-` for every lead's entries; `webForms/{id}`
@@ -3226,7 +3057,7 @@ type ListAuditEntriesRequest struct {
 
 func (x *ListAuditEntriesRequest) Reset() {
 	*x = ListAuditEntriesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3238,7 +3069,7 @@ func (x *ListAuditEntriesRequest) String() string {
 func (*ListAuditEntriesRequest) ProtoMessage() {}
 
 func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3251,7 +3082,7 @@ func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{43}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListAuditEntriesRequest) GetParent() string {
@@ -3346,12 +3177,12 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"request_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x1a?\n" +
 	"\x11FieldSourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdc\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe0\x01\n" +
 	"\x12MergeLeadsResponse\x12%\n" +
 	"\x04lead\x18\x01 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x124\n" +
 	"\fmerged_leads\x18\x02 \x03(\v2\x11.crm.lead.v1.LeadR\vmergedLeads\x12%\n" +
-	"\x0echanged_fields\x18\x03 \x03(\tR\rchangedFields\x12)\n" +
-	"\x10moved_activities\x18\x04 \x01(\x05R\x0fmovedActivities\x12\x17\n" +
+	"\x0echanged_fields\x18\x03 \x03(\tR\rchangedFields\x12-\n" +
+	"\x10moved_activities\x18\x04 \x01(\x05B\x02\x18\x01R\x0fmovedActivities\x12\x17\n" +
 	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"\xac\x01\n" +
 	"\x18GetLeadStatisticsRequest\x129\n" +
 	"\n" +
@@ -3517,22 +3348,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xbd\x01\n" +
-	"\x15CreateActivityRequest\x12:\n" +
-	"\x06parent\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x06parent\x12<\n" +
-	"\bactivity\x18\x02 \x01(\v2\x15.crm.lead.v1.ActivityB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bactivity\x12*\n" +
-	"\n" +
-	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xa2\x01\n" +
-	"\x15ListActivitiesRequest\x12:\n" +
-	"\x06parent\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x06parent\x12$\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
-	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"w\n" +
-	"\x16ListActivitiesResponse\x125\n" +
-	"\n" +
-	"activities\x18\x01 \x03(\v2\x15.crm.lead.v1.ActivityR\n" +
-	"activities\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd5\x01\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xd5\x01\n" +
 	"\x17ListAuditEntriesRequest\x12I\n" +
 	"\x06parent\x18\x01 \x01(\tB1\xe0A\x02\xbaH+r)2'^(leads|webForms)/([0-9a-fA-F-]{36}|-)$R\x06parent\x12 \n" +
 	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +
@@ -3553,7 +3369,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x1cDUPLICATE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15DUPLICATE_POLICY_SKIP\x10\x01\x12\"\n" +
 	"\x1eDUPLICATE_POLICY_CREATE_ANYWAY\x10\x02\x12\x1b\n" +
-	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\xe8\x12\n" +
+	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\xe3\x10\n" +
 	"\vLeadService\x12X\n" +
 	"\n" +
 	"CreateLead\x12\x1e.crm.lead.v1.CreateLeadRequest\x1a\x11.crm.lead.v1.Lead\"\x17\x82\xd3\xe4\x93\x02\x11:\x04lead\"\t/v1/leads\x12U\n" +
@@ -3566,9 +3382,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
 	"AssignLead\x12\x1e.crm.lead.v1.AssignLeadRequest\x1a\x11.crm.lead.v1.Lead\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/{name=leads/*}:assign\x12q\n" +
 	"\x0eDisqualifyLead\x12\".crm.lead.v1.DisqualifyLeadRequest\x1a\x11.crm.lead.v1.Lead\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=leads/*}:disqualify\x12q\n" +
-	"\x0eReactivateLead\x12\".crm.lead.v1.ReactivateLeadRequest\x1a\x11.crm.lead.v1.Lead\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=leads/*}:reactivate\x12~\n" +
-	"\x0eCreateActivity\x12\".crm.lead.v1.CreateActivityRequest\x1a\x15.crm.lead.v1.Activity\"1\x82\xd3\xe4\x93\x02+:\bactivity\"\x1f/v1/{parent=leads/*}/activities\x12\x82\x01\n" +
-	"\x0eListActivities\x12\".crm.lead.v1.ListActivitiesRequest\x1a#.crm.lead.v1.ListActivitiesResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=leads/*}/activities\x12\x84\x01\n" +
+	"\x0eReactivateLead\x12\".crm.lead.v1.ReactivateLeadRequest\x1a\x11.crm.lead.v1.Lead\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=leads/*}:reactivate\x12\x84\x01\n" +
 	"\x0eFindDuplicates\x12\".crm.lead.v1.FindDuplicatesRequest\x1a#.crm.lead.v1.FindDuplicatesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=leads/*}:findDuplicates\x12u\n" +
 	"\n" +
 	"MergeLeads\x12\x1e.crm.lead.v1.MergeLeadsRequest\x1a\x1f.crm.lead.v1.MergeLeadsResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{primary=leads/*}:merge\x12u\n" +
@@ -3595,7 +3409,7 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(DuplicateRule)(0),                       // 0: crm.lead.v1.DuplicateRule
 	(ImportMode)(0),                          // 1: crm.lead.v1.ImportMode
@@ -3641,45 +3455,41 @@ var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(*AssignLeadRequest)(nil),                // 41: crm.lead.v1.AssignLeadRequest
 	(*DisqualifyLeadRequest)(nil),            // 42: crm.lead.v1.DisqualifyLeadRequest
 	(*ReactivateLeadRequest)(nil),            // 43: crm.lead.v1.ReactivateLeadRequest
-	(*CreateActivityRequest)(nil),            // 44: crm.lead.v1.CreateActivityRequest
-	(*ListActivitiesRequest)(nil),            // 45: crm.lead.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil),           // 46: crm.lead.v1.ListActivitiesResponse
-	(*ListAuditEntriesRequest)(nil),          // 47: crm.lead.v1.ListAuditEntriesRequest
-	nil,                                      // 48: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	(v1.AccountType)(0),                      // 49: crm.account.v1.AccountType
-	(*v11.OrderLine)(nil),                    // 50: crm.order.v1.OrderLine
-	(*date.Date)(nil),                        // 51: google.type.Date
-	(*money.Money)(nil),                      // 52: google.type.Money
-	(*v1.AccountMatch)(nil),                  // 53: crm.account.v1.AccountMatch
-	(*v1.ContactMatch)(nil),                  // 54: crm.account.v1.ContactMatch
-	(*Lead)(nil),                             // 55: crm.lead.v1.Lead
-	(*timestamppb.Timestamp)(nil),            // 56: google.protobuf.Timestamp
-	(Source)(0),                              // 57: crm.lead.v1.Source
-	(*fieldmaskpb.FieldMask)(nil),            // 58: google.protobuf.FieldMask
-	(DisqualificationReason)(0),              // 59: crm.lead.v1.DisqualificationReason
-	(*Activity)(nil),                         // 60: crm.lead.v1.Activity
-	(*emptypb.Empty)(nil),                    // 61: google.protobuf.Empty
-	(*v12.ListAuditEntriesResponse)(nil),     // 62: crm.audit.v1.ListAuditEntriesResponse
+	(*ListAuditEntriesRequest)(nil),          // 44: crm.lead.v1.ListAuditEntriesRequest
+	nil,                                      // 45: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	(v1.AccountType)(0),                      // 46: crm.account.v1.AccountType
+	(*v11.OrderLine)(nil),                    // 47: crm.order.v1.OrderLine
+	(*date.Date)(nil),                        // 48: google.type.Date
+	(*money.Money)(nil),                      // 49: google.type.Money
+	(*v1.AccountMatch)(nil),                  // 50: crm.account.v1.AccountMatch
+	(*v1.ContactMatch)(nil),                  // 51: crm.account.v1.ContactMatch
+	(*Lead)(nil),                             // 52: crm.lead.v1.Lead
+	(*timestamppb.Timestamp)(nil),            // 53: google.protobuf.Timestamp
+	(Source)(0),                              // 54: crm.lead.v1.Source
+	(*fieldmaskpb.FieldMask)(nil),            // 55: google.protobuf.FieldMask
+	(DisqualificationReason)(0),              // 56: crm.lead.v1.DisqualificationReason
+	(*emptypb.Empty)(nil),                    // 57: google.protobuf.Empty
+	(*v12.ListAuditEntriesResponse)(nil),     // 58: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	5,  // 0: crm.lead.v1.QualifyLeadRequest.new_account:type_name -> crm.lead.v1.NewAccount
 	6,  // 1: crm.lead.v1.QualifyLeadRequest.new_contact:type_name -> crm.lead.v1.NewContact
 	8,  // 2: crm.lead.v1.QualifyLeadRequest.opportunity:type_name -> crm.lead.v1.NewOpportunity
 	7,  // 3: crm.lead.v1.QualifyLeadRequest.order:type_name -> crm.lead.v1.NewOrder
-	49, // 4: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
-	50, // 5: crm.lead.v1.NewOrder.lines:type_name -> crm.order.v1.OrderLine
-	51, // 6: crm.lead.v1.NewOrder.expected_fulfillment_date:type_name -> google.type.Date
-	52, // 7: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
-	51, // 8: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
-	53, // 9: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
-	54, // 10: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	48, // 11: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	55, // 12: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
-	55, // 13: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
-	56, // 14: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
-	56, // 15: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
-	56, // 16: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
-	56, // 17: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
+	46, // 4: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
+	47, // 5: crm.lead.v1.NewOrder.lines:type_name -> crm.order.v1.OrderLine
+	48, // 6: crm.lead.v1.NewOrder.expected_fulfillment_date:type_name -> google.type.Date
+	49, // 7: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
+	48, // 8: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
+	50, // 9: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
+	51, // 10: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
+	45, // 11: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	52, // 12: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
+	52, // 13: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
+	53, // 14: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	53, // 15: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	53, // 16: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
+	53, // 17: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
 	15, // 18: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
 	15, // 19: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
 	15, // 20: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
@@ -3691,9 +3501,9 @@ var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	19, // 26: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
 	1,  // 27: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
 	2,  // 28: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
-	57, // 29: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
+	54, // 29: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
 	20, // 30: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
-	55, // 31: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
+	52, // 31: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
 	22, // 32: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
 	25, // 33: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
 	23, // 34: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
@@ -3701,67 +3511,61 @@ var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	3,  // 36: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
 	18, // 37: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
 	23, // 38: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
-	56, // 39: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
-	56, // 40: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	53, // 39: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	53, // 40: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
 	24, // 41: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
 	31, // 42: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	55, // 43: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	52, // 43: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
 	0,  // 44: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
 	0,  // 45: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
 	34, // 46: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
 	0,  // 47: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	55, // 48: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	55, // 49: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	55, // 50: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	58, // 51: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	59, // 52: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	60, // 53: crm.lead.v1.CreateActivityRequest.activity:type_name -> crm.lead.v1.Activity
-	60, // 54: crm.lead.v1.ListActivitiesResponse.activities:type_name -> crm.lead.v1.Activity
-	35, // 55: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	36, // 56: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	37, // 57: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	39, // 58: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	40, // 59: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	41, // 60: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	42, // 61: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	43, // 62: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	44, // 63: crm.lead.v1.LeadService.CreateActivity:input_type -> crm.lead.v1.CreateActivityRequest
-	45, // 64: crm.lead.v1.LeadService.ListActivities:input_type -> crm.lead.v1.ListActivitiesRequest
-	29, // 65: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	11, // 66: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
-	13, // 67: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
-	17, // 68: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
-	26, // 69: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
-	27, // 70: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
-	32, // 71: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	4,  // 72: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
-	9,  // 73: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
-	47, // 74: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
-	55, // 75: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	55, // 76: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	38, // 77: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	55, // 78: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	61, // 79: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	55, // 80: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	55, // 81: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	55, // 82: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	60, // 83: crm.lead.v1.LeadService.CreateActivity:output_type -> crm.lead.v1.Activity
-	46, // 84: crm.lead.v1.LeadService.ListActivities:output_type -> crm.lead.v1.ListActivitiesResponse
-	30, // 85: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	12, // 86: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	14, // 87: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
-	21, // 88: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
-	25, // 89: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
-	28, // 90: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
-	33, // 91: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	55, // 92: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
-	10, // 93: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
-	62, // 94: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	75, // [75:95] is the sub-list for method output_type
-	55, // [55:75] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	52, // 48: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	52, // 49: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	52, // 50: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	55, // 51: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	56, // 52: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	35, // 53: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	36, // 54: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	37, // 55: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	39, // 56: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	40, // 57: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	41, // 58: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	42, // 59: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	43, // 60: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	29, // 61: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	11, // 62: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	13, // 63: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
+	17, // 64: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
+	26, // 65: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
+	27, // 66: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
+	32, // 67: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	4,  // 68: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
+	9,  // 69: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
+	44, // 70: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
+	52, // 71: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	52, // 72: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	38, // 73: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	52, // 74: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	57, // 75: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	52, // 76: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	52, // 77: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	52, // 78: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	30, // 79: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	12, // 80: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	14, // 81: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	21, // 82: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
+	25, // 83: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
+	28, // 84: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
+	33, // 85: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	52, // 86: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
+	10, // 87: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
+	58, // 88: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	71, // [71:89] is the sub-list for method output_type
+	53, // [53:71] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }
@@ -3790,7 +3594,7 @@ func file_crm_lead_v1_lead_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   45,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,8 +29,6 @@ const (
 	LeadService_AssignLead_FullMethodName               = "/crm.lead.v1.LeadService/AssignLead"
 	LeadService_DisqualifyLead_FullMethodName           = "/crm.lead.v1.LeadService/DisqualifyLead"
 	LeadService_ReactivateLead_FullMethodName           = "/crm.lead.v1.LeadService/ReactivateLead"
-	LeadService_CreateActivity_FullMethodName           = "/crm.lead.v1.LeadService/CreateActivity"
-	LeadService_ListActivities_FullMethodName           = "/crm.lead.v1.LeadService/ListActivities"
 	LeadService_FindDuplicates_FullMethodName           = "/crm.lead.v1.LeadService/FindDuplicates"
 	LeadService_MergeLeads_FullMethodName               = "/crm.lead.v1.LeadService/MergeLeads"
 	LeadService_GetLeadStatistics_FullMethodName        = "/crm.lead.v1.LeadService/GetLeadStatistics"
@@ -72,18 +70,16 @@ type LeadServiceClient interface {
 	DisqualifyLead(ctx context.Context, in *DisqualifyLeadRequest, opts ...grpc.CallOption) (*Lead, error)
 	// Puts a DISQUALIFIED lead back into the funnel, at the status it had.
 	ReactivateLead(ctx context.Context, in *ReactivateLeadRequest, opts ...grpc.CallOption) (*Lead, error)
-	// Logs a note, call, email or meeting on a lead.
-	CreateActivity(ctx context.Context, in *CreateActivityRequest, opts ...grpc.CallOption) (*Activity, error)
-	// Lists a lead's activities, latest first.
-	ListActivities(ctx context.Context, in *ListActivitiesRequest, opts ...grpc.CallOption) (*ListActivitiesResponse, error)
 	// Finds the leads that look like this one, and by which rules.
 	FindDuplicates(ctx context.Context, in *FindDuplicatesRequest, opts ...grpc.CallOption) (*FindDuplicatesResponse, error)
 	// Merges duplicates into a primary lead: the primary keeps its id and
 	// takes field values as chosen (by default its own, or the first
-	// duplicate's where its own is empty), their activities move to it, and
-	// the duplicates become MERGED (kept, read-only, pointing at the
-	// primary), all in one transaction. A dry run returns the same answer and
-	// changes nothing. Converted or already merged leads cannot be merged.
+	// duplicate's where its own is empty), and the duplicates become MERGED
+	// (kept, read-only, pointing at the primary), all in one transaction. A
+	// dry run returns the same answer and changes nothing. Converted or
+	// already merged leads cannot be merged. Activities live in the workflow
+	// service, which moves the duplicates' activities to the primary when it
+	// sees LeadsMerged.
 	MergeLeads(ctx context.Context, in *MergeLeadsRequest, opts ...grpc.CallOption) (*MergeLeadsResponse, error)
 	// Counts leads created in a time range by status, source, campaign and
 	// owner, with conversion rates, time to qualify and disqualification
@@ -211,26 +207,6 @@ func (c *leadServiceClient) ReactivateLead(ctx context.Context, in *ReactivateLe
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Lead)
 	err := c.cc.Invoke(ctx, LeadService_ReactivateLead_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *leadServiceClient) CreateActivity(ctx context.Context, in *CreateActivityRequest, opts ...grpc.CallOption) (*Activity, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Activity)
-	err := c.cc.Invoke(ctx, LeadService_CreateActivity_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *leadServiceClient) ListActivities(ctx context.Context, in *ListActivitiesRequest, opts ...grpc.CallOption) (*ListActivitiesResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListActivitiesResponse)
-	err := c.cc.Invoke(ctx, LeadService_ListActivities_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -369,18 +345,16 @@ type LeadServiceServer interface {
 	DisqualifyLead(context.Context, *DisqualifyLeadRequest) (*Lead, error)
 	// Puts a DISQUALIFIED lead back into the funnel, at the status it had.
 	ReactivateLead(context.Context, *ReactivateLeadRequest) (*Lead, error)
-	// Logs a note, call, email or meeting on a lead.
-	CreateActivity(context.Context, *CreateActivityRequest) (*Activity, error)
-	// Lists a lead's activities, latest first.
-	ListActivities(context.Context, *ListActivitiesRequest) (*ListActivitiesResponse, error)
 	// Finds the leads that look like this one, and by which rules.
 	FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error)
 	// Merges duplicates into a primary lead: the primary keeps its id and
 	// takes field values as chosen (by default its own, or the first
-	// duplicate's where its own is empty), their activities move to it, and
-	// the duplicates become MERGED (kept, read-only, pointing at the
-	// primary), all in one transaction. A dry run returns the same answer and
-	// changes nothing. Converted or already merged leads cannot be merged.
+	// duplicate's where its own is empty), and the duplicates become MERGED
+	// (kept, read-only, pointing at the primary), all in one transaction. A
+	// dry run returns the same answer and changes nothing. Converted or
+	// already merged leads cannot be merged. Activities live in the workflow
+	// service, which moves the duplicates' activities to the primary when it
+	// sees LeadsMerged.
 	MergeLeads(context.Context, *MergeLeadsRequest) (*MergeLeadsResponse, error)
 	// Counts leads created in a time range by status, source, campaign and
 	// owner, with conversion rates, time to qualify and disqualification
@@ -457,12 +431,6 @@ func (UnimplementedLeadServiceServer) DisqualifyLead(context.Context, *Disqualif
 }
 func (UnimplementedLeadServiceServer) ReactivateLead(context.Context, *ReactivateLeadRequest) (*Lead, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReactivateLead not implemented")
-}
-func (UnimplementedLeadServiceServer) CreateActivity(context.Context, *CreateActivityRequest) (*Activity, error) {
-	return nil, status.Error(codes.Unimplemented, "method CreateActivity not implemented")
-}
-func (UnimplementedLeadServiceServer) ListActivities(context.Context, *ListActivitiesRequest) (*ListActivitiesResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListActivities not implemented")
 }
 func (UnimplementedLeadServiceServer) FindDuplicates(context.Context, *FindDuplicatesRequest) (*FindDuplicatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FindDuplicates not implemented")
@@ -655,42 +623,6 @@ func _LeadService_ReactivateLead_Handler(srv interface{}, ctx context.Context, d
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LeadServiceServer).ReactivateLead(ctx, req.(*ReactivateLeadRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _LeadService_CreateActivity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CreateActivityRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(LeadServiceServer).CreateActivity(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: LeadService_CreateActivity_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(LeadServiceServer).CreateActivity(ctx, req.(*CreateActivityRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _LeadService_ListActivities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListActivitiesRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(LeadServiceServer).ListActivities(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: LeadService_ListActivities_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(LeadServiceServer).ListActivities(ctx, req.(*ListActivitiesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -902,14 +834,6 @@ var LeadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReactivateLead",
 			Handler:    _LeadService_ReactivateLead_Handler,
-		},
-		{
-			MethodName: "CreateActivity",
-			Handler:    _LeadService_CreateActivity_Handler,
-		},
-		{
-			MethodName: "ListActivities",
-			Handler:    _LeadService_ListActivities_Handler,
 		},
 		{
 			MethodName: "FindDuplicates",

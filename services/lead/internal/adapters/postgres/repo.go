@@ -295,15 +295,6 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 				b.Queue(noteDuplicateLead, l.ID, after.Email, after.Phone, after.CompanyAndName)
 			}
 		}
-		if a := ch.Activity; a != nil {
-			var dur *time.Duration
-			if a.Duration > 0 {
-				dur = &a.Duration
-			}
-			b.Queue(`INSERT INTO activities (id, lead_id, type, subject, body, direction, duration, occur_at, author, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-				a.ID, a.LeadID, string(a.Type), a.Subject, a.Body, string(a.Direction), dur, a.OccurAt, a.Author, a.CreatedAt)
-		}
 		outbox.Queue(b, msgs...)
 		audit.Queue(b, entry)
 		if err := q.SendBatch(ctx, b).Close(); err != nil {
@@ -343,7 +334,7 @@ func (r *Repo) messages(ctx context.Context, l *domain.Lead, ch app.Change) ([]o
 
 // Merge implements app.Repository.
 func (r *Repo) Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.UUID, dryRun bool,
-	fn func(primary *domain.Lead, duplicates []*domain.Lead, activities int) (app.Change, error)) (*domain.Lead, []*domain.Lead, error) {
+	fn func(primary *domain.Lead, duplicates []*domain.Lead) (app.Change, error)) (*domain.Lead, []*domain.Lead, error) {
 	var outPrimary *domain.Lead
 	var outDups []*domain.Lead
 	err := pg.InTx(ctx, r.pool, func(ctx context.Context) error {
@@ -375,10 +366,6 @@ func (r *Repo) Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.U
 				return domain.ErrNotFound(id)
 			}
 		}
-		var activities int
-		if err := q.QueryRow(ctx, `SELECT count(*) FROM activities WHERE lead_id = ANY($1)`, duplicates).Scan(&activities); err != nil {
-			return err
-		}
 		outPrimary = byID[primary]
 		was := map[uuid.UUID]*leadv1.Lead{}
 		for _, l := range byID {
@@ -391,7 +378,7 @@ func (r *Repo) Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.U
 			d := *byID[id]
 			outDups[i] = &d
 		}
-		ch, err := fn(outPrimary, outDups, activities)
+		ch, err := fn(outPrimary, outDups)
 		if err != nil || dryRun {
 			return err
 		}
@@ -409,7 +396,6 @@ func (r *Repo) Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.U
 			}
 			entries = append(entries, e)
 		}
-		b.Queue(`UPDATE activities SET lead_id = $1 WHERE lead_id = ANY($2)`, primary, duplicates)
 		outbox.Queue(b, msgs...)
 		audit.Queue(b, entries...)
 		return q.SendBatch(ctx, b).Close()

@@ -144,37 +144,6 @@ func (s *Server) ReactivateLead(ctx context.Context, req *leadv1.ReactivateLeadR
 	})
 }
 
-func (s *Server) CreateActivity(ctx context.Context, req *leadv1.CreateActivityRequest) (_ *leadv1.Activity, err error) {
-	defer s.wakeRelay(&err)
-	id, err := resname.ParseField(req.GetParent(), "leads", "parent")
-	if err != nil {
-		return nil, err
-	}
-	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "CreateActivity", req, func(ctx context.Context) (*leadv1.Activity, error) {
-		a, err := s.app.LogActivity(ctx, id, protomap.ActivityFromProto(req.GetActivity()), req.GetRequestId())
-		if err != nil {
-			return nil, apperr.PrefixFields(err, "activity.")
-		}
-		return protomap.Activity(a), nil
-	})
-}
-
-func (s *Server) ListActivities(ctx context.Context, req *leadv1.ListActivitiesRequest) (*leadv1.ListActivitiesResponse, error) {
-	id, err := resname.ParseField(req.GetParent(), "leads", "parent")
-	if err != nil {
-		return nil, err
-	}
-	acts, next, err := s.app.ListActivities(ctx, id, paging.Size(req.GetPageSize()), req.GetPageToken())
-	if err != nil {
-		return nil, err
-	}
-	resp := &leadv1.ListActivitiesResponse{Activities: make([]*leadv1.Activity, len(acts)), NextPageToken: next}
-	for i, a := range acts {
-		resp.Activities[i] = protomap.Activity(a)
-	}
-	return resp, nil
-}
-
 func (s *Server) ListAuditEntries(ctx context.Context, req *leadv1.ListAuditEntriesRequest) (*auditv1.ListAuditEntriesResponse, error) {
 	q, collection, id, err := audit.ParseRequest(req, "leads", "webForms")
 	if err != nil {
@@ -209,10 +178,7 @@ func (s *Server) MergeLeads(ctx context.Context, req *leadv1.MergeLeadsRequest) 
 		if err != nil {
 			return nil, err
 		}
-		resp := &leadv1.MergeLeadsResponse{
-			Lead: protomap.Lead(res.Lead), ChangedFields: res.Changed,
-			MovedActivities: int32(res.MovedActivities), DryRun: req.GetDryRun(),
-		}
+		resp := &leadv1.MergeLeadsResponse{Lead: protomap.Lead(res.Lead), ChangedFields: res.Changed, DryRun: req.GetDryRun()}
 		for _, m := range res.Merged {
 			resp.MergedLeads = append(resp.MergedLeads, protomap.Lead(m))
 		}
