@@ -40,3 +40,17 @@ type Activity struct {
 	Author    string
 	CreatedAt time.Time
 }
+
+// ActivityDone records that an activity regarding the lead was done (logged
+// or completed) at: LastActivityAt moves forward to it, never back, so the
+// same activity told twice or activities told out of order change nothing
+// more. A merged lead stays as it is: the workflow service moves its
+// activities to the lead it was merged into.
+func (l *Lead) ActivityDone(at time.Time, actor string, now time.Time) []Event {
+	if l.Status == StatusMerged || l.LastActivityAt != nil && !at.After(*l.LastActivityAt) {
+		return nil
+	}
+	l.LastActivityAt = &at
+	l.touch(actor, now)
+	return []Event{Updated{Changed: []string{"last_activity_time"}}}
+}

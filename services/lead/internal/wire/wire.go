@@ -80,6 +80,7 @@ func Spec(opts ...Option) service.Spec {
 			for _, c := range eventport.ConversionConsumers(rt.Config.EventsNamespace, svc) {
 				rt.Consume(c)
 			}
+			rt.Consume(eventport.ActivityConsumer(rt.Config.EventsNamespace, svc))
 			srv := grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick).
 				WithImports(app.NewImporter(repo, svc, phoneRegion), set.imports, validator)
 			leadv1.RegisterLeadServiceServer(rt.GRPC, srv)

@@ -1,6 +1,7 @@
 // Package events is the lead service's inbound event port: it follows the
 // account, opportunity and order services' events to see conversions
-// complete or fail.
+// complete or fail, and the workflow service's activity events for the
+// leads' last activity time.
 package events
 
 import (
