@@ -96,3 +96,15 @@ var renewalNamespace = uuid.MustParse("6f1c2b4e-5d0a-4c8e-9b7a-3e2f1d0c9b8a")
 func RenewalOpportunityID(contract uuid.UUID, term int) uuid.UUID {
 	return uuid.NewSHA1(renewalNamespace, fmt.Appendf(nil, "contract-renewal/%s/%d", contract, term))
 }
+
+// leadActivityNamespace names the event ids of exported lead activities
+// (UUID v5).
+var leadActivityNamespace = uuid.MustParse("2b7e9c41-0f6d-4a3b-8e15-7c9d2a4f6b30")
+
+// LeadActivityEventID is the event id of the LeadActivityLogged that
+// carries lead activity activity over to the workflow service: the same
+// on every export, so exporting again publishes nothing new (JetStream
+// drops it within its duplicate window, the consumers' inboxes after).
+func LeadActivityEventID(activity uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(leadActivityNamespace, fmt.Appendf(nil, "lead-activity/%s", activity))
+}

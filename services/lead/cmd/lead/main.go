@@ -1,5 +1,6 @@
-// Command lead runs the lead service: leads, their lifecycle and their
-// communication history, over gRPC, with every change published on NATS.
+// Command lead runs the lead service: leads and their lifecycle, over
+// gRPC, with every change published on NATS. `lead export-activities`
+// carries the activities it kept over to the workflow service.
 package main
 
 import (

@@ -61,6 +61,15 @@ type Repository interface {
 	Merge(ctx context.Context, primary uuid.UUID, duplicates []uuid.UUID, dryRun bool,
 		fn func(primary *domain.Lead, duplicates []*domain.Lead) (Change, error)) (*domain.Lead, []*domain.Lead, error)
 	Statistics(ctx context.Context, q StatisticsQuery) (Statistics, error)
+	// ExportActivities writes, in one transaction, a LeadActivityLogged
+	// event for each of up to limit of the activities the lead service
+	// kept, those after `after` in id order not exported yet (or every one,
+	// when all), and notes them exported. Each event carries the lead the
+	// activity belongs to now (the lead its own was merged into, if it
+	// was) and has an id derived from the activity's. It returns how many
+	// it wrote and the last activity id of the page, uuid.Nil when none
+	// was left.
+	ExportActivities(ctx context.Context, after uuid.UUID, limit int, all bool) (int, uuid.UUID, error)
 	// ListAudit pages through the audit trail.
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
 }
