@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/authn"
@@ -60,21 +62,41 @@ func TestLeadRolesAreEnforced(t *testing.T) {
 	// Reassigning is for managers.
 	_, err = s.client.AssignLead(testkit.As("sam", "sales"), &leadv1.AssignLeadRequest{Name: lead.Name, Owner: "sue"})
 	testkit.RequireDenied(t, "sales reassigns", err)
-	// ops and services have nothing to do with leads; a token without
-	// roles gets nowhere.
+	// ops have nothing to do with leads; a token without roles gets
+	// nowhere.
 	noRoles, err := authn.Mint([]byte(testkit.AuthSecret), testkit.AuthIssuer, testkit.AuthAudience, "nobody", nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, ctx := range map[string]context.Context{
-		"ops": testkit.As("olga", "ops"), "service": testkit.As("service:account", "service"),
-		"no roles": testkit.WithToken(t.Context(), noRoles),
+		"ops": testkit.As("olga", "ops"), "no roles": testkit.WithToken(t.Context(), noRoles),
 	} {
 		_, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Intruder", Company: "X"}})
 		testkit.RequireDenied(t, name+" creates", err)
 		_, err = s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: lead.Name})
 		testkit.RequireDenied(t, name+" reads", err)
 	}
+	// A service identity (the workflow service) reads and updates any
+	// lead, as itself, and does nothing else.
+	svc := testkit.As("service:workflow", "service")
+	got, err = s.client.GetLead(svc, &leadv1.GetLeadRequest{Name: lead.Name})
+	if err != nil || !proto.Equal(got, lead) {
+		t.Fatalf("service reads: %v, %v", got, err)
+	}
+	next := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Microsecond)
+	lead, err = s.client.UpdateLead(svc, &leadv1.UpdateLeadRequest{
+		Lead:       &leadv1.Lead{Name: lead.Name, Etag: lead.Etag, NextContactTime: timestamppb.New(next)},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"next_contact_time"}},
+	})
+	if err != nil || !lead.NextContactTime.AsTime().Equal(next) || lead.UpdatedBy != "service:workflow" || lead.Owner != "sam" {
+		t.Fatalf("service updates: %v, %v", lead, err)
+	}
+	_, err = s.client.CreateLead(svc, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Robot", Company: "X"}})
+	testkit.RequireDenied(t, "service creates", err)
+	_, err = s.client.ListLeads(svc, &leadv1.ListLeadsRequest{})
+	testkit.RequireDenied(t, "service lists", err)
+	_, err = s.client.AssignLead(svc, &leadv1.AssignLeadRequest{Name: lead.Name, Owner: "sue"})
+	testkit.RequireDenied(t, "service reassigns", err)
 	list, err := s.client.ListLeads(testkit.As("root"), &leadv1.ListLeadsRequest{})
 	if err != nil || len(list.Leads) != 1 {
 		t.Fatalf("leads after refused calls: %v, %v", list, err)

@@ -94,15 +94,15 @@ func Spec(opts ...Option) service.Spec {
 // Who may call each RPC of the lead service (LeadService and
 // WebFormService; deny by default: a method missing here is refused, and
 // the service does not start). admin may call everything; "service"
-// identities read and update a lead (the workflow service: leads it has
-// not seen yet, its rules' update actions), nothing else. Within these, a salesperson
-// reads, changes and reports on only the leads (and import jobs) it owns:
-// the use cases check that (authz.Scope), with PermissionDenied for others'
-// leads. Finding and merging duplicates spans owners, so it is for
-// managers.
+// identities only GetLead and UpdateLead: the workflow service reads leads
+// and sets their fields (its rules' actions) as itself. Within these, a
+// salesperson reads, changes and reports on only the leads (and import
+// jobs) it owns, a service identity every lead: the use cases check that
+// (authz.Scope), with PermissionDenied for others' leads. Finding and
+// merging duplicates spans owners, so it is for managers.
 var Rules = map[string]authz.Rule{
 	// Reads.
-	leadv1.LeadService_GetLead_FullMethodName:                  authz.Allow(manager, sales, authz.Service).WithReach("sales: own"),
+	leadv1.LeadService_GetLead_FullMethodName:                  authz.Allow(manager, sales, authz.Service).WithReach("sales: own; service: all"),
 	leadv1.LeadService_ListLeads_FullMethodName:                authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_FindDuplicates_FullMethodName:           authz.Allow(manager),
 	leadv1.LeadService_ListDuplicateGroups_FullMethodName:      authz.Allow(manager),
@@ -117,7 +117,7 @@ var Rules = map[string]authz.Rule{
 	// Changes.
 	leadv1.LeadService_CreateLead_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself"),
 	leadv1.LeadService_ImportLeads_FullMethodName:    authz.Allow(manager, sales).WithReach("sales: owned by itself; updates own"),
-	leadv1.LeadService_UpdateLead_FullMethodName:     authz.Allow(manager, sales, authz.Service).WithReach("sales: own; service: workflow rules"),
+	leadv1.LeadService_UpdateLead_FullMethodName:     authz.Allow(manager, sales, authz.Service).WithReach("sales: own; service: all"),
 	leadv1.LeadService_QualifyLead_FullMethodName:    authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_DisqualifyLead_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_ReactivateLead_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
