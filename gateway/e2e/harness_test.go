@@ -25,6 +25,7 @@ type stack struct {
 	account  *testkit.Proc
 	opps     *testkit.Proc
 	orders   *testkit.Proc
+	workflow *testkit.Proc
 	gateway  *testkit.Proc
 	grpc     leadv1.LeadServiceClient
 	accounts accountv1.AccountServiceClient
@@ -51,9 +52,10 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		n = testkit.PrivateNATS(t)
 	}
 	leadAddr, accountAddr, oppAddr, orderAddr, httpAddr := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
+	workflowAddr := testkit.FreeAddr(t)
 	common := []string{"METRICS_ADDR=off", "NATS_URL=" + n.URL, "EVENTS_NAMESPACE=" + n.Namespace,
 		"PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s",
-		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "OPPORTUNITY_GRPC_ADDR=" + oppAddr, "ORDER_GRPC_ADDR=" + orderAddr, "ACCOUNT_CALL_TIMEOUT=1s",
+		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "OPPORTUNITY_GRPC_ADDR=" + oppAddr, "ORDER_GRPC_ADDR=" + orderAddr, "WORKFLOW_GRPC_ADDR=" + workflowAddr, "ACCOUNT_CALL_TIMEOUT=1s",
 		"TIMER_POLL_INTERVAL=200ms"}
 	common = append(common, testkit.AuthEnv()...)
 	account := testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
@@ -64,12 +66,14 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		append(append([]string{"GRPC_ADDR=" + orderAddr}, common...), testkit.DatabaseEnv(db, "order")...)...)
 	lead := testkit.StartProc(t, "lead", testkit.Binary(t, "github.com/crmsuite/crm/services/lead/cmd/lead"), leadAddr,
 		append(append(append([]string{"GRPC_ADDR=" + leadAddr}, common...), testkit.DatabaseEnv(db, "lead")...), o.leadEnv...)...)
+	workflow := testkit.StartProc(t, "workflow", testkit.Binary(t, "github.com/crmsuite/crm/services/workflow/cmd/workflow"), workflowAddr,
+		append(append([]string{"GRPC_ADDR=" + workflowAddr}, common...), testkit.DatabaseEnv(db, "workflow")...)...)
 	gw := testkit.StartProc(t, "gateway", testkit.Binary(t, "github.com/crmsuite/crm/gateway/cmd/gateway"), httpAddr,
 		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "ACCOUNT_GRPC_ADDR="+accountAddr, "OPPORTUNITY_GRPC_ADDR="+oppAddr, "ORDER_GRPC_ADDR="+orderAddr,
-		"MAX_BODY_BYTES=65536",
+		"WORKFLOW_GRPC_ADDR="+workflowAddr, "MAX_BODY_BYTES=65536",
 		"LOG_LEVEL=warn", "LOG_FORMAT=text")
 	s := &stack{
-		base: "http://" + httpAddr, nats: n, lead: lead, account: account, opps: opps, orders: orders, gateway: gw,
+		base: "http://" + httpAddr, nats: n, lead: lead, account: account, opps: opps, orders: orders, workflow: workflow, gateway: gw,
 		http: &http.Client{Timeout: 15 * time.Second},
 	}
 	s.grpc = leadv1.NewLeadServiceClient(testkit.Dial(t, leadAddr))

@@ -44,6 +44,7 @@ func run(ctx context.Context) error {
 		"account":     env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
 		"opportunity": env.String("OPPORTUNITY_GRPC_ADDR", "127.0.0.1:9103"),
 		"order":       env.String("ORDER_GRPC_ADDR", "127.0.0.1:9104"),
+		"workflow":    env.String("WORKFLOW_GRPC_ADDR", "127.0.0.1:9105"),
 	}
 	cfg := server.Config{
 		MaxBodyBytes:    int64(env.Int("MAX_BODY_BYTES", 1<<20)),

@@ -32,6 +32,7 @@ import (
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
+	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
 	"github.com/crmsuite/crm/platform/grpcx"
 )
 
@@ -123,6 +124,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 			}
 		case "order":
 			if err := orderv1.RegisterOrderServiceHandlerClient(ctx, mux, orderv1.NewOrderServiceClient(u.Conn)); err != nil {
+				return nil, err
+			}
+		case "workflow":
+			if err := workflowv1.RegisterWorkflowServiceHandlerClient(ctx, mux, workflowv1.NewWorkflowServiceClient(u.Conn)); err != nil {
 				return nil, err
 			}
 		default:
@@ -324,8 +329,17 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			level = slog.LevelInfo
 		}
 		log.LogAttrs(r.Context(), level, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", loggedPath(r.URL.Path)),
 			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
 			slog.String("duration", strconv.FormatFloat(time.Since(start).Seconds()*1000, 'f', 2, 64)+"ms"))
 	})
+}
+
+// loggedPath is a request's path as logs may keep it: a calendar feed's
+// path is its secret token.
+func loggedPath(p string) string {
+	if strings.HasPrefix(p, "/v1/calendars/") {
+		return "/v1/calendars/{token}"
+	}
+	return p
 }
