@@ -1,6 +1,7 @@
 // Package server is the REST gateway: grpc-gateway in front of every
-// service, plus health, readiness, the OpenAPI document, metrics, request
-// size limits, per-caller rate limits and access logs.
+// service, plus health, readiness, the OpenAPI document (JSON and YAML),
+// metrics, request size limits, per-caller rate limits, access logs, and
+// google.rpc.Status 404s for unknown paths.
 package server
 
 import (
