@@ -12,10 +12,17 @@ TOOLS := github.com/bufbuild/buf/cmd/buf \
          google.golang.org/protobuf/cmd/protoc-gen-go \
          google.golang.org/grpc/cmd/protoc-gen-go-grpc \
          github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \
-         github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
-GENERATED := gen/go/crm gateway/internal/openapi/crm.swagger.json
+         github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv3 \
+         github.com/grpc-ecosystem/grpc-gateway/v2/openapiv3-merge \
+         github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen \
+         ./cmd/openapidoc
+# Generated from proto/, committed, checked fresh by gen-check.
+OPENAPI   := gateway/internal/openapi
+GENERATED := gen/go/crm gen/descriptor $(OPENAPI)/openapi.json $(OPENAPI)/openapi.yaml gateway/restclient/restclient.gen.go
+# Node tools (OpenAPI linter, TypeScript client, grpc-js), pinned in tools/node.
+NODE_TOOLS := tools/node/node_modules/.bin
 
-.PHONY: help run build test bench gen gen-check lint tools vendor-protos deploy-check ci clean
+.PHONY: help run build test bench gen gen-check descriptors lint openapi-lint node-tools tools vendor-protos deploy-check ci clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,6 +36,7 @@ build: ## build every binary into bin/
 test: ## vet, then all tests with the race detector (real Postgres and NATS)
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 20m $(PKGS)
+	GOWORK=off $(GO) -C tools test ./cmd/openapidoc
 
 bench: build ## benchmarks: leads (leadbench), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench)
 	$(GO) run ./services/lead/cmd/leadbench $(BENCH_ARGS)
@@ -39,9 +47,19 @@ bench: build ## benchmarks: leads (leadbench), conversion across services (conve
 tools: ## build the pinned code generators into .bin/
 	GOWORK=off $(GO) -C tools build -o ../.bin/ $(TOOLS)
 
-gen: tools ## regenerate code and the OpenAPI document from proto/
-	rm -rf $(GENERATED)
+gen: tools ## regenerate code, the descriptor set, the OpenAPI document and its Go client from proto/
+	rm -rf $(GENERATED) .gen
 	.bin/buf generate
+	.bin/openapiv3-merge $$(find .gen/openapi -name '*.openapi.json' | LC_ALL=C sort) > .gen/merged.openapi.json
+	.bin/openapidoc -in .gen/merged.openapi.json -add $(OPENAPI)/handwritten.yaml \
+	  -json $(OPENAPI)/openapi.json -yaml $(OPENAPI)/openapi.yaml
+	.bin/oapi-codegen -config gateway/restclient/oapi-codegen.yaml $(OPENAPI)/openapi.json
+	rm -rf .gen
+	$(MAKE) --no-print-directory descriptors
+
+descriptors: tools ## the API's descriptor set for gRPC callers in other languages: gen/descriptor/crm.binpb
+	@mkdir -p gen/descriptor
+	.bin/buf build -o gen/descriptor/crm.binpb
 
 gen-check: gen ## fail when committed generated code is stale
 	@git diff --exit-code --stat -- $(GENERATED) && \
@@ -58,10 +76,18 @@ vendor-protos: ## re-print third_party/*.proto from the Go modules that carry th
 	GOWORK=off $(GO) -C tools run ./cmd/protovendor -out ../third_party
 	.bin/buf format -w third_party
 
+node-tools: ## install the pinned Node tools (tools/node, npm ci)
+	npm ci --prefix tools/node --no-audit --no-fund
+
+openapi-lint: ## lint the served OpenAPI document (Redocly, tools/node/redocly.yaml)
+	@test -x $(NODE_TOOLS)/redocly || { echo "run 'make node-tools' first"; exit 1; }
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  $(NODE_TOOLS)/redocly lint --config tools/node/redocly.yaml $(OPENAPI)/openapi.json
+
 deploy-check: ## render the Kubernetes overlays and check them
 	cd deploy/k8s/check && GOWORK=off $(GO) test -count=1 ./...
 
-ci: lint gen-check test deploy-check ## what CI runs
+ci: lint gen-check node-tools openapi-lint test deploy-check ## what CI runs
 
 clean: ## remove build output (keeps .data/, the local database)
 	rm -rf bin .bin

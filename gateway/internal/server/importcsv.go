@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -27,7 +28,8 @@ import (
 // and the import options as query parameters. The answer streams as
 // newline-delimited JSON: an ImportLeadsResponse per line (progress after
 // each committed batch, then the job). A file the gateway cannot start on
-// (empty, bad header, missing columns) gets a 400 status instead.
+// (empty, bad header, missing columns) gets a 400 status instead, and an
+// error before the first line (no token, not allowed) its own status.
 
 // csvColumns maps the documented column names to how they set a lead.
 var csvColumns = map[string]func(l *leadv1.Lead, v string) error{
@@ -160,19 +162,28 @@ func (c *csvImporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sendErr := make(chan error, 1)
 	go func() { sendErr <- c.sendRows(stream, cr, plan, opts) }()
 
-	w.Header().Set("Content-Type", "application/x-ndjson")
 	flusher, _ := w.(http.Flusher)
 	marshal := protojson.MarshalOptions{}
-	for {
+	for started := false; ; started = true {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if err != nil && !started {
+			// Nothing answered yet (no token, not allowed, service down):
+			// the status as for any call.
+			st := status.Convert(err)
+			writeStatus(w, st, runtime.HTTPStatusFromCode(st.Code()))
+			return
+		}
 		if err != nil {
-			// Headers may be out already: the error is the last line.
+			// The answer is under way: the error is its last line.
 			b, _ := protojson.Marshal(status.Convert(err).Proto())
 			_, _ = w.Write(append([]byte(`{"error":`), append(b, '}', '\n')...))
 			return
+		}
+		if !started {
+			w.Header().Set("Content-Type", "application/x-ndjson")
 		}
 		b, _ := marshal.Marshal(resp)
 		_, _ = w.Write(append(b, '\n'))

@@ -1,6 +1,7 @@
 // Package server is the REST gateway: grpc-gateway in front of every
-// service, plus health, readiness, the OpenAPI document, metrics, request
-// size limits, per-caller rate limits and access logs.
+// service, plus health, readiness, the OpenAPI document (JSON and YAML),
+// metrics, request size limits, per-caller rate limits, access logs, and
+// google.rpc.Status 404s for unknown paths.
 package server
 
 import (
@@ -138,17 +139,29 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", readyz(upstreams))
-	root.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(openapi.JSON)
-	})
+	root.HandleFunc("GET /openapi.json", serveDoc("application/json", openapi.JSON))
+	root.HandleFunc("GET /openapi.yaml", serveDoc("application/yaml", openapi.YAML))
 	root.Handle("GET /metrics", promhttp.Handler())
 	if cfg.Pprof {
 		root.HandleFunc("/debug/pprof/", pprof.Index)
 		root.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
 	root.Handle("/v1/", api)
+	// Anything else is a 404 in the API's error shape, not a text page.
+	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, status.New(codes.NotFound, "no such path: "+r.URL.Path), http.StatusNotFound)
+	})
 	return accessLog(log, root), nil
+}
+
+// serveDoc serves a document the gateway embeds; browsers' tools (Swagger
+// UI, Redoc on another origin) may fetch it.
+func serveDoc(contentType string, doc []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		_, _ = w.Write(doc)
+	}
 }
 
 // forwardHeader passes on what services need: Authorization (grpc-gateway

@@ -110,10 +110,11 @@ func TestUnimplementedAndUnknownRoutesAreNotServerErrors(t *testing.T) {
 	for path, want := range map[string]int{
 		"/v1/leads":       http.StatusNotImplemented, // ListLeads is not implemented by the recorder
 		"/v1/nowhere":     http.StatusNotFound,
-		"/definitely/not": http.StatusNotFound,
+		"/definitely/not": http.StatusNotFound, // a google.rpc.Status too, not a text page
 		"/readyz":         http.StatusOK,
 		"/healthz":        http.StatusOK,
 		"/openapi.json":   http.StatusOK,
+		"/openapi.yaml":   http.StatusOK,
 		"/metrics":        http.StatusOK,
 	} {
 		resp, err := http.Get(ts.URL + path)

@@ -48,6 +48,7 @@ type AccountServiceClient interface {
 	// Creates an account. With a `request_id`, a retry returns the first
 	// result.
 	CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*Account, error)
+	// Gets an account with its addresses.
 	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	// Lists accounts, newest first unless `order_by` says otherwise.
 	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error)
@@ -61,6 +62,7 @@ type AccountServiceClient interface {
 	// Creates a contact, on an account or on its own. The first contact of
 	// an account becomes its primary.
 	CreateContact(ctx context.Context, in *CreateContactRequest, opts ...grpc.CallOption) (*Contact, error)
+	// Gets a contact.
 	GetContact(ctx context.Context, in *GetContactRequest, opts ...grpc.CallOption) (*Contact, error)
 	// Lists contacts: of one account with `filter: account = "accounts/..."`,
 	// or found by name, email or phone.
@@ -236,6 +238,7 @@ type AccountServiceServer interface {
 	// Creates an account. With a `request_id`, a retry returns the first
 	// result.
 	CreateAccount(context.Context, *CreateAccountRequest) (*Account, error)
+	// Gets an account with its addresses.
 	GetAccount(context.Context, *GetAccountRequest) (*Account, error)
 	// Lists accounts, newest first unless `order_by` says otherwise.
 	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error)
@@ -249,6 +252,7 @@ type AccountServiceServer interface {
 	// Creates a contact, on an account or on its own. The first contact of
 	// an account becomes its primary.
 	CreateContact(context.Context, *CreateContactRequest) (*Contact, error)
+	// Gets a contact.
 	GetContact(context.Context, *GetContactRequest) (*Contact, error)
 	// Lists contacts: of one account with `filter: account = "accounts/..."`,
 	// or found by name, email or phone.

@@ -54,6 +54,7 @@ type LeadServiceClient interface {
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
 	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	CreateLead(ctx context.Context, in *CreateLeadRequest, opts ...grpc.CallOption) (*Lead, error)
+	// Gets a lead.
 	GetLead(ctx context.Context, in *GetLeadRequest, opts ...grpc.CallOption) (*Lead, error)
 	// Lists leads, newest first unless `order_by` says otherwise.
 	ListLeads(ctx context.Context, in *ListLeadsRequest, opts ...grpc.CallOption) (*ListLeadsResponse, error)
@@ -329,6 +330,7 @@ type LeadServiceServer interface {
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
 	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	CreateLead(context.Context, *CreateLeadRequest) (*Lead, error)
+	// Gets a lead.
 	GetLead(context.Context, *GetLeadRequest) (*Lead, error)
 	// Lists leads, newest first unless `order_by` says otherwise.
 	ListLeads(context.Context, *ListLeadsRequest) (*ListLeadsResponse, error)

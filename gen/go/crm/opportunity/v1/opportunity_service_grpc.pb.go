@@ -53,8 +53,11 @@ const (
 // Opportunities are also opened by lead conversions: the service consumes
 // crm.events.v1.LeadQualified.
 type OpportunityServiceClient interface {
+	// Creates a pipeline with its stages.
 	CreatePipeline(ctx context.Context, in *CreatePipelineRequest, opts ...grpc.CallOption) (*Pipeline, error)
+	// Gets a pipeline with its stages.
 	GetPipeline(ctx context.Context, in *GetPipelineRequest, opts ...grpc.CallOption) (*Pipeline, error)
+	// Lists the pipelines and their stages.
 	ListPipelines(ctx context.Context, in *ListPipelinesRequest, opts ...grpc.CallOption) (*ListPipelinesResponse, error)
 	// Renames, reorders, adds, retires and removes stages (`stages` is
 	// replaced as a whole; stages keep their ids). Removing a stage that
@@ -63,10 +66,13 @@ type OpportunityServiceClient interface {
 	// Creates an opportunity for an existing account (checked with the
 	// account service; its contact must belong to it).
 	CreateOpportunity(ctx context.Context, in *CreateOpportunityRequest, opts ...grpc.CallOption) (*Opportunity, error)
+	// Gets an opportunity with its line items and stage.
 	GetOpportunity(ctx context.Context, in *GetOpportunityRequest, opts ...grpc.CallOption) (*Opportunity, error)
+	// Lists opportunities, filtered and ordered as the request says.
 	ListOpportunities(ctx context.Context, in *ListOpportunitiesRequest, opts ...grpc.CallOption) (*ListOpportunitiesResponse, error)
 	// Updates an open opportunity. Closed ones change only by reopening.
 	UpdateOpportunity(ctx context.Context, in *UpdateOpportunityRequest, opts ...grpc.CallOption) (*Opportunity, error)
+	// Deletes an opportunity (with a matching etag, if one is sent).
 	DeleteOpportunity(ctx context.Context, in *DeleteOpportunityRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Moves an open opportunity to another open stage of its pipeline,
 	// forward or back; recorded in its stage history.
@@ -321,8 +327,11 @@ func (c *opportunityServiceClient) ListAuditEntries(ctx context.Context, in *Lis
 // Opportunities are also opened by lead conversions: the service consumes
 // crm.events.v1.LeadQualified.
 type OpportunityServiceServer interface {
+	// Creates a pipeline with its stages.
 	CreatePipeline(context.Context, *CreatePipelineRequest) (*Pipeline, error)
+	// Gets a pipeline with its stages.
 	GetPipeline(context.Context, *GetPipelineRequest) (*Pipeline, error)
+	// Lists the pipelines and their stages.
 	ListPipelines(context.Context, *ListPipelinesRequest) (*ListPipelinesResponse, error)
 	// Renames, reorders, adds, retires and removes stages (`stages` is
 	// replaced as a whole; stages keep their ids). Removing a stage that
@@ -331,10 +340,13 @@ type OpportunityServiceServer interface {
 	// Creates an opportunity for an existing account (checked with the
 	// account service; its contact must belong to it).
 	CreateOpportunity(context.Context, *CreateOpportunityRequest) (*Opportunity, error)
+	// Gets an opportunity with its line items and stage.
 	GetOpportunity(context.Context, *GetOpportunityRequest) (*Opportunity, error)
+	// Lists opportunities, filtered and ordered as the request says.
 	ListOpportunities(context.Context, *ListOpportunitiesRequest) (*ListOpportunitiesResponse, error)
 	// Updates an open opportunity. Closed ones change only by reopening.
 	UpdateOpportunity(context.Context, *UpdateOpportunityRequest) (*Opportunity, error)
+	// Deletes an opportunity (with a matching etag, if one is sent).
 	DeleteOpportunity(context.Context, *DeleteOpportunityRequest) (*emptypb.Empty, error)
 	// Moves an open opportunity to another open stage of its pipeline,
 	// forward or back; recorded in its stage history.

@@ -67,7 +67,9 @@ type OrderServiceClient interface {
 	// Creates a draft order by hand. Salespeople create orders only from
 	// their own won opportunities (`source_opportunity` on the request).
 	CreateOrder(ctx context.Context, in *CreateOrderRequest, opts ...grpc.CallOption) (*Order, error)
+	// Gets an order with its lines and totals.
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*Order, error)
+	// Lists orders, filtered and ordered as the request says.
 	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
 	// Updates a DRAFT order. A confirmed order changes only through the
 	// custom methods (AddOrderLines, HoldOrder, ...).
@@ -101,7 +103,9 @@ type OrderServiceClient interface {
 	ListOrderStatusChanges(ctx context.Context, in *ListOrderStatusChangesRequest, opts ...grpc.CallOption) (*ListOrderStatusChangesResponse, error)
 	// Creates a draft contract.
 	CreateContract(ctx context.Context, in *CreateContractRequest, opts ...grpc.CallOption) (*Contract, error)
+	// Gets a contract with its lines and current term.
 	GetContract(ctx context.Context, in *GetContractRequest, opts ...grpc.CallOption) (*Contract, error)
+	// Lists contracts, filtered and ordered as the request says.
 	ListContracts(ctx context.Context, in *ListContractsRequest, opts ...grpc.CallOption) (*ListContractsResponse, error)
 	// Updates a DRAFT contract; a live one changes through AmendContract,
 	// GiveContractNotice, RenewContract and CancelContract.
@@ -452,7 +456,9 @@ type OrderServiceServer interface {
 	// Creates a draft order by hand. Salespeople create orders only from
 	// their own won opportunities (`source_opportunity` on the request).
 	CreateOrder(context.Context, *CreateOrderRequest) (*Order, error)
+	// Gets an order with its lines and totals.
 	GetOrder(context.Context, *GetOrderRequest) (*Order, error)
+	// Lists orders, filtered and ordered as the request says.
 	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error)
 	// Updates a DRAFT order. A confirmed order changes only through the
 	// custom methods (AddOrderLines, HoldOrder, ...).
@@ -486,7 +492,9 @@ type OrderServiceServer interface {
 	ListOrderStatusChanges(context.Context, *ListOrderStatusChangesRequest) (*ListOrderStatusChangesResponse, error)
 	// Creates a draft contract.
 	CreateContract(context.Context, *CreateContractRequest) (*Contract, error)
+	// Gets a contract with its lines and current term.
 	GetContract(context.Context, *GetContractRequest) (*Contract, error)
+	// Lists contracts, filtered and ordered as the request says.
 	ListContracts(context.Context, *ListContractsRequest) (*ListContractsResponse, error)
 	// Updates a DRAFT contract; a live one changes through AmendContract,
 	// GiveContractNotice, RenewContract and CancelContract.

@@ -59,6 +59,7 @@ type WorkflowServiceClient interface {
 	// Logs an activity (no due time: it happened) or schedules one (a task:
 	// a due time) regarding a record the caller may read.
 	CreateActivity(ctx context.Context, in *CreateActivityRequest, opts ...grpc.CallOption) (*Activity, error)
+	// Reads an activity regarding a record the caller may read.
 	GetActivity(ctx context.Context, in *GetActivityRequest, opts ...grpc.CallOption) (*Activity, error)
 	// A record's activities, newest first. An account's are its timeline:
 	// everything regarding the account, its contacts, opportunities, orders
@@ -70,19 +71,25 @@ type WorkflowServiceClient interface {
 	UpdateActivity(ctx context.Context, in *UpdateActivityRequest, opts ...grpc.CallOption) (*Activity, error)
 	// Completes an open task: it is logged (DONE, occur_time now).
 	CompleteActivity(ctx context.Context, in *CompleteActivityRequest, opts ...grpc.CallOption) (*Activity, error)
+	// Cancels an open task.
 	CancelActivity(ctx context.Context, in *CancelActivityRequest, opts ...grpc.CallOption) (*Activity, error)
 	// Moves an open task's due (and reminder) time; its timers move too.
 	RescheduleActivity(ctx context.Context, in *RescheduleActivityRequest, opts ...grpc.CallOption) (*Activity, error)
+	// Deletes an activity (managers).
 	DeleteActivity(ctx context.Context, in *DeleteActivityRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Open tasks of one owner (the caller's own by default; a manager's
 	// choice), by due time: overdue ones first.
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
+	// Creates a rule (admins); a time rule is armed for the records that exist.
 	CreateRule(ctx context.Context, in *CreateRuleRequest, opts ...grpc.CallOption) (*Rule, error)
+	// Reads a rule.
 	GetRule(ctx context.Context, in *GetRuleRequest, opts ...grpc.CallOption) (*Rule, error)
+	// Lists the rules, oldest first.
 	ListRules(ctx context.Context, in *ListRulesRequest, opts ...grpc.CallOption) (*ListRulesResponse, error)
 	// A new version of a rule (enabled, trigger, condition, actions, ...).
 	// Runs already recorded never run again.
 	UpdateRule(ctx context.Context, in *UpdateRuleRequest, opts ...grpc.CallOption) (*Rule, error)
+	// Deletes a rule; its runs stay.
 	DeleteRule(ctx context.Context, in *DeleteRuleRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// A rule's runs (`rules/-` for every rule's), newest first; filter by
 	// `record = "leads/..."` for one record's.
@@ -90,7 +97,9 @@ type WorkflowServiceClient interface {
 	// Creates the caller's calendar feed: its secret token is shown once,
 	// in the answer (with the feed's path).
 	CreateCalendarFeed(ctx context.Context, in *CreateCalendarFeedRequest, opts ...grpc.CallOption) (*CreateCalendarFeedResponse, error)
+	// Lists the caller's calendar feeds, revoked ones too.
 	ListCalendarFeeds(ctx context.Context, in *ListCalendarFeedsRequest, opts ...grpc.CallOption) (*ListCalendarFeedsResponse, error)
+	// Revokes one of the caller's feeds: its URL is NOT_FOUND from now on.
 	RevokeCalendarFeed(ctx context.Context, in *RevokeCalendarFeedRequest, opts ...grpc.CallOption) (*CalendarFeed, error)
 	// The iCalendar (RFC 5545) document of a feed, for calendar apps: no
 	// bearer token, the feed's secret token in the path. An unknown or
@@ -324,6 +333,7 @@ type WorkflowServiceServer interface {
 	// Logs an activity (no due time: it happened) or schedules one (a task:
 	// a due time) regarding a record the caller may read.
 	CreateActivity(context.Context, *CreateActivityRequest) (*Activity, error)
+	// Reads an activity regarding a record the caller may read.
 	GetActivity(context.Context, *GetActivityRequest) (*Activity, error)
 	// A record's activities, newest first. An account's are its timeline:
 	// everything regarding the account, its contacts, opportunities, orders
@@ -335,19 +345,25 @@ type WorkflowServiceServer interface {
 	UpdateActivity(context.Context, *UpdateActivityRequest) (*Activity, error)
 	// Completes an open task: it is logged (DONE, occur_time now).
 	CompleteActivity(context.Context, *CompleteActivityRequest) (*Activity, error)
+	// Cancels an open task.
 	CancelActivity(context.Context, *CancelActivityRequest) (*Activity, error)
 	// Moves an open task's due (and reminder) time; its timers move too.
 	RescheduleActivity(context.Context, *RescheduleActivityRequest) (*Activity, error)
+	// Deletes an activity (managers).
 	DeleteActivity(context.Context, *DeleteActivityRequest) (*emptypb.Empty, error)
 	// Open tasks of one owner (the caller's own by default; a manager's
 	// choice), by due time: overdue ones first.
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
+	// Creates a rule (admins); a time rule is armed for the records that exist.
 	CreateRule(context.Context, *CreateRuleRequest) (*Rule, error)
+	// Reads a rule.
 	GetRule(context.Context, *GetRuleRequest) (*Rule, error)
+	// Lists the rules, oldest first.
 	ListRules(context.Context, *ListRulesRequest) (*ListRulesResponse, error)
 	// A new version of a rule (enabled, trigger, condition, actions, ...).
 	// Runs already recorded never run again.
 	UpdateRule(context.Context, *UpdateRuleRequest) (*Rule, error)
+	// Deletes a rule; its runs stay.
 	DeleteRule(context.Context, *DeleteRuleRequest) (*emptypb.Empty, error)
 	// A rule's runs (`rules/-` for every rule's), newest first; filter by
 	// `record = "leads/..."` for one record's.
@@ -355,7 +371,9 @@ type WorkflowServiceServer interface {
 	// Creates the caller's calendar feed: its secret token is shown once,
 	// in the answer (with the feed's path).
 	CreateCalendarFeed(context.Context, *CreateCalendarFeedRequest) (*CreateCalendarFeedResponse, error)
+	// Lists the caller's calendar feeds, revoked ones too.
 	ListCalendarFeeds(context.Context, *ListCalendarFeedsRequest) (*ListCalendarFeedsResponse, error)
+	// Revokes one of the caller's feeds: its URL is NOT_FOUND from now on.
 	RevokeCalendarFeed(context.Context, *RevokeCalendarFeedRequest) (*CalendarFeed, error)
 	// The iCalendar (RFC 5545) document of a feed, for calendar apps: no
 	// bearer token, the feed's secret token in the path. An unknown or
