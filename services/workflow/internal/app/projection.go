@@ -38,9 +38,11 @@ type Event struct {
 type EventRecord struct {
 	Record  *domain.Record
 	Message proto.Message
-	// Trigger is the event type rules see for this record (LeadsImported
-	// counts as LeadCreated for each lead).
+	// Trigger is the event type rules see for this record, and Event the
+	// event message (LeadsImported counts as a LeadCreated for each lead);
+	// empty: the event's own.
 	Trigger string
+	Event   proto.Message
 }
 
 // ApplyEvent applies an event to the projection, in the caller's (the

@@ -299,7 +299,11 @@ func (s *Service) runEventRules(ctx context.Context, ev Event, records []EventRe
 		for _, r := range rs {
 			run := &domain.Run{ID: uuid.Must(uuid.NewV7()), RuleID: r.ID, RuleVersion: r.Version, Record: er.Record.Name,
 				EventID: eventID, EventType: trigger, EventActor: ev.Actor, CreatedAt: now}
-			if err := s.run(ctx, r, run, er.Record, er.Message, ev.Message, at); err != nil {
+			event := er.Event
+			if event == nil {
+				event = ev.Message
+			}
+			if err := s.run(ctx, r, run, er.Record, er.Message, event, at); err != nil {
 				return err
 			}
 		}

@@ -84,27 +84,29 @@ func EventOf(m proto.Message, seq uint64) (app.Event, error) {
 	ev := app.Event{ID: meta.GetEventId(), Type: string(m.ProtoReflect().Descriptor().FullName()), Actor: meta.GetActor(),
 		Seq: seq, At: TimeOf(meta.GetOccurTime()), Message: m}
 	deleted := deletions[m.ProtoReflect().Descriptor().FullName()]
-	add := func(rm proto.Message, trigger string) {
+	add := func(rm proto.Message, trigger string, event proto.Message) {
 		if r := RecordOf(rm); r != nil {
 			r.Deleted = deleted
-			ev.Records = append(ev.Records, app.EventRecord{Record: r, Message: rm, Trigger: trigger})
+			ev.Records = append(ev.Records, app.EventRecord{Record: r, Message: rm, Trigger: trigger, Event: event})
 		}
 	}
 	switch v := m.(type) {
 	case *eventsv1.LeadsImported:
+		// Each lead as its own LeadCreated, to rules.
 		for _, l := range v.GetLeads() {
-			add(l, leadCreated)
+			id := strings.TrimPrefix(l.GetName(), "leads/")
+			add(l, leadCreated, &eventsv1.LeadCreated{Meta: meta, LeadId: id, Lead: l})
 		}
 		return ev, nil
 	case *eventsv1.LeadsMerged:
-		add(v.GetLead(), "")
+		add(v.GetLead(), "", nil)
 		for _, l := range v.GetMergedLeads() {
-			add(l, "")
+			add(l, "", nil)
 			ev.Merged = append(ev.Merged, l.GetName())
 		}
 		return ev, nil
 	case *eventsv1.LeadActivityLogged:
-		add(v.GetLead(), "")
+		add(v.GetLead(), "", nil)
 		a, err := LeadActivity(v.GetActivity(), v.GetLead().GetName())
 		if err != nil {
 			return ev, err
@@ -124,11 +126,11 @@ func EventOf(m proto.Message, seq uint64) (app.Event, error) {
 		if fd.IsList() {
 			l := m.ProtoReflect().Get(fd).List()
 			for j := range l.Len() {
-				add(l.Get(j).Message().Interface(), "")
+				add(l.Get(j).Message().Interface(), "", nil)
 			}
 			continue
 		}
-		add(m.ProtoReflect().Get(fd).Message().Interface(), "")
+		add(m.ProtoReflect().Get(fd).Message().Interface(), "", nil)
 	}
 	return ev, nil
 }
