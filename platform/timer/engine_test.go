@@ -301,3 +301,31 @@ func TestBatchHandlerFiresTimersTogetherAndAPoisonAlone(t *testing.T) {
 		t.Fatalf("poison: %+v, %v", tm, ok)
 	}
 }
+
+func TestSetAllArmsManyInOneStatementAndReschedules(t *testing.T) {
+	t.Parallel()
+	pool := setup(t)
+	ctx := context.Background()
+	soon := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	set(t, pool, "reminder", "old", time.Now().Add(-time.Second), []byte("before"))
+	b := &pgx.Batch{}
+	timer.QueueSetAll(b, []timer.Timer{
+		{Purpose: "reminder", Key: "a", DueAt: soon},
+		{Purpose: "reminder", Key: "old", DueAt: soon, Payload: []byte("moved")},
+		{Purpose: "overdue", Key: "a", DueAt: soon.Add(time.Minute)},
+		{Purpose: "reminder", Key: "a", DueAt: soon.Add(2 * time.Minute)}, // the later wins
+	})
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		purpose, key string
+		due          time.Time
+		payload      string
+	}{{"reminder", "a", soon.Add(2 * time.Minute), ""}, {"reminder", "old", soon, "moved"}, {"overdue", "a", soon.Add(time.Minute), ""}} {
+		tm, ok := get(t, pool, c.purpose, c.key)
+		if !ok || !tm.DueAt.Equal(c.due) || string(tm.Payload) != c.payload {
+			t.Fatalf("%s %s = %+v, %v; want due %v payload %q", c.purpose, c.key, tm, ok, c.due, c.payload)
+		}
+	}
+}

@@ -94,6 +94,34 @@ func QueueSet(b *pgx.Batch, purpose, key string, due time.Time, payload []byte) 
 	b.Queue(setSQL, purpose, key, due.UTC(), payload)
 }
 
+const setAllSQL = `INSERT INTO timers (purpose, key, due_at, payload)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bytea[])
+ON CONFLICT (purpose, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload,
+	version = excluded.version, attempts = 0, last_error = NULL, failed_at = NULL, updated_at = now()`
+
+// QueueSetAll adds Set of every timer of ts (Purpose, Key, DueAt and
+// Payload) to a batch as one statement, for callers that arm many at once;
+// of two with the same purpose and key, the later wins.
+func QueueSetAll(b *pgx.Batch, ts []Timer) {
+	if len(ts) == 0 {
+		return
+	}
+	at := make(map[[2]string]int, len(ts))
+	var purposes, keys []string
+	var dues []time.Time
+	var payloads [][]byte
+	for _, t := range ts {
+		k := [2]string{t.Purpose, t.Key}
+		if i, ok := at[k]; ok {
+			dues[i], payloads[i] = t.DueAt.UTC(), t.Payload
+			continue
+		}
+		at[k] = len(keys)
+		purposes, keys, dues, payloads = append(purposes, t.Purpose), append(keys, t.Key), append(dues, t.DueAt.UTC()), append(payloads, t.Payload)
+	}
+	b.Queue(setAllSQL, purposes, keys, dues, payloads)
+}
+
 // QueueCancel adds Cancel to a batch.
 func QueueCancel(b *pgx.Batch, purpose, key string) {
 	b.Queue(cancelSQL, purpose, key)

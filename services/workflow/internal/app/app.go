@@ -59,6 +59,8 @@ type Repository interface {
 	// SaveRecord stores r unless the stored one came from a later event
 	// (Seq); saved says whether it did, prev is what was stored (nil: new).
 	SaveRecord(ctx context.Context, r *domain.Record) (saved bool, prev *domain.Record, err error)
+	// SaveRecords is SaveRecord for each of recs, at once.
+	SaveRecords(ctx context.Context, recs []*domain.Record) (saved []bool, prev []*domain.Record, err error)
 	// AccountOwner is the owner of an account record ("" if unknown).
 	AccountOwner(ctx context.Context, account string) (string, error)
 	AddUsers(ctx context.Context, ids ...string) error
@@ -67,8 +69,12 @@ type Repository interface {
 	InsertActivity(ctx context.Context, a *domain.Activity, ch domain.Change, requestID string) (created bool, err error)
 	GetActivity(ctx context.Context, id uuid.UUID) (*domain.Activity, error)
 	LockActivity(ctx context.Context, id uuid.UUID) (*domain.Activity, error)
-	// LockOpenTask locks the open task of a record with key, if any.
-	LockOpenTask(ctx context.Context, regarding, key string) (*domain.Activity, bool, error)
+	// LockOpenTasks locks the open tasks of records with keys, those there
+	// are (each pair is a record and a key).
+	LockOpenTasks(ctx context.Context, keys [][2]string) ([]*domain.Activity, error)
+	// InsertActivities inserts new activities with what goes with them
+	// (audit entries, timers, events), in a few round trips.
+	InsertActivities(ctx context.Context, as []NewActivity) error
 	SaveActivity(ctx context.Context, before, a *domain.Activity, ch domain.Change, requestID string) error
 	DeleteActivity(ctx context.Context, a *domain.Activity, requestID string) error
 	ListActivities(ctx context.Context, q ActivityQuery) ([]*domain.Activity, string, error)

@@ -73,18 +73,22 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 		if ev.Actor != "" {
 			users = append(users, ev.Actor)
 		}
+		recs := make([]*domain.Record, len(ev.Records))
+		for i, er := range ev.Records {
+			er.Record.Seq = ev.Seq
+			recs[i] = er.Record
+		}
+		saved, prevs, err := s.repo.SaveRecords(ctx, recs)
+		if err != nil {
+			return err
+		}
 		var current []EventRecord
-		for _, er := range ev.Records {
-			r := er.Record
-			r.Seq = ev.Seq
-			saved, prev, err := s.repo.SaveRecord(ctx, r)
-			if err != nil {
-				return err
-			}
+		for i, er := range ev.Records {
+			r, prev := er.Record, prevs[i]
 			if r.Owner != "" {
 				users = append(users, r.Owner)
 			}
-			if !saved {
+			if !saved[i] {
 				continue // a later event set it already
 			}
 			current = append(current, er)

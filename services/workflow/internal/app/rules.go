@@ -32,9 +32,9 @@ type RuleStore interface {
 	EventRules(ctx context.Context, eventType string) ([]*domain.Rule, error)
 	TimeRules(ctx context.Context, t domain.RecordType) ([]*domain.Rule, error)
 
-	// InsertRun records a run; inserted is false when the rule already ran
-	// for that event (or due time) and record.
-	InsertRun(ctx context.Context, r *domain.Run) (inserted bool, err error)
+	// InsertRuns records runs and says which were new: not the ones of a
+	// rule that already ran for that event (or due time) and record.
+	InsertRuns(ctx context.Context, runs []*domain.Run) (inserted map[uuid.UUID]bool, err error)
 	LockRun(ctx context.Context, id uuid.UUID) (*domain.Run, error)
 	SaveRun(ctx context.Context, r *domain.Run) error
 	ListRuns(ctx context.Context, rule uuid.UUID, filter string, pageSize int, pageToken string) ([]*domain.Run, string, error)
@@ -265,6 +265,52 @@ func (s *Service) ListRuleRuns(ctx context.Context, rule uuid.UUID, filter strin
 
 // ---- runs ----
 
+// plan is what a batch of rule runs writes, gathered first so that the
+// runs of a whole event (an import's thousand leads) take a few round
+// trips rather than a few per run. A run's writes are kept only if the
+// run itself is new (not recorded for the same trigger before).
+type plan struct {
+	runs    []*domain.Run
+	creates map[uuid.UUID][]NewActivity
+	updates map[uuid.UUID][]ChangedActivity
+	notes   map[uuid.UUID][]Notification
+	// open is the open task of each record and key: locked, or made by
+	// this plan ("regarding\x00key").
+	open map[string]*domain.Activity
+}
+
+// NewActivity is an activity to insert with its change.
+type NewActivity struct {
+	Activity  *domain.Activity
+	Change    domain.Change
+	RequestID string
+}
+
+// ChangedActivity is a change of a stored activity.
+type ChangedActivity struct {
+	Before, Activity *domain.Activity
+	Change           domain.Change
+	RequestID        string
+}
+
+func newPlan() *plan {
+	return &plan{creates: map[uuid.UUID][]NewActivity{}, updates: map[uuid.UUID][]ChangedActivity{},
+		notes: map[uuid.UUID][]Notification{}, open: map[string]*domain.Activity{}}
+}
+
+func openKey(regarding, key string) string { return regarding + "\x00" + key }
+
+// trial is one rule to run for one record.
+type trial struct {
+	rule          *domain.Rule
+	rec           *domain.Record
+	record, event proto.Message
+	trigger       string
+	// holds and err are the condition's result.
+	holds bool
+	err   error
+}
+
 // runEventRules runs the rules an event triggers for each record it
 // carries (that was not already newer), in the event's transaction.
 func (s *Service) runEventRules(ctx context.Context, ev Event, records []EventRecord, now time.Time) error {
@@ -280,11 +326,12 @@ func (s *Service) runEventRules(ctx context.Context, ev Event, records []EventRe
 	if at.IsZero() {
 		at = now
 	}
+	if err := s.armRecordsTimers(ctx, records); err != nil {
+		return err
+	}
 	cache := map[string][]*domain.Rule{}
+	var trials []trial
 	for _, er := range records {
-		if err := s.armRecordTimers(ctx, er); err != nil {
-			return err
-		}
 		trigger := er.Trigger
 		if trigger == "" {
 			trigger = ev.Type
@@ -296,69 +343,103 @@ func (s *Service) runEventRules(ctx context.Context, ev Event, records []EventRe
 			}
 			cache[trigger] = rs
 		}
+		event := er.Event
+		if event == nil {
+			event = ev.Message
+		}
 		for _, r := range rs {
-			run := &domain.Run{ID: uuid.Must(uuid.NewV7()), RuleID: r.ID, RuleVersion: r.Version, Record: er.Record.Name,
-				EventID: eventID, EventType: trigger, EventActor: ev.Actor, CreatedAt: now}
-			event := er.Event
-			if event == nil {
-				event = ev.Message
-			}
-			if err := s.run(ctx, r, run, er.Record, er.Message, event, at); err != nil {
-				return err
+			trials = append(trials, trial{rule: r, rec: er.Record, record: er.Message, event: event, trigger: trigger})
+		}
+	}
+	if len(trials) == 0 {
+		return nil
+	}
+	p := newPlan()
+	if err := s.evaluate(ctx, p, trials); err != nil {
+		return err
+	}
+	for _, tr := range trials {
+		run := &domain.Run{ID: uuid.Must(uuid.NewV7()), RuleID: tr.rule.ID, RuleVersion: tr.rule.Version, Record: tr.rec.Name,
+			EventID: eventID, EventType: tr.trigger, EventActor: ev.Actor, CreatedAt: now}
+		if err := s.planRun(ctx, p, tr, run, at); err != nil {
+			return err
+		}
+	}
+	return s.write(ctx, p)
+}
+
+// evaluate evaluates the trials' conditions and locks the open tasks
+// their task actions with a key may reschedule.
+func (s *Service) evaluate(ctx context.Context, p *plan, trials []trial) error {
+	var keys [][2]string
+	for i := range trials {
+		tr := &trials[i]
+		tr.holds, tr.err = s.rules.Engine.Eval(tr.rule.Condition, tr.rec.Type, tr.record, tr.event)
+		if !tr.holds || tr.err != nil {
+			continue
+		}
+		for _, a := range tr.rule.Actions {
+			if a.CreateTask != nil && a.CreateTask.Key != "" {
+				keys = append(keys, [2]string{tr.rec.Name, a.CreateTask.Key})
 			}
 		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	open, err := s.repo.LockOpenTasks(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, a := range open {
+		p.open[openKey(a.Regarding, a.Key)] = a
 	}
 	return nil
 }
 
-// run evaluates a rule's condition for a record and does its actions:
-// tasks and notifications at once, updates of other services' records
-// later (the run PENDING, on a timer that retries). A run already
-// recorded for the same event (due time) and record is not run again.
-func (s *Service) run(ctx context.Context, r *domain.Rule, run *domain.Run, rec *domain.Record, record, event proto.Message, at time.Time) error {
-	rt := rec.Type
-	ok, evalErr := s.rules.Engine.Eval(r.Condition, rt, record, event)
-	run.ConditionResult = ok && evalErr == nil
+// planRun decides a run of a rule for a record from its condition's
+// result: tasks and notifications at once, updates of other services'
+// records later (the run PENDING, on a timer that retries).
+func (s *Service) planRun(ctx context.Context, p *plan, tr trial, run *domain.Run, at time.Time) error {
+	r, rec := tr.rule, tr.rec
+	run.ConditionResult = tr.holds && tr.err == nil
 	run.Status = domain.RunSkipped
-	if evalErr != nil {
-		run.Status, run.Error = domain.RunFailed, "the condition failed: "+evalErr.Error()
+	if tr.err != nil {
+		run.Status, run.Error = domain.RunFailed, "the condition failed: "+tr.err.Error()
 	}
 	if run.ConditionResult {
-		run.Input = input(record, event)
-	}
-	if run.Status == domain.RunSkipped && !run.ConditionResult {
-		run.FinishedAt = run.CreatedAt
-		_, err := s.rules.Store.InsertRun(ctx, run)
-		return err
-	}
-	if run.ConditionResult {
-		if loop, err := s.loops(ctx, r, run); err != nil {
+		run.Input = input(tr.record, tr.event)
+		loop, err := s.loops(ctx, r, run)
+		if err != nil {
 			return err
-		} else if loop {
+		}
+		if loop {
 			run.Status = domain.RunFailed
 			run.Error = fmt.Sprintf("RULE_LOOP: the rule ran %d times for %s within %v on changes the workflow service itself made; stopped", domain.LoopBound, rec.Name, domain.LoopWindow)
 		}
 	}
-	inserted, err := s.rules.Store.InsertRun(ctx, run)
-	if err != nil || !inserted || run.Status == domain.RunFailed {
-		return err
+	p.runs = append(p.runs, run)
+	if !run.ConditionResult || run.Status == domain.RunFailed {
+		run.FinishedAt = run.CreatedAt
+		return nil
 	}
 	pending := false
 	for i := range r.Actions {
 		a := r.Actions[i]
 		res := domain.ActionResult{Index: i, Action: &a}
+		var err error
 		switch {
 		case a.CreateTask != nil:
-			res.Detail, err = s.createTask(ctx, r, run, a.CreateTask, rec, at)
+			res.Detail, err = s.planTask(p, r, run, a.CreateTask, rec, at)
 			res.Done = err == nil
 		case a.Notify != nil:
 			recipient := a.Notify.Recipient
 			if recipient == "" {
 				recipient = rec.Owner
 			}
-			err = s.rules.Store.Notify(ctx, Notification{Rule: r.ID, Run: run.ID, Record: rec.Name, Recipient: recipient,
+			p.notes[run.ID] = append(p.notes[run.ID], Notification{Rule: r.ID, Run: run.ID, Record: rec.Name, Recipient: recipient,
 				Topic: a.Notify.Topic, Message: a.Notify.Message, At: at})
-			res.Done, res.Detail = err == nil, "notified "+recipient
+			res.Done, res.Detail = true, "notified "+recipient
 		case a.UpdateField != nil:
 			pending = true
 		}
@@ -367,23 +448,68 @@ func (s *Service) run(ctx context.Context, r *domain.Rule, run *domain.Run, rec 
 			run.Status, run.Error = domain.RunFailed, fmt.Sprintf("action %d: %v", i, err)
 		}
 		run.Actions = append(run.Actions, res)
-		if err != nil && !apperr.IsKind(err, apperr.KindInvalidArgument) && !apperr.IsKind(err, apperr.KindFailedPrecondition) {
-			return err // the database: the whole event is retried
-		}
-		err = nil
 	}
 	switch {
 	case run.Status == domain.RunFailed:
 		run.FinishedAt = s.now()
+		// Nothing of a failed run is done.
+		for _, c := range p.creates[run.ID] {
+			if p.open[openKey(c.Activity.Regarding, c.Activity.Key)] == c.Activity {
+				delete(p.open, openKey(c.Activity.Regarding, c.Activity.Key))
+			}
+		}
+		delete(p.creates, run.ID)
+		delete(p.updates, run.ID)
+		delete(p.notes, run.ID)
 	case pending:
 		run.Status = domain.RunPending
-		if err := s.rules.Store.SetTimer(ctx, domain.TimerRuleRun, run.ID.String(), s.now(), nil); err != nil {
-			return err
-		}
 	default:
 		run.Status, run.FinishedAt = domain.RunSucceeded, s.now()
 	}
-	return s.rules.Store.SaveRun(ctx, run)
+	return nil
+}
+
+// write records the plan's runs and, for those that are new, writes what
+// they do.
+func (s *Service) write(ctx context.Context, p *plan) error {
+	if len(p.runs) == 0 {
+		return nil
+	}
+	inserted, err := s.rules.Store.InsertRuns(ctx, p.runs)
+	if err != nil {
+		return err
+	}
+	var creates []NewActivity
+	for _, run := range p.runs {
+		if !inserted[run.ID] {
+			continue // ran for this trigger before
+		}
+		creates = append(creates, p.creates[run.ID]...)
+	}
+	if err := s.repo.InsertActivities(ctx, creates); err != nil {
+		return err
+	}
+	for _, run := range p.runs {
+		if !inserted[run.ID] {
+			continue
+		}
+		for _, u := range p.updates[run.ID] {
+			if err := s.repo.SaveActivity(ctx, u.Before, u.Activity, u.Change, u.RequestID); err != nil {
+				return err
+			}
+		}
+		for _, n := range p.notes[run.ID] {
+			if err := s.rules.Store.Notify(ctx, n); err != nil {
+				return err
+			}
+		}
+		if run.Status == domain.RunPending {
+			if err := s.rules.Store.SetTimer(ctx, domain.TimerRuleRun, run.ID.String(), s.now(), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // loops reports whether a rule keeps re-triggering itself on one record
@@ -409,10 +535,10 @@ func input(record, event proto.Message) json.RawMessage {
 	return b
 }
 
-// createTask makes a rule's task regarding the record, for the assignee
-// (the record's owner by default); with a key, an open task with that key
-// is rescheduled instead.
-func (s *Service) createTask(ctx context.Context, r *domain.Rule, run *domain.Run, t *domain.TaskAction, rec *domain.Record, from time.Time) (string, error) {
+// planTask makes a rule's task regarding the record, for the assignee
+// (the record's owner by default); with a key, the open task with that
+// key is rescheduled instead.
+func (s *Service) planTask(p *plan, r *domain.Rule, run *domain.Run, t *domain.TaskAction, rec *domain.Record, from time.Time) (string, error) {
 	owner := t.Assignee
 	if owner == "" {
 		owner = rec.Owner
@@ -423,11 +549,13 @@ func (s *Service) createTask(ctx context.Context, r *domain.Rule, run *domain.Ru
 	actor, now := "rule:"+r.ID.String(), s.now()
 	due := t.Due(from)
 	if t.Key != "" {
-		a, ok, err := s.repo.LockOpenTask(ctx, rec.Name, t.Key)
-		if err != nil {
-			return "", err
-		}
-		if ok {
+		if a, ok := p.open[openKey(rec.Name, t.Key)]; ok {
+			if made := s.madeBy(p, a); made != nil {
+				// Made by this plan: it is due as the later rule says.
+				made.Activity.DueAt = due
+				made.Change.Timers = []domain.TimerChange{{Purpose: domain.TimerOverdue, Due: due}}
+				return "rescheduled activities/" + a.ID.String(), nil
+			}
 			before := *a
 			ch, err := a.Reschedule(due, time.Time{}, actor, now)
 			if err != nil {
@@ -436,7 +564,8 @@ func (s *Service) createTask(ctx context.Context, r *domain.Rule, run *domain.Ru
 			if len(ch.Events) == 0 {
 				return "kept activities/" + a.ID.String(), nil
 			}
-			return "rescheduled activities/" + a.ID.String(), s.repo.SaveActivity(ctx, &before, a, ch, run.ID.String())
+			p.updates[run.ID] = append(p.updates[run.ID], ChangedActivity{Before: &before, Activity: a, Change: ch, RequestID: run.ID.String()})
+			return "rescheduled activities/" + a.ID.String(), nil
 		}
 	}
 	a, ch, err := domain.NewActivity(domain.Activity{Type: t.Type, Regarding: rec.Name, RegardingType: rec.Type, RegardingName: rec.DisplayName,
@@ -444,8 +573,23 @@ func (s *Service) createTask(ctx context.Context, r *domain.Rule, run *domain.Ru
 	if err != nil {
 		return "", err
 	}
-	_, err = s.repo.InsertActivity(ctx, a, ch, run.ID.String())
-	return "created activities/" + a.ID.String(), err
+	p.creates[run.ID] = append(p.creates[run.ID], NewActivity{Activity: a, Change: ch, RequestID: run.ID.String()})
+	if t.Key != "" {
+		p.open[openKey(rec.Name, t.Key)] = a
+	}
+	return "created activities/" + a.ID.String(), nil
+}
+
+// madeBy is the plan's creation of a, if the plan made it.
+func (s *Service) madeBy(p *plan, a *domain.Activity) *NewActivity {
+	for id, cs := range p.creates {
+		for i := range cs {
+			if cs[i].Activity == a {
+				return &p.creates[id][i]
+			}
+		}
+	}
+	return nil
 }
 
 // RunPending does a pending run's remaining actions (its timer, in the
@@ -523,16 +667,23 @@ func (s *Service) update(ctx context.Context, name string, u *domain.FieldAction
 
 func timeKey(rule uuid.UUID, record string) string { return rule.String() + "|" + record }
 
-// armRecordTimers sets (or cancels) the time-rule timers of a record
+// armRecordsTimers sets (or cancels) the time-rule timers of records
 // whose dates may have changed.
-func (s *Service) armRecordTimers(ctx context.Context, er EventRecord) error {
-	rs, err := s.rules.Store.TimeRules(ctx, er.Record.Type)
-	if err != nil || len(rs) == 0 {
-		return err
-	}
-	for _, r := range rs {
-		if err := s.armRecord(ctx, r, er.Record, er.Message); err != nil {
-			return err
+func (s *Service) armRecordsTimers(ctx context.Context, records []EventRecord) error {
+	cache := map[domain.RecordType][]*domain.Rule{}
+	for _, er := range records {
+		rs, ok := cache[er.Record.Type]
+		if !ok {
+			var err error
+			if rs, err = s.rules.Store.TimeRules(ctx, er.Record.Type); err != nil {
+				return err
+			}
+			cache[er.Record.Type] = rs
+		}
+		for _, r := range rs {
+			if err := s.armRecord(ctx, r, er.Record, er.Message); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -604,7 +755,14 @@ func (s *Service) TimeRuleDue(ctx context.Context, key string, due time.Time) er
 			return nil // the date moved: its new timer fires instead
 		}
 		run := &domain.Run{ID: uuid.Must(uuid.NewV7()), RuleID: r.ID, RuleVersion: r.Version, Record: name, DueAt: due, CreatedAt: s.now()}
-		if err := s.run(ctx, r, run, rec, m, nil, due); err != nil {
+		p, trials := newPlan(), []trial{{rule: r, rec: rec, record: m}}
+		if err := s.evaluate(ctx, p, trials); err != nil {
+			return err
+		}
+		if err := s.planRun(ctx, p, trials[0], run, due); err != nil {
+			return err
+		}
+		if err := s.write(ctx, p); err != nil {
 			return err
 		}
 		if r.Time.Yearly {

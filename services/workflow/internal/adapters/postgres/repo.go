@@ -109,6 +109,73 @@ func (r *Repo) SaveRecord(ctx context.Context, rec *domain.Record) (bool, *domai
 	return saved, prev, err
 }
 
+// SaveRecords implements app.Repository for many records in two round
+// trips: lock the stored ones, write those that are newer.
+func (r *Repo) SaveRecords(ctx context.Context, recs []*domain.Record) ([]bool, []*domain.Record, error) {
+	saved, prevs := make([]bool, len(recs)), make([]*domain.Record, len(recs))
+	err := r.InTx(ctx, func(ctx context.Context) error {
+		q := pg.Q(ctx, r.pool)
+		names := make([]string, len(recs))
+		for i, rec := range recs {
+			names[i] = rec.Name
+		}
+		rows, err := q.Query(ctx, `SELECT `+recordColumns+` FROM records WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names)
+		if err != nil {
+			return err
+		}
+		stored, err := collect(rows, scanRecord)
+		if err != nil {
+			return err
+		}
+		byName := make(map[string]*domain.Record, len(stored))
+		for _, p := range stored {
+			byName[p.Name] = p
+		}
+		var up []*domain.Record
+		for i, rec := range recs {
+			p := byName[rec.Name]
+			prevs[i] = p
+			if p != nil && rec.Seq <= p.Seq && !(rec.Seq == 0 && p.Seq == 0) {
+				continue
+			}
+			if p != nil && rec.Account == "" && rec.Type == domain.RecordLead {
+				rec.Account, rec.Contact = p.Account, p.Contact
+			}
+			saved[i] = true
+			byName[rec.Name] = rec // a later one in the same batch compares to it
+			up = append(up, rec)
+		}
+		if len(up) == 0 {
+			return nil
+		}
+		// One row per name: the last of the batch.
+		last := map[string]int{}
+		for i, rec := range up {
+			last[rec.Name] = i
+		}
+		var name, typ, display, owner, account, contact, status []string
+		var message [][]byte
+		var deleted []bool
+		var seq []int64
+		for i, rec := range up {
+			if last[rec.Name] != i {
+				continue
+			}
+			name, typ, display, owner = append(name, rec.Name), append(typ, string(rec.Type)), append(display, rec.DisplayName), append(owner, rec.Owner)
+			account, contact, status = append(account, rec.Account), append(contact, rec.Contact), append(status, rec.Status)
+			message, deleted, seq = append(message, rec.Message), append(deleted, rec.Deleted), append(seq, int64(rec.Seq))
+		}
+		_, err = q.Exec(ctx, `INSERT INTO records (`+recordColumns+`, updated_at)
+			SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::boolean[], $10::bigint[])
+			ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, display_name = EXCLUDED.display_name, owner = EXCLUDED.owner,
+				account = EXCLUDED.account, contact = EXCLUDED.contact, status = EXCLUDED.status, message = EXCLUDED.message,
+				deleted = EXCLUDED.deleted, seq = EXCLUDED.seq, updated_at = now()`,
+			name, typ, display, owner, account, contact, status, message, deleted, seq)
+		return err
+	})
+	return saved, prevs, err
+}
+
 func (r *Repo) AccountOwner(ctx context.Context, account string) (string, error) {
 	var owner string
 	err := pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT owner FROM records WHERE name = $1`, account).Scan(&owner)
@@ -354,13 +421,69 @@ func (r *Repo) readActivity(ctx context.Context, where, lock string, id uuid.UUI
 	return a, err
 }
 
-func (r *Repo) LockOpenTask(ctx context.Context, regarding, key string) (*domain.Activity, bool, error) {
-	a, err := scanActivity(pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT `+activityColumns+` FROM activities
-		WHERE regarding = $1 AND key = $2 AND status = 'OPEN' FOR UPDATE`, regarding, key))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
+func (r *Repo) LockOpenTasks(ctx context.Context, keys [][2]string) ([]*domain.Activity, error) {
+	regarding, key := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		regarding[i], key[i] = k[0], k[1]
 	}
-	return a, err == nil, err
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT `+activityColumns+` FROM activities
+		WHERE (regarding, key) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND status = 'OPEN' AND key <> ''
+		ORDER BY id FOR UPDATE`, regarding, key)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanActivity)
+}
+
+// InsertActivities implements app.Repository: the rows by COPY, then their
+// audit entries, timers and events in one batch.
+func (r *Repo) InsertActivities(ctx context.Context, as []app.NewActivity) error {
+	if len(as) == 0 {
+		return nil
+	}
+	return r.InTx(ctx, func(ctx context.Context) error {
+		q := pg.Q(ctx, r.pool)
+		rows := make([][]any, len(as))
+		for i, n := range as {
+			rows[i] = activityArgs(n.Activity)
+		}
+		if _, err := q.CopyFrom(ctx, pgx.Identifier{"activities"}, activityList, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("insert activities: %w", err)
+		}
+		b := &pgx.Batch{}
+		entries := make([]*audit.Entry, 0, len(as))
+		var timers []timer.Timer
+		for _, n := range as {
+			a := n.Activity
+			entry, err := audit.New(ctx, nil, protomap.Activity(a, time.Time{}), n.RequestID)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, entry)
+			for _, t := range n.Change.Timers {
+				if !t.Due.IsZero() {
+					timers = append(timers, timer.Timer{Purpose: t.Purpose, Key: a.ID.String(), DueAt: t.Due})
+				}
+			}
+			for _, ev := range n.Change.Events {
+				m, err := protomap.ActivityEvent(events.NewMeta(ctx, n.RequestID, a.UpdatedAt), a, ev)
+				if err != nil {
+					return err
+				}
+				msg, err := r.outbox.Message(ctx, a.ID.String(), m)
+				if err != nil {
+					return err
+				}
+				outbox.Queue(b, msg)
+			}
+		}
+		audit.Queue(b, entries...)
+		timer.QueueSetAll(b, timers)
+		if err := q.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("insert activities: %w", err)
+		}
+		return nil
+	})
 }
 
 func (r *Repo) LockActivitiesRegarding(ctx context.Context, regarding string) ([]*domain.Activity, error) {

@@ -200,16 +200,54 @@ func scanRun(row pgx.Row) (*domain.Run, error) {
 	return &run, nil
 }
 
-// InsertRun implements app.RuleStore: the unique indexes on (rule, event,
-// record) and (rule, record, due time) make a second run of the same
-// trigger insert nothing.
-func (r *Repo) InsertRun(ctx context.Context, run *domain.Run) (bool, error) {
-	tag, err := pg.Q(ctx, r.pool).Exec(ctx, `INSERT INTO rule_runs (`+runColumns+`) VALUES (`+pg.Placeholders(1, len(runList))+`)
-		ON CONFLICT DO NOTHING`, runArgs(run)...)
-	if err != nil {
-		return false, fmt.Errorf("insert run: %w", err)
+// InsertRuns implements app.RuleStore in one statement: the unique
+// indexes on (rule, event, record) and (rule, record, due time) make a
+// second run of the same trigger insert nothing.
+func (r *Repo) InsertRuns(ctx context.Context, runs []*domain.Run) (map[uuid.UUID]bool, error) {
+	n := len(runs)
+	var (
+		id, rule                             = make([]uuid.UUID, n), make([]uuid.UUID, n)
+		version                              = make([]int64, n)
+		record, eventType, actor, status, er = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		event                                = make([]*uuid.UUID, n)
+		due, finished                        = make([]*time.Time, n), make([]*time.Time, n)
+		input                                = make([]*string, n)
+		actions                              = make([]string, n)
+		holds                                = make([]bool, n)
+		attempts                             = make([]int32, n)
+		created                              = make([]time.Time, n)
+	)
+	for i, run := range runs {
+		id[i], rule[i], version[i], record[i], eventType[i], actor[i] = run.ID, run.RuleID, run.RuleVersion, run.Record, run.EventType, run.EventActor
+		if run.EventID != uuid.Nil {
+			event[i] = &run.EventID
+		}
+		due[i], finished[i], created[i] = nullTime(run.DueAt), nullTime(run.FinishedAt), run.CreatedAt
+		if len(run.Input) > 0 {
+			in := string(run.Input)
+			input[i] = &in
+		}
+		a, _ := json.Marshal(run.Actions)
+		actions[i], holds[i], status[i], er[i], attempts[i] = string(a), run.ConditionResult, string(run.Status), run.Error, int32(run.Attempts)
 	}
-	return tag.RowsAffected() == 1, nil
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, `INSERT INTO rule_runs (`+runColumns+`)
+		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::timestamptz[],
+			$9::text[]::jsonb[], $10::boolean[], $11::text[], $12::text[]::jsonb[], $13::text[], $14::int[], $15::timestamptz[], $16::timestamptz[])
+		ON CONFLICT DO NOTHING RETURNING id`,
+		id, rule, version, record, event, eventType, actor, due, input, holds, status, actions, er, attempts, created, finished)
+	if err != nil {
+		return nil, fmt.Errorf("insert runs: %w", err)
+	}
+	inserted := map[uuid.UUID]bool{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		inserted[id] = true
+	}
+	return inserted, rows.Err()
 }
 
 func (r *Repo) SaveRun(ctx context.Context, run *domain.Run) error {
