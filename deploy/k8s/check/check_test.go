@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os"
@@ -43,6 +44,8 @@ var documentedSecrets = map[string][]string{
 	"opportunity-page-token": {"secret"},
 	"order-db":               {"url"},
 	"order-page-token":       {"secret"},
+	"workflow-db":            {"url"},
+	"workflow-page-token":    {"secret"},
 	"crm-tls":                {"tls.crt", "tls.key"},
 	dbAdminSecret:            {"url"},
 	// Token authentication (prod): the identity provider's public keys,
@@ -51,6 +54,7 @@ var documentedSecrets = map[string][]string{
 	"lead-service-token":        {"token"},
 	"opportunity-service-token": {"token"},
 	"order-service-token":       {"token"},
+	"workflow-service-token":    {"token"},
 }
 
 // wantAlgorithms is AUTH_ALGORITHMS per overlay: dev verifies HS256 with a
@@ -69,7 +73,13 @@ var wantUpstreams = map[string][]string{
 	"lead":        {"account"},
 	"opportunity": {"account"},
 	"order":       {"account"},
+	"workflow":    {"lead", "account", "opportunity", "order"},
 }
+
+// wantPublicURL lists the services that link to records through the
+// gateway (PUBLIC_BASE_URL, the gateway's public URL): the workflow
+// service's calendar feeds.
+var wantPublicURL = []string{"workflow"}
 
 // wantKinds lists, per overlay, the kinds that must be rendered and those
 // that must not be.
@@ -285,7 +295,8 @@ type ingress struct {
 	Metadata meta `json:"metadata"`
 	Spec     struct {
 		TLS []struct {
-			SecretName string `json:"secretName"`
+			Hosts      []string `json:"hosts"`
+			SecretName string   `json:"secretName"`
 		} `json:"tls"`
 	} `json:"spec"`
 }
@@ -469,6 +480,7 @@ func TestOverlays(t *testing.T) {
 			t.Run("services select pods", func(t *testing.T) { checkServices(t, r) })
 			t.Run("gateway wiring", func(t *testing.T) { checkGateway(t, r) })
 			t.Run("service wiring", func(t *testing.T) { checkUpstreams(t, r) })
+			t.Run("public URL", func(t *testing.T) { checkPublicURL(t, r) })
 			t.Run("network policies", func(t *testing.T) { checkNetworkPolicies(t, r) })
 			t.Run("authentication", func(t *testing.T) { checkAuth(t, r) })
 			t.Run("database credentials", func(t *testing.T) { checkDatabaseCredentials(t, r) })
@@ -963,6 +975,44 @@ func checkUpstreams(t *testing.T, r rendered) {
 			} else if want := name + ":9090"; v != want {
 				t.Errorf("%s: %s=%q, want %q", d.Metadata.Name, key, v, want)
 			}
+		}
+	}
+}
+
+// checkPublicURL: each service in wantPublicURL, and no other, has a
+// PUBLIC_BASE_URL, an absolute http(s) URL with no path, query or
+// fragment (the Ingress serves the gateway at /); where the Ingress
+// terminates TLS (prod) it is https on a host the Ingress serves with TLS,
+// so the links reach the gateway.
+func checkPublicURL(t *testing.T, r rendered) {
+	tlsHosts := map[string]bool{}
+	for _, o := range r.ofKind("Ingress") {
+		for _, tls := range decode[ingress](t, o).Spec.TLS {
+			for _, h := range tls.Hosts {
+				tlsHosts[h] = true
+			}
+		}
+	}
+	for _, d := range deployments(t, r) {
+		name := d.Metadata.Name
+		v, ok := plainEnv(t, r, d)["PUBLIC_BASE_URL"]
+		if !ok {
+			if slices.Contains(wantPublicURL, name) {
+				t.Errorf("%s: no PUBLIC_BASE_URL (the gateway's public URL, in %s-config)", name, name)
+			}
+			continue
+		}
+		if !slices.Contains(wantPublicURL, name) {
+			t.Errorf("%s: PUBLIC_BASE_URL=%q, but wantPublicURL does not list %s", name, v, name)
+		}
+		u, err := url.Parse(v)
+		switch {
+		case err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http":
+			t.Errorf("%s: PUBLIC_BASE_URL=%q, want an absolute http(s) URL", name, v)
+		case strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			t.Errorf("%s: PUBLIC_BASE_URL=%q, want scheme and host only (the Ingress serves the gateway at /)", name, v)
+		case len(tlsHosts) > 0 && (u.Scheme != "https" || !tlsHosts[u.Host]):
+			t.Errorf("%s: PUBLIC_BASE_URL=%q, want https://HOST with HOST one of the Ingress's TLS hosts %v", name, v, slices.Sorted(maps.Keys(tlsHosts)))
 		}
 	}
 }

@@ -45,14 +45,22 @@ type service struct {
 	name                  string
 	grpcPort, metrics     int
 	grpcAddr, metricsAddr string
+	// publicURL: the service links to itself through the gateway
+	// (PUBLIC_BASE_URL, the gateway's http URL).
+	publicURL bool
 }
 
-// services of the suite, with their local ports.
+// services of the suite, with their local ports, started in this order
+// (each once its gRPC port listens) and stopped in the reverse one: a
+// service after those it calls. Each tolerates the others being down.
 var services = []service{
 	{name: "lead", grpcPort: 9101, metrics: 9201},
 	{name: "account", grpcPort: 9102, metrics: 9202},
 	{name: "opportunity", grpcPort: 9103, metrics: 9203},
 	{name: "order", grpcPort: 9104, metrics: 9204},
+	// Calls all four above (reads the records activities regard, updates
+	// those its rules change) and links calendar items to the gateway.
+	{name: "workflow", grpcPort: 9105, metrics: 9205, publicURL: true},
 }
 
 func main() {
@@ -141,7 +149,7 @@ func run(ctx context.Context) error {
 		if <-migrate.Done(); migrate.Err() != nil {
 			return fmt.Errorf("%s migrate: %v", s.name, migrate.Err())
 		}
-		p, err := procs.Start(s.name, bin, append([]string{
+		procEnv := append([]string{
 			"GRPC_ADDR=" + s.grpcAddr,
 			"METRICS_ADDR=" + s.metricsAddr,
 			"DATABASE_ADMIN_URL=",
@@ -153,7 +161,11 @@ func run(ctx context.Context) error {
 			"AUTH_ALGORITHMS=HS256",
 			"AUTH_HS256_SECRET_FILE=" + keyFile,
 			"PAGE_TOKEN_SECRET=" + pageTokenSecret(dataDir),
-		}, upstreamEnv...), out)
+		}, upstreamEnv...)
+		if s.publicURL {
+			procEnv = append(procEnv, "PUBLIC_BASE_URL=http://"+httpAddr)
+		}
+		p, err := procs.Start(s.name, bin, procEnv, out)
 		if err != nil {
 			return err
 		}
