@@ -38,11 +38,12 @@ test: ## vet, then all tests with the race detector (real Postgres and NATS)
 	$(GO) test -race -timeout 20m $(PKGS)
 	GOWORK=off $(GO) -C tools test ./cmd/openapidoc
 
-bench: build ## benchmarks: leads (leadbench), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench)
+bench: build ## benchmarks: leads (leadbench), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench), workflow (workflowbench)
 	$(GO) run ./services/lead/cmd/leadbench $(BENCH_ARGS)
 	$(GO) run ./platform/cmd/conversionbench $(CONVERSION_BENCH_ARGS)
 	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity $(OPPORTUNITY_BENCH_ARGS)
 	$(GO) run ./services/order/cmd/orderbench -bin bin $(ORDER_BENCH_ARGS)
+	$(GO) run ./services/workflow/cmd/workflowbench -bin bin $(WORKFLOW_BENCH_ARGS)
 
 tools: ## build the pinned code generators into .bin/
 	GOWORK=off $(GO) -C tools build -o ../.bin/ $(TOOLS)

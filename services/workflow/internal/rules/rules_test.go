@@ -27,6 +27,13 @@ func TestConditionsAreTypeChecked(t *testing.T) {
 			t.Errorf("%s: %v, want %q", cond, err, want)
 		}
 	}
+	// The README's example, and the seeded rules' shape.
+	if err := e.Compile(`record.amount.units > 10000`, domain.RecordOpportunity, []string{"crm.events.v1.OpportunityWon"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Compile(`record.rating == Rating.RATING_HOT && record.status in [Status.STATUS_NEW, Status.STATUS_CONTACTED]`, domain.RecordLead, types); err != nil {
+		t.Fatal(err)
+	}
 	hot := &leadv1.Lead{Rating: leadv1.Rating_RATING_HOT}
 	ok, err := e.Eval(`record.rating == Rating.RATING_HOT && event.previous_rating == Rating.RATING_COLD`, domain.RecordLead, hot,
 		&eventsv1.LeadRatingChanged{Lead: hot, PreviousRating: leadv1.Rating_RATING_COLD})
