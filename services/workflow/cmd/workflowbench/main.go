@@ -109,6 +109,10 @@ type bench struct {
 	wf       workflowv1.WorkflowServiceClient
 	backends *benchkit.Backends
 	devAuth  []string
+	// workflow is the running workflow service; startWorkflow starts it
+	// again (after stopping it).
+	workflow      *procs.Proc
+	startWorkflow func() (*procs.Proc, error)
 }
 
 // as is a call context of user with roles (a dev token).
@@ -163,10 +167,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	addrs := map[string]string{"lead": benchkit.FreeAddr(), "workflow": benchkit.FreeAddr()}
-	for _, svc := range []string{"lead", "workflow"} {
+	start := func(svc string) (*procs.Proc, error) {
 		dbEnv, err := backends.DatabaseEnv(svc)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		p, err := procs.Start(svc, filepath.Join(o.binDir, svc), append(append([]string{
 			"GRPC_ADDR=" + addrs[svc], "METRICS_ADDR=" + os.Getenv("WORKFLOWBENCH_METRICS_"+strings.ToUpper(svc)), "PPROF=" + os.Getenv("WORKFLOWBENCH_PPROF"),
@@ -176,13 +180,27 @@ func run(ctx context.Context, o options) error {
 			"TIMER_POLL_INTERVAL=200ms",
 		}, dbEnv...), authEnv...), logf)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer p.Stop(20 * time.Second) //nolint:errcheck
-		if err := p.WaitTCP(addrs[svc], 2*time.Minute); err != nil {
-			return err
-		}
+		return p, p.WaitTCP(addrs[svc], 2*time.Minute)
 	}
+	leadProc, err := start("lead")
+	if err != nil {
+		return err
+	}
+	defer leadProc.Stop(20 * time.Second) //nolint:errcheck
+	wfProc, err := start("workflow")
+	if err != nil {
+		return err
+	}
+	var b *bench
+	defer func() {
+		if b != nil {
+			_ = b.workflow.Stop(20 * time.Second)
+		} else {
+			_ = wfProc.Stop(20 * time.Second)
+		}
+	}()
 	dial := func(addr string) (*grpc.ClientConn, error) {
 		return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
@@ -206,8 +224,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer nc.Close()
-	b := &bench{o: o, pool: pool, js: js, leads: leadv1.NewLeadServiceClient(leadConn), wf: workflowv1.NewWorkflowServiceClient(wfConn),
-		backends: backends, devAuth: authEnv}
+	b = &bench{o: o, pool: pool, js: js, leads: leadv1.NewLeadServiceClient(leadConn), wf: workflowv1.NewWorkflowServiceClient(wfConn),
+		backends: backends, devAuth: authEnv, workflow: wfProc, startWorkflow: func() (*procs.Proc, error) { return start("workflow") }}
 
 	fmt.Printf("# workflowbench %s\n\n%s\n\n", time.Now().Format(time.RFC3339), environment(o))
 	parts := strings.Split(o.parts, ",")
@@ -248,25 +266,62 @@ func (b *bench) subjectCount(ctx context.Context, service, subject string) (uint
 
 var ratings = []leadv1.Rating{leadv1.Rating_RATING_HOT, leadv1.Rating_RATING_WARM, leadv1.Rating_RATING_COLD}
 
-// rules imports the leads and waits for their call-backs.
+// rules imports the leads and waits for their call-backs: with the
+// workflow service running along (both share the machine's CPUs), then
+// with it stopped during the import and started after (each alone).
 func (b *bench) rules(ctx context.Context) error {
-	before, err := b.count(ctx, `SELECT count(*) FROM activities WHERE key = 'callback'`)
+	type result struct{ imported, done time.Duration }
+	var rs [2]result
+	for i, along := range []bool{true, false} {
+		imported, done, err := b.importRun(ctx, along)
+		if err != nil {
+			return err
+		}
+		rs[i] = result{imported, done}
+	}
+	step("ceiling: the same rows written straight into Postgres")
+	ceiling, err := b.rulesCeiling(ctx, b.o.leads)
 	if err != nil {
 		return err
 	}
+	n := float64(b.o.leads)
+	fmt.Printf("## Rule throughput (%d imported leads, the seeded rating rules: 3 runs and 1 call-back task per lead)\n\n", b.o.leads)
+	fmt.Printf("| run | measure | time | rate |\n|---|---|---:|---:|\n")
+	fmt.Printf("| workflow running along | lead import (the lead service, gRPC stream, 1,000 rows per message) | %v | %.0f rows/s |\n", rs[0].imported.Round(time.Millisecond), n/rs[0].imported.Seconds())
+	fmt.Printf("| workflow running along | every call-back task exists, from the import's start | %v | %.0f tasks/s |\n", rs[0].done.Round(time.Millisecond), n/rs[0].done.Seconds())
+	fmt.Printf("| each alone | lead import, the workflow service stopped | %v | %.0f rows/s |\n", rs[1].imported.Round(time.Millisecond), n/rs[1].imported.Seconds())
+	fmt.Printf("| each alone | every call-back task exists, from the workflow service's start | %v | %.0f tasks/s |\n", rs[1].done.Round(time.Millisecond), n/rs[1].done.Seconds())
+	fmt.Printf("| ceiling | the runs, tasks, audit entries, timers and events written straight into Postgres, 1,000 leads per transaction | %v | %.0f tasks/s |\n\n",
+		ceiling.Round(time.Millisecond), n/ceiling.Seconds())
+	return nil
+}
+
+// importRun imports b.o.leads leads and waits for their call-backs; with
+// along false the workflow service is stopped during the import and done
+// counts from its start.
+func (b *bench) importRun(ctx context.Context, along bool) (imported, done time.Duration, err error) {
+	before, err := b.count(ctx, `SELECT count(*) FROM activities WHERE key = 'callback'`)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !along {
+		if err := b.workflow.Stop(20 * time.Second); err != nil {
+			return 0, 0, err
+		}
+	}
 	ctx2, err := b.as(ctx, "importer", "sales")
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	step(fmt.Sprintf("importing %d rated leads", b.o.leads))
 	stream, err := b.leads.ImportLeads(ctx2)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	t0 := time.Now()
 	if err := stream.Send(&leadv1.ImportLeadsRequest{Kind: &leadv1.ImportLeadsRequest_Options{Options: &leadv1.ImportOptions{
 		DisplayName: "bench.csv", DuplicatePolicy: leadv1.DuplicatePolicy_DUPLICATE_POLICY_CREATE_ANYWAY}}}); err != nil {
-		return err
+		return 0, 0, err
 	}
 	run := uuid.NewString()[:8]
 	recvErr := make(chan error, 1)
@@ -290,22 +345,27 @@ func (b *bench) rules(ctx context.Context) error {
 				Email: fmt.Sprintf("lead-%s-%d@bench.example", run, i), Rating: ratings[i%3]}})
 		}
 		if err := stream.Send(&leadv1.ImportLeadsRequest{Kind: &leadv1.ImportLeadsRequest_Rows{Rows: &leadv1.ImportRows{Rows: rows}}}); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
 	if err := stream.CloseSend(); err != nil {
-		return err
+		return 0, 0, err
 	}
 	if err := <-recvErr; err != nil {
-		return err
+		return 0, 0, err
 	}
-	imported := time.Since(t0)
+	imported = time.Since(t0)
 	step(fmt.Sprintf("imported in %v; waiting for the call-backs", imported.Round(time.Millisecond)))
-	var done time.Duration
+	if !along {
+		if b.workflow, err = b.startWorkflow(); err != nil {
+			return 0, 0, err
+		}
+		t0 = time.Now()
+	}
 	for deadline := time.Now().Add(30 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		n, err := b.count(ctx, `SELECT count(*) FROM activities WHERE key = 'callback'`)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if n-before >= b.o.leads {
 			done = time.Since(t0)
@@ -313,27 +373,16 @@ func (b *bench) rules(ctx context.Context) error {
 		}
 	}
 	if done == 0 {
-		return errors.New("not every lead got its call-back within 30 minutes")
+		return 0, 0, errors.New("not every lead got its call-back within 30 minutes")
 	}
 	tasks, err := b.count(ctx, `SELECT count(*) FROM activities WHERE key = 'callback'`)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if tasks-before != b.o.leads {
-		return fmt.Errorf("%d call-backs for %d leads", tasks-before, b.o.leads)
+		return 0, 0, fmt.Errorf("%d call-backs for %d leads", tasks-before, b.o.leads)
 	}
-	step("ceiling: the same rows written straight into Postgres")
-	ceiling, err := b.rulesCeiling(ctx, b.o.leads)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("## Rule throughput (%d imported leads, the seeded rating rules: 3 runs and 1 call-back task per lead)\n\n", b.o.leads)
-	fmt.Printf("| measure | time | rate |\n|---|---:|---:|\n")
-	fmt.Printf("| lead import (the lead service, gRPC stream, %d rows per message) | %v | %.0f rows/s |\n", perMessage, imported.Round(time.Millisecond), float64(b.o.leads)/imported.Seconds())
-	fmt.Printf("| every call-back task exists (from the import's start) | %v | %.0f tasks/s |\n", done.Round(time.Millisecond), float64(b.o.leads)/done.Seconds())
-	fmt.Printf("| ceiling: the runs, tasks, audit entries, timers and events written straight into Postgres, 1,000 leads per transaction | %v | %.0f tasks/s |\n\n",
-		ceiling.Round(time.Millisecond), float64(b.o.leads)/ceiling.Seconds())
-	return nil
+	return imported, done, nil
 }
 
 // rulesCeiling writes what the rules write for n leads (3 runs, 1 task

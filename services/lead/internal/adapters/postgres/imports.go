@@ -281,7 +281,9 @@ func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]
 			}
 			entries = append(entries, e)
 		}
-		msg, err := t.r.outbox.Message(t.ctx, "importJobs/"+t.job.ID.String(), ev)
+		// Each chunk is its own aggregate (its first lead): consumers may
+		// apply an import's chunks side by side; they share no lead.
+		msg, err := t.r.outbox.Message(t.ctx, protomap.LeadName(chunk[0].ID), ev)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
@@ -263,14 +264,14 @@ func timeOf(t *time.Time) time.Time {
 	return t.UTC()
 }
 
+// pgUUID is u as pgx encodes it natively (uuid.UUID is a driver.Valuer,
+// encoded through its text form: slow in bulk); uuid.Nil is NULL.
+func pgUUID(u uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: u, Valid: u != uuid.Nil} }
+
 func activityArgs(a *domain.Activity) []any {
-	var rule *uuid.UUID
-	if a.Rule != uuid.Nil {
-		rule = &a.Rule
-	}
-	return []any{a.ID, string(a.Type), a.Regarding, string(a.RegardingType), a.RegardingName, a.Account, a.Subject, a.Body,
+	return []any{pgUUID(a.ID), string(a.Type), a.Regarding, string(a.RegardingType), a.RegardingName, a.Account, a.Subject, a.Body,
 		string(a.Direction), a.Outcome, a.Duration.Microseconds(), a.Participants, a.Owner, string(a.Status), nullTime(a.OccurAt),
-		nullTime(a.DueAt), nullTime(a.ReminderAt), nullTime(a.CompletedAt), a.CancelReason, rule, a.Key,
+		nullTime(a.DueAt), nullTime(a.ReminderAt), nullTime(a.CompletedAt), a.CancelReason, pgUUID(a.Rule), a.Key,
 		a.CreatedAt, a.CreatedBy, a.UpdatedAt, a.UpdatedBy, a.Version}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
 	"github.com/crmsuite/crm/platform/aipfilter"
@@ -206,10 +207,9 @@ func scanRun(row pgx.Row) (*domain.Run, error) {
 func (r *Repo) InsertRuns(ctx context.Context, runs []*domain.Run) (map[uuid.UUID]bool, error) {
 	n := len(runs)
 	var (
-		id, rule                             = make([]uuid.UUID, n), make([]uuid.UUID, n)
+		id, rule, event                      = make([]pgtype.UUID, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n)
 		version                              = make([]int64, n)
 		record, eventType, actor, status, er = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		event                                = make([]*uuid.UUID, n)
 		due, finished                        = make([]*time.Time, n), make([]*time.Time, n)
 		input                                = make([]*string, n)
 		actions                              = make([]string, n)
@@ -218,10 +218,8 @@ func (r *Repo) InsertRuns(ctx context.Context, runs []*domain.Run) (map[uuid.UUI
 		created                              = make([]time.Time, n)
 	)
 	for i, run := range runs {
-		id[i], rule[i], version[i], record[i], eventType[i], actor[i] = run.ID, run.RuleID, run.RuleVersion, run.Record, run.EventType, run.EventActor
-		if run.EventID != uuid.Nil {
-			event[i] = &run.EventID
-		}
+		id[i], rule[i], event[i] = pgUUID(run.ID), pgUUID(run.RuleID), pgUUID(run.EventID)
+		version[i], record[i], eventType[i], actor[i] = run.RuleVersion, run.Record, run.EventType, run.EventActor
 		due[i], finished[i], created[i] = nullTime(run.DueAt), nullTime(run.FinishedAt), run.CreatedAt
 		if len(run.Input) > 0 {
 			in := string(run.Input)
