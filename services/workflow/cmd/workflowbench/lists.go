@@ -228,7 +228,7 @@ func (b *bench) timelines(ctx context.Context) error {
 		}
 		return err
 	}, func(ctx context.Context) error {
-		rows, err := b.pool.Query(ctx, `SELECT `+cols+` FROM activities a WHERE a.account = $1 ORDER BY a.at DESC, a.id DESC LIMIT 51`, account)
+		rows, err := b.pool.Query(ctx, `SELECT `+cols+` FROM activities a WHERE a.account = $1 AND a.account <> '' ORDER BY a.at DESC, a.id DESC LIMIT 51`, account)
 		if err != nil {
 			return err
 		}
