@@ -142,9 +142,11 @@ func run(ctx context.Context, o options) error {
 	}
 	gw, err := procs.Start("gateway", filepath.Join(o.binDir, "gateway"), []string{
 		"HTTP_ADDR=" + httpAddr, "LEAD_GRPC_ADDR=" + leadAddr, "LOG_LEVEL=info",
-		// The load generator is one caller: measure the service, not the
-		// gateway's per-caller limit.
-		"RATE_LIMIT_RPS=0",
+		// The load generator is one caller from one address: measure the
+		// service, not the gateway's per-caller limit nor its per-address
+		// limit (RATE_LIMIT_ADDRESS_RPS, 500/s by default), which would
+		// answer 429 to the REST runs once they go faster than that.
+		"RATE_LIMIT_RPS=0", "RATE_LIMIT_ADDRESS_RPS=0",
 	}, logf)
 	if err != nil {
 		return err
