@@ -15,7 +15,7 @@ TOOLS := github.com/bufbuild/buf/cmd/buf \
          github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
 GENERATED := gen/go/crm gateway/internal/openapi/crm.swagger.json
 
-.PHONY: help run build test bench gen gen-check lint tools vendor-protos deploy-check ci clean
+.PHONY: help run build test bench bench-smoke gen gen-check lint tools vendor-protos deploy-check ci clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,6 +35,12 @@ bench: build ## benchmarks: leads (leadbench), conversion across services (conve
 	$(GO) run ./platform/cmd/conversionbench $(CONVERSION_BENCH_ARGS)
 	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity $(OPPORTUNITY_BENCH_ARGS)
 	$(GO) run ./services/order/cmd/orderbench -bin bin $(ORDER_BENCH_ARGS)
+
+bench-smoke: build ## every benchmark tool at tiny sizes, seconds each: keeps them working (CI), measures nothing
+	$(GO) run ./services/lead/cmd/leadbench -smoke
+	$(GO) run ./platform/cmd/conversionbench -smoke
+	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity -smoke
+	$(GO) run ./services/order/cmd/orderbench -bin bin -smoke
 
 tools: ## build the pinned code generators into .bin/
 	GOWORK=off $(GO) -C tools build -o ../.bin/ $(TOOLS)
@@ -61,7 +67,7 @@ vendor-protos: ## re-print third_party/*.proto from the Go modules that carry th
 deploy-check: ## render the Kubernetes overlays and check them
 	cd deploy/k8s/check && GOWORK=off $(GO) test -count=1 ./...
 
-ci: lint gen-check test deploy-check ## what CI runs
+ci: lint gen-check test bench-smoke deploy-check ## what CI runs
 
 clean: ## remove build output (keeps .data/, the local database)
 	rm -rf bin .bin
