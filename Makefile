@@ -22,7 +22,7 @@ GENERATED := gen/go/crm gen/descriptor $(OPENAPI)/openapi.json $(OPENAPI)/openap
 # Node tools (OpenAPI linter, TypeScript client, grpc-js), pinned in tools/node.
 NODE_TOOLS := tools/node/node_modules/.bin
 
-.PHONY: help run build test bench gen gen-check descriptors lint openapi-lint node-tools tools vendor-protos deploy-check ci clean
+.PHONY: help run build test bench bench-smoke gen gen-check descriptors lint openapi-lint node-tools tools vendor-protos deploy-check ci clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,13 @@ bench: build ## benchmarks: leads (leadbench), conversion across services (conve
 	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity $(OPPORTUNITY_BENCH_ARGS)
 	$(GO) run ./services/order/cmd/orderbench -bin bin $(ORDER_BENCH_ARGS)
 	$(GO) run ./services/workflow/cmd/workflowbench -bin bin $(WORKFLOW_BENCH_ARGS)
+
+bench-smoke: build ## every benchmark tool at tiny sizes, seconds each: keeps them working (CI), measures nothing
+	$(GO) run ./services/lead/cmd/leadbench -smoke
+	$(GO) run ./platform/cmd/conversionbench -smoke
+	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity -smoke
+	$(GO) run ./services/order/cmd/orderbench -bin bin -smoke
+	$(GO) run ./services/workflow/cmd/workflowbench -bin bin -smoke
 
 tools: ## build the pinned code generators into .bin/
 	GOWORK=off $(GO) -C tools build -o ../.bin/ $(TOOLS)
@@ -88,7 +95,7 @@ openapi-lint: ## lint the served OpenAPI document (Redocly, tools/node/redocly.y
 deploy-check: ## render the Kubernetes overlays and check them
 	cd deploy/k8s/check && GOWORK=off $(GO) test -count=1 ./...
 
-ci: lint gen-check node-tools openapi-lint test deploy-check ## what CI runs
+ci: lint gen-check node-tools openapi-lint test bench-smoke deploy-check ## what CI runs
 
 clean: ## remove build output (keeps .data/, the local database)
 	rm -rf bin .bin

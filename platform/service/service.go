@@ -5,6 +5,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,6 +75,10 @@ type Config struct {
 	TimerPollInterval time.Duration
 	// TimerWorkers fire batches of due timers concurrently.
 	TimerWorkers int
+	// MaxConnectionAge after which a client's gRPC connection takes no
+	// new calls (GOAWAY), so clients reconnect and new replicas get their
+	// share; calls in flight on it run to their end. 0: 5 minutes.
+	MaxConnectionAge time.Duration
 	// DatabaseAdminURL, when set, provisions the service's role (the user
 	// of DatabaseURL) and schema before the service connects (pg.Bootstrap).
 	DatabaseAdminURL string
@@ -104,6 +109,7 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 		ConsumerBatch:     env.Int("CONSUMER_BATCH", 16),
 		TimerPollInterval: env.Duration("TIMER_POLL_INTERVAL", time.Second),
 		TimerWorkers:      env.Int("TIMER_WORKERS", 4),
+		MaxConnectionAge:  env.Duration("GRPC_MAX_CONNECTION_AGE", 5*time.Minute),
 		Auth: AuthConfig{
 			Mode:             env.String("AUTH_MODE", AuthToken),
 			Issuer:           env.String("AUTH_ISSUER", "crm"),
@@ -300,8 +306,13 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	srv := grpc.NewServer(append(chain.ServerOptions(),
 		grpc.MaxRecvMsgSize(8<<20),
 		// Clients reconnect now and then, so new replicas get their share
-		// of long-lived connections (the gateway's, other services').
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
+		// of long-lived connections (the gateway's, other services'). At
+		// that age the connection only stops taking new calls: no grace
+		// bound (MaxConnectionAgeGrace unset is infinite) closes it under
+		// the calls in flight, since a long stream (an ImportLeads of a
+		// million rows, a CSV upload through the gateway) cannot be
+		// resumed by the client and may well outlast any grace.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: cmp.Or(c.MaxConnectionAge, 5*time.Minute)}),
 	)...)
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)

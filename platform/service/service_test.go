@@ -43,7 +43,7 @@ type running struct {
 	done   chan error
 }
 
-func startService(t *testing.T, delay, shutdownTimeout time.Duration) *running {
+func startService(t *testing.T, delay, shutdownTimeout time.Duration, with ...func(*service.Config)) *running {
 	t.Helper()
 	n := testkit.NewNATS(t)
 	db := testkit.Database(t)
@@ -51,6 +51,9 @@ func startService(t *testing.T, delay, shutdownTimeout time.Duration) *running {
 		Name: "svc", GRPCAddr: "127.0.0.1:0", MetricsAddr: "off", DBMaxConns: 4,
 		DatabaseURL: testkit.ServiceURL(db, "svc"), DatabaseAdminURL: db,
 		NATSURL: n.URL, EventsNamespace: n.Namespace, ShutdownTimeout: shutdownTimeout, Auth: testAuth(),
+	}
+	for _, f := range with {
+		f(&cfg)
 	}
 	ready := make(chan net.Addr, 1)
 	spec := service.Spec{
@@ -131,6 +134,21 @@ func TestShutdownIsBoundedWhenCallsDoNotFinish(t *testing.T) {
 	}
 	if err := <-callErr; status.Code(err) != codes.Unavailable && status.Code(err) != codes.Canceled {
 		t.Fatalf("call cut by shutdown ended with %v", err)
+	}
+}
+
+// A connection reaching its age takes no new calls, but a call in flight
+// on it is not cut however long it runs: here 35 s, past the 30 s grace
+// that used to close connections under long import streams.
+func TestConnectionAgeDoesNotCutCallsInFlight(t *testing.T) {
+	t.Parallel()
+	r := startService(t, 35*time.Second, 5*time.Second, func(c *service.Config) { c.MaxConnectionAge = 200 * time.Millisecond })
+	if _, err := testpb.NewTestServiceClient(r.conn).UnaryCall(testkit.As("alice"), &testpb.SimpleRequest{}); err != nil {
+		t.Fatalf("call outliving its connection's age: %v", err)
+	}
+	// New calls go over a new connection.
+	if _, err := healthpb.NewHealthClient(r.conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("health after the connection aged: %v", err)
 	}
 }
 

@@ -12,7 +12,9 @@
 //   - steps the rate up until completions fall behind: the sustained
 //     throughput and where it saturates.
 //
-// Load generator and servers share the machine; the report says so.
+// -smoke runs every part at tiny rates in seconds (CI keeps the tool
+// working; its figures mean nothing). Load generator and servers share the
+// machine; the report says so.
 package main
 
 import (
@@ -52,6 +54,11 @@ type options struct {
 	steps    []int
 	stepDur  time.Duration
 	out      string
+	smoke    bool
+	// warmRate conversions per second for warmDur before the measured
+	// runs.
+	warmRate int
+	warmDur  time.Duration
 }
 
 func main() {
@@ -62,8 +69,14 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of the latency run")
 	flag.StringVar(&steps, "steps", "100,200,400", "conversion rates of the saturation runs (empty skips them)")
 	flag.DurationVar(&o.stepDur, "step-duration", 10*time.Second, "length of each saturation run")
-	flag.StringVar(&o.out, "out", "bench/results", "directory for the report")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for the report (empty: print it only)")
+	flag.BoolVar(&o.smoke, "smoke", false, "tiny rates and durations, report printed only: checks the tool works, measures nothing")
 	flag.Parse()
+	o.warmRate, o.warmDur = 20, 5*time.Second
+	if o.smoke {
+		o.rate, o.duration, steps, o.stepDur, o.out = 10, 2*time.Second, "20", 2*time.Second, ""
+		o.warmRate, o.warmDur = 10, time.Second
+	}
 	for _, s := range strings.Split(steps, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			n, err := strconv.Atoi(s)
@@ -148,8 +161,8 @@ func run(ctx context.Context, o options) error {
 	_ = sub.SetPendingLimits(-1, -1)
 
 	c := &converter{leads: leads, w: w, pids: pids}
-	step("warm-up: 5 s at 20/s")
-	c.runAt(ctx, 20, 5*time.Second)
+	step("warm-up: %v at %d/s", o.warmDur, o.warmRate)
+	c.runAt(ctx, o.warmRate, o.warmDur)
 	if _, err := c.settle(ctx, 30*time.Second); err != nil {
 		return err
 	}
@@ -395,8 +408,12 @@ func environment(o options) string {
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		cpus = strconv.Itoa(strings.Count(string(b), "processor\t:"))
 	}
-	return fmt.Sprintf("%s CPUs; load generator, NATS, PostgreSQL (fsync on, synchronous_commit on) and the lead and account services on one machine; "+
-		"each conversion = CreateLead + QualifyLead over gRPC, open loop", cpus)
+	mode := ""
+	if o.smoke {
+		mode = " SMOKE RUN (tiny rates; figures mean nothing);"
+	}
+	return fmt.Sprintf("%s CPUs;%s load generator, NATS, PostgreSQL (fsync on, synchronous_commit on) and the lead and account services on one machine; "+
+		"each conversion = CreateLead + QualifyLead over gRPC, open loop", cpus, mode)
 }
 
 type report struct {
@@ -419,6 +436,9 @@ func (r report) write(dir string) error {
 	}
 	out := b.String()
 	fmt.Print(out)
+	if dir == "" {
+		return nil
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -11,7 +11,9 @@
 //     and outbox rows, commit) run in-process through the use case and
 //     repository, with no gRPC in front, in the same run.
 //
-// Load generator and servers share the machine; the report says so.
+// -smoke runs every part at tiny sizes in seconds (CI keeps the tool
+// working; its figures mean nothing). Load generator and servers share the
+// machine; the report says so.
 package main
 
 import (
@@ -56,6 +58,7 @@ type options struct {
 	warmup      time.Duration
 	dbConns     int
 	dataDir     string
+	smoke       bool
 }
 
 func main() {
@@ -68,7 +71,12 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each move run")
 	flag.IntVar(&o.dbConns, "db-conns", 32, "Postgres pool size of the service and of the raw run")
 	flag.StringVar(&o.dataDir, "data", "", "keep PostgreSQL here and reuse it (and its loaded rows) across runs; default a temp dir")
+	flag.BoolVar(&o.smoke, "smoke", false, "tiny sizes and durations: checks the tool works, measures nothing")
 	flag.Parse()
+	if o.smoke {
+		o.rows, o.forecasts, o.concurrency = 2000, 20, 8
+		o.duration, o.warmup = time.Second, 200*time.Millisecond
+	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "opportunitybench:", err)
 		os.Exit(1)
@@ -287,8 +295,12 @@ func environment(o options) string {
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		cpus = strconv.Itoa(strings.Count(string(b), "processor\t:"))
 	}
-	return fmt.Sprintf("%s CPUs; load generator, NATS, PostgreSQL (fsync on, shared_buffers 1GB) and the service on one machine; "+
-		"moves: %v measured after %v warm-up; Postgres pool %d connections", cpus, o.duration, o.warmup, o.dbConns)
+	mode := ""
+	if o.smoke {
+		mode = " SMOKE RUN (tiny sizes; figures mean nothing);"
+	}
+	return fmt.Sprintf("%s CPUs;%s load generator, NATS, PostgreSQL (fsync on, shared_buffers 1GB) and the service on one machine; "+
+		"moves: %v measured after %v warm-up; Postgres pool %d connections", cpus, mode, o.duration, o.warmup, o.dbConns)
 }
 
 // authorization is the Authorization header value of the benchmark's
