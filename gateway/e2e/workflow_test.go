@@ -42,6 +42,15 @@ func TestActivitiesTasksAndCalendarOverREST(t *testing.T) {
 	if task["regarding"] != name || task["key"] != "callback" || task["type"] != "ACTIVITY_TYPE_CALL" {
 		t.Fatalf("call-back %v", task)
 	}
+	// Leads from a CSV import get theirs too (the importer owns them).
+	r := s.importCSV(t, "", "last_name,company,rating\nTuring,Bletchley,HOT\nHamilton,Apollo,COLD\n")
+	if r.status != 200 || r.count("created") != "2" {
+		t.Fatalf("csv import: %d %s", r.status, r.body)
+	}
+	importer := testkit.Bearer("importer")
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		return len(s.do(t, "GET", "/v1/tasks", nil, "Authorization", importer).want(t, 200).list("tasks")) == 2
+	}, "a call-back for each imported lead")
 	// Bad input is a 400 with the field.
 	bad := s.do(t, "POST", "/v1/"+name+"/activities", map[string]any{"type": "ACTIVITY_TYPE_CALL", "duration": "90000s"}).want(t, 400)
 	if _, fields := bad.violations(); !testkit.HasField(fields, "activity.duration") {
