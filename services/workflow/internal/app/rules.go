@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/auth"
@@ -522,6 +523,9 @@ func (s *Service) loops(ctx context.Context, r *domain.Rule, run *domain.Run) (b
 	return n >= domain.LoopBound, err
 }
 
+// input is what a run's condition saw, as JSON: the record, and the
+// event without its copy of the record (events carry the record they are
+// about; it is the same message, kept once).
 func input(record, event proto.Message) json.RawMessage {
 	m := map[string]json.RawMessage{}
 	opts := protojson.MarshalOptions{UseProtoNames: true}
@@ -529,7 +533,25 @@ func input(record, event proto.Message) json.RawMessage {
 		m["record"], _ = opts.Marshal(record)
 	}
 	if event != nil {
-		m["event"], _ = opts.Marshal(event)
+		ev := event.ProtoReflect()
+		var same protoreflect.FieldDescriptor
+		ev.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap() && record != nil && v.Message().Interface() == record {
+				same = fd
+				return false
+			}
+			return true
+		})
+		if same != nil {
+			// The event is this worker's own decoded message: the field is
+			// put back at once.
+			v := ev.Get(same)
+			ev.Clear(same)
+			m["event"], _ = opts.Marshal(event)
+			ev.Set(same, v)
+		} else {
+			m["event"], _ = opts.Marshal(event)
+		}
 	}
 	b, _ := json.Marshal(m)
 	return b
