@@ -35,9 +35,6 @@ func (t RecordType) Collection() string { return collections[t] }
 // Valid reports a known record type.
 func (t RecordType) Valid() bool { return collections[t] != "" }
 
-// RecordTypes are every record type.
-var RecordTypes = []RecordType{RecordLead, RecordAccount, RecordContact, RecordOpportunity, RecordOrder, RecordContract}
-
 // ParseRecordName reads `<collection>/<uuid>` into its type and id.
 func ParseRecordName(name string) (RecordType, uuid.UUID, bool) {
 	coll, rest, ok := strings.Cut(name, "/")

@@ -21,11 +21,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
-	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
-	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/services/workflow/internal/domain"
 )
 
@@ -299,25 +297,4 @@ func NextDue(d time.Time, t *domain.TimeTrigger, after time.Time) time.Time {
 			return due
 		}
 	}
-}
-
-// Invalid turns a rule error into INVALID_ARGUMENT on field.
-func Invalid(field, reason string, err error) error {
-	return apperr.InvalidField(field, reason, "%v", err)
-}
-
-// Events are the event messages rules may trigger on (for docs and
-// tests).
-func Events() []string {
-	var out []string
-	for _, fd := range []protoreflect.FileDescriptor{eventsv1.File_crm_events_v1_lead_events_proto, eventsv1.File_crm_events_v1_account_events_proto,
-		eventsv1.File_crm_events_v1_opportunity_events_proto, eventsv1.File_crm_events_v1_order_events_proto} {
-		ms := fd.Messages()
-		for i := range ms.Len() {
-			if _, _, err := EventType(string(ms.Get(i).FullName())); err == nil {
-				out = append(out, string(ms.Get(i).Name()))
-			}
-		}
-	}
-	return out
 }
