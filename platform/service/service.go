@@ -18,12 +18,14 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -41,6 +43,7 @@ import (
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/platform/timer"
+	"github.com/crmsuite/crm/platform/tracing"
 )
 
 // Config is what every service reads from its environment.
@@ -79,6 +82,12 @@ type Config struct {
 	DatabaseAdminURL string
 	// Auth is how calls are authenticated, both ways.
 	Auth AuthConfig
+	// TracerProvider, when set, traces the service: gRPC calls both ways,
+	// Postgres queries, outbox publishes and consumed events. Main sets it
+	// from the OTEL_* environment (platform/tracing.Setup); tests may set
+	// their own (an in-memory exporter). Nil: tracing off (no spans, trace
+	// context passed on).
+	TracerProvider trace.TracerProvider
 }
 
 // LoadConfig reads the environment; defaultGRPCPort and defaultMetricsPort
@@ -165,6 +174,9 @@ func (rt *Runtime) Go(fn func(ctx context.Context) error) {
 // relayed as soon as it commits.
 func (rt *Runtime) Consume(c *inbox.Consumer) {
 	c.Pool, c.JS, c.Logger, c.Namespace = rt.Pool, rt.JS, rt.Logger, rt.Config.EventsNamespace
+	if c.TracerProvider == nil {
+		c.TracerProvider = rt.Config.TracerProvider
+	}
 	if c.Applied == nil {
 		c.Applied = rt.Relay.Kick
 	}
@@ -247,7 +259,7 @@ func RunCommand(ctx context.Context, c Config, log *slog.Logger, spec Spec, name
 func newRelay(c Config, pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger) *outbox.Relay {
 	ns := c.EventsNamespace
 	return &outbox.Relay{
-		Pool: pool, JS: js, Logger: log,
+		Pool: pool, JS: js, Logger: log, TracerProvider: c.TracerProvider,
 		Stream: jetstream.StreamConfig{
 			Name:       events.StreamName(ns, c.Name),
 			Subjects:   events.StreamSubjects(ns, c.Name),
@@ -263,7 +275,7 @@ func newRelay(c Config, pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Lo
 // goes NOT_SERVING so load balancers stop sending, in-flight calls finish
 // (bounded by ShutdownTimeout), background work stops, connections close.
 func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	otel.SetTextMapPropagator(tracing.Propagator())
 
 	authenticator, serviceTokens, err := authentication(c.Name, c.Auth, log)
 	if err != nil {
@@ -296,7 +308,8 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 		// before; methods without a rule are refused all the same.
 		SkipRoles: devHeader,
 	}
-	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: authenticator, Authorizer: policy, Public: policy.IsPublic}
+	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: authenticator, Authorizer: policy, Public: policy.IsPublic,
+		TracerProvider: c.TracerProvider}
 	srv := grpc.NewServer(append(chain.ServerOptions(),
 		grpc.MaxRecvMsgSize(8<<20),
 		// Clients reconnect now and then, so new replicas get their share
@@ -402,9 +415,16 @@ func openDatabase(ctx context.Context, c Config, log *slog.Logger, spec Spec) (*
 			return nil, err
 		}
 	}
-	pool, err := pg.Connect(ctx, pg.PoolConfig{
-		URL: c.DatabaseURL, Schema: spec.Schema, MaxConns: int32(c.DBMaxConns), ApplicationName: c.Name,
-	})
+	pcfg := pg.PoolConfig{URL: c.DatabaseURL, Schema: spec.Schema, MaxConns: int32(c.DBMaxConns), ApplicationName: c.Name}
+	if c.TracerProvider != nil {
+		// Queries are traced only inside a recording span (a call, an
+		// event, a publish): the relay's and timers' polling makes none.
+		// Pool waits show as the gap before a query, not as spans of
+		// their own.
+		pcfg.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(c.TracerProvider),
+			otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()), otelpgx.WithDisableAcquireTracer())
+	}
+	pool, err := pg.Connect(ctx, pcfg)
 	if err != nil {
 		return nil, err
 	}
