@@ -420,9 +420,11 @@ func openDatabase(ctx context.Context, c Config, log *slog.Logger, spec Spec) (*
 		// Queries are traced only inside a recording span (a call, an
 		// event, a publish): the relay's and timers' polling makes none.
 		// Pool waits show as the gap before a query, not as spans of
-		// their own.
+		// their own; the connection's details (address, database, role)
+		// are the service's configuration, not repeated on every span.
 		pcfg.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(c.TracerProvider),
-			otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()), otelpgx.WithDisableAcquireTracer())
+			otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()), otelpgx.WithDisableAcquireTracer(),
+			otelpgx.WithDisableConnectionDetailsInAttributes())
 	}
 	pool, err := pg.Connect(ctx, pcfg)
 	if err != nil {
