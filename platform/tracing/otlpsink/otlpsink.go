@@ -15,6 +15,7 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
 )
 
 // Span is an exported span, reduced to what tests look at.
@@ -41,18 +42,26 @@ type Sink struct {
 	keep bool
 
 	received atomic.Int64
+	bytes    atomic.Int64
 	mu       sync.Mutex
 	spans    []Span
 }
 
 // Start listens on a free loopback port. With keep, the spans received are
-// kept for Spans; without, they are counted and dropped.
+// decoded and kept for Spans; without, requests are not even decoded (the
+// sink then costs the machine as little as a collector elsewhere would),
+// only their bytes counted (Bytes).
 func Start(keep bool) (*Sink, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{srv: grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20)), addr: lis.Addr().String(), keep: keep}
+	s := &Sink{addr: lis.Addr().String(), keep: keep}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20)}
+	if !keep {
+		opts = append(opts, grpc.ForceServerCodecV2(discardCodec{&s.bytes}))
+	}
+	s.srv = grpc.NewServer(opts...)
 	collectortrace.RegisterTraceServiceServer(s.srv, s)
 	go func() { _ = s.srv.Serve(lis) }()
 	return s, nil
@@ -71,8 +80,24 @@ func (s *Sink) Env() []string {
 	}
 }
 
-// Received counts the spans received so far.
+// Received counts the spans received so far (kept ones only).
 func (s *Sink) Received() int64 { return s.received.Load() }
+
+// Bytes counts the request bytes received so far (without keep).
+func (s *Sink) Bytes() int64 { return s.bytes.Load() }
+
+// discardCodec takes export requests without decoding them, and answers
+// with an empty response (which is zero bytes on the wire).
+type discardCodec struct{ n *atomic.Int64 }
+
+func (discardCodec) Marshal(any) (mem.BufferSlice, error) { return nil, nil }
+
+func (c discardCodec) Unmarshal(data mem.BufferSlice, _ any) error {
+	c.n.Add(int64(data.Len()))
+	return nil
+}
+
+func (discardCodec) Name() string { return "proto" }
 
 // Spans returns the spans kept so far, in arrival order.
 func (s *Sink) Spans() []Span {
