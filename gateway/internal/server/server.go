@@ -167,9 +167,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 		h = otelhttp.NewHandler(h, "gateway",
 			otelhttp.WithTracerProvider(cfg.TracerProvider),
 			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-			// Probes and scrapes are not worth a trace each.
+			// Probes and scrapes are not worth a trace each, and a
+			// calendar feed's path is its secret token (see loggedPath),
+			// which a span's url.path would keep.
 			otelhttp.WithFilter(func(r *http.Request) bool {
-				return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && r.URL.Path != "/metrics"
+				p := r.URL.Path
+				return p != "/healthz" && p != "/readyz" && p != "/metrics" && loggedPath(p) == p
 			}))
 	}
 	return h, nil

@@ -128,12 +128,19 @@ func TestTracedRequestContinuesTheClientsTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/calendars/secret-feed-token.ics"} {
 		if resp, err := http.Get(ts.URL + path); err == nil {
 			resp.Body.Close()
 		}
 	}
 	spans := rec.Ended()
+	for _, sp := range spans {
+		for _, a := range sp.Attributes() {
+			if strings.Contains(a.Value.Emit(), "secret-feed-token") {
+				t.Errorf("span %s keeps a calendar feed's token: %v", sp.Name(), a)
+			}
+		}
+	}
 	if len(spans) != 2 {
 		t.Fatalf("%d spans, want the request's and its call's", len(spans))
 	}
