@@ -38,15 +38,17 @@ test: ## vet, then all tests with the race detector (real Postgres and NATS)
 	$(GO) test -race -timeout 20m $(PKGS)
 	GOWORK=off $(GO) -C tools test ./cmd/openapidoc
 
-bench: build ## benchmarks: leads (leadbench), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench), workflow (workflowbench)
+bench: build ## benchmarks: leads (leadbench), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench), workflow (workflowbench), CreateLead traced (leadbench -otel)
 	$(GO) run ./services/lead/cmd/leadbench $(BENCH_ARGS)
 	$(GO) run ./platform/cmd/conversionbench $(CONVERSION_BENCH_ARGS)
 	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity $(OPPORTUNITY_BENCH_ARGS)
 	$(GO) run ./services/order/cmd/orderbench -bin bin $(ORDER_BENCH_ARGS)
 	$(GO) run ./services/workflow/cmd/workflowbench -bin bin $(WORKFLOW_BENCH_ARGS)
+	$(GO) run ./services/lead/cmd/leadbench -methods grpc -concurrency 32 -duration 15s -list-rows 0 -import-rows 0 -otel $(TRACE_BENCH_ARGS)
 
 bench-smoke: build ## every benchmark tool at tiny sizes, seconds each: keeps them working (CI), measures nothing
 	$(GO) run ./services/lead/cmd/leadbench -smoke
+	$(GO) run ./services/lead/cmd/leadbench -smoke -methods grpc -otel
 	$(GO) run ./platform/cmd/conversionbench -smoke
 	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity -smoke
 	$(GO) run ./services/order/cmd/orderbench -bin bin -smoke

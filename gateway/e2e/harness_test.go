@@ -36,6 +36,8 @@ type stackOptions struct {
 	leadEnv []string
 	// privateNATS gives the stack a NATS server of its own, to restart.
 	privateNATS bool
+	// env is added to every process's environment (the gateway's too).
+	env []string
 }
 
 // startStack runs the lead, account and opportunity services and the
@@ -57,7 +59,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		"PAGE_TOKEN_SECRET=e2e", "LOG_LEVEL=warn", "LOG_FORMAT=text", "SHUTDOWN_TIMEOUT=5s",
 		"LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "OPPORTUNITY_GRPC_ADDR=" + oppAddr, "ORDER_GRPC_ADDR=" + orderAddr, "WORKFLOW_GRPC_ADDR=" + workflowAddr, "ACCOUNT_CALL_TIMEOUT=1s",
 		"TIMER_POLL_INTERVAL=200ms"}
-	common = append(common, testkit.AuthEnv()...)
+	common = append(append(common, testkit.AuthEnv()...), o.env...)
 	account := testkit.StartProc(t, "account", testkit.Binary(t, "github.com/crmsuite/crm/services/account/cmd/account"), accountAddr,
 		append(append([]string{"GRPC_ADDR=" + accountAddr}, common...), testkit.DatabaseEnv(db, "account")...)...)
 	opps := testkit.StartProc(t, "opportunity", testkit.Binary(t, "github.com/crmsuite/crm/services/opportunity/cmd/opportunity"), oppAddr,
@@ -69,9 +71,9 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	workflow := testkit.StartProc(t, "workflow", testkit.Binary(t, "github.com/crmsuite/crm/services/workflow/cmd/workflow"), workflowAddr,
 		append(append([]string{"GRPC_ADDR=" + workflowAddr}, common...), testkit.DatabaseEnv(db, "workflow")...)...)
 	gw := testkit.StartProc(t, "gateway", testkit.Binary(t, "github.com/crmsuite/crm/gateway/cmd/gateway"), httpAddr,
-		"HTTP_ADDR="+httpAddr, "LEAD_GRPC_ADDR="+leadAddr, "ACCOUNT_GRPC_ADDR="+accountAddr, "OPPORTUNITY_GRPC_ADDR="+oppAddr, "ORDER_GRPC_ADDR="+orderAddr,
-		"WORKFLOW_GRPC_ADDR="+workflowAddr, "MAX_BODY_BYTES=65536",
-		"LOG_LEVEL=warn", "LOG_FORMAT=text")
+		append([]string{"HTTP_ADDR=" + httpAddr, "LEAD_GRPC_ADDR=" + leadAddr, "ACCOUNT_GRPC_ADDR=" + accountAddr, "OPPORTUNITY_GRPC_ADDR=" + oppAddr, "ORDER_GRPC_ADDR=" + orderAddr,
+			"WORKFLOW_GRPC_ADDR=" + workflowAddr, "MAX_BODY_BYTES=65536",
+			"LOG_LEVEL=warn", "LOG_FORMAT=text"}, o.env...)...)
 	s := &stack{
 		base: "http://" + httpAddr, nats: n, lead: lead, account: account, opps: opps, orders: orders, workflow: workflow, gateway: gw,
 		http: &http.Client{Timeout: 15 * time.Second},

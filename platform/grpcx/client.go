@@ -6,9 +6,13 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/authn"
@@ -26,6 +30,27 @@ type DialOption func(*dialSettings)
 
 type dialSettings struct {
 	tokens authn.TokenSource
+	tp     trace.TracerProvider
+}
+
+// WithTracerProvider traces the calls (client spans) with tp; without it
+// (or with nil) calls make no spans and pass the caller's trace context on.
+func WithTracerProvider(tp trace.TracerProvider) DialOption {
+	return func(s *dialSettings) { s.tp = tp }
+}
+
+// otelOptions configure otelgrpc's stats handlers: spans from tp (a no-op
+// provider when nil), none for health checks and reflection, and no
+// OpenTelemetry metrics (the suite's metrics are Prometheus').
+func otelOptions(tp trace.TracerProvider) []otelgrpc.Option {
+	if tp == nil {
+		tp = tracenoop.NewTracerProvider()
+	}
+	return []otelgrpc.Option{
+		otelgrpc.WithTracerProvider(tp),
+		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelgrpc.WithFilter(func(i *stats.RPCTagInfo) bool { return !IsPublic(i.FullMethodName) }),
+	}
 }
 
 // WithServiceTokens makes every call carry the calling service's own
@@ -53,7 +78,7 @@ func Dial(target string, opts ...DialOption) (*grpc.ClientConn, error) {
 	}
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelOptions(s.tp)...)),
 		grpc.WithChainUnaryInterceptor(clientDeadline, identity),
 	)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -94,6 +96,10 @@ type Chain struct {
 	// authenticate the call. Unlike IsPublic's health checks they are
 	// authorized (the Authorizer admits them by their rule) and logged.
 	Public func(fullMethod string) bool
+	// TracerProvider traces every call but health checks and reflection
+	// (a server span, child of the caller's trace context). Nil: no spans,
+	// the caller's trace context is still passed on.
+	TracerProvider trace.TracerProvider
 }
 
 // open reports whether fullMethod is called without authentication.
@@ -118,6 +124,7 @@ func (c Chain) ServerOptions() []grpc.ServerOption {
 		return status.Error(codes.Internal, "internal error")
 	})
 	return []grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelOptions(c.TracerProvider)...)),
 		grpc.ChainUnaryInterceptor(
 			c.unaryAuth,
 			c.unaryAuthz,

@@ -23,6 +23,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -30,6 +34,7 @@ import (
 	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/tracing"
 )
 
 // Dead-letter headers, added to the original message's headers.
@@ -109,6 +114,9 @@ type Consumer struct {
 	// Applied, if set, runs after an event's effect committed (e.g. to wake
 	// the outbox relay for the events the handler wrote).
 	Applied func()
+	// TracerProvider traces each event's processing as a child of the
+	// publish span its message carries (see Process). Nil: no spans.
+	TracerProvider trace.TracerProvider
 	// OnDeadLetter, if set, runs after a message was dead-lettered, in its
 	// own transaction, e.g. to record a failed conversion. It must be
 	// idempotent: when it fails, the message is redelivered, dead-lettered
@@ -253,9 +261,19 @@ func worker(msg jetstream.Msg, n int) int {
 
 // Process applies one delivered message and acknowledges it as its outcome
 // says: ack, delayed nak, or dead-letter and term.
+//
+// Its span ("process <subject>") is a child of the trace context in the
+// message's headers, the relay's publish span, itself a child of the span
+// that wrote the event to the outbox: a flow that crosses services through
+// events (a lead's conversion) is one trace. (OpenTelemetry's messaging
+// conventions also allow a new trace linked to the producer's; we choose
+// the parent, so that a conversion reads as one tree.) What the handler
+// writes to the outbox carries this span's context on.
 func (c *Consumer) Process(ctx context.Context, msg jetstream.Msg) {
 	c.defaults()
 	m := MessageOf(msg)
+	ctx, span := c.startProcess(ctx, m)
+	defer span.End()
 	log := c.Logger.With("consumer", c.Name, "subject", m.Subject, "event_id", m.EventID, "delivery", m.NumDelivered)
 
 	var err error
@@ -269,6 +287,7 @@ func (c *Consumer) Process(ctx context.Context, msg jetstream.Msg) {
 	}
 	if errors.Is(err, errAlreadyApplied) {
 		processedTotal.WithLabelValues(c.Name, "duplicate").Inc()
+		span.SetAttributes(attribute.Bool("crm.inbox.duplicate", true))
 		err = nil
 	} else if err == nil {
 		processedTotal.WithLabelValues(c.Name, "applied").Inc()
@@ -282,8 +301,11 @@ func (c *Consumer) Process(ctx context.Context, msg jetstream.Msg) {
 		}
 		return
 	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, "event failed")
 	var perm permanentError
 	if errors.As(err, &perm) || m.NumDelivered >= uint64(c.MaxDeliver) {
+		span.SetAttributes(attribute.Bool("crm.inbox.dead_lettered", true))
 		c.deadLetter(ctx, log, msg, m, err)
 		return
 	}
@@ -312,6 +334,12 @@ func (c *Consumer) processBatch(ctx context.Context, msgs []jetstream.Msg) {
 			return
 		}
 	}
+	// The batch's transaction is traced as a child of its first event's
+	// context, linked to every event's; each event's handler runs in a
+	// span of its own under that event's context (handle), so its effects
+	// stay in its own trace.
+	ctx, span := c.startBatch(ctx, ms)
+	defer span.End()
 	var applied, duplicates int
 	err := pg.InTx(ctx, c.Pool, func(ctx context.Context) error {
 		subjects, ids := make([]string, len(ms)), make([]string, len(ms))
@@ -348,9 +376,10 @@ func (c *Consumer) processBatch(ctx context.Context, msgs []jetstream.Msg) {
 			todo = append(todo, m)
 		}
 		applied = len(todo)
-		return c.handle(ctx, todo)
+		return c.handle(ctx, todo, true)
 	})
 	if err != nil {
+		span.SetStatus(codes.Error, "batch rolled back")
 		c.Logger.DebugContext(ctx, "inbox batch rolled back; applying its events one by one", "consumer", c.Name, "size", len(msgs), "error", err)
 		for _, msg := range msgs {
 			c.Process(ctx, msg)
@@ -396,12 +425,13 @@ func (c *Consumer) apply(ctx context.Context, m Message) error {
 		if tag.RowsAffected() == 0 {
 			return errAlreadyApplied
 		}
-		return c.handle(ctx, []Message{m})
+		return c.handle(ctx, []Message{m}, false)
 	})
 }
 
-// handle applies ms with the batch handler, or the handler one by one.
-func (c *Consumer) handle(ctx context.Context, ms []Message) error {
+// handle applies ms with the batch handler, or the handler one by one;
+// spans, when set, traces each handler call under its event's context.
+func (c *Consumer) handle(ctx context.Context, ms []Message, spans bool) error {
 	if len(ms) == 0 {
 		return nil
 	}
@@ -409,11 +439,77 @@ func (c *Consumer) handle(ctx context.Context, ms []Message) error {
 		return c.BatchHandler(ctx, ms)
 	}
 	for _, m := range ms {
-		if err := c.Handler(EventContext(ctx, m), m); err != nil {
+		if err := c.handleOne(ctx, m, spans); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (c *Consumer) handleOne(ctx context.Context, m Message, traced bool) error {
+	if traced {
+		var span trace.Span
+		ctx, span = c.startProcess(ctx, m, trace.WithLinks(trace.LinkFromContext(ctx)))
+		defer span.End()
+		err := c.Handler(EventContext(ctx, m), m)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "event failed")
+		}
+		return err
+	}
+	return c.Handler(EventContext(ctx, m), m)
+}
+
+func (c *Consumer) tracer() trace.Tracer {
+	if c.TracerProvider == nil {
+		return noop.Tracer{}
+	}
+	return c.TracerProvider.Tracer("github.com/crmsuite/crm/platform/inbox")
+}
+
+// startProcess starts the span processing m, a child of the trace context
+// in m's headers (or of ctx's span when they carry none).
+func (c *Consumer) startProcess(ctx context.Context, m Message, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	tracer := c.tracer()
+	if _, off := tracer.(noop.Tracer); off {
+		// Pass the message's context on all the same (to the outbox rows
+		// and calls the handler makes), as the no-op span would.
+		return tracing.Extract(ctx, m.Header), trace.SpanFromContext(context.Background()) // the no-op span
+	}
+	opts = append(opts, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("messaging.system", "nats"),
+		attribute.String("messaging.operation.type", "process"),
+		attribute.String("messaging.destination.name", m.Subject),
+		attribute.String("messaging.consumer.group.name", c.Name),
+		attribute.String("messaging.message.id", m.EventID),
+		attribute.Int64("messaging.message.delivery_count", int64(m.NumDelivered)),
+		attribute.String("crm.event.type", m.Type),
+	))
+	return tracer.Start(tracing.Extract(ctx, m.Header), "process "+m.Subject, opts...)
+}
+
+// startBatch starts the span of a batch's transaction: a child of the
+// first event's context, linked to each event's.
+func (c *Consumer) startBatch(ctx context.Context, ms []Message) (context.Context, trace.Span) {
+	tracer := c.tracer()
+	if _, off := tracer.(noop.Tracer); off {
+		return ctx, trace.SpanFromContext(context.Background()) // the no-op span
+	}
+	links := make([]trace.Link, 0, len(ms))
+	for _, m := range ms {
+		if sc := trace.SpanContextFromContext(tracing.Extract(context.Background(), m.Header)); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	return tracer.Start(tracing.Extract(ctx, ms[0].Header), "process "+c.Name,
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.consumer.group.name", c.Name),
+			attribute.Int("messaging.batch.message_count", len(ms)),
+		))
 }
 
 // EventContext is ctx with m as the cause of the changes applied for it

@@ -12,8 +12,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/tracing"
 )
 
 // Relay publishes outbox rows to JetStream and deletes them once acked.
@@ -39,6 +44,11 @@ type Relay struct {
 	// MaxBackoff caps the wait between retries while NATS or Postgres is
 	// down; default 5s.
 	MaxBackoff time.Duration
+	// TracerProvider traces each publish as a child of the span that
+	// wrote the row (its trace context is stored with the row), and the
+	// message carries the publish span's context on to the consumers.
+	// Nil: no spans (the stored context is passed on as it is).
+	TracerProvider trace.TracerProvider
 
 	// afterPublish, when set (tests), runs after a batch was acked and
 	// before its rows are deleted; an error aborts the batch there.
@@ -194,24 +204,35 @@ func (r *Relay) publish(ctx context.Context, batch []row) ([]int64, error) {
 		waves[k] = append(waves[k], rw)
 	}
 	acked := make([]int64, 0, len(batch))
+	tracer := r.tracer()
 	for _, wave := range waves {
 		futures := make([]jetstream.PubAckFuture, 0, len(wave))
+		spans := make([]trace.Span, 0, len(wave))
 		var failed error
 		for _, rw := range wave {
-			f, err := r.JS.PublishMsgAsync(toNATS(rw))
+			m := toNATS(rw)
+			span := startPublish(ctx, tracer, rw, m)
+			f, err := r.JS.PublishMsgAsync(m)
 			if err != nil {
+				endSpan(span, err)
 				failed = err
 				break
 			}
 			futures = append(futures, f)
+			spans = append(spans, span)
 		}
 		for i, f := range futures {
 			select {
 			case <-f.Ok():
+				endSpan(spans[i], nil)
 				acked = append(acked, wave[i].id)
 			case err := <-f.Err():
+				endSpan(spans[i], err)
 				failed = errors.Join(failed, err)
 			case <-ctx.Done():
+				for _, s := range spans[i:] {
+					endSpan(s, ctx.Err())
+				}
 				return acked, ctx.Err()
 			}
 		}
@@ -220,6 +241,48 @@ func (r *Relay) publish(ctx context.Context, batch []row) ([]int64, error) {
 		}
 	}
 	return acked, nil
+}
+
+func (r *Relay) tracer() trace.Tracer {
+	if r.TracerProvider == nil {
+		return noop.Tracer{}
+	}
+	return r.TracerProvider.Tracer("github.com/crmsuite/crm/platform/outbox")
+}
+
+// startPublish starts the publish span of rw as a child of the context
+// stored with the row, and puts the span's context into m's headers in
+// place of the stored one. Without a tracer (or with tracing off) the
+// stored context goes on unchanged.
+func startPublish(ctx context.Context, tracer trace.Tracer, rw row, m *nats.Msg) trace.Span {
+	if _, off := tracer.(noop.Tracer); off {
+		return nil
+	}
+	ctx, span := tracer.Start(tracing.Extract(ctx, m.Header), "publish "+rw.subject,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", rw.subject),
+			attribute.String("messaging.message.id", rw.eventID),
+			attribute.String("crm.event.type", rw.eventType),
+			attribute.String("crm.aggregate.id", rw.aggregateID),
+		))
+	if span.SpanContext().IsValid() {
+		tracing.Inject(ctx, m.Header)
+	}
+	return span
+}
+
+func endSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish failed")
+	}
+	span.End()
 }
 
 func toNATS(rw row) *nats.Msg {

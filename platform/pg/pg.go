@@ -36,6 +36,9 @@ type PoolConfig struct {
 	MaxConns int32
 	// ApplicationName shows in pg_stat_activity.
 	ApplicationName string
+	// Tracer, if set, traces the pool's queries (platform/service sets
+	// otelpgx's when tracing is on).
+	Tracer pgx.QueryTracer
 }
 
 // Connect opens a pool and waits (up to ctx) until Postgres answers.
@@ -55,6 +58,7 @@ func Connect(ctx context.Context, c PoolConfig) (*pgxpool.Pool, error) {
 		cfg.MaxConns = c.MaxConns
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.ConnConfig.Tracer = c.Tracer
 	return connect(ctx, cfg)
 }
 

@@ -25,7 +25,7 @@ func (rt *Runtime) PageCodec() *paging.Codec {
 // calls carry this service's own token (AUTH_SERVICE_TOKEN_FILE, or
 // minted with AUTH_HS256_SECRET) and the end user only as context.
 func (rt *Runtime) Dial(addr string) (*grpc.ClientConn, error) {
-	var opts []grpcx.DialOption
+	opts := []grpcx.DialOption{grpcx.WithTracerProvider(rt.Config.TracerProvider)}
 	switch {
 	case rt.devHeader:
 	case rt.serviceTokens == nil:

@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/crmsuite/crm/platform/logx"
+	"github.com/crmsuite/crm/platform/tracing"
 )
 
 // Main is a service process's whole main: configuration from the
@@ -37,7 +39,22 @@ func Main(name string, grpcPort, metricsPort int, spec Spec) {
 		if err != nil {
 			return err
 		}
-		return run(ctx, cfg, NewLogger(cfg), spec)
+		log := NewLogger(cfg)
+		tp, shutdown, err := tracing.Setup(ctx, name, log)
+		if err != nil {
+			return err
+		}
+		cfg.TracerProvider = tp
+		defer func() {
+			// Flush the spans still queued, briefly: a collector that is
+			// away must not hold up the exit.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := shutdown(ctx); err != nil {
+				log.Warn("tracing shutdown", "error", err)
+			}
+		}()
+		return run(ctx, cfg, log, spec)
 	}()
 	stop()
 	logx.Flush()

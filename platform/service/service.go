@@ -19,12 +19,14 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -42,6 +44,7 @@ import (
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/platform/timer"
+	"github.com/crmsuite/crm/platform/tracing"
 )
 
 // Config is what every service reads from its environment.
@@ -84,6 +87,12 @@ type Config struct {
 	DatabaseAdminURL string
 	// Auth is how calls are authenticated, both ways.
 	Auth AuthConfig
+	// TracerProvider, when set, traces the service: gRPC calls both ways,
+	// Postgres queries, outbox publishes and consumed events. Main sets it
+	// from the OTEL_* environment (platform/tracing.Setup); tests may set
+	// their own (an in-memory exporter). Nil: tracing off (no spans, trace
+	// context passed on).
+	TracerProvider trace.TracerProvider
 }
 
 // LoadConfig reads the environment; defaultGRPCPort and defaultMetricsPort
@@ -171,6 +180,9 @@ func (rt *Runtime) Go(fn func(ctx context.Context) error) {
 // relayed as soon as it commits.
 func (rt *Runtime) Consume(c *inbox.Consumer) {
 	c.Pool, c.JS, c.Logger, c.Namespace = rt.Pool, rt.JS, rt.Logger, rt.Config.EventsNamespace
+	if c.TracerProvider == nil {
+		c.TracerProvider = rt.Config.TracerProvider
+	}
 	if c.Applied == nil {
 		c.Applied = rt.Relay.Kick
 	}
@@ -253,7 +265,7 @@ func RunCommand(ctx context.Context, c Config, log *slog.Logger, spec Spec, name
 func newRelay(c Config, pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger) *outbox.Relay {
 	ns := c.EventsNamespace
 	return &outbox.Relay{
-		Pool: pool, JS: js, Logger: log,
+		Pool: pool, JS: js, Logger: log, TracerProvider: c.TracerProvider,
 		Stream: jetstream.StreamConfig{
 			Name:       events.StreamName(ns, c.Name),
 			Subjects:   events.StreamSubjects(ns, c.Name),
@@ -269,7 +281,7 @@ func newRelay(c Config, pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Lo
 // goes NOT_SERVING so load balancers stop sending, in-flight calls finish
 // (bounded by ShutdownTimeout), background work stops, connections close.
 func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	otel.SetTextMapPropagator(tracing.Propagator())
 
 	authenticator, serviceTokens, err := authentication(c.Name, c.Auth, log)
 	if err != nil {
@@ -302,7 +314,8 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 		// before; methods without a rule are refused all the same.
 		SkipRoles: devHeader,
 	}
-	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: authenticator, Authorizer: policy, Public: policy.IsPublic}
+	chain := grpcx.Chain{Logger: log, Validator: validator, Authenticator: authenticator, Authorizer: policy, Public: policy.IsPublic,
+		TracerProvider: c.TracerProvider}
 	srv := grpc.NewServer(append(chain.ServerOptions(),
 		grpc.MaxRecvMsgSize(8<<20),
 		// Clients reconnect now and then, so new replicas get their share
@@ -413,9 +426,18 @@ func openDatabase(ctx context.Context, c Config, log *slog.Logger, spec Spec) (*
 			return nil, err
 		}
 	}
-	pool, err := pg.Connect(ctx, pg.PoolConfig{
-		URL: c.DatabaseURL, Schema: spec.Schema, MaxConns: int32(c.DBMaxConns), ApplicationName: c.Name,
-	})
+	pcfg := pg.PoolConfig{URL: c.DatabaseURL, Schema: spec.Schema, MaxConns: int32(c.DBMaxConns), ApplicationName: c.Name}
+	if c.TracerProvider != nil {
+		// Queries are traced only inside a recording span (a call, an
+		// event, a publish): the relay's and timers' polling makes none.
+		// Pool waits show as the gap before a query, not as spans of
+		// their own; the connection's details (address, database, role)
+		// are the service's configuration, not repeated on every span.
+		pcfg.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(c.TracerProvider),
+			otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()), otelpgx.WithDisableAcquireTracer(),
+			otelpgx.WithDisableConnectionDetailsInAttributes())
+	}
+	pool, err := pg.Connect(ctx, pcfg)
 	if err != nil {
 		return nil, err
 	}

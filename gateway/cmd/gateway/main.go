@@ -23,6 +23,7 @@ import (
 	"github.com/crmsuite/crm/gateway/internal/server"
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/logx"
+	"github.com/crmsuite/crm/platform/tracing"
 )
 
 func main() {
@@ -109,14 +110,26 @@ func run(ctx context.Context) error {
 		return err
 	}
 	log := logx.New("gateway", level, format)
+	tp, shutdownTracing, err := tracing.Setup(ctx, "gateway", log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(ctx); err != nil {
+			log.Warn("tracing shutdown", "error", err)
+		}
+	}()
+	cfg.TracerProvider = tp
 
 	var upstreams []server.Upstream
 	for name, target := range upstreamAddrs {
-		conn, err := grpc.NewClient(target,
+		conn, err := grpc.NewClient(target, append([]grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			// Spread calls over every replica the name resolves to.
 			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
-		)
+		}, server.DialOptions(tp)...)...)
 		if err != nil {
 			return fmt.Errorf("dial %s at %s: %w", name, target, err)
 		}

@@ -21,10 +21,15 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -65,6 +70,12 @@ type Config struct {
 	// WebForm bounds public web-form submissions, which have their own
 	// body size and rate limits.
 	WebForm WebFormConfig
+	// TracerProvider, when set, traces each request (a server span, child
+	// of the client's traceparent, whose context the calls to the services
+	// carry; their connections need otelgrpc's client handler, see
+	// DialOptions). Nil: no spans; a client's traceparent is forwarded as
+	// it came.
+	TracerProvider trace.TracerProvider
 }
 
 // New returns the gateway's HTTP handler. Each upstream's API is
@@ -151,7 +162,34 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, status.New(codes.NotFound, "no such path: "+r.URL.Path), http.StatusNotFound)
 	})
-	return accessLog(log, root), nil
+	h := accessLog(log, root)
+	if cfg.TracerProvider != nil {
+		h = otelhttp.NewHandler(h, "gateway",
+			otelhttp.WithTracerProvider(cfg.TracerProvider),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+			// Probes and scrapes are not worth a trace each, and a
+			// calendar feed's path is its secret token (see loggedPath),
+			// which a span's url.path would keep.
+			otelhttp.WithFilter(func(r *http.Request) bool {
+				p := r.URL.Path
+				return p != "/healthz" && p != "/readyz" && p != "/metrics" && loggedPath(p) == p
+			}))
+	}
+	return h, nil
+}
+
+// DialOptions are the options of the gateway's connections to the
+// services beyond transport and balancing: with tracing on (tp set),
+// otelgrpc's client handler, so each call is a client span whose context
+// the service continues.
+func DialOptions(tp trace.TracerProvider) []grpc.DialOption {
+	if tp == nil {
+		return nil
+	}
+	return []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+		otelgrpc.WithTracerProvider(tp), otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelgrpc.WithFilter(func(i *stats.RPCTagInfo) bool { return !grpcx.IsPublic(i.FullMethodName) }),
+	))}
 }
 
 // serveDoc serves a document the gateway embeds; browsers' tools (Swagger

@@ -11,6 +11,10 @@ import (
 	"sync"
 	"testing"
 
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -18,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/tracing"
 )
 
 // recordingLeads answers GetLead and remembers the metadata it got: the
@@ -57,7 +62,8 @@ func gatewayWith(t *testing.T, cfg Config, leads leadv1.LeadServiceServer, more 
 	}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		DialOptions(cfg.TracerProvider)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +108,55 @@ func TestForwardsAuthorizationIdentityAndTraceButNotArbitraryHeaders(t *testing.
 	}
 	if got := md.Get("x-internal-secret"); len(got) != 0 {
 		t.Errorf("arbitrary header forwarded: %v", got)
+	}
+}
+
+// With tracing on, a request is a server span continuing the client's
+// trace, the call to the service a client span under it, and the service
+// gets the client span's context; probes make no spans.
+func TestTracedRequestContinuesTheClientsTrace(t *testing.T) {
+	otel.SetTextMapPropagator(tracing.Propagator())
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	leads := &recordingLeads{}
+	ts := gatewayWith(t, Config{MaxBodyBytes: 1024, UpstreamTimeout: 5e9, TracerProvider: tp}, leads)
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	req, _ := http.NewRequest("GET", ts.URL+"/v1/leads/0199aaaa-0000-7000-8000-000000000000", nil)
+	req.Header.Set("Traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/calendars/secret-feed-token.ics"} {
+		if resp, err := http.Get(ts.URL + path); err == nil {
+			resp.Body.Close()
+		}
+	}
+	spans := rec.Ended()
+	for _, sp := range spans {
+		for _, a := range sp.Attributes() {
+			if strings.Contains(a.Value.Emit(), "secret-feed-token") {
+				t.Errorf("span %s keeps a calendar feed's token: %v", sp.Name(), a)
+			}
+		}
+	}
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want the request's and its call's", len(spans))
+	}
+	call, server := spans[0], spans[1]
+	if server.SpanKind() != trace.SpanKindServer || server.Parent().SpanID().String() != "00f067aa0ba902b7" ||
+		server.SpanContext().TraceID().String() != traceID {
+		t.Errorf("server span %s: parent %v", server.Name(), server.Parent())
+	}
+	if call.SpanKind() != trace.SpanKindClient || call.Name() != "crm.lead.v1.LeadService/GetLead" || call.Parent().SpanID() != server.SpanContext().SpanID() {
+		t.Errorf("call span %s (%v): parent %v", call.Name(), call.SpanKind(), call.Parent())
+	}
+	leads.mu.Lock()
+	md := leads.md
+	leads.mu.Unlock()
+	if got, want := md.Get("traceparent"), "00-"+traceID+"-"+call.SpanContext().SpanID().String()+"-01"; len(got) != 1 || got[0] != want {
+		t.Errorf("service got traceparent %v, want %q", got, want)
 	}
 }
 

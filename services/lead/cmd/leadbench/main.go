@@ -44,6 +44,7 @@ import (
 	"github.com/crmsuite/crm/platform/paging"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/platform/procs"
+	"github.com/crmsuite/crm/platform/tracing/otlpsink"
 	"github.com/crmsuite/crm/services/lead/internal/adapters/postgres"
 	"github.com/crmsuite/crm/services/lead/internal/app"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
@@ -63,6 +64,8 @@ type options struct {
 	importRows   int
 	leadMetrics  string
 	smoke        bool
+	methods      map[string]bool
+	otel         bool
 }
 
 func main() {
@@ -81,7 +84,19 @@ func main() {
 	flag.StringVar(&o.leadMetrics, "lead-metrics", "off", "METRICS_ADDR of the lead service (with PPROF=true in the environment, profile it there)")
 	flag.StringVar(&o.dataDir, "data", "", "keep PostgreSQL here and reuse it (and its loaded leads) across runs; default a temp dir")
 	flag.BoolVar(&o.smoke, "smoke", false, "tiny sizes and durations, report printed only: checks the tool works, measures nothing")
+	methods := flag.String("methods", "raw,grpc,rest", "paths of the create runs: raw (in-process pgx batch), grpc, rest")
+	flag.BoolVar(&o.otel, "otel", false, "trace the lead service and the gateway, every request, exporting over OTLP/gRPC to a receiver in this process that drops the spans")
 	flag.Parse()
+	o.methods = map[string]bool{}
+	for _, m := range strings.Split(*methods, ",") {
+		switch m = strings.TrimSpace(m); m {
+		case "raw", "grpc", "rest":
+			o.methods[m] = true
+		default:
+			fmt.Fprintln(os.Stderr, "bad -methods")
+			os.Exit(2)
+		}
+	}
 	if o.smoke {
 		conc, o.listRows, o.listRequests, o.importRows = "1,4", 2000, 20, 2000
 		o.duration, o.warmup, o.out = time.Second, 200*time.Millisecond, ""
@@ -136,11 +151,23 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// With -otel, every request is traced (the default sampler follows
+	// the caller, and the load generator sends no trace context: each
+	// call is a new sampled trace) and exported in batches to sink.
+	var otelEnv []string
+	var sink *otlpsink.Sink
+	if o.otel {
+		if sink, err = otlpsink.Start(false); err != nil {
+			return err
+		}
+		defer sink.Close()
+		otelEnv = []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + sink.Addr(), "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"}
+	}
 	leadAddr, httpAddr := benchkit.FreeAddr(), benchkit.FreeAddr()
-	lead, err := procs.Start("lead", filepath.Join(o.binDir, "lead"), append(append([]string{
+	lead, err := procs.Start("lead", filepath.Join(o.binDir, "lead"), append(append(append([]string{
 		"GRPC_ADDR=" + leadAddr, "METRICS_ADDR=" + o.leadMetrics, "NATS_URL=" + backends.NATSURL,
 		"DB_MAX_CONNS=" + strconv.Itoa(o.dbConns), "PAGE_TOKEN_SECRET=bench", "LOG_LEVEL=info",
-	}, dbEnv...), authEnv...), logf)
+	}, dbEnv...), authEnv...), otelEnv...), logf)
 	if err != nil {
 		return err
 	}
@@ -148,14 +175,15 @@ func run(ctx context.Context, o options) error {
 	if err := lead.WaitTCP(leadAddr, 2*time.Minute); err != nil {
 		return err
 	}
-	gw, err := procs.Start("gateway", filepath.Join(o.binDir, "gateway"), []string{
+	serviceCPU = func() time.Duration { return cpuTime(lead.Pid()) }
+	gw, err := procs.Start("gateway", filepath.Join(o.binDir, "gateway"), append([]string{
 		"HTTP_ADDR=" + httpAddr, "LEAD_GRPC_ADDR=" + leadAddr, "LOG_LEVEL=info",
 		// The load generator is one caller from one address: measure the
 		// service, not the gateway's per-caller limit nor its per-address
 		// limit (RATE_LIMIT_ADDRESS_RPS, 500/s by default), which would
 		// answer 429 to the REST runs once they go faster than that.
 		"RATE_LIMIT_RPS=0", "RATE_LIMIT_ADDRESS_RPS=0",
-	}, logf)
+	}, otelEnv...), logf)
 	if err != nil {
 		return err
 	}
@@ -176,7 +204,7 @@ func run(ctx context.Context, o options) error {
 	defer conn.Close()
 	client := leadv1.NewLeadServiceClient(conn)
 
-	rep := &report{started: time.Now()}
+	rep := &report{started: time.Now(), spans: -1}
 	rep.env = environment(o)
 
 	// The raw ceiling: the repository's create, which is one pgx batch
@@ -222,9 +250,12 @@ func run(ctx context.Context, o options) error {
 			break
 		}
 		for _, m := range []struct {
-			name string
-			fn   func(context.Context, int64) error
-		}{{"raw pgx batch", raw}, {"gRPC CreateLead", grpcCall}, {"REST POST /v1/leads", restCall}} {
+			key, name string
+			fn        func(context.Context, int64) error
+		}{{"raw", "raw pgx batch", raw}, {"grpc", "gRPC CreateLead", grpcCall}, {"rest", "REST POST /v1/leads", restCall}} {
+			if !o.methods[m.key] {
+				continue
+			}
 			step(fmt.Sprintf("create: %s at concurrency %d", m.name, c))
 			res, err := load(ctx, c, o.warmup, o.duration, &seq, m.fn)
 			if err != nil {
@@ -235,6 +266,9 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	rep.peakRSS = peakRSS(lead.Pid())
+	if sink != nil {
+		rep.spans = sink.Bytes()
+	}
 
 	step("waiting for the outbox relay to publish everything")
 	start := time.Now()
@@ -292,6 +326,66 @@ type result struct {
 	errors      int
 	elapsed     time.Duration
 	p50, p99    time.Duration
+	// cpu the lead service used in the measured part, and the whole
+	// machine (every process: the service, Postgres, NATS, this load
+	// generator); 0: unknown.
+	cpu, machineCPU time.Duration
+}
+
+// cpuPerOp is the lead service's CPU time per operation, "" if unknown.
+func (r result) cpuPerOp() string {
+	if r.cpu <= 0 || r.ops == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("%.0f µs", float64(r.cpu.Microseconds())/float64(r.ops))
+	if r.machineCPU > 0 {
+		s += fmt.Sprintf(" (machine %.0f µs)", float64(r.machineCPU.Microseconds())/float64(r.ops))
+	}
+	return s
+}
+
+// machineBusy is the CPU time all CPUs spent busy so far (not idle or
+// waiting for I/O), from /proc/stat (clock ticks of 10ms).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * 10 * time.Millisecond
+}
+
+// serviceCPU, once the lead service runs, reads its CPU time (user and
+// system) so far.
+var serviceCPU func() time.Duration
+
+// cpuTime is the CPU time (user + system) process pid has used, from
+// /proc/<pid>/stat (clock ticks of 10ms).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name in parentheses: state is field 3,
+	// utime 14 and stime 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 func (r result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
@@ -329,15 +423,25 @@ func load(ctx context.Context, c int, warmup, d time.Duration, seq *atomic.Int64
 		})
 	}
 	time.Sleep(warmup)
+	var cpu0 time.Duration
+	if serviceCPU != nil {
+		cpu0 = serviceCPU()
+	}
+	busy0 := machineBusy()
 	measuring.Store(true)
 	t0 := time.Now()
 	time.Sleep(d)
 	measuring.Store(false)
 	elapsed := time.Since(t0)
+	var cpu time.Duration
+	if serviceCPU != nil {
+		cpu = serviceCPU() - cpu0
+	}
+	busy := machineBusy() - busy0
 	close(stop)
 	wg.Wait()
 	var all []time.Duration
-	r := result{elapsed: elapsed}
+	r := result{elapsed: elapsed, cpu: cpu, machineCPU: busy}
 	for w := range c {
 		all = append(all, lat[w]...)
 		r.errors += errs[w]
@@ -375,7 +479,8 @@ func environment(o options) string {
 		mode = " SMOKE RUN (tiny sizes; figures mean nothing);"
 	}
 	return fmt.Sprintf("%s CPUs,%s load generator, NATS and PostgreSQL (fsync on, synchronous_commit on, shared_buffers 2GB) and the services all on one machine; "+
-		"%v measured per run after %v warm-up; Postgres pool %d connections", cpus, mode, o.duration, o.warmup, o.dbConns)
+		"%v measured per run after %v warm-up; Postgres pool %d connections; tracing %s", cpus, mode, o.duration, o.warmup, o.dbConns,
+		map[bool]string{false: "off", true: "on (-otel)"}[o.otel])
 }
 
 type report struct {
@@ -389,6 +494,8 @@ type report struct {
 	dupCreates []result
 	dupLists   []listResult
 	imports    []importResult
+	// bytes of spans the OTLP receiver got (-otel), -1 without.
+	spans int64
 }
 
 type listResult struct {
@@ -401,7 +508,7 @@ type listResult struct {
 func (r *report) write(dir string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# leadbench %s\n\n%s\n\n", r.started.Format(time.RFC3339), r.env)
-	fmt.Fprintf(&b, "## CreateLead\n\n| path | concurrency | creates/s | p50 | p99 | vs raw |\n|---|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "## CreateLead\n\n| path | concurrency | creates/s | p50 | p99 | vs raw | lead CPU/create |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	rawRate := map[int]float64{}
 	grpcRate := map[int]float64{}
 	for _, c := range r.creates {
@@ -418,9 +525,16 @@ func (r *report) write(dir string) error {
 		if g := grpcRate[c.concurrency]; g > 0 && strings.HasPrefix(c.name, "REST") {
 			vs += fmt.Sprintf(" (%.0f%% of gRPC)", 100*c.rate()/g)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s |\n", c.name, c.concurrency, c.rate(), ms(c.p50), ms(c.p99), vs)
+		cpu := c.cpuPerOp()
+		if c.name == "raw pgx batch" {
+			cpu = "" // the work is in this process; the service only relays
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s |\n", c.name, c.concurrency, c.rate(), ms(c.p50), ms(c.p99), vs, cpu)
 	}
 	fmt.Fprintf(&b, "\nLead service peak RSS (VmHWM) over the create runs: %s\n", r.peakRSS)
+	if r.spans >= 0 {
+		fmt.Fprintf(&b, "Tracing on (-otel): every request traced, %.1f MB of spans exported over OTLP/gRPC to a receiver in the load generator that dropped them undecoded.\n", float64(r.spans)/1e6)
+	}
 	fmt.Fprintf(&b, "Outbox relay drained the remaining backlog %v after the last run ended.\n", r.relayDrain.Round(time.Millisecond))
 	if len(r.lists) > 0 {
 		fmt.Fprintf(&b, "\n## ListLeads\n\n%s\n\n| query | requests | p50 | p99 | max | rows/page |\n|---|---:|---:|---:|---:|---:|\n", r.listSetup)
