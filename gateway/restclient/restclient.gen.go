@@ -890,6 +890,54 @@ func (e CrmWorkflowV1Direction) Valid() bool {
 	}
 }
 
+// Defines values for CrmWorkflowV1Enforcement.
+const (
+	ENFORCEMENTBLOCK       CrmWorkflowV1Enforcement = "ENFORCEMENT_BLOCK"
+	ENFORCEMENTUNSPECIFIED CrmWorkflowV1Enforcement = "ENFORCEMENT_UNSPECIFIED"
+	ENFORCEMENTWARN        CrmWorkflowV1Enforcement = "ENFORCEMENT_WARN"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1Enforcement enum.
+func (e CrmWorkflowV1Enforcement) Valid() bool {
+	switch e {
+	case ENFORCEMENTBLOCK:
+		return true
+	case ENFORCEMENTUNSPECIFIED:
+		return true
+	case ENFORCEMENTWARN:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CrmWorkflowV1ProcessRecordType.
+const (
+	PROCESSRECORDTYPECONTRACT    CrmWorkflowV1ProcessRecordType = "PROCESS_RECORD_TYPE_CONTRACT"
+	PROCESSRECORDTYPELEAD        CrmWorkflowV1ProcessRecordType = "PROCESS_RECORD_TYPE_LEAD"
+	PROCESSRECORDTYPEOPPORTUNITY CrmWorkflowV1ProcessRecordType = "PROCESS_RECORD_TYPE_OPPORTUNITY"
+	PROCESSRECORDTYPEORDER       CrmWorkflowV1ProcessRecordType = "PROCESS_RECORD_TYPE_ORDER"
+	PROCESSRECORDTYPEUNSPECIFIED CrmWorkflowV1ProcessRecordType = "PROCESS_RECORD_TYPE_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1ProcessRecordType enum.
+func (e CrmWorkflowV1ProcessRecordType) Valid() bool {
+	switch e {
+	case PROCESSRECORDTYPECONTRACT:
+		return true
+	case PROCESSRECORDTYPELEAD:
+		return true
+	case PROCESSRECORDTYPEOPPORTUNITY:
+		return true
+	case PROCESSRECORDTYPEORDER:
+		return true
+	case PROCESSRECORDTYPEUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CrmWorkflowV1RecordType.
 const (
 	RECORDTYPEACCOUNT     CrmWorkflowV1RecordType = "RECORD_TYPE_ACCOUNT"
@@ -2622,6 +2670,9 @@ type CrmWorkflowV1CalendarFeed struct {
 	TokenPrefix *string `json:"tokenPrefix,omitempty"`
 }
 
+// CrmWorkflowV1ChecklistItem A step done by a user's tick.
+type CrmWorkflowV1ChecklistItem = map[string]interface{}
+
 // CrmWorkflowV1CreateCalendarFeedResponse defines model for crm.workflow.v1.CreateCalendarFeedResponse.
 type CrmWorkflowV1CreateCalendarFeedResponse struct {
 	// Feed A private calendar feed of a user's meetings, tasks and leads'
@@ -2677,6 +2728,9 @@ type CrmWorkflowV1CreateTaskAction3 struct {
 // CrmWorkflowV1Direction defines model for crm.workflow.v1.Direction.
 type CrmWorkflowV1Direction string
 
+// CrmWorkflowV1Enforcement What a transition with required steps missing does.
+type CrmWorkflowV1Enforcement string
+
 // CrmWorkflowV1EventTrigger Fires on any of some events, all about one type of record.
 type CrmWorkflowV1EventTrigger struct {
 	// EventTypes Event message names, e.g. "LeadCreated" or
@@ -2694,6 +2748,18 @@ type CrmWorkflowV1ListActivitiesResponse struct {
 // CrmWorkflowV1ListCalendarFeedsResponse defines model for crm.workflow.v1.ListCalendarFeedsResponse.
 type CrmWorkflowV1ListCalendarFeedsResponse struct {
 	Feeds *[]CrmWorkflowV1CalendarFeed `json:"feeds,omitempty"`
+}
+
+// CrmWorkflowV1ListProcessDefinitionsResponse defines model for crm.workflow.v1.ListProcessDefinitionsResponse.
+type CrmWorkflowV1ListProcessDefinitionsResponse struct {
+	NextPageToken      *string                           `json:"nextPageToken,omitempty"`
+	ProcessDefinitions *[]CrmWorkflowV1ProcessDefinition `json:"processDefinitions,omitempty"`
+}
+
+// CrmWorkflowV1ListProcessExceptionsResponse defines model for crm.workflow.v1.ListProcessExceptionsResponse.
+type CrmWorkflowV1ListProcessExceptionsResponse struct {
+	Exceptions    *[]CrmWorkflowV1ProcessException `json:"exceptions,omitempty"`
+	NextPageToken *string                          `json:"nextPageToken,omitempty"`
 }
 
 // CrmWorkflowV1ListRuleRunsResponse defines model for crm.workflow.v1.ListRuleRunsResponse.
@@ -2716,6 +2782,13 @@ type CrmWorkflowV1ListTasksResponse struct {
 	Tasks *[]CrmWorkflowV1Activity `json:"tasks,omitempty"`
 }
 
+// CrmWorkflowV1MissingStep A step the transition needs and the record has not done.
+type CrmWorkflowV1MissingStep struct {
+	Stage  *string `json:"stage,omitempty"`
+	StepId *string `json:"stepId,omitempty"`
+	Title  *string `json:"title,omitempty"`
+}
+
 // CrmWorkflowV1NotifyAction Publishes a WorkflowNotification event (for mail, chat, ...).
 type CrmWorkflowV1NotifyAction struct {
 	Message *string `json:"message,omitempty"`
@@ -2723,6 +2796,137 @@ type CrmWorkflowV1NotifyAction struct {
 	// Recipient A user id; the record's owner when empty.
 	Recipient *string `json:"recipient,omitempty"`
 	Topic     *string `json:"topic,omitempty"`
+}
+
+// CrmWorkflowV1ProcessDefinition A guided process for one type of record (for opportunities, of one
+// pipeline): the stages a record goes through and the steps each needs
+// before a record may enter it. Every change is a new version; records
+// keep the version they started with until migrated.
+type CrmWorkflowV1ProcessDefinition struct {
+	// Active Only one active definition per record type (and pipeline). Inactive,
+	// it guides and gates nothing, new or started.
+	Active      *bool      `json:"active,omitempty"`
+	CreateTime  *time.Time `json:"createTime,omitempty"`
+	DisplayName string     `json:"displayName"`
+
+	// Enforcement What a transition with required steps missing does.
+	Enforcement *CrmWorkflowV1Enforcement `json:"enforcement,omitempty"`
+	Etag        *string                   `json:"etag,omitempty"`
+	Name        *string                   `json:"name,omitempty"`
+
+	// Pipeline `pipelines/{id}` for opportunities (required there, empty otherwise).
+	// Set on create, never changed.
+	Pipeline *string `json:"pipeline,omitempty"`
+
+	// RecordType Set on create, never changed.
+	RecordType *CrmWorkflowV1ProcessRecordType `json:"recordType,omitempty"`
+
+	// Stages The stages in the process's order, 1 to 30. Entering a stage needs
+	// the required steps of every stage up to it; moving back needs none.
+	// A stage of the record type that is not listed is not gated.
+	Stages     *[]CrmWorkflowV1ProcessStage `json:"stages,omitempty"`
+	UpdateTime *time.Time                   `json:"updateTime,omitempty"`
+
+	// Version Increases with every change.
+	Version *string `json:"version,omitempty"`
+}
+
+// CrmWorkflowV1ProcessException A transition that went through although steps were missing or the
+// check could not run: a WARN definition's, or a manager's override.
+type CrmWorkflowV1ProcessException struct {
+	Actor *string `json:"actor,omitempty"`
+
+	// Kind WARN, OVERRIDE.
+	Kind    *string                     `json:"kind,omitempty"`
+	Missing *[]CrmWorkflowV1MissingStep `json:"missing,omitempty"`
+	Reason  *string                     `json:"reason,omitempty"`
+	Time    *time.Time                  `json:"time,omitempty"`
+	ToStage *string                     `json:"toStage,omitempty"`
+}
+
+// CrmWorkflowV1ProcessInstance The process a record goes through: the definition version it started
+// with, where it is, and what it needs next. `leads/{id}/processInstance`
+// (also of opportunities, orders and contracts); answers NOT_FOUND while
+// no active definition applies to the record.
+type CrmWorkflowV1ProcessInstance struct {
+	// AllowedNextStages The stages the record may enter now (later ones with every required
+	// step done, and earlier ones); stages not listed in the definition are
+	// always allowed and not shown.
+	AllowedNextStages *[]string  `json:"allowedNextStages,omitempty"`
+	CreateTime        *time.Time `json:"createTime,omitempty"`
+	Definition        *string    `json:"definition,omitempty"`
+	DefinitionVersion *string    `json:"definitionVersion,omitempty"`
+
+	// LatestVersion The latest version of the definition, for MigrateProcessInstance.
+	LatestVersion *string `json:"latestVersion,omitempty"`
+	Name          *string `json:"name,omitempty"`
+	Record        *string `json:"record,omitempty"`
+
+	// Stage The record's stage as the workflow service last saw it.
+	Stage *string `json:"stage,omitempty"`
+
+	// Steps Every step of the definition with whether it is done, in stage order.
+	Steps *[]CrmWorkflowV1StepState `json:"steps,omitempty"`
+
+	// Ticked Checklist items ticked, by step id.
+	Ticked     *[]string  `json:"ticked,omitempty"`
+	UpdateTime *time.Time `json:"updateTime,omitempty"`
+}
+
+// CrmWorkflowV1ProcessRecordType The kinds of record a process can guide.
+type CrmWorkflowV1ProcessRecordType string
+
+// CrmWorkflowV1ProcessStage A stage of a process and what entering it needs.
+type CrmWorkflowV1ProcessStage struct {
+	// Stage A status name (`QUALIFIED`) or, for opportunities, a stage id of the
+	// pipeline (`proposal`).
+	Stage *string `json:"stage,omitempty"`
+
+	// Steps Up to 20.
+	Steps *[]CrmWorkflowV1ProcessStep `json:"steps,omitempty"`
+}
+
+// CrmWorkflowV1ProcessStep A step a record takes before it may enter a stage.
+type CrmWorkflowV1ProcessStep struct {
+	// Activity A completed (logged) activity of this type regarding the record.
+	Activity *CrmWorkflowV1ActivityType `json:"activity,omitempty"`
+
+	// Checklist An item a user ticks (TickChecklistItem).
+	Checklist *CrmWorkflowV1ChecklistItem `json:"checklist,omitempty"`
+
+	// Condition A CEL expression on `record`, the record as its service's API has
+	// it, e.g. `has(record.amount) && record.amount.units > 0`. Checked
+	// when the definition is saved.
+	Condition *string `json:"condition,omitempty"`
+
+	// Id Unique within the definition, lower_snake_case (`meeting_logged`):
+	// checklist ticks and missing-step lists name it.
+	Id *string `json:"id,omitempty"`
+
+	// Required Optional steps are shown as guidance and never gate.
+	Required *bool   `json:"required,omitempty"`
+	Title    *string `json:"title,omitempty"`
+	union    json.RawMessage
+}
+
+// CrmWorkflowV1ProcessStep0 defines model for CrmWorkflowV1ProcessStep.0.
+type CrmWorkflowV1ProcessStep0 = map[string]interface{}
+
+// CrmWorkflowV1ProcessStep1 defines model for CrmWorkflowV1ProcessStep.1.
+type CrmWorkflowV1ProcessStep1 struct {
+	Condition string `json:"condition"`
+}
+
+// CrmWorkflowV1ProcessStep2 defines model for CrmWorkflowV1ProcessStep.2.
+type CrmWorkflowV1ProcessStep2 struct {
+	// Activity Kind of activity. The names are those the lead service's activities had.
+	Activity CrmWorkflowV1ActivityType `json:"activity"`
+}
+
+// CrmWorkflowV1ProcessStep3 defines model for CrmWorkflowV1ProcessStep.3.
+type CrmWorkflowV1ProcessStep3 struct {
+	// Checklist A step done by a user's tick.
+	Checklist CrmWorkflowV1ChecklistItem `json:"checklist"`
 }
 
 // CrmWorkflowV1RecordType defines model for crm.workflow.v1.RecordType.
@@ -2857,6 +3061,15 @@ type CrmWorkflowV1RuleTrigger2 struct {
 	// 30 days before a contract's term ends, 7 days after a lead's last
 	// activity, or on a contact's birthday every year.
 	Time CrmWorkflowV1TimeTrigger `json:"time"`
+}
+
+// CrmWorkflowV1StepState A step and whether the record has it done.
+type CrmWorkflowV1StepState struct {
+	Done     *bool   `json:"done,omitempty"`
+	Required *bool   `json:"required,omitempty"`
+	Stage    *string `json:"stage,omitempty"`
+	StepId   *string `json:"stepId,omitempty"`
+	Title    *string `json:"title,omitempty"`
 }
 
 // CrmWorkflowV1TimeTrigger Fires at a record's date plus an offset (negative: before it), e.g.
@@ -3344,6 +3557,25 @@ type OrderServiceListBillingPeriodsParams struct {
 	UntilDay   *int32  `form:"until.day,omitempty" json:"until.day,omitempty"`
 }
 
+// ProcessServiceListProcessExceptions3Params defines parameters for ProcessServiceListProcessExceptions3.
+type ProcessServiceListProcessExceptions3Params struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// ProcessServiceMigrateProcessInstance3JSONBody defines parameters for ProcessServiceMigrateProcessInstance3.
+type ProcessServiceMigrateProcessInstance3JSONBody struct {
+	// Version 0: the latest.
+	Version *string `json:"version,omitempty"`
+}
+
+// ProcessServiceTickChecklistItem3JSONBody defines parameters for ProcessServiceTickChecklistItem3.
+type ProcessServiceTickChecklistItem3JSONBody struct {
+	// Done False unticks it.
+	Done   *bool  `json:"done,omitempty"`
+	StepId string `json:"stepId"`
+}
+
 // OrderServiceActivateContractJSONBody defines parameters for OrderServiceActivateContract.
 type OrderServiceActivateContractJSONBody struct {
 	Etag      *string `json:"etag,omitempty"`
@@ -3489,6 +3721,25 @@ type LeadServiceListAuditEntriesParams struct {
 
 	// PageToken `next_page_token` of the previous page (same parent and filter).
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// ProcessServiceListProcessExceptionsParams defines parameters for ProcessServiceListProcessExceptions.
+type ProcessServiceListProcessExceptionsParams struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// ProcessServiceMigrateProcessInstanceJSONBody defines parameters for ProcessServiceMigrateProcessInstance.
+type ProcessServiceMigrateProcessInstanceJSONBody struct {
+	// Version 0: the latest.
+	Version *string `json:"version,omitempty"`
+}
+
+// ProcessServiceTickChecklistItemJSONBody defines parameters for ProcessServiceTickChecklistItem.
+type ProcessServiceTickChecklistItemJSONBody struct {
+	// Done False unticks it.
+	Done   *bool  `json:"done,omitempty"`
+	StepId string `json:"stepId"`
 }
 
 // LeadServiceAssignLeadJSONBody defines parameters for LeadServiceAssignLead.
@@ -3685,6 +3936,25 @@ type OpportunityServiceListAuditEntriesParams struct {
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
+// ProcessServiceListProcessExceptions1Params defines parameters for ProcessServiceListProcessExceptions1.
+type ProcessServiceListProcessExceptions1Params struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// ProcessServiceMigrateProcessInstance1JSONBody defines parameters for ProcessServiceMigrateProcessInstance1.
+type ProcessServiceMigrateProcessInstance1JSONBody struct {
+	// Version 0: the latest.
+	Version *string `json:"version,omitempty"`
+}
+
+// ProcessServiceTickChecklistItem1JSONBody defines parameters for ProcessServiceTickChecklistItem1.
+type ProcessServiceTickChecklistItem1JSONBody struct {
+	// Done False unticks it.
+	Done   *bool  `json:"done,omitempty"`
+	StepId string `json:"stepId"`
+}
+
 // OpportunityServiceListStageChangesParams defines parameters for OpportunityServiceListStageChanges.
 type OpportunityServiceListStageChangesParams struct {
 	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
@@ -3714,8 +3984,14 @@ type OpportunityServiceLoseOpportunityJSONBody struct {
 
 // OpportunityServiceMoveOpportunityJSONBody defines parameters for OpportunityServiceMoveOpportunity.
 type OpportunityServiceMoveOpportunityJSONBody struct {
-	Etag      *string `json:"etag,omitempty"`
-	RequestId *string `json:"requestId,omitempty"`
+	Etag *string `json:"etag,omitempty"`
+
+	// OverrideProcess A manager's (or admin's) override of the opportunity's process: the
+	// move goes through whatever steps are missing, and the audit trails of
+	// both services record it with the reason (required with it).
+	OverrideProcess       *bool   `json:"overrideProcess,omitempty"`
+	ProcessOverrideReason *string `json:"processOverrideReason,omitempty"`
+	RequestId             *string `json:"requestId,omitempty"`
 
 	// Stage An open, not retired stage of the opportunity's pipeline.
 	Stage string `json:"stage"`
@@ -3733,9 +4009,15 @@ type OpportunityServiceReopenOpportunityJSONBody struct {
 
 // OpportunityServiceWinOpportunityJSONBody defines parameters for OpportunityServiceWinOpportunity.
 type OpportunityServiceWinOpportunityJSONBody struct {
-	Etag      *string `json:"etag,omitempty"`
-	Note      *string `json:"note,omitempty"`
-	RequestId *string `json:"requestId,omitempty"`
+	Etag *string `json:"etag,omitempty"`
+	Note *string `json:"note,omitempty"`
+
+	// OverrideProcess A manager's (or admin's) override of the opportunity's process: the
+	// move goes through whatever steps are missing, and the audit trails of
+	// both services record it with the reason (required with it).
+	OverrideProcess       *bool   `json:"overrideProcess,omitempty"`
+	ProcessOverrideReason *string `json:"processOverrideReason,omitempty"`
+	RequestId             *string `json:"requestId,omitempty"`
 }
 
 // OpportunityServiceGetForecastParams defines parameters for OpportunityServiceGetForecast.
@@ -3828,6 +4110,25 @@ type OrderServiceListAuditEntriesParams struct {
 	// PageSize At most this many entries; 0 means 50, more than 500 means 500.
 	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// ProcessServiceListProcessExceptions2Params defines parameters for ProcessServiceListProcessExceptions2.
+type ProcessServiceListProcessExceptions2Params struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// ProcessServiceMigrateProcessInstance2JSONBody defines parameters for ProcessServiceMigrateProcessInstance2.
+type ProcessServiceMigrateProcessInstance2JSONBody struct {
+	// Version 0: the latest.
+	Version *string `json:"version,omitempty"`
+}
+
+// ProcessServiceTickChecklistItem2JSONBody defines parameters for ProcessServiceTickChecklistItem2.
+type ProcessServiceTickChecklistItem2JSONBody struct {
+	// Done False unticks it.
+	Done   *bool  `json:"done,omitempty"`
+	StepId string `json:"stepId"`
 }
 
 // OrderServiceListOrderStatusChangesParams defines parameters for OrderServiceListOrderStatusChanges.
@@ -3949,6 +4250,29 @@ type OpportunityServiceUpdatePipelineParams struct {
 	// StageMovesString For each removed stage that still has opportunities: the stage id they
 	// move to.
 	StageMovesString *string `form:"stageMoves[string],omitempty" json:"stageMoves[string],omitempty"`
+}
+
+// ProcessServiceListProcessDefinitionsParams defines parameters for ProcessServiceListProcessDefinitions.
+type ProcessServiceListProcessDefinitionsParams struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// ProcessServiceCreateProcessDefinitionParams defines parameters for ProcessServiceCreateProcessDefinition.
+type ProcessServiceCreateProcessDefinitionParams struct {
+	RequestId *string `form:"requestId,omitempty" json:"requestId,omitempty"`
+}
+
+// ProcessServiceGetProcessDefinitionParams defines parameters for ProcessServiceGetProcessDefinition.
+type ProcessServiceGetProcessDefinitionParams struct {
+	// Version 0: the latest.
+	Version *string `form:"version,omitempty" json:"version,omitempty"`
+}
+
+// ProcessServiceUpdateProcessDefinitionParams defines parameters for ProcessServiceUpdateProcessDefinition.
+type ProcessServiceUpdateProcessDefinitionParams struct {
+	// UpdateMask display_name, enforcement, active, stages; empty: every one of them.
+	UpdateMask *string `form:"updateMask,omitempty" json:"updateMask,omitempty"`
 }
 
 // WorkflowServiceListRulesParams defines parameters for WorkflowServiceListRules.
@@ -4118,6 +4442,12 @@ type OrderServiceUpdateContractJSONRequestBody = CrmOrderV1Contract
 // WorkflowServiceCreateActivity6JSONRequestBody defines body for WorkflowServiceCreateActivity6 for application/json ContentType.
 type WorkflowServiceCreateActivity6JSONRequestBody = CrmWorkflowV1Activity
 
+// ProcessServiceMigrateProcessInstance3JSONRequestBody defines body for ProcessServiceMigrateProcessInstance3 for application/json ContentType.
+type ProcessServiceMigrateProcessInstance3JSONRequestBody ProcessServiceMigrateProcessInstance3JSONBody
+
+// ProcessServiceTickChecklistItem3JSONRequestBody defines body for ProcessServiceTickChecklistItem3 for application/json ContentType.
+type ProcessServiceTickChecklistItem3JSONRequestBody ProcessServiceTickChecklistItem3JSONBody
+
 // OrderServiceActivateContractJSONRequestBody defines body for OrderServiceActivateContract for application/json ContentType.
 type OrderServiceActivateContractJSONRequestBody OrderServiceActivateContractJSONBody
 
@@ -4141,6 +4471,12 @@ type LeadServiceUpdateLeadJSONRequestBody = CrmLeadV1Lead
 
 // WorkflowServiceCreateActivity1JSONRequestBody defines body for WorkflowServiceCreateActivity1 for application/json ContentType.
 type WorkflowServiceCreateActivity1JSONRequestBody = CrmWorkflowV1Activity
+
+// ProcessServiceMigrateProcessInstanceJSONRequestBody defines body for ProcessServiceMigrateProcessInstance for application/json ContentType.
+type ProcessServiceMigrateProcessInstanceJSONRequestBody ProcessServiceMigrateProcessInstanceJSONBody
+
+// ProcessServiceTickChecklistItemJSONRequestBody defines body for ProcessServiceTickChecklistItem for application/json ContentType.
+type ProcessServiceTickChecklistItemJSONRequestBody ProcessServiceTickChecklistItemJSONBody
 
 // LeadServiceAssignLeadJSONRequestBody defines body for LeadServiceAssignLead for application/json ContentType.
 type LeadServiceAssignLeadJSONRequestBody LeadServiceAssignLeadJSONBody
@@ -4169,6 +4505,12 @@ type OpportunityServiceUpdateOpportunityJSONRequestBody = CrmOpportunityV1Opport
 // WorkflowServiceCreateActivity4JSONRequestBody defines body for WorkflowServiceCreateActivity4 for application/json ContentType.
 type WorkflowServiceCreateActivity4JSONRequestBody = CrmWorkflowV1Activity
 
+// ProcessServiceMigrateProcessInstance1JSONRequestBody defines body for ProcessServiceMigrateProcessInstance1 for application/json ContentType.
+type ProcessServiceMigrateProcessInstance1JSONRequestBody ProcessServiceMigrateProcessInstance1JSONBody
+
+// ProcessServiceTickChecklistItem1JSONRequestBody defines body for ProcessServiceTickChecklistItem1 for application/json ContentType.
+type ProcessServiceTickChecklistItem1JSONRequestBody ProcessServiceTickChecklistItem1JSONBody
+
 // OpportunityServiceDisqualifyOpportunityJSONRequestBody defines body for OpportunityServiceDisqualifyOpportunity for application/json ContentType.
 type OpportunityServiceDisqualifyOpportunityJSONRequestBody OpportunityServiceDisqualifyOpportunityJSONBody
 
@@ -4192,6 +4534,12 @@ type OrderServiceUpdateOrderJSONRequestBody = CrmOrderV1Order
 
 // WorkflowServiceCreateActivity5JSONRequestBody defines body for WorkflowServiceCreateActivity5 for application/json ContentType.
 type WorkflowServiceCreateActivity5JSONRequestBody = CrmWorkflowV1Activity
+
+// ProcessServiceMigrateProcessInstance2JSONRequestBody defines body for ProcessServiceMigrateProcessInstance2 for application/json ContentType.
+type ProcessServiceMigrateProcessInstance2JSONRequestBody ProcessServiceMigrateProcessInstance2JSONBody
+
+// ProcessServiceTickChecklistItem2JSONRequestBody defines body for ProcessServiceTickChecklistItem2 for application/json ContentType.
+type ProcessServiceTickChecklistItem2JSONRequestBody ProcessServiceTickChecklistItem2JSONBody
 
 // OrderServiceAddOrderLinesJSONRequestBody defines body for OrderServiceAddOrderLines for application/json ContentType.
 type OrderServiceAddOrderLinesJSONRequestBody OrderServiceAddOrderLinesJSONBody
@@ -4222,6 +4570,12 @@ type OpportunityServiceCreatePipelineJSONRequestBody = CrmOpportunityV1Pipeline
 
 // OpportunityServiceUpdatePipelineJSONRequestBody defines body for OpportunityServiceUpdatePipeline for application/json ContentType.
 type OpportunityServiceUpdatePipelineJSONRequestBody = CrmOpportunityV1Pipeline
+
+// ProcessServiceCreateProcessDefinitionJSONRequestBody defines body for ProcessServiceCreateProcessDefinition for application/json ContentType.
+type ProcessServiceCreateProcessDefinitionJSONRequestBody = CrmWorkflowV1ProcessDefinition
+
+// ProcessServiceUpdateProcessDefinitionJSONRequestBody defines body for ProcessServiceUpdateProcessDefinition for application/json ContentType.
+type ProcessServiceUpdateProcessDefinitionJSONRequestBody = CrmWorkflowV1ProcessDefinition
 
 // WorkflowServiceCreateRuleJSONRequestBody defines body for WorkflowServiceCreateRule for application/json ContentType.
 type WorkflowServiceCreateRuleJSONRequestBody = CrmWorkflowV1Rule
@@ -4615,6 +4969,224 @@ func (t *CrmWorkflowV1CreateTaskAction) UnmarshalJSON(b []byte) error {
 		err = json.Unmarshal(raw, &t.Type)
 		if err != nil {
 			return fmt.Errorf("error reading 'type': %w", err)
+		}
+	}
+
+	return err
+}
+
+// AsCrmWorkflowV1ProcessStep0 returns the union data inside the CrmWorkflowV1ProcessStep as a CrmWorkflowV1ProcessStep0
+func (t CrmWorkflowV1ProcessStep) AsCrmWorkflowV1ProcessStep0() (CrmWorkflowV1ProcessStep0, error) {
+	var body CrmWorkflowV1ProcessStep0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCrmWorkflowV1ProcessStep0 overwrites any union data inside the CrmWorkflowV1ProcessStep as the provided CrmWorkflowV1ProcessStep0
+func (t *CrmWorkflowV1ProcessStep) FromCrmWorkflowV1ProcessStep0(v CrmWorkflowV1ProcessStep0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCrmWorkflowV1ProcessStep0 performs a merge with any union data inside the CrmWorkflowV1ProcessStep, using the provided CrmWorkflowV1ProcessStep0
+func (t *CrmWorkflowV1ProcessStep) MergeCrmWorkflowV1ProcessStep0(v CrmWorkflowV1ProcessStep0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsCrmWorkflowV1ProcessStep1 returns the union data inside the CrmWorkflowV1ProcessStep as a CrmWorkflowV1ProcessStep1
+func (t CrmWorkflowV1ProcessStep) AsCrmWorkflowV1ProcessStep1() (CrmWorkflowV1ProcessStep1, error) {
+	var body CrmWorkflowV1ProcessStep1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCrmWorkflowV1ProcessStep1 overwrites any union data inside the CrmWorkflowV1ProcessStep as the provided CrmWorkflowV1ProcessStep1
+func (t *CrmWorkflowV1ProcessStep) FromCrmWorkflowV1ProcessStep1(v CrmWorkflowV1ProcessStep1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCrmWorkflowV1ProcessStep1 performs a merge with any union data inside the CrmWorkflowV1ProcessStep, using the provided CrmWorkflowV1ProcessStep1
+func (t *CrmWorkflowV1ProcessStep) MergeCrmWorkflowV1ProcessStep1(v CrmWorkflowV1ProcessStep1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsCrmWorkflowV1ProcessStep2 returns the union data inside the CrmWorkflowV1ProcessStep as a CrmWorkflowV1ProcessStep2
+func (t CrmWorkflowV1ProcessStep) AsCrmWorkflowV1ProcessStep2() (CrmWorkflowV1ProcessStep2, error) {
+	var body CrmWorkflowV1ProcessStep2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCrmWorkflowV1ProcessStep2 overwrites any union data inside the CrmWorkflowV1ProcessStep as the provided CrmWorkflowV1ProcessStep2
+func (t *CrmWorkflowV1ProcessStep) FromCrmWorkflowV1ProcessStep2(v CrmWorkflowV1ProcessStep2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCrmWorkflowV1ProcessStep2 performs a merge with any union data inside the CrmWorkflowV1ProcessStep, using the provided CrmWorkflowV1ProcessStep2
+func (t *CrmWorkflowV1ProcessStep) MergeCrmWorkflowV1ProcessStep2(v CrmWorkflowV1ProcessStep2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsCrmWorkflowV1ProcessStep3 returns the union data inside the CrmWorkflowV1ProcessStep as a CrmWorkflowV1ProcessStep3
+func (t CrmWorkflowV1ProcessStep) AsCrmWorkflowV1ProcessStep3() (CrmWorkflowV1ProcessStep3, error) {
+	var body CrmWorkflowV1ProcessStep3
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCrmWorkflowV1ProcessStep3 overwrites any union data inside the CrmWorkflowV1ProcessStep as the provided CrmWorkflowV1ProcessStep3
+func (t *CrmWorkflowV1ProcessStep) FromCrmWorkflowV1ProcessStep3(v CrmWorkflowV1ProcessStep3) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCrmWorkflowV1ProcessStep3 performs a merge with any union data inside the CrmWorkflowV1ProcessStep, using the provided CrmWorkflowV1ProcessStep3
+func (t *CrmWorkflowV1ProcessStep) MergeCrmWorkflowV1ProcessStep3(v CrmWorkflowV1ProcessStep3) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t CrmWorkflowV1ProcessStep) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	object := make(map[string]json.RawMessage)
+	if t.union != nil {
+		err = json.Unmarshal(b, &object)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if t.Activity != nil {
+		object["activity"], err = json.Marshal(t.Activity)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'activity': %w", err)
+		}
+	}
+
+	if t.Checklist != nil {
+		object["checklist"], err = json.Marshal(t.Checklist)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'checklist': %w", err)
+		}
+	}
+
+	if t.Condition != nil {
+		object["condition"], err = json.Marshal(t.Condition)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'condition': %w", err)
+		}
+	}
+
+	if t.Id != nil {
+		object["id"], err = json.Marshal(t.Id)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'id': %w", err)
+		}
+	}
+
+	if t.Required != nil {
+		object["required"], err = json.Marshal(t.Required)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'required': %w", err)
+		}
+	}
+
+	if t.Title != nil {
+		object["title"], err = json.Marshal(t.Title)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'title': %w", err)
+		}
+	}
+	b, err = json.Marshal(object)
+	return b, err
+}
+
+func (t *CrmWorkflowV1ProcessStep) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	if err != nil {
+		return err
+	}
+	object := make(map[string]json.RawMessage)
+	err = json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["activity"]; found {
+		err = json.Unmarshal(raw, &t.Activity)
+		if err != nil {
+			return fmt.Errorf("error reading 'activity': %w", err)
+		}
+	}
+
+	if raw, found := object["checklist"]; found {
+		err = json.Unmarshal(raw, &t.Checklist)
+		if err != nil {
+			return fmt.Errorf("error reading 'checklist': %w", err)
+		}
+	}
+
+	if raw, found := object["condition"]; found {
+		err = json.Unmarshal(raw, &t.Condition)
+		if err != nil {
+			return fmt.Errorf("error reading 'condition': %w", err)
+		}
+	}
+
+	if raw, found := object["id"]; found {
+		err = json.Unmarshal(raw, &t.Id)
+		if err != nil {
+			return fmt.Errorf("error reading 'id': %w", err)
+		}
+	}
+
+	if raw, found := object["required"]; found {
+		err = json.Unmarshal(raw, &t.Required)
+		if err != nil {
+			return fmt.Errorf("error reading 'required': %w", err)
+		}
+	}
+
+	if raw, found := object["title"]; found {
+		err = json.Unmarshal(raw, &t.Title)
+		if err != nil {
+			return fmt.Errorf("error reading 'title': %w", err)
 		}
 	}
 
@@ -5585,6 +6157,48 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/contracts/{contract}/billingPeriods (the `OrderServiceListBillingPeriods` operationId).
 	OrderServiceListBillingPeriods(ctx context.Context, contract string, params *OrderServiceListBillingPeriodsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ProcessServiceGetProcessInstance3 Where a record is in its process: the stage, each step done or not, the stages it may enter next
+	//
+	// Where a record is in its process: the stage, each step done or not,
+	// the stages it may enter next. Starts the record's instance on the
+	// latest version of the active definition if it has none.
+	//
+	// Corresponds with GET /v1/contracts/{contract}/processInstance (the `ProcessServiceGetProcessInstance3` operationId).
+	ProcessServiceGetProcessInstance3(ctx context.Context, contract string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceListProcessExceptions3 The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+	//
+	// Corresponds with GET /v1/contracts/{contract}/processInstance/exceptions (the `ProcessServiceListProcessExceptions3` operationId).
+	ProcessServiceListProcessExceptions3(ctx context.Context, contract string, params *ProcessServiceListProcessExceptions3Params, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceMigrateProcessInstance3WithBody Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/contracts/{contract}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance3` operationId).
+	ProcessServiceMigrateProcessInstance3WithBody(ctx context.Context, contract string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceMigrateProcessInstance3 Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/contracts/{contract}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance3` operationId).
+	ProcessServiceMigrateProcessInstance3(ctx context.Context, contract string, body ProcessServiceMigrateProcessInstance3JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceTickChecklistItem3WithBody Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
+	ProcessServiceTickChecklistItem3WithBody(ctx context.Context, contract string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceTickChecklistItem3 Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
+	ProcessServiceTickChecklistItem3(ctx context.Context, contract string, body ProcessServiceTickChecklistItem3JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OrderServiceActivateContractWithBody DRAFT -> ACTIVE: term 1 starts, the renewal and term-end timers are set, MRR gains it (a NEW movement)
 	//
 	// Takes any type of body and a specified content type.
@@ -5778,6 +6392,48 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/leads/{lead}/auditEntries (the `LeadServiceListAuditEntries` operationId).
 	LeadServiceListAuditEntries(ctx context.Context, lead string, params *LeadServiceListAuditEntriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceGetProcessInstance Where a record is in its process: the stage, each step done or not, the stages it may enter next
+	//
+	// Where a record is in its process: the stage, each step done or not,
+	// the stages it may enter next. Starts the record's instance on the
+	// latest version of the active definition if it has none.
+	//
+	// Corresponds with GET /v1/leads/{lead}/processInstance (the `ProcessServiceGetProcessInstance` operationId).
+	ProcessServiceGetProcessInstance(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceListProcessExceptions The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+	//
+	// Corresponds with GET /v1/leads/{lead}/processInstance/exceptions (the `ProcessServiceListProcessExceptions` operationId).
+	ProcessServiceListProcessExceptions(ctx context.Context, lead string, params *ProcessServiceListProcessExceptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceMigrateProcessInstanceWithBody Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/leads/{lead}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance` operationId).
+	ProcessServiceMigrateProcessInstanceWithBody(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceMigrateProcessInstance Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/leads/{lead}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance` operationId).
+	ProcessServiceMigrateProcessInstance(ctx context.Context, lead string, body ProcessServiceMigrateProcessInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceTickChecklistItemWithBody Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
+	ProcessServiceTickChecklistItemWithBody(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceTickChecklistItem Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
+	ProcessServiceTickChecklistItem(ctx context.Context, lead string, body ProcessServiceTickChecklistItemJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LeadServiceAssignLeadWithBody Hands a lead to another owner
 	//
@@ -6048,6 +6704,48 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/opportunities/{opportunity}/auditEntries (the `OpportunityServiceListAuditEntries` operationId).
 	OpportunityServiceListAuditEntries(ctx context.Context, opportunity string, params *OpportunityServiceListAuditEntriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ProcessServiceGetProcessInstance1 Where a record is in its process: the stage, each step done or not, the stages it may enter next
+	//
+	// Where a record is in its process: the stage, each step done or not,
+	// the stages it may enter next. Starts the record's instance on the
+	// latest version of the active definition if it has none.
+	//
+	// Corresponds with GET /v1/opportunities/{opportunity}/processInstance (the `ProcessServiceGetProcessInstance1` operationId).
+	ProcessServiceGetProcessInstance1(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceListProcessExceptions1 The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+	//
+	// Corresponds with GET /v1/opportunities/{opportunity}/processInstance/exceptions (the `ProcessServiceListProcessExceptions1` operationId).
+	ProcessServiceListProcessExceptions1(ctx context.Context, opportunity string, params *ProcessServiceListProcessExceptions1Params, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceMigrateProcessInstance1WithBody Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance1` operationId).
+	ProcessServiceMigrateProcessInstance1WithBody(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceMigrateProcessInstance1 Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance1` operationId).
+	ProcessServiceMigrateProcessInstance1(ctx context.Context, opportunity string, body ProcessServiceMigrateProcessInstance1JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceTickChecklistItem1WithBody Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
+	ProcessServiceTickChecklistItem1WithBody(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceTickChecklistItem1 Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
+	ProcessServiceTickChecklistItem1(ctx context.Context, opportunity string, body ProcessServiceTickChecklistItem1JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OpportunityServiceListStageChanges An opportunity's stage changes, oldest first
 	//
 	// Corresponds with GET /v1/opportunities/{opportunity}/stageChanges (the `OpportunityServiceListStageChanges` operationId).
@@ -6083,12 +6781,28 @@ type ClientInterface interface {
 
 	// OpportunityServiceMoveOpportunityWithBody Moves an open opportunity to another open stage of its pipeline, forward or back; recorded in its stage history
 	//
+	// Moves an open opportunity to another open stage of its pipeline,
+	// forward or back; recorded in its stage history. When a process
+	// definition gates the pipeline (the workflow service's
+	// ProcessService), a move whose required steps are missing is
+	// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+	// goes through and is recorded (WARN); while the workflow service does
+	// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/opportunities/{opportunity}:move (the `OpportunityServiceMoveOpportunity` operationId).
 	OpportunityServiceMoveOpportunityWithBody(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OpportunityServiceMoveOpportunity Moves an open opportunity to another open stage of its pipeline, forward or back; recorded in its stage history
+	//
+	// Moves an open opportunity to another open stage of its pipeline,
+	// forward or back; recorded in its stage history. When a process
+	// definition gates the pipeline (the workflow service's
+	// ProcessService), a move whose required steps are missing is
+	// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+	// goes through and is recorded (WARN); while the workflow service does
+	// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6113,6 +6827,7 @@ type ClientInterface interface {
 	//
 	// Closes an opportunity as won: its pipeline's WON stage, probability
 	// 100, closed now. Raises OpportunityWon, from which orders are made.
+	// Gated by the pipeline's process like MoveOpportunity.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -6123,6 +6838,7 @@ type ClientInterface interface {
 	//
 	// Closes an opportunity as won: its pipeline's WON stage, probability
 	// 100, closed now. Raises OpportunityWon, from which orders are made.
+	// Gated by the pipeline's process like MoveOpportunity.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6221,6 +6937,48 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/orders/{order}/auditEntries (the `OrderServiceListAuditEntries` operationId).
 	OrderServiceListAuditEntries(ctx context.Context, order string, params *OrderServiceListAuditEntriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceGetProcessInstance2 Where a record is in its process: the stage, each step done or not, the stages it may enter next
+	//
+	// Where a record is in its process: the stage, each step done or not,
+	// the stages it may enter next. Starts the record's instance on the
+	// latest version of the active definition if it has none.
+	//
+	// Corresponds with GET /v1/orders/{order}/processInstance (the `ProcessServiceGetProcessInstance2` operationId).
+	ProcessServiceGetProcessInstance2(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceListProcessExceptions2 The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+	//
+	// Corresponds with GET /v1/orders/{order}/processInstance/exceptions (the `ProcessServiceListProcessExceptions2` operationId).
+	ProcessServiceListProcessExceptions2(ctx context.Context, order string, params *ProcessServiceListProcessExceptions2Params, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceMigrateProcessInstance2WithBody Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/orders/{order}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance2` operationId).
+	ProcessServiceMigrateProcessInstance2WithBody(ctx context.Context, order string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceMigrateProcessInstance2 Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/orders/{order}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance2` operationId).
+	ProcessServiceMigrateProcessInstance2(ctx context.Context, order string, body ProcessServiceMigrateProcessInstance2JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceTickChecklistItem2WithBody Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
+	ProcessServiceTickChecklistItem2WithBody(ctx context.Context, order string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceTickChecklistItem2 Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
+	ProcessServiceTickChecklistItem2(ctx context.Context, order string, body ProcessServiceTickChecklistItem2JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OrderServiceListOrderStatusChanges An order's status changes and notes, oldest first
 	//
@@ -6413,6 +7171,56 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /v1/pipelines/{pipeline} (the `OpportunityServiceUpdatePipeline` operationId).
 	OpportunityServiceUpdatePipeline(ctx context.Context, pipeline string, params *OpportunityServiceUpdatePipelineParams, body OpportunityServiceUpdatePipelineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceListProcessDefinitions Lists the definitions (latest versions), oldest first
+	//
+	// Corresponds with GET /v1/processDefinitions (the `ProcessServiceListProcessDefinitions` operationId).
+	ProcessServiceListProcessDefinitions(ctx context.Context, params *ProcessServiceListProcessDefinitionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceCreateProcessDefinitionWithBody Creates a definition (admins)
+	//
+	// Creates a definition (admins). Opportunity stages must be stages of
+	// the pipeline.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/processDefinitions (the `ProcessServiceCreateProcessDefinition` operationId).
+	ProcessServiceCreateProcessDefinitionWithBody(ctx context.Context, params *ProcessServiceCreateProcessDefinitionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceCreateProcessDefinition Creates a definition (admins)
+	//
+	// Creates a definition (admins). Opportunity stages must be stages of
+	// the pipeline.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/processDefinitions (the `ProcessServiceCreateProcessDefinition` operationId).
+	ProcessServiceCreateProcessDefinition(ctx context.Context, params *ProcessServiceCreateProcessDefinitionParams, body ProcessServiceCreateProcessDefinitionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceGetProcessDefinition Reads a definition, its latest version or an earlier one
+	//
+	// Corresponds with GET /v1/processDefinitions/{processDefinition} (the `ProcessServiceGetProcessDefinition` operationId).
+	ProcessServiceGetProcessDefinition(ctx context.Context, processDefinition string, params *ProcessServiceGetProcessDefinitionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceUpdateProcessDefinitionWithBody A new version of a definition (display name, enforcement, active, stages)
+	//
+	// A new version of a definition (display name, enforcement, active,
+	// stages). Records mid-process keep the version they started with.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/processDefinitions/{processDefinition} (the `ProcessServiceUpdateProcessDefinition` operationId).
+	ProcessServiceUpdateProcessDefinitionWithBody(ctx context.Context, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ProcessServiceUpdateProcessDefinition A new version of a definition (display name, enforcement, active, stages)
+	//
+	// A new version of a definition (display name, enforcement, active,
+	// stages). Records mid-process keep the version they started with.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/processDefinitions/{processDefinition} (the `ProcessServiceUpdateProcessDefinition` operationId).
+	ProcessServiceUpdateProcessDefinition(ctx context.Context, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, body ProcessServiceUpdateProcessDefinitionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WorkflowServiceListRules Lists the rules, oldest first
 	//
@@ -7632,6 +8440,108 @@ func (c *Client) OrderServiceListBillingPeriods(ctx context.Context, contract st
 	return c.Client.Do(req)
 }
 
+// ProcessServiceGetProcessInstance3 Where a record is in its process: the stage, each step done or not, the stages it may enter next
+//
+// Where a record is in its process: the stage, each step done or not,
+// the stages it may enter next. Starts the record's instance on the
+// latest version of the active definition if it has none.
+//
+// Corresponds with GET /v1/contracts/{contract}/processInstance (the `ProcessServiceGetProcessInstance3` operationId).
+func (c *Client) ProcessServiceGetProcessInstance3(ctx context.Context, contract string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceGetProcessInstance3Request(c.Server, contract)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceListProcessExceptions3 The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+//
+// Corresponds with GET /v1/contracts/{contract}/processInstance/exceptions (the `ProcessServiceListProcessExceptions3` operationId).
+func (c *Client) ProcessServiceListProcessExceptions3(ctx context.Context, contract string, params *ProcessServiceListProcessExceptions3Params, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceListProcessExceptions3Request(c.Server, contract, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceMigrateProcessInstance3WithBody Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/contracts/{contract}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance3` operationId).
+func (c *Client) ProcessServiceMigrateProcessInstance3WithBody(ctx context.Context, contract string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceMigrateProcessInstance3RequestWithBody(c.Server, contract, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceMigrateProcessInstance3 Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/contracts/{contract}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance3` operationId).
+func (c *Client) ProcessServiceMigrateProcessInstance3(ctx context.Context, contract string, body ProcessServiceMigrateProcessInstance3JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceMigrateProcessInstance3Request(c.Server, contract, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceTickChecklistItem3WithBody Ticks (or unticks) a checklist step of the record's process
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
+func (c *Client) ProcessServiceTickChecklistItem3WithBody(ctx context.Context, contract string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceTickChecklistItem3RequestWithBody(c.Server, contract, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceTickChecklistItem3 Ticks (or unticks) a checklist step of the record's process
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
+func (c *Client) ProcessServiceTickChecklistItem3(ctx context.Context, contract string, body ProcessServiceTickChecklistItem3JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceTickChecklistItem3Request(c.Server, contract, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // OrderServiceActivateContractWithBody DRAFT -> ACTIVE: term 1 starts, the renewal and term-end timers are set, MRR gains it (a NEW movement)
 //
 // Takes any type of body and a specified content type.
@@ -8056,6 +8966,108 @@ func (c *Client) WorkflowServiceCreateActivity1(ctx context.Context, lead string
 // Corresponds with GET /v1/leads/{lead}/auditEntries (the `LeadServiceListAuditEntries` operationId).
 func (c *Client) LeadServiceListAuditEntries(ctx context.Context, lead string, params *LeadServiceListAuditEntriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLeadServiceListAuditEntriesRequest(c.Server, lead, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceGetProcessInstance Where a record is in its process: the stage, each step done or not, the stages it may enter next
+//
+// Where a record is in its process: the stage, each step done or not,
+// the stages it may enter next. Starts the record's instance on the
+// latest version of the active definition if it has none.
+//
+// Corresponds with GET /v1/leads/{lead}/processInstance (the `ProcessServiceGetProcessInstance` operationId).
+func (c *Client) ProcessServiceGetProcessInstance(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceGetProcessInstanceRequest(c.Server, lead)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceListProcessExceptions The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+//
+// Corresponds with GET /v1/leads/{lead}/processInstance/exceptions (the `ProcessServiceListProcessExceptions` operationId).
+func (c *Client) ProcessServiceListProcessExceptions(ctx context.Context, lead string, params *ProcessServiceListProcessExceptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceListProcessExceptionsRequest(c.Server, lead, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceMigrateProcessInstanceWithBody Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/leads/{lead}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance` operationId).
+func (c *Client) ProcessServiceMigrateProcessInstanceWithBody(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceMigrateProcessInstanceRequestWithBody(c.Server, lead, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceMigrateProcessInstance Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/leads/{lead}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance` operationId).
+func (c *Client) ProcessServiceMigrateProcessInstance(ctx context.Context, lead string, body ProcessServiceMigrateProcessInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceMigrateProcessInstanceRequest(c.Server, lead, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceTickChecklistItemWithBody Ticks (or unticks) a checklist step of the record's process
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
+func (c *Client) ProcessServiceTickChecklistItemWithBody(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceTickChecklistItemRequestWithBody(c.Server, lead, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceTickChecklistItem Ticks (or unticks) a checklist step of the record's process
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
+func (c *Client) ProcessServiceTickChecklistItem(ctx context.Context, lead string, body ProcessServiceTickChecklistItemJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceTickChecklistItemRequest(c.Server, lead, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8625,6 +9637,108 @@ func (c *Client) OpportunityServiceListAuditEntries(ctx context.Context, opportu
 	return c.Client.Do(req)
 }
 
+// ProcessServiceGetProcessInstance1 Where a record is in its process: the stage, each step done or not, the stages it may enter next
+//
+// Where a record is in its process: the stage, each step done or not,
+// the stages it may enter next. Starts the record's instance on the
+// latest version of the active definition if it has none.
+//
+// Corresponds with GET /v1/opportunities/{opportunity}/processInstance (the `ProcessServiceGetProcessInstance1` operationId).
+func (c *Client) ProcessServiceGetProcessInstance1(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceGetProcessInstance1Request(c.Server, opportunity)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceListProcessExceptions1 The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+//
+// Corresponds with GET /v1/opportunities/{opportunity}/processInstance/exceptions (the `ProcessServiceListProcessExceptions1` operationId).
+func (c *Client) ProcessServiceListProcessExceptions1(ctx context.Context, opportunity string, params *ProcessServiceListProcessExceptions1Params, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceListProcessExceptions1Request(c.Server, opportunity, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceMigrateProcessInstance1WithBody Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance1` operationId).
+func (c *Client) ProcessServiceMigrateProcessInstance1WithBody(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceMigrateProcessInstance1RequestWithBody(c.Server, opportunity, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceMigrateProcessInstance1 Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance1` operationId).
+func (c *Client) ProcessServiceMigrateProcessInstance1(ctx context.Context, opportunity string, body ProcessServiceMigrateProcessInstance1JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceMigrateProcessInstance1Request(c.Server, opportunity, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceTickChecklistItem1WithBody Ticks (or unticks) a checklist step of the record's process
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
+func (c *Client) ProcessServiceTickChecklistItem1WithBody(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceTickChecklistItem1RequestWithBody(c.Server, opportunity, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceTickChecklistItem1 Ticks (or unticks) a checklist step of the record's process
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
+func (c *Client) ProcessServiceTickChecklistItem1(ctx context.Context, opportunity string, body ProcessServiceTickChecklistItem1JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceTickChecklistItem1Request(c.Server, opportunity, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // OpportunityServiceListStageChanges An opportunity's stage changes, oldest first
 //
 // Corresponds with GET /v1/opportunities/{opportunity}/stageChanges (the `OpportunityServiceListStageChanges` operationId).
@@ -8710,6 +9824,14 @@ func (c *Client) OpportunityServiceLoseOpportunity(ctx context.Context, opportun
 
 // OpportunityServiceMoveOpportunityWithBody Moves an open opportunity to another open stage of its pipeline, forward or back; recorded in its stage history
 //
+// Moves an open opportunity to another open stage of its pipeline,
+// forward or back; recorded in its stage history. When a process
+// definition gates the pipeline (the workflow service's
+// ProcessService), a move whose required steps are missing is
+// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+// goes through and is recorded (WARN); while the workflow service does
+// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/opportunities/{opportunity}:move (the `OpportunityServiceMoveOpportunity` operationId).
@@ -8726,6 +9848,14 @@ func (c *Client) OpportunityServiceMoveOpportunityWithBody(ctx context.Context, 
 }
 
 // OpportunityServiceMoveOpportunity Moves an open opportunity to another open stage of its pipeline, forward or back; recorded in its stage history
+//
+// Moves an open opportunity to another open stage of its pipeline,
+// forward or back; recorded in its stage history. When a process
+// definition gates the pipeline (the workflow service's
+// ProcessService), a move whose required steps are missing is
+// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+// goes through and is recorded (WARN); while the workflow service does
+// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8780,6 +9910,7 @@ func (c *Client) OpportunityServiceReopenOpportunity(ctx context.Context, opport
 //
 // Closes an opportunity as won: its pipeline's WON stage, probability
 // 100, closed now. Raises OpportunityWon, from which orders are made.
+// Gated by the pipeline's process like MoveOpportunity.
 //
 // Takes any type of body and a specified content type.
 //
@@ -8800,6 +9931,7 @@ func (c *Client) OpportunityServiceWinOpportunityWithBody(ctx context.Context, o
 //
 // Closes an opportunity as won: its pipeline's WON stage, probability
 // 100, closed now. Raises OpportunityWon, from which orders are made.
+// Gated by the pipeline's process like MoveOpportunity.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -9019,6 +10151,108 @@ func (c *Client) WorkflowServiceCreateActivity5(ctx context.Context, order strin
 // Corresponds with GET /v1/orders/{order}/auditEntries (the `OrderServiceListAuditEntries` operationId).
 func (c *Client) OrderServiceListAuditEntries(ctx context.Context, order string, params *OrderServiceListAuditEntriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOrderServiceListAuditEntriesRequest(c.Server, order, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceGetProcessInstance2 Where a record is in its process: the stage, each step done or not, the stages it may enter next
+//
+// Where a record is in its process: the stage, each step done or not,
+// the stages it may enter next. Starts the record's instance on the
+// latest version of the active definition if it has none.
+//
+// Corresponds with GET /v1/orders/{order}/processInstance (the `ProcessServiceGetProcessInstance2` operationId).
+func (c *Client) ProcessServiceGetProcessInstance2(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceGetProcessInstance2Request(c.Server, order)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceListProcessExceptions2 The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+//
+// Corresponds with GET /v1/orders/{order}/processInstance/exceptions (the `ProcessServiceListProcessExceptions2` operationId).
+func (c *Client) ProcessServiceListProcessExceptions2(ctx context.Context, order string, params *ProcessServiceListProcessExceptions2Params, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceListProcessExceptions2Request(c.Server, order, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceMigrateProcessInstance2WithBody Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/orders/{order}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance2` operationId).
+func (c *Client) ProcessServiceMigrateProcessInstance2WithBody(ctx context.Context, order string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceMigrateProcessInstance2RequestWithBody(c.Server, order, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceMigrateProcessInstance2 Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/orders/{order}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance2` operationId).
+func (c *Client) ProcessServiceMigrateProcessInstance2(ctx context.Context, order string, body ProcessServiceMigrateProcessInstance2JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceMigrateProcessInstance2Request(c.Server, order, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceTickChecklistItem2WithBody Ticks (or unticks) a checklist step of the record's process
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
+func (c *Client) ProcessServiceTickChecklistItem2WithBody(ctx context.Context, order string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceTickChecklistItem2RequestWithBody(c.Server, order, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceTickChecklistItem2 Ticks (or unticks) a checklist step of the record's process
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
+func (c *Client) ProcessServiceTickChecklistItem2(ctx context.Context, order string, body ProcessServiceTickChecklistItem2JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceTickChecklistItem2Request(c.Server, order, body)
 	if err != nil {
 		return nil, err
 	}
@@ -9471,6 +10705,116 @@ func (c *Client) OpportunityServiceUpdatePipelineWithBody(ctx context.Context, p
 // Corresponds with PATCH /v1/pipelines/{pipeline} (the `OpportunityServiceUpdatePipeline` operationId).
 func (c *Client) OpportunityServiceUpdatePipeline(ctx context.Context, pipeline string, params *OpportunityServiceUpdatePipelineParams, body OpportunityServiceUpdatePipelineJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOpportunityServiceUpdatePipelineRequest(c.Server, pipeline, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceListProcessDefinitions Lists the definitions (latest versions), oldest first
+//
+// Corresponds with GET /v1/processDefinitions (the `ProcessServiceListProcessDefinitions` operationId).
+func (c *Client) ProcessServiceListProcessDefinitions(ctx context.Context, params *ProcessServiceListProcessDefinitionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceListProcessDefinitionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceCreateProcessDefinitionWithBody Creates a definition (admins)
+//
+// Creates a definition (admins). Opportunity stages must be stages of
+// the pipeline.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/processDefinitions (the `ProcessServiceCreateProcessDefinition` operationId).
+func (c *Client) ProcessServiceCreateProcessDefinitionWithBody(ctx context.Context, params *ProcessServiceCreateProcessDefinitionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceCreateProcessDefinitionRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceCreateProcessDefinition Creates a definition (admins)
+//
+// Creates a definition (admins). Opportunity stages must be stages of
+// the pipeline.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/processDefinitions (the `ProcessServiceCreateProcessDefinition` operationId).
+func (c *Client) ProcessServiceCreateProcessDefinition(ctx context.Context, params *ProcessServiceCreateProcessDefinitionParams, body ProcessServiceCreateProcessDefinitionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceCreateProcessDefinitionRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceGetProcessDefinition Reads a definition, its latest version or an earlier one
+//
+// Corresponds with GET /v1/processDefinitions/{processDefinition} (the `ProcessServiceGetProcessDefinition` operationId).
+func (c *Client) ProcessServiceGetProcessDefinition(ctx context.Context, processDefinition string, params *ProcessServiceGetProcessDefinitionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceGetProcessDefinitionRequest(c.Server, processDefinition, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceUpdateProcessDefinitionWithBody A new version of a definition (display name, enforcement, active, stages)
+//
+// A new version of a definition (display name, enforcement, active,
+// stages). Records mid-process keep the version they started with.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/processDefinitions/{processDefinition} (the `ProcessServiceUpdateProcessDefinition` operationId).
+func (c *Client) ProcessServiceUpdateProcessDefinitionWithBody(ctx context.Context, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceUpdateProcessDefinitionRequestWithBody(c.Server, processDefinition, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ProcessServiceUpdateProcessDefinition A new version of a definition (display name, enforcement, active, stages)
+//
+// A new version of a definition (display name, enforcement, active,
+// stages). Records mid-process keep the version they started with.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/processDefinitions/{processDefinition} (the `ProcessServiceUpdateProcessDefinition` operationId).
+func (c *Client) ProcessServiceUpdateProcessDefinition(ctx context.Context, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, body ProcessServiceUpdateProcessDefinitionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProcessServiceUpdateProcessDefinitionRequest(c.Server, processDefinition, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -12495,6 +13839,207 @@ func NewOrderServiceListBillingPeriodsRequest(server string, contract string, pa
 	return req, nil
 }
 
+// NewProcessServiceGetProcessInstance3Request constructs an http.Request for the ProcessServiceGetProcessInstance3 method
+func NewProcessServiceGetProcessInstance3Request(server string, contract string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "contract", contract, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contracts/%s/processInstance", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceListProcessExceptions3Request constructs an http.Request for the ProcessServiceListProcessExceptions3 method
+func NewProcessServiceListProcessExceptions3Request(server string, contract string, params *ProcessServiceListProcessExceptions3Params) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "contract", contract, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contracts/%s/processInstance/exceptions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceMigrateProcessInstance3Request calls the generic ProcessServiceMigrateProcessInstance3 builder with application/json body
+func NewProcessServiceMigrateProcessInstance3Request(server string, contract string, body ProcessServiceMigrateProcessInstance3JSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceMigrateProcessInstance3RequestWithBody(server, contract, "application/json", bodyReader)
+}
+
+// NewProcessServiceMigrateProcessInstance3RequestWithBody constructs an http.Request for the ProcessServiceMigrateProcessInstance3 method, with any body, and a specified content type
+func NewProcessServiceMigrateProcessInstance3RequestWithBody(server string, contract string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "contract", contract, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contracts/%s/processInstance:migrate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewProcessServiceTickChecklistItem3Request calls the generic ProcessServiceTickChecklistItem3 builder with application/json body
+func NewProcessServiceTickChecklistItem3Request(server string, contract string, body ProcessServiceTickChecklistItem3JSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceTickChecklistItem3RequestWithBody(server, contract, "application/json", bodyReader)
+}
+
+// NewProcessServiceTickChecklistItem3RequestWithBody constructs an http.Request for the ProcessServiceTickChecklistItem3 method, with any body, and a specified content type
+func NewProcessServiceTickChecklistItem3RequestWithBody(server string, contract string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "contract", contract, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contracts/%s/processInstance:tick", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewOrderServiceActivateContractRequest calls the generic OrderServiceActivateContract builder with application/json body
 func NewOrderServiceActivateContractRequest(server string, contract string, body OrderServiceActivateContractJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -13589,6 +15134,207 @@ func NewLeadServiceListAuditEntriesRequest(server string, lead string, params *L
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewProcessServiceGetProcessInstanceRequest constructs an http.Request for the ProcessServiceGetProcessInstance method
+func NewProcessServiceGetProcessInstanceRequest(server string, lead string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "lead", lead, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads/%s/processInstance", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceListProcessExceptionsRequest constructs an http.Request for the ProcessServiceListProcessExceptions method
+func NewProcessServiceListProcessExceptionsRequest(server string, lead string, params *ProcessServiceListProcessExceptionsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "lead", lead, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads/%s/processInstance/exceptions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceMigrateProcessInstanceRequest calls the generic ProcessServiceMigrateProcessInstance builder with application/json body
+func NewProcessServiceMigrateProcessInstanceRequest(server string, lead string, body ProcessServiceMigrateProcessInstanceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceMigrateProcessInstanceRequestWithBody(server, lead, "application/json", bodyReader)
+}
+
+// NewProcessServiceMigrateProcessInstanceRequestWithBody constructs an http.Request for the ProcessServiceMigrateProcessInstance method, with any body, and a specified content type
+func NewProcessServiceMigrateProcessInstanceRequestWithBody(server string, lead string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "lead", lead, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads/%s/processInstance:migrate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewProcessServiceTickChecklistItemRequest calls the generic ProcessServiceTickChecklistItem builder with application/json body
+func NewProcessServiceTickChecklistItemRequest(server string, lead string, body ProcessServiceTickChecklistItemJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceTickChecklistItemRequestWithBody(server, lead, "application/json", bodyReader)
+}
+
+// NewProcessServiceTickChecklistItemRequestWithBody constructs an http.Request for the ProcessServiceTickChecklistItem method, with any body, and a specified content type
+func NewProcessServiceTickChecklistItemRequestWithBody(server string, lead string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "lead", lead, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads/%s/processInstance:tick", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -14817,6 +16563,207 @@ func NewOpportunityServiceListAuditEntriesRequest(server string, opportunity str
 	return req, nil
 }
 
+// NewProcessServiceGetProcessInstance1Request constructs an http.Request for the ProcessServiceGetProcessInstance1 method
+func NewProcessServiceGetProcessInstance1Request(server string, opportunity string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "opportunity", opportunity, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/opportunities/%s/processInstance", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceListProcessExceptions1Request constructs an http.Request for the ProcessServiceListProcessExceptions1 method
+func NewProcessServiceListProcessExceptions1Request(server string, opportunity string, params *ProcessServiceListProcessExceptions1Params) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "opportunity", opportunity, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/opportunities/%s/processInstance/exceptions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceMigrateProcessInstance1Request calls the generic ProcessServiceMigrateProcessInstance1 builder with application/json body
+func NewProcessServiceMigrateProcessInstance1Request(server string, opportunity string, body ProcessServiceMigrateProcessInstance1JSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceMigrateProcessInstance1RequestWithBody(server, opportunity, "application/json", bodyReader)
+}
+
+// NewProcessServiceMigrateProcessInstance1RequestWithBody constructs an http.Request for the ProcessServiceMigrateProcessInstance1 method, with any body, and a specified content type
+func NewProcessServiceMigrateProcessInstance1RequestWithBody(server string, opportunity string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "opportunity", opportunity, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/opportunities/%s/processInstance:migrate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewProcessServiceTickChecklistItem1Request calls the generic ProcessServiceTickChecklistItem1 builder with application/json body
+func NewProcessServiceTickChecklistItem1Request(server string, opportunity string, body ProcessServiceTickChecklistItem1JSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceTickChecklistItem1RequestWithBody(server, opportunity, "application/json", bodyReader)
+}
+
+// NewProcessServiceTickChecklistItem1RequestWithBody constructs an http.Request for the ProcessServiceTickChecklistItem1 method, with any body, and a specified content type
+func NewProcessServiceTickChecklistItem1RequestWithBody(server string, opportunity string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "opportunity", opportunity, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/opportunities/%s/processInstance:tick", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewOpportunityServiceListStageChangesRequest constructs an http.Request for the OpportunityServiceListStageChanges method
 func NewOpportunityServiceListStageChangesRequest(server string, opportunity string, params *OpportunityServiceListStageChangesParams) (*http.Request, error) {
 	var err error
@@ -15886,6 +17833,207 @@ func NewOrderServiceListAuditEntriesRequest(server string, order string, params 
 	return req, nil
 }
 
+// NewProcessServiceGetProcessInstance2Request constructs an http.Request for the ProcessServiceGetProcessInstance2 method
+func NewProcessServiceGetProcessInstance2Request(server string, order string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "order", order, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orders/%s/processInstance", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceListProcessExceptions2Request constructs an http.Request for the ProcessServiceListProcessExceptions2 method
+func NewProcessServiceListProcessExceptions2Request(server string, order string, params *ProcessServiceListProcessExceptions2Params) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "order", order, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orders/%s/processInstance/exceptions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceMigrateProcessInstance2Request calls the generic ProcessServiceMigrateProcessInstance2 builder with application/json body
+func NewProcessServiceMigrateProcessInstance2Request(server string, order string, body ProcessServiceMigrateProcessInstance2JSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceMigrateProcessInstance2RequestWithBody(server, order, "application/json", bodyReader)
+}
+
+// NewProcessServiceMigrateProcessInstance2RequestWithBody constructs an http.Request for the ProcessServiceMigrateProcessInstance2 method, with any body, and a specified content type
+func NewProcessServiceMigrateProcessInstance2RequestWithBody(server string, order string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "order", order, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orders/%s/processInstance:migrate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewProcessServiceTickChecklistItem2Request calls the generic ProcessServiceTickChecklistItem2 builder with application/json body
+func NewProcessServiceTickChecklistItem2Request(server string, order string, body ProcessServiceTickChecklistItem2JSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceTickChecklistItem2RequestWithBody(server, order, "application/json", bodyReader)
+}
+
+// NewProcessServiceTickChecklistItem2RequestWithBody constructs an http.Request for the ProcessServiceTickChecklistItem2 method, with any body, and a specified content type
+func NewProcessServiceTickChecklistItem2RequestWithBody(server string, order string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "order", order, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orders/%s/processInstance:tick", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewOrderServiceListOrderStatusChangesRequest constructs an http.Request for the OrderServiceListOrderStatusChanges method
 func NewOrderServiceListOrderStatusChangesRequest(server string, order string, params *OrderServiceListOrderStatusChangesParams) (*http.Request, error) {
 	var err error
@@ -16845,6 +18993,274 @@ func NewOpportunityServiceUpdatePipelineRequestWithBody(server string, pipeline 
 		if params.StageMovesString != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "stageMoves[string]", *params.StageMovesString, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewProcessServiceListProcessDefinitionsRequest constructs an http.Request for the ProcessServiceListProcessDefinitions method
+func NewProcessServiceListProcessDefinitionsRequest(server string, params *ProcessServiceListProcessDefinitionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/processDefinitions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceCreateProcessDefinitionRequest calls the generic ProcessServiceCreateProcessDefinition builder with application/json body
+func NewProcessServiceCreateProcessDefinitionRequest(server string, params *ProcessServiceCreateProcessDefinitionParams, body ProcessServiceCreateProcessDefinitionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceCreateProcessDefinitionRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewProcessServiceCreateProcessDefinitionRequestWithBody constructs an http.Request for the ProcessServiceCreateProcessDefinition method, with any body, and a specified content type
+func NewProcessServiceCreateProcessDefinitionRequestWithBody(server string, params *ProcessServiceCreateProcessDefinitionParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/processDefinitions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.RequestId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "requestId", *params.RequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewProcessServiceGetProcessDefinitionRequest constructs an http.Request for the ProcessServiceGetProcessDefinition method
+func NewProcessServiceGetProcessDefinitionRequest(server string, processDefinition string, params *ProcessServiceGetProcessDefinitionParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "processDefinition", processDefinition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/processDefinitions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Version != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "version", *params.Version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewProcessServiceUpdateProcessDefinitionRequest calls the generic ProcessServiceUpdateProcessDefinition builder with application/json body
+func NewProcessServiceUpdateProcessDefinitionRequest(server string, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, body ProcessServiceUpdateProcessDefinitionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewProcessServiceUpdateProcessDefinitionRequestWithBody(server, processDefinition, params, "application/json", bodyReader)
+}
+
+// NewProcessServiceUpdateProcessDefinitionRequestWithBody constructs an http.Request for the ProcessServiceUpdateProcessDefinition method, with any body, and a specified content type
+func NewProcessServiceUpdateProcessDefinitionRequestWithBody(server string, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "processDefinition", processDefinition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/processDefinitions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UpdateMask != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "updateMask", *params.UpdateMask, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -18310,6 +20726,52 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/contracts/{contract}/billingPeriods (the `OrderServiceListBillingPeriods` operationId).
 	OrderServiceListBillingPeriodsWithResponse(ctx context.Context, contract string, params *OrderServiceListBillingPeriodsParams, reqEditors ...RequestEditorFn) (*OrderServiceListBillingPeriodsResponse, error)
 
+	// ProcessServiceGetProcessInstance3WithResponse Where a record is in its process: the stage, each step done or not, the stages it may enter next
+	//
+	// Where a record is in its process: the stage, each step done or not,
+	// the stages it may enter next. Starts the record's instance on the
+	// latest version of the active definition if it has none.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/contracts/{contract}/processInstance (the `ProcessServiceGetProcessInstance3` operationId).
+	ProcessServiceGetProcessInstance3WithResponse(ctx context.Context, contract string, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessInstance3Response, error)
+
+	// ProcessServiceListProcessExceptions3WithResponse The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/contracts/{contract}/processInstance/exceptions (the `ProcessServiceListProcessExceptions3` operationId).
+	ProcessServiceListProcessExceptions3WithResponse(ctx context.Context, contract string, params *ProcessServiceListProcessExceptions3Params, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessExceptions3Response, error)
+
+	// ProcessServiceMigrateProcessInstance3WithBodyWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/contracts/{contract}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance3` operationId).
+	ProcessServiceMigrateProcessInstance3WithBodyWithResponse(ctx context.Context, contract string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance3Response, error)
+
+	// ProcessServiceMigrateProcessInstance3WithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/contracts/{contract}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance3` operationId).
+	ProcessServiceMigrateProcessInstance3WithResponse(ctx context.Context, contract string, body ProcessServiceMigrateProcessInstance3JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance3Response, error)
+
+	// ProcessServiceTickChecklistItem3WithBodyWithResponse Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
+	ProcessServiceTickChecklistItem3WithBodyWithResponse(ctx context.Context, contract string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem3Response, error)
+
+	// ProcessServiceTickChecklistItem3WithResponse Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
+	ProcessServiceTickChecklistItem3WithResponse(ctx context.Context, contract string, body ProcessServiceTickChecklistItem3JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem3Response, error)
+
 	// OrderServiceActivateContractWithBodyWithResponse DRAFT -> ACTIVE: term 1 starts, the renewal and term-end timers are set, MRR gains it (a NEW movement)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -18519,6 +20981,52 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/leads/{lead}/auditEntries (the `LeadServiceListAuditEntries` operationId).
 	LeadServiceListAuditEntriesWithResponse(ctx context.Context, lead string, params *LeadServiceListAuditEntriesParams, reqEditors ...RequestEditorFn) (*LeadServiceListAuditEntriesResponse, error)
+
+	// ProcessServiceGetProcessInstanceWithResponse Where a record is in its process: the stage, each step done or not, the stages it may enter next
+	//
+	// Where a record is in its process: the stage, each step done or not,
+	// the stages it may enter next. Starts the record's instance on the
+	// latest version of the active definition if it has none.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/leads/{lead}/processInstance (the `ProcessServiceGetProcessInstance` operationId).
+	ProcessServiceGetProcessInstanceWithResponse(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessInstanceResponse, error)
+
+	// ProcessServiceListProcessExceptionsWithResponse The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/leads/{lead}/processInstance/exceptions (the `ProcessServiceListProcessExceptions` operationId).
+	ProcessServiceListProcessExceptionsWithResponse(ctx context.Context, lead string, params *ProcessServiceListProcessExceptionsParams, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessExceptionsResponse, error)
+
+	// ProcessServiceMigrateProcessInstanceWithBodyWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/leads/{lead}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance` operationId).
+	ProcessServiceMigrateProcessInstanceWithBodyWithResponse(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstanceResponse, error)
+
+	// ProcessServiceMigrateProcessInstanceWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/leads/{lead}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance` operationId).
+	ProcessServiceMigrateProcessInstanceWithResponse(ctx context.Context, lead string, body ProcessServiceMigrateProcessInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstanceResponse, error)
+
+	// ProcessServiceTickChecklistItemWithBodyWithResponse Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
+	ProcessServiceTickChecklistItemWithBodyWithResponse(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItemResponse, error)
+
+	// ProcessServiceTickChecklistItemWithResponse Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
+	ProcessServiceTickChecklistItemWithResponse(ctx context.Context, lead string, body ProcessServiceTickChecklistItemJSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItemResponse, error)
 
 	// LeadServiceAssignLeadWithBodyWithResponse Hands a lead to another owner
 	//
@@ -18809,6 +21317,52 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/opportunities/{opportunity}/auditEntries (the `OpportunityServiceListAuditEntries` operationId).
 	OpportunityServiceListAuditEntriesWithResponse(ctx context.Context, opportunity string, params *OpportunityServiceListAuditEntriesParams, reqEditors ...RequestEditorFn) (*OpportunityServiceListAuditEntriesResponse, error)
 
+	// ProcessServiceGetProcessInstance1WithResponse Where a record is in its process: the stage, each step done or not, the stages it may enter next
+	//
+	// Where a record is in its process: the stage, each step done or not,
+	// the stages it may enter next. Starts the record's instance on the
+	// latest version of the active definition if it has none.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/opportunities/{opportunity}/processInstance (the `ProcessServiceGetProcessInstance1` operationId).
+	ProcessServiceGetProcessInstance1WithResponse(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessInstance1Response, error)
+
+	// ProcessServiceListProcessExceptions1WithResponse The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/opportunities/{opportunity}/processInstance/exceptions (the `ProcessServiceListProcessExceptions1` operationId).
+	ProcessServiceListProcessExceptions1WithResponse(ctx context.Context, opportunity string, params *ProcessServiceListProcessExceptions1Params, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessExceptions1Response, error)
+
+	// ProcessServiceMigrateProcessInstance1WithBodyWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance1` operationId).
+	ProcessServiceMigrateProcessInstance1WithBodyWithResponse(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance1Response, error)
+
+	// ProcessServiceMigrateProcessInstance1WithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance1` operationId).
+	ProcessServiceMigrateProcessInstance1WithResponse(ctx context.Context, opportunity string, body ProcessServiceMigrateProcessInstance1JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance1Response, error)
+
+	// ProcessServiceTickChecklistItem1WithBodyWithResponse Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
+	ProcessServiceTickChecklistItem1WithBodyWithResponse(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem1Response, error)
+
+	// ProcessServiceTickChecklistItem1WithResponse Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
+	ProcessServiceTickChecklistItem1WithResponse(ctx context.Context, opportunity string, body ProcessServiceTickChecklistItem1JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem1Response, error)
+
 	// OpportunityServiceListStageChangesWithResponse An opportunity's stage changes, oldest first
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -18846,12 +21400,28 @@ type ClientWithResponsesInterface interface {
 
 	// OpportunityServiceMoveOpportunityWithBodyWithResponse Moves an open opportunity to another open stage of its pipeline, forward or back; recorded in its stage history
 	//
+	// Moves an open opportunity to another open stage of its pipeline,
+	// forward or back; recorded in its stage history. When a process
+	// definition gates the pipeline (the workflow service's
+	// ProcessService), a move whose required steps are missing is
+	// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+	// goes through and is recorded (WARN); while the workflow service does
+	// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/opportunities/{opportunity}:move (the `OpportunityServiceMoveOpportunity` operationId).
 	OpportunityServiceMoveOpportunityWithBodyWithResponse(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OpportunityServiceMoveOpportunityResponse, error)
 
 	// OpportunityServiceMoveOpportunityWithResponse Moves an open opportunity to another open stage of its pipeline, forward or back; recorded in its stage history
+	//
+	// Moves an open opportunity to another open stage of its pipeline,
+	// forward or back; recorded in its stage history. When a process
+	// definition gates the pipeline (the workflow service's
+	// ProcessService), a move whose required steps are missing is
+	// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+	// goes through and is recorded (WARN); while the workflow service does
+	// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -18876,6 +21446,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Closes an opportunity as won: its pipeline's WON stage, probability
 	// 100, closed now. Raises OpportunityWon, from which orders are made.
+	// Gated by the pipeline's process like MoveOpportunity.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -18886,6 +21457,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Closes an opportunity as won: its pipeline's WON stage, probability
 	// 100, closed now. Raises OpportunityWon, from which orders are made.
+	// Gated by the pipeline's process like MoveOpportunity.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -18996,6 +21568,52 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/orders/{order}/auditEntries (the `OrderServiceListAuditEntries` operationId).
 	OrderServiceListAuditEntriesWithResponse(ctx context.Context, order string, params *OrderServiceListAuditEntriesParams, reqEditors ...RequestEditorFn) (*OrderServiceListAuditEntriesResponse, error)
+
+	// ProcessServiceGetProcessInstance2WithResponse Where a record is in its process: the stage, each step done or not, the stages it may enter next
+	//
+	// Where a record is in its process: the stage, each step done or not,
+	// the stages it may enter next. Starts the record's instance on the
+	// latest version of the active definition if it has none.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orders/{order}/processInstance (the `ProcessServiceGetProcessInstance2` operationId).
+	ProcessServiceGetProcessInstance2WithResponse(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessInstance2Response, error)
+
+	// ProcessServiceListProcessExceptions2WithResponse The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orders/{order}/processInstance/exceptions (the `ProcessServiceListProcessExceptions2` operationId).
+	ProcessServiceListProcessExceptions2WithResponse(ctx context.Context, order string, params *ProcessServiceListProcessExceptions2Params, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessExceptions2Response, error)
+
+	// ProcessServiceMigrateProcessInstance2WithBodyWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orders/{order}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance2` operationId).
+	ProcessServiceMigrateProcessInstance2WithBodyWithResponse(ctx context.Context, order string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance2Response, error)
+
+	// ProcessServiceMigrateProcessInstance2WithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orders/{order}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance2` operationId).
+	ProcessServiceMigrateProcessInstance2WithResponse(ctx context.Context, order string, body ProcessServiceMigrateProcessInstance2JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance2Response, error)
+
+	// ProcessServiceTickChecklistItem2WithBodyWithResponse Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
+	ProcessServiceTickChecklistItem2WithBodyWithResponse(ctx context.Context, order string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem2Response, error)
+
+	// ProcessServiceTickChecklistItem2WithResponse Ticks (or unticks) a checklist step of the record's process
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
+	ProcessServiceTickChecklistItem2WithResponse(ctx context.Context, order string, body ProcessServiceTickChecklistItem2JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem2Response, error)
 
 	// OrderServiceListOrderStatusChangesWithResponse An order's status changes and notes, oldest first
 	//
@@ -19200,6 +21818,60 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /v1/pipelines/{pipeline} (the `OpportunityServiceUpdatePipeline` operationId).
 	OpportunityServiceUpdatePipelineWithResponse(ctx context.Context, pipeline string, params *OpportunityServiceUpdatePipelineParams, body OpportunityServiceUpdatePipelineJSONRequestBody, reqEditors ...RequestEditorFn) (*OpportunityServiceUpdatePipelineResponse, error)
+
+	// ProcessServiceListProcessDefinitionsWithResponse Lists the definitions (latest versions), oldest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/processDefinitions (the `ProcessServiceListProcessDefinitions` operationId).
+	ProcessServiceListProcessDefinitionsWithResponse(ctx context.Context, params *ProcessServiceListProcessDefinitionsParams, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessDefinitionsResponse, error)
+
+	// ProcessServiceCreateProcessDefinitionWithBodyWithResponse Creates a definition (admins)
+	//
+	// Creates a definition (admins). Opportunity stages must be stages of
+	// the pipeline.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/processDefinitions (the `ProcessServiceCreateProcessDefinition` operationId).
+	ProcessServiceCreateProcessDefinitionWithBodyWithResponse(ctx context.Context, params *ProcessServiceCreateProcessDefinitionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceCreateProcessDefinitionResponse, error)
+
+	// ProcessServiceCreateProcessDefinitionWithResponse Creates a definition (admins)
+	//
+	// Creates a definition (admins). Opportunity stages must be stages of
+	// the pipeline.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/processDefinitions (the `ProcessServiceCreateProcessDefinition` operationId).
+	ProcessServiceCreateProcessDefinitionWithResponse(ctx context.Context, params *ProcessServiceCreateProcessDefinitionParams, body ProcessServiceCreateProcessDefinitionJSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceCreateProcessDefinitionResponse, error)
+
+	// ProcessServiceGetProcessDefinitionWithResponse Reads a definition, its latest version or an earlier one
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/processDefinitions/{processDefinition} (the `ProcessServiceGetProcessDefinition` operationId).
+	ProcessServiceGetProcessDefinitionWithResponse(ctx context.Context, processDefinition string, params *ProcessServiceGetProcessDefinitionParams, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessDefinitionResponse, error)
+
+	// ProcessServiceUpdateProcessDefinitionWithBodyWithResponse A new version of a definition (display name, enforcement, active, stages)
+	//
+	// A new version of a definition (display name, enforcement, active,
+	// stages). Records mid-process keep the version they started with.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/processDefinitions/{processDefinition} (the `ProcessServiceUpdateProcessDefinition` operationId).
+	ProcessServiceUpdateProcessDefinitionWithBodyWithResponse(ctx context.Context, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceUpdateProcessDefinitionResponse, error)
+
+	// ProcessServiceUpdateProcessDefinitionWithResponse A new version of a definition (display name, enforcement, active, stages)
+	//
+	// A new version of a definition (display name, enforcement, active,
+	// stages). Records mid-process keep the version they started with.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/processDefinitions/{processDefinition} (the `ProcessServiceUpdateProcessDefinition` operationId).
+	ProcessServiceUpdateProcessDefinitionWithResponse(ctx context.Context, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, body ProcessServiceUpdateProcessDefinitionJSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceUpdateProcessDefinitionResponse, error)
 
 	// WorkflowServiceListRulesWithResponse Lists the rules, oldest first
 	//
@@ -23128,6 +25800,394 @@ func (r OrderServiceListBillingPeriodsResponse) ContentType() string {
 	return ""
 }
 
+// ProcessServiceGetProcessInstance3Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceGetProcessInstance3
+type ProcessServiceGetProcessInstance3Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceGetProcessInstance3Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceGetProcessInstance3Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceGetProcessInstance3Response) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceGetProcessInstance3Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceGetProcessInstance3Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceGetProcessInstance3Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceGetProcessInstance3Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceGetProcessInstance3Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceGetProcessInstance3Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceGetProcessInstance3Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceGetProcessInstance3Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceGetProcessInstance3Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceGetProcessInstance3Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceListProcessExceptions3Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceListProcessExceptions3
+type ProcessServiceListProcessExceptions3Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceListProcessExceptions3Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListProcessExceptionsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceListProcessExceptions3Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceListProcessExceptions3Response) GetJSON200() *CrmWorkflowV1ListProcessExceptionsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceListProcessExceptions3Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceListProcessExceptions3Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceListProcessExceptions3Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceListProcessExceptions3Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceListProcessExceptions3Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceListProcessExceptions3Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceListProcessExceptions3Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceListProcessExceptions3Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceListProcessExceptions3Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceListProcessExceptions3Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceMigrateProcessInstance3Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceMigrateProcessInstance3
+type ProcessServiceMigrateProcessInstance3Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceMigrateProcessInstance3Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceMigrateProcessInstance3Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceMigrateProcessInstance3Response) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceMigrateProcessInstance3Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceMigrateProcessInstance3Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceMigrateProcessInstance3Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceMigrateProcessInstance3Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceMigrateProcessInstance3Response) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceMigrateProcessInstance3Response) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceMigrateProcessInstance3Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceMigrateProcessInstance3Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceMigrateProcessInstance3Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceMigrateProcessInstance3Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceMigrateProcessInstance3Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceMigrateProcessInstance3Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceTickChecklistItem3Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceTickChecklistItem3
+type ProcessServiceTickChecklistItem3Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceTickChecklistItem3Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceTickChecklistItem3Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceTickChecklistItem3Response) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceTickChecklistItem3Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceTickChecklistItem3Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceTickChecklistItem3Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceTickChecklistItem3Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceTickChecklistItem3Response) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceTickChecklistItem3Response) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceTickChecklistItem3Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceTickChecklistItem3Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceTickChecklistItem3Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceTickChecklistItem3Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceTickChecklistItem3Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceTickChecklistItem3Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // OrderServiceActivateContractResponse429Headers the declared response headers of an HTTP 429 response for OrderServiceActivateContract
 type OrderServiceActivateContractResponse429Headers struct {
 	RetryAfter *int
@@ -24660,6 +27720,394 @@ func (r LeadServiceListAuditEntriesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r LeadServiceListAuditEntriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceGetProcessInstanceResponse429Headers the declared response headers of an HTTP 429 response for ProcessServiceGetProcessInstance
+type ProcessServiceGetProcessInstanceResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceGetProcessInstanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceGetProcessInstanceResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceGetProcessInstanceResponse) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceGetProcessInstanceResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceGetProcessInstanceResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceGetProcessInstanceResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceGetProcessInstanceResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceGetProcessInstanceResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceGetProcessInstanceResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceGetProcessInstanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceGetProcessInstanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceGetProcessInstanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceGetProcessInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceListProcessExceptionsResponse429Headers the declared response headers of an HTTP 429 response for ProcessServiceListProcessExceptions
+type ProcessServiceListProcessExceptionsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceListProcessExceptionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListProcessExceptionsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceListProcessExceptionsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceListProcessExceptionsResponse) GetJSON200() *CrmWorkflowV1ListProcessExceptionsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceListProcessExceptionsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceListProcessExceptionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceListProcessExceptionsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceListProcessExceptionsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceListProcessExceptionsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceListProcessExceptionsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceListProcessExceptionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceListProcessExceptionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceListProcessExceptionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceListProcessExceptionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceMigrateProcessInstanceResponse429Headers the declared response headers of an HTTP 429 response for ProcessServiceMigrateProcessInstance
+type ProcessServiceMigrateProcessInstanceResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceMigrateProcessInstanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceMigrateProcessInstanceResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceMigrateProcessInstanceResponse) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceMigrateProcessInstanceResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceMigrateProcessInstanceResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceMigrateProcessInstanceResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceMigrateProcessInstanceResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceMigrateProcessInstanceResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceMigrateProcessInstanceResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceMigrateProcessInstanceResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceMigrateProcessInstanceResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceMigrateProcessInstanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceMigrateProcessInstanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceMigrateProcessInstanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceMigrateProcessInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceTickChecklistItemResponse429Headers the declared response headers of an HTTP 429 response for ProcessServiceTickChecklistItem
+type ProcessServiceTickChecklistItemResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceTickChecklistItemResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceTickChecklistItemResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceTickChecklistItemResponse) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceTickChecklistItemResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceTickChecklistItemResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceTickChecklistItemResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceTickChecklistItemResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceTickChecklistItemResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceTickChecklistItemResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceTickChecklistItemResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceTickChecklistItemResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceTickChecklistItemResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceTickChecklistItemResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceTickChecklistItemResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceTickChecklistItemResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -26557,6 +30005,394 @@ func (r OpportunityServiceListAuditEntriesResponse) ContentType() string {
 	return ""
 }
 
+// ProcessServiceGetProcessInstance1Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceGetProcessInstance1
+type ProcessServiceGetProcessInstance1Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceGetProcessInstance1Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceGetProcessInstance1Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceGetProcessInstance1Response) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceGetProcessInstance1Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceGetProcessInstance1Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceGetProcessInstance1Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceGetProcessInstance1Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceGetProcessInstance1Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceGetProcessInstance1Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceGetProcessInstance1Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceGetProcessInstance1Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceGetProcessInstance1Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceGetProcessInstance1Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceListProcessExceptions1Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceListProcessExceptions1
+type ProcessServiceListProcessExceptions1Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceListProcessExceptions1Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListProcessExceptionsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceListProcessExceptions1Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceListProcessExceptions1Response) GetJSON200() *CrmWorkflowV1ListProcessExceptionsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceListProcessExceptions1Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceListProcessExceptions1Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceListProcessExceptions1Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceListProcessExceptions1Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceListProcessExceptions1Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceListProcessExceptions1Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceListProcessExceptions1Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceListProcessExceptions1Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceListProcessExceptions1Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceListProcessExceptions1Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceMigrateProcessInstance1Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceMigrateProcessInstance1
+type ProcessServiceMigrateProcessInstance1Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceMigrateProcessInstance1Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceMigrateProcessInstance1Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceMigrateProcessInstance1Response) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceMigrateProcessInstance1Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceMigrateProcessInstance1Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceMigrateProcessInstance1Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceMigrateProcessInstance1Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceMigrateProcessInstance1Response) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceMigrateProcessInstance1Response) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceMigrateProcessInstance1Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceMigrateProcessInstance1Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceMigrateProcessInstance1Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceMigrateProcessInstance1Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceMigrateProcessInstance1Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceMigrateProcessInstance1Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceTickChecklistItem1Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceTickChecklistItem1
+type ProcessServiceTickChecklistItem1Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceTickChecklistItem1Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceTickChecklistItem1Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceTickChecklistItem1Response) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceTickChecklistItem1Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceTickChecklistItem1Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceTickChecklistItem1Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceTickChecklistItem1Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceTickChecklistItem1Response) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceTickChecklistItem1Response) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceTickChecklistItem1Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceTickChecklistItem1Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceTickChecklistItem1Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceTickChecklistItem1Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceTickChecklistItem1Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceTickChecklistItem1Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // OpportunityServiceListStageChangesResponse429Headers the declared response headers of an HTTP 429 response for OpportunityServiceListStageChanges
 type OpportunityServiceListStageChangesResponse429Headers struct {
 	RetryAfter *int
@@ -27985,6 +31821,394 @@ func (r OrderServiceListAuditEntriesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r OrderServiceListAuditEntriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceGetProcessInstance2Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceGetProcessInstance2
+type ProcessServiceGetProcessInstance2Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceGetProcessInstance2Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceGetProcessInstance2Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceGetProcessInstance2Response) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceGetProcessInstance2Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceGetProcessInstance2Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceGetProcessInstance2Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceGetProcessInstance2Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceGetProcessInstance2Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceGetProcessInstance2Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceGetProcessInstance2Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceGetProcessInstance2Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceGetProcessInstance2Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceGetProcessInstance2Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceListProcessExceptions2Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceListProcessExceptions2
+type ProcessServiceListProcessExceptions2Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceListProcessExceptions2Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListProcessExceptionsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceListProcessExceptions2Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceListProcessExceptions2Response) GetJSON200() *CrmWorkflowV1ListProcessExceptionsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceListProcessExceptions2Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceListProcessExceptions2Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceListProcessExceptions2Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceListProcessExceptions2Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceListProcessExceptions2Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceListProcessExceptions2Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceListProcessExceptions2Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceListProcessExceptions2Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceListProcessExceptions2Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceListProcessExceptions2Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceMigrateProcessInstance2Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceMigrateProcessInstance2
+type ProcessServiceMigrateProcessInstance2Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceMigrateProcessInstance2Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceMigrateProcessInstance2Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceMigrateProcessInstance2Response) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceMigrateProcessInstance2Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceMigrateProcessInstance2Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceMigrateProcessInstance2Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceMigrateProcessInstance2Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceMigrateProcessInstance2Response) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceMigrateProcessInstance2Response) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceMigrateProcessInstance2Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceMigrateProcessInstance2Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceMigrateProcessInstance2Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceMigrateProcessInstance2Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceMigrateProcessInstance2Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceMigrateProcessInstance2Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceTickChecklistItem2Response429Headers the declared response headers of an HTTP 429 response for ProcessServiceTickChecklistItem2
+type ProcessServiceTickChecklistItem2Response429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceTickChecklistItem2Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessInstance
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceTickChecklistItem2Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceTickChecklistItem2Response) GetJSON200() *CrmWorkflowV1ProcessInstance {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceTickChecklistItem2Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceTickChecklistItem2Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceTickChecklistItem2Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceTickChecklistItem2Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceTickChecklistItem2Response) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceTickChecklistItem2Response) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceTickChecklistItem2Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceTickChecklistItem2Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceTickChecklistItem2Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceTickChecklistItem2Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceTickChecklistItem2Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceTickChecklistItem2Response) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -29530,6 +33754,380 @@ func (r OpportunityServiceUpdatePipelineResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r OpportunityServiceUpdatePipelineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceListProcessDefinitionsResponse429Headers the declared response headers of an HTTP 429 response for ProcessServiceListProcessDefinitions
+type ProcessServiceListProcessDefinitionsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceListProcessDefinitionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListProcessDefinitionsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceListProcessDefinitionsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceListProcessDefinitionsResponse) GetJSON200() *CrmWorkflowV1ListProcessDefinitionsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceListProcessDefinitionsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceListProcessDefinitionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceListProcessDefinitionsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceListProcessDefinitionsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceListProcessDefinitionsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceListProcessDefinitionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceListProcessDefinitionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceListProcessDefinitionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceListProcessDefinitionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceCreateProcessDefinitionResponse429Headers the declared response headers of an HTTP 429 response for ProcessServiceCreateProcessDefinition
+type ProcessServiceCreateProcessDefinitionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceCreateProcessDefinitionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessDefinition
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceCreateProcessDefinitionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceCreateProcessDefinitionResponse) GetJSON200() *CrmWorkflowV1ProcessDefinition {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceCreateProcessDefinitionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceCreateProcessDefinitionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceCreateProcessDefinitionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceCreateProcessDefinitionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceCreateProcessDefinitionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceCreateProcessDefinitionResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceCreateProcessDefinitionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceCreateProcessDefinitionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceCreateProcessDefinitionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceCreateProcessDefinitionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceCreateProcessDefinitionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceGetProcessDefinitionResponse429Headers the declared response headers of an HTTP 429 response for ProcessServiceGetProcessDefinition
+type ProcessServiceGetProcessDefinitionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceGetProcessDefinitionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessDefinition
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceGetProcessDefinitionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceGetProcessDefinitionResponse) GetJSON200() *CrmWorkflowV1ProcessDefinition {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceGetProcessDefinitionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceGetProcessDefinitionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceGetProcessDefinitionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceGetProcessDefinitionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceGetProcessDefinitionResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceGetProcessDefinitionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceGetProcessDefinitionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceGetProcessDefinitionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceGetProcessDefinitionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceGetProcessDefinitionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProcessServiceUpdateProcessDefinitionResponse429Headers the declared response headers of an HTTP 429 response for ProcessServiceUpdateProcessDefinition
+type ProcessServiceUpdateProcessDefinitionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ProcessServiceUpdateProcessDefinitionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ProcessDefinition
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProcessServiceUpdateProcessDefinitionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetJSON200() *CrmWorkflowV1ProcessDefinition {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ProcessServiceUpdateProcessDefinitionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ProcessServiceUpdateProcessDefinitionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ProcessServiceUpdateProcessDefinitionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ProcessServiceUpdateProcessDefinitionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -31667,6 +36265,88 @@ func (c *ClientWithResponses) OrderServiceListBillingPeriodsWithResponse(ctx con
 	return ParseOrderServiceListBillingPeriodsResponse(rsp)
 }
 
+// ProcessServiceGetProcessInstance3WithResponse Where a record is in its process: the stage, each step done or not, the stages it may enter next
+//
+// Where a record is in its process: the stage, each step done or not,
+// the stages it may enter next. Starts the record's instance on the
+// latest version of the active definition if it has none.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/contracts/{contract}/processInstance (the `ProcessServiceGetProcessInstance3` operationId).
+func (c *ClientWithResponses) ProcessServiceGetProcessInstance3WithResponse(ctx context.Context, contract string, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessInstance3Response, error) {
+	rsp, err := c.ProcessServiceGetProcessInstance3(ctx, contract, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceGetProcessInstance3Response(rsp)
+}
+
+// ProcessServiceListProcessExceptions3WithResponse The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/contracts/{contract}/processInstance/exceptions (the `ProcessServiceListProcessExceptions3` operationId).
+func (c *ClientWithResponses) ProcessServiceListProcessExceptions3WithResponse(ctx context.Context, contract string, params *ProcessServiceListProcessExceptions3Params, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessExceptions3Response, error) {
+	rsp, err := c.ProcessServiceListProcessExceptions3(ctx, contract, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceListProcessExceptions3Response(rsp)
+}
+
+// ProcessServiceMigrateProcessInstance3WithBodyWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/contracts/{contract}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance3` operationId).
+func (c *ClientWithResponses) ProcessServiceMigrateProcessInstance3WithBodyWithResponse(ctx context.Context, contract string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance3Response, error) {
+	rsp, err := c.ProcessServiceMigrateProcessInstance3WithBody(ctx, contract, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceMigrateProcessInstance3Response(rsp)
+}
+
+// ProcessServiceMigrateProcessInstance3WithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/contracts/{contract}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance3` operationId).
+func (c *ClientWithResponses) ProcessServiceMigrateProcessInstance3WithResponse(ctx context.Context, contract string, body ProcessServiceMigrateProcessInstance3JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance3Response, error) {
+	rsp, err := c.ProcessServiceMigrateProcessInstance3(ctx, contract, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceMigrateProcessInstance3Response(rsp)
+}
+
+// ProcessServiceTickChecklistItem3WithBodyWithResponse Ticks (or unticks) a checklist step of the record's process
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
+func (c *ClientWithResponses) ProcessServiceTickChecklistItem3WithBodyWithResponse(ctx context.Context, contract string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem3Response, error) {
+	rsp, err := c.ProcessServiceTickChecklistItem3WithBody(ctx, contract, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceTickChecklistItem3Response(rsp)
+}
+
+// ProcessServiceTickChecklistItem3WithResponse Ticks (or unticks) a checklist step of the record's process
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
+func (c *ClientWithResponses) ProcessServiceTickChecklistItem3WithResponse(ctx context.Context, contract string, body ProcessServiceTickChecklistItem3JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem3Response, error) {
+	rsp, err := c.ProcessServiceTickChecklistItem3(ctx, contract, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceTickChecklistItem3Response(rsp)
+}
+
 // OrderServiceActivateContractWithBodyWithResponse DRAFT -> ACTIVE: term 1 starts, the renewal and term-end timers are set, MRR gains it (a NEW movement)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -32019,6 +36699,88 @@ func (c *ClientWithResponses) LeadServiceListAuditEntriesWithResponse(ctx contex
 		return nil, err
 	}
 	return ParseLeadServiceListAuditEntriesResponse(rsp)
+}
+
+// ProcessServiceGetProcessInstanceWithResponse Where a record is in its process: the stage, each step done or not, the stages it may enter next
+//
+// Where a record is in its process: the stage, each step done or not,
+// the stages it may enter next. Starts the record's instance on the
+// latest version of the active definition if it has none.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/leads/{lead}/processInstance (the `ProcessServiceGetProcessInstance` operationId).
+func (c *ClientWithResponses) ProcessServiceGetProcessInstanceWithResponse(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessInstanceResponse, error) {
+	rsp, err := c.ProcessServiceGetProcessInstance(ctx, lead, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceGetProcessInstanceResponse(rsp)
+}
+
+// ProcessServiceListProcessExceptionsWithResponse The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/leads/{lead}/processInstance/exceptions (the `ProcessServiceListProcessExceptions` operationId).
+func (c *ClientWithResponses) ProcessServiceListProcessExceptionsWithResponse(ctx context.Context, lead string, params *ProcessServiceListProcessExceptionsParams, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessExceptionsResponse, error) {
+	rsp, err := c.ProcessServiceListProcessExceptions(ctx, lead, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceListProcessExceptionsResponse(rsp)
+}
+
+// ProcessServiceMigrateProcessInstanceWithBodyWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/leads/{lead}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance` operationId).
+func (c *ClientWithResponses) ProcessServiceMigrateProcessInstanceWithBodyWithResponse(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstanceResponse, error) {
+	rsp, err := c.ProcessServiceMigrateProcessInstanceWithBody(ctx, lead, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceMigrateProcessInstanceResponse(rsp)
+}
+
+// ProcessServiceMigrateProcessInstanceWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/leads/{lead}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance` operationId).
+func (c *ClientWithResponses) ProcessServiceMigrateProcessInstanceWithResponse(ctx context.Context, lead string, body ProcessServiceMigrateProcessInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstanceResponse, error) {
+	rsp, err := c.ProcessServiceMigrateProcessInstance(ctx, lead, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceMigrateProcessInstanceResponse(rsp)
+}
+
+// ProcessServiceTickChecklistItemWithBodyWithResponse Ticks (or unticks) a checklist step of the record's process
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
+func (c *ClientWithResponses) ProcessServiceTickChecklistItemWithBodyWithResponse(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItemResponse, error) {
+	rsp, err := c.ProcessServiceTickChecklistItemWithBody(ctx, lead, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceTickChecklistItemResponse(rsp)
+}
+
+// ProcessServiceTickChecklistItemWithResponse Ticks (or unticks) a checklist step of the record's process
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
+func (c *ClientWithResponses) ProcessServiceTickChecklistItemWithResponse(ctx context.Context, lead string, body ProcessServiceTickChecklistItemJSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItemResponse, error) {
+	rsp, err := c.ProcessServiceTickChecklistItem(ctx, lead, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceTickChecklistItemResponse(rsp)
 }
 
 // LeadServiceAssignLeadWithBodyWithResponse Hands a lead to another owner
@@ -32484,6 +37246,88 @@ func (c *ClientWithResponses) OpportunityServiceListAuditEntriesWithResponse(ctx
 	return ParseOpportunityServiceListAuditEntriesResponse(rsp)
 }
 
+// ProcessServiceGetProcessInstance1WithResponse Where a record is in its process: the stage, each step done or not, the stages it may enter next
+//
+// Where a record is in its process: the stage, each step done or not,
+// the stages it may enter next. Starts the record's instance on the
+// latest version of the active definition if it has none.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/opportunities/{opportunity}/processInstance (the `ProcessServiceGetProcessInstance1` operationId).
+func (c *ClientWithResponses) ProcessServiceGetProcessInstance1WithResponse(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessInstance1Response, error) {
+	rsp, err := c.ProcessServiceGetProcessInstance1(ctx, opportunity, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceGetProcessInstance1Response(rsp)
+}
+
+// ProcessServiceListProcessExceptions1WithResponse The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/opportunities/{opportunity}/processInstance/exceptions (the `ProcessServiceListProcessExceptions1` operationId).
+func (c *ClientWithResponses) ProcessServiceListProcessExceptions1WithResponse(ctx context.Context, opportunity string, params *ProcessServiceListProcessExceptions1Params, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessExceptions1Response, error) {
+	rsp, err := c.ProcessServiceListProcessExceptions1(ctx, opportunity, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceListProcessExceptions1Response(rsp)
+}
+
+// ProcessServiceMigrateProcessInstance1WithBodyWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance1` operationId).
+func (c *ClientWithResponses) ProcessServiceMigrateProcessInstance1WithBodyWithResponse(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance1Response, error) {
+	rsp, err := c.ProcessServiceMigrateProcessInstance1WithBody(ctx, opportunity, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceMigrateProcessInstance1Response(rsp)
+}
+
+// ProcessServiceMigrateProcessInstance1WithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance1` operationId).
+func (c *ClientWithResponses) ProcessServiceMigrateProcessInstance1WithResponse(ctx context.Context, opportunity string, body ProcessServiceMigrateProcessInstance1JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance1Response, error) {
+	rsp, err := c.ProcessServiceMigrateProcessInstance1(ctx, opportunity, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceMigrateProcessInstance1Response(rsp)
+}
+
+// ProcessServiceTickChecklistItem1WithBodyWithResponse Ticks (or unticks) a checklist step of the record's process
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
+func (c *ClientWithResponses) ProcessServiceTickChecklistItem1WithBodyWithResponse(ctx context.Context, opportunity string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem1Response, error) {
+	rsp, err := c.ProcessServiceTickChecklistItem1WithBody(ctx, opportunity, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceTickChecklistItem1Response(rsp)
+}
+
+// ProcessServiceTickChecklistItem1WithResponse Ticks (or unticks) a checklist step of the record's process
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
+func (c *ClientWithResponses) ProcessServiceTickChecklistItem1WithResponse(ctx context.Context, opportunity string, body ProcessServiceTickChecklistItem1JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem1Response, error) {
+	rsp, err := c.ProcessServiceTickChecklistItem1(ctx, opportunity, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceTickChecklistItem1Response(rsp)
+}
+
 // OpportunityServiceListStageChangesWithResponse An opportunity's stage changes, oldest first
 //
 // Returns a wrapper object for the known response body format(s).
@@ -32551,6 +37395,14 @@ func (c *ClientWithResponses) OpportunityServiceLoseOpportunityWithResponse(ctx 
 
 // OpportunityServiceMoveOpportunityWithBodyWithResponse Moves an open opportunity to another open stage of its pipeline, forward or back; recorded in its stage history
 //
+// Moves an open opportunity to another open stage of its pipeline,
+// forward or back; recorded in its stage history. When a process
+// definition gates the pipeline (the workflow service's
+// ProcessService), a move whose required steps are missing is
+// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+// goes through and is recorded (WARN); while the workflow service does
+// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/opportunities/{opportunity}:move (the `OpportunityServiceMoveOpportunity` operationId).
@@ -32563,6 +37415,14 @@ func (c *ClientWithResponses) OpportunityServiceMoveOpportunityWithBodyWithRespo
 }
 
 // OpportunityServiceMoveOpportunityWithResponse Moves an open opportunity to another open stage of its pipeline, forward or back; recorded in its stage history
+//
+// Moves an open opportunity to another open stage of its pipeline,
+// forward or back; recorded in its stage history. When a process
+// definition gates the pipeline (the workflow service's
+// ProcessService), a move whose required steps are missing is
+// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+// goes through and is recorded (WARN); while the workflow service does
+// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -32605,6 +37465,7 @@ func (c *ClientWithResponses) OpportunityServiceReopenOpportunityWithResponse(ct
 //
 // Closes an opportunity as won: its pipeline's WON stage, probability
 // 100, closed now. Raises OpportunityWon, from which orders are made.
+// Gated by the pipeline's process like MoveOpportunity.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -32621,6 +37482,7 @@ func (c *ClientWithResponses) OpportunityServiceWinOpportunityWithBodyWithRespon
 //
 // Closes an opportunity as won: its pipeline's WON stage, probability
 // 100, closed now. Raises OpportunityWon, from which orders are made.
+// Gated by the pipeline's process like MoveOpportunity.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -32808,6 +37670,88 @@ func (c *ClientWithResponses) OrderServiceListAuditEntriesWithResponse(ctx conte
 		return nil, err
 	}
 	return ParseOrderServiceListAuditEntriesResponse(rsp)
+}
+
+// ProcessServiceGetProcessInstance2WithResponse Where a record is in its process: the stage, each step done or not, the stages it may enter next
+//
+// Where a record is in its process: the stage, each step done or not,
+// the stages it may enter next. Starts the record's instance on the
+// latest version of the active definition if it has none.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orders/{order}/processInstance (the `ProcessServiceGetProcessInstance2` operationId).
+func (c *ClientWithResponses) ProcessServiceGetProcessInstance2WithResponse(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessInstance2Response, error) {
+	rsp, err := c.ProcessServiceGetProcessInstance2(ctx, order, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceGetProcessInstance2Response(rsp)
+}
+
+// ProcessServiceListProcessExceptions2WithResponse The exceptions recorded on a record's process: WARN transitions with missing steps and overrides, newest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orders/{order}/processInstance/exceptions (the `ProcessServiceListProcessExceptions2` operationId).
+func (c *ClientWithResponses) ProcessServiceListProcessExceptions2WithResponse(ctx context.Context, order string, params *ProcessServiceListProcessExceptions2Params, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessExceptions2Response, error) {
+	rsp, err := c.ProcessServiceListProcessExceptions2(ctx, order, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceListProcessExceptions2Response(rsp)
+}
+
+// ProcessServiceMigrateProcessInstance2WithBodyWithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orders/{order}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance2` operationId).
+func (c *ClientWithResponses) ProcessServiceMigrateProcessInstance2WithBodyWithResponse(ctx context.Context, order string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance2Response, error) {
+	rsp, err := c.ProcessServiceMigrateProcessInstance2WithBody(ctx, order, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceMigrateProcessInstance2Response(rsp)
+}
+
+// ProcessServiceMigrateProcessInstance2WithResponse Moves a record's instance to another version of its definition (managers): refused if the record's stage is not in that version
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orders/{order}/processInstance:migrate (the `ProcessServiceMigrateProcessInstance2` operationId).
+func (c *ClientWithResponses) ProcessServiceMigrateProcessInstance2WithResponse(ctx context.Context, order string, body ProcessServiceMigrateProcessInstance2JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceMigrateProcessInstance2Response, error) {
+	rsp, err := c.ProcessServiceMigrateProcessInstance2(ctx, order, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceMigrateProcessInstance2Response(rsp)
+}
+
+// ProcessServiceTickChecklistItem2WithBodyWithResponse Ticks (or unticks) a checklist step of the record's process
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
+func (c *ClientWithResponses) ProcessServiceTickChecklistItem2WithBodyWithResponse(ctx context.Context, order string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem2Response, error) {
+	rsp, err := c.ProcessServiceTickChecklistItem2WithBody(ctx, order, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceTickChecklistItem2Response(rsp)
+}
+
+// ProcessServiceTickChecklistItem2WithResponse Ticks (or unticks) a checklist step of the record's process
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
+func (c *ClientWithResponses) ProcessServiceTickChecklistItem2WithResponse(ctx context.Context, order string, body ProcessServiceTickChecklistItem2JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem2Response, error) {
+	rsp, err := c.ProcessServiceTickChecklistItem2(ctx, order, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceTickChecklistItem2Response(rsp)
 }
 
 // OrderServiceListOrderStatusChangesWithResponse An order's status changes and notes, oldest first
@@ -33168,6 +38112,96 @@ func (c *ClientWithResponses) OpportunityServiceUpdatePipelineWithResponse(ctx c
 		return nil, err
 	}
 	return ParseOpportunityServiceUpdatePipelineResponse(rsp)
+}
+
+// ProcessServiceListProcessDefinitionsWithResponse Lists the definitions (latest versions), oldest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/processDefinitions (the `ProcessServiceListProcessDefinitions` operationId).
+func (c *ClientWithResponses) ProcessServiceListProcessDefinitionsWithResponse(ctx context.Context, params *ProcessServiceListProcessDefinitionsParams, reqEditors ...RequestEditorFn) (*ProcessServiceListProcessDefinitionsResponse, error) {
+	rsp, err := c.ProcessServiceListProcessDefinitions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceListProcessDefinitionsResponse(rsp)
+}
+
+// ProcessServiceCreateProcessDefinitionWithBodyWithResponse Creates a definition (admins)
+//
+// Creates a definition (admins). Opportunity stages must be stages of
+// the pipeline.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/processDefinitions (the `ProcessServiceCreateProcessDefinition` operationId).
+func (c *ClientWithResponses) ProcessServiceCreateProcessDefinitionWithBodyWithResponse(ctx context.Context, params *ProcessServiceCreateProcessDefinitionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceCreateProcessDefinitionResponse, error) {
+	rsp, err := c.ProcessServiceCreateProcessDefinitionWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceCreateProcessDefinitionResponse(rsp)
+}
+
+// ProcessServiceCreateProcessDefinitionWithResponse Creates a definition (admins)
+//
+// Creates a definition (admins). Opportunity stages must be stages of
+// the pipeline.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/processDefinitions (the `ProcessServiceCreateProcessDefinition` operationId).
+func (c *ClientWithResponses) ProcessServiceCreateProcessDefinitionWithResponse(ctx context.Context, params *ProcessServiceCreateProcessDefinitionParams, body ProcessServiceCreateProcessDefinitionJSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceCreateProcessDefinitionResponse, error) {
+	rsp, err := c.ProcessServiceCreateProcessDefinition(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceCreateProcessDefinitionResponse(rsp)
+}
+
+// ProcessServiceGetProcessDefinitionWithResponse Reads a definition, its latest version or an earlier one
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/processDefinitions/{processDefinition} (the `ProcessServiceGetProcessDefinition` operationId).
+func (c *ClientWithResponses) ProcessServiceGetProcessDefinitionWithResponse(ctx context.Context, processDefinition string, params *ProcessServiceGetProcessDefinitionParams, reqEditors ...RequestEditorFn) (*ProcessServiceGetProcessDefinitionResponse, error) {
+	rsp, err := c.ProcessServiceGetProcessDefinition(ctx, processDefinition, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceGetProcessDefinitionResponse(rsp)
+}
+
+// ProcessServiceUpdateProcessDefinitionWithBodyWithResponse A new version of a definition (display name, enforcement, active, stages)
+//
+// A new version of a definition (display name, enforcement, active,
+// stages). Records mid-process keep the version they started with.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/processDefinitions/{processDefinition} (the `ProcessServiceUpdateProcessDefinition` operationId).
+func (c *ClientWithResponses) ProcessServiceUpdateProcessDefinitionWithBodyWithResponse(ctx context.Context, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProcessServiceUpdateProcessDefinitionResponse, error) {
+	rsp, err := c.ProcessServiceUpdateProcessDefinitionWithBody(ctx, processDefinition, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceUpdateProcessDefinitionResponse(rsp)
+}
+
+// ProcessServiceUpdateProcessDefinitionWithResponse A new version of a definition (display name, enforcement, active, stages)
+//
+// A new version of a definition (display name, enforcement, active,
+// stages). Records mid-process keep the version they started with.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/processDefinitions/{processDefinition} (the `ProcessServiceUpdateProcessDefinition` operationId).
+func (c *ClientWithResponses) ProcessServiceUpdateProcessDefinitionWithResponse(ctx context.Context, processDefinition string, params *ProcessServiceUpdateProcessDefinitionParams, body ProcessServiceUpdateProcessDefinitionJSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceUpdateProcessDefinitionResponse, error) {
+	rsp, err := c.ProcessServiceUpdateProcessDefinition(ctx, processDefinition, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProcessServiceUpdateProcessDefinitionResponse(rsp)
 }
 
 // WorkflowServiceListRulesWithResponse Lists the rules, oldest first
@@ -36868,6 +41902,358 @@ func ParseOrderServiceListBillingPeriodsResponse(rsp *http.Response) (*OrderServ
 	return response, nil
 }
 
+// ParseProcessServiceGetProcessInstance3Response parses an HTTP response from a ProcessServiceGetProcessInstance3WithResponse call
+func ParseProcessServiceGetProcessInstance3Response(rsp *http.Response) (*ProcessServiceGetProcessInstance3Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceGetProcessInstance3Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceGetProcessInstance3Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceListProcessExceptions3Response parses an HTTP response from a ProcessServiceListProcessExceptions3WithResponse call
+func ParseProcessServiceListProcessExceptions3Response(rsp *http.Response) (*ProcessServiceListProcessExceptions3Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceListProcessExceptions3Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListProcessExceptionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceListProcessExceptions3Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceMigrateProcessInstance3Response parses an HTTP response from a ProcessServiceMigrateProcessInstance3WithResponse call
+func ParseProcessServiceMigrateProcessInstance3Response(rsp *http.Response) (*ProcessServiceMigrateProcessInstance3Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceMigrateProcessInstance3Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceMigrateProcessInstance3Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceTickChecklistItem3Response parses an HTTP response from a ProcessServiceTickChecklistItem3WithResponse call
+func ParseProcessServiceTickChecklistItem3Response(rsp *http.Response) (*ProcessServiceTickChecklistItem3Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceTickChecklistItem3Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceTickChecklistItem3Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseOrderServiceActivateContractResponse parses an HTTP response from a OrderServiceActivateContractWithResponse call
 func ParseOrderServiceActivateContractResponse(rsp *http.Response) (*OrderServiceActivateContractResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -38249,6 +43635,358 @@ func ParseLeadServiceListAuditEntriesResponse(rsp *http.Response) (*LeadServiceL
 	switch {
 	case rsp.StatusCode == 429:
 		var headers LeadServiceListAuditEntriesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceGetProcessInstanceResponse parses an HTTP response from a ProcessServiceGetProcessInstanceWithResponse call
+func ParseProcessServiceGetProcessInstanceResponse(rsp *http.Response) (*ProcessServiceGetProcessInstanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceGetProcessInstanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceGetProcessInstanceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceListProcessExceptionsResponse parses an HTTP response from a ProcessServiceListProcessExceptionsWithResponse call
+func ParseProcessServiceListProcessExceptionsResponse(rsp *http.Response) (*ProcessServiceListProcessExceptionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceListProcessExceptionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListProcessExceptionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceListProcessExceptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceMigrateProcessInstanceResponse parses an HTTP response from a ProcessServiceMigrateProcessInstanceWithResponse call
+func ParseProcessServiceMigrateProcessInstanceResponse(rsp *http.Response) (*ProcessServiceMigrateProcessInstanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceMigrateProcessInstanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceMigrateProcessInstanceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceTickChecklistItemResponse parses an HTTP response from a ProcessServiceTickChecklistItemWithResponse call
+func ParseProcessServiceTickChecklistItemResponse(rsp *http.Response) (*ProcessServiceTickChecklistItemResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceTickChecklistItemResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceTickChecklistItemResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -39973,6 +45711,358 @@ func ParseOpportunityServiceListAuditEntriesResponse(rsp *http.Response) (*Oppor
 	return response, nil
 }
 
+// ParseProcessServiceGetProcessInstance1Response parses an HTTP response from a ProcessServiceGetProcessInstance1WithResponse call
+func ParseProcessServiceGetProcessInstance1Response(rsp *http.Response) (*ProcessServiceGetProcessInstance1Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceGetProcessInstance1Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceGetProcessInstance1Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceListProcessExceptions1Response parses an HTTP response from a ProcessServiceListProcessExceptions1WithResponse call
+func ParseProcessServiceListProcessExceptions1Response(rsp *http.Response) (*ProcessServiceListProcessExceptions1Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceListProcessExceptions1Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListProcessExceptionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceListProcessExceptions1Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceMigrateProcessInstance1Response parses an HTTP response from a ProcessServiceMigrateProcessInstance1WithResponse call
+func ParseProcessServiceMigrateProcessInstance1Response(rsp *http.Response) (*ProcessServiceMigrateProcessInstance1Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceMigrateProcessInstance1Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceMigrateProcessInstance1Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceTickChecklistItem1Response parses an HTTP response from a ProcessServiceTickChecklistItem1WithResponse call
+func ParseProcessServiceTickChecklistItem1Response(rsp *http.Response) (*ProcessServiceTickChecklistItem1Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceTickChecklistItem1Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceTickChecklistItem1Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseOpportunityServiceListStageChangesResponse parses an HTTP response from a OpportunityServiceListStageChangesWithResponse call
 func ParseOpportunityServiceListStageChangesResponse(rsp *http.Response) (*OpportunityServiceListStageChangesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -41259,6 +47349,358 @@ func ParseOrderServiceListAuditEntriesResponse(rsp *http.Response) (*OrderServic
 	switch {
 	case rsp.StatusCode == 429:
 		var headers OrderServiceListAuditEntriesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceGetProcessInstance2Response parses an HTTP response from a ProcessServiceGetProcessInstance2WithResponse call
+func ParseProcessServiceGetProcessInstance2Response(rsp *http.Response) (*ProcessServiceGetProcessInstance2Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceGetProcessInstance2Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceGetProcessInstance2Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceListProcessExceptions2Response parses an HTTP response from a ProcessServiceListProcessExceptions2WithResponse call
+func ParseProcessServiceListProcessExceptions2Response(rsp *http.Response) (*ProcessServiceListProcessExceptions2Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceListProcessExceptions2Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListProcessExceptionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceListProcessExceptions2Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceMigrateProcessInstance2Response parses an HTTP response from a ProcessServiceMigrateProcessInstance2WithResponse call
+func ParseProcessServiceMigrateProcessInstance2Response(rsp *http.Response) (*ProcessServiceMigrateProcessInstance2Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceMigrateProcessInstance2Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceMigrateProcessInstance2Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceTickChecklistItem2Response parses an HTTP response from a ProcessServiceTickChecklistItem2WithResponse call
+func ParseProcessServiceTickChecklistItem2Response(rsp *http.Response) (*ProcessServiceTickChecklistItem2Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceTickChecklistItem2Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessInstance
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceTickChecklistItem2Response429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -42660,6 +49102,344 @@ func ParseOpportunityServiceUpdatePipelineResponse(rsp *http.Response) (*Opportu
 	switch {
 	case rsp.StatusCode == 429:
 		var headers OpportunityServiceUpdatePipelineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceListProcessDefinitionsResponse parses an HTTP response from a ProcessServiceListProcessDefinitionsWithResponse call
+func ParseProcessServiceListProcessDefinitionsResponse(rsp *http.Response) (*ProcessServiceListProcessDefinitionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceListProcessDefinitionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListProcessDefinitionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceListProcessDefinitionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceCreateProcessDefinitionResponse parses an HTTP response from a ProcessServiceCreateProcessDefinitionWithResponse call
+func ParseProcessServiceCreateProcessDefinitionResponse(rsp *http.Response) (*ProcessServiceCreateProcessDefinitionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceCreateProcessDefinitionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessDefinition
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceCreateProcessDefinitionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceGetProcessDefinitionResponse parses an HTTP response from a ProcessServiceGetProcessDefinitionWithResponse call
+func ParseProcessServiceGetProcessDefinitionResponse(rsp *http.Response) (*ProcessServiceGetProcessDefinitionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceGetProcessDefinitionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessDefinition
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceGetProcessDefinitionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseProcessServiceUpdateProcessDefinitionResponse parses an HTTP response from a ProcessServiceUpdateProcessDefinitionWithResponse call
+func ParseProcessServiceUpdateProcessDefinitionResponse(rsp *http.Response) (*ProcessServiceUpdateProcessDefinitionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ProcessServiceUpdateProcessDefinitionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ProcessDefinition
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProcessServiceUpdateProcessDefinitionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

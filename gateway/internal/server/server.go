@@ -142,6 +142,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 			if err := workflowv1.RegisterWorkflowServiceHandlerClient(ctx, mux, workflowv1.NewWorkflowServiceClient(u.Conn)); err != nil {
 				return nil, err
 			}
+			if err := workflowv1.RegisterProcessServiceHandlerClient(ctx, mux, workflowv1.NewProcessServiceClient(u.Conn)); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, fmt.Errorf("gateway: unknown upstream %q", u.Name)
 		}

@@ -95,10 +95,11 @@ type Records interface {
 
 // Service is the workflow use cases.
 type Service struct {
-	repo    Repository
-	records Records
-	rules   RuleConfig
-	now     func() time.Time
+	repo      Repository
+	records   Records
+	rules     RuleConfig
+	processes *ProcessConfig
+	now       func() time.Time
 }
 
 // New returns the use cases.

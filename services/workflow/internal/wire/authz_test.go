@@ -24,11 +24,15 @@ import (
 func TestEveryWorkflowMethodHasARule(t *testing.T) {
 	srv := grpc.NewServer()
 	workflowv1.RegisterWorkflowServiceServer(srv, workflowv1.UnimplementedWorkflowServiceServer{})
+	workflowv1.RegisterProcessServiceServer(srv, workflowv1.UnimplementedProcessServiceServer{})
 	if missing := authz.Uncovered(wire.Spec().Rules, srv.GetServiceInfo(), grpcx.IsPublic); len(missing) > 0 {
 		t.Fatalf("no authorization rule for %v", missing)
 	}
-	d := workflowv1.WorkflowService_ServiceDesc
-	if n := len(d.Methods) + len(d.Streams); len(wire.Rules) != n {
+	n := 0
+	for _, d := range []grpc.ServiceDesc{workflowv1.WorkflowService_ServiceDesc, workflowv1.ProcessService_ServiceDesc} {
+		n += len(d.Methods) + len(d.Streams)
+	}
+	if len(wire.Rules) != n {
 		t.Fatalf("%d rules for %d methods", len(wire.Rules), n)
 	}
 }

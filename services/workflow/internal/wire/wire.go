@@ -90,7 +90,10 @@ func Spec(opts ...Option) service.Spec {
 			pages := rt.PageCodec()
 			repo := postgres.New(rt.Pool, rt.Outbox, pages)
 			svc := app.New(repo, records).WithRules(app.RuleConfig{Store: repo, Engine: rules.NewEngine(), Updater: records, Self: Self})
-			workflowv1.RegisterWorkflowServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, pages, rt.Relay.Kick, set.baseURL))
+			svc.WithProcesses(&app.ProcessConfig{Store: repo, Pipelines: records, Engine: rules.NewEngine()})
+			idem := &idempotency.Store{Pool: rt.Pool}
+			workflowv1.RegisterWorkflowServiceServer(rt.GRPC, grpcport.New(svc, idem, pages, rt.Relay.Kick, set.baseURL))
+			workflowv1.RegisterProcessServiceServer(rt.GRPC, grpcport.NewProcessServer(svc, idem, rt.Relay.Kick))
 
 			rt.Timers(TimerHandlers(svc), nil)
 			for _, c := range Consumers(rt.Config.EventsNamespace, svc) {
@@ -219,6 +222,16 @@ var Rules = map[string]authz.Rule{
 	workflowv1.WorkflowService_ListCalendarFeeds_FullMethodName:  authz.Allow(manager, sales, ops).WithReach("own"),
 	workflowv1.WorkflowService_RevokeCalendarFeed_FullMethodName: authz.Allow(manager, sales, ops).WithReach("own; admin: anyone's"),
 	workflowv1.WorkflowService_GetCalendar_FullMethodName:        authz.Public,
+
+	workflowv1.ProcessService_CreateProcessDefinition_FullMethodName: authz.AdminOnly,
+	workflowv1.ProcessService_UpdateProcessDefinition_FullMethodName: authz.AdminOnly,
+	workflowv1.ProcessService_GetProcessDefinition_FullMethodName:    authz.Allow(manager, sales, ops),
+	workflowv1.ProcessService_ListProcessDefinitions_FullMethodName:  authz.Allow(manager, sales, ops),
+	workflowv1.ProcessService_GetProcessInstance_FullMethodName:      authz.Allow(manager, sales, ops).WithReach(readReach),
+	workflowv1.ProcessService_ListProcessExceptions_FullMethodName:   authz.Allow(manager, sales, ops).WithReach(readReach),
+	workflowv1.ProcessService_TickChecklistItem_FullMethodName:       authz.Allow(manager, sales, ops).WithReach(readReach),
+	workflowv1.ProcessService_MigrateProcessInstance_FullMethodName:  authz.Allow(manager),
+	workflowv1.ProcessService_CheckTransition_FullMethodName:         authz.Allow(authz.Service),
 }
 
 const (

@@ -626,6 +626,105 @@ func (x *WorkflowNotification) GetMessage() string {
 	return ""
 }
 
+// Subject crm.workflow.process_definition_changed: a process definition
+// was created or got a new version. The services owning the records
+// keep which transitions to check (and how) from it.
+type ProcessDefinitionChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// `processDefinitions/{id}`.
+	Definition string `protobuf:"bytes,2,opt,name=definition,proto3" json:"definition,omitempty"`
+	// LEAD, OPPORTUNITY, ORDER, CONTRACT.
+	RecordType string `protobuf:"bytes,3,opt,name=record_type,json=recordType,proto3" json:"record_type,omitempty"`
+	// `pipelines/{id}` for opportunities.
+	Pipeline string `protobuf:"bytes,4,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// BLOCK or WARN.
+	Enforcement   string `protobuf:"bytes,5,opt,name=enforcement,proto3" json:"enforcement,omitempty"`
+	Active        bool   `protobuf:"varint,6,opt,name=active,proto3" json:"active,omitempty"`
+	Version       int64  `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessDefinitionChanged) Reset() {
+	*x = ProcessDefinitionChanged{}
+	mi := &file_crm_events_v1_workflow_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessDefinitionChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessDefinitionChanged) ProtoMessage() {}
+
+func (x *ProcessDefinitionChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_workflow_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessDefinitionChanged.ProtoReflect.Descriptor instead.
+func (*ProcessDefinitionChanged) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_workflow_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ProcessDefinitionChanged) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ProcessDefinitionChanged) GetDefinition() string {
+	if x != nil {
+		return x.Definition
+	}
+	return ""
+}
+
+func (x *ProcessDefinitionChanged) GetRecordType() string {
+	if x != nil {
+		return x.RecordType
+	}
+	return ""
+}
+
+func (x *ProcessDefinitionChanged) GetPipeline() string {
+	if x != nil {
+		return x.Pipeline
+	}
+	return ""
+}
+
+func (x *ProcessDefinitionChanged) GetEnforcement() string {
+	if x != nil {
+		return x.Enforcement
+	}
+	return ""
+}
+
+func (x *ProcessDefinitionChanged) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *ProcessDefinitionChanged) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 var File_crm_events_v1_workflow_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_workflow_events_proto_rawDesc = "" +
@@ -683,7 +782,18 @@ const file_crm_events_v1_workflow_events_proto_rawDesc = "" +
 	"\x06record\x18\x04 \x01(\tR\x06record\x12\x1c\n" +
 	"\trecipient\x18\x05 \x01(\tR\trecipient\x12\x14\n" +
 	"\x05topic\x18\x06 \x01(\tR\x05topic\x12\x18\n" +
-	"\amessage\x18\a \x01(\tR\amessageB\xb5\x01\n" +
+	"\amessage\x18\a \x01(\tR\amessage\"\xf9\x01\n" +
+	"\x18ProcessDefinitionChanged\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1e\n" +
+	"\n" +
+	"definition\x18\x02 \x01(\tR\n" +
+	"definition\x12\x1f\n" +
+	"\vrecord_type\x18\x03 \x01(\tR\n" +
+	"recordType\x12\x1a\n" +
+	"\bpipeline\x18\x04 \x01(\tR\bpipeline\x12 \n" +
+	"\venforcement\x18\x05 \x01(\tR\venforcement\x12\x16\n" +
+	"\x06active\x18\x06 \x01(\bR\x06active\x12\x18\n" +
+	"\aversion\x18\a \x01(\x03R\aversionB\xb5\x01\n" +
 	"\x11com.crm.events.v1B\x13WorkflowEventsProtoP\x01Z5github.com/crmsuite/crm/gen/go/crm/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\rCrm.Events.V1\xca\x02\rCrm\\Events\\V1\xe2\x02\x19Crm\\Events\\V1\\GPBMetadata\xea\x02\x0fCrm::Events::V1b\x06proto3"
 
 var (
@@ -698,40 +808,42 @@ func file_crm_events_v1_workflow_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_workflow_events_proto_rawDescData
 }
 
-var file_crm_events_v1_workflow_events_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_crm_events_v1_workflow_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_crm_events_v1_workflow_events_proto_goTypes = []any{
-	(*ActivityCreated)(nil),      // 0: crm.events.v1.ActivityCreated
-	(*ActivityUpdated)(nil),      // 1: crm.events.v1.ActivityUpdated
-	(*ActivityCompleted)(nil),    // 2: crm.events.v1.ActivityCompleted
-	(*ActivityCancelled)(nil),    // 3: crm.events.v1.ActivityCancelled
-	(*ActivityDeleted)(nil),      // 4: crm.events.v1.ActivityDeleted
-	(*TaskOverdue)(nil),          // 5: crm.events.v1.TaskOverdue
-	(*TaskReminderDue)(nil),      // 6: crm.events.v1.TaskReminderDue
-	(*WorkflowNotification)(nil), // 7: crm.events.v1.WorkflowNotification
-	(*EventMeta)(nil),            // 8: crm.events.v1.EventMeta
-	(*v1.Activity)(nil),          // 9: crm.workflow.v1.Activity
+	(*ActivityCreated)(nil),          // 0: crm.events.v1.ActivityCreated
+	(*ActivityUpdated)(nil),          // 1: crm.events.v1.ActivityUpdated
+	(*ActivityCompleted)(nil),        // 2: crm.events.v1.ActivityCompleted
+	(*ActivityCancelled)(nil),        // 3: crm.events.v1.ActivityCancelled
+	(*ActivityDeleted)(nil),          // 4: crm.events.v1.ActivityDeleted
+	(*TaskOverdue)(nil),              // 5: crm.events.v1.TaskOverdue
+	(*TaskReminderDue)(nil),          // 6: crm.events.v1.TaskReminderDue
+	(*WorkflowNotification)(nil),     // 7: crm.events.v1.WorkflowNotification
+	(*ProcessDefinitionChanged)(nil), // 8: crm.events.v1.ProcessDefinitionChanged
+	(*EventMeta)(nil),                // 9: crm.events.v1.EventMeta
+	(*v1.Activity)(nil),              // 10: crm.workflow.v1.Activity
 }
 var file_crm_events_v1_workflow_events_proto_depIdxs = []int32{
-	8,  // 0: crm.events.v1.ActivityCreated.meta:type_name -> crm.events.v1.EventMeta
-	9,  // 1: crm.events.v1.ActivityCreated.activity:type_name -> crm.workflow.v1.Activity
-	8,  // 2: crm.events.v1.ActivityUpdated.meta:type_name -> crm.events.v1.EventMeta
-	9,  // 3: crm.events.v1.ActivityUpdated.activity:type_name -> crm.workflow.v1.Activity
-	8,  // 4: crm.events.v1.ActivityCompleted.meta:type_name -> crm.events.v1.EventMeta
-	9,  // 5: crm.events.v1.ActivityCompleted.activity:type_name -> crm.workflow.v1.Activity
-	8,  // 6: crm.events.v1.ActivityCancelled.meta:type_name -> crm.events.v1.EventMeta
-	9,  // 7: crm.events.v1.ActivityCancelled.activity:type_name -> crm.workflow.v1.Activity
-	8,  // 8: crm.events.v1.ActivityDeleted.meta:type_name -> crm.events.v1.EventMeta
-	9,  // 9: crm.events.v1.ActivityDeleted.activity:type_name -> crm.workflow.v1.Activity
-	8,  // 10: crm.events.v1.TaskOverdue.meta:type_name -> crm.events.v1.EventMeta
-	9,  // 11: crm.events.v1.TaskOverdue.activity:type_name -> crm.workflow.v1.Activity
-	8,  // 12: crm.events.v1.TaskReminderDue.meta:type_name -> crm.events.v1.EventMeta
-	9,  // 13: crm.events.v1.TaskReminderDue.activity:type_name -> crm.workflow.v1.Activity
-	8,  // 14: crm.events.v1.WorkflowNotification.meta:type_name -> crm.events.v1.EventMeta
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	9,  // 0: crm.events.v1.ActivityCreated.meta:type_name -> crm.events.v1.EventMeta
+	10, // 1: crm.events.v1.ActivityCreated.activity:type_name -> crm.workflow.v1.Activity
+	9,  // 2: crm.events.v1.ActivityUpdated.meta:type_name -> crm.events.v1.EventMeta
+	10, // 3: crm.events.v1.ActivityUpdated.activity:type_name -> crm.workflow.v1.Activity
+	9,  // 4: crm.events.v1.ActivityCompleted.meta:type_name -> crm.events.v1.EventMeta
+	10, // 5: crm.events.v1.ActivityCompleted.activity:type_name -> crm.workflow.v1.Activity
+	9,  // 6: crm.events.v1.ActivityCancelled.meta:type_name -> crm.events.v1.EventMeta
+	10, // 7: crm.events.v1.ActivityCancelled.activity:type_name -> crm.workflow.v1.Activity
+	9,  // 8: crm.events.v1.ActivityDeleted.meta:type_name -> crm.events.v1.EventMeta
+	10, // 9: crm.events.v1.ActivityDeleted.activity:type_name -> crm.workflow.v1.Activity
+	9,  // 10: crm.events.v1.TaskOverdue.meta:type_name -> crm.events.v1.EventMeta
+	10, // 11: crm.events.v1.TaskOverdue.activity:type_name -> crm.workflow.v1.Activity
+	9,  // 12: crm.events.v1.TaskReminderDue.meta:type_name -> crm.events.v1.EventMeta
+	10, // 13: crm.events.v1.TaskReminderDue.activity:type_name -> crm.workflow.v1.Activity
+	9,  // 14: crm.events.v1.WorkflowNotification.meta:type_name -> crm.events.v1.EventMeta
+	9,  // 15: crm.events.v1.ProcessDefinitionChanged.meta:type_name -> crm.events.v1.EventMeta
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_workflow_events_proto_init() }
@@ -746,7 +858,7 @@ func file_crm_events_v1_workflow_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_workflow_events_proto_rawDesc), len(file_crm_events_v1_workflow_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

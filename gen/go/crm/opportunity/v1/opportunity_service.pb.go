@@ -730,11 +730,16 @@ type MoveOpportunityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// An open, not retired stage of the opportunity's pipeline.
-	Stage         string `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
-	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Stage     string `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	Etag      string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// A manager's (or admin's) override of the opportunity's process: the
+	// move goes through whatever steps are missing, and the audit trails of
+	// both services record it with the reason (required with it).
+	OverrideProcess       bool   `protobuf:"varint,5,opt,name=override_process,json=overrideProcess,proto3" json:"override_process,omitempty"`
+	ProcessOverrideReason string `protobuf:"bytes,6,opt,name=process_override_reason,json=processOverrideReason,proto3" json:"process_override_reason,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *MoveOpportunityRequest) Reset() {
@@ -795,14 +800,33 @@ func (x *MoveOpportunityRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *MoveOpportunityRequest) GetOverrideProcess() bool {
+	if x != nil {
+		return x.OverrideProcess
+	}
+	return false
+}
+
+func (x *MoveOpportunityRequest) GetProcessOverrideReason() string {
+	if x != nil {
+		return x.ProcessOverrideReason
+	}
+	return ""
+}
+
 type WinOpportunityRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	Etag          string                 `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
-	RequestId     string                 `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Note      string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	Etag      string                 `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId string                 `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// A manager's (or admin's) override of the opportunity's process: the
+	// move goes through whatever steps are missing, and the audit trails of
+	// both services record it with the reason (required with it).
+	OverrideProcess       bool   `protobuf:"varint,5,opt,name=override_process,json=overrideProcess,proto3" json:"override_process,omitempty"`
+	ProcessOverrideReason string `protobuf:"bytes,6,opt,name=process_override_reason,json=processOverrideReason,proto3" json:"process_override_reason,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *WinOpportunityRequest) Reset() {
@@ -859,6 +883,20 @@ func (x *WinOpportunityRequest) GetEtag() string {
 func (x *WinOpportunityRequest) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *WinOpportunityRequest) GetOverrideProcess() bool {
+	if x != nil {
+		return x.OverrideProcess
+	}
+	return false
+}
+
+func (x *WinOpportunityRequest) GetProcessOverrideReason() string {
+	if x != nil {
+		return x.ProcessOverrideReason
 	}
 	return ""
 }
@@ -1974,19 +2012,23 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"updateMask\"w\n" +
 	"\x18DeleteOpportunityRequest\x12>\n" +
 	"\x04name\x18\x01 \x01(\tB*\xe0A\x02\xbaH$r\"2 ^opportunities/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
-	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xd9\x01\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xc6\x02\n" +
 	"\x16MoveOpportunityRequest\x12>\n" +
 	"\x04name\x18\x01 \x01(\tB*\xe0A\x02\xbaH$r\"2 ^opportunities/[0-9a-fA-F-]{36}$R\x04name\x126\n" +
 	"\x05stage\x18\x02 \x01(\tB \xe0A\x02\xbaH\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$R\x05stage\x12\x1b\n" +
 	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xbe\x01\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12)\n" +
+	"\x10override_process\x18\x05 \x01(\bR\x0foverrideProcess\x12@\n" +
+	"\x17process_override_reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"\xab\x02\n" +
 	"\x15WinOpportunityRequest\x12>\n" +
 	"\x04name\x18\x01 \x01(\tB*\xe0A\x02\xbaH$r\"2 ^opportunities/[0-9a-fA-F-]{36}$R\x04name\x12\x1c\n" +
 	"\x04note\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\x12\x1b\n" +
 	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xdb\x02\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12)\n" +
+	"\x10override_process\x18\x05 \x01(\bR\x0foverrideProcess\x12@\n" +
+	"\x17process_override_reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"\xdb\x02\n" +
 	"\x16LoseOpportunityRequest\x12>\n" +
 	"\x04name\x18\x01 \x01(\tB*\xe0A\x02\xbaH$r\"2 ^opportunities/[0-9a-fA-F-]{36}$R\x04name\x128\n" +
 	"\x06reason\x18\x02 \x01(\tB \xe0A\x02\xbaH\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$R\x06reason\x12(\n" +

@@ -75,10 +75,16 @@ type OpportunityServiceClient interface {
 	// Deletes an opportunity (with a matching etag, if one is sent).
 	DeleteOpportunity(ctx context.Context, in *DeleteOpportunityRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Moves an open opportunity to another open stage of its pipeline,
-	// forward or back; recorded in its stage history.
+	// forward or back; recorded in its stage history. When a process
+	// definition gates the pipeline (the workflow service's
+	// ProcessService), a move whose required steps are missing is
+	// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+	// goes through and is recorded (WARN); while the workflow service does
+	// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
 	MoveOpportunity(ctx context.Context, in *MoveOpportunityRequest, opts ...grpc.CallOption) (*Opportunity, error)
 	// Closes an opportunity as won: its pipeline's WON stage, probability
 	// 100, closed now. Raises OpportunityWon, from which orders are made.
+	// Gated by the pipeline's process like MoveOpportunity.
 	WinOpportunity(ctx context.Context, in *WinOpportunityRequest, opts ...grpc.CallOption) (*Opportunity, error)
 	// Closes an opportunity as lost, with a reason from ListLossReasons.
 	LoseOpportunity(ctx context.Context, in *LoseOpportunityRequest, opts ...grpc.CallOption) (*Opportunity, error)
@@ -349,10 +355,16 @@ type OpportunityServiceServer interface {
 	// Deletes an opportunity (with a matching etag, if one is sent).
 	DeleteOpportunity(context.Context, *DeleteOpportunityRequest) (*emptypb.Empty, error)
 	// Moves an open opportunity to another open stage of its pipeline,
-	// forward or back; recorded in its stage history.
+	// forward or back; recorded in its stage history. When a process
+	// definition gates the pipeline (the workflow service's
+	// ProcessService), a move whose required steps are missing is
+	// FAILED_PRECONDITION PROCESS_STEPS_MISSING listing them (BLOCK), or
+	// goes through and is recorded (WARN); while the workflow service does
+	// not answer, a BLOCK move is UNAVAILABLE PROCESS_CHECK_UNAVAILABLE.
 	MoveOpportunity(context.Context, *MoveOpportunityRequest) (*Opportunity, error)
 	// Closes an opportunity as won: its pipeline's WON stage, probability
 	// 100, closed now. Raises OpportunityWon, from which orders are made.
+	// Gated by the pipeline's process like MoveOpportunity.
 	WinOpportunity(context.Context, *WinOpportunityRequest) (*Opportunity, error)
 	// Closes an opportunity as lost, with a reason from ListLossReasons.
 	LoseOpportunity(context.Context, *LoseOpportunityRequest) (*Opportunity, error)

@@ -137,3 +137,20 @@ func refused(ctx context.Context, peer string, err error) error {
 	}
 	return grpcx.PeerError(ctx, peer, err)
 }
+
+var _ app.Pipelines = (*Records)(nil)
+
+// PipelineStages reads the stage ids of an opportunity pipeline.
+func (r *Records) PipelineStages(ctx context.Context, pipeline string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	p, err := r.opportunities.GetPipeline(ctx, &opportunityv1.GetPipelineRequest{Name: pipeline})
+	if err != nil {
+		return nil, grpcx.PeerError(ctx, "opportunity", err)
+	}
+	out := make([]string, len(p.GetStages()))
+	for i, st := range p.GetStages() {
+		out[i] = st.GetId()
+	}
+	return out, nil
+}
