@@ -5,11 +5,14 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
@@ -19,7 +22,9 @@ import (
 func TestMain(m *testing.M) { testkit.Main(m) }
 
 type stack struct {
-	base     string
+	base string
+	// db is the suite's database (the test superuser's URL).
+	db       string
 	nats     *testkit.NATS
 	lead     *testkit.Proc
 	account  *testkit.Proc
@@ -75,12 +80,27 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 			"WORKFLOW_GRPC_ADDR=" + workflowAddr, "MAX_BODY_BYTES=65536",
 			"LOG_LEVEL=warn", "LOG_FORMAT=text"}, o.env...)...)
 	s := &stack{
-		base: "http://" + httpAddr, nats: n, lead: lead, account: account, opps: opps, orders: orders, workflow: workflow, gateway: gw,
+		base: "http://" + httpAddr, db: db, nats: n, lead: lead, account: account, opps: opps, orders: orders, workflow: workflow, gateway: gw,
 		http: &http.Client{Timeout: 15 * time.Second},
 	}
 	s.grpc = leadv1.NewLeadServiceClient(testkit.Dial(t, leadAddr))
 	s.accounts = accountv1.NewAccountServiceClient(testkit.Dial(t, accountAddr))
 	return s
+}
+
+// query reads one value from the suite's database as text.
+func (s *stack) query(t *testing.T, sql string, args ...any) string {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var out string
+	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // response is a decoded REST reply.

@@ -211,6 +211,9 @@ type Spec struct {
 	// Schema the service owns in Postgres.
 	Schema     string
 	Migrations fs.FS
+	// SharedMigrations are sets of shared plumbing the service uses
+	// (processgate's), applied after the platform's, before its own.
+	SharedMigrations []pg.MigrationSet
 	// Extensions the migrations need, installed by the bootstrap.
 	Extensions []string
 	// Register wires handlers onto rt.GRPC and background work via rt.Go.
@@ -451,8 +454,9 @@ func openDatabase(ctx context.Context, c Config, log *slog.Logger, spec Spec) (*
 		log.Warn("connected to Postgres as a superuser", "role", role,
 			"hint", "the service can read and change every schema: give it a role of its own (DATABASE_ADMIN_URL provisions one)")
 	}
-	if err := pg.Migrate(ctx, pool, spec.Schema, pg.PlatformMigrations(),
-		pg.MigrationSet{Name: spec.Schema, FS: spec.Migrations, Extensions: spec.Extensions}); err != nil {
+	sets := append(append([]pg.MigrationSet{pg.PlatformMigrations()}, spec.SharedMigrations...),
+		pg.MigrationSet{Name: spec.Schema, FS: spec.Migrations, Extensions: spec.Extensions})
+	if err := pg.Migrate(ctx, pool, spec.Schema, sets...); err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -201,7 +201,7 @@ func run(ctx context.Context, o options) error {
 	}
 	svc := app.New(postgres.New(pool, outbox.Writer{Service: "opportunity"}, paging.NewCodec([]byte("bench"))), nil)
 	raw := func(ctx context.Context, i int64) error {
-		_, err := svc.MoveOpportunity(ctx, ids[int(i)%len(ids)], moveStage(i), "", "")
+		_, err := svc.MoveOpportunity(ctx, ids[int(i)%len(ids)], moveStage(i), "", "", app.Override{})
 		return err
 	}
 	grpcMove := func(ctx context.Context, i int64) error {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/audit"
@@ -120,6 +121,8 @@ type Accounts interface {
 type Service struct {
 	repo     Repository
 	accounts Accounts
+	gate     Gate
+	snapshot func(*domain.Opportunity) proto.Message
 	now      func() time.Time
 }
 

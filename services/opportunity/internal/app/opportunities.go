@@ -159,7 +159,7 @@ func (s *Service) UpdateOpportunity(ctx context.Context, id uuid.UUID, patch dom
 			}
 		}
 	}
-	return s.mutate(ctx, id, ifMatch, "", func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+	return s.mutate(ctx, id, ifMatch, "", func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
 		// Handing an opportunity to someone else is a manager's call.
 		if slices.Contains(mask, domain.FieldOwner) && patch.Owner != "" && patch.Owner != o.Owner {
 			if err := authz.ScopeOf(ctx).CheckOwner(patch.Owner); err != nil {
@@ -185,15 +185,30 @@ func (s *Service) DeleteOpportunity(ctx context.Context, id uuid.UUID, ifMatch s
 	})
 }
 
-func (s *Service) MoveOpportunity(ctx context.Context, id uuid.UUID, stage, ifMatch, requestID string) (*domain.Opportunity, error) {
-	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
-		return o.Move(p, stage, auth.Actor(ctx), s.now())
+// MoveOpportunity moves an open opportunity to a stage, once its process
+// (if one gates the pipeline) lets it.
+func (s *Service) MoveOpportunity(ctx context.Context, id uuid.UUID, stage, ifMatch, requestID string, ov Override) (*domain.Opportunity, error) {
+	passed, err := s.checkProcess(ctx, id, func(*domain.Pipeline) string { return stage }, ov, requestID)
+	if err != nil {
+		return nil, err
+	}
+	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+		return passed.then(ctx)(o.Move(p, stage, auth.Actor(ctx), s.now()))
 	})
 }
 
-func (s *Service) WinOpportunity(ctx context.Context, id uuid.UUID, note, ifMatch, requestID string) (*domain.Opportunity, error) {
-	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
-		return o.Win(p, note, auth.Actor(ctx), s.now())
+// WinOpportunity wins an open opportunity (into its pipeline's WON
+// stage), once its process lets it.
+func (s *Service) WinOpportunity(ctx context.Context, id uuid.UUID, note, ifMatch, requestID string, ov Override) (*domain.Opportunity, error) {
+	passed, err := s.checkProcess(ctx, id, func(p *domain.Pipeline) string {
+		st, _ := p.FirstOfKind(domain.KindWon)
+		return st.ID
+	}, ov, requestID)
+	if err != nil {
+		return nil, err
+	}
+	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+		return passed.then(ctx)(o.Win(p, note, auth.Actor(ctx), s.now()))
 	})
 }
 
@@ -206,19 +221,19 @@ func (s *Service) LoseOpportunity(ctx context.Context, id uuid.UUID, reason, com
 	if err != nil {
 		return nil, err
 	}
-	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
 		return o.Lose(p, r, competitor, note, stage, auth.Actor(ctx), s.now())
 	})
 }
 
 func (s *Service) DisqualifyOpportunity(ctx context.Context, id uuid.UUID, note, ifMatch, requestID string) (*domain.Opportunity, error) {
-	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
 		return o.Disqualify(p, note, auth.Actor(ctx), s.now())
 	})
 }
 
 func (s *Service) ReopenOpportunity(ctx context.Context, id uuid.UUID, stage, ifMatch, requestID string) (*domain.Opportunity, error) {
-	return s.mutate(ctx, id, ifMatch, requestID, func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
 		return o.Reopen(p, stage, auth.Actor(ctx), s.now())
 	})
 }
@@ -230,7 +245,7 @@ func (s *Service) ReopenOpportunity(ctx context.Context, id uuid.UUID, stage, if
 // comes first, as in UpdatePipeline (which locks it, then the
 // opportunities it moves), so the two never wait on each other in a
 // circle.
-func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error)) (*domain.Opportunity, error) {
+func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error)) (*domain.Opportunity, error) {
 	var out *domain.Opportunity
 	scope := authz.ScopeOf(ctx)
 	err := s.repo.InTx(ctx, func(ctx context.Context) error {
@@ -248,7 +263,7 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 		if err := etag.Check(ifMatch, o.Version); err != nil {
 			return err
 		}
-		evs, err := fn(o, p)
+		evs, err := fn(ctx, o, p)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,8 @@ package wire
 import (
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/authz"
@@ -12,12 +14,16 @@ import (
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/inbox"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/processgate"
 	"github.com/crmsuite/crm/platform/service"
 	"github.com/crmsuite/crm/services/opportunity/internal/adapters/grpcclient"
 	"github.com/crmsuite/crm/services/opportunity/internal/adapters/postgres"
 	"github.com/crmsuite/crm/services/opportunity/internal/app"
+	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 	eventport "github.com/crmsuite/crm/services/opportunity/internal/ports/events"
 	grpcport "github.com/crmsuite/crm/services/opportunity/internal/ports/grpc"
+	"github.com/crmsuite/crm/services/opportunity/internal/protomap"
 	"github.com/crmsuite/crm/services/opportunity/migrations"
 )
 
@@ -30,7 +36,15 @@ type Option func(*settings)
 type settings struct {
 	accountAddr    string
 	accountTimeout time.Duration
+	workflowAddr   string
+	processTimeout time.Duration
 	consumer       func(*inbox.Consumer)
+}
+
+// WithWorkflowService overrides where the workflow service (process
+// checks) listens and how long a check may take.
+func WithWorkflowService(addr string, timeout time.Duration) Option {
+	return func(s *settings) { s.workflowAddr, s.processTimeout = addr, timeout }
 }
 
 // WithAccountService overrides where the account service listens and how
@@ -51,15 +65,18 @@ func WithConsumerRetries(maxDeliver int, backoff time.Duration, ackWait time.Dur
 // Spec describes the opportunity service to the shared runtime.
 func Spec(opts ...Option) service.Spec {
 	return service.Spec{
-		Schema:     Schema,
-		Migrations: migrations.FS,
-		Extensions: migrations.Extensions,
-		Rules:      Rules,
+		Schema:           Schema,
+		Migrations:       migrations.FS,
+		SharedMigrations: []pg.MigrationSet{processgate.Migrations()},
+		Extensions:       migrations.Extensions,
+		Rules:            Rules,
 		Register: func(rt *service.Runtime) error {
 			var env config.Env
 			set := settings{
 				accountAddr:    env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
 				accountTimeout: env.Duration("ACCOUNT_CALL_TIMEOUT", 2*time.Second),
+				workflowAddr:   env.String("WORKFLOW_GRPC_ADDR", "127.0.0.1:9105"),
+				processTimeout: env.Duration("PROCESS_CHECK_TIMEOUT", 2*time.Second),
 			}
 			if err := env.Err(); err != nil {
 				return err
@@ -71,8 +88,14 @@ func Spec(opts ...Option) service.Spec {
 			if err != nil {
 				return err
 			}
+			workflow, err := rt.Dial(set.workflowAddr)
+			if err != nil {
+				return err
+			}
 			repo := postgres.New(rt.Pool, rt.Outbox, rt.PageCodec())
-			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout))
+			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout)).
+				WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
+					func(o *domain.Opportunity) proto.Message { return protomap.Opportunity(o) })
 			opportunityv1.RegisterOpportunityServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick))
 
 			ns := rt.Config.EventsNamespace
@@ -93,7 +116,7 @@ func Spec(opts ...Option) service.Spec {
 				// (about 3) rather than the platform's default minutes.
 				MaxDeliver: 12,
 				Backoff:    []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute},
-			}} {
+			}, processgate.Consumer(ns, "opportunity-process-gates", rt.Pool)} {
 				if set.consumer != nil {
 					set.consumer(c)
 				}
@@ -119,7 +142,7 @@ var Rules = map[string]authz.Rule{
 	// The audit trail: as GetOpportunity; sales only of opportunities they
 	// own, deleted ones' and all ones' only managers (app.ListAuditEntries).
 	opportunityv1.OpportunityService_ListAuditEntries_FullMethodName: authz.Allow(manager, sales, ops).WithReach("sales: own; ops: won"),
-	opportunityv1.OpportunityService_GetPipeline_FullMethodName:      authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_GetPipeline_FullMethodName:      authz.Allow(manager, sales, authz.Service),
 	opportunityv1.OpportunityService_ListPipelines_FullMethodName:    authz.Allow(manager, sales),
 	opportunityv1.OpportunityService_ListLossReasons_FullMethodName:  authz.Allow(manager, sales),
 	// Reports.

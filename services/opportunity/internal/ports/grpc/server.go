@@ -237,13 +237,15 @@ func (s *Server) custom(ctx context.Context, name, requestID, method string, req
 
 func (s *Server) MoveOpportunity(ctx context.Context, req *opportunityv1.MoveOpportunityRequest) (*opportunityv1.Opportunity, error) {
 	return s.custom(ctx, req.GetName(), req.GetRequestId(), "MoveOpportunity", req, func(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error) {
-		return s.app.MoveOpportunity(ctx, id, req.GetStage(), req.GetEtag(), req.GetRequestId())
+		return s.app.MoveOpportunity(ctx, id, req.GetStage(), req.GetEtag(), req.GetRequestId(),
+			app.Override{Override: req.GetOverrideProcess(), Reason: req.GetProcessOverrideReason()})
 	})
 }
 
 func (s *Server) WinOpportunity(ctx context.Context, req *opportunityv1.WinOpportunityRequest) (*opportunityv1.Opportunity, error) {
 	return s.custom(ctx, req.GetName(), req.GetRequestId(), "WinOpportunity", req, func(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error) {
-		return s.app.WinOpportunity(ctx, id, req.GetNote(), req.GetEtag(), req.GetRequestId())
+		return s.app.WinOpportunity(ctx, id, req.GetNote(), req.GetEtag(), req.GetRequestId(),
+			app.Override{Override: req.GetOverrideProcess(), Reason: req.GetProcessOverrideReason()})
 	})
 }
 
