@@ -240,7 +240,7 @@ func TestCustomResourcesMatchCRDs(t *testing.T) {
 // a rendered resource, which the API server would refuse, must fail it.
 func TestCRDValidationRejects(t *testing.T) {
 	var renders []rendered
-	for _, dir := range []string{observabilityDir} {
+	for _, dir := range []string{observabilityDir, filepath.Join(overlayDir, "prod-ha")} {
 		renders = append(renders, render(t, dir))
 	}
 	find := func(kind, name string) (object, bool) {
@@ -256,6 +256,22 @@ func TestCRDValidationRejects(t *testing.T) {
 		kind, name, what string
 		mutate           func(obj map[string]any)
 	}{
+		{"Cluster", "crm-pg", "unknown field (typo of instances)", func(o map[string]any) {
+			spec := o["spec"].(map[string]any)
+			spec["instance"] = spec["instances"]
+		}},
+		{"Cluster", "crm-pg", "instances as a string", func(o map[string]any) {
+			o["spec"].(map[string]any)["instances"] = "3"
+		}},
+		{"Pooler", "crm-pg-pooler", "pool mode outside the enum", func(o map[string]any) {
+			o["spec"].(map[string]any)["pgbouncer"].(map[string]any)["poolMode"] = "statement"
+		}},
+		{"ScheduledBackup", "crm-pg-daily", "no cluster", func(o map[string]any) {
+			delete(o["spec"].(map[string]any), "cluster")
+		}},
+		{"ObjectStore", "crm-pg-backups", "WAL compression unknown to barman", func(o map[string]any) {
+			o["spec"].(map[string]any)["configuration"].(map[string]any)["wal"].(map[string]any)["compression"] = "zip"
+		}},
 		{"PrometheusRule", "crm", "a rule without expr", func(o map[string]any) {
 			rule := o["spec"].(map[string]any)["groups"].([]any)[0].(map[string]any)["rules"].([]any)[0].(map[string]any)
 			delete(rule, "expr")

@@ -455,7 +455,7 @@ func TestPrometheusRules(t *testing.T) {
 	seen := map[string]string{}
 	checked := map[string]bool{}
 	var total int
-	for _, dir := range []string{observabilityDir} {
+	for _, dir := range []string{observabilityDir, filepath.Join(overlayDir, "prod-ha")} {
 		r := render(t, dir)
 		for _, o := range r.ofKind("PrometheusRule") {
 			// prod-ha renders deploy/observability's rules again.
