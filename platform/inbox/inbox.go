@@ -83,6 +83,10 @@ type Consumer struct {
 	Subjects []string
 	// Namespace prefixes the dead-letter subject and stream (tests).
 	Namespace string
+	// Replicas of the dead-letter stream the consumer ensures (the
+	// service's NATS_STREAM_REPLICAS); 0 means 1. The durable consumer
+	// takes its stream's.
+	Replicas int
 
 	Pool    *pgxpool.Pool
 	JS      jetstream.JetStream
@@ -177,7 +181,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 func (c *Consumer) consume(ctx context.Context) error {
-	if _, err := c.JS.CreateOrUpdateStream(ctx, DeadLetterStream(c.Namespace)); err != nil {
+	dlq := DeadLetterStream(c.Namespace)
+	dlq.Replicas = c.Replicas
+	if _, err := c.JS.CreateOrUpdateStream(ctx, dlq); err != nil {
 		return fmt.Errorf("ensure dead-letter stream: %w", err)
 	}
 	cons, err := c.JS.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{

@@ -324,3 +324,42 @@ func TestBatchesApplyOnceAndIsolateAFailure(t *testing.T) {
 		t.Fatalf("%d effects, want 40", len(got))
 	}
 }
+
+// lockedBuffer collects a consumer's log across goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The dead-letter stream is replicated like the services' own streams
+// (NATS_STREAM_REPLICAS): an R1 copy would stop dead-lettering while its
+// one member is down or drained. The test server is standalone and refuses
+// more than one replica; that refusal in the consumer's log shows the
+// setting reaches the server (a three-member cluster takes it).
+func TestDeadLetterStreamTakesTheReplicas(t *testing.T) {
+	e := setup(t)
+	var logs lockedBuffer
+	c := e.consumer(e.recordEffect)
+	c.Replicas = 3
+	c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	run(t, c)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "replicas > 1 not supported in non-clustered mode") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead-letter stream was not asked for 3 replicas; consumer log:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -180,6 +180,9 @@ func (rt *Runtime) Go(fn func(ctx context.Context) error) {
 // relayed as soon as it commits.
 func (rt *Runtime) Consume(c *inbox.Consumer) {
 	c.Pool, c.JS, c.Logger, c.Namespace = rt.Pool, rt.JS, rt.Logger, rt.Config.EventsNamespace
+	if c.Replicas == 0 {
+		c.Replicas = rt.Config.StreamReplicas
+	}
 	if c.TracerProvider == nil {
 		c.TracerProvider = rt.Config.TracerProvider
 	}

@@ -754,6 +754,9 @@ func checkSecretRefs(t *testing.T, r rendered) {
 		if !ok {
 			keys, ok = documentedSecrets[name]
 		}
+		if !ok {
+			keys, ok = operatorSecrets[r.name][name]
+		}
 		switch {
 		case !ok:
 			t.Errorf("%s references Secret %q, which the overlay does not generate and deploy/README.md does not document (documentedSecrets)", owner, name)
