@@ -117,3 +117,57 @@ func TestProcessGateOverRESTAndGRPC(t *testing.T) {
 		t.Fatalf("audit trail: %s", trail.raw)
 	}
 }
+
+// An admin's lead process that ends in an order, with no opportunity
+// (seed 000): a checklist step before CONTACTED, a logged call and a
+// company before QUALIFIED. Status changes and the qualification are
+// refused until the steps are done; then the lead qualifies straight into
+// an order, and a retried qualification makes nothing twice: exactly one
+// order.
+func TestLeadProcessEndsInExactlyOneOrder(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	s.do(t, "POST", "/v1/processDefinitions", map[string]any{
+		"displayName": "Walk-in to order", "recordType": "PROCESS_RECORD_TYPE_LEAD", "enforcement": "ENFORCEMENT_BLOCK", "active": true,
+		"stages": []map[string]any{
+			{"stage": "NEW"},
+			{"stage": "CONTACTED", "steps": []map[string]any{{"id": "need_noted", "title": "Need noted", "required": true, "checklist": map[string]any{}}}},
+			{"stage": "QUALIFIED", "steps": []map[string]any{
+				{"id": "called", "title": "Called back", "required": true, "activity": "ACTIVITY_TYPE_CALL"},
+				{"id": "company", "title": "Company known", "required": true, "condition": `record.company != ""`},
+			}},
+		},
+	}).want(t, 200)
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return s.query(t, `SELECT count(*)::text FROM lead.process_gates WHERE active`) == "1"
+	}, "the lead service knows the gate")
+
+	lead := s.do(t, "POST", "/v1/leads", map[string]any{"firstName": "Ann", "lastName": "Baker", "company": "Bakery"}).want(t, 200)
+	name := lead.str("name")
+	qualify := map[string]any{
+		"newAccount": map[string]any{"currencyCode": "EUR"},
+		"order": map[string]any{"lines": []map[string]any{{"productCode": "OVEN", "quantity": "1",
+			"unitPrice": map[string]any{"currencyCode": "EUR", "units": "4200"}}}},
+		"requestId": "0192f5a0-0000-7000-8000-0000000000aa",
+	}
+	early := s.do(t, "POST", "/v1/"+name+":qualify", qualify).want(t, 400)
+	if reason, _ := early.violations(); reason != "PROCESS_STEPS_MISSING" || !strings.Contains(string(early.raw), "Need noted") ||
+		!strings.Contains(string(early.raw), "Called back") || strings.Contains(string(early.raw), "Company known") {
+		t.Fatalf("qualify before the steps: %s", early.raw)
+	}
+	contacted := map[string]any{"status": "STATUS_CONTACTED"}
+	s.do(t, "PATCH", "/v1/"+name+"?updateMask=status", contacted).want(t, 400)
+	s.do(t, "POST", "/v1/"+name+"/processInstance:tick", map[string]any{"stepId": "need_noted", "done": true}).want(t, 200)
+	s.do(t, "PATCH", "/v1/"+name+"?updateMask=status", contacted).want(t, 200)
+	s.do(t, "POST", "/v1/"+name+"/activities", map[string]any{"type": "ACTIVITY_TYPE_CALL", "subject": "Called back"}).want(t, 200)
+
+	s.do(t, "POST", "/v1/"+name+":qualify", qualify).want(t, 200)
+	s.do(t, "POST", "/v1/"+name+":qualify", qualify).want(t, 200) // the client's retry
+	done := s.waitConversion(t, name, "CONVERSION_STATE_COMPLETE")
+	if conversion(done)["order"] == nil || conversion(done)["opportunity"] != nil {
+		t.Fatalf("conversion: %s", done.raw)
+	}
+	if n := s.query(t, `SELECT count(*)::text FROM "order".orders WHERE source_lead = $1`, name); n != "1" {
+		t.Fatalf("%s orders from the lead", n)
+	}
+}

@@ -3688,6 +3688,13 @@ type LeadServiceUpdateLeadParams struct {
 
 	// AllowDuplicate Save the change even if the lead then looks like another one.
 	AllowDuplicate *bool `form:"allowDuplicate,omitempty" json:"allowDuplicate,omitempty"`
+
+	// OverrideProcess A manager's (or admin's) override of the lead's process: the status
+	// change goes through whatever steps are missing, recorded with the
+	// reason (required with it) in the lead's audit trail and the workflow
+	// service's process exceptions.
+	OverrideProcess       *bool   `form:"overrideProcess,omitempty" json:"overrideProcess,omitempty"`
+	ProcessOverrideReason *string `form:"processOverrideReason,omitempty" json:"processOverrideReason,omitempty"`
 }
 
 // WorkflowServiceListActivities1Params defines parameters for WorkflowServiceListActivities1.
@@ -3758,6 +3765,13 @@ type LeadServiceDisqualifyLeadJSONBody struct {
 	// Note Free text; required when the reason is OTHER.
 	Note *string `json:"note,omitempty"`
 
+	// OverrideProcess A manager's (or admin's) override of the lead's process: the status
+	// change goes through whatever steps are missing, recorded with the
+	// reason (required with it) in the lead's audit trail and the workflow
+	// service's process exceptions.
+	OverrideProcess       *bool   `json:"overrideProcess,omitempty"`
+	ProcessOverrideReason *string `json:"processOverrideReason,omitempty"`
+
 	// Reason Why a lead was disqualified.
 	Reason    CrmLeadV1DisqualificationReason `json:"reason"`
 	RequestId *string                         `json:"requestId,omitempty"`
@@ -3805,14 +3819,28 @@ type LeadServiceQualifyLeadJSONBody struct {
 
 	// Order Also (or instead) make a draft order for the account: a lead can
 	// progress straight into an order.
-	Order     *CrmLeadV1NewOrder `json:"order,omitempty"`
-	RequestId *string            `json:"requestId,omitempty"`
+	Order *CrmLeadV1NewOrder `json:"order,omitempty"`
+
+	// OverrideProcess A manager's (or admin's) override of the lead's process: the status
+	// change goes through whatever steps are missing, recorded with the
+	// reason (required with it) in the lead's audit trail and the workflow
+	// service's process exceptions.
+	OverrideProcess       *bool   `json:"overrideProcess,omitempty"`
+	ProcessOverrideReason *string `json:"processOverrideReason,omitempty"`
+	RequestId             *string `json:"requestId,omitempty"`
 }
 
 // LeadServiceReactivateLeadJSONBody defines parameters for LeadServiceReactivateLead.
 type LeadServiceReactivateLeadJSONBody struct {
-	Etag      *string `json:"etag,omitempty"`
-	RequestId *string `json:"requestId,omitempty"`
+	Etag *string `json:"etag,omitempty"`
+
+	// OverrideProcess A manager's (or admin's) override of the lead's process: the status
+	// change goes through whatever steps are missing, recorded with the
+	// reason (required with it) in the lead's audit trail and the workflow
+	// service's process exceptions.
+	OverrideProcess       *bool   `json:"overrideProcess,omitempty"`
+	ProcessOverrideReason *string `json:"processOverrideReason,omitempty"`
+	RequestId             *string `json:"requestId,omitempty"`
 }
 
 // LeadServiceImportCsvParams defines parameters for LeadServiceImportCsv.
@@ -4165,7 +4193,13 @@ type OrderServiceConfirmOrderJSONBody struct {
 	// CreditOverrideReason Confirm over the credit limit (managers and admins), saying why.
 	CreditOverrideReason *string `json:"creditOverrideReason,omitempty"`
 	Etag                 *string `json:"etag,omitempty"`
-	RequestId            *string `json:"requestId,omitempty"`
+
+	// OverrideProcess A manager's (or admin's) override of the order's process: the step
+	// goes through whatever process steps are missing, recorded with the
+	// reason (required with it).
+	OverrideProcess       *bool   `json:"overrideProcess,omitempty"`
+	ProcessOverrideReason *string `json:"processOverrideReason,omitempty"`
+	RequestId             *string `json:"requestId,omitempty"`
 }
 
 // OrderServiceFulfillOrderJSONBody defines parameters for OrderServiceFulfillOrder.
@@ -4173,8 +4207,14 @@ type OrderServiceFulfillOrderJSONBody struct {
 	Etag *string `json:"etag,omitempty"`
 
 	// Lines What was delivered; empty delivers everything still open.
-	Lines     *[]CrmOrderV1LineFulfillment `json:"lines,omitempty"`
-	RequestId *string                      `json:"requestId,omitempty"`
+	Lines *[]CrmOrderV1LineFulfillment `json:"lines,omitempty"`
+
+	// OverrideProcess A manager's (or admin's) override of the order's process: the step
+	// goes through whatever process steps are missing, recorded with the
+	// reason (required with it).
+	OverrideProcess       *bool   `json:"overrideProcess,omitempty"`
+	ProcessOverrideReason *string `json:"processOverrideReason,omitempty"`
+	RequestId             *string `json:"requestId,omitempty"`
 }
 
 // OrderServiceHoldOrderJSONBody defines parameters for OrderServiceHoldOrder.
@@ -14869,6 +14909,30 @@ func NewLeadServiceUpdateLeadRequestWithBody(server string, lead string, params 
 		if params.AllowDuplicate != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "allowDuplicate", *params.AllowDuplicate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.OverrideProcess != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "overrideProcess", *params.OverrideProcess, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ProcessOverrideReason != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "processOverrideReason", *params.ProcessOverrideReason, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {

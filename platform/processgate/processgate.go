@@ -71,6 +71,13 @@ func New(pool *pgxpool.Pool, conn grpc.ClientConnInterface, timeout time.Duratio
 	return &Gate{Pool: pool, Client: workflowv1.NewProcessServiceClient(conn), Timeout: timeout, Log: log}
 }
 
+// Override is a manager's (or admin's) decision to move a record past the
+// missing steps of its process, with the reason (required with it).
+type Override struct {
+	Override bool
+	Reason   string
+}
+
 // Transition is a record about to enter a stage.
 type Transition struct {
 	// Record is its name (`opportunities/{id}`), RecordType LEAD,
@@ -81,11 +88,8 @@ type Transition struct {
 	ToStage  string
 	// Snapshot is the record's API message as it is now.
 	Snapshot proto.Message
-	// Override, with OverrideReason, is a manager's decision to go past
-	// missing steps.
-	Override       bool
-	OverrideReason string
-	RequestID      string
+	Override  Override
+	RequestID string
 }
 
 // Passed is a transition the gate let through; Audit records it when it
@@ -98,13 +102,25 @@ type Passed struct {
 	actor   string
 }
 
+// Gated reports whether any active definition gates records of
+// recordType, so a service can skip reading the record for Check when
+// none does.
+func (g *Gate) Gated(ctx context.Context, recordType string) (bool, error) {
+	var gated bool
+	err := pg.Q(ctx, g.Pool).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM process_gates WHERE record_type = $1 AND active)`, recordType).Scan(&gated)
+	if err != nil {
+		return false, fmt.Errorf("process gate: %w", err)
+	}
+	return gated, nil
+}
+
 // Check asks whether t may happen. A nil error means it may; Audit the
 // returned Passed in the transition's transaction.
 func (g *Gate) Check(ctx context.Context, t Transition) (*Passed, error) {
-	if t.Override && strings.TrimSpace(t.OverrideReason) == "" {
+	if t.Override.Override && strings.TrimSpace(t.Override.Reason) == "" {
 		return nil, apperr.InvalidField("process_override_reason", "REASON_REQUIRED", "an override of the process needs a reason")
 	}
-	if t.Override {
+	if t.Override.Override {
 		if s := authz.ScopeOf(ctx); !s.Admin() && !s.Has(authz.Manager) {
 			return nil, apperr.PermissionDenied("OVERRIDE_NOT_ALLOWED", "only managers and admins override a process")
 		}
@@ -127,7 +143,7 @@ func (g *Gate) Check(ctx context.Context, t Transition) (*Passed, error) {
 	defer cancel()
 	resp, err := g.Client.CheckTransition(cctx, &workflowv1.CheckTransitionRequest{
 		Record: t.Record, ToStage: t.ToStage, Snapshot: snap, Pipeline: t.Pipeline, Actor: p.actor,
-		Override: t.Override, OverrideReason: t.OverrideReason, RequestId: t.RequestID,
+		Override: t.Override.Override, OverrideReason: t.Override.Reason, RequestId: t.RequestID,
 	})
 	if err != nil {
 		switch status.Code(err) {
@@ -154,7 +170,7 @@ func (g *Gate) Check(ctx context.Context, t Transition) (*Passed, error) {
 	case !resp.GetAllowed():
 		checks.WithLabelValues(t.RecordType, "refused").Inc()
 		return nil, stepsMissing(t, resp)
-	case len(p.missing) > 0 && t.Override:
+	case len(p.missing) > 0 && t.Override.Override:
 		checks.WithLabelValues(t.RecordType, "overridden").Inc()
 		p.kind = "OVERRIDE"
 	case len(p.missing) > 0:
@@ -184,26 +200,34 @@ func stepsMissing(t Transition, resp *workflowv1.CheckTransitionResponse) error 
 	return e.WithMeta("record", t.Record).WithMeta("to_stage", t.ToStage).WithMeta("definition", resp.GetDefinition())
 }
 
-// Audit records, in the service's audit trail, a transition that went
-// past missing steps (a WARN definition's, an override) or unchecked; it
-// writes nothing for one that met its process. Call it in the
-// transition's transaction (ctx carries it).
-func (p *Passed) Audit(ctx context.Context) error {
+// Entry is the audit entry of a transition that went past missing steps
+// (a WARN definition's, an override) or unchecked, nil for one that met
+// its process: the owning service writes it with the transition.
+func (p *Passed) Entry(ctx context.Context) (*audit.Entry, error) {
 	if p == nil || p.kind == "" {
-		return nil
+		return nil, nil
 	}
 	v, err := json.Marshal(map[string]any{
-		"kind": p.kind, "to_stage": p.t.ToStage, "missing": p.missing, "reason": strings.TrimSpace(p.t.OverrideReason),
+		"kind": p.kind, "to_stage": p.t.ToStage, "missing": p.missing, "reason": strings.TrimSpace(p.t.Override.Reason),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	method, _ := grpc.Method(ctx)
-	return audit.Append(ctx, pg.Q(ctx, p.pool), &audit.Entry{
+	return &audit.Entry{
 		Record: p.t.Record, RecordType: string(p.t.Snapshot.ProtoReflect().Descriptor().FullName()), Action: audit.Update,
 		Actor: p.actor, OnBehalfOf: auth.OnBehalfOf(ctx), Method: method, RequestID: p.t.RequestID,
 		Changes: []audit.Change{{Field: "process_gate", New: v}},
-	})
+	}, nil
+}
+
+// Audit writes Entry in the transition's transaction (ctx carries it).
+func (p *Passed) Audit(ctx context.Context) error {
+	e, err := p.Entry(ctx)
+	if err != nil || e == nil {
+		return err
+	}
+	return audit.Append(ctx, pg.Q(ctx, p.pool), e)
 }
 
 // Consumer keeps process_gates from the workflow service's

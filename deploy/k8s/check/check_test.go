@@ -70,9 +70,11 @@ var wantAlgorithms = map[string]string{
 // upstream's grpc port. The gateway calls every service and is checked
 // separately (checkGateway).
 var wantUpstreams = map[string][]string{
-	"lead":        {"account"},
-	"opportunity": {"account"},
-	"order":       {"account"},
+	// Lead, opportunity and order ask the workflow service's process
+	// before gated transitions (platform/processgate).
+	"lead":        {"account", "workflow"},
+	"opportunity": {"account", "workflow"},
+	"order":       {"account", "workflow"},
 	"workflow":    {"lead", "account", "opportunity", "order"},
 }
 

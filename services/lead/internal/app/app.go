@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/audit"
@@ -27,6 +28,9 @@ type Change struct {
 	// AllowDuplicate saves the lead even if another one shares a duplicate
 	// key with it.
 	AllowDuplicate bool
+	// Audit is an entry written with the change besides the lead's own
+	// (a process gate passed with steps missing).
+	Audit *audit.Entry
 }
 
 // ListQuery is a page request for ListLeads.
@@ -136,6 +140,8 @@ type DuplicateGroup struct {
 type Service struct {
 	repo      Repository
 	customers Customers
+	gate      Gate
+	snapshot  func(*domain.Lead) proto.Message
 	now       func() time.Time
 }
 
@@ -208,13 +214,17 @@ func (s *Service) change(ctx context.Context, id uuid.UUID, fn func(l *domain.Le
 // UpdateLead sets the fields in mask; with a non-empty etag only if the
 // lead is unchanged since it was read. A change that makes the lead look
 // like another one is refused unless allowDuplicate.
-func (s *Service) UpdateLead(ctx context.Context, id uuid.UUID, patch domain.Lead, mask []domain.Field, ifMatch string, allowDuplicate bool) (*domain.Lead, error) {
+func (s *Service) UpdateLead(ctx context.Context, id uuid.UUID, patch domain.Lead, mask []domain.Field, ifMatch string, allowDuplicate bool, ov Override) (*domain.Lead, error) {
+	gate, err := s.checkProcess(ctx, id, statusIn(patch, mask), ov, "")
+	if err != nil {
+		return nil, err
+	}
 	return s.change(ctx, id, func(l *domain.Lead) (Change, error) {
 		if err := etag.Check(ifMatch, l.Version); err != nil {
 			return Change{}, err
 		}
 		evs, err := l.Update(patch, mask, auth.Actor(ctx), s.now())
-		return Change{Events: evs, AllowDuplicate: allowDuplicate}, err
+		return Change{Events: evs, AllowDuplicate: allowDuplicate, Audit: gate}, err
 	})
 }
 
@@ -268,19 +278,27 @@ func (s *Service) ListDuplicateGroups(ctx context.Context, rule domain.Duplicate
 }
 
 func (s *Service) AssignLead(ctx context.Context, id uuid.UUID, owner, ifMatch, requestID string) (*domain.Lead, error) {
-	return s.mutate(ctx, id, ifMatch, requestID, func(l *domain.Lead) ([]domain.Event, error) {
+	return s.mutate(ctx, id, ifMatch, requestID, nil, func(l *domain.Lead) ([]domain.Event, error) {
 		return l.Assign(owner, auth.Actor(ctx), s.now())
 	})
 }
 
-func (s *Service) DisqualifyLead(ctx context.Context, id uuid.UUID, reason domain.DisqualificationReason, note, ifMatch, requestID string) (*domain.Lead, error) {
-	return s.mutate(ctx, id, ifMatch, requestID, func(l *domain.Lead) ([]domain.Event, error) {
+func (s *Service) DisqualifyLead(ctx context.Context, id uuid.UUID, reason domain.DisqualificationReason, note, ifMatch, requestID string, ov Override) (*domain.Lead, error) {
+	gate, err := s.checkProcess(ctx, id, func(*domain.Lead) domain.Status { return domain.StatusDisqualified }, ov, requestID)
+	if err != nil {
+		return nil, err
+	}
+	return s.mutate(ctx, id, ifMatch, requestID, gate, func(l *domain.Lead) ([]domain.Event, error) {
 		return l.Disqualify(reason, note, auth.Actor(ctx), s.now())
 	})
 }
 
-func (s *Service) ReactivateLead(ctx context.Context, id uuid.UUID, ifMatch, requestID string) (*domain.Lead, error) {
-	return s.mutate(ctx, id, ifMatch, requestID, func(l *domain.Lead) ([]domain.Event, error) {
+func (s *Service) ReactivateLead(ctx context.Context, id uuid.UUID, ifMatch, requestID string, ov Override) (*domain.Lead, error) {
+	gate, err := s.checkProcess(ctx, id, reactivatedTo, ov, requestID)
+	if err != nil {
+		return nil, err
+	}
+	return s.mutate(ctx, id, ifMatch, requestID, gate, func(l *domain.Lead) ([]domain.Event, error) {
 		return l.Reactivate(auth.Actor(ctx), s.now())
 	})
 }
@@ -299,13 +317,13 @@ func (s *Service) DeleteLead(ctx context.Context, id uuid.UUID, ifMatch string) 
 	return err
 }
 
-func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(l *domain.Lead) ([]domain.Event, error)) (*domain.Lead, error) {
+func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID string, gate *audit.Entry, fn func(l *domain.Lead) ([]domain.Event, error)) (*domain.Lead, error) {
 	return s.change(ctx, id, func(l *domain.Lead) (Change, error) {
 		if err := etag.Check(ifMatch, l.Version); err != nil {
 			return Change{}, err
 		}
 		evs, err := fn(l)
-		return Change{Events: evs, RequestID: requestID}, err
+		return Change{Events: evs, RequestID: requestID, Audit: gate}, err
 	})
 }
 

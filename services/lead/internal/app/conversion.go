@@ -36,7 +36,7 @@ func (s *Service) WithCustomers(c Customers) *Service {
 // Check). Existing records it names are checked with the account service
 // next: if they do not exist or do not belong together, or the account
 // service cannot answer, nothing changes.
-func (s *Service) QualifyLead(ctx context.Context, id uuid.UUID, req domain.ConversionRequest, ifMatch, requestID string) (*domain.Lead, error) {
+func (s *Service) QualifyLead(ctx context.Context, id uuid.UUID, req domain.ConversionRequest, ifMatch, requestID string, ov Override) (*domain.Lead, error) {
 	if err := req.Check(); err != nil {
 		return nil, err
 	}
@@ -53,12 +53,16 @@ func (s *Service) QualifyLead(ctx context.Context, id uuid.UUID, req domain.Conv
 	if err := s.checkTargets(ctx, req); err != nil {
 		return nil, err
 	}
+	gate, err := s.checkProcess(ctx, id, func(*domain.Lead) domain.Status { return domain.StatusQualified }, ov, requestID)
+	if err != nil {
+		return nil, err
+	}
 	return s.change(ctx, id, func(l *domain.Lead) (Change, error) {
 		if err := etag.Check(ifMatch, l.Version); err != nil {
 			return Change{}, err
 		}
 		evs, err := l.Qualify(req, auth.Actor(ctx), s.now())
-		return Change{Events: evs, RequestID: requestID}, err
+		return Change{Events: evs, RequestID: requestID, Audit: gate}, err
 	})
 }
 

@@ -5,18 +5,24 @@ package wire
 import (
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"buf.build/go/protovalidate"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/idempotency"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/processgate"
 	"github.com/crmsuite/crm/platform/service"
 	"github.com/crmsuite/crm/services/lead/internal/adapters/grpcclient"
 	"github.com/crmsuite/crm/services/lead/internal/adapters/postgres"
 	"github.com/crmsuite/crm/services/lead/internal/app"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
 	eventport "github.com/crmsuite/crm/services/lead/internal/ports/events"
 	grpcport "github.com/crmsuite/crm/services/lead/internal/ports/grpc"
+	"github.com/crmsuite/crm/services/lead/internal/protomap"
 	"github.com/crmsuite/crm/services/lead/migrations"
 )
 
@@ -30,6 +36,8 @@ type settings struct {
 	imports        grpcport.ImportConfig
 	accountAddr    string
 	accountTimeout time.Duration
+	workflowAddr   string
+	processTimeout time.Duration
 }
 
 // WithImportLimits overrides the import batch size and row limit.
@@ -43,14 +51,21 @@ func WithAccountService(addr string, timeout time.Duration) Option {
 	return func(s *settings) { s.accountAddr, s.accountTimeout = addr, timeout }
 }
 
+// WithWorkflowService overrides where the workflow service (process
+// checks) listens and how long a check may take.
+func WithWorkflowService(addr string, timeout time.Duration) Option {
+	return func(s *settings) { s.workflowAddr, s.processTimeout = addr, timeout }
+}
+
 // Spec describes the lead service to the shared runtime.
 func Spec(opts ...Option) service.Spec {
 	return service.Spec{
-		Schema:     Schema,
-		Migrations: migrations.FS,
-		Extensions: migrations.Extensions,
-		Rules:      Rules,
-		Commands:   Commands,
+		Schema:           Schema,
+		Migrations:       migrations.FS,
+		SharedMigrations: []pg.MigrationSet{processgate.Migrations()},
+		Extensions:       migrations.Extensions,
+		Rules:            Rules,
+		Commands:         Commands,
 		Register: func(rt *service.Runtime) error {
 			var env config.Env
 			phoneRegion := env.String("DEFAULT_PHONE_REGION", "")
@@ -61,6 +76,8 @@ func Spec(opts ...Option) service.Spec {
 				},
 				accountAddr:    env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
 				accountTimeout: env.Duration("ACCOUNT_CALL_TIMEOUT", 2*time.Second),
+				workflowAddr:   env.String("WORKFLOW_GRPC_ADDR", "127.0.0.1:9105"),
+				processTimeout: env.Duration("PROCESS_CHECK_TIMEOUT", 2*time.Second),
 			}
 			if err := env.Err(); err != nil {
 				return err
@@ -77,7 +94,14 @@ func Spec(opts ...Option) service.Spec {
 			if err != nil {
 				return err
 			}
-			svc := app.New(repo).WithCustomers(grpcclient.NewCustomers(accounts, set.accountTimeout))
+			workflow, err := rt.Dial(set.workflowAddr)
+			if err != nil {
+				return err
+			}
+			svc := app.New(repo).WithCustomers(grpcclient.NewCustomers(accounts, set.accountTimeout)).
+				WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
+					func(l *domain.Lead) proto.Message { return protomap.Lead(l) })
+			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "lead-process-gates", rt.Pool))
 			for _, c := range eventport.ConversionConsumers(rt.Config.EventsNamespace, svc) {
 				rt.Consume(c)
 			}

@@ -275,7 +275,7 @@ func benchConfirm(ctx context.Context, o options, pool *pgxpool.Pool, orders ord
 	}{
 		{"raw (the confirm's transaction in-process, credit terms at hand)", func(ids []uuid.UUID) func(context.Context, int64) error {
 			return func(ctx context.Context, i int64) error {
-				_, err := svc.ConfirmOrder(ctx, ids[int(i)%len(ids)], "", "", "")
+				_, err := svc.ConfirmOrder(ctx, ids[int(i)%len(ids)], "", "", "", app.Override{})
 				return err
 			}
 		}},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/authz"
@@ -136,6 +137,8 @@ type Accounts interface {
 type Service struct {
 	repo     Repository
 	accounts Accounts
+	gate     Gate
+	snapshot func(*domain.Order) proto.Message
 	now      func() time.Time
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/processgate"
 	"github.com/crmsuite/crm/services/order/internal/domain"
 )
 
@@ -200,10 +201,21 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 
 // transition runs a status method that may release exposure.
 func (s *Service) transition(ctx context.Context, id uuid.UUID, ifMatch, requestID string, fn func(o *domain.Order) (domain.Transition, error)) (*domain.Order, error) {
+	return s.gatedTransition(ctx, id, ifMatch, requestID, nil, fn)
+}
+
+// gatedTransition is transition after its process let it through: the
+// pass is audited with the change.
+func (s *Service) gatedTransition(ctx context.Context, id uuid.UUID, ifMatch, requestID string, gate *processgate.Passed, fn func(o *domain.Order) (domain.Transition, error)) (*domain.Order, error) {
 	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Order) (Change, error) {
 		t, err := fn(o)
 		if err != nil {
 			return Change{}, err
+		}
+		if len(t.Events) > 0 {
+			if err := gate.Audit(ctx); err != nil {
+				return Change{}, err
+			}
 		}
 		if d := t.Exposure.Delta; d != nil && d.Sign() != 0 {
 			if _, err := s.repo.LockExposure(ctx, o.AccountID, o.Currency); err != nil {
@@ -232,7 +244,7 @@ func change(t domain.Transition) Change {
 // so that racing steps on one account take turns, checks the step
 // against the limit and saves it with its ledger entry. step decides on
 // the locked order what it asks for; done records the passed check.
-func (s *Service) raise(ctx context.Context, id uuid.UUID, ifMatch, requestID, override string,
+func (s *Service) raise(ctx context.Context, id uuid.UUID, ifMatch, requestID, override string, gate *processgate.Passed,
 	step func(o *domain.Order) (domain.ExposureStep, []domain.Event, error),
 	done func(o *domain.Order, c domain.CreditCheck, terms domain.CreditTerms) Change) (*domain.Order, error) {
 	scope := authz.ScopeOf(ctx)
@@ -287,6 +299,9 @@ func (s *Service) raise(ctx context.Context, id uuid.UUID, ifMatch, requestID, o
 				return Change{}, err
 			}
 		}
+		if err := gate.Audit(ctx); err != nil {
+			return Change{}, err
+		}
 		ch := done(o, check, terms)
 		ch.Events = append(evs, ch.Events...)
 		return ch, nil
@@ -307,8 +322,12 @@ func noEvents(step func(o *domain.Order) (domain.ExposureStep, error)) func(o *d
 }
 
 // ConfirmOrder confirms a draft after a credit check.
-func (s *Service) ConfirmOrder(ctx context.Context, id uuid.UUID, ifMatch, requestID, override string) (*domain.Order, error) {
-	return s.raise(ctx, id, ifMatch, requestID, override, noEvents((*domain.Order).Confirm),
+func (s *Service) ConfirmOrder(ctx context.Context, id uuid.UUID, ifMatch, requestID, override string, ov Override) (*domain.Order, error) {
+	gate, err := s.gateFor(ctx, id, func(*domain.Order) (domain.Status, error) { return domain.StatusConfirmed, nil }, ov, requestID)
+	if err != nil {
+		return nil, err
+	}
+	return s.raise(ctx, id, ifMatch, requestID, override, gate, noEvents((*domain.Order).Confirm),
 		func(o *domain.Order, c domain.CreditCheck, t domain.CreditTerms) Change {
 			return change(o.Confirmed(c, t.PaymentTerms, auth.Actor(ctx), s.now()))
 		})
@@ -316,7 +335,7 @@ func (s *Service) ConfirmOrder(ctx context.Context, id uuid.UUID, ifMatch, reque
 
 // ResumeOrder resumes a held order after a credit check.
 func (s *Service) ResumeOrder(ctx context.Context, id uuid.UUID, ifMatch, requestID, override string) (*domain.Order, error) {
-	return s.raise(ctx, id, ifMatch, requestID, override, noEvents((*domain.Order).Resume),
+	return s.raise(ctx, id, ifMatch, requestID, override, nil, noEvents((*domain.Order).Resume),
 		func(o *domain.Order, c domain.CreditCheck, _ domain.CreditTerms) Change {
 			return change(o.Resumed(c, auth.Actor(ctx), s.now()))
 		})
@@ -324,7 +343,7 @@ func (s *Service) ResumeOrder(ctx context.Context, id uuid.UUID, ifMatch, reques
 
 // ReopenOrder reopens a closed order after a credit check.
 func (s *Service) ReopenOrder(ctx context.Context, id uuid.UUID, ifMatch, requestID, override string) (*domain.Order, error) {
-	return s.raise(ctx, id, ifMatch, requestID, override, noEvents((*domain.Order).Reopen),
+	return s.raise(ctx, id, ifMatch, requestID, override, nil, noEvents((*domain.Order).Reopen),
 		func(o *domain.Order, c domain.CreditCheck, _ domain.CreditTerms) Change {
 			return change(o.Reopened(c, auth.Actor(ctx), s.now()))
 		})
@@ -334,7 +353,7 @@ func (s *Service) ReopenOrder(ctx context.Context, id uuid.UUID, ifMatch, reques
 // the added value.
 func (s *Service) AddOrderLines(ctx context.Context, id uuid.UUID, lines []domain.Line, ifMatch, requestID, override string) (*domain.Order, error) {
 	actor := auth.Actor(ctx)
-	return s.raise(ctx, id, ifMatch, requestID, override,
+	return s.raise(ctx, id, ifMatch, requestID, override, nil,
 		func(o *domain.Order) (domain.ExposureStep, []domain.Event, error) {
 			return o.AddLines(lines, actor, s.now())
 		},
@@ -354,8 +373,20 @@ func (s *Service) HoldOrder(ctx context.Context, id uuid.UUID, reason, ifMatch, 
 }
 
 // FulfillOrder records deliveries.
-func (s *Service) FulfillOrder(ctx context.Context, id uuid.UUID, ds []domain.Delivery, ifMatch, requestID string) (*domain.Order, error) {
-	return s.transition(ctx, id, ifMatch, requestID, func(o *domain.Order) (domain.Transition, error) {
+// FulfillOrder records deliveries; the one that completes the order is
+// gated by the order's process.
+func (s *Service) FulfillOrder(ctx context.Context, id uuid.UUID, ds []domain.Delivery, ifMatch, requestID string, ov Override) (*domain.Order, error) {
+	gate, err := s.gateFor(ctx, id, func(cur *domain.Order) (domain.Status, error) {
+		o := cloneOrder(cur)
+		if _, err := o.Fulfill(ds, auth.Actor(ctx), s.now()); err != nil || o.Status != domain.StatusFulfilled {
+			return "", err
+		}
+		return domain.StatusFulfilled, nil
+	}, ov, requestID)
+	if err != nil {
+		return nil, err
+	}
+	return s.gatedTransition(ctx, id, ifMatch, requestID, gate, func(o *domain.Order) (domain.Transition, error) {
 		return o.Fulfill(ds, auth.Actor(ctx), s.now())
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
@@ -18,6 +19,8 @@ import (
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/inbox"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/platform/processgate"
 	"github.com/crmsuite/crm/platform/service"
 	"github.com/crmsuite/crm/platform/timer"
 	"github.com/crmsuite/crm/services/order/internal/adapters/grpcclient"
@@ -26,6 +29,7 @@ import (
 	"github.com/crmsuite/crm/services/order/internal/domain"
 	eventport "github.com/crmsuite/crm/services/order/internal/ports/events"
 	grpcport "github.com/crmsuite/crm/services/order/internal/ports/grpc"
+	"github.com/crmsuite/crm/services/order/internal/protomap"
 	"github.com/crmsuite/crm/services/order/migrations"
 )
 
@@ -38,7 +42,15 @@ type Option func(*settings)
 type settings struct {
 	accountAddr    string
 	accountTimeout time.Duration
+	workflowAddr   string
+	processTimeout time.Duration
 	consumer       func(*inbox.Consumer)
+}
+
+// WithWorkflowService overrides where the workflow service (process
+// checks) listens and how long a check may take.
+func WithWorkflowService(addr string, timeout time.Duration) Option {
+	return func(s *settings) { s.workflowAddr, s.processTimeout = addr, timeout }
 }
 
 // WithAccountService overrides where the account service listens and how
@@ -59,15 +71,18 @@ func WithConsumerRetries(maxDeliver int, backoff time.Duration, ackWait time.Dur
 // Spec describes the order service to the shared runtime.
 func Spec(opts ...Option) service.Spec {
 	return service.Spec{
-		Schema:     Schema,
-		Migrations: migrations.FS,
-		Extensions: migrations.Extensions,
-		Rules:      Rules,
+		Schema:           Schema,
+		Migrations:       migrations.FS,
+		SharedMigrations: []pg.MigrationSet{processgate.Migrations()},
+		Extensions:       migrations.Extensions,
+		Rules:            Rules,
 		Register: func(rt *service.Runtime) error {
 			var env config.Env
 			set := settings{
 				accountAddr:    env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
 				accountTimeout: env.Duration("ACCOUNT_CALL_TIMEOUT", 2*time.Second),
+				workflowAddr:   env.String("WORKFLOW_GRPC_ADDR", "127.0.0.1:9105"),
+				processTimeout: env.Duration("PROCESS_CHECK_TIMEOUT", 2*time.Second),
 			}
 			if err := env.Err(); err != nil {
 				return err
@@ -81,7 +96,14 @@ func Spec(opts ...Option) service.Spec {
 			}
 			pages := rt.PageCodec()
 			repo := postgres.New(rt.Pool, rt.Outbox, pages)
-			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout))
+			workflow, err := rt.Dial(set.workflowAddr)
+			if err != nil {
+				return err
+			}
+			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout)).
+				WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
+					func(o *domain.Order) proto.Message { return protomap.Order(o) })
+			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "order-process-gates", rt.Pool))
 			orderv1.RegisterOrderServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, pages, rt.Relay.Kick))
 
 			rt.Timers(TimerHandlers(svc), RenewalsDue(svc))

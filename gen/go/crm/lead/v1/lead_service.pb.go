@@ -277,9 +277,15 @@ type QualifyLeadRequest struct {
 	Opportunity *NewOpportunity `protobuf:"bytes,8,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
 	// Also (or instead) make a draft order for the account: a lead can
 	// progress straight into an order.
-	Order         *NewOrder `protobuf:"bytes,9,opt,name=order,proto3" json:"order,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Order *NewOrder `protobuf:"bytes,9,opt,name=order,proto3" json:"order,omitempty"`
+	// A manager's (or admin's) override of the lead's process: the status
+	// change goes through whatever steps are missing, recorded with the
+	// reason (required with it) in the lead's audit trail and the workflow
+	// service's process exceptions.
+	OverrideProcess       bool   `protobuf:"varint,10,opt,name=override_process,json=overrideProcess,proto3" json:"override_process,omitempty"`
+	ProcessOverrideReason string `protobuf:"bytes,11,opt,name=process_override_reason,json=processOverrideReason,proto3" json:"process_override_reason,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *QualifyLeadRequest) Reset() {
@@ -395,6 +401,20 @@ func (x *QualifyLeadRequest) GetOrder() *NewOrder {
 		return x.Order
 	}
 	return nil
+}
+
+func (x *QualifyLeadRequest) GetOverrideProcess() bool {
+	if x != nil {
+		return x.OverrideProcess
+	}
+	return false
+}
+
+func (x *QualifyLeadRequest) GetProcessOverrideReason() string {
+	if x != nil {
+		return x.ProcessOverrideReason
+	}
+	return ""
 }
 
 type isQualifyLeadRequest_AccountTarget interface {
@@ -2721,8 +2741,14 @@ type UpdateLeadRequest struct {
 	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	// Save the change even if the lead then looks like another one.
 	AllowDuplicate bool `protobuf:"varint,3,opt,name=allow_duplicate,json=allowDuplicate,proto3" json:"allow_duplicate,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A manager's (or admin's) override of the lead's process: the status
+	// change goes through whatever steps are missing, recorded with the
+	// reason (required with it) in the lead's audit trail and the workflow
+	// service's process exceptions.
+	OverrideProcess       bool   `protobuf:"varint,4,opt,name=override_process,json=overrideProcess,proto3" json:"override_process,omitempty"`
+	ProcessOverrideReason string `protobuf:"bytes,5,opt,name=process_override_reason,json=processOverrideReason,proto3" json:"process_override_reason,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *UpdateLeadRequest) Reset() {
@@ -2774,6 +2800,20 @@ func (x *UpdateLeadRequest) GetAllowDuplicate() bool {
 		return x.AllowDuplicate
 	}
 	return false
+}
+
+func (x *UpdateLeadRequest) GetOverrideProcess() bool {
+	if x != nil {
+		return x.OverrideProcess
+	}
+	return false
+}
+
+func (x *UpdateLeadRequest) GetProcessOverrideReason() string {
+	if x != nil {
+		return x.ProcessOverrideReason
+	}
+	return ""
 }
 
 type DeleteLeadRequest struct {
@@ -2903,11 +2943,17 @@ type DisqualifyLeadRequest struct {
 	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Reason DisqualificationReason `protobuf:"varint,2,opt,name=reason,proto3,enum=crm.lead.v1.DisqualificationReason" json:"reason,omitempty"`
 	// Free text; required when the reason is OTHER.
-	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
-	Etag          string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Note      string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	Etag      string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// A manager's (or admin's) override of the lead's process: the status
+	// change goes through whatever steps are missing, recorded with the
+	// reason (required with it) in the lead's audit trail and the workflow
+	// service's process exceptions.
+	OverrideProcess       bool   `protobuf:"varint,6,opt,name=override_process,json=overrideProcess,proto3" json:"override_process,omitempty"`
+	ProcessOverrideReason string `protobuf:"bytes,7,opt,name=process_override_reason,json=processOverrideReason,proto3" json:"process_override_reason,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *DisqualifyLeadRequest) Reset() {
@@ -2975,13 +3021,33 @@ func (x *DisqualifyLeadRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *DisqualifyLeadRequest) GetOverrideProcess() bool {
+	if x != nil {
+		return x.OverrideProcess
+	}
+	return false
+}
+
+func (x *DisqualifyLeadRequest) GetProcessOverrideReason() string {
+	if x != nil {
+		return x.ProcessOverrideReason
+	}
+	return ""
+}
+
 type ReactivateLeadRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
-	RequestId     string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Etag      string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// A manager's (or admin's) override of the lead's process: the status
+	// change goes through whatever steps are missing, recorded with the
+	// reason (required with it) in the lead's audit trail and the workflow
+	// service's process exceptions.
+	OverrideProcess       bool   `protobuf:"varint,4,opt,name=override_process,json=overrideProcess,proto3" json:"override_process,omitempty"`
+	ProcessOverrideReason string `protobuf:"bytes,5,opt,name=process_override_reason,json=processOverrideReason,proto3" json:"process_override_reason,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ReactivateLeadRequest) Reset() {
@@ -3031,6 +3097,20 @@ func (x *ReactivateLeadRequest) GetEtag() string {
 func (x *ReactivateLeadRequest) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ReactivateLeadRequest) GetOverrideProcess() bool {
+	if x != nil {
+		return x.OverrideProcess
+	}
+	return false
+}
+
+func (x *ReactivateLeadRequest) GetProcessOverrideReason() string {
+	if x != nil {
+		return x.ProcessOverrideReason
 	}
 	return ""
 }
@@ -3117,7 +3197,7 @@ var File_crm_lead_v1_lead_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a$crm/account/v1/account_service.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xc6\x04\n" +
+	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a$crm/account/v1/account_service.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xb3\x05\n" +
 	"\x12QualifyLeadRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
@@ -3130,7 +3210,10 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"newContact\x12O\n" +
 	"\x10existing_contact\x18\a \x01(\tB\"\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$H\x01R\x0fexistingContact\x12=\n" +
 	"\vopportunity\x18\b \x01(\v2\x1b.crm.lead.v1.NewOpportunityR\vopportunity\x12+\n" +
-	"\x05order\x18\t \x01(\v2\x15.crm.lead.v1.NewOrderR\x05orderB\x17\n" +
+	"\x05order\x18\t \x01(\v2\x15.crm.lead.v1.NewOrderR\x05order\x12)\n" +
+	"\x10override_process\x18\n" +
+	" \x01(\bR\x0foverrideProcess\x12@\n" +
+	"\x17process_override_reason\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReasonB\x17\n" +
 	"\x0eaccount_target\x12\x05\xbaH\x02\b\x01B\x10\n" +
 	"\x0econtact_target\"\xf4\x01\n" +
 	"\n" +
@@ -3322,12 +3405,14 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\border_by\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\aorderBy\"d\n" +
 	"\x11ListLeadsResponse\x12'\n" +
 	"\x05leads\x18\x01 \x03(\v2\x11.crm.lead.v1.LeadR\x05leads\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xab\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x98\x02\n" +
 	"\x11UpdateLeadRequest\x120\n" +
 	"\x04lead\x18\x01 \x01(\v2\x11.crm.lead.v1.LeadB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x04lead\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\x12'\n" +
-	"\x0fallow_duplicate\x18\x03 \x01(\bR\x0eallowDuplicate\"h\n" +
+	"\x0fallow_duplicate\x18\x03 \x01(\bR\x0eallowDuplicate\x12)\n" +
+	"\x10override_process\x18\x04 \x01(\bR\x0foverrideProcess\x12@\n" +
+	"\x17process_override_reason\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"h\n" +
 	"\x11DeleteLeadRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xb9\x01\n" +
@@ -3336,19 +3421,23 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x05owner\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\x80\x01R\x05owner\x12\x1b\n" +
 	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\x82\x02\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xef\x02\n" +
 	"\x15DisqualifyLeadRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12J\n" +
 	"\x06reason\x18\x02 \x01(\x0e2#.crm.lead.v1.DisqualificationReasonB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x12\x1c\n" +
 	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\x12\x1b\n" +
 	"\x04etag\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\x98\x01\n" +
+	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12)\n" +
+	"\x10override_process\x18\x06 \x01(\bR\x0foverrideProcess\x12@\n" +
+	"\x17process_override_reason\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"\x85\x02\n" +
 	"\x15ReactivateLeadRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xd5\x01\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12)\n" +
+	"\x10override_process\x18\x04 \x01(\bR\x0foverrideProcess\x12@\n" +
+	"\x17process_override_reason\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"\xd5\x01\n" +
 	"\x17ListAuditEntriesRequest\x12I\n" +
 	"\x06parent\x18\x01 \x01(\tB1\xe0A\x02\xbaH+r)2'^(leads|webForms)/([0-9a-fA-F-]{36}|-)$R\x06parent\x12 \n" +
 	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +

@@ -372,8 +372,13 @@ type ConfirmOrderRequest struct {
 	RequestId string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Confirm over the credit limit (managers and admins), saying why.
 	CreditOverrideReason string `protobuf:"bytes,4,opt,name=credit_override_reason,json=creditOverrideReason,proto3" json:"credit_override_reason,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// A manager's (or admin's) override of the order's process: the step
+	// goes through whatever process steps are missing, recorded with the
+	// reason (required with it).
+	OverrideProcess       bool   `protobuf:"varint,5,opt,name=override_process,json=overrideProcess,proto3" json:"override_process,omitempty"`
+	ProcessOverrideReason string `protobuf:"bytes,6,opt,name=process_override_reason,json=processOverrideReason,proto3" json:"process_override_reason,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ConfirmOrderRequest) Reset() {
@@ -430,6 +435,20 @@ func (x *ConfirmOrderRequest) GetRequestId() string {
 func (x *ConfirmOrderRequest) GetCreditOverrideReason() string {
 	if x != nil {
 		return x.CreditOverrideReason
+	}
+	return ""
+}
+
+func (x *ConfirmOrderRequest) GetOverrideProcess() bool {
+	if x != nil {
+		return x.OverrideProcess
+	}
+	return false
+}
+
+func (x *ConfirmOrderRequest) GetProcessOverrideReason() string {
+	if x != nil {
+		return x.ProcessOverrideReason
 	}
 	return ""
 }
@@ -629,11 +648,16 @@ type FulfillOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// What was delivered; empty delivers everything still open.
-	Lines         []*LineFulfillment `protobuf:"bytes,2,rep,name=lines,proto3" json:"lines,omitempty"`
-	Etag          string             `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
-	RequestId     string             `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Lines     []*LineFulfillment `protobuf:"bytes,2,rep,name=lines,proto3" json:"lines,omitempty"`
+	Etag      string             `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId string             `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// A manager's (or admin's) override of the order's process: the step
+	// goes through whatever process steps are missing, recorded with the
+	// reason (required with it).
+	OverrideProcess       bool   `protobuf:"varint,5,opt,name=override_process,json=overrideProcess,proto3" json:"override_process,omitempty"`
+	ProcessOverrideReason string `protobuf:"bytes,6,opt,name=process_override_reason,json=processOverrideReason,proto3" json:"process_override_reason,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *FulfillOrderRequest) Reset() {
@@ -690,6 +714,20 @@ func (x *FulfillOrderRequest) GetEtag() string {
 func (x *FulfillOrderRequest) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *FulfillOrderRequest) GetOverrideProcess() bool {
+	if x != nil {
+		return x.OverrideProcess
+	}
+	return false
+}
+
+func (x *FulfillOrderRequest) GetProcessOverrideReason() string {
+	if x != nil {
+		return x.ProcessOverrideReason
 	}
 	return ""
 }
@@ -2844,13 +2882,15 @@ const file_crm_order_v1_order_service_proto_rawDesc = "" +
 	"\x12UpdateOrderRequest\x124\n" +
 	"\x05order\x18\x01 \x01(\v2\x13.crm.order.v1.OrderB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x05order\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"\xd7\x01\n" +
+	"updateMask\"\xc4\x02\n" +
 	"\x13ConfirmOrderRequest\x127\n" +
 	"\x04name\x18\x01 \x01(\tB#\xe0A\x02\xbaH\x1dr\x1b2\x19^orders/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12>\n" +
-	"\x16credit_override_reason\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x14creditOverrideReason\"\xb9\x01\n" +
+	"\x16credit_override_reason\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x14creditOverrideReason\x12)\n" +
+	"\x10override_process\x18\x05 \x01(\bR\x0foverrideProcess\x12@\n" +
+	"\x17process_override_reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"\xb9\x01\n" +
 	"\x10HoldOrderRequest\x127\n" +
 	"\x04name\x18\x01 \x01(\tB#\xe0A\x02\xbaH\x1dr\x1b2\x19^orders/[0-9a-fA-F-]{36}$R\x04name\x12#\n" +
 	"\x06reason\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\x18\xe8\aR\x06reason\x12\x1b\n" +
@@ -2867,13 +2907,15 @@ const file_crm_order_v1_order_service_proto_rawDesc = "" +
 	"\aline_id\x18\x01 \x01(\tB\n" +
 	"\xe0A\x02\xbaH\x04r\x02\x18\x10R\x06lineId\x12&\n" +
 	"\bquantity\x18\x02 \x01(\tB\n" +
-	"\xe0A\x02\xbaH\x04r\x02\x18 R\bquantity\"\xd7\x01\n" +
+	"\xe0A\x02\xbaH\x04r\x02\x18 R\bquantity\"\xc4\x02\n" +
 	"\x13FulfillOrderRequest\x127\n" +
 	"\x04name\x18\x01 \x01(\tB#\xe0A\x02\xbaH\x1dr\x1b2\x19^orders/[0-9a-fA-F-]{36}$R\x04name\x12>\n" +
 	"\x05lines\x18\x02 \x03(\v2\x1d.crm.order.v1.LineFulfillmentB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x05lines\x12\x1b\n" +
 	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\x95\x01\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12)\n" +
+	"\x10override_process\x18\x05 \x01(\bR\x0foverrideProcess\x12@\n" +
+	"\x17process_override_reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"\x95\x01\n" +
 	"\x11CloseOrderRequest\x127\n" +
 	"\x04name\x18\x01 \x01(\tB#\xe0A\x02\xbaH\x1dr\x1b2\x19^orders/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +

@@ -296,7 +296,7 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 			}
 		}
 		outbox.Queue(b, msgs...)
-		audit.Queue(b, entry)
+		audit.Queue(b, entry, ch.Audit)
 		if err := q.SendBatch(ctx, b).Close(); err != nil {
 			return duplicateOr(err, "update lead")
 		}

@@ -89,7 +89,7 @@ func (s *Server) UpdateLead(ctx context.Context, req *leadv1.UpdateLeadRequest) 
 	if err != nil {
 		return nil, err
 	}
-	l, err := s.app.UpdateLead(ctx, id, protomap.LeadFromProto(req.GetLead()), mask, req.GetLead().GetEtag(), req.GetAllowDuplicate())
+	l, err := s.app.UpdateLead(ctx, id, protomap.LeadFromProto(req.GetLead()), mask, req.GetLead().GetEtag(), req.GetAllowDuplicate(), app.Override{Override: req.GetOverrideProcess(), Reason: req.GetProcessOverrideReason()})
 	if err != nil {
 		return nil, apperr.PrefixFields(err, "lead.")
 	}
@@ -127,7 +127,7 @@ func (s *Server) DisqualifyLead(ctx context.Context, req *leadv1.DisqualifyLeadR
 		return nil, err
 	}
 	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "DisqualifyLead", req, func(ctx context.Context) (*leadv1.Lead, error) {
-		l, err := s.app.DisqualifyLead(ctx, id, protomap.ReasonFromProto(req.GetReason()), req.GetNote(), req.GetEtag(), req.GetRequestId())
+		l, err := s.app.DisqualifyLead(ctx, id, protomap.ReasonFromProto(req.GetReason()), req.GetNote(), req.GetEtag(), req.GetRequestId(), app.Override{Override: req.GetOverrideProcess(), Reason: req.GetProcessOverrideReason()})
 		return leadOrErr(l, err)
 	})
 }
@@ -139,7 +139,7 @@ func (s *Server) ReactivateLead(ctx context.Context, req *leadv1.ReactivateLeadR
 		return nil, err
 	}
 	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "ReactivateLead", req, func(ctx context.Context) (*leadv1.Lead, error) {
-		l, err := s.app.ReactivateLead(ctx, id, req.GetEtag(), req.GetRequestId())
+		l, err := s.app.ReactivateLead(ctx, id, req.GetEtag(), req.GetRequestId(), app.Override{Override: req.GetOverrideProcess(), Reason: req.GetProcessOverrideReason()})
 		return leadOrErr(l, err)
 	})
 }
@@ -325,7 +325,7 @@ func (s *Server) QualifyLead(ctx context.Context, req *leadv1.QualifyLeadRequest
 		return nil, err
 	}
 	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "QualifyLead", req, func(ctx context.Context) (*leadv1.Lead, error) {
-		l, err := s.app.QualifyLead(ctx, id, conv, req.GetEtag(), req.GetRequestId())
+		l, err := s.app.QualifyLead(ctx, id, conv, req.GetEtag(), req.GetRequestId(), app.Override{Override: req.GetOverrideProcess(), Reason: req.GetProcessOverrideReason()})
 		return leadOrErr(l, err)
 	})
 }

@@ -183,7 +183,7 @@ func (s *Server) custom(ctx context.Context, name, requestID, method string, req
 
 func (s *Server) ConfirmOrder(ctx context.Context, req *orderv1.ConfirmOrderRequest) (*orderv1.Order, error) {
 	return s.custom(ctx, req.GetName(), req.GetRequestId(), "ConfirmOrder", req, func(ctx context.Context, id uuid.UUID) (*domain.Order, error) {
-		return s.app.ConfirmOrder(ctx, id, req.GetEtag(), req.GetRequestId(), req.GetCreditOverrideReason())
+		return s.app.ConfirmOrder(ctx, id, req.GetEtag(), req.GetRequestId(), req.GetCreditOverrideReason(), app.Override{Override: req.GetOverrideProcess(), Reason: req.GetProcessOverrideReason()})
 	})
 }
 
@@ -205,7 +205,7 @@ func (s *Server) FulfillOrder(ctx context.Context, req *orderv1.FulfillOrderRequ
 		ds[i] = domain.Delivery{LineID: l.GetLineId(), Quantity: l.GetQuantity()}
 	}
 	return s.custom(ctx, req.GetName(), req.GetRequestId(), "FulfillOrder", req, func(ctx context.Context, id uuid.UUID) (*domain.Order, error) {
-		return s.app.FulfillOrder(ctx, id, ds, req.GetEtag(), req.GetRequestId())
+		return s.app.FulfillOrder(ctx, id, ds, req.GetEtag(), req.GetRequestId(), app.Override{Override: req.GetOverrideProcess(), Reason: req.GetProcessOverrideReason()})
 	})
 }
 
