@@ -188,7 +188,7 @@ func (s *Service) DeleteOpportunity(ctx context.Context, id uuid.UUID, ifMatch s
 // MoveOpportunity moves an open opportunity to a stage, once its process
 // (if one gates the pipeline) lets it.
 func (s *Service) MoveOpportunity(ctx context.Context, id uuid.UUID, stage, ifMatch, requestID string, ov Override) (*domain.Opportunity, error) {
-	passed, err := s.checkProcess(ctx, id, func(*domain.Pipeline) string { return stage }, ov, requestID)
+	passed, err := s.checkProcess(ctx, id, stage, ov, requestID)
 	if err != nil {
 		return nil, err
 	}
@@ -200,10 +200,7 @@ func (s *Service) MoveOpportunity(ctx context.Context, id uuid.UUID, stage, ifMa
 // WinOpportunity wins an open opportunity (into its pipeline's WON
 // stage), once its process lets it.
 func (s *Service) WinOpportunity(ctx context.Context, id uuid.UUID, note, ifMatch, requestID string, ov Override) (*domain.Opportunity, error) {
-	passed, err := s.checkProcess(ctx, id, func(p *domain.Pipeline) string {
-		st, _ := p.FirstOfKind(domain.KindWon)
-		return st.ID
-	}, ov, requestID)
+	passed, err := s.checkProcess(ctx, id, "", ov, requestID)
 	if err != nil {
 		return nil, err
 	}

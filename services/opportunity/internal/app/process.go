@@ -12,15 +12,13 @@ import (
 )
 
 // Override is a manager's decision to move an opportunity past the
-// missing steps of its process, with the reason.
-type Override struct {
-	Override bool
-	Reason   string
-}
+// missing steps of its process.
+type Override = processgate.Override
 
 // Gate checks a transition against the record's process
 // (platform/processgate).
 type Gate interface {
+	Gated(ctx context.Context, recordType string) (bool, error)
 	Check(ctx context.Context, t processgate.Transition) (*processgate.Passed, error)
 }
 
@@ -32,23 +30,30 @@ func (s *Service) WithProcessGate(g Gate, snapshot func(*domain.Opportunity) pro
 	return s
 }
 
-// checkProcess asks whether the opportunity may enter the stage toStage
-// picks from its pipeline.
-func (s *Service) checkProcess(ctx context.Context, id uuid.UUID, toStage func(*domain.Pipeline) string, ov Override, requestID string) (passed, error) {
+// checkProcess asks whether the opportunity may enter stage (its
+// pipeline's WON stage when "").
+func (s *Service) checkProcess(ctx context.Context, id uuid.UUID, stage string, ov Override, requestID string) (passed, error) {
 	if s.gate == nil {
 		return passed{}, nil
+	}
+	if gated, err := s.gate.Gated(ctx, "OPPORTUNITY"); err != nil || !gated {
+		return passed{}, err
 	}
 	o, err := s.GetOpportunity(ctx, id)
 	if err != nil {
 		return passed{}, err
 	}
-	p, err := s.repo.GetPipeline(ctx, o.PipelineID)
-	if err != nil {
-		return passed{}, err
+	if stage == "" {
+		p, err := s.repo.GetPipeline(ctx, o.PipelineID)
+		if err != nil {
+			return passed{}, err
+		}
+		won, _ := p.FirstOfKind(domain.KindWon)
+		stage = won.ID
 	}
 	pass, err := s.gate.Check(ctx, processgate.Transition{
 		Record: resname.Format("opportunities", id), RecordType: "OPPORTUNITY", Pipeline: resname.Format("pipelines", o.PipelineID),
-		ToStage: toStage(p), Snapshot: s.snapshot(o), Override: ov.Override, OverrideReason: ov.Reason, RequestID: requestID,
+		ToStage: stage, Snapshot: s.snapshot(o), Override: ov, RequestID: requestID,
 	})
 	return passed{pass}, err
 }

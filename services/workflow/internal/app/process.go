@@ -36,6 +36,9 @@ type ProcessStore interface {
 	// GetProcessInstance is a record's instance (nil if none) and whether
 	// its definition is active.
 	GetProcessInstance(ctx context.Context, record string, lock bool) (*domain.ProcessInstance, bool, error)
+	// ProcessState is GetProcessInstance and the types of the record's
+	// completed activities, in one read (a transition's check).
+	ProcessState(ctx context.Context, record string) (*domain.ProcessInstance, bool, []string, error)
 	// StartProcessInstance gives the record an instance on in's version
 	// unless it has one on an active definition; it returns the one the
 	// record has after.
@@ -218,6 +221,13 @@ func (s *Service) instance(ctx context.Context, record string, t domain.RecordTy
 	if err != nil {
 		return nil, nil, err
 	}
+	return s.startInstance(ctx, in, active, record, t, pipeline)
+}
+
+// startInstance is in, or, when the record has none on an active
+// definition, a new one on the active definition's latest version.
+func (s *Service) startInstance(ctx context.Context, in *domain.ProcessInstance, active bool, record string, t domain.RecordType, pipeline string) (*domain.ProcessInstance, *domain.ProcessDefinition, error) {
+	var err error
 	if in == nil || !active {
 		def, err := s.processes.Store.ActiveProcessDefinition(ctx, t, pipeline)
 		if err != nil || def == nil {
@@ -234,11 +244,11 @@ func (s *Service) instance(ctx context.Context, record string, t domain.RecordTy
 	return in, def, err
 }
 
-// stepsDone evaluates which of steps the record has done.
-func (s *Service) stepsDone(ctx context.Context, t domain.RecordType, record string, snapshot proto.Message, in *domain.ProcessInstance, steps []domain.StageStep) (map[string]bool, error) {
+// stepsDone evaluates which of steps the record has done; activities are
+// the types of its completed activities, nil to read them if needed.
+func (s *Service) stepsDone(ctx context.Context, t domain.RecordType, record string, snapshot proto.Message, in *domain.ProcessInstance, steps []domain.StageStep, activities []string) (map[string]bool, error) {
 	done := make(map[string]bool, len(steps))
-	var activities []string
-	activitiesRead := false
+	activitiesRead := activities != nil
 	for _, ss := range steps {
 		st := ss.Step
 		switch {
@@ -302,9 +312,18 @@ func (s *Service) CheckTransition(ctx context.Context, c TransitionCheck) (*Tran
 	if c.Override && strings.TrimSpace(c.Reason) == "" {
 		return nil, apperr.InvalidField("override_reason", "REASON_REQUIRED", "an override needs a reason")
 	}
+	// One read in the common case (an instance on an active definition):
+	// the instance and the record's completed activity types together.
+	in, active, activities, err := s.processes.Store.ProcessState(ctx, c.Record)
+	if err != nil {
+		return nil, err
+	}
+	if activities == nil {
+		activities = []string{}
+	}
 	var res *TransitionResult
-	err := s.repo.InTx(ctx, func(ctx context.Context) error {
-		in, def, err := s.instance(ctx, c.Record, t, c.Pipeline)
+	err = func() error {
+		in, def, err := s.startInstance(ctx, in, active, c.Record, t, c.Pipeline)
 		if err != nil || def == nil {
 			res = &TransitionResult{Allowed: true}
 			return err
@@ -315,7 +334,7 @@ func (s *Service) CheckTransition(ctx context.Context, c TransitionCheck) (*Tran
 		if len(needed) == 0 {
 			return nil
 		}
-		done, err := s.stepsDone(ctx, t, c.Record, c.Snapshot, in, needed)
+		done, err := s.stepsDone(ctx, t, c.Record, c.Snapshot, in, needed, activities)
 		if err != nil {
 			return err
 		}
@@ -340,7 +359,7 @@ func (s *Service) CheckTransition(ctx context.Context, c TransitionCheck) (*Tran
 			Record: c.Record, Definition: def.ID, Version: def.Version, ToStage: c.ToStage, Kind: kind,
 			Actor: c.Actor, Reason: strings.TrimSpace(c.Reason), Missing: res.Missing, RequestID: c.RequestID, At: s.now(),
 		})
-	})
+	}()
 	return res, err
 }
 
@@ -406,7 +425,7 @@ func (s *Service) instanceView(ctx context.Context, record string) (*InstanceVie
 			v.Steps = append(v.Steps, domain.StageStep{Stage: st.Stage, Step: step})
 		}
 	}
-	if v.Done, err = s.stepsDone(ctx, r.Type, record, m, in, v.Steps); err != nil {
+	if v.Done, err = s.stepsDone(ctx, r.Type, record, m, in, v.Steps, nil); err != nil {
 		return nil, err
 	}
 	for _, st := range def.Stages {

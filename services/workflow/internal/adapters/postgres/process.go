@@ -171,17 +171,43 @@ func (r *Repo) GetProcessInstance(ctx context.Context, record string, lock bool)
 	return in, active, err
 }
 
+func (r *Repo) ProcessState(ctx context.Context, record string) (*domain.ProcessInstance, bool, []string, error) {
+	var active *bool
+	var acts []string
+	var in domain.ProcessInstance
+	var def *uuid.UUID
+	var version *int64
+	var created, updated *time.Time
+	err := pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT i.definition, i.version, i.ticked, i.created_at, i.updated_at, d.active,
+			ARRAY(SELECT DISTINCT a.type FROM activities a WHERE a.regarding = $1 AND a.status = 'DONE')
+		FROM (SELECT 1) one
+		LEFT JOIN process_instances i ON i.record = $1
+		LEFT JOIN process_definitions d ON d.id = i.definition`, record).
+		Scan(&def, &version, &in.Ticked, &created, &updated, &active, &acts)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if def == nil {
+		return nil, false, acts, nil
+	}
+	in.Record, in.Definition, in.Version, in.CreatedAt, in.UpdatedAt = record, *def, *version, *created, *updated
+	return &in, active != nil && *active, acts, nil
+}
+
 func (r *Repo) StartProcessInstance(ctx context.Context, in *domain.ProcessInstance) (*domain.ProcessInstance, error) {
-	q := pg.Q(ctx, r.pool)
-	if _, err := q.Exec(ctx, `INSERT INTO process_instances (record, definition, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+	out, err := scanInstance(pg.Q(ctx, r.pool).QueryRow(ctx, `INSERT INTO process_instances AS i (record, definition, version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $4)
 		ON CONFLICT (record) DO UPDATE SET definition = excluded.definition, version = excluded.version, ticked = '{}',
 			created_at = excluded.created_at, updated_at = excluded.updated_at
-		WHERE NOT EXISTS (SELECT 1 FROM process_definitions d WHERE d.id = process_instances.definition AND d.active)`,
-		in.Record, in.Definition, in.Version, in.CreatedAt); err != nil {
+		WHERE NOT EXISTS (SELECT 1 FROM process_definitions d WHERE d.id = i.definition AND d.active)
+		RETURNING `+instanceColumns, in.Record, in.Definition, in.Version, in.CreatedAt))
+	if errors.Is(err, pgx.ErrNoRows) { // another caller started it on an active definition
+		out, _, err = r.GetProcessInstance(ctx, in.Record, false)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("start process instance: %w", err)
 	}
-	out, _, err := r.GetProcessInstance(ctx, in.Record, false)
-	return out, err
+	return out, nil
 }
 
 func (r *Repo) SaveProcessInstance(ctx context.Context, in *domain.ProcessInstance) error {
