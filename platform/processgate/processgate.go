@@ -87,7 +87,7 @@ type Transition struct {
 	Pipeline string
 	ToStage  string
 	// Snapshot is the record's API message as it is now.
-	Snapshot proto.Message
+	Snapshot  proto.Message
 	Override  Override
 	RequestID string
 }

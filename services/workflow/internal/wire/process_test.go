@@ -55,7 +55,11 @@ func TestProcessDefinitionBadInput(t *testing.T) {
 		{"condition on a field the record lacks", opp(&workflowv1.ProcessStage{Stage: "proposal", Steps: []*workflowv1.ProcessStep{step("amount", true, "record.budget > 0")}}),
 			"process_definition.stages[0].steps[0].condition"},
 		{"stage the pipeline lacks", opp(&workflowv1.ProcessStage{Stage: "haggling"}), "process_definition.stages[0].stage"},
-		{"no pipeline", func() *workflowv1.ProcessDefinition { d := opp(&workflowv1.ProcessStage{Stage: "proposal"}); d.Pipeline = ""; return d }(),
+		{"no pipeline", func() *workflowv1.ProcessDefinition {
+			d := opp(&workflowv1.ProcessStage{Stage: "proposal"})
+			d.Pipeline = ""
+			return d
+		}(),
 			"process_definition.pipeline"},
 		{"lead stage that is no status", &workflowv1.ProcessDefinition{DisplayName: "Leads", RecordType: workflowv1.ProcessRecordType_PROCESS_RECORD_TYPE_LEAD,
 			Enforcement: workflowv1.Enforcement_ENFORCEMENT_WARN, Stages: []*workflowv1.ProcessStage{{Stage: "WON"}}}, "process_definition.stages[0].stage"},
