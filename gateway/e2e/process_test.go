@@ -36,7 +36,8 @@ func TestProcessGateOverRESTAndGRPC(t *testing.T) {
 			{"id": "primary_contact", "title": "A primary contact", "required": true, "condition": `record.primary_contact != ""`},
 			{"id": "meeting", "title": "A meeting logged", "required": true, "activity": "ACTIVITY_TYPE_MEETING"},
 			{"id": "deck", "title": "Deck shared", "checklist": map[string]any{}},
-		}}},
+		}}, {"stage": "won", "entryActions": []map[string]any{{"createTask": map[string]any{
+			"type": "ACTIVITY_TYPE_TODO", "subject": "Kick off onboarding", "dueInDays": 1}}}}},
 	}).want(t, 200)
 	if def.str("version") != "1" {
 		t.Fatalf("definition: %s", def.raw)
@@ -100,6 +101,16 @@ func TestProcessGateOverRESTAndGRPC(t *testing.T) {
 	moved := s.do(t, "POST", "/v1/"+name+":move", map[string]any{"stage": "proposal"}, "Authorization", sam).want(t, 200)
 	if moved.str("stage") != "proposal" {
 		t.Fatalf("move with the meeting logged: %s", moved.raw)
+	}
+	// Entering won runs the stage's entry actions: the onboarding task.
+	s.do(t, "POST", "/v1/"+name+":win", map[string]any{}, "Authorization", sam).want(t, 200)
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		tasks := s.do(t, "GET", "/v1/"+name+"/activities?filter=status%20%3D%20OPEN", nil).want(t, 200).list("activities")
+		return len(tasks) == 1 && tasks[0]["subject"] == "Kick off onboarding" && tasks[0]["owner"] == "sam"
+	}, "the onboarding task from won's entry actions")
+	rules := s.do(t, "GET", "/v1/rules", nil).want(t, 200)
+	if !strings.Contains(string(rules.raw), def.str("name")) {
+		t.Fatalf("the entry actions' rule: %s", rules.raw)
 	}
 
 	// A manager overrides a second deal's missing meeting, with a reason:
@@ -170,4 +181,54 @@ func TestLeadProcessEndsInExactlyOneOrder(t *testing.T) {
 	if n := s.query(t, `SELECT count(*)::text FROM "order".orders WHERE source_lead = $1`, name); n != "1" {
 		t.Fatalf("%s orders from the lead", n)
 	}
+}
+
+// While the workflow service is down, a BLOCK process's transition is
+// UNAVAILABLE (retryable) and changes nothing; a WARN process's goes
+// through and the record's audit trail says it went unchecked. Back up,
+// the BLOCK process refuses the missing step again.
+func TestProcessGateWhileTheWorkflowServiceIsDown(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	var pipeline string
+	for _, p := range s.do(t, "GET", "/v1/pipelines", nil).want(t, 200).list("pipelines") {
+		if p["default"] == true {
+			pipeline, _ = p["name"].(string)
+		}
+	}
+	s.do(t, "POST", "/v1/processDefinitions", map[string]any{
+		"displayName": "Sale", "recordType": "PROCESS_RECORD_TYPE_OPPORTUNITY", "pipeline": pipeline, "enforcement": "ENFORCEMENT_BLOCK", "active": true,
+		"stages": []map[string]any{{"stage": "proposal", "steps": []map[string]any{{"id": "brief", "title": "Brief read", "required": true, "checklist": map[string]any{}}}}},
+	}).want(t, 200)
+	s.do(t, "POST", "/v1/processDefinitions", map[string]any{
+		"displayName": "Leads", "recordType": "PROCESS_RECORD_TYPE_LEAD", "enforcement": "ENFORCEMENT_WARN", "active": true,
+		"stages": []map[string]any{{"stage": "CONTACTED", "steps": []map[string]any{{"id": "intro", "title": "Intro sent", "required": true, "checklist": map[string]any{}}}}},
+	}).want(t, 200)
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return s.query(t, `SELECT (SELECT count(*) FROM opportunity.process_gates WHERE active) + (SELECT count(*) FROM lead.process_gates WHERE active)`) == "2"
+	}, "the opportunity and lead services know their gates")
+	acc := s.do(t, "POST", "/v1/accounts", map[string]any{"displayName": "Initech", "currencyCode": "EUR"}).want(t, 200)
+	opp := s.do(t, "POST", "/v1/opportunities", map[string]any{"displayName": "TPS", "account": acc.str("name")}).want(t, 200).str("name")
+	lead := s.do(t, "POST", "/v1/leads", map[string]any{"lastName": "Lumbergh", "company": "Initech"}).want(t, 200).str("name")
+
+	s.workflow.Kill()
+	down := s.do(t, "POST", "/v1/"+opp+":move", map[string]any{"stage": "proposal"}).want(t, 503)
+	if reason, _ := down.violations(); reason != "PROCESS_CHECK_UNAVAILABLE" {
+		t.Fatalf("BLOCK while the workflow service is down: %s", down.raw)
+	}
+	if st := s.do(t, "GET", "/v1/"+opp, nil).want(t, 200).str("stage"); st == "proposal" {
+		t.Fatal("an unchecked BLOCK move moved")
+	}
+	s.do(t, "PATCH", "/v1/"+lead+"?updateMask=status", map[string]any{"status": "STATUS_CONTACTED"}).want(t, 200)
+	trail := s.do(t, "GET", "/v1/"+lead+"/auditEntries", nil).want(t, 200)
+	if !strings.Contains(string(trail.raw), "UNCHECKED") {
+		t.Fatalf("the WARN pass is not on record: %s", trail.raw)
+	}
+
+	s.workflow.Restart()
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		r := s.do(t, "POST", "/v1/"+opp+":move", map[string]any{"stage": "proposal"})
+		reason, _ := r.violations()
+		return r.status == 400 && reason == "PROCESS_STEPS_MISSING"
+	}, "the BLOCK process refuses the missing step again")
 }

@@ -2878,6 +2878,12 @@ type CrmWorkflowV1ProcessRecordType string
 
 // CrmWorkflowV1ProcessStage A stage of a process and what entering it needs.
 type CrmWorkflowV1ProcessStage struct {
+	// EntryActions What happens when a record on this version enters the stage, as rule
+	// actions (e.g. entering won creates the onboarding tasks); up to 10.
+	// They run as rules the definition owns (Rule.process_definition), one
+	// per stage and version.
+	EntryActions *[]CrmWorkflowV1RuleAction `json:"entryActions,omitempty"`
+
 	// Stage A status name (`QUALIFIED`) or, for opportunities, a stage id of the
 	// pipeline (`proposal`).
 	Stage *string `json:"stage,omitempty"`
@@ -2958,6 +2964,11 @@ type CrmWorkflowV1Rule struct {
 	Enabled     *bool   `json:"enabled,omitempty"`
 	Etag        *string `json:"etag,omitempty"`
 	Name        *string `json:"name,omitempty"`
+
+	// ProcessDefinition The process definition whose stage entry actions the rule runs
+	// (`processDefinitions/{id}`); such a rule changes only with its
+	// definition.
+	ProcessDefinition *string `json:"processDefinition,omitempty"`
 
 	// Seeded Seeded with the service (editable).
 	Seeded *bool `json:"seeded,omitempty"`

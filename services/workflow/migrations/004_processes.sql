@@ -59,3 +59,8 @@ CREATE TABLE process_exceptions (
 );
 CREATE INDEX process_exceptions_record ON process_exceptions (record, at DESC, id DESC);
 CREATE UNIQUE INDEX process_exceptions_request ON process_exceptions (record, request_id) WHERE request_id <> '';
+
+-- A stage's entry actions run as rules the definition owns (one per stage
+-- and version); they act only for records on that version.
+ALTER TABLE rules ADD COLUMN process_definition uuid, ADD COLUMN process_version bigint NOT NULL DEFAULT 0;
+CREATE INDEX rules_process ON rules (process_definition) WHERE process_definition IS NOT NULL;

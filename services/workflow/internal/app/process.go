@@ -47,6 +47,12 @@ type ProcessStore interface {
 	// DoneActivityTypes are the types of the record's completed activities.
 	DoneActivityTypes(ctx context.Context, record string) ([]string, error)
 	InsertProcessException(ctx context.Context, e *domain.ProcessException) error
+	// SetProcessRulesEnabled enables or disables the rules a definition
+	// made for its stages' entry actions.
+	SetProcessRulesEnabled(ctx context.Context, process uuid.UUID, enabled bool) error
+	// ProcessInstanceVersions are the instances of records (those that
+	// have one), by record.
+	ProcessInstanceVersions(ctx context.Context, records []string) (map[string]domain.ProcessInstance, error)
 	ListProcessExceptions(ctx context.Context, record string, pageSize int, pageToken string) ([]*domain.ProcessException, string, error)
 }
 
@@ -128,9 +134,83 @@ func (s *Service) CreateProcessDefinition(ctx context.Context, in domain.Process
 		if err := s.oneActive(ctx, &d); err != nil {
 			return err
 		}
-		return s.processes.Store.InsertProcessDefinition(ctx, &d, requestID)
+		if err := s.processes.Store.InsertProcessDefinition(ctx, &d, requestID); err != nil {
+			return err
+		}
+		return s.entryRules(ctx, &d)
 	})
 	return &d, err
+}
+
+// entryRules makes the rules that run the entry actions of d's stages
+// for records on d's version, and enables or disables every rule of the
+// definition with it.
+func (s *Service) entryRules(ctx context.Context, d *domain.ProcessDefinition) error {
+	for i, st := range d.Stages {
+		if len(st.EntryActions) == 0 {
+			continue
+		}
+		field := fmt.Sprintf("stages[%d].entry_actions", i)
+		event, cond, ok := rules.StageEntry(d.RecordType, st.Stage, d.Pipeline)
+		if !ok {
+			return apperr.InvalidField(field, "NO_ENTRY_EVENT", "no event says a record entered %s, so it cannot have entry actions", st.Stage)
+		}
+		r := domain.Rule{
+			ID:          uuid.NewSHA1(d.ID, fmt.Appendf(nil, "%d/%s", d.Version, st.Stage)),
+			DisplayName: fmt.Sprintf("%s v%d: entering %s", d.DisplayName, d.Version, st.Stage),
+			Description: "The entry actions of a stage of " + domain.ProcessDefinitionName(d.ID) + ".",
+			Enabled:     d.Active, EventTypes: []string{event}, Condition: cond, Actions: st.EntryActions,
+			Process: d.ID, ProcessVersion: d.Version, Version: 1,
+			CreatedAt: d.UpdatedAt, CreatedBy: d.UpdatedBy, UpdatedAt: d.UpdatedAt, UpdatedBy: d.UpdatedBy,
+		}
+		if _, err := s.checkRule(ctx, &r); err != nil {
+			return apperr.PrefixFields(err, fmt.Sprintf("stages[%d].entry_", i))
+		}
+		if err := s.rules.Store.InsertRule(ctx, &r, ""); err != nil {
+			return err
+		}
+	}
+	return s.processes.Store.SetProcessRulesEnabled(ctx, d.ID, d.Active)
+}
+
+// onProcessVersion keeps the trials of process-owned rules whose record
+// is on the rule's definition version (starting the instance of a record
+// that has none, as entering a stage is part of its process).
+func (s *Service) onProcessVersion(ctx context.Context, trials []trial) ([]trial, error) {
+	var records []string
+	for _, tr := range trials {
+		if tr.rule.Process != uuid.Nil {
+			records = append(records, tr.rec.Name)
+		}
+	}
+	if len(records) == 0 || s.processes == nil {
+		return trials, nil
+	}
+	ins, err := s.processes.Store.ProcessInstanceVersions(ctx, records)
+	if err != nil {
+		return nil, err
+	}
+	out := trials[:0]
+	for _, tr := range trials {
+		if tr.rule.Process != uuid.Nil {
+			in, ok := ins[tr.rec.Name]
+			if !ok {
+				started, _, err := s.instance(ctx, tr.rec.Name, tr.rec.Type, rules.PipelineOf(tr.record))
+				if err != nil {
+					return nil, err
+				}
+				if started != nil {
+					in = *started
+					ins[tr.rec.Name] = in
+				}
+			}
+			if in.Definition != tr.rule.Process || in.Version != tr.rule.ProcessVersion {
+				continue
+			}
+		}
+		out = append(out, tr)
+	}
+	return out, nil
 }
 
 // oneActive refuses to activate d while another definition of its record
@@ -191,7 +271,10 @@ func (s *Service) UpdateProcessDefinition(ctx context.Context, id uuid.UUID, pat
 		d.Version++
 		d.UpdatedAt, d.UpdatedBy = s.now(), auth.Actor(ctx)
 		out = d
-		return s.processes.Store.SaveProcessDefinition(ctx, &before, d)
+		if err := s.processes.Store.SaveProcessDefinition(ctx, &before, d); err != nil {
+			return err
+		}
+		return s.entryRules(ctx, d)
 	})
 	return out, err
 }

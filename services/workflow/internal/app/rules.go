@@ -203,6 +203,9 @@ func (s *Service) UpdateRule(ctx context.Context, id uuid.UUID, patch domain.Rul
 		if err := etag.Check(ifMatch, r.Version); err != nil {
 			return err
 		}
+		if r.Process != uuid.Nil {
+			return domain.ErrRuleOwnedByProcess(r)
+		}
 		before := *r
 		for _, f := range mask {
 			switch f {
@@ -245,6 +248,9 @@ func (s *Service) DeleteRule(ctx context.Context, id uuid.UUID, ifMatch string) 
 		}
 		if err := etag.Check(ifMatch, r.Version); err != nil {
 			return err
+		}
+		if r.Process != uuid.Nil {
+			return domain.ErrRuleOwnedByProcess(r)
 		}
 		before := *r
 		r.Deleted, r.Enabled = true, false
@@ -351,6 +357,9 @@ func (s *Service) runEventRules(ctx context.Context, ev Event, records []EventRe
 		for _, r := range rs {
 			trials = append(trials, trial{rule: r, rec: er.Record, record: er.Message, event: event, trigger: trigger})
 		}
+	}
+	if trials, err = s.onProcessVersion(ctx, trials); err != nil {
+		return err
 	}
 	if len(trials) == 0 {
 		return nil

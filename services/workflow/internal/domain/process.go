@@ -40,6 +40,8 @@ type ProcessDefinition struct {
 type ProcessStage struct {
 	Stage string        `json:"stage"`
 	Steps []ProcessStep `json:"steps,omitempty"`
+	// EntryActions run when a record on this version enters the stage.
+	EntryActions []Action `json:"entry_actions,omitempty"`
 }
 
 // ProcessStep is one step: a condition on the record, a completed activity
@@ -187,6 +189,12 @@ func ErrProcessDefinitionNotFound(id uuid.UUID, version int64) error {
 		return apperr.NotFound("PROCESS_DEFINITION_NOT_FOUND", "%s has no version %d", ProcessDefinitionName(id), version)
 	}
 	return apperr.NotFound("PROCESS_DEFINITION_NOT_FOUND", "%s does not exist", ProcessDefinitionName(id))
+}
+
+// ErrRuleOwnedByProcess refuses changing a rule a process definition
+// made for a stage's entry actions.
+func ErrRuleOwnedByProcess(r *Rule) error {
+	return apperr.FailedPrecondition("RULE_OWNED_BY_PROCESS", "the rule runs the entry actions of a stage of %s: change the definition instead", ProcessDefinitionName(r.Process))
 }
 
 // ErrNoProcess is NotFound for a record no active process applies to.

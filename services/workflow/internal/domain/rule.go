@@ -46,13 +46,17 @@ type Rule struct {
 	// Condition is CEL over `record` and `event`; "" is true.
 	Condition string
 	Actions   []Action
-	Seeded    bool
-	Deleted   bool
-	CreatedAt time.Time
-	CreatedBy string
-	UpdatedAt time.Time
-	UpdatedBy string
-	Version   int64
+	// Process is the definition whose stage entry actions the rule runs
+	// (uuid.Nil for an admin's rule), for records on ProcessVersion.
+	Process        uuid.UUID
+	ProcessVersion int64
+	Seeded         bool
+	Deleted        bool
+	CreatedAt      time.Time
+	CreatedBy      string
+	UpdatedAt      time.Time
+	UpdatedBy      string
+	Version        int64
 }
 
 // TimeTrigger fires at a date field of a record plus Offset.

@@ -41,6 +41,9 @@ func ProcessDefinition(d *domain.ProcessDefinition) *workflowv1.ProcessDefinitio
 	}
 	for _, st := range d.Stages {
 		ps := &workflowv1.ProcessStage{Stage: st.Stage}
+		for _, a := range st.EntryActions {
+			ps.EntryActions = append(ps.EntryActions, Action(a))
+		}
 		for _, step := range st.Steps {
 			s := &workflowv1.ProcessStep{Id: step.ID, Title: step.Title, Required: step.Required}
 			switch {
@@ -67,6 +70,9 @@ func ProcessDefinitionFromProto(p *workflowv1.ProcessDefinition) domain.ProcessD
 	}
 	for _, ps := range p.GetStages() {
 		st := domain.ProcessStage{Stage: ps.GetStage()}
+		for _, a := range ps.GetEntryActions() {
+			st.EntryActions = append(st.EntryActions, ActionFromProto(a))
+		}
 		for _, s := range ps.GetSteps() {
 			step := domain.ProcessStep{ID: s.GetId(), Title: s.GetTitle(), Required: s.GetRequired(), Condition: s.GetCondition()}
 			switch k := s.GetKind().(type) {

@@ -175,6 +175,9 @@ func Rule(r *domain.Rule) *workflowv1.Rule {
 	for _, a := range r.Actions {
 		p.Actions = append(p.Actions, Action(a))
 	}
+	if r.Process != uuid.Nil {
+		p.ProcessDefinition = domain.ProcessDefinitionName(r.Process)
+	}
 	return p
 }
 

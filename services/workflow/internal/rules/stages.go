@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -61,4 +62,34 @@ func PipelineOf(m proto.Message) string {
 		return o.GetPipeline()
 	}
 	return ""
+}
+
+// stageEvents are the events that say a record entered a status.
+var stageEvents = map[domain.RecordType]map[string]string{
+	domain.RecordLead: {"QUALIFIED": "LeadQualified", "DISQUALIFIED": "LeadDisqualified"},
+	domain.RecordOrder: {"DRAFT": "OrderCreated", "CONFIRMED": "OrderConfirmed", "FULFILLED": "OrderFulfilled",
+		"CLOSED": "OrderClosed", "CANCELLED": "OrderCancelled"},
+	domain.RecordContract: {"DRAFT": "ContractCreated", "ACTIVE": "ContractActivated", "RENEWED": "ContractRenewed",
+		"NON_RENEWING": "ContractNoticeGiven", "EXPIRED": "ContractExpired", "CANCELLED": "ContractCancelled"},
+}
+
+// StageEntry is the trigger of a stage's entry actions: the event that
+// says a record entered the stage and the condition that picks the stage
+// (and pipeline) out of it; false when no event says so (an order put on
+// hold, a lead merged).
+func StageEntry(t domain.RecordType, stage, pipeline string) (eventType, condition string, ok bool) {
+	switch t {
+	case domain.RecordOpportunity:
+		return eventsPackage + "OpportunityStageChanged", fmt.Sprintf("event.to_stage == %q && record.pipeline == %q", stage, pipeline), true
+	case domain.RecordLead:
+		switch stage {
+		case "NEW", "CONTACTED", "NURTURING":
+			return eventsPackage + "LeadStatusChanged", "event.status == Status.STATUS_" + stage, true
+		}
+	}
+	ev, ok := stageEvents[t][stage]
+	if !ok {
+		return "", "", false
+	}
+	return eventsPackage + ev, "", true
 }

@@ -284,7 +284,12 @@ type ProcessStage struct {
 	// pipeline (`proposal`).
 	Stage string `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
 	// Up to 20.
-	Steps         []*ProcessStep `protobuf:"bytes,2,rep,name=steps,proto3" json:"steps,omitempty"`
+	Steps []*ProcessStep `protobuf:"bytes,2,rep,name=steps,proto3" json:"steps,omitempty"`
+	// What happens when a record on this version enters the stage, as rule
+	// actions (e.g. entering won creates the onboarding tasks); up to 10.
+	// They run as rules the definition owns (Rule.process_definition), one
+	// per stage and version.
+	EntryActions  []*RuleAction `protobuf:"bytes,3,rep,name=entry_actions,json=entryActions,proto3" json:"entry_actions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -329,6 +334,13 @@ func (x *ProcessStage) GetStage() string {
 func (x *ProcessStage) GetSteps() []*ProcessStep {
 	if x != nil {
 		return x.Steps
+	}
+	return nil
+}
+
+func (x *ProcessStage) GetEntryActions() []*RuleAction {
+	if x != nil {
+		return x.EntryActions
 	}
 	return nil
 }
@@ -883,10 +895,12 @@ const file_crm_workflow_v1_process_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x1b\n" +
 	"\x04etag\x18\v \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag:v\xeaAs\n" +
-	"!crm.example.com/ProcessDefinition\x12'processDefinitions/{process_definition}*\x12processDefinitions2\x11processDefinition\"k\n" +
+	"!crm.example.com/ProcessDefinition\x12'processDefinitions/{process_definition}*\x12processDefinitions2\x11processDefinition\"\xb7\x01\n" +
 	"\fProcessStage\x12\x1d\n" +
 	"\x05stage\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x05stage\x12<\n" +
-	"\x05steps\x18\x02 \x03(\v2\x1c.crm.workflow.v1.ProcessStepB\b\xbaH\x05\x92\x01\x02\x10\x14R\x05steps\"\xba\x02\n" +
+	"\x05steps\x18\x02 \x03(\v2\x1c.crm.workflow.v1.ProcessStepB\b\xbaH\x05\x92\x01\x02\x10\x14R\x05steps\x12J\n" +
+	"\rentry_actions\x18\x03 \x03(\v2\x1b.crm.workflow.v1.RuleActionB\b\xbaH\x05\x92\x01\x02\x10\n" +
+	"R\fentryActions\"\xba\x02\n" +
 	"\vProcessStep\x12-\n" +
 	"\x02id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$R\x02id\x12\x1e\n" +
 	"\x05title\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x05title\x12\x1a\n" +
@@ -970,7 +984,8 @@ var file_crm_workflow_v1_process_proto_goTypes = []any{
 	(*MissingStep)(nil),           // 8: crm.workflow.v1.MissingStep
 	(*ProcessException)(nil),      // 9: crm.workflow.v1.ProcessException
 	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(ActivityType)(0),             // 11: crm.workflow.v1.ActivityType
+	(*RuleAction)(nil),            // 11: crm.workflow.v1.RuleAction
+	(ActivityType)(0),             // 12: crm.workflow.v1.ActivityType
 }
 var file_crm_workflow_v1_process_proto_depIdxs = []int32{
 	0,  // 0: crm.workflow.v1.ProcessDefinition.record_type:type_name -> crm.workflow.v1.ProcessRecordType
@@ -979,18 +994,19 @@ var file_crm_workflow_v1_process_proto_depIdxs = []int32{
 	10, // 3: crm.workflow.v1.ProcessDefinition.create_time:type_name -> google.protobuf.Timestamp
 	10, // 4: crm.workflow.v1.ProcessDefinition.update_time:type_name -> google.protobuf.Timestamp
 	4,  // 5: crm.workflow.v1.ProcessStage.steps:type_name -> crm.workflow.v1.ProcessStep
-	11, // 6: crm.workflow.v1.ProcessStep.activity:type_name -> crm.workflow.v1.ActivityType
-	5,  // 7: crm.workflow.v1.ProcessStep.checklist:type_name -> crm.workflow.v1.ChecklistItem
-	7,  // 8: crm.workflow.v1.ProcessInstance.steps:type_name -> crm.workflow.v1.StepState
-	10, // 9: crm.workflow.v1.ProcessInstance.create_time:type_name -> google.protobuf.Timestamp
-	10, // 10: crm.workflow.v1.ProcessInstance.update_time:type_name -> google.protobuf.Timestamp
-	10, // 11: crm.workflow.v1.ProcessException.time:type_name -> google.protobuf.Timestamp
-	8,  // 12: crm.workflow.v1.ProcessException.missing:type_name -> crm.workflow.v1.MissingStep
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 6: crm.workflow.v1.ProcessStage.entry_actions:type_name -> crm.workflow.v1.RuleAction
+	12, // 7: crm.workflow.v1.ProcessStep.activity:type_name -> crm.workflow.v1.ActivityType
+	5,  // 8: crm.workflow.v1.ProcessStep.checklist:type_name -> crm.workflow.v1.ChecklistItem
+	7,  // 9: crm.workflow.v1.ProcessInstance.steps:type_name -> crm.workflow.v1.StepState
+	10, // 10: crm.workflow.v1.ProcessInstance.create_time:type_name -> google.protobuf.Timestamp
+	10, // 11: crm.workflow.v1.ProcessInstance.update_time:type_name -> google.protobuf.Timestamp
+	10, // 12: crm.workflow.v1.ProcessException.time:type_name -> google.protobuf.Timestamp
+	8,  // 13: crm.workflow.v1.ProcessException.missing:type_name -> crm.workflow.v1.MissingStep
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_crm_workflow_v1_process_proto_init() }

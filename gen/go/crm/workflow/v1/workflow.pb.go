@@ -616,14 +616,18 @@ type Rule struct {
 	// Increases with every change; runs record the version they ran.
 	Version int64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
 	// Seeded with the service (editable).
-	Seeded        bool                   `protobuf:"varint,9,opt,name=seeded,proto3" json:"seeded,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	CreatedBy     string                 `protobuf:"bytes,11,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	UpdatedBy     string                 `protobuf:"bytes,13,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
-	Etag          string                 `protobuf:"bytes,14,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Seeded     bool                   `protobuf:"varint,9,opt,name=seeded,proto3" json:"seeded,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreatedBy  string                 `protobuf:"bytes,11,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdatedBy  string                 `protobuf:"bytes,13,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	Etag       string                 `protobuf:"bytes,14,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The process definition whose stage entry actions the rule runs
+	// (`processDefinitions/{id}`); such a rule changes only with its
+	// definition.
+	ProcessDefinition string `protobuf:"bytes,15,opt,name=process_definition,json=processDefinition,proto3" json:"process_definition,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Rule) Reset() {
@@ -750,6 +754,13 @@ func (x *Rule) GetUpdatedBy() string {
 func (x *Rule) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *Rule) GetProcessDefinition() string {
+	if x != nil {
+		return x.ProcessDefinition
 	}
 	return ""
 }
@@ -1669,7 +1680,7 @@ const file_crm_workflow_v1_workflow_proto_rawDesc = "" +
 	"updated_by\x18\x1a \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
 	"\x04etag\x18\x1b \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag:J\xeaAG\n" +
 	"\x18crm.example.com/Activity\x12\x15activities/{activity}*\n" +
-	"activities2\bactivity\"\x96\x05\n" +
+	"activities2\bactivity\"\xca\x05\n" +
 	"\x04Rule\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12*\n" +
@@ -1690,7 +1701,8 @@ const file_crm_workflow_v1_workflow_proto_rawDesc = "" +
 	"updateTime\x12\"\n" +
 	"\n" +
 	"updated_by\x18\r \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
-	"\x04etag\x18\x0e \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag:4\xeaA1\n" +
+	"\x04etag\x18\x0e \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x122\n" +
+	"\x12process_definition\x18\x0f \x01(\tB\x03\xe0A\x03R\x11processDefinition:4\xeaA1\n" +
 	"\x14crm.example.com/Rule\x12\frules/{rule}*\x05rules2\x04rule\"\x89\x01\n" +
 	"\vRuleTrigger\x127\n" +
 	"\x06events\x18\x01 \x01(\v2\x1d.crm.workflow.v1.EventTriggerH\x00R\x06events\x122\n" +

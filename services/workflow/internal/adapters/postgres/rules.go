@@ -23,7 +23,8 @@ import (
 
 var (
 	ruleList = []string{"id", "display_name", "description", "enabled", "event_types", "time_record_type", "time_field", "time_offset_us",
-		"time_yearly", "condition", "actions", "seeded", "deleted", "created_at", "created_by", "updated_at", "updated_by", "version"}
+		"time_yearly", "condition", "actions", "seeded", "deleted", "created_at", "created_by", "updated_at", "updated_by", "version",
+		"process_definition", "process_version"}
 	ruleColumns = strings.Join(ruleList, ", ")
 )
 
@@ -39,8 +40,38 @@ func ruleArgs(r *domain.Rule) []any {
 	if types == nil {
 		types = []string{}
 	}
+	var process *uuid.UUID
+	if r.Process != uuid.Nil {
+		process = &r.Process
+	}
 	return []any{r.ID, r.DisplayName, r.Description, r.Enabled, types, rt, field, offset, yearly, r.Condition, actions, r.Seeded,
-		r.Deleted, r.CreatedAt, r.CreatedBy, r.UpdatedAt, r.UpdatedBy, r.Version}
+		r.Deleted, r.CreatedAt, r.CreatedBy, r.UpdatedAt, r.UpdatedBy, r.Version, process, r.ProcessVersion}
+}
+
+// SetProcessRulesEnabled enables or disables every rule a definition made
+// (it was activated or deactivated).
+func (r *Repo) SetProcessRulesEnabled(ctx context.Context, process uuid.UUID, enabled bool) error {
+	_, err := pg.Q(ctx, r.pool).Exec(ctx, `UPDATE rules SET enabled = $2 WHERE process_definition = $1 AND enabled <> $2 AND NOT deleted`, process, enabled)
+	return err
+}
+
+// ProcessInstanceVersions are the definition and version of the records'
+// instances (records without one are left out).
+func (r *Repo) ProcessInstanceVersions(ctx context.Context, records []string) (map[string]domain.ProcessInstance, error) {
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT record, definition, version FROM process_instances WHERE record = ANY($1)`, records)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]domain.ProcessInstance{}
+	for rows.Next() {
+		var in domain.ProcessInstance
+		if err := rows.Scan(&in.Record, &in.Definition, &in.Version); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[in.Record] = in
+	}
+	return out, rows.Err()
 }
 
 func scanRule(row pgx.Row) (*domain.Rule, error) {
@@ -49,10 +80,14 @@ func scanRule(row pgx.Row) (*domain.Rule, error) {
 	var offset int64
 	var yearly bool
 	var actions []byte
+	var process *uuid.UUID
 	err := row.Scan(&r.ID, &r.DisplayName, &r.Description, &r.Enabled, &r.EventTypes, &rt, &field, &offset, &yearly, &r.Condition,
-		&actions, &r.Seeded, &r.Deleted, &r.CreatedAt, &r.CreatedBy, &r.UpdatedAt, &r.UpdatedBy, &r.Version)
+		&actions, &r.Seeded, &r.Deleted, &r.CreatedAt, &r.CreatedBy, &r.UpdatedAt, &r.UpdatedBy, &r.Version, &process, &r.ProcessVersion)
 	if err != nil {
 		return nil, err
+	}
+	if process != nil {
+		r.Process = *process
 	}
 	if rt != "" {
 		r.Time = &domain.TimeTrigger{RecordType: domain.RecordType(rt), Field: field, Offset: time.Duration(offset) * time.Microsecond, Yearly: yearly}

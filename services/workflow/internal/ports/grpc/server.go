@@ -264,6 +264,7 @@ func (s *Server) ListRules(ctx context.Context, req *workflowv1.ListRulesRequest
 
 var ruleOutputOnly = map[string]bool{
 	"name": true, "etag": true, "version": true, "seeded": true, "create_time": true, "created_by": true, "update_time": true, "updated_by": true,
+	"process_definition": true,
 }
 
 func (s *Server) UpdateRule(ctx context.Context, req *workflowv1.UpdateRuleRequest) (_ *workflowv1.Rule, err error) {
