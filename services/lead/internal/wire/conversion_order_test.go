@@ -327,3 +327,29 @@ func TestQualifyWithABadOrderChangesNothing(t *testing.T) {
 		t.Fatalf("bad conversions changed data:\nbefore %s\nafter  %s", snap, after)
 	}
 }
+
+// The opportunity side's rejection fails the conversion too, with its
+// reason.
+func TestOpportunityServiceRejectionFailsTheConversion(t *testing.T) {
+	t.Parallel()
+	s := startNoAccounts(t)
+	opportunities := s.serviceStream(t, "opportunity")
+	ctx := testkit.As("alice")
+	l := s.create(t, &leadv1.Lead{LastName: "Refused", Company: "Refused Ltd"})
+	if _, err := s.client.QualifyLead(ctx, &leadv1.QualifyLeadRequest{Name: l.Name, AccountTarget: newAccount(),
+		Opportunity: &leadv1.NewOpportunity{DisplayName: "Deal"}}); err != nil {
+		t.Fatal(err)
+	}
+	attempt := s.qualifiedEvents(t, 2)[id(l.Name)].GetMeta().GetEventId()
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	opportunities.publish(t, &eventsv1.LeadConversionRejected{
+		Meta: meta(at), LeadId: id(l.Name), QualifiedEventId: attempt,
+		Reason: "INVALID_OPPORTUNITY", Message: "the converted opportunity is not valid",
+	})
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		return s.lead(t, l.Name).GetConversion().GetState() == leadv1.ConversionState_CONVERSION_STATE_FAILED
+	}, "conversion failed")
+	if c := s.lead(t, l.Name).GetConversion(); c.FailureReason != "INVALID_OPPORTUNITY" {
+		t.Fatalf("failed = %v", c)
+	}
+}

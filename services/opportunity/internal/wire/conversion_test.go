@@ -114,3 +114,25 @@ func TestMalformedConversionIsDeadLettered(t *testing.T) {
 		t.Fatalf("opportunities = %v", list.Opportunities)
 	}
 }
+
+// A conversion whose opportunity the service cannot open is dead-lettered
+// and reported to the lead service (LeadConversionRejected on the
+// opportunity stream, with the reason), so the lead's conversion ends
+// FAILED instead of PENDING for ever.
+func TestRejectedConversionIsReportedToTheLead(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	bad := conversion(uuid.NewString())
+	bad.Opportunity.ExpectedCloseDate = &date.Date{Year: 2027, Month: 2, Day: 30}
+	eventID := uuid.NewString()
+	s.qualify(t, eventID, bad)
+	evs := s.published(t, 1)
+	r, ok := evs[0].(*eventsv1.LeadConversionRejected)
+	if !ok || r.LeadId != bad.LeadId || r.QualifiedEventId != eventID || r.Reason != "INVALID_OPPORTUNITY" || r.Message == "" {
+		t.Fatalf("events = %v", evs)
+	}
+	list, _ := s.client.ListOpportunities(testkit.As("x"), &opportunityv1.ListOpportunitiesRequest{})
+	if len(list.GetOpportunities()) != 0 {
+		t.Fatalf("opportunities = %v", list.Opportunities)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/config"
+	"github.com/crmsuite/crm/platform/conversion"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/idempotency"
 	"github.com/crmsuite/crm/platform/inbox"
@@ -106,6 +107,9 @@ func Spec(opts ...Option) service.Spec {
 				Stream:   events.StreamName(ns, "lead"),
 				Subjects: []string{events.Subject(ns, "lead", &eventsv1.LeadQualified{})},
 				Handler:  conv.Handle,
+				// What the opportunity side cannot apply fails the
+				// conversion with the reason instead of leaving it PENDING.
+				OnDeadLetter: conversion.RejectionHook(rt.Pool, rt.Outbox, "opportunity-lead-conversion-rejected"),
 			}, {
 				Name:         eventport.RenewalsConsumer,
 				Stream:       events.StreamName(ns, "order"),

@@ -26,7 +26,7 @@ const Actor = "service:conversion"
 // ConversionConsumers return the durable consumers that settle
 // conversions: one on the account service's stream (ContactCreated,
 // ContactLinked, LeadConversionRejected), one on the opportunity
-// service's (OpportunityCreated), one on the order service's
+// service's (OpportunityCreated, LeadConversionRejected), one on the order service's
 // (OrderCreated, LeadConversionRejected), in namespace ns.
 func ConversionConsumers(ns string, svc *app.Service) []*inbox.Consumer {
 	h := func(ctx context.Context, m inbox.Message) error { return handle(ctx, svc, m) }
@@ -40,10 +40,13 @@ func ConversionConsumers(ns string, svc *app.Service) []*inbox.Consumer {
 		},
 		Handler: h,
 	}, {
-		Name:     "lead-conversion-opportunity",
-		Stream:   events.StreamName(ns, "opportunity"),
-		Subjects: []string{events.Subject(ns, "opportunity", &eventsv1.OpportunityCreated{})},
-		Handler:  h,
+		Name:   "lead-conversion-opportunity",
+		Stream: events.StreamName(ns, "opportunity"),
+		Subjects: []string{
+			events.Subject(ns, "opportunity", &eventsv1.OpportunityCreated{}),
+			events.Subject(ns, "opportunity", &eventsv1.LeadConversionRejected{}),
+		},
+		Handler: h,
 	}, {
 		Name:   "lead-conversion-order",
 		Stream: events.StreamName(ns, "order"),
