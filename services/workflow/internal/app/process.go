@@ -157,7 +157,7 @@ func (s *Service) entryRules(ctx context.Context, d *domain.ProcessDefinition) e
 		}
 		r := domain.Rule{
 			ID:          uuid.NewSHA1(d.ID, fmt.Appendf(nil, "%d/%s", d.Version, st.Stage)),
-			DisplayName: fmt.Sprintf("%s v%d: entering %s", d.DisplayName, d.Version, st.Stage),
+			DisplayName: truncate(fmt.Sprintf("%s v%d: entering %s", d.DisplayName, d.Version, st.Stage), 200),
 			Description: "The entry actions of a stage of " + domain.ProcessDefinitionName(d.ID) + ".",
 			Enabled:     d.Active, EventTypes: []string{event}, Condition: cond, Actions: st.EntryActions,
 			Process: d.ID, ProcessVersion: d.Version, Version: 1,
@@ -608,4 +608,12 @@ func (s *Service) ListProcessExceptions(ctx context.Context, record string, page
 		return nil, "", err
 	}
 	return s.processes.Store.ListProcessExceptions(ctx, record, pageSize, pageToken)
+}
+
+// truncate cuts s to at most n runes.
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }
