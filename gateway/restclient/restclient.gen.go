@@ -1419,7 +1419,8 @@ type CrmLeadV1Conversion struct {
 	FailureMessage *string    `json:"failureMessage,omitempty"`
 
 	// FailureReason Why it failed: an UPPER_SNAKE code and an explanation.
-	FailureReason *string `json:"failureReason,omitempty"`
+	FailureReason *string    `json:"failureReason,omitempty"`
+	LastRetryTime *time.Time `json:"lastRetryTime,omitempty"`
 
 	// Opportunity `opportunities/{opportunity}`, if the conversion opens one.
 	Opportunity *string `json:"opportunity,omitempty"`
@@ -1431,9 +1432,13 @@ type CrmLeadV1Conversion struct {
 	Order *string `json:"order,omitempty"`
 
 	// OrderCompleteTime When the order service had made the order.
-	OrderCompleteTime *time.Time                `json:"orderCompleteTime,omitempty"`
-	QualifiedBy       *string                   `json:"qualifiedBy,omitempty"`
-	State             *CrmLeadV1ConversionState `json:"state,omitempty"`
+	OrderCompleteTime *time.Time `json:"orderCompleteTime,omitempty"`
+	QualifiedBy       *string    `json:"qualifiedBy,omitempty"`
+
+	// RetryCount How often a manager sent the conversion again (RetryConversion), and
+	// when last.
+	RetryCount *int32                    `json:"retryCount,omitempty"`
+	State      *CrmLeadV1ConversionState `json:"state,omitempty"`
 }
 
 // CrmLeadV1ConversionRate How many of the leads with a key were qualified, of those closed.
@@ -1719,6 +1724,12 @@ type CrmLeadV1ListLeadsResponse struct {
 
 	// NextPageToken Empty on the last page.
 	NextPageToken *string `json:"nextPageToken,omitempty"`
+}
+
+// CrmLeadV1ListStuckConversionsResponse defines model for crm.lead.v1.ListStuckConversionsResponse.
+type CrmLeadV1ListStuckConversionsResponse struct {
+	Leads         *[]CrmLeadV1Lead `json:"leads,omitempty"`
+	NextPageToken *string          `json:"nextPageToken,omitempty"`
 }
 
 // CrmLeadV1ListWebFormsResponse defines model for crm.lead.v1.ListWebFormsResponse.
@@ -3854,6 +3865,11 @@ type LeadServiceReactivateLeadJSONBody struct {
 	RequestId             *string `json:"requestId,omitempty"`
 }
 
+// LeadServiceRetryConversionJSONBody defines parameters for LeadServiceRetryConversion.
+type LeadServiceRetryConversionJSONBody struct {
+	RequestId *string `json:"requestId,omitempty"`
+}
+
 // LeadServiceImportCsvParams defines parameters for LeadServiceImportCsv.
 type LeadServiceImportCsvParams struct {
 	// RequestId Idempotency key of the whole import (a UUID).
@@ -3901,6 +3917,15 @@ type LeadServiceGetLeadStatisticsParams struct {
 
 	// Owner Only leads of this owner; empty means all owners.
 	Owner *string `form:"owner,omitempty" json:"owner,omitempty"`
+}
+
+// LeadServiceListStuckConversionsParams defines parameters for LeadServiceListStuckConversions.
+type LeadServiceListStuckConversionsParams struct {
+	// OlderThan How long a conversion has been PENDING at least; default the
+	// service's STUCK_CONVERSION_AFTER.
+	OlderThan *string `form:"olderThan,omitempty" json:"olderThan,omitempty"`
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
 // OpportunityServiceUpdateLossReasonsJSONBody defines parameters for OpportunityServiceUpdateLossReasons.
@@ -4543,6 +4568,9 @@ type LeadServiceQualifyLeadJSONRequestBody LeadServiceQualifyLeadJSONBody
 
 // LeadServiceReactivateLeadJSONRequestBody defines body for LeadServiceReactivateLead for application/json ContentType.
 type LeadServiceReactivateLeadJSONRequestBody LeadServiceReactivateLeadJSONBody
+
+// LeadServiceRetryConversionJSONRequestBody defines body for LeadServiceRetryConversion for application/json ContentType.
+type LeadServiceRetryConversionJSONRequestBody LeadServiceRetryConversionJSONBody
 
 // OpportunityServiceUpdateLossReasonsJSONRequestBody defines body for OpportunityServiceUpdateLossReasons for application/json ContentType.
 type OpportunityServiceUpdateLossReasonsJSONRequestBody OpportunityServiceUpdateLossReasonsJSONBody
@@ -6608,6 +6636,32 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/leads/{lead}:reactivate (the `LeadServiceReactivateLead` operationId).
 	LeadServiceReactivateLead(ctx context.Context, lead string, body LeadServiceReactivateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// LeadServiceRetryConversionWithBody Sends a PENDING conversion to the other services again: the same LeadQualified (the same event id and record ids), so a service that applied it skips it and one that did not applies it; nothing is made twice
+	//
+	// Sends a PENDING conversion to the other services again: the same
+	// LeadQualified (the same event id and record ids), so a service that
+	// applied it skips it and one that did not applies it; nothing is made
+	// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+	// conversion that is complete or failed (qualify a failed one again).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/leads/{lead}:retryConversion (the `LeadServiceRetryConversion` operationId).
+	LeadServiceRetryConversionWithBody(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LeadServiceRetryConversion Sends a PENDING conversion to the other services again: the same LeadQualified (the same event id and record ids), so a service that applied it skips it and one that did not applies it; nothing is made twice
+	//
+	// Sends a PENDING conversion to the other services again: the same
+	// LeadQualified (the same event id and record ids), so a service that
+	// applied it skips it and one that did not applies it; nothing is made
+	// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+	// conversion that is complete or failed (qualify a failed one again).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/leads/{lead}:retryConversion (the `LeadServiceRetryConversion` operationId).
+	LeadServiceRetryConversion(ctx context.Context, lead string, body LeadServiceRetryConversionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LeadServiceImportCsvWithBody Imports leads from a CSV file
 	//
 	// Served by the gateway, which reads the file as it arrives and streams
@@ -6653,6 +6707,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/leads:statistics (the `LeadServiceGetLeadStatistics` operationId).
 	LeadServiceGetLeadStatistics(ctx context.Context, params *LeadServiceGetLeadStatisticsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LeadServiceListStuckConversions Conversions still PENDING a while after the lead was qualified (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5 minutes), oldest first: each lead's conversion says which services have applied it
+	//
+	// Conversions still PENDING a while after the lead was qualified
+	// (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5
+	// minutes), oldest first: each lead's conversion says which services
+	// have applied it. Managers. The gauge crm_lead_conversions_stuck counts
+	// them.
+	//
+	// Corresponds with GET /v1/leads:stuckConversions (the `LeadServiceListStuckConversions` operationId).
+	LeadServiceListStuckConversions(ctx context.Context, params *LeadServiceListStuckConversionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OpportunityServiceListLossReasons The reasons an opportunity can be lost for
 	//
@@ -9371,6 +9436,52 @@ func (c *Client) LeadServiceReactivateLead(ctx context.Context, lead string, bod
 	return c.Client.Do(req)
 }
 
+// LeadServiceRetryConversionWithBody Sends a PENDING conversion to the other services again: the same LeadQualified (the same event id and record ids), so a service that applied it skips it and one that did not applies it; nothing is made twice
+//
+// Sends a PENDING conversion to the other services again: the same
+// LeadQualified (the same event id and record ids), so a service that
+// applied it skips it and one that did not applies it; nothing is made
+// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+// conversion that is complete or failed (qualify a failed one again).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/leads/{lead}:retryConversion (the `LeadServiceRetryConversion` operationId).
+func (c *Client) LeadServiceRetryConversionWithBody(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLeadServiceRetryConversionRequestWithBody(c.Server, lead, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LeadServiceRetryConversion Sends a PENDING conversion to the other services again: the same LeadQualified (the same event id and record ids), so a service that applied it skips it and one that did not applies it; nothing is made twice
+//
+// Sends a PENDING conversion to the other services again: the same
+// LeadQualified (the same event id and record ids), so a service that
+// applied it skips it and one that did not applies it; nothing is made
+// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+// conversion that is complete or failed (qualify a failed one again).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/leads/{lead}:retryConversion (the `LeadServiceRetryConversion` operationId).
+func (c *Client) LeadServiceRetryConversion(ctx context.Context, lead string, body LeadServiceRetryConversionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLeadServiceRetryConversionRequest(c.Server, lead, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LeadServiceImportCsvWithBody Imports leads from a CSV file
 //
 // Served by the gateway, which reads the file as it arrives and streams
@@ -9437,6 +9548,27 @@ func (c *Client) LeadServiceListDuplicateGroups(ctx context.Context, params *Lea
 // Corresponds with GET /v1/leads:statistics (the `LeadServiceGetLeadStatistics` operationId).
 func (c *Client) LeadServiceGetLeadStatistics(ctx context.Context, params *LeadServiceGetLeadStatisticsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLeadServiceGetLeadStatisticsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LeadServiceListStuckConversions Conversions still PENDING a while after the lead was qualified (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5 minutes), oldest first: each lead's conversion says which services have applied it
+//
+// Conversions still PENDING a while after the lead was qualified
+// (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5
+// minutes), oldest first: each lead's conversion says which services
+// have applied it. Managers. The gauge crm_lead_conversions_stuck counts
+// them.
+//
+// Corresponds with GET /v1/leads:stuckConversions (the `LeadServiceListStuckConversions` operationId).
+func (c *Client) LeadServiceListStuckConversions(ctx context.Context, params *LeadServiceListStuckConversionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLeadServiceListStuckConversionsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -15717,6 +15849,53 @@ func NewLeadServiceReactivateLeadRequestWithBody(server string, lead string, con
 	return req, nil
 }
 
+// NewLeadServiceRetryConversionRequest calls the generic LeadServiceRetryConversion builder with application/json body
+func NewLeadServiceRetryConversionRequest(server string, lead string, body LeadServiceRetryConversionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewLeadServiceRetryConversionRequestWithBody(server, lead, "application/json", bodyReader)
+}
+
+// NewLeadServiceRetryConversionRequestWithBody constructs an http.Request for the LeadServiceRetryConversion method, with any body, and a specified content type
+func NewLeadServiceRetryConversionRequestWithBody(server string, lead string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "lead", lead, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads/%s:retryConversion", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewLeadServiceImportCsvRequestWithBody constructs an http.Request for the LeadServiceImportCsv method, with any body, and a specified content type
 func NewLeadServiceImportCsvRequestWithBody(server string, params *LeadServiceImportCsvParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -15978,6 +16157,84 @@ func NewLeadServiceGetLeadStatisticsRequest(server string, params *LeadServiceGe
 		if params.Owner != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "owner", *params.Owner, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLeadServiceListStuckConversionsRequest constructs an http.Request for the LeadServiceListStuckConversions method
+func NewLeadServiceListStuckConversionsRequest(server string, params *LeadServiceListStuckConversionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads:stuckConversions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.OlderThan != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "olderThan", *params.OlderThan, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -21229,6 +21486,32 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/leads/{lead}:reactivate (the `LeadServiceReactivateLead` operationId).
 	LeadServiceReactivateLeadWithResponse(ctx context.Context, lead string, body LeadServiceReactivateLeadJSONRequestBody, reqEditors ...RequestEditorFn) (*LeadServiceReactivateLeadResponse, error)
 
+	// LeadServiceRetryConversionWithBodyWithResponse Sends a PENDING conversion to the other services again: the same LeadQualified (the same event id and record ids), so a service that applied it skips it and one that did not applies it; nothing is made twice
+	//
+	// Sends a PENDING conversion to the other services again: the same
+	// LeadQualified (the same event id and record ids), so a service that
+	// applied it skips it and one that did not applies it; nothing is made
+	// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+	// conversion that is complete or failed (qualify a failed one again).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/leads/{lead}:retryConversion (the `LeadServiceRetryConversion` operationId).
+	LeadServiceRetryConversionWithBodyWithResponse(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LeadServiceRetryConversionResponse, error)
+
+	// LeadServiceRetryConversionWithResponse Sends a PENDING conversion to the other services again: the same LeadQualified (the same event id and record ids), so a service that applied it skips it and one that did not applies it; nothing is made twice
+	//
+	// Sends a PENDING conversion to the other services again: the same
+	// LeadQualified (the same event id and record ids), so a service that
+	// applied it skips it and one that did not applies it; nothing is made
+	// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+	// conversion that is complete or failed (qualify a failed one again).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/leads/{lead}:retryConversion (the `LeadServiceRetryConversion` operationId).
+	LeadServiceRetryConversionWithResponse(ctx context.Context, lead string, body LeadServiceRetryConversionJSONRequestBody, reqEditors ...RequestEditorFn) (*LeadServiceRetryConversionResponse, error)
+
 	// LeadServiceImportCsvWithBodyWithResponse Imports leads from a CSV file
 	//
 	// Served by the gateway, which reads the file as it arrives and streams
@@ -21278,6 +21561,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/leads:statistics (the `LeadServiceGetLeadStatistics` operationId).
 	LeadServiceGetLeadStatisticsWithResponse(ctx context.Context, params *LeadServiceGetLeadStatisticsParams, reqEditors ...RequestEditorFn) (*LeadServiceGetLeadStatisticsResponse, error)
+
+	// LeadServiceListStuckConversionsWithResponse Conversions still PENDING a while after the lead was qualified (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5 minutes), oldest first: each lead's conversion says which services have applied it
+	//
+	// Conversions still PENDING a while after the lead was qualified
+	// (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5
+	// minutes), oldest first: each lead's conversion says which services
+	// have applied it. Managers. The gauge crm_lead_conversions_stuck counts
+	// them.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/leads:stuckConversions (the `LeadServiceListStuckConversions` operationId).
+	LeadServiceListStuckConversionsWithResponse(ctx context.Context, params *LeadServiceListStuckConversionsParams, reqEditors ...RequestEditorFn) (*LeadServiceListStuckConversionsResponse, error)
 
 	// OpportunityServiceListLossReasonsWithResponse The reasons an opportunity can be lost for
 	//
@@ -28889,6 +29185,110 @@ func (r LeadServiceReactivateLeadResponse) ContentType() string {
 	return ""
 }
 
+// LeadServiceRetryConversionResponse429Headers the declared response headers of an HTTP 429 response for LeadServiceRetryConversion
+type LeadServiceRetryConversionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type LeadServiceRetryConversionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmLeadV1Lead
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LeadServiceRetryConversionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LeadServiceRetryConversionResponse) GetJSON200() *CrmLeadV1Lead {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r LeadServiceRetryConversionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r LeadServiceRetryConversionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r LeadServiceRetryConversionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r LeadServiceRetryConversionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r LeadServiceRetryConversionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r LeadServiceRetryConversionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r LeadServiceRetryConversionResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r LeadServiceRetryConversionResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r LeadServiceRetryConversionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LeadServiceRetryConversionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LeadServiceRetryConversionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LeadServiceRetryConversionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LeadServiceImportCsvResponse429Headers the declared response headers of an HTTP 429 response for LeadServiceImportCsv
 type LeadServiceImportCsvResponse429Headers struct {
 	RetryAfter *int
@@ -29139,6 +29539,89 @@ func (r LeadServiceGetLeadStatisticsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r LeadServiceGetLeadStatisticsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LeadServiceListStuckConversionsResponse429Headers the declared response headers of an HTTP 429 response for LeadServiceListStuckConversions
+type LeadServiceListStuckConversionsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type LeadServiceListStuckConversionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmLeadV1ListStuckConversionsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LeadServiceListStuckConversionsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LeadServiceListStuckConversionsResponse) GetJSON200() *CrmLeadV1ListStuckConversionsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r LeadServiceListStuckConversionsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r LeadServiceListStuckConversionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r LeadServiceListStuckConversionsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r LeadServiceListStuckConversionsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r LeadServiceListStuckConversionsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r LeadServiceListStuckConversionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LeadServiceListStuckConversionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LeadServiceListStuckConversionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LeadServiceListStuckConversionsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -37056,6 +37539,44 @@ func (c *ClientWithResponses) LeadServiceReactivateLeadWithResponse(ctx context.
 	return ParseLeadServiceReactivateLeadResponse(rsp)
 }
 
+// LeadServiceRetryConversionWithBodyWithResponse Sends a PENDING conversion to the other services again: the same LeadQualified (the same event id and record ids), so a service that applied it skips it and one that did not applies it; nothing is made twice
+//
+// Sends a PENDING conversion to the other services again: the same
+// LeadQualified (the same event id and record ids), so a service that
+// applied it skips it and one that did not applies it; nothing is made
+// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+// conversion that is complete or failed (qualify a failed one again).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/leads/{lead}:retryConversion (the `LeadServiceRetryConversion` operationId).
+func (c *ClientWithResponses) LeadServiceRetryConversionWithBodyWithResponse(ctx context.Context, lead string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LeadServiceRetryConversionResponse, error) {
+	rsp, err := c.LeadServiceRetryConversionWithBody(ctx, lead, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLeadServiceRetryConversionResponse(rsp)
+}
+
+// LeadServiceRetryConversionWithResponse Sends a PENDING conversion to the other services again: the same LeadQualified (the same event id and record ids), so a service that applied it skips it and one that did not applies it; nothing is made twice
+//
+// Sends a PENDING conversion to the other services again: the same
+// LeadQualified (the same event id and record ids), so a service that
+// applied it skips it and one that did not applies it; nothing is made
+// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+// conversion that is complete or failed (qualify a failed one again).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/leads/{lead}:retryConversion (the `LeadServiceRetryConversion` operationId).
+func (c *ClientWithResponses) LeadServiceRetryConversionWithResponse(ctx context.Context, lead string, body LeadServiceRetryConversionJSONRequestBody, reqEditors ...RequestEditorFn) (*LeadServiceRetryConversionResponse, error) {
+	rsp, err := c.LeadServiceRetryConversion(ctx, lead, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLeadServiceRetryConversionResponse(rsp)
+}
+
 // LeadServiceImportCsvWithBodyWithResponse Imports leads from a CSV file
 //
 // Served by the gateway, which reads the file as it arrives and streams
@@ -37122,6 +37643,25 @@ func (c *ClientWithResponses) LeadServiceGetLeadStatisticsWithResponse(ctx conte
 		return nil, err
 	}
 	return ParseLeadServiceGetLeadStatisticsResponse(rsp)
+}
+
+// LeadServiceListStuckConversionsWithResponse Conversions still PENDING a while after the lead was qualified (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5 minutes), oldest first: each lead's conversion says which services have applied it
+//
+// Conversions still PENDING a while after the lead was qualified
+// (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5
+// minutes), oldest first: each lead's conversion says which services
+// have applied it. Managers. The gauge crm_lead_conversions_stuck counts
+// them.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/leads:stuckConversions (the `LeadServiceListStuckConversions` operationId).
+func (c *ClientWithResponses) LeadServiceListStuckConversionsWithResponse(ctx context.Context, params *LeadServiceListStuckConversionsParams, reqEditors ...RequestEditorFn) (*LeadServiceListStuckConversionsResponse, error) {
+	rsp, err := c.LeadServiceListStuckConversions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLeadServiceListStuckConversionsResponse(rsp)
 }
 
 // OpportunityServiceListLossReasonsWithResponse The reasons an opportunity can be lost for
@@ -44712,6 +45252,101 @@ func ParseLeadServiceReactivateLeadResponse(rsp *http.Response) (*LeadServiceRea
 	return response, nil
 }
 
+// ParseLeadServiceRetryConversionResponse parses an HTTP response from a LeadServiceRetryConversionWithResponse call
+func ParseLeadServiceRetryConversionResponse(rsp *http.Response) (*LeadServiceRetryConversionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LeadServiceRetryConversionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmLeadV1Lead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LeadServiceRetryConversionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseLeadServiceImportCsvResponse parses an HTTP response from a LeadServiceImportCsvWithResponse call
 func ParseLeadServiceImportCsvResponse(rsp *http.Response) (*LeadServiceImportCsvResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -44928,6 +45563,80 @@ func ParseLeadServiceGetLeadStatisticsResponse(rsp *http.Response) (*LeadService
 	switch {
 	case rsp.StatusCode == 429:
 		var headers LeadServiceGetLeadStatisticsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLeadServiceListStuckConversionsResponse parses an HTTP response from a LeadServiceListStuckConversionsWithResponse call
+func ParseLeadServiceListStuckConversionsResponse(rsp *http.Response) (*LeadServiceListStuckConversionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LeadServiceListStuckConversionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmLeadV1ListStuckConversionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LeadServiceListStuckConversionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -28,6 +28,9 @@ const (
 	// HeaderAggregate is the id of the record the event is about;
 	// consumers keep the order of one aggregate's events.
 	HeaderAggregate = "Crm-Aggregate-Id"
+	// HeaderEventID is the event's id on a resend (outbox.Resend), whose
+	// Nats-Msg-Id is new so JetStream takes it: consumers dedupe by it.
+	HeaderEventID = "Crm-Event-Id"
 )
 
 // NewMeta returns the envelope for an event caused by the request in ctx.

@@ -406,8 +406,12 @@ func (c *Consumer) processBatch(ctx context.Context, msgs []jetstream.Msg) {
 
 // MessageOf is the handler's view of a delivered message.
 func MessageOf(msg jetstream.Msg) Message {
+	id := msg.Headers().Get(events.HeaderEventID) // a resend's event
+	if id == "" {
+		id = msg.Headers().Get(events.HeaderMsgID)
+	}
 	m := Message{
-		EventID: msg.Headers().Get(events.HeaderMsgID),
+		EventID: id,
 		Subject: msg.Subject(),
 		Type:    msg.Headers().Get(events.HeaderType),
 		Data:    msg.Data(),

@@ -363,3 +363,52 @@ func TestDeadLetterStreamTakesTheReplicas(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A resend (outbox.Resend: a new Nats-Msg-Id, the event's own id in
+// Crm-Event-Id) gets past JetStream's duplicate window yet is the same
+// event to a consumer that applied it, and a new one to a consumer that
+// did not.
+func TestAResendIsTheSameEventToConsumers(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	id := uuid.NewString()
+	e.publish(t, id, "one")
+	resend := func() {
+		m := nats.NewMsg(e.ns + "crm.src.thing_happened")
+		m.Data = []byte("one")
+		m.Header.Set(events.HeaderMsgID, uuid.NewString())
+		m.Header.Set(events.HeaderEventID, id)
+		m.Header.Set(events.HeaderType, "test.ThingHappened")
+		if _, err := e.js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resend() // within the window: JetStream takes it all the same
+	stream, err := e.js.Stream(context.Background(), events.StreamName(e.ns, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := stream.Info(context.Background()); err != nil || info.State.Msgs != 2 {
+		t.Fatalf("the stream should hold the resend: %+v, %v", info.State, err)
+	}
+	var seen []string
+	var mu sync.Mutex
+	c := e.consumer(func(ctx context.Context, m inbox.Message) error {
+		mu.Lock()
+		seen = append(seen, m.EventID)
+		mu.Unlock()
+		return e.recordEffect(ctx, m)
+	})
+	run(t, c)
+	testkit.Eventually(t, 10*time.Second, func() bool { return len(e.effects(t)) >= 1 }, "effect applied")
+	resend()
+	time.Sleep(300 * time.Millisecond)
+	if got := e.effects(t); len(got) != 1 {
+		t.Fatalf("effects = %v, want one", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != id {
+		t.Fatalf("the handler saw %v, want the event %s once", seen, id)
+	}
+}

@@ -35,6 +35,20 @@ type Message struct {
 	Headers map[string]string
 }
 
+// Resend makes m a resend of its event under message id id: JetStream
+// takes it even within its duplicate window (a new Nats-Msg-Id), while
+// consumers see the event's own id (the Crm-Event-Id header) and skip it
+// if they applied it, so a resend makes nothing twice.
+func Resend(m Message, id uuid.UUID) Message {
+	h := make(map[string]string, len(m.Headers)+1)
+	for k, v := range m.Headers {
+		h[k] = v
+	}
+	h[events.HeaderEventID] = m.EventID.String()
+	m.Headers, m.EventID = h, id
+	return m
+}
+
 // Writer turns a service's event messages into outbox rows.
 type Writer struct {
 	// Service names the subject space: crm.<service>.*.

@@ -140,9 +140,11 @@ type DuplicateGroup struct {
 type Service struct {
 	repo      Repository
 	customers Customers
-	gate      Gate
-	snapshot  func(*domain.Lead) proto.Message
-	now       func() time.Time
+	gate       Gate
+	snapshot   func(*domain.Lead) proto.Message
+	stuck      StuckConversions
+	stuckAfter time.Duration
+	now        func() time.Time
 }
 
 // New returns the use cases over repo.

@@ -136,6 +136,10 @@ type Conversion struct {
 	// was asked for.
 	OrderDoneAt *time.Time `json:"order_done_at,omitempty"`
 	FailedAt    *time.Time `json:"failed_at,omitempty"`
+	// RetryCount and LastRetryAt: how often, and when last, a manager sent
+	// the conversion again.
+	RetryCount  int        `json:"retry_count,omitempty"`
+	LastRetryAt *time.Time `json:"last_retry_at,omitempty"`
 }
 
 // Qualify converts the lead: it becomes QUALIFIED, with a pending
@@ -310,6 +314,23 @@ func (l *Lead) conversionProgressed(actor string, now time.Time) []Event {
 	}
 	l.touch(actor, now)
 	return []Event{ConversionChanged{}}
+}
+
+// RetryConversion sends a PENDING conversion again (ConversionResent: the
+// same LeadQualified, as a resend the services that applied it skip).
+func (l *Lead) RetryConversion(actor string, now time.Time) ([]Event, error) {
+	c := l.Conversion
+	if c == nil || c.State != ConversionPending {
+		state := "not converted"
+		if c != nil {
+			state = string(c.State)
+		}
+		return nil, apperr.FailedPrecondition("CONVERSION_NOT_PENDING", "lead %s's conversion is %s: only a PENDING one is sent again (qualify a FAILED one again)", l.ID, state)
+	}
+	c.RetryCount++
+	c.LastRetryAt = &now
+	l.touch(actor, now)
+	return []Event{ConversionResent{Attempt: c.RetryCount}}, nil
 }
 
 // FailConversion records that the account or order service refused

@@ -31,6 +31,9 @@ type (
 	// ConversionChanged: a part of the conversion was applied, or it
 	// turned COMPLETE or FAILED.
 	ConversionChanged struct{}
+	// ConversionResent: a manager sent the PENDING conversion again; its
+	// LeadQualified goes out once more as resend number Attempt.
+	ConversionResent struct{ Attempt int }
 	// ActivityLogged carries an activity of the lead over to the workflow
 	// service (the activity export); nothing raises it any more.
 	ActivityLogged struct{ Activity Activity }
@@ -48,3 +51,4 @@ func (ActivityLogged) event()    {}
 func (Merged) event()            {}
 func (Qualified) event()         {}
 func (ConversionChanged) event() {}
+func (ConversionResent) event()  {}

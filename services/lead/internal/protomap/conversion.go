@@ -57,6 +57,10 @@ func conversion(c *domain.Conversion) *leadv1.Conversion {
 	if c.OrderDoneAt != nil {
 		p.OrderCompleteTime = timestamppb.New(*c.OrderDoneAt)
 	}
+	p.RetryCount = int32(c.RetryCount)
+	if c.LastRetryAt != nil {
+		p.LastRetryTime = timestamppb.New(*c.LastRetryAt)
+	}
 	return p
 }
 

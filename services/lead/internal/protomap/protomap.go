@@ -198,7 +198,7 @@ func Event(meta *eventsv1.EventMeta, l *domain.Lead, ev domain.Event) (proto.Mes
 			ev.MergedLeads = append(ev.MergedLeads, Lead(d))
 		}
 		return ev, nil
-	case domain.Qualified:
+	case domain.Qualified, domain.ConversionResent:
 		return leadQualified(meta, l)
 	case domain.ConversionChanged:
 		return &eventsv1.LeadUpdated{Meta: meta, LeadId: id, Lead: snap, ChangedFields: []string{"conversion"}}, nil

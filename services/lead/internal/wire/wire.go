@@ -3,8 +3,12 @@
 package wire
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/protobuf/proto"
 
 	"buf.build/go/protovalidate"
@@ -38,6 +42,7 @@ type settings struct {
 	accountTimeout time.Duration
 	workflowAddr   string
 	processTimeout time.Duration
+	stuckAfter     time.Duration
 }
 
 // WithImportLimits overrides the import batch size and row limit.
@@ -78,6 +83,7 @@ func Spec(opts ...Option) service.Spec {
 				accountTimeout: env.Duration("ACCOUNT_CALL_TIMEOUT", 2*time.Second),
 				workflowAddr:   env.String("WORKFLOW_GRPC_ADDR", "127.0.0.1:9105"),
 				processTimeout: env.Duration("PROCESS_CHECK_TIMEOUT", 2*time.Second),
+				stuckAfter:     env.Duration("STUCK_CONVERSION_AFTER", app.DefaultStuckAfter),
 			}
 			if err := env.Err(); err != nil {
 				return err
@@ -102,6 +108,8 @@ func Spec(opts ...Option) service.Spec {
 				WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
 					func(l *domain.Lead) proto.Message { return protomap.Lead(l) })
 			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "lead-process-gates", rt.Pool))
+			svc.WithStuckConversions(repo, set.stuckAfter)
+			rt.Go(func(ctx context.Context) error { return countStuckConversions(ctx, svc, rt.Logger) })
 			for _, c := range eventport.ConversionConsumers(rt.Config.EventsNamespace, svc) {
 				rt.Consume(c)
 			}
@@ -131,6 +139,8 @@ var Rules = map[string]authz.Rule{
 	leadv1.LeadService_FindDuplicates_FullMethodName:           authz.Allow(manager),
 	leadv1.LeadService_ListDuplicateGroups_FullMethodName:      authz.Allow(manager),
 	leadv1.LeadService_FindConversionCandidates_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
+	leadv1.LeadService_ListStuckConversions_FullMethodName:     authz.Allow(manager),
+	leadv1.LeadService_RetryConversion_FullMethodName:          authz.Allow(manager),
 	leadv1.LeadService_GetImportJob_FullMethodName:             authz.Allow(manager, sales).WithReach("sales: jobs it started"),
 	leadv1.LeadService_ListImportRejections_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: jobs it started"),
 	// The audit trail: as the lead's Get; sales only of leads they own,
@@ -162,3 +172,28 @@ var Rules = map[string]authz.Rule{
 }
 
 const manager, sales = authz.Manager, authz.Sales
+
+var stuckConversions = promauto.NewGauge(prometheus.GaugeOpts{
+	Name: "crm_lead_conversions_stuck",
+	Help: "Lead conversions PENDING for longer than STUCK_CONVERSION_AFTER (5m): a service has not applied its part (ListStuckConversions, RetryConversion).",
+})
+
+// countStuckConversions keeps crm_lead_conversions_stuck current, every
+// 30 seconds, until ctx ends. Every replica reports the same count.
+func countStuckConversions(ctx context.Context, svc *app.Service, log *slog.Logger) error {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		n, err := svc.CountStuckConversions(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "counting stuck conversions", "error", err)
+		} else if err == nil {
+			stuckConversions.Set(float64(n))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

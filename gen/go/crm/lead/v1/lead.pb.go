@@ -748,8 +748,12 @@ type Conversion struct {
 	Order string `protobuf:"bytes,13,opt,name=order,proto3" json:"order,omitempty"`
 	// When the order service had made the order.
 	OrderCompleteTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=order_complete_time,json=orderCompleteTime,proto3" json:"order_complete_time,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// How often a manager sent the conversion again (RetryConversion), and
+	// when last.
+	RetryCount    int32                  `protobuf:"varint,15,opt,name=retry_count,json=retryCount,proto3" json:"retry_count,omitempty"`
+	LastRetryTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_retry_time,json=lastRetryTime,proto3" json:"last_retry_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Conversion) Reset() {
@@ -876,6 +880,20 @@ func (x *Conversion) GetOrder() string {
 func (x *Conversion) GetOrderCompleteTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.OrderCompleteTime
+	}
+	return nil
+}
+
+func (x *Conversion) GetRetryCount() int32 {
+	if x != nil {
+		return x.RetryCount
+	}
+	return 0
+}
+
+func (x *Conversion) GetLastRetryTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRetryTime
 	}
 	return nil
 }
@@ -1202,7 +1220,7 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:4\xeaA1\n" +
-	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\x9a\x05\n" +
+	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\xff\x05\n" +
 	"\n" +
 	"Conversion\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12%\n" +
@@ -1219,7 +1237,10 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\tfail_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bfailTime\x12V\n" +
 	"\x19opportunity_complete_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x17opportunityCompleteTime\x12\x14\n" +
 	"\x05order\x18\r \x01(\tR\x05order\x12J\n" +
-	"\x13order_complete_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x11orderCompleteTime\"\x85\x02\n" +
+	"\x13order_complete_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x11orderCompleteTime\x12\x1f\n" +
+	"\vretry_count\x18\x0f \x01(\x05R\n" +
+	"retryCount\x12B\n" +
+	"\x0flast_retry_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rlastRetryTime\"\x85\x02\n" +
 	"\rPostalAddress\x124\n" +
 	"\raddress_lines\x18\x01 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10\x04\"\x05r\x03\x18\xc8\x01R\faddressLines\x12#\n" +
 	"\blocality\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\blocality\x128\n" +
@@ -1349,19 +1370,20 @@ var file_crm_lead_v1_lead_proto_depIdxs = []int32{
 	13, // 14: crm.lead.v1.Conversion.fail_time:type_name -> google.protobuf.Timestamp
 	13, // 15: crm.lead.v1.Conversion.opportunity_complete_time:type_name -> google.protobuf.Timestamp
 	13, // 16: crm.lead.v1.Conversion.order_complete_time:type_name -> google.protobuf.Timestamp
-	4,  // 17: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
-	13, // 18: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
-	3,  // 19: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
-	5,  // 20: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
-	6,  // 21: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
-	14, // 22: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
-	13, // 23: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 24: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	13, // 17: crm.lead.v1.Conversion.last_retry_time:type_name -> google.protobuf.Timestamp
+	4,  // 18: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
+	13, // 19: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
+	3,  // 20: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
+	5,  // 21: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
+	6,  // 22: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
+	14, // 23: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
+	13, // 24: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
+	13, // 25: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_proto_init() }

@@ -16,6 +16,7 @@ import (
 	money "google.golang.org/genproto/googleapis/type/money"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -250,7 +251,7 @@ func (x ImportJob_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ImportJob_State.Descriptor instead.
 func (ImportJob_State) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21, 0}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24, 0}
 }
 
 type QualifyLeadRequest struct {
@@ -738,6 +739,172 @@ func (x *NewOpportunity) GetExpectedCloseDate() *date.Date {
 	return nil
 }
 
+type ListStuckConversionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How long a conversion has been PENDING at least; default the
+	// service's STUCK_CONVERSION_AFTER.
+	OlderThan     *durationpb.Duration `protobuf:"bytes,1,opt,name=older_than,json=olderThan,proto3" json:"older_than,omitempty"`
+	PageSize      int32                `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string               `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStuckConversionsRequest) Reset() {
+	*x = ListStuckConversionsRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStuckConversionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStuckConversionsRequest) ProtoMessage() {}
+
+func (x *ListStuckConversionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStuckConversionsRequest.ProtoReflect.Descriptor instead.
+func (*ListStuckConversionsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListStuckConversionsRequest) GetOlderThan() *durationpb.Duration {
+	if x != nil {
+		return x.OlderThan
+	}
+	return nil
+}
+
+func (x *ListStuckConversionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListStuckConversionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListStuckConversionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leads         []*Lead                `protobuf:"bytes,1,rep,name=leads,proto3" json:"leads,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStuckConversionsResponse) Reset() {
+	*x = ListStuckConversionsResponse{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStuckConversionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStuckConversionsResponse) ProtoMessage() {}
+
+func (x *ListStuckConversionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStuckConversionsResponse.ProtoReflect.Descriptor instead.
+func (*ListStuckConversionsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListStuckConversionsResponse) GetLeads() []*Lead {
+	if x != nil {
+		return x.Leads
+	}
+	return nil
+}
+
+func (x *ListStuckConversionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type RetryConversionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	RequestId     string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryConversionRequest) Reset() {
+	*x = RetryConversionRequest{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryConversionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryConversionRequest) ProtoMessage() {}
+
+func (x *RetryConversionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryConversionRequest.ProtoReflect.Descriptor instead.
+func (*RetryConversionRequest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RetryConversionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RetryConversionRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type FindConversionCandidatesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -747,7 +914,7 @@ type FindConversionCandidatesRequest struct {
 
 func (x *FindConversionCandidatesRequest) Reset() {
 	*x = FindConversionCandidatesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +926,7 @@ func (x *FindConversionCandidatesRequest) String() string {
 func (*FindConversionCandidatesRequest) ProtoMessage() {}
 
 func (x *FindConversionCandidatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[5]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +939,7 @@ func (x *FindConversionCandidatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindConversionCandidatesRequest.ProtoReflect.Descriptor instead.
 func (*FindConversionCandidatesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{5}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FindConversionCandidatesRequest) GetName() string {
@@ -792,7 +959,7 @@ type FindConversionCandidatesResponse struct {
 
 func (x *FindConversionCandidatesResponse) Reset() {
 	*x = FindConversionCandidatesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +971,7 @@ func (x *FindConversionCandidatesResponse) String() string {
 func (*FindConversionCandidatesResponse) ProtoMessage() {}
 
 func (x *FindConversionCandidatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[6]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +984,7 @@ func (x *FindConversionCandidatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindConversionCandidatesResponse.ProtoReflect.Descriptor instead.
 func (*FindConversionCandidatesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{6}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FindConversionCandidatesResponse) GetAccounts() []*v1.AccountMatch {
@@ -857,7 +1024,7 @@ type MergeLeadsRequest struct {
 
 func (x *MergeLeadsRequest) Reset() {
 	*x = MergeLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1036,7 @@ func (x *MergeLeadsRequest) String() string {
 func (*MergeLeadsRequest) ProtoMessage() {}
 
 func (x *MergeLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[7]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1049,7 @@ func (x *MergeLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeLeadsRequest.ProtoReflect.Descriptor instead.
 func (*MergeLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{7}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MergeLeadsRequest) GetPrimary() string {
@@ -948,7 +1115,7 @@ type MergeLeadsResponse struct {
 
 func (x *MergeLeadsResponse) Reset() {
 	*x = MergeLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1127,7 @@ func (x *MergeLeadsResponse) String() string {
 func (*MergeLeadsResponse) ProtoMessage() {}
 
 func (x *MergeLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[8]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1140,7 @@ func (x *MergeLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeLeadsResponse.ProtoReflect.Descriptor instead.
 func (*MergeLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{8}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MergeLeadsResponse) GetLead() *Lead {
@@ -1026,7 +1193,7 @@ type GetLeadStatisticsRequest struct {
 
 func (x *GetLeadStatisticsRequest) Reset() {
 	*x = GetLeadStatisticsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1205,7 @@ func (x *GetLeadStatisticsRequest) String() string {
 func (*GetLeadStatisticsRequest) ProtoMessage() {}
 
 func (x *GetLeadStatisticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[9]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1218,7 @@ func (x *GetLeadStatisticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadStatisticsRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadStatisticsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{9}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetLeadStatisticsRequest) GetStartTime() *timestamppb.Timestamp {
@@ -1099,7 +1266,7 @@ type LeadStatistics struct {
 
 func (x *LeadStatistics) Reset() {
 	*x = LeadStatistics{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1278,7 @@ func (x *LeadStatistics) String() string {
 func (*LeadStatistics) ProtoMessage() {}
 
 func (x *LeadStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[10]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1291,7 @@ func (x *LeadStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadStatistics.ProtoReflect.Descriptor instead.
 func (*LeadStatistics) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{10}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LeadStatistics) GetStartTime() *timestamppb.Timestamp {
@@ -1215,7 +1382,7 @@ type Count struct {
 
 func (x *Count) Reset() {
 	*x = Count{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1394,7 @@ func (x *Count) String() string {
 func (*Count) ProtoMessage() {}
 
 func (x *Count) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[11]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1407,7 @@ func (x *Count) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Count.ProtoReflect.Descriptor instead.
 func (*Count) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{11}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Count) GetKey() string {
@@ -1272,7 +1439,7 @@ type ConversionRate struct {
 
 func (x *ConversionRate) Reset() {
 	*x = ConversionRate{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1451,7 @@ func (x *ConversionRate) String() string {
 func (*ConversionRate) ProtoMessage() {}
 
 func (x *ConversionRate) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[12]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1464,7 @@ func (x *ConversionRate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversionRate.ProtoReflect.Descriptor instead.
 func (*ConversionRate) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{12}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ConversionRate) GetKey() string {
@@ -1341,7 +1508,7 @@ type ImportLeadsRequest struct {
 
 func (x *ImportLeadsRequest) Reset() {
 	*x = ImportLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1520,7 @@ func (x *ImportLeadsRequest) String() string {
 func (*ImportLeadsRequest) ProtoMessage() {}
 
 func (x *ImportLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[13]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1533,7 @@ func (x *ImportLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ImportLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{13}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ImportLeadsRequest) GetKind() isImportLeadsRequest_Kind {
@@ -1430,7 +1597,7 @@ type ImportOptions struct {
 
 func (x *ImportOptions) Reset() {
 	*x = ImportOptions{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1609,7 @@ func (x *ImportOptions) String() string {
 func (*ImportOptions) ProtoMessage() {}
 
 func (x *ImportOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1622,7 @@ func (x *ImportOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOptions.ProtoReflect.Descriptor instead.
 func (*ImportOptions) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ImportOptions) GetRequestId() string {
@@ -1509,7 +1676,7 @@ type ImportRows struct {
 
 func (x *ImportRows) Reset() {
 	*x = ImportRows{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1688,7 @@ func (x *ImportRows) String() string {
 func (*ImportRows) ProtoMessage() {}
 
 func (x *ImportRows) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1701,7 @@ func (x *ImportRows) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRows.ProtoReflect.Descriptor instead.
 func (*ImportRows) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ImportRows) GetRows() []*ImportRow {
@@ -1563,7 +1730,7 @@ type ImportRow struct {
 
 func (x *ImportRow) Reset() {
 	*x = ImportRow{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1742,7 @@ func (x *ImportRow) String() string {
 func (*ImportRow) ProtoMessage() {}
 
 func (x *ImportRow) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1755,7 @@ func (x *ImportRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRow.ProtoReflect.Descriptor instead.
 func (*ImportRow) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ImportRow) GetLine() int64 {
@@ -1625,7 +1792,7 @@ type ImportLeadsResponse struct {
 
 func (x *ImportLeadsResponse) Reset() {
 	*x = ImportLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1804,7 @@ func (x *ImportLeadsResponse) String() string {
 func (*ImportLeadsResponse) ProtoMessage() {}
 
 func (x *ImportLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1817,7 @@ func (x *ImportLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ImportLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ImportLeadsResponse) GetKind() isImportLeadsResponse_Kind {
@@ -1707,7 +1874,7 @@ type ImportProgress struct {
 
 func (x *ImportProgress) Reset() {
 	*x = ImportProgress{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1886,7 @@ func (x *ImportProgress) String() string {
 func (*ImportProgress) ProtoMessage() {}
 
 func (x *ImportProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1899,7 @@ func (x *ImportProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProgress.ProtoReflect.Descriptor instead.
 func (*ImportProgress) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ImportProgress) GetCounts() *ImportCounts {
@@ -1764,7 +1931,7 @@ type ImportCounts struct {
 
 func (x *ImportCounts) Reset() {
 	*x = ImportCounts{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1943,7 @@ func (x *ImportCounts) String() string {
 func (*ImportCounts) ProtoMessage() {}
 
 func (x *ImportCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1956,7 @@ func (x *ImportCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportCounts.ProtoReflect.Descriptor instead.
 func (*ImportCounts) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ImportCounts) GetReceived() int64 {
@@ -1844,7 +2011,7 @@ type ImportRejection struct {
 
 func (x *ImportRejection) Reset() {
 	*x = ImportRejection{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +2023,7 @@ func (x *ImportRejection) String() string {
 func (*ImportRejection) ProtoMessage() {}
 
 func (x *ImportRejection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +2036,7 @@ func (x *ImportRejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRejection.ProtoReflect.Descriptor instead.
 func (*ImportRejection) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ImportRejection) GetLine() int64 {
@@ -1926,7 +2093,7 @@ type ImportJob struct {
 
 func (x *ImportJob) Reset() {
 	*x = ImportJob{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1938,7 +2105,7 @@ func (x *ImportJob) String() string {
 func (*ImportJob) ProtoMessage() {}
 
 func (x *ImportJob) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1951,7 +2118,7 @@ func (x *ImportJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportJob.ProtoReflect.Descriptor instead.
 func (*ImportJob) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ImportJob) GetName() string {
@@ -2026,7 +2193,7 @@ type GetImportJobRequest struct {
 
 func (x *GetImportJobRequest) Reset() {
 	*x = GetImportJobRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2205,7 @@ func (x *GetImportJobRequest) String() string {
 func (*GetImportJobRequest) ProtoMessage() {}
 
 func (x *GetImportJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2218,7 @@ func (x *GetImportJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportJobRequest.ProtoReflect.Descriptor instead.
 func (*GetImportJobRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetImportJobRequest) GetName() string {
@@ -2072,7 +2239,7 @@ type ListImportRejectionsRequest struct {
 
 func (x *ListImportRejectionsRequest) Reset() {
 	*x = ListImportRejectionsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2251,7 @@ func (x *ListImportRejectionsRequest) String() string {
 func (*ListImportRejectionsRequest) ProtoMessage() {}
 
 func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2264,7 @@ func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListImportRejectionsRequest) GetParent() string {
@@ -2131,7 +2298,7 @@ type ListImportRejectionsResponse struct {
 
 func (x *ListImportRejectionsResponse) Reset() {
 	*x = ListImportRejectionsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2310,7 @@ func (x *ListImportRejectionsResponse) String() string {
 func (*ListImportRejectionsResponse) ProtoMessage() {}
 
 func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2323,7 @@ func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListImportRejectionsResponse) GetRejections() []*ImportRejection {
@@ -2182,7 +2349,7 @@ type FindDuplicatesRequest struct {
 
 func (x *FindDuplicatesRequest) Reset() {
 	*x = FindDuplicatesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2361,7 @@ func (x *FindDuplicatesRequest) String() string {
 func (*FindDuplicatesRequest) ProtoMessage() {}
 
 func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2374,7 @@ func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesRequest.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FindDuplicatesRequest) GetName() string {
@@ -2226,7 +2393,7 @@ type FindDuplicatesResponse struct {
 
 func (x *FindDuplicatesResponse) Reset() {
 	*x = FindDuplicatesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2405,7 @@ func (x *FindDuplicatesResponse) String() string {
 func (*FindDuplicatesResponse) ProtoMessage() {}
 
 func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2418,7 @@ func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesResponse.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{26}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FindDuplicatesResponse) GetMatches() []*DuplicateMatch {
@@ -2272,7 +2439,7 @@ type DuplicateMatch struct {
 
 func (x *DuplicateMatch) Reset() {
 	*x = DuplicateMatch{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2451,7 @@ func (x *DuplicateMatch) String() string {
 func (*DuplicateMatch) ProtoMessage() {}
 
 func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2464,7 @@ func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateMatch.ProtoReflect.Descriptor instead.
 func (*DuplicateMatch) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{27}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DuplicateMatch) GetLead() *Lead {
@@ -2327,7 +2494,7 @@ type ListDuplicateGroupsRequest struct {
 
 func (x *ListDuplicateGroupsRequest) Reset() {
 	*x = ListDuplicateGroupsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2506,7 @@ func (x *ListDuplicateGroupsRequest) String() string {
 func (*ListDuplicateGroupsRequest) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2519,7 @@ func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{28}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListDuplicateGroupsRequest) GetPageSize() int32 {
@@ -2386,7 +2553,7 @@ type ListDuplicateGroupsResponse struct {
 
 func (x *ListDuplicateGroupsResponse) Reset() {
 	*x = ListDuplicateGroupsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2398,7 +2565,7 @@ func (x *ListDuplicateGroupsResponse) String() string {
 func (*ListDuplicateGroupsResponse) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2411,7 +2578,7 @@ func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{29}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListDuplicateGroupsResponse) GetGroups() []*DuplicateGroup {
@@ -2443,7 +2610,7 @@ type DuplicateGroup struct {
 
 func (x *DuplicateGroup) Reset() {
 	*x = DuplicateGroup{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2622,7 @@ func (x *DuplicateGroup) String() string {
 func (*DuplicateGroup) ProtoMessage() {}
 
 func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2635,7 @@ func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateGroup.ProtoReflect.Descriptor instead.
 func (*DuplicateGroup) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{30}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DuplicateGroup) GetRule() DuplicateRule {
@@ -2506,7 +2673,7 @@ type CreateLeadRequest struct {
 
 func (x *CreateLeadRequest) Reset() {
 	*x = CreateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2685,7 @@ func (x *CreateLeadRequest) String() string {
 func (*CreateLeadRequest) ProtoMessage() {}
 
 func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2698,7 @@ func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLeadRequest.ProtoReflect.Descriptor instead.
 func (*CreateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{31}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateLeadRequest) GetLead() *Lead {
@@ -2565,7 +2732,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2744,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +2757,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{32}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetLeadRequest) GetName() string {
@@ -2624,7 +2791,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2803,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2816,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{33}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -2691,7 +2858,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2703,7 +2870,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2716,7 +2883,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{34}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -2753,7 +2920,7 @@ type UpdateLeadRequest struct {
 
 func (x *UpdateLeadRequest) Reset() {
 	*x = UpdateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +2932,7 @@ func (x *UpdateLeadRequest) String() string {
 func (*UpdateLeadRequest) ProtoMessage() {}
 
 func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +2945,7 @@ func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{35}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateLeadRequest) GetLead() *Lead {
@@ -2827,7 +2994,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +3006,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +3019,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{36}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteLeadRequest) GetName() string {
@@ -2882,7 +3049,7 @@ type AssignLeadRequest struct {
 
 func (x *AssignLeadRequest) Reset() {
 	*x = AssignLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3061,7 @@ func (x *AssignLeadRequest) String() string {
 func (*AssignLeadRequest) ProtoMessage() {}
 
 func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3074,7 @@ func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignLeadRequest.ProtoReflect.Descriptor instead.
 func (*AssignLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{37}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AssignLeadRequest) GetName() string {
@@ -2958,7 +3125,7 @@ type DisqualifyLeadRequest struct {
 
 func (x *DisqualifyLeadRequest) Reset() {
 	*x = DisqualifyLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3137,7 @@ func (x *DisqualifyLeadRequest) String() string {
 func (*DisqualifyLeadRequest) ProtoMessage() {}
 
 func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +3150,7 @@ func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisqualifyLeadRequest.ProtoReflect.Descriptor instead.
 func (*DisqualifyLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{38}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DisqualifyLeadRequest) GetName() string {
@@ -3052,7 +3219,7 @@ type ReactivateLeadRequest struct {
 
 func (x *ReactivateLeadRequest) Reset() {
 	*x = ReactivateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3231,7 @@ func (x *ReactivateLeadRequest) String() string {
 func (*ReactivateLeadRequest) ProtoMessage() {}
 
 func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3244,7 @@ func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateLeadRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{39}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReactivateLeadRequest) GetName() string {
@@ -3137,7 +3304,7 @@ type ListAuditEntriesRequest struct {
 
 func (x *ListAuditEntriesRequest) Reset() {
 	*x = ListAuditEntriesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3149,7 +3316,7 @@ func (x *ListAuditEntriesRequest) String() string {
 func (*ListAuditEntriesRequest) ProtoMessage() {}
 
 func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3162,7 +3329,7 @@ func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{40}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListAuditEntriesRequest) GetParent() string {
@@ -3197,7 +3364,7 @@ var File_crm_lead_v1_lead_service_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a$crm/account/v1/account_service.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xb3\x05\n" +
+	"\x1ecrm/lead/v1/lead_service.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a$crm/account/v1/account_service.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xb3\x05\n" +
 	"\x12QualifyLeadRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
@@ -3242,7 +3409,20 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x0eNewOpportunity\x12+\n" +
 	"\fdisplay_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12*\n" +
 	"\x06amount\x18\x02 \x01(\v2\x12.google.type.MoneyR\x06amount\x12A\n" +
-	"\x13expected_close_date\x18\x03 \x01(\v2\x11.google.type.DateR\x11expectedCloseDate\"Y\n" +
+	"\x13expected_close_date\x18\x03 \x01(\v2\x11.google.type.DateR\x11expectedCloseDate\"\xb0\x01\n" +
+	"\x1bListStuckConversionsRequest\x12B\n" +
+	"\n" +
+	"older_than\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\tolderThan\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"o\n" +
+	"\x1cListStuckConversionsResponse\x12'\n" +
+	"\x05leads\x18\x01 \x03(\v2\x11.crm.lead.v1.LeadR\x05leads\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"|\n" +
+	"\x16RetryConversionRequest\x126\n" +
+	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\x12*\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"Y\n" +
 	"\x1fFindConversionCandidatesRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^leads/[0-9a-fA-F-]{36}$R\x04name\"\x96\x01\n" +
 	" FindConversionCandidatesResponse\x128\n" +
@@ -3458,7 +3638,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x1cDUPLICATE_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15DUPLICATE_POLICY_SKIP\x10\x01\x12\"\n" +
 	"\x1eDUPLICATE_POLICY_CREATE_ANYWAY\x10\x02\x12\x1b\n" +
-	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\xe3\x10\n" +
+	"\x17DUPLICATE_POLICY_UPDATE\x10\x032\xef\x12\n" +
 	"\vLeadService\x12X\n" +
 	"\n" +
 	"CreateLead\x12\x1e.crm.lead.v1.CreateLeadRequest\x1a\x11.crm.lead.v1.Lead\"\x17\x82\xd3\xe4\x93\x02\x11:\x04lead\"\t/v1/leads\x12U\n" +
@@ -3480,7 +3660,9 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\fGetImportJob\x12 .crm.lead.v1.GetImportJobRequest\x1a\x16.crm.lead.v1.ImportJob\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=importJobs/*}\x12\x99\x01\n" +
 	"\x14ListImportRejections\x12(.crm.lead.v1.ListImportRejectionsRequest\x1a).crm.lead.v1.ListImportRejectionsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=importJobs/*}/rejections\x12\x8f\x01\n" +
 	"\x13ListDuplicateGroups\x12'.crm.lead.v1.ListDuplicateGroupsRequest\x1a(.crm.lead.v1.ListDuplicateGroupsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/leads:listDuplicateGroups\x12h\n" +
-	"\vQualifyLead\x12\x1f.crm.lead.v1.QualifyLeadRequest\x1a\x11.crm.lead.v1.Lead\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=leads/*}:qualify\x12\xa8\x01\n" +
+	"\vQualifyLead\x12\x1f.crm.lead.v1.QualifyLeadRequest\x1a\x11.crm.lead.v1.Lead\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=leads/*}:qualify\x12\x8f\x01\n" +
+	"\x14ListStuckConversions\x12(.crm.lead.v1.ListStuckConversionsRequest\x1a).crm.lead.v1.ListStuckConversionsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/leads:stuckConversions\x12x\n" +
+	"\x0fRetryConversion\x12#.crm.lead.v1.RetryConversionRequest\x1a\x11.crm.lead.v1.Lead\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{name=leads/*}:retryConversion\x12\xa8\x01\n" +
 	"\x18FindConversionCandidates\x12,.crm.lead.v1.FindConversionCandidatesRequest\x1a-.crm.lead.v1.FindConversionCandidatesResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=leads/*}:conversionCandidates\x12\xb3\x01\n" +
 	"\x10ListAuditEntries\x12$.crm.lead.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\"Q\x82\xd3\xe4\x93\x02KZ&\x12$/v1/{parent=webForms/*}/auditEntries\x12!/v1/{parent=leads/*}/auditEntriesB\xa4\x01\n" +
 	"\x0fcom.crm.lead.v1B\x10LeadServiceProtoP\x01Z1github.com/crmsuite/crm/gen/go/crm/lead/v1;leadv1\xa2\x02\x03CLX\xaa\x02\vCrm.Lead.V1\xca\x02\vCrm\\Lead\\V1\xe2\x02\x17Crm\\Lead\\V1\\GPBMetadata\xea\x02\rCrm::Lead::V1b\x06proto3"
@@ -3498,7 +3680,7 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(DuplicateRule)(0),                       // 0: crm.lead.v1.DuplicateRule
 	(ImportMode)(0),                          // 1: crm.lead.v1.ImportMode
@@ -3509,152 +3691,162 @@ var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(*NewContact)(nil),                       // 6: crm.lead.v1.NewContact
 	(*NewOrder)(nil),                         // 7: crm.lead.v1.NewOrder
 	(*NewOpportunity)(nil),                   // 8: crm.lead.v1.NewOpportunity
-	(*FindConversionCandidatesRequest)(nil),  // 9: crm.lead.v1.FindConversionCandidatesRequest
-	(*FindConversionCandidatesResponse)(nil), // 10: crm.lead.v1.FindConversionCandidatesResponse
-	(*MergeLeadsRequest)(nil),                // 11: crm.lead.v1.MergeLeadsRequest
-	(*MergeLeadsResponse)(nil),               // 12: crm.lead.v1.MergeLeadsResponse
-	(*GetLeadStatisticsRequest)(nil),         // 13: crm.lead.v1.GetLeadStatisticsRequest
-	(*LeadStatistics)(nil),                   // 14: crm.lead.v1.LeadStatistics
-	(*Count)(nil),                            // 15: crm.lead.v1.Count
-	(*ConversionRate)(nil),                   // 16: crm.lead.v1.ConversionRate
-	(*ImportLeadsRequest)(nil),               // 17: crm.lead.v1.ImportLeadsRequest
-	(*ImportOptions)(nil),                    // 18: crm.lead.v1.ImportOptions
-	(*ImportRows)(nil),                       // 19: crm.lead.v1.ImportRows
-	(*ImportRow)(nil),                        // 20: crm.lead.v1.ImportRow
-	(*ImportLeadsResponse)(nil),              // 21: crm.lead.v1.ImportLeadsResponse
-	(*ImportProgress)(nil),                   // 22: crm.lead.v1.ImportProgress
-	(*ImportCounts)(nil),                     // 23: crm.lead.v1.ImportCounts
-	(*ImportRejection)(nil),                  // 24: crm.lead.v1.ImportRejection
-	(*ImportJob)(nil),                        // 25: crm.lead.v1.ImportJob
-	(*GetImportJobRequest)(nil),              // 26: crm.lead.v1.GetImportJobRequest
-	(*ListImportRejectionsRequest)(nil),      // 27: crm.lead.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil),     // 28: crm.lead.v1.ListImportRejectionsResponse
-	(*FindDuplicatesRequest)(nil),            // 29: crm.lead.v1.FindDuplicatesRequest
-	(*FindDuplicatesResponse)(nil),           // 30: crm.lead.v1.FindDuplicatesResponse
-	(*DuplicateMatch)(nil),                   // 31: crm.lead.v1.DuplicateMatch
-	(*ListDuplicateGroupsRequest)(nil),       // 32: crm.lead.v1.ListDuplicateGroupsRequest
-	(*ListDuplicateGroupsResponse)(nil),      // 33: crm.lead.v1.ListDuplicateGroupsResponse
-	(*DuplicateGroup)(nil),                   // 34: crm.lead.v1.DuplicateGroup
-	(*CreateLeadRequest)(nil),                // 35: crm.lead.v1.CreateLeadRequest
-	(*GetLeadRequest)(nil),                   // 36: crm.lead.v1.GetLeadRequest
-	(*ListLeadsRequest)(nil),                 // 37: crm.lead.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),                // 38: crm.lead.v1.ListLeadsResponse
-	(*UpdateLeadRequest)(nil),                // 39: crm.lead.v1.UpdateLeadRequest
-	(*DeleteLeadRequest)(nil),                // 40: crm.lead.v1.DeleteLeadRequest
-	(*AssignLeadRequest)(nil),                // 41: crm.lead.v1.AssignLeadRequest
-	(*DisqualifyLeadRequest)(nil),            // 42: crm.lead.v1.DisqualifyLeadRequest
-	(*ReactivateLeadRequest)(nil),            // 43: crm.lead.v1.ReactivateLeadRequest
-	(*ListAuditEntriesRequest)(nil),          // 44: crm.lead.v1.ListAuditEntriesRequest
-	nil,                                      // 45: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	(v1.AccountType)(0),                      // 46: crm.account.v1.AccountType
-	(*v11.OrderLine)(nil),                    // 47: crm.order.v1.OrderLine
-	(*date.Date)(nil),                        // 48: google.type.Date
-	(*money.Money)(nil),                      // 49: google.type.Money
-	(*v1.AccountMatch)(nil),                  // 50: crm.account.v1.AccountMatch
-	(*v1.ContactMatch)(nil),                  // 51: crm.account.v1.ContactMatch
-	(*Lead)(nil),                             // 52: crm.lead.v1.Lead
-	(*timestamppb.Timestamp)(nil),            // 53: google.protobuf.Timestamp
-	(Source)(0),                              // 54: crm.lead.v1.Source
-	(*fieldmaskpb.FieldMask)(nil),            // 55: google.protobuf.FieldMask
-	(DisqualificationReason)(0),              // 56: crm.lead.v1.DisqualificationReason
-	(*emptypb.Empty)(nil),                    // 57: google.protobuf.Empty
-	(*v12.ListAuditEntriesResponse)(nil),     // 58: crm.audit.v1.ListAuditEntriesResponse
+	(*ListStuckConversionsRequest)(nil),      // 9: crm.lead.v1.ListStuckConversionsRequest
+	(*ListStuckConversionsResponse)(nil),     // 10: crm.lead.v1.ListStuckConversionsResponse
+	(*RetryConversionRequest)(nil),           // 11: crm.lead.v1.RetryConversionRequest
+	(*FindConversionCandidatesRequest)(nil),  // 12: crm.lead.v1.FindConversionCandidatesRequest
+	(*FindConversionCandidatesResponse)(nil), // 13: crm.lead.v1.FindConversionCandidatesResponse
+	(*MergeLeadsRequest)(nil),                // 14: crm.lead.v1.MergeLeadsRequest
+	(*MergeLeadsResponse)(nil),               // 15: crm.lead.v1.MergeLeadsResponse
+	(*GetLeadStatisticsRequest)(nil),         // 16: crm.lead.v1.GetLeadStatisticsRequest
+	(*LeadStatistics)(nil),                   // 17: crm.lead.v1.LeadStatistics
+	(*Count)(nil),                            // 18: crm.lead.v1.Count
+	(*ConversionRate)(nil),                   // 19: crm.lead.v1.ConversionRate
+	(*ImportLeadsRequest)(nil),               // 20: crm.lead.v1.ImportLeadsRequest
+	(*ImportOptions)(nil),                    // 21: crm.lead.v1.ImportOptions
+	(*ImportRows)(nil),                       // 22: crm.lead.v1.ImportRows
+	(*ImportRow)(nil),                        // 23: crm.lead.v1.ImportRow
+	(*ImportLeadsResponse)(nil),              // 24: crm.lead.v1.ImportLeadsResponse
+	(*ImportProgress)(nil),                   // 25: crm.lead.v1.ImportProgress
+	(*ImportCounts)(nil),                     // 26: crm.lead.v1.ImportCounts
+	(*ImportRejection)(nil),                  // 27: crm.lead.v1.ImportRejection
+	(*ImportJob)(nil),                        // 28: crm.lead.v1.ImportJob
+	(*GetImportJobRequest)(nil),              // 29: crm.lead.v1.GetImportJobRequest
+	(*ListImportRejectionsRequest)(nil),      // 30: crm.lead.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil),     // 31: crm.lead.v1.ListImportRejectionsResponse
+	(*FindDuplicatesRequest)(nil),            // 32: crm.lead.v1.FindDuplicatesRequest
+	(*FindDuplicatesResponse)(nil),           // 33: crm.lead.v1.FindDuplicatesResponse
+	(*DuplicateMatch)(nil),                   // 34: crm.lead.v1.DuplicateMatch
+	(*ListDuplicateGroupsRequest)(nil),       // 35: crm.lead.v1.ListDuplicateGroupsRequest
+	(*ListDuplicateGroupsResponse)(nil),      // 36: crm.lead.v1.ListDuplicateGroupsResponse
+	(*DuplicateGroup)(nil),                   // 37: crm.lead.v1.DuplicateGroup
+	(*CreateLeadRequest)(nil),                // 38: crm.lead.v1.CreateLeadRequest
+	(*GetLeadRequest)(nil),                   // 39: crm.lead.v1.GetLeadRequest
+	(*ListLeadsRequest)(nil),                 // 40: crm.lead.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),                // 41: crm.lead.v1.ListLeadsResponse
+	(*UpdateLeadRequest)(nil),                // 42: crm.lead.v1.UpdateLeadRequest
+	(*DeleteLeadRequest)(nil),                // 43: crm.lead.v1.DeleteLeadRequest
+	(*AssignLeadRequest)(nil),                // 44: crm.lead.v1.AssignLeadRequest
+	(*DisqualifyLeadRequest)(nil),            // 45: crm.lead.v1.DisqualifyLeadRequest
+	(*ReactivateLeadRequest)(nil),            // 46: crm.lead.v1.ReactivateLeadRequest
+	(*ListAuditEntriesRequest)(nil),          // 47: crm.lead.v1.ListAuditEntriesRequest
+	nil,                                      // 48: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	(v1.AccountType)(0),                      // 49: crm.account.v1.AccountType
+	(*v11.OrderLine)(nil),                    // 50: crm.order.v1.OrderLine
+	(*date.Date)(nil),                        // 51: google.type.Date
+	(*money.Money)(nil),                      // 52: google.type.Money
+	(*durationpb.Duration)(nil),              // 53: google.protobuf.Duration
+	(*Lead)(nil),                             // 54: crm.lead.v1.Lead
+	(*v1.AccountMatch)(nil),                  // 55: crm.account.v1.AccountMatch
+	(*v1.ContactMatch)(nil),                  // 56: crm.account.v1.ContactMatch
+	(*timestamppb.Timestamp)(nil),            // 57: google.protobuf.Timestamp
+	(Source)(0),                              // 58: crm.lead.v1.Source
+	(*fieldmaskpb.FieldMask)(nil),            // 59: google.protobuf.FieldMask
+	(DisqualificationReason)(0),              // 60: crm.lead.v1.DisqualificationReason
+	(*emptypb.Empty)(nil),                    // 61: google.protobuf.Empty
+	(*v12.ListAuditEntriesResponse)(nil),     // 62: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	5,  // 0: crm.lead.v1.QualifyLeadRequest.new_account:type_name -> crm.lead.v1.NewAccount
 	6,  // 1: crm.lead.v1.QualifyLeadRequest.new_contact:type_name -> crm.lead.v1.NewContact
 	8,  // 2: crm.lead.v1.QualifyLeadRequest.opportunity:type_name -> crm.lead.v1.NewOpportunity
 	7,  // 3: crm.lead.v1.QualifyLeadRequest.order:type_name -> crm.lead.v1.NewOrder
-	46, // 4: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
-	47, // 5: crm.lead.v1.NewOrder.lines:type_name -> crm.order.v1.OrderLine
-	48, // 6: crm.lead.v1.NewOrder.expected_fulfillment_date:type_name -> google.type.Date
-	49, // 7: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
-	48, // 8: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
-	50, // 9: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
-	51, // 10: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	45, // 11: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	52, // 12: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
-	52, // 13: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
-	53, // 14: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
-	53, // 15: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
-	53, // 16: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
-	53, // 17: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
-	15, // 18: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
-	15, // 19: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
-	15, // 20: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
-	15, // 21: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
-	16, // 22: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
-	16, // 23: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
-	15, // 24: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
-	18, // 25: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
-	19, // 26: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
-	1,  // 27: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
-	2,  // 28: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
-	54, // 29: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
-	20, // 30: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
-	52, // 31: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
-	22, // 32: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
-	25, // 33: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
-	23, // 34: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
-	24, // 35: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
-	3,  // 36: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
-	18, // 37: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
-	23, // 38: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
-	53, // 39: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
-	53, // 40: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
-	24, // 41: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
-	31, // 42: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	52, // 43: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
-	0,  // 44: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
-	0,  // 45: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
-	34, // 46: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
-	0,  // 47: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	52, // 48: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	52, // 49: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	52, // 50: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	55, // 51: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	56, // 52: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	35, // 53: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	36, // 54: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	37, // 55: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	39, // 56: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	40, // 57: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	41, // 58: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	42, // 59: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	43, // 60: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	29, // 61: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	11, // 62: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
-	13, // 63: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
-	17, // 64: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
-	26, // 65: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
-	27, // 66: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
-	32, // 67: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	4,  // 68: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
-	9,  // 69: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
-	44, // 70: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
-	52, // 71: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	52, // 72: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	38, // 73: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	52, // 74: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	57, // 75: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	52, // 76: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	52, // 77: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	52, // 78: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	30, // 79: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	12, // 80: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	14, // 81: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
-	21, // 82: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
-	25, // 83: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
-	28, // 84: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
-	33, // 85: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	52, // 86: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
-	10, // 87: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
-	58, // 88: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	71, // [71:89] is the sub-list for method output_type
-	53, // [53:71] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	49, // 4: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
+	50, // 5: crm.lead.v1.NewOrder.lines:type_name -> crm.order.v1.OrderLine
+	51, // 6: crm.lead.v1.NewOrder.expected_fulfillment_date:type_name -> google.type.Date
+	52, // 7: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
+	51, // 8: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
+	53, // 9: crm.lead.v1.ListStuckConversionsRequest.older_than:type_name -> google.protobuf.Duration
+	54, // 10: crm.lead.v1.ListStuckConversionsResponse.leads:type_name -> crm.lead.v1.Lead
+	55, // 11: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
+	56, // 12: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
+	48, // 13: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	54, // 14: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
+	54, // 15: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
+	57, // 16: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	57, // 17: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	57, // 18: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
+	57, // 19: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
+	18, // 20: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
+	18, // 21: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
+	18, // 22: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
+	18, // 23: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
+	19, // 24: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
+	19, // 25: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
+	18, // 26: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
+	21, // 27: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
+	22, // 28: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
+	1,  // 29: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
+	2,  // 30: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
+	58, // 31: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
+	23, // 32: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
+	54, // 33: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
+	25, // 34: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
+	28, // 35: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
+	26, // 36: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
+	27, // 37: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
+	3,  // 38: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
+	21, // 39: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
+	26, // 40: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
+	57, // 41: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	57, // 42: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	27, // 43: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
+	34, // 44: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	54, // 45: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 46: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 47: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	37, // 48: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 49: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	54, // 50: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	54, // 51: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	54, // 52: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	59, // 53: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 54: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	38, // 55: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	39, // 56: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	40, // 57: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	42, // 58: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	43, // 59: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	44, // 60: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	45, // 61: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	46, // 62: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	32, // 63: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	14, // 64: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	16, // 65: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
+	20, // 66: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
+	29, // 67: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
+	30, // 68: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
+	35, // 69: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	4,  // 70: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
+	9,  // 71: crm.lead.v1.LeadService.ListStuckConversions:input_type -> crm.lead.v1.ListStuckConversionsRequest
+	11, // 72: crm.lead.v1.LeadService.RetryConversion:input_type -> crm.lead.v1.RetryConversionRequest
+	12, // 73: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
+	47, // 74: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
+	54, // 75: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	54, // 76: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	41, // 77: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	54, // 78: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	61, // 79: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	54, // 80: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	54, // 81: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	54, // 82: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	33, // 83: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	15, // 84: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	17, // 85: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	24, // 86: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
+	28, // 87: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
+	31, // 88: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
+	36, // 89: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	54, // 90: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
+	10, // 91: crm.lead.v1.LeadService.ListStuckConversions:output_type -> crm.lead.v1.ListStuckConversionsResponse
+	54, // 92: crm.lead.v1.LeadService.RetryConversion:output_type -> crm.lead.v1.Lead
+	13, // 93: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
+	62, // 94: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	75, // [75:95] is the sub-list for method output_type
+	55, // [55:75] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }
@@ -3669,11 +3861,11 @@ func file_crm_lead_v1_lead_service_proto_init() {
 		(*QualifyLeadRequest_NewContact)(nil),
 		(*QualifyLeadRequest_ExistingContact)(nil),
 	}
-	file_crm_lead_v1_lead_service_proto_msgTypes[13].OneofWrappers = []any{
+	file_crm_lead_v1_lead_service_proto_msgTypes[16].OneofWrappers = []any{
 		(*ImportLeadsRequest_Options)(nil),
 		(*ImportLeadsRequest_Rows)(nil),
 	}
-	file_crm_lead_v1_lead_service_proto_msgTypes[17].OneofWrappers = []any{
+	file_crm_lead_v1_lead_service_proto_msgTypes[20].OneofWrappers = []any{
 		(*ImportLeadsResponse_Progress)(nil),
 		(*ImportLeadsResponse_Job)(nil),
 	}
@@ -3683,7 +3875,7 @@ func file_crm_lead_v1_lead_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   42,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,8 @@ const (
 	LeadService_ListImportRejections_FullMethodName     = "/crm.lead.v1.LeadService/ListImportRejections"
 	LeadService_ListDuplicateGroups_FullMethodName      = "/crm.lead.v1.LeadService/ListDuplicateGroups"
 	LeadService_QualifyLead_FullMethodName              = "/crm.lead.v1.LeadService/QualifyLead"
+	LeadService_ListStuckConversions_FullMethodName     = "/crm.lead.v1.LeadService/ListStuckConversions"
+	LeadService_RetryConversion_FullMethodName          = "/crm.lead.v1.LeadService/RetryConversion"
 	LeadService_FindConversionCandidates_FullMethodName = "/crm.lead.v1.LeadService/FindConversionCandidates"
 	LeadService_ListAuditEntries_FullMethodName         = "/crm.lead.v1.LeadService/ListAuditEntries"
 )
@@ -113,6 +115,18 @@ type LeadServiceClient interface {
 	// account service first (Unavailable when it cannot answer in time, and
 	// nothing changes). Qualifying a QUALIFIED lead again returns it as it is.
 	QualifyLead(ctx context.Context, in *QualifyLeadRequest, opts ...grpc.CallOption) (*Lead, error)
+	// Conversions still PENDING a while after the lead was qualified
+	// (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5
+	// minutes), oldest first: each lead's conversion says which services
+	// have applied it. Managers. The gauge crm_lead_conversions_stuck counts
+	// them.
+	ListStuckConversions(ctx context.Context, in *ListStuckConversionsRequest, opts ...grpc.CallOption) (*ListStuckConversionsResponse, error)
+	// Sends a PENDING conversion to the other services again: the same
+	// LeadQualified (the same event id and record ids), so a service that
+	// applied it skips it and one that did not applies it; nothing is made
+	// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+	// conversion that is complete or failed (qualify a failed one again).
+	RetryConversion(ctx context.Context, in *RetryConversionRequest, opts ...grpc.CallOption) (*Lead, error)
 	// Existing customers this lead may be: contacts with its email or phone,
 	// accounts with its company name, email domain or web site. Convert into
 	// them instead of creating duplicates.
@@ -297,6 +311,26 @@ func (c *leadServiceClient) QualifyLead(ctx context.Context, in *QualifyLeadRequ
 	return out, nil
 }
 
+func (c *leadServiceClient) ListStuckConversions(ctx context.Context, in *ListStuckConversionsRequest, opts ...grpc.CallOption) (*ListStuckConversionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListStuckConversionsResponse)
+	err := c.cc.Invoke(ctx, LeadService_ListStuckConversions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *leadServiceClient) RetryConversion(ctx context.Context, in *RetryConversionRequest, opts ...grpc.CallOption) (*Lead, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Lead)
+	err := c.cc.Invoke(ctx, LeadService_RetryConversion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *leadServiceClient) FindConversionCandidates(ctx context.Context, in *FindConversionCandidatesRequest, opts ...grpc.CallOption) (*FindConversionCandidatesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FindConversionCandidatesResponse)
@@ -389,6 +423,18 @@ type LeadServiceServer interface {
 	// account service first (Unavailable when it cannot answer in time, and
 	// nothing changes). Qualifying a QUALIFIED lead again returns it as it is.
 	QualifyLead(context.Context, *QualifyLeadRequest) (*Lead, error)
+	// Conversions still PENDING a while after the lead was qualified
+	// (`older_than`, default the service's STUCK_CONVERSION_AFTER, 5
+	// minutes), oldest first: each lead's conversion says which services
+	// have applied it. Managers. The gauge crm_lead_conversions_stuck counts
+	// them.
+	ListStuckConversions(context.Context, *ListStuckConversionsRequest) (*ListStuckConversionsResponse, error)
+	// Sends a PENDING conversion to the other services again: the same
+	// LeadQualified (the same event id and record ids), so a service that
+	// applied it skips it and one that did not applies it; nothing is made
+	// twice. Managers. FAILED_PRECONDITION CONVERSION_NOT_PENDING for a
+	// conversion that is complete or failed (qualify a failed one again).
+	RetryConversion(context.Context, *RetryConversionRequest) (*Lead, error)
 	// Existing customers this lead may be: contacts with its email or phone,
 	// accounts with its company name, email domain or web site. Convert into
 	// them instead of creating duplicates.
@@ -457,6 +503,12 @@ func (UnimplementedLeadServiceServer) ListDuplicateGroups(context.Context, *List
 }
 func (UnimplementedLeadServiceServer) QualifyLead(context.Context, *QualifyLeadRequest) (*Lead, error) {
 	return nil, status.Error(codes.Unimplemented, "method QualifyLead not implemented")
+}
+func (UnimplementedLeadServiceServer) ListStuckConversions(context.Context, *ListStuckConversionsRequest) (*ListStuckConversionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListStuckConversions not implemented")
+}
+func (UnimplementedLeadServiceServer) RetryConversion(context.Context, *RetryConversionRequest) (*Lead, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryConversion not implemented")
 }
 func (UnimplementedLeadServiceServer) FindConversionCandidates(context.Context, *FindConversionCandidatesRequest) (*FindConversionCandidatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FindConversionCandidates not implemented")
@@ -762,6 +814,42 @@ func _LeadService_QualifyLead_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LeadService_ListStuckConversions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListStuckConversionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).ListStuckConversions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_ListStuckConversions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).ListStuckConversions(ctx, req.(*ListStuckConversionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LeadService_RetryConversion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryConversionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LeadServiceServer).RetryConversion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LeadService_RetryConversion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LeadServiceServer).RetryConversion(ctx, req.(*RetryConversionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LeadService_FindConversionCandidates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FindConversionCandidatesRequest)
 	if err := dec(in); err != nil {
@@ -864,6 +952,14 @@ var LeadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "QualifyLead",
 			Handler:    _LeadService_QualifyLead_Handler,
+		},
+		{
+			MethodName: "ListStuckConversions",
+			Handler:    _LeadService_ListStuckConversions_Handler,
+		},
+		{
+			MethodName: "RetryConversion",
+			Handler:    _LeadService_RetryConversion_Handler,
 		},
 		{
 			MethodName: "FindConversionCandidates",

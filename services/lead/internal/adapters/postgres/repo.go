@@ -327,6 +327,9 @@ func (r *Repo) messages(ctx context.Context, l *domain.Lead, ch app.Change) ([]o
 		if err != nil {
 			return nil, err
 		}
+		if re, ok := ev.(domain.ConversionResent); ok {
+			msg = outbox.Resend(msg, uuid.NewSHA1(msg.EventID, fmt.Appendf(nil, "resend %d", re.Attempt)))
+		}
 		msgs = append(msgs, msg)
 	}
 	return msgs, nil

@@ -330,6 +330,32 @@ func (s *Server) QualifyLead(ctx context.Context, req *leadv1.QualifyLeadRequest
 	})
 }
 
+func (s *Server) ListStuckConversions(ctx context.Context, req *leadv1.ListStuckConversionsRequest) (*leadv1.ListStuckConversionsResponse, error) {
+	if req.GetPageSize() < 0 {
+		return nil, apperr.InvalidField("page_size", "NEGATIVE_PAGE_SIZE", "page_size must not be negative")
+	}
+	leads, next, err := s.app.ListStuckConversions(ctx, req.GetOlderThan().AsDuration(), paging.Size(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &leadv1.ListStuckConversionsResponse{NextPageToken: next}
+	for _, l := range leads {
+		resp.Leads = append(resp.Leads, protomap.Lead(l))
+	}
+	return resp, nil
+}
+
+func (s *Server) RetryConversion(ctx context.Context, req *leadv1.RetryConversionRequest) (_ *leadv1.Lead, err error) {
+	defer s.wakeRelay(&err)
+	id, err := resname.ParseField(req.GetName(), "leads", "name")
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "RetryConversion", req, func(ctx context.Context) (*leadv1.Lead, error) {
+		return leadOrErr(s.app.RetryConversion(ctx, id, req.GetRequestId()))
+	})
+}
+
 func (s *Server) FindConversionCandidates(ctx context.Context, req *leadv1.FindConversionCandidatesRequest) (*leadv1.FindConversionCandidatesResponse, error) {
 	id, err := resname.ParseField(req.GetName(), "leads", "name")
 	if err != nil {
