@@ -414,3 +414,30 @@ func TestConversionsWhileTheOpportunityServiceIsDown(t *testing.T) {
 		t.Fatalf("%d opportunities, want %d", len(seen), n)
 	}
 }
+
+// A conversion stuck while the account service is down is listed and
+// sent again; once the account service is back, the original and the
+// resend make one account and one contact, and the conversion completes.
+func TestStuckConversionRetriedMakesNothingTwice(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	lead := s.do(t, "POST", "/v1/leads", map[string]any{"lastName": "Stuck", "company": "Stuck Ltd"}).want(t, 200).str("name")
+	s.account.Kill()
+	s.do(t, "POST", "/v1/"+lead+":qualify", map[string]any{"newAccount": map[string]any{"currencyCode": "EUR"}}).want(t, 200)
+	time.Sleep(100 * time.Millisecond)
+	stuck := s.do(t, "GET", "/v1/leads:stuckConversions?olderThan=0.05s", nil).want(t, 200).list("leads")
+	if len(stuck) != 1 || stuck[0]["name"] != lead {
+		t.Fatalf("stuck conversions %v", stuck)
+	}
+	s.do(t, "POST", "/v1/"+lead+":retryConversion", map[string]any{}).want(t, 200)
+	s.do(t, "POST", "/v1/"+lead+":retryConversion", map[string]any{}).want(t, 200)
+	s.account.Restart()
+	done := s.waitConversion(t, lead, "CONVERSION_STATE_COMPLETE")
+	account, _ := conversion(done)["account"].(string)
+	if n := s.query(t, `SELECT count(*)::text FROM account.accounts WHERE source_lead IN ($1, $2)`, lead, lead[len("leads/"):]); n != "1" {
+		t.Fatalf("%s accounts from the lead (%s)", n, account)
+	}
+	if n := s.query(t, `SELECT count(*)::text FROM account.contacts WHERE source_lead IN ($1, $2)`, lead, lead[len("leads/"):]); n != "1" {
+		t.Fatalf("%s contacts from the lead", n)
+	}
+}
