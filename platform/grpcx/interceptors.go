@@ -209,6 +209,9 @@ func (c Chain) streamAuthz(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 }
 
 func (c Chain) unaryValidate(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := Sanitize(req); err != nil {
+		return nil, err
+	}
 	if err := Validate(c.Validator, req); err != nil {
 		return nil, err
 	}
@@ -279,6 +282,9 @@ type validatingStream struct {
 
 func (s *validatingStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if err := Sanitize(m); err != nil {
 		return err
 	}
 	return Validate(s.v, m)
