@@ -111,4 +111,3 @@ func namesNilID(s string) bool {
 	}
 	return false
 }
-
