@@ -138,8 +138,8 @@ type DuplicateGroup struct {
 
 // Service is the lead use cases.
 type Service struct {
-	repo      Repository
-	customers Customers
+	repo       Repository
+	customers  Customers
 	gate       Gate
 	snapshot   func(*domain.Lead) proto.Message
 	stuck      StuckConversions
