@@ -138,13 +138,15 @@ type DuplicateGroup struct {
 
 // Service is the lead use cases.
 type Service struct {
-	repo      Repository
-	customers Customers
+	repo       Repository
+	customers  Customers
 	gate       Gate
 	snapshot   func(*domain.Lead) proto.Message
 	stuck      StuckConversions
 	stuckAfter time.Duration
-	now        func() time.Time
+	// running reports whether the installation runs a module (nil: all).
+	running func(module string) bool
+	now     func() time.Time
 }
 
 // New returns the use cases over repo.

@@ -96,7 +96,7 @@ func Spec(opts ...Option) service.Spec {
 				return err
 			}
 			repo := postgres.New(rt.Pool, rt.Outbox, rt.PageCodec(), phoneRegion)
-			accounts, err := rt.Dial(set.accountAddr)
+			accounts, err := rt.Peer("account", set.accountAddr)
 			if err != nil {
 				return err
 			}
@@ -104,7 +104,7 @@ func Spec(opts ...Option) service.Spec {
 			if err != nil {
 				return err
 			}
-			svc := app.New(repo).WithCustomers(grpcclient.NewCustomers(accounts, set.accountTimeout)).
+			svc := app.New(repo).WithCustomers(grpcclient.NewCustomers(accounts, set.accountTimeout)).WithModules(rt.Module).
 				WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
 					func(l *domain.Lead) proto.Message { return protomap.Lead(l) })
 			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "lead-process-gates", rt.Pool))
