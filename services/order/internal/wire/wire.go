@@ -90,7 +90,7 @@ func Spec(opts ...Option) service.Spec {
 			for _, o := range opts {
 				o(&set)
 			}
-			accounts, err := rt.Dial(set.accountAddr)
+			accounts, err := rt.Peer("account", set.accountAddr)
 			if err != nil {
 				return err
 			}
