@@ -105,8 +105,8 @@ func ofModule(o object, m string) bool {
 // NetworkPolicy, budget, autoscaler or ConfigMap); every workload reads
 // MODULES listing exactly them; the gateway has the address of each and
 // of no other, and no workload holds the address of an absent module;
-// every NetworkPolicy selects pods that run and admits no absent module
-// by name.
+// no NetworkPolicy is an absent module's (selects its pods and none that
+// run) or admits one by name.
 func checkModules(t *testing.T, r rendered, modules []string) {
 	var absent []string
 	for _, m := range allModules {
@@ -157,10 +157,26 @@ func checkModules(t *testing.T, r rendered, modules []string) {
 		}
 	}
 
+	// The pods of each module, as the base renders them: a NetworkPolicy
+	// that selects some of an absent module's and none that run is that
+	// module's.
+	modulePods := map[string]map[string]string{}
+	for _, d := range deployments(t, render(t, baseDir)) {
+		if slices.Contains(allModules, d.Metadata.Name) {
+			modulePods[d.Metadata.Name] = d.Spec.Template.Metadata.Labels
+		}
+	}
+	for _, o := range r.ofKind("StatefulSet") {
+		pods = append(pods, decode[statefulSet](t, o).Spec.Template.Metadata.Labels)
+	}
 	for _, o := range r.ofKind("NetworkPolicy") {
 		np := decode[networkPolicy](t, o)
 		if !slices.ContainsFunc(pods, np.Spec.PodSelector.matches) {
-			t.Errorf("NetworkPolicy %s selects no pod that runs", np.Metadata.Name)
+			for _, m := range absent {
+				if np.Spec.PodSelector.matches(modulePods[m]) {
+					t.Errorf("NetworkPolicy %s selects module %s's pods, and none that run", np.Metadata.Name, m)
+				}
+			}
 		}
 		selectors := []*labelSelector{&np.Spec.PodSelector}
 		for _, rule := range np.Spec.Ingress {
