@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
@@ -102,5 +103,33 @@ func TestWithoutTheAccountModuleLeadsAreNotConverted(t *testing.T) {
 	}
 	if _, err := s.client.UpdateLead(ctx, &leadv1.UpdateLeadRequest{Lead: &leadv1.Lead{Name: lead.Name, Status: leadv1.Status_STATUS_CONTACTED, Etag: lead.Etag}}); err != nil {
 		t.Fatalf("working a lead without the account module: %v", err)
+	}
+}
+
+// Without the workflow module no process gates a lead's status changes or
+// its qualification, not even a BLOCK definition kept from when it ran.
+func TestWithoutTheWorkflowModuleNoProcessGatesLeads(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{modules: "lead,account", wire: []wire.Option{
+		wire.WithAccountService(testkit.FreeAddr(t), 300*time.Millisecond), wire.WithWorkflowService(testkit.FreeAddr(t), 300*time.Millisecond)}})
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO lead.process_gates (definition, record_type, pipeline, enforcement, active, version)
+		VALUES ('processDefinitions/leads', 'LEAD', '', 'BLOCK', true, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	as := testkit.As("alice")
+	lead := s.create(t, &leadv1.Lead{FirstName: "Ada", LastName: "Lovelace", Company: "Analytical Engines"})
+	contacted, err := s.client.UpdateLead(as, &leadv1.UpdateLeadRequest{Lead: &leadv1.Lead{Name: lead.Name, Status: leadv1.Status_STATUS_CONTACTED},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"status"}}})
+	if err != nil || contacted.Status != leadv1.Status_STATUS_CONTACTED {
+		t.Fatalf("status change: %v, %v", contacted, err)
+	}
+	if _, err := s.client.QualifyLead(as, &leadv1.QualifyLeadRequest{Name: lead.Name, AccountTarget: newAccount()}); err != nil {
+		t.Fatalf("qualify: %v", err)
 	}
 }
