@@ -27,8 +27,8 @@ NODE_TOOLS := tools/node/node_modules/.bin
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-run: build ## run the whole suite locally (Postgres, NATS, services, gateway on 127.0.0.1:8080)
-	bin/devstack
+run: build ## run the suite locally (Postgres, NATS, services, gateway on 127.0.0.1:8080); MODULES=account,workflow runs only those (default all)
+	MODULES="$(MODULES)" bin/devstack
 
 build: ## build every binary into bin/
 	$(GO) build -o bin/ $(CMDS)

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/crmsuite/crm/platform/grpcx"
 	"github.com/crmsuite/crm/platform/paging"
@@ -18,6 +19,24 @@ func (rt *Runtime) PageCodec() *paging.Codec {
 		rt.Logger.Warn("PAGE_TOKEN_SECRET is not set: page tokens are signed with a random key and break across restarts and replicas")
 	}
 	return paging.NewCodec([]byte(rt.Config.PageTokenSecret))
+}
+
+// Module reports whether the installation runs module name (MODULES);
+// the service itself always runs.
+func (rt *Runtime) Module(name string) bool {
+	return name == rt.Config.Name || rt.Config.Modules.Has(name)
+}
+
+// Peer returns a client connection to the service of module name at addr
+// (see Dial), or, when the installation does not run that module, a
+// stand-in whose every call fails at once with FailedPrecondition
+// MODULE_DISABLED naming it (grpcx.DisabledConn; grpcx.PeerError makes it
+// modules.Disabled), so a use case that needs the module says so.
+func (rt *Runtime) Peer(name, addr string) (grpc.ClientConnInterface, error) {
+	if !rt.Module(name) {
+		return grpcx.DisabledConn(name, codes.FailedPrecondition), nil
+	}
+	return rt.Dial(addr)
 }
 
 // Dial returns a client connection to another service of the suite at

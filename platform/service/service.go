@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,7 @@ import (
 	"github.com/crmsuite/crm/platform/grpcx"
 	"github.com/crmsuite/crm/platform/inbox"
 	"github.com/crmsuite/crm/platform/logx"
+	"github.com/crmsuite/crm/platform/modules"
 	"github.com/crmsuite/crm/platform/natsx"
 	"github.com/crmsuite/crm/platform/outbox"
 	"github.com/crmsuite/crm/platform/pg"
@@ -87,6 +89,10 @@ type Config struct {
 	DatabaseAdminURL string
 	// Auth is how calls are authenticated, both ways.
 	Auth AuthConfig
+	// Modules the installation runs (MODULES; the zero value: all). A
+	// service runs whether listed or not; it calls and follows only the
+	// listed others (Runtime.Peer, Runtime.Consume).
+	Modules modules.Set
 	// TracerProvider, when set, traces the service: gRPC calls both ways,
 	// Postgres queries, outbox publishes and consumed events. Main sets it
 	// from the OTEL_* environment (platform/tracing.Setup); tests may set
@@ -135,7 +141,9 @@ func LoadConfig(name string, defaultGRPCPort, defaultMetricsPort int) (Config, e
 	if m := c.Auth.Mode; m != AuthToken && m != AuthDevHeader {
 		modeErr = fmt.Errorf("AUTH_MODE %q: want %q or %q", m, AuthToken, AuthDevHeader)
 	}
-	return c, errors.Join(env.Err(), modeErr)
+	var modulesErr error
+	c.Modules, modulesErr = modules.Parse(env.String("MODULES", ""))
+	return c, errors.Join(env.Err(), modeErr, modulesErr)
 }
 
 // NewLogger returns the structured logger the config asks for.
@@ -178,7 +186,17 @@ func (rt *Runtime) Go(fn func(ctx context.Context) error) {
 // event's subject events.Subject(ns, "<service>", &eventsv1.X{}), with ns =
 // rt.Config.EventsNamespace. Events the handler writes to the outbox are
 // relayed as soon as it commits.
+//
+// A consumer of the stream of a module the installation does not run is
+// not started: nothing publishes there, and its events (if the module
+// ran before) wait for it to come back.
 func (rt *Runtime) Consume(c *inbox.Consumer) {
+	for _, m := range rt.Config.Modules.Absent() {
+		if m != rt.Config.Name && c.Stream == events.StreamName(rt.Config.EventsNamespace, m) {
+			rt.Logger.Info("not following a module that does not run", "consumer", c.Name, "module", m)
+			return
+		}
+	}
 	c.Pool, c.JS, c.Logger, c.Namespace = rt.Pool, rt.JS, rt.Logger, rt.Config.EventsNamespace
 	if c.Replicas == 0 {
 		c.Replicas = rt.Config.StreamReplicas
@@ -346,6 +364,10 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 		serviceTokens: serviceTokens, devHeader: devHeader,
 		Relay: newRelay(c, pool, js, log),
 	}
+	if slices.Contains(modules.Names, c.Name) && !c.Modules.Has(c.Name) {
+		log.Warn("this service is not in MODULES: it runs, but the gateway and the other services treat it as absent",
+			"modules", c.Modules.String())
+	}
 	if err := spec.Register(rt); err != nil {
 		return err
 	}
@@ -374,7 +396,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, spec Spec) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
 	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	log.Info("serving", "grpc", lis.Addr().String(), "metrics", c.MetricsAddr)
+	log.Info("serving", "grpc", lis.Addr().String(), "metrics", c.MetricsAddr, "modules", c.Modules.String())
 	if spec.Ready != nil {
 		spec.Ready(lis.Addr())
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/crmsuite/crm/gateway/internal/server"
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/logx"
+	"github.com/crmsuite/crm/platform/modules"
 	"github.com/crmsuite/crm/platform/tracing"
 )
 
@@ -40,12 +41,15 @@ func main() {
 func run(ctx context.Context) error {
 	var env config.Env
 	addr := env.String("HTTP_ADDR", "127.0.0.1:8080")
-	upstreamAddrs := map[string]string{
-		"lead":        env.String("LEAD_GRPC_ADDR", "127.0.0.1:9101"),
-		"account":     env.String("ACCOUNT_GRPC_ADDR", "127.0.0.1:9102"),
-		"opportunity": env.String("OPPORTUNITY_GRPC_ADDR", "127.0.0.1:9103"),
-		"order":       env.String("ORDER_GRPC_ADDR", "127.0.0.1:9104"),
-		"workflow":    env.String("WORKFLOW_GRPC_ADDR", "127.0.0.1:9105"),
+	// Only the modules that run are upstreams (dialled, checked for
+	// readiness); the others' routes answer 501 MODULE_DISABLED, and their
+	// addresses, if set, are not used.
+	mods, modsErr := modules.Parse(env.String("MODULES", ""))
+	defaultAddrs := map[string]string{"lead": "127.0.0.1:9101", "account": "127.0.0.1:9102",
+		"opportunity": "127.0.0.1:9103", "order": "127.0.0.1:9104", "workflow": "127.0.0.1:9105"}
+	upstreamAddrs := map[string]string{}
+	for _, name := range mods.List() {
+		upstreamAddrs[name] = env.String(strings.ToUpper(name)+"_GRPC_ADDR", defaultAddrs[name])
 	}
 	cfg := server.Config{
 		MaxBodyBytes:    int64(env.Int("MAX_BODY_BYTES", 1<<20)),
@@ -80,7 +84,7 @@ func run(ctx context.Context) error {
 			},
 		},
 	}
-	var cfgErrs []error
+	cfgErrs := []error{modsErr}
 	rate := func(name, def string, burst int) float64 {
 		rps, err := strconv.ParseFloat(env.String(name, def), 64)
 		switch {
@@ -147,7 +151,7 @@ func run(ctx context.Context) error {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
-	log.Info("serving", "http", lis.Addr().String(), "upstreams", upstreamAddrs,
+	log.Info("serving", "http", lis.Addr().String(), "upstreams", upstreamAddrs, "modules_disabled", mods.Absent(),
 		"rate_limit_rps", cfg.RateLimit.RPS, "rate_limit_burst", cfg.RateLimit.Burst,
 		"webform_rate_limit_rps", cfg.WebForm.RateLimit.RPS, "webform_rate_limit_burst", cfg.WebForm.RateLimit.Burst)
 	select {

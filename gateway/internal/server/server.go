@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -40,12 +41,14 @@ import (
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
 	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/modules"
 )
 
-// Upstream is one service behind the gateway.
+// Upstream is one service behind the gateway, by module name (see
+// platform/modules).
 type Upstream struct {
 	Name string
-	Conn *grpc.ClientConn
+	Conn grpc.ClientConnInterface
 }
 
 // Config of the HTTP side.
@@ -79,7 +82,9 @@ type Config struct {
 }
 
 // New returns the gateway's HTTP handler. Each upstream's API is
-// registered by name ("lead", ...).
+// registered by name ("lead", ...); the API of every module without an
+// upstream answers 501 MODULE_DISABLED, and readiness does not wait for
+// it.
 func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
@@ -101,58 +106,64 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 	// must keep answering while a caller is over its limit.
 	api := limit(limitBody(cfg.MaxBodyBytes, withTimeout(cfg.UpstreamTimeout, mux)))
 	root := http.NewServeMux()
+	conns := map[string]grpc.ClientConnInterface{}
 	for _, u := range upstreams {
-		switch u.Name {
-		case "lead":
-			leads := leadv1.NewLeadServiceClient(u.Conn)
-			if err := leadv1.RegisterLeadServiceHandlerClient(ctx, mux, leads); err != nil {
-				return nil, err
-			}
-			forms := leadv1.NewWebFormServiceClient(u.Conn)
-			if err := leadv1.RegisterWebFormServiceHandlerClient(ctx, mux, forms); err != nil {
-				return nil, err
-			}
-			wf := webFormHandler(cfg, api, mux, forms)
-			root.Handle("POST /v1/webForms/{form}", wf)
-			root.Handle("OPTIONS /v1/webForms/{form}", wf)
-			csvCfg := cfg.CSVImport
-			if csvCfg.MaxBodyBytes <= 0 {
-				csvCfg.MaxBodyBytes = 1 << 30
-			}
-			if csvCfg.MaxRowBytes <= 0 {
-				csvCfg.MaxRowBytes = 1 << 20
-			}
-			if csvCfg.RowsPerMessage <= 0 {
-				csvCfg.RowsPerMessage = 1000
-			}
-			root.Handle("POST /v1/leads:importCsv", limit(&csvImporter{leads: leads, cfg: csvCfg}))
-		case "account":
-			if err := accountv1.RegisterAccountServiceHandlerClient(ctx, mux, accountv1.NewAccountServiceClient(u.Conn)); err != nil {
-				return nil, err
-			}
-		case "opportunity":
-			if err := opportunityv1.RegisterOpportunityServiceHandlerClient(ctx, mux, opportunityv1.NewOpportunityServiceClient(u.Conn)); err != nil {
-				return nil, err
-			}
-		case "order":
-			if err := orderv1.RegisterOrderServiceHandlerClient(ctx, mux, orderv1.NewOrderServiceClient(u.Conn)); err != nil {
-				return nil, err
-			}
-		case "workflow":
-			if err := workflowv1.RegisterWorkflowServiceHandlerClient(ctx, mux, workflowv1.NewWorkflowServiceClient(u.Conn)); err != nil {
-				return nil, err
-			}
-			if err := workflowv1.RegisterProcessServiceHandlerClient(ctx, mux, workflowv1.NewProcessServiceClient(u.Conn)); err != nil {
-				return nil, err
-			}
-		default:
+		if !slices.Contains(modules.Names, u.Name) {
 			return nil, fmt.Errorf("gateway: unknown upstream %q", u.Name)
 		}
+		conns[u.Name] = u.Conn
+	}
+	// A module without an upstream does not run here: its routes stay, and
+	// answer 501 MODULE_DISABLED naming it, rather than 404 (the path is
+	// right) or 503 (nothing will come back).
+	var absent []string
+	for _, name := range modules.Names {
+		if conns[name] == nil {
+			conns[name] = grpcx.DisabledConn(name, codes.Unimplemented)
+			absent = append(absent, name)
+		}
+	}
+	leads := leadv1.NewLeadServiceClient(conns["lead"])
+	if err := leadv1.RegisterLeadServiceHandlerClient(ctx, mux, leads); err != nil {
+		return nil, err
+	}
+	forms := leadv1.NewWebFormServiceClient(conns["lead"])
+	if err := leadv1.RegisterWebFormServiceHandlerClient(ctx, mux, forms); err != nil {
+		return nil, err
+	}
+	wf := webFormHandler(cfg, api, mux, forms)
+	root.Handle("POST /v1/webForms/{form}", wf)
+	root.Handle("OPTIONS /v1/webForms/{form}", wf)
+	csvCfg := cfg.CSVImport
+	if csvCfg.MaxBodyBytes <= 0 {
+		csvCfg.MaxBodyBytes = 1 << 30
+	}
+	if csvCfg.MaxRowBytes <= 0 {
+		csvCfg.MaxRowBytes = 1 << 20
+	}
+	if csvCfg.RowsPerMessage <= 0 {
+		csvCfg.RowsPerMessage = 1000
+	}
+	root.Handle("POST /v1/leads:importCsv", limit(&csvImporter{leads: leads, cfg: csvCfg}))
+	if err := accountv1.RegisterAccountServiceHandlerClient(ctx, mux, accountv1.NewAccountServiceClient(conns["account"])); err != nil {
+		return nil, err
+	}
+	if err := opportunityv1.RegisterOpportunityServiceHandlerClient(ctx, mux, opportunityv1.NewOpportunityServiceClient(conns["opportunity"])); err != nil {
+		return nil, err
+	}
+	if err := orderv1.RegisterOrderServiceHandlerClient(ctx, mux, orderv1.NewOrderServiceClient(conns["order"])); err != nil {
+		return nil, err
+	}
+	if err := workflowv1.RegisterWorkflowServiceHandlerClient(ctx, mux, workflowv1.NewWorkflowServiceClient(conns["workflow"])); err != nil {
+		return nil, err
+	}
+	if err := workflowv1.RegisterProcessServiceHandlerClient(ctx, mux, workflowv1.NewProcessServiceClient(conns["workflow"])); err != nil {
+		return nil, err
 	}
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	root.HandleFunc("GET /readyz", readyz(upstreams))
+	root.HandleFunc("GET /readyz", readyz(upstreams, absent))
 	root.HandleFunc("GET /openapi.json", serveDoc("application/json", openapi.JSON))
 	root.HandleFunc("GET /openapi.yaml", serveDoc("application/yaml", openapi.YAML))
 	root.Handle("GET /metrics", promhttp.Handler())
@@ -305,11 +316,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // readyz is ready when every upstream reports SERVING on grpc.health.v1.
-func readyz(upstreams []Upstream) http.HandlerFunc {
+// Modules that do not run are listed as MODULE_DISABLED and not waited
+// for.
+func readyz(upstreams []Upstream, absent []string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		result := map[string]string{}
+		for _, name := range absent {
+			result[name] = modules.Reason
+		}
 		ready := true
 		for _, u := range upstreams {
 			resp, err := healthpb.NewHealthClient(u.Conn).Check(ctx, &healthpb.HealthCheckRequest{})

@@ -5,6 +5,10 @@
 // lives under DATA_DIR (default .data), so a restart keeps it. Ctrl-C stops
 // everything.
 //
+// MODULES (default all) names the modules to run, e.g. account,workflow:
+// devstack starts only their services, and tells them and the gateway
+// which run (platform/modules).
+//
 // Each service gets a Postgres role of its own (crm_<name>, a random
 // password kept in DATA_DIR): `<name> migrate` provisions it with the admin
 // URL, as the Kubernetes init container does, then the service runs with
@@ -35,6 +39,7 @@ import (
 	"github.com/crmsuite/crm/platform/config"
 	"github.com/crmsuite/crm/platform/localnats"
 	"github.com/crmsuite/crm/platform/localpg"
+	"github.com/crmsuite/crm/platform/modules"
 	pgpkg "github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/platform/procs"
 )
@@ -50,10 +55,11 @@ type service struct {
 	publicURL bool
 }
 
-// services of the suite, with their local ports, started in this order
-// (each once its gRPC port listens) and stopped in the reverse one: a
-// service after those it calls. Each tolerates the others being down.
-var services = []service{
+// allServices of the suite, one per module, with their local ports,
+// started in this order (each once its gRPC port listens) and stopped in
+// the reverse one: a service after those it calls. Each tolerates the
+// others being down.
+var allServices = []service{
 	{name: "lead", grpcPort: 9101, metrics: 9201},
 	{name: "account", grpcPort: 9102, metrics: 9202},
 	{name: "opportunity", grpcPort: 9103, metrics: 9203},
@@ -72,8 +78,28 @@ func main() {
 	}
 }
 
+// selectServices returns the services of the modules MODULES (value)
+// names, in start order, and the modules.
+func selectServices(value string) ([]service, modules.Set, error) {
+	mods, err := modules.Parse(value)
+	if err != nil {
+		return nil, mods, err
+	}
+	var out []service
+	for _, s := range allServices {
+		if mods.Has(s.name) {
+			out = append(out, s)
+		}
+	}
+	return out, mods, nil
+}
+
 func run(ctx context.Context) error {
 	var env config.Env
+	services, mods, err := selectServices(env.String("MODULES", ""))
+	if err != nil {
+		return err
+	}
 	dataDir := env.String("DATA_DIR", ".data")
 	binDir := env.String("BIN_DIR", "bin")
 	host := env.String("HOST", "127.0.0.1")
@@ -85,7 +111,7 @@ func run(ctx context.Context) error {
 	if err := env.Err(); err != nil {
 		return err
 	}
-	dataDir, err := filepath.Abs(dataDir)
+	dataDir, err = filepath.Abs(dataDir)
 	if err != nil {
 		return err
 	}
@@ -126,9 +152,10 @@ func run(ctx context.Context) error {
 			}
 		}
 	}()
-	// Every service and the gateway learn where every service listens
-	// (<NAME>_GRPC_ADDR), since services call each other too.
-	upstreamEnv := []string{}
+	// Every service and the gateway learn which modules run and where
+	// their services listen (<NAME>_GRPC_ADDR), since services call each
+	// other too.
+	upstreamEnv := []string{"MODULES=" + mods.String()}
 	for i, s := range services {
 		name := strings.ToUpper(s.name)
 		services[i].grpcAddr = env.String(name+"_GRPC_ADDR", host+":"+strconv.Itoa(s.grpcPort))
@@ -185,6 +212,9 @@ func run(ctx context.Context) error {
 	}
 
 	fmt.Fprintf(out, "\ndevstack| the CRM suite is up. Ctrl-C stops it.\n")
+	if absent := mods.Absent(); len(absent) > 0 {
+		fmt.Fprintf(out, "devstack|   MODULES=%s: not running %s (their routes answer 501 MODULE_DISABLED)\n", mods, strings.Join(absent, ", "))
+	}
 	fmt.Fprintf(out, "devstack|   REST gateway   http://%s   (OpenAPI: http://%s/openapi.json)\n", httpAddr, httpAddr)
 	for _, s := range services {
 		fmt.Fprintf(out, "devstack|   %-14s grpc %s   metrics http://%s/metrics\n", s.name, s.grpcAddr, s.metricsAddr)

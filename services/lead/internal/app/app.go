@@ -144,7 +144,9 @@ type Service struct {
 	snapshot   func(*domain.Lead) proto.Message
 	stuck      StuckConversions
 	stuckAfter time.Duration
-	now        func() time.Time
+	// running reports whether the installation runs a module (nil: all).
+	running func(module string) bool
+	now     func() time.Time
 }
 
 // New returns the use cases over repo.

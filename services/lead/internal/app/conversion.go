@@ -10,6 +10,7 @@ import (
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/modules"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
 
@@ -31,13 +32,24 @@ func (s *Service) WithCustomers(c Customers) *Service {
 	return s
 }
 
+// WithModules tells conversions which modules the installation runs
+// (running(name)); without it, all.
+func (s *Service) WithModules(running func(module string) bool) *Service {
+	s.running = running
+	return s
+}
+
 // QualifyLead converts a lead (see domain.Lead.Qualify). An order the
 // order service would refuse is refused first (domain.ConversionRequest.
-// Check). Existing records it names are checked with the account service
-// next: if they do not exist or do not belong together, or the account
-// service cannot answer, nothing changes.
+// Check), then a conversion that needs a module the installation does not
+// run (conversionModules). Existing records it names are checked with the
+// account service next: if they do not exist or do not belong together,
+// or the account service cannot answer, nothing changes.
 func (s *Service) QualifyLead(ctx context.Context, id uuid.UUID, req domain.ConversionRequest, ifMatch, requestID string, ov Override) (*domain.Lead, error) {
 	if err := req.Check(); err != nil {
+		return nil, err
+	}
+	if err := s.conversionModules(req); err != nil {
 		return nil, err
 	}
 	l, err := s.GetLead(ctx, id)
@@ -64,6 +76,31 @@ func (s *Service) QualifyLead(ctx context.Context, id uuid.UUID, req domain.Conv
 		evs, err := l.Qualify(req, auth.Actor(ctx), s.now())
 		return Change{Events: evs, RequestID: requestID, Audit: gate}, err
 	})
+}
+
+// conversionModules refuses a conversion that needs a module the
+// installation does not run (modules.Disabled): every conversion makes or
+// links an account and a contact (account), and may open an opportunity
+// (opportunity) or make a draft order (order). Committed, nothing would
+// ever apply its part: the lead would stay QUALIFIED with a conversion
+// PENDING for good.
+func (s *Service) conversionModules(req domain.ConversionRequest) error {
+	if s.running == nil {
+		return nil
+	}
+	need := []string{"account"}
+	if req.Opportunity != nil {
+		need = append(need, "opportunity")
+	}
+	if req.Order != nil {
+		need = append(need, "order")
+	}
+	for _, m := range need {
+		if !s.running(m) {
+			return modules.Disabled(m)
+		}
+	}
+	return nil
 }
 
 // checkTargets asks the account service whether the existing account and

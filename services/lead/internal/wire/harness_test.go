@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	"github.com/crmsuite/crm/platform/modules"
 	"github.com/crmsuite/crm/platform/testkit"
 	"github.com/crmsuite/crm/platform/testkit/inproc"
 	"github.com/crmsuite/crm/services/lead/internal/wire"
@@ -28,6 +29,8 @@ type suite struct {
 type options struct {
 	privateNATS bool
 	wire        []wire.Option
+	// modules the installation runs (MODULES), if not all.
+	modules string
 }
 
 func start(t *testing.T, opts ...options) *suite {
@@ -41,7 +44,11 @@ func start(t *testing.T, opts ...options) *suite {
 		n = testkit.PrivateNATS(t)
 	}
 	s := &suite{nats: n, dbURL: testkit.Database(t)}
-	svc := inproc.Start(t, inproc.Config("lead", s.dbURL, n), wire.Spec(o.wire...))
+	cfg := inproc.Config("lead", s.dbURL, n)
+	if o.modules != "" {
+		cfg.Modules = modules.MustParse(o.modules)
+	}
+	svc := inproc.Start(t, cfg, wire.Spec(o.wire...))
 	s.conn, s.stop = svc.Conn, svc.Stop
 	s.client = leadv1.NewLeadServiceClient(svc.Conn)
 	s.js = n.Observer(t)

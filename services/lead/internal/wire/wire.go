@@ -96,17 +96,21 @@ func Spec(opts ...Option) service.Spec {
 				return err
 			}
 			repo := postgres.New(rt.Pool, rt.Outbox, rt.PageCodec(), phoneRegion)
-			accounts, err := rt.Dial(set.accountAddr)
+			accounts, err := rt.Peer("account", set.accountAddr)
 			if err != nil {
 				return err
 			}
-			workflow, err := rt.Dial(set.workflowAddr)
-			if err != nil {
-				return err
-			}
-			svc := app.New(repo).WithCustomers(grpcclient.NewCustomers(accounts, set.accountTimeout)).
-				WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
+			svc := app.New(repo).WithCustomers(grpcclient.NewCustomers(accounts, set.accountTimeout)).WithModules(rt.Module)
+			// Processes are the workflow module's: without it nothing
+			// gates a status change (see opportunity's wire).
+			if rt.Module("workflow") {
+				workflow, err := rt.Dial(set.workflowAddr)
+				if err != nil {
+					return err
+				}
+				svc = svc.WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
 					func(l *domain.Lead) proto.Message { return protomap.Lead(l) })
+			}
 			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "lead-process-gates", rt.Pool))
 			svc.WithStuckConversions(repo, set.stuckAfter)
 			rt.Go(func(ctx context.Context) error { return countStuckConversions(ctx, svc, rt.Logger) })

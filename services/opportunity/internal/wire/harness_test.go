@@ -12,6 +12,7 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	"github.com/crmsuite/crm/platform/modules"
 	"github.com/crmsuite/crm/platform/testkit"
 	"github.com/crmsuite/crm/platform/testkit/inproc"
 	"github.com/crmsuite/crm/services/opportunity/internal/wire"
@@ -38,6 +39,8 @@ type options struct {
 	accountTimeout time.Duration
 	// maxDeliver of the consumers (default 3, 50ms apart).
 	maxDeliver int
+	// modules the installation runs (MODULES), if not all.
+	modules string
 }
 
 func start(t *testing.T, opts ...options) *suite {
@@ -64,6 +67,9 @@ func start(t *testing.T, opts ...options) *suite {
 	}
 	cfg := inproc.Config("opportunity", s.dbURL, n)
 	cfg.ConsumerWorkers = 2
+	if o.modules != "" {
+		cfg.Modules = modules.MustParse(o.modules)
+	}
 	s.js = n.Observer(t)
 	// The lead and order services' streams, which the conversion and
 	// renewal consumers read; a tiny duplicate window lets a test deliver

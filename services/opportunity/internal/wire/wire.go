@@ -85,18 +85,23 @@ func Spec(opts ...Option) service.Spec {
 			for _, o := range opts {
 				o(&set)
 			}
-			accounts, err := rt.Dial(set.accountAddr)
-			if err != nil {
-				return err
-			}
-			workflow, err := rt.Dial(set.workflowAddr)
+			accounts, err := rt.Peer("account", set.accountAddr)
 			if err != nil {
 				return err
 			}
 			repo := postgres.New(rt.Pool, rt.Outbox, rt.PageCodec())
-			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout)).
-				WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
+			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout))
+			// Processes are the workflow module's: without it nothing
+			// gates a move, not even a definition process_gates kept from
+			// when it ran, which no one could satisfy any more.
+			if rt.Module("workflow") {
+				workflow, err := rt.Dial(set.workflowAddr)
+				if err != nil {
+					return err
+				}
+				svc = svc.WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
 					func(o *domain.Opportunity) proto.Message { return protomap.Opportunity(o) })
+			}
 			opportunityv1.RegisterOpportunityServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick))
 
 			ns := rt.Config.EventsNamespace

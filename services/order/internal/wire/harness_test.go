@@ -12,6 +12,7 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
+	"github.com/crmsuite/crm/platform/modules"
 	"github.com/crmsuite/crm/platform/testkit"
 	"github.com/crmsuite/crm/platform/testkit/inproc"
 	"github.com/crmsuite/crm/services/order/internal/wire"
@@ -35,6 +36,9 @@ type options struct {
 	// on (the service is down).
 	noAccounts     bool
 	accountTimeout time.Duration
+	// modules the installation runs (MODULES), if not all; the workflow
+	// address is then a free port nobody listens on.
+	modules string
 }
 
 func start(t *testing.T, opts ...options) *suite {
@@ -68,8 +72,12 @@ func start(t *testing.T, opts ...options) *suite {
 	if o.noAccounts {
 		n.CreateStream(t, s.js, "account", 100*time.Millisecond)
 	}
-	spec := wire.Spec(wire.WithAccountService(accountAddr, o.accountTimeout), wire.WithConsumerRetries(3, 50*time.Millisecond, 2*time.Second))
-	s.svc = inproc.Start(t, cfg, spec)
+	wopts := []wire.Option{wire.WithAccountService(accountAddr, o.accountTimeout), wire.WithConsumerRetries(3, 50*time.Millisecond, 2*time.Second)}
+	if o.modules != "" {
+		cfg.Modules = modules.MustParse(o.modules)
+		wopts = append(wopts, wire.WithWorkflowService(testkit.FreeAddr(t), 500*time.Millisecond))
+	}
+	s.svc = inproc.Start(t, cfg, wire.Spec(wopts...))
 	s.client = orderv1.NewOrderServiceClient(s.svc.Conn)
 	return s
 }

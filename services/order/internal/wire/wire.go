@@ -90,19 +90,23 @@ func Spec(opts ...Option) service.Spec {
 			for _, o := range opts {
 				o(&set)
 			}
-			accounts, err := rt.Dial(set.accountAddr)
+			accounts, err := rt.Peer("account", set.accountAddr)
 			if err != nil {
 				return err
 			}
 			pages := rt.PageCodec()
 			repo := postgres.New(rt.Pool, rt.Outbox, pages)
-			workflow, err := rt.Dial(set.workflowAddr)
-			if err != nil {
-				return err
-			}
-			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout)).
-				WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
+			svc := app.New(repo, grpcclient.NewAccounts(accounts, set.accountTimeout))
+			// Processes are the workflow module's: without it nothing
+			// gates confirming or fulfilling (see opportunity's wire).
+			if rt.Module("workflow") {
+				workflow, err := rt.Dial(set.workflowAddr)
+				if err != nil {
+					return err
+				}
+				svc = svc.WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
 					func(o *domain.Order) proto.Message { return protomap.Order(o) })
+			}
 			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "order-process-gates", rt.Pool))
 			orderv1.RegisterOrderServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, pages, rt.Relay.Kick))
 

@@ -11,6 +11,7 @@ import (
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/modules"
 	"github.com/crmsuite/crm/services/workflow/internal/domain"
 )
 
@@ -41,12 +42,14 @@ func (s *Service) record(ctx context.Context, name string) (*domain.Record, erro
 
 // readable returns the record named if the caller may read it:
 // PermissionDenied otherwise (also for one that does not exist, for a
-// caller who does not read every record).
+// caller who does not read every record). A record of a module the
+// installation does not run, and not in the projection, is
+// MODULE_DISABLED for everyone: that says nothing about the record.
 func (s *Service) readable(ctx context.Context, name string) (*domain.Record, error) {
 	rd := readerOf(ctx)
 	r, err := s.record(ctx, name)
 	if err != nil {
-		if rd != nil && apperr.IsKind(err, apperr.KindFailedPrecondition) {
+		if _, off := modules.IsDisabled(err); rd != nil && apperr.IsKind(err, apperr.KindFailedPrecondition) && !off {
 			return nil, authz.Denied()
 		}
 		return nil, err

@@ -80,7 +80,7 @@ func Spec(opts ...Option) service.Spec {
 			for name, c := range map[string]*grpc.ClientConnInterface{
 				"lead": &conns.Lead, "account": &conns.Account, "opportunity": &conns.Opportunity, "order": &conns.Order,
 			} {
-				conn, err := rt.Dial(set.addrs[name])
+				conn, err := rt.Peer(name, set.addrs[name])
 				if err != nil {
 					return err
 				}

@@ -20,6 +20,7 @@ import (
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/modules"
 	"github.com/crmsuite/crm/services/workflow/internal/app"
 	"github.com/crmsuite/crm/services/workflow/internal/domain"
 	"github.com/crmsuite/crm/services/workflow/internal/protomap"
@@ -126,16 +127,21 @@ func (r *Records) Update(ctx context.Context, t domain.RecordType, record proto.
 
 // refused keeps a peer's refusal of an update (bad value, a state that
 // does not allow it, no permission) as such, so a rule's run fails with
-// the reason at once instead of retrying what cannot succeed.
+// the reason at once instead of retrying what cannot succeed; a peer the
+// installation does not run stays MODULE_DISABLED.
 func refused(ctx context.Context, peer string, err error) error {
 	if err == nil {
 		return nil
+	}
+	pe := grpcx.PeerError(ctx, peer, err)
+	if _, off := modules.IsDisabled(pe); off {
+		return pe
 	}
 	switch st, _ := status.FromError(err); st.Code() {
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied, codes.NotFound, codes.OutOfRange:
 		return apperr.FailedPrecondition("UPDATE_REFUSED", "the %s service refused the update: %s: %s", peer, st.Code(), st.Message())
 	}
-	return grpcx.PeerError(ctx, peer, err)
+	return pe
 }
 
 var _ app.Pipelines = (*Records)(nil)
