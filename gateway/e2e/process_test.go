@@ -205,7 +205,9 @@ func TestProcessGateWhileTheWorkflowServiceIsDown(t *testing.T) {
 		"stages": []map[string]any{{"stage": "CONTACTED", "steps": []map[string]any{{"id": "intro", "title": "Intro sent", "required": true, "checklist": map[string]any{}}}}},
 	}).want(t, 200)
 	testkit.Eventually(t, 30*time.Second, func() bool {
-		return s.query(t, `SELECT (SELECT count(*) FROM opportunity.process_gates WHERE active) + (SELECT count(*) FROM lead.process_gates WHERE active)`) == "2"
+		// Each service keeps every definition; what counts is its own.
+		return s.query(t, `SELECT (SELECT count(*) FROM opportunity.process_gates WHERE active AND record_type = 'OPPORTUNITY')
+			+ (SELECT count(*) FROM lead.process_gates WHERE active AND record_type = 'LEAD')`) == "2"
 	}, "the opportunity and lead services know their gates")
 	acc := s.do(t, "POST", "/v1/accounts", map[string]any{"displayName": "Initech", "currencyCode": "EUR"}).want(t, 200)
 	opp := s.do(t, "POST", "/v1/opportunities", map[string]any{"displayName": "TPS", "account": acc.str("name")}).want(t, 200).str("name")
