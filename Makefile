@@ -22,7 +22,7 @@ GENERATED := gen/go/crm gen/descriptor $(OPENAPI)/openapi.json $(OPENAPI)/openap
 # Node tools (OpenAPI linter, TypeScript client, grpc-js), pinned in tools/node.
 NODE_TOOLS := tools/node/node_modules/.bin
 
-.PHONY: help run build test bench bench-smoke gen gen-check descriptors lint openapi-lint node-tools tools vendor-protos deploy-check ci clean
+.PHONY: help run build test chaos bench bench-smoke gen gen-check descriptors lint openapi-lint node-tools tools vendor-protos deploy-check ci clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ test: ## vet, then all tests with the race detector (real Postgres and NATS)
 	$(GO) vet $(PKGS)
 	$(GO) test -race -timeout 20m $(PKGS)
 	GOWORK=off $(GO) -C tools test ./cmd/openapidoc
+
+chaos: ## the lifecycle chaos test alone, verbose (part of `make test`); size it with CHAOS_N, CHAOS_ROUNDS, CHAOS_CONVERGE
+	$(GO) test -race -count=1 -timeout 60m -run TestLifecycleChaos -v ./gateway/e2e/
 
 bench: build ## benchmarks: leads (leadbench), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench), workflow (workflowbench), CreateLead traced (leadbench -otel)
 	$(GO) run ./services/lead/cmd/leadbench $(BENCH_ARGS)

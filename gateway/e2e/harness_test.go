@@ -43,6 +43,9 @@ type stackOptions struct {
 	privateNATS bool
 	// env is added to every process's environment (the gateway's too).
 	env []string
+	// database, when set, is the database the services use (one on a
+	// private server, to crash); otherwise a fresh one on the shared server.
+	database string
 }
 
 // startStack runs the lead, account and opportunity services and the
@@ -54,7 +57,10 @@ func startStack(t *testing.T, leadEnv ...string) *stack {
 
 func startStackWith(t *testing.T, o stackOptions) *stack {
 	t.Helper()
-	db, n := testkit.Database(t), testkit.NewNATS(t)
+	db, n := o.database, testkit.NewNATS(t)
+	if db == "" {
+		db = testkit.Database(t)
+	}
 	if o.privateNATS {
 		n = testkit.PrivateNATS(t)
 	}

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 
 	"buf.build/go/protovalidate"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -37,6 +39,10 @@ func (misbehaving) GetLead(_ context.Context, req *leadv1.GetLeadRequest) (*lead
 		return nil, fmt.Errorf("wrapped: %w", apperr.FailedPrecondition("LEAD_CONVERTED", "converted"))
 	case "leads/00000000-0000-0000-0000-000000000005":
 		return nil, context.DeadlineExceeded
+	case "leads/00000000-0000-0000-0000-000000000006":
+		return nil, fmt.Errorf("pg: begin: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"})
+	case "leads/00000000-0000-0000-0000-000000000007":
+		return nil, fmt.Errorf("pg: begin: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
 	}
 	return &leadv1.Lead{Name: req.Name}, nil
 }
@@ -76,6 +82,9 @@ func TestHandlerFailuresBecomeCanonicalStatusesWithoutLeaks(t *testing.T) {
 		{"leads/00000000-0000-0000-0000-000000000003", codes.NotFound, "LEAD_NOT_FOUND"},
 		{"leads/00000000-0000-0000-0000-000000000004", codes.FailedPrecondition, "LEAD_CONVERTED"},
 		{"leads/00000000-0000-0000-0000-000000000005", codes.DeadlineExceeded, ""},
+		// A database going away is worth a retry, and says so.
+		{"leads/00000000-0000-0000-0000-000000000006", codes.Unavailable, "DATABASE_UNAVAILABLE"},
+		{"leads/00000000-0000-0000-0000-000000000007", codes.Unavailable, "DATABASE_UNAVAILABLE"},
 	}
 	for _, tc := range cases {
 		_, err := c.GetLead(context.Background(), &leadv1.GetLeadRequest{Name: tc.name})
@@ -83,7 +92,7 @@ func TestHandlerFailuresBecomeCanonicalStatusesWithoutLeaks(t *testing.T) {
 		if st.Code() != tc.code {
 			t.Fatalf("%s: code %v, want %v (%v)", tc.name, st.Code(), tc.code, err)
 		}
-		for _, secret := range []string{"boom", "SQLSTATE", "relation"} {
+		for _, secret := range []string{"boom", "SQLSTATE", "relation", "administrator", "dial"} {
 			if strings.Contains(st.Message(), secret) {
 				t.Fatalf("%s: message leaks internals: %q", tc.name, st.Message())
 			}

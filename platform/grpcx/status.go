@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/crmsuite/crm/platform/apperr"
+	"github.com/crmsuite/crm/platform/pg"
 )
 
 // ErrorDomain is the ErrorInfo domain of every error the suite returns.
@@ -32,8 +33,9 @@ var kindCodes = map[apperr.Kind]codes.Code{
 
 // ToStatus maps any error a handler returns to a status the client can act
 // on. Application errors keep their kind, reason and field violations;
-// context errors keep their meaning; anything else is logged and becomes a
-// bare Internal, so SQL or stack details never reach the client.
+// context errors keep their meaning; a database that cannot be reached is
+// Unavailable (DATABASE_UNAVAILABLE); anything else is logged and becomes
+// a bare Internal, so SQL or stack details never reach the client.
 func ToStatus(ctx context.Context, log *slog.Logger, err error) *status.Status {
 	if err == nil {
 		return nil
@@ -49,6 +51,14 @@ func ToStatus(ctx context.Context, log *slog.Logger, err error) *status.Status {
 		return status.New(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.New(codes.DeadlineExceeded, "deadline exceeded")
+	case pg.Unavailable(err):
+		// The database is restarting or out of reach: the call may be
+		// retried (with its request id), which an INTERNAL does not say.
+		log.WarnContext(ctx, "database unavailable", append(actorFields(ctx), "error", err)...)
+		st, _ := status.New(codes.Unavailable, "the database is unavailable; try again").WithDetails(&errdetails.ErrorInfo{
+			Reason: "DATABASE_UNAVAILABLE", Domain: ErrorDomain,
+		})
+		return st
 	}
 	log.ErrorContext(ctx, "internal error", append(actorFields(ctx), "error", err)...)
 	st, _ := status.New(codes.Internal, "internal error").WithDetails(&errdetails.ErrorInfo{

@@ -31,6 +31,10 @@ type Options struct {
 	// Throwaway turns off fsync and friends: much faster, and a crash loses
 	// the data. For tests only.
 	Throwaway bool
+	// CrashSafe keeps commits synchronous in a Throwaway cluster: a crash
+	// of the server (kill -9), though not of the machine, then loses no
+	// committed transaction. For fault tests that crash it.
+	CrashSafe bool
 	// LogFile receives the server log; empty means DataDir/postgres.log.
 	LogFile string
 	// SharedBuffers is PostgreSQL's cache size; default 256MB.
@@ -104,7 +108,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		"-c", "max_wal_size=4GB",
 	}
 	if o.Throwaway {
-		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off")
+		if !o.CrashSafe {
+			// Commits return before their WAL leaves the server's memory.
+			args = append(args, "-c", "synchronous_commit=off")
+		}
 	}
 	cmd := command(cred, filepath.Join(bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -163,13 +171,72 @@ func (s *Server) Stop() error {
 	return nil
 }
 
-// Kill stops the server the hard way (SIGKILL on the postmaster), as a
-// crash would. Restart it with Start on the same DataDir and Port.
+// Kill crashes the server: SIGKILL to the postmaster and to every one of
+// its processes (each backend is in a session of its own, so the process
+// group is not enough), as if the machine under them had died, though the
+// operating system keeps what they wrote. Start it again on the same
+// DataDir and Port: it recovers from its WAL. Linux only (it reads /proc).
 func (s *Server) Kill() {
-	if s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
+	if s.cmd.Process == nil {
+		return
 	}
+	pid := s.cmd.Process.Pid
+	_ = syscall.Kill(pid, syscall.SIGSTOP) // so that it forks no more
+	kids := children(pid)
+	for _, kid := range kids {
+		_ = syscall.Kill(kid, syscall.SIGKILL)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	<-s.done
+	// Orphans are reaped by someone else; wait until none runs, so that a
+	// restart finds the shared memory free.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, kid := range kids {
+		for running(kid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, ok := procStat(child); ok && ppid == pid {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	_, state, ok := procStat(pid)
+	return ok && state != "Z" && state != "X"
+}
+
+// procStat reads the parent and state of pid from /proc/<pid>/stat.
+func procStat(pid int) (ppid int, state string, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, "", false
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, "", false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, "", false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return ppid, f[0], err == nil
 }
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/platform/testkit"
@@ -76,4 +77,51 @@ func TestInTxRollsBackOnErrorAndCommitsOtherwise(t *testing.T) {
 	if len(ids) != 1 || ids[0] != 2 {
 		t.Fatalf("things = %v, want [2]", ids)
 	}
+}
+
+// A crashed server fails calls in flight and new ones as Unavailable (to
+// retry), statements it refuses do not, and the pool connects again once
+// the server is back.
+func TestACrashedDatabaseIsUnavailableUntilItIsBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	server := testkit.PrivatePostgres(t)
+	pool, err := pg.Connect(ctx, pg.PoolConfig{URL: server.Database(t), Schema: "svc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, "SELECT nosuchcolumn"); err == nil || pg.Unavailable(err) {
+		t.Fatalf("a refused statement: %v, unavailable %v", err, pg.Unavailable(err))
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+
+	server.Kill(t)
+	_, err = tx.Exec(ctx, "SELECT 1")
+	if !pg.Unavailable(err) {
+		t.Errorf("a transaction whose server crashed: %v, not unavailable", err)
+	}
+	err = pg.InTx(ctx, pool, func(ctx context.Context) error {
+		_, err := pg.Q(ctx, pool).Exec(ctx, "SELECT 1")
+		return err
+	})
+	if !pg.Unavailable(err) {
+		t.Errorf("a transaction while the server is down: %v, not unavailable", err)
+	}
+	if _, err := pool.Exec(ctx, "SELECT 1"); !pg.Unavailable(err) {
+		t.Errorf("a query while the server is down: %v, not unavailable", err)
+	}
+
+	server.Start(t)
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		_, err := pool.Exec(ctx, "SELECT 1")
+		return err == nil
+	}, "the pool working again")
 }

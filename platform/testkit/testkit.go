@@ -95,7 +95,11 @@ func AdminURL(t testing.TB) string {
 // It is dropped when the test ends.
 func Database(t testing.TB) string {
 	t.Helper()
-	admin := AdminURL(t)
+	return createDatabase(t, AdminURL(t))
+}
+
+func createDatabase(t testing.TB, admin string) string {
+	t.Helper()
 	name := "t_" + randomHex(8)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -148,6 +152,67 @@ func withDatabase(admin, db string) string {
 	}
 	u.Path = "/" + db
 	return u.String()
+}
+
+// Postgres is a PostgreSQL server of one test's own, which the test may
+// crash and start again (fault tests); the shared server of the other
+// tests is never touched. It is stopped when the test ends.
+type Postgres struct {
+	// AdminURL connects as the superuser.
+	AdminURL string
+	opts     localpg.Options
+	server   *localpg.Server
+}
+
+// PrivatePostgres starts a throwaway cluster for the test. Commits stay
+// synchronous (localpg.Options.CrashSafe), so Kill loses no committed
+// transaction, as with a real server's crash.
+func PrivatePostgres(t testing.TB) *Postgres {
+	t.Helper()
+	dir, err := os.MkdirTemp(root(), "pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := &Postgres{opts: localpg.Options{DataDir: dir + "/data", Throwaway: true, CrashSafe: true, SharedBuffers: "64MB"}}
+	p.Start(t)
+	t.Cleanup(func() {
+		if p.server != nil {
+			_ = p.server.Stop()
+		}
+	})
+	return p
+}
+
+// Database creates an empty database on p and returns its URL.
+func (p *Postgres) Database(t testing.TB) string {
+	t.Helper()
+	return createDatabase(t, p.AdminURL)
+}
+
+// Kill crashes the server: SIGKILL to the postmaster and its backends.
+func (p *Postgres) Kill(t testing.TB) {
+	t.Helper()
+	if p.server == nil {
+		t.Fatal("testkit: postgres is not running")
+	}
+	p.server.Kill()
+	p.server = nil
+}
+
+// Start starts the server, the first time or again after Kill, on the same
+// data directory and port; after a crash it recovers from its WAL first.
+func (p *Postgres) Start(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := localpg.Start(ctx, p.opts)
+	if err != nil {
+		t.Fatalf("testkit: postgres: %v", err)
+	}
+	p.server, p.opts.Port, p.AdminURL = srv, srv.Port, srv.URL
 }
 
 // NATS is a JetStream server for one test.

@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -252,5 +253,43 @@ func TestCancelledContractStopsBilling(t *testing.T) {
 	rr, err := s.client.GetRecurringRevenue(ops, &orderv1.GetRecurringRevenueRequest{AsOfDate: cut})
 	if err != nil || money.Decimal(rr.Currencies[0].Mrr) != "0" {
 		t.Fatalf("MRR after the cancellation: %v, %v", rr, err)
+	}
+}
+
+// Contracts of one owner move the same monthly cells of the revenue
+// forecast. Activated at once, they take turns on those cells rather than
+// deadlock (found by TestLifecycleChaos: in map order, two activations
+// locked the months in different orders and one failed INTERNAL), and the
+// cells add up to the contracts' schedules.
+func TestConcurrentActivationsOfOneOwnersContracts(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	account, _ := s.customer(t, "Acme", 0)
+	var contracts []*orderv1.Contract
+	for i := range 16 {
+		contracts = append(contracts, s.contract(t, account, &orderv1.Contract{StartDate: dateIn(-i%3, 0), TermMonths: 24,
+			BillingInterval: orderv1.BillingInterval_BILLING_INTERVAL_MONTHLY}))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(contracts))
+	for i, c := range contracts {
+		wg.Go(func() {
+			_, errs[i] = s.client.ActivateContract(ops, &orderv1.ActivateContractRequest{Name: c.Name})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("activate %s: %v", contracts[i].Name, err)
+		}
+	}
+	if got := s.query(t, `SELECT count(*)::text FROM contracts WHERE status = 'ACTIVE'`); got != "16" {
+		t.Fatalf("%s active contracts, want 16", got)
+	}
+	if got := s.query(t, `SELECT count(*)::text FROM (
+			SELECT month, owner, currency_code, sum(amount) AS amount, sum(periods) AS periods FROM contract_revenue GROUP BY 1, 2, 3
+		) c FULL JOIN revenue_monthly r USING (month, owner, currency_code)
+		WHERE c.amount IS DISTINCT FROM r.contract_amount OR c.periods IS DISTINCT FROM r.period_count`); got != "0" {
+		t.Fatalf("%s monthly cells differ from the contracts' schedules", got)
 	}
 }

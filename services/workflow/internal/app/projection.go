@@ -82,14 +82,21 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 		if err != nil {
 			return err
 		}
-		var current []EventRecord
+		var current, late []EventRecord
 		for i, er := range ev.Records {
 			r, prev := er.Record, prevs[i]
 			if r.Owner != "" {
 				users = append(users, r.Owner)
 			}
 			if !saved[i] {
-				continue // a later event set it already
+				// A later event set it already: this one was redelivered
+				// after it (a failed first delivery, a consumer that died
+				// before acknowledging). Its rules still run, unless the
+				// record is gone.
+				if prev != nil && !prev.Deleted {
+					late = append(late, er)
+				}
+				continue
 			}
 			current = append(current, er)
 			if r.Type == domain.RecordLead && r.Account != "" && (prev == nil || prev.Account != r.Account) {
@@ -114,7 +121,7 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 		if !runRules {
 			return nil
 		}
-		return s.runEventRules(ctx, ev, current, now)
+		return s.runEventRules(ctx, ev, current, late, now)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -313,14 +314,21 @@ type trial struct {
 	rec           *domain.Record
 	record, event proto.Message
 	trigger       string
+	// late: the projection holds a newer event's record (see planTask).
+	late bool
 	// holds and err are the condition's result.
 	holds bool
 	err   error
 }
 
 // runEventRules runs the rules an event triggers for each record it
-// carries (that was not already newer), in the event's transaction.
-func (s *Service) runEventRules(ctx context.Context, ev Event, records []EventRecord, now time.Time) error {
+// carries, in the event's transaction: current records are those the
+// event set in the projection, late ones those a newer event had set
+// already. Conditions see the record as the event carried it, either way,
+// so an event's rules do what they would have done in order; only time
+// triggers, which follow the record as it is now, are armed for current
+// records alone.
+func (s *Service) runEventRules(ctx context.Context, ev Event, current, late []EventRecord, now time.Time) error {
 	if s.rules.Store == nil {
 		return nil
 	}
@@ -333,12 +341,12 @@ func (s *Service) runEventRules(ctx context.Context, ev Event, records []EventRe
 	if at.IsZero() {
 		at = now
 	}
-	if err := s.armRecordsTimers(ctx, records); err != nil {
+	if err := s.armRecordsTimers(ctx, current); err != nil {
 		return err
 	}
 	cache := map[string][]*domain.Rule{}
 	var trials []trial
-	for _, er := range records {
+	for i, er := range slices.Concat(current, late) {
 		trigger := er.Trigger
 		if trigger == "" {
 			trigger = ev.Type
@@ -355,7 +363,7 @@ func (s *Service) runEventRules(ctx context.Context, ev Event, records []EventRe
 			event = ev.Message
 		}
 		for _, r := range rs {
-			trials = append(trials, trial{rule: r, rec: er.Record, record: er.Message, event: event, trigger: trigger})
+			trials = append(trials, trial{rule: r, rec: er.Record, record: er.Message, event: event, trigger: trigger, late: i >= len(current)})
 		}
 	}
 	if trials, err = s.onProcessVersion(ctx, trials); err != nil {
@@ -440,7 +448,7 @@ func (s *Service) planRun(ctx context.Context, p *plan, tr trial, run *domain.Ru
 		var err error
 		switch {
 		case a.CreateTask != nil:
-			res.Detail, err = s.planTask(p, r, run, a.CreateTask, rec, at)
+			res.Detail, err = s.planTask(p, r, run, a.CreateTask, rec, at, tr.late)
 			res.Done = err == nil
 		case a.Notify != nil:
 			recipient := a.Notify.Recipient
@@ -568,8 +576,10 @@ func input(record, event proto.Message) json.RawMessage {
 
 // planTask makes a rule's task regarding the record, for the assignee
 // (the record's owner by default); with a key, the open task with that
-// key is rescheduled instead.
-func (s *Service) planTask(p *plan, r *domain.Rule, run *domain.Run, t *domain.TaskAction, rec *domain.Record, from time.Time) (string, error) {
+// key is rescheduled instead, unless the event is late: the open task is
+// then as a newer event of the record had it, which in order would have
+// come after this one.
+func (s *Service) planTask(p *plan, r *domain.Rule, run *domain.Run, t *domain.TaskAction, rec *domain.Record, from time.Time, late bool) (string, error) {
 	owner := t.Assignee
 	if owner == "" {
 		owner = rec.Owner
@@ -581,6 +591,9 @@ func (s *Service) planTask(p *plan, r *domain.Rule, run *domain.Run, t *domain.T
 	due := t.Due(from)
 	if t.Key != "" {
 		if a, ok := p.open[openKey(rec.Name, t.Key)]; ok {
+			if late && s.madeBy(p, a) == nil {
+				return "kept activities/" + a.ID.String() + ": a newer event of the record set it", nil
+			}
 			if made := s.madeBy(p, a); made != nil {
 				// Made by this plan: it is due as the later rule says.
 				made.Activity.DueAt = due

@@ -198,14 +198,13 @@ func (r *Repo) SaveContracts(ctx context.Context, ws []app.ContractWrite) error 
 		if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("save contracts: %w", err)
 		}
+		var rebill []*domain.Contract
 		for _, w := range ws {
 			if w.Save.Rebill {
-				if err := r.refreshRevenue(ctx, w.Contract); err != nil {
-					return err
-				}
+				rebill = append(rebill, w.Contract)
 			}
 		}
-		return nil
+		return r.refreshRevenue(ctx, rebill...)
 	})
 }
 
@@ -281,22 +280,32 @@ type revenueCell struct {
 	periods int
 }
 
-// refreshRevenue replaces the contract's billing schedule in the revenue
+// refreshRevenue replaces each contract's billing schedule in the revenue
 // forecast (contract_revenue) and moves the monthly totals by the
 // difference. A draft bills nothing; an evergreen contract is kept
 // through a horizon that its timer moves on.
-func (r *Repo) refreshRevenue(ctx context.Context, c *domain.Contract) error {
-	q := pg.Q(ctx, r.pool)
-	cells := map[revenueKey]revenueCell{}
-	add := func(k revenueKey, amount *big.Rat, periods int) {
-		cell, ok := cells[k]
-		if !ok {
-			cell = revenueCell{amount: new(big.Rat)}
-		}
-		cell.amount.Add(cell.amount, amount)
-		cell.periods += periods
-		cells[k] = cell
+func (r *Repo) refreshRevenue(ctx context.Context, cs ...*domain.Contract) error {
+	if len(cs) == 0 {
+		return nil
 	}
+	b := &pgx.Batch{}
+	moved := revenueDeltas{}
+	for _, c := range cs {
+		if err := r.queueContractRevenue(ctx, b, moved, c); err != nil {
+			return err
+		}
+	}
+	moved.queue(b)
+	if err := pg.Q(ctx, r.pool).SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("contract revenue: %w", err)
+	}
+	return nil
+}
+
+// queueContractRevenue queues c's new billing schedule and adds what it
+// moves in the monthly totals to moved.
+func (r *Repo) queueContractRevenue(ctx context.Context, b *pgx.Batch, moved revenueDeltas, c *domain.Contract) error {
+	q := pg.Q(ctx, r.pool)
 	rows, err := q.Query(ctx, `SELECT month, owner, currency_code, amount::text, periods FROM contract_revenue WHERE contract_id = $1`, c.ID)
 	if err != nil {
 		return err
@@ -314,14 +323,13 @@ func (r *Repo) refreshRevenue(ctx context.Context, c *domain.Contract) error {
 			rows.Close()
 			return err
 		}
-		add(k, a.Neg(a), -periods)
+		moved.add(k, nil, 0, a.Neg(a), -periods)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	current := map[revenueKey]revenueCell{}
-	b := &pgx.Batch{}
 	if c.Status != domain.ContractStatusDraft {
 		horizon := domain.DateOf(r.now().UTC().AddDate(ForecastHorizonYears, 0, 0))
 		ps, err := domain.Schedule(c.ScheduleInput(horizon))
@@ -337,7 +345,7 @@ func (r *Repo) refreshRevenue(ctx context.Context, c *domain.Contract) error {
 			cell.amount.Add(cell.amount, money.Rat(p.Amount))
 			cell.periods++
 			current[k] = cell
-			add(k, money.Rat(p.Amount), 1)
+			moved.add(k, nil, 0, money.Rat(p.Amount), 1)
 		}
 		if c.Evergreen && c.Status.Live() {
 			timer.QueueSet(b, domain.TimerForecastHorizon, c.ID.String(), horizon.Time().AddDate(-1, 0, 0), nil)
@@ -350,15 +358,6 @@ func (r *Repo) refreshRevenue(ctx context.Context, c *domain.Contract) error {
 	for k, cell := range current {
 		b.Queue(`INSERT INTO contract_revenue (contract_id, month, owner, currency_code, amount, periods) VALUES ($1, $2, $3, $4, $5, $6)`,
 			c.ID, k.month, k.owner, k.currency, ratString(cell.amount), cell.periods)
-	}
-	for k, cell := range cells {
-		if cell.amount.Sign() == 0 && cell.periods == 0 {
-			continue
-		}
-		queueRevenue(b, domain.DateOf(k.month), k.owner, k.currency, new(big.Rat), 0, cell.amount, cell.periods)
-	}
-	if err := q.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("contract revenue: %w", err)
 	}
 	return nil
 }

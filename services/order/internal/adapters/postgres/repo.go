@@ -6,11 +6,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -310,14 +312,16 @@ func (r *Repo) orderWritten(ctx context.Context, old, o *domain.Order, ch app.Ch
 	b := &pgx.Batch{}
 	audit.Queue(b, entry)
 	queueStatusChanges(b, ch.History...)
+	moved := revenueDeltas{}
 	if old != nil {
 		if month, owner, cur, amount, ok := old.RevenueContribution(); ok {
-			queueRevenue(b, month, owner, cur, new(big.Rat).Neg(amount), -1, new(big.Rat), 0)
+			moved.add(revenueKey{month.Time(), owner, cur}, new(big.Rat).Neg(amount), -1, nil, 0)
 		}
 	}
 	if month, owner, cur, amount, ok := o.RevenueContribution(); ok {
-		queueRevenue(b, month, owner, cur, amount, 1, new(big.Rat), 0)
+		moved.add(revenueKey{month.Time(), owner, cur}, amount, 1, nil, 0)
 	}
+	moved.queue(b)
 	for _, ev := range ch.Events {
 		m, err := protomap.OrderEvent(events.NewMeta(ctx, ch.RequestID, o.UpdatedAt), o, ev)
 		if err != nil {
@@ -342,14 +346,54 @@ func queueStatusChanges(b *pgx.Batch, cs ...*domain.StatusChange) {
 	}
 }
 
-// queueRevenue adds to a month's cell of the revenue forecast.
-func queueRevenue(b *pgx.Batch, month domain.Date, owner, currency string, orders *big.Rat, orderCount int, contracts *big.Rat, periods int) {
-	b.Queue(`INSERT INTO revenue_monthly AS r (month, owner, currency_code, order_amount, order_count, contract_amount, period_count)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (month, owner, currency_code) DO UPDATE SET
-			order_amount = r.order_amount + EXCLUDED.order_amount, order_count = r.order_count + EXCLUDED.order_count,
-			contract_amount = r.contract_amount + EXCLUDED.contract_amount, period_count = r.period_count + EXCLUDED.period_count`,
-		month.Time(), owner, currency, ratString(orders), orderCount, ratString(contracts), periods)
+// revenueDeltas are what a transaction moves in the monthly cells of the
+// revenue forecast, by cell.
+type revenueDeltas map[revenueKey]*revenueDelta
+
+type revenueDelta struct {
+	orders, contracts   *big.Rat
+	orderCount, periods int
+}
+
+func (d revenueDeltas) add(k revenueKey, orders *big.Rat, orderCount int, contracts *big.Rat, periods int) {
+	c, ok := d[k]
+	if !ok {
+		c = &revenueDelta{orders: new(big.Rat), contracts: new(big.Rat)}
+		d[k] = c
+	}
+	if orders != nil {
+		c.orders.Add(c.orders, orders)
+	}
+	if contracts != nil {
+		c.contracts.Add(c.contracts, contracts)
+	}
+	c.orderCount += orderCount
+	c.periods += periods
+}
+
+// queue adds the cells that move to b in one order (month, owner,
+// currency): transactions moving the same cells lock them in the same
+// order, so they take turns instead of deadlocking. (In map order, two
+// contracts of one owner activated at once deadlocked.)
+func (d revenueDeltas) queue(b *pgx.Batch) {
+	keys := make([]revenueKey, 0, len(d))
+	for k, c := range d {
+		if c.orders.Sign() != 0 || c.contracts.Sign() != 0 || c.orderCount != 0 || c.periods != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b revenueKey) int {
+		return cmp.Or(a.month.Compare(b.month), strings.Compare(a.owner, b.owner), strings.Compare(a.currency, b.currency))
+	})
+	for _, k := range keys {
+		c := d[k]
+		b.Queue(`INSERT INTO revenue_monthly AS r (month, owner, currency_code, order_amount, order_count, contract_amount, period_count)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (month, owner, currency_code) DO UPDATE SET
+				order_amount = r.order_amount + EXCLUDED.order_amount, order_count = r.order_count + EXCLUDED.order_count,
+				contract_amount = r.contract_amount + EXCLUDED.contract_amount, period_count = r.period_count + EXCLUDED.period_count`,
+			k.month, k.owner, k.currency, ratString(c.orders), c.orderCount, ratString(c.contracts), c.periods)
+	}
 }
 
 func (r *Repo) AddOrderNotes(ctx context.Context, notes ...*domain.StatusChange) error {
