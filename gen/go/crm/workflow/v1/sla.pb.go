@@ -1868,17 +1868,17 @@ var File_crm_workflow_v1_sla_proto protoreflect.FileDescriptor
 
 const file_crm_workflow_v1_sla_proto_rawDesc = "" +
 	"\n" +
-	"\x19crm/workflow/v1/sla.proto\x12\x0fcrm.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ecrm/workflow/v1/workflow.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x1bgoogle/type/dayofweek.proto\x1a\x1bgoogle/type/timeofday.proto\"\xce\x05\n" +
+	"\x19crm/workflow/v1/sla.proto\x12\x0fcrm.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ecrm/workflow/v1/workflow.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x1bgoogle/type/dayofweek.proto\x1a\x1bgoogle/type/timeofday.proto\"\xd4\x05\n" +
 	"\x10BusinessCalendar\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12'\n" +
 	"\ttime_zone\x18\x03 \x01(\tB\n" +
 	"\xe0A\x02\xbaH\x04r\x02\x18@R\btimeZone\x12O\n" +
 	"\rworking_hours\x18\x04 \x03(\v2 .crm.workflow.v1.WorkingIntervalB\b\xbaH\x05\x92\x01\x02\x10FR\fworkingHours\x12?\n" +
-	"\bholidays\x18\x05 \x03(\v2\x18.crm.workflow.v1.HolidayB\t\xbaH\x06\x92\x01\x03\x10\xd0\x0fR\bholidays\x12-\n" +
+	"\bholidays\x18\x05 \x03(\v2\x18.crm.workflow.v1.HolidayB\t\xbaH\x06\x92\x01\x03\x10\xd0\x0fR\bholidays\x120\n" +
 	"\n" +
-	"first_year\x18\x06 \x01(\x05B\x0e\xe0A\x02\xbaH\b\x1a\x06\x18\x8fN(\xb2\x0fR\tfirstYear\x12+\n" +
-	"\tlast_year\x18\a \x01(\x05B\x0e\xe0A\x02\xbaH\b\x1a\x06\x18\x8fN(\xb2\x0fR\blastYear\x12@\n" +
+	"first_year\x18\x06 \x01(\x05B\x11\xe0A\x02\xbaH\v\xd8\x01\x01\x1a\x06\x18\x8fN(\xb2\x0fR\tfirstYear\x12.\n" +
+	"\tlast_year\x18\a \x01(\x05B\x11\xe0A\x02\xbaH\v\xd8\x01\x01\x1a\x06\x18\x8fN(\xb2\x0fR\blastYear\x12@\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12\"\n" +
 	"\n" +
