@@ -114,6 +114,9 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 		if !runRules {
 			return nil
 		}
+		if err := s.applySla(ctx, ev, current); err != nil {
+			return err
+		}
 		return s.runEventRules(ctx, ev, current, now)
 	})
 }
@@ -149,6 +152,9 @@ func (s *Service) importActivity(ctx context.Context, in domain.Activity, eventI
 	if err != nil {
 		return err
 	}
-	_, err = s.repo.InsertActivity(ctx, a, ch, eventID)
-	return err
+	created, err := s.repo.InsertActivity(ctx, a, ch, eventID)
+	if err != nil || !created {
+		return err
+	}
+	return s.slaResponded(ctx, a)
 }
