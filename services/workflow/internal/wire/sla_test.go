@@ -539,3 +539,96 @@ func TestSlaBadInput(t *testing.T) {
 		t.Fatalf("a report without its end: %v", fields)
 	}
 }
+
+// A warning and a breach fire once across restarts of the workflow
+// service: a kill -9 while it fires the warnings (their transaction rolls
+// back, another pass fires them), and downtime past the breaches (they
+// fire late, once, at the next start). A lead answered by a call before
+// its warning is met and announces nothing.
+func TestSlaWarningAndBreachFireOnceAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	s := startServices(t, "lead")
+	wf := s.startProc(t)
+	sla := workflowv1.NewSlaServiceClient(testkit.Dial(t, s.addrs["workflow"]))
+	year := int32(time.Now().Year())
+	always := &workflowv1.BusinessCalendar{DisplayName: "Around the clock", TimeZone: "UTC", FirstYear: year, LastYear: year + 1}
+	for d := dayofweek.DayOfWeek_MONDAY; d <= dayofweek.DayOfWeek_SUNDAY; d++ {
+		always.WorkingHours = append(always.WorkingHours, &workflowv1.WorkingInterval{Day: d, StartTime: tod(0, 0), EndTime: tod(24, 0)})
+	}
+	cal, err := sla.CreateBusinessCalendar(admin, &workflowv1.CreateBusinessCalendarRequest{BusinessCalendar: always})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const target = 8 * time.Second
+	if _, err := sla.CreateSlaPolicy(admin, &workflowv1.CreateSlaPolicyRequest{SlaPolicy: &workflowv1.SlaPolicy{
+		DisplayName: "Hot leads", Enabled: true, RecordType: workflowv1.RecordType_RECORD_TYPE_LEAD, Condition: `record.rating == Rating.RATING_HOT`,
+		Calendar: cal.Name, Targets: firstResponse(target), WarningPercent: 50}}); err != nil {
+		t.Fatal(err)
+	}
+	answered := s.lead(t, "sam", &leadv1.Lead{LastName: "Answered", Rating: leadv1.Rating_RATING_HOT})
+	const total = 200
+	leads := make([]*leadv1.Lead, total)
+	for i := range leads {
+		leads[i] = &leadv1.Lead{LastName: "Waiting", Company: "Co " + uuid.NewString()[:8], Rating: leadv1.Rating_RATING_HOT}
+	}
+	s.importLeads(t, "sam", leads...)
+	started := time.Now()
+	s.known(t, answered.Name)
+	if _, err := s.wf.CreateActivity(sam, &workflowv1.CreateActivityRequest{Parent: answered.Name, Activity: &workflowv1.Activity{
+		Type: workflowv1.ActivityType_ACTIVITY_TYPE_CALL, Direction: workflowv1.Direction_DIRECTION_OUTBOUND}}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return s.query(t, `SELECT count(*)::text FROM timers WHERE purpose = 'sla.breach'`) == "200"
+	}, "a breach timer for every waiting lead")
+
+	// Killed while its firing transaction holds the warnings.
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		free := s.query(t, `SELECT count(*)::text FROM (SELECT 1 FROM timers WHERE purpose = 'sla.warning' FOR UPDATE SKIP LOCKED) f`)
+		return atoi(free) < total
+	}, "the engine firing the warnings")
+	wf.Kill()
+	<-wf.Done()
+	t.Logf("killed with %s of %d warnings unfired", s.query(t, `SELECT count(*)::text FROM timers WHERE purpose = 'sla.warning'`), total)
+	wf.Restart()
+	count := func() (warned, breached int, doubled string) {
+		warnings, breaches := s.slaEvents(t)
+		for id, ws := range warnings {
+			if len(ws) != 1 {
+				doubled = "warning of " + id
+			}
+		}
+		for id, bs := range breaches {
+			if len(bs) != 1 {
+				doubled = "breach of " + id
+			}
+			if len(warnings[id]) == 0 {
+				doubled = "breach without warning of " + id
+			}
+		}
+		return len(warnings), len(breaches), doubled
+	}
+	testkit.Eventually(t, 30*time.Second, func() bool { w, _, _ := count(); return w == total }, "a warning for every waiting lead")
+
+	// Down past the breaches: they fire late, once, at the next start.
+	wf.Kill()
+	<-wf.Done()
+	t.Logf("down with %s of %d breaches unfired", s.query(t, `SELECT count(*)::text FROM timers WHERE purpose = 'sla.breach'`), total)
+	time.Sleep(time.Until(started.Add(target + time.Second)))
+	wf.Restart()
+	testkit.Eventually(t, 30*time.Second, func() bool { _, b, _ := count(); return b == total }, "a breach for every waiting lead")
+	time.Sleep(time.Second) // anything doubled would show by now
+	if w, b, doubled := count(); w != total || b != total || doubled != "" {
+		t.Fatalf("%d warnings, %d breaches for %d leads; %s", w, b, total, doubled)
+	}
+	if n := s.query(t, `SELECT count(*)::text FROM sla_clocks WHERE breached_at IS NOT NULL AND warned_at IS NOT NULL`); n != "200" {
+		t.Fatalf("%s clocks warned and breached", n)
+	}
+	c := s.clockOf(t, sla, answered.Name)
+	if c.Status != workflowv1.SlaStatus_SLA_STATUS_MET || c.WarnedTime != nil || c.BreachedTime != nil {
+		t.Fatalf("the answered lead's clock %v", c)
+	}
+	if n := s.query(t, `SELECT count(*)::text FROM timers WHERE purpose LIKE 'sla.%'`); n != "0" {
+		t.Fatalf("%s SLA timers left", n)
+	}
+}
