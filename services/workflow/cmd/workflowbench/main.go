@@ -76,6 +76,7 @@ type options struct {
 	smoke           bool
 	parts           string
 	dueIn           time.Duration
+	slaDueIn        time.Duration
 	dueWindow       time.Duration
 }
 
@@ -95,10 +96,11 @@ func main() {
 	flag.StringVar(&o.parts, "parts", "rules,timers,timeline,tasks,sla", "which parts to run")
 	flag.DurationVar(&o.dueIn, "due-in", 10*time.Second, "when the tasks start falling due, after loading")
 	flag.DurationVar(&o.dueWindow, "due-window", time.Minute, "the tasks fall due spread over this")
+	flag.DurationVar(&o.slaDueIn, "sla-due-in", 30*time.Second, "when the SLA clocks start breaching, after loading (their rows are wider)")
 	flag.Parse()
 	if o.smoke {
 		o.leads, o.dueTasks, o.timeline, o.tasks, o.requests, o.slaTimers = 1000, 1000, 2000, 5000, 20, 1000
-		o.dueIn, o.dueWindow = 2*time.Second, 2*time.Second
+		o.dueIn, o.dueWindow, o.slaDueIn = 2*time.Second, 2*time.Second, 3*time.Second
 	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "workflowbench:", err)

@@ -70,7 +70,7 @@ func (b *bench) slaTimers(ctx context.Context) error {
 	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
 	fmt.Printf("## SLA timers (%d running clocks breaching; the workflow service fires them in batches of 500, one SlaBreached each)\n\n", n)
 	fmt.Printf("| run | every SlaBreached published (none missed, none doubled), from the first due moment | from the last due moment | rate |\n|---|---:|---:|---:|\n")
-	fmt.Printf("| due spread over %v | %v | %v | |\n", b.o.dueWindow, round(spread), round(spread-spreadLast))
+	fmt.Printf("| due spread over %v | %v | %v | |\n", b.o.dueWindow, round(spread), (spread - spreadLast).Round(10*time.Millisecond))
 	fmt.Printf("| due at once | %v | | %.0f breaches/s |\n", round(burst), float64(n)/burst.Seconds())
 	fmt.Printf("| ceiling: claim, mark breached, outbox row, delete, in one statement per 500 (no NATS) | %v | | %.0f breaches/s |\n",
 		ceiling.Round(10*time.Millisecond), float64(n)/ceiling.Seconds())
@@ -107,7 +107,7 @@ func (b *bench) slaRun(ctx context.Context, n int, window time.Duration, calID, 
 	if err != nil {
 		return 0, 0, err
 	}
-	first := time.Now().Add(b.o.dueIn).UTC().Truncate(time.Microsecond)
+	first := time.Now().Add(b.o.slaDueIn).UTC().Truncate(time.Microsecond)
 	clocks, timers, last := slaClockRows(n, first, window, calID, policyID)
 	for start := 0; start < n; start += 50_000 {
 		if _, err := b.pool.CopyFrom(ctx, pgx.Identifier{"sla_clocks"}, clockCols, pgx.CopyFromRows(clocks[start:min(start+50_000, n)])); err != nil {
@@ -121,7 +121,7 @@ func (b *bench) slaRun(ctx context.Context, n int, window time.Duration, calID, 
 		return 0, 0, err
 	}
 	if wait := time.Until(first); wait < 0 {
-		return 0, 0, fmt.Errorf("loading took longer than -due-in (%v late): raise it", -wait)
+		return 0, 0, fmt.Errorf("loading took longer than -sla-due-in (%v late): raise it", -wait)
 	}
 	step("waiting for every SlaBreached")
 	for deadline := first.Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
