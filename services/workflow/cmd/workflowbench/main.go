@@ -96,7 +96,7 @@ func main() {
 	flag.StringVar(&o.parts, "parts", "rules,timers,timeline,tasks,sla", "which parts to run")
 	flag.DurationVar(&o.dueIn, "due-in", 10*time.Second, "when the tasks start falling due, after loading")
 	flag.DurationVar(&o.dueWindow, "due-window", time.Minute, "the tasks fall due spread over this")
-	flag.DurationVar(&o.slaDueIn, "sla-due-in", 30*time.Second, "when the SLA clocks start breaching, after loading (their rows are wider)")
+	flag.DurationVar(&o.slaDueIn, "sla-due-in", time.Minute, "when the SLA clocks start breaching, after loading (their rows are wider)")
 	flag.Parse()
 	if o.smoke {
 		o.leads, o.dueTasks, o.timeline, o.tasks, o.requests, o.slaTimers = 1000, 1000, 2000, 5000, 20, 1000
