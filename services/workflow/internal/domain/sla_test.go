@@ -149,3 +149,36 @@ func TestFiringIsOnceAndForTheCurrentDeadline(t *testing.T) {
 		t.Fatalf("paused past its new target: %+v", d)
 	}
 }
+
+// Whatever a calendar request holds, Check refuses it or the calendar
+// works: its arithmetic builds, and adding business time and measuring it
+// back agree.
+func FuzzBusinessCalendarCheck(f *testing.F) {
+	f.Add("Europe/Berlin", 1, 540, 720, 1, 780, 1020, 2025, 2027, 2025, 12, 22, int64(4*time.Hour))
+	f.Add("America/New_York", 0, 0, 1440, 6, 600, 601, 2024, 2024, 2024, 2, 29, int64(time.Minute))
+	f.Add("UTC", 3, 720, 540, 3, 500, 800, 1970, 2069, 2030, 2, 30, int64(-time.Hour))
+	f.Fuzz(func(t *testing.T, zone string, d1, s1, e1, d2, s2, e2, first, last, hy, hm, hd int, add int64) {
+		c := BusinessCalendar{DisplayName: "fuzz", TimeZone: zone, FirstYear: first, LastYear: last,
+			WorkingHours: []WorkingInterval{{time.Weekday(d1), s1, e1}, {time.Weekday(d2), s2, e2}},
+			Holidays:     []Holiday{{Date: bizcal.Date{Year: hy, Month: time.Month(hm), Day: hd}}}}
+		if c.Check() != nil {
+			return
+		}
+		cal, err := c.Calendar()
+		if err != nil {
+			t.Fatalf("checked calendar %+v does not build: %v", c, err)
+		}
+		d := time.Duration(add) % MaxSlaTarget
+		if d < 0 {
+			d = -d
+		}
+		from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		to, err := cal.Add(from, d)
+		if err != nil {
+			return // a target the calendar cannot reach: refused when policies are saved
+		}
+		if got := cal.Between(from, to); got != d {
+			t.Fatalf("%+v: add %v, measured back %v", c, d, got)
+		}
+	})
+}
