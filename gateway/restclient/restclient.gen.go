@@ -998,6 +998,63 @@ func (e CrmWorkflowV1RuleRunStatus) Valid() bool {
 	}
 }
 
+// Defines values for CrmWorkflowV1SlaStatus.
+const (
+	SLASTATUSBREACHED    CrmWorkflowV1SlaStatus = "SLA_STATUS_BREACHED"
+	SLASTATUSMET         CrmWorkflowV1SlaStatus = "SLA_STATUS_MET"
+	SLASTATUSONTRACK     CrmWorkflowV1SlaStatus = "SLA_STATUS_ON_TRACK"
+	SLASTATUSPAUSED      CrmWorkflowV1SlaStatus = "SLA_STATUS_PAUSED"
+	SLASTATUSUNSPECIFIED CrmWorkflowV1SlaStatus = "SLA_STATUS_UNSPECIFIED"
+	SLASTATUSWARNING     CrmWorkflowV1SlaStatus = "SLA_STATUS_WARNING"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1SlaStatus enum.
+func (e CrmWorkflowV1SlaStatus) Valid() bool {
+	switch e {
+	case SLASTATUSBREACHED:
+		return true
+	case SLASTATUSMET:
+		return true
+	case SLASTATUSONTRACK:
+		return true
+	case SLASTATUSPAUSED:
+		return true
+	case SLASTATUSUNSPECIFIED:
+		return true
+	case SLASTATUSWARNING:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CrmWorkflowV1SlaTargetKind.
+const (
+	SLATARGETKINDCONFIRMTOFULFIL CrmWorkflowV1SlaTargetKind = "SLA_TARGET_KIND_CONFIRM_TO_FULFIL"
+	SLATARGETKINDFIRSTRESPONSE   CrmWorkflowV1SlaTargetKind = "SLA_TARGET_KIND_FIRST_RESPONSE"
+	SLATARGETKINDTIMEINSTAGE     CrmWorkflowV1SlaTargetKind = "SLA_TARGET_KIND_TIME_IN_STAGE"
+	SLATARGETKINDTIMETOCLOSE     CrmWorkflowV1SlaTargetKind = "SLA_TARGET_KIND_TIME_TO_CLOSE"
+	SLATARGETKINDUNSPECIFIED     CrmWorkflowV1SlaTargetKind = "SLA_TARGET_KIND_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1SlaTargetKind enum.
+func (e CrmWorkflowV1SlaTargetKind) Valid() bool {
+	switch e {
+	case SLATARGETKINDCONFIRMTOFULFIL:
+		return true
+	case SLATARGETKINDFIRSTRESPONSE:
+		return true
+	case SLATARGETKINDTIMEINSTAGE:
+		return true
+	case SLATARGETKINDTIMETOCLOSE:
+		return true
+	case SLATARGETKINDUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GoogleRpcBadRequestType.
 const (
 	TypeGoogleapisComgoogleRpcBadRequest GoogleRpcBadRequestType = "type.googleapis.com/google.rpc.BadRequest"
@@ -1052,6 +1109,42 @@ const (
 func (e GoogleRpcRetryInfoType) Valid() bool {
 	switch e {
 	case TypeGoogleapisComgoogleRpcRetryInfo:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GoogleTypeDayOfWeek.
+const (
+	DAYOFWEEKUNSPECIFIED GoogleTypeDayOfWeek = "DAY_OF_WEEK_UNSPECIFIED"
+	FRIDAY               GoogleTypeDayOfWeek = "FRIDAY"
+	MONDAY               GoogleTypeDayOfWeek = "MONDAY"
+	SATURDAY             GoogleTypeDayOfWeek = "SATURDAY"
+	SUNDAY               GoogleTypeDayOfWeek = "SUNDAY"
+	THURSDAY             GoogleTypeDayOfWeek = "THURSDAY"
+	TUESDAY              GoogleTypeDayOfWeek = "TUESDAY"
+	WEDNESDAY            GoogleTypeDayOfWeek = "WEDNESDAY"
+)
+
+// Valid indicates whether the value is a known member of the GoogleTypeDayOfWeek enum.
+func (e GoogleTypeDayOfWeek) Valid() bool {
+	switch e {
+	case DAYOFWEEKUNSPECIFIED:
+		return true
+	case FRIDAY:
+		return true
+	case MONDAY:
+		return true
+	case SATURDAY:
+		return true
+	case SUNDAY:
+		return true
+	case THURSDAY:
+		return true
+	case TUESDAY:
+		return true
+	case WEDNESDAY:
 		return true
 	default:
 		return false
@@ -2666,6 +2759,35 @@ type CrmWorkflowV1ActivityStatus string
 // CrmWorkflowV1ActivityType Kind of activity. The names are those the lead service's activities had.
 type CrmWorkflowV1ActivityType string
 
+// CrmWorkflowV1BusinessCalendar A business calendar: working hours per weekday, holidays and a time
+// zone. SLA targets are business time on a calendar.
+type CrmWorkflowV1BusinessCalendar struct {
+	CreateTime  *time.Time `json:"createTime,omitempty"`
+	CreatedBy   *string    `json:"createdBy,omitempty"`
+	DisplayName string     `json:"displayName"`
+	Etag        *string    `json:"etag,omitempty"`
+
+	// FirstYear The years the holidays are listed for (e.g. 2025 to 2027): a holiday
+	// outside them is refused. Deadlines past last_year count no holidays.
+	FirstYear int32 `json:"firstYear"`
+
+	// Holidays Whole days off, within first_year..last_year.
+	Holidays *[]CrmWorkflowV1Holiday `json:"holidays,omitempty"`
+	LastYear int32                   `json:"lastYear"`
+	Name     *string                 `json:"name,omitempty"`
+
+	// TimeZone An IANA time zone name, e.g. "Europe/Berlin". Working hours and
+	// holidays are in this zone; deadlines are instants (UTC).
+	TimeZone   string     `json:"timeZone"`
+	UpdateTime *time.Time `json:"updateTime,omitempty"`
+	UpdatedBy  *string    `json:"updatedBy,omitempty"`
+
+	// WorkingHours Working intervals, several a day if need be (09:00-12:00 and
+	// 13:00-17:00); intervals of one day must not overlap. A day without
+	// any is not worked. end_time may be 24:00.
+	WorkingHours *[]CrmWorkflowV1WorkingInterval `json:"workingHours,omitempty"`
+}
+
 // CrmWorkflowV1CalendarFeed A private calendar feed of a user's meetings, tasks and leads'
 // next-contact times, for calendar apps (which cannot send tokens): its
 // URL carries a secret token.
@@ -2750,10 +2872,22 @@ type CrmWorkflowV1EventTrigger struct {
 	EventTypes *[]string `json:"eventTypes,omitempty"`
 }
 
+// CrmWorkflowV1Holiday defines model for crm.workflow.v1.Holiday.
+type CrmWorkflowV1Holiday struct {
+	Date        *GoogleTypeDate `json:"date,omitempty"`
+	DisplayName *string         `json:"displayName,omitempty"`
+}
+
 // CrmWorkflowV1ListActivitiesResponse defines model for crm.workflow.v1.ListActivitiesResponse.
 type CrmWorkflowV1ListActivitiesResponse struct {
 	Activities    *[]CrmWorkflowV1Activity `json:"activities,omitempty"`
 	NextPageToken *string                  `json:"nextPageToken,omitempty"`
+}
+
+// CrmWorkflowV1ListBusinessCalendarsResponse defines model for crm.workflow.v1.ListBusinessCalendarsResponse.
+type CrmWorkflowV1ListBusinessCalendarsResponse struct {
+	BusinessCalendars *[]CrmWorkflowV1BusinessCalendar `json:"businessCalendars,omitempty"`
+	NextPageToken     *string                          `json:"nextPageToken,omitempty"`
 }
 
 // CrmWorkflowV1ListCalendarFeedsResponse defines model for crm.workflow.v1.ListCalendarFeedsResponse.
@@ -2783,6 +2917,17 @@ type CrmWorkflowV1ListRuleRunsResponse struct {
 type CrmWorkflowV1ListRulesResponse struct {
 	NextPageToken *string              `json:"nextPageToken,omitempty"`
 	Rules         *[]CrmWorkflowV1Rule `json:"rules,omitempty"`
+}
+
+// CrmWorkflowV1ListSlaClocksResponse defines model for crm.workflow.v1.ListSlaClocksResponse.
+type CrmWorkflowV1ListSlaClocksResponse struct {
+	SlaClocks *[]CrmWorkflowV1SlaClock `json:"slaClocks,omitempty"`
+}
+
+// CrmWorkflowV1ListSlaPoliciesResponse defines model for crm.workflow.v1.ListSlaPoliciesResponse.
+type CrmWorkflowV1ListSlaPoliciesResponse struct {
+	NextPageToken *string                   `json:"nextPageToken,omitempty"`
+	SlaPolicies   *[]CrmWorkflowV1SlaPolicy `json:"slaPolicies,omitempty"`
 }
 
 // CrmWorkflowV1ListTasksResponse defines model for crm.workflow.v1.ListTasksResponse.
@@ -3085,6 +3230,149 @@ type CrmWorkflowV1RuleTrigger2 struct {
 	Time CrmWorkflowV1TimeTrigger `json:"time"`
 }
 
+// CrmWorkflowV1SlaClock A record's clock for one target: a set of running intervals, the
+// business time they hold on the policy's calendar, and the deadlines
+// that follow.
+type CrmWorkflowV1SlaClock struct {
+	BreachTime   *time.Time `json:"breachTime,omitempty"`
+	BreachedTime *time.Time `json:"breachedTime,omitempty"`
+
+	// Calendar `businessCalendars/{id}` and its time zone.
+	Calendar *string `json:"calendar,omitempty"`
+
+	// Elapsed Business time so far (until done, for a clock that is done).
+	Elapsed *string    `json:"elapsed,omitempty"`
+	MetTime *time.Time `json:"metTime,omitempty"`
+	Name    *string    `json:"name,omitempty"`
+	Owner   *string    `json:"owner,omitempty"`
+
+	// Policy `slaPolicies/{id}` whose target it measures.
+	Policy *string `json:"policy,omitempty"`
+
+	// Record The record measured, e.g. `leads/{id}`, with its display name and
+	// owner.
+	Record            *string `json:"record,omitempty"`
+	RecordDisplayName *string `json:"recordDisplayName,omitempty"`
+
+	// Remaining Business time left before the breach (zero when breached).
+	Remaining *string `json:"remaining,omitempty"`
+
+	// RunningIntervals The intervals it ran; the last one open (no end) while running.
+	RunningIntervals *[]CrmWorkflowV1SlaInterval `json:"runningIntervals,omitempty"`
+
+	// Stage TIME_IN_STAGE: the stage measured.
+	Stage          *string                     `json:"stage,omitempty"`
+	StartTime      *time.Time                  `json:"startTime,omitempty"`
+	Status         *CrmWorkflowV1SlaStatus     `json:"status,omitempty"`
+	Target         *CrmWorkflowV1SlaTargetKind `json:"target,omitempty"`
+	TargetDuration *string                     `json:"targetDuration,omitempty"`
+	TimeZone       *string                     `json:"timeZone,omitempty"`
+
+	// WarnedTime When it warned, breached and was met (or stopped: the record closed).
+	WarnedTime *time.Time `json:"warnedTime,omitempty"`
+
+	// WarningTime When it warns and breaches, while running and before they happen.
+	WarningTime *time.Time `json:"warningTime,omitempty"`
+}
+
+// CrmWorkflowV1SlaInterval defines model for crm.workflow.v1.SlaInterval.
+type CrmWorkflowV1SlaInterval struct {
+	EndTime   *time.Time `json:"endTime,omitempty"`
+	StartTime *time.Time `json:"startTime,omitempty"`
+}
+
+// CrmWorkflowV1SlaPolicy An SLA policy: for records of a type matching a condition, targets of
+// business time on a calendar. Of the enabled policies that match a
+// record, the one with the highest priority applies (equal priorities:
+// the older policy).
+type CrmWorkflowV1SlaPolicy struct {
+	// Calendar `businessCalendars/{id}` the targets are counted on.
+	Calendar string `json:"calendar"`
+
+	// Condition CEL over `record`, the record as its service's API has it (as rule
+	// conditions), e.g. `record.source == Source.SOURCE_WEB_FORM &&
+	// record.rating == Rating.RATING_HOT`; empty matches every record.
+	// Checked when saved: a bad expression is INVALID_ARGUMENT.
+	Condition   *string    `json:"condition,omitempty"`
+	CreateTime  *time.Time `json:"createTime,omitempty"`
+	CreatedBy   *string    `json:"createdBy,omitempty"`
+	Description *string    `json:"description,omitempty"`
+	DisplayName string     `json:"displayName"`
+	Enabled     *bool      `json:"enabled,omitempty"`
+	Etag        *string    `json:"etag,omitempty"`
+	Name        *string    `json:"name,omitempty"`
+
+	// PauseStatuses Stages in which the clocks stand still: lead statuses (NURTURING),
+	// order statuses (ON_HOLD), contract statuses, or opportunity stage
+	// ids.
+	PauseStatuses *[]string `json:"pauseStatuses,omitempty"`
+
+	// Priority Higher wins.
+	Priority *int32 `json:"priority,omitempty"`
+
+	// RecordType LEAD, OPPORTUNITY, ORDER or CONTRACT.
+	RecordType CrmWorkflowV1RecordType `json:"recordType"`
+
+	// Targets 1 to 4, one per kind.
+	Targets    *[]CrmWorkflowV1SlaTarget `json:"targets,omitempty"`
+	UpdateTime *time.Time                `json:"updateTime,omitempty"`
+	UpdatedBy  *string                   `json:"updatedBy,omitempty"`
+	Version    *string                   `json:"version,omitempty"`
+
+	// WarningPercent When a clock warns, in percent of its target: 1 to 99; 0 means 75.
+	WarningPercent *int32 `json:"warningPercent,omitempty"`
+}
+
+// CrmWorkflowV1SlaReport Per owner and per policy, for each target kind: how many clocks
+// started in the range, how many are decided (met, or breached), how
+// many breached, and the median business time of those that are done.
+type CrmWorkflowV1SlaReport struct {
+	ByOwner   *[]CrmWorkflowV1SlaReportRow `json:"byOwner,omitempty"`
+	ByPolicy  *[]CrmWorkflowV1SlaReportRow `json:"byPolicy,omitempty"`
+	EndTime   *time.Time                   `json:"endTime,omitempty"`
+	StartTime *time.Time                   `json:"startTime,omitempty"`
+}
+
+// CrmWorkflowV1SlaReportRow defines model for crm.workflow.v1.SlaReportRow.
+type CrmWorkflowV1SlaReportRow struct {
+	// BreachRate breached / decided (0 when none are decided).
+	BreachRate *float64 `json:"breachRate,omitempty"`
+	Breached   *string  `json:"breached,omitempty"`
+	Clocks     *string  `json:"clocks,omitempty"`
+
+	// Decided Met or breached: running clocks that have not breached are not
+	// counted yet.
+	Decided *string `json:"decided,omitempty"`
+
+	// MedianElapsed Median business time of the clocks that are done (met or stopped),
+	// percentile_cont; absent when none are.
+	MedianElapsed *string `json:"medianElapsed,omitempty"`
+
+	// Owner The owner's user id (by_owner) or `slaPolicies/{id}` (by_policy),
+	// with the policy's display name.
+	Owner             *string                     `json:"owner,omitempty"`
+	Policy            *string                     `json:"policy,omitempty"`
+	PolicyDisplayName *string                     `json:"policyDisplayName,omitempty"`
+	Target            *CrmWorkflowV1SlaTargetKind `json:"target,omitempty"`
+}
+
+// CrmWorkflowV1SlaStatus defines model for crm.workflow.v1.SlaStatus.
+type CrmWorkflowV1SlaStatus string
+
+// CrmWorkflowV1SlaTarget One target of a policy.
+type CrmWorkflowV1SlaTarget struct {
+	// Duration Business time, more than zero, at most 366 days.
+	Duration *string                     `json:"duration,omitempty"`
+	Kind     *CrmWorkflowV1SlaTargetKind `json:"kind,omitempty"`
+
+	// Stages TIME_IN_STAGE only: the stages it counts in (empty: every stage the
+	// record can leave).
+	Stages *[]string `json:"stages,omitempty"`
+}
+
+// CrmWorkflowV1SlaTargetKind defines model for crm.workflow.v1.SlaTargetKind.
+type CrmWorkflowV1SlaTargetKind string
+
 // CrmWorkflowV1StepState A step and whether the record has it done.
 type CrmWorkflowV1StepState struct {
 	Done     *bool   `json:"done,omitempty"`
@@ -3115,6 +3403,16 @@ type CrmWorkflowV1UpdateFieldAction struct {
 	// Field The field, as in the owning service's update mask, e.g. "rating".
 	Field *string     `json:"field,omitempty"`
 	Value interface{} `json:"value,omitempty"`
+}
+
+// CrmWorkflowV1WorkingInterval Working time on one weekday, [start_time, end_time) in the calendar's
+// time zone, to the minute.
+type CrmWorkflowV1WorkingInterval struct {
+	Day *GoogleTypeDayOfWeek `json:"day,omitempty"`
+
+	// EndTime 24:00 is the end of the day.
+	EndTime   *GoogleTypeTimeOfDay `json:"endTime,omitempty"`
+	StartTime *GoogleTypeTimeOfDay `json:"startTime,omitempty"`
 }
 
 // GoogleApiHttpBody defines model for google.api.HttpBody.
@@ -3235,11 +3533,22 @@ type GoogleTypeDate struct {
 	Year  *int32 `json:"year,omitempty"`
 }
 
+// GoogleTypeDayOfWeek defines model for google.type.DayOfWeek.
+type GoogleTypeDayOfWeek string
+
 // GoogleTypeMoney defines model for google.type.Money.
 type GoogleTypeMoney struct {
 	CurrencyCode *string `json:"currencyCode,omitempty"`
 	Nanos        *int32  `json:"nanos,omitempty"`
 	Units        *string `json:"units,omitempty"`
+}
+
+// GoogleTypeTimeOfDay defines model for google.type.TimeOfDay.
+type GoogleTypeTimeOfDay struct {
+	Hours   *int32 `json:"hours,omitempty"`
+	Minutes *int32 `json:"minutes,omitempty"`
+	Nanos   *int32 `json:"nanos,omitempty"`
+	Seconds *int32 `json:"seconds,omitempty"`
 }
 
 // BadRequest The body of every error: a gRPC status as JSON (google.rpc.Status in
@@ -3431,6 +3740,29 @@ type WorkflowServiceRescheduleActivityJSONBody struct {
 	// ReminderTime Unset: no reminder.
 	ReminderTime *time.Time `json:"reminderTime,omitempty"`
 	RequestId    *string    `json:"requestId,omitempty"`
+}
+
+// SlaServiceListBusinessCalendarsParams defines parameters for SlaServiceListBusinessCalendars.
+type SlaServiceListBusinessCalendarsParams struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// SlaServiceCreateBusinessCalendarParams defines parameters for SlaServiceCreateBusinessCalendar.
+type SlaServiceCreateBusinessCalendarParams struct {
+	RequestId *string `form:"requestId,omitempty" json:"requestId,omitempty"`
+}
+
+// SlaServiceDeleteBusinessCalendarParams defines parameters for SlaServiceDeleteBusinessCalendar.
+type SlaServiceDeleteBusinessCalendarParams struct {
+	Etag *string `form:"etag,omitempty" json:"etag,omitempty"`
+}
+
+// SlaServiceUpdateBusinessCalendarParams defines parameters for SlaServiceUpdateBusinessCalendar.
+type SlaServiceUpdateBusinessCalendarParams struct {
+	// UpdateMask display_name, time_zone, working_hours, holidays, first_year,
+	// last_year.
+	UpdateMask *string `form:"updateMask,omitempty" json:"updateMask,omitempty"`
 }
 
 // WorkflowServiceCreateCalendarFeedJSONBody defines parameters for WorkflowServiceCreateCalendarFeed.
@@ -4390,6 +4722,36 @@ type WorkflowServiceListRuleRunsParams struct {
 	Filter *string `form:"filter,omitempty" json:"filter,omitempty"`
 }
 
+// SlaServiceListSlaPoliciesParams defines parameters for SlaServiceListSlaPolicies.
+type SlaServiceListSlaPoliciesParams struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// SlaServiceCreateSlaPolicyParams defines parameters for SlaServiceCreateSlaPolicy.
+type SlaServiceCreateSlaPolicyParams struct {
+	RequestId *string `form:"requestId,omitempty" json:"requestId,omitempty"`
+}
+
+// SlaServiceDeleteSlaPolicyParams defines parameters for SlaServiceDeleteSlaPolicy.
+type SlaServiceDeleteSlaPolicyParams struct {
+	Etag *string `form:"etag,omitempty" json:"etag,omitempty"`
+}
+
+// SlaServiceUpdateSlaPolicyParams defines parameters for SlaServiceUpdateSlaPolicy.
+type SlaServiceUpdateSlaPolicyParams struct {
+	// UpdateMask display_name, description, enabled, condition, priority, calendar,
+	// targets, warning_percent, pause_statuses (record_type is fixed).
+	UpdateMask *string `form:"updateMask,omitempty" json:"updateMask,omitempty"`
+}
+
+// SlaServiceGetSlaReportParams defines parameters for SlaServiceGetSlaReport.
+type SlaServiceGetSlaReportParams struct {
+	// StartTime Clocks started in [start_time, end_time); both required.
+	StartTime time.Time `form:"startTime" json:"startTime"`
+	EndTime   time.Time `form:"endTime" json:"endTime"`
+}
+
 // WorkflowServiceListTasksParams defines parameters for WorkflowServiceListTasks.
 type WorkflowServiceListTasksParams struct {
 	// Owner Whose tasks; the caller's when empty (another's: managers and admins).
@@ -4493,6 +4855,12 @@ type WorkflowServiceCompleteActivityJSONRequestBody WorkflowServiceCompleteActiv
 
 // WorkflowServiceRescheduleActivityJSONRequestBody defines body for WorkflowServiceRescheduleActivity for application/json ContentType.
 type WorkflowServiceRescheduleActivityJSONRequestBody WorkflowServiceRescheduleActivityJSONBody
+
+// SlaServiceCreateBusinessCalendarJSONRequestBody defines body for SlaServiceCreateBusinessCalendar for application/json ContentType.
+type SlaServiceCreateBusinessCalendarJSONRequestBody = CrmWorkflowV1BusinessCalendar
+
+// SlaServiceUpdateBusinessCalendarJSONRequestBody defines body for SlaServiceUpdateBusinessCalendar for application/json ContentType.
+type SlaServiceUpdateBusinessCalendarJSONRequestBody = CrmWorkflowV1BusinessCalendar
 
 // WorkflowServiceCreateCalendarFeedJSONRequestBody defines body for WorkflowServiceCreateCalendarFeed for application/json ContentType.
 type WorkflowServiceCreateCalendarFeedJSONRequestBody = WorkflowServiceCreateCalendarFeedJSONBody
@@ -4661,6 +5029,12 @@ type WorkflowServiceCreateRuleJSONRequestBody = CrmWorkflowV1Rule
 
 // WorkflowServiceUpdateRuleJSONRequestBody defines body for WorkflowServiceUpdateRule for application/json ContentType.
 type WorkflowServiceUpdateRuleJSONRequestBody = CrmWorkflowV1Rule
+
+// SlaServiceCreateSlaPolicyJSONRequestBody defines body for SlaServiceCreateSlaPolicy for application/json ContentType.
+type SlaServiceCreateSlaPolicyJSONRequestBody = CrmWorkflowV1SlaPolicy
+
+// SlaServiceUpdateSlaPolicyJSONRequestBody defines body for SlaServiceUpdateSlaPolicy for application/json ContentType.
+type SlaServiceUpdateSlaPolicyJSONRequestBody = CrmWorkflowV1SlaPolicy
 
 // WebFormServiceCreateWebFormJSONRequestBody defines body for WebFormServiceCreateWebForm for application/json ContentType.
 type WebFormServiceCreateWebFormJSONRequestBody = CrmLeadV1WebForm
@@ -6023,6 +6397,49 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/activities/{activity}:reschedule (the `WorkflowServiceRescheduleActivity` operationId).
 	WorkflowServiceRescheduleActivity(ctx context.Context, activity string, body WorkflowServiceRescheduleActivityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SlaServiceListBusinessCalendars Lists the business calendars, oldest first
+	//
+	// Corresponds with GET /v1/businessCalendars (the `SlaServiceListBusinessCalendars` operationId).
+	SlaServiceListBusinessCalendars(ctx context.Context, params *SlaServiceListBusinessCalendarsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceCreateBusinessCalendarWithBody Creates a business calendar (admins)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/businessCalendars (the `SlaServiceCreateBusinessCalendar` operationId).
+	SlaServiceCreateBusinessCalendarWithBody(ctx context.Context, params *SlaServiceCreateBusinessCalendarParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceCreateBusinessCalendar Creates a business calendar (admins)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/businessCalendars (the `SlaServiceCreateBusinessCalendar` operationId).
+	SlaServiceCreateBusinessCalendar(ctx context.Context, params *SlaServiceCreateBusinessCalendarParams, body SlaServiceCreateBusinessCalendarJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceDeleteBusinessCalendar Deletes a business calendar no policy uses (admins)
+	//
+	// Corresponds with DELETE /v1/businessCalendars/{businessCalendar} (the `SlaServiceDeleteBusinessCalendar` operationId).
+	SlaServiceDeleteBusinessCalendar(ctx context.Context, businessCalendar string, params *SlaServiceDeleteBusinessCalendarParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceGetBusinessCalendar Reads a business calendar
+	//
+	// Corresponds with GET /v1/businessCalendars/{businessCalendar} (the `SlaServiceGetBusinessCalendar` operationId).
+	SlaServiceGetBusinessCalendar(ctx context.Context, businessCalendar string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceUpdateBusinessCalendarWithBody Changes a business calendar (admins); the deadlines of the clocks running on it are recomputed
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/businessCalendars/{businessCalendar} (the `SlaServiceUpdateBusinessCalendar` operationId).
+	SlaServiceUpdateBusinessCalendarWithBody(ctx context.Context, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceUpdateBusinessCalendar Changes a business calendar (admins); the deadlines of the clocks running on it are recomputed
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/businessCalendars/{businessCalendar} (the `SlaServiceUpdateBusinessCalendar` operationId).
+	SlaServiceUpdateBusinessCalendar(ctx context.Context, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, body SlaServiceUpdateBusinessCalendarJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// WorkflowServiceListCalendarFeeds Lists the caller's calendar feeds, revoked ones too
 	//
 	// Corresponds with GET /v1/calendarFeeds (the `WorkflowServiceListCalendarFeeds` operationId).
@@ -6278,6 +6695,11 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
 	ProcessServiceTickChecklistItem3(ctx context.Context, contract string, body ProcessServiceTickChecklistItem3JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SlaServiceListSlaClocks3 The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+	//
+	// Corresponds with GET /v1/contracts/{contract}/slaClocks (the `SlaServiceListSlaClocks3` operationId).
+	SlaServiceListSlaClocks3(ctx context.Context, contract string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OrderServiceActivateContractWithBody DRAFT -> ACTIVE: term 1 starts, the renewal and term-end timers are set, MRR gains it (a NEW movement)
 	//
 	// Takes any type of body and a specified content type.
@@ -6513,6 +6935,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
 	ProcessServiceTickChecklistItem(ctx context.Context, lead string, body ProcessServiceTickChecklistItemJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceListSlaClocks The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+	//
+	// Corresponds with GET /v1/leads/{lead}/slaClocks (the `SlaServiceListSlaClocks` operationId).
+	SlaServiceListSlaClocks(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LeadServiceAssignLeadWithBody Hands a lead to another owner
 	//
@@ -6862,6 +7289,11 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
 	ProcessServiceTickChecklistItem1(ctx context.Context, opportunity string, body ProcessServiceTickChecklistItem1JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SlaServiceListSlaClocks1 The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+	//
+	// Corresponds with GET /v1/opportunities/{opportunity}/slaClocks (the `SlaServiceListSlaClocks1` operationId).
+	SlaServiceListSlaClocks1(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OpportunityServiceListStageChanges An opportunity's stage changes, oldest first
 	//
 	// Corresponds with GET /v1/opportunities/{opportunity}/stageChanges (the `OpportunityServiceListStageChanges` operationId).
@@ -7095,6 +7527,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
 	ProcessServiceTickChecklistItem2(ctx context.Context, order string, body ProcessServiceTickChecklistItem2JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceListSlaClocks2 The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+	//
+	// Corresponds with GET /v1/orders/{order}/slaClocks (the `SlaServiceListSlaClocks2` operationId).
+	SlaServiceListSlaClocks2(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OrderServiceListOrderStatusChanges An order's status changes and notes, oldest first
 	//
@@ -7396,6 +7833,60 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/rules/{rule}/runs (the `WorkflowServiceListRuleRuns` operationId).
 	WorkflowServiceListRuleRuns(ctx context.Context, rule string, params *WorkflowServiceListRuleRunsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceListSlaPolicies Lists the SLA policies, oldest first
+	//
+	// Corresponds with GET /v1/slaPolicies (the `SlaServiceListSlaPolicies` operationId).
+	SlaServiceListSlaPolicies(ctx context.Context, params *SlaServiceListSlaPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceCreateSlaPolicyWithBody Creates an SLA policy (admins)
+	//
+	// Creates an SLA policy (admins). It applies to records of its type
+	// created or changed from now on.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/slaPolicies (the `SlaServiceCreateSlaPolicy` operationId).
+	SlaServiceCreateSlaPolicyWithBody(ctx context.Context, params *SlaServiceCreateSlaPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceCreateSlaPolicy Creates an SLA policy (admins)
+	//
+	// Creates an SLA policy (admins). It applies to records of its type
+	// created or changed from now on.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/slaPolicies (the `SlaServiceCreateSlaPolicy` operationId).
+	SlaServiceCreateSlaPolicy(ctx context.Context, params *SlaServiceCreateSlaPolicyParams, body SlaServiceCreateSlaPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceDeleteSlaPolicy Deletes an SLA policy (admins): it applies to no record from now on; clocks already running on it run to their end
+	//
+	// Corresponds with DELETE /v1/slaPolicies/{slaPolicy} (the `SlaServiceDeleteSlaPolicy` operationId).
+	SlaServiceDeleteSlaPolicy(ctx context.Context, slaPolicy string, params *SlaServiceDeleteSlaPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceGetSlaPolicy Reads an SLA policy
+	//
+	// Corresponds with GET /v1/slaPolicies/{slaPolicy} (the `SlaServiceGetSlaPolicy` operationId).
+	SlaServiceGetSlaPolicy(ctx context.Context, slaPolicy string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceUpdateSlaPolicyWithBody Changes an SLA policy (admins); the deadlines of its running clocks are recomputed
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/slaPolicies/{slaPolicy} (the `SlaServiceUpdateSlaPolicy` operationId).
+	SlaServiceUpdateSlaPolicyWithBody(ctx context.Context, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceUpdateSlaPolicy Changes an SLA policy (admins); the deadlines of its running clocks are recomputed
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/slaPolicies/{slaPolicy} (the `SlaServiceUpdateSlaPolicy` operationId).
+	SlaServiceUpdateSlaPolicy(ctx context.Context, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, body SlaServiceUpdateSlaPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SlaServiceGetSlaReport Breach rates and median business times of the clocks started in a time range, per owner and per policy (managers)
+	//
+	// Corresponds with GET /v1/slaReport (the `SlaServiceGetSlaReport` operationId).
+	SlaServiceGetSlaReport(ctx context.Context, params *SlaServiceGetSlaReportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WorkflowServiceListTasks Open tasks of one owner (the caller's own by default; a manager's choice), by due time: overdue ones first
 	//
@@ -8063,6 +8554,119 @@ func (c *Client) WorkflowServiceRescheduleActivity(ctx context.Context, activity
 	return c.Client.Do(req)
 }
 
+// SlaServiceListBusinessCalendars Lists the business calendars, oldest first
+//
+// Corresponds with GET /v1/businessCalendars (the `SlaServiceListBusinessCalendars` operationId).
+func (c *Client) SlaServiceListBusinessCalendars(ctx context.Context, params *SlaServiceListBusinessCalendarsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceListBusinessCalendarsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceCreateBusinessCalendarWithBody Creates a business calendar (admins)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/businessCalendars (the `SlaServiceCreateBusinessCalendar` operationId).
+func (c *Client) SlaServiceCreateBusinessCalendarWithBody(ctx context.Context, params *SlaServiceCreateBusinessCalendarParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceCreateBusinessCalendarRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceCreateBusinessCalendar Creates a business calendar (admins)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/businessCalendars (the `SlaServiceCreateBusinessCalendar` operationId).
+func (c *Client) SlaServiceCreateBusinessCalendar(ctx context.Context, params *SlaServiceCreateBusinessCalendarParams, body SlaServiceCreateBusinessCalendarJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceCreateBusinessCalendarRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceDeleteBusinessCalendar Deletes a business calendar no policy uses (admins)
+//
+// Corresponds with DELETE /v1/businessCalendars/{businessCalendar} (the `SlaServiceDeleteBusinessCalendar` operationId).
+func (c *Client) SlaServiceDeleteBusinessCalendar(ctx context.Context, businessCalendar string, params *SlaServiceDeleteBusinessCalendarParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceDeleteBusinessCalendarRequest(c.Server, businessCalendar, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceGetBusinessCalendar Reads a business calendar
+//
+// Corresponds with GET /v1/businessCalendars/{businessCalendar} (the `SlaServiceGetBusinessCalendar` operationId).
+func (c *Client) SlaServiceGetBusinessCalendar(ctx context.Context, businessCalendar string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceGetBusinessCalendarRequest(c.Server, businessCalendar)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceUpdateBusinessCalendarWithBody Changes a business calendar (admins); the deadlines of the clocks running on it are recomputed
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/businessCalendars/{businessCalendar} (the `SlaServiceUpdateBusinessCalendar` operationId).
+func (c *Client) SlaServiceUpdateBusinessCalendarWithBody(ctx context.Context, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceUpdateBusinessCalendarRequestWithBody(c.Server, businessCalendar, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceUpdateBusinessCalendar Changes a business calendar (admins); the deadlines of the clocks running on it are recomputed
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/businessCalendars/{businessCalendar} (the `SlaServiceUpdateBusinessCalendar` operationId).
+func (c *Client) SlaServiceUpdateBusinessCalendar(ctx context.Context, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, body SlaServiceUpdateBusinessCalendarJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceUpdateBusinessCalendarRequest(c.Server, businessCalendar, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // WorkflowServiceListCalendarFeeds Lists the caller's calendar feeds, revoked ones too
 //
 // Corresponds with GET /v1/calendarFeeds (the `WorkflowServiceListCalendarFeeds` operationId).
@@ -8658,6 +9262,21 @@ func (c *Client) ProcessServiceTickChecklistItem3(ctx context.Context, contract 
 	return c.Client.Do(req)
 }
 
+// SlaServiceListSlaClocks3 The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+//
+// Corresponds with GET /v1/contracts/{contract}/slaClocks (the `SlaServiceListSlaClocks3` operationId).
+func (c *Client) SlaServiceListSlaClocks3(ctx context.Context, contract string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceListSlaClocks3Request(c.Server, contract)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // OrderServiceActivateContractWithBody DRAFT -> ACTIVE: term 1 starts, the renewal and term-end timers are set, MRR gains it (a NEW movement)
 //
 // Takes any type of body and a specified content type.
@@ -9184,6 +9803,21 @@ func (c *Client) ProcessServiceTickChecklistItemWithBody(ctx context.Context, le
 // Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
 func (c *Client) ProcessServiceTickChecklistItem(ctx context.Context, lead string, body ProcessServiceTickChecklistItemJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewProcessServiceTickChecklistItemRequest(c.Server, lead, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceListSlaClocks The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+//
+// Corresponds with GET /v1/leads/{lead}/slaClocks (the `SlaServiceListSlaClocks` operationId).
+func (c *Client) SlaServiceListSlaClocks(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceListSlaClocksRequest(c.Server, lead)
 	if err != nil {
 		return nil, err
 	}
@@ -9922,6 +10556,21 @@ func (c *Client) ProcessServiceTickChecklistItem1(ctx context.Context, opportuni
 	return c.Client.Do(req)
 }
 
+// SlaServiceListSlaClocks1 The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+//
+// Corresponds with GET /v1/opportunities/{opportunity}/slaClocks (the `SlaServiceListSlaClocks1` operationId).
+func (c *Client) SlaServiceListSlaClocks1(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceListSlaClocks1Request(c.Server, opportunity)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // OpportunityServiceListStageChanges An opportunity's stage changes, oldest first
 //
 // Corresponds with GET /v1/opportunities/{opportunity}/stageChanges (the `OpportunityServiceListStageChanges` operationId).
@@ -10436,6 +11085,21 @@ func (c *Client) ProcessServiceTickChecklistItem2WithBody(ctx context.Context, o
 // Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
 func (c *Client) ProcessServiceTickChecklistItem2(ctx context.Context, order string, body ProcessServiceTickChecklistItem2JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewProcessServiceTickChecklistItem2Request(c.Server, order, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceListSlaClocks2 The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+//
+// Corresponds with GET /v1/orders/{order}/slaClocks (the `SlaServiceListSlaClocks2` operationId).
+func (c *Client) SlaServiceListSlaClocks2(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceListSlaClocks2Request(c.Server, order)
 	if err != nil {
 		return nil, err
 	}
@@ -11147,6 +11811,140 @@ func (c *Client) WorkflowServiceListAuditEntries1(ctx context.Context, rule stri
 // Corresponds with GET /v1/rules/{rule}/runs (the `WorkflowServiceListRuleRuns` operationId).
 func (c *Client) WorkflowServiceListRuleRuns(ctx context.Context, rule string, params *WorkflowServiceListRuleRunsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWorkflowServiceListRuleRunsRequest(c.Server, rule, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceListSlaPolicies Lists the SLA policies, oldest first
+//
+// Corresponds with GET /v1/slaPolicies (the `SlaServiceListSlaPolicies` operationId).
+func (c *Client) SlaServiceListSlaPolicies(ctx context.Context, params *SlaServiceListSlaPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceListSlaPoliciesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceCreateSlaPolicyWithBody Creates an SLA policy (admins)
+//
+// Creates an SLA policy (admins). It applies to records of its type
+// created or changed from now on.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/slaPolicies (the `SlaServiceCreateSlaPolicy` operationId).
+func (c *Client) SlaServiceCreateSlaPolicyWithBody(ctx context.Context, params *SlaServiceCreateSlaPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceCreateSlaPolicyRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceCreateSlaPolicy Creates an SLA policy (admins)
+//
+// Creates an SLA policy (admins). It applies to records of its type
+// created or changed from now on.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/slaPolicies (the `SlaServiceCreateSlaPolicy` operationId).
+func (c *Client) SlaServiceCreateSlaPolicy(ctx context.Context, params *SlaServiceCreateSlaPolicyParams, body SlaServiceCreateSlaPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceCreateSlaPolicyRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceDeleteSlaPolicy Deletes an SLA policy (admins): it applies to no record from now on; clocks already running on it run to their end
+//
+// Corresponds with DELETE /v1/slaPolicies/{slaPolicy} (the `SlaServiceDeleteSlaPolicy` operationId).
+func (c *Client) SlaServiceDeleteSlaPolicy(ctx context.Context, slaPolicy string, params *SlaServiceDeleteSlaPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceDeleteSlaPolicyRequest(c.Server, slaPolicy, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceGetSlaPolicy Reads an SLA policy
+//
+// Corresponds with GET /v1/slaPolicies/{slaPolicy} (the `SlaServiceGetSlaPolicy` operationId).
+func (c *Client) SlaServiceGetSlaPolicy(ctx context.Context, slaPolicy string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceGetSlaPolicyRequest(c.Server, slaPolicy)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceUpdateSlaPolicyWithBody Changes an SLA policy (admins); the deadlines of its running clocks are recomputed
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/slaPolicies/{slaPolicy} (the `SlaServiceUpdateSlaPolicy` operationId).
+func (c *Client) SlaServiceUpdateSlaPolicyWithBody(ctx context.Context, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceUpdateSlaPolicyRequestWithBody(c.Server, slaPolicy, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceUpdateSlaPolicy Changes an SLA policy (admins); the deadlines of its running clocks are recomputed
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/slaPolicies/{slaPolicy} (the `SlaServiceUpdateSlaPolicy` operationId).
+func (c *Client) SlaServiceUpdateSlaPolicy(ctx context.Context, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, body SlaServiceUpdateSlaPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceUpdateSlaPolicyRequest(c.Server, slaPolicy, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SlaServiceGetSlaReport Breach rates and median business times of the clocks started in a time range, per owner and per policy (managers)
+//
+// Corresponds with GET /v1/slaReport (the `SlaServiceGetSlaReport` operationId).
+func (c *Client) SlaServiceGetSlaReport(ctx context.Context, params *SlaServiceGetSlaReportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSlaServiceGetSlaReportRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -12677,6 +13475,308 @@ func NewWorkflowServiceRescheduleActivityRequestWithBody(server string, activity
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSlaServiceListBusinessCalendarsRequest constructs an http.Request for the SlaServiceListBusinessCalendars method
+func NewSlaServiceListBusinessCalendarsRequest(server string, params *SlaServiceListBusinessCalendarsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/businessCalendars")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSlaServiceCreateBusinessCalendarRequest calls the generic SlaServiceCreateBusinessCalendar builder with application/json body
+func NewSlaServiceCreateBusinessCalendarRequest(server string, params *SlaServiceCreateBusinessCalendarParams, body SlaServiceCreateBusinessCalendarJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSlaServiceCreateBusinessCalendarRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSlaServiceCreateBusinessCalendarRequestWithBody constructs an http.Request for the SlaServiceCreateBusinessCalendar method, with any body, and a specified content type
+func NewSlaServiceCreateBusinessCalendarRequestWithBody(server string, params *SlaServiceCreateBusinessCalendarParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/businessCalendars")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.RequestId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "requestId", *params.RequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSlaServiceDeleteBusinessCalendarRequest constructs an http.Request for the SlaServiceDeleteBusinessCalendar method
+func NewSlaServiceDeleteBusinessCalendarRequest(server string, businessCalendar string, params *SlaServiceDeleteBusinessCalendarParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "businessCalendar", businessCalendar, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/businessCalendars/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Etag != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "etag", *params.Etag, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSlaServiceGetBusinessCalendarRequest constructs an http.Request for the SlaServiceGetBusinessCalendar method
+func NewSlaServiceGetBusinessCalendarRequest(server string, businessCalendar string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "businessCalendar", businessCalendar, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/businessCalendars/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSlaServiceUpdateBusinessCalendarRequest calls the generic SlaServiceUpdateBusinessCalendar builder with application/json body
+func NewSlaServiceUpdateBusinessCalendarRequest(server string, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, body SlaServiceUpdateBusinessCalendarJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSlaServiceUpdateBusinessCalendarRequestWithBody(server, businessCalendar, params, "application/json", bodyReader)
+}
+
+// NewSlaServiceUpdateBusinessCalendarRequestWithBody constructs an http.Request for the SlaServiceUpdateBusinessCalendar method, with any body, and a specified content type
+func NewSlaServiceUpdateBusinessCalendarRequestWithBody(server string, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "businessCalendar", businessCalendar, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/businessCalendars/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UpdateMask != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "updateMask", *params.UpdateMask, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -14223,6 +15323,40 @@ func NewProcessServiceTickChecklistItem3RequestWithBody(server string, contract 
 	return req, nil
 }
 
+// NewSlaServiceListSlaClocks3Request constructs an http.Request for the SlaServiceListSlaClocks3 method
+func NewSlaServiceListSlaClocks3Request(server string, contract string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "contract", contract, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contracts/%s/slaClocks", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewOrderServiceActivateContractRequest calls the generic OrderServiceActivateContract builder with application/json body
 func NewOrderServiceActivateContractRequest(server string, contract string, body OrderServiceActivateContractJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -15542,6 +16676,40 @@ func NewProcessServiceTickChecklistItemRequestWithBody(server string, lead strin
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSlaServiceListSlaClocksRequest constructs an http.Request for the SlaServiceListSlaClocks method
+func NewSlaServiceListSlaClocksRequest(server string, lead string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "lead", lead, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads/%s/slaClocks", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -17096,6 +18264,40 @@ func NewProcessServiceTickChecklistItem1RequestWithBody(server string, opportuni
 	return req, nil
 }
 
+// NewSlaServiceListSlaClocks1Request constructs an http.Request for the SlaServiceListSlaClocks1 method
+func NewSlaServiceListSlaClocks1Request(server string, opportunity string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "opportunity", opportunity, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/opportunities/%s/slaClocks", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewOpportunityServiceListStageChangesRequest constructs an http.Request for the OpportunityServiceListStageChanges method
 func NewOpportunityServiceListStageChangesRequest(server string, opportunity string, params *OpportunityServiceListStageChangesParams) (*http.Request, error) {
 	var err error
@@ -18362,6 +19564,40 @@ func NewProcessServiceTickChecklistItem2RequestWithBody(server string, order str
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSlaServiceListSlaClocks2Request constructs an http.Request for the SlaServiceListSlaClocks2 method
+func NewSlaServiceListSlaClocks2Request(server string, order string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "order", order, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orders/%s/slaClocks", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -20090,6 +21326,366 @@ func NewWorkflowServiceListRuleRunsRequest(server string, rule string, params *W
 	return req, nil
 }
 
+// NewSlaServiceListSlaPoliciesRequest constructs an http.Request for the SlaServiceListSlaPolicies method
+func NewSlaServiceListSlaPoliciesRequest(server string, params *SlaServiceListSlaPoliciesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/slaPolicies")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSlaServiceCreateSlaPolicyRequest calls the generic SlaServiceCreateSlaPolicy builder with application/json body
+func NewSlaServiceCreateSlaPolicyRequest(server string, params *SlaServiceCreateSlaPolicyParams, body SlaServiceCreateSlaPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSlaServiceCreateSlaPolicyRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSlaServiceCreateSlaPolicyRequestWithBody constructs an http.Request for the SlaServiceCreateSlaPolicy method, with any body, and a specified content type
+func NewSlaServiceCreateSlaPolicyRequestWithBody(server string, params *SlaServiceCreateSlaPolicyParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/slaPolicies")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.RequestId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "requestId", *params.RequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSlaServiceDeleteSlaPolicyRequest constructs an http.Request for the SlaServiceDeleteSlaPolicy method
+func NewSlaServiceDeleteSlaPolicyRequest(server string, slaPolicy string, params *SlaServiceDeleteSlaPolicyParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "slaPolicy", slaPolicy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/slaPolicies/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Etag != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "etag", *params.Etag, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSlaServiceGetSlaPolicyRequest constructs an http.Request for the SlaServiceGetSlaPolicy method
+func NewSlaServiceGetSlaPolicyRequest(server string, slaPolicy string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "slaPolicy", slaPolicy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/slaPolicies/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSlaServiceUpdateSlaPolicyRequest calls the generic SlaServiceUpdateSlaPolicy builder with application/json body
+func NewSlaServiceUpdateSlaPolicyRequest(server string, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, body SlaServiceUpdateSlaPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSlaServiceUpdateSlaPolicyRequestWithBody(server, slaPolicy, params, "application/json", bodyReader)
+}
+
+// NewSlaServiceUpdateSlaPolicyRequestWithBody constructs an http.Request for the SlaServiceUpdateSlaPolicy method, with any body, and a specified content type
+func NewSlaServiceUpdateSlaPolicyRequestWithBody(server string, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "slaPolicy", slaPolicy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/slaPolicies/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UpdateMask != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "updateMask", *params.UpdateMask, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSlaServiceGetSlaReportRequest constructs an http.Request for the SlaServiceGetSlaReport method
+func NewSlaServiceGetSlaReportRequest(server string, params *SlaServiceGetSlaReportParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/slaReport")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "startTime", params.StartTime, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "endTime", params.EndTime, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewWorkflowServiceListTasksRequest constructs an http.Request for the WorkflowServiceListTasks method
 func NewWorkflowServiceListTasksRequest(server string, params *WorkflowServiceListTasksParams) (*http.Request, error) {
 	var err error
@@ -20821,6 +22417,55 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/activities/{activity}:reschedule (the `WorkflowServiceRescheduleActivity` operationId).
 	WorkflowServiceRescheduleActivityWithResponse(ctx context.Context, activity string, body WorkflowServiceRescheduleActivityJSONRequestBody, reqEditors ...RequestEditorFn) (*WorkflowServiceRescheduleActivityResponse, error)
 
+	// SlaServiceListBusinessCalendarsWithResponse Lists the business calendars, oldest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/businessCalendars (the `SlaServiceListBusinessCalendars` operationId).
+	SlaServiceListBusinessCalendarsWithResponse(ctx context.Context, params *SlaServiceListBusinessCalendarsParams, reqEditors ...RequestEditorFn) (*SlaServiceListBusinessCalendarsResponse, error)
+
+	// SlaServiceCreateBusinessCalendarWithBodyWithResponse Creates a business calendar (admins)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/businessCalendars (the `SlaServiceCreateBusinessCalendar` operationId).
+	SlaServiceCreateBusinessCalendarWithBodyWithResponse(ctx context.Context, params *SlaServiceCreateBusinessCalendarParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SlaServiceCreateBusinessCalendarResponse, error)
+
+	// SlaServiceCreateBusinessCalendarWithResponse Creates a business calendar (admins)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/businessCalendars (the `SlaServiceCreateBusinessCalendar` operationId).
+	SlaServiceCreateBusinessCalendarWithResponse(ctx context.Context, params *SlaServiceCreateBusinessCalendarParams, body SlaServiceCreateBusinessCalendarJSONRequestBody, reqEditors ...RequestEditorFn) (*SlaServiceCreateBusinessCalendarResponse, error)
+
+	// SlaServiceDeleteBusinessCalendarWithResponse Deletes a business calendar no policy uses (admins)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/businessCalendars/{businessCalendar} (the `SlaServiceDeleteBusinessCalendar` operationId).
+	SlaServiceDeleteBusinessCalendarWithResponse(ctx context.Context, businessCalendar string, params *SlaServiceDeleteBusinessCalendarParams, reqEditors ...RequestEditorFn) (*SlaServiceDeleteBusinessCalendarResponse, error)
+
+	// SlaServiceGetBusinessCalendarWithResponse Reads a business calendar
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/businessCalendars/{businessCalendar} (the `SlaServiceGetBusinessCalendar` operationId).
+	SlaServiceGetBusinessCalendarWithResponse(ctx context.Context, businessCalendar string, reqEditors ...RequestEditorFn) (*SlaServiceGetBusinessCalendarResponse, error)
+
+	// SlaServiceUpdateBusinessCalendarWithBodyWithResponse Changes a business calendar (admins); the deadlines of the clocks running on it are recomputed
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/businessCalendars/{businessCalendar} (the `SlaServiceUpdateBusinessCalendar` operationId).
+	SlaServiceUpdateBusinessCalendarWithBodyWithResponse(ctx context.Context, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SlaServiceUpdateBusinessCalendarResponse, error)
+
+	// SlaServiceUpdateBusinessCalendarWithResponse Changes a business calendar (admins); the deadlines of the clocks running on it are recomputed
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/businessCalendars/{businessCalendar} (the `SlaServiceUpdateBusinessCalendar` operationId).
+	SlaServiceUpdateBusinessCalendarWithResponse(ctx context.Context, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, body SlaServiceUpdateBusinessCalendarJSONRequestBody, reqEditors ...RequestEditorFn) (*SlaServiceUpdateBusinessCalendarResponse, error)
+
 	// WorkflowServiceListCalendarFeedsWithResponse Lists the caller's calendar feeds, revoked ones too
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -21104,6 +22749,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/contracts/{contract}/processInstance:tick (the `ProcessServiceTickChecklistItem3` operationId).
 	ProcessServiceTickChecklistItem3WithResponse(ctx context.Context, contract string, body ProcessServiceTickChecklistItem3JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem3Response, error)
 
+	// SlaServiceListSlaClocks3WithResponse The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/contracts/{contract}/slaClocks (the `SlaServiceListSlaClocks3` operationId).
+	SlaServiceListSlaClocks3WithResponse(ctx context.Context, contract string, reqEditors ...RequestEditorFn) (*SlaServiceListSlaClocks3Response, error)
+
 	// OrderServiceActivateContractWithBodyWithResponse DRAFT -> ACTIVE: term 1 starts, the renewal and term-end timers are set, MRR gains it (a NEW movement)
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -21359,6 +23011,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/leads/{lead}/processInstance:tick (the `ProcessServiceTickChecklistItem` operationId).
 	ProcessServiceTickChecklistItemWithResponse(ctx context.Context, lead string, body ProcessServiceTickChecklistItemJSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItemResponse, error)
+
+	// SlaServiceListSlaClocksWithResponse The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/leads/{lead}/slaClocks (the `SlaServiceListSlaClocks` operationId).
+	SlaServiceListSlaClocksWithResponse(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*SlaServiceListSlaClocksResponse, error)
 
 	// LeadServiceAssignLeadWithBodyWithResponse Hands a lead to another owner
 	//
@@ -21734,6 +23393,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/opportunities/{opportunity}/processInstance:tick (the `ProcessServiceTickChecklistItem1` operationId).
 	ProcessServiceTickChecklistItem1WithResponse(ctx context.Context, opportunity string, body ProcessServiceTickChecklistItem1JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem1Response, error)
 
+	// SlaServiceListSlaClocks1WithResponse The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/opportunities/{opportunity}/slaClocks (the `SlaServiceListSlaClocks1` operationId).
+	SlaServiceListSlaClocks1WithResponse(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*SlaServiceListSlaClocks1Response, error)
+
 	// OpportunityServiceListStageChangesWithResponse An opportunity's stage changes, oldest first
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -21985,6 +23651,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/orders/{order}/processInstance:tick (the `ProcessServiceTickChecklistItem2` operationId).
 	ProcessServiceTickChecklistItem2WithResponse(ctx context.Context, order string, body ProcessServiceTickChecklistItem2JSONRequestBody, reqEditors ...RequestEditorFn) (*ProcessServiceTickChecklistItem2Response, error)
+
+	// SlaServiceListSlaClocks2WithResponse The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orders/{order}/slaClocks (the `SlaServiceListSlaClocks2` operationId).
+	SlaServiceListSlaClocks2WithResponse(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*SlaServiceListSlaClocks2Response, error)
 
 	// OrderServiceListOrderStatusChangesWithResponse An order's status changes and notes, oldest first
 	//
@@ -22312,6 +23985,68 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/rules/{rule}/runs (the `WorkflowServiceListRuleRuns` operationId).
 	WorkflowServiceListRuleRunsWithResponse(ctx context.Context, rule string, params *WorkflowServiceListRuleRunsParams, reqEditors ...RequestEditorFn) (*WorkflowServiceListRuleRunsResponse, error)
+
+	// SlaServiceListSlaPoliciesWithResponse Lists the SLA policies, oldest first
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/slaPolicies (the `SlaServiceListSlaPolicies` operationId).
+	SlaServiceListSlaPoliciesWithResponse(ctx context.Context, params *SlaServiceListSlaPoliciesParams, reqEditors ...RequestEditorFn) (*SlaServiceListSlaPoliciesResponse, error)
+
+	// SlaServiceCreateSlaPolicyWithBodyWithResponse Creates an SLA policy (admins)
+	//
+	// Creates an SLA policy (admins). It applies to records of its type
+	// created or changed from now on.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/slaPolicies (the `SlaServiceCreateSlaPolicy` operationId).
+	SlaServiceCreateSlaPolicyWithBodyWithResponse(ctx context.Context, params *SlaServiceCreateSlaPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SlaServiceCreateSlaPolicyResponse, error)
+
+	// SlaServiceCreateSlaPolicyWithResponse Creates an SLA policy (admins)
+	//
+	// Creates an SLA policy (admins). It applies to records of its type
+	// created or changed from now on.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/slaPolicies (the `SlaServiceCreateSlaPolicy` operationId).
+	SlaServiceCreateSlaPolicyWithResponse(ctx context.Context, params *SlaServiceCreateSlaPolicyParams, body SlaServiceCreateSlaPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*SlaServiceCreateSlaPolicyResponse, error)
+
+	// SlaServiceDeleteSlaPolicyWithResponse Deletes an SLA policy (admins): it applies to no record from now on; clocks already running on it run to their end
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/slaPolicies/{slaPolicy} (the `SlaServiceDeleteSlaPolicy` operationId).
+	SlaServiceDeleteSlaPolicyWithResponse(ctx context.Context, slaPolicy string, params *SlaServiceDeleteSlaPolicyParams, reqEditors ...RequestEditorFn) (*SlaServiceDeleteSlaPolicyResponse, error)
+
+	// SlaServiceGetSlaPolicyWithResponse Reads an SLA policy
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/slaPolicies/{slaPolicy} (the `SlaServiceGetSlaPolicy` operationId).
+	SlaServiceGetSlaPolicyWithResponse(ctx context.Context, slaPolicy string, reqEditors ...RequestEditorFn) (*SlaServiceGetSlaPolicyResponse, error)
+
+	// SlaServiceUpdateSlaPolicyWithBodyWithResponse Changes an SLA policy (admins); the deadlines of its running clocks are recomputed
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/slaPolicies/{slaPolicy} (the `SlaServiceUpdateSlaPolicy` operationId).
+	SlaServiceUpdateSlaPolicyWithBodyWithResponse(ctx context.Context, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SlaServiceUpdateSlaPolicyResponse, error)
+
+	// SlaServiceUpdateSlaPolicyWithResponse Changes an SLA policy (admins); the deadlines of its running clocks are recomputed
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/slaPolicies/{slaPolicy} (the `SlaServiceUpdateSlaPolicy` operationId).
+	SlaServiceUpdateSlaPolicyWithResponse(ctx context.Context, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, body SlaServiceUpdateSlaPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*SlaServiceUpdateSlaPolicyResponse, error)
+
+	// SlaServiceGetSlaReportWithResponse Breach rates and median business times of the clocks started in a time range, per owner and per policy (managers)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/slaReport (the `SlaServiceGetSlaReport` operationId).
+	SlaServiceGetSlaReportWithResponse(ctx context.Context, params *SlaServiceGetSlaReportParams, reqEditors ...RequestEditorFn) (*SlaServiceGetSlaReportResponse, error)
 
 	// WorkflowServiceListTasksWithResponse Open tasks of one owner (the caller's own by default; a manager's choice), by due time: overdue ones first
 	//
@@ -24288,6 +26023,477 @@ func (r WorkflowServiceRescheduleActivityResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r WorkflowServiceRescheduleActivityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceListBusinessCalendarsResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceListBusinessCalendars
+type SlaServiceListBusinessCalendarsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceListBusinessCalendarsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListBusinessCalendarsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceListBusinessCalendarsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceListBusinessCalendarsResponse) GetJSON200() *CrmWorkflowV1ListBusinessCalendarsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceListBusinessCalendarsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceListBusinessCalendarsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceListBusinessCalendarsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceListBusinessCalendarsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceListBusinessCalendarsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceListBusinessCalendarsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceListBusinessCalendarsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceListBusinessCalendarsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceListBusinessCalendarsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceCreateBusinessCalendarResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceCreateBusinessCalendar
+type SlaServiceCreateBusinessCalendarResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceCreateBusinessCalendarResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1BusinessCalendar
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceCreateBusinessCalendarResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceCreateBusinessCalendarResponse) GetJSON200() *CrmWorkflowV1BusinessCalendar {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceCreateBusinessCalendarResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceCreateBusinessCalendarResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceCreateBusinessCalendarResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SlaServiceCreateBusinessCalendarResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SlaServiceCreateBusinessCalendarResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceCreateBusinessCalendarResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceCreateBusinessCalendarResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceCreateBusinessCalendarResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceCreateBusinessCalendarResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceCreateBusinessCalendarResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceCreateBusinessCalendarResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceDeleteBusinessCalendarResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceDeleteBusinessCalendar
+type SlaServiceDeleteBusinessCalendarResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceDeleteBusinessCalendarResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceDeleteBusinessCalendarResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceDeleteBusinessCalendarResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceDeleteBusinessCalendarResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceDeleteBusinessCalendarResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceDeleteBusinessCalendarResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceDeleteBusinessCalendarResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SlaServiceDeleteBusinessCalendarResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceDeleteBusinessCalendarResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceDeleteBusinessCalendarResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceDeleteBusinessCalendarResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceDeleteBusinessCalendarResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceDeleteBusinessCalendarResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceDeleteBusinessCalendarResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceGetBusinessCalendarResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceGetBusinessCalendar
+type SlaServiceGetBusinessCalendarResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceGetBusinessCalendarResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1BusinessCalendar
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceGetBusinessCalendarResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceGetBusinessCalendarResponse) GetJSON200() *CrmWorkflowV1BusinessCalendar {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceGetBusinessCalendarResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceGetBusinessCalendarResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceGetBusinessCalendarResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceGetBusinessCalendarResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceGetBusinessCalendarResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceGetBusinessCalendarResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceGetBusinessCalendarResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceGetBusinessCalendarResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceGetBusinessCalendarResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceGetBusinessCalendarResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceUpdateBusinessCalendarResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceUpdateBusinessCalendar
+type SlaServiceUpdateBusinessCalendarResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceUpdateBusinessCalendarResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1BusinessCalendar
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceUpdateBusinessCalendarResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceUpdateBusinessCalendarResponse) GetJSON200() *CrmWorkflowV1BusinessCalendar {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceUpdateBusinessCalendarResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceUpdateBusinessCalendarResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceUpdateBusinessCalendarResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceUpdateBusinessCalendarResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SlaServiceUpdateBusinessCalendarResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SlaServiceUpdateBusinessCalendarResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceUpdateBusinessCalendarResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceUpdateBusinessCalendarResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceUpdateBusinessCalendarResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceUpdateBusinessCalendarResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceUpdateBusinessCalendarResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceUpdateBusinessCalendarResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -26559,6 +28765,96 @@ func (r ProcessServiceTickChecklistItem3Response) ContentType() string {
 	return ""
 }
 
+// SlaServiceListSlaClocks3Response429Headers the declared response headers of an HTTP 429 response for SlaServiceListSlaClocks3
+type SlaServiceListSlaClocks3Response429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceListSlaClocks3Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListSlaClocksResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceListSlaClocks3Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceListSlaClocks3Response) GetJSON200() *CrmWorkflowV1ListSlaClocksResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceListSlaClocks3Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceListSlaClocks3Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceListSlaClocks3Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceListSlaClocks3Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceListSlaClocks3Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceListSlaClocks3Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceListSlaClocks3Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceListSlaClocks3Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceListSlaClocks3Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceListSlaClocks3Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // OrderServiceActivateContractResponse429Headers the declared response headers of an HTTP 429 response for OrderServiceActivateContract
 type OrderServiceActivateContractResponse429Headers struct {
 	RetryAfter *int
@@ -28479,6 +30775,96 @@ func (r ProcessServiceTickChecklistItemResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ProcessServiceTickChecklistItemResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceListSlaClocksResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceListSlaClocks
+type SlaServiceListSlaClocksResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceListSlaClocksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListSlaClocksResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceListSlaClocksResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceListSlaClocksResponse) GetJSON200() *CrmWorkflowV1ListSlaClocksResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceListSlaClocksResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceListSlaClocksResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceListSlaClocksResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceListSlaClocksResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceListSlaClocksResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceListSlaClocksResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceListSlaClocksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceListSlaClocksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceListSlaClocksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceListSlaClocksResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -30951,6 +33337,96 @@ func (r ProcessServiceTickChecklistItem1Response) ContentType() string {
 	return ""
 }
 
+// SlaServiceListSlaClocks1Response429Headers the declared response headers of an HTTP 429 response for SlaServiceListSlaClocks1
+type SlaServiceListSlaClocks1Response429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceListSlaClocks1Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListSlaClocksResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceListSlaClocks1Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceListSlaClocks1Response) GetJSON200() *CrmWorkflowV1ListSlaClocksResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceListSlaClocks1Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceListSlaClocks1Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceListSlaClocks1Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceListSlaClocks1Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceListSlaClocks1Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceListSlaClocks1Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceListSlaClocks1Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceListSlaClocks1Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceListSlaClocks1Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceListSlaClocks1Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // OpportunityServiceListStageChangesResponse429Headers the declared response headers of an HTTP 429 response for OpportunityServiceListStageChanges
 type OpportunityServiceListStageChangesResponse429Headers struct {
 	RetryAfter *int
@@ -32767,6 +35243,96 @@ func (r ProcessServiceTickChecklistItem2Response) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ProcessServiceTickChecklistItem2Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceListSlaClocks2Response429Headers the declared response headers of an HTTP 429 response for SlaServiceListSlaClocks2
+type SlaServiceListSlaClocks2Response429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceListSlaClocks2Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListSlaClocksResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceListSlaClocks2Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceListSlaClocks2Response) GetJSON200() *CrmWorkflowV1ListSlaClocksResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceListSlaClocks2Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceListSlaClocks2Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceListSlaClocks2Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceListSlaClocks2Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceListSlaClocks2Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceListSlaClocks2Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceListSlaClocks2Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceListSlaClocks2Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceListSlaClocks2Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceListSlaClocks2Response) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -35343,6 +37909,560 @@ func (r WorkflowServiceListRuleRunsResponse) ContentType() string {
 	return ""
 }
 
+// SlaServiceListSlaPoliciesResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceListSlaPolicies
+type SlaServiceListSlaPoliciesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceListSlaPoliciesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListSlaPoliciesResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceListSlaPoliciesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceListSlaPoliciesResponse) GetJSON200() *CrmWorkflowV1ListSlaPoliciesResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceListSlaPoliciesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceListSlaPoliciesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceListSlaPoliciesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceListSlaPoliciesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceListSlaPoliciesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceListSlaPoliciesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceListSlaPoliciesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceListSlaPoliciesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceListSlaPoliciesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceCreateSlaPolicyResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceCreateSlaPolicy
+type SlaServiceCreateSlaPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceCreateSlaPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1SlaPolicy
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceCreateSlaPolicyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceCreateSlaPolicyResponse) GetJSON200() *CrmWorkflowV1SlaPolicy {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceCreateSlaPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceCreateSlaPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceCreateSlaPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SlaServiceCreateSlaPolicyResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SlaServiceCreateSlaPolicyResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceCreateSlaPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceCreateSlaPolicyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceCreateSlaPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceCreateSlaPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceCreateSlaPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceCreateSlaPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceDeleteSlaPolicyResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceDeleteSlaPolicy
+type SlaServiceDeleteSlaPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceDeleteSlaPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceDeleteSlaPolicyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceDeleteSlaPolicyResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceDeleteSlaPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceDeleteSlaPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceDeleteSlaPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceDeleteSlaPolicyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SlaServiceDeleteSlaPolicyResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceDeleteSlaPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceDeleteSlaPolicyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceDeleteSlaPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceDeleteSlaPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceDeleteSlaPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceDeleteSlaPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceGetSlaPolicyResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceGetSlaPolicy
+type SlaServiceGetSlaPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceGetSlaPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1SlaPolicy
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceGetSlaPolicyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceGetSlaPolicyResponse) GetJSON200() *CrmWorkflowV1SlaPolicy {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceGetSlaPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceGetSlaPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceGetSlaPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceGetSlaPolicyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceGetSlaPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceGetSlaPolicyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceGetSlaPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceGetSlaPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceGetSlaPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceGetSlaPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceUpdateSlaPolicyResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceUpdateSlaPolicy
+type SlaServiceUpdateSlaPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceUpdateSlaPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1SlaPolicy
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceUpdateSlaPolicyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceUpdateSlaPolicyResponse) GetJSON200() *CrmWorkflowV1SlaPolicy {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceUpdateSlaPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceUpdateSlaPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceUpdateSlaPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SlaServiceUpdateSlaPolicyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SlaServiceUpdateSlaPolicyResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SlaServiceUpdateSlaPolicyResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceUpdateSlaPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceUpdateSlaPolicyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceUpdateSlaPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceUpdateSlaPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceUpdateSlaPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceUpdateSlaPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SlaServiceGetSlaReportResponse429Headers the declared response headers of an HTTP 429 response for SlaServiceGetSlaReport
+type SlaServiceGetSlaReportResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SlaServiceGetSlaReportResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1SlaReport
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SlaServiceGetSlaReportResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SlaServiceGetSlaReportResponse) GetJSON200() *CrmWorkflowV1SlaReport {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SlaServiceGetSlaReportResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SlaServiceGetSlaReportResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SlaServiceGetSlaReportResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SlaServiceGetSlaReportResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r SlaServiceGetSlaReportResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SlaServiceGetSlaReportResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SlaServiceGetSlaReportResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SlaServiceGetSlaReportResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SlaServiceGetSlaReportResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // WorkflowServiceListTasksResponse429Headers the declared response headers of an HTTP 429 response for WorkflowServiceListTasks
 type WorkflowServiceListTasksResponse429Headers struct {
 	RetryAfter *int
@@ -36418,6 +39538,97 @@ func (c *ClientWithResponses) WorkflowServiceRescheduleActivityWithResponse(ctx 
 	return ParseWorkflowServiceRescheduleActivityResponse(rsp)
 }
 
+// SlaServiceListBusinessCalendarsWithResponse Lists the business calendars, oldest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/businessCalendars (the `SlaServiceListBusinessCalendars` operationId).
+func (c *ClientWithResponses) SlaServiceListBusinessCalendarsWithResponse(ctx context.Context, params *SlaServiceListBusinessCalendarsParams, reqEditors ...RequestEditorFn) (*SlaServiceListBusinessCalendarsResponse, error) {
+	rsp, err := c.SlaServiceListBusinessCalendars(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceListBusinessCalendarsResponse(rsp)
+}
+
+// SlaServiceCreateBusinessCalendarWithBodyWithResponse Creates a business calendar (admins)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/businessCalendars (the `SlaServiceCreateBusinessCalendar` operationId).
+func (c *ClientWithResponses) SlaServiceCreateBusinessCalendarWithBodyWithResponse(ctx context.Context, params *SlaServiceCreateBusinessCalendarParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SlaServiceCreateBusinessCalendarResponse, error) {
+	rsp, err := c.SlaServiceCreateBusinessCalendarWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceCreateBusinessCalendarResponse(rsp)
+}
+
+// SlaServiceCreateBusinessCalendarWithResponse Creates a business calendar (admins)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/businessCalendars (the `SlaServiceCreateBusinessCalendar` operationId).
+func (c *ClientWithResponses) SlaServiceCreateBusinessCalendarWithResponse(ctx context.Context, params *SlaServiceCreateBusinessCalendarParams, body SlaServiceCreateBusinessCalendarJSONRequestBody, reqEditors ...RequestEditorFn) (*SlaServiceCreateBusinessCalendarResponse, error) {
+	rsp, err := c.SlaServiceCreateBusinessCalendar(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceCreateBusinessCalendarResponse(rsp)
+}
+
+// SlaServiceDeleteBusinessCalendarWithResponse Deletes a business calendar no policy uses (admins)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/businessCalendars/{businessCalendar} (the `SlaServiceDeleteBusinessCalendar` operationId).
+func (c *ClientWithResponses) SlaServiceDeleteBusinessCalendarWithResponse(ctx context.Context, businessCalendar string, params *SlaServiceDeleteBusinessCalendarParams, reqEditors ...RequestEditorFn) (*SlaServiceDeleteBusinessCalendarResponse, error) {
+	rsp, err := c.SlaServiceDeleteBusinessCalendar(ctx, businessCalendar, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceDeleteBusinessCalendarResponse(rsp)
+}
+
+// SlaServiceGetBusinessCalendarWithResponse Reads a business calendar
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/businessCalendars/{businessCalendar} (the `SlaServiceGetBusinessCalendar` operationId).
+func (c *ClientWithResponses) SlaServiceGetBusinessCalendarWithResponse(ctx context.Context, businessCalendar string, reqEditors ...RequestEditorFn) (*SlaServiceGetBusinessCalendarResponse, error) {
+	rsp, err := c.SlaServiceGetBusinessCalendar(ctx, businessCalendar, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceGetBusinessCalendarResponse(rsp)
+}
+
+// SlaServiceUpdateBusinessCalendarWithBodyWithResponse Changes a business calendar (admins); the deadlines of the clocks running on it are recomputed
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/businessCalendars/{businessCalendar} (the `SlaServiceUpdateBusinessCalendar` operationId).
+func (c *ClientWithResponses) SlaServiceUpdateBusinessCalendarWithBodyWithResponse(ctx context.Context, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SlaServiceUpdateBusinessCalendarResponse, error) {
+	rsp, err := c.SlaServiceUpdateBusinessCalendarWithBody(ctx, businessCalendar, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceUpdateBusinessCalendarResponse(rsp)
+}
+
+// SlaServiceUpdateBusinessCalendarWithResponse Changes a business calendar (admins); the deadlines of the clocks running on it are recomputed
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/businessCalendars/{businessCalendar} (the `SlaServiceUpdateBusinessCalendar` operationId).
+func (c *ClientWithResponses) SlaServiceUpdateBusinessCalendarWithResponse(ctx context.Context, businessCalendar string, params *SlaServiceUpdateBusinessCalendarParams, body SlaServiceUpdateBusinessCalendarJSONRequestBody, reqEditors ...RequestEditorFn) (*SlaServiceUpdateBusinessCalendarResponse, error) {
+	rsp, err := c.SlaServiceUpdateBusinessCalendar(ctx, businessCalendar, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceUpdateBusinessCalendarResponse(rsp)
+}
+
 // WorkflowServiceListCalendarFeedsWithResponse Lists the caller's calendar feeds, revoked ones too
 //
 // Returns a wrapper object for the known response body format(s).
@@ -36905,6 +40116,19 @@ func (c *ClientWithResponses) ProcessServiceTickChecklistItem3WithResponse(ctx c
 	return ParseProcessServiceTickChecklistItem3Response(rsp)
 }
 
+// SlaServiceListSlaClocks3WithResponse The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/contracts/{contract}/slaClocks (the `SlaServiceListSlaClocks3` operationId).
+func (c *ClientWithResponses) SlaServiceListSlaClocks3WithResponse(ctx context.Context, contract string, reqEditors ...RequestEditorFn) (*SlaServiceListSlaClocks3Response, error) {
+	rsp, err := c.SlaServiceListSlaClocks3(ctx, contract, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceListSlaClocks3Response(rsp)
+}
+
 // OrderServiceActivateContractWithBodyWithResponse DRAFT -> ACTIVE: term 1 starts, the renewal and term-end timers are set, MRR gains it (a NEW movement)
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -37339,6 +40563,19 @@ func (c *ClientWithResponses) ProcessServiceTickChecklistItemWithResponse(ctx co
 		return nil, err
 	}
 	return ParseProcessServiceTickChecklistItemResponse(rsp)
+}
+
+// SlaServiceListSlaClocksWithResponse The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/leads/{lead}/slaClocks (the `SlaServiceListSlaClocks` operationId).
+func (c *ClientWithResponses) SlaServiceListSlaClocksWithResponse(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*SlaServiceListSlaClocksResponse, error) {
+	rsp, err := c.SlaServiceListSlaClocks(ctx, lead, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceListSlaClocksResponse(rsp)
 }
 
 // LeadServiceAssignLeadWithBodyWithResponse Hands a lead to another owner
@@ -37943,6 +41180,19 @@ func (c *ClientWithResponses) ProcessServiceTickChecklistItem1WithResponse(ctx c
 	return ParseProcessServiceTickChecklistItem1Response(rsp)
 }
 
+// SlaServiceListSlaClocks1WithResponse The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/opportunities/{opportunity}/slaClocks (the `SlaServiceListSlaClocks1` operationId).
+func (c *ClientWithResponses) SlaServiceListSlaClocks1WithResponse(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*SlaServiceListSlaClocks1Response, error) {
+	rsp, err := c.SlaServiceListSlaClocks1(ctx, opportunity, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceListSlaClocks1Response(rsp)
+}
+
 // OpportunityServiceListStageChangesWithResponse An opportunity's stage changes, oldest first
 //
 // Returns a wrapper object for the known response body format(s).
@@ -38367,6 +41617,19 @@ func (c *ClientWithResponses) ProcessServiceTickChecklistItem2WithResponse(ctx c
 		return nil, err
 	}
 	return ParseProcessServiceTickChecklistItem2Response(rsp)
+}
+
+// SlaServiceListSlaClocks2WithResponse The SLA clocks of a record the caller may read, running and done, oldest first, each with its status as of now
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orders/{order}/slaClocks (the `SlaServiceListSlaClocks2` operationId).
+func (c *ClientWithResponses) SlaServiceListSlaClocks2WithResponse(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*SlaServiceListSlaClocks2Response, error) {
+	rsp, err := c.SlaServiceListSlaClocks2(ctx, order, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceListSlaClocks2Response(rsp)
 }
 
 // OrderServiceListOrderStatusChangesWithResponse An order's status changes and notes, oldest first
@@ -38940,6 +42203,116 @@ func (c *ClientWithResponses) WorkflowServiceListRuleRunsWithResponse(ctx contex
 		return nil, err
 	}
 	return ParseWorkflowServiceListRuleRunsResponse(rsp)
+}
+
+// SlaServiceListSlaPoliciesWithResponse Lists the SLA policies, oldest first
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/slaPolicies (the `SlaServiceListSlaPolicies` operationId).
+func (c *ClientWithResponses) SlaServiceListSlaPoliciesWithResponse(ctx context.Context, params *SlaServiceListSlaPoliciesParams, reqEditors ...RequestEditorFn) (*SlaServiceListSlaPoliciesResponse, error) {
+	rsp, err := c.SlaServiceListSlaPolicies(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceListSlaPoliciesResponse(rsp)
+}
+
+// SlaServiceCreateSlaPolicyWithBodyWithResponse Creates an SLA policy (admins)
+//
+// Creates an SLA policy (admins). It applies to records of its type
+// created or changed from now on.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/slaPolicies (the `SlaServiceCreateSlaPolicy` operationId).
+func (c *ClientWithResponses) SlaServiceCreateSlaPolicyWithBodyWithResponse(ctx context.Context, params *SlaServiceCreateSlaPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SlaServiceCreateSlaPolicyResponse, error) {
+	rsp, err := c.SlaServiceCreateSlaPolicyWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceCreateSlaPolicyResponse(rsp)
+}
+
+// SlaServiceCreateSlaPolicyWithResponse Creates an SLA policy (admins)
+//
+// Creates an SLA policy (admins). It applies to records of its type
+// created or changed from now on.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/slaPolicies (the `SlaServiceCreateSlaPolicy` operationId).
+func (c *ClientWithResponses) SlaServiceCreateSlaPolicyWithResponse(ctx context.Context, params *SlaServiceCreateSlaPolicyParams, body SlaServiceCreateSlaPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*SlaServiceCreateSlaPolicyResponse, error) {
+	rsp, err := c.SlaServiceCreateSlaPolicy(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceCreateSlaPolicyResponse(rsp)
+}
+
+// SlaServiceDeleteSlaPolicyWithResponse Deletes an SLA policy (admins): it applies to no record from now on; clocks already running on it run to their end
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/slaPolicies/{slaPolicy} (the `SlaServiceDeleteSlaPolicy` operationId).
+func (c *ClientWithResponses) SlaServiceDeleteSlaPolicyWithResponse(ctx context.Context, slaPolicy string, params *SlaServiceDeleteSlaPolicyParams, reqEditors ...RequestEditorFn) (*SlaServiceDeleteSlaPolicyResponse, error) {
+	rsp, err := c.SlaServiceDeleteSlaPolicy(ctx, slaPolicy, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceDeleteSlaPolicyResponse(rsp)
+}
+
+// SlaServiceGetSlaPolicyWithResponse Reads an SLA policy
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/slaPolicies/{slaPolicy} (the `SlaServiceGetSlaPolicy` operationId).
+func (c *ClientWithResponses) SlaServiceGetSlaPolicyWithResponse(ctx context.Context, slaPolicy string, reqEditors ...RequestEditorFn) (*SlaServiceGetSlaPolicyResponse, error) {
+	rsp, err := c.SlaServiceGetSlaPolicy(ctx, slaPolicy, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceGetSlaPolicyResponse(rsp)
+}
+
+// SlaServiceUpdateSlaPolicyWithBodyWithResponse Changes an SLA policy (admins); the deadlines of its running clocks are recomputed
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/slaPolicies/{slaPolicy} (the `SlaServiceUpdateSlaPolicy` operationId).
+func (c *ClientWithResponses) SlaServiceUpdateSlaPolicyWithBodyWithResponse(ctx context.Context, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SlaServiceUpdateSlaPolicyResponse, error) {
+	rsp, err := c.SlaServiceUpdateSlaPolicyWithBody(ctx, slaPolicy, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceUpdateSlaPolicyResponse(rsp)
+}
+
+// SlaServiceUpdateSlaPolicyWithResponse Changes an SLA policy (admins); the deadlines of its running clocks are recomputed
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/slaPolicies/{slaPolicy} (the `SlaServiceUpdateSlaPolicy` operationId).
+func (c *ClientWithResponses) SlaServiceUpdateSlaPolicyWithResponse(ctx context.Context, slaPolicy string, params *SlaServiceUpdateSlaPolicyParams, body SlaServiceUpdateSlaPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*SlaServiceUpdateSlaPolicyResponse, error) {
+	rsp, err := c.SlaServiceUpdateSlaPolicy(ctx, slaPolicy, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceUpdateSlaPolicyResponse(rsp)
+}
+
+// SlaServiceGetSlaReportWithResponse Breach rates and median business times of the clocks started in a time range, per owner and per policy (managers)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/slaReport (the `SlaServiceGetSlaReport` operationId).
+func (c *ClientWithResponses) SlaServiceGetSlaReportWithResponse(ctx context.Context, params *SlaServiceGetSlaReportParams, reqEditors ...RequestEditorFn) (*SlaServiceGetSlaReportResponse, error) {
+	rsp, err := c.SlaServiceGetSlaReport(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSlaServiceGetSlaReportResponse(rsp)
 }
 
 // WorkflowServiceListTasksWithResponse Open tasks of one owner (the caller's own by default; a manager's choice), by due time: overdue ones first
@@ -40804,6 +44177,432 @@ func ParseWorkflowServiceRescheduleActivityResponse(rsp *http.Response) (*Workfl
 	switch {
 	case rsp.StatusCode == 429:
 		var headers WorkflowServiceRescheduleActivityResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceListBusinessCalendarsResponse parses an HTTP response from a SlaServiceListBusinessCalendarsWithResponse call
+func ParseSlaServiceListBusinessCalendarsResponse(rsp *http.Response) (*SlaServiceListBusinessCalendarsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceListBusinessCalendarsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListBusinessCalendarsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceListBusinessCalendarsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceCreateBusinessCalendarResponse parses an HTTP response from a SlaServiceCreateBusinessCalendarWithResponse call
+func ParseSlaServiceCreateBusinessCalendarResponse(rsp *http.Response) (*SlaServiceCreateBusinessCalendarResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceCreateBusinessCalendarResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1BusinessCalendar
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceCreateBusinessCalendarResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceDeleteBusinessCalendarResponse parses an HTTP response from a SlaServiceDeleteBusinessCalendarWithResponse call
+func ParseSlaServiceDeleteBusinessCalendarResponse(rsp *http.Response) (*SlaServiceDeleteBusinessCalendarResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceDeleteBusinessCalendarResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceDeleteBusinessCalendarResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceGetBusinessCalendarResponse parses an HTTP response from a SlaServiceGetBusinessCalendarWithResponse call
+func ParseSlaServiceGetBusinessCalendarResponse(rsp *http.Response) (*SlaServiceGetBusinessCalendarResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceGetBusinessCalendarResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1BusinessCalendar
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceGetBusinessCalendarResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceUpdateBusinessCalendarResponse parses an HTTP response from a SlaServiceUpdateBusinessCalendarWithResponse call
+func ParseSlaServiceUpdateBusinessCalendarResponse(rsp *http.Response) (*SlaServiceUpdateBusinessCalendarResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceUpdateBusinessCalendarResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1BusinessCalendar
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceUpdateBusinessCalendarResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -42869,6 +46668,87 @@ func ParseProcessServiceTickChecklistItem3Response(rsp *http.Response) (*Process
 	return response, nil
 }
 
+// ParseSlaServiceListSlaClocks3Response parses an HTTP response from a SlaServiceListSlaClocks3WithResponse call
+func ParseSlaServiceListSlaClocks3Response(rsp *http.Response) (*SlaServiceListSlaClocks3Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceListSlaClocks3Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListSlaClocksResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceListSlaClocks3Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseOrderServiceActivateContractResponse parses an HTTP response from a OrderServiceActivateContractWithResponse call
 func ParseOrderServiceActivateContractResponse(rsp *http.Response) (*OrderServiceActivateContractResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -44602,6 +48482,87 @@ func ParseProcessServiceTickChecklistItemResponse(rsp *http.Response) (*ProcessS
 	switch {
 	case rsp.StatusCode == 429:
 		var headers ProcessServiceTickChecklistItemResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceListSlaClocksResponse parses an HTTP response from a SlaServiceListSlaClocksWithResponse call
+func ParseSlaServiceListSlaClocksResponse(rsp *http.Response) (*SlaServiceListSlaClocksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceListSlaClocksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListSlaClocksResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceListSlaClocksResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -46847,6 +50808,87 @@ func ParseProcessServiceTickChecklistItem1Response(rsp *http.Response) (*Process
 	return response, nil
 }
 
+// ParseSlaServiceListSlaClocks1Response parses an HTTP response from a SlaServiceListSlaClocks1WithResponse call
+func ParseSlaServiceListSlaClocks1Response(rsp *http.Response) (*SlaServiceListSlaClocks1Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceListSlaClocks1Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListSlaClocksResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceListSlaClocks1Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseOpportunityServiceListStageChangesResponse parses an HTTP response from a OpportunityServiceListStageChangesWithResponse call
 func ParseOpportunityServiceListStageChangesResponse(rsp *http.Response) (*OpportunityServiceListStageChangesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -48485,6 +52527,87 @@ func ParseProcessServiceTickChecklistItem2Response(rsp *http.Response) (*Process
 	switch {
 	case rsp.StatusCode == 429:
 		var headers ProcessServiceTickChecklistItem2Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceListSlaClocks2Response parses an HTTP response from a SlaServiceListSlaClocks2WithResponse call
+func ParseSlaServiceListSlaClocks2Response(rsp *http.Response) (*SlaServiceListSlaClocks2Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceListSlaClocks2Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListSlaClocksResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceListSlaClocks2Response429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -50812,6 +54935,506 @@ func ParseWorkflowServiceListRuleRunsResponse(rsp *http.Response) (*WorkflowServ
 	switch {
 	case rsp.StatusCode == 429:
 		var headers WorkflowServiceListRuleRunsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceListSlaPoliciesResponse parses an HTTP response from a SlaServiceListSlaPoliciesWithResponse call
+func ParseSlaServiceListSlaPoliciesResponse(rsp *http.Response) (*SlaServiceListSlaPoliciesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceListSlaPoliciesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListSlaPoliciesResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceListSlaPoliciesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceCreateSlaPolicyResponse parses an HTTP response from a SlaServiceCreateSlaPolicyWithResponse call
+func ParseSlaServiceCreateSlaPolicyResponse(rsp *http.Response) (*SlaServiceCreateSlaPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceCreateSlaPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1SlaPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceCreateSlaPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceDeleteSlaPolicyResponse parses an HTTP response from a SlaServiceDeleteSlaPolicyWithResponse call
+func ParseSlaServiceDeleteSlaPolicyResponse(rsp *http.Response) (*SlaServiceDeleteSlaPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceDeleteSlaPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceDeleteSlaPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceGetSlaPolicyResponse parses an HTTP response from a SlaServiceGetSlaPolicyWithResponse call
+func ParseSlaServiceGetSlaPolicyResponse(rsp *http.Response) (*SlaServiceGetSlaPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceGetSlaPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1SlaPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceGetSlaPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceUpdateSlaPolicyResponse parses an HTTP response from a SlaServiceUpdateSlaPolicyWithResponse call
+func ParseSlaServiceUpdateSlaPolicyResponse(rsp *http.Response) (*SlaServiceUpdateSlaPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceUpdateSlaPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1SlaPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceUpdateSlaPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSlaServiceGetSlaReportResponse parses an HTTP response from a SlaServiceGetSlaReportWithResponse call
+func ParseSlaServiceGetSlaReportResponse(rsp *http.Response) (*SlaServiceGetSlaReportResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SlaServiceGetSlaReportResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1SlaReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SlaServiceGetSlaReportResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

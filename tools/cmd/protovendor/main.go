@@ -1,5 +1,6 @@
 // Command protovendor writes the third-party .proto files our API imports
-// (google/api annotations, google/type money and date, buf/validate rules) into third_party/.
+// (google/api annotations, google/type money, date, day of week and time of day,
+// buf/validate rules) into third_party/.
 //
 // buf's remote registry is not reachable from our build machines, and these
 // files ship in no Go module as .proto sources. They do ship as compiled
@@ -22,7 +23,9 @@ import (
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/genproto/googleapis/type/date"
+	"google.golang.org/genproto/googleapis/type/dayofweek"
 	"google.golang.org/genproto/googleapis/type/money"
+	"google.golang.org/genproto/googleapis/type/timeofday"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -63,6 +66,8 @@ func main() {
 		{httpbody.File_google_api_httpbody_proto, "2015 Google LLC", "google.golang.org/genproto/googleapis/api"},
 		{money.File_google_type_money_proto, "2024 Google LLC", "google.golang.org/genproto/googleapis/type"},
 		{date.File_google_type_date_proto, "2024 Google LLC", "google.golang.org/genproto/googleapis/type"},
+		{dayofweek.File_google_type_dayofweek_proto, "2024 Google LLC", "google.golang.org/genproto/googleapis/type"},
+		{timeofday.File_google_type_timeofday_proto, "2024 Google LLC", "google.golang.org/genproto/googleapis/type"},
 		{validatepb.File_buf_validate_validate_proto, "2023-2025 Buf Technologies, Inc.", "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go"},
 	}
 	printer := protoprint.Printer{Compact: false, SortElements: false, Indent: "  "}

@@ -17,7 +17,12 @@
 //     1,000 records: ListActivities' first page as a manager, latency
 //     percentiles, against the same SQL run directly;
 //   - my tasks: N open tasks (default 1,000,000) over 1,000 owners:
-//     ListTasks' first page as a salesperson, against the same SQL.
+//     ListTasks' first page as a salesperson, against the same SQL;
+//   - SLA timers: N running SLA clocks (default 100,000) breaching within
+//     the same minute, then as many at once: the time until every
+//     SlaBreached is published, none missed and none doubled; the ceiling
+//     is the same claims, updates, outbox rows and deletes straight in
+//     Postgres.
 //
 // -smoke runs every part at tiny sizes in seconds (CI keeps the tool
 // working; its figures mean nothing).
@@ -61,6 +66,7 @@ type options struct {
 	binDir          string
 	leads           int
 	dueTasks        int
+	slaTimers       int
 	timeline        int
 	tasks           int
 	requests        int
@@ -70,6 +76,7 @@ type options struct {
 	smoke           bool
 	parts           string
 	dueIn           time.Duration
+	slaDueIn        time.Duration
 	dueWindow       time.Duration
 }
 
@@ -78,6 +85,7 @@ func main() {
 	flag.StringVar(&o.binDir, "bin", "", "directory with the lead and workflow binaries; default: go build them")
 	flag.IntVar(&o.leads, "leads", 100_000, "leads imported for the rule throughput")
 	flag.IntVar(&o.dueTasks, "due-tasks", 100_000, "open tasks falling due within one minute")
+	flag.IntVar(&o.slaTimers, "sla-timers", 100_000, "SLA clocks breaching within one minute")
 	flag.IntVar(&o.timeline, "timeline", 100_000, "activities on one account's timeline")
 	flag.IntVar(&o.tasks, "tasks", 1_000_000, "open tasks over 1,000 owners for 'my tasks'")
 	flag.IntVar(&o.requests, "requests", 500, "requests measured per list")
@@ -85,13 +93,14 @@ func main() {
 	flag.IntVar(&o.consumerWorkers, "consumer-workers", 8, "events each consumer of the services applies at once")
 	flag.StringVar(&o.dataDir, "data", "", "keep PostgreSQL here (and its loaded rows across runs); default a temp dir")
 	flag.BoolVar(&o.smoke, "smoke", false, "tiny sizes: checks the tool works, measures nothing")
-	flag.StringVar(&o.parts, "parts", "rules,timers,timeline,tasks", "which parts to run")
+	flag.StringVar(&o.parts, "parts", "rules,timers,timeline,tasks,sla", "which parts to run")
 	flag.DurationVar(&o.dueIn, "due-in", 10*time.Second, "when the tasks start falling due, after loading")
 	flag.DurationVar(&o.dueWindow, "due-window", time.Minute, "the tasks fall due spread over this")
+	flag.DurationVar(&o.slaDueIn, "sla-due-in", time.Minute, "when the SLA clocks start breaching, after loading (their rows are wider)")
 	flag.Parse()
 	if o.smoke {
-		o.leads, o.dueTasks, o.timeline, o.tasks, o.requests = 1000, 1000, 2000, 5000, 20
-		o.dueIn, o.dueWindow = 2*time.Second, 2*time.Second
+		o.leads, o.dueTasks, o.timeline, o.tasks, o.requests, o.slaTimers = 1000, 1000, 2000, 5000, 20, 1000
+		o.dueIn, o.dueWindow, o.slaDueIn = 2*time.Second, 2*time.Second, 3*time.Second
 	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "workflowbench:", err)
@@ -107,6 +116,7 @@ type bench struct {
 	js       jetstream.JetStream
 	leads    leadv1.LeadServiceClient
 	wf       workflowv1.WorkflowServiceClient
+	wfConn   *grpc.ClientConn
 	backends *benchkit.Backends
 	devAuth  []string
 	// workflow is the running workflow service; startWorkflow starts it
@@ -224,7 +234,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer nc.Close()
-	b = &bench{o: o, pool: pool, js: js, leads: leadv1.NewLeadServiceClient(leadConn), wf: workflowv1.NewWorkflowServiceClient(wfConn),
+	b = &bench{o: o, pool: pool, js: js, leads: leadv1.NewLeadServiceClient(leadConn), wf: workflowv1.NewWorkflowServiceClient(wfConn), wfConn: wfConn,
 		backends: backends, devAuth: authEnv, workflow: wfProc, startWorkflow: func() (*procs.Proc, error) { return start("workflow") }}
 
 	fmt.Printf("# workflowbench %s\n\n%s\n\n", time.Now().Format(time.RFC3339), environment(o))
@@ -232,7 +242,7 @@ func run(ctx context.Context, o options) error {
 	for _, p := range []struct {
 		name string
 		fn   func(context.Context) error
-	}{{"rules", b.rules}, {"timers", b.timers}, {"timeline", b.timelines}, {"tasks", b.myTasks}} {
+	}{{"rules", b.rules}, {"timers", b.timers}, {"timeline", b.timelines}, {"tasks", b.myTasks}, {"sla", b.slaTimers}} {
 		if slices.Contains(parts, p.name) {
 			if err := p.fn(ctx); err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)

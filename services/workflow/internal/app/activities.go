@@ -95,8 +95,10 @@ func (s *Service) CreateActivity(ctx context.Context, in domain.Activity, reques
 		if err := s.repo.AddUsers(ctx, a.Owner); err != nil {
 			return err
 		}
-		_, err = s.repo.InsertActivity(ctx, a, ch, requestID)
-		return err
+		if _, err = s.repo.InsertActivity(ctx, a, ch, requestID); err != nil {
+			return err
+		}
+		return s.slaResponded(ctx, a)
 	})
 	return out, err
 }
@@ -166,7 +168,10 @@ func (s *Service) mutate(ctx context.Context, id uuid.UUID, ifMatch, requestID s
 		if len(ch.Events) == 0 {
 			return nil
 		}
-		return s.repo.SaveActivity(ctx, &before, a, ch, requestID)
+		if err := s.repo.SaveActivity(ctx, &before, a, ch, requestID); err != nil {
+			return err
+		}
+		return s.slaResponded(ctx, a)
 	})
 	if err != nil && readerOf(ctx) != nil {
 		return nil, scope.Hide(err)

@@ -99,6 +99,7 @@ type Service struct {
 	records   Records
 	rules     RuleConfig
 	processes *ProcessConfig
+	slas      slaParts
 	now       func() time.Time
 }
 

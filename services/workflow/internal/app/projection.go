@@ -121,6 +121,11 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 		if !runRules {
 			return nil
 		}
+		// SLA clocks follow the records as they are now: an event
+		// redelivered after a newer one changes none.
+		if err := s.applySla(ctx, ev, current); err != nil {
+			return err
+		}
 		return s.runEventRules(ctx, ev, current, late, now)
 	})
 }
@@ -156,6 +161,9 @@ func (s *Service) importActivity(ctx context.Context, in domain.Activity, eventI
 	if err != nil {
 		return err
 	}
-	_, err = s.repo.InsertActivity(ctx, a, ch, eventID)
-	return err
+	created, err := s.repo.InsertActivity(ctx, a, ch, eventID)
+	if err != nil || !created {
+		return err
+	}
+	return s.slaResponded(ctx, a)
 }

@@ -93,16 +93,25 @@ func (s *Service) checkRule(ctx context.Context, r *domain.Rule) (domain.RecordT
 	}
 	var rt domain.RecordType
 	var vs apperr.Violations
+	var anyType, typed bool
 	for i, et := range r.EventTypes {
 		full, t, err := rules.EventType(et)
 		if err != nil {
 			vs.Add(fmt.Sprintf("trigger.events.event_types[%d]", i), "UNKNOWN_EVENT_TYPE", "%v", err)
 			continue
 		}
+		if t == "" {
+			anyType, r.EventTypes[i] = true, full
+			continue
+		}
+		typed = true
 		if rt != "" && t != rt {
 			vs.Add(fmt.Sprintf("trigger.events.event_types[%d]", i), "MIXED_RECORD_TYPES", "%s is about %s records, the others about %s records", et, t, rt)
 		}
 		rt, r.EventTypes[i] = t, full
+	}
+	if anyType && typed {
+		vs.Add("trigger.events.event_types", "MIXED_RECORD_TYPES", "SLA events are about records of any type: trigger on them in a rule of their own")
 	}
 	if r.Time != nil {
 		rt = r.Time.RecordType
@@ -113,7 +122,22 @@ func (s *Service) checkRule(ctx context.Context, r *domain.Rule) (domain.RecordT
 	if err := vs.Err(); err != nil {
 		return "", err
 	}
-	if err := s.rules.Engine.Compile(r.Condition, rt, r.EventTypes); err != nil {
+	if rt == "" && r.Time == nil {
+		// SLA events: the rule runs for the record types its condition
+		// compiles for; it must compile for one.
+		var first error
+		for _, t := range domain.SlaRecordTypes {
+			if err := s.rules.Engine.Compile(r.Condition, t, r.EventTypes); err == nil {
+				first = nil
+				break
+			} else if first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return "", apperr.InvalidField("condition", "INVALID_CONDITION", "%v (for no record type)", first)
+		}
+	} else if err := s.rules.Engine.Compile(r.Condition, rt, r.EventTypes); err != nil {
 		return "", apperr.InvalidField("condition", "INVALID_CONDITION", "%v", err)
 	}
 	for i, a := range r.Actions {
@@ -127,6 +151,8 @@ func (s *Service) checkRule(ctx context.Context, r *domain.Rule) (domain.RecordT
 			if !ok {
 				vs.Add(f+".create_task.assignee", "UNKNOWN_USER", "%q is not a user the suite knows", a.CreateTask.Assignee)
 			}
+		case a.UpdateField != nil && rt == "" && r.Time == nil:
+			vs.Add(f+".update_field", "INVALID_UPDATE", "a rule on SLA events is about records of any type: it creates tasks and notifies")
 		case a.UpdateField != nil:
 			if err := rules.CheckUpdate(rt, a.UpdateField.Field, a.UpdateField.Value); err != nil {
 				vs.Add(f+".update_field", "INVALID_UPDATE", "%v", err)
@@ -363,6 +389,9 @@ func (s *Service) runEventRules(ctx context.Context, ev Event, current, late []E
 			event = ev.Message
 		}
 		for _, r := range rs {
+			if rules.AnyRecordEvent(trigger) && s.rules.Engine.Compile(r.Condition, er.Record.Type, []string{trigger}) != nil {
+				continue // an SLA rule whose condition is about another record type
+			}
 			trials = append(trials, trial{rule: r, rec: er.Record, record: er.Message, event: event, trigger: trigger, late: i >= len(current)})
 		}
 	}

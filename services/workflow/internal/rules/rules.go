@@ -66,6 +66,9 @@ func EventType(name string) (string, domain.RecordType, error) {
 	if err != nil || !strings.HasPrefix(full, eventsPackage) {
 		return "", "", fmt.Errorf("%q is not an event of the suite (crm.events.v1)", name)
 	}
+	if AnyRecordEvent(full) {
+		return full, "", nil
+	}
 	fields := mt.Descriptor().Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
@@ -78,6 +81,14 @@ func EventType(name string) (string, domain.RecordType, error) {
 	}
 	return "", "", fmt.Errorf("%q carries no record a rule could act on", name)
 }
+
+// anyRecordEvents are about a record of any type (an SLA clock's): the
+// record type is "" for them, and a rule on them runs for the records
+// its condition compiles for.
+var anyRecordEvents = map[string]bool{eventsPackage + "SlaWarning": true, eventsPackage + "SlaBreached": true}
+
+// AnyRecordEvent reports an event (full name) about a record of any type.
+func AnyRecordEvent(full string) bool { return anyRecordEvents[full] }
 
 // Engine compiles and caches rules' conditions.
 type Engine struct {

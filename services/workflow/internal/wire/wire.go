@@ -89,13 +89,14 @@ func Spec(opts ...Option) service.Spec {
 			records := grpcclient.New(conns, set.timeout)
 			pages := rt.PageCodec()
 			repo := postgres.New(rt.Pool, rt.Outbox, pages)
-			svc := app.New(repo, records).WithRules(app.RuleConfig{Store: repo, Engine: rules.NewEngine(), Updater: records, Self: Self})
+			svc := app.New(repo, records).WithRules(app.RuleConfig{Store: repo, Engine: rules.NewEngine(), Updater: records, Self: Self}).WithSla(repo)
 			svc.WithProcesses(&app.ProcessConfig{Store: repo, Pipelines: records, Engine: rules.NewEngine()})
 			idem := &idempotency.Store{Pool: rt.Pool}
 			workflowv1.RegisterWorkflowServiceServer(rt.GRPC, grpcport.New(svc, idem, pages, rt.Relay.Kick, set.baseURL))
 			workflowv1.RegisterProcessServiceServer(rt.GRPC, grpcport.NewProcessServer(svc, idem, rt.Relay.Kick))
+			workflowv1.RegisterSlaServiceServer(rt.GRPC, grpcport.NewSla(svc, idem))
 
-			rt.Timers(TimerHandlers(svc), nil)
+			rt.Timers(TimerHandlers(svc), SlaTimerHandlers(svc))
 			for _, c := range Consumers(rt.Config.EventsNamespace, svc) {
 				if set.consumer != nil {
 					set.consumer(c)
@@ -189,7 +190,28 @@ func TimerHandlers(svc *app.Service) map[string]timer.Handler {
 			}
 			return svc.ArmTimeRule(ctx, id, string(t.Payload))
 		},
+		domain.TimerSlaRearm: func(ctx context.Context, t timer.Timer) error {
+			return svc.RearmSla(ctx, t.Key, string(t.Payload))
+		},
 	}
+}
+
+// SlaTimerHandlers fire SLA clocks' warnings and breaches (keyed by the
+// clock id) a batch at a time: a minute with a hundred thousand due
+// costs a few statements per batch, not per clock.
+func SlaTimerHandlers(svc *app.Service) map[string]timer.BatchHandler {
+	fire := func(ctx context.Context, ts []timer.Timer) error {
+		due := make(map[uuid.UUID]time.Time, len(ts))
+		for _, t := range ts {
+			id, err := uuid.Parse(t.Key)
+			if err != nil {
+				return fmt.Errorf("timer %s: key %q is not a clock id", t.Purpose, t.Key)
+			}
+			due[id] = t.DueAt
+		}
+		return svc.SlaDue(ctx, ts[0].Purpose, due)
+	}
+	return map[string]timer.BatchHandler{domain.TimerSlaWarning: fire, domain.TimerSlaBreach: fire}
 }
 
 // Who may call each RPC of the workflow service (deny by default).
@@ -199,6 +221,9 @@ func TimerHandlers(svc *app.Service) map[string]timer.Handler {
 // orders, contracts and won opportunities). Rules are admin business;
 // managers read them and their runs. Calendars are everyone's own; the
 // calendar document itself is public, its secret token authenticating it.
+// Business calendars and SLA policies are admin business, read by
+// managers, who also read the SLA report; a record's SLA clocks follow the
+// record's read rule.
 var Rules = map[string]authz.Rule{
 	workflowv1.WorkflowService_CreateActivity_FullMethodName:     authz.Allow(manager, sales, ops).WithReach(readReach),
 	workflowv1.WorkflowService_GetActivity_FullMethodName:        authz.Allow(manager, sales, ops).WithReach(readReach),
@@ -232,6 +257,19 @@ var Rules = map[string]authz.Rule{
 	workflowv1.ProcessService_TickChecklistItem_FullMethodName:       authz.Allow(manager, sales, ops).WithReach(readReach),
 	workflowv1.ProcessService_MigrateProcessInstance_FullMethodName:  authz.Allow(manager),
 	workflowv1.ProcessService_CheckTransition_FullMethodName:         authz.Allow(authz.Service),
+
+	workflowv1.SlaService_CreateBusinessCalendar_FullMethodName: authz.AdminOnly,
+	workflowv1.SlaService_UpdateBusinessCalendar_FullMethodName: authz.AdminOnly,
+	workflowv1.SlaService_DeleteBusinessCalendar_FullMethodName: authz.AdminOnly,
+	workflowv1.SlaService_GetBusinessCalendar_FullMethodName:    authz.Allow(manager),
+	workflowv1.SlaService_ListBusinessCalendars_FullMethodName:  authz.Allow(manager),
+	workflowv1.SlaService_CreateSlaPolicy_FullMethodName:        authz.AdminOnly,
+	workflowv1.SlaService_UpdateSlaPolicy_FullMethodName:        authz.AdminOnly,
+	workflowv1.SlaService_DeleteSlaPolicy_FullMethodName:        authz.AdminOnly,
+	workflowv1.SlaService_GetSlaPolicy_FullMethodName:           authz.Allow(manager),
+	workflowv1.SlaService_ListSlaPolicies_FullMethodName:        authz.Allow(manager),
+	workflowv1.SlaService_ListSlaClocks_FullMethodName:          authz.Allow(manager, sales, ops).WithReach("the record's read rule"),
+	workflowv1.SlaService_GetSlaReport_FullMethodName:           authz.Allow(manager),
 }
 
 const (

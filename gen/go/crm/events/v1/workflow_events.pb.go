@@ -725,11 +725,169 @@ func (x *ProcessDefinitionChanged) GetVersion() int64 {
 	return 0
 }
 
+// Subject crm.workflow.sla_warning: an SLA clock passed its warning share
+// (e.g. 75 % of its target) without anyone touching the record. Once per
+// clock.
+type SlaWarning struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Meta       *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	SlaClockId string                 `protobuf:"bytes,2,opt,name=sla_clock_id,json=slaClockId,proto3" json:"sla_clock_id,omitempty"`
+	// The clock as it is then (record, owner, policy, target, deadlines).
+	SlaClock      *v1.SlaClock `protobuf:"bytes,3,opt,name=sla_clock,json=slaClock,proto3" json:"sla_clock,omitempty"`
+	Record        string       `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
+	Owner         string       `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlaWarning) Reset() {
+	*x = SlaWarning{}
+	mi := &file_crm_events_v1_workflow_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlaWarning) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlaWarning) ProtoMessage() {}
+
+func (x *SlaWarning) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_workflow_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlaWarning.ProtoReflect.Descriptor instead.
+func (*SlaWarning) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_workflow_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SlaWarning) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *SlaWarning) GetSlaClockId() string {
+	if x != nil {
+		return x.SlaClockId
+	}
+	return ""
+}
+
+func (x *SlaWarning) GetSlaClock() *v1.SlaClock {
+	if x != nil {
+		return x.SlaClock
+	}
+	return nil
+}
+
+func (x *SlaWarning) GetRecord() string {
+	if x != nil {
+		return x.Record
+	}
+	return ""
+}
+
+func (x *SlaWarning) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+// Subject crm.workflow.sla_breached: an SLA clock passed its target.
+// Once per clock, after its SlaWarning.
+type SlaBreached struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	SlaClockId    string                 `protobuf:"bytes,2,opt,name=sla_clock_id,json=slaClockId,proto3" json:"sla_clock_id,omitempty"`
+	SlaClock      *v1.SlaClock           `protobuf:"bytes,3,opt,name=sla_clock,json=slaClock,proto3" json:"sla_clock,omitempty"`
+	Record        string                 `protobuf:"bytes,4,opt,name=record,proto3" json:"record,omitempty"`
+	Owner         string                 `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlaBreached) Reset() {
+	*x = SlaBreached{}
+	mi := &file_crm_events_v1_workflow_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlaBreached) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlaBreached) ProtoMessage() {}
+
+func (x *SlaBreached) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_workflow_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlaBreached.ProtoReflect.Descriptor instead.
+func (*SlaBreached) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_workflow_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SlaBreached) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *SlaBreached) GetSlaClockId() string {
+	if x != nil {
+		return x.SlaClockId
+	}
+	return ""
+}
+
+func (x *SlaBreached) GetSlaClock() *v1.SlaClock {
+	if x != nil {
+		return x.SlaClock
+	}
+	return nil
+}
+
+func (x *SlaBreached) GetRecord() string {
+	if x != nil {
+		return x.Record
+	}
+	return ""
+}
+
+func (x *SlaBreached) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
 var File_crm_events_v1_workflow_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_workflow_events_proto_rawDesc = "" +
 	"\n" +
-	"#crm/events/v1/workflow_events.proto\x12\rcrm.events.v1\x1a\x18crm/events/v1/meta.proto\x1a\x1ecrm/workflow/v1/workflow.proto\"\xb5\x01\n" +
+	"#crm/events/v1/workflow_events.proto\x12\rcrm.events.v1\x1a\x18crm/events/v1/meta.proto\x1a\x19crm/workflow/v1/sla.proto\x1a\x1ecrm/workflow/v1/workflow.proto\"\xb5\x01\n" +
 	"\x0fActivityCreated\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1f\n" +
 	"\vactivity_id\x18\x02 \x01(\tR\n" +
@@ -793,7 +951,22 @@ const file_crm_events_v1_workflow_events_proto_rawDesc = "" +
 	"\bpipeline\x18\x04 \x01(\tR\bpipeline\x12 \n" +
 	"\venforcement\x18\x05 \x01(\tR\venforcement\x12\x16\n" +
 	"\x06active\x18\x06 \x01(\bR\x06active\x12\x18\n" +
-	"\aversion\x18\a \x01(\x03R\aversionB\xb5\x01\n" +
+	"\aversion\x18\a \x01(\x03R\aversion\"\xc2\x01\n" +
+	"\n" +
+	"SlaWarning\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12 \n" +
+	"\fsla_clock_id\x18\x02 \x01(\tR\n" +
+	"slaClockId\x126\n" +
+	"\tsla_clock\x18\x03 \x01(\v2\x19.crm.workflow.v1.SlaClockR\bslaClock\x12\x16\n" +
+	"\x06record\x18\x04 \x01(\tR\x06record\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\"\xc3\x01\n" +
+	"\vSlaBreached\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12 \n" +
+	"\fsla_clock_id\x18\x02 \x01(\tR\n" +
+	"slaClockId\x126\n" +
+	"\tsla_clock\x18\x03 \x01(\v2\x19.crm.workflow.v1.SlaClockR\bslaClock\x12\x16\n" +
+	"\x06record\x18\x04 \x01(\tR\x06record\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05ownerB\xb5\x01\n" +
 	"\x11com.crm.events.v1B\x13WorkflowEventsProtoP\x01Z5github.com/crmsuite/crm/gen/go/crm/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\rCrm.Events.V1\xca\x02\rCrm\\Events\\V1\xe2\x02\x19Crm\\Events\\V1\\GPBMetadata\xea\x02\x0fCrm::Events::V1b\x06proto3"
 
 var (
@@ -808,7 +981,7 @@ func file_crm_events_v1_workflow_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_workflow_events_proto_rawDescData
 }
 
-var file_crm_events_v1_workflow_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_crm_events_v1_workflow_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_crm_events_v1_workflow_events_proto_goTypes = []any{
 	(*ActivityCreated)(nil),          // 0: crm.events.v1.ActivityCreated
 	(*ActivityUpdated)(nil),          // 1: crm.events.v1.ActivityUpdated
@@ -819,31 +992,38 @@ var file_crm_events_v1_workflow_events_proto_goTypes = []any{
 	(*TaskReminderDue)(nil),          // 6: crm.events.v1.TaskReminderDue
 	(*WorkflowNotification)(nil),     // 7: crm.events.v1.WorkflowNotification
 	(*ProcessDefinitionChanged)(nil), // 8: crm.events.v1.ProcessDefinitionChanged
-	(*EventMeta)(nil),                // 9: crm.events.v1.EventMeta
-	(*v1.Activity)(nil),              // 10: crm.workflow.v1.Activity
+	(*SlaWarning)(nil),               // 9: crm.events.v1.SlaWarning
+	(*SlaBreached)(nil),              // 10: crm.events.v1.SlaBreached
+	(*EventMeta)(nil),                // 11: crm.events.v1.EventMeta
+	(*v1.Activity)(nil),              // 12: crm.workflow.v1.Activity
+	(*v1.SlaClock)(nil),              // 13: crm.workflow.v1.SlaClock
 }
 var file_crm_events_v1_workflow_events_proto_depIdxs = []int32{
-	9,  // 0: crm.events.v1.ActivityCreated.meta:type_name -> crm.events.v1.EventMeta
-	10, // 1: crm.events.v1.ActivityCreated.activity:type_name -> crm.workflow.v1.Activity
-	9,  // 2: crm.events.v1.ActivityUpdated.meta:type_name -> crm.events.v1.EventMeta
-	10, // 3: crm.events.v1.ActivityUpdated.activity:type_name -> crm.workflow.v1.Activity
-	9,  // 4: crm.events.v1.ActivityCompleted.meta:type_name -> crm.events.v1.EventMeta
-	10, // 5: crm.events.v1.ActivityCompleted.activity:type_name -> crm.workflow.v1.Activity
-	9,  // 6: crm.events.v1.ActivityCancelled.meta:type_name -> crm.events.v1.EventMeta
-	10, // 7: crm.events.v1.ActivityCancelled.activity:type_name -> crm.workflow.v1.Activity
-	9,  // 8: crm.events.v1.ActivityDeleted.meta:type_name -> crm.events.v1.EventMeta
-	10, // 9: crm.events.v1.ActivityDeleted.activity:type_name -> crm.workflow.v1.Activity
-	9,  // 10: crm.events.v1.TaskOverdue.meta:type_name -> crm.events.v1.EventMeta
-	10, // 11: crm.events.v1.TaskOverdue.activity:type_name -> crm.workflow.v1.Activity
-	9,  // 12: crm.events.v1.TaskReminderDue.meta:type_name -> crm.events.v1.EventMeta
-	10, // 13: crm.events.v1.TaskReminderDue.activity:type_name -> crm.workflow.v1.Activity
-	9,  // 14: crm.events.v1.WorkflowNotification.meta:type_name -> crm.events.v1.EventMeta
-	9,  // 15: crm.events.v1.ProcessDefinitionChanged.meta:type_name -> crm.events.v1.EventMeta
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 0: crm.events.v1.ActivityCreated.meta:type_name -> crm.events.v1.EventMeta
+	12, // 1: crm.events.v1.ActivityCreated.activity:type_name -> crm.workflow.v1.Activity
+	11, // 2: crm.events.v1.ActivityUpdated.meta:type_name -> crm.events.v1.EventMeta
+	12, // 3: crm.events.v1.ActivityUpdated.activity:type_name -> crm.workflow.v1.Activity
+	11, // 4: crm.events.v1.ActivityCompleted.meta:type_name -> crm.events.v1.EventMeta
+	12, // 5: crm.events.v1.ActivityCompleted.activity:type_name -> crm.workflow.v1.Activity
+	11, // 6: crm.events.v1.ActivityCancelled.meta:type_name -> crm.events.v1.EventMeta
+	12, // 7: crm.events.v1.ActivityCancelled.activity:type_name -> crm.workflow.v1.Activity
+	11, // 8: crm.events.v1.ActivityDeleted.meta:type_name -> crm.events.v1.EventMeta
+	12, // 9: crm.events.v1.ActivityDeleted.activity:type_name -> crm.workflow.v1.Activity
+	11, // 10: crm.events.v1.TaskOverdue.meta:type_name -> crm.events.v1.EventMeta
+	12, // 11: crm.events.v1.TaskOverdue.activity:type_name -> crm.workflow.v1.Activity
+	11, // 12: crm.events.v1.TaskReminderDue.meta:type_name -> crm.events.v1.EventMeta
+	12, // 13: crm.events.v1.TaskReminderDue.activity:type_name -> crm.workflow.v1.Activity
+	11, // 14: crm.events.v1.WorkflowNotification.meta:type_name -> crm.events.v1.EventMeta
+	11, // 15: crm.events.v1.ProcessDefinitionChanged.meta:type_name -> crm.events.v1.EventMeta
+	11, // 16: crm.events.v1.SlaWarning.meta:type_name -> crm.events.v1.EventMeta
+	13, // 17: crm.events.v1.SlaWarning.sla_clock:type_name -> crm.workflow.v1.SlaClock
+	11, // 18: crm.events.v1.SlaBreached.meta:type_name -> crm.events.v1.EventMeta
+	13, // 19: crm.events.v1.SlaBreached.sla_clock:type_name -> crm.workflow.v1.SlaClock
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_workflow_events_proto_init() }
@@ -858,7 +1038,7 @@ func file_crm_events_v1_workflow_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_workflow_events_proto_rawDesc), len(file_crm_events_v1_workflow_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
