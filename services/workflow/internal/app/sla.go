@@ -112,11 +112,14 @@ type cachedCalendar struct {
 type slaParts struct {
 	store SlaStore
 	cals  *calendars
+	fired func(SlaFiring)
 }
 
-// WithSla gives the service its SLAs.
-func (s *Service) WithSla(store SlaStore) *Service {
-	s.slas = slaParts{store: store, cals: &calendars{m: map[uuid.UUID]cachedCalendar{}}}
+// WithSla gives the service its SLAs; fired, if set, hears of every
+// warning and breach announced (metrics), in the transaction that
+// announces it.
+func (s *Service) WithSla(store SlaStore, fired func(SlaFiring)) *Service {
+	s.slas = slaParts{store: store, cals: &calendars{m: map[uuid.UUID]cachedCalendar{}}, fired: fired}
 	return s
 }
 
@@ -642,6 +645,11 @@ func (s *Service) SlaDue(ctx context.Context, purpose string, due map[uuid.UUID]
 		msgs, err := s.slas.store.SlaFired(ctx, fired)
 		if err != nil {
 			return err
+		}
+		if s.slas.fired != nil {
+			for _, f := range fired {
+				s.slas.fired(f)
+			}
 		}
 		return s.runSlaRules(ctx, fired, msgs)
 	})

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/grpc"
 
 	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
@@ -89,7 +91,7 @@ func Spec(opts ...Option) service.Spec {
 			records := grpcclient.New(conns, set.timeout)
 			pages := rt.PageCodec()
 			repo := postgres.New(rt.Pool, rt.Outbox, pages)
-			svc := app.New(repo, records).WithRules(app.RuleConfig{Store: repo, Engine: rules.NewEngine(), Updater: records, Self: Self}).WithSla(repo)
+			svc := app.New(repo, records).WithRules(app.RuleConfig{Store: repo, Engine: rules.NewEngine(), Updater: records, Self: Self}).WithSla(repo, countSla)
 			svc.WithProcesses(&app.ProcessConfig{Store: repo, Pipelines: records, Engine: rules.NewEngine()})
 			idem := &idempotency.Store{Pool: rt.Pool}
 			workflowv1.RegisterWorkflowServiceServer(rt.GRPC, grpcport.New(svc, idem, pages, rt.Relay.Kick, set.baseURL))
@@ -277,3 +279,21 @@ const (
 	readReach           = "the regarding record's read rule"
 	ownReach            = "sales, ops: own activities on records they read"
 )
+
+var slaAnnounced = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "crm_workflow_sla_breaches_total",
+	Help: "SLA breaches announced (SlaBreached), by policy and target; a firing rolled back and retried counts again.",
+}, []string{"policy", "target"})
+
+var slaWarned = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "crm_workflow_sla_warnings_total",
+	Help: "SLA warnings announced (SlaWarning), by policy and target; a firing rolled back and retried counts again.",
+}, []string{"policy", "target"})
+
+func countSla(f app.SlaFiring) {
+	c := slaWarned
+	if f.Breach {
+		c = slaAnnounced
+	}
+	c.WithLabelValues(f.Clock.PolicyID.String(), string(f.Clock.Target)).Inc()
+}
