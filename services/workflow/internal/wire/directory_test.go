@@ -4,14 +4,15 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/genproto/googleapis/type/dayofweek"
 	"google.golang.org/genproto/googleapis/type/timeofday"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -228,18 +229,16 @@ func TestOutOfOfficeIsSelfService(t *testing.T) {
 	_, err = dir.UpdateUser(sam, &workflowv1.UpdateUserRequest{User: &workflowv1.User{Name: "users/sue", OutOfOffice: awayNow},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"out_of_office"}}})
 	testkit.RequireDenied(t, "sam updates sue", err)
-	sue, err := dir.UpdateUser(admin, &workflowv1.UpdateUserRequest{User: &workflowv1.User{Name: "users/sue", OutOfOffice: awayNow},
+	updated, err := dir.UpdateUser(admin, &workflowv1.UpdateUserRequest{User: &workflowv1.User{Name: "users/sue", OutOfOffice: awayNow},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"out_of_office"}}})
-	if err != nil || len(sue.OutOfOffice) != 1 {
-		t.Fatalf("an admin updates sue's out of office: %v %v", sue, err)
+	if err != nil || len(updated.OutOfOffice) != 1 {
+		t.Fatalf("an admin updates sue's out of office: %v %v", updated, err)
 	}
-	got, err := dir.GetUser(sue_, &workflowv1.GetUserRequest{Name: "users/me"})
+	got, err := dir.GetUser(sue, &workflowv1.GetUserRequest{Name: "users/me"})
 	if err != nil || got.Name != "users/sue" {
 		t.Fatalf("sue reads users/me: %v %v", got, err)
 	}
 }
-
-var sue_ = testkit.As("sue", "sales")
 
 // 1,000 new leads created at once, with no owner named, are spread round
 // robin over the 7 eligible reps of the rule's team: no rep's count
@@ -359,4 +358,199 @@ func TestConcurrentNewLeadsAreSpreadEvenlyOverEligibleReps(t *testing.T) {
 	other := reps[(slices.Index(reps, l.Owner)+1)%len(reps)]
 	_, err = dir.GetAssignment(testkit.As(other, "sales"), &workflowv1.GetAssignmentRequest{Name: l.Name + "/assignment"})
 	testkit.RequireDenied(t, "another rep reads why", err)
+}
+
+// notNow are working hours on a weekday that is neither today nor
+// tomorrow (UTC): whoever has them is outside working hours now.
+func notNow() []*workflowv1.UserWorkingInterval {
+	d := (time.Now().UTC().Weekday() + 3) % 7
+	day := dayofweek.DayOfWeek(d)
+	if d == time.Sunday {
+		day = dayofweek.DayOfWeek_SUNDAY
+	}
+	return []*workflowv1.UserWorkingInterval{{Day: day, StartTime: &timeofday.TimeOfDay{Hours: 9}, EndTime: &timeofday.TimeOfDay{Hours: 17}}}
+}
+
+// When no candidate is eligible (out of office, outside working hours)
+// the rule's fallback owner takes the lead and the assignment is
+// flagged; with no fallback the lead keeps its owner, flagged too. Rules
+// are tried by priority, and a lead whose creator named its owner, or
+// that no rule's condition matches, is not assigned. AssignLead refuses
+// an owner who is not an active user, as the lead service's copy of the
+// directory says.
+func TestNobodyEligibleGoesToTheFallbackOwnerFlagged(t *testing.T) {
+	t.Parallel()
+	s := start(t, "lead")
+	dir := s.directory(t)
+	s.addUser(t, "night", func(u *workflowv1.User) { u.WorkingHours, u.TimeZone = notNow(), "UTC" })
+	s.addUser(t, "away", func(u *workflowv1.User) { u.OutOfOffice = awayNow })
+	s.addUser(t, "queue", nil)
+	s.addUser(t, "sue", nil)
+	s.addUser(t, "ina", func(u *workflowv1.User) { u.Active = false })
+	fallback, err := dir.CreateAssignmentRule(admin, &workflowv1.CreateAssignmentRuleRequest{AssignmentRule: leadRule("Fallback", func(r *workflowv1.AssignmentRule) {
+		r.Priority, r.Condition, r.FallbackOwner = 10, `record.company == "Fallback Co"`, "queue"
+		r.Candidates = &workflowv1.AssignmentCandidates{Users: []string{"night", "away"}}
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dir.CreateAssignmentRule(admin, &workflowv1.CreateAssignmentRuleRequest{AssignmentRule: leadRule("Keep", func(r *workflowv1.AssignmentRule) {
+		r.Priority, r.Condition = 20, `record.company.startsWith("Fallback") || record.company.startsWith("Kept")`
+		r.Strategy = workflowv1.AssignmentStrategy_ASSIGNMENT_STRATEGY_LOAD_BALANCED
+		r.Candidates = &workflowv1.AssignmentCandidates{Users: []string{"night"}}
+	})}); err != nil {
+		t.Fatal(err)
+	}
+	s.leadDirectorySynced(t, 5)
+	intake := testkit.As("intake", "sales")
+	create := func(ctx context.Context, l *leadv1.Lead) string {
+		t.Helper()
+		got, err := s.leads.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: l})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Name
+	}
+	toQueue := create(intake, &leadv1.Lead{LastName: "A", Company: "Fallback Co"})
+	kept := create(intake, &leadv1.Lead{LastName: "B", Company: "Kept Co"})
+	unmatched := create(intake, &leadv1.Lead{LastName: "C", Company: "Other Co"})
+	named := create(manager, &leadv1.Lead{LastName: "D", Company: "Fallback Co", Owner: "sue"})
+
+	assignment := func(lead string, state workflowv1.AssignmentState) *workflowv1.Assignment {
+		t.Helper()
+		var a *workflowv1.Assignment
+		testkit.Eventually(t, 30*time.Second, func() bool {
+			var err error
+			a, err = dir.GetAssignment(manager, &workflowv1.GetAssignmentRequest{Name: lead + "/assignment"})
+			return err == nil && a.State == state
+		}, "%s's assignment %s", lead, state)
+		return a
+	}
+	a := assignment(toQueue, workflowv1.AssignmentState_ASSIGNMENT_STATE_APPLIED)
+	if a.Owner != "queue" || !a.Flagged || a.Rule != fallback.Name || len(a.RulesSkipped) != 0 || !strings.Contains(a.Reason, "fallback owner queue") {
+		t.Fatalf("to the queue: %v", a)
+	}
+	skip := map[string]workflowv1.SkipReason{}
+	for _, c := range a.Candidates {
+		skip[c.User] = c.SkipReason
+	}
+	if skip["night"] != workflowv1.SkipReason_SKIP_REASON_OUTSIDE_WORKING_HOURS || skip["away"] != workflowv1.SkipReason_SKIP_REASON_OUT_OF_OFFICE {
+		t.Fatalf("skips: %v", skip)
+	}
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		l, err := s.leads.GetLead(admin, &leadv1.GetLeadRequest{Name: toQueue})
+		return err == nil && l.Owner == "queue"
+	}, "the queue owning the lead")
+	b := assignment(kept, workflowv1.AssignmentState_ASSIGNMENT_STATE_KEPT)
+	if b.Owner != "intake" || !b.Flagged || len(b.RulesSkipped) != 1 || b.RulesSkipped[0] != fallback.Name ||
+		b.Strategy != workflowv1.AssignmentStrategy_ASSIGNMENT_STRATEGY_LOAD_BALANCED {
+		t.Fatalf("kept: %v", b)
+	}
+	for _, lead := range []string{unmatched, named} {
+		s.known(t, lead)
+		_, err := dir.GetAssignment(manager, &workflowv1.GetAssignmentRequest{Name: lead + "/assignment"})
+		testkit.RequireCode(t, err, codes.NotFound)
+	}
+	flagged, err := dir.ListAssignments(manager, &workflowv1.ListAssignmentsRequest{Filter: "flagged"})
+	if err != nil || len(flagged.Assignments) != 2 {
+		t.Fatalf("flagged assignments: %v %v", flagged, err)
+	}
+	_, err = dir.ListAssignments(sam, &workflowv1.ListAssignmentsRequest{})
+	testkit.RequireDenied(t, "a salesperson lists assignments", err)
+
+	// AssignLead: only active users.
+	assign := func(owner string) error {
+		_, err := s.leads.AssignLead(manager, &leadv1.AssignLeadRequest{Name: unmatched, Owner: owner})
+		return err
+	}
+	for _, owner := range []string{"ina", "nobody"} {
+		if reason, _ := testkit.RequireCode(t, assign(owner), codes.FailedPrecondition); reason != "OWNER_NOT_ACTIVE_USER" {
+			t.Fatalf("assign to %s: %s", owner, reason)
+		}
+	}
+	if err := assign("sue"); err != nil {
+		t.Fatalf("assign to an active user: %v", err)
+	}
+	if _, err := dir.UpdateUser(admin, &workflowv1.UpdateUserRequest{User: &workflowv1.User{Name: "users/sue", Active: false},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"active"}}}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		return s.query(t, `SELECT count(*)::text FROM lead.directory_users WHERE id = 'sue' AND NOT active`) == "1"
+	}, "the lead service knowing sue is inactive")
+	if _, err := s.leads.AssignLead(manager, &leadv1.AssignLeadRequest{Name: toQueue, Owner: "sue"}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("assign to a deactivated user: %v", err)
+	}
+}
+
+// A kill -9 of the workflow service while it assigns imported leads
+// (decisions made, some handed over, some not) loses none and doubles
+// none: after a restart every lead is assigned once (one LeadAssigned
+// each), still evenly.
+func TestAssignmentSurvivesAKillOfTheWorkflowService(t *testing.T) {
+	t.Parallel()
+	s := startServices(t, "lead")
+	wf := s.startProc(t)
+	dir := s.directory(t)
+	var reps []string
+	for i := 1; i <= 7; i++ {
+		id := fmt.Sprintf("rep%d", i)
+		reps = append(reps, id)
+		s.addUser(t, id, func(u *workflowv1.User) { u.Teams = []string{"inbound"} })
+	}
+	if _, err := dir.CreateAssignmentRule(admin, &workflowv1.CreateAssignmentRuleRequest{AssignmentRule: leadRule("Inbound", func(r *workflowv1.AssignmentRule) {
+		r.Candidates = &workflowv1.AssignmentCandidates{Teams: []string{"inbound"}}
+	})}); err != nil {
+		t.Fatal(err)
+	}
+	s.leadDirectorySynced(t, 7)
+	const total = 600
+	leads := make([]*leadv1.Lead, total)
+	for i := range leads {
+		leads[i] = &leadv1.Lead{LastName: fmt.Sprintf("Imported %d", i), Company: fmt.Sprintf("Co %d", i)}
+	}
+	s.importLeads(t, "sam", leads...)
+	// Kill it while it hands leads over: the lead service has assigned
+	// some, in calls whose timer transaction has not committed yet.
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		return atoi(s.query(t, `SELECT count(*)::text FROM lead.leads WHERE owner LIKE 'rep%'`)) > 0
+	}, "leads being handed over")
+	wf.Kill()
+	<-wf.Done()
+	t.Logf("killed with %s of %d leads decided, %s handed over as the workflow service knows, %s as the lead service does",
+		s.query(t, `SELECT count(*)::text FROM assignments`), total, s.query(t, `SELECT count(*)::text FROM assignments WHERE state = 'APPLIED'`),
+		s.query(t, `SELECT count(*)::text FROM lead.leads WHERE owner LIKE 'rep%'`))
+	wf.Restart()
+	testkit.Eventually(t, 120*time.Second, func() bool {
+		return s.query(t, `SELECT count(*)::text FROM assignments WHERE state = 'APPLIED'`) == fmt.Sprint(total)
+	}, "every lead handed over")
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return s.query(t, `SELECT count(*)::text FROM lead.leads WHERE owner LIKE 'rep%'`) == fmt.Sprint(total)
+	}, "every lead owned by a rep")
+	time.Sleep(time.Second) // anything doubled would show by now
+	if n := s.query(t, `SELECT count(*)::text FROM assignments`); n != fmt.Sprint(total) {
+		t.Fatalf("%s assignments, want %d", n, total)
+	}
+	owners := s.counts(t, `SELECT owner, count(*) FROM lead.leads GROUP BY owner`)
+	lo, hi := total, 0
+	for _, id := range reps {
+		lo, hi = min(lo, owners[id]), max(hi, owners[id])
+	}
+	if hi-lo > 1 || len(owners) != len(reps) {
+		t.Fatalf("leads per owner %v", owners)
+	}
+	assigned := map[string]int{}
+	for _, e := range s.nats.Published(t, s.js, "lead", total) {
+		if ev, ok := e.(*eventsv1.LeadAssigned); ok {
+			assigned[ev.LeadId]++
+		}
+	}
+	if len(assigned) != total {
+		t.Fatalf("%d leads assigned, want %d", len(assigned), total)
+	}
+	for id, n := range assigned {
+		if n != 1 {
+			t.Fatalf("lead %s assigned %d times", id, n)
+		}
+	}
 }
