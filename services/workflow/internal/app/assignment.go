@@ -70,10 +70,11 @@ type CursorKey struct {
 	Bucket string
 }
 
-// Owners hands records to their new owners through the owning services,
-// as the workflow service itself, idempotently by requestID.
+// Owners hands records (as the projection has them) to their new owners
+// through the owning services, as the workflow service itself,
+// idempotently by requestID.
 type Owners interface {
-	AssignOwner(ctx context.Context, t domain.RecordType, record, owner, requestID string) error
+	AssignOwner(ctx context.Context, rec *domain.Record, owner, requestID string) error
 }
 
 // DirectoryConfig is what users and assignment need besides the
@@ -664,24 +665,26 @@ func (s *Service) ApplyAssignment(ctx context.Context, record string, attempt in
 			return err
 		}
 		a.Attempts = attempt + 1
+		// The projection has the record: the assignment was decided on its
+		// creation event.
 		rec, err := s.repo.GetRecord(ctx, record)
-		if err != nil && !apperr.IsKind(err, apperr.KindFailedPrecondition) {
+		if err != nil {
 			return err
 		}
 		switch {
-		case rec != nil && rec.Deleted:
+		case rec.Deleted:
 			a.State, a.Error = domain.AssignmentFailed, "the record was deleted before it was handed over"
 			return store.SaveAssignment(ctx, a, true)
-		case rec != nil && rec.Owner != a.PreviousOwner && rec.Owner != a.Owner:
+		case rec.Owner != a.PreviousOwner && rec.Owner != a.Owner:
 			a.State, a.Error = domain.AssignmentFailed, fmt.Sprintf("it was reassigned to %s meanwhile; left as it is", rec.Owner)
 			return store.SaveAssignment(ctx, a, true)
 		}
 		as := auth.WithPrincipal(ctx, auth.Principal{Subject: s.directory.Self})
-		err = s.directory.Owners.AssignOwner(as, a.RecordType, record, a.Owner, AssignmentRequestID(record))
+		err = s.directory.Owners.AssignOwner(as, rec, a.Owner, AssignmentRequestID(record))
 		switch {
 		case err == nil:
 			a.State, a.AppliedAt, a.Error = domain.AssignmentApplied, s.now(), ""
-			return store.SaveAssignment(ctx, a, rec != nil && rec.Owner == a.Owner)
+			return store.SaveAssignment(ctx, a, rec.Owner == a.Owner)
 		case (transient(err) || reasonOf(err) == ReasonOwnerNotActiveUser) && a.Attempts < maxAttempts:
 			return err // the timer retries with backoff; this transaction rolls back
 		}

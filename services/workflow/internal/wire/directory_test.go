@@ -20,6 +20,8 @@ import (
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
 	"github.com/crmsuite/crm/platform/testkit"
 )
@@ -552,5 +554,78 @@ func TestAssignmentSurvivesAKillOfTheWorkflowService(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("lead %s assigned %d times", id, n)
 		}
+	}
+}
+
+// Rules for opportunities and orders assign every new one their
+// condition matches, through the owning services' update of the owner:
+// load balancing weighs open opportunities by capacity (the rep of
+// capacity 2 carries twice the other's), and each says why with the
+// loads it saw.
+func TestNewOpportunitiesAndOrdersAreAssignedByLoad(t *testing.T) {
+	t.Parallel()
+	s := start(t, "account", "opportunity", "order")
+	dir := s.directory(t)
+	s.addUser(t, "one", nil)
+	s.addUser(t, "two", func(u *workflowv1.User) { u.Capacity = 2 })
+	for _, rt := range []workflowv1.AssignmentRecordType{workflowv1.AssignmentRecordType_ASSIGNMENT_RECORD_TYPE_OPPORTUNITY, workflowv1.AssignmentRecordType_ASSIGNMENT_RECORD_TYPE_ORDER} {
+		if _, err := dir.CreateAssignmentRule(admin, &workflowv1.CreateAssignmentRuleRequest{AssignmentRule: leadRule("By load", func(r *workflowv1.AssignmentRule) {
+			r.RecordType, r.Strategy = rt, workflowv1.AssignmentStrategy_ASSIGNMENT_STRATEGY_LOAD_BALANCED
+			r.Candidates = &workflowv1.AssignmentCandidates{Users: []string{"one", "two"}}
+		})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acct, _ := s.account(t, "sam", "Acme")
+	var opps []string
+	for i := range 6 {
+		o, err := s.opps.CreateOpportunity(sam, &opportunityv1.CreateOpportunityRequest{Opportunity: &opportunityv1.Opportunity{
+			DisplayName: fmt.Sprintf("Deal %d", i), Account: acct.Name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opps = append(opps, o.Name)
+	}
+	order, err := s.orders.CreateOrder(ops, &orderv1.CreateOrderRequest{Order: &orderv1.Order{DisplayName: "First order", Account: acct.Name, CurrencyCode: "EUR"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); s.query(t, `SELECT count(*)::text FROM assignments WHERE state = 'APPLIED'`) != "7"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the opportunities and the order not handed over: %s; timers: %s",
+				s.query(t, `SELECT coalesce(string_agg(record || ' ' || state || ' ' || error, '; '), '') FROM assignments WHERE state <> 'APPLIED'`),
+				s.query(t, `SELECT coalesce(string_agg(key || ' ' || attempts || ' ' || coalesce(last_error, ''), '; '), '') FROM timers WHERE purpose = 'assignment.apply'`))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	owners := map[string]int{}
+	for _, name := range opps {
+		o, err := s.opps.GetOpportunity(admin, &opportunityv1.GetOpportunityRequest{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners[o.Owner]++
+	}
+	if owners["one"] != 2 || owners["two"] != 4 {
+		t.Fatalf("opportunities per owner %v: want one 2, two 4 (capacity 1 and 2)", owners)
+	}
+	a, err := dir.GetAssignment(manager, &workflowv1.GetAssignmentRequest{Name: opps[5] + "/assignment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Strategy != workflowv1.AssignmentStrategy_ASSIGNMENT_STRATEGY_LOAD_BALANCED || a.PreviousOwner != "sam" || len(a.Candidates) != 2 {
+		t.Fatalf("assignment: %v", a)
+	}
+	for _, c := range a.Candidates {
+		if c.Capacity == 0 || c.User == "two" && c.Capacity != 2 {
+			t.Fatalf("candidate %v: capacity", c)
+		}
+	}
+	o, err := s.orders.GetOrder(admin, &orderv1.GetOrderRequest{Name: order.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Owner != "one" && o.Owner != "two" {
+		t.Fatalf("order owner %q", o.Owner)
 	}
 }
