@@ -153,3 +153,37 @@ func TestRoundRobinAndLeastLoaded(t *testing.T) {
 		t.Fatalf("least loaded tie after b: %s", got)
 	}
 }
+
+// Whatever a caller sends, checking a user or a rule answers with field
+// violations, never a panic; and what passes is a user assignment can
+// read (its zone loads, its intervals are within the day).
+func FuzzUserAndRuleChecks(f *testing.F) {
+	f.Add("Ada", "ada@example.com", "Europe/Berlin", "emea", "DE:80", 1, 540, 1020, int64(0), int64(3600), "ROUND_ROBIN", "sam", "")
+	f.Add("", "x", "Local", "A B", "de", 8, -1, 2000, int64(10), int64(5), "BY_FIELD", "", "SOURCE")
+	f.Fuzz(func(t *testing.T, name, email, zone, team, territory string, day, start, end int, oooStart, oooEnd int64, strategy, user, field string) {
+		u := User{DisplayName: name, Email: email, TimeZone: zone, Teams: []string{team}, Territories: []string{territory},
+			WorkingHours: []WorkingInterval{{Day: time.Weekday(day), Start: start, End: end}},
+			OutOfOffice:  []OutOfOffice{{Start: time.Unix(oooStart, 0), End: time.Unix(oooEnd, 0)}}}
+		u.Normalize()
+		if err := u.Check(); err != nil {
+			if e, ok := apperr.As(err); !ok || len(e.Violations) == 0 {
+				t.Fatalf("Check: %v", err)
+			}
+		} else {
+			if _, err := LoadZone(u.TimeZone); err != nil {
+				t.Fatalf("a valid user's zone %q: %v", u.TimeZone, err)
+			}
+			u.Hours().Within(time.Unix(oooStart, 0))
+		}
+		r := AssignmentRule{DisplayName: name, RecordType: RecordLead, Strategy: Strategy(strategy), Candidates: Candidates{Users: []string{user}}}
+		if field != "" {
+			r.ByField = &FieldRouting{Field: RoutingField(field), Routes: []FieldRoute{{Values: []string{team}, Candidates: Candidates{Teams: []string{team}}}}}
+		}
+		r.Normalize()
+		if err := r.Check(); err != nil {
+			if e, ok := apperr.As(err); !ok || len(e.Violations) == 0 {
+				t.Fatalf("rule Check: %v", err)
+			}
+		}
+	})
+}

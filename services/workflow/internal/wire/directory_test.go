@@ -24,6 +24,7 @@ import (
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	workflowv1 "github.com/crmsuite/crm/gen/go/crm/workflow/v1"
 	"github.com/crmsuite/crm/platform/testkit"
+	"github.com/crmsuite/crm/services/workflow/internal/adapters/postgres"
 )
 
 // directory is the directory API of the running workflow service (in
@@ -627,5 +628,48 @@ func TestNewOpportunitiesAndOrdersAreAssignedByLoad(t *testing.T) {
 	}
 	if o.Owner != "one" && o.Owner != "two" {
 		t.Fatalf("order owner %q", o.Owner)
+	}
+}
+
+// SQL metacharacters in the directory's list filters are data; the
+// fields the filters document work.
+func TestDirectoryFiltersTreatHostileValuesAsData(t *testing.T) {
+	t.Parallel()
+	s := start(t, "lead")
+	dir := s.directory(t)
+	s.addUser(t, "sam", func(u *workflowv1.User) { u.Teams, u.Territories = []string{"inbound"}, []string{"DE:80"} })
+	s.addUser(t, "ina", func(u *workflowv1.User) { u.Active = false })
+	filters := postgres.DirectoryListFilters()
+	lists := map[string]func(filter string) (int, error){
+		"ListUsers": func(f string) (int, error) {
+			resp, err := dir.ListUsers(manager, &workflowv1.ListUsersRequest{Filter: f})
+			return len(resp.GetUsers()), err
+		},
+		"ListAssignments": func(f string) (int, error) {
+			resp, err := dir.ListAssignments(manager, &workflowv1.ListAssignmentsRequest{Filter: f})
+			return len(resp.GetAssignments()), err
+		},
+	}
+	for rpc, list := range lists {
+		for _, f := range testkit.HostileFilters(filters[rpc]) {
+			n, err := list(f.Filter)
+			if !f.Valid {
+				if _, fields := testkit.RequireCode(t, err, codes.InvalidArgument); !testkit.HasField(fields, "filter") {
+					t.Fatalf("%s %s: fields %v", rpc, f.Filter, fields)
+				}
+				continue
+			}
+			if err != nil || n != 0 {
+				t.Fatalf("%s %s: %d, %v", rpc, f.Filter, n, err)
+			}
+		}
+	}
+	for filter, want := range map[string]int{"": 2, "active": 1, `teams = "inbound"`: 1, `territories = "DE:80" AND active`: 1, "NOT active": 1} {
+		if n, err := lists["ListUsers"](filter); err != nil || n != want {
+			t.Fatalf("ListUsers %q: %d, %v; want %d", filter, n, err, want)
+		}
+	}
+	if _, err := lists["ListAssignments"]("flagged AND state = ASSIGNMENT_STATE_APPLIED"); err != nil {
+		t.Fatal(err)
 	}
 }
