@@ -3776,19 +3776,10 @@ type CrmWorkflowV1User struct {
 	UpdateTime *time.Time `json:"updateTime,omitempty"`
 	UpdatedBy  *string    `json:"updatedBy,omitempty"`
 
-	// WorkingHours When the user works, in its time zone; several intervals a day if
-	// need be, not overlapping. None: any time.
-	WorkingHours *[]CrmWorkflowV1UserWorkingInterval `json:"workingHours,omitempty"`
-}
-
-// CrmWorkflowV1UserWorkingInterval Working time on one weekday, [start_time, end_time) in the user's time
-// zone, to the minute.
-type CrmWorkflowV1UserWorkingInterval struct {
-	Day *GoogleTypeDayOfWeek `json:"day,omitempty"`
-
-	// EndTime 24:00 is the end of the day.
-	EndTime   *GoogleTypeTimeOfDay `json:"endTime,omitempty"`
-	StartTime *GoogleTypeTimeOfDay `json:"startTime,omitempty"`
+	// WorkingHours When the user works, in its time zone (a business calendar's working
+	// intervals); several a day if need be, not overlapping. None: any
+	// time.
+	WorkingHours *[]CrmWorkflowV1WorkingInterval `json:"workingHours,omitempty"`
 }
 
 // CrmWorkflowV1WorkingInterval Working time on one weekday, [start_time, end_time) in the calendar's

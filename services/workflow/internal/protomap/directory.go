@@ -23,7 +23,7 @@ func User(u *domain.User) *workflowv1.User {
 		CreateTime: ts(u.CreatedAt), CreatedBy: u.CreatedBy, UpdateTime: ts(u.UpdatedAt), UpdatedBy: u.UpdatedBy, Etag: etag.Format(u.Version),
 	}
 	for _, w := range u.WorkingHours {
-		p.WorkingHours = append(p.WorkingHours, &workflowv1.UserWorkingInterval{Day: dayOfWeek(w.Day), StartTime: timeOfDay(w.Start), EndTime: timeOfDay(w.End)})
+		p.WorkingHours = append(p.WorkingHours, &workflowv1.WorkingInterval{Day: dayOfWeek(w.Day), StartTime: timeOfDay(w.Start), EndTime: timeOfDay(w.End)})
 	}
 	for _, r := range u.OutOfOffice {
 		p.OutOfOffice = append(p.OutOfOffice, &workflowv1.OutOfOfficeRange{StartTime: ts(r.Start), EndTime: ts(r.End), Note: r.Note})
@@ -45,7 +45,7 @@ func UserFromProto(p *workflowv1.User) domain.User {
 // WorkingHoursFromProto reads working intervals; a time of day that is
 // not whole minutes (or not a time) is given as an invalid interval, for
 // the domain to refuse.
-func WorkingHoursFromProto(ps []*workflowv1.UserWorkingInterval) []domain.WorkingInterval {
+func WorkingHoursFromProto(ps []*workflowv1.WorkingInterval) []domain.WorkingInterval {
 	out := make([]domain.WorkingInterval, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, domain.WorkingInterval{Day: weekday(p.GetDay()), Start: minutes(p.GetStartTime()), End: minutes(p.GetEndTime())})

@@ -163,7 +163,7 @@ func TestDirectoryRefusesBadInput(t *testing.T) {
 	bad("out of office ending before it starts", user("ooo", &workflowv1.User{DisplayName: "Ooo",
 		OutOfOffice: []*workflowv1.OutOfOfficeRange{{StartTime: timestamppb.New(start), EndTime: timestamppb.New(start.Add(-time.Hour))}}}),
 		"user.out_of_office[0].end_time", "END_BEFORE_START")
-	bad("overlapping working hours", user("wh", &workflowv1.User{DisplayName: "Wh", WorkingHours: []*workflowv1.UserWorkingInterval{
+	bad("overlapping working hours", user("wh", &workflowv1.User{DisplayName: "Wh", WorkingHours: []*workflowv1.WorkingInterval{
 		{Day: dayofweek.DayOfWeek_MONDAY, StartTime: &timeofday.TimeOfDay{Hours: 9}, EndTime: &timeofday.TimeOfDay{Hours: 12}},
 		{Day: dayofweek.DayOfWeek_MONDAY, StartTime: &timeofday.TimeOfDay{Hours: 11}, EndTime: &timeofday.TimeOfDay{Hours: 17}},
 	}}), "user.working_hours[1]", "OVERLAPPING_INTERVALS")
@@ -365,13 +365,13 @@ func TestConcurrentNewLeadsAreSpreadEvenlyOverEligibleReps(t *testing.T) {
 
 // notNow are working hours on a weekday that is neither today nor
 // tomorrow (UTC): whoever has them is outside working hours now.
-func notNow() []*workflowv1.UserWorkingInterval {
+func notNow() []*workflowv1.WorkingInterval {
 	d := (time.Now().UTC().Weekday() + 3) % 7
 	day := dayofweek.DayOfWeek(d)
 	if d == time.Sunday {
 		day = dayofweek.DayOfWeek_SUNDAY
 	}
-	return []*workflowv1.UserWorkingInterval{{Day: day, StartTime: &timeofday.TimeOfDay{Hours: 9}, EndTime: &timeofday.TimeOfDay{Hours: 17}}}
+	return []*workflowv1.WorkingInterval{{Day: day, StartTime: &timeofday.TimeOfDay{Hours: 9}, EndTime: &timeofday.TimeOfDay{Hours: 17}}}
 }
 
 // When no candidate is eligible (out of office, outside working hours)

@@ -9,8 +9,6 @@ package workflowv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
-	dayofweek "google.golang.org/genproto/googleapis/type/dayofweek"
-	timeofday "google.golang.org/genproto/googleapis/type/timeofday"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
@@ -390,9 +388,10 @@ type User struct {
 	// An IANA time zone name ("Europe/Berlin"); UTC when empty. Working
 	// hours are in this zone.
 	TimeZone string `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
-	// When the user works, in its time zone; several intervals a day if
-	// need be, not overlapping. None: any time.
-	WorkingHours []*UserWorkingInterval `protobuf:"bytes,5,rep,name=working_hours,json=workingHours,proto3" json:"working_hours,omitempty"`
+	// When the user works, in its time zone (a business calendar's working
+	// intervals); several a day if need be, not overlapping. None: any
+	// time.
+	WorkingHours []*WorkingInterval `protobuf:"bytes,5,rep,name=working_hours,json=workingHours,proto3" json:"working_hours,omitempty"`
 	// Only active users are assigned anything, and AssignLead accepts only
 	// them as owners.
 	Active bool `protobuf:"varint,6,opt,name=active,proto3" json:"active,omitempty"`
@@ -475,7 +474,7 @@ func (x *User) GetTimeZone() string {
 	return ""
 }
 
-func (x *User) GetWorkingHours() []*UserWorkingInterval {
+func (x *User) GetWorkingHours() []*WorkingInterval {
 	if x != nil {
 		return x.WorkingHours
 	}
@@ -552,69 +551,6 @@ func (x *User) GetEtag() string {
 	return ""
 }
 
-// Working time on one weekday, [start_time, end_time) in the user's time
-// zone, to the minute.
-type UserWorkingInterval struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Day       dayofweek.DayOfWeek    `protobuf:"varint,1,opt,name=day,proto3,enum=google.type.DayOfWeek" json:"day,omitempty"`
-	StartTime *timeofday.TimeOfDay   `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// 24:00 is the end of the day.
-	EndTime       *timeofday.TimeOfDay `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *UserWorkingInterval) Reset() {
-	*x = UserWorkingInterval{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UserWorkingInterval) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UserWorkingInterval) ProtoMessage() {}
-
-func (x *UserWorkingInterval) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UserWorkingInterval.ProtoReflect.Descriptor instead.
-func (*UserWorkingInterval) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *UserWorkingInterval) GetDay() dayofweek.DayOfWeek {
-	if x != nil {
-		return x.Day
-	}
-	return dayofweek.DayOfWeek(0)
-}
-
-func (x *UserWorkingInterval) GetStartTime() *timeofday.TimeOfDay {
-	if x != nil {
-		return x.StartTime
-	}
-	return nil
-}
-
-func (x *UserWorkingInterval) GetEndTime() *timeofday.TimeOfDay {
-	if x != nil {
-		return x.EndTime
-	}
-	return nil
-}
-
 // A time the user is away, [start_time, end_time).
 type OutOfOfficeRange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -627,7 +563,7 @@ type OutOfOfficeRange struct {
 
 func (x *OutOfOfficeRange) Reset() {
 	*x = OutOfOfficeRange{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[2]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +575,7 @@ func (x *OutOfOfficeRange) String() string {
 func (*OutOfOfficeRange) ProtoMessage() {}
 
 func (x *OutOfOfficeRange) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[2]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +588,7 @@ func (x *OutOfOfficeRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutOfOfficeRange.ProtoReflect.Descriptor instead.
 func (*OutOfOfficeRange) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{2}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *OutOfOfficeRange) GetStartTime() *timestamppb.Timestamp {
@@ -689,7 +625,7 @@ type AssignmentCandidates struct {
 
 func (x *AssignmentCandidates) Reset() {
 	*x = AssignmentCandidates{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[3]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +637,7 @@ func (x *AssignmentCandidates) String() string {
 func (*AssignmentCandidates) ProtoMessage() {}
 
 func (x *AssignmentCandidates) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[3]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +650,7 @@ func (x *AssignmentCandidates) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentCandidates.ProtoReflect.Descriptor instead.
 func (*AssignmentCandidates) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{3}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AssignmentCandidates) GetUsers() []string {
@@ -744,7 +680,7 @@ type FieldRouting struct {
 
 func (x *FieldRouting) Reset() {
 	*x = FieldRouting{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[4]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +692,7 @@ func (x *FieldRouting) String() string {
 func (*FieldRouting) ProtoMessage() {}
 
 func (x *FieldRouting) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[4]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +705,7 @@ func (x *FieldRouting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldRouting.ProtoReflect.Descriptor instead.
 func (*FieldRouting) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{4}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FieldRouting) GetField() AssignmentField {
@@ -797,7 +733,7 @@ type FieldRoute struct {
 
 func (x *FieldRoute) Reset() {
 	*x = FieldRoute{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[5]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +745,7 @@ func (x *FieldRoute) String() string {
 func (*FieldRoute) ProtoMessage() {}
 
 func (x *FieldRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[5]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +758,7 @@ func (x *FieldRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldRoute.ProtoReflect.Descriptor instead.
 func (*FieldRoute) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{5}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FieldRoute) GetValues() []string {
@@ -881,7 +817,7 @@ type AssignmentRule struct {
 
 func (x *AssignmentRule) Reset() {
 	*x = AssignmentRule{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[6]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +829,7 @@ func (x *AssignmentRule) String() string {
 func (*AssignmentRule) ProtoMessage() {}
 
 func (x *AssignmentRule) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[6]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +842,7 @@ func (x *AssignmentRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentRule.ProtoReflect.Descriptor instead.
 func (*AssignmentRule) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{6}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AssignmentRule) GetName() string {
@@ -1056,7 +992,7 @@ type AssignmentCandidate struct {
 
 func (x *AssignmentCandidate) Reset() {
 	*x = AssignmentCandidate{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[7]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1004,7 @@ func (x *AssignmentCandidate) String() string {
 func (*AssignmentCandidate) ProtoMessage() {}
 
 func (x *AssignmentCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[7]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1017,7 @@ func (x *AssignmentCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentCandidate.ProtoReflect.Descriptor instead.
 func (*AssignmentCandidate) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{7}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AssignmentCandidate) GetUser() string {
@@ -1176,7 +1112,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[8]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1124,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[8]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1137,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{8}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Assignment) GetName() string {
@@ -1335,7 +1271,7 @@ type CreateUserRequest struct {
 
 func (x *CreateUserRequest) Reset() {
 	*x = CreateUserRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[9]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1283,7 @@ func (x *CreateUserRequest) String() string {
 func (*CreateUserRequest) ProtoMessage() {}
 
 func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[9]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1296,7 @@ func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
 func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{9}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateUserRequest) GetUser() *User {
@@ -1393,7 +1329,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[10]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1341,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[10]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1354,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{10}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetUserRequest) GetName() string {
@@ -1441,7 +1377,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[11]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1389,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[11]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1402,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{11}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListUsersRequest) GetPageSize() int32 {
@@ -1500,7 +1436,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[12]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1448,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[12]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1461,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{12}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -1554,7 +1490,7 @@ type UpdateUserRequest struct {
 
 func (x *UpdateUserRequest) Reset() {
 	*x = UpdateUserRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[13]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1502,7 @@ func (x *UpdateUserRequest) String() string {
 func (*UpdateUserRequest) ProtoMessage() {}
 
 func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[13]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1515,7 @@ func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{13}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateUserRequest) GetUser() *User {
@@ -1606,7 +1542,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[14]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1554,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[14]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1567,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{14}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteUserRequest) GetName() string {
@@ -1661,7 +1597,7 @@ type SetOutOfOfficeRequest struct {
 
 func (x *SetOutOfOfficeRequest) Reset() {
 	*x = SetOutOfOfficeRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[15]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1609,7 @@ func (x *SetOutOfOfficeRequest) String() string {
 func (*SetOutOfOfficeRequest) ProtoMessage() {}
 
 func (x *SetOutOfOfficeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[15]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1622,7 @@ func (x *SetOutOfOfficeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOutOfOfficeRequest.ProtoReflect.Descriptor instead.
 func (*SetOutOfOfficeRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{15}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetOutOfOfficeRequest) GetName() string {
@@ -1720,7 +1656,7 @@ type CreateAssignmentRuleRequest struct {
 
 func (x *CreateAssignmentRuleRequest) Reset() {
 	*x = CreateAssignmentRuleRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[16]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1668,7 @@ func (x *CreateAssignmentRuleRequest) String() string {
 func (*CreateAssignmentRuleRequest) ProtoMessage() {}
 
 func (x *CreateAssignmentRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[16]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1681,7 @@ func (x *CreateAssignmentRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAssignmentRuleRequest.ProtoReflect.Descriptor instead.
 func (*CreateAssignmentRuleRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{16}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateAssignmentRuleRequest) GetAssignmentRule() *AssignmentRule {
@@ -1771,7 +1707,7 @@ type GetAssignmentRuleRequest struct {
 
 func (x *GetAssignmentRuleRequest) Reset() {
 	*x = GetAssignmentRuleRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[17]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +1719,7 @@ func (x *GetAssignmentRuleRequest) String() string {
 func (*GetAssignmentRuleRequest) ProtoMessage() {}
 
 func (x *GetAssignmentRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[17]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +1732,7 @@ func (x *GetAssignmentRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssignmentRuleRequest.ProtoReflect.Descriptor instead.
 func (*GetAssignmentRuleRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{17}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetAssignmentRuleRequest) GetName() string {
@@ -1816,7 +1752,7 @@ type ListAssignmentRulesRequest struct {
 
 func (x *ListAssignmentRulesRequest) Reset() {
 	*x = ListAssignmentRulesRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[18]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +1764,7 @@ func (x *ListAssignmentRulesRequest) String() string {
 func (*ListAssignmentRulesRequest) ProtoMessage() {}
 
 func (x *ListAssignmentRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[18]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +1777,7 @@ func (x *ListAssignmentRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAssignmentRulesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{18}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListAssignmentRulesRequest) GetPageSize() int32 {
@@ -1868,7 +1804,7 @@ type ListAssignmentRulesResponse struct {
 
 func (x *ListAssignmentRulesResponse) Reset() {
 	*x = ListAssignmentRulesResponse{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[19]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +1816,7 @@ func (x *ListAssignmentRulesResponse) String() string {
 func (*ListAssignmentRulesResponse) ProtoMessage() {}
 
 func (x *ListAssignmentRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[19]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +1829,7 @@ func (x *ListAssignmentRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAssignmentRulesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{19}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListAssignmentRulesResponse) GetAssignmentRules() []*AssignmentRule {
@@ -1922,7 +1858,7 @@ type UpdateAssignmentRuleRequest struct {
 
 func (x *UpdateAssignmentRuleRequest) Reset() {
 	*x = UpdateAssignmentRuleRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[20]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +1870,7 @@ func (x *UpdateAssignmentRuleRequest) String() string {
 func (*UpdateAssignmentRuleRequest) ProtoMessage() {}
 
 func (x *UpdateAssignmentRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[20]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +1883,7 @@ func (x *UpdateAssignmentRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAssignmentRuleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAssignmentRuleRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{20}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateAssignmentRuleRequest) GetAssignmentRule() *AssignmentRule {
@@ -1974,7 +1910,7 @@ type DeleteAssignmentRuleRequest struct {
 
 func (x *DeleteAssignmentRuleRequest) Reset() {
 	*x = DeleteAssignmentRuleRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[21]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +1922,7 @@ func (x *DeleteAssignmentRuleRequest) String() string {
 func (*DeleteAssignmentRuleRequest) ProtoMessage() {}
 
 func (x *DeleteAssignmentRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[21]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +1935,7 @@ func (x *DeleteAssignmentRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAssignmentRuleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAssignmentRuleRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{21}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteAssignmentRuleRequest) GetName() string {
@@ -2027,7 +1963,7 @@ type GetAssignmentRequest struct {
 
 func (x *GetAssignmentRequest) Reset() {
 	*x = GetAssignmentRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[22]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +1975,7 @@ func (x *GetAssignmentRequest) String() string {
 func (*GetAssignmentRequest) ProtoMessage() {}
 
 func (x *GetAssignmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[22]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +1988,7 @@ func (x *GetAssignmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAssignmentRequest.ProtoReflect.Descriptor instead.
 func (*GetAssignmentRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{22}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetAssignmentRequest) GetName() string {
@@ -2075,7 +2011,7 @@ type ListAssignmentsRequest struct {
 
 func (x *ListAssignmentsRequest) Reset() {
 	*x = ListAssignmentsRequest{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[23]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2087,7 +2023,7 @@ func (x *ListAssignmentsRequest) String() string {
 func (*ListAssignmentsRequest) ProtoMessage() {}
 
 func (x *ListAssignmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[23]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2100,7 +2036,7 @@ func (x *ListAssignmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAssignmentsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{23}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAssignmentsRequest) GetPageSize() int32 {
@@ -2134,7 +2070,7 @@ type ListAssignmentsResponse struct {
 
 func (x *ListAssignmentsResponse) Reset() {
 	*x = ListAssignmentsResponse{}
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[24]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2082,7 @@ func (x *ListAssignmentsResponse) String() string {
 func (*ListAssignmentsResponse) ProtoMessage() {}
 
 func (x *ListAssignmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_workflow_v1_directory_proto_msgTypes[24]
+	mi := &file_crm_workflow_v1_directory_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2095,7 @@ func (x *ListAssignmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAssignmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAssignmentsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{24}
+	return file_crm_workflow_v1_directory_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListAssignmentsResponse) GetAssignments() []*Assignment {
@@ -2180,13 +2116,13 @@ var File_crm_workflow_v1_directory_proto protoreflect.FileDescriptor
 
 const file_crm_workflow_v1_directory_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/workflow/v1/directory.proto\x12\x0fcrm.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bgoogle/type/dayofweek.proto\x1a\x1bgoogle/type/timeofday.proto\"\xe7\x05\n" +
+	"\x1fcrm/workflow/v1/directory.proto\x12\x0fcrm.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/workflow/v1/sla.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x05\n" +
 	"\x04User\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12\x1e\n" +
 	"\x05email\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc0\x02R\x05email\x12$\n" +
-	"\ttime_zone\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\btimeZone\x12S\n" +
-	"\rworking_hours\x18\x05 \x03(\v2$.crm.workflow.v1.UserWorkingIntervalB\b\xbaH\x05\x92\x01\x02\x10FR\fworkingHours\x12\x16\n" +
+	"\ttime_zone\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\btimeZone\x12O\n" +
+	"\rworking_hours\x18\x05 \x03(\v2 .crm.workflow.v1.WorkingIntervalB\b\xbaH\x05\x92\x01\x02\x10FR\fworkingHours\x12\x16\n" +
 	"\x06active\x18\x06 \x01(\bR\x06active\x12O\n" +
 	"\rout_of_office\x18\a \x03(\v2!.crm.workflow.v1.OutOfOfficeRangeB\b\xbaH\x05\x92\x01\x02\x10dR\voutOfOffice\x12\x1e\n" +
 	"\x05teams\x18\b \x03(\tB\b\xbaH\x05\x92\x01\x02\x102R\x05teams\x12+\n" +
@@ -2203,13 +2139,7 @@ const file_crm_workflow_v1_directory_proto_rawDesc = "" +
 	"\n" +
 	"updated_by\x18\x0e \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
 	"\x04etag\x18\x0f \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag:4\xeaA1\n" +
-	"\x14crm.example.com/User\x12\fusers/{user}*\x05users2\x04user\"\xb5\x01\n" +
-	"\x13UserWorkingInterval\x124\n" +
-	"\x03day\x18\x01 \x01(\x0e2\x16.google.type.DayOfWeekB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x03day\x125\n" +
-	"\n" +
-	"start_time\x18\x02 \x01(\v2\x16.google.type.TimeOfDayR\tstartTime\x121\n" +
-	"\bend_time\x18\x03 \x01(\v2\x16.google.type.TimeOfDayR\aendTime\"\xa2\x01\n" +
+	"\x14crm.example.com/User\x12\fusers/{user}*\x05users2\x04user\"\xa2\x01\n" +
 	"\x10OutOfOfficeRange\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
@@ -2413,7 +2343,7 @@ func file_crm_workflow_v1_directory_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_workflow_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_crm_workflow_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_crm_workflow_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_crm_workflow_v1_directory_proto_goTypes = []any{
 	(AssignmentRecordType)(0),           // 0: crm.workflow.v1.AssignmentRecordType
 	(AssignmentStrategy)(0),             // 1: crm.workflow.v1.AssignmentStrategy
@@ -2422,103 +2352,98 @@ var file_crm_workflow_v1_directory_proto_goTypes = []any{
 	(AssignmentState)(0),                // 4: crm.workflow.v1.AssignmentState
 	(SkipReason)(0),                     // 5: crm.workflow.v1.SkipReason
 	(*User)(nil),                        // 6: crm.workflow.v1.User
-	(*UserWorkingInterval)(nil),         // 7: crm.workflow.v1.UserWorkingInterval
-	(*OutOfOfficeRange)(nil),            // 8: crm.workflow.v1.OutOfOfficeRange
-	(*AssignmentCandidates)(nil),        // 9: crm.workflow.v1.AssignmentCandidates
-	(*FieldRouting)(nil),                // 10: crm.workflow.v1.FieldRouting
-	(*FieldRoute)(nil),                  // 11: crm.workflow.v1.FieldRoute
-	(*AssignmentRule)(nil),              // 12: crm.workflow.v1.AssignmentRule
-	(*AssignmentCandidate)(nil),         // 13: crm.workflow.v1.AssignmentCandidate
-	(*Assignment)(nil),                  // 14: crm.workflow.v1.Assignment
-	(*CreateUserRequest)(nil),           // 15: crm.workflow.v1.CreateUserRequest
-	(*GetUserRequest)(nil),              // 16: crm.workflow.v1.GetUserRequest
-	(*ListUsersRequest)(nil),            // 17: crm.workflow.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),           // 18: crm.workflow.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),           // 19: crm.workflow.v1.UpdateUserRequest
-	(*DeleteUserRequest)(nil),           // 20: crm.workflow.v1.DeleteUserRequest
-	(*SetOutOfOfficeRequest)(nil),       // 21: crm.workflow.v1.SetOutOfOfficeRequest
-	(*CreateAssignmentRuleRequest)(nil), // 22: crm.workflow.v1.CreateAssignmentRuleRequest
-	(*GetAssignmentRuleRequest)(nil),    // 23: crm.workflow.v1.GetAssignmentRuleRequest
-	(*ListAssignmentRulesRequest)(nil),  // 24: crm.workflow.v1.ListAssignmentRulesRequest
-	(*ListAssignmentRulesResponse)(nil), // 25: crm.workflow.v1.ListAssignmentRulesResponse
-	(*UpdateAssignmentRuleRequest)(nil), // 26: crm.workflow.v1.UpdateAssignmentRuleRequest
-	(*DeleteAssignmentRuleRequest)(nil), // 27: crm.workflow.v1.DeleteAssignmentRuleRequest
-	(*GetAssignmentRequest)(nil),        // 28: crm.workflow.v1.GetAssignmentRequest
-	(*ListAssignmentsRequest)(nil),      // 29: crm.workflow.v1.ListAssignmentsRequest
-	(*ListAssignmentsResponse)(nil),     // 30: crm.workflow.v1.ListAssignmentsResponse
+	(*OutOfOfficeRange)(nil),            // 7: crm.workflow.v1.OutOfOfficeRange
+	(*AssignmentCandidates)(nil),        // 8: crm.workflow.v1.AssignmentCandidates
+	(*FieldRouting)(nil),                // 9: crm.workflow.v1.FieldRouting
+	(*FieldRoute)(nil),                  // 10: crm.workflow.v1.FieldRoute
+	(*AssignmentRule)(nil),              // 11: crm.workflow.v1.AssignmentRule
+	(*AssignmentCandidate)(nil),         // 12: crm.workflow.v1.AssignmentCandidate
+	(*Assignment)(nil),                  // 13: crm.workflow.v1.Assignment
+	(*CreateUserRequest)(nil),           // 14: crm.workflow.v1.CreateUserRequest
+	(*GetUserRequest)(nil),              // 15: crm.workflow.v1.GetUserRequest
+	(*ListUsersRequest)(nil),            // 16: crm.workflow.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),           // 17: crm.workflow.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),           // 18: crm.workflow.v1.UpdateUserRequest
+	(*DeleteUserRequest)(nil),           // 19: crm.workflow.v1.DeleteUserRequest
+	(*SetOutOfOfficeRequest)(nil),       // 20: crm.workflow.v1.SetOutOfOfficeRequest
+	(*CreateAssignmentRuleRequest)(nil), // 21: crm.workflow.v1.CreateAssignmentRuleRequest
+	(*GetAssignmentRuleRequest)(nil),    // 22: crm.workflow.v1.GetAssignmentRuleRequest
+	(*ListAssignmentRulesRequest)(nil),  // 23: crm.workflow.v1.ListAssignmentRulesRequest
+	(*ListAssignmentRulesResponse)(nil), // 24: crm.workflow.v1.ListAssignmentRulesResponse
+	(*UpdateAssignmentRuleRequest)(nil), // 25: crm.workflow.v1.UpdateAssignmentRuleRequest
+	(*DeleteAssignmentRuleRequest)(nil), // 26: crm.workflow.v1.DeleteAssignmentRuleRequest
+	(*GetAssignmentRequest)(nil),        // 27: crm.workflow.v1.GetAssignmentRequest
+	(*ListAssignmentsRequest)(nil),      // 28: crm.workflow.v1.ListAssignmentsRequest
+	(*ListAssignmentsResponse)(nil),     // 29: crm.workflow.v1.ListAssignmentsResponse
+	(*WorkingInterval)(nil),             // 30: crm.workflow.v1.WorkingInterval
 	(*timestamppb.Timestamp)(nil),       // 31: google.protobuf.Timestamp
-	(dayofweek.DayOfWeek)(0),            // 32: google.type.DayOfWeek
-	(*timeofday.TimeOfDay)(nil),         // 33: google.type.TimeOfDay
-	(*fieldmaskpb.FieldMask)(nil),       // 34: google.protobuf.FieldMask
-	(*emptypb.Empty)(nil),               // 35: google.protobuf.Empty
+	(*fieldmaskpb.FieldMask)(nil),       // 32: google.protobuf.FieldMask
+	(*emptypb.Empty)(nil),               // 33: google.protobuf.Empty
 }
 var file_crm_workflow_v1_directory_proto_depIdxs = []int32{
-	7,  // 0: crm.workflow.v1.User.working_hours:type_name -> crm.workflow.v1.UserWorkingInterval
-	8,  // 1: crm.workflow.v1.User.out_of_office:type_name -> crm.workflow.v1.OutOfOfficeRange
+	30, // 0: crm.workflow.v1.User.working_hours:type_name -> crm.workflow.v1.WorkingInterval
+	7,  // 1: crm.workflow.v1.User.out_of_office:type_name -> crm.workflow.v1.OutOfOfficeRange
 	31, // 2: crm.workflow.v1.User.create_time:type_name -> google.protobuf.Timestamp
 	31, // 3: crm.workflow.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	32, // 4: crm.workflow.v1.UserWorkingInterval.day:type_name -> google.type.DayOfWeek
-	33, // 5: crm.workflow.v1.UserWorkingInterval.start_time:type_name -> google.type.TimeOfDay
-	33, // 6: crm.workflow.v1.UserWorkingInterval.end_time:type_name -> google.type.TimeOfDay
-	31, // 7: crm.workflow.v1.OutOfOfficeRange.start_time:type_name -> google.protobuf.Timestamp
-	31, // 8: crm.workflow.v1.OutOfOfficeRange.end_time:type_name -> google.protobuf.Timestamp
-	3,  // 9: crm.workflow.v1.FieldRouting.field:type_name -> crm.workflow.v1.AssignmentField
-	11, // 10: crm.workflow.v1.FieldRouting.routes:type_name -> crm.workflow.v1.FieldRoute
-	9,  // 11: crm.workflow.v1.FieldRoute.candidates:type_name -> crm.workflow.v1.AssignmentCandidates
-	0,  // 12: crm.workflow.v1.AssignmentRule.record_type:type_name -> crm.workflow.v1.AssignmentRecordType
-	1,  // 13: crm.workflow.v1.AssignmentRule.strategy:type_name -> crm.workflow.v1.AssignmentStrategy
-	9,  // 14: crm.workflow.v1.AssignmentRule.candidates:type_name -> crm.workflow.v1.AssignmentCandidates
-	2,  // 15: crm.workflow.v1.AssignmentRule.load_measure:type_name -> crm.workflow.v1.LoadMeasure
-	10, // 16: crm.workflow.v1.AssignmentRule.by_field:type_name -> crm.workflow.v1.FieldRouting
-	31, // 17: crm.workflow.v1.AssignmentRule.create_time:type_name -> google.protobuf.Timestamp
-	31, // 18: crm.workflow.v1.AssignmentRule.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 19: crm.workflow.v1.AssignmentCandidate.skip_reason:type_name -> crm.workflow.v1.SkipReason
-	1,  // 20: crm.workflow.v1.Assignment.strategy:type_name -> crm.workflow.v1.AssignmentStrategy
-	13, // 21: crm.workflow.v1.Assignment.candidates:type_name -> crm.workflow.v1.AssignmentCandidate
-	4,  // 22: crm.workflow.v1.Assignment.state:type_name -> crm.workflow.v1.AssignmentState
-	31, // 23: crm.workflow.v1.Assignment.decide_time:type_name -> google.protobuf.Timestamp
-	31, // 24: crm.workflow.v1.Assignment.apply_time:type_name -> google.protobuf.Timestamp
-	6,  // 25: crm.workflow.v1.CreateUserRequest.user:type_name -> crm.workflow.v1.User
-	6,  // 26: crm.workflow.v1.ListUsersResponse.users:type_name -> crm.workflow.v1.User
-	6,  // 27: crm.workflow.v1.UpdateUserRequest.user:type_name -> crm.workflow.v1.User
-	34, // 28: crm.workflow.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	8,  // 29: crm.workflow.v1.SetOutOfOfficeRequest.out_of_office:type_name -> crm.workflow.v1.OutOfOfficeRange
-	12, // 30: crm.workflow.v1.CreateAssignmentRuleRequest.assignment_rule:type_name -> crm.workflow.v1.AssignmentRule
-	12, // 31: crm.workflow.v1.ListAssignmentRulesResponse.assignment_rules:type_name -> crm.workflow.v1.AssignmentRule
-	12, // 32: crm.workflow.v1.UpdateAssignmentRuleRequest.assignment_rule:type_name -> crm.workflow.v1.AssignmentRule
-	34, // 33: crm.workflow.v1.UpdateAssignmentRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 34: crm.workflow.v1.ListAssignmentsResponse.assignments:type_name -> crm.workflow.v1.Assignment
-	15, // 35: crm.workflow.v1.DirectoryService.CreateUser:input_type -> crm.workflow.v1.CreateUserRequest
-	16, // 36: crm.workflow.v1.DirectoryService.GetUser:input_type -> crm.workflow.v1.GetUserRequest
-	17, // 37: crm.workflow.v1.DirectoryService.ListUsers:input_type -> crm.workflow.v1.ListUsersRequest
-	19, // 38: crm.workflow.v1.DirectoryService.UpdateUser:input_type -> crm.workflow.v1.UpdateUserRequest
-	20, // 39: crm.workflow.v1.DirectoryService.DeleteUser:input_type -> crm.workflow.v1.DeleteUserRequest
-	21, // 40: crm.workflow.v1.DirectoryService.SetOutOfOffice:input_type -> crm.workflow.v1.SetOutOfOfficeRequest
-	22, // 41: crm.workflow.v1.DirectoryService.CreateAssignmentRule:input_type -> crm.workflow.v1.CreateAssignmentRuleRequest
-	23, // 42: crm.workflow.v1.DirectoryService.GetAssignmentRule:input_type -> crm.workflow.v1.GetAssignmentRuleRequest
-	24, // 43: crm.workflow.v1.DirectoryService.ListAssignmentRules:input_type -> crm.workflow.v1.ListAssignmentRulesRequest
-	26, // 44: crm.workflow.v1.DirectoryService.UpdateAssignmentRule:input_type -> crm.workflow.v1.UpdateAssignmentRuleRequest
-	27, // 45: crm.workflow.v1.DirectoryService.DeleteAssignmentRule:input_type -> crm.workflow.v1.DeleteAssignmentRuleRequest
-	28, // 46: crm.workflow.v1.DirectoryService.GetAssignment:input_type -> crm.workflow.v1.GetAssignmentRequest
-	29, // 47: crm.workflow.v1.DirectoryService.ListAssignments:input_type -> crm.workflow.v1.ListAssignmentsRequest
-	6,  // 48: crm.workflow.v1.DirectoryService.CreateUser:output_type -> crm.workflow.v1.User
-	6,  // 49: crm.workflow.v1.DirectoryService.GetUser:output_type -> crm.workflow.v1.User
-	18, // 50: crm.workflow.v1.DirectoryService.ListUsers:output_type -> crm.workflow.v1.ListUsersResponse
-	6,  // 51: crm.workflow.v1.DirectoryService.UpdateUser:output_type -> crm.workflow.v1.User
-	35, // 52: crm.workflow.v1.DirectoryService.DeleteUser:output_type -> google.protobuf.Empty
-	6,  // 53: crm.workflow.v1.DirectoryService.SetOutOfOffice:output_type -> crm.workflow.v1.User
-	12, // 54: crm.workflow.v1.DirectoryService.CreateAssignmentRule:output_type -> crm.workflow.v1.AssignmentRule
-	12, // 55: crm.workflow.v1.DirectoryService.GetAssignmentRule:output_type -> crm.workflow.v1.AssignmentRule
-	25, // 56: crm.workflow.v1.DirectoryService.ListAssignmentRules:output_type -> crm.workflow.v1.ListAssignmentRulesResponse
-	12, // 57: crm.workflow.v1.DirectoryService.UpdateAssignmentRule:output_type -> crm.workflow.v1.AssignmentRule
-	35, // 58: crm.workflow.v1.DirectoryService.DeleteAssignmentRule:output_type -> google.protobuf.Empty
-	14, // 59: crm.workflow.v1.DirectoryService.GetAssignment:output_type -> crm.workflow.v1.Assignment
-	30, // 60: crm.workflow.v1.DirectoryService.ListAssignments:output_type -> crm.workflow.v1.ListAssignmentsResponse
-	48, // [48:61] is the sub-list for method output_type
-	35, // [35:48] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	31, // 4: crm.workflow.v1.OutOfOfficeRange.start_time:type_name -> google.protobuf.Timestamp
+	31, // 5: crm.workflow.v1.OutOfOfficeRange.end_time:type_name -> google.protobuf.Timestamp
+	3,  // 6: crm.workflow.v1.FieldRouting.field:type_name -> crm.workflow.v1.AssignmentField
+	10, // 7: crm.workflow.v1.FieldRouting.routes:type_name -> crm.workflow.v1.FieldRoute
+	8,  // 8: crm.workflow.v1.FieldRoute.candidates:type_name -> crm.workflow.v1.AssignmentCandidates
+	0,  // 9: crm.workflow.v1.AssignmentRule.record_type:type_name -> crm.workflow.v1.AssignmentRecordType
+	1,  // 10: crm.workflow.v1.AssignmentRule.strategy:type_name -> crm.workflow.v1.AssignmentStrategy
+	8,  // 11: crm.workflow.v1.AssignmentRule.candidates:type_name -> crm.workflow.v1.AssignmentCandidates
+	2,  // 12: crm.workflow.v1.AssignmentRule.load_measure:type_name -> crm.workflow.v1.LoadMeasure
+	9,  // 13: crm.workflow.v1.AssignmentRule.by_field:type_name -> crm.workflow.v1.FieldRouting
+	31, // 14: crm.workflow.v1.AssignmentRule.create_time:type_name -> google.protobuf.Timestamp
+	31, // 15: crm.workflow.v1.AssignmentRule.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 16: crm.workflow.v1.AssignmentCandidate.skip_reason:type_name -> crm.workflow.v1.SkipReason
+	1,  // 17: crm.workflow.v1.Assignment.strategy:type_name -> crm.workflow.v1.AssignmentStrategy
+	12, // 18: crm.workflow.v1.Assignment.candidates:type_name -> crm.workflow.v1.AssignmentCandidate
+	4,  // 19: crm.workflow.v1.Assignment.state:type_name -> crm.workflow.v1.AssignmentState
+	31, // 20: crm.workflow.v1.Assignment.decide_time:type_name -> google.protobuf.Timestamp
+	31, // 21: crm.workflow.v1.Assignment.apply_time:type_name -> google.protobuf.Timestamp
+	6,  // 22: crm.workflow.v1.CreateUserRequest.user:type_name -> crm.workflow.v1.User
+	6,  // 23: crm.workflow.v1.ListUsersResponse.users:type_name -> crm.workflow.v1.User
+	6,  // 24: crm.workflow.v1.UpdateUserRequest.user:type_name -> crm.workflow.v1.User
+	32, // 25: crm.workflow.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 26: crm.workflow.v1.SetOutOfOfficeRequest.out_of_office:type_name -> crm.workflow.v1.OutOfOfficeRange
+	11, // 27: crm.workflow.v1.CreateAssignmentRuleRequest.assignment_rule:type_name -> crm.workflow.v1.AssignmentRule
+	11, // 28: crm.workflow.v1.ListAssignmentRulesResponse.assignment_rules:type_name -> crm.workflow.v1.AssignmentRule
+	11, // 29: crm.workflow.v1.UpdateAssignmentRuleRequest.assignment_rule:type_name -> crm.workflow.v1.AssignmentRule
+	32, // 30: crm.workflow.v1.UpdateAssignmentRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	13, // 31: crm.workflow.v1.ListAssignmentsResponse.assignments:type_name -> crm.workflow.v1.Assignment
+	14, // 32: crm.workflow.v1.DirectoryService.CreateUser:input_type -> crm.workflow.v1.CreateUserRequest
+	15, // 33: crm.workflow.v1.DirectoryService.GetUser:input_type -> crm.workflow.v1.GetUserRequest
+	16, // 34: crm.workflow.v1.DirectoryService.ListUsers:input_type -> crm.workflow.v1.ListUsersRequest
+	18, // 35: crm.workflow.v1.DirectoryService.UpdateUser:input_type -> crm.workflow.v1.UpdateUserRequest
+	19, // 36: crm.workflow.v1.DirectoryService.DeleteUser:input_type -> crm.workflow.v1.DeleteUserRequest
+	20, // 37: crm.workflow.v1.DirectoryService.SetOutOfOffice:input_type -> crm.workflow.v1.SetOutOfOfficeRequest
+	21, // 38: crm.workflow.v1.DirectoryService.CreateAssignmentRule:input_type -> crm.workflow.v1.CreateAssignmentRuleRequest
+	22, // 39: crm.workflow.v1.DirectoryService.GetAssignmentRule:input_type -> crm.workflow.v1.GetAssignmentRuleRequest
+	23, // 40: crm.workflow.v1.DirectoryService.ListAssignmentRules:input_type -> crm.workflow.v1.ListAssignmentRulesRequest
+	25, // 41: crm.workflow.v1.DirectoryService.UpdateAssignmentRule:input_type -> crm.workflow.v1.UpdateAssignmentRuleRequest
+	26, // 42: crm.workflow.v1.DirectoryService.DeleteAssignmentRule:input_type -> crm.workflow.v1.DeleteAssignmentRuleRequest
+	27, // 43: crm.workflow.v1.DirectoryService.GetAssignment:input_type -> crm.workflow.v1.GetAssignmentRequest
+	28, // 44: crm.workflow.v1.DirectoryService.ListAssignments:input_type -> crm.workflow.v1.ListAssignmentsRequest
+	6,  // 45: crm.workflow.v1.DirectoryService.CreateUser:output_type -> crm.workflow.v1.User
+	6,  // 46: crm.workflow.v1.DirectoryService.GetUser:output_type -> crm.workflow.v1.User
+	17, // 47: crm.workflow.v1.DirectoryService.ListUsers:output_type -> crm.workflow.v1.ListUsersResponse
+	6,  // 48: crm.workflow.v1.DirectoryService.UpdateUser:output_type -> crm.workflow.v1.User
+	33, // 49: crm.workflow.v1.DirectoryService.DeleteUser:output_type -> google.protobuf.Empty
+	6,  // 50: crm.workflow.v1.DirectoryService.SetOutOfOffice:output_type -> crm.workflow.v1.User
+	11, // 51: crm.workflow.v1.DirectoryService.CreateAssignmentRule:output_type -> crm.workflow.v1.AssignmentRule
+	11, // 52: crm.workflow.v1.DirectoryService.GetAssignmentRule:output_type -> crm.workflow.v1.AssignmentRule
+	24, // 53: crm.workflow.v1.DirectoryService.ListAssignmentRules:output_type -> crm.workflow.v1.ListAssignmentRulesResponse
+	11, // 54: crm.workflow.v1.DirectoryService.UpdateAssignmentRule:output_type -> crm.workflow.v1.AssignmentRule
+	33, // 55: crm.workflow.v1.DirectoryService.DeleteAssignmentRule:output_type -> google.protobuf.Empty
+	13, // 56: crm.workflow.v1.DirectoryService.GetAssignment:output_type -> crm.workflow.v1.Assignment
+	29, // 57: crm.workflow.v1.DirectoryService.ListAssignments:output_type -> crm.workflow.v1.ListAssignmentsResponse
+	45, // [45:58] is the sub-list for method output_type
+	32, // [32:45] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_crm_workflow_v1_directory_proto_init() }
@@ -2526,13 +2451,14 @@ func file_crm_workflow_v1_directory_proto_init() {
 	if File_crm_workflow_v1_directory_proto != nil {
 		return
 	}
+	file_crm_workflow_v1_sla_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_workflow_v1_directory_proto_rawDesc), len(file_crm_workflow_v1_directory_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   25,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
