@@ -869,6 +869,102 @@ func (e CrmWorkflowV1ActivityType) Valid() bool {
 	}
 }
 
+// Defines values for CrmWorkflowV1AssignmentField.
+const (
+	ASSIGNMENTFIELDSOURCE      CrmWorkflowV1AssignmentField = "ASSIGNMENT_FIELD_SOURCE"
+	ASSIGNMENTFIELDTERRITORY   CrmWorkflowV1AssignmentField = "ASSIGNMENT_FIELD_TERRITORY"
+	ASSIGNMENTFIELDUNSPECIFIED CrmWorkflowV1AssignmentField = "ASSIGNMENT_FIELD_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1AssignmentField enum.
+func (e CrmWorkflowV1AssignmentField) Valid() bool {
+	switch e {
+	case ASSIGNMENTFIELDSOURCE:
+		return true
+	case ASSIGNMENTFIELDTERRITORY:
+		return true
+	case ASSIGNMENTFIELDUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CrmWorkflowV1AssignmentRecordType.
+const (
+	ASSIGNMENTRECORDTYPELEAD        CrmWorkflowV1AssignmentRecordType = "ASSIGNMENT_RECORD_TYPE_LEAD"
+	ASSIGNMENTRECORDTYPEOPPORTUNITY CrmWorkflowV1AssignmentRecordType = "ASSIGNMENT_RECORD_TYPE_OPPORTUNITY"
+	ASSIGNMENTRECORDTYPEORDER       CrmWorkflowV1AssignmentRecordType = "ASSIGNMENT_RECORD_TYPE_ORDER"
+	ASSIGNMENTRECORDTYPEUNSPECIFIED CrmWorkflowV1AssignmentRecordType = "ASSIGNMENT_RECORD_TYPE_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1AssignmentRecordType enum.
+func (e CrmWorkflowV1AssignmentRecordType) Valid() bool {
+	switch e {
+	case ASSIGNMENTRECORDTYPELEAD:
+		return true
+	case ASSIGNMENTRECORDTYPEOPPORTUNITY:
+		return true
+	case ASSIGNMENTRECORDTYPEORDER:
+		return true
+	case ASSIGNMENTRECORDTYPEUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CrmWorkflowV1AssignmentState.
+const (
+	ASSIGNMENTSTATEAPPLIED     CrmWorkflowV1AssignmentState = "ASSIGNMENT_STATE_APPLIED"
+	ASSIGNMENTSTATEFAILED      CrmWorkflowV1AssignmentState = "ASSIGNMENT_STATE_FAILED"
+	ASSIGNMENTSTATEKEPT        CrmWorkflowV1AssignmentState = "ASSIGNMENT_STATE_KEPT"
+	ASSIGNMENTSTATEPENDING     CrmWorkflowV1AssignmentState = "ASSIGNMENT_STATE_PENDING"
+	ASSIGNMENTSTATEUNSPECIFIED CrmWorkflowV1AssignmentState = "ASSIGNMENT_STATE_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1AssignmentState enum.
+func (e CrmWorkflowV1AssignmentState) Valid() bool {
+	switch e {
+	case ASSIGNMENTSTATEAPPLIED:
+		return true
+	case ASSIGNMENTSTATEFAILED:
+		return true
+	case ASSIGNMENTSTATEKEPT:
+		return true
+	case ASSIGNMENTSTATEPENDING:
+		return true
+	case ASSIGNMENTSTATEUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CrmWorkflowV1AssignmentStrategy.
+const (
+	ASSIGNMENTSTRATEGYBYFIELD      CrmWorkflowV1AssignmentStrategy = "ASSIGNMENT_STRATEGY_BY_FIELD"
+	ASSIGNMENTSTRATEGYLOADBALANCED CrmWorkflowV1AssignmentStrategy = "ASSIGNMENT_STRATEGY_LOAD_BALANCED"
+	ASSIGNMENTSTRATEGYROUNDROBIN   CrmWorkflowV1AssignmentStrategy = "ASSIGNMENT_STRATEGY_ROUND_ROBIN"
+	ASSIGNMENTSTRATEGYUNSPECIFIED  CrmWorkflowV1AssignmentStrategy = "ASSIGNMENT_STRATEGY_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1AssignmentStrategy enum.
+func (e CrmWorkflowV1AssignmentStrategy) Valid() bool {
+	switch e {
+	case ASSIGNMENTSTRATEGYBYFIELD:
+		return true
+	case ASSIGNMENTSTRATEGYLOADBALANCED:
+		return true
+	case ASSIGNMENTSTRATEGYROUNDROBIN:
+		return true
+	case ASSIGNMENTSTRATEGYUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CrmWorkflowV1Direction.
 const (
 	DIRECTIONINBOUND     CrmWorkflowV1Direction = "DIRECTION_INBOUND"
@@ -905,6 +1001,27 @@ func (e CrmWorkflowV1Enforcement) Valid() bool {
 	case ENFORCEMENTUNSPECIFIED:
 		return true
 	case ENFORCEMENTWARN:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CrmWorkflowV1LoadMeasure.
+const (
+	LOADMEASUREOPENRECORDS CrmWorkflowV1LoadMeasure = "LOAD_MEASURE_OPEN_RECORDS"
+	LOADMEASUREOPENTASKS   CrmWorkflowV1LoadMeasure = "LOAD_MEASURE_OPEN_TASKS"
+	LOADMEASUREUNSPECIFIED CrmWorkflowV1LoadMeasure = "LOAD_MEASURE_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1LoadMeasure enum.
+func (e CrmWorkflowV1LoadMeasure) Valid() bool {
+	switch e {
+	case LOADMEASUREOPENRECORDS:
+		return true
+	case LOADMEASUREOPENTASKS:
+		return true
+	case LOADMEASUREUNSPECIFIED:
 		return true
 	default:
 		return false
@@ -992,6 +1109,39 @@ func (e CrmWorkflowV1RuleRunStatus) Valid() bool {
 	case RULERUNSTATUSSUCCEEDED:
 		return true
 	case RULERUNSTATUSUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CrmWorkflowV1SkipReason.
+const (
+	SKIPREASONINACTIVE            CrmWorkflowV1SkipReason = "SKIP_REASON_INACTIVE"
+	SKIPREASONNOTCHOSEN           CrmWorkflowV1SkipReason = "SKIP_REASON_NOT_CHOSEN"
+	SKIPREASONNOTINTERRITORY      CrmWorkflowV1SkipReason = "SKIP_REASON_NOT_IN_TERRITORY"
+	SKIPREASONOUTOFOFFICE         CrmWorkflowV1SkipReason = "SKIP_REASON_OUT_OF_OFFICE"
+	SKIPREASONOUTSIDEWORKINGHOURS CrmWorkflowV1SkipReason = "SKIP_REASON_OUTSIDE_WORKING_HOURS"
+	SKIPREASONUNKNOWNUSER         CrmWorkflowV1SkipReason = "SKIP_REASON_UNKNOWN_USER"
+	SKIPREASONUNSPECIFIED         CrmWorkflowV1SkipReason = "SKIP_REASON_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmWorkflowV1SkipReason enum.
+func (e CrmWorkflowV1SkipReason) Valid() bool {
+	switch e {
+	case SKIPREASONINACTIVE:
+		return true
+	case SKIPREASONNOTCHOSEN:
+		return true
+	case SKIPREASONNOTINTERRITORY:
+		return true
+	case SKIPREASONOUTOFOFFICE:
+		return true
+	case SKIPREASONOUTSIDEWORKINGHOURS:
+		return true
+	case SKIPREASONUNKNOWNUSER:
+		return true
+	case SKIPREASONUNSPECIFIED:
 		return true
 	default:
 		return false
@@ -2759,6 +2909,142 @@ type CrmWorkflowV1ActivityStatus string
 // CrmWorkflowV1ActivityType Kind of activity. The names are those the lead service's activities had.
 type CrmWorkflowV1ActivityType string
 
+// CrmWorkflowV1Assignment How a record was assigned: `leads/{id}/assignment` (or of an
+// opportunity or order).
+type CrmWorkflowV1Assignment struct {
+	ApplyTime *time.Time `json:"applyTime,omitempty"`
+
+	// Candidates Every candidate the rule considered, by id.
+	Candidates *[]CrmWorkflowV1AssignmentCandidate `json:"candidates,omitempty"`
+	DecideTime *time.Time                          `json:"decideTime,omitempty"`
+	Error      *string                             `json:"error,omitempty"`
+
+	// Flagged Nobody was eligible: the fallback owner took it (or, with none, the
+	// record kept its owner).
+	Flagged *bool   `json:"flagged,omitempty"`
+	Name    *string `json:"name,omitempty"`
+	Owner   *string `json:"owner,omitempty"`
+
+	// PreviousOwner The owner before, and the one picked.
+	PreviousOwner *string `json:"previousOwner,omitempty"`
+
+	// Reason The decision in a sentence.
+	Reason *string `json:"reason,omitempty"`
+
+	// Record The record, `leads/{id}`.
+	Record *string `json:"record,omitempty"`
+
+	// RoutedBy BY_FIELD: the territory or source the record was routed by.
+	RoutedBy *string `json:"routedBy,omitempty"`
+
+	// Rule The rule that assigned it, and the version it had.
+	Rule            *string `json:"rule,omitempty"`
+	RuleDisplayName *string `json:"ruleDisplayName,omitempty"`
+	RuleVersion     *string `json:"ruleVersion,omitempty"`
+
+	// RulesSkipped Rules tried before whose condition did not hold, in order.
+	RulesSkipped *[]string `json:"rulesSkipped,omitempty"`
+
+	// State Where an assignment is.
+	State *CrmWorkflowV1AssignmentState `json:"state,omitempty"`
+
+	// Strategy How a rule picks among its eligible candidates.
+	Strategy *CrmWorkflowV1AssignmentStrategy `json:"strategy,omitempty"`
+}
+
+// CrmWorkflowV1AssignmentCandidate One candidate a rule considered.
+type CrmWorkflowV1AssignmentCandidate struct {
+	Capacity *int32 `json:"capacity,omitempty"`
+	Chosen   *bool  `json:"chosen,omitempty"`
+
+	// Detail Details, e.g. the out-of-office range or the territory matched.
+	Detail   *string `json:"detail,omitempty"`
+	Eligible *bool   `json:"eligible,omitempty"`
+
+	// Load LOAD_BALANCED: its open records (or tasks) and capacity.
+	Load *string `json:"load,omitempty"`
+
+	// SkipReason Why a candidate was not picked.
+	SkipReason *CrmWorkflowV1SkipReason `json:"skipReason,omitempty"`
+
+	// Team The team it came in by, if it was not named itself.
+	Team *string `json:"team,omitempty"`
+
+	// User User id.
+	User *string `json:"user,omitempty"`
+}
+
+// CrmWorkflowV1AssignmentCandidates Users and teams a rule (or a route) considers.
+type CrmWorkflowV1AssignmentCandidates struct {
+	// Teams Team names: their members.
+	Teams *[]string `json:"teams,omitempty"`
+
+	// Users User ids (directory users).
+	Users *[]string `json:"users,omitempty"`
+}
+
+// CrmWorkflowV1AssignmentField The fields BY_FIELD routes on (leads only).
+type CrmWorkflowV1AssignmentField string
+
+// CrmWorkflowV1AssignmentRecordType The records assignment rules assign.
+type CrmWorkflowV1AssignmentRecordType string
+
+// CrmWorkflowV1AssignmentRule A rule that assigns new records of a type. The enabled rules of the
+// record's type are tried by priority (lowest first); the first whose
+// condition holds assigns the record.
+type CrmWorkflowV1AssignmentRule struct {
+	// AnyTime Assign outside the candidates' working hours too.
+	AnyTime *bool `json:"anyTime,omitempty"`
+
+	// ByField BY_FIELD's settings.
+	ByField *CrmWorkflowV1FieldRouting `json:"byField,omitempty"`
+
+	// Candidates Whom the rule considers; at least one user or team (in BY_FIELD
+	// SOURCE rules, here or in a route).
+	Candidates *CrmWorkflowV1AssignmentCandidates `json:"candidates,omitempty"`
+
+	// Condition A CEL expression on `record`, the new record as its service's API has
+	// it (`record.source == Source.SOURCE_WEB_FORM`); empty is true. Checked
+	// when the rule is saved.
+	Condition  *string    `json:"condition,omitempty"`
+	CreateTime *time.Time `json:"createTime,omitempty"`
+	CreatedBy  *string    `json:"createdBy,omitempty"`
+
+	// DisplayName Required (checked on create and on the result of an update).
+	DisplayName string  `json:"displayName"`
+	Enabled     *bool   `json:"enabled,omitempty"`
+	Etag        *string `json:"etag,omitempty"`
+
+	// FallbackOwner Who takes the record when no candidate is eligible (a queue's user);
+	// empty: the service's ASSIGNMENT_FALLBACK_OWNER, else the record keeps
+	// its owner. Either way the assignment is flagged.
+	FallbackOwner *string `json:"fallbackOwner,omitempty"`
+
+	// LoadMeasure What load balancing counts.
+	LoadMeasure *CrmWorkflowV1LoadMeasure `json:"loadMeasure,omitempty"`
+	Name        *string                   `json:"name,omitempty"`
+
+	// Priority Lower first; equal priorities: the older rule first.
+	Priority *int32 `json:"priority,omitempty"`
+
+	// RecordType Set on create, never changed.
+	RecordType *CrmWorkflowV1AssignmentRecordType `json:"recordType,omitempty"`
+
+	// Strategy How a rule picks among its eligible candidates.
+	Strategy   *CrmWorkflowV1AssignmentStrategy `json:"strategy,omitempty"`
+	UpdateTime *time.Time                       `json:"updateTime,omitempty"`
+	UpdatedBy  *string                          `json:"updatedBy,omitempty"`
+
+	// Version Increases with every change.
+	Version *string `json:"version,omitempty"`
+}
+
+// CrmWorkflowV1AssignmentState Where an assignment is.
+type CrmWorkflowV1AssignmentState string
+
+// CrmWorkflowV1AssignmentStrategy How a rule picks among its eligible candidates.
+type CrmWorkflowV1AssignmentStrategy string
+
 // CrmWorkflowV1BusinessCalendar A business calendar: working hours per weekday, holidays and a time
 // zone. SLA targets are business time on a calendar.
 type CrmWorkflowV1BusinessCalendar struct {
@@ -2872,6 +3158,25 @@ type CrmWorkflowV1EventTrigger struct {
 	EventTypes *[]string `json:"eventTypes,omitempty"`
 }
 
+// CrmWorkflowV1FieldRoute defines model for crm.workflow.v1.FieldRoute.
+type CrmWorkflowV1FieldRoute struct {
+	// Candidates Users and teams a rule (or a route) considers.
+	Candidates *CrmWorkflowV1AssignmentCandidates `json:"candidates,omitempty"`
+
+	// Values Lead source names (WEB_FORM, IMPORT, ...).
+	Values *[]string `json:"values,omitempty"`
+}
+
+// CrmWorkflowV1FieldRouting BY_FIELD's settings.
+type CrmWorkflowV1FieldRouting struct {
+	// Field The fields BY_FIELD routes on (leads only).
+	Field *CrmWorkflowV1AssignmentField `json:"field,omitempty"`
+
+	// Routes SOURCE: which candidates take leads of which sources; a lead whose
+	// source no route lists goes to the rule's own candidates.
+	Routes *[]CrmWorkflowV1FieldRoute `json:"routes,omitempty"`
+}
+
 // CrmWorkflowV1Holiday defines model for crm.workflow.v1.Holiday.
 type CrmWorkflowV1Holiday struct {
 	Date        *GoogleTypeDate `json:"date,omitempty"`
@@ -2882,6 +3187,18 @@ type CrmWorkflowV1Holiday struct {
 type CrmWorkflowV1ListActivitiesResponse struct {
 	Activities    *[]CrmWorkflowV1Activity `json:"activities,omitempty"`
 	NextPageToken *string                  `json:"nextPageToken,omitempty"`
+}
+
+// CrmWorkflowV1ListAssignmentRulesResponse defines model for crm.workflow.v1.ListAssignmentRulesResponse.
+type CrmWorkflowV1ListAssignmentRulesResponse struct {
+	AssignmentRules *[]CrmWorkflowV1AssignmentRule `json:"assignmentRules,omitempty"`
+	NextPageToken   *string                        `json:"nextPageToken,omitempty"`
+}
+
+// CrmWorkflowV1ListAssignmentsResponse defines model for crm.workflow.v1.ListAssignmentsResponse.
+type CrmWorkflowV1ListAssignmentsResponse struct {
+	Assignments   *[]CrmWorkflowV1Assignment `json:"assignments,omitempty"`
+	NextPageToken *string                    `json:"nextPageToken,omitempty"`
 }
 
 // CrmWorkflowV1ListBusinessCalendarsResponse defines model for crm.workflow.v1.ListBusinessCalendarsResponse.
@@ -2938,6 +3255,15 @@ type CrmWorkflowV1ListTasksResponse struct {
 	Tasks *[]CrmWorkflowV1Activity `json:"tasks,omitempty"`
 }
 
+// CrmWorkflowV1ListUsersResponse defines model for crm.workflow.v1.ListUsersResponse.
+type CrmWorkflowV1ListUsersResponse struct {
+	NextPageToken *string              `json:"nextPageToken,omitempty"`
+	Users         *[]CrmWorkflowV1User `json:"users,omitempty"`
+}
+
+// CrmWorkflowV1LoadMeasure What load balancing counts.
+type CrmWorkflowV1LoadMeasure string
+
 // CrmWorkflowV1MissingStep A step the transition needs and the record has not done.
 type CrmWorkflowV1MissingStep struct {
 	Stage  *string `json:"stage,omitempty"`
@@ -2952,6 +3278,13 @@ type CrmWorkflowV1NotifyAction struct {
 	// Recipient A user id; the record's owner when empty.
 	Recipient *string `json:"recipient,omitempty"`
 	Topic     *string `json:"topic,omitempty"`
+}
+
+// CrmWorkflowV1OutOfOfficeRange A time the user is away, [start_time, end_time).
+type CrmWorkflowV1OutOfOfficeRange struct {
+	EndTime   *time.Time `json:"endTime,omitempty"`
+	Note      *string    `json:"note,omitempty"`
+	StartTime *time.Time `json:"startTime,omitempty"`
 }
 
 // CrmWorkflowV1ProcessDefinition A guided process for one type of record (for opportunities, of one
@@ -3230,6 +3563,9 @@ type CrmWorkflowV1RuleTrigger2 struct {
 	Time CrmWorkflowV1TimeTrigger `json:"time"`
 }
 
+// CrmWorkflowV1SkipReason Why a candidate was not picked.
+type CrmWorkflowV1SkipReason string
+
 // CrmWorkflowV1SlaClock A record's clock for one target: a set of running intervals, the
 // business time they hold on the policy's calendar, and the deadlines
 // that follow.
@@ -3403,6 +3739,47 @@ type CrmWorkflowV1UpdateFieldAction struct {
 	// Field The field, as in the owning service's update mask, e.g. "rating".
 	Field *string     `json:"field,omitempty"`
 	Value interface{} `json:"value,omitempty"`
+}
+
+// CrmWorkflowV1User A user of the suite as the directory knows it. `users/{user}`, the
+// user's token subject.
+type CrmWorkflowV1User struct {
+	// Active Only active users are assigned anything, and AssignLead accepts only
+	// them as owners.
+	Active *bool `json:"active,omitempty"`
+
+	// Capacity A relative weight for load balancing (default 1): a user of capacity
+	// 2 is given twice the open records of one of capacity 1.
+	Capacity    *int32     `json:"capacity,omitempty"`
+	CreateTime  *time.Time `json:"createTime,omitempty"`
+	CreatedBy   *string    `json:"createdBy,omitempty"`
+	DisplayName string     `json:"displayName"`
+	Email       *string    `json:"email,omitempty"`
+	Etag        *string    `json:"etag,omitempty"`
+	Name        *string    `json:"name,omitempty"`
+
+	// OutOfOffice When the user is away; never assigned anything then.
+	OutOfOffice *[]CrmWorkflowV1OutOfOfficeRange `json:"outOfOffice,omitempty"`
+
+	// Teams The teams the user belongs to (lower-case names, e.g. "emea-inbound"):
+	// a rule naming a team considers its members.
+	Teams *[]string `json:"teams,omitempty"`
+
+	// Territories Where the user sells: a region code ("DE") or a region code and a
+	// postal code prefix ("DE:80"). Rules routing by territory match the
+	// lead's address with the most specific territory.
+	Territories *[]string `json:"territories,omitempty"`
+
+	// TimeZone An IANA time zone name ("Europe/Berlin"); UTC when empty. Working
+	// hours are in this zone.
+	TimeZone   *string    `json:"timeZone,omitempty"`
+	UpdateTime *time.Time `json:"updateTime,omitempty"`
+	UpdatedBy  *string    `json:"updatedBy,omitempty"`
+
+	// WorkingHours When the user works, in its time zone (a business calendar's working
+	// intervals); several a day if need be, not overlapping. None: any
+	// time.
+	WorkingHours *[]CrmWorkflowV1WorkingInterval `json:"workingHours,omitempty"`
 }
 
 // CrmWorkflowV1WorkingInterval Working time on one weekday, [start_time, end_time) in the calendar's
@@ -3740,6 +4117,39 @@ type WorkflowServiceRescheduleActivityJSONBody struct {
 	// ReminderTime Unset: no reminder.
 	ReminderTime *time.Time `json:"reminderTime,omitempty"`
 	RequestId    *string    `json:"requestId,omitempty"`
+}
+
+// DirectoryServiceListAssignmentRulesParams defines parameters for DirectoryServiceListAssignmentRules.
+type DirectoryServiceListAssignmentRulesParams struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// DirectoryServiceCreateAssignmentRuleParams defines parameters for DirectoryServiceCreateAssignmentRule.
+type DirectoryServiceCreateAssignmentRuleParams struct {
+	RequestId *string `form:"requestId,omitempty" json:"requestId,omitempty"`
+}
+
+// DirectoryServiceDeleteAssignmentRuleParams defines parameters for DirectoryServiceDeleteAssignmentRule.
+type DirectoryServiceDeleteAssignmentRuleParams struct {
+	Etag *string `form:"etag,omitempty" json:"etag,omitempty"`
+}
+
+// DirectoryServiceUpdateAssignmentRuleParams defines parameters for DirectoryServiceUpdateAssignmentRule.
+type DirectoryServiceUpdateAssignmentRuleParams struct {
+	// UpdateMask display_name, condition, priority, strategy, candidates, load_measure,
+	// by_field, any_time, fallback_owner, enabled.
+	UpdateMask *string `form:"updateMask,omitempty" json:"updateMask,omitempty"`
+}
+
+// DirectoryServiceListAssignmentsParams defines parameters for DirectoryServiceListAssignments.
+type DirectoryServiceListAssignmentsParams struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// Filter AIP-160 over `flagged` (bool), `state` (ASSIGNMENT_STATE_*), `owner`,
+	// `rule` (`assignmentRules/{id}`) and `decide_time`.
+	Filter *string `form:"filter,omitempty" json:"filter,omitempty"`
 }
 
 // SlaServiceListBusinessCalendarsParams defines parameters for SlaServiceListBusinessCalendars.
@@ -4764,6 +5174,43 @@ type WorkflowServiceListTasksParams struct {
 	PageToken *string    `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
+// DirectoryServiceListUsersParams defines parameters for DirectoryServiceListUsers.
+type DirectoryServiceListUsersParams struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// Filter AIP-160 over `active` (bool), `teams` and `territories` (`=` means
+	// "has"), e.g. `active AND teams = "emea-inbound"`.
+	Filter *string `form:"filter,omitempty" json:"filter,omitempty"`
+}
+
+// DirectoryServiceCreateUserParams defines parameters for DirectoryServiceCreateUser.
+type DirectoryServiceCreateUserParams struct {
+	// UserId The user's token subject, which becomes the id (`users/{user_id}`).
+	UserId    string  `form:"userId" json:"userId"`
+	RequestId *string `form:"requestId,omitempty" json:"requestId,omitempty"`
+}
+
+// DirectoryServiceDeleteUserParams defines parameters for DirectoryServiceDeleteUser.
+type DirectoryServiceDeleteUserParams struct {
+	Etag *string `form:"etag,omitempty" json:"etag,omitempty"`
+}
+
+// DirectoryServiceUpdateUserParams defines parameters for DirectoryServiceUpdateUser.
+type DirectoryServiceUpdateUserParams struct {
+	// UpdateMask display_name, email, time_zone, working_hours, active, out_of_office,
+	// teams, territories, capacity.
+	UpdateMask *string `form:"updateMask,omitempty" json:"updateMask,omitempty"`
+}
+
+// DirectoryServiceSetOutOfOfficeJSONBody defines parameters for DirectoryServiceSetOutOfOffice.
+type DirectoryServiceSetOutOfOfficeJSONBody struct {
+	Etag *string `json:"etag,omitempty"`
+
+	// OutOfOffice Replaces every range; empty clears them.
+	OutOfOffice *[]CrmWorkflowV1OutOfOfficeRange `json:"outOfOffice,omitempty"`
+}
+
 // WebFormServiceListWebFormsParams defines parameters for WebFormServiceListWebForms.
 type WebFormServiceListWebFormsParams struct {
 	// PageSize At most this many; 0 means 50, more than 500 means 500.
@@ -4855,6 +5302,12 @@ type WorkflowServiceCompleteActivityJSONRequestBody WorkflowServiceCompleteActiv
 
 // WorkflowServiceRescheduleActivityJSONRequestBody defines body for WorkflowServiceRescheduleActivity for application/json ContentType.
 type WorkflowServiceRescheduleActivityJSONRequestBody WorkflowServiceRescheduleActivityJSONBody
+
+// DirectoryServiceCreateAssignmentRuleJSONRequestBody defines body for DirectoryServiceCreateAssignmentRule for application/json ContentType.
+type DirectoryServiceCreateAssignmentRuleJSONRequestBody = CrmWorkflowV1AssignmentRule
+
+// DirectoryServiceUpdateAssignmentRuleJSONRequestBody defines body for DirectoryServiceUpdateAssignmentRule for application/json ContentType.
+type DirectoryServiceUpdateAssignmentRuleJSONRequestBody = CrmWorkflowV1AssignmentRule
 
 // SlaServiceCreateBusinessCalendarJSONRequestBody defines body for SlaServiceCreateBusinessCalendar for application/json ContentType.
 type SlaServiceCreateBusinessCalendarJSONRequestBody = CrmWorkflowV1BusinessCalendar
@@ -5035,6 +5488,15 @@ type SlaServiceCreateSlaPolicyJSONRequestBody = CrmWorkflowV1SlaPolicy
 
 // SlaServiceUpdateSlaPolicyJSONRequestBody defines body for SlaServiceUpdateSlaPolicy for application/json ContentType.
 type SlaServiceUpdateSlaPolicyJSONRequestBody = CrmWorkflowV1SlaPolicy
+
+// DirectoryServiceCreateUserJSONRequestBody defines body for DirectoryServiceCreateUser for application/json ContentType.
+type DirectoryServiceCreateUserJSONRequestBody = CrmWorkflowV1User
+
+// DirectoryServiceUpdateUserJSONRequestBody defines body for DirectoryServiceUpdateUser for application/json ContentType.
+type DirectoryServiceUpdateUserJSONRequestBody = CrmWorkflowV1User
+
+// DirectoryServiceSetOutOfOfficeJSONRequestBody defines body for DirectoryServiceSetOutOfOffice for application/json ContentType.
+type DirectoryServiceSetOutOfOfficeJSONRequestBody DirectoryServiceSetOutOfOfficeJSONBody
 
 // WebFormServiceCreateWebFormJSONRequestBody defines body for WebFormServiceCreateWebForm for application/json ContentType.
 type WebFormServiceCreateWebFormJSONRequestBody = CrmLeadV1WebForm
@@ -6397,6 +6859,54 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/activities/{activity}:reschedule (the `WorkflowServiceRescheduleActivity` operationId).
 	WorkflowServiceRescheduleActivity(ctx context.Context, activity string, body WorkflowServiceRescheduleActivityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DirectoryServiceListAssignmentRules Lists the rules in the order they are tried: by record type, priority, then age
+	//
+	// Corresponds with GET /v1/assignmentRules (the `DirectoryServiceListAssignmentRules` operationId).
+	DirectoryServiceListAssignmentRules(ctx context.Context, params *DirectoryServiceListAssignmentRulesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceCreateAssignmentRuleWithBody Creates an assignment rule (admins)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/assignmentRules (the `DirectoryServiceCreateAssignmentRule` operationId).
+	DirectoryServiceCreateAssignmentRuleWithBody(ctx context.Context, params *DirectoryServiceCreateAssignmentRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceCreateAssignmentRule Creates an assignment rule (admins)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/assignmentRules (the `DirectoryServiceCreateAssignmentRule` operationId).
+	DirectoryServiceCreateAssignmentRule(ctx context.Context, params *DirectoryServiceCreateAssignmentRuleParams, body DirectoryServiceCreateAssignmentRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceDeleteAssignmentRule Deletes a rule (admins); the assignments it made stay
+	//
+	// Corresponds with DELETE /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceDeleteAssignmentRule` operationId).
+	DirectoryServiceDeleteAssignmentRule(ctx context.Context, assignmentRule string, params *DirectoryServiceDeleteAssignmentRuleParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceGetAssignmentRule Reads an assignment rule (managers)
+	//
+	// Corresponds with GET /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceGetAssignmentRule` operationId).
+	DirectoryServiceGetAssignmentRule(ctx context.Context, assignmentRule string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceUpdateAssignmentRuleWithBody Changes a rule (admins); assignments already made keep the version they were made with
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceUpdateAssignmentRule` operationId).
+	DirectoryServiceUpdateAssignmentRuleWithBody(ctx context.Context, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceUpdateAssignmentRule Changes a rule (admins); assignments already made keep the version they were made with
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceUpdateAssignmentRule` operationId).
+	DirectoryServiceUpdateAssignmentRule(ctx context.Context, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, body DirectoryServiceUpdateAssignmentRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceListAssignments Lists assignments, newest first (managers), e.g. the flagged ones: `filter=flagged`
+	//
+	// Corresponds with GET /v1/assignments (the `DirectoryServiceListAssignments` operationId).
+	DirectoryServiceListAssignments(ctx context.Context, params *DirectoryServiceListAssignmentsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SlaServiceListBusinessCalendars Lists the business calendars, oldest first
 	//
 	// Corresponds with GET /v1/businessCalendars (the `SlaServiceListBusinessCalendars` operationId).
@@ -6882,6 +7392,15 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/leads/{lead}/activities (the `WorkflowServiceCreateActivity1` operationId).
 	WorkflowServiceCreateActivity1(ctx context.Context, lead string, params *WorkflowServiceCreateActivity1Params, body WorkflowServiceCreateActivity1JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DirectoryServiceGetAssignment How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+	//
+	// How a record was assigned, and why: the rule, the strategy, every
+	// candidate considered and why each was skipped. NOT_FOUND when no rule
+	// assigned it.
+	//
+	// Corresponds with GET /v1/leads/{lead}/assignment (the `DirectoryServiceGetAssignment` operationId).
+	DirectoryServiceGetAssignment(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LeadServiceListAuditEntries Lists the audit trail of a lead (who changed which fields from what to what, when, through which method), newest first; `leads/-` lists every lead's
 	//
 	// Lists the audit trail of a lead (who changed which fields from what to
@@ -7235,6 +7754,15 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/opportunities/{opportunity}/activities (the `WorkflowServiceCreateActivity4` operationId).
 	WorkflowServiceCreateActivity4(ctx context.Context, opportunity string, params *WorkflowServiceCreateActivity4Params, body WorkflowServiceCreateActivity4JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DirectoryServiceGetAssignment1 How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+	//
+	// How a record was assigned, and why: the rule, the strategy, every
+	// candidate considered and why each was skipped. NOT_FOUND when no rule
+	// assigned it.
+	//
+	// Corresponds with GET /v1/opportunities/{opportunity}/assignment (the `DirectoryServiceGetAssignment1` operationId).
+	DirectoryServiceGetAssignment1(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OpportunityServiceListAuditEntries Lists the audit trail of an opportunity (who changed which fields from what to what, when, through which method), newest first; `opportunities/-` lists every opportunity's
 	//
 	// Lists the audit trail of an opportunity (who changed which fields from
@@ -7475,6 +8003,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/orders/{order}/activities (the `WorkflowServiceCreateActivity5` operationId).
 	WorkflowServiceCreateActivity5(ctx context.Context, order string, params *WorkflowServiceCreateActivity5Params, body WorkflowServiceCreateActivity5JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceGetAssignment2 How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+	//
+	// How a record was assigned, and why: the rule, the strategy, every
+	// candidate considered and why each was skipped. NOT_FOUND when no rule
+	// assigned it.
+	//
+	// Corresponds with GET /v1/orders/{order}/assignment (the `DirectoryServiceGetAssignment2` operationId).
+	DirectoryServiceGetAssignment2(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OrderServiceListAuditEntries Lists the audit trail of an order or contract, newest first; `orders/-` (`contracts/-`) lists every order's (contract's)
 	//
@@ -7892,6 +8429,69 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/tasks (the `WorkflowServiceListTasks` operationId).
 	WorkflowServiceListTasks(ctx context.Context, params *WorkflowServiceListTasksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceListUsers Lists the directory by id
+	//
+	// Corresponds with GET /v1/users (the `DirectoryServiceListUsers` operationId).
+	DirectoryServiceListUsers(ctx context.Context, params *DirectoryServiceListUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceCreateUserWithBody Adds a user to the directory (admins)
+	//
+	// Adds a user to the directory (admins). The id is the user's token
+	// subject.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/users (the `DirectoryServiceCreateUser` operationId).
+	DirectoryServiceCreateUserWithBody(ctx context.Context, params *DirectoryServiceCreateUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceCreateUser Adds a user to the directory (admins)
+	//
+	// Adds a user to the directory (admins). The id is the user's token
+	// subject.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/users (the `DirectoryServiceCreateUser` operationId).
+	DirectoryServiceCreateUser(ctx context.Context, params *DirectoryServiceCreateUserParams, body DirectoryServiceCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceDeleteUser Removes a user from the directory (admins): no longer assigned anything, and no longer an owner AssignLead accepts
+	//
+	// Corresponds with DELETE /v1/users/{user} (the `DirectoryServiceDeleteUser` operationId).
+	DirectoryServiceDeleteUser(ctx context.Context, user string, params *DirectoryServiceDeleteUserParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceGetUser Reads a user; `users/me` is the caller
+	//
+	// Corresponds with GET /v1/users/{user} (the `DirectoryServiceGetUser` operationId).
+	DirectoryServiceGetUser(ctx context.Context, user string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceUpdateUserWithBody Changes a user (admins)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/users/{user} (the `DirectoryServiceUpdateUser` operationId).
+	DirectoryServiceUpdateUserWithBody(ctx context.Context, user string, params *DirectoryServiceUpdateUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceUpdateUser Changes a user (admins)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/users/{user} (the `DirectoryServiceUpdateUser` operationId).
+	DirectoryServiceUpdateUser(ctx context.Context, user string, params *DirectoryServiceUpdateUserParams, body DirectoryServiceUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceSetOutOfOfficeWithBody Replaces the caller's own out-of-office ranges (`users/me` or its own id); anyone else's is PERMISSION_DENIED, whoever asks (admins change others' with UpdateUser)
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/users/{user}:setOutOfOffice (the `DirectoryServiceSetOutOfOffice` operationId).
+	DirectoryServiceSetOutOfOfficeWithBody(ctx context.Context, user string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DirectoryServiceSetOutOfOffice Replaces the caller's own out-of-office ranges (`users/me` or its own id); anyone else's is PERMISSION_DENIED, whoever asks (admins change others' with UpdateUser)
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/users/{user}:setOutOfOffice (the `DirectoryServiceSetOutOfOffice` operationId).
+	DirectoryServiceSetOutOfOffice(ctx context.Context, user string, body DirectoryServiceSetOutOfOfficeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WebFormServiceListWebForms Lists web forms, newest first, without their keys (admin only)
 	//
@@ -8544,6 +9144,134 @@ func (c *Client) WorkflowServiceRescheduleActivityWithBody(ctx context.Context, 
 // Corresponds with POST /v1/activities/{activity}:reschedule (the `WorkflowServiceRescheduleActivity` operationId).
 func (c *Client) WorkflowServiceRescheduleActivity(ctx context.Context, activity string, body WorkflowServiceRescheduleActivityJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWorkflowServiceRescheduleActivityRequest(c.Server, activity, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceListAssignmentRules Lists the rules in the order they are tried: by record type, priority, then age
+//
+// Corresponds with GET /v1/assignmentRules (the `DirectoryServiceListAssignmentRules` operationId).
+func (c *Client) DirectoryServiceListAssignmentRules(ctx context.Context, params *DirectoryServiceListAssignmentRulesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceListAssignmentRulesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceCreateAssignmentRuleWithBody Creates an assignment rule (admins)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/assignmentRules (the `DirectoryServiceCreateAssignmentRule` operationId).
+func (c *Client) DirectoryServiceCreateAssignmentRuleWithBody(ctx context.Context, params *DirectoryServiceCreateAssignmentRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceCreateAssignmentRuleRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceCreateAssignmentRule Creates an assignment rule (admins)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/assignmentRules (the `DirectoryServiceCreateAssignmentRule` operationId).
+func (c *Client) DirectoryServiceCreateAssignmentRule(ctx context.Context, params *DirectoryServiceCreateAssignmentRuleParams, body DirectoryServiceCreateAssignmentRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceCreateAssignmentRuleRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceDeleteAssignmentRule Deletes a rule (admins); the assignments it made stay
+//
+// Corresponds with DELETE /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceDeleteAssignmentRule` operationId).
+func (c *Client) DirectoryServiceDeleteAssignmentRule(ctx context.Context, assignmentRule string, params *DirectoryServiceDeleteAssignmentRuleParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceDeleteAssignmentRuleRequest(c.Server, assignmentRule, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceGetAssignmentRule Reads an assignment rule (managers)
+//
+// Corresponds with GET /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceGetAssignmentRule` operationId).
+func (c *Client) DirectoryServiceGetAssignmentRule(ctx context.Context, assignmentRule string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceGetAssignmentRuleRequest(c.Server, assignmentRule)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceUpdateAssignmentRuleWithBody Changes a rule (admins); assignments already made keep the version they were made with
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceUpdateAssignmentRule` operationId).
+func (c *Client) DirectoryServiceUpdateAssignmentRuleWithBody(ctx context.Context, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceUpdateAssignmentRuleRequestWithBody(c.Server, assignmentRule, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceUpdateAssignmentRule Changes a rule (admins); assignments already made keep the version they were made with
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceUpdateAssignmentRule` operationId).
+func (c *Client) DirectoryServiceUpdateAssignmentRule(ctx context.Context, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, body DirectoryServiceUpdateAssignmentRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceUpdateAssignmentRuleRequest(c.Server, assignmentRule, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceListAssignments Lists assignments, newest first (managers), e.g. the flagged ones: `filter=flagged`
+//
+// Corresponds with GET /v1/assignments (the `DirectoryServiceListAssignments` operationId).
+func (c *Client) DirectoryServiceListAssignments(ctx context.Context, params *DirectoryServiceListAssignmentsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceListAssignmentsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -9689,6 +10417,25 @@ func (c *Client) WorkflowServiceCreateActivity1(ctx context.Context, lead string
 	return c.Client.Do(req)
 }
 
+// DirectoryServiceGetAssignment How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+//
+// How a record was assigned, and why: the rule, the strategy, every
+// candidate considered and why each was skipped. NOT_FOUND when no rule
+// assigned it.
+//
+// Corresponds with GET /v1/leads/{lead}/assignment (the `DirectoryServiceGetAssignment` operationId).
+func (c *Client) DirectoryServiceGetAssignment(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceGetAssignmentRequest(c.Server, lead)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LeadServiceListAuditEntries Lists the audit trail of a lead (who changed which fields from what to what, when, through which method), newest first; `leads/-` lists every lead's
 //
 // Lists the audit trail of a lead (who changed which fields from what to
@@ -10432,6 +11179,25 @@ func (c *Client) WorkflowServiceCreateActivity4(ctx context.Context, opportunity
 	return c.Client.Do(req)
 }
 
+// DirectoryServiceGetAssignment1 How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+//
+// How a record was assigned, and why: the rule, the strategy, every
+// candidate considered and why each was skipped. NOT_FOUND when no rule
+// assigned it.
+//
+// Corresponds with GET /v1/opportunities/{opportunity}/assignment (the `DirectoryServiceGetAssignment1` operationId).
+func (c *Client) DirectoryServiceGetAssignment1(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceGetAssignment1Request(c.Server, opportunity)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // OpportunityServiceListAuditEntries Lists the audit trail of an opportunity (who changed which fields from what to what, when, through which method), newest first; `opportunities/-` lists every opportunity's
 //
 // Lists the audit trail of an opportunity (who changed which fields from
@@ -10963,6 +11729,25 @@ func (c *Client) WorkflowServiceCreateActivity5WithBody(ctx context.Context, ord
 // Corresponds with POST /v1/orders/{order}/activities (the `WorkflowServiceCreateActivity5` operationId).
 func (c *Client) WorkflowServiceCreateActivity5(ctx context.Context, order string, params *WorkflowServiceCreateActivity5Params, body WorkflowServiceCreateActivity5JSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWorkflowServiceCreateActivity5Request(c.Server, order, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceGetAssignment2 How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+//
+// How a record was assigned, and why: the rule, the strategy, every
+// candidate considered and why each was skipped. NOT_FOUND when no rule
+// assigned it.
+//
+// Corresponds with GET /v1/orders/{order}/assignment (the `DirectoryServiceGetAssignment2` operationId).
+func (c *Client) DirectoryServiceGetAssignment2(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceGetAssignment2Request(c.Server, order)
 	if err != nil {
 		return nil, err
 	}
@@ -11960,6 +12745,159 @@ func (c *Client) SlaServiceGetSlaReport(ctx context.Context, params *SlaServiceG
 // Corresponds with GET /v1/tasks (the `WorkflowServiceListTasks` operationId).
 func (c *Client) WorkflowServiceListTasks(ctx context.Context, params *WorkflowServiceListTasksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWorkflowServiceListTasksRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceListUsers Lists the directory by id
+//
+// Corresponds with GET /v1/users (the `DirectoryServiceListUsers` operationId).
+func (c *Client) DirectoryServiceListUsers(ctx context.Context, params *DirectoryServiceListUsersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceListUsersRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceCreateUserWithBody Adds a user to the directory (admins)
+//
+// Adds a user to the directory (admins). The id is the user's token
+// subject.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/users (the `DirectoryServiceCreateUser` operationId).
+func (c *Client) DirectoryServiceCreateUserWithBody(ctx context.Context, params *DirectoryServiceCreateUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceCreateUserRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceCreateUser Adds a user to the directory (admins)
+//
+// Adds a user to the directory (admins). The id is the user's token
+// subject.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/users (the `DirectoryServiceCreateUser` operationId).
+func (c *Client) DirectoryServiceCreateUser(ctx context.Context, params *DirectoryServiceCreateUserParams, body DirectoryServiceCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceCreateUserRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceDeleteUser Removes a user from the directory (admins): no longer assigned anything, and no longer an owner AssignLead accepts
+//
+// Corresponds with DELETE /v1/users/{user} (the `DirectoryServiceDeleteUser` operationId).
+func (c *Client) DirectoryServiceDeleteUser(ctx context.Context, user string, params *DirectoryServiceDeleteUserParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceDeleteUserRequest(c.Server, user, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceGetUser Reads a user; `users/me` is the caller
+//
+// Corresponds with GET /v1/users/{user} (the `DirectoryServiceGetUser` operationId).
+func (c *Client) DirectoryServiceGetUser(ctx context.Context, user string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceGetUserRequest(c.Server, user)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceUpdateUserWithBody Changes a user (admins)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/users/{user} (the `DirectoryServiceUpdateUser` operationId).
+func (c *Client) DirectoryServiceUpdateUserWithBody(ctx context.Context, user string, params *DirectoryServiceUpdateUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceUpdateUserRequestWithBody(c.Server, user, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceUpdateUser Changes a user (admins)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/users/{user} (the `DirectoryServiceUpdateUser` operationId).
+func (c *Client) DirectoryServiceUpdateUser(ctx context.Context, user string, params *DirectoryServiceUpdateUserParams, body DirectoryServiceUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceUpdateUserRequest(c.Server, user, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceSetOutOfOfficeWithBody Replaces the caller's own out-of-office ranges (`users/me` or its own id); anyone else's is PERMISSION_DENIED, whoever asks (admins change others' with UpdateUser)
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/users/{user}:setOutOfOffice (the `DirectoryServiceSetOutOfOffice` operationId).
+func (c *Client) DirectoryServiceSetOutOfOfficeWithBody(ctx context.Context, user string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceSetOutOfOfficeRequestWithBody(c.Server, user, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DirectoryServiceSetOutOfOffice Replaces the caller's own out-of-office ranges (`users/me` or its own id); anyone else's is PERMISSION_DENIED, whoever asks (admins change others' with UpdateUser)
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/users/{user}:setOutOfOffice (the `DirectoryServiceSetOutOfOffice` operationId).
+func (c *Client) DirectoryServiceSetOutOfOffice(ctx context.Context, user string, body DirectoryServiceSetOutOfOfficeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDirectoryServiceSetOutOfOfficeRequest(c.Server, user, body)
 	if err != nil {
 		return nil, err
 	}
@@ -13480,6 +14418,386 @@ func NewWorkflowServiceRescheduleActivityRequestWithBody(server string, activity
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDirectoryServiceListAssignmentRulesRequest constructs an http.Request for the DirectoryServiceListAssignmentRules method
+func NewDirectoryServiceListAssignmentRulesRequest(server string, params *DirectoryServiceListAssignmentRulesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/assignmentRules")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDirectoryServiceCreateAssignmentRuleRequest calls the generic DirectoryServiceCreateAssignmentRule builder with application/json body
+func NewDirectoryServiceCreateAssignmentRuleRequest(server string, params *DirectoryServiceCreateAssignmentRuleParams, body DirectoryServiceCreateAssignmentRuleJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDirectoryServiceCreateAssignmentRuleRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewDirectoryServiceCreateAssignmentRuleRequestWithBody constructs an http.Request for the DirectoryServiceCreateAssignmentRule method, with any body, and a specified content type
+func NewDirectoryServiceCreateAssignmentRuleRequestWithBody(server string, params *DirectoryServiceCreateAssignmentRuleParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/assignmentRules")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.RequestId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "requestId", *params.RequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDirectoryServiceDeleteAssignmentRuleRequest constructs an http.Request for the DirectoryServiceDeleteAssignmentRule method
+func NewDirectoryServiceDeleteAssignmentRuleRequest(server string, assignmentRule string, params *DirectoryServiceDeleteAssignmentRuleParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "assignmentRule", assignmentRule, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/assignmentRules/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Etag != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "etag", *params.Etag, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDirectoryServiceGetAssignmentRuleRequest constructs an http.Request for the DirectoryServiceGetAssignmentRule method
+func NewDirectoryServiceGetAssignmentRuleRequest(server string, assignmentRule string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "assignmentRule", assignmentRule, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/assignmentRules/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDirectoryServiceUpdateAssignmentRuleRequest calls the generic DirectoryServiceUpdateAssignmentRule builder with application/json body
+func NewDirectoryServiceUpdateAssignmentRuleRequest(server string, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, body DirectoryServiceUpdateAssignmentRuleJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDirectoryServiceUpdateAssignmentRuleRequestWithBody(server, assignmentRule, params, "application/json", bodyReader)
+}
+
+// NewDirectoryServiceUpdateAssignmentRuleRequestWithBody constructs an http.Request for the DirectoryServiceUpdateAssignmentRule method, with any body, and a specified content type
+func NewDirectoryServiceUpdateAssignmentRuleRequestWithBody(server string, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "assignmentRule", assignmentRule, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/assignmentRules/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UpdateMask != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "updateMask", *params.UpdateMask, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDirectoryServiceListAssignmentsRequest constructs an http.Request for the DirectoryServiceListAssignments method
+func NewDirectoryServiceListAssignmentsRequest(server string, params *DirectoryServiceListAssignmentsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/assignments")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Filter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter", *params.Filter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -16394,6 +17712,40 @@ func NewWorkflowServiceCreateActivity1RequestWithBody(server string, lead string
 	return req, nil
 }
 
+// NewDirectoryServiceGetAssignmentRequest constructs an http.Request for the DirectoryServiceGetAssignment method
+func NewDirectoryServiceGetAssignmentRequest(server string, lead string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "lead", lead, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/leads/%s/assignment", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewLeadServiceListAuditEntriesRequest constructs an http.Request for the LeadServiceListAuditEntries method
 func NewLeadServiceListAuditEntriesRequest(server string, lead string, params *LeadServiceListAuditEntriesParams) (*http.Request, error) {
 	var err error
@@ -17978,6 +19330,40 @@ func NewWorkflowServiceCreateActivity4RequestWithBody(server string, opportunity
 	return req, nil
 }
 
+// NewDirectoryServiceGetAssignment1Request constructs an http.Request for the DirectoryServiceGetAssignment1 method
+func NewDirectoryServiceGetAssignment1Request(server string, opportunity string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "opportunity", opportunity, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/opportunities/%s/assignment", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewOpportunityServiceListAuditEntriesRequest constructs an http.Request for the OpportunityServiceListAuditEntries method
 func NewOpportunityServiceListAuditEntriesRequest(server string, opportunity string, params *OpportunityServiceListAuditEntriesParams) (*http.Request, error) {
 	var err error
@@ -19278,6 +20664,40 @@ func NewWorkflowServiceCreateActivity5RequestWithBody(server string, order strin
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDirectoryServiceGetAssignment2Request constructs an http.Request for the DirectoryServiceGetAssignment2 method
+func NewDirectoryServiceGetAssignment2Request(server string, order string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "order", order, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/orders/%s/assignment", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -21788,6 +23208,375 @@ func NewWorkflowServiceListTasksRequest(server string, params *WorkflowServiceLi
 	return req, nil
 }
 
+// NewDirectoryServiceListUsersRequest constructs an http.Request for the DirectoryServiceListUsers method
+func NewDirectoryServiceListUsersRequest(server string, params *DirectoryServiceListUsersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Filter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter", *params.Filter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDirectoryServiceCreateUserRequest calls the generic DirectoryServiceCreateUser builder with application/json body
+func NewDirectoryServiceCreateUserRequest(server string, params *DirectoryServiceCreateUserParams, body DirectoryServiceCreateUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDirectoryServiceCreateUserRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewDirectoryServiceCreateUserRequestWithBody constructs an http.Request for the DirectoryServiceCreateUser method, with any body, and a specified content type
+func NewDirectoryServiceCreateUserRequestWithBody(server string, params *DirectoryServiceCreateUserParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "userId", params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.RequestId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "requestId", *params.RequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDirectoryServiceDeleteUserRequest constructs an http.Request for the DirectoryServiceDeleteUser method
+func NewDirectoryServiceDeleteUserRequest(server string, user string, params *DirectoryServiceDeleteUserParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user", user, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Etag != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "etag", *params.Etag, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDirectoryServiceGetUserRequest constructs an http.Request for the DirectoryServiceGetUser method
+func NewDirectoryServiceGetUserRequest(server string, user string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user", user, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDirectoryServiceUpdateUserRequest calls the generic DirectoryServiceUpdateUser builder with application/json body
+func NewDirectoryServiceUpdateUserRequest(server string, user string, params *DirectoryServiceUpdateUserParams, body DirectoryServiceUpdateUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDirectoryServiceUpdateUserRequestWithBody(server, user, params, "application/json", bodyReader)
+}
+
+// NewDirectoryServiceUpdateUserRequestWithBody constructs an http.Request for the DirectoryServiceUpdateUser method, with any body, and a specified content type
+func NewDirectoryServiceUpdateUserRequestWithBody(server string, user string, params *DirectoryServiceUpdateUserParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user", user, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UpdateMask != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "updateMask", *params.UpdateMask, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDirectoryServiceSetOutOfOfficeRequest calls the generic DirectoryServiceSetOutOfOffice builder with application/json body
+func NewDirectoryServiceSetOutOfOfficeRequest(server string, user string, body DirectoryServiceSetOutOfOfficeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDirectoryServiceSetOutOfOfficeRequestWithBody(server, user, "application/json", bodyReader)
+}
+
+// NewDirectoryServiceSetOutOfOfficeRequestWithBody constructs an http.Request for the DirectoryServiceSetOutOfOffice method, with any body, and a specified content type
+func NewDirectoryServiceSetOutOfOfficeRequestWithBody(server string, user string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user", user, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/%s:setOutOfOffice", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewWebFormServiceListWebFormsRequest constructs an http.Request for the WebFormServiceListWebForms method
 func NewWebFormServiceListWebFormsRequest(server string, params *WebFormServiceListWebFormsParams) (*http.Request, error) {
 	var err error
@@ -22417,6 +24206,62 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/activities/{activity}:reschedule (the `WorkflowServiceRescheduleActivity` operationId).
 	WorkflowServiceRescheduleActivityWithResponse(ctx context.Context, activity string, body WorkflowServiceRescheduleActivityJSONRequestBody, reqEditors ...RequestEditorFn) (*WorkflowServiceRescheduleActivityResponse, error)
 
+	// DirectoryServiceListAssignmentRulesWithResponse Lists the rules in the order they are tried: by record type, priority, then age
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/assignmentRules (the `DirectoryServiceListAssignmentRules` operationId).
+	DirectoryServiceListAssignmentRulesWithResponse(ctx context.Context, params *DirectoryServiceListAssignmentRulesParams, reqEditors ...RequestEditorFn) (*DirectoryServiceListAssignmentRulesResponse, error)
+
+	// DirectoryServiceCreateAssignmentRuleWithBodyWithResponse Creates an assignment rule (admins)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/assignmentRules (the `DirectoryServiceCreateAssignmentRule` operationId).
+	DirectoryServiceCreateAssignmentRuleWithBodyWithResponse(ctx context.Context, params *DirectoryServiceCreateAssignmentRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceCreateAssignmentRuleResponse, error)
+
+	// DirectoryServiceCreateAssignmentRuleWithResponse Creates an assignment rule (admins)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/assignmentRules (the `DirectoryServiceCreateAssignmentRule` operationId).
+	DirectoryServiceCreateAssignmentRuleWithResponse(ctx context.Context, params *DirectoryServiceCreateAssignmentRuleParams, body DirectoryServiceCreateAssignmentRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceCreateAssignmentRuleResponse, error)
+
+	// DirectoryServiceDeleteAssignmentRuleWithResponse Deletes a rule (admins); the assignments it made stay
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceDeleteAssignmentRule` operationId).
+	DirectoryServiceDeleteAssignmentRuleWithResponse(ctx context.Context, assignmentRule string, params *DirectoryServiceDeleteAssignmentRuleParams, reqEditors ...RequestEditorFn) (*DirectoryServiceDeleteAssignmentRuleResponse, error)
+
+	// DirectoryServiceGetAssignmentRuleWithResponse Reads an assignment rule (managers)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceGetAssignmentRule` operationId).
+	DirectoryServiceGetAssignmentRuleWithResponse(ctx context.Context, assignmentRule string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetAssignmentRuleResponse, error)
+
+	// DirectoryServiceUpdateAssignmentRuleWithBodyWithResponse Changes a rule (admins); assignments already made keep the version they were made with
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceUpdateAssignmentRule` operationId).
+	DirectoryServiceUpdateAssignmentRuleWithBodyWithResponse(ctx context.Context, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceUpdateAssignmentRuleResponse, error)
+
+	// DirectoryServiceUpdateAssignmentRuleWithResponse Changes a rule (admins); assignments already made keep the version they were made with
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceUpdateAssignmentRule` operationId).
+	DirectoryServiceUpdateAssignmentRuleWithResponse(ctx context.Context, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, body DirectoryServiceUpdateAssignmentRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceUpdateAssignmentRuleResponse, error)
+
+	// DirectoryServiceListAssignmentsWithResponse Lists assignments, newest first (managers), e.g. the flagged ones: `filter=flagged`
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/assignments (the `DirectoryServiceListAssignments` operationId).
+	DirectoryServiceListAssignmentsWithResponse(ctx context.Context, params *DirectoryServiceListAssignmentsParams, reqEditors ...RequestEditorFn) (*DirectoryServiceListAssignmentsResponse, error)
+
 	// SlaServiceListBusinessCalendarsWithResponse Lists the business calendars, oldest first
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -22952,6 +24797,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/leads/{lead}/activities (the `WorkflowServiceCreateActivity1` operationId).
 	WorkflowServiceCreateActivity1WithResponse(ctx context.Context, lead string, params *WorkflowServiceCreateActivity1Params, body WorkflowServiceCreateActivity1JSONRequestBody, reqEditors ...RequestEditorFn) (*WorkflowServiceCreateActivity1Response, error)
 
+	// DirectoryServiceGetAssignmentWithResponse How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+	//
+	// How a record was assigned, and why: the rule, the strategy, every
+	// candidate considered and why each was skipped. NOT_FOUND when no rule
+	// assigned it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/leads/{lead}/assignment (the `DirectoryServiceGetAssignment` operationId).
+	DirectoryServiceGetAssignmentWithResponse(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetAssignmentResponse, error)
+
 	// LeadServiceListAuditEntriesWithResponse Lists the audit trail of a lead (who changed which fields from what to what, when, through which method), newest first; `leads/-` lists every lead's
 	//
 	// Lists the audit trail of a lead (who changed which fields from what to
@@ -23333,6 +25189,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/opportunities/{opportunity}/activities (the `WorkflowServiceCreateActivity4` operationId).
 	WorkflowServiceCreateActivity4WithResponse(ctx context.Context, opportunity string, params *WorkflowServiceCreateActivity4Params, body WorkflowServiceCreateActivity4JSONRequestBody, reqEditors ...RequestEditorFn) (*WorkflowServiceCreateActivity4Response, error)
 
+	// DirectoryServiceGetAssignment1WithResponse How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+	//
+	// How a record was assigned, and why: the rule, the strategy, every
+	// candidate considered and why each was skipped. NOT_FOUND when no rule
+	// assigned it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/opportunities/{opportunity}/assignment (the `DirectoryServiceGetAssignment1` operationId).
+	DirectoryServiceGetAssignment1WithResponse(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetAssignment1Response, error)
+
 	// OpportunityServiceListAuditEntriesWithResponse Lists the audit trail of an opportunity (who changed which fields from what to what, when, through which method), newest first; `opportunities/-` lists every opportunity's
 	//
 	// Lists the audit trail of an opportunity (who changed which fields from
@@ -23593,6 +25460,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/orders/{order}/activities (the `WorkflowServiceCreateActivity5` operationId).
 	WorkflowServiceCreateActivity5WithResponse(ctx context.Context, order string, params *WorkflowServiceCreateActivity5Params, body WorkflowServiceCreateActivity5JSONRequestBody, reqEditors ...RequestEditorFn) (*WorkflowServiceCreateActivity5Response, error)
+
+	// DirectoryServiceGetAssignment2WithResponse How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+	//
+	// How a record was assigned, and why: the rule, the strategy, every
+	// candidate considered and why each was skipped. NOT_FOUND when no rule
+	// assigned it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/orders/{order}/assignment (the `DirectoryServiceGetAssignment2` operationId).
+	DirectoryServiceGetAssignment2WithResponse(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetAssignment2Response, error)
 
 	// OrderServiceListAuditEntriesWithResponse Lists the audit trail of an order or contract, newest first; `orders/-` (`contracts/-`) lists every order's (contract's)
 	//
@@ -24054,6 +25932,75 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/tasks (the `WorkflowServiceListTasks` operationId).
 	WorkflowServiceListTasksWithResponse(ctx context.Context, params *WorkflowServiceListTasksParams, reqEditors ...RequestEditorFn) (*WorkflowServiceListTasksResponse, error)
+
+	// DirectoryServiceListUsersWithResponse Lists the directory by id
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/users (the `DirectoryServiceListUsers` operationId).
+	DirectoryServiceListUsersWithResponse(ctx context.Context, params *DirectoryServiceListUsersParams, reqEditors ...RequestEditorFn) (*DirectoryServiceListUsersResponse, error)
+
+	// DirectoryServiceCreateUserWithBodyWithResponse Adds a user to the directory (admins)
+	//
+	// Adds a user to the directory (admins). The id is the user's token
+	// subject.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users (the `DirectoryServiceCreateUser` operationId).
+	DirectoryServiceCreateUserWithBodyWithResponse(ctx context.Context, params *DirectoryServiceCreateUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceCreateUserResponse, error)
+
+	// DirectoryServiceCreateUserWithResponse Adds a user to the directory (admins)
+	//
+	// Adds a user to the directory (admins). The id is the user's token
+	// subject.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users (the `DirectoryServiceCreateUser` operationId).
+	DirectoryServiceCreateUserWithResponse(ctx context.Context, params *DirectoryServiceCreateUserParams, body DirectoryServiceCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceCreateUserResponse, error)
+
+	// DirectoryServiceDeleteUserWithResponse Removes a user from the directory (admins): no longer assigned anything, and no longer an owner AssignLead accepts
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/users/{user} (the `DirectoryServiceDeleteUser` operationId).
+	DirectoryServiceDeleteUserWithResponse(ctx context.Context, user string, params *DirectoryServiceDeleteUserParams, reqEditors ...RequestEditorFn) (*DirectoryServiceDeleteUserResponse, error)
+
+	// DirectoryServiceGetUserWithResponse Reads a user; `users/me` is the caller
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/users/{user} (the `DirectoryServiceGetUser` operationId).
+	DirectoryServiceGetUserWithResponse(ctx context.Context, user string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetUserResponse, error)
+
+	// DirectoryServiceUpdateUserWithBodyWithResponse Changes a user (admins)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/users/{user} (the `DirectoryServiceUpdateUser` operationId).
+	DirectoryServiceUpdateUserWithBodyWithResponse(ctx context.Context, user string, params *DirectoryServiceUpdateUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceUpdateUserResponse, error)
+
+	// DirectoryServiceUpdateUserWithResponse Changes a user (admins)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/users/{user} (the `DirectoryServiceUpdateUser` operationId).
+	DirectoryServiceUpdateUserWithResponse(ctx context.Context, user string, params *DirectoryServiceUpdateUserParams, body DirectoryServiceUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceUpdateUserResponse, error)
+
+	// DirectoryServiceSetOutOfOfficeWithBodyWithResponse Replaces the caller's own out-of-office ranges (`users/me` or its own id); anyone else's is PERMISSION_DENIED, whoever asks (admins change others' with UpdateUser)
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users/{user}:setOutOfOffice (the `DirectoryServiceSetOutOfOffice` operationId).
+	DirectoryServiceSetOutOfOfficeWithBodyWithResponse(ctx context.Context, user string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceSetOutOfOfficeResponse, error)
+
+	// DirectoryServiceSetOutOfOfficeWithResponse Replaces the caller's own out-of-office ranges (`users/me` or its own id); anyone else's is PERMISSION_DENIED, whoever asks (admins change others' with UpdateUser)
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users/{user}:setOutOfOffice (the `DirectoryServiceSetOutOfOffice` operationId).
+	DirectoryServiceSetOutOfOfficeWithResponse(ctx context.Context, user string, body DirectoryServiceSetOutOfOfficeJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceSetOutOfOfficeResponse, error)
 
 	// WebFormServiceListWebFormsWithResponse Lists web forms, newest first, without their keys (admin only)
 	//
@@ -26023,6 +27970,560 @@ func (r WorkflowServiceRescheduleActivityResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r WorkflowServiceRescheduleActivityResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceListAssignmentRulesResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceListAssignmentRules
+type DirectoryServiceListAssignmentRulesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceListAssignmentRulesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListAssignmentRulesResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceListAssignmentRulesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceListAssignmentRulesResponse) GetJSON200() *CrmWorkflowV1ListAssignmentRulesResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceListAssignmentRulesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceListAssignmentRulesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceListAssignmentRulesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceListAssignmentRulesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceListAssignmentRulesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceListAssignmentRulesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceListAssignmentRulesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceListAssignmentRulesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceListAssignmentRulesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceCreateAssignmentRuleResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceCreateAssignmentRule
+type DirectoryServiceCreateAssignmentRuleResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceCreateAssignmentRuleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1AssignmentRule
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceCreateAssignmentRuleResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceCreateAssignmentRuleResponse) GetJSON200() *CrmWorkflowV1AssignmentRule {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceCreateAssignmentRuleResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceCreateAssignmentRuleResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceCreateAssignmentRuleResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DirectoryServiceCreateAssignmentRuleResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DirectoryServiceCreateAssignmentRuleResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceCreateAssignmentRuleResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceCreateAssignmentRuleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceCreateAssignmentRuleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceCreateAssignmentRuleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceCreateAssignmentRuleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceCreateAssignmentRuleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceDeleteAssignmentRuleResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceDeleteAssignmentRule
+type DirectoryServiceDeleteAssignmentRuleResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceDeleteAssignmentRuleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceDeleteAssignmentRuleResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceDeleteAssignmentRuleResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceDeleteAssignmentRuleResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceDeleteAssignmentRuleResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceDeleteAssignmentRuleResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceDeleteAssignmentRuleResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DirectoryServiceDeleteAssignmentRuleResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceDeleteAssignmentRuleResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceDeleteAssignmentRuleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceDeleteAssignmentRuleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceDeleteAssignmentRuleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceDeleteAssignmentRuleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceDeleteAssignmentRuleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceGetAssignmentRuleResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceGetAssignmentRule
+type DirectoryServiceGetAssignmentRuleResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceGetAssignmentRuleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1AssignmentRule
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceGetAssignmentRuleResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceGetAssignmentRuleResponse) GetJSON200() *CrmWorkflowV1AssignmentRule {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceGetAssignmentRuleResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceGetAssignmentRuleResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceGetAssignmentRuleResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceGetAssignmentRuleResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceGetAssignmentRuleResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceGetAssignmentRuleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceGetAssignmentRuleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceGetAssignmentRuleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceGetAssignmentRuleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceGetAssignmentRuleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceUpdateAssignmentRuleResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceUpdateAssignmentRule
+type DirectoryServiceUpdateAssignmentRuleResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceUpdateAssignmentRuleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1AssignmentRule
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceUpdateAssignmentRuleResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetJSON200() *CrmWorkflowV1AssignmentRule {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceUpdateAssignmentRuleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceUpdateAssignmentRuleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceUpdateAssignmentRuleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceUpdateAssignmentRuleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceListAssignmentsResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceListAssignments
+type DirectoryServiceListAssignmentsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceListAssignmentsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListAssignmentsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceListAssignmentsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceListAssignmentsResponse) GetJSON200() *CrmWorkflowV1ListAssignmentsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceListAssignmentsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceListAssignmentsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceListAssignmentsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceListAssignmentsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceListAssignmentsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceListAssignmentsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceListAssignmentsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceListAssignmentsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceListAssignmentsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -30303,6 +32804,96 @@ func (r WorkflowServiceCreateActivity1Response) ContentType() string {
 	return ""
 }
 
+// DirectoryServiceGetAssignmentResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceGetAssignment
+type DirectoryServiceGetAssignmentResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceGetAssignmentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1Assignment
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceGetAssignmentResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceGetAssignmentResponse) GetJSON200() *CrmWorkflowV1Assignment {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceGetAssignmentResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceGetAssignmentResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceGetAssignmentResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceGetAssignmentResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceGetAssignmentResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceGetAssignmentResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceGetAssignmentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceGetAssignmentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceGetAssignmentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceGetAssignmentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LeadServiceListAuditEntriesResponse429Headers the declared response headers of an HTTP 429 response for LeadServiceListAuditEntries
 type LeadServiceListAuditEntriesResponse429Headers struct {
 	RetryAfter *int
@@ -32859,6 +35450,96 @@ func (r WorkflowServiceCreateActivity4Response) ContentType() string {
 	return ""
 }
 
+// DirectoryServiceGetAssignment1Response429Headers the declared response headers of an HTTP 429 response for DirectoryServiceGetAssignment1
+type DirectoryServiceGetAssignment1Response429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceGetAssignment1Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1Assignment
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceGetAssignment1Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceGetAssignment1Response) GetJSON200() *CrmWorkflowV1Assignment {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceGetAssignment1Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceGetAssignment1Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceGetAssignment1Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceGetAssignment1Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceGetAssignment1Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceGetAssignment1Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceGetAssignment1Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceGetAssignment1Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceGetAssignment1Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceGetAssignment1Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // OpportunityServiceListAuditEntriesResponse429Headers the declared response headers of an HTTP 429 response for OpportunityServiceListAuditEntries
 type OpportunityServiceListAuditEntriesResponse429Headers struct {
 	RetryAfter *int
@@ -34765,6 +37446,96 @@ func (r WorkflowServiceCreateActivity5Response) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r WorkflowServiceCreateActivity5Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceGetAssignment2Response429Headers the declared response headers of an HTTP 429 response for DirectoryServiceGetAssignment2
+type DirectoryServiceGetAssignment2Response429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceGetAssignment2Response struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1Assignment
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceGetAssignment2Response429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceGetAssignment2Response) GetJSON200() *CrmWorkflowV1Assignment {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceGetAssignment2Response) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceGetAssignment2Response) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceGetAssignment2Response) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceGetAssignment2Response) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceGetAssignment2Response) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceGetAssignment2Response) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceGetAssignment2Response) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceGetAssignment2Response) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceGetAssignment2Response) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceGetAssignment2Response) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -38546,6 +41317,581 @@ func (r WorkflowServiceListTasksResponse) ContentType() string {
 	return ""
 }
 
+// DirectoryServiceListUsersResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceListUsers
+type DirectoryServiceListUsersResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceListUsersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1ListUsersResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceListUsersResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceListUsersResponse) GetJSON200() *CrmWorkflowV1ListUsersResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceListUsersResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceListUsersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceListUsersResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceListUsersResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceListUsersResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceListUsersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceListUsersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceListUsersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceListUsersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceCreateUserResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceCreateUser
+type DirectoryServiceCreateUserResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceCreateUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1User
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceCreateUserResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceCreateUserResponse) GetJSON200() *CrmWorkflowV1User {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceCreateUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceCreateUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceCreateUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DirectoryServiceCreateUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DirectoryServiceCreateUserResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceCreateUserResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceCreateUserResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceCreateUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceCreateUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceCreateUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceCreateUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceDeleteUserResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceDeleteUser
+type DirectoryServiceDeleteUserResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceDeleteUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceDeleteUserResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceDeleteUserResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceDeleteUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceDeleteUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceDeleteUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceDeleteUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DirectoryServiceDeleteUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceDeleteUserResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceDeleteUserResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceDeleteUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceDeleteUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceDeleteUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceDeleteUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceGetUserResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceGetUser
+type DirectoryServiceGetUserResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceGetUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1User
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceGetUserResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceGetUserResponse) GetJSON200() *CrmWorkflowV1User {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceGetUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceGetUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceGetUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceGetUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceGetUserResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceGetUserResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceGetUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceGetUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceGetUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceGetUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceUpdateUserResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceUpdateUser
+type DirectoryServiceUpdateUserResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceUpdateUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1User
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceUpdateUserResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceUpdateUserResponse) GetJSON200() *CrmWorkflowV1User {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceUpdateUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceUpdateUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceUpdateUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceUpdateUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DirectoryServiceUpdateUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DirectoryServiceUpdateUserResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceUpdateUserResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceUpdateUserResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceUpdateUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceUpdateUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceUpdateUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceUpdateUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DirectoryServiceSetOutOfOfficeResponse429Headers the declared response headers of an HTTP 429 response for DirectoryServiceSetOutOfOffice
+type DirectoryServiceSetOutOfOfficeResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DirectoryServiceSetOutOfOfficeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmWorkflowV1User
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DirectoryServiceSetOutOfOfficeResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DirectoryServiceSetOutOfOfficeResponse) GetJSON200() *CrmWorkflowV1User {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DirectoryServiceSetOutOfOfficeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DirectoryServiceSetOutOfOfficeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DirectoryServiceSetOutOfOfficeResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DirectoryServiceSetOutOfOfficeResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DirectoryServiceSetOutOfOfficeResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DirectoryServiceSetOutOfOfficeResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DirectoryServiceSetOutOfOfficeResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DirectoryServiceSetOutOfOfficeResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DirectoryServiceSetOutOfOfficeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DirectoryServiceSetOutOfOfficeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DirectoryServiceSetOutOfOfficeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DirectoryServiceSetOutOfOfficeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // WebFormServiceListWebFormsResponse429Headers the declared response headers of an HTTP 429 response for WebFormServiceListWebForms
 type WebFormServiceListWebFormsResponse429Headers struct {
 	RetryAfter *int
@@ -39538,6 +42884,110 @@ func (c *ClientWithResponses) WorkflowServiceRescheduleActivityWithResponse(ctx 
 	return ParseWorkflowServiceRescheduleActivityResponse(rsp)
 }
 
+// DirectoryServiceListAssignmentRulesWithResponse Lists the rules in the order they are tried: by record type, priority, then age
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/assignmentRules (the `DirectoryServiceListAssignmentRules` operationId).
+func (c *ClientWithResponses) DirectoryServiceListAssignmentRulesWithResponse(ctx context.Context, params *DirectoryServiceListAssignmentRulesParams, reqEditors ...RequestEditorFn) (*DirectoryServiceListAssignmentRulesResponse, error) {
+	rsp, err := c.DirectoryServiceListAssignmentRules(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceListAssignmentRulesResponse(rsp)
+}
+
+// DirectoryServiceCreateAssignmentRuleWithBodyWithResponse Creates an assignment rule (admins)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/assignmentRules (the `DirectoryServiceCreateAssignmentRule` operationId).
+func (c *ClientWithResponses) DirectoryServiceCreateAssignmentRuleWithBodyWithResponse(ctx context.Context, params *DirectoryServiceCreateAssignmentRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceCreateAssignmentRuleResponse, error) {
+	rsp, err := c.DirectoryServiceCreateAssignmentRuleWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceCreateAssignmentRuleResponse(rsp)
+}
+
+// DirectoryServiceCreateAssignmentRuleWithResponse Creates an assignment rule (admins)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/assignmentRules (the `DirectoryServiceCreateAssignmentRule` operationId).
+func (c *ClientWithResponses) DirectoryServiceCreateAssignmentRuleWithResponse(ctx context.Context, params *DirectoryServiceCreateAssignmentRuleParams, body DirectoryServiceCreateAssignmentRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceCreateAssignmentRuleResponse, error) {
+	rsp, err := c.DirectoryServiceCreateAssignmentRule(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceCreateAssignmentRuleResponse(rsp)
+}
+
+// DirectoryServiceDeleteAssignmentRuleWithResponse Deletes a rule (admins); the assignments it made stay
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceDeleteAssignmentRule` operationId).
+func (c *ClientWithResponses) DirectoryServiceDeleteAssignmentRuleWithResponse(ctx context.Context, assignmentRule string, params *DirectoryServiceDeleteAssignmentRuleParams, reqEditors ...RequestEditorFn) (*DirectoryServiceDeleteAssignmentRuleResponse, error) {
+	rsp, err := c.DirectoryServiceDeleteAssignmentRule(ctx, assignmentRule, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceDeleteAssignmentRuleResponse(rsp)
+}
+
+// DirectoryServiceGetAssignmentRuleWithResponse Reads an assignment rule (managers)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceGetAssignmentRule` operationId).
+func (c *ClientWithResponses) DirectoryServiceGetAssignmentRuleWithResponse(ctx context.Context, assignmentRule string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetAssignmentRuleResponse, error) {
+	rsp, err := c.DirectoryServiceGetAssignmentRule(ctx, assignmentRule, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceGetAssignmentRuleResponse(rsp)
+}
+
+// DirectoryServiceUpdateAssignmentRuleWithBodyWithResponse Changes a rule (admins); assignments already made keep the version they were made with
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceUpdateAssignmentRule` operationId).
+func (c *ClientWithResponses) DirectoryServiceUpdateAssignmentRuleWithBodyWithResponse(ctx context.Context, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceUpdateAssignmentRuleResponse, error) {
+	rsp, err := c.DirectoryServiceUpdateAssignmentRuleWithBody(ctx, assignmentRule, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceUpdateAssignmentRuleResponse(rsp)
+}
+
+// DirectoryServiceUpdateAssignmentRuleWithResponse Changes a rule (admins); assignments already made keep the version they were made with
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/assignmentRules/{assignmentRule} (the `DirectoryServiceUpdateAssignmentRule` operationId).
+func (c *ClientWithResponses) DirectoryServiceUpdateAssignmentRuleWithResponse(ctx context.Context, assignmentRule string, params *DirectoryServiceUpdateAssignmentRuleParams, body DirectoryServiceUpdateAssignmentRuleJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceUpdateAssignmentRuleResponse, error) {
+	rsp, err := c.DirectoryServiceUpdateAssignmentRule(ctx, assignmentRule, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceUpdateAssignmentRuleResponse(rsp)
+}
+
+// DirectoryServiceListAssignmentsWithResponse Lists assignments, newest first (managers), e.g. the flagged ones: `filter=flagged`
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/assignments (the `DirectoryServiceListAssignments` operationId).
+func (c *ClientWithResponses) DirectoryServiceListAssignmentsWithResponse(ctx context.Context, params *DirectoryServiceListAssignmentsParams, reqEditors ...RequestEditorFn) (*DirectoryServiceListAssignmentsResponse, error) {
+	rsp, err := c.DirectoryServiceListAssignments(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceListAssignmentsResponse(rsp)
+}
+
 // SlaServiceListBusinessCalendarsWithResponse Lists the business calendars, oldest first
 //
 // Returns a wrapper object for the known response body format(s).
@@ -40463,6 +43913,23 @@ func (c *ClientWithResponses) WorkflowServiceCreateActivity1WithResponse(ctx con
 	return ParseWorkflowServiceCreateActivity1Response(rsp)
 }
 
+// DirectoryServiceGetAssignmentWithResponse How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+//
+// How a record was assigned, and why: the rule, the strategy, every
+// candidate considered and why each was skipped. NOT_FOUND when no rule
+// assigned it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/leads/{lead}/assignment (the `DirectoryServiceGetAssignment` operationId).
+func (c *ClientWithResponses) DirectoryServiceGetAssignmentWithResponse(ctx context.Context, lead string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetAssignmentResponse, error) {
+	rsp, err := c.DirectoryServiceGetAssignment(ctx, lead, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceGetAssignmentResponse(rsp)
+}
+
 // LeadServiceListAuditEntriesWithResponse Lists the audit trail of a lead (who changed which fields from what to what, when, through which method), newest first; `leads/-` lists every lead's
 //
 // Lists the audit trail of a lead (who changed which fields from what to
@@ -41078,6 +44545,23 @@ func (c *ClientWithResponses) WorkflowServiceCreateActivity4WithResponse(ctx con
 	return ParseWorkflowServiceCreateActivity4Response(rsp)
 }
 
+// DirectoryServiceGetAssignment1WithResponse How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+//
+// How a record was assigned, and why: the rule, the strategy, every
+// candidate considered and why each was skipped. NOT_FOUND when no rule
+// assigned it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/opportunities/{opportunity}/assignment (the `DirectoryServiceGetAssignment1` operationId).
+func (c *ClientWithResponses) DirectoryServiceGetAssignment1WithResponse(ctx context.Context, opportunity string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetAssignment1Response, error) {
+	rsp, err := c.DirectoryServiceGetAssignment1(ctx, opportunity, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceGetAssignment1Response(rsp)
+}
+
 // OpportunityServiceListAuditEntriesWithResponse Lists the audit trail of an opportunity (who changed which fields from what to what, when, through which method), newest first; `opportunities/-` lists every opportunity's
 //
 // Lists the audit trail of an opportunity (who changed which fields from
@@ -41517,6 +45001,23 @@ func (c *ClientWithResponses) WorkflowServiceCreateActivity5WithResponse(ctx con
 		return nil, err
 	}
 	return ParseWorkflowServiceCreateActivity5Response(rsp)
+}
+
+// DirectoryServiceGetAssignment2WithResponse How a record was assigned, and why: the rule, the strategy, every candidate considered and why each was skipped
+//
+// How a record was assigned, and why: the rule, the strategy, every
+// candidate considered and why each was skipped. NOT_FOUND when no rule
+// assigned it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/orders/{order}/assignment (the `DirectoryServiceGetAssignment2` operationId).
+func (c *ClientWithResponses) DirectoryServiceGetAssignment2WithResponse(ctx context.Context, order string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetAssignment2Response, error) {
+	rsp, err := c.DirectoryServiceGetAssignment2(ctx, order, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceGetAssignment2Response(rsp)
 }
 
 // OrderServiceListAuditEntriesWithResponse Lists the audit trail of an order or contract, newest first; `orders/-` (`contracts/-`) lists every order's (contract's)
@@ -42326,6 +45827,129 @@ func (c *ClientWithResponses) WorkflowServiceListTasksWithResponse(ctx context.C
 		return nil, err
 	}
 	return ParseWorkflowServiceListTasksResponse(rsp)
+}
+
+// DirectoryServiceListUsersWithResponse Lists the directory by id
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/users (the `DirectoryServiceListUsers` operationId).
+func (c *ClientWithResponses) DirectoryServiceListUsersWithResponse(ctx context.Context, params *DirectoryServiceListUsersParams, reqEditors ...RequestEditorFn) (*DirectoryServiceListUsersResponse, error) {
+	rsp, err := c.DirectoryServiceListUsers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceListUsersResponse(rsp)
+}
+
+// DirectoryServiceCreateUserWithBodyWithResponse Adds a user to the directory (admins)
+//
+// Adds a user to the directory (admins). The id is the user's token
+// subject.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users (the `DirectoryServiceCreateUser` operationId).
+func (c *ClientWithResponses) DirectoryServiceCreateUserWithBodyWithResponse(ctx context.Context, params *DirectoryServiceCreateUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceCreateUserResponse, error) {
+	rsp, err := c.DirectoryServiceCreateUserWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceCreateUserResponse(rsp)
+}
+
+// DirectoryServiceCreateUserWithResponse Adds a user to the directory (admins)
+//
+// Adds a user to the directory (admins). The id is the user's token
+// subject.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users (the `DirectoryServiceCreateUser` operationId).
+func (c *ClientWithResponses) DirectoryServiceCreateUserWithResponse(ctx context.Context, params *DirectoryServiceCreateUserParams, body DirectoryServiceCreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceCreateUserResponse, error) {
+	rsp, err := c.DirectoryServiceCreateUser(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceCreateUserResponse(rsp)
+}
+
+// DirectoryServiceDeleteUserWithResponse Removes a user from the directory (admins): no longer assigned anything, and no longer an owner AssignLead accepts
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/users/{user} (the `DirectoryServiceDeleteUser` operationId).
+func (c *ClientWithResponses) DirectoryServiceDeleteUserWithResponse(ctx context.Context, user string, params *DirectoryServiceDeleteUserParams, reqEditors ...RequestEditorFn) (*DirectoryServiceDeleteUserResponse, error) {
+	rsp, err := c.DirectoryServiceDeleteUser(ctx, user, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceDeleteUserResponse(rsp)
+}
+
+// DirectoryServiceGetUserWithResponse Reads a user; `users/me` is the caller
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/users/{user} (the `DirectoryServiceGetUser` operationId).
+func (c *ClientWithResponses) DirectoryServiceGetUserWithResponse(ctx context.Context, user string, reqEditors ...RequestEditorFn) (*DirectoryServiceGetUserResponse, error) {
+	rsp, err := c.DirectoryServiceGetUser(ctx, user, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceGetUserResponse(rsp)
+}
+
+// DirectoryServiceUpdateUserWithBodyWithResponse Changes a user (admins)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/users/{user} (the `DirectoryServiceUpdateUser` operationId).
+func (c *ClientWithResponses) DirectoryServiceUpdateUserWithBodyWithResponse(ctx context.Context, user string, params *DirectoryServiceUpdateUserParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceUpdateUserResponse, error) {
+	rsp, err := c.DirectoryServiceUpdateUserWithBody(ctx, user, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceUpdateUserResponse(rsp)
+}
+
+// DirectoryServiceUpdateUserWithResponse Changes a user (admins)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/users/{user} (the `DirectoryServiceUpdateUser` operationId).
+func (c *ClientWithResponses) DirectoryServiceUpdateUserWithResponse(ctx context.Context, user string, params *DirectoryServiceUpdateUserParams, body DirectoryServiceUpdateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceUpdateUserResponse, error) {
+	rsp, err := c.DirectoryServiceUpdateUser(ctx, user, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceUpdateUserResponse(rsp)
+}
+
+// DirectoryServiceSetOutOfOfficeWithBodyWithResponse Replaces the caller's own out-of-office ranges (`users/me` or its own id); anyone else's is PERMISSION_DENIED, whoever asks (admins change others' with UpdateUser)
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users/{user}:setOutOfOffice (the `DirectoryServiceSetOutOfOffice` operationId).
+func (c *ClientWithResponses) DirectoryServiceSetOutOfOfficeWithBodyWithResponse(ctx context.Context, user string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DirectoryServiceSetOutOfOfficeResponse, error) {
+	rsp, err := c.DirectoryServiceSetOutOfOfficeWithBody(ctx, user, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceSetOutOfOfficeResponse(rsp)
+}
+
+// DirectoryServiceSetOutOfOfficeWithResponse Replaces the caller's own out-of-office ranges (`users/me` or its own id); anyone else's is PERMISSION_DENIED, whoever asks (admins change others' with UpdateUser)
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users/{user}:setOutOfOffice (the `DirectoryServiceSetOutOfOffice` operationId).
+func (c *ClientWithResponses) DirectoryServiceSetOutOfOfficeWithResponse(ctx context.Context, user string, body DirectoryServiceSetOutOfOfficeJSONRequestBody, reqEditors ...RequestEditorFn) (*DirectoryServiceSetOutOfOfficeResponse, error) {
+	rsp, err := c.DirectoryServiceSetOutOfOffice(ctx, user, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDirectoryServiceSetOutOfOfficeResponse(rsp)
 }
 
 // WebFormServiceListWebFormsWithResponse Lists web forms, newest first, without their keys (admin only)
@@ -44177,6 +47801,506 @@ func ParseWorkflowServiceRescheduleActivityResponse(rsp *http.Response) (*Workfl
 	switch {
 	case rsp.StatusCode == 429:
 		var headers WorkflowServiceRescheduleActivityResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceListAssignmentRulesResponse parses an HTTP response from a DirectoryServiceListAssignmentRulesWithResponse call
+func ParseDirectoryServiceListAssignmentRulesResponse(rsp *http.Response) (*DirectoryServiceListAssignmentRulesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceListAssignmentRulesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListAssignmentRulesResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceListAssignmentRulesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceCreateAssignmentRuleResponse parses an HTTP response from a DirectoryServiceCreateAssignmentRuleWithResponse call
+func ParseDirectoryServiceCreateAssignmentRuleResponse(rsp *http.Response) (*DirectoryServiceCreateAssignmentRuleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceCreateAssignmentRuleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1AssignmentRule
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceCreateAssignmentRuleResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceDeleteAssignmentRuleResponse parses an HTTP response from a DirectoryServiceDeleteAssignmentRuleWithResponse call
+func ParseDirectoryServiceDeleteAssignmentRuleResponse(rsp *http.Response) (*DirectoryServiceDeleteAssignmentRuleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceDeleteAssignmentRuleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceDeleteAssignmentRuleResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceGetAssignmentRuleResponse parses an HTTP response from a DirectoryServiceGetAssignmentRuleWithResponse call
+func ParseDirectoryServiceGetAssignmentRuleResponse(rsp *http.Response) (*DirectoryServiceGetAssignmentRuleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceGetAssignmentRuleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1AssignmentRule
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceGetAssignmentRuleResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceUpdateAssignmentRuleResponse parses an HTTP response from a DirectoryServiceUpdateAssignmentRuleWithResponse call
+func ParseDirectoryServiceUpdateAssignmentRuleResponse(rsp *http.Response) (*DirectoryServiceUpdateAssignmentRuleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceUpdateAssignmentRuleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1AssignmentRule
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceUpdateAssignmentRuleResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceListAssignmentsResponse parses an HTTP response from a DirectoryServiceListAssignmentsWithResponse call
+func ParseDirectoryServiceListAssignmentsResponse(rsp *http.Response) (*DirectoryServiceListAssignmentsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceListAssignmentsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListAssignmentsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceListAssignmentsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -48062,6 +52186,87 @@ func ParseWorkflowServiceCreateActivity1Response(rsp *http.Response) (*WorkflowS
 	return response, nil
 }
 
+// ParseDirectoryServiceGetAssignmentResponse parses an HTTP response from a DirectoryServiceGetAssignmentWithResponse call
+func ParseDirectoryServiceGetAssignmentResponse(rsp *http.Response) (*DirectoryServiceGetAssignmentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceGetAssignmentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1Assignment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceGetAssignmentResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseLeadServiceListAuditEntriesResponse parses an HTTP response from a LeadServiceListAuditEntriesWithResponse call
 func ParseLeadServiceListAuditEntriesResponse(rsp *http.Response) (*LeadServiceListAuditEntriesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -50375,6 +54580,87 @@ func ParseWorkflowServiceCreateActivity4Response(rsp *http.Response) (*WorkflowS
 	return response, nil
 }
 
+// ParseDirectoryServiceGetAssignment1Response parses an HTTP response from a DirectoryServiceGetAssignment1WithResponse call
+func ParseDirectoryServiceGetAssignment1Response(rsp *http.Response) (*DirectoryServiceGetAssignment1Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceGetAssignment1Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1Assignment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceGetAssignment1Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseOpportunityServiceListAuditEntriesResponse parses an HTTP response from a OpportunityServiceListAuditEntriesWithResponse call
 func ParseOpportunityServiceListAuditEntriesResponse(rsp *http.Response) (*OpportunityServiceListAuditEntriesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -52094,6 +56380,87 @@ func ParseWorkflowServiceCreateActivity5Response(rsp *http.Response) (*WorkflowS
 	switch {
 	case rsp.StatusCode == 429:
 		var headers WorkflowServiceCreateActivity5Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceGetAssignment2Response parses an HTTP response from a DirectoryServiceGetAssignment2WithResponse call
+func ParseDirectoryServiceGetAssignment2Response(rsp *http.Response) (*DirectoryServiceGetAssignment2Response, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceGetAssignment2Response{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1Assignment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceGetAssignment2Response429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -55509,6 +59876,527 @@ func ParseWorkflowServiceListTasksResponse(rsp *http.Response) (*WorkflowService
 	switch {
 	case rsp.StatusCode == 429:
 		var headers WorkflowServiceListTasksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceListUsersResponse parses an HTTP response from a DirectoryServiceListUsersWithResponse call
+func ParseDirectoryServiceListUsersResponse(rsp *http.Response) (*DirectoryServiceListUsersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceListUsersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1ListUsersResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceListUsersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceCreateUserResponse parses an HTTP response from a DirectoryServiceCreateUserWithResponse call
+func ParseDirectoryServiceCreateUserResponse(rsp *http.Response) (*DirectoryServiceCreateUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceCreateUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceCreateUserResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceDeleteUserResponse parses an HTTP response from a DirectoryServiceDeleteUserWithResponse call
+func ParseDirectoryServiceDeleteUserResponse(rsp *http.Response) (*DirectoryServiceDeleteUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceDeleteUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceDeleteUserResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceGetUserResponse parses an HTTP response from a DirectoryServiceGetUserWithResponse call
+func ParseDirectoryServiceGetUserResponse(rsp *http.Response) (*DirectoryServiceGetUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceGetUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceGetUserResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceUpdateUserResponse parses an HTTP response from a DirectoryServiceUpdateUserWithResponse call
+func ParseDirectoryServiceUpdateUserResponse(rsp *http.Response) (*DirectoryServiceUpdateUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceUpdateUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceUpdateUserResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDirectoryServiceSetOutOfOfficeResponse parses an HTTP response from a DirectoryServiceSetOutOfOfficeWithResponse call
+func ParseDirectoryServiceSetOutOfOfficeResponse(rsp *http.Response) (*DirectoryServiceSetOutOfOfficeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DirectoryServiceSetOutOfOfficeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmWorkflowV1User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DirectoryServiceSetOutOfOfficeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

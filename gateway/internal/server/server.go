@@ -163,6 +163,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 	if err := workflowv1.RegisterSlaServiceHandlerClient(ctx, mux, workflowv1.NewSlaServiceClient(conns["workflow"])); err != nil {
 		return nil, err
 	}
+	if err := workflowv1.RegisterDirectoryServiceHandlerClient(ctx, mux, workflowv1.NewDirectoryServiceClient(conns["workflow"])); err != nil {
+		return nil, err
+	}
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -145,8 +145,9 @@ type Service struct {
 	stuck      StuckConversions
 	stuckAfter time.Duration
 	// running reports whether the installation runs a module (nil: all).
-	running func(module string) bool
-	now     func() time.Time
+	running   func(module string) bool
+	directory Directory
+	now       func() time.Time
 }
 
 // New returns the use cases over repo.
@@ -281,7 +282,12 @@ func (s *Service) ListDuplicateGroups(ctx context.Context, rule domain.Duplicate
 	return s.repo.ListDuplicateGroups(ctx, rule, pageSize, pageToken)
 }
 
+// AssignLead hands a lead to owner, who must be an active user of the
+// directory (checkAssignee).
 func (s *Service) AssignLead(ctx context.Context, id uuid.UUID, owner, ifMatch, requestID string) (*domain.Lead, error) {
+	if err := s.checkAssignee(ctx, owner); err != nil {
+		return nil, err
+	}
 	return s.mutate(ctx, id, ifMatch, requestID, nil, func(l *domain.Lead) ([]domain.Event, error) {
 		return l.Assign(owner, auth.Actor(ctx), s.now())
 	})

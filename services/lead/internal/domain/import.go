@@ -161,7 +161,7 @@ func (j *ImportJob) PlanImport(rows []ImportRow, existing ExistingLeads, actor s
 			in.Source = j.Options.DefaultSource
 		}
 		if in.Owner == "" {
-			in.Owner = j.Options.DefaultOwner
+			in.Owner, in.OwnerDefaulted = j.Options.DefaultOwner, true
 		}
 		l, _, err := New(in, actor, now)
 		if err != nil {

@@ -120,6 +120,11 @@ type Lead struct {
 	UpdatedBy  string
 	// Version increases with every change; the etag is derived from it.
 	Version int64
+	// OwnerDefaulted says, on a lead being created, that its creator named
+	// no owner: Owner is a default (the creator, a web form's or an
+	// import's default owner), which assignment rules may replace. Only
+	// the creation event carries it; it is not stored.
+	OwnerDefaulted bool
 }
 
 // Field names a settable lead field, as in the API (lower_snake_case).
@@ -172,7 +177,7 @@ func New(in Lead, actor string, now time.Time) (*Lead, []Event, error) {
 		l.Source = SourceManual
 	}
 	if l.Owner == "" {
-		l.Owner = actor
+		l.Owner, l.OwnerDefaulted = actor, true
 	}
 	var vs apperr.Violations
 	l.checkInvariants(&vs)

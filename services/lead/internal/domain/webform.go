@@ -123,13 +123,14 @@ func (f *WebForm) Actor() string { return "webform:" + f.ID.String() }
 
 // Lead is the lead an entry makes: the entry's fields, source WEB_FORM
 // whatever the visitor says, the form's campaign, owner and rating, the message as
-// description.
+// description. The form's owner is a default (OwnerDefaulted): assignment
+// rules may route the lead to someone else.
 func (f *WebForm) Lead(e WebFormEntry) Lead {
 	return Lead{
 		FirstName: e.FirstName, LastName: e.LastName, Company: e.Company, Title: e.Title,
 		Email: e.Email, Phone: e.Phone, Website: e.Website, Address: e.Address,
 		Description: strings.TrimSpace(e.Message), CustomFields: e.CustomFields,
-		Source: SourceWebForm, Campaign: f.Campaign, Owner: f.DefaultOwner, Status: StatusNew, Rating: f.DefaultRating,
+		Source: SourceWebForm, Campaign: f.Campaign, Owner: f.DefaultOwner, OwnerDefaulted: true, Status: StatusNew, Rating: f.DefaultRating,
 	}
 }
 

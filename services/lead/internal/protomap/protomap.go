@@ -176,7 +176,7 @@ func Event(meta *eventsv1.EventMeta, l *domain.Lead, ev domain.Event) (proto.Mes
 	id, snap := l.ID.String(), Lead(l)
 	switch e := ev.(type) {
 	case domain.Created:
-		return &eventsv1.LeadCreated{Meta: meta, LeadId: id, Lead: snap}, nil
+		return &eventsv1.LeadCreated{Meta: meta, LeadId: id, Lead: snap, OwnerDefaulted: l.OwnerDefaulted}, nil
 	case domain.Updated:
 		return &eventsv1.LeadUpdated{Meta: meta, LeadId: id, Lead: snap, ChangedFields: e.Changed}, nil
 	case domain.Assigned:

@@ -76,8 +76,8 @@ func TestLeadRolesAreEnforced(t *testing.T) {
 		_, err = s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: lead.Name})
 		testkit.RequireDenied(t, name+" reads", err)
 	}
-	// A service identity (the workflow service) reads and updates any
-	// lead, as itself, and does nothing else.
+	// A service identity (the workflow service) reads, updates and
+	// assigns any lead, as itself, and does nothing else.
 	svc := testkit.As("service:workflow", "service")
 	got, err = s.client.GetLead(svc, &leadv1.GetLeadRequest{Name: lead.Name})
 	if err != nil || !proto.Equal(got, lead) {
@@ -95,8 +95,12 @@ func TestLeadRolesAreEnforced(t *testing.T) {
 	testkit.RequireDenied(t, "service creates", err)
 	_, err = s.client.ListLeads(svc, &leadv1.ListLeadsRequest{})
 	testkit.RequireDenied(t, "service lists", err)
-	_, err = s.client.AssignLead(svc, &leadv1.AssignLeadRequest{Name: lead.Name, Owner: "sue"})
-	testkit.RequireDenied(t, "service reassigns", err)
+	// The workflow service's assignment rules hand leads over as itself.
+	if _, err := s.client.AssignLead(svc, &leadv1.AssignLeadRequest{Name: lead.Name, Owner: "sam"}); err != nil {
+		t.Fatalf("service assigns: %v", err)
+	}
+	_, err = s.client.DisqualifyLead(svc, &leadv1.DisqualifyLeadRequest{Name: lead.Name, Reason: leadv1.DisqualificationReason_DISQUALIFICATION_REASON_JUNK})
+	testkit.RequireDenied(t, "service disqualifies", err)
 	list, err := s.client.ListLeads(testkit.As("root"), &leadv1.ListLeadsRequest{})
 	if err != nil || len(list.Leads) != 1 {
 		t.Fatalf("leads after refused calls: %v, %v", list, err)

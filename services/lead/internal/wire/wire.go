@@ -111,6 +111,9 @@ func Spec(opts ...Option) service.Spec {
 				svc = svc.WithProcessGate(processgate.New(rt.Pool, workflow, set.processTimeout, rt.Logger),
 					func(l *domain.Lead) proto.Message { return protomap.Lead(l) })
 			}
+			// AssignLead accepts only the workflow module's active users,
+			// once it keeps any (see app.checkAssignee).
+			svc = svc.WithDirectory(repo)
 			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "lead-process-gates", rt.Pool))
 			svc.WithStuckConversions(repo, set.stuckAfter)
 			rt.Go(func(ctx context.Context) error { return countStuckConversions(ctx, svc, rt.Logger) })
@@ -118,6 +121,7 @@ func Spec(opts ...Option) service.Spec {
 				rt.Consume(c)
 			}
 			rt.Consume(eventport.ActivityConsumer(rt.Config.EventsNamespace, svc))
+			rt.Consume(eventport.DirectoryConsumer(rt.Config.EventsNamespace, svc))
 			srv := grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick).
 				WithImports(app.NewImporter(repo, svc, phoneRegion), set.imports, validator)
 			leadv1.RegisterLeadServiceServer(rt.GRPC, srv)
@@ -130,8 +134,9 @@ func Spec(opts ...Option) service.Spec {
 // Who may call each RPC of the lead service (LeadService and
 // WebFormService; deny by default: a method missing here is refused, and
 // the service does not start). admin may call everything; "service"
-// identities only GetLead and UpdateLead: the workflow service reads leads
-// and sets their fields (its rules' actions) as itself. Within these, a
+// identities only GetLead, UpdateLead and AssignLead: the workflow service
+// reads leads, sets their fields (its rules' actions) and assigns new
+// leads (its assignment rules) as itself. Within these, a
 // salesperson reads, changes and reports on only the leads (and import
 // jobs) it owns, a service identity every lead: the use cases check that
 // (authz.Scope), with PermissionDenied for others' leads. Finding and
@@ -160,8 +165,9 @@ var Rules = map[string]authz.Rule{
 	leadv1.LeadService_DisqualifyLead_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_ReactivateLead_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
 	leadv1.LeadService_MergeLeads_FullMethodName:     authz.Allow(manager),
-	// Reassigning owners.
-	leadv1.LeadService_AssignLead_FullMethodName: authz.Allow(manager),
+	// Reassigning owners; the workflow service's assignment rules as
+	// itself.
+	leadv1.LeadService_AssignLead_FullMethodName: authz.Allow(manager, authz.Service).WithReach("service: workflow assignment rules"),
 	// Deletes.
 	leadv1.LeadService_DeleteLead_FullMethodName: authz.AdminOnly,
 

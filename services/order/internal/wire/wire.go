@@ -210,7 +210,7 @@ var Rules = map[string]authz.Rule{
 	orderv1.OrderService_GetOrderPerformance_FullMethodName: authz.Allow(manager, sales, ops).WithReach("sales: own"),
 	// Orders.
 	orderv1.OrderService_CreateOrder_FullMethodName:   authz.Allow(ops, sales).WithReach("sales: drafts from own won opportunities"),
-	orderv1.OrderService_UpdateOrder_FullMethodName:   authz.Allow(ops),
+	orderv1.OrderService_UpdateOrder_FullMethodName:   authz.Allow(ops, authz.Service).WithReach("service: workflow assignment rules (owner)"),
 	orderv1.OrderService_ConfirmOrder_FullMethodName:  authz.Allow(ops, manager).WithReach(overrideReach),
 	orderv1.OrderService_ResumeOrder_FullMethodName:   authz.Allow(ops, manager).WithReach(overrideReach),
 	orderv1.OrderService_ReopenOrder_FullMethodName:   authz.Allow(ops, manager).WithReach(overrideReach),

@@ -100,6 +100,7 @@ type Service struct {
 	rules     RuleConfig
 	processes *ProcessConfig
 	slas      slaParts
+	directory *DirectoryConfig
 	now       func() time.Time
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -43,6 +44,9 @@ type EventRecord struct {
 	// empty: the event's own.
 	Trigger string
 	Event   proto.Message
+	// Assign says assignment rules may assign the record: a new lead whose
+	// owner was defaulted, a new opportunity or order.
+	Assign bool
 }
 
 // ApplyEvent applies an event to the projection, in the caller's (the
@@ -83,6 +87,7 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 			return err
 		}
 		var current, late []EventRecord
+		var reowned []string
 		for i, er := range ev.Records {
 			r, prev := er.Record, prevs[i]
 			if r.Owner != "" {
@@ -99,6 +104,9 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 				continue
 			}
 			current = append(current, er)
+			if prev != nil && prev.Owner != r.Owner {
+				reowned = append(reowned, r.Name)
+			}
 			if r.Type == domain.RecordLead && r.Account != "" && (prev == nil || prev.Account != r.Account) {
 				if err := s.repo.SetTimelineAccount(ctx, r.Name, r.Account); err != nil {
 					return err
@@ -107,6 +115,11 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 		}
 		if err := s.repo.AddUsers(ctx, users...); err != nil {
 			return err
+		}
+		if len(reowned) > 0 && s.directory != nil {
+			if err := s.directory.Store.SettleAssignments(ctx, reowned); err != nil {
+				return err
+			}
 		}
 		if len(ev.Merged) > 0 && len(ev.Records) > 0 {
 			if err := s.moveActivities(ctx, ev.Merged, ev.Records[0].Record, actor); err != nil {
@@ -125,6 +138,23 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 		// redelivered after a newer one changes none.
 		if err := s.applySla(ctx, ev, current); err != nil {
 			return err
+		}
+		// A creation event redelivered after a newer one still assigns
+		// its record (the hand-over leaves a record someone reassigned
+		// meanwhile alone).
+		owners, err := s.assignNew(ctx, ev, append(slices.Clip(current), late...), now)
+		if err != nil {
+			return err
+		}
+		for _, ers := range [][]EventRecord{current, late} {
+			for i, er := range ers {
+				if o, ok := owners[er.Record.Name]; ok {
+					// Rules' tasks go to the owner it is being handed to.
+					r := *er.Record
+					r.Owner = o
+					ers[i].Record = &r
+				}
+			}
 		}
 		return s.runEventRules(ctx, ev, current, late, now)
 	})

@@ -93,9 +93,16 @@ func EventOf(m proto.Message, seq uint64) (app.Event, error) {
 	switch v := m.(type) {
 	case *eventsv1.LeadsImported:
 		// Each lead as its own LeadCreated, to rules.
+		defaulted := map[string]bool{}
+		for _, id := range v.GetOwnerDefaultedLeadIds() {
+			defaulted[id] = true
+		}
 		for _, l := range v.GetLeads() {
 			id := strings.TrimPrefix(l.GetName(), "leads/")
-			add(l, leadCreated, &eventsv1.LeadCreated{Meta: meta, LeadId: id, Lead: l})
+			add(l, leadCreated, &eventsv1.LeadCreated{Meta: meta, LeadId: id, Lead: l, OwnerDefaulted: defaulted[id]})
+			if n := len(ev.Records); n > 0 && ev.Records[n-1].Record.Name == l.GetName() {
+				ev.Records[n-1].Assign = defaulted[id]
+			}
 		}
 		return ev, nil
 	case *eventsv1.LeadsMerged:
@@ -132,7 +139,21 @@ func EventOf(m proto.Message, seq uint64) (app.Event, error) {
 		}
 		add(m.ProtoReflect().Get(fd).Message().Interface(), "", nil)
 	}
+	// New records assignment rules may assign: leads whose creator named
+	// no owner, every new opportunity and order.
+	switch v := m.(type) {
+	case *eventsv1.LeadCreated:
+		markAssign(&ev, v.GetOwnerDefaulted())
+	case *eventsv1.OpportunityCreated, *eventsv1.OrderCreated:
+		markAssign(&ev, true)
+	}
 	return ev, nil
+}
+
+func markAssign(ev *app.Event, assign bool) {
+	for i := range ev.Records {
+		ev.Records[i].Assign = assign
+	}
 }
 
 func metaOf(m proto.Message) *eventsv1.EventMeta {

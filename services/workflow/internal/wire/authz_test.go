@@ -26,11 +26,12 @@ func TestEveryWorkflowMethodHasARule(t *testing.T) {
 	workflowv1.RegisterWorkflowServiceServer(srv, workflowv1.UnimplementedWorkflowServiceServer{})
 	workflowv1.RegisterProcessServiceServer(srv, workflowv1.UnimplementedProcessServiceServer{})
 	workflowv1.RegisterSlaServiceServer(srv, workflowv1.UnimplementedSlaServiceServer{})
+	workflowv1.RegisterDirectoryServiceServer(srv, workflowv1.UnimplementedDirectoryServiceServer{})
 	if missing := authz.Uncovered(wire.Spec().Rules, srv.GetServiceInfo(), grpcx.IsPublic); len(missing) > 0 {
 		t.Fatalf("no authorization rule for %v", missing)
 	}
 	n := 0
-	for _, d := range []grpc.ServiceDesc{workflowv1.WorkflowService_ServiceDesc, workflowv1.ProcessService_ServiceDesc, workflowv1.SlaService_ServiceDesc} {
+	for _, d := range []grpc.ServiceDesc{workflowv1.WorkflowService_ServiceDesc, workflowv1.ProcessService_ServiceDesc, workflowv1.SlaService_ServiceDesc, workflowv1.DirectoryService_ServiceDesc} {
 		n += len(d.Methods) + len(d.Streams)
 	}
 	if len(wire.Rules) != n {

@@ -46,6 +46,9 @@ type settings struct {
 	timeout  time.Duration
 	baseURL  string
 	consumer func(*inbox.Consumer)
+	// fallbackOwner takes records no candidate of an assignment rule
+	// (without a fallback of its own) is eligible for.
+	fallbackOwner string
 }
 
 // WithServices overrides where the record-owning services listen (by
@@ -97,6 +100,8 @@ func Spec(opts ...Option) service.Spec {
 			workflowv1.RegisterWorkflowServiceServer(rt.GRPC, grpcport.New(svc, idem, pages, rt.Relay.Kick, set.baseURL))
 			workflowv1.RegisterProcessServiceServer(rt.GRPC, grpcport.NewProcessServer(svc, idem, rt.Relay.Kick))
 			workflowv1.RegisterSlaServiceServer(rt.GRPC, grpcport.NewSla(svc, idem))
+			svc.WithDirectory(&app.DirectoryConfig{Store: repo, Owners: records, Engine: rules.NewEngine(), FallbackOwner: set.fallbackOwner, Self: Self})
+			workflowv1.RegisterDirectoryServiceServer(rt.GRPC, grpcport.NewDirectoryServer(svc, idem, rt.Relay.Kick))
 
 			rt.Timers(TimerHandlers(svc), SlaTimerHandlers(svc))
 			for _, c := range Consumers(rt.Config.EventsNamespace, svc) {
@@ -120,8 +125,9 @@ func load(opts []Option) (settings, error) {
 			"opportunity": env.String("OPPORTUNITY_GRPC_ADDR", "127.0.0.1:9103"),
 			"order":       env.String("ORDER_GRPC_ADDR", "127.0.0.1:9104"),
 		},
-		timeout: env.Duration("RECORD_CALL_TIMEOUT", 2*time.Second),
-		baseURL: env.String("PUBLIC_BASE_URL", ""),
+		timeout:       env.Duration("RECORD_CALL_TIMEOUT", 2*time.Second),
+		baseURL:       env.String("PUBLIC_BASE_URL", ""),
+		fallbackOwner: env.String("ASSIGNMENT_FALLBACK_OWNER", ""),
 	}
 	if err := env.Err(); err != nil {
 		return set, err
@@ -150,8 +156,9 @@ func Consumers(ns string, svc *app.Service) []*inbox.Consumer {
 
 // TimerHandlers are the workflow service's durable timers: a task's
 // overdue and reminder times (keyed by the activity id), a rule run's
-// remaining actions (by the run id), time triggers (by rule and record)
-// and arming a new time rule (by rule id).
+// remaining actions (by the run id), time triggers (by rule and record),
+// arming a new time rule (by rule id) and handing an assignment to the
+// record's owning service (by record).
 func TimerHandlers(svc *app.Service) map[string]timer.Handler {
 	task := func(t timer.Timer) (uuid.UUID, error) {
 		id, err := uuid.Parse(t.Key)
@@ -194,6 +201,9 @@ func TimerHandlers(svc *app.Service) map[string]timer.Handler {
 		},
 		domain.TimerSlaRearm: func(ctx context.Context, t timer.Timer) error {
 			return svc.RearmSla(ctx, t.Key, string(t.Payload))
+		},
+		domain.TimerAssignmentApply: func(ctx context.Context, t timer.Timer) error {
+			return svc.ApplyAssignment(ctx, t.Key, t.Attempts)
 		},
 	}
 }
@@ -272,6 +282,24 @@ var Rules = map[string]authz.Rule{
 	workflowv1.SlaService_ListSlaPolicies_FullMethodName:        authz.Allow(manager),
 	workflowv1.SlaService_ListSlaClocks_FullMethodName:          authz.Allow(manager, sales, ops).WithReach("the record's read rule"),
 	workflowv1.SlaService_GetSlaReport_FullMethodName:           authz.Allow(manager),
+
+	// The directory is admins' to keep and everyone's to read; each user
+	// sets its own out-of-office. Assignment rules are admin business,
+	// read by managers; a record's assignment follows the record's read
+	// rule.
+	workflowv1.DirectoryService_CreateUser_FullMethodName:           authz.AdminOnly,
+	workflowv1.DirectoryService_UpdateUser_FullMethodName:           authz.AdminOnly,
+	workflowv1.DirectoryService_DeleteUser_FullMethodName:           authz.AdminOnly,
+	workflowv1.DirectoryService_GetUser_FullMethodName:              authz.Allow(manager, sales, ops),
+	workflowv1.DirectoryService_ListUsers_FullMethodName:            authz.Allow(manager, sales, ops),
+	workflowv1.DirectoryService_SetOutOfOffice_FullMethodName:       authz.Allow(manager, sales, ops).WithReach("own only, whoever asks"),
+	workflowv1.DirectoryService_CreateAssignmentRule_FullMethodName: authz.AdminOnly,
+	workflowv1.DirectoryService_UpdateAssignmentRule_FullMethodName: authz.AdminOnly,
+	workflowv1.DirectoryService_DeleteAssignmentRule_FullMethodName: authz.AdminOnly,
+	workflowv1.DirectoryService_GetAssignmentRule_FullMethodName:    authz.Allow(manager),
+	workflowv1.DirectoryService_ListAssignmentRules_FullMethodName:  authz.Allow(manager),
+	workflowv1.DirectoryService_GetAssignment_FullMethodName:        authz.Allow(manager, sales, ops).WithReach("the record's read rule"),
+	workflowv1.DirectoryService_ListAssignments_FullMethodName:      authz.Allow(manager),
 }
 
 const (

@@ -28,12 +28,16 @@ const (
 
 // Subject crm.lead.lead_created.
 type LeadCreated struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
-	LeadId        string                 `protobuf:"bytes,2,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
-	Lead          *v1.Lead               `protobuf:"bytes,3,opt,name=lead,proto3" json:"lead,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Meta   *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	LeadId string                 `protobuf:"bytes,2,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	Lead   *v1.Lead               `protobuf:"bytes,3,opt,name=lead,proto3" json:"lead,omitempty"`
+	// The creator named no owner: the lead went to a default (the creator,
+	// the web form's or the import's default owner), and the workflow
+	// service's assignment rules may hand it to someone else.
+	OwnerDefaulted bool `protobuf:"varint,4,opt,name=owner_defaulted,json=ownerDefaulted,proto3" json:"owner_defaulted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LeadCreated) Reset() {
@@ -85,6 +89,13 @@ func (x *LeadCreated) GetLead() *v1.Lead {
 		return x.Lead
 	}
 	return nil
+}
+
+func (x *LeadCreated) GetOwnerDefaulted() bool {
+	if x != nil {
+		return x.OwnerDefaulted
+	}
+	return false
 }
 
 // Subject crm.lead.lead_updated. Fields changed by an update.
@@ -785,10 +796,13 @@ type LeadsImported struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
 	// importJobs/{id}.
-	ImportJob     string     `protobuf:"bytes,2,opt,name=import_job,json=importJob,proto3" json:"import_job,omitempty"`
-	Leads         []*v1.Lead `protobuf:"bytes,3,rep,name=leads,proto3" json:"leads,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ImportJob string     `protobuf:"bytes,2,opt,name=import_job,json=importJob,proto3" json:"import_job,omitempty"`
+	Leads     []*v1.Lead `protobuf:"bytes,3,rep,name=leads,proto3" json:"leads,omitempty"`
+	// The ids of the leads whose row named no owner (they have the import's
+	// default owner): see LeadCreated.owner_defaulted.
+	OwnerDefaultedLeadIds []string `protobuf:"bytes,4,rep,name=owner_defaulted_lead_ids,json=ownerDefaultedLeadIds,proto3" json:"owner_defaulted_lead_ids,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *LeadsImported) Reset() {
@@ -838,6 +852,13 @@ func (x *LeadsImported) GetImportJob() string {
 func (x *LeadsImported) GetLeads() []*v1.Lead {
 	if x != nil {
 		return x.Leads
+	}
+	return nil
+}
+
+func (x *LeadsImported) GetOwnerDefaultedLeadIds() []string {
+	if x != nil {
+		return x.OwnerDefaultedLeadIds
 	}
 	return nil
 }
@@ -1368,11 +1389,12 @@ var File_crm_events_v1_lead_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"{\n" +
+	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xa4\x01\n" +
 	"\vLeadCreated\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
-	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\"\xa2\x01\n" +
+	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x12'\n" +
+	"\x0fowner_defaulted\x18\x04 \x01(\bR\x0eownerDefaulted\"\xa2\x01\n" +
 	"\vLeadUpdated\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
@@ -1424,12 +1446,13 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\x0fmerged_lead_ids\x18\x04 \x03(\tR\rmergedLeadIds\x124\n" +
 	"\fmerged_leads\x18\x05 \x03(\v2\x11.crm.lead.v1.LeadR\vmergedLeads\x12%\n" +
 	"\x0echanged_fields\x18\x06 \x03(\tR\rchangedFields\x12-\n" +
-	"\x10moved_activities\x18\a \x01(\x05B\x02\x18\x01R\x0fmovedActivities\"\x85\x01\n" +
+	"\x10moved_activities\x18\a \x01(\x05B\x02\x18\x01R\x0fmovedActivities\"\xbe\x01\n" +
 	"\rLeadsImported\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1d\n" +
 	"\n" +
 	"import_job\x18\x02 \x01(\tR\timportJob\x12'\n" +
-	"\x05leads\x18\x03 \x03(\v2\x11.crm.lead.v1.LeadR\x05leads\"\xf3\x02\n" +
+	"\x05leads\x18\x03 \x03(\v2\x11.crm.lead.v1.LeadR\x05leads\x127\n" +
+	"\x18owner_defaulted_lead_ids\x18\x04 \x03(\tR\x15ownerDefaultedLeadIds\"\xf3\x02\n" +
 	"\rLeadQualified\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +

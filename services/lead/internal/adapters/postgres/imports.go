@@ -275,6 +275,9 @@ func (t *importTx) Create(leads []*domain.Lead, keys []domain.DuplicateKeys) ([]
 		for _, l := range chunk {
 			m := protomap.Lead(l)
 			ev.Leads = append(ev.Leads, m)
+			if l.OwnerDefaulted {
+				ev.OwnerDefaultedLeadIds = append(ev.OwnerDefaultedLeadIds, l.ID.String())
+			}
 			e, err := audit.New(t.ctx, nil, m, t.requestID())
 			if err != nil {
 				return nil, err
