@@ -20,8 +20,8 @@ type Override = processgate.Override
 // Gate checks a transition against the record's process
 // (platform/processgate).
 type Gate interface {
-	Gated(ctx context.Context, recordType string) (bool, error)
-	Check(ctx context.Context, t processgate.Transition) (*processgate.Passed, error)
+	Gated(ctx context.Context, recordType string) (processgate.Gates, error)
+	Check(ctx context.Context, gates processgate.Gates, t processgate.Transition) (*processgate.Passed, error)
 }
 
 // WithProcessGate makes every status change of a lead (and its
@@ -39,7 +39,8 @@ func (s *Service) checkProcess(ctx context.Context, id uuid.UUID, to func(*domai
 	if s.gate == nil {
 		return nil, nil
 	}
-	if gated, err := s.gate.Gated(ctx, "LEAD"); err != nil || !gated {
+	gates, err := s.gate.Gated(ctx, "LEAD")
+	if err != nil || len(gates) == 0 {
 		return nil, err
 	}
 	l, err := s.GetLead(ctx, id)
@@ -50,7 +51,7 @@ func (s *Service) checkProcess(ctx context.Context, id uuid.UUID, to func(*domai
 	if stage == "" || stage == l.Status && !ov.Override {
 		return nil, nil
 	}
-	passed, err := s.gate.Check(ctx, processgate.Transition{
+	passed, err := s.gate.Check(ctx, gates, processgate.Transition{
 		Record: resname.Format("leads", id), RecordType: "LEAD", ToStage: string(stage), Snapshot: s.snapshot(l),
 		Override: ov, RequestID: requestID,
 	})

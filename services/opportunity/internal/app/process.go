@@ -18,8 +18,8 @@ type Override = processgate.Override
 // Gate checks a transition against the record's process
 // (platform/processgate).
 type Gate interface {
-	Gated(ctx context.Context, recordType string) (bool, error)
-	Check(ctx context.Context, t processgate.Transition) (*processgate.Passed, error)
+	Gated(ctx context.Context, recordType string) (processgate.Gates, error)
+	Check(ctx context.Context, gates processgate.Gates, t processgate.Transition) (*processgate.Passed, error)
 }
 
 // WithProcessGate makes stage moves and wins ask the workflow service's
@@ -36,7 +36,8 @@ func (s *Service) checkProcess(ctx context.Context, id uuid.UUID, stage string, 
 	if s.gate == nil {
 		return passed{}, nil
 	}
-	if gated, err := s.gate.Gated(ctx, "OPPORTUNITY"); err != nil || !gated {
+	gates, err := s.gate.Gated(ctx, "OPPORTUNITY")
+	if err != nil || len(gates) == 0 {
 		return passed{}, err
 	}
 	o, err := s.GetOpportunity(ctx, id)
@@ -51,7 +52,7 @@ func (s *Service) checkProcess(ctx context.Context, id uuid.UUID, stage string, 
 		won, _ := p.FirstOfKind(domain.KindWon)
 		stage = won.ID
 	}
-	pass, err := s.gate.Check(ctx, processgate.Transition{
+	pass, err := s.gate.Check(ctx, gates, processgate.Transition{
 		Record: resname.Format("opportunities", id), RecordType: "OPPORTUNITY", Pipeline: resname.Format("pipelines", o.PipelineID),
 		ToStage: stage, Snapshot: s.snapshot(o), Override: ov, RequestID: requestID,
 	})

@@ -18,8 +18,8 @@ type Override = processgate.Override
 // Gate checks a transition against the record's process
 // (platform/processgate).
 type Gate interface {
-	Gated(ctx context.Context, recordType string) (bool, error)
-	Check(ctx context.Context, t processgate.Transition) (*processgate.Passed, error)
+	Gated(ctx context.Context, recordType string) (processgate.Gates, error)
+	Check(ctx context.Context, gates processgate.Gates, t processgate.Transition) (*processgate.Passed, error)
 }
 
 // WithProcessGate makes confirming and fulfilling an order ask the order
@@ -31,11 +31,8 @@ func (s *Service) WithProcessGate(g Gate, snapshot func(*domain.Order) proto.Mes
 }
 
 // checkProcess asks whether order cur (as read) may enter status to.
-func (s *Service) checkProcess(ctx context.Context, cur *domain.Order, to domain.Status, ov Override, requestID string) (*processgate.Passed, error) {
-	if s.gate == nil {
-		return nil, nil
-	}
-	return s.gate.Check(ctx, processgate.Transition{
+func (s *Service) checkProcess(ctx context.Context, gates processgate.Gates, cur *domain.Order, to domain.Status, ov Override, requestID string) (*processgate.Passed, error) {
+	return s.gate.Check(ctx, gates, processgate.Transition{
 		Record: resname.Format("orders", cur.ID), RecordType: "ORDER", ToStage: string(to), Snapshot: s.snapshot(cur),
 		Override: ov, RequestID: requestID,
 	})
@@ -47,7 +44,8 @@ func (s *Service) gateFor(ctx context.Context, id uuid.UUID, to func(cur *domain
 	if s.gate == nil {
 		return nil, nil
 	}
-	if gated, err := s.gate.Gated(ctx, "ORDER"); err != nil || !gated {
+	gates, err := s.gate.Gated(ctx, "ORDER")
+	if err != nil || len(gates) == 0 {
 		return nil, err
 	}
 	cur, err := s.GetOrder(ctx, id)
@@ -58,5 +56,5 @@ func (s *Service) gateFor(ctx context.Context, id uuid.UUID, to func(cur *domain
 	if err != nil || st == "" {
 		return nil, err
 	}
-	return s.checkProcess(ctx, cur, st, ov, requestID)
+	return s.checkProcess(ctx, gates, cur, st, ov, requestID)
 }
