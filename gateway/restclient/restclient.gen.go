@@ -1937,6 +1937,10 @@ type CrmLeadV1LeadStatistics struct {
 	ByStatus             *[]CrmLeadV1Count          `json:"byStatus,omitempty"`
 	ConversionByCampaign *[]CrmLeadV1ConversionRate `json:"conversionByCampaign,omitempty"`
 
+	// ConversionByOwner Qualified out of closed leads per owner: the effectiveness of the
+	// sales team (seed 002).
+	ConversionByOwner *[]CrmLeadV1ConversionRate `json:"conversionByOwner,omitempty"`
+
 	// ConversionBySource Qualified out of closed (qualified or disqualified) leads.
 	ConversionBySource      *[]CrmLeadV1ConversionRate `json:"conversionBySource,omitempty"`
 	DisqualificationReasons *[]CrmLeadV1Count          `json:"disqualificationReasons,omitempty"`

@@ -87,12 +87,12 @@ type StatisticsQuery struct {
 
 // Statistics about leads; keys are the domain's enum values ("" for none).
 type Statistics struct {
-	From, To                                 time.Time
-	Total                                    int64
-	ByStatus, BySource, ByCampaign, ByOwner  []Count
-	ConversionBySource, ConversionByCampaign []ConversionRate
-	MedianDaysToQualify                      float64
-	DisqualificationReasons                  []Count
+	From, To                                                    time.Time
+	Total                                                       int64
+	ByStatus, BySource, ByCampaign, ByOwner                     []Count
+	ConversionBySource, ConversionByCampaign, ConversionByOwner []ConversionRate
+	MedianDaysToQualify                                         float64
+	DisqualificationReasons                                     []Count
 }
 
 // Count is how many leads have Key.

@@ -86,6 +86,17 @@ func TestLeadStatistics(t *testing.T) {
 			t.Fatalf("conversion for %s = %v, want %v", r.Key, r, want)
 		}
 	}
+	// Per owner (seed 002, the sales team's effectiveness): alice
+	// qualified 1 of 2 closed, bob 1 of 1, carol 0 of 1.
+	if len(st.ConversionByOwner) != 3 {
+		t.Fatalf("conversion by owner = %v", st.ConversionByOwner)
+	}
+	for _, r := range st.ConversionByOwner {
+		want := map[string][3]float64{"alice": {1, 2, 0.5}, "bob": {1, 1, 1}, "carol": {0, 1, 0}}[r.Key]
+		if float64(r.Qualified) != want[0] || float64(r.Closed) != want[1] || math.Abs(r.Rate-want[2]) > 1e-9 {
+			t.Fatalf("conversion for owner %s = %v, want %v", r.Key, r, want)
+		}
+	}
 	if math.Abs(st.MedianDaysToQualify-3) > 0.01 {
 		t.Fatalf("median days to qualify = %v, want 3", st.MedianDaysToQualify)
 	}

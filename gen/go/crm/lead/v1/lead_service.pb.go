@@ -1260,8 +1260,11 @@ type LeadStatistics struct {
 	// when none.
 	MedianDaysToQualify     float64  `protobuf:"fixed64,10,opt,name=median_days_to_qualify,json=medianDaysToQualify,proto3" json:"median_days_to_qualify,omitempty"`
 	DisqualificationReasons []*Count `protobuf:"bytes,11,rep,name=disqualification_reasons,json=disqualificationReasons,proto3" json:"disqualification_reasons,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Qualified out of closed leads per owner: the effectiveness of the
+	// sales team (seed 002).
+	ConversionByOwner []*ConversionRate `protobuf:"bytes,12,rep,name=conversion_by_owner,json=conversionByOwner,proto3" json:"conversion_by_owner,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *LeadStatistics) Reset() {
@@ -1367,6 +1370,13 @@ func (x *LeadStatistics) GetMedianDaysToQualify() float64 {
 func (x *LeadStatistics) GetDisqualificationReasons() []*Count {
 	if x != nil {
 		return x.DisqualificationReasons
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetConversionByOwner() []*ConversionRate {
+	if x != nil {
+		return x.ConversionByOwner
 	}
 	return nil
 }
@@ -3451,7 +3461,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1e\n" +
-	"\x05owner\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"\x84\x05\n" +
+	"\x05owner\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"\xd1\x05\n" +
 	"\x0eLeadStatistics\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
@@ -3466,7 +3476,8 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x16conversion_by_campaign\x18\t \x03(\v2\x1b.crm.lead.v1.ConversionRateR\x14conversionByCampaign\x123\n" +
 	"\x16median_days_to_qualify\x18\n" +
 	" \x01(\x01R\x13medianDaysToQualify\x12M\n" +
-	"\x18disqualification_reasons\x18\v \x03(\v2\x12.crm.lead.v1.CountR\x17disqualificationReasons\"/\n" +
+	"\x18disqualification_reasons\x18\v \x03(\v2\x12.crm.lead.v1.CountR\x17disqualificationReasons\x12K\n" +
+	"\x13conversion_by_owner\x18\f \x03(\v2\x1b.crm.lead.v1.ConversionRateR\x11conversionByOwner\"/\n" +
 	"\x05Count\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"l\n" +
@@ -3774,79 +3785,80 @@ var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	19, // 24: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
 	19, // 25: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
 	18, // 26: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
-	21, // 27: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
-	22, // 28: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
-	1,  // 29: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
-	2,  // 30: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
-	58, // 31: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
-	23, // 32: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
-	54, // 33: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
-	25, // 34: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
-	28, // 35: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
-	26, // 36: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
-	27, // 37: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
-	3,  // 38: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
-	21, // 39: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
-	26, // 40: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
-	57, // 41: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
-	57, // 42: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
-	27, // 43: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
-	34, // 44: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	54, // 45: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
-	0,  // 46: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
-	0,  // 47: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
-	37, // 48: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
-	0,  // 49: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	54, // 50: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	54, // 51: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	54, // 52: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	59, // 53: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	60, // 54: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	38, // 55: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	39, // 56: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	40, // 57: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	42, // 58: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	43, // 59: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	44, // 60: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	45, // 61: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	46, // 62: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	32, // 63: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	14, // 64: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
-	16, // 65: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
-	20, // 66: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
-	29, // 67: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
-	30, // 68: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
-	35, // 69: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	4,  // 70: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
-	9,  // 71: crm.lead.v1.LeadService.ListStuckConversions:input_type -> crm.lead.v1.ListStuckConversionsRequest
-	11, // 72: crm.lead.v1.LeadService.RetryConversion:input_type -> crm.lead.v1.RetryConversionRequest
-	12, // 73: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
-	47, // 74: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
-	54, // 75: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	54, // 76: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	41, // 77: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	54, // 78: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	61, // 79: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	54, // 80: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	54, // 81: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	54, // 82: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	33, // 83: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	15, // 84: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	17, // 85: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
-	24, // 86: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
-	28, // 87: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
-	31, // 88: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
-	36, // 89: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	54, // 90: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
-	10, // 91: crm.lead.v1.LeadService.ListStuckConversions:output_type -> crm.lead.v1.ListStuckConversionsResponse
-	54, // 92: crm.lead.v1.LeadService.RetryConversion:output_type -> crm.lead.v1.Lead
-	13, // 93: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
-	62, // 94: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	75, // [75:95] is the sub-list for method output_type
-	55, // [55:75] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	19, // 27: crm.lead.v1.LeadStatistics.conversion_by_owner:type_name -> crm.lead.v1.ConversionRate
+	21, // 28: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
+	22, // 29: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
+	1,  // 30: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
+	2,  // 31: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
+	58, // 32: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
+	23, // 33: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
+	54, // 34: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
+	25, // 35: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
+	28, // 36: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
+	26, // 37: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
+	27, // 38: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
+	3,  // 39: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
+	21, // 40: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
+	26, // 41: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
+	57, // 42: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	57, // 43: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	27, // 44: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
+	34, // 45: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	54, // 46: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 47: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 48: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	37, // 49: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 50: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	54, // 51: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	54, // 52: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	54, // 53: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	59, // 54: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 55: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	38, // 56: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	39, // 57: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	40, // 58: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	42, // 59: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	43, // 60: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	44, // 61: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	45, // 62: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	46, // 63: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	32, // 64: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	14, // 65: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	16, // 66: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
+	20, // 67: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
+	29, // 68: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
+	30, // 69: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
+	35, // 70: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	4,  // 71: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
+	9,  // 72: crm.lead.v1.LeadService.ListStuckConversions:input_type -> crm.lead.v1.ListStuckConversionsRequest
+	11, // 73: crm.lead.v1.LeadService.RetryConversion:input_type -> crm.lead.v1.RetryConversionRequest
+	12, // 74: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
+	47, // 75: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
+	54, // 76: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	54, // 77: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	41, // 78: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	54, // 79: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	61, // 80: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	54, // 81: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	54, // 82: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	54, // 83: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	33, // 84: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	15, // 85: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	17, // 86: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	24, // 87: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
+	28, // 88: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
+	31, // 89: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
+	36, // 90: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	54, // 91: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
+	10, // 92: crm.lead.v1.LeadService.ListStuckConversions:output_type -> crm.lead.v1.ListStuckConversionsResponse
+	54, // 93: crm.lead.v1.LeadService.RetryConversion:output_type -> crm.lead.v1.Lead
+	13, // 94: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
+	62, // 95: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	76, // [76:96] is the sub-list for method output_type
+	56, // [56:76] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }

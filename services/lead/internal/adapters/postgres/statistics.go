@@ -51,6 +51,8 @@ func (r *Repo) Statistics(ctx context.Context, q app.StatisticsQuery) (app.Stati
 			st.ConversionByCampaign = append(st.ConversionByCampaign, rate)
 		case byOwner:
 			st.ByOwner = append(st.ByOwner, app.Count{Key: owner, Count: n})
+			rate.Key = owner
+			st.ConversionByOwner = append(st.ConversionByOwner, rate)
 		case byReason:
 			if reason != "" {
 				st.DisqualificationReasons = append(st.DisqualificationReasons, app.Count{Key: reason, Count: n})

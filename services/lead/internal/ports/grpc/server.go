@@ -221,7 +221,7 @@ func (s *Server) GetLeadStatistics(ctx context.Context, req *leadv1.GetLeadStati
 		StartTime: timestamppb.New(st.From), EndTime: timestamppb.New(st.To), Total: st.Total,
 		ByStatus: counts(st.ByStatus), BySource: counts(st.BySource), ByCampaign: counts(st.ByCampaign),
 		ByOwner: counts(st.ByOwner), ConversionBySource: rates(st.ConversionBySource),
-		ConversionByCampaign: rates(st.ConversionByCampaign), MedianDaysToQualify: st.MedianDaysToQualify,
+		ConversionByCampaign: rates(st.ConversionByCampaign), ConversionByOwner: rates(st.ConversionByOwner), MedianDaysToQualify: st.MedianDaysToQualify,
 		DisqualificationReasons: counts(st.DisqualificationReasons),
 	}, nil
 }
