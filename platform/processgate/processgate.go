@@ -57,6 +57,15 @@ var checks = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Transitions checked against a process definition, by outcome: allowed, refused, warned, overridden, unchecked (WARN while the workflow service did not answer), unavailable (BLOCK while it did not).",
 }, []string{"record_type", "outcome"})
 
+// Checker is what a service's use cases need of a Gate (an interface, so
+// they can run without one).
+type Checker interface {
+	Gated(ctx context.Context, recordType string) (Gates, error)
+	Check(ctx context.Context, gates Gates, t Transition) (*Passed, error)
+}
+
+var _ Checker = (*Gate)(nil)
+
 // Gate checks the transitions of one service's records.
 type Gate struct {
 	Pool    *pgxpool.Pool

@@ -317,7 +317,7 @@ func TestCheckRefusesWhatGeneratorsMisread(t *testing.T) {
 func TestTheServedDocumentPassesTheChecks(t *testing.T) {
 	raw, err := os.ReadFile("../../../gateway/internal/openapi/openapi.json")
 	if err != nil {
-		t.Skip("no served document:", err)
+		t.Fatal("the served document is committed (make gen):", err)
 	}
 	doc := decode(t, string(raw))
 	if err := check(doc); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/authz"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/processgate"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
 
@@ -140,7 +141,7 @@ type DuplicateGroup struct {
 type Service struct {
 	repo       Repository
 	customers  Customers
-	gate       Gate
+	gate       processgate.Checker
 	snapshot   func(*domain.Lead) proto.Message
 	stuck      StuckConversions
 	stuckAfter time.Duration

@@ -17,17 +17,10 @@ import (
 // of its process.
 type Override = processgate.Override
 
-// Gate checks a transition against the record's process
-// (platform/processgate).
-type Gate interface {
-	Gated(ctx context.Context, recordType string) (processgate.Gates, error)
-	Check(ctx context.Context, gates processgate.Gates, t processgate.Transition) (*processgate.Passed, error)
-}
-
 // WithProcessGate makes every status change of a lead (and its
 // qualification) ask the lead process first; snapshot is a lead's API
 // form, which step conditions read.
-func (s *Service) WithProcessGate(g Gate, snapshot func(*domain.Lead) proto.Message) *Service {
+func (s *Service) WithProcessGate(g processgate.Checker, snapshot func(*domain.Lead) proto.Message) *Service {
 	s.gate, s.snapshot = g, snapshot
 	return s
 }

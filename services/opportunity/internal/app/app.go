@@ -15,6 +15,7 @@ import (
 	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/processgate"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 )
 
@@ -121,7 +122,7 @@ type Accounts interface {
 type Service struct {
 	repo     Repository
 	accounts Accounts
-	gate     Gate
+	gate     processgate.Checker
 	snapshot func(*domain.Opportunity) proto.Message
 	now      func() time.Time
 }

@@ -188,24 +188,26 @@ func (s *Service) DeleteOpportunity(ctx context.Context, id uuid.UUID, ifMatch s
 // MoveOpportunity moves an open opportunity to a stage, once its process
 // (if one gates the pipeline) lets it.
 func (s *Service) MoveOpportunity(ctx context.Context, id uuid.UUID, stage, ifMatch, requestID string, ov Override) (*domain.Opportunity, error) {
-	passed, err := s.checkProcess(ctx, id, stage, ov, requestID)
+	pass, err := s.checkProcess(ctx, id, stage, ov, requestID)
 	if err != nil {
 		return nil, err
 	}
 	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
-		return passed.then(ctx)(o.Move(p, stage, auth.Actor(ctx), s.now()))
+		evs, err := o.Move(p, stage, auth.Actor(ctx), s.now())
+		return audited(ctx, pass, evs, err)
 	})
 }
 
 // WinOpportunity wins an open opportunity (into its pipeline's WON
 // stage), once its process lets it.
 func (s *Service) WinOpportunity(ctx context.Context, id uuid.UUID, note, ifMatch, requestID string, ov Override) (*domain.Opportunity, error) {
-	passed, err := s.checkProcess(ctx, id, "", ov, requestID)
+	pass, err := s.checkProcess(ctx, id, "", ov, requestID)
 	if err != nil {
 		return nil, err
 	}
 	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
-		return passed.then(ctx)(o.Win(p, note, auth.Actor(ctx), s.now()))
+		evs, err := o.Win(p, note, auth.Actor(ctx), s.now())
+		return audited(ctx, pass, evs, err)
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/authz"
+	"github.com/crmsuite/crm/platform/processgate"
 	"github.com/crmsuite/crm/services/order/internal/domain"
 )
 
@@ -137,7 +138,7 @@ type Accounts interface {
 type Service struct {
 	repo     Repository
 	accounts Accounts
-	gate     Gate
+	gate     processgate.Checker
 	snapshot func(*domain.Order) proto.Message
 	now      func() time.Time
 }

@@ -15,17 +15,10 @@ import (
 // steps of its process.
 type Override = processgate.Override
 
-// Gate checks a transition against the record's process
-// (platform/processgate).
-type Gate interface {
-	Gated(ctx context.Context, recordType string) (processgate.Gates, error)
-	Check(ctx context.Context, gates processgate.Gates, t processgate.Transition) (*processgate.Passed, error)
-}
-
 // WithProcessGate makes confirming and fulfilling an order ask the order
 // process first; snapshot is an order's API form, which step conditions
 // read.
-func (s *Service) WithProcessGate(g Gate, snapshot func(*domain.Order) proto.Message) *Service {
+func (s *Service) WithProcessGate(g processgate.Checker, snapshot func(*domain.Order) proto.Message) *Service {
 	s.gate, s.snapshot = g, snapshot
 	return s
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -531,8 +532,12 @@ func (s *Service) instanceView(ctx context.Context, record string) (*InstanceVie
 func (s *Service) TickChecklistItem(ctx context.Context, record, stepID string, done bool) (*InstanceView, error) {
 	var v *InstanceView
 	err := s.repo.InTx(ctx, func(ctx context.Context) error {
-		if _, err := s.instanceView(ctx, record); err != nil { // readable, started
+		r, m, err := s.processRecord(ctx, record)
+		if err != nil {
 			return err
+		}
+		if _, def, err := s.instance(ctx, record, r.Type, rules.PipelineOf(m)); err != nil || def == nil {
+			return cmp.Or(err, domain.ErrNoProcess(record))
 		}
 		in, _, err := s.processes.Store.GetProcessInstance(ctx, record, true)
 		if err != nil {
@@ -551,19 +556,16 @@ func (s *Service) TickChecklistItem(ctx context.Context, record, stepID string, 
 		if !isItem {
 			return apperr.InvalidField("step_id", "NOT_A_CHECKLIST_ITEM", "%q is not a checklist step of version %d of %s", stepID, def.Version, domain.ProcessDefinitionName(def.ID))
 		}
-		has := slices.Contains(in.Ticked, stepID)
-		switch {
-		case done && !has:
-			in.Ticked = append(in.Ticked, stepID)
-		case !done && has:
-			in.Ticked = slices.DeleteFunc(in.Ticked, func(id string) bool { return id == stepID })
-		default:
-			v, err = s.instanceView(ctx, record)
-			return err
-		}
-		in.UpdatedAt = s.now()
-		if err := s.processes.Store.SaveProcessInstance(ctx, in); err != nil {
-			return err
+		if has := slices.Contains(in.Ticked, stepID); has != done {
+			if done {
+				in.Ticked = append(in.Ticked, stepID)
+			} else {
+				in.Ticked = slices.DeleteFunc(in.Ticked, func(id string) bool { return id == stepID })
+			}
+			in.UpdatedAt = s.now()
+			if err := s.processes.Store.SaveProcessInstance(ctx, in); err != nil {
+				return err
+			}
 		}
 		v, err = s.instanceView(ctx, record)
 		return err

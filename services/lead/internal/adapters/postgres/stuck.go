@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
 
@@ -34,7 +35,7 @@ func (r *Repo) ListStuckConversions(ctx context.Context, before time.Time, pageS
 		where += " AND (qualified_at, id) > ($2, $3)"
 	}
 	args = append(args, pageSize+1)
-	rows, err := r.pool.Query(ctx, fmt.Sprintf(`SELECT %s FROM leads WHERE %s ORDER BY qualified_at, id LIMIT $%d`, leadColumns, where, len(args)), args...)
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, fmt.Sprintf(`SELECT %s FROM leads WHERE %s ORDER BY qualified_at, id LIMIT $%d`, leadColumns, where, len(args)), args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -51,6 +52,6 @@ func (r *Repo) ListStuckConversions(ctx context.Context, before time.Time, pageS
 // CountStuckConversions implements app.Repository.
 func (r *Repo) CountStuckConversions(ctx context.Context, before time.Time) (int, error) {
 	var n int
-	err := r.pool.QueryRow(ctx, `SELECT count(*) FROM leads WHERE `+stuckWhere, before).Scan(&n)
+	err := pg.Q(ctx, r.pool).QueryRow(ctx, `SELECT count(*) FROM leads WHERE `+stuckWhere, before).Scan(&n)
 	return n, err
 }
