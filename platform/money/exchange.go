@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"time"
 
+	"google.golang.org/genproto/googleapis/type/date"
+
+	moneyv1 "github.com/crmsuite/crm/gen/go/crm/money/v1"
 	"github.com/crmsuite/crm/platform/apperr"
 )
 
@@ -220,4 +223,46 @@ func (c *Converter) Round(ctx context.Context, f *Figure) (string, error) {
 		return "", err
 	}
 	return Decimal(m), nil
+}
+
+// ReportingConverter is the converter of a report asked for in currency
+// (nil when currency is empty: the report stays per currency), with the
+// rates of rateDate, or of def when rateDate is zero. The errors are
+// InvalidArgument on the request fields reporting_currency and rate_date
+// (a rate date without a reporting currency is refused: it would be
+// silently ignored). The caller checks rateDate is a calendar date.
+func ReportingConverter(lookup RateLookup, currency string, rateDate, def time.Time) (*Converter, error) {
+	if currency == "" {
+		if !rateDate.IsZero() {
+			return nil, apperr.InvalidField("rate_date", "RATE_DATE_WITHOUT_CURRENCY", "rate_date applies only with a reporting_currency")
+		}
+		return nil, nil
+	}
+	if !ValidCurrency(currency) {
+		return nil, apperr.InvalidField("reporting_currency", "INVALID_CURRENCY", "%q is not an ISO 4217 currency code", currency)
+	}
+	if rateDate.IsZero() {
+		rateDate = def
+	}
+	return NewConverter(lookup, currency, rateDate), nil
+}
+
+// Protos are the conversions as the reports carry them.
+func Protos(cs []Conversion) []*moneyv1.CurrencyConversion {
+	out := make([]*moneyv1.CurrencyConversion, len(cs))
+	for i, c := range cs {
+		out[i] = &moneyv1.CurrencyConversion{
+			SourceCurrency: c.From, TargetCurrency: c.To, Rate: c.Rate.Rate, Inverse: c.Inverse,
+			ExchangeRate: c.Rate.Name, EffectiveDate: protoDate(c.Rate.EffectiveDate), RateDate: protoDate(c.RateDate),
+		}
+	}
+	return out
+}
+
+func protoDate(t time.Time) *date.Date {
+	if t.IsZero() {
+		return nil
+	}
+	y, m, d := t.Date()
+	return &date.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
 }
