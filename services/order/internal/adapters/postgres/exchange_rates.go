@@ -41,7 +41,8 @@ func errRateNotFound(id uuid.UUID) error {
 // InsertExchangeRate implements app.Repository.
 func (r *Repo) InsertExchangeRate(ctx context.Context, x *domain.ExchangeRate, requestID string) error {
 	return r.InTx(ctx, func(ctx context.Context) error {
-		_, err := pg.Q(ctx, r.pool).Exec(ctx, `INSERT INTO exchange_rates (`+rateColumns+`)
+		_, err := pg.Q(ctx, r.pool).Exec(ctx, `INSERT INTO exchange_rates (id, base_currency, quote_currency, rate, effective_date,
+			source, created_at, created_by, updated_at, updated_by, version)
 			VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8, $9, $10, $11)`,
 			x.ID, x.Base, x.Quote, x.Rate, x.EffectiveDate.Time(), x.Source, x.CreatedAt, x.CreatedBy, x.UpdatedAt, x.UpdatedBy, x.Version)
 		if pg.IsUniqueViolation(err, "exchange_rates_pair_date") {
