@@ -92,7 +92,7 @@ func TestReportsInReportingCurrencyOverREST(t *testing.T) {
 	order := func(currency, units string, nanos int, month int) {
 		o := s.asOps(t, "POST", "/v1/orders", map[string]any{"account": acc, "currencyCode": currency,
 			"expectedFulfillmentDate": map[string]any{"year": 2030, "month": month, "day": 15},
-			"lines": []map[string]any{{"productCode": "P", "quantity": "1", "unitPrice": map[string]any{"currencyCode": currency, "units": units, "nanos": nanos}}}}).want(t, 200)
+			"lines":                   []map[string]any{{"productCode": "P", "quantity": "1", "unitPrice": map[string]any{"currencyCode": currency, "units": units, "nanos": nanos}}}}).want(t, 200)
 		s.asOps(t, "POST", "/v1/"+o.str("name")+":confirm", map[string]any{}).want(t, 200)
 	}
 	order("EUR", "100", 0, 1)
