@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/type/date"
 	moneypb "google.golang.org/genproto/googleapis/type/money"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	"github.com/crmsuite/crm/platform/money"
 	"github.com/crmsuite/crm/platform/testkit"
 )
@@ -157,4 +160,76 @@ func TestReportsInReportingCurrencyOverREST(t *testing.T) {
 		reason, _ := r.violations()
 		return r.status == 400 && reason == "EXCHANGE_RATE_MISSING" && strings.Contains(r.str("message"), "no USD->EUR rate on or before 2030-01-31")
 	}, "the forecast refused once the rate is deleted")
+}
+
+// Rates entered while the order service is killed (right after a commit,
+// its event still in the outbox) and the opportunity service is killed
+// mid-stream: after restarts and client retries with the same request
+// ids, both services hold every rate exactly once, with the last
+// correction.
+func TestExchangeRatesSurviveCrashes(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	rates := orderv1.NewExchangeRateServiceClient(testkit.Dial(t, s.orders.Addr))
+	ctx := testkit.As("ada", "admin")
+	const n = 60
+	// create retries a request until the order service answers, as a
+	// client does across a restart.
+	create := func(i int, reqID string) *orderv1.ExchangeRate {
+		t.Helper()
+		day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i)
+		req := &orderv1.CreateExchangeRateRequest{RequestId: reqID, ExchangeRate: &orderv1.ExchangeRate{
+			BaseCurrency: "USD", QuoteCurrency: "EUR", Rate: fmt.Sprintf("0.%d", 500+i), Source: "crash test",
+			EffectiveDate: &date.Date{Year: int32(day.Year()), Month: int32(day.Month()), Day: int32(day.Day())}}}
+		for attempt := 0; ; attempt++ {
+			r, err := rates.CreateExchangeRate(ctx, req)
+			if err == nil {
+				return r
+			}
+			if attempt > 100 {
+				t.Fatalf("rate %d: %v", i, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var made []*orderv1.ExchangeRate
+	for i := range n {
+		reqID := uuid.NewString()
+		made = append(made, create(i, reqID))
+		switch i {
+		case n / 3:
+			s.opps.Kill() // SIGKILL while it consumes
+		case n / 2:
+			s.orders.Kill() // right after a commit: the event may still be in the outbox
+			s.orders.Restart()
+			// The client did not hear back in time and retries: the same rate.
+			if again := create(i, reqID); again.Name != made[i].Name {
+				t.Fatalf("retry after the crash made %s, first %s", again.Name, made[i].Name)
+			}
+		case 2 * n / 3:
+			s.opps.Restart()
+		}
+	}
+	// Corrections of every tenth rate, the opportunity service killed
+	// among them.
+	for i := 0; i < n; i += 10 {
+		r := made[i]
+		r.Rate = "1." + strconv.Itoa(i)
+		if _, err := rates.UpdateExchangeRate(ctx, &orderv1.UpdateExchangeRateRequest{ExchangeRate: r,
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"rate"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 30 {
+			s.opps.Kill()
+			s.opps.Restart()
+		}
+	}
+	const rows = `SELECT count(*)::text || ' ' || coalesce(string_agg(id::text || '=' || rate::text || '@' || effective_date::text, ',' ORDER BY id), '') FROM `
+	want := s.query(t, rows+`"order".exchange_rates`)
+	if !strings.HasPrefix(want, strconv.Itoa(n)+" ") {
+		t.Fatalf("order service holds %s", want[:10])
+	}
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		return s.query(t, rows+`opportunity.exchange_rates`) == want
+	}, "the opportunity service's copy equals the order service's rates")
 }
