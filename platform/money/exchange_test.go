@@ -158,3 +158,40 @@ func TestConverterMissingRate(t *testing.T) {
 		t.Fatalf("own currency: %q, %v", got, err)
 	}
 }
+
+// Whatever is typed as a rate, ParseRate either refuses it or returns the
+// exact positive value of its digits; and converting there and back by
+// the same entered rate (direct, then inverse) returns the amount
+// exactly, before rounding.
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"0.9215", "0", "-1", "1e3", "157.300", "000.5", "999999999999999999.999999999999", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRate(s)
+		if err != nil {
+			return
+		}
+		if r.Sign() <= 0 {
+			t.Fatalf("%q accepted as %v", s, r)
+		}
+		want, ok := new(big.Rat).SetString(s)
+		if !ok || want.Cmp(r) != 0 {
+			t.Fatalf("%q read as %v", s, r)
+		}
+		ctx := context.Background()
+		rs := rates{{Name: "exchangeRates/x", Base: "USD", Quote: "EUR", Rate: s, EffectiveDate: day(2026, 1, 1)}}
+		there, err := NewConverter(rs.lookup, "EUR", day(2026, 1, 1)).Rate(ctx, "USD")
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := NewConverter(rs.lookup, "USD", day(2026, 1, 1)).Rate(ctx, "EUR")
+		if err != nil || !back.Inverse {
+			t.Fatal(back, err)
+		}
+		amount := big.NewRat(12345, 100)
+		if got := back.Apply(there.Apply(amount)); got.Cmp(amount) != 0 {
+			t.Fatalf("%q: 123.45 there and back = %v", s, got)
+		}
+	})
+}

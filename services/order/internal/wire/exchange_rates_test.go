@@ -166,6 +166,12 @@ func TestExchangeRateLifecycle(t *testing.T) {
 	if d := evs[4].(*eventsv1.ExchangeRateDeleted); d.ExchangeRate.GetRate() != "0.9216" {
 		t.Fatalf("deleted event %v", d)
 	}
+	// Audited: who created, corrected and deleted it, through which method.
+	if got := s.query(t, `SELECT string_agg(action || ' ' || actor || ' ' || method, ', ' ORDER BY id) FROM audit_log WHERE record = $1`, first.Name); got !=
+		"CREATE ada /crm.order.v1.ExchangeRateService/CreateExchangeRate, UPDATE ada /crm.order.v1.ExchangeRateService/UpdateExchangeRate, "+
+			"DELETE ada /crm.order.v1.ExchangeRateService/DeleteExchangeRate" {
+		t.Fatalf("audit trail: %s", got)
+	}
 }
 
 // Every bad rate is InvalidArgument naming its field, and writes nothing.
