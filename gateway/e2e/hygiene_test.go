@@ -67,7 +67,7 @@ func TestNilIDsAreRefusedInEveryRequestField(t *testing.T) {
 	addrs := map[string]string{
 		"crm.lead.v1.LeadService": s.lead.Addr, "crm.lead.v1.WebFormService": s.lead.Addr,
 		"crm.account.v1.AccountService": s.account.Addr, "crm.opportunity.v1.OpportunityService": s.opps.Addr,
-		"crm.order.v1.OrderService": s.orders.Addr, "crm.workflow.v1.WorkflowService": s.workflow.Addr,
+		"crm.order.v1.OrderService": s.orders.Addr, "crm.order.v1.ExchangeRateService": s.orders.Addr, "crm.workflow.v1.WorkflowService": s.workflow.Addr,
 		"crm.workflow.v1.ProcessService": s.workflow.Addr, "crm.workflow.v1.DirectoryService": s.workflow.Addr,
 	}
 	// The two cases over REST: pasted whitespace around an email

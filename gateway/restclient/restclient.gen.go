@@ -2125,6 +2125,39 @@ type CrmLeadV1WebForm struct {
 	RevokedBy  *string    `json:"revokedBy,omitempty"`
 }
 
+// CrmMoneyV1CurrencyConversion How a report turned the amounts of one currency into its reporting
+// currency. Reports sum each figure per currency first, convert each
+// currency's exact sum with its rate, add the converted sums exactly and
+// round the result once, half away from zero, to the reporting
+// currency's minor unit (2 decimals for EUR, 0 for JPY, 3 for KWD).
+type CrmMoneyV1CurrencyConversion struct {
+	// EffectiveDate The date the rate is effective from (the latest on or before
+	// rate_date).
+	EffectiveDate *GoogleTypeDate `json:"effectiveDate,omitempty"`
+
+	// ExchangeRate The exchange rate used, `exchangeRates/{exchange_rate}`.
+	ExchangeRate *string `json:"exchangeRate,omitempty"`
+
+	// Inverse False: the rate is source -> target and amounts were multiplied by it.
+	// True: no source -> target rate applied on rate_date, so the entered
+	// target -> source rate was used and amounts were divided by it
+	// (exactly; the one rounding is the figure's).
+	Inverse *bool `json:"inverse,omitempty"`
+
+	// Rate The rate used, exactly as entered on the exchange rate: units of the
+	// rate's quote currency per unit of its base currency.
+	Rate *string `json:"rate,omitempty"`
+
+	// RateDate The date the report asked a rate for.
+	RateDate *GoogleTypeDate `json:"rateDate,omitempty"`
+
+	// SourceCurrency The currency the amounts were in (ISO 4217).
+	SourceCurrency *string `json:"sourceCurrency,omitempty"`
+
+	// TargetCurrency The reporting currency.
+	TargetCurrency *string `json:"targetCurrency,omitempty"`
+}
+
 // CrmOpportunityV1ContractTerms The terms of the contract a recurring deal becomes.
 type CrmOpportunityV1ContractTerms struct {
 	AutoRenew *bool `json:"autoRenew,omitempty"`
@@ -2138,7 +2171,12 @@ type CrmOpportunityV1ContractTerms struct {
 
 // CrmOpportunityV1Forecast defines model for crm.opportunity.v1.Forecast.
 type CrmOpportunityV1Forecast struct {
-	Rows *[]CrmOpportunityV1ForecastRow `json:"rows,omitempty"`
+	// RateDate The date the rates were taken for, with reporting_currency.
+	RateDate *GoogleTypeDate `json:"rateDate,omitempty"`
+
+	// ReportingCurrency As asked; empty when the rows are per currency.
+	ReportingCurrency *string                        `json:"reportingCurrency,omitempty"`
+	Rows              *[]CrmOpportunityV1ForecastRow `json:"rows,omitempty"`
 }
 
 // CrmOpportunityV1ForecastCategory defines model for crm.opportunity.v1.ForecastCategory.
@@ -2153,7 +2191,11 @@ type CrmOpportunityV1ForecastPeriod string
 // CrmOpportunityV1ForecastRow One cell of the forecast. Dimensions not grouped by are empty.
 type CrmOpportunityV1ForecastRow struct {
 	// Amount Unweighted total, in the row's currency (never mixed).
-	Amount           *GoogleTypeMoney                  `json:"amount,omitempty"`
+	Amount *GoogleTypeMoney `json:"amount,omitempty"`
+
+	// Conversions With a reporting currency: the rate used for each other currency
+	// among the row's opportunities.
+	Conversions      *[]CrmMoneyV1CurrencyConversion   `json:"conversions,omitempty"`
 	Count            *string                           `json:"count,omitempty"`
 	ForecastCategory *CrmOpportunityV1ForecastCategory `json:"forecastCategory,omitempty"`
 	Owner            *string                           `json:"owner,omitempty"`
@@ -2295,10 +2337,14 @@ type CrmOpportunityV1OpportunityType string
 type CrmOpportunityV1OwnerPerformance struct {
 	AverageDaysToClose *float64         `json:"averageDaysToClose,omitempty"`
 	AverageDealSize    *GoogleTypeMoney `json:"averageDealSize,omitempty"`
-	CurrencyCode       *string          `json:"currencyCode,omitempty"`
-	LostAmount         *GoogleTypeMoney `json:"lostAmount,omitempty"`
-	LostCount          *string          `json:"lostCount,omitempty"`
-	Owner              *string          `json:"owner,omitempty"`
+
+	// Conversions With a reporting currency: the rate used for each other currency
+	// among the owner's opportunities.
+	Conversions  *[]CrmMoneyV1CurrencyConversion `json:"conversions,omitempty"`
+	CurrencyCode *string                         `json:"currencyCode,omitempty"`
+	LostAmount   *GoogleTypeMoney                `json:"lostAmount,omitempty"`
+	LostCount    *string                         `json:"lostCount,omitempty"`
+	Owner        *string                         `json:"owner,omitempty"`
 
 	// WinRate won / (won + lost), 0 when none closed.
 	WinRate   *float64         `json:"winRate,omitempty"`
@@ -2330,6 +2376,12 @@ type CrmOpportunityV1Pipeline struct {
 // CrmOpportunityV1SalesPerformance defines model for crm.opportunity.v1.SalesPerformance.
 type CrmOpportunityV1SalesPerformance struct {
 	Owners *[]CrmOpportunityV1OwnerPerformance `json:"owners,omitempty"`
+
+	// RateDate The date the rates were taken for, with reporting_currency.
+	RateDate *GoogleTypeDate `json:"rateDate,omitempty"`
+
+	// ReportingCurrency As asked; empty when the rows are per currency.
+	ReportingCurrency *string `json:"reportingCurrency,omitempty"`
 }
 
 // CrmOpportunityV1Stage A stage of a pipeline.
@@ -2560,6 +2612,34 @@ type CrmOrderV1CreditCheck struct {
 // CrmOrderV1CreditCheckResult defines model for crm.order.v1.CreditCheckResult.
 type CrmOrderV1CreditCheckResult string
 
+// CrmOrderV1ExchangeRate From effective_date on (until the pair's next rate), one unit of
+// base_currency is worth `rate` units of quote_currency.
+type CrmOrderV1ExchangeRate struct {
+	// BaseCurrency ISO 4217 code, e.g. "USD".
+	BaseCurrency string     `json:"baseCurrency"`
+	CreateTime   *time.Time `json:"createTime,omitempty"`
+	CreatedBy    *string    `json:"createdBy,omitempty"`
+
+	// EffectiveDate The first day the rate applies.
+	EffectiveDate GoogleTypeDate `json:"effectiveDate"`
+	Etag          *string        `json:"etag,omitempty"`
+	Name          *string        `json:"name,omitempty"`
+
+	// QuoteCurrency ISO 4217 code, e.g. "EUR"; not base_currency.
+	QuoteCurrency string `json:"quoteCurrency"`
+
+	// Rate Units of quote_currency per unit of base_currency: an exact positive
+	// decimal ("0.9215", "157.3"), at most 18 digits before the point and
+	// 12 after it. Kept as entered, trailing zeros included.
+	Rate string `json:"rate"`
+
+	// Source Where the rate was taken from, e.g. "ECB euro foreign exchange
+	// reference rates, 2026-01-30 16:00 CET"; required.
+	Source     string     `json:"source"`
+	UpdateTime *time.Time `json:"updateTime,omitempty"`
+	UpdatedBy  *string    `json:"updatedBy,omitempty"`
+}
+
 // CrmOrderV1LineFulfillment A delivery of one line.
 type CrmOrderV1LineFulfillment struct {
 	// LineId OrderLine.id.
@@ -2579,6 +2659,12 @@ type CrmOrderV1ListBillingPeriodsResponse struct {
 type CrmOrderV1ListContractsResponse struct {
 	Contracts     *[]CrmOrderV1Contract `json:"contracts,omitempty"`
 	NextPageToken *string               `json:"nextPageToken,omitempty"`
+}
+
+// CrmOrderV1ListExchangeRatesResponse defines model for crm.order.v1.ListExchangeRatesResponse.
+type CrmOrderV1ListExchangeRatesResponse struct {
+	ExchangeRates *[]CrmOrderV1ExchangeRate `json:"exchangeRates,omitempty"`
+	NextPageToken *string                   `json:"nextPageToken,omitempty"`
 }
 
 // CrmOrderV1ListOrderStatusChangesResponse defines model for crm.order.v1.ListOrderStatusChangesResponse.
@@ -2764,6 +2850,12 @@ type CrmOrderV1OwnerOrderPerformance struct {
 // CrmOrderV1RecurringRevenue defines model for crm.order.v1.RecurringRevenue.
 type CrmOrderV1RecurringRevenue struct {
 	Currencies *[]CrmOrderV1RecurringRevenueRow `json:"currencies,omitempty"`
+
+	// RateDate The date the rates were taken for, with reporting_currency.
+	RateDate *GoogleTypeDate `json:"rateDate,omitempty"`
+
+	// ReportingCurrency As asked; empty when the rows are per currency.
+	ReportingCurrency *string `json:"reportingCurrency,omitempty"`
 }
 
 // CrmOrderV1RecurringRevenueRow Recurring revenue in one currency.
@@ -2776,8 +2868,14 @@ type CrmOrderV1RecurringRevenueRow struct {
 
 	// ContractionMrr Negative or zero.
 	ContractionMrr *GoogleTypeMoney `json:"contractionMrr,omitempty"`
-	CurrencyCode   *string          `json:"currencyCode,omitempty"`
-	ExpansionMrr   *GoogleTypeMoney `json:"expansionMrr,omitempty"`
+
+	// Conversions With a reporting currency: the rate used for each other currency.
+	// Every figure is converted at that one rate (MRR and its movements
+	// alike) and rounded on its own; arr is mrr x 12 and net_change the sum
+	// of the movements, from the rounded figures.
+	Conversions  *[]CrmMoneyV1CurrencyConversion `json:"conversions,omitempty"`
+	CurrencyCode *string                         `json:"currencyCode,omitempty"`
+	ExpansionMrr *GoogleTypeMoney                `json:"expansionMrr,omitempty"`
 
 	// Mrr Monthly recurring revenue as of the date: each live contract's net
 	// amount per billing period / months per period.
@@ -2800,7 +2898,12 @@ type CrmOrderV1ReportPeriod string
 
 // CrmOrderV1RevenueForecast defines model for crm.order.v1.RevenueForecast.
 type CrmOrderV1RevenueForecast struct {
-	Rows *[]CrmOrderV1RevenueForecastRow `json:"rows,omitempty"`
+	// RateDate The date the rates were taken for, with reporting_currency.
+	RateDate *GoogleTypeDate `json:"rateDate,omitempty"`
+
+	// ReportingCurrency As asked; empty when the rows are per currency.
+	ReportingCurrency *string                         `json:"reportingCurrency,omitempty"`
+	Rows              *[]CrmOrderV1RevenueForecastRow `json:"rows,omitempty"`
 }
 
 // CrmOrderV1RevenueForecastRow Revenue of one period (and owner, when grouped) in one currency, net of
@@ -2810,10 +2913,15 @@ type CrmOrderV1RevenueForecast struct {
 type CrmOrderV1RevenueForecastRow struct {
 	BillingPeriodCount *string          `json:"billingPeriodCount,omitempty"`
 	ContractAmount     *GoogleTypeMoney `json:"contractAmount,omitempty"`
-	CurrencyCode       *string          `json:"currencyCode,omitempty"`
-	OrderAmount        *GoogleTypeMoney `json:"orderAmount,omitempty"`
-	OrderCount         *string          `json:"orderCount,omitempty"`
-	Owner              *string          `json:"owner,omitempty"`
+
+	// Conversions With a reporting currency: the rate used for each other currency in
+	// the row. Each amount is converted and rounded on its own; total is
+	// order_amount + contract_amount as rounded.
+	Conversions  *[]CrmMoneyV1CurrencyConversion `json:"conversions,omitempty"`
+	CurrencyCode *string                         `json:"currencyCode,omitempty"`
+	OrderAmount  *GoogleTypeMoney                `json:"orderAmount,omitempty"`
+	OrderCount   *string                         `json:"orderCount,omitempty"`
+	Owner        *string                         `json:"owner,omitempty"`
 
 	// PeriodStart First day of the month or quarter.
 	PeriodStart *GoogleTypeDate `json:"periodStart,omitempty"`
@@ -4402,6 +4510,42 @@ type OrderServiceGetRecurringRevenueParams struct {
 
 	// Owner Only this owner's contracts (all when empty; a salesperson's own).
 	Owner *string `form:"owner,omitempty" json:"owner,omitempty"`
+
+	// ReportingCurrency Total MRR and its movements in this currency (ISO 4217): one row,
+	// naming the rates it used (conversions). A currency without a rate on
+	// or before rate_date is FAILED_PRECONDITION.
+	ReportingCurrency *string `form:"reportingCurrency,omitempty" json:"reportingCurrency,omitempty"`
+	RateDateYear      *int32  `form:"rateDate.year,omitempty" json:"rateDate.year,omitempty"`
+	RateDateMonth     *int32  `form:"rateDate.month,omitempty" json:"rateDate.month,omitempty"`
+	RateDateDay       *int32  `form:"rateDate.day,omitempty" json:"rateDate.day,omitempty"`
+}
+
+// ExchangeRateServiceListExchangeRatesParams defines parameters for ExchangeRateServiceListExchangeRates.
+type ExchangeRateServiceListExchangeRatesParams struct {
+	PageSize  *int32  `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// BaseCurrency Only rates with this base currency (all when empty).
+	BaseCurrency *string `form:"baseCurrency,omitempty" json:"baseCurrency,omitempty"`
+
+	// QuoteCurrency Only rates with this quote currency (all when empty).
+	QuoteCurrency *string `form:"quoteCurrency,omitempty" json:"quoteCurrency,omitempty"`
+}
+
+// ExchangeRateServiceCreateExchangeRateParams defines parameters for ExchangeRateServiceCreateExchangeRate.
+type ExchangeRateServiceCreateExchangeRateParams struct {
+	RequestId *string `form:"requestId,omitempty" json:"requestId,omitempty"`
+}
+
+// ExchangeRateServiceDeleteExchangeRateParams defines parameters for ExchangeRateServiceDeleteExchangeRate.
+type ExchangeRateServiceDeleteExchangeRateParams struct {
+	Etag *string `form:"etag,omitempty" json:"etag,omitempty"`
+}
+
+// ExchangeRateServiceUpdateExchangeRateParams defines parameters for ExchangeRateServiceUpdateExchangeRate.
+type ExchangeRateServiceUpdateExchangeRateParams struct {
+	// UpdateMask rate, source (all of them when unset or `*`).
+	UpdateMask *string `form:"updateMask,omitempty" json:"updateMask,omitempty"`
 }
 
 // LeadServiceListImportRejectionsParams defines parameters for LeadServiceListImportRejections.
@@ -4848,6 +4992,14 @@ type OpportunityServiceGetForecastParams struct {
 
 	// Pipeline Only this pipeline, `pipelines/{pipeline}` (all when empty).
 	Pipeline *string `form:"pipeline,omitempty" json:"pipeline,omitempty"`
+
+	// ReportingCurrency Total every row in this currency (ISO 4217) instead of one row per
+	// currency; each row names the rates it used (conversions). A currency
+	// without a rate on or before rate_date is FAILED_PRECONDITION.
+	ReportingCurrency *string `form:"reportingCurrency,omitempty" json:"reportingCurrency,omitempty"`
+	RateDateYear      *int32  `form:"rateDate.year,omitempty" json:"rateDate.year,omitempty"`
+	RateDateMonth     *int32  `form:"rateDate.month,omitempty" json:"rateDate.month,omitempty"`
+	RateDateDay       *int32  `form:"rateDate.day,omitempty" json:"rateDate.day,omitempty"`
 }
 
 // OpportunityServiceGetSalesPerformanceParams defines parameters for OpportunityServiceGetSalesPerformance.
@@ -4859,6 +5011,15 @@ type OpportunityServiceGetSalesPerformanceParams struct {
 
 	// Owner Only this owner (all when empty).
 	Owner *string `form:"owner,omitempty" json:"owner,omitempty"`
+
+	// ReportingCurrency Total each owner in this currency (ISO 4217) instead of one row per
+	// owner and currency; each row names the rates it used (conversions).
+	// A currency without a rate on or before rate_date is
+	// FAILED_PRECONDITION.
+	ReportingCurrency *string `form:"reportingCurrency,omitempty" json:"reportingCurrency,omitempty"`
+	RateDateYear      *int32  `form:"rateDate.year,omitempty" json:"rateDate.year,omitempty"`
+	RateDateMonth     *int32  `form:"rateDate.month,omitempty" json:"rateDate.month,omitempty"`
+	RateDateDay       *int32  `form:"rateDate.day,omitempty" json:"rateDate.day,omitempty"`
 }
 
 // OrderServiceListOrdersParams defines parameters for OrderServiceListOrders.
@@ -5051,6 +5212,14 @@ type OrderServiceGetRevenueForecastParams struct {
 
 	// Owners Only these owners (all when empty; a salesperson's own).
 	Owners *[]string `form:"owners,omitempty" json:"owners,omitempty"`
+
+	// ReportingCurrency Total every row in this currency (ISO 4217) instead of one row per
+	// currency; each row names the rates it used (conversions). A currency
+	// without a rate on or before rate_date is FAILED_PRECONDITION.
+	ReportingCurrency *string `form:"reportingCurrency,omitempty" json:"reportingCurrency,omitempty"`
+	RateDateYear      *int32  `form:"rateDate.year,omitempty" json:"rateDate.year,omitempty"`
+	RateDateMonth     *int32  `form:"rateDate.month,omitempty" json:"rateDate.month,omitempty"`
+	RateDateDay       *int32  `form:"rateDate.day,omitempty" json:"rateDate.day,omitempty"`
 }
 
 // OpportunityServiceListPipelinesParams defines parameters for OpportunityServiceListPipelines.
@@ -5363,6 +5532,12 @@ type OrderServiceGiveContractNoticeJSONRequestBody OrderServiceGiveContractNotic
 
 // OrderServiceRenewContractJSONRequestBody defines body for OrderServiceRenewContract for application/json ContentType.
 type OrderServiceRenewContractJSONRequestBody OrderServiceRenewContractJSONBody
+
+// ExchangeRateServiceCreateExchangeRateJSONRequestBody defines body for ExchangeRateServiceCreateExchangeRate for application/json ContentType.
+type ExchangeRateServiceCreateExchangeRateJSONRequestBody = CrmOrderV1ExchangeRate
+
+// ExchangeRateServiceUpdateExchangeRateJSONRequestBody defines body for ExchangeRateServiceUpdateExchangeRate for application/json ContentType.
+type ExchangeRateServiceUpdateExchangeRateJSONRequestBody = CrmOrderV1ExchangeRate
 
 // LeadServiceCreateLeadJSONRequestBody defines body for LeadServiceCreateLead for application/json ContentType.
 type LeadServiceCreateLeadJSONRequestBody = CrmLeadV1Lead
@@ -7296,6 +7471,61 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/contracts:recurringRevenue (the `OrderServiceGetRecurringRevenue` operationId).
 	OrderServiceGetRecurringRevenue(ctx context.Context, params *OrderServiceGetRecurringRevenueParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExchangeRateServiceListExchangeRates Lists rates by base currency, quote currency and effective date
+	//
+	// Corresponds with GET /v1/exchangeRates (the `ExchangeRateServiceListExchangeRates` operationId).
+	ExchangeRateServiceListExchangeRates(ctx context.Context, params *ExchangeRateServiceListExchangeRatesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExchangeRateServiceCreateExchangeRateWithBody Enters a rate
+	//
+	// Enters a rate. A second rate of the same pair and effective date is
+	// ALREADY_EXISTS: correct the first one instead.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/exchangeRates (the `ExchangeRateServiceCreateExchangeRate` operationId).
+	ExchangeRateServiceCreateExchangeRateWithBody(ctx context.Context, params *ExchangeRateServiceCreateExchangeRateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExchangeRateServiceCreateExchangeRate Enters a rate
+	//
+	// Enters a rate. A second rate of the same pair and effective date is
+	// ALREADY_EXISTS: correct the first one instead.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/exchangeRates (the `ExchangeRateServiceCreateExchangeRate` operationId).
+	ExchangeRateServiceCreateExchangeRate(ctx context.Context, params *ExchangeRateServiceCreateExchangeRateParams, body ExchangeRateServiceCreateExchangeRateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExchangeRateServiceDeleteExchangeRate Deletes a rate: the pair's previous rate applies again until the next
+	//
+	// Corresponds with DELETE /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceDeleteExchangeRate` operationId).
+	ExchangeRateServiceDeleteExchangeRate(ctx context.Context, exchangeRate string, params *ExchangeRateServiceDeleteExchangeRateParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExchangeRateServiceGetExchangeRate Reads a rate
+	//
+	// Corresponds with GET /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceGetExchangeRate` operationId).
+	ExchangeRateServiceGetExchangeRate(ctx context.Context, exchangeRate string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExchangeRateServiceUpdateExchangeRateWithBody Corrects a rate's value or source
+	//
+	// Corrects a rate's value or source. The pair and the effective date
+	// stay: delete the rate and enter another to change them.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceUpdateExchangeRate` operationId).
+	ExchangeRateServiceUpdateExchangeRateWithBody(ctx context.Context, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExchangeRateServiceUpdateExchangeRate Corrects a rate's value or source
+	//
+	// Corrects a rate's value or source. The pair and the effective date
+	// stay: delete the rate and enter another to change them.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceUpdateExchangeRate` operationId).
+	ExchangeRateServiceUpdateExchangeRate(ctx context.Context, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, body ExchangeRateServiceUpdateExchangeRateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LeadServiceGetImportJob An import job and its counts
 	//
@@ -10192,6 +10422,131 @@ func (c *Client) OrderServiceRenewContract(ctx context.Context, contract string,
 // Corresponds with GET /v1/contracts:recurringRevenue (the `OrderServiceGetRecurringRevenue` operationId).
 func (c *Client) OrderServiceGetRecurringRevenue(ctx context.Context, params *OrderServiceGetRecurringRevenueParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOrderServiceGetRecurringRevenueRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExchangeRateServiceListExchangeRates Lists rates by base currency, quote currency and effective date
+//
+// Corresponds with GET /v1/exchangeRates (the `ExchangeRateServiceListExchangeRates` operationId).
+func (c *Client) ExchangeRateServiceListExchangeRates(ctx context.Context, params *ExchangeRateServiceListExchangeRatesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeRateServiceListExchangeRatesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExchangeRateServiceCreateExchangeRateWithBody Enters a rate
+//
+// Enters a rate. A second rate of the same pair and effective date is
+// ALREADY_EXISTS: correct the first one instead.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/exchangeRates (the `ExchangeRateServiceCreateExchangeRate` operationId).
+func (c *Client) ExchangeRateServiceCreateExchangeRateWithBody(ctx context.Context, params *ExchangeRateServiceCreateExchangeRateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeRateServiceCreateExchangeRateRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExchangeRateServiceCreateExchangeRate Enters a rate
+//
+// Enters a rate. A second rate of the same pair and effective date is
+// ALREADY_EXISTS: correct the first one instead.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/exchangeRates (the `ExchangeRateServiceCreateExchangeRate` operationId).
+func (c *Client) ExchangeRateServiceCreateExchangeRate(ctx context.Context, params *ExchangeRateServiceCreateExchangeRateParams, body ExchangeRateServiceCreateExchangeRateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeRateServiceCreateExchangeRateRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExchangeRateServiceDeleteExchangeRate Deletes a rate: the pair's previous rate applies again until the next
+//
+// Corresponds with DELETE /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceDeleteExchangeRate` operationId).
+func (c *Client) ExchangeRateServiceDeleteExchangeRate(ctx context.Context, exchangeRate string, params *ExchangeRateServiceDeleteExchangeRateParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeRateServiceDeleteExchangeRateRequest(c.Server, exchangeRate, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExchangeRateServiceGetExchangeRate Reads a rate
+//
+// Corresponds with GET /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceGetExchangeRate` operationId).
+func (c *Client) ExchangeRateServiceGetExchangeRate(ctx context.Context, exchangeRate string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeRateServiceGetExchangeRateRequest(c.Server, exchangeRate)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExchangeRateServiceUpdateExchangeRateWithBody Corrects a rate's value or source
+//
+// Corrects a rate's value or source. The pair and the effective date
+// stay: delete the rate and enter another to change them.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceUpdateExchangeRate` operationId).
+func (c *Client) ExchangeRateServiceUpdateExchangeRateWithBody(ctx context.Context, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeRateServiceUpdateExchangeRateRequestWithBody(c.Server, exchangeRate, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExchangeRateServiceUpdateExchangeRate Corrects a rate's value or source
+//
+// Corrects a rate's value or source. The pair and the effective date
+// stay: delete the rate and enter another to change them.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceUpdateExchangeRate` operationId).
+func (c *Client) ExchangeRateServiceUpdateExchangeRate(ctx context.Context, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, body ExchangeRateServiceUpdateExchangeRateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeRateServiceUpdateExchangeRateRequest(c.Server, exchangeRate, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -17062,6 +17417,54 @@ func NewOrderServiceGetRecurringRevenueRequest(server string, params *OrderServi
 
 		}
 
+		if params.ReportingCurrency != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "reportingCurrency", *params.ReportingCurrency, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateYear != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.year", *params.RateDateYear, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateMonth != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.month", *params.RateDateMonth, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateDay != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.day", *params.RateDateDay, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -17072,6 +17475,332 @@ func NewOrderServiceGetRecurringRevenueRequest(server string, params *OrderServi
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewExchangeRateServiceListExchangeRatesRequest constructs an http.Request for the ExchangeRateServiceListExchangeRates method
+func NewExchangeRateServiceListExchangeRatesRequest(server string, params *ExchangeRateServiceListExchangeRatesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/exchangeRates")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.BaseCurrency != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "baseCurrency", *params.BaseCurrency, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.QuoteCurrency != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "quoteCurrency", *params.QuoteCurrency, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewExchangeRateServiceCreateExchangeRateRequest calls the generic ExchangeRateServiceCreateExchangeRate builder with application/json body
+func NewExchangeRateServiceCreateExchangeRateRequest(server string, params *ExchangeRateServiceCreateExchangeRateParams, body ExchangeRateServiceCreateExchangeRateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewExchangeRateServiceCreateExchangeRateRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewExchangeRateServiceCreateExchangeRateRequestWithBody constructs an http.Request for the ExchangeRateServiceCreateExchangeRate method, with any body, and a specified content type
+func NewExchangeRateServiceCreateExchangeRateRequestWithBody(server string, params *ExchangeRateServiceCreateExchangeRateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/exchangeRates")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.RequestId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "requestId", *params.RequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewExchangeRateServiceDeleteExchangeRateRequest constructs an http.Request for the ExchangeRateServiceDeleteExchangeRate method
+func NewExchangeRateServiceDeleteExchangeRateRequest(server string, exchangeRate string, params *ExchangeRateServiceDeleteExchangeRateParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "exchangeRate", exchangeRate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/exchangeRates/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Etag != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "etag", *params.Etag, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewExchangeRateServiceGetExchangeRateRequest constructs an http.Request for the ExchangeRateServiceGetExchangeRate method
+func NewExchangeRateServiceGetExchangeRateRequest(server string, exchangeRate string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "exchangeRate", exchangeRate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/exchangeRates/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewExchangeRateServiceUpdateExchangeRateRequest calls the generic ExchangeRateServiceUpdateExchangeRate builder with application/json body
+func NewExchangeRateServiceUpdateExchangeRateRequest(server string, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, body ExchangeRateServiceUpdateExchangeRateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewExchangeRateServiceUpdateExchangeRateRequestWithBody(server, exchangeRate, params, "application/json", bodyReader)
+}
+
+// NewExchangeRateServiceUpdateExchangeRateRequestWithBody constructs an http.Request for the ExchangeRateServiceUpdateExchangeRate method, with any body, and a specified content type
+func NewExchangeRateServiceUpdateExchangeRateRequestWithBody(server string, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "exchangeRate", exchangeRate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/exchangeRates/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.UpdateMask != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "updateMask", *params.UpdateMask, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -20144,6 +20873,54 @@ func NewOpportunityServiceGetForecastRequest(server string, params *OpportunityS
 
 		}
 
+		if params.ReportingCurrency != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "reportingCurrency", *params.ReportingCurrency, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateYear != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.year", *params.RateDateYear, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateMonth != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.month", *params.RateDateMonth, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateDay != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.day", *params.RateDateDay, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -20213,6 +20990,54 @@ func NewOpportunityServiceGetSalesPerformanceRequest(server string, params *Oppo
 		if params.Owner != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "owner", *params.Owner, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ReportingCurrency != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "reportingCurrency", *params.ReportingCurrency, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateYear != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.year", *params.RateDateYear, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateMonth != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.month", *params.RateDateMonth, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateDay != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.day", *params.RateDateDay, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -21734,6 +22559,54 @@ func NewOrderServiceGetRevenueForecastRequest(server string, params *OrderServic
 		if params.Owners != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "owners", *params.Owners, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ReportingCurrency != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "reportingCurrency", *params.ReportingCurrency, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateYear != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.year", *params.RateDateYear, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateMonth != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.month", *params.RateDateMonth, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RateDateDay != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rateDate.day", *params.RateDateDay, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -24689,6 +25562,67 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/contracts:recurringRevenue (the `OrderServiceGetRecurringRevenue` operationId).
 	OrderServiceGetRecurringRevenueWithResponse(ctx context.Context, params *OrderServiceGetRecurringRevenueParams, reqEditors ...RequestEditorFn) (*OrderServiceGetRecurringRevenueResponse, error)
+
+	// ExchangeRateServiceListExchangeRatesWithResponse Lists rates by base currency, quote currency and effective date
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/exchangeRates (the `ExchangeRateServiceListExchangeRates` operationId).
+	ExchangeRateServiceListExchangeRatesWithResponse(ctx context.Context, params *ExchangeRateServiceListExchangeRatesParams, reqEditors ...RequestEditorFn) (*ExchangeRateServiceListExchangeRatesResponse, error)
+
+	// ExchangeRateServiceCreateExchangeRateWithBodyWithResponse Enters a rate
+	//
+	// Enters a rate. A second rate of the same pair and effective date is
+	// ALREADY_EXISTS: correct the first one instead.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/exchangeRates (the `ExchangeRateServiceCreateExchangeRate` operationId).
+	ExchangeRateServiceCreateExchangeRateWithBodyWithResponse(ctx context.Context, params *ExchangeRateServiceCreateExchangeRateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExchangeRateServiceCreateExchangeRateResponse, error)
+
+	// ExchangeRateServiceCreateExchangeRateWithResponse Enters a rate
+	//
+	// Enters a rate. A second rate of the same pair and effective date is
+	// ALREADY_EXISTS: correct the first one instead.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/exchangeRates (the `ExchangeRateServiceCreateExchangeRate` operationId).
+	ExchangeRateServiceCreateExchangeRateWithResponse(ctx context.Context, params *ExchangeRateServiceCreateExchangeRateParams, body ExchangeRateServiceCreateExchangeRateJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeRateServiceCreateExchangeRateResponse, error)
+
+	// ExchangeRateServiceDeleteExchangeRateWithResponse Deletes a rate: the pair's previous rate applies again until the next
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceDeleteExchangeRate` operationId).
+	ExchangeRateServiceDeleteExchangeRateWithResponse(ctx context.Context, exchangeRate string, params *ExchangeRateServiceDeleteExchangeRateParams, reqEditors ...RequestEditorFn) (*ExchangeRateServiceDeleteExchangeRateResponse, error)
+
+	// ExchangeRateServiceGetExchangeRateWithResponse Reads a rate
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceGetExchangeRate` operationId).
+	ExchangeRateServiceGetExchangeRateWithResponse(ctx context.Context, exchangeRate string, reqEditors ...RequestEditorFn) (*ExchangeRateServiceGetExchangeRateResponse, error)
+
+	// ExchangeRateServiceUpdateExchangeRateWithBodyWithResponse Corrects a rate's value or source
+	//
+	// Corrects a rate's value or source. The pair and the effective date
+	// stay: delete the rate and enter another to change them.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceUpdateExchangeRate` operationId).
+	ExchangeRateServiceUpdateExchangeRateWithBodyWithResponse(ctx context.Context, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExchangeRateServiceUpdateExchangeRateResponse, error)
+
+	// ExchangeRateServiceUpdateExchangeRateWithResponse Corrects a rate's value or source
+	//
+	// Corrects a rate's value or source. The pair and the effective date
+	// stay: delete the rate and enter another to change them.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceUpdateExchangeRate` operationId).
+	ExchangeRateServiceUpdateExchangeRateWithResponse(ctx context.Context, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, body ExchangeRateServiceUpdateExchangeRateJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeRateServiceUpdateExchangeRateResponse, error)
 
 	// LeadServiceGetImportJobWithResponse An import job and its counts
 	//
@@ -31957,6 +32891,477 @@ func (r OrderServiceGetRecurringRevenueResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r OrderServiceGetRecurringRevenueResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExchangeRateServiceListExchangeRatesResponse429Headers the declared response headers of an HTTP 429 response for ExchangeRateServiceListExchangeRates
+type ExchangeRateServiceListExchangeRatesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ExchangeRateServiceListExchangeRatesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmOrderV1ListExchangeRatesResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ExchangeRateServiceListExchangeRatesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExchangeRateServiceListExchangeRatesResponse) GetJSON200() *CrmOrderV1ListExchangeRatesResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ExchangeRateServiceListExchangeRatesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ExchangeRateServiceListExchangeRatesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ExchangeRateServiceListExchangeRatesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ExchangeRateServiceListExchangeRatesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ExchangeRateServiceListExchangeRatesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ExchangeRateServiceListExchangeRatesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExchangeRateServiceListExchangeRatesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExchangeRateServiceListExchangeRatesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExchangeRateServiceListExchangeRatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExchangeRateServiceCreateExchangeRateResponse429Headers the declared response headers of an HTTP 429 response for ExchangeRateServiceCreateExchangeRate
+type ExchangeRateServiceCreateExchangeRateResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ExchangeRateServiceCreateExchangeRateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmOrderV1ExchangeRate
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ExchangeRateServiceCreateExchangeRateResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExchangeRateServiceCreateExchangeRateResponse) GetJSON200() *CrmOrderV1ExchangeRate {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ExchangeRateServiceCreateExchangeRateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ExchangeRateServiceCreateExchangeRateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ExchangeRateServiceCreateExchangeRateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ExchangeRateServiceCreateExchangeRateResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ExchangeRateServiceCreateExchangeRateResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ExchangeRateServiceCreateExchangeRateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ExchangeRateServiceCreateExchangeRateResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ExchangeRateServiceCreateExchangeRateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExchangeRateServiceCreateExchangeRateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExchangeRateServiceCreateExchangeRateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExchangeRateServiceCreateExchangeRateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExchangeRateServiceDeleteExchangeRateResponse429Headers the declared response headers of an HTTP 429 response for ExchangeRateServiceDeleteExchangeRate
+type ExchangeRateServiceDeleteExchangeRateResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ExchangeRateServiceDeleteExchangeRateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ExchangeRateServiceDeleteExchangeRateResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExchangeRateServiceDeleteExchangeRateResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ExchangeRateServiceDeleteExchangeRateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ExchangeRateServiceDeleteExchangeRateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ExchangeRateServiceDeleteExchangeRateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ExchangeRateServiceDeleteExchangeRateResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ExchangeRateServiceDeleteExchangeRateResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ExchangeRateServiceDeleteExchangeRateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ExchangeRateServiceDeleteExchangeRateResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ExchangeRateServiceDeleteExchangeRateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExchangeRateServiceDeleteExchangeRateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExchangeRateServiceDeleteExchangeRateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExchangeRateServiceDeleteExchangeRateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExchangeRateServiceGetExchangeRateResponse429Headers the declared response headers of an HTTP 429 response for ExchangeRateServiceGetExchangeRate
+type ExchangeRateServiceGetExchangeRateResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ExchangeRateServiceGetExchangeRateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmOrderV1ExchangeRate
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ExchangeRateServiceGetExchangeRateResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExchangeRateServiceGetExchangeRateResponse) GetJSON200() *CrmOrderV1ExchangeRate {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ExchangeRateServiceGetExchangeRateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ExchangeRateServiceGetExchangeRateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ExchangeRateServiceGetExchangeRateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ExchangeRateServiceGetExchangeRateResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ExchangeRateServiceGetExchangeRateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ExchangeRateServiceGetExchangeRateResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ExchangeRateServiceGetExchangeRateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExchangeRateServiceGetExchangeRateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExchangeRateServiceGetExchangeRateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExchangeRateServiceGetExchangeRateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExchangeRateServiceUpdateExchangeRateResponse429Headers the declared response headers of an HTTP 429 response for ExchangeRateServiceUpdateExchangeRate
+type ExchangeRateServiceUpdateExchangeRateResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ExchangeRateServiceUpdateExchangeRateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmOrderV1ExchangeRate
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ExchangeRateServiceUpdateExchangeRateResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetJSON200() *CrmOrderV1ExchangeRate {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ExchangeRateServiceUpdateExchangeRateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExchangeRateServiceUpdateExchangeRateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExchangeRateServiceUpdateExchangeRateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExchangeRateServiceUpdateExchangeRateResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -43734,6 +45139,109 @@ func (c *ClientWithResponses) OrderServiceGetRecurringRevenueWithResponse(ctx co
 	return ParseOrderServiceGetRecurringRevenueResponse(rsp)
 }
 
+// ExchangeRateServiceListExchangeRatesWithResponse Lists rates by base currency, quote currency and effective date
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/exchangeRates (the `ExchangeRateServiceListExchangeRates` operationId).
+func (c *ClientWithResponses) ExchangeRateServiceListExchangeRatesWithResponse(ctx context.Context, params *ExchangeRateServiceListExchangeRatesParams, reqEditors ...RequestEditorFn) (*ExchangeRateServiceListExchangeRatesResponse, error) {
+	rsp, err := c.ExchangeRateServiceListExchangeRates(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeRateServiceListExchangeRatesResponse(rsp)
+}
+
+// ExchangeRateServiceCreateExchangeRateWithBodyWithResponse Enters a rate
+//
+// Enters a rate. A second rate of the same pair and effective date is
+// ALREADY_EXISTS: correct the first one instead.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/exchangeRates (the `ExchangeRateServiceCreateExchangeRate` operationId).
+func (c *ClientWithResponses) ExchangeRateServiceCreateExchangeRateWithBodyWithResponse(ctx context.Context, params *ExchangeRateServiceCreateExchangeRateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExchangeRateServiceCreateExchangeRateResponse, error) {
+	rsp, err := c.ExchangeRateServiceCreateExchangeRateWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeRateServiceCreateExchangeRateResponse(rsp)
+}
+
+// ExchangeRateServiceCreateExchangeRateWithResponse Enters a rate
+//
+// Enters a rate. A second rate of the same pair and effective date is
+// ALREADY_EXISTS: correct the first one instead.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/exchangeRates (the `ExchangeRateServiceCreateExchangeRate` operationId).
+func (c *ClientWithResponses) ExchangeRateServiceCreateExchangeRateWithResponse(ctx context.Context, params *ExchangeRateServiceCreateExchangeRateParams, body ExchangeRateServiceCreateExchangeRateJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeRateServiceCreateExchangeRateResponse, error) {
+	rsp, err := c.ExchangeRateServiceCreateExchangeRate(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeRateServiceCreateExchangeRateResponse(rsp)
+}
+
+// ExchangeRateServiceDeleteExchangeRateWithResponse Deletes a rate: the pair's previous rate applies again until the next
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceDeleteExchangeRate` operationId).
+func (c *ClientWithResponses) ExchangeRateServiceDeleteExchangeRateWithResponse(ctx context.Context, exchangeRate string, params *ExchangeRateServiceDeleteExchangeRateParams, reqEditors ...RequestEditorFn) (*ExchangeRateServiceDeleteExchangeRateResponse, error) {
+	rsp, err := c.ExchangeRateServiceDeleteExchangeRate(ctx, exchangeRate, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeRateServiceDeleteExchangeRateResponse(rsp)
+}
+
+// ExchangeRateServiceGetExchangeRateWithResponse Reads a rate
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceGetExchangeRate` operationId).
+func (c *ClientWithResponses) ExchangeRateServiceGetExchangeRateWithResponse(ctx context.Context, exchangeRate string, reqEditors ...RequestEditorFn) (*ExchangeRateServiceGetExchangeRateResponse, error) {
+	rsp, err := c.ExchangeRateServiceGetExchangeRate(ctx, exchangeRate, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeRateServiceGetExchangeRateResponse(rsp)
+}
+
+// ExchangeRateServiceUpdateExchangeRateWithBodyWithResponse Corrects a rate's value or source
+//
+// Corrects a rate's value or source. The pair and the effective date
+// stay: delete the rate and enter another to change them.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceUpdateExchangeRate` operationId).
+func (c *ClientWithResponses) ExchangeRateServiceUpdateExchangeRateWithBodyWithResponse(ctx context.Context, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExchangeRateServiceUpdateExchangeRateResponse, error) {
+	rsp, err := c.ExchangeRateServiceUpdateExchangeRateWithBody(ctx, exchangeRate, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeRateServiceUpdateExchangeRateResponse(rsp)
+}
+
+// ExchangeRateServiceUpdateExchangeRateWithResponse Corrects a rate's value or source
+//
+// Corrects a rate's value or source. The pair and the effective date
+// stay: delete the rate and enter another to change them.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/exchangeRates/{exchangeRate} (the `ExchangeRateServiceUpdateExchangeRate` operationId).
+func (c *ClientWithResponses) ExchangeRateServiceUpdateExchangeRateWithResponse(ctx context.Context, exchangeRate string, params *ExchangeRateServiceUpdateExchangeRateParams, body ExchangeRateServiceUpdateExchangeRateJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeRateServiceUpdateExchangeRateResponse, error) {
+	rsp, err := c.ExchangeRateServiceUpdateExchangeRate(ctx, exchangeRate, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeRateServiceUpdateExchangeRateResponse(rsp)
+}
+
 // LeadServiceGetImportJobWithResponse An import job and its counts
 //
 // Returns a wrapper object for the known response body format(s).
@@ -51413,6 +52921,432 @@ func ParseOrderServiceGetRecurringRevenueResponse(rsp *http.Response) (*OrderSer
 	switch {
 	case rsp.StatusCode == 429:
 		var headers OrderServiceGetRecurringRevenueResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExchangeRateServiceListExchangeRatesResponse parses an HTTP response from a ExchangeRateServiceListExchangeRatesWithResponse call
+func ParseExchangeRateServiceListExchangeRatesResponse(rsp *http.Response) (*ExchangeRateServiceListExchangeRatesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExchangeRateServiceListExchangeRatesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmOrderV1ListExchangeRatesResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ExchangeRateServiceListExchangeRatesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExchangeRateServiceCreateExchangeRateResponse parses an HTTP response from a ExchangeRateServiceCreateExchangeRateWithResponse call
+func ParseExchangeRateServiceCreateExchangeRateResponse(rsp *http.Response) (*ExchangeRateServiceCreateExchangeRateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExchangeRateServiceCreateExchangeRateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmOrderV1ExchangeRate
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ExchangeRateServiceCreateExchangeRateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExchangeRateServiceDeleteExchangeRateResponse parses an HTTP response from a ExchangeRateServiceDeleteExchangeRateWithResponse call
+func ParseExchangeRateServiceDeleteExchangeRateResponse(rsp *http.Response) (*ExchangeRateServiceDeleteExchangeRateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExchangeRateServiceDeleteExchangeRateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ExchangeRateServiceDeleteExchangeRateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExchangeRateServiceGetExchangeRateResponse parses an HTTP response from a ExchangeRateServiceGetExchangeRateWithResponse call
+func ParseExchangeRateServiceGetExchangeRateResponse(rsp *http.Response) (*ExchangeRateServiceGetExchangeRateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExchangeRateServiceGetExchangeRateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmOrderV1ExchangeRate
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ExchangeRateServiceGetExchangeRateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExchangeRateServiceUpdateExchangeRateResponse parses an HTTP response from a ExchangeRateServiceUpdateExchangeRateWithResponse call
+func ParseExchangeRateServiceUpdateExchangeRateResponse(rsp *http.Response) (*ExchangeRateServiceUpdateExchangeRateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExchangeRateServiceUpdateExchangeRateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmOrderV1ExchangeRate
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ExchangeRateServiceUpdateExchangeRateResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -154,6 +154,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, upstreams []Upstream
 	if err := orderv1.RegisterOrderServiceHandlerClient(ctx, mux, orderv1.NewOrderServiceClient(conns["order"])); err != nil {
 		return nil, err
 	}
+	if err := orderv1.RegisterExchangeRateServiceHandlerClient(ctx, mux, orderv1.NewExchangeRateServiceClient(conns["order"])); err != nil {
+		return nil, err
+	}
 	if err := workflowv1.RegisterWorkflowServiceHandlerClient(ctx, mux, workflowv1.NewWorkflowServiceClient(conns["workflow"])); err != nil {
 		return nil, err
 	}

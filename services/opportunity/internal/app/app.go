@@ -105,6 +105,8 @@ type Repository interface {
 
 	Forecast(ctx context.Context, q ForecastQuery) ([]ForecastRow, error)
 	Performance(ctx context.Context, q PerformanceQuery) ([]OwnerPerformance, error)
+
+	ExchangeRates
 }
 
 // Accounts asks the account service (each call under a deadline). All

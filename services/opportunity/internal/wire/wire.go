@@ -125,6 +125,14 @@ func Spec(opts ...Option) service.Spec {
 				// (about 3) rather than the platform's default minutes.
 				MaxDeliver: 12,
 				Backoff:    []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute},
+			}, {
+				Name:   eventport.ExchangeRatesConsumer,
+				Stream: events.StreamName(ns, "order"),
+				Subjects: []string{
+					events.Subject(ns, "order", &eventsv1.ExchangeRateChanged{}),
+					events.Subject(ns, "order", &eventsv1.ExchangeRateDeleted{}),
+				},
+				Handler: (&eventport.ExchangeRates{App: svc}).Handle,
 			}, processgate.Consumer(ns, "opportunity-process-gates", rt.Pool)} {
 				if set.consumer != nil {
 					set.consumer(c)

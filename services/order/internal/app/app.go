@@ -123,6 +123,8 @@ type Repository interface {
 	RevenueForecast(ctx context.Context, q ForecastQuery) ([]ForecastRow, error)
 	RecurringRevenue(ctx context.Context, q RecurringQuery) ([]RecurringRow, error)
 	Performance(ctx context.Context, q PerformanceQuery) ([]OwnerPerformance, error)
+
+	ExchangeRates
 }
 
 // Accounts asks the account service (each call under a deadline). They

@@ -6,6 +6,7 @@ import (
 
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/authz"
+	"github.com/crmsuite/crm/platform/money"
 	"github.com/crmsuite/crm/services/order/internal/domain"
 )
 
@@ -39,6 +40,21 @@ type ForecastQuery struct {
 	Start, End   domain.Date
 	GroupByOwner bool
 	Owners       []string
+	Reporting    ReportingQuery
+}
+
+// ReportingQuery asks for a report totalled in one currency, with the
+// rates of RateDate (the report's default when zero).
+type ReportingQuery struct {
+	Currency string
+	RateDate domain.Date
+}
+
+// Reporting is the currency a report was totalled in and the date of the
+// rates (both zero when it is per currency).
+type Reporting struct {
+	Currency string
+	RateDate domain.Date
 }
 
 // ForecastRow is one cell; amounts are exact decimals in Currency.
@@ -50,12 +66,16 @@ type ForecastRow struct {
 	OrderAmount    string
 	PeriodCount    int64
 	ContractAmount string
+	// Conversions name the rates of a row totalled in a reporting
+	// currency.
+	Conversions []money.Conversion
 }
 
 // RecurringQuery asks for MRR as of AsOf and movements from Start to End.
 type RecurringQuery struct {
 	AsOf, Start, End domain.Date
 	Owner            string
+	Reporting        ReportingQuery
 }
 
 // RecurringRow is one currency's MRR and movements, exact decimals.
@@ -63,6 +83,7 @@ type RecurringRow struct {
 	Currency                                              string
 	MRR, New, Expansion, Contraction, Churn, RenewalDelta string
 	Renewals                                              int64
+	Conversions                                           []money.Conversion
 }
 
 // PerformanceQuery asks for orders confirmed in [Start, End).
@@ -99,8 +120,22 @@ func (s *Service) Pipeline(ctx context.Context, owner string) ([]PipelineRow, []
 }
 
 // RevenueForecast answers GetRevenueForecast; the range defaults to the
-// current and the next three quarters.
-func (s *Service) RevenueForecast(ctx context.Context, q ForecastQuery) ([]ForecastRow, error) {
+// current and the next three quarters. In a reporting currency, the rates
+// are today's unless asked for another date.
+func (s *Service) RevenueForecast(ctx context.Context, q ForecastQuery) ([]ForecastRow, Reporting, error) {
+	conv, err := s.converter(q.Reporting, s.today())
+	if err != nil {
+		return nil, Reporting{}, err
+	}
+	rows, err := s.revenueForecast(ctx, q)
+	if err != nil || conv == nil {
+		return rows, Reporting{}, err
+	}
+	rows, err = convertForecast(ctx, conv, rows)
+	return rows, reportingOf(conv), err
+}
+
+func (s *Service) revenueForecast(ctx context.Context, q ForecastQuery) ([]ForecastRow, error) {
 	if q.Period == "" {
 		q.Period = PeriodQuarter
 	}
@@ -154,14 +189,29 @@ func checkRange(start, end domain.Date, startField, endField string) error {
 }
 
 // RecurringRevenue answers GetRecurringRevenue: as of today by default,
-// with the movements of that date's calendar month.
-func (s *Service) RecurringRevenue(ctx context.Context, q RecurringQuery) ([]RecurringRow, error) {
+// with the movements of that date's calendar month. In a reporting
+// currency, the rates are those of the as-of date unless asked for
+// another.
+func (s *Service) RecurringRevenue(ctx context.Context, q RecurringQuery) ([]RecurringRow, Reporting, error) {
 	if q.AsOf.IsZero() {
 		q.AsOf = s.today()
 	}
 	if !q.AsOf.Valid() {
-		return nil, apperr.InvalidField("as_of_date", "INVALID_DATE", "%s is not a calendar date", q.AsOf)
+		return nil, Reporting{}, apperr.InvalidField("as_of_date", "INVALID_DATE", "%s is not a calendar date", q.AsOf)
 	}
+	conv, err := s.converter(q.Reporting, q.AsOf)
+	if err != nil {
+		return nil, Reporting{}, err
+	}
+	rows, err := s.recurringRevenue(ctx, q)
+	if err != nil || conv == nil {
+		return rows, Reporting{}, err
+	}
+	rows, err = convertRecurring(ctx, conv, rows)
+	return rows, reportingOf(conv), err
+}
+
+func (s *Service) recurringRevenue(ctx context.Context, q RecurringQuery) ([]RecurringRow, error) {
 	if q.Start.IsZero() {
 		q.Start = domain.Date{Year: q.AsOf.Year, Month: q.AsOf.Month, Day: 1}
 	}
@@ -197,4 +247,94 @@ func (s *Service) Performance(ctx context.Context, q PerformanceQuery) ([]OwnerP
 	}
 	q.Owner = owner
 	return s.repo.Performance(ctx, q)
+}
+
+// converter is the reporting-currency converter of a report whose rates
+// default to those of def (nil: the report stays per currency).
+func (s *Service) converter(q ReportingQuery, def domain.Date) (*money.Converter, error) {
+	var day time.Time
+	if !q.RateDate.IsZero() {
+		if !q.RateDate.Valid() {
+			return nil, apperr.InvalidField("rate_date", "INVALID_DATE", "%s is not a calendar date", q.RateDate)
+		}
+		day = q.RateDate.Time()
+	}
+	return money.ReportingConverter(s.repo.LatestRate, q.Currency, day, def.Time())
+}
+
+func reportingOf(c *money.Converter) Reporting {
+	return Reporting{Currency: c.To(), RateDate: domain.DateOf(c.Day())}
+}
+
+// convertForecast totals each period's (and owner's) rows of every
+// currency in the reporting currency: each amount is summed per currency,
+// converted exactly and rounded once.
+func convertForecast(ctx context.Context, c *money.Converter, rows []ForecastRow) ([]ForecastRow, error) {
+	type key struct {
+		period domain.Date
+		owner  string
+	}
+	type cell struct {
+		row               ForecastRow
+		orders, contracts money.Figure
+	}
+	var cells []*cell
+	byKey := map[key]*cell{}
+	for _, r := range rows {
+		k := key{r.PeriodStart, r.Owner}
+		x := byKey[k]
+		if x == nil {
+			x = &cell{row: ForecastRow{PeriodStart: r.PeriodStart, Owner: r.Owner, Currency: c.To()}}
+			byKey[k] = x
+			cells = append(cells, x)
+		}
+		x.row.OrderCount += r.OrderCount
+		x.row.PeriodCount += r.PeriodCount
+		if err := x.orders.AddDecimal(r.Currency, r.OrderAmount); err != nil {
+			return nil, err
+		}
+		if err := x.contracts.AddDecimal(r.Currency, r.ContractAmount); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]ForecastRow, len(cells))
+	for i, x := range cells {
+		var err error
+		if x.row.OrderAmount, err = c.Round(ctx, &x.orders); err != nil {
+			return nil, err
+		}
+		if x.row.ContractAmount, err = c.Round(ctx, &x.contracts); err != nil {
+			return nil, err
+		}
+		x.row.Conversions = c.Conversions(x.orders.Currencies())
+		out[i] = x.row
+	}
+	return out, nil
+}
+
+// convertRecurring totals MRR and each movement of every currency in the
+// reporting currency, in one row.
+func convertRecurring(ctx context.Context, c *money.Converter, rows []RecurringRow) ([]RecurringRow, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	var figures [6]money.Figure
+	out := RecurringRow{Currency: c.To()}
+	dst := [6]*string{&out.MRR, &out.New, &out.Expansion, &out.Contraction, &out.Churn, &out.RenewalDelta}
+	for _, r := range rows {
+		out.Renewals += r.Renewals
+		for i, v := range [6]string{r.MRR, r.New, r.Expansion, r.Contraction, r.Churn, r.RenewalDelta} {
+			if err := figures[i].AddDecimal(r.Currency, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range figures {
+		var err error
+		if *dst[i], err = c.Round(ctx, &figures[i]); err != nil {
+			return nil, err
+		}
+	}
+	out.Conversions = c.Conversions(figures[0].Currencies())
+	return []RecurringRow{out}, nil
 }

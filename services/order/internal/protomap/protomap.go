@@ -318,3 +318,31 @@ func ContractEvent(meta *eventsv1.EventMeta, c *domain.Contract, ev domain.Event
 	}
 	return nil, fmt.Errorf("protomap: unknown contract event %T", ev)
 }
+
+// ExchangeRateName is `exchangeRates/{id}`.
+func ExchangeRateName(id uuid.UUID) string { return resname.Format("exchangeRates", id) }
+
+func ExchangeRate(r *domain.ExchangeRate) *orderv1.ExchangeRate {
+	return &orderv1.ExchangeRate{
+		Name: ExchangeRateName(r.ID), BaseCurrency: r.Base, QuoteCurrency: r.Quote, Rate: r.Rate,
+		EffectiveDate: Date(r.EffectiveDate), Source: r.Source,
+		CreateTime: ts(r.CreatedAt), CreatedBy: r.CreatedBy, UpdateTime: ts(r.UpdatedAt), UpdatedBy: r.UpdatedBy,
+		Etag: etag.Format(r.Version),
+	}
+}
+
+func ExchangeRateFromProto(r *orderv1.ExchangeRate) domain.ExchangeRate {
+	return domain.ExchangeRate{
+		Base: r.GetBaseCurrency(), Quote: r.GetQuoteCurrency(), Rate: r.GetRate(),
+		EffectiveDate: DateFromProto(r.GetEffectiveDate()), Source: r.GetSource(),
+	}
+}
+
+// ExchangeRateEvent is ExchangeRateChanged, or ExchangeRateDeleted when
+// deleted, of r at revision r.Version.
+func ExchangeRateEvent(meta *eventsv1.EventMeta, r *domain.ExchangeRate, deleted bool) proto.Message {
+	if deleted {
+		return &eventsv1.ExchangeRateDeleted{Meta: meta, ExchangeRateId: r.ID.String(), ExchangeRate: ExchangeRate(r), Revision: r.Version}
+	}
+	return &eventsv1.ExchangeRateChanged{Meta: meta, ExchangeRateId: r.ID.String(), ExchangeRate: ExchangeRate(r), Revision: r.Version}
+}

@@ -20,11 +20,12 @@ import (
 func TestEveryOrderMethodHasARule(t *testing.T) {
 	srv := grpc.NewServer()
 	orderv1.RegisterOrderServiceServer(srv, orderv1.UnimplementedOrderServiceServer{})
+	orderv1.RegisterExchangeRateServiceServer(srv, orderv1.UnimplementedExchangeRateServiceServer{})
 	if missing := authz.Uncovered(wire.Spec().Rules, srv.GetServiceInfo(), grpcx.IsPublic); len(missing) > 0 {
 		t.Fatalf("no authorization rule for %v", missing)
 	}
-	d := orderv1.OrderService_ServiceDesc
-	if n := len(d.Methods) + len(d.Streams); len(wire.Rules) != n {
+	d, r := orderv1.OrderService_ServiceDesc, orderv1.ExchangeRateService_ServiceDesc
+	if n := len(d.Methods) + len(d.Streams) + len(r.Methods) + len(r.Streams); len(wire.Rules) != n {
 		t.Fatalf("%d rules for %d methods", len(wire.Rules), n)
 	}
 }

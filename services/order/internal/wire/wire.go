@@ -108,7 +108,9 @@ func Spec(opts ...Option) service.Spec {
 					func(o *domain.Order) proto.Message { return protomap.Order(o) })
 			}
 			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "order-process-gates", rt.Pool))
-			orderv1.RegisterOrderServiceServer(rt.GRPC, grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, pages, rt.Relay.Kick))
+			api := grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, pages, rt.Relay.Kick)
+			orderv1.RegisterOrderServiceServer(rt.GRPC, api)
+			orderv1.RegisterExchangeRateServiceServer(rt.GRPC, grpcport.NewExchangeRates(api))
 
 			rt.Timers(TimerHandlers(svc), RenewalsDue(svc))
 
@@ -227,6 +229,12 @@ var Rules = map[string]authz.Rule{
 	orderv1.OrderService_GiveContractNotice_FullMethodName: authz.Allow(ops),
 	orderv1.OrderService_RenewContract_FullMethodName:      authz.Allow(ops),
 	orderv1.OrderService_CancelContract_FullMethodName:     authz.Allow(ops),
+	// Exchange rates: admins enter them; staff (and services) read them.
+	orderv1.ExchangeRateService_CreateExchangeRate_FullMethodName: authz.AdminOnly,
+	orderv1.ExchangeRateService_UpdateExchangeRate_FullMethodName: authz.AdminOnly,
+	orderv1.ExchangeRateService_DeleteExchangeRate_FullMethodName: authz.AdminOnly,
+	orderv1.ExchangeRateService_GetExchangeRate_FullMethodName:    authz.Allow(manager, sales, ops, authz.Service),
+	orderv1.ExchangeRateService_ListExchangeRates_FullMethodName:  authz.Allow(manager, sales, ops, authz.Service),
 }
 
 const (

@@ -1275,11 +1275,152 @@ func (x *ContractCancelled) GetEffectiveDate() *date.Date {
 	return nil
 }
 
+// Subject crm.order.exchange_rate_changed: a rate entered or corrected.
+// revision grows with every change of one rate: a consumer keeps the
+// highest it has seen, whatever order the events arrive in.
+type ExchangeRateChanged struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Meta           *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	ExchangeRateId string                 `protobuf:"bytes,2,opt,name=exchange_rate_id,json=exchangeRateId,proto3" json:"exchange_rate_id,omitempty"`
+	ExchangeRate   *v1.ExchangeRate       `protobuf:"bytes,3,opt,name=exchange_rate,json=exchangeRate,proto3" json:"exchange_rate,omitempty"`
+	Revision       int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ExchangeRateChanged) Reset() {
+	*x = ExchangeRateChanged{}
+	mi := &file_crm_events_v1_order_events_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeRateChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeRateChanged) ProtoMessage() {}
+
+func (x *ExchangeRateChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_order_events_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeRateChanged.ProtoReflect.Descriptor instead.
+func (*ExchangeRateChanged) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_order_events_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ExchangeRateChanged) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ExchangeRateChanged) GetExchangeRateId() string {
+	if x != nil {
+		return x.ExchangeRateId
+	}
+	return ""
+}
+
+func (x *ExchangeRateChanged) GetExchangeRate() *v1.ExchangeRate {
+	if x != nil {
+		return x.ExchangeRate
+	}
+	return nil
+}
+
+func (x *ExchangeRateChanged) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// Subject crm.order.exchange_rate_deleted: the rate (as it was) no longer
+// applies; the pair's previous rate does until its next.
+type ExchangeRateDeleted struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Meta           *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	ExchangeRateId string                 `protobuf:"bytes,2,opt,name=exchange_rate_id,json=exchangeRateId,proto3" json:"exchange_rate_id,omitempty"`
+	ExchangeRate   *v1.ExchangeRate       `protobuf:"bytes,3,opt,name=exchange_rate,json=exchangeRate,proto3" json:"exchange_rate,omitempty"`
+	Revision       int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ExchangeRateDeleted) Reset() {
+	*x = ExchangeRateDeleted{}
+	mi := &file_crm_events_v1_order_events_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeRateDeleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeRateDeleted) ProtoMessage() {}
+
+func (x *ExchangeRateDeleted) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_order_events_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeRateDeleted.ProtoReflect.Descriptor instead.
+func (*ExchangeRateDeleted) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_order_events_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ExchangeRateDeleted) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ExchangeRateDeleted) GetExchangeRateId() string {
+	if x != nil {
+		return x.ExchangeRateId
+	}
+	return ""
+}
+
+func (x *ExchangeRateDeleted) GetExchangeRate() *v1.ExchangeRate {
+	if x != nil {
+		return x.ExchangeRate
+	}
+	return nil
+}
+
+func (x *ExchangeRateDeleted) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 var File_crm_events_v1_order_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_order_events_proto_rawDesc = "" +
 	"\n" +
-	" crm/events/v1/order_events.proto\x12\rcrm.events.v1\x1a\x18crm/events/v1/meta.proto\x1a\x18crm/order/v1/order.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xdc\x01\n" +
+	" crm/events/v1/order_events.proto\x12\rcrm.events.v1\x1a\x18crm/events/v1/meta.proto\x1a crm/order/v1/exchange_rate.proto\x1a\x18crm/order/v1/order.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xdc\x01\n" +
 	"\fOrderCreated\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12)\n" +
@@ -1394,7 +1535,17 @@ const file_crm_events_v1_order_events_proto_rawDesc = "" +
 	"contractId\x122\n" +
 	"\bcontract\x18\x03 \x01(\v2\x16.crm.order.v1.ContractR\bcontract\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x128\n" +
-	"\x0eeffective_date\x18\x05 \x01(\v2\x11.google.type.DateR\reffectiveDateB\xb2\x01\n" +
+	"\x0eeffective_date\x18\x05 \x01(\v2\x11.google.type.DateR\reffectiveDate\"\xca\x01\n" +
+	"\x13ExchangeRateChanged\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12(\n" +
+	"\x10exchange_rate_id\x18\x02 \x01(\tR\x0eexchangeRateId\x12?\n" +
+	"\rexchange_rate\x18\x03 \x01(\v2\x1a.crm.order.v1.ExchangeRateR\fexchangeRate\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\"\xca\x01\n" +
+	"\x13ExchangeRateDeleted\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12(\n" +
+	"\x10exchange_rate_id\x18\x02 \x01(\tR\x0eexchangeRateId\x12?\n" +
+	"\rexchange_rate\x18\x03 \x01(\v2\x1a.crm.order.v1.ExchangeRateR\fexchangeRate\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevisionB\xb2\x01\n" +
 	"\x11com.crm.events.v1B\x10OrderEventsProtoP\x01Z5github.com/crmsuite/crm/gen/go/crm/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\rCrm.Events.V1\xca\x02\rCrm\\Events\\V1\xe2\x02\x19Crm\\Events\\V1\\GPBMetadata\xea\x02\x0fCrm::Events::V1b\x06proto3"
 
 var (
@@ -1409,7 +1560,7 @@ func file_crm_events_v1_order_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_order_events_proto_rawDescData
 }
 
-var file_crm_events_v1_order_events_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_crm_events_v1_order_events_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_crm_events_v1_order_events_proto_goTypes = []any{
 	(*OrderCreated)(nil),        // 0: crm.events.v1.OrderCreated
 	(*OrderUpdated)(nil),        // 1: crm.events.v1.OrderUpdated
@@ -1427,65 +1578,72 @@ var file_crm_events_v1_order_events_proto_goTypes = []any{
 	(*ContractRenewed)(nil),     // 13: crm.events.v1.ContractRenewed
 	(*ContractExpired)(nil),     // 14: crm.events.v1.ContractExpired
 	(*ContractCancelled)(nil),   // 15: crm.events.v1.ContractCancelled
-	(*EventMeta)(nil),           // 16: crm.events.v1.EventMeta
-	(*v1.Order)(nil),            // 17: crm.order.v1.Order
-	(*v1.CreditCheck)(nil),      // 18: crm.order.v1.CreditCheck
-	(v1.OrderStatus)(0),         // 19: crm.order.v1.OrderStatus
-	(*v1.Contract)(nil),         // 20: crm.order.v1.Contract
-	(*money.Money)(nil),         // 21: google.type.Money
-	(*date.Date)(nil),           // 22: google.type.Date
+	(*ExchangeRateChanged)(nil), // 16: crm.events.v1.ExchangeRateChanged
+	(*ExchangeRateDeleted)(nil), // 17: crm.events.v1.ExchangeRateDeleted
+	(*EventMeta)(nil),           // 18: crm.events.v1.EventMeta
+	(*v1.Order)(nil),            // 19: crm.order.v1.Order
+	(*v1.CreditCheck)(nil),      // 20: crm.order.v1.CreditCheck
+	(v1.OrderStatus)(0),         // 21: crm.order.v1.OrderStatus
+	(*v1.Contract)(nil),         // 22: crm.order.v1.Contract
+	(*money.Money)(nil),         // 23: google.type.Money
+	(*date.Date)(nil),           // 24: google.type.Date
+	(*v1.ExchangeRate)(nil),     // 25: crm.order.v1.ExchangeRate
 }
 var file_crm_events_v1_order_events_proto_depIdxs = []int32{
-	16, // 0: crm.events.v1.OrderCreated.meta:type_name -> crm.events.v1.EventMeta
-	17, // 1: crm.events.v1.OrderCreated.order:type_name -> crm.order.v1.Order
-	16, // 2: crm.events.v1.OrderUpdated.meta:type_name -> crm.events.v1.EventMeta
-	17, // 3: crm.events.v1.OrderUpdated.order:type_name -> crm.order.v1.Order
-	16, // 4: crm.events.v1.OrderConfirmed.meta:type_name -> crm.events.v1.EventMeta
-	17, // 5: crm.events.v1.OrderConfirmed.order:type_name -> crm.order.v1.Order
-	18, // 6: crm.events.v1.OrderConfirmed.credit_check:type_name -> crm.order.v1.CreditCheck
-	16, // 7: crm.events.v1.OrderFulfilled.meta:type_name -> crm.events.v1.EventMeta
-	17, // 8: crm.events.v1.OrderFulfilled.order:type_name -> crm.order.v1.Order
-	16, // 9: crm.events.v1.OrderClosed.meta:type_name -> crm.events.v1.EventMeta
-	17, // 10: crm.events.v1.OrderClosed.order:type_name -> crm.order.v1.Order
-	16, // 11: crm.events.v1.OrderReopened.meta:type_name -> crm.events.v1.EventMeta
-	17, // 12: crm.events.v1.OrderReopened.order:type_name -> crm.order.v1.Order
-	16, // 13: crm.events.v1.OrderCancelled.meta:type_name -> crm.events.v1.EventMeta
-	17, // 14: crm.events.v1.OrderCancelled.order:type_name -> crm.order.v1.Order
-	19, // 15: crm.events.v1.OrderCancelled.previous_status:type_name -> crm.order.v1.OrderStatus
-	16, // 16: crm.events.v1.ContractCreated.meta:type_name -> crm.events.v1.EventMeta
-	20, // 17: crm.events.v1.ContractCreated.contract:type_name -> crm.order.v1.Contract
-	16, // 18: crm.events.v1.ContractUpdated.meta:type_name -> crm.events.v1.EventMeta
-	20, // 19: crm.events.v1.ContractUpdated.contract:type_name -> crm.order.v1.Contract
-	16, // 20: crm.events.v1.ContractActivated.meta:type_name -> crm.events.v1.EventMeta
-	20, // 21: crm.events.v1.ContractActivated.contract:type_name -> crm.order.v1.Contract
-	21, // 22: crm.events.v1.ContractActivated.monthly_amount:type_name -> google.type.Money
-	16, // 23: crm.events.v1.ContractAmended.meta:type_name -> crm.events.v1.EventMeta
-	20, // 24: crm.events.v1.ContractAmended.contract:type_name -> crm.order.v1.Contract
-	22, // 25: crm.events.v1.ContractAmended.effective_date:type_name -> google.type.Date
-	21, // 26: crm.events.v1.ContractAmended.previous_recurring_amount:type_name -> google.type.Money
-	21, // 27: crm.events.v1.ContractAmended.recurring_amount:type_name -> google.type.Money
-	16, // 28: crm.events.v1.ContractNoticeGiven.meta:type_name -> crm.events.v1.EventMeta
-	20, // 29: crm.events.v1.ContractNoticeGiven.contract:type_name -> crm.order.v1.Contract
-	22, // 30: crm.events.v1.ContractNoticeGiven.notice_date:type_name -> google.type.Date
-	16, // 31: crm.events.v1.ContractRenewalDue.meta:type_name -> crm.events.v1.EventMeta
-	20, // 32: crm.events.v1.ContractRenewalDue.contract:type_name -> crm.order.v1.Contract
-	22, // 33: crm.events.v1.ContractRenewalDue.term_end_date:type_name -> google.type.Date
-	21, // 34: crm.events.v1.ContractRenewalDue.renewal_value:type_name -> google.type.Money
-	21, // 35: crm.events.v1.ContractRenewalDue.monthly_amount:type_name -> google.type.Money
-	16, // 36: crm.events.v1.ContractRenewed.meta:type_name -> crm.events.v1.EventMeta
-	20, // 37: crm.events.v1.ContractRenewed.contract:type_name -> crm.order.v1.Contract
-	22, // 38: crm.events.v1.ContractRenewed.term_start_date:type_name -> google.type.Date
-	22, // 39: crm.events.v1.ContractRenewed.term_end_date:type_name -> google.type.Date
-	16, // 40: crm.events.v1.ContractExpired.meta:type_name -> crm.events.v1.EventMeta
-	20, // 41: crm.events.v1.ContractExpired.contract:type_name -> crm.order.v1.Contract
-	16, // 42: crm.events.v1.ContractCancelled.meta:type_name -> crm.events.v1.EventMeta
-	20, // 43: crm.events.v1.ContractCancelled.contract:type_name -> crm.order.v1.Contract
-	22, // 44: crm.events.v1.ContractCancelled.effective_date:type_name -> google.type.Date
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	18, // 0: crm.events.v1.OrderCreated.meta:type_name -> crm.events.v1.EventMeta
+	19, // 1: crm.events.v1.OrderCreated.order:type_name -> crm.order.v1.Order
+	18, // 2: crm.events.v1.OrderUpdated.meta:type_name -> crm.events.v1.EventMeta
+	19, // 3: crm.events.v1.OrderUpdated.order:type_name -> crm.order.v1.Order
+	18, // 4: crm.events.v1.OrderConfirmed.meta:type_name -> crm.events.v1.EventMeta
+	19, // 5: crm.events.v1.OrderConfirmed.order:type_name -> crm.order.v1.Order
+	20, // 6: crm.events.v1.OrderConfirmed.credit_check:type_name -> crm.order.v1.CreditCheck
+	18, // 7: crm.events.v1.OrderFulfilled.meta:type_name -> crm.events.v1.EventMeta
+	19, // 8: crm.events.v1.OrderFulfilled.order:type_name -> crm.order.v1.Order
+	18, // 9: crm.events.v1.OrderClosed.meta:type_name -> crm.events.v1.EventMeta
+	19, // 10: crm.events.v1.OrderClosed.order:type_name -> crm.order.v1.Order
+	18, // 11: crm.events.v1.OrderReopened.meta:type_name -> crm.events.v1.EventMeta
+	19, // 12: crm.events.v1.OrderReopened.order:type_name -> crm.order.v1.Order
+	18, // 13: crm.events.v1.OrderCancelled.meta:type_name -> crm.events.v1.EventMeta
+	19, // 14: crm.events.v1.OrderCancelled.order:type_name -> crm.order.v1.Order
+	21, // 15: crm.events.v1.OrderCancelled.previous_status:type_name -> crm.order.v1.OrderStatus
+	18, // 16: crm.events.v1.ContractCreated.meta:type_name -> crm.events.v1.EventMeta
+	22, // 17: crm.events.v1.ContractCreated.contract:type_name -> crm.order.v1.Contract
+	18, // 18: crm.events.v1.ContractUpdated.meta:type_name -> crm.events.v1.EventMeta
+	22, // 19: crm.events.v1.ContractUpdated.contract:type_name -> crm.order.v1.Contract
+	18, // 20: crm.events.v1.ContractActivated.meta:type_name -> crm.events.v1.EventMeta
+	22, // 21: crm.events.v1.ContractActivated.contract:type_name -> crm.order.v1.Contract
+	23, // 22: crm.events.v1.ContractActivated.monthly_amount:type_name -> google.type.Money
+	18, // 23: crm.events.v1.ContractAmended.meta:type_name -> crm.events.v1.EventMeta
+	22, // 24: crm.events.v1.ContractAmended.contract:type_name -> crm.order.v1.Contract
+	24, // 25: crm.events.v1.ContractAmended.effective_date:type_name -> google.type.Date
+	23, // 26: crm.events.v1.ContractAmended.previous_recurring_amount:type_name -> google.type.Money
+	23, // 27: crm.events.v1.ContractAmended.recurring_amount:type_name -> google.type.Money
+	18, // 28: crm.events.v1.ContractNoticeGiven.meta:type_name -> crm.events.v1.EventMeta
+	22, // 29: crm.events.v1.ContractNoticeGiven.contract:type_name -> crm.order.v1.Contract
+	24, // 30: crm.events.v1.ContractNoticeGiven.notice_date:type_name -> google.type.Date
+	18, // 31: crm.events.v1.ContractRenewalDue.meta:type_name -> crm.events.v1.EventMeta
+	22, // 32: crm.events.v1.ContractRenewalDue.contract:type_name -> crm.order.v1.Contract
+	24, // 33: crm.events.v1.ContractRenewalDue.term_end_date:type_name -> google.type.Date
+	23, // 34: crm.events.v1.ContractRenewalDue.renewal_value:type_name -> google.type.Money
+	23, // 35: crm.events.v1.ContractRenewalDue.monthly_amount:type_name -> google.type.Money
+	18, // 36: crm.events.v1.ContractRenewed.meta:type_name -> crm.events.v1.EventMeta
+	22, // 37: crm.events.v1.ContractRenewed.contract:type_name -> crm.order.v1.Contract
+	24, // 38: crm.events.v1.ContractRenewed.term_start_date:type_name -> google.type.Date
+	24, // 39: crm.events.v1.ContractRenewed.term_end_date:type_name -> google.type.Date
+	18, // 40: crm.events.v1.ContractExpired.meta:type_name -> crm.events.v1.EventMeta
+	22, // 41: crm.events.v1.ContractExpired.contract:type_name -> crm.order.v1.Contract
+	18, // 42: crm.events.v1.ContractCancelled.meta:type_name -> crm.events.v1.EventMeta
+	22, // 43: crm.events.v1.ContractCancelled.contract:type_name -> crm.order.v1.Contract
+	24, // 44: crm.events.v1.ContractCancelled.effective_date:type_name -> google.type.Date
+	18, // 45: crm.events.v1.ExchangeRateChanged.meta:type_name -> crm.events.v1.EventMeta
+	25, // 46: crm.events.v1.ExchangeRateChanged.exchange_rate:type_name -> crm.order.v1.ExchangeRate
+	18, // 47: crm.events.v1.ExchangeRateDeleted.meta:type_name -> crm.events.v1.EventMeta
+	25, // 48: crm.events.v1.ExchangeRateDeleted.exchange_rate:type_name -> crm.order.v1.ExchangeRate
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_order_events_proto_init() }
@@ -1500,7 +1658,7 @@ func file_crm_events_v1_order_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_order_events_proto_rawDesc), len(file_crm_events_v1_order_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -8,7 +8,8 @@ package opportunityv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	v1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
+	v11 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
+	v1 "github.com/crmsuite/crm/gen/go/crm/money/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
@@ -1444,7 +1445,15 @@ type GetForecastRequest struct {
 	// Only these owners (all when empty).
 	Owners []string `protobuf:"bytes,5,rep,name=owners,proto3" json:"owners,omitempty"`
 	// Only this pipeline, `pipelines/{pipeline}` (all when empty).
-	Pipeline      string `protobuf:"bytes,6,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	Pipeline string `protobuf:"bytes,6,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// Total every row in this currency (ISO 4217) instead of one row per
+	// currency; each row names the rates it used (conversions). A currency
+	// without a rate on or before rate_date is FAILED_PRECONDITION.
+	ReportingCurrency string `protobuf:"bytes,7,opt,name=reporting_currency,json=reportingCurrency,proto3" json:"reporting_currency,omitempty"`
+	// The date whose rates convert (the latest rate of each pair on or
+	// before it); default today: a forecast is of dates whose rates are not
+	// known yet. Only with reporting_currency.
+	RateDate      *date.Date `protobuf:"bytes,8,opt,name=rate_date,json=rateDate,proto3" json:"rate_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1521,9 +1530,27 @@ func (x *GetForecastRequest) GetPipeline() string {
 	return ""
 }
 
+func (x *GetForecastRequest) GetReportingCurrency() string {
+	if x != nil {
+		return x.ReportingCurrency
+	}
+	return ""
+}
+
+func (x *GetForecastRequest) GetRateDate() *date.Date {
+	if x != nil {
+		return x.RateDate
+	}
+	return nil
+}
+
 type Forecast struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rows          []*ForecastRow         `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rows  []*ForecastRow         `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// As asked; empty when the rows are per currency.
+	ReportingCurrency string `protobuf:"bytes,2,opt,name=reporting_currency,json=reportingCurrency,proto3" json:"reporting_currency,omitempty"`
+	// The date the rates were taken for, with reporting_currency.
+	RateDate      *date.Date `protobuf:"bytes,3,opt,name=rate_date,json=rateDate,proto3" json:"rate_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1565,6 +1592,20 @@ func (x *Forecast) GetRows() []*ForecastRow {
 	return nil
 }
 
+func (x *Forecast) GetReportingCurrency() string {
+	if x != nil {
+		return x.ReportingCurrency
+	}
+	return ""
+}
+
+func (x *Forecast) GetRateDate() *date.Date {
+	if x != nil {
+		return x.RateDate
+	}
+	return nil
+}
+
 // One cell of the forecast. Dimensions not grouped by are empty.
 type ForecastRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1579,8 +1620,11 @@ type ForecastRow struct {
 	Amount *money.Money `protobuf:"bytes,7,opt,name=amount,proto3" json:"amount,omitempty"`
 	// Sum of amount x probability / 100.
 	WeightedAmount *money.Money `protobuf:"bytes,8,opt,name=weighted_amount,json=weightedAmount,proto3" json:"weighted_amount,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// With a reporting currency: the rate used for each other currency
+	// among the row's opportunities.
+	Conversions   []*v1.CurrencyConversion `protobuf:"bytes,9,rep,name=conversions,proto3" json:"conversions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ForecastRow) Reset() {
@@ -1669,6 +1713,13 @@ func (x *ForecastRow) GetWeightedAmount() *money.Money {
 	return nil
 }
 
+func (x *ForecastRow) GetConversions() []*v1.CurrencyConversion {
+	if x != nil {
+		return x.Conversions
+	}
+	return nil
+}
+
 type GetSalesPerformanceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Opportunities closed in [start_time, end_time); default the last 90
@@ -1676,7 +1727,15 @@ type GetSalesPerformanceRequest struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Only this owner (all when empty).
-	Owner         string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Total each owner in this currency (ISO 4217) instead of one row per
+	// owner and currency; each row names the rates it used (conversions).
+	// A currency without a rate on or before rate_date is
+	// FAILED_PRECONDITION.
+	ReportingCurrency string `protobuf:"bytes,4,opt,name=reporting_currency,json=reportingCurrency,proto3" json:"reporting_currency,omitempty"`
+	// The date whose rates convert; default the range's last day (the UTC
+	// date of end_time, less a nanosecond). Only with reporting_currency.
+	RateDate      *date.Date `protobuf:"bytes,5,opt,name=rate_date,json=rateDate,proto3" json:"rate_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1732,9 +1791,27 @@ func (x *GetSalesPerformanceRequest) GetOwner() string {
 	return ""
 }
 
+func (x *GetSalesPerformanceRequest) GetReportingCurrency() string {
+	if x != nil {
+		return x.ReportingCurrency
+	}
+	return ""
+}
+
+func (x *GetSalesPerformanceRequest) GetRateDate() *date.Date {
+	if x != nil {
+		return x.RateDate
+	}
+	return nil
+}
+
 type SalesPerformance struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Owners        []*OwnerPerformance    `protobuf:"bytes,1,rep,name=owners,proto3" json:"owners,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Owners []*OwnerPerformance    `protobuf:"bytes,1,rep,name=owners,proto3" json:"owners,omitempty"`
+	// As asked; empty when the rows are per currency.
+	ReportingCurrency string `protobuf:"bytes,2,opt,name=reporting_currency,json=reportingCurrency,proto3" json:"reporting_currency,omitempty"`
+	// The date the rates were taken for, with reporting_currency.
+	RateDate      *date.Date `protobuf:"bytes,3,opt,name=rate_date,json=rateDate,proto3" json:"rate_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1776,6 +1853,20 @@ func (x *SalesPerformance) GetOwners() []*OwnerPerformance {
 	return nil
 }
 
+func (x *SalesPerformance) GetReportingCurrency() string {
+	if x != nil {
+		return x.ReportingCurrency
+	}
+	return ""
+}
+
+func (x *SalesPerformance) GetRateDate() *date.Date {
+	if x != nil {
+		return x.RateDate
+	}
+	return nil
+}
+
 // One owner's closed opportunities in one currency.
 type OwnerPerformance struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1789,8 +1880,11 @@ type OwnerPerformance struct {
 	WinRate            float64      `protobuf:"fixed64,7,opt,name=win_rate,json=winRate,proto3" json:"win_rate,omitempty"`
 	AverageDealSize    *money.Money `protobuf:"bytes,8,opt,name=average_deal_size,json=averageDealSize,proto3" json:"average_deal_size,omitempty"`
 	AverageDaysToClose float64      `protobuf:"fixed64,9,opt,name=average_days_to_close,json=averageDaysToClose,proto3" json:"average_days_to_close,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// With a reporting currency: the rate used for each other currency
+	// among the owner's opportunities.
+	Conversions   []*v1.CurrencyConversion `protobuf:"bytes,10,rep,name=conversions,proto3" json:"conversions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OwnerPerformance) Reset() {
@@ -1886,6 +1980,13 @@ func (x *OwnerPerformance) GetAverageDaysToClose() float64 {
 	return 0
 }
 
+func (x *OwnerPerformance) GetConversions() []*v1.CurrencyConversion {
+	if x != nil {
+		return x.Conversions
+	}
+	return nil
+}
+
 type ListAuditEntriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `opportunities/{id}`, or `opportunities/-` for every opportunity's
@@ -1968,7 +2069,7 @@ var File_crm_opportunity_v1_opportunity_service_proto protoreflect.FileDescripto
 
 const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\n" +
-	",crm/opportunity/v1/opportunity_service.proto\x12\x12crm.opportunity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/audit/v1/audit.proto\x1a$crm/opportunity/v1/opportunity.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x88\x01\n" +
+	",crm/opportunity/v1/opportunity_service.proto\x12\x12crm.opportunity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x1dcrm/money/v1/conversion.proto\x1a$crm/opportunity/v1/opportunity.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x88\x01\n" +
 	"\x15CreatePipelineRequest\x12C\n" +
 	"\bpipeline\x18\x01 \x01(\v2\x1c.crm.opportunity.v1.PipelineB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bpipeline\x12*\n" +
 	"\n" +
@@ -2070,7 +2171,7 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\floss_reasons\x18\x01 \x03(\v2\x1e.crm.opportunity.v1.LossReasonR\vlossReasons\"i\n" +
 	"\x18UpdateLossReasonsRequest\x12M\n" +
 	"\floss_reasons\x18\x01 \x03(\v2\x1e.crm.opportunity.v1.LossReasonB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x10dR\vlossReasons\"\xf7\x02\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\vlossReasons\"\xdf\x03\n" +
 	"\x12GetForecastRequest\x12D\n" +
 	"\x06period\x18\x01 \x01(\x0e2\".crm.opportunity.v1.ForecastPeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06period\x120\n" +
 	"\n" +
@@ -2078,9 +2179,13 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\bend_date\x18\x03 \x01(\v2\x11.google.type.DateR\aendDate\x12U\n" +
 	"\bgroup_by\x18\x04 \x03(\x0e2%.crm.opportunity.v1.ForecastDimensionB\x13\xbaH\x10\x92\x01\r\x10\x04\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\agroupBy\x12 \n" +
 	"\x06owners\x18\x05 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10dR\x06owners\x12B\n" +
-	"\bpipeline\x18\x06 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^pipelines/[0-9a-fA-F-]{36}$R\bpipeline\"?\n" +
+	"\bpipeline\x18\x06 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^pipelines/[0-9a-fA-F-]{36}$R\bpipeline\x126\n" +
+	"\x12reporting_currency\x18\a \x01(\tB\a\xbaH\x04r\x02\x18\x03R\x11reportingCurrency\x12.\n" +
+	"\trate_date\x18\b \x01(\v2\x11.google.type.DateR\brateDate\"\x9e\x01\n" +
 	"\bForecast\x123\n" +
-	"\x04rows\x18\x01 \x03(\v2\x1f.crm.opportunity.v1.ForecastRowR\x04rows\"\xdd\x02\n" +
+	"\x04rows\x18\x01 \x03(\v2\x1f.crm.opportunity.v1.ForecastRowR\x04rows\x12-\n" +
+	"\x12reporting_currency\x18\x02 \x01(\tR\x11reportingCurrency\x12.\n" +
+	"\trate_date\x18\x03 \x01(\v2\x11.google.type.DateR\brateDate\"\xa1\x03\n" +
 	"\vForecastRow\x124\n" +
 	"\fperiod_start\x18\x01 \x01(\v2\x11.google.type.DateR\vperiodStart\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x1a\n" +
@@ -2089,14 +2194,19 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\x11forecast_category\x18\x05 \x01(\x0e2$.crm.opportunity.v1.ForecastCategoryR\x10forecastCategory\x12\x14\n" +
 	"\x05count\x18\x06 \x01(\x03R\x05count\x12*\n" +
 	"\x06amount\x18\a \x01(\v2\x12.google.type.MoneyR\x06amount\x12;\n" +
-	"\x0fweighted_amount\x18\b \x01(\v2\x12.google.type.MoneyR\x0eweightedAmount\"\xae\x01\n" +
+	"\x0fweighted_amount\x18\b \x01(\v2\x12.google.type.MoneyR\x0eweightedAmount\x12B\n" +
+	"\vconversions\x18\t \x03(\v2 .crm.money.v1.CurrencyConversionR\vconversions\"\x96\x02\n" +
 	"\x1aGetSalesPerformanceRequest\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1e\n" +
-	"\x05owner\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"P\n" +
+	"\x05owner\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\x126\n" +
+	"\x12reporting_currency\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18\x03R\x11reportingCurrency\x12.\n" +
+	"\trate_date\x18\x05 \x01(\v2\x11.google.type.DateR\brateDate\"\xaf\x01\n" +
 	"\x10SalesPerformance\x12<\n" +
-	"\x06owners\x18\x01 \x03(\v2$.crm.opportunity.v1.OwnerPerformanceR\x06owners\"\xff\x02\n" +
+	"\x06owners\x18\x01 \x03(\v2$.crm.opportunity.v1.OwnerPerformanceR\x06owners\x12-\n" +
+	"\x12reporting_currency\x18\x02 \x01(\tR\x11reportingCurrency\x12.\n" +
+	"\trate_date\x18\x03 \x01(\v2\x11.google.type.DateR\brateDate\"\xc3\x03\n" +
 	"\x10OwnerPerformance\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12#\n" +
 	"\rcurrency_code\x18\x02 \x01(\tR\fcurrencyCode\x12\x1b\n" +
@@ -2109,7 +2219,9 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"lostAmount\x12\x19\n" +
 	"\bwin_rate\x18\a \x01(\x01R\awinRate\x12>\n" +
 	"\x11average_deal_size\x18\b \x01(\v2\x12.google.type.MoneyR\x0faverageDealSize\x121\n" +
-	"\x15average_days_to_close\x18\t \x01(\x01R\x12averageDaysToClose\"\xd2\x01\n" +
+	"\x15average_days_to_close\x18\t \x01(\x01R\x12averageDaysToClose\x12B\n" +
+	"\vconversions\x18\n" +
+	" \x03(\v2 .crm.money.v1.CurrencyConversionR\vconversions\"\xd2\x01\n" +
 	"\x17ListAuditEntriesRequest\x12F\n" +
 	"\x06parent\x18\x01 \x01(\tB.\xe0A\x02\xbaH(r&2$^opportunities/([0-9a-fA-F-]{36}|-)$R\x06parent\x12 \n" +
 	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +
@@ -2203,9 +2315,10 @@ var file_crm_opportunity_v1_opportunity_service_proto_goTypes = []any{
 	(*date.Date)(nil),                    // 36: google.type.Date
 	(ForecastCategory)(0),                // 37: crm.opportunity.v1.ForecastCategory
 	(*money.Money)(nil),                  // 38: google.type.Money
-	(*timestamppb.Timestamp)(nil),        // 39: google.protobuf.Timestamp
-	(*emptypb.Empty)(nil),                // 40: google.protobuf.Empty
-	(*v1.ListAuditEntriesResponse)(nil),  // 41: crm.audit.v1.ListAuditEntriesResponse
+	(*v1.CurrencyConversion)(nil),        // 39: crm.money.v1.CurrencyConversion
+	(*timestamppb.Timestamp)(nil),        // 40: google.protobuf.Timestamp
+	(*emptypb.Empty)(nil),                // 41: google.protobuf.Empty
+	(*v11.ListAuditEntriesResponse)(nil), // 42: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_opportunity_v1_opportunity_service_proto_depIdxs = []int32{
 	32, // 0: crm.opportunity.v1.CreatePipelineRequest.pipeline:type_name -> crm.opportunity.v1.Pipeline
@@ -2224,62 +2337,68 @@ var file_crm_opportunity_v1_opportunity_service_proto_depIdxs = []int32{
 	36, // 13: crm.opportunity.v1.GetForecastRequest.start_date:type_name -> google.type.Date
 	36, // 14: crm.opportunity.v1.GetForecastRequest.end_date:type_name -> google.type.Date
 	1,  // 15: crm.opportunity.v1.GetForecastRequest.group_by:type_name -> crm.opportunity.v1.ForecastDimension
-	26, // 16: crm.opportunity.v1.Forecast.rows:type_name -> crm.opportunity.v1.ForecastRow
-	36, // 17: crm.opportunity.v1.ForecastRow.period_start:type_name -> google.type.Date
-	37, // 18: crm.opportunity.v1.ForecastRow.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
-	38, // 19: crm.opportunity.v1.ForecastRow.amount:type_name -> google.type.Money
-	38, // 20: crm.opportunity.v1.ForecastRow.weighted_amount:type_name -> google.type.Money
-	39, // 21: crm.opportunity.v1.GetSalesPerformanceRequest.start_time:type_name -> google.protobuf.Timestamp
-	39, // 22: crm.opportunity.v1.GetSalesPerformanceRequest.end_time:type_name -> google.protobuf.Timestamp
-	29, // 23: crm.opportunity.v1.SalesPerformance.owners:type_name -> crm.opportunity.v1.OwnerPerformance
-	38, // 24: crm.opportunity.v1.OwnerPerformance.won_amount:type_name -> google.type.Money
-	38, // 25: crm.opportunity.v1.OwnerPerformance.lost_amount:type_name -> google.type.Money
-	38, // 26: crm.opportunity.v1.OwnerPerformance.average_deal_size:type_name -> google.type.Money
-	2,  // 27: crm.opportunity.v1.OpportunityService.CreatePipeline:input_type -> crm.opportunity.v1.CreatePipelineRequest
-	3,  // 28: crm.opportunity.v1.OpportunityService.GetPipeline:input_type -> crm.opportunity.v1.GetPipelineRequest
-	4,  // 29: crm.opportunity.v1.OpportunityService.ListPipelines:input_type -> crm.opportunity.v1.ListPipelinesRequest
-	6,  // 30: crm.opportunity.v1.OpportunityService.UpdatePipeline:input_type -> crm.opportunity.v1.UpdatePipelineRequest
-	7,  // 31: crm.opportunity.v1.OpportunityService.CreateOpportunity:input_type -> crm.opportunity.v1.CreateOpportunityRequest
-	8,  // 32: crm.opportunity.v1.OpportunityService.GetOpportunity:input_type -> crm.opportunity.v1.GetOpportunityRequest
-	9,  // 33: crm.opportunity.v1.OpportunityService.ListOpportunities:input_type -> crm.opportunity.v1.ListOpportunitiesRequest
-	11, // 34: crm.opportunity.v1.OpportunityService.UpdateOpportunity:input_type -> crm.opportunity.v1.UpdateOpportunityRequest
-	12, // 35: crm.opportunity.v1.OpportunityService.DeleteOpportunity:input_type -> crm.opportunity.v1.DeleteOpportunityRequest
-	13, // 36: crm.opportunity.v1.OpportunityService.MoveOpportunity:input_type -> crm.opportunity.v1.MoveOpportunityRequest
-	14, // 37: crm.opportunity.v1.OpportunityService.WinOpportunity:input_type -> crm.opportunity.v1.WinOpportunityRequest
-	15, // 38: crm.opportunity.v1.OpportunityService.LoseOpportunity:input_type -> crm.opportunity.v1.LoseOpportunityRequest
-	16, // 39: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:input_type -> crm.opportunity.v1.DisqualifyOpportunityRequest
-	17, // 40: crm.opportunity.v1.OpportunityService.ReopenOpportunity:input_type -> crm.opportunity.v1.ReopenOpportunityRequest
-	18, // 41: crm.opportunity.v1.OpportunityService.ListStageChanges:input_type -> crm.opportunity.v1.ListStageChangesRequest
-	21, // 42: crm.opportunity.v1.OpportunityService.ListLossReasons:input_type -> crm.opportunity.v1.ListLossReasonsRequest
-	23, // 43: crm.opportunity.v1.OpportunityService.UpdateLossReasons:input_type -> crm.opportunity.v1.UpdateLossReasonsRequest
-	24, // 44: crm.opportunity.v1.OpportunityService.GetForecast:input_type -> crm.opportunity.v1.GetForecastRequest
-	27, // 45: crm.opportunity.v1.OpportunityService.GetSalesPerformance:input_type -> crm.opportunity.v1.GetSalesPerformanceRequest
-	30, // 46: crm.opportunity.v1.OpportunityService.ListAuditEntries:input_type -> crm.opportunity.v1.ListAuditEntriesRequest
-	32, // 47: crm.opportunity.v1.OpportunityService.CreatePipeline:output_type -> crm.opportunity.v1.Pipeline
-	32, // 48: crm.opportunity.v1.OpportunityService.GetPipeline:output_type -> crm.opportunity.v1.Pipeline
-	5,  // 49: crm.opportunity.v1.OpportunityService.ListPipelines:output_type -> crm.opportunity.v1.ListPipelinesResponse
-	32, // 50: crm.opportunity.v1.OpportunityService.UpdatePipeline:output_type -> crm.opportunity.v1.Pipeline
-	34, // 51: crm.opportunity.v1.OpportunityService.CreateOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 52: crm.opportunity.v1.OpportunityService.GetOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	10, // 53: crm.opportunity.v1.OpportunityService.ListOpportunities:output_type -> crm.opportunity.v1.ListOpportunitiesResponse
-	34, // 54: crm.opportunity.v1.OpportunityService.UpdateOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	40, // 55: crm.opportunity.v1.OpportunityService.DeleteOpportunity:output_type -> google.protobuf.Empty
-	34, // 56: crm.opportunity.v1.OpportunityService.MoveOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 57: crm.opportunity.v1.OpportunityService.WinOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 58: crm.opportunity.v1.OpportunityService.LoseOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 59: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 60: crm.opportunity.v1.OpportunityService.ReopenOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	19, // 61: crm.opportunity.v1.OpportunityService.ListStageChanges:output_type -> crm.opportunity.v1.ListStageChangesResponse
-	22, // 62: crm.opportunity.v1.OpportunityService.ListLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
-	22, // 63: crm.opportunity.v1.OpportunityService.UpdateLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
-	25, // 64: crm.opportunity.v1.OpportunityService.GetForecast:output_type -> crm.opportunity.v1.Forecast
-	28, // 65: crm.opportunity.v1.OpportunityService.GetSalesPerformance:output_type -> crm.opportunity.v1.SalesPerformance
-	41, // 66: crm.opportunity.v1.OpportunityService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	47, // [47:67] is the sub-list for method output_type
-	27, // [27:47] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	36, // 16: crm.opportunity.v1.GetForecastRequest.rate_date:type_name -> google.type.Date
+	26, // 17: crm.opportunity.v1.Forecast.rows:type_name -> crm.opportunity.v1.ForecastRow
+	36, // 18: crm.opportunity.v1.Forecast.rate_date:type_name -> google.type.Date
+	36, // 19: crm.opportunity.v1.ForecastRow.period_start:type_name -> google.type.Date
+	37, // 20: crm.opportunity.v1.ForecastRow.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
+	38, // 21: crm.opportunity.v1.ForecastRow.amount:type_name -> google.type.Money
+	38, // 22: crm.opportunity.v1.ForecastRow.weighted_amount:type_name -> google.type.Money
+	39, // 23: crm.opportunity.v1.ForecastRow.conversions:type_name -> crm.money.v1.CurrencyConversion
+	40, // 24: crm.opportunity.v1.GetSalesPerformanceRequest.start_time:type_name -> google.protobuf.Timestamp
+	40, // 25: crm.opportunity.v1.GetSalesPerformanceRequest.end_time:type_name -> google.protobuf.Timestamp
+	36, // 26: crm.opportunity.v1.GetSalesPerformanceRequest.rate_date:type_name -> google.type.Date
+	29, // 27: crm.opportunity.v1.SalesPerformance.owners:type_name -> crm.opportunity.v1.OwnerPerformance
+	36, // 28: crm.opportunity.v1.SalesPerformance.rate_date:type_name -> google.type.Date
+	38, // 29: crm.opportunity.v1.OwnerPerformance.won_amount:type_name -> google.type.Money
+	38, // 30: crm.opportunity.v1.OwnerPerformance.lost_amount:type_name -> google.type.Money
+	38, // 31: crm.opportunity.v1.OwnerPerformance.average_deal_size:type_name -> google.type.Money
+	39, // 32: crm.opportunity.v1.OwnerPerformance.conversions:type_name -> crm.money.v1.CurrencyConversion
+	2,  // 33: crm.opportunity.v1.OpportunityService.CreatePipeline:input_type -> crm.opportunity.v1.CreatePipelineRequest
+	3,  // 34: crm.opportunity.v1.OpportunityService.GetPipeline:input_type -> crm.opportunity.v1.GetPipelineRequest
+	4,  // 35: crm.opportunity.v1.OpportunityService.ListPipelines:input_type -> crm.opportunity.v1.ListPipelinesRequest
+	6,  // 36: crm.opportunity.v1.OpportunityService.UpdatePipeline:input_type -> crm.opportunity.v1.UpdatePipelineRequest
+	7,  // 37: crm.opportunity.v1.OpportunityService.CreateOpportunity:input_type -> crm.opportunity.v1.CreateOpportunityRequest
+	8,  // 38: crm.opportunity.v1.OpportunityService.GetOpportunity:input_type -> crm.opportunity.v1.GetOpportunityRequest
+	9,  // 39: crm.opportunity.v1.OpportunityService.ListOpportunities:input_type -> crm.opportunity.v1.ListOpportunitiesRequest
+	11, // 40: crm.opportunity.v1.OpportunityService.UpdateOpportunity:input_type -> crm.opportunity.v1.UpdateOpportunityRequest
+	12, // 41: crm.opportunity.v1.OpportunityService.DeleteOpportunity:input_type -> crm.opportunity.v1.DeleteOpportunityRequest
+	13, // 42: crm.opportunity.v1.OpportunityService.MoveOpportunity:input_type -> crm.opportunity.v1.MoveOpportunityRequest
+	14, // 43: crm.opportunity.v1.OpportunityService.WinOpportunity:input_type -> crm.opportunity.v1.WinOpportunityRequest
+	15, // 44: crm.opportunity.v1.OpportunityService.LoseOpportunity:input_type -> crm.opportunity.v1.LoseOpportunityRequest
+	16, // 45: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:input_type -> crm.opportunity.v1.DisqualifyOpportunityRequest
+	17, // 46: crm.opportunity.v1.OpportunityService.ReopenOpportunity:input_type -> crm.opportunity.v1.ReopenOpportunityRequest
+	18, // 47: crm.opportunity.v1.OpportunityService.ListStageChanges:input_type -> crm.opportunity.v1.ListStageChangesRequest
+	21, // 48: crm.opportunity.v1.OpportunityService.ListLossReasons:input_type -> crm.opportunity.v1.ListLossReasonsRequest
+	23, // 49: crm.opportunity.v1.OpportunityService.UpdateLossReasons:input_type -> crm.opportunity.v1.UpdateLossReasonsRequest
+	24, // 50: crm.opportunity.v1.OpportunityService.GetForecast:input_type -> crm.opportunity.v1.GetForecastRequest
+	27, // 51: crm.opportunity.v1.OpportunityService.GetSalesPerformance:input_type -> crm.opportunity.v1.GetSalesPerformanceRequest
+	30, // 52: crm.opportunity.v1.OpportunityService.ListAuditEntries:input_type -> crm.opportunity.v1.ListAuditEntriesRequest
+	32, // 53: crm.opportunity.v1.OpportunityService.CreatePipeline:output_type -> crm.opportunity.v1.Pipeline
+	32, // 54: crm.opportunity.v1.OpportunityService.GetPipeline:output_type -> crm.opportunity.v1.Pipeline
+	5,  // 55: crm.opportunity.v1.OpportunityService.ListPipelines:output_type -> crm.opportunity.v1.ListPipelinesResponse
+	32, // 56: crm.opportunity.v1.OpportunityService.UpdatePipeline:output_type -> crm.opportunity.v1.Pipeline
+	34, // 57: crm.opportunity.v1.OpportunityService.CreateOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 58: crm.opportunity.v1.OpportunityService.GetOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	10, // 59: crm.opportunity.v1.OpportunityService.ListOpportunities:output_type -> crm.opportunity.v1.ListOpportunitiesResponse
+	34, // 60: crm.opportunity.v1.OpportunityService.UpdateOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	41, // 61: crm.opportunity.v1.OpportunityService.DeleteOpportunity:output_type -> google.protobuf.Empty
+	34, // 62: crm.opportunity.v1.OpportunityService.MoveOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 63: crm.opportunity.v1.OpportunityService.WinOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 64: crm.opportunity.v1.OpportunityService.LoseOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 65: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	34, // 66: crm.opportunity.v1.OpportunityService.ReopenOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	19, // 67: crm.opportunity.v1.OpportunityService.ListStageChanges:output_type -> crm.opportunity.v1.ListStageChangesResponse
+	22, // 68: crm.opportunity.v1.OpportunityService.ListLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
+	22, // 69: crm.opportunity.v1.OpportunityService.UpdateLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
+	25, // 70: crm.opportunity.v1.OpportunityService.GetForecast:output_type -> crm.opportunity.v1.Forecast
+	28, // 71: crm.opportunity.v1.OpportunityService.GetSalesPerformance:output_type -> crm.opportunity.v1.SalesPerformance
+	42, // 72: crm.opportunity.v1.OpportunityService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	53, // [53:73] is the sub-list for method output_type
+	33, // [33:53] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_crm_opportunity_v1_opportunity_service_proto_init() }

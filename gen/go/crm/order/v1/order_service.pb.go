@@ -8,7 +8,8 @@ package orderv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	v1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
+	v11 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
+	v1 "github.com/crmsuite/crm/gen/go/crm/money/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
@@ -2111,7 +2112,15 @@ type GetRevenueForecastRequest struct {
 	// One row per owner too.
 	GroupByOwner bool `protobuf:"varint,4,opt,name=group_by_owner,json=groupByOwner,proto3" json:"group_by_owner,omitempty"`
 	// Only these owners (all when empty; a salesperson's own).
-	Owners        []string `protobuf:"bytes,5,rep,name=owners,proto3" json:"owners,omitempty"`
+	Owners []string `protobuf:"bytes,5,rep,name=owners,proto3" json:"owners,omitempty"`
+	// Total every row in this currency (ISO 4217) instead of one row per
+	// currency; each row names the rates it used (conversions). A currency
+	// without a rate on or before rate_date is FAILED_PRECONDITION.
+	ReportingCurrency string `protobuf:"bytes,6,opt,name=reporting_currency,json=reportingCurrency,proto3" json:"reporting_currency,omitempty"`
+	// The date whose rates convert (the latest rate of each pair on or
+	// before it); default today: the forecast is of dates whose rates are
+	// not known yet. Only with reporting_currency.
+	RateDate      *date.Date `protobuf:"bytes,7,opt,name=rate_date,json=rateDate,proto3" json:"rate_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2181,9 +2190,27 @@ func (x *GetRevenueForecastRequest) GetOwners() []string {
 	return nil
 }
 
+func (x *GetRevenueForecastRequest) GetReportingCurrency() string {
+	if x != nil {
+		return x.ReportingCurrency
+	}
+	return ""
+}
+
+func (x *GetRevenueForecastRequest) GetRateDate() *date.Date {
+	if x != nil {
+		return x.RateDate
+	}
+	return nil
+}
+
 type RevenueForecast struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rows          []*RevenueForecastRow  `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rows  []*RevenueForecastRow  `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// As asked; empty when the rows are per currency.
+	ReportingCurrency string `protobuf:"bytes,2,opt,name=reporting_currency,json=reportingCurrency,proto3" json:"reporting_currency,omitempty"`
+	// The date the rates were taken for, with reporting_currency.
+	RateDate      *date.Date `protobuf:"bytes,3,opt,name=rate_date,json=rateDate,proto3" json:"rate_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2225,6 +2252,20 @@ func (x *RevenueForecast) GetRows() []*RevenueForecastRow {
 	return nil
 }
 
+func (x *RevenueForecast) GetReportingCurrency() string {
+	if x != nil {
+		return x.ReportingCurrency
+	}
+	return ""
+}
+
+func (x *RevenueForecast) GetRateDate() *date.Date {
+	if x != nil {
+		return x.RateDate
+	}
+	return nil
+}
+
 // Revenue of one period (and owner, when grouped) in one currency, net of
 // tax. One-off orders count when CONFIRMED, ON_HOLD, FULFILLED or
 // CLOSED, at their expected fulfilment date; contracts per billing
@@ -2240,7 +2281,11 @@ type RevenueForecastRow struct {
 	BillingPeriodCount int64        `protobuf:"varint,6,opt,name=billing_period_count,json=billingPeriodCount,proto3" json:"billing_period_count,omitempty"`
 	ContractAmount     *money.Money `protobuf:"bytes,7,opt,name=contract_amount,json=contractAmount,proto3" json:"contract_amount,omitempty"`
 	// order_amount + contract_amount.
-	Total         *money.Money `protobuf:"bytes,8,opt,name=total,proto3" json:"total,omitempty"`
+	Total *money.Money `protobuf:"bytes,8,opt,name=total,proto3" json:"total,omitempty"`
+	// With a reporting currency: the rate used for each other currency in
+	// the row. Each amount is converted and rounded on its own; total is
+	// order_amount + contract_amount as rounded.
+	Conversions   []*v1.CurrencyConversion `protobuf:"bytes,9,rep,name=conversions,proto3" json:"conversions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2331,6 +2376,13 @@ func (x *RevenueForecastRow) GetTotal() *money.Money {
 	return nil
 }
 
+func (x *RevenueForecastRow) GetConversions() []*v1.CurrencyConversion {
+	if x != nil {
+		return x.Conversions
+	}
+	return nil
+}
+
 type GetRecurringRevenueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// MRR and ARR at the end of this day; today when unset.
@@ -2340,7 +2392,14 @@ type GetRecurringRevenueRequest struct {
 	StartDate *date.Date `protobuf:"bytes,2,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	EndDate   *date.Date `protobuf:"bytes,3,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
 	// Only this owner's contracts (all when empty; a salesperson's own).
-	Owner         string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Total MRR and its movements in this currency (ISO 4217): one row,
+	// naming the rates it used (conversions). A currency without a rate on
+	// or before rate_date is FAILED_PRECONDITION.
+	ReportingCurrency string `protobuf:"bytes,5,opt,name=reporting_currency,json=reportingCurrency,proto3" json:"reporting_currency,omitempty"`
+	// The date whose rates convert; default as_of_date. Only with
+	// reporting_currency.
+	RateDate      *date.Date `protobuf:"bytes,6,opt,name=rate_date,json=rateDate,proto3" json:"rate_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2403,9 +2462,27 @@ func (x *GetRecurringRevenueRequest) GetOwner() string {
 	return ""
 }
 
+func (x *GetRecurringRevenueRequest) GetReportingCurrency() string {
+	if x != nil {
+		return x.ReportingCurrency
+	}
+	return ""
+}
+
+func (x *GetRecurringRevenueRequest) GetRateDate() *date.Date {
+	if x != nil {
+		return x.RateDate
+	}
+	return nil
+}
+
 type RecurringRevenue struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Currencies    []*RecurringRevenueRow `protobuf:"bytes,1,rep,name=currencies,proto3" json:"currencies,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Currencies []*RecurringRevenueRow `protobuf:"bytes,1,rep,name=currencies,proto3" json:"currencies,omitempty"`
+	// As asked; empty when the rows are per currency.
+	ReportingCurrency string `protobuf:"bytes,2,opt,name=reporting_currency,json=reportingCurrency,proto3" json:"reporting_currency,omitempty"`
+	// The date the rates were taken for, with reporting_currency.
+	RateDate      *date.Date `protobuf:"bytes,3,opt,name=rate_date,json=rateDate,proto3" json:"rate_date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2447,6 +2524,20 @@ func (x *RecurringRevenue) GetCurrencies() []*RecurringRevenueRow {
 	return nil
 }
 
+func (x *RecurringRevenue) GetReportingCurrency() string {
+	if x != nil {
+		return x.ReportingCurrency
+	}
+	return ""
+}
+
+func (x *RecurringRevenue) GetRateDate() *date.Date {
+	if x != nil {
+		return x.RateDate
+	}
+	return nil
+}
+
 // Recurring revenue in one currency.
 type RecurringRevenueRow struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -2468,7 +2559,12 @@ type RecurringRevenueRow struct {
 	Renewals   int64        `protobuf:"varint,9,opt,name=renewals,proto3" json:"renewals,omitempty"`
 	// Every movement's sum: MRR at the end of the range minus MRR at its
 	// start.
-	NetChange     *money.Money `protobuf:"bytes,10,opt,name=net_change,json=netChange,proto3" json:"net_change,omitempty"`
+	NetChange *money.Money `protobuf:"bytes,10,opt,name=net_change,json=netChange,proto3" json:"net_change,omitempty"`
+	// With a reporting currency: the rate used for each other currency.
+	// Every figure is converted at that one rate (MRR and its movements
+	// alike) and rounded on its own; arr is mrr x 12 and net_change the sum
+	// of the movements, from the rounded figures.
+	Conversions   []*v1.CurrencyConversion `protobuf:"bytes,11,rep,name=conversions,proto3" json:"conversions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2569,6 +2665,13 @@ func (x *RecurringRevenueRow) GetRenewals() int64 {
 func (x *RecurringRevenueRow) GetNetChange() *money.Money {
 	if x != nil {
 		return x.NetChange
+	}
+	return nil
+}
+
+func (x *RecurringRevenueRow) GetConversions() []*v1.CurrencyConversion {
+	if x != nil {
+		return x.Conversions
 	}
 	return nil
 }
@@ -2862,7 +2965,7 @@ var File_crm_order_v1_order_service_proto protoreflect.FileDescriptor
 
 const file_crm_order_v1_order_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/order/v1/order_service.proto\x12\fcrm.order.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x18crm/order/v1/order.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xd1\x01\n" +
+	" crm/order/v1/order_service.proto\x12\fcrm.order.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x1dcrm/money/v1/conversion.proto\x1a\x18crm/order/v1/order.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xd1\x01\n" +
 	"\x12CreateOrderRequest\x124\n" +
 	"\x05order\x18\x01 \x01(\v2\x13.crm.order.v1.OrderB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x05order\x12*\n" +
 	"\n" +
@@ -3021,16 +3124,20 @@ const file_crm_order_v1_order_service_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.crm.order.v1.ContractStatusR\x06status\x12#\n" +
 	"\rcurrency_code\x18\x02 \x01(\tR\fcurrencyCode\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x129\n" +
-	"\x0emonthly_amount\x18\x04 \x01(\v2\x12.google.type.MoneyR\rmonthlyAmount\"\x81\x02\n" +
+	"\x0emonthly_amount\x18\x04 \x01(\v2\x12.google.type.MoneyR\rmonthlyAmount\"\xe9\x02\n" +
 	"\x19GetRevenueForecastRequest\x12<\n" +
 	"\x06period\x18\x01 \x01(\x0e2\x1a.crm.order.v1.ReportPeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06period\x120\n" +
 	"\n" +
 	"start_date\x18\x02 \x01(\v2\x11.google.type.DateR\tstartDate\x12,\n" +
 	"\bend_date\x18\x03 \x01(\v2\x11.google.type.DateR\aendDate\x12$\n" +
 	"\x0egroup_by_owner\x18\x04 \x01(\bR\fgroupByOwner\x12 \n" +
-	"\x06owners\x18\x05 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10dR\x06owners\"G\n" +
+	"\x06owners\x18\x05 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10dR\x06owners\x126\n" +
+	"\x12reporting_currency\x18\x06 \x01(\tB\a\xbaH\x04r\x02\x18\x03R\x11reportingCurrency\x12.\n" +
+	"\trate_date\x18\a \x01(\v2\x11.google.type.DateR\brateDate\"\xa6\x01\n" +
 	"\x0fRevenueForecast\x124\n" +
-	"\x04rows\x18\x01 \x03(\v2 .crm.order.v1.RevenueForecastRowR\x04rows\"\xf6\x02\n" +
+	"\x04rows\x18\x01 \x03(\v2 .crm.order.v1.RevenueForecastRowR\x04rows\x12-\n" +
+	"\x12reporting_currency\x18\x02 \x01(\tR\x11reportingCurrency\x12.\n" +
+	"\trate_date\x18\x03 \x01(\v2\x11.google.type.DateR\brateDate\"\xba\x03\n" +
 	"\x12RevenueForecastRow\x124\n" +
 	"\fperiod_start\x18\x01 \x01(\v2\x11.google.type.DateR\vperiodStart\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12#\n" +
@@ -3040,18 +3147,23 @@ const file_crm_order_v1_order_service_proto_rawDesc = "" +
 	"\forder_amount\x18\x05 \x01(\v2\x12.google.type.MoneyR\vorderAmount\x120\n" +
 	"\x14billing_period_count\x18\x06 \x01(\x03R\x12billingPeriodCount\x12;\n" +
 	"\x0fcontract_amount\x18\a \x01(\v2\x12.google.type.MoneyR\x0econtractAmount\x12(\n" +
-	"\x05total\x18\b \x01(\v2\x12.google.type.MoneyR\x05total\"\xcd\x01\n" +
+	"\x05total\x18\b \x01(\v2\x12.google.type.MoneyR\x05total\x12B\n" +
+	"\vconversions\x18\t \x03(\v2 .crm.money.v1.CurrencyConversionR\vconversions\"\xb5\x02\n" +
 	"\x1aGetRecurringRevenueRequest\x12/\n" +
 	"\n" +
 	"as_of_date\x18\x01 \x01(\v2\x11.google.type.DateR\basOfDate\x120\n" +
 	"\n" +
 	"start_date\x18\x02 \x01(\v2\x11.google.type.DateR\tstartDate\x12,\n" +
 	"\bend_date\x18\x03 \x01(\v2\x11.google.type.DateR\aendDate\x12\x1e\n" +
-	"\x05owner\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"U\n" +
+	"\x05owner\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\x126\n" +
+	"\x12reporting_currency\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18\x03R\x11reportingCurrency\x12.\n" +
+	"\trate_date\x18\x06 \x01(\v2\x11.google.type.DateR\brateDate\"\xb4\x01\n" +
 	"\x10RecurringRevenue\x12A\n" +
 	"\n" +
 	"currencies\x18\x01 \x03(\v2!.crm.order.v1.RecurringRevenueRowR\n" +
-	"currencies\"\xe2\x03\n" +
+	"currencies\x12-\n" +
+	"\x12reporting_currency\x18\x02 \x01(\tR\x11reportingCurrency\x12.\n" +
+	"\trate_date\x18\x03 \x01(\v2\x11.google.type.DateR\brateDate\"\xa6\x04\n" +
 	"\x13RecurringRevenueRow\x12#\n" +
 	"\rcurrency_code\x18\x01 \x01(\tR\fcurrencyCode\x12$\n" +
 	"\x03mrr\x18\x02 \x01(\v2\x12.google.type.MoneyR\x03mrr\x12$\n" +
@@ -3066,7 +3178,8 @@ const file_crm_order_v1_order_service_proto_rawDesc = "" +
 	"\brenewals\x18\t \x01(\x03R\brenewals\x121\n" +
 	"\n" +
 	"net_change\x18\n" +
-	" \x01(\v2\x12.google.type.MoneyR\tnetChange\"\xae\x01\n" +
+	" \x01(\v2\x12.google.type.MoneyR\tnetChange\x12B\n" +
+	"\vconversions\x18\v \x03(\v2 .crm.money.v1.CurrencyConversionR\vconversions\"\xae\x01\n" +
 	"\x1aGetOrderPerformanceRequest\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
@@ -3197,8 +3310,9 @@ var file_crm_order_v1_order_service_proto_goTypes = []any{
 	(OrderStatus)(0),                       // 50: crm.order.v1.OrderStatus
 	(*money.Money)(nil),                    // 51: google.type.Money
 	(ContractStatus)(0),                    // 52: crm.order.v1.ContractStatus
-	(*timestamppb.Timestamp)(nil),          // 53: google.protobuf.Timestamp
-	(*v1.ListAuditEntriesResponse)(nil),    // 54: crm.audit.v1.ListAuditEntriesResponse
+	(*v1.CurrencyConversion)(nil),          // 53: crm.money.v1.CurrencyConversion
+	(*timestamppb.Timestamp)(nil),          // 54: google.protobuf.Timestamp
+	(*v11.ListAuditEntriesResponse)(nil),   // 55: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_order_v1_order_service_proto_depIdxs = []int32{
 	43, // 0: crm.order.v1.CreateOrderRequest.order:type_name -> crm.order.v1.Order
@@ -3227,89 +3341,95 @@ var file_crm_order_v1_order_service_proto_depIdxs = []int32{
 	0,  // 23: crm.order.v1.GetRevenueForecastRequest.period:type_name -> crm.order.v1.ReportPeriod
 	48, // 24: crm.order.v1.GetRevenueForecastRequest.start_date:type_name -> google.type.Date
 	48, // 25: crm.order.v1.GetRevenueForecastRequest.end_date:type_name -> google.type.Date
-	35, // 26: crm.order.v1.RevenueForecast.rows:type_name -> crm.order.v1.RevenueForecastRow
-	48, // 27: crm.order.v1.RevenueForecastRow.period_start:type_name -> google.type.Date
-	51, // 28: crm.order.v1.RevenueForecastRow.order_amount:type_name -> google.type.Money
-	51, // 29: crm.order.v1.RevenueForecastRow.contract_amount:type_name -> google.type.Money
-	51, // 30: crm.order.v1.RevenueForecastRow.total:type_name -> google.type.Money
-	48, // 31: crm.order.v1.GetRecurringRevenueRequest.as_of_date:type_name -> google.type.Date
-	48, // 32: crm.order.v1.GetRecurringRevenueRequest.start_date:type_name -> google.type.Date
-	48, // 33: crm.order.v1.GetRecurringRevenueRequest.end_date:type_name -> google.type.Date
-	38, // 34: crm.order.v1.RecurringRevenue.currencies:type_name -> crm.order.v1.RecurringRevenueRow
-	51, // 35: crm.order.v1.RecurringRevenueRow.mrr:type_name -> google.type.Money
-	51, // 36: crm.order.v1.RecurringRevenueRow.arr:type_name -> google.type.Money
-	51, // 37: crm.order.v1.RecurringRevenueRow.new_mrr:type_name -> google.type.Money
-	51, // 38: crm.order.v1.RecurringRevenueRow.expansion_mrr:type_name -> google.type.Money
-	51, // 39: crm.order.v1.RecurringRevenueRow.contraction_mrr:type_name -> google.type.Money
-	51, // 40: crm.order.v1.RecurringRevenueRow.churned_mrr:type_name -> google.type.Money
-	51, // 41: crm.order.v1.RecurringRevenueRow.renewal_mrr:type_name -> google.type.Money
-	51, // 42: crm.order.v1.RecurringRevenueRow.net_change:type_name -> google.type.Money
-	53, // 43: crm.order.v1.GetOrderPerformanceRequest.start_time:type_name -> google.protobuf.Timestamp
-	53, // 44: crm.order.v1.GetOrderPerformanceRequest.end_time:type_name -> google.protobuf.Timestamp
-	41, // 45: crm.order.v1.OrderPerformance.owners:type_name -> crm.order.v1.OwnerOrderPerformance
-	51, // 46: crm.order.v1.OwnerOrderPerformance.revenue:type_name -> google.type.Money
-	51, // 47: crm.order.v1.OwnerOrderPerformance.average_order_value:type_name -> google.type.Money
-	1,  // 48: crm.order.v1.OrderService.CreateOrder:input_type -> crm.order.v1.CreateOrderRequest
-	2,  // 49: crm.order.v1.OrderService.GetOrder:input_type -> crm.order.v1.GetOrderRequest
-	3,  // 50: crm.order.v1.OrderService.ListOrders:input_type -> crm.order.v1.ListOrdersRequest
-	5,  // 51: crm.order.v1.OrderService.UpdateOrder:input_type -> crm.order.v1.UpdateOrderRequest
-	6,  // 52: crm.order.v1.OrderService.ConfirmOrder:input_type -> crm.order.v1.ConfirmOrderRequest
-	7,  // 53: crm.order.v1.OrderService.HoldOrder:input_type -> crm.order.v1.HoldOrderRequest
-	8,  // 54: crm.order.v1.OrderService.ResumeOrder:input_type -> crm.order.v1.ResumeOrderRequest
-	10, // 55: crm.order.v1.OrderService.FulfillOrder:input_type -> crm.order.v1.FulfillOrderRequest
-	11, // 56: crm.order.v1.OrderService.CloseOrder:input_type -> crm.order.v1.CloseOrderRequest
-	12, // 57: crm.order.v1.OrderService.ReopenOrder:input_type -> crm.order.v1.ReopenOrderRequest
-	13, // 58: crm.order.v1.OrderService.CancelOrder:input_type -> crm.order.v1.CancelOrderRequest
-	14, // 59: crm.order.v1.OrderService.AddOrderLines:input_type -> crm.order.v1.AddOrderLinesRequest
-	15, // 60: crm.order.v1.OrderService.ListOrderStatusChanges:input_type -> crm.order.v1.ListOrderStatusChangesRequest
-	17, // 61: crm.order.v1.OrderService.CreateContract:input_type -> crm.order.v1.CreateContractRequest
-	18, // 62: crm.order.v1.OrderService.GetContract:input_type -> crm.order.v1.GetContractRequest
-	19, // 63: crm.order.v1.OrderService.ListContracts:input_type -> crm.order.v1.ListContractsRequest
-	21, // 64: crm.order.v1.OrderService.UpdateContract:input_type -> crm.order.v1.UpdateContractRequest
-	22, // 65: crm.order.v1.OrderService.ActivateContract:input_type -> crm.order.v1.ActivateContractRequest
-	23, // 66: crm.order.v1.OrderService.AmendContract:input_type -> crm.order.v1.AmendContractRequest
-	24, // 67: crm.order.v1.OrderService.GiveContractNotice:input_type -> crm.order.v1.GiveContractNoticeRequest
-	25, // 68: crm.order.v1.OrderService.RenewContract:input_type -> crm.order.v1.RenewContractRequest
-	26, // 69: crm.order.v1.OrderService.CancelContract:input_type -> crm.order.v1.CancelContractRequest
-	27, // 70: crm.order.v1.OrderService.ListBillingPeriods:input_type -> crm.order.v1.ListBillingPeriodsRequest
-	29, // 71: crm.order.v1.OrderService.GetOrderPipeline:input_type -> crm.order.v1.GetOrderPipelineRequest
-	33, // 72: crm.order.v1.OrderService.GetRevenueForecast:input_type -> crm.order.v1.GetRevenueForecastRequest
-	36, // 73: crm.order.v1.OrderService.GetRecurringRevenue:input_type -> crm.order.v1.GetRecurringRevenueRequest
-	39, // 74: crm.order.v1.OrderService.GetOrderPerformance:input_type -> crm.order.v1.GetOrderPerformanceRequest
-	42, // 75: crm.order.v1.OrderService.ListAuditEntries:input_type -> crm.order.v1.ListAuditEntriesRequest
-	43, // 76: crm.order.v1.OrderService.CreateOrder:output_type -> crm.order.v1.Order
-	43, // 77: crm.order.v1.OrderService.GetOrder:output_type -> crm.order.v1.Order
-	4,  // 78: crm.order.v1.OrderService.ListOrders:output_type -> crm.order.v1.ListOrdersResponse
-	43, // 79: crm.order.v1.OrderService.UpdateOrder:output_type -> crm.order.v1.Order
-	43, // 80: crm.order.v1.OrderService.ConfirmOrder:output_type -> crm.order.v1.Order
-	43, // 81: crm.order.v1.OrderService.HoldOrder:output_type -> crm.order.v1.Order
-	43, // 82: crm.order.v1.OrderService.ResumeOrder:output_type -> crm.order.v1.Order
-	43, // 83: crm.order.v1.OrderService.FulfillOrder:output_type -> crm.order.v1.Order
-	43, // 84: crm.order.v1.OrderService.CloseOrder:output_type -> crm.order.v1.Order
-	43, // 85: crm.order.v1.OrderService.ReopenOrder:output_type -> crm.order.v1.Order
-	43, // 86: crm.order.v1.OrderService.CancelOrder:output_type -> crm.order.v1.Order
-	43, // 87: crm.order.v1.OrderService.AddOrderLines:output_type -> crm.order.v1.Order
-	16, // 88: crm.order.v1.OrderService.ListOrderStatusChanges:output_type -> crm.order.v1.ListOrderStatusChangesResponse
-	47, // 89: crm.order.v1.OrderService.CreateContract:output_type -> crm.order.v1.Contract
-	47, // 90: crm.order.v1.OrderService.GetContract:output_type -> crm.order.v1.Contract
-	20, // 91: crm.order.v1.OrderService.ListContracts:output_type -> crm.order.v1.ListContractsResponse
-	47, // 92: crm.order.v1.OrderService.UpdateContract:output_type -> crm.order.v1.Contract
-	47, // 93: crm.order.v1.OrderService.ActivateContract:output_type -> crm.order.v1.Contract
-	47, // 94: crm.order.v1.OrderService.AmendContract:output_type -> crm.order.v1.Contract
-	47, // 95: crm.order.v1.OrderService.GiveContractNotice:output_type -> crm.order.v1.Contract
-	47, // 96: crm.order.v1.OrderService.RenewContract:output_type -> crm.order.v1.Contract
-	47, // 97: crm.order.v1.OrderService.CancelContract:output_type -> crm.order.v1.Contract
-	28, // 98: crm.order.v1.OrderService.ListBillingPeriods:output_type -> crm.order.v1.ListBillingPeriodsResponse
-	30, // 99: crm.order.v1.OrderService.GetOrderPipeline:output_type -> crm.order.v1.OrderPipeline
-	34, // 100: crm.order.v1.OrderService.GetRevenueForecast:output_type -> crm.order.v1.RevenueForecast
-	37, // 101: crm.order.v1.OrderService.GetRecurringRevenue:output_type -> crm.order.v1.RecurringRevenue
-	40, // 102: crm.order.v1.OrderService.GetOrderPerformance:output_type -> crm.order.v1.OrderPerformance
-	54, // 103: crm.order.v1.OrderService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	76, // [76:104] is the sub-list for method output_type
-	48, // [48:76] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	48, // 26: crm.order.v1.GetRevenueForecastRequest.rate_date:type_name -> google.type.Date
+	35, // 27: crm.order.v1.RevenueForecast.rows:type_name -> crm.order.v1.RevenueForecastRow
+	48, // 28: crm.order.v1.RevenueForecast.rate_date:type_name -> google.type.Date
+	48, // 29: crm.order.v1.RevenueForecastRow.period_start:type_name -> google.type.Date
+	51, // 30: crm.order.v1.RevenueForecastRow.order_amount:type_name -> google.type.Money
+	51, // 31: crm.order.v1.RevenueForecastRow.contract_amount:type_name -> google.type.Money
+	51, // 32: crm.order.v1.RevenueForecastRow.total:type_name -> google.type.Money
+	53, // 33: crm.order.v1.RevenueForecastRow.conversions:type_name -> crm.money.v1.CurrencyConversion
+	48, // 34: crm.order.v1.GetRecurringRevenueRequest.as_of_date:type_name -> google.type.Date
+	48, // 35: crm.order.v1.GetRecurringRevenueRequest.start_date:type_name -> google.type.Date
+	48, // 36: crm.order.v1.GetRecurringRevenueRequest.end_date:type_name -> google.type.Date
+	48, // 37: crm.order.v1.GetRecurringRevenueRequest.rate_date:type_name -> google.type.Date
+	38, // 38: crm.order.v1.RecurringRevenue.currencies:type_name -> crm.order.v1.RecurringRevenueRow
+	48, // 39: crm.order.v1.RecurringRevenue.rate_date:type_name -> google.type.Date
+	51, // 40: crm.order.v1.RecurringRevenueRow.mrr:type_name -> google.type.Money
+	51, // 41: crm.order.v1.RecurringRevenueRow.arr:type_name -> google.type.Money
+	51, // 42: crm.order.v1.RecurringRevenueRow.new_mrr:type_name -> google.type.Money
+	51, // 43: crm.order.v1.RecurringRevenueRow.expansion_mrr:type_name -> google.type.Money
+	51, // 44: crm.order.v1.RecurringRevenueRow.contraction_mrr:type_name -> google.type.Money
+	51, // 45: crm.order.v1.RecurringRevenueRow.churned_mrr:type_name -> google.type.Money
+	51, // 46: crm.order.v1.RecurringRevenueRow.renewal_mrr:type_name -> google.type.Money
+	51, // 47: crm.order.v1.RecurringRevenueRow.net_change:type_name -> google.type.Money
+	53, // 48: crm.order.v1.RecurringRevenueRow.conversions:type_name -> crm.money.v1.CurrencyConversion
+	54, // 49: crm.order.v1.GetOrderPerformanceRequest.start_time:type_name -> google.protobuf.Timestamp
+	54, // 50: crm.order.v1.GetOrderPerformanceRequest.end_time:type_name -> google.protobuf.Timestamp
+	41, // 51: crm.order.v1.OrderPerformance.owners:type_name -> crm.order.v1.OwnerOrderPerformance
+	51, // 52: crm.order.v1.OwnerOrderPerformance.revenue:type_name -> google.type.Money
+	51, // 53: crm.order.v1.OwnerOrderPerformance.average_order_value:type_name -> google.type.Money
+	1,  // 54: crm.order.v1.OrderService.CreateOrder:input_type -> crm.order.v1.CreateOrderRequest
+	2,  // 55: crm.order.v1.OrderService.GetOrder:input_type -> crm.order.v1.GetOrderRequest
+	3,  // 56: crm.order.v1.OrderService.ListOrders:input_type -> crm.order.v1.ListOrdersRequest
+	5,  // 57: crm.order.v1.OrderService.UpdateOrder:input_type -> crm.order.v1.UpdateOrderRequest
+	6,  // 58: crm.order.v1.OrderService.ConfirmOrder:input_type -> crm.order.v1.ConfirmOrderRequest
+	7,  // 59: crm.order.v1.OrderService.HoldOrder:input_type -> crm.order.v1.HoldOrderRequest
+	8,  // 60: crm.order.v1.OrderService.ResumeOrder:input_type -> crm.order.v1.ResumeOrderRequest
+	10, // 61: crm.order.v1.OrderService.FulfillOrder:input_type -> crm.order.v1.FulfillOrderRequest
+	11, // 62: crm.order.v1.OrderService.CloseOrder:input_type -> crm.order.v1.CloseOrderRequest
+	12, // 63: crm.order.v1.OrderService.ReopenOrder:input_type -> crm.order.v1.ReopenOrderRequest
+	13, // 64: crm.order.v1.OrderService.CancelOrder:input_type -> crm.order.v1.CancelOrderRequest
+	14, // 65: crm.order.v1.OrderService.AddOrderLines:input_type -> crm.order.v1.AddOrderLinesRequest
+	15, // 66: crm.order.v1.OrderService.ListOrderStatusChanges:input_type -> crm.order.v1.ListOrderStatusChangesRequest
+	17, // 67: crm.order.v1.OrderService.CreateContract:input_type -> crm.order.v1.CreateContractRequest
+	18, // 68: crm.order.v1.OrderService.GetContract:input_type -> crm.order.v1.GetContractRequest
+	19, // 69: crm.order.v1.OrderService.ListContracts:input_type -> crm.order.v1.ListContractsRequest
+	21, // 70: crm.order.v1.OrderService.UpdateContract:input_type -> crm.order.v1.UpdateContractRequest
+	22, // 71: crm.order.v1.OrderService.ActivateContract:input_type -> crm.order.v1.ActivateContractRequest
+	23, // 72: crm.order.v1.OrderService.AmendContract:input_type -> crm.order.v1.AmendContractRequest
+	24, // 73: crm.order.v1.OrderService.GiveContractNotice:input_type -> crm.order.v1.GiveContractNoticeRequest
+	25, // 74: crm.order.v1.OrderService.RenewContract:input_type -> crm.order.v1.RenewContractRequest
+	26, // 75: crm.order.v1.OrderService.CancelContract:input_type -> crm.order.v1.CancelContractRequest
+	27, // 76: crm.order.v1.OrderService.ListBillingPeriods:input_type -> crm.order.v1.ListBillingPeriodsRequest
+	29, // 77: crm.order.v1.OrderService.GetOrderPipeline:input_type -> crm.order.v1.GetOrderPipelineRequest
+	33, // 78: crm.order.v1.OrderService.GetRevenueForecast:input_type -> crm.order.v1.GetRevenueForecastRequest
+	36, // 79: crm.order.v1.OrderService.GetRecurringRevenue:input_type -> crm.order.v1.GetRecurringRevenueRequest
+	39, // 80: crm.order.v1.OrderService.GetOrderPerformance:input_type -> crm.order.v1.GetOrderPerformanceRequest
+	42, // 81: crm.order.v1.OrderService.ListAuditEntries:input_type -> crm.order.v1.ListAuditEntriesRequest
+	43, // 82: crm.order.v1.OrderService.CreateOrder:output_type -> crm.order.v1.Order
+	43, // 83: crm.order.v1.OrderService.GetOrder:output_type -> crm.order.v1.Order
+	4,  // 84: crm.order.v1.OrderService.ListOrders:output_type -> crm.order.v1.ListOrdersResponse
+	43, // 85: crm.order.v1.OrderService.UpdateOrder:output_type -> crm.order.v1.Order
+	43, // 86: crm.order.v1.OrderService.ConfirmOrder:output_type -> crm.order.v1.Order
+	43, // 87: crm.order.v1.OrderService.HoldOrder:output_type -> crm.order.v1.Order
+	43, // 88: crm.order.v1.OrderService.ResumeOrder:output_type -> crm.order.v1.Order
+	43, // 89: crm.order.v1.OrderService.FulfillOrder:output_type -> crm.order.v1.Order
+	43, // 90: crm.order.v1.OrderService.CloseOrder:output_type -> crm.order.v1.Order
+	43, // 91: crm.order.v1.OrderService.ReopenOrder:output_type -> crm.order.v1.Order
+	43, // 92: crm.order.v1.OrderService.CancelOrder:output_type -> crm.order.v1.Order
+	43, // 93: crm.order.v1.OrderService.AddOrderLines:output_type -> crm.order.v1.Order
+	16, // 94: crm.order.v1.OrderService.ListOrderStatusChanges:output_type -> crm.order.v1.ListOrderStatusChangesResponse
+	47, // 95: crm.order.v1.OrderService.CreateContract:output_type -> crm.order.v1.Contract
+	47, // 96: crm.order.v1.OrderService.GetContract:output_type -> crm.order.v1.Contract
+	20, // 97: crm.order.v1.OrderService.ListContracts:output_type -> crm.order.v1.ListContractsResponse
+	47, // 98: crm.order.v1.OrderService.UpdateContract:output_type -> crm.order.v1.Contract
+	47, // 99: crm.order.v1.OrderService.ActivateContract:output_type -> crm.order.v1.Contract
+	47, // 100: crm.order.v1.OrderService.AmendContract:output_type -> crm.order.v1.Contract
+	47, // 101: crm.order.v1.OrderService.GiveContractNotice:output_type -> crm.order.v1.Contract
+	47, // 102: crm.order.v1.OrderService.RenewContract:output_type -> crm.order.v1.Contract
+	47, // 103: crm.order.v1.OrderService.CancelContract:output_type -> crm.order.v1.Contract
+	28, // 104: crm.order.v1.OrderService.ListBillingPeriods:output_type -> crm.order.v1.ListBillingPeriodsResponse
+	30, // 105: crm.order.v1.OrderService.GetOrderPipeline:output_type -> crm.order.v1.OrderPipeline
+	34, // 106: crm.order.v1.OrderService.GetRevenueForecast:output_type -> crm.order.v1.RevenueForecast
+	37, // 107: crm.order.v1.OrderService.GetRecurringRevenue:output_type -> crm.order.v1.RecurringRevenue
+	40, // 108: crm.order.v1.OrderService.GetOrderPerformance:output_type -> crm.order.v1.OrderPerformance
+	55, // 109: crm.order.v1.OrderService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	82, // [82:110] is the sub-list for method output_type
+	54, // [54:82] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_crm_order_v1_order_service_proto_init() }

@@ -321,7 +321,8 @@ func lossReasons(rs []domain.LossReason) *opportunityv1.ListLossReasonsResponse 
 func (s *Server) GetForecast(ctx context.Context, req *opportunityv1.GetForecastRequest) (*opportunityv1.Forecast, error) {
 	q := app.ForecastQuery{
 		Period: app.PeriodQuarter, Start: protomap.DateFromProto(req.GetStartDate()), End: protomap.DateFromProto(req.GetEndDate()),
-		Owners: req.GetOwners(),
+		Owners:    req.GetOwners(),
+		Reporting: app.ReportingQuery{Currency: req.GetReportingCurrency(), RateDate: protomap.DateFromProto(req.GetRateDate())},
 	}
 	if req.GetPeriod() == opportunityv1.ForecastPeriod_FORECAST_PERIOD_MONTH {
 		q.Period = app.PeriodMonth
@@ -345,15 +346,15 @@ func (s *Server) GetForecast(ctx context.Context, req *opportunityv1.GetForecast
 		}
 		q.PipelineID = id
 	}
-	rows, err := s.app.Forecast(ctx, q)
+	rows, rep, err := s.app.Forecast(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	out := &opportunityv1.Forecast{}
+	out := &opportunityv1.Forecast{ReportingCurrency: rep.Currency, RateDate: protomap.Date(rep.RateDate)}
 	for _, r := range rows {
 		fr := &opportunityv1.ForecastRow{
 			PeriodStart: protomap.Date(r.PeriodStart), Owner: r.Owner, Stage: r.Stage,
-			ForecastCategory: protomap.Forecast(r.ForecastCategory), Count: r.Count,
+			ForecastCategory: protomap.Forecast(r.ForecastCategory), Count: r.Count, Conversions: money.Protos(r.Conversions),
 		}
 		if r.PipelineID != uuid.Nil {
 			fr.Pipeline = protomap.PipelineName(r.PipelineID)
@@ -372,22 +373,23 @@ func (s *Server) GetForecast(ctx context.Context, req *opportunityv1.GetForecast
 }
 
 func (s *Server) GetSalesPerformance(ctx context.Context, req *opportunityv1.GetSalesPerformanceRequest) (*opportunityv1.SalesPerformance, error) {
-	q := app.PerformanceQuery{Owner: req.GetOwner()}
+	q := app.PerformanceQuery{Owner: req.GetOwner(),
+		Reporting: app.ReportingQuery{Currency: req.GetReportingCurrency(), RateDate: protomap.DateFromProto(req.GetRateDate())}}
 	if req.GetStartTime() != nil {
 		q.Start = req.GetStartTime().AsTime()
 	}
 	if req.GetEndTime() != nil {
 		q.End = req.GetEndTime().AsTime()
 	}
-	ps, err := s.app.Performance(ctx, q)
+	ps, rep, err := s.app.Performance(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	out := &opportunityv1.SalesPerformance{}
+	out := &opportunityv1.SalesPerformance{ReportingCurrency: rep.Currency, RateDate: protomap.Date(rep.RateDate)}
 	for _, p := range ps {
 		op := &opportunityv1.OwnerPerformance{
 			Owner: p.Owner, CurrencyCode: p.Currency, WonCount: p.WonCount, LostCount: p.LostCount,
-			AverageDaysToClose: p.AverageDaysToClose,
+			AverageDaysToClose: p.AverageDaysToClose, Conversions: money.Protos(p.Conversions),
 		}
 		if n := p.WonCount + p.LostCount; n > 0 {
 			op.WinRate = float64(p.WonCount) / float64(n)

@@ -456,15 +456,16 @@ func (s *Server) GetOrderPipeline(ctx context.Context, req *orderv1.GetOrderPipe
 
 func (s *Server) GetRevenueForecast(ctx context.Context, req *orderv1.GetRevenueForecastRequest) (*orderv1.RevenueForecast, error) {
 	q := app.ForecastQuery{Period: app.PeriodQuarter, Start: protomap.DateFromProto(req.GetStartDate()), End: protomap.DateFromProto(req.GetEndDate()),
-		GroupByOwner: req.GetGroupByOwner(), Owners: req.GetOwners()}
+		GroupByOwner: req.GetGroupByOwner(), Owners: req.GetOwners(),
+		Reporting: app.ReportingQuery{Currency: req.GetReportingCurrency(), RateDate: protomap.DateFromProto(req.GetRateDate())}}
 	if req.GetPeriod() == orderv1.ReportPeriod_REPORT_PERIOD_MONTH {
 		q.Period = app.PeriodMonth
 	}
-	rows, err := s.app.RevenueForecast(ctx, q)
+	rows, rep, err := s.app.RevenueForecast(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	out := &orderv1.RevenueForecast{}
+	out := &orderv1.RevenueForecast{ReportingCurrency: rep.Currency, RateDate: protomap.Date(rep.RateDate)}
 	for _, r := range rows {
 		orders, err1 := amount(r.Currency, r.OrderAmount)
 		contracts, err2 := amount(r.Currency, r.ContractAmount)
@@ -475,22 +476,24 @@ func (s *Server) GetRevenueForecast(ctx context.Context, req *orderv1.GetRevenue
 		out.Rows = append(out.Rows, &orderv1.RevenueForecastRow{
 			PeriodStart: protomap.Date(r.PeriodStart), Owner: r.Owner, CurrencyCode: r.Currency, OrderCount: r.OrderCount,
 			OrderAmount: orders, BillingPeriodCount: r.PeriodCount, ContractAmount: contracts, Total: total,
+			Conversions: money.Protos(r.Conversions),
 		})
 	}
 	return out, nil
 }
 
 func (s *Server) GetRecurringRevenue(ctx context.Context, req *orderv1.GetRecurringRevenueRequest) (*orderv1.RecurringRevenue, error) {
-	rows, err := s.app.RecurringRevenue(ctx, app.RecurringQuery{
+	rows, rep, err := s.app.RecurringRevenue(ctx, app.RecurringQuery{
 		AsOf: protomap.DateFromProto(req.GetAsOfDate()), Start: protomap.DateFromProto(req.GetStartDate()),
 		End: protomap.DateFromProto(req.GetEndDate()), Owner: req.GetOwner(),
+		Reporting: app.ReportingQuery{Currency: req.GetReportingCurrency(), RateDate: protomap.DateFromProto(req.GetRateDate())},
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := &orderv1.RecurringRevenue{}
+	out := &orderv1.RecurringRevenue{ReportingCurrency: rep.Currency, RateDate: protomap.Date(rep.RateDate)}
 	for _, r := range rows {
-		row := &orderv1.RecurringRevenueRow{CurrencyCode: r.Currency, Renewals: r.Renewals}
+		row := &orderv1.RecurringRevenueRow{CurrencyCode: r.Currency, Renewals: r.Renewals, Conversions: money.Protos(r.Conversions)}
 		net := new(big.Rat)
 		for _, f := range []struct {
 			dst **moneypb.Money
