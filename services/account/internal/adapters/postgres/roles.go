@@ -1,0 +1,120 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/crmsuite/crm/platform/etag"
+	"github.com/crmsuite/crm/platform/pg"
+	"github.com/crmsuite/crm/services/account/internal/app"
+	"github.com/crmsuite/crm/services/account/internal/domain"
+)
+
+// ContactRoles implements app.Repository.
+func (r *Repo) ContactRoles(ctx context.Context) ([]domain.ContactRole, int64, error) {
+	return r.contactRoles(ctx, "")
+}
+
+func (r *Repo) contactRoles(ctx context.Context, lock string) ([]domain.ContactRole, int64, error) {
+	q := pg.Q(ctx, r.pool)
+	var version int64
+	if err := q.QueryRow(ctx, `SELECT version FROM contact_role_list`+lock).Scan(&version); err != nil {
+		return nil, 0, fmt.Errorf("contact role list: %w", err)
+	}
+	rows, err := q.Query(ctx, `SELECT id, display_name, retired FROM contact_roles ORDER BY retired, position, id`)
+	if err != nil {
+		return nil, 0, fmt.Errorf("contact roles: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.ContactRole, error) {
+		var cr domain.ContactRole
+		return cr, row.Scan(&cr.ID, &cr.DisplayName, &cr.Retired)
+	})
+	return out, version, err
+}
+
+// ReplaceContactRoles implements app.Repository: the list row's lock
+// serialises replacements, and its version is the etag.
+func (r *Repo) ReplaceContactRoles(ctx context.Context, rs []domain.ContactRole, ifMatch, actor string, now time.Time) error {
+	return r.InTx(ctx, func(ctx context.Context) error {
+		q := pg.Q(ctx, r.pool)
+		_, version, err := r.contactRoles(ctx, " FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		if err := etag.Check(ifMatch, version); err != nil {
+			return err
+		}
+		ids := make([]string, len(rs))
+		b := &pgx.Batch{}
+		for i, cr := range rs {
+			ids[i] = cr.ID
+			b.Queue(`INSERT INTO contact_roles (id, display_name, retired, position) VALUES ($1, $2, false, $3)
+				ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, retired = false, position = EXCLUDED.position`,
+				cr.ID, cr.DisplayName, i+1)
+		}
+		b.Queue(`UPDATE contact_roles SET retired = true WHERE NOT (id = ANY($1))`, ids)
+		b.Queue(`UPDATE contact_role_list SET version = version + 1, updated_at = $1, updated_by = $2`, now, actor)
+		if err := q.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("replace contact roles: %w", err)
+		}
+		return nil
+	})
+}
+
+// birthdayCursor is where a page of upcoming birthdays ends.
+type birthdayCursor struct {
+	Offset int       `json:"o"`
+	ID     uuid.UUID `json:"id"`
+}
+
+// UpcomingBirthdays implements app.Repository: the contacts whose
+// birthday code is among the window's, soonest first (then by id).
+func (r *Repo) UpcomingBirthdays(ctx context.Context, w app.BirthdayWindow, q app.ListQuery) ([]app.BirthdayRow, string, error) {
+	var args []any
+	clause, err := r.contactFilter().Where(q.Filter, &args)
+	if err != nil {
+		return nil, "", err
+	}
+	queryKey := "birthdays\x00" + q.Filter + "\x00" + w.Key
+	args = append(args, w.Codes, w.Offsets)
+	where := clause.SQL
+	join := fmt.Sprintf(`JOIN unnest($%d::int[], $%d::int[]) AS w(bday_code, bday_offset) ON birthday_code = w.bday_code`, len(args)-1, len(args))
+	if q.PageToken != "" {
+		var c birthdayCursor
+		if err := r.pages.Decode(q.PageToken, queryKey, &c); err != nil {
+			return nil, "", err
+		}
+		args = append(args, c.Offset, c.ID)
+		where += fmt.Sprintf(" AND (w.bday_offset, id) > ($%d, $%d)", len(args)-1, len(args))
+	}
+	args = append(args, q.PageSize+1)
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT `+contactColumns+`, w.bday_offset FROM contacts `+join+
+		` WHERE `+where+fmt.Sprintf(` ORDER BY w.bday_offset, id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("upcoming birthdays: %w", err)
+	}
+	defer rows.Close()
+	var out []app.BirthdayRow
+	for rows.Next() {
+		var offset int
+		c, err := scanContact(rows, &offset)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, app.BirthdayRow{Contact: c, Offset: offset})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("upcoming birthdays: %w", err)
+	}
+	if len(out) <= q.PageSize {
+		return out, "", nil
+	}
+	out = out[:q.PageSize]
+	last := out[len(out)-1]
+	next, err := r.pages.Encode(queryKey, birthdayCursor{Offset: last.Offset, ID: last.Contact.ID})
+	return out, next, err
+}
