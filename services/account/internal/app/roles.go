@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -94,7 +95,7 @@ func (s *Service) ListUpcomingBirthdays(ctx context.Context, days int, loc *time
 	now := s.now().In(loc)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	window := domain.BirthdayWindow(today, days)
-	w := BirthdayWindow{Key: today.Format(time.DateOnly) + "/" + loc.String()}
+	w := BirthdayWindow{Key: fmt.Sprintf("%s+%d/%s", today.Format(time.DateOnly), days, loc)}
 	for _, d := range window {
 		for _, c := range d.Codes {
 			w.Codes, w.Offsets = append(w.Codes, c), append(w.Offsets, d.Offset)
