@@ -120,10 +120,10 @@ type Opportunity struct {
 	// BuyingCommittee is who decides the deal, with their roles in it.
 	BuyingCommittee []CommitteeMember
 	NextStep        string
-	Description   string
-	LossReason    string
-	Competitor    string
-	CloseNote     string
+	Description     string
+	LossReason      string
+	Competitor      string
+	CloseNote       string
 	// CloseTime is zero while open.
 	CloseTime      time.Time
 	StageEnteredAt time.Time
