@@ -72,7 +72,10 @@ type birthdayCursor struct {
 }
 
 // UpcomingBirthdays implements app.Repository: the contacts whose
-// birthday code is among the window's, soonest first (then by id).
+// birthday code is among the window's, soonest first (then by id). Each
+// day of the window reads at most a page of its contacts from the
+// (birthday_code, id) index, so a page costs the same however many
+// contacts there are.
 func (r *Repo) UpcomingBirthdays(ctx context.Context, w app.BirthdayWindow, q app.ListQuery) ([]app.BirthdayRow, string, error) {
 	var args []any
 	clause, err := r.contactFilter().Where(q.Filter, &args)
@@ -80,20 +83,21 @@ func (r *Repo) UpcomingBirthdays(ctx context.Context, w app.BirthdayWindow, q ap
 		return nil, "", err
 	}
 	queryKey := "birthdays\x00" + q.Filter + "\x00" + w.Key
-	args = append(args, w.Codes, w.Offsets)
-	where := clause.SQL
-	join := fmt.Sprintf(`JOIN unnest($%d::int[], $%d::int[]) AS w(bday_code, bday_offset) ON birthday_code = w.bday_code`, len(args)-1, len(args))
+	where := "birthday_code = w.bday_code AND (" + clause.SQL + ")"
 	if q.PageToken != "" {
 		var c birthdayCursor
 		if err := r.pages.Decode(q.PageToken, queryKey, &c); err != nil {
 			return nil, "", err
 		}
 		args = append(args, c.Offset, c.ID)
-		where += fmt.Sprintf(" AND (w.bday_offset, id) > ($%d, $%d)", len(args)-1, len(args))
+		where += fmt.Sprintf(" AND (w.bday_offset > $%d OR (w.bday_offset = $%d AND id > $%d))", len(args)-1, len(args)-1, len(args))
 	}
-	args = append(args, q.PageSize+1)
-	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT `+contactColumns+`, w.bday_offset FROM contacts `+join+
-		` WHERE `+where+fmt.Sprintf(` ORDER BY w.bday_offset, id LIMIT $%d`, len(args)), args...)
+	args = append(args, w.Codes, w.Offsets, q.PageSize+1)
+	n := len(args)
+	sql := fmt.Sprintf(`SELECT c.*, w.bday_offset FROM unnest($%d::int[], $%d::int[]) AS w(bday_code, bday_offset)
+		CROSS JOIN LATERAL (SELECT %s FROM contacts WHERE %s ORDER BY id LIMIT $%d) c
+		ORDER BY w.bday_offset, c.id LIMIT $%d`, n-2, n-1, contactColumns, where, n, n)
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, sql, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("upcoming birthdays: %w", err)
 	}
