@@ -42,15 +42,32 @@ func TestBirthdayReminderForTheOwnerOverREST(t *testing.T) {
 		"account": supplier.str("name"), "roles": []string{"procurement", "decision_maker"},
 		"birthday": map[string]any{"year": 1980, "month": int(tomorrow.Month()), "day": tomorrow.Day()}}).want(t, 200)
 	name := contact.str("name")
-	if bad := s.do(t, "POST", "/v1/contacts", map[string]any{"lastName": "X", "roles": []string{"astrologer"}}).want(t, 400); bad.status != 400 {
-		t.Fatal(bad.raw)
-	} else if _, fields := bad.violations(); !testkit.HasField(fields, "contact.roles[0]") {
-		t.Fatalf("unknown role: %s", bad.raw)
+	if _, fields := s.do(t, "POST", "/v1/contacts", map[string]any{"lastName": "X", "roles": []string{"astrologer"}}).want(t, 400).violations(); !testkit.HasField(fields, "contact.roles[0]") {
+		t.Fatalf("unknown role: %v", fields)
 	}
 	// Listed among the next two days' birthdays, filtered by role.
 	upcoming := s.do(t, "GET", "/v1/contacts:upcomingBirthdays?days=2&filter=role%20%3D%20%22procurement%22", nil).want(t, 200)
 	if bs := upcoming.list("birthdays"); len(bs) != 1 || bs[0]["contact"].(map[string]any)["name"] != name || bs[0]["daysUntil"] != float64(1) {
 		t.Fatalf("upcoming birthdays: %s", upcoming.raw)
+	}
+
+	// The contact sits on a customer's buying committee.
+	customer := s.do(t, "POST", "/v1/accounts", map[string]any{"displayName": "Buyer Inc"}).want(t, 200)
+	opp := s.do(t, "POST", "/v1/opportunities", map[string]any{"displayName": "Steel deal", "account": customer.str("name"),
+		"buyingCommittee": []any{map[string]any{"contact": name, "roles": []string{"technical", "influencer"}}}}).want(t, 200)
+	got := s.do(t, "GET", "/v1/"+opp.str("name"), nil).want(t, 200)
+	if ms := got.list("buyingCommittee"); len(ms) != 1 || ms[0]["contact"] != name {
+		t.Fatalf("buying committee: %s", got.raw)
+	}
+	bad := s.do(t, "PATCH", "/v1/"+opp.str("name"), map[string]any{"account": customer.str("name"),
+		"buyingCommittee": []any{map[string]any{"contact": name, "roles": []string{"astrologer"}}}}).want(t, 400)
+	if _, fields := bad.violations(); !testkit.HasField(fields, "opportunity.buying_committee[0].roles[0]") {
+		t.Fatalf("unknown committee role: %s", bad.raw)
+	}
+	missing := s.do(t, "PATCH", "/v1/"+opp.str("name"), map[string]any{"account": customer.str("name"),
+		"buyingCommittee": []any{map[string]any{"contact": "contacts/0199c7a4-0000-7000-8000-00000000abcd", "roles": []string{"finance"}}}})
+	if reason, _ := missing.violations(); missing.status != 400 || reason != "CONTACT_NOT_FOUND" {
+		t.Fatalf("unknown committee contact: %d %s", missing.status, missing.raw)
 	}
 
 	bob := testkit.Bearer("bob")
