@@ -98,6 +98,9 @@ type Repository interface {
 	// ContactRoles returns the role list, offered roles first, and its
 	// version.
 	ContactRoles(ctx context.Context) ([]domain.ContactRole, int64, error)
+	// ShareContactRoles is ContactRoles holding the list against
+	// replacement until the transaction ends.
+	ShareContactRoles(ctx context.Context) ([]domain.ContactRole, error)
 	// ReplaceContactRoles upserts rs, retires the roles not in rs and
 	// bumps the version; with a non-empty ifMatch only if the version is
 	// that etag's.

@@ -37,7 +37,9 @@ func (s *Service) UpdateContactRoles(ctx context.Context, rs []domain.ContactRol
 }
 
 // checkRoles refuses roles given anew (not among had) that are not
-// offered.
+// offered. It runs in the contact write's transaction and holds the list
+// until it commits: a role retired meanwhile waits for the write, or the
+// write sees it retired.
 func (s *Service) checkRoles(ctx context.Context, roles, had []string) error {
 	fresh := false
 	for _, r := range roles {
@@ -46,7 +48,7 @@ func (s *Service) checkRoles(ctx context.Context, roles, had []string) error {
 	if !fresh {
 		return nil
 	}
-	offered, _, err := s.repo.ContactRoles(ctx)
+	offered, err := s.repo.ShareContactRoles(ctx)
 	if err != nil {
 		return err
 	}

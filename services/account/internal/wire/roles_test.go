@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -209,5 +210,43 @@ func TestContactRolesOnContactsFiltersAndEvents(t *testing.T) {
 	last, ok := evs[len(evs)-1].(*eventsv1.ContactUpdated)
 	if !ok || !slices.Equal(last.ChangedFields, []string{"roles"}) || !slices.Equal(last.Contact.Roles, []string{"finance", "technical"}) {
 		t.Fatalf("ContactUpdated = %v", evs[len(evs)-1])
+	}
+}
+
+// Two admins replacing the list from the same read: one wins, the other
+// is ABORTED, and the list is the winner's whole.
+func TestConcurrentContactRoleEditsLoseNothing(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	admin := testkit.As("root")
+	cur, err := s.client.ListContactRoles(admin, &accountv1.ListContactRolesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := s.client.UpdateContactRoles(admin, &accountv1.UpdateContactRolesRequest{Etag: cur.Etag,
+				Roles: []*accountv1.ContactRole{{Id: "finance", DisplayName: "Finance"}, {Id: fmt.Sprintf("editor_%d", i), DisplayName: "Editor"}}})
+			errs <- err
+		}()
+	}
+	won := 0
+	for range n {
+		switch err := <-errs; status.Code(err) {
+		case codes.OK:
+			won++
+		case codes.Aborted:
+		default:
+			t.Fatalf("concurrent edit: %v", err)
+		}
+	}
+	after, err := s.client.ListContactRoles(admin, &accountv1.ListContactRolesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offered := roleIDs(after, false); won != 1 || len(offered) != 2 || offered[0] != "finance" {
+		t.Fatalf("%d edits won; offered %v", won, offered)
 	}
 }

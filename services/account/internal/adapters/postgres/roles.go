@@ -20,6 +20,12 @@ func (r *Repo) ContactRoles(ctx context.Context) ([]domain.ContactRole, int64, e
 	return r.contactRoles(ctx, "")
 }
 
+// ShareContactRoles implements app.Repository.
+func (r *Repo) ShareContactRoles(ctx context.Context) ([]domain.ContactRole, error) {
+	rs, _, err := r.contactRoles(ctx, " FOR SHARE")
+	return rs, err
+}
+
 func (r *Repo) contactRoles(ctx context.Context, lock string) ([]domain.ContactRole, int64, error) {
 	q := pg.Q(ctx, r.pool)
 	var version int64
