@@ -17,6 +17,33 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for CrmAccountV1AccountRelationship.
+const (
+	ACCOUNTRELATIONSHIPCUSTOMER    CrmAccountV1AccountRelationship = "ACCOUNT_RELATIONSHIP_CUSTOMER"
+	ACCOUNTRELATIONSHIPPARTNER     CrmAccountV1AccountRelationship = "ACCOUNT_RELATIONSHIP_PARTNER"
+	ACCOUNTRELATIONSHIPPROSPECT    CrmAccountV1AccountRelationship = "ACCOUNT_RELATIONSHIP_PROSPECT"
+	ACCOUNTRELATIONSHIPSUPPLIER    CrmAccountV1AccountRelationship = "ACCOUNT_RELATIONSHIP_SUPPLIER"
+	ACCOUNTRELATIONSHIPUNSPECIFIED CrmAccountV1AccountRelationship = "ACCOUNT_RELATIONSHIP_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmAccountV1AccountRelationship enum.
+func (e CrmAccountV1AccountRelationship) Valid() bool {
+	switch e {
+	case ACCOUNTRELATIONSHIPCUSTOMER:
+		return true
+	case ACCOUNTRELATIONSHIPPARTNER:
+		return true
+	case ACCOUNTRELATIONSHIPPROSPECT:
+		return true
+	case ACCOUNTRELATIONSHIPSUPPLIER:
+		return true
+	case ACCOUNTRELATIONSHIPUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CrmAccountV1AccountState.
 const (
 	ACCOUNTSTATEACTIVE      CrmAccountV1AccountState = "ACCOUNT_STATE_ACTIVE"
@@ -1413,6 +1440,11 @@ type CrmAccountV1Account struct {
 	// any contacts.
 	PrimaryContact *string `json:"primaryContact,omitempty"`
 
+	// Relationship What the business is to this account: CUSTOMER (the default, and
+	// what accounts created before the field existed are), PROSPECT (what
+	// a lead conversion creates), SUPPLIER or PARTNER.
+	Relationship *CrmAccountV1AccountRelationship `json:"relationship,omitempty"`
+
 	// SourceLead `leads/{lead}` when the account was created by converting a lead.
 	SourceLead *string `json:"sourceLead,omitempty"`
 
@@ -1439,6 +1471,9 @@ type CrmAccountV1AccountMatch struct {
 	// Rules What matched: EMAIL_DOMAIN, WEBSITE_DOMAIN, COMPANY_NAME, PHONE.
 	Rules *[]CrmAccountV1MatchRule `json:"rules,omitempty"`
 }
+
+// CrmAccountV1AccountRelationship What the business is to an account.
+type CrmAccountV1AccountRelationship string
 
 // CrmAccountV1AccountState defines model for crm.account.v1.AccountState.
 type CrmAccountV1AccountState string
@@ -1508,6 +1543,11 @@ type CrmAccountV1Contact struct {
 	// primary can only be handed over, not just unset.
 	Primary *bool `json:"primary,omitempty"`
 
+	// Roles Ids of the contact's roles (e.g. "decision_maker", "finance"), each
+	// an offered role of ListContactRoles; a role retired after it was given
+	// stays until it is removed.
+	Roles *[]string `json:"roles,omitempty"`
+
 	// SourceLead `leads/{lead}` when the contact was created or linked by converting a
 	// lead (the latest such lead).
 	SourceLead *string    `json:"sourceLead,omitempty"`
@@ -1540,6 +1580,27 @@ type CrmAccountV1ContactPhone struct {
 	Type    *CrmAccountV1PhoneType `json:"type,omitempty"`
 }
 
+// CrmAccountV1ContactRole A role a contact may play, e.g. in a buying committee: procurement,
+// finance, technical, decision maker, ...
+type CrmAccountV1ContactRole struct {
+	DisplayName *string `json:"displayName,omitempty"`
+
+	// Id lower_snake_case, e.g. "decision_maker"; derived from the display
+	// name when empty on update.
+	Id *string `json:"id,omitempty"`
+
+	// Retired Kept on the contacts that have it, not offered for new ones.
+	Retired *bool `json:"retired,omitempty"`
+}
+
+// CrmAccountV1ContactRoles The contact roles: one list for the whole suite.
+type CrmAccountV1ContactRoles struct {
+	// Etag Changes with every update; send it back to make an update
+	// conditional.
+	Etag  *string                    `json:"etag,omitempty"`
+	Roles *[]CrmAccountV1ContactRole `json:"roles,omitempty"`
+}
+
 // CrmAccountV1EmailType defines model for crm.account.v1.EmailType.
 type CrmAccountV1EmailType string
 
@@ -1554,6 +1615,14 @@ type CrmAccountV1ListAccountsResponse struct {
 // CrmAccountV1ListContactsResponse defines model for crm.account.v1.ListContactsResponse.
 type CrmAccountV1ListContactsResponse struct {
 	Contacts *[]CrmAccountV1Contact `json:"contacts,omitempty"`
+
+	// NextPageToken Empty on the last page.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+}
+
+// CrmAccountV1ListUpcomingBirthdaysResponse defines model for crm.account.v1.ListUpcomingBirthdaysResponse.
+type CrmAccountV1ListUpcomingBirthdaysResponse struct {
+	Birthdays *[]CrmAccountV1UpcomingBirthday `json:"birthdays,omitempty"`
 
 	// NextPageToken Empty on the last page.
 	NextPageToken *string `json:"nextPageToken,omitempty"`
@@ -1576,6 +1645,21 @@ type CrmAccountV1PhoneType string
 
 // CrmAccountV1TaxCategory defines model for crm.account.v1.TaxCategory.
 type CrmAccountV1TaxCategory string
+
+// CrmAccountV1UpcomingBirthday A contact's next birthday.
+type CrmAccountV1UpcomingBirthday struct {
+	// Age The age the contact turns; 0 when the birthday has no year.
+	Age *int32 `json:"age,omitempty"`
+
+	// Contact A person at a customer (or, before conversion, at a lead).
+	Contact *CrmAccountV1Contact `json:"contact,omitempty"`
+
+	// Date The day it is celebrated on.
+	Date *GoogleTypeDate `json:"date,omitempty"`
+
+	// DaysUntil 0 for today.
+	DaysUntil *int32 `json:"daysUntil,omitempty"`
+}
 
 // CrmAuditV1AuditEntry One change of one record (a lead, account, contact or opportunity): who
 // made it, when, through which method, and which fields it changed from
@@ -2158,6 +2242,15 @@ type CrmMoneyV1CurrencyConversion struct {
 	TargetCurrency *string `json:"targetCurrency,omitempty"`
 }
 
+// CrmOpportunityV1BuyingCommitteeMember A contact on an opportunity's buying committee.
+type CrmOpportunityV1BuyingCommitteeMember struct {
+	// Contact `contacts/{contact}`; must exist. Each contact at most once.
+	Contact string `json:"contact"`
+
+	// Roles Contact role ids, e.g. "decision_maker"; at least one.
+	Roles *[]string `json:"roles,omitempty"`
+}
+
 // CrmOpportunityV1ContractTerms The terms of the contract a recurring deal becomes.
 type CrmOpportunityV1ContractTerms struct {
 	AutoRenew *bool `json:"autoRenew,omitempty"`
@@ -2265,10 +2358,16 @@ type CrmOpportunityV1Opportunity struct {
 	Account string `json:"account"`
 
 	// Amount Expected amount. With line items it is their sum (output only then).
-	Amount     *GoogleTypeMoney `json:"amount,omitempty"`
-	CloseNote  *string          `json:"closeNote,omitempty"`
-	CloseTime  *time.Time       `json:"closeTime,omitempty"`
-	Competitor *string          `json:"competitor,omitempty"`
+	Amount *GoogleTypeMoney `json:"amount,omitempty"`
+
+	// BuyingCommittee The people who decide the deal: contacts (of the account or not, e.g.
+	// a partner's consultant) with their roles in it, each role an offered
+	// contact role (the account service's ListContactRoles). Replaced as a
+	// whole by an update.
+	BuyingCommittee *[]CrmOpportunityV1BuyingCommitteeMember `json:"buyingCommittee,omitempty"`
+	CloseNote       *string                                  `json:"closeNote,omitempty"`
+	CloseTime       *time.Time                               `json:"closeTime,omitempty"`
+	Competitor      *string                                  `json:"competitor,omitempty"`
 
 	// ContractTerms A recurring deal: won, it becomes a draft contract (the line items
 	// priced per billing period) instead of a one-off order.
@@ -4081,8 +4180,8 @@ type AccountServiceListAccountsParams struct {
 	// and order_by.
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 
-	// Filter AIP-160 filter. Fields: type, state (enum names, with or without their
-	// prefix), owner, industry, domain, currency_code, phone (matched
+	// Filter AIP-160 filter. Fields: type, state, relationship (enum names, with or
+	// without their prefix), owner, industry, domain, currency_code, phone (matched
 	// normalised), source_lead, create_time, update_time (RFC 3339).
 	// `text:"acme"` matches accounts whose name or domain contains the text
 	// (case-insensitive, at least 3 characters).
@@ -4293,6 +4392,16 @@ type WorkflowServiceCreateCalendarFeedJSONBody = map[string]interface{}
 // WorkflowServiceRevokeCalendarFeedJSONBody defines parameters for WorkflowServiceRevokeCalendarFeed.
 type WorkflowServiceRevokeCalendarFeedJSONBody = map[string]interface{}
 
+// AccountServiceUpdateContactRolesJSONBody defines parameters for AccountServiceUpdateContactRoles.
+type AccountServiceUpdateContactRolesJSONBody struct {
+	// Etag ContactRoles.etag as read: the update happens only if the list is
+	// unchanged since (ABORTED otherwise).
+	Etag *string `json:"etag,omitempty"`
+
+	// Roles The offered roles, in the order users see them.
+	Roles *[]CrmAccountV1ContactRole `json:"roles,omitempty"`
+}
+
 // AccountServiceListContactsParams defines parameters for AccountServiceListContacts.
 type AccountServiceListContactsParams struct {
 	// PageSize At most this many contacts; 0 means 50, more than 500 means 500.
@@ -4303,8 +4412,9 @@ type AccountServiceListContactsParams struct {
 
 	// Filter AIP-160 filter. Fields: account (`accounts/{id}`, or "" for contacts
 	// without one), owner, primary, email and phone (matched normalised
-	// against all of a contact's addresses and numbers), source_lead,
-	// create_time, update_time. `text:"ada"` matches contacts whose name or
+	// against all of a contact's addresses and numbers), role (a contact
+	// role id: `role = "finance"` matches contacts that have it among
+	// theirs), source_lead, create_time, update_time. `text:"ada"` matches contacts whose name or
 	// email contains the text (case-insensitive, at least 3 characters).
 	Filter *string `form:"filter,omitempty" json:"filter,omitempty"`
 
@@ -4362,6 +4472,26 @@ type AccountServiceListAuditEntries1Params struct {
 	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
 
 	// PageToken `next_page_token` of the previous page (same parent and filter).
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// AccountServiceListUpcomingBirthdaysParams defines parameters for AccountServiceListUpcomingBirthdays.
+type AccountServiceListUpcomingBirthdaysParams struct {
+	// Days How many days ahead, today included: 1 to 366; 0 means 30.
+	Days *int32 `form:"days,omitempty" json:"days,omitempty"`
+
+	// TimeZone IANA time zone that says what "today" is; UTC when empty.
+	TimeZone *string `form:"timeZone,omitempty" json:"timeZone,omitempty"`
+
+	// Filter The filter of ListContacts, e.g. `owner = "alice"` or
+	// `role = "decision_maker"`.
+	Filter *string `form:"filter,omitempty" json:"filter,omitempty"`
+
+	// PageSize At most this many; 0 means 50, more than 500 means 500.
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken `next_page_token` of the previous page (same request otherwise, same
+	// day).
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
@@ -5493,6 +5623,9 @@ type WorkflowServiceCreateCalendarFeedJSONRequestBody = WorkflowServiceCreateCal
 
 // WorkflowServiceRevokeCalendarFeedJSONRequestBody defines body for WorkflowServiceRevokeCalendarFeed for application/json ContentType.
 type WorkflowServiceRevokeCalendarFeedJSONRequestBody = WorkflowServiceRevokeCalendarFeedJSONBody
+
+// AccountServiceUpdateContactRolesJSONRequestBody defines body for AccountServiceUpdateContactRoles for application/json ContentType.
+type AccountServiceUpdateContactRolesJSONRequestBody AccountServiceUpdateContactRolesJSONBody
 
 // AccountServiceCreateContactJSONRequestBody defines body for AccountServiceCreateContact for application/json ContentType.
 type AccountServiceCreateContactJSONRequestBody = CrmAccountV1Contact
@@ -7171,6 +7304,33 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/calendars/{calendar} (the `WorkflowServiceGetCalendar` operationId).
 	WorkflowServiceGetCalendar(ctx context.Context, calendar string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// AccountServiceListContactRoles The roles contacts may be given, retired ones last
+	//
+	// Corresponds with GET /v1/contactRoles (the `AccountServiceListContactRoles` operationId).
+	AccountServiceListContactRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceUpdateContactRolesWithBody Replaces the offered contact roles (ids stay; roles left out are retired, so the contacts that have them keep them)
+	//
+	// Replaces the offered contact roles (ids stay; roles left out are
+	// retired, so the contacts that have them keep them). With an `etag`,
+	// only if the list is unchanged since it was read.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/contactRoles (the `AccountServiceUpdateContactRoles` operationId).
+	AccountServiceUpdateContactRolesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceUpdateContactRoles Replaces the offered contact roles (ids stay; roles left out are retired, so the contacts that have them keep them)
+	//
+	// Replaces the offered contact roles (ids stay; roles left out are
+	// retired, so the contacts that have them keep them). With an `etag`,
+	// only if the list is unchanged since it was read.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/contactRoles (the `AccountServiceUpdateContactRoles` operationId).
+	AccountServiceUpdateContactRoles(ctx context.Context, body AccountServiceUpdateContactRolesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// AccountServiceListContacts Lists contacts: of one account with `filter: account = "accounts/..."`, or found by name, email or phone
 	//
 	// Corresponds with GET /v1/contacts (the `AccountServiceListContacts` operationId).
@@ -7265,6 +7425,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/contacts/{contact}/auditEntries (the `AccountServiceListAuditEntries1` operationId).
 	AccountServiceListAuditEntries1(ctx context.Context, contact string, params *AccountServiceListAuditEntries1Params, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceListUpcomingBirthdays Lists contacts whose birthday falls within the next `days` days (today included, in `time_zone`), soonest first
+	//
+	// Lists contacts whose birthday falls within the next `days` days
+	// (today included, in `time_zone`), soonest first. A February 29
+	// birthday falls on February 28 in common years.
+	//
+	// Corresponds with GET /v1/contacts:upcomingBirthdays (the `AccountServiceListUpcomingBirthdays` operationId).
+	AccountServiceListUpcomingBirthdays(ctx context.Context, params *AccountServiceListUpcomingBirthdaysParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OrderServiceListContracts Lists contracts, filtered and ordered as the request says
 	//
@@ -9731,6 +9900,63 @@ func (c *Client) WorkflowServiceGetCalendar(ctx context.Context, calendar string
 	return c.Client.Do(req)
 }
 
+// AccountServiceListContactRoles The roles contacts may be given, retired ones last
+//
+// Corresponds with GET /v1/contactRoles (the `AccountServiceListContactRoles` operationId).
+func (c *Client) AccountServiceListContactRoles(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceListContactRolesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceUpdateContactRolesWithBody Replaces the offered contact roles (ids stay; roles left out are retired, so the contacts that have them keep them)
+//
+// Replaces the offered contact roles (ids stay; roles left out are
+// retired, so the contacts that have them keep them). With an `etag`,
+// only if the list is unchanged since it was read.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/contactRoles (the `AccountServiceUpdateContactRoles` operationId).
+func (c *Client) AccountServiceUpdateContactRolesWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceUpdateContactRolesRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceUpdateContactRoles Replaces the offered contact roles (ids stay; roles left out are retired, so the contacts that have them keep them)
+//
+// Replaces the offered contact roles (ids stay; roles left out are
+// retired, so the contacts that have them keep them). With an `etag`,
+// only if the list is unchanged since it was read.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/contactRoles (the `AccountServiceUpdateContactRoles` operationId).
+func (c *Client) AccountServiceUpdateContactRoles(ctx context.Context, body AccountServiceUpdateContactRolesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceUpdateContactRolesRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // AccountServiceListContacts Lists contacts: of one account with `filter: account = "accounts/..."`, or found by name, email or phone
 //
 // Corresponds with GET /v1/contacts (the `AccountServiceListContacts` operationId).
@@ -9926,6 +10152,25 @@ func (c *Client) WorkflowServiceCreateActivity3(ctx context.Context, contact str
 // Corresponds with GET /v1/contacts/{contact}/auditEntries (the `AccountServiceListAuditEntries1` operationId).
 func (c *Client) AccountServiceListAuditEntries1(ctx context.Context, contact string, params *AccountServiceListAuditEntries1Params, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAccountServiceListAuditEntries1Request(c.Server, contact, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceListUpcomingBirthdays Lists contacts whose birthday falls within the next `days` days (today included, in `time_zone`), soonest first
+//
+// Lists contacts whose birthday falls within the next `days` days
+// (today included, in `time_zone`), soonest first. A February 29
+// birthday falls on February 28 in common years.
+//
+// Corresponds with GET /v1/contacts:upcomingBirthdays (the `AccountServiceListUpcomingBirthdays` operationId).
+func (c *Client) AccountServiceListUpcomingBirthdays(ctx context.Context, params *AccountServiceListUpcomingBirthdaysParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceListUpcomingBirthdaysRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -15611,6 +15856,73 @@ func NewWorkflowServiceGetCalendarRequest(server string, calendar string) (*http
 	return req, nil
 }
 
+// NewAccountServiceListContactRolesRequest constructs an http.Request for the AccountServiceListContactRoles method
+func NewAccountServiceListContactRolesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contactRoles")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAccountServiceUpdateContactRolesRequest calls the generic AccountServiceUpdateContactRoles builder with application/json body
+func NewAccountServiceUpdateContactRolesRequest(server string, body AccountServiceUpdateContactRolesJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAccountServiceUpdateContactRolesRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAccountServiceUpdateContactRolesRequestWithBody constructs an http.Request for the AccountServiceUpdateContactRoles method, with any body, and a specified content type
+func NewAccountServiceUpdateContactRolesRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contactRoles")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewAccountServiceListContactsRequest constructs an http.Request for the AccountServiceListContacts method
 func NewAccountServiceListContactsRequest(server string, params *AccountServiceListContactsParams) (*http.Request, error) {
 	var err error
@@ -16130,6 +16442,108 @@ func NewAccountServiceListAuditEntries1Request(server string, contact string, pa
 		// styled parameters, preserving literal commas as delimiters
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
+
+		if params.Filter != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "filter", *params.Filter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAccountServiceListUpcomingBirthdaysRequest constructs an http.Request for the AccountServiceListUpcomingBirthdays method
+func NewAccountServiceListUpcomingBirthdaysRequest(server string, params *AccountServiceListUpcomingBirthdaysParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contacts:upcomingBirthdays")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Days != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "days", *params.Days, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TimeZone != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "timeZone", *params.TimeZone, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
 
 		if params.Filter != nil {
 
@@ -25234,6 +25648,35 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/calendars/{calendar} (the `WorkflowServiceGetCalendar` operationId).
 	WorkflowServiceGetCalendarWithResponse(ctx context.Context, calendar string, reqEditors ...RequestEditorFn) (*WorkflowServiceGetCalendarResponse, error)
 
+	// AccountServiceListContactRolesWithResponse The roles contacts may be given, retired ones last
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/contactRoles (the `AccountServiceListContactRoles` operationId).
+	AccountServiceListContactRolesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AccountServiceListContactRolesResponse, error)
+
+	// AccountServiceUpdateContactRolesWithBodyWithResponse Replaces the offered contact roles (ids stay; roles left out are retired, so the contacts that have them keep them)
+	//
+	// Replaces the offered contact roles (ids stay; roles left out are
+	// retired, so the contacts that have them keep them). With an `etag`,
+	// only if the list is unchanged since it was read.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/contactRoles (the `AccountServiceUpdateContactRoles` operationId).
+	AccountServiceUpdateContactRolesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AccountServiceUpdateContactRolesResponse, error)
+
+	// AccountServiceUpdateContactRolesWithResponse Replaces the offered contact roles (ids stay; roles left out are retired, so the contacts that have them keep them)
+	//
+	// Replaces the offered contact roles (ids stay; roles left out are
+	// retired, so the contacts that have them keep them). With an `etag`,
+	// only if the list is unchanged since it was read.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/contactRoles (the `AccountServiceUpdateContactRoles` operationId).
+	AccountServiceUpdateContactRolesWithResponse(ctx context.Context, body AccountServiceUpdateContactRolesJSONRequestBody, reqEditors ...RequestEditorFn) (*AccountServiceUpdateContactRolesResponse, error)
+
 	// AccountServiceListContactsWithResponse Lists contacts: of one account with `filter: account = "accounts/..."`, or found by name, email or phone
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -25338,6 +25781,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/contacts/{contact}/auditEntries (the `AccountServiceListAuditEntries1` operationId).
 	AccountServiceListAuditEntries1WithResponse(ctx context.Context, contact string, params *AccountServiceListAuditEntries1Params, reqEditors ...RequestEditorFn) (*AccountServiceListAuditEntries1Response, error)
+
+	// AccountServiceListUpcomingBirthdaysWithResponse Lists contacts whose birthday falls within the next `days` days (today included, in `time_zone`), soonest first
+	//
+	// Lists contacts whose birthday falls within the next `days` days
+	// (today included, in `time_zone`), soonest first. A February 29
+	// birthday falls on February 28 in common years.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/contacts:upcomingBirthdays (the `AccountServiceListUpcomingBirthdays` operationId).
+	AccountServiceListUpcomingBirthdaysWithResponse(ctx context.Context, params *AccountServiceListUpcomingBirthdaysParams, reqEditors ...RequestEditorFn) (*AccountServiceListUpcomingBirthdaysResponse, error)
 
 	// OrderServiceListContractsWithResponse Lists contracts, filtered and ordered as the request says
 	//
@@ -30313,6 +30767,186 @@ func (r WorkflowServiceGetCalendarResponse) ContentType() string {
 	return ""
 }
 
+// AccountServiceListContactRolesResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceListContactRoles
+type AccountServiceListContactRolesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AccountServiceListContactRolesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmAccountV1ContactRoles
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AccountServiceListContactRolesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccountServiceListContactRolesResponse) GetJSON200() *CrmAccountV1ContactRoles {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccountServiceListContactRolesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccountServiceListContactRolesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccountServiceListContactRolesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccountServiceListContactRolesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccountServiceListContactRolesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccountServiceListContactRolesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccountServiceListContactRolesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccountServiceListContactRolesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccountServiceListContactRolesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AccountServiceUpdateContactRolesResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceUpdateContactRoles
+type AccountServiceUpdateContactRolesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AccountServiceUpdateContactRolesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmAccountV1ContactRoles
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AccountServiceUpdateContactRolesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccountServiceUpdateContactRolesResponse) GetJSON200() *CrmAccountV1ContactRoles {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccountServiceUpdateContactRolesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccountServiceUpdateContactRolesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccountServiceUpdateContactRolesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AccountServiceUpdateContactRolesResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AccountServiceUpdateContactRolesResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccountServiceUpdateContactRolesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccountServiceUpdateContactRolesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccountServiceUpdateContactRolesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccountServiceUpdateContactRolesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccountServiceUpdateContactRolesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccountServiceUpdateContactRolesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // AccountServiceListContactsResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceListContacts
 type AccountServiceListContactsResponse429Headers struct {
 	RetryAfter *int
@@ -31062,6 +31696,89 @@ func (r AccountServiceListAuditEntries1Response) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AccountServiceListAuditEntries1Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AccountServiceListUpcomingBirthdaysResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceListUpcomingBirthdays
+type AccountServiceListUpcomingBirthdaysResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AccountServiceListUpcomingBirthdaysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmAccountV1ListUpcomingBirthdaysResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AccountServiceListUpcomingBirthdaysResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccountServiceListUpcomingBirthdaysResponse) GetJSON200() *CrmAccountV1ListUpcomingBirthdaysResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccountServiceListUpcomingBirthdaysResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccountServiceListUpcomingBirthdaysResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccountServiceListUpcomingBirthdaysResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccountServiceListUpcomingBirthdaysResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccountServiceListUpcomingBirthdaysResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccountServiceListUpcomingBirthdaysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccountServiceListUpcomingBirthdaysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccountServiceListUpcomingBirthdaysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccountServiceListUpcomingBirthdaysResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -44570,6 +45287,53 @@ func (c *ClientWithResponses) WorkflowServiceGetCalendarWithResponse(ctx context
 	return ParseWorkflowServiceGetCalendarResponse(rsp)
 }
 
+// AccountServiceListContactRolesWithResponse The roles contacts may be given, retired ones last
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/contactRoles (the `AccountServiceListContactRoles` operationId).
+func (c *ClientWithResponses) AccountServiceListContactRolesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AccountServiceListContactRolesResponse, error) {
+	rsp, err := c.AccountServiceListContactRoles(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceListContactRolesResponse(rsp)
+}
+
+// AccountServiceUpdateContactRolesWithBodyWithResponse Replaces the offered contact roles (ids stay; roles left out are retired, so the contacts that have them keep them)
+//
+// Replaces the offered contact roles (ids stay; roles left out are
+// retired, so the contacts that have them keep them). With an `etag`,
+// only if the list is unchanged since it was read.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/contactRoles (the `AccountServiceUpdateContactRoles` operationId).
+func (c *ClientWithResponses) AccountServiceUpdateContactRolesWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AccountServiceUpdateContactRolesResponse, error) {
+	rsp, err := c.AccountServiceUpdateContactRolesWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceUpdateContactRolesResponse(rsp)
+}
+
+// AccountServiceUpdateContactRolesWithResponse Replaces the offered contact roles (ids stay; roles left out are retired, so the contacts that have them keep them)
+//
+// Replaces the offered contact roles (ids stay; roles left out are
+// retired, so the contacts that have them keep them). With an `etag`,
+// only if the list is unchanged since it was read.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/contactRoles (the `AccountServiceUpdateContactRoles` operationId).
+func (c *ClientWithResponses) AccountServiceUpdateContactRolesWithResponse(ctx context.Context, body AccountServiceUpdateContactRolesJSONRequestBody, reqEditors ...RequestEditorFn) (*AccountServiceUpdateContactRolesResponse, error) {
+	rsp, err := c.AccountServiceUpdateContactRoles(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceUpdateContactRolesResponse(rsp)
+}
+
 // AccountServiceListContactsWithResponse Lists contacts: of one account with `filter: account = "accounts/..."`, or found by name, email or phone
 //
 // Returns a wrapper object for the known response body format(s).
@@ -44739,6 +45503,23 @@ func (c *ClientWithResponses) AccountServiceListAuditEntries1WithResponse(ctx co
 		return nil, err
 	}
 	return ParseAccountServiceListAuditEntries1Response(rsp)
+}
+
+// AccountServiceListUpcomingBirthdaysWithResponse Lists contacts whose birthday falls within the next `days` days (today included, in `time_zone`), soonest first
+//
+// Lists contacts whose birthday falls within the next `days` days
+// (today included, in `time_zone`), soonest first. A February 29
+// birthday falls on February 28 in common years.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/contacts:upcomingBirthdays (the `AccountServiceListUpcomingBirthdays` operationId).
+func (c *ClientWithResponses) AccountServiceListUpcomingBirthdaysWithResponse(ctx context.Context, params *AccountServiceListUpcomingBirthdaysParams, reqEditors ...RequestEditorFn) (*AccountServiceListUpcomingBirthdaysResponse, error) {
+	rsp, err := c.AccountServiceListUpcomingBirthdays(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceListUpcomingBirthdaysResponse(rsp)
 }
 
 // OrderServiceListContractsWithResponse Lists contracts, filtered and ordered as the request says
@@ -50593,6 +51374,168 @@ func ParseWorkflowServiceGetCalendarResponse(rsp *http.Response) (*WorkflowServi
 	return response, nil
 }
 
+// ParseAccountServiceListContactRolesResponse parses an HTTP response from a AccountServiceListContactRolesWithResponse call
+func ParseAccountServiceListContactRolesResponse(rsp *http.Response) (*AccountServiceListContactRolesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccountServiceListContactRolesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmAccountV1ContactRoles
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AccountServiceListContactRolesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAccountServiceUpdateContactRolesResponse parses an HTTP response from a AccountServiceUpdateContactRolesWithResponse call
+func ParseAccountServiceUpdateContactRolesResponse(rsp *http.Response) (*AccountServiceUpdateContactRolesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccountServiceUpdateContactRolesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmAccountV1ContactRoles
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AccountServiceUpdateContactRolesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseAccountServiceListContactsResponse parses an HTTP response from a AccountServiceListContactsWithResponse call
 func ParseAccountServiceListContactsResponse(rsp *http.Response) (*AccountServiceListContactsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -51263,6 +52206,80 @@ func ParseAccountServiceListAuditEntries1Response(rsp *http.Response) (*AccountS
 	switch {
 	case rsp.StatusCode == 429:
 		var headers AccountServiceListAuditEntries1Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAccountServiceListUpcomingBirthdaysResponse parses an HTTP response from a AccountServiceListUpcomingBirthdaysWithResponse call
+func ParseAccountServiceListUpcomingBirthdaysResponse(rsp *http.Response) (*AccountServiceListUpcomingBirthdaysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccountServiceListUpcomingBirthdaysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmAccountV1ListUpcomingBirthdaysResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AccountServiceListUpcomingBirthdaysResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

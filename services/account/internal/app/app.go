@@ -95,6 +95,20 @@ type Repository interface {
 
 	Match(ctx context.Context, q MatchQuery) ([]AccountMatch, []ContactMatch, error)
 
+	// ContactRoles returns the role list, offered roles first, and its
+	// version.
+	ContactRoles(ctx context.Context) ([]domain.ContactRole, int64, error)
+	// ShareContactRoles is ContactRoles holding the list against
+	// replacement until the transaction ends.
+	ShareContactRoles(ctx context.Context) ([]domain.ContactRole, error)
+	// ReplaceContactRoles upserts rs, retires the roles not in rs and
+	// bumps the version; with a non-empty ifMatch only if the version is
+	// that etag's.
+	ReplaceContactRoles(ctx context.Context, rs []domain.ContactRole, ifMatch, actor string, now time.Time) error
+	// UpcomingBirthdays pages through the contacts whose birthday falls in
+	// the window and that match q's filter, soonest first.
+	UpcomingBirthdays(ctx context.Context, w BirthdayWindow, q ListQuery) ([]BirthdayRow, string, error)
+
 	// ListAudit pages through the audit trail.
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
 }

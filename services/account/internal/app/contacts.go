@@ -52,6 +52,9 @@ func (s *Service) CreateContact(ctx context.Context, in domain.Contact, requestI
 		return nil, err
 	}
 	err = s.repo.InTx(ctx, func(ctx context.Context) error {
+		if err := s.checkRoles(ctx, c.Roles, nil); err != nil {
+			return err
+		}
 		region := s.phoneRegion
 		if c.AccountID != uuid.Nil {
 			a, err := s.lockAccountOf(ctx, c.AccountID)
@@ -185,10 +188,15 @@ func (s *Service) UpdateContact(ctx context.Context, id uuid.UUID, patch domain.
 		if err := etag.Check(ifMatch, c.Version); err != nil {
 			return err
 		}
-		wasPrimary, from := c.Primary, c.AccountID
+		wasPrimary, from, hadRoles := c.Primary, c.AccountID, c.Roles
 		p, err := c.Update(patch, mask)
 		if err != nil {
 			return err
+		}
+		if slices.Contains(p.Changed, string(domain.FieldRoles)) {
+			if err := s.checkRoles(ctx, c.Roles, hadRoles); err != nil {
+				return err
+			}
 		}
 		changed := p.Changed
 		wantPrimary := p.WantPrimary != nil && *p.WantPrimary

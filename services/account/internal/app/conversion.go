@@ -58,6 +58,10 @@ func (s *Service) ApplyConversion(ctx context.Context, conv Conversion) error {
 		if conv.CreateAccount {
 			in := conv.Account
 			in.SourceLead = conv.LeadID
+			if in.Relationship == "" {
+				// A qualified lead has not bought yet.
+				in.Relationship = domain.RelationshipProspect
+			}
 			a, evs, err := domain.NewAccount(in, conv.AccountID, actor, now)
 			if err != nil {
 				return reject("INVALID_ACCOUNT", "the converted account is not valid: %v", err)

@@ -34,6 +34,16 @@ const (
 	StateInactive State = "INACTIVE"
 )
 
+// Relationship is what the business is to an account.
+type Relationship string
+
+const (
+	RelationshipCustomer Relationship = "CUSTOMER"
+	RelationshipProspect Relationship = "PROSPECT"
+	RelationshipSupplier Relationship = "SUPPLIER"
+	RelationshipPartner  Relationship = "PARTNER"
+)
+
 // AddressType is billing or shipping.
 type AddressType string
 
@@ -58,6 +68,7 @@ type Address struct {
 type Account struct {
 	ID           uuid.UUID
 	Type         AccountType
+	Relationship Relationship
 	DisplayName  string
 	Website      string
 	Domain       string
@@ -107,6 +118,7 @@ const (
 	FieldAddresses    Field = "addresses"
 	FieldDescription  Field = "description"
 	FieldCustomFields Field = "custom_fields"
+	FieldRelationship Field = "relationship"
 )
 
 // AccountFields can change through UpdateAccount; state changes through
@@ -114,7 +126,7 @@ const (
 var AccountFields = []Field{
 	FieldType, FieldDisplayName, FieldWebsite, FieldDomain, FieldIndustry, FieldPhone, FieldOwner,
 	FieldCurrencyCode, FieldCreditLimit, FieldPaymentTerms, FieldTaxID, FieldTaxCategory, FieldPriceList,
-	FieldAddresses, FieldDescription, FieldCustomFields,
+	FieldAddresses, FieldDescription, FieldCustomFields, FieldRelationship,
 }
 
 // MaxCustomFields an account or contact may have.
@@ -157,6 +169,9 @@ func (a *Account) normalize() {
 	if a.Type == "" {
 		a.Type = TypeCompany
 	}
+	if a.Relationship == "" {
+		a.Relationship = RelationshipCustomer
+	}
 	if a.CustomFields == nil {
 		a.CustomFields = map[string]string{}
 	}
@@ -187,6 +202,11 @@ func (a *Account) check() error {
 	}
 	if a.Type != TypeCompany && a.Type != TypeIndividual {
 		vs.Add(string(FieldType), "INVALID_TYPE", "type must be COMPANY or INDIVIDUAL")
+	}
+	switch a.Relationship {
+	case RelationshipCustomer, RelationshipProspect, RelationshipSupplier, RelationshipPartner:
+	default:
+		vs.Add(string(FieldRelationship), "INVALID_RELATIONSHIP", "relationship must be CUSTOMER, PROSPECT, SUPPLIER or PARTNER")
 	}
 	if a.CurrencyCode != "" && !money.ValidCurrency(a.CurrencyCode) {
 		vs.Add(string(FieldCurrencyCode), "INVALID_CURRENCY", "%q is not an ISO 4217 currency code", a.CurrencyCode)
@@ -256,6 +276,8 @@ func (a *Account) Update(patch Account, mask []Field, actor string, now time.Tim
 		switch f {
 		case FieldType:
 			next.Type = patch.Type
+		case FieldRelationship:
+			next.Relationship = patch.Relationship
 		case FieldDisplayName:
 			next.DisplayName = patch.DisplayName
 		case FieldWebsite:
@@ -341,6 +363,7 @@ func (a *Account) diff(o *Account) []string {
 		}
 	}
 	add(FieldType, a.Type != o.Type)
+	add(FieldRelationship, a.Relationship != o.Relationship)
 	add(FieldDisplayName, a.DisplayName != o.DisplayName)
 	add(FieldWebsite, a.Website != o.Website)
 	add(FieldDomain, a.Domain != o.Domain)

@@ -40,6 +40,8 @@ type Contact struct {
 	Emails     []Email
 	Phones     []Phone
 	Birthday   *Date
+	// Roles are contact role ids (see ContactRole), in the order given.
+	Roles []string
 	// AccountID is uuid.Nil for a contact without an account.
 	AccountID uuid.UUID
 	// Primary marks the primary contact of its account.
@@ -65,12 +67,13 @@ const (
 	FieldBirthday   Field = "birthday"
 	FieldAccount    Field = "account"
 	FieldPrimary    Field = "primary"
+	FieldRoles      Field = "roles"
 )
 
 // ContactFields can change through UpdateContact.
 var ContactFields = []Field{
 	FieldFirstName, FieldLastName, FieldTitle, FieldDepartment, FieldEmails, FieldPhones, FieldBirthday,
-	FieldAccount, FieldPrimary, FieldOwner, FieldCustomFields,
+	FieldAccount, FieldPrimary, FieldOwner, FieldCustomFields, FieldRoles,
 }
 
 // NewContact creates a contact; id may be uuid.Nil for a new one. Whether
@@ -106,6 +109,12 @@ func (c *Contact) normalize() {
 	for i := range c.Emails {
 		c.Emails[i].Address = strings.TrimSpace(c.Emails[i].Address)
 	}
+	if c.Roles == nil {
+		c.Roles = []string{}
+	}
+	for i := range c.Roles {
+		c.Roles[i] = strings.TrimSpace(c.Roles[i])
+	}
 	for i := range c.Phones {
 		c.Phones[i].Number = strings.TrimSpace(c.Phones[i].Number)
 	}
@@ -140,6 +149,21 @@ func (c *Contact) check() error {
 	}
 	if len(c.CustomFields) > MaxCustomFields {
 		vs.Add(string(FieldCustomFields), "TOO_MANY_CUSTOM_FIELDS", "at most %d custom fields", MaxCustomFields)
+	}
+	if b := c.Birthday; b != nil && !b.ValidBirthday() {
+		vs.Add(string(FieldBirthday), "INVALID_BIRTHDAY", "%04d-%02d-%02d is not a date (the year may be 0 when unknown)", b.Year, b.Month, b.Day)
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Roles {
+		if !validRoleID(r) {
+			vs.Add(fmt.Sprintf("%s[%d]", FieldRoles, i), "INVALID_ROLE_ID", "role id %q must be lower_snake_case", r)
+		} else if seen[r] {
+			vs.Add(fmt.Sprintf("%s[%d]", FieldRoles, i), "DUPLICATE_ROLE", "role %q is given twice", r)
+		}
+		seen[r] = true
+	}
+	if len(c.Roles) > MaxContactRoles {
+		vs.Add(string(FieldRoles), "TOO_MANY_ROLES", "at most %d roles", MaxContactRoles)
 	}
 	if err := vs.Err(); err != nil {
 		return err
@@ -200,6 +224,7 @@ func (c *Contact) Update(patch Contact, mask []Field) (ContactPatch, error) {
 	next := *c
 	next.CustomFields = maps.Clone(c.CustomFields)
 	next.Emails, next.Phones = slices.Clone(c.Emails), slices.Clone(c.Phones)
+	next.Roles = slices.Clone(c.Roles)
 	patch.normalize()
 	var out ContactPatch
 	var vs apperr.Violations
@@ -219,6 +244,8 @@ func (c *Contact) Update(patch Contact, mask []Field) (ContactPatch, error) {
 			next.Phones = slices.Clone(patch.Phones)
 		case FieldBirthday:
 			next.Birthday = patch.Birthday
+		case FieldRoles:
+			next.Roles = slices.Clone(patch.Roles)
 		case FieldOwner:
 			next.Owner = patch.Owner
 			if next.Owner == "" {
@@ -270,6 +297,7 @@ func (c *Contact) diff(o *Contact) []string {
 	add(FieldEmails, !slices.Equal(c.Emails, o.Emails))
 	add(FieldPhones, !slices.Equal(c.Phones, o.Phones))
 	add(FieldBirthday, !dateEqual(c.Birthday, o.Birthday))
+	add(FieldRoles, !slices.Equal(c.Roles, o.Roles))
 	add(FieldOwner, c.Owner != o.Owner)
 	add(FieldCustomFields, !maps.Equal(c.CustomFields, o.CustomFields))
 	return changed

@@ -6,6 +6,7 @@ package protomap
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/type/date"
@@ -62,6 +63,7 @@ func Account(a *domain.Account) *accountv1.Account {
 		UpdateTime:     timestamppb.New(a.UpdatedAt),
 		UpdatedBy:      a.UpdatedBy,
 		Etag:           etag.Format(a.Version),
+		Relationship:   accountv1.AccountRelationship(protoenum.Value(string(a.Relationship), "ACCOUNT_RELATIONSHIP_", accountv1.AccountRelationship_value)),
 	}
 	if a.CreditLimit != nil {
 		p.CreditLimit = proto.CloneOf(a.CreditLimit)
@@ -89,6 +91,7 @@ func Addresses(as []domain.Address) []*accountv1.Address {
 func AccountFromProto(p *accountv1.Account) domain.Account {
 	a := domain.Account{
 		Type:         domain.AccountType(protoenum.Name(p.GetType().String(), "ACCOUNT_TYPE_")),
+		Relationship: domain.Relationship(protoenum.Name(p.GetRelationship().String(), "ACCOUNT_RELATIONSHIP_")),
 		DisplayName:  p.GetDisplayName(),
 		Website:      p.GetWebsite(),
 		Domain:       p.GetDomain(),
@@ -134,6 +137,9 @@ func Contact(c *domain.Contact) *accountv1.Contact {
 		UpdatedBy:  c.UpdatedBy,
 		Etag:       etag.Format(c.Version),
 	}
+	if len(c.Roles) > 0 {
+		p.Roles = slices.Clone(c.Roles)
+	}
 	for _, e := range c.Emails {
 		p.Emails = append(p.Emails, &accountv1.ContactEmail{
 			Address: e.Address, Primary: e.Primary,
@@ -166,6 +172,7 @@ func ContactFromProto(p *accountv1.Contact) (c domain.Contact, ok bool) {
 		Primary:      p.GetPrimary(),
 		Owner:        p.GetOwner(),
 		CustomFields: p.GetCustomFields(),
+		Roles:        slices.Clone(p.GetRoles()),
 	}
 	for _, e := range p.GetEmails() {
 		c.Emails = append(c.Emails, domain.Email{Address: e.GetAddress(), Primary: e.GetPrimary(), Type: protoenum.Name(e.GetType().String(), "EMAIL_TYPE_")})
@@ -181,6 +188,15 @@ func ContactFromProto(p *accountv1.Contact) (c domain.Contact, ok bool) {
 		c.AccountID, ok = resname.Parse(p.GetAccount(), "accounts")
 	}
 	return c, ok
+}
+
+// ContactRoles returns the API form of the role list.
+func ContactRoles(rs []domain.ContactRole, version int64) *accountv1.ContactRoles {
+	out := &accountv1.ContactRoles{Etag: etag.Format(version)}
+	for _, r := range rs {
+		out.Roles = append(out.Roles, &accountv1.ContactRole{Id: r.ID, DisplayName: r.DisplayName, Retired: r.Retired})
+	}
+	return out
 }
 
 // AccountEvent returns the event message for ev, raised on a (as it is

@@ -83,6 +83,13 @@ var Rules = map[string]authz.Rule{
 	accountv1.AccountService_GetContact_FullMethodName:     authz.Allow(manager, sales, ops, authz.Service),
 	accountv1.AccountService_ListContacts_FullMethodName:   authz.Allow(manager, sales, ops),
 	accountv1.AccountService_MatchCustomers_FullMethodName: authz.Allow(manager, sales, authz.Service),
+	// Upcoming birthdays: a view of ListContacts.
+	accountv1.AccountService_ListUpcomingBirthdays_FullMethodName: authz.Allow(manager, sales, ops),
+	// The role list: everyone who gives contacts roles reads it, and so do
+	// the services that check roles (the opportunity service's buying
+	// committees); only admins change it.
+	accountv1.AccountService_ListContactRoles_FullMethodName:   authz.Allow(manager, sales, ops, authz.Service),
+	accountv1.AccountService_UpdateContactRoles_FullMethodName: authz.AdminOnly,
 	// The audit trail: as the record's Get, without service identities;
 	// sales only of records they own, deleted records' and all records'
 	// only managers (app.ListAuditEntries).

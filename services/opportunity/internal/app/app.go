@@ -118,6 +118,8 @@ type Accounts interface {
 	AccountOwner(ctx context.Context, id uuid.UUID) (string, error)
 	// ContactAccount returns the account of a contact (uuid.Nil if none).
 	ContactAccount(ctx context.Context, id uuid.UUID) (uuid.UUID, error)
+	// ContactRoles returns the contact role list.
+	ContactRoles(ctx context.Context) ([]domain.ContactRole, error)
 }
 
 // Service is the opportunity use cases.

@@ -42,6 +42,9 @@ func (s *Service) CreateOpportunity(ctx context.Context, in NewOpportunity, requ
 	if err := s.checkCustomer(ctx, in.Opportunity.AccountID, in.Opportunity.ContactID); err != nil {
 		return nil, err
 	}
+	if err := s.checkCommittee(ctx, nil, in.Opportunity.BuyingCommittee); err != nil {
+		return nil, err
+	}
 	var out *domain.Opportunity
 	err := s.repo.InTx(ctx, func(ctx context.Context) error {
 		p, err := s.repo.SharePipeline(ctx, in.PipelineID)
@@ -85,6 +88,35 @@ func (s *Service) checkCustomer(ctx context.Context, accountID, contactID uuid.U
 	if of != accountID {
 		return precondition("CONTACT_OF_ANOTHER_ACCOUNT", "contacts/"+contactID.String(),
 			"contact %s is not a contact of account %s", contactID, accountID)
+	}
+	return nil
+}
+
+// checkCommittee asks the account service about what a buying committee
+// names anew (against prev): its contacts exist, its roles are offered
+// contact roles. Members and roles kept from prev are not asked about
+// again, so a contact deleted or a role retired since does not block
+// other changes.
+func (s *Service) checkCommittee(ctx context.Context, prev, next []domain.CommitteeMember) error {
+	newContacts, newRoles := domain.NewCommitteeEntries(prev, next)
+	if len(newRoles) > 0 {
+		offered, err := s.accounts.ContactRoles(ctx)
+		if err != nil {
+			return err
+		}
+		if err := domain.CheckCommitteeRoles(next, newRoles, offered); err != nil {
+			return err
+		}
+	}
+	for _, i := range newContacts {
+		id := next[i].ContactID
+		if _, err := s.accounts.ContactAccount(ctx, id); err != nil {
+			if apperr.IsKind(err, apperr.KindNotFound) {
+				e := precondition("CONTACT_NOT_FOUND", "contacts/"+id.String(), "buying committee member %d: contact %s does not exist", i, id)
+				return e
+			}
+			return err
+		}
 	}
 	return nil
 }
@@ -157,6 +189,18 @@ func (s *Service) UpdateOpportunity(ctx context.Context, id uuid.UUID, patch dom
 			if err := s.checkCustomer(ctx, account, contact); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if slices.Contains(mask, domain.FieldBuyingCommittee) {
+		cur, err := s.GetOpportunity(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := etag.Check(ifMatch, cur.Version); err != nil {
+			return nil, err
+		}
+		if err := s.checkCommittee(ctx, cur.BuyingCommittee, patch.BuyingCommittee); err != nil {
+			return nil, err
 		}
 	}
 	return s.mutate(ctx, id, ifMatch, "", func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {

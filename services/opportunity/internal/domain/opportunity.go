@@ -117,11 +117,13 @@ type Opportunity struct {
 	RenewalTerm     int
 	// ContractTerms is nil for a one-off deal.
 	ContractTerms *ContractTerms
-	NextStep      string
-	Description   string
-	LossReason    string
-	Competitor    string
-	CloseNote     string
+	// BuyingCommittee is who decides the deal, with their roles in it.
+	BuyingCommittee []CommitteeMember
+	NextStep        string
+	Description     string
+	LossReason      string
+	Competitor      string
+	CloseNote       string
 	// CloseTime is zero while open.
 	CloseTime      time.Time
 	StageEnteredAt time.Time
@@ -150,6 +152,7 @@ const (
 	FieldDescription       Field = "description"
 	FieldType              Field = "type"
 	FieldContractTerms     Field = "contract_terms"
+	FieldBuyingCommittee   Field = "buying_committee"
 )
 
 // OpportunityFields can change through UpdateOpportunity; the stage
@@ -157,7 +160,7 @@ const (
 var OpportunityFields = []Field{
 	FieldDisplayName, FieldAccount, FieldPrimaryContact, FieldOwner, FieldAmount, FieldLineItems,
 	FieldExpectedCloseDate, FieldProbability, FieldForecastCategory, FieldNextStep, FieldDescription,
-	FieldType, FieldContractTerms,
+	FieldType, FieldContractTerms, FieldBuyingCommittee,
 }
 
 // Settings are what a caller may set on create besides the fields: the
@@ -250,6 +253,7 @@ func (o *Opportunity) normalize() {
 	if o.LineItems == nil {
 		o.LineItems = []LineItem{}
 	}
+	o.BuyingCommittee = normalizeCommittee(o.BuyingCommittee)
 	// A copy: the caller's terms stay as given.
 	if t := o.ContractTerms; t != nil {
 		c := *t
@@ -293,6 +297,7 @@ func (o *Opportunity) settle() error {
 			vs.Add(string(FieldContractTerms)+".term_months", "INVALID_TERM_MONTHS", "term_months is 0 (evergreen) to %d, not %d", MaxTermMonths, t.TermMonths)
 		}
 	}
+	vs = append(vs, checkCommittee(o.BuyingCommittee)...)
 	if !o.ExpectedCloseDate.IsZero() && !o.ExpectedCloseDate.Valid() {
 		vs.Add(string(FieldExpectedCloseDate), "INVALID_DATE", "%s is not a calendar date", o.ExpectedCloseDate)
 	}
@@ -480,6 +485,8 @@ func (o *Opportunity) Update(patch Opportunity, mask []Field, p *Pipeline, actor
 			}
 		case FieldContractTerms:
 			next.ContractTerms = patch.ContractTerms
+		case FieldBuyingCommittee:
+			next.BuyingCommittee = patch.BuyingCommittee
 		case FieldPipeline:
 			vs.Add("update_mask", "FIELD_NOT_UPDATABLE", "an opportunity stays in its pipeline")
 		default:
@@ -529,6 +536,9 @@ func (o *Opportunity) diff(n *Opportunity) []string {
 	add(FieldNextStep, o.NextStep != n.NextStep)
 	add(FieldDescription, o.Description != n.Description)
 	add(FieldType, o.Type != n.Type)
+	add(FieldBuyingCommittee, !slices.EqualFunc(o.BuyingCommittee, n.BuyingCommittee, func(a, b CommitteeMember) bool {
+		return a.ContactID == b.ContactID && slices.Equal(a.Roles, b.Roles)
+	}))
 	add(FieldContractTerms, (o.ContractTerms == nil) != (n.ContractTerms == nil) ||
 		o.ContractTerms != nil && *o.ContractTerms != *n.ContractTerms)
 	return changed

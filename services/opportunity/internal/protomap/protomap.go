@@ -6,6 +6,7 @@ package protomap
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -193,6 +194,9 @@ func Opportunity(o *domain.Opportunity) *opportunityv1.Opportunity {
 	if o.Amount != nil {
 		p.Amount = proto.CloneOf(o.Amount)
 	}
+	for _, m := range o.BuyingCommittee {
+		p.BuyingCommittee = append(p.BuyingCommittee, &opportunityv1.BuyingCommitteeMember{Contact: ContactName(m.ContactID), Roles: slices.Clone(m.Roles)})
+	}
 	for _, li := range o.LineItems {
 		p.LineItems = append(p.LineItems, &opportunityv1.LineItem{
 			Product: li.Product, Quantity: li.Quantity, UnitPrice: proto.CloneOf(li.UnitPrice),
@@ -234,6 +238,13 @@ func OpportunityFromProto(p *opportunityv1.Opportunity) (o domain.Opportunity, b
 			return o, "primary_contact"
 		}
 		o.ContactID = id
+	}
+	for i, m := range p.GetBuyingCommittee() {
+		id, ok := resname.Parse(m.GetContact(), "contacts")
+		if !ok {
+			return o, fmt.Sprintf("buying_committee[%d].contact", i)
+		}
+		o.BuyingCommittee = append(o.BuyingCommittee, domain.CommitteeMember{ContactID: id, Roles: slices.Clone(m.GetRoles())})
 	}
 	return o, ""
 }

@@ -26,6 +26,66 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// What the business is to an account.
+type AccountRelationship int32
+
+const (
+	AccountRelationship_ACCOUNT_RELATIONSHIP_UNSPECIFIED AccountRelationship = 0
+	// Buys from the business.
+	AccountRelationship_ACCOUNT_RELATIONSHIP_CUSTOMER AccountRelationship = 1
+	// May buy: not yet a customer (accounts created by lead conversions).
+	AccountRelationship_ACCOUNT_RELATIONSHIP_PROSPECT AccountRelationship = 2
+	// Sells to the business.
+	AccountRelationship_ACCOUNT_RELATIONSHIP_SUPPLIER AccountRelationship = 3
+	// Works with the business (resellers, integrators, referral partners).
+	AccountRelationship_ACCOUNT_RELATIONSHIP_PARTNER AccountRelationship = 4
+)
+
+// Enum value maps for AccountRelationship.
+var (
+	AccountRelationship_name = map[int32]string{
+		0: "ACCOUNT_RELATIONSHIP_UNSPECIFIED",
+		1: "ACCOUNT_RELATIONSHIP_CUSTOMER",
+		2: "ACCOUNT_RELATIONSHIP_PROSPECT",
+		3: "ACCOUNT_RELATIONSHIP_SUPPLIER",
+		4: "ACCOUNT_RELATIONSHIP_PARTNER",
+	}
+	AccountRelationship_value = map[string]int32{
+		"ACCOUNT_RELATIONSHIP_UNSPECIFIED": 0,
+		"ACCOUNT_RELATIONSHIP_CUSTOMER":    1,
+		"ACCOUNT_RELATIONSHIP_PROSPECT":    2,
+		"ACCOUNT_RELATIONSHIP_SUPPLIER":    3,
+		"ACCOUNT_RELATIONSHIP_PARTNER":     4,
+	}
+)
+
+func (x AccountRelationship) Enum() *AccountRelationship {
+	p := new(AccountRelationship)
+	*p = x
+	return p
+}
+
+func (x AccountRelationship) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccountRelationship) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_account_v1_account_proto_enumTypes[0].Descriptor()
+}
+
+func (AccountRelationship) Type() protoreflect.EnumType {
+	return &file_crm_account_v1_account_proto_enumTypes[0]
+}
+
+func (x AccountRelationship) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccountRelationship.Descriptor instead.
+func (AccountRelationship) EnumDescriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{0}
+}
+
 type AccountType int32
 
 const (
@@ -59,11 +119,11 @@ func (x AccountType) String() string {
 }
 
 func (AccountType) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_account_v1_account_proto_enumTypes[0].Descriptor()
+	return file_crm_account_v1_account_proto_enumTypes[1].Descriptor()
 }
 
 func (AccountType) Type() protoreflect.EnumType {
-	return &file_crm_account_v1_account_proto_enumTypes[0]
+	return &file_crm_account_v1_account_proto_enumTypes[1]
 }
 
 func (x AccountType) Number() protoreflect.EnumNumber {
@@ -72,7 +132,7 @@ func (x AccountType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AccountType.Descriptor instead.
 func (AccountType) EnumDescriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{0}
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{1}
 }
 
 type AccountState int32
@@ -108,11 +168,11 @@ func (x AccountState) String() string {
 }
 
 func (AccountState) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_account_v1_account_proto_enumTypes[1].Descriptor()
+	return file_crm_account_v1_account_proto_enumTypes[2].Descriptor()
 }
 
 func (AccountState) Type() protoreflect.EnumType {
-	return &file_crm_account_v1_account_proto_enumTypes[1]
+	return &file_crm_account_v1_account_proto_enumTypes[2]
 }
 
 func (x AccountState) Number() protoreflect.EnumNumber {
@@ -121,7 +181,7 @@ func (x AccountState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AccountState.Descriptor instead.
 func (AccountState) EnumDescriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
 // When invoices are due.
@@ -170,11 +230,11 @@ func (x PaymentTerms) String() string {
 }
 
 func (PaymentTerms) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_account_v1_account_proto_enumTypes[2].Descriptor()
+	return file_crm_account_v1_account_proto_enumTypes[3].Descriptor()
 }
 
 func (PaymentTerms) Type() protoreflect.EnumType {
-	return &file_crm_account_v1_account_proto_enumTypes[2]
+	return &file_crm_account_v1_account_proto_enumTypes[3]
 }
 
 func (x PaymentTerms) Number() protoreflect.EnumNumber {
@@ -183,7 +243,7 @@ func (x PaymentTerms) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PaymentTerms.Descriptor instead.
 func (PaymentTerms) EnumDescriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{3}
 }
 
 type TaxCategory int32
@@ -226,11 +286,11 @@ func (x TaxCategory) String() string {
 }
 
 func (TaxCategory) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_account_v1_account_proto_enumTypes[3].Descriptor()
+	return file_crm_account_v1_account_proto_enumTypes[4].Descriptor()
 }
 
 func (TaxCategory) Type() protoreflect.EnumType {
-	return &file_crm_account_v1_account_proto_enumTypes[3]
+	return &file_crm_account_v1_account_proto_enumTypes[4]
 }
 
 func (x TaxCategory) Number() protoreflect.EnumNumber {
@@ -239,7 +299,7 @@ func (x TaxCategory) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TaxCategory.Descriptor instead.
 func (TaxCategory) EnumDescriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{4}
 }
 
 type AddressType int32
@@ -275,11 +335,11 @@ func (x AddressType) String() string {
 }
 
 func (AddressType) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_account_v1_account_proto_enumTypes[4].Descriptor()
+	return file_crm_account_v1_account_proto_enumTypes[5].Descriptor()
 }
 
 func (AddressType) Type() protoreflect.EnumType {
-	return &file_crm_account_v1_account_proto_enumTypes[4]
+	return &file_crm_account_v1_account_proto_enumTypes[5]
 }
 
 func (x AddressType) Number() protoreflect.EnumNumber {
@@ -288,7 +348,7 @@ func (x AddressType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AddressType.Descriptor instead.
 func (AddressType) EnumDescriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{5}
 }
 
 type EmailType int32
@@ -327,11 +387,11 @@ func (x EmailType) String() string {
 }
 
 func (EmailType) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_account_v1_account_proto_enumTypes[5].Descriptor()
+	return file_crm_account_v1_account_proto_enumTypes[6].Descriptor()
 }
 
 func (EmailType) Type() protoreflect.EnumType {
-	return &file_crm_account_v1_account_proto_enumTypes[5]
+	return &file_crm_account_v1_account_proto_enumTypes[6]
 }
 
 func (x EmailType) Number() protoreflect.EnumNumber {
@@ -340,7 +400,7 @@ func (x EmailType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EmailType.Descriptor instead.
 func (EmailType) EnumDescriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{6}
 }
 
 type PhoneType int32
@@ -385,11 +445,11 @@ func (x PhoneType) String() string {
 }
 
 func (PhoneType) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_account_v1_account_proto_enumTypes[6].Descriptor()
+	return file_crm_account_v1_account_proto_enumTypes[7].Descriptor()
 }
 
 func (PhoneType) Type() protoreflect.EnumType {
-	return &file_crm_account_v1_account_proto_enumTypes[6]
+	return &file_crm_account_v1_account_proto_enumTypes[7]
 }
 
 func (x PhoneType) Number() protoreflect.EnumNumber {
@@ -398,7 +458,7 @@ func (x PhoneType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PhoneType.Descriptor instead.
 func (PhoneType) EnumDescriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{7}
 }
 
 // A customer: a company or a person the business sells to. Accounts are
@@ -450,7 +510,11 @@ type Account struct {
 	UpdateTime   *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	UpdatedBy    string                 `protobuf:"bytes,24,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
 	// Changes on every write; send it back to make a write conditional.
-	Etag          string `protobuf:"bytes,25,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,25,opt,name=etag,proto3" json:"etag,omitempty"`
+	// What the business is to this account: CUSTOMER (the default, and
+	// what accounts created before the field existed are), PROSPECT (what
+	// a lead conversion creates), SUPPLIER or PARTNER.
+	Relationship  AccountRelationship `protobuf:"varint,26,opt,name=relationship,proto3,enum=crm.account.v1.AccountRelationship" json:"relationship,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -660,6 +724,13 @@ func (x *Account) GetEtag() string {
 	return ""
 }
 
+func (x *Account) GetRelationship() AccountRelationship {
+	if x != nil {
+		return x.Relationship
+	}
+	return AccountRelationship_ACCOUNT_RELATIONSHIP_UNSPECIFIED
+}
+
 // A postal address of an account.
 type Address struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -800,7 +871,11 @@ type Contact struct {
 	UpdateTime   *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	UpdatedBy    string                 `protobuf:"bytes,17,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
 	// Changes on every write; send it back to make a write conditional.
-	Etag          string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Ids of the contact's roles (e.g. "decision_maker", "finance"), each
+	// an offered role of ListContactRoles; a role retired after it was given
+	// stays until it is removed.
+	Roles         []string `protobuf:"bytes,19,rep,name=roles,proto3" json:"roles,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -961,6 +1036,78 @@ func (x *Contact) GetEtag() string {
 	return ""
 }
 
+func (x *Contact) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+// A role a contact may play, e.g. in a buying committee: procurement,
+// finance, technical, decision maker, ...
+type ContactRole struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lower_snake_case, e.g. "decision_maker"; derived from the display
+	// name when empty on update.
+	Id          string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Kept on the contacts that have it, not offered for new ones.
+	Retired       bool `protobuf:"varint,3,opt,name=retired,proto3" json:"retired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactRole) Reset() {
+	*x = ContactRole{}
+	mi := &file_crm_account_v1_account_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactRole) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactRole) ProtoMessage() {}
+
+func (x *ContactRole) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactRole.ProtoReflect.Descriptor instead.
+func (*ContactRole) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ContactRole) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ContactRole) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ContactRole) GetRetired() bool {
+	if x != nil {
+		return x.Retired
+	}
+	return false
+}
+
 type ContactEmail struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
@@ -972,7 +1119,7 @@ type ContactEmail struct {
 
 func (x *ContactEmail) Reset() {
 	*x = ContactEmail{}
-	mi := &file_crm_account_v1_account_proto_msgTypes[3]
+	mi := &file_crm_account_v1_account_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1131,7 @@ func (x *ContactEmail) String() string {
 func (*ContactEmail) ProtoMessage() {}
 
 func (x *ContactEmail) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_account_v1_account_proto_msgTypes[3]
+	mi := &file_crm_account_v1_account_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1144,7 @@ func (x *ContactEmail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactEmail.ProtoReflect.Descriptor instead.
 func (*ContactEmail) Descriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ContactEmail) GetAddress() string {
@@ -1033,7 +1180,7 @@ type ContactPhone struct {
 
 func (x *ContactPhone) Reset() {
 	*x = ContactPhone{}
-	mi := &file_crm_account_v1_account_proto_msgTypes[4]
+	mi := &file_crm_account_v1_account_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1192,7 @@ func (x *ContactPhone) String() string {
 func (*ContactPhone) ProtoMessage() {}
 
 func (x *ContactPhone) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_account_v1_account_proto_msgTypes[4]
+	mi := &file_crm_account_v1_account_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1205,7 @@ func (x *ContactPhone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactPhone.ProtoReflect.Descriptor instead.
 func (*ContactPhone) Descriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_crm_account_v1_account_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ContactPhone) GetNumber() string {
@@ -1086,7 +1233,7 @@ var File_crm_account_v1_account_proto protoreflect.FileDescriptor
 
 const file_crm_account_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccrm/account/v1/account.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xf2\v\n" +
+	"\x1ccrm/account/v1/account.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xc5\f\n" +
 	"\aAccount\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x129\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1b.crm.account.v1.AccountTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12.\n" +
@@ -1122,7 +1269,8 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"updateTime\x12\"\n" +
 	"\n" +
 	"updated_by\x18\x18 \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
-	"\x04etag\x18\x19 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x1a?\n" +
+	"\x04etag\x18\x19 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12Q\n" +
+	"\frelationship\x18\x1a \x01(\x0e2#.crm.account.v1.AccountRelationshipB\b\xbaH\x05\x82\x01\x02\x10\x01R\frelationship\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:C\xeaA@\n" +
@@ -1138,7 +1286,7 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"postalCode\x125\n" +
 	"\vregion_code\x18\b \x01(\tB\x14\xe0A\x02\xbaH\x0er\f2\n" +
 	"^[A-Z]{2}$R\n" +
-	"regionCode\"\xf4\a\n" +
+	"regionCode\"\xb2\b\n" +
 	"\aContact\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\n" +
@@ -1168,11 +1316,16 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"updateTime\x12\"\n" +
 	"\n" +
 	"updated_by\x18\x11 \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
-	"\x04etag\x18\x12 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x1a?\n" +
+	"\x04etag\x18\x12 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12<\n" +
+	"\x05roles\x18\x13 \x03(\tB&\xbaH#\x92\x01 \x10\x14\x18\x01\"\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$R\x05roles\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:C\xeaA@\n" +
-	"\x17crm.example.com/Contact\x12\x12contacts/{contact}*\bcontacts2\acontact\"\x8a\x01\n" +
+	"\x17crm.example.com/Contact\x12\x12contacts/{contact}*\bcontacts2\acontact\"\x8c\x01\n" +
+	"\vContactRole\x120\n" +
+	"\x02id\x18\x01 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[a-z][a-z0-9_]{0,62}$R\x02id\x12,\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12\x1d\n" +
+	"\aretired\x18\x03 \x01(\bB\x03\xe0A\x03R\aretired\"\x8a\x01\n" +
 	"\fContactEmail\x12'\n" +
 	"\aaddress\x18\x01 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x18\xfe\x01`\x01R\aaddress\x127\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.crm.account.v1.EmailTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12\x18\n" +
@@ -1180,7 +1333,13 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"\fContactPhone\x12G\n" +
 	"\x06number\x18\x01 \x01(\tB/\xe0A\x02\xbaH)r'\x18 2#^\\+?\\(?[0-9][0-9 ().\\-]{3,30}[0-9]$R\x06number\x127\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.crm.account.v1.PhoneTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12\x18\n" +
-	"\aprimary\x18\x03 \x01(\bR\aprimary*b\n" +
+	"\aprimary\x18\x03 \x01(\bR\aprimary*\xc6\x01\n" +
+	"\x13AccountRelationship\x12$\n" +
+	" ACCOUNT_RELATIONSHIP_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dACCOUNT_RELATIONSHIP_CUSTOMER\x10\x01\x12!\n" +
+	"\x1dACCOUNT_RELATIONSHIP_PROSPECT\x10\x02\x12!\n" +
+	"\x1dACCOUNT_RELATIONSHIP_SUPPLIER\x10\x03\x12 \n" +
+	"\x1cACCOUNT_RELATIONSHIP_PARTNER\x10\x04*b\n" +
 	"\vAccountType\x12\x1c\n" +
 	"\x18ACCOUNT_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACCOUNT_TYPE_COMPANY\x10\x01\x12\x1b\n" +
@@ -1233,51 +1392,54 @@ func file_crm_account_v1_account_proto_rawDescGZIP() []byte {
 	return file_crm_account_v1_account_proto_rawDescData
 }
 
-var file_crm_account_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_crm_account_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_crm_account_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_crm_account_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_crm_account_v1_account_proto_goTypes = []any{
-	(AccountType)(0),              // 0: crm.account.v1.AccountType
-	(AccountState)(0),             // 1: crm.account.v1.AccountState
-	(PaymentTerms)(0),             // 2: crm.account.v1.PaymentTerms
-	(TaxCategory)(0),              // 3: crm.account.v1.TaxCategory
-	(AddressType)(0),              // 4: crm.account.v1.AddressType
-	(EmailType)(0),                // 5: crm.account.v1.EmailType
-	(PhoneType)(0),                // 6: crm.account.v1.PhoneType
-	(*Account)(nil),               // 7: crm.account.v1.Account
-	(*Address)(nil),               // 8: crm.account.v1.Address
-	(*Contact)(nil),               // 9: crm.account.v1.Contact
-	(*ContactEmail)(nil),          // 10: crm.account.v1.ContactEmail
-	(*ContactPhone)(nil),          // 11: crm.account.v1.ContactPhone
-	nil,                           // 12: crm.account.v1.Account.CustomFieldsEntry
-	nil,                           // 13: crm.account.v1.Contact.CustomFieldsEntry
-	(*money.Money)(nil),           // 14: google.type.Money
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*date.Date)(nil),             // 16: google.type.Date
+	(AccountRelationship)(0),      // 0: crm.account.v1.AccountRelationship
+	(AccountType)(0),              // 1: crm.account.v1.AccountType
+	(AccountState)(0),             // 2: crm.account.v1.AccountState
+	(PaymentTerms)(0),             // 3: crm.account.v1.PaymentTerms
+	(TaxCategory)(0),              // 4: crm.account.v1.TaxCategory
+	(AddressType)(0),              // 5: crm.account.v1.AddressType
+	(EmailType)(0),                // 6: crm.account.v1.EmailType
+	(PhoneType)(0),                // 7: crm.account.v1.PhoneType
+	(*Account)(nil),               // 8: crm.account.v1.Account
+	(*Address)(nil),               // 9: crm.account.v1.Address
+	(*Contact)(nil),               // 10: crm.account.v1.Contact
+	(*ContactRole)(nil),           // 11: crm.account.v1.ContactRole
+	(*ContactEmail)(nil),          // 12: crm.account.v1.ContactEmail
+	(*ContactPhone)(nil),          // 13: crm.account.v1.ContactPhone
+	nil,                           // 14: crm.account.v1.Account.CustomFieldsEntry
+	nil,                           // 15: crm.account.v1.Contact.CustomFieldsEntry
+	(*money.Money)(nil),           // 16: google.type.Money
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*date.Date)(nil),             // 18: google.type.Date
 }
 var file_crm_account_v1_account_proto_depIdxs = []int32{
-	0,  // 0: crm.account.v1.Account.type:type_name -> crm.account.v1.AccountType
-	14, // 1: crm.account.v1.Account.credit_limit:type_name -> google.type.Money
-	2,  // 2: crm.account.v1.Account.payment_terms:type_name -> crm.account.v1.PaymentTerms
-	3,  // 3: crm.account.v1.Account.tax_category:type_name -> crm.account.v1.TaxCategory
-	8,  // 4: crm.account.v1.Account.addresses:type_name -> crm.account.v1.Address
-	1,  // 5: crm.account.v1.Account.state:type_name -> crm.account.v1.AccountState
-	12, // 6: crm.account.v1.Account.custom_fields:type_name -> crm.account.v1.Account.CustomFieldsEntry
-	15, // 7: crm.account.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	15, // 8: crm.account.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 9: crm.account.v1.Address.type:type_name -> crm.account.v1.AddressType
-	10, // 10: crm.account.v1.Contact.emails:type_name -> crm.account.v1.ContactEmail
-	11, // 11: crm.account.v1.Contact.phones:type_name -> crm.account.v1.ContactPhone
-	16, // 12: crm.account.v1.Contact.birthday:type_name -> google.type.Date
-	13, // 13: crm.account.v1.Contact.custom_fields:type_name -> crm.account.v1.Contact.CustomFieldsEntry
-	15, // 14: crm.account.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
-	15, // 15: crm.account.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 16: crm.account.v1.ContactEmail.type:type_name -> crm.account.v1.EmailType
-	6,  // 17: crm.account.v1.ContactPhone.type:type_name -> crm.account.v1.PhoneType
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	1,  // 0: crm.account.v1.Account.type:type_name -> crm.account.v1.AccountType
+	16, // 1: crm.account.v1.Account.credit_limit:type_name -> google.type.Money
+	3,  // 2: crm.account.v1.Account.payment_terms:type_name -> crm.account.v1.PaymentTerms
+	4,  // 3: crm.account.v1.Account.tax_category:type_name -> crm.account.v1.TaxCategory
+	9,  // 4: crm.account.v1.Account.addresses:type_name -> crm.account.v1.Address
+	2,  // 5: crm.account.v1.Account.state:type_name -> crm.account.v1.AccountState
+	14, // 6: crm.account.v1.Account.custom_fields:type_name -> crm.account.v1.Account.CustomFieldsEntry
+	17, // 7: crm.account.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	17, // 8: crm.account.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 9: crm.account.v1.Account.relationship:type_name -> crm.account.v1.AccountRelationship
+	5,  // 10: crm.account.v1.Address.type:type_name -> crm.account.v1.AddressType
+	12, // 11: crm.account.v1.Contact.emails:type_name -> crm.account.v1.ContactEmail
+	13, // 12: crm.account.v1.Contact.phones:type_name -> crm.account.v1.ContactPhone
+	18, // 13: crm.account.v1.Contact.birthday:type_name -> google.type.Date
+	15, // 14: crm.account.v1.Contact.custom_fields:type_name -> crm.account.v1.Contact.CustomFieldsEntry
+	17, // 15: crm.account.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
+	17, // 16: crm.account.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 17: crm.account.v1.ContactEmail.type:type_name -> crm.account.v1.EmailType
+	7,  // 18: crm.account.v1.ContactPhone.type:type_name -> crm.account.v1.PhoneType
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_crm_account_v1_account_proto_init() }
@@ -1290,8 +1452,8 @@ func file_crm_account_v1_account_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_account_v1_account_proto_rawDesc), len(file_crm_account_v1_account_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   7,
+			NumEnums:      8,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crmsuite/crm/gen/go/crm/audit/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	date "google.golang.org/genproto/googleapis/type/date"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
@@ -190,8 +191,8 @@ type ListAccountsRequest struct {
 	// `next_page_token` of the previous page. Only valid with the same filter
 	// and order_by.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter. Fields: type, state (enum names, with or without their
-	// prefix), owner, industry, domain, currency_code, phone (matched
+	// AIP-160 filter. Fields: type, state, relationship (enum names, with or
+	// without their prefix), owner, industry, domain, currency_code, phone (matched
 	// normalised), source_lead, create_time, update_time (RFC 3339).
 	// `text:"acme"` matches accounts whose name or domain contains the text
 	// (case-insensitive, at least 3 characters).
@@ -604,8 +605,9 @@ type ListContactsRequest struct {
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter. Fields: account (`accounts/{id}`, or "" for contacts
 	// without one), owner, primary, email and phone (matched normalised
-	// against all of a contact's addresses and numbers), source_lead,
-	// create_time, update_time. `text:"ada"` matches contacts whose name or
+	// against all of a contact's addresses and numbers), role (a contact
+	// role id: `role = "finance"` matches contacts that have it among
+	// theirs), source_lead, create_time, update_time. `text:"ada"` matches contacts whose name or
 	// email contains the text (case-insensitive, at least 3 characters).
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	// One of create_time, update_time, last_name, each optionally followed by
@@ -834,6 +836,360 @@ func (x *DeleteContactRequest) GetEtag() string {
 	return ""
 }
 
+type ListUpcomingBirthdaysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many days ahead, today included: 1 to 366; 0 means 30.
+	Days int32 `protobuf:"varint,1,opt,name=days,proto3" json:"days,omitempty"`
+	// IANA time zone that says what "today" is; UTC when empty.
+	TimeZone string `protobuf:"bytes,2,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// The filter of ListContacts, e.g. `owner = "alice"` or
+	// `role = "decision_maker"`.
+	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// At most this many; 0 means 50, more than 500 means 500.
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// `next_page_token` of the previous page (same request otherwise, same
+	// day).
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUpcomingBirthdaysRequest) Reset() {
+	*x = ListUpcomingBirthdaysRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUpcomingBirthdaysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUpcomingBirthdaysRequest) ProtoMessage() {}
+
+func (x *ListUpcomingBirthdaysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUpcomingBirthdaysRequest.ProtoReflect.Descriptor instead.
+func (*ListUpcomingBirthdaysRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListUpcomingBirthdaysRequest) GetDays() int32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
+func (x *ListUpcomingBirthdaysRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *ListUpcomingBirthdaysRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListUpcomingBirthdaysRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUpcomingBirthdaysRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListUpcomingBirthdaysResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Birthdays []*UpcomingBirthday    `protobuf:"bytes,1,rep,name=birthdays,proto3" json:"birthdays,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUpcomingBirthdaysResponse) Reset() {
+	*x = ListUpcomingBirthdaysResponse{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUpcomingBirthdaysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUpcomingBirthdaysResponse) ProtoMessage() {}
+
+func (x *ListUpcomingBirthdaysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUpcomingBirthdaysResponse.ProtoReflect.Descriptor instead.
+func (*ListUpcomingBirthdaysResponse) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListUpcomingBirthdaysResponse) GetBirthdays() []*UpcomingBirthday {
+	if x != nil {
+		return x.Birthdays
+	}
+	return nil
+}
+
+func (x *ListUpcomingBirthdaysResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// A contact's next birthday.
+type UpcomingBirthday struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Contact *Contact               `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	// The day it is celebrated on.
+	Date *date.Date `protobuf:"bytes,2,opt,name=date,proto3" json:"date,omitempty"`
+	// 0 for today.
+	DaysUntil int32 `protobuf:"varint,3,opt,name=days_until,json=daysUntil,proto3" json:"days_until,omitempty"`
+	// The age the contact turns; 0 when the birthday has no year.
+	Age           int32 `protobuf:"varint,4,opt,name=age,proto3" json:"age,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpcomingBirthday) Reset() {
+	*x = UpcomingBirthday{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpcomingBirthday) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpcomingBirthday) ProtoMessage() {}
+
+func (x *UpcomingBirthday) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpcomingBirthday.ProtoReflect.Descriptor instead.
+func (*UpcomingBirthday) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UpcomingBirthday) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *UpcomingBirthday) GetDate() *date.Date {
+	if x != nil {
+		return x.Date
+	}
+	return nil
+}
+
+func (x *UpcomingBirthday) GetDaysUntil() int32 {
+	if x != nil {
+		return x.DaysUntil
+	}
+	return 0
+}
+
+func (x *UpcomingBirthday) GetAge() int32 {
+	if x != nil {
+		return x.Age
+	}
+	return 0
+}
+
+type ListContactRolesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactRolesRequest) Reset() {
+	*x = ListContactRolesRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactRolesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactRolesRequest) ProtoMessage() {}
+
+func (x *ListContactRolesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactRolesRequest.ProtoReflect.Descriptor instead.
+func (*ListContactRolesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{16}
+}
+
+// The contact roles: one list for the whole suite.
+type ContactRoles struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Roles []*ContactRole         `protobuf:"bytes,1,rep,name=roles,proto3" json:"roles,omitempty"`
+	// Changes with every update; send it back to make an update
+	// conditional.
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactRoles) Reset() {
+	*x = ContactRoles{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactRoles) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactRoles) ProtoMessage() {}
+
+func (x *ContactRoles) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactRoles.ProtoReflect.Descriptor instead.
+func (*ContactRoles) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ContactRoles) GetRoles() []*ContactRole {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *ContactRoles) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type UpdateContactRolesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The offered roles, in the order users see them.
+	Roles []*ContactRole `protobuf:"bytes,1,rep,name=roles,proto3" json:"roles,omitempty"`
+	// ContactRoles.etag as read: the update happens only if the list is
+	// unchanged since (ABORTED otherwise).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateContactRolesRequest) Reset() {
+	*x = UpdateContactRolesRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateContactRolesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateContactRolesRequest) ProtoMessage() {}
+
+func (x *UpdateContactRolesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateContactRolesRequest.ProtoReflect.Descriptor instead.
+func (*UpdateContactRolesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdateContactRolesRequest) GetRoles() []*ContactRole {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *UpdateContactRolesRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 type MatchCustomersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Email string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
@@ -850,7 +1206,7 @@ type MatchCustomersRequest struct {
 
 func (x *MatchCustomersRequest) Reset() {
 	*x = MatchCustomersRequest{}
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[13]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1218,7 @@ func (x *MatchCustomersRequest) String() string {
 func (*MatchCustomersRequest) ProtoMessage() {}
 
 func (x *MatchCustomersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[13]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1231,7 @@ func (x *MatchCustomersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchCustomersRequest.ProtoReflect.Descriptor instead.
 func (*MatchCustomersRequest) Descriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{13}
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MatchCustomersRequest) GetEmail() string {
@@ -923,7 +1279,7 @@ type MatchCustomersResponse struct {
 
 func (x *MatchCustomersResponse) Reset() {
 	*x = MatchCustomersResponse{}
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[14]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1291,7 @@ func (x *MatchCustomersResponse) String() string {
 func (*MatchCustomersResponse) ProtoMessage() {}
 
 func (x *MatchCustomersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[14]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1304,7 @@ func (x *MatchCustomersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchCustomersResponse.ProtoReflect.Descriptor instead.
 func (*MatchCustomersResponse) Descriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{14}
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MatchCustomersResponse) GetAccounts() []*AccountMatch {
@@ -976,7 +1332,7 @@ type AccountMatch struct {
 
 func (x *AccountMatch) Reset() {
 	*x = AccountMatch{}
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[15]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1344,7 @@ func (x *AccountMatch) String() string {
 func (*AccountMatch) ProtoMessage() {}
 
 func (x *AccountMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[15]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1357,7 @@ func (x *AccountMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountMatch.ProtoReflect.Descriptor instead.
 func (*AccountMatch) Descriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{15}
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AccountMatch) GetAccount() *Account {
@@ -1029,7 +1385,7 @@ type ContactMatch struct {
 
 func (x *ContactMatch) Reset() {
 	*x = ContactMatch{}
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[16]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1397,7 @@ func (x *ContactMatch) String() string {
 func (*ContactMatch) ProtoMessage() {}
 
 func (x *ContactMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[16]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1410,7 @@ func (x *ContactMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactMatch.ProtoReflect.Descriptor instead.
 func (*ContactMatch) Descriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{16}
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ContactMatch) GetContact() *Contact {
@@ -1093,7 +1449,7 @@ type ListAuditEntriesRequest struct {
 
 func (x *ListAuditEntriesRequest) Reset() {
 	*x = ListAuditEntriesRequest{}
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[17]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1461,7 @@ func (x *ListAuditEntriesRequest) String() string {
 func (*ListAuditEntriesRequest) ProtoMessage() {}
 
 func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_account_v1_account_service_proto_msgTypes[17]
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1474,7 @@ func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{17}
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListAuditEntriesRequest) GetParent() string {
@@ -1153,7 +1509,7 @@ var File_crm_account_v1_account_service_proto protoreflect.FileDescriptor
 
 const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/account/v1/account_service.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\"\x80\x01\n" +
+	"$crm/account/v1/account_service.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x16google/type/date.proto\"\x80\x01\n" +
 	"\x14CreateAccountRequest\x12<\n" +
 	"\aaccount\x18\x01 \x01(\v2\x17.crm.account.v1.AccountB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\aaccount\x12*\n" +
 	"\n" +
@@ -1205,6 +1561,31 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"updateMask\"n\n" +
 	"\x14DeleteContactRequest\x129\n" +
 	"\x04name\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xd5\x01\n" +
+	"\x1cListUpcomingBirthdaysRequest\x12\x1e\n" +
+	"\x04days\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xee\x02(\x00R\x04days\x12$\n" +
+	"\ttime_zone\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\btimeZone\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +
+	"\tpage_size\x18\x04 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x87\x01\n" +
+	"\x1dListUpcomingBirthdaysResponse\x12>\n" +
+	"\tbirthdays\x18\x01 \x03(\v2 .crm.account.v1.UpcomingBirthdayR\tbirthdays\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x01\n" +
+	"\x10UpcomingBirthday\x121\n" +
+	"\acontact\x18\x01 \x01(\v2\x17.crm.account.v1.ContactR\acontact\x12%\n" +
+	"\x04date\x18\x02 \x01(\v2\x11.google.type.DateR\x04date\x12\x1d\n" +
+	"\n" +
+	"days_until\x18\x03 \x01(\x05R\tdaysUntil\x12\x10\n" +
+	"\x03age\x18\x04 \x01(\x05R\x03age\"\x19\n" +
+	"\x17ListContactRolesRequest\"U\n" +
+	"\fContactRoles\x121\n" +
+	"\x05roles\x18\x01 \x03(\v2\x1b.crm.account.v1.ContactRoleR\x05roles\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"w\n" +
+	"\x19UpdateContactRolesRequest\x12=\n" +
+	"\x05roles\x18\x01 \x03(\v2\x1b.crm.account.v1.ContactRoleB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\x05roles\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xc2\x01\n" +
 	"\x15MatchCustomersRequest\x12#\n" +
 	"\x05email\x18\x01 \x01(\tB\r\xbaH\n" +
@@ -1234,7 +1615,7 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\x10MATCH_RULE_PHONE\x10\x02\x12\x1b\n" +
 	"\x17MATCH_RULE_COMPANY_NAME\x10\x03\x12\x1b\n" +
 	"\x17MATCH_RULE_EMAIL_DOMAIN\x10\x04\x12\x1d\n" +
-	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\xce\f\n" +
+	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\xde\x0f\n" +
 	"\x0eAccountService\x12m\n" +
 	"\rCreateAccount\x12$.crm.account.v1.CreateAccountRequest\x1a\x17.crm.account.v1.Account\"\x1d\x82\xd3\xe4\x93\x02\x17:\aaccount\"\f/v1/accounts\x12g\n" +
 	"\n" +
@@ -1248,7 +1629,10 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"GetContact\x12!.crm.account.v1.GetContactRequest\x1a\x17.crm.account.v1.Contact\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=contacts/*}\x12o\n" +
 	"\fListContacts\x12#.crm.account.v1.ListContactsRequest\x1a$.crm.account.v1.ListContactsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/contacts\x12~\n" +
 	"\rUpdateContact\x12$.crm.account.v1.UpdateContactRequest\x1a\x17.crm.account.v1.Contact\".\x82\xd3\xe4\x93\x02(:\acontact2\x1d/v1/{contact.name=contacts/*}\x12l\n" +
-	"\rDeleteContact\x12$.crm.account.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=contacts/*}\x12{\n" +
+	"\rDeleteContact\x12$.crm.account.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=contacts/*}\x12\x9c\x01\n" +
+	"\x15ListUpcomingBirthdays\x12,.crm.account.v1.ListUpcomingBirthdaysRequest\x1a-.crm.account.v1.ListUpcomingBirthdaysResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/contacts:upcomingBirthdays\x12s\n" +
+	"\x10ListContactRoles\x12'.crm.account.v1.ListContactRolesRequest\x1a\x1c.crm.account.v1.ContactRoles\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/contactRoles\x12z\n" +
+	"\x12UpdateContactRoles\x12).crm.account.v1.UpdateContactRolesRequest\x1a\x1c.crm.account.v1.ContactRoles\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\x1a\x10/v1/contactRoles\x12{\n" +
 	"\x0eMatchCustomers\x12%.crm.account.v1.MatchCustomersRequest\x1a&.crm.account.v1.MatchCustomersResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/accounts:match\x12\xb9\x01\n" +
 	"\x10ListAuditEntries\x12'.crm.account.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\"T\x82\xd3\xe4\x93\x02NZ&\x12$/v1/{parent=contacts/*}/auditEntries\x12$/v1/{parent=accounts/*}/auditEntriesB\xbc\x01\n" +
 	"\x12com.crm.account.v1B\x13AccountServiceProtoP\x01Z7github.com/crmsuite/crm/gen/go/crm/account/v1;accountv1\xa2\x02\x03CAX\xaa\x02\x0eCrm.Account.V1\xca\x02\x0eCrm\\Account\\V1\xe2\x02\x1aCrm\\Account\\V1\\GPBMetadata\xea\x02\x10Crm::Account::V1b\x06proto3"
@@ -1266,79 +1650,98 @@ func file_crm_account_v1_account_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_account_v1_account_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_crm_account_v1_account_service_proto_goTypes = []any{
-	(MatchRule)(0),                      // 0: crm.account.v1.MatchRule
-	(*CreateAccountRequest)(nil),        // 1: crm.account.v1.CreateAccountRequest
-	(*GetAccountRequest)(nil),           // 2: crm.account.v1.GetAccountRequest
-	(*ListAccountsRequest)(nil),         // 3: crm.account.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),        // 4: crm.account.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),        // 5: crm.account.v1.UpdateAccountRequest
-	(*DeactivateAccountRequest)(nil),    // 6: crm.account.v1.DeactivateAccountRequest
-	(*ActivateAccountRequest)(nil),      // 7: crm.account.v1.ActivateAccountRequest
-	(*CreateContactRequest)(nil),        // 8: crm.account.v1.CreateContactRequest
-	(*GetContactRequest)(nil),           // 9: crm.account.v1.GetContactRequest
-	(*ListContactsRequest)(nil),         // 10: crm.account.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),        // 11: crm.account.v1.ListContactsResponse
-	(*UpdateContactRequest)(nil),        // 12: crm.account.v1.UpdateContactRequest
-	(*DeleteContactRequest)(nil),        // 13: crm.account.v1.DeleteContactRequest
-	(*MatchCustomersRequest)(nil),       // 14: crm.account.v1.MatchCustomersRequest
-	(*MatchCustomersResponse)(nil),      // 15: crm.account.v1.MatchCustomersResponse
-	(*AccountMatch)(nil),                // 16: crm.account.v1.AccountMatch
-	(*ContactMatch)(nil),                // 17: crm.account.v1.ContactMatch
-	(*ListAuditEntriesRequest)(nil),     // 18: crm.account.v1.ListAuditEntriesRequest
-	(*Account)(nil),                     // 19: crm.account.v1.Account
-	(*fieldmaskpb.FieldMask)(nil),       // 20: google.protobuf.FieldMask
-	(*Contact)(nil),                     // 21: crm.account.v1.Contact
-	(*emptypb.Empty)(nil),               // 22: google.protobuf.Empty
-	(*v1.ListAuditEntriesResponse)(nil), // 23: crm.audit.v1.ListAuditEntriesResponse
+	(MatchRule)(0),                        // 0: crm.account.v1.MatchRule
+	(*CreateAccountRequest)(nil),          // 1: crm.account.v1.CreateAccountRequest
+	(*GetAccountRequest)(nil),             // 2: crm.account.v1.GetAccountRequest
+	(*ListAccountsRequest)(nil),           // 3: crm.account.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),          // 4: crm.account.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),          // 5: crm.account.v1.UpdateAccountRequest
+	(*DeactivateAccountRequest)(nil),      // 6: crm.account.v1.DeactivateAccountRequest
+	(*ActivateAccountRequest)(nil),        // 7: crm.account.v1.ActivateAccountRequest
+	(*CreateContactRequest)(nil),          // 8: crm.account.v1.CreateContactRequest
+	(*GetContactRequest)(nil),             // 9: crm.account.v1.GetContactRequest
+	(*ListContactsRequest)(nil),           // 10: crm.account.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),          // 11: crm.account.v1.ListContactsResponse
+	(*UpdateContactRequest)(nil),          // 12: crm.account.v1.UpdateContactRequest
+	(*DeleteContactRequest)(nil),          // 13: crm.account.v1.DeleteContactRequest
+	(*ListUpcomingBirthdaysRequest)(nil),  // 14: crm.account.v1.ListUpcomingBirthdaysRequest
+	(*ListUpcomingBirthdaysResponse)(nil), // 15: crm.account.v1.ListUpcomingBirthdaysResponse
+	(*UpcomingBirthday)(nil),              // 16: crm.account.v1.UpcomingBirthday
+	(*ListContactRolesRequest)(nil),       // 17: crm.account.v1.ListContactRolesRequest
+	(*ContactRoles)(nil),                  // 18: crm.account.v1.ContactRoles
+	(*UpdateContactRolesRequest)(nil),     // 19: crm.account.v1.UpdateContactRolesRequest
+	(*MatchCustomersRequest)(nil),         // 20: crm.account.v1.MatchCustomersRequest
+	(*MatchCustomersResponse)(nil),        // 21: crm.account.v1.MatchCustomersResponse
+	(*AccountMatch)(nil),                  // 22: crm.account.v1.AccountMatch
+	(*ContactMatch)(nil),                  // 23: crm.account.v1.ContactMatch
+	(*ListAuditEntriesRequest)(nil),       // 24: crm.account.v1.ListAuditEntriesRequest
+	(*Account)(nil),                       // 25: crm.account.v1.Account
+	(*fieldmaskpb.FieldMask)(nil),         // 26: google.protobuf.FieldMask
+	(*Contact)(nil),                       // 27: crm.account.v1.Contact
+	(*date.Date)(nil),                     // 28: google.type.Date
+	(*ContactRole)(nil),                   // 29: crm.account.v1.ContactRole
+	(*emptypb.Empty)(nil),                 // 30: google.protobuf.Empty
+	(*v1.ListAuditEntriesResponse)(nil),   // 31: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_account_v1_account_service_proto_depIdxs = []int32{
-	19, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
-	19, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
-	19, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
-	20, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	21, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
-	21, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
-	21, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
-	20, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	16, // 8: crm.account.v1.MatchCustomersResponse.accounts:type_name -> crm.account.v1.AccountMatch
-	17, // 9: crm.account.v1.MatchCustomersResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	19, // 10: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
-	0,  // 11: crm.account.v1.AccountMatch.rules:type_name -> crm.account.v1.MatchRule
-	21, // 12: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
-	0,  // 13: crm.account.v1.ContactMatch.rules:type_name -> crm.account.v1.MatchRule
-	1,  // 14: crm.account.v1.AccountService.CreateAccount:input_type -> crm.account.v1.CreateAccountRequest
-	2,  // 15: crm.account.v1.AccountService.GetAccount:input_type -> crm.account.v1.GetAccountRequest
-	3,  // 16: crm.account.v1.AccountService.ListAccounts:input_type -> crm.account.v1.ListAccountsRequest
-	5,  // 17: crm.account.v1.AccountService.UpdateAccount:input_type -> crm.account.v1.UpdateAccountRequest
-	6,  // 18: crm.account.v1.AccountService.DeactivateAccount:input_type -> crm.account.v1.DeactivateAccountRequest
-	7,  // 19: crm.account.v1.AccountService.ActivateAccount:input_type -> crm.account.v1.ActivateAccountRequest
-	8,  // 20: crm.account.v1.AccountService.CreateContact:input_type -> crm.account.v1.CreateContactRequest
-	9,  // 21: crm.account.v1.AccountService.GetContact:input_type -> crm.account.v1.GetContactRequest
-	10, // 22: crm.account.v1.AccountService.ListContacts:input_type -> crm.account.v1.ListContactsRequest
-	12, // 23: crm.account.v1.AccountService.UpdateContact:input_type -> crm.account.v1.UpdateContactRequest
-	13, // 24: crm.account.v1.AccountService.DeleteContact:input_type -> crm.account.v1.DeleteContactRequest
-	14, // 25: crm.account.v1.AccountService.MatchCustomers:input_type -> crm.account.v1.MatchCustomersRequest
-	18, // 26: crm.account.v1.AccountService.ListAuditEntries:input_type -> crm.account.v1.ListAuditEntriesRequest
-	19, // 27: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
-	19, // 28: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
-	4,  // 29: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
-	19, // 30: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
-	19, // 31: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
-	19, // 32: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
-	21, // 33: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
-	21, // 34: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
-	11, // 35: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
-	21, // 36: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
-	22, // 37: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
-	15, // 38: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
-	23, // 39: crm.account.v1.AccountService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	27, // [27:40] is the sub-list for method output_type
-	14, // [14:27] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	25, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
+	25, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
+	25, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
+	26, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
+	27, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
+	27, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
+	26, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	16, // 8: crm.account.v1.ListUpcomingBirthdaysResponse.birthdays:type_name -> crm.account.v1.UpcomingBirthday
+	27, // 9: crm.account.v1.UpcomingBirthday.contact:type_name -> crm.account.v1.Contact
+	28, // 10: crm.account.v1.UpcomingBirthday.date:type_name -> google.type.Date
+	29, // 11: crm.account.v1.ContactRoles.roles:type_name -> crm.account.v1.ContactRole
+	29, // 12: crm.account.v1.UpdateContactRolesRequest.roles:type_name -> crm.account.v1.ContactRole
+	22, // 13: crm.account.v1.MatchCustomersResponse.accounts:type_name -> crm.account.v1.AccountMatch
+	23, // 14: crm.account.v1.MatchCustomersResponse.contacts:type_name -> crm.account.v1.ContactMatch
+	25, // 15: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
+	0,  // 16: crm.account.v1.AccountMatch.rules:type_name -> crm.account.v1.MatchRule
+	27, // 17: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
+	0,  // 18: crm.account.v1.ContactMatch.rules:type_name -> crm.account.v1.MatchRule
+	1,  // 19: crm.account.v1.AccountService.CreateAccount:input_type -> crm.account.v1.CreateAccountRequest
+	2,  // 20: crm.account.v1.AccountService.GetAccount:input_type -> crm.account.v1.GetAccountRequest
+	3,  // 21: crm.account.v1.AccountService.ListAccounts:input_type -> crm.account.v1.ListAccountsRequest
+	5,  // 22: crm.account.v1.AccountService.UpdateAccount:input_type -> crm.account.v1.UpdateAccountRequest
+	6,  // 23: crm.account.v1.AccountService.DeactivateAccount:input_type -> crm.account.v1.DeactivateAccountRequest
+	7,  // 24: crm.account.v1.AccountService.ActivateAccount:input_type -> crm.account.v1.ActivateAccountRequest
+	8,  // 25: crm.account.v1.AccountService.CreateContact:input_type -> crm.account.v1.CreateContactRequest
+	9,  // 26: crm.account.v1.AccountService.GetContact:input_type -> crm.account.v1.GetContactRequest
+	10, // 27: crm.account.v1.AccountService.ListContacts:input_type -> crm.account.v1.ListContactsRequest
+	12, // 28: crm.account.v1.AccountService.UpdateContact:input_type -> crm.account.v1.UpdateContactRequest
+	13, // 29: crm.account.v1.AccountService.DeleteContact:input_type -> crm.account.v1.DeleteContactRequest
+	14, // 30: crm.account.v1.AccountService.ListUpcomingBirthdays:input_type -> crm.account.v1.ListUpcomingBirthdaysRequest
+	17, // 31: crm.account.v1.AccountService.ListContactRoles:input_type -> crm.account.v1.ListContactRolesRequest
+	19, // 32: crm.account.v1.AccountService.UpdateContactRoles:input_type -> crm.account.v1.UpdateContactRolesRequest
+	20, // 33: crm.account.v1.AccountService.MatchCustomers:input_type -> crm.account.v1.MatchCustomersRequest
+	24, // 34: crm.account.v1.AccountService.ListAuditEntries:input_type -> crm.account.v1.ListAuditEntriesRequest
+	25, // 35: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
+	25, // 36: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
+	4,  // 37: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
+	25, // 38: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
+	25, // 39: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
+	25, // 40: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
+	27, // 41: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
+	27, // 42: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
+	11, // 43: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
+	27, // 44: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
+	30, // 45: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
+	15, // 46: crm.account.v1.AccountService.ListUpcomingBirthdays:output_type -> crm.account.v1.ListUpcomingBirthdaysResponse
+	18, // 47: crm.account.v1.AccountService.ListContactRoles:output_type -> crm.account.v1.ContactRoles
+	18, // 48: crm.account.v1.AccountService.UpdateContactRoles:output_type -> crm.account.v1.ContactRoles
+	21, // 49: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
+	31, // 50: crm.account.v1.AccountService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	35, // [35:51] is the sub-list for method output_type
+	19, // [19:35] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_crm_account_v1_account_service_proto_init() }
@@ -1353,7 +1756,7 @@ func file_crm_account_v1_account_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_account_v1_account_service_proto_rawDesc), len(file_crm_account_v1_account_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

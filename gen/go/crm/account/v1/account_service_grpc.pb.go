@@ -21,19 +21,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccountService_CreateAccount_FullMethodName     = "/crm.account.v1.AccountService/CreateAccount"
-	AccountService_GetAccount_FullMethodName        = "/crm.account.v1.AccountService/GetAccount"
-	AccountService_ListAccounts_FullMethodName      = "/crm.account.v1.AccountService/ListAccounts"
-	AccountService_UpdateAccount_FullMethodName     = "/crm.account.v1.AccountService/UpdateAccount"
-	AccountService_DeactivateAccount_FullMethodName = "/crm.account.v1.AccountService/DeactivateAccount"
-	AccountService_ActivateAccount_FullMethodName   = "/crm.account.v1.AccountService/ActivateAccount"
-	AccountService_CreateContact_FullMethodName     = "/crm.account.v1.AccountService/CreateContact"
-	AccountService_GetContact_FullMethodName        = "/crm.account.v1.AccountService/GetContact"
-	AccountService_ListContacts_FullMethodName      = "/crm.account.v1.AccountService/ListContacts"
-	AccountService_UpdateContact_FullMethodName     = "/crm.account.v1.AccountService/UpdateContact"
-	AccountService_DeleteContact_FullMethodName     = "/crm.account.v1.AccountService/DeleteContact"
-	AccountService_MatchCustomers_FullMethodName    = "/crm.account.v1.AccountService/MatchCustomers"
-	AccountService_ListAuditEntries_FullMethodName  = "/crm.account.v1.AccountService/ListAuditEntries"
+	AccountService_CreateAccount_FullMethodName         = "/crm.account.v1.AccountService/CreateAccount"
+	AccountService_GetAccount_FullMethodName            = "/crm.account.v1.AccountService/GetAccount"
+	AccountService_ListAccounts_FullMethodName          = "/crm.account.v1.AccountService/ListAccounts"
+	AccountService_UpdateAccount_FullMethodName         = "/crm.account.v1.AccountService/UpdateAccount"
+	AccountService_DeactivateAccount_FullMethodName     = "/crm.account.v1.AccountService/DeactivateAccount"
+	AccountService_ActivateAccount_FullMethodName       = "/crm.account.v1.AccountService/ActivateAccount"
+	AccountService_CreateContact_FullMethodName         = "/crm.account.v1.AccountService/CreateContact"
+	AccountService_GetContact_FullMethodName            = "/crm.account.v1.AccountService/GetContact"
+	AccountService_ListContacts_FullMethodName          = "/crm.account.v1.AccountService/ListContacts"
+	AccountService_UpdateContact_FullMethodName         = "/crm.account.v1.AccountService/UpdateContact"
+	AccountService_DeleteContact_FullMethodName         = "/crm.account.v1.AccountService/DeleteContact"
+	AccountService_ListUpcomingBirthdays_FullMethodName = "/crm.account.v1.AccountService/ListUpcomingBirthdays"
+	AccountService_ListContactRoles_FullMethodName      = "/crm.account.v1.AccountService/ListContactRoles"
+	AccountService_UpdateContactRoles_FullMethodName    = "/crm.account.v1.AccountService/UpdateContactRoles"
+	AccountService_MatchCustomers_FullMethodName        = "/crm.account.v1.AccountService/MatchCustomers"
+	AccountService_ListAuditEntries_FullMethodName      = "/crm.account.v1.AccountService/ListAuditEntries"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -74,6 +77,16 @@ type AccountServiceClient interface {
 	// Deletes a contact. When it was its account's primary, the longest
 	// standing remaining contact becomes primary.
 	DeleteContact(ctx context.Context, in *DeleteContactRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
+	// Lists contacts whose birthday falls within the next `days` days
+	// (today included, in `time_zone`), soonest first. A February 29
+	// birthday falls on February 28 in common years.
+	ListUpcomingBirthdays(ctx context.Context, in *ListUpcomingBirthdaysRequest, opts ...grpc.CallOption) (*ListUpcomingBirthdaysResponse, error)
+	// The roles contacts may be given, retired ones last.
+	ListContactRoles(ctx context.Context, in *ListContactRolesRequest, opts ...grpc.CallOption) (*ContactRoles, error)
+	// Replaces the offered contact roles (ids stay; roles left out are
+	// retired, so the contacts that have them keep them). With an `etag`,
+	// only if the list is unchanged since it was read.
+	UpdateContactRoles(ctx context.Context, in *UpdateContactRolesRequest, opts ...grpc.CallOption) (*ContactRoles, error)
 	// Finds existing customers that look like a person or company: contacts
 	// with the email or phone, accounts with the company name, the email's
 	// domain (public mail domains excepted), the web site's domain or the
@@ -206,6 +219,36 @@ func (c *accountServiceClient) DeleteContact(ctx context.Context, in *DeleteCont
 	return out, nil
 }
 
+func (c *accountServiceClient) ListUpcomingBirthdays(ctx context.Context, in *ListUpcomingBirthdaysRequest, opts ...grpc.CallOption) (*ListUpcomingBirthdaysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUpcomingBirthdaysResponse)
+	err := c.cc.Invoke(ctx, AccountService_ListUpcomingBirthdays_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) ListContactRoles(ctx context.Context, in *ListContactRolesRequest, opts ...grpc.CallOption) (*ContactRoles, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContactRoles)
+	err := c.cc.Invoke(ctx, AccountService_ListContactRoles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) UpdateContactRoles(ctx context.Context, in *UpdateContactRolesRequest, opts ...grpc.CallOption) (*ContactRoles, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContactRoles)
+	err := c.cc.Invoke(ctx, AccountService_UpdateContactRoles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *accountServiceClient) MatchCustomers(ctx context.Context, in *MatchCustomersRequest, opts ...grpc.CallOption) (*MatchCustomersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MatchCustomersResponse)
@@ -264,6 +307,16 @@ type AccountServiceServer interface {
 	// Deletes a contact. When it was its account's primary, the longest
 	// standing remaining contact becomes primary.
 	DeleteContact(context.Context, *DeleteContactRequest) (*emptypb.Empty, error)
+	// Lists contacts whose birthday falls within the next `days` days
+	// (today included, in `time_zone`), soonest first. A February 29
+	// birthday falls on February 28 in common years.
+	ListUpcomingBirthdays(context.Context, *ListUpcomingBirthdaysRequest) (*ListUpcomingBirthdaysResponse, error)
+	// The roles contacts may be given, retired ones last.
+	ListContactRoles(context.Context, *ListContactRolesRequest) (*ContactRoles, error)
+	// Replaces the offered contact roles (ids stay; roles left out are
+	// retired, so the contacts that have them keep them). With an `etag`,
+	// only if the list is unchanged since it was read.
+	UpdateContactRoles(context.Context, *UpdateContactRolesRequest) (*ContactRoles, error)
 	// Finds existing customers that look like a person or company: contacts
 	// with the email or phone, accounts with the company name, the email's
 	// domain (public mail domains excepted), the web site's domain or the
@@ -318,6 +371,15 @@ func (UnimplementedAccountServiceServer) UpdateContact(context.Context, *UpdateC
 }
 func (UnimplementedAccountServiceServer) DeleteContact(context.Context, *DeleteContactRequest) (*emptypb.Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteContact not implemented")
+}
+func (UnimplementedAccountServiceServer) ListUpcomingBirthdays(context.Context, *ListUpcomingBirthdaysRequest) (*ListUpcomingBirthdaysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUpcomingBirthdays not implemented")
+}
+func (UnimplementedAccountServiceServer) ListContactRoles(context.Context, *ListContactRolesRequest) (*ContactRoles, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListContactRoles not implemented")
+}
+func (UnimplementedAccountServiceServer) UpdateContactRoles(context.Context, *UpdateContactRolesRequest) (*ContactRoles, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateContactRoles not implemented")
 }
 func (UnimplementedAccountServiceServer) MatchCustomers(context.Context, *MatchCustomersRequest) (*MatchCustomersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MatchCustomers not implemented")
@@ -544,6 +606,60 @@ func _AccountService_DeleteContact_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_ListUpcomingBirthdays_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUpcomingBirthdaysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ListUpcomingBirthdays(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ListUpcomingBirthdays_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ListUpcomingBirthdays(ctx, req.(*ListUpcomingBirthdaysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_ListContactRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListContactRolesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ListContactRoles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ListContactRoles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ListContactRoles(ctx, req.(*ListContactRolesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_UpdateContactRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateContactRolesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).UpdateContactRoles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_UpdateContactRoles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).UpdateContactRoles(ctx, req.(*UpdateContactRolesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AccountService_MatchCustomers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(MatchCustomersRequest)
 	if err := dec(in); err != nil {
@@ -630,6 +746,18 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteContact",
 			Handler:    _AccountService_DeleteContact_Handler,
+		},
+		{
+			MethodName: "ListUpcomingBirthdays",
+			Handler:    _AccountService_ListUpcomingBirthdays_Handler,
+		},
+		{
+			MethodName: "ListContactRoles",
+			Handler:    _AccountService_ListContactRoles_Handler,
+		},
+		{
+			MethodName: "UpdateContactRoles",
+			Handler:    _AccountService_UpdateContactRoles_Handler,
 		},
 		{
 			MethodName: "MatchCustomers",

@@ -493,8 +493,13 @@ type Opportunity struct {
 	// A recurring deal: won, it becomes a draft contract (the line items
 	// priced per billing period) instead of a one-off order.
 	ContractTerms *ContractTerms `protobuf:"bytes,31,opt,name=contract_terms,json=contractTerms,proto3" json:"contract_terms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The people who decide the deal: contacts (of the account or not, e.g.
+	// a partner's consultant) with their roles in it, each role an offered
+	// contact role (the account service's ListContactRoles). Replaced as a
+	// whole by an update.
+	BuyingCommittee []*BuyingCommitteeMember `protobuf:"bytes,32,rep,name=buying_committee,json=buyingCommittee,proto3" json:"buying_committee,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Opportunity) Reset() {
@@ -744,6 +749,68 @@ func (x *Opportunity) GetContractTerms() *ContractTerms {
 	return nil
 }
 
+func (x *Opportunity) GetBuyingCommittee() []*BuyingCommitteeMember {
+	if x != nil {
+		return x.BuyingCommittee
+	}
+	return nil
+}
+
+// A contact on an opportunity's buying committee.
+type BuyingCommitteeMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `contacts/{contact}`; must exist. Each contact at most once.
+	Contact string `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	// Contact role ids, e.g. "decision_maker"; at least one.
+	Roles         []string `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuyingCommitteeMember) Reset() {
+	*x = BuyingCommitteeMember{}
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuyingCommitteeMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuyingCommitteeMember) ProtoMessage() {}
+
+func (x *BuyingCommitteeMember) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuyingCommitteeMember.ProtoReflect.Descriptor instead.
+func (*BuyingCommitteeMember) Descriptor() ([]byte, []int) {
+	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BuyingCommitteeMember) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+func (x *BuyingCommitteeMember) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
 // The terms of the contract a recurring deal becomes.
 type ContractTerms struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -758,7 +825,7 @@ type ContractTerms struct {
 
 func (x *ContractTerms) Reset() {
 	*x = ContractTerms{}
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[3]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +837,7 @@ func (x *ContractTerms) String() string {
 func (*ContractTerms) ProtoMessage() {}
 
 func (x *ContractTerms) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[3]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +850,7 @@ func (x *ContractTerms) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractTerms.ProtoReflect.Descriptor instead.
 func (*ContractTerms) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{3}
+	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ContractTerms) GetBillingInterval() v1.BillingInterval {
@@ -825,7 +892,7 @@ type LineItem struct {
 
 func (x *LineItem) Reset() {
 	*x = LineItem{}
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[4]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +904,7 @@ func (x *LineItem) String() string {
 func (*LineItem) ProtoMessage() {}
 
 func (x *LineItem) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[4]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +917,7 @@ func (x *LineItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LineItem.ProtoReflect.Descriptor instead.
 func (*LineItem) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{4}
+	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LineItem) GetProduct() string {
@@ -907,7 +974,7 @@ type StageChange struct {
 
 func (x *StageChange) Reset() {
 	*x = StageChange{}
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[5]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +986,7 @@ func (x *StageChange) String() string {
 func (*StageChange) ProtoMessage() {}
 
 func (x *StageChange) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[5]
+	mi := &file_crm_opportunity_v1_opportunity_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +999,7 @@ func (x *StageChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageChange.ProtoReflect.Descriptor instead.
 func (*StageChange) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{5}
+	return file_crm_opportunity_v1_opportunity_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StageChange) GetName() string {
@@ -1007,7 +1074,7 @@ const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1d.crm.opportunity.v1.StageKindB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12+\n" +
 	"\vprobability\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\vprobability\x12[\n" +
 	"\x11forecast_category\x18\x05 \x01(\x0e2$.crm.opportunity.v1.ForecastCategoryB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10forecastCategory\x12\x18\n" +
-	"\aretired\x18\x06 \x01(\bR\aretired\"\xc0\r\n" +
+	"\aretired\x18\x06 \x01(\bR\aretired\"\xa0\x0e\n" +
 	"\vOpportunity\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12?\n" +
@@ -1051,8 +1118,13 @@ const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"\x04type\x18\x1c \x01(\x0e2#.crm.opportunity.v1.OpportunityTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12.\n" +
 	"\x10renewal_contract\x18\x1d \x01(\tB\x03\xe0A\x03R\x0frenewalContract\x12&\n" +
 	"\frenewal_term\x18\x1e \x01(\x05B\x03\xe0A\x03R\vrenewalTerm\x12H\n" +
-	"\x0econtract_terms\x18\x1f \x01(\v2!.crm.opportunity.v1.ContractTermsR\rcontractTerms:Y\xeaAV\n" +
-	"\x1bcrm.example.com/Opportunity\x12\x1bopportunities/{opportunity}*\ropportunities2\vopportunity\"\xae\x01\n" +
+	"\x0econtract_terms\x18\x1f \x01(\v2!.crm.opportunity.v1.ContractTermsR\rcontractTerms\x12^\n" +
+	"\x10buying_committee\x18  \x03(\v2).crm.opportunity.v1.BuyingCommitteeMemberB\b\xbaH\x05\x92\x01\x02\x102R\x0fbuyingCommittee:Y\xeaAV\n" +
+	"\x1bcrm.example.com/Opportunity\x12\x1bopportunities/{opportunity}*\ropportunities2\vopportunity\"\x98\x01\n" +
+	"\x15BuyingCommitteeMember\x12?\n" +
+	"\acontact\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$R\acontact\x12>\n" +
+	"\x05roles\x18\x02 \x03(\tB(\xbaH%\x92\x01\"\b\x01\x10\n" +
+	"\x18\x01\"\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$R\x05roles\"\xae\x01\n" +
 	"\rContractTerms\x12R\n" +
 	"\x10billing_interval\x18\x01 \x01(\x0e2\x1d.crm.order.v1.BillingIntervalB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0fbillingInterval\x12*\n" +
 	"\vterm_months\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18x(\x00R\n" +
@@ -1116,7 +1188,7 @@ func file_crm_opportunity_v1_opportunity_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_opportunity_v1_opportunity_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_opportunity_v1_opportunity_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_crm_opportunity_v1_opportunity_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_crm_opportunity_v1_opportunity_proto_goTypes = []any{
 	(StageKind)(0),                // 0: crm.opportunity.v1.StageKind
 	(ForecastCategory)(0),         // 1: crm.opportunity.v1.ForecastCategory
@@ -1125,42 +1197,44 @@ var file_crm_opportunity_v1_opportunity_proto_goTypes = []any{
 	(*Pipeline)(nil),              // 4: crm.opportunity.v1.Pipeline
 	(*Stage)(nil),                 // 5: crm.opportunity.v1.Stage
 	(*Opportunity)(nil),           // 6: crm.opportunity.v1.Opportunity
-	(*ContractTerms)(nil),         // 7: crm.opportunity.v1.ContractTerms
-	(*LineItem)(nil),              // 8: crm.opportunity.v1.LineItem
-	(*StageChange)(nil),           // 9: crm.opportunity.v1.StageChange
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*money.Money)(nil),           // 11: google.type.Money
-	(*date.Date)(nil),             // 12: google.type.Date
-	(v1.BillingInterval)(0),       // 13: crm.order.v1.BillingInterval
-	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(*BuyingCommitteeMember)(nil), // 7: crm.opportunity.v1.BuyingCommitteeMember
+	(*ContractTerms)(nil),         // 8: crm.opportunity.v1.ContractTerms
+	(*LineItem)(nil),              // 9: crm.opportunity.v1.LineItem
+	(*StageChange)(nil),           // 10: crm.opportunity.v1.StageChange
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*money.Money)(nil),           // 12: google.type.Money
+	(*date.Date)(nil),             // 13: google.type.Date
+	(v1.BillingInterval)(0),       // 14: crm.order.v1.BillingInterval
+	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
 }
 var file_crm_opportunity_v1_opportunity_proto_depIdxs = []int32{
 	5,  // 0: crm.opportunity.v1.Pipeline.stages:type_name -> crm.opportunity.v1.Stage
-	10, // 1: crm.opportunity.v1.Pipeline.create_time:type_name -> google.protobuf.Timestamp
-	10, // 2: crm.opportunity.v1.Pipeline.update_time:type_name -> google.protobuf.Timestamp
+	11, // 1: crm.opportunity.v1.Pipeline.create_time:type_name -> google.protobuf.Timestamp
+	11, // 2: crm.opportunity.v1.Pipeline.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: crm.opportunity.v1.Stage.kind:type_name -> crm.opportunity.v1.StageKind
 	1,  // 4: crm.opportunity.v1.Stage.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
-	11, // 5: crm.opportunity.v1.Opportunity.amount:type_name -> google.type.Money
-	8,  // 6: crm.opportunity.v1.Opportunity.line_items:type_name -> crm.opportunity.v1.LineItem
-	12, // 7: crm.opportunity.v1.Opportunity.expected_close_date:type_name -> google.type.Date
+	12, // 5: crm.opportunity.v1.Opportunity.amount:type_name -> google.type.Money
+	9,  // 6: crm.opportunity.v1.Opportunity.line_items:type_name -> crm.opportunity.v1.LineItem
+	13, // 7: crm.opportunity.v1.Opportunity.expected_close_date:type_name -> google.type.Date
 	1,  // 8: crm.opportunity.v1.Opportunity.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
 	3,  // 9: crm.opportunity.v1.Opportunity.state:type_name -> crm.opportunity.v1.OpportunityState
-	10, // 10: crm.opportunity.v1.Opportunity.close_time:type_name -> google.protobuf.Timestamp
-	10, // 11: crm.opportunity.v1.Opportunity.stage_enter_time:type_name -> google.protobuf.Timestamp
-	10, // 12: crm.opportunity.v1.Opportunity.create_time:type_name -> google.protobuf.Timestamp
-	10, // 13: crm.opportunity.v1.Opportunity.update_time:type_name -> google.protobuf.Timestamp
+	11, // 10: crm.opportunity.v1.Opportunity.close_time:type_name -> google.protobuf.Timestamp
+	11, // 11: crm.opportunity.v1.Opportunity.stage_enter_time:type_name -> google.protobuf.Timestamp
+	11, // 12: crm.opportunity.v1.Opportunity.create_time:type_name -> google.protobuf.Timestamp
+	11, // 13: crm.opportunity.v1.Opportunity.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 14: crm.opportunity.v1.Opportunity.type:type_name -> crm.opportunity.v1.OpportunityType
-	7,  // 15: crm.opportunity.v1.Opportunity.contract_terms:type_name -> crm.opportunity.v1.ContractTerms
-	13, // 16: crm.opportunity.v1.ContractTerms.billing_interval:type_name -> crm.order.v1.BillingInterval
-	11, // 17: crm.opportunity.v1.LineItem.unit_price:type_name -> google.type.Money
-	11, // 18: crm.opportunity.v1.LineItem.amount:type_name -> google.type.Money
-	10, // 19: crm.opportunity.v1.StageChange.change_time:type_name -> google.protobuf.Timestamp
-	14, // 20: crm.opportunity.v1.StageChange.time_in_previous_stage:type_name -> google.protobuf.Duration
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	8,  // 15: crm.opportunity.v1.Opportunity.contract_terms:type_name -> crm.opportunity.v1.ContractTerms
+	7,  // 16: crm.opportunity.v1.Opportunity.buying_committee:type_name -> crm.opportunity.v1.BuyingCommitteeMember
+	14, // 17: crm.opportunity.v1.ContractTerms.billing_interval:type_name -> crm.order.v1.BillingInterval
+	12, // 18: crm.opportunity.v1.LineItem.unit_price:type_name -> google.type.Money
+	12, // 19: crm.opportunity.v1.LineItem.amount:type_name -> google.type.Money
+	11, // 20: crm.opportunity.v1.StageChange.change_time:type_name -> google.protobuf.Timestamp
+	15, // 21: crm.opportunity.v1.StageChange.time_in_previous_stage:type_name -> google.protobuf.Duration
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_crm_opportunity_v1_opportunity_proto_init() }
@@ -1174,7 +1248,7 @@ func file_crm_opportunity_v1_opportunity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_opportunity_v1_opportunity_proto_rawDesc), len(file_crm_opportunity_v1_opportunity_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -33,6 +33,7 @@ func (r *Repo) accountFilter() *aipfilter.Schema {
 	return aipfilter.NewSchema(map[string]aipfilter.Field{
 		"type":          {Column: "a.type", Kind: aipfilter.Enum, EnumType: accountv1.AccountType(0).Type(), EnumPrefix: "ACCOUNT_TYPE_"},
 		"state":         {Column: "a.state", Kind: aipfilter.Enum, EnumType: accountv1.AccountState(0).Type(), EnumPrefix: "ACCOUNT_STATE_"},
+		"relationship":  {Column: "a.relationship", Kind: aipfilter.Enum, EnumType: accountv1.AccountRelationship(0).Type(), EnumPrefix: "ACCOUNT_RELATIONSHIP_"},
 		"owner":         {Column: "a.owner", Kind: aipfilter.String},
 		"industry":      {Column: "a.industry", Kind: aipfilter.String, Fold: true},
 		"domain":        {Column: "a.domain", Kind: aipfilter.String, Normalize: strings.ToLower},
@@ -53,6 +54,7 @@ func (r *Repo) contactFilter() *aipfilter.Schema {
 		"primary":     {Column: "is_primary", Kind: aipfilter.Bool},
 		"email":       {Column: "email_keys", Kind: aipfilter.String, Array: true, Normalize: customerkey.Email},
 		"phone":       {Column: "phone_keys", Kind: aipfilter.String, Array: true, Normalize: r.phoneKey},
+		"role":        {Column: "roles", Kind: aipfilter.String, Array: true, Normalize: strings.TrimSpace},
 		"source_lead": {Column: "source_lead", Kind: aipfilter.String},
 		"create_time": {Column: "created_at", Kind: aipfilter.Timestamp},
 		"update_time": {Column: "updated_at", Kind: aipfilter.Timestamp},

@@ -55,9 +55,9 @@ var (
 	accountWriteList = []string{"id", "type", "display_name", "website", "domain", "industry", "phone", "owner",
 		"currency_code", "credit_limit", "payment_terms", "tax_id", "tax_category", "price_list", "addresses", "state",
 		"source_lead", "description", "custom_fields", "created_at", "created_by", "updated_at", "updated_by", "version",
-		"name_key", "phone_key"}
+		"relationship", "name_key", "phone_key"}
 	// Reads add the primary contact, from the contacts' partial unique index.
-	accountColumns = "a." + strings.Join(accountWriteList[:24], ", a.") +
+	accountColumns = "a." + strings.Join(accountWriteList[:25], ", a.") +
 		", (SELECT c.id FROM contacts c WHERE c.account_id = a.id AND c.is_primary)"
 	insertAccount = "INSERT INTO accounts (" + strings.Join(accountWriteList, ", ") + ") VALUES (" +
 		pg.Placeholders(1, len(accountWriteList)) + ") ON CONFLICT (id) DO NOTHING"
@@ -92,24 +92,24 @@ func (r *Repo) accountArgs(a *domain.Account) []any {
 	return []any{a.ID, string(a.Type), a.DisplayName, a.Website, a.Domain, a.Industry, a.Phone, a.Owner,
 		a.CurrencyCode, limit, a.PaymentTerms, a.TaxID, a.TaxCategory, a.PriceList, addrJSON, string(a.State),
 		protomap.LeadName(a.SourceLead), a.Description, custom, a.CreatedAt, a.CreatedBy, a.UpdatedAt, a.UpdatedBy, a.Version,
-		customerkey.Fold(a.DisplayName), customerkey.Phone(a.Phone, a.PhoneRegion(r.phoneRegion))}
+		string(a.Relationship), customerkey.Fold(a.DisplayName), customerkey.Phone(a.Phone, a.PhoneRegion(r.phoneRegion))}
 }
 
 func scanAccount(row pgx.Row, extra ...any) (*domain.Account, error) {
 	var (
-		a                  domain.Account
-		typ, state, source string
-		limit              *string
-		addrJSON, custom   []byte
-		primary            *uuid.UUID
+		a                                domain.Account
+		typ, state, source, relationship string
+		limit                            *string
+		addrJSON, custom                 []byte
+		primary                          *uuid.UUID
 	)
 	err := row.Scan(append([]any{&a.ID, &typ, &a.DisplayName, &a.Website, &a.Domain, &a.Industry, &a.Phone, &a.Owner,
 		&a.CurrencyCode, &limit, &a.PaymentTerms, &a.TaxID, &a.TaxCategory, &a.PriceList, &addrJSON, &state,
-		&source, &a.Description, &custom, &a.CreatedAt, &a.CreatedBy, &a.UpdatedAt, &a.UpdatedBy, &a.Version, &primary}, extra...)...)
+		&source, &a.Description, &custom, &a.CreatedAt, &a.CreatedBy, &a.UpdatedAt, &a.UpdatedBy, &a.Version, &relationship, &primary}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	a.Type, a.State = domain.AccountType(typ), domain.State(state)
+	a.Type, a.State, a.Relationship = domain.AccountType(typ), domain.State(state), domain.Relationship(relationship)
 	if limit != nil {
 		if a.CreditLimit, err = money.FromDecimal(a.CurrencyCode, *limit); err != nil {
 			return nil, fmt.Errorf("account %s credit limit: %w", a.ID, err)
@@ -216,7 +216,7 @@ func (r *Repo) appendAccountEvents(ctx context.Context, a *domain.Account, ch ap
 var (
 	contactReadList = []string{"id", "first_name", "last_name", "title", "department", "emails", "phones", "birthday",
 		"account_id", "is_primary", "source_lead", "owner", "custom_fields", "created_at", "created_by", "updated_at",
-		"updated_by", "version"}
+		"updated_by", "version", "roles"}
 	contactWriteList = append(append([]string{}, contactReadList...), "email_keys", "phone_keys", "search")
 	contactColumns   = strings.Join(contactReadList, ", ")
 	insertContact    = "INSERT INTO contacts (" + strings.Join(contactWriteList, ", ") + ") VALUES (" +
@@ -257,10 +257,14 @@ func contactArgs(c *domain.Contact, region string) []any {
 	if c.AccountID != uuid.Nil {
 		account = &c.AccountID
 	}
+	roles := c.Roles
+	if roles == nil {
+		roles = []string{}
+	}
 	k := c.Keys(region)
 	return []any{c.ID, c.FirstName, c.LastName, c.Title, c.Department, ej, pj, birthday, account, c.Primary,
 		protomap.LeadName(c.SourceLead), c.Owner, custom, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy, c.Version,
-		k.Emails, k.Phones, k.Search}
+		roles, k.Emails, k.Phones, k.Search}
 }
 
 func scanContact(row pgx.Row, extra ...any) (*domain.Contact, error) {
@@ -271,7 +275,7 @@ func scanContact(row pgx.Row, extra ...any) (*domain.Contact, error) {
 		source                   string
 	)
 	err := row.Scan(append([]any{&c.ID, &c.FirstName, &c.LastName, &c.Title, &c.Department, &ej, &pj, &birthday,
-		&account, &c.Primary, &source, &c.Owner, &custom, &c.CreatedAt, &c.CreatedBy, &c.UpdatedAt, &c.UpdatedBy, &c.Version}, extra...)...)
+		&account, &c.Primary, &source, &c.Owner, &custom, &c.CreatedAt, &c.CreatedBy, &c.UpdatedAt, &c.UpdatedBy, &c.Version, &c.Roles}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

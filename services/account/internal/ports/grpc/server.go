@@ -6,7 +6,9 @@ package grpc
 import (
 	"context"
 	"strings"
+	"time"
 
+	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -312,4 +314,54 @@ func (s *Server) ListAuditEntries(ctx context.Context, req *accountv1.ListAuditE
 		return nil, err
 	}
 	return audit.Response(entries, next)
+}
+
+func (s *Server) ListContactRoles(ctx context.Context, _ *accountv1.ListContactRolesRequest) (*accountv1.ContactRoles, error) {
+	rs, version, err := s.app.ContactRoles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return protomap.ContactRoles(rs, version), nil
+}
+
+func (s *Server) UpdateContactRoles(ctx context.Context, req *accountv1.UpdateContactRolesRequest) (*accountv1.ContactRoles, error) {
+	in := make([]domain.ContactRole, len(req.GetRoles()))
+	for i, r := range req.GetRoles() {
+		in[i] = domain.ContactRole{ID: r.GetId(), DisplayName: r.GetDisplayName()}
+	}
+	rs, version, err := s.app.UpdateContactRoles(ctx, in, req.GetEtag())
+	if err != nil {
+		return nil, err
+	}
+	return protomap.ContactRoles(rs, version), nil
+}
+
+func (s *Server) ListUpcomingBirthdays(ctx context.Context, req *accountv1.ListUpcomingBirthdaysRequest) (*accountv1.ListUpcomingBirthdaysResponse, error) {
+	if req.GetPageSize() < 0 {
+		return nil, apperr.InvalidField("page_size", "NEGATIVE_PAGE_SIZE", "page_size must not be negative")
+	}
+	loc := time.UTC
+	if tz := req.GetTimeZone(); tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil || strings.EqualFold(tz, "local") {
+			return nil, apperr.InvalidField("time_zone", "UNKNOWN_TIME_ZONE", "%q is not an IANA time zone", tz)
+		}
+		loc = l
+	}
+	bs, next, err := s.app.ListUpcomingBirthdays(ctx, int(req.GetDays()), loc, app.ListQuery{
+		Filter: req.GetFilter(), PageSize: paging.Size(req.GetPageSize()), PageToken: req.GetPageToken(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := &accountv1.ListUpcomingBirthdaysResponse{NextPageToken: next}
+	for _, b := range bs {
+		resp.Birthdays = append(resp.Birthdays, &accountv1.UpcomingBirthday{
+			Contact:   protomap.Contact(b.Contact),
+			Date:      &date.Date{Year: int32(b.Date.Year()), Month: int32(b.Date.Month()), Day: int32(b.Date.Day())},
+			DaysUntil: int32(b.DaysUntil),
+			Age:       int32(b.Age),
+		})
+	}
+	return resp, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/crmsuite/crm/platform/grpcx"
 	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/opportunity/internal/app"
+	"github.com/crmsuite/crm/services/opportunity/internal/domain"
 )
 
 // Accounts asks the account service, each call bounded by a timeout.
@@ -63,4 +64,18 @@ func (c *Accounts) ContactAccount(ctx context.Context, id uuid.UUID) (uuid.UUID,
 		return uuid.Nil, fmt.Errorf("account service: contact %s has account %q", id, ct.GetAccount())
 	}
 	return account, nil
+}
+
+func (c *Accounts) ContactRoles(ctx context.Context) ([]domain.ContactRole, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.client.ListContactRoles(ctx, &accountv1.ListContactRolesRequest{})
+	if err != nil {
+		return nil, grpcx.PeerError(ctx, "account", err)
+	}
+	out := make([]domain.ContactRole, len(resp.GetRoles()))
+	for i, r := range resp.GetRoles() {
+		out[i] = domain.ContactRole{ID: r.GetId(), Retired: r.GetRetired()}
+	}
+	return out, nil
 }

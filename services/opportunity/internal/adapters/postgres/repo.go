@@ -216,7 +216,7 @@ var (
 		"last_open_stage", "state", "currency_code", "amount", "line_items", "expected_close_date", "probability",
 		"probability_overridden", "forecast_category", "forecast_overridden", "next_step", "description", "loss_reason",
 		"competitor", "close_note", "close_time", "stage_entered_at", "created_at", "created_by", "updated_at", "updated_by", "version",
-		"type", "renewal_contract_id", "renewal_term", "contract_terms"}
+		"type", "renewal_contract_id", "renewal_term", "contract_terms", "buying_committee"}
 	opportunityColumns = strings.Join(opportunityList, ", ")
 	insertOpportunity  = "INSERT INTO opportunities (" + opportunityColumns + ") VALUES (" +
 		pg.Placeholders(1, len(opportunityList)) + ") ON CONFLICT (id) DO NOTHING"
@@ -283,7 +283,22 @@ func opportunityArgs(o *domain.Opportunity) []any {
 		o.LastOpenStage, string(o.State), o.CurrencyCode, decimalOf(o.Amount), lj, closeDate, o.Probability,
 		o.ProbabilityOverridden, string(o.ForecastCategory), o.ForecastOverridden, o.NextStep, o.Description, o.LossReason,
 		o.Competitor, o.CloseNote, closeTime, o.StageEnteredAt, o.CreatedAt, o.CreatedBy, o.UpdatedAt, o.UpdatedBy, o.Version,
-		string(o.Type), renewalContract, renewalTerm, terms}
+		string(o.Type), renewalContract, renewalTerm, terms, committeeJSON(o.BuyingCommittee)}
+}
+
+// memberJSON is an entry of the buying_committee column.
+type memberJSON struct {
+	Contact uuid.UUID `json:"contact"`
+	Roles   []string  `json:"roles"`
+}
+
+func committeeJSON(ms []domain.CommitteeMember) []byte {
+	out := make([]memberJSON, len(ms))
+	for i, m := range ms {
+		out[i] = memberJSON{Contact: m.ContactID, Roles: m.Roles}
+	}
+	b, _ := json.Marshal(out)
+	return b
 }
 
 func scanOpportunity(row pgx.Row, extra ...any) (*domain.Opportunity, error) {
@@ -297,13 +312,13 @@ func scanOpportunity(row pgx.Row, extra ...any) (*domain.Opportunity, error) {
 		typ                  string
 		renewalContract      *uuid.UUID
 		renewalTerm          *int
-		terms                []byte
+		terms, committee     []byte
 	)
 	err := row.Scan(append([]any{&o.ID, &o.DisplayName, &o.AccountID, &contact, &o.Owner, &source, &o.PipelineID, &o.Stage,
 		&o.LastOpenStage, &state, &o.CurrencyCode, &amount, &lj, &closeDate, &o.Probability,
 		&o.ProbabilityOverridden, &fc, &o.ForecastOverridden, &o.NextStep, &o.Description, &o.LossReason,
 		&o.Competitor, &o.CloseNote, &closeTime, &o.StageEnteredAt, &o.CreatedAt, &o.CreatedBy, &o.UpdatedAt, &o.UpdatedBy, &o.Version,
-		&typ, &renewalContract, &renewalTerm, &terms}, extra...)...)
+		&typ, &renewalContract, &renewalTerm, &terms, &committee}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -317,6 +332,14 @@ func scanOpportunity(row pgx.Row, extra ...any) (*domain.Opportunity, error) {
 			return nil, fmt.Errorf("opportunity %s contract terms: %w", o.ID, err)
 		}
 		o.ContractTerms = &domain.ContractTerms{Interval: domain.BillingInterval(t.BillingInterval), TermMonths: t.TermMonths, AutoRenew: t.AutoRenew}
+	}
+	var members []memberJSON
+	if err := json.Unmarshal(committee, &members); err != nil {
+		return nil, fmt.Errorf("opportunity %s buying committee: %w", o.ID, err)
+	}
+	o.BuyingCommittee = make([]domain.CommitteeMember, len(members))
+	for i, m := range members {
+		o.BuyingCommittee[i] = domain.CommitteeMember{ContactID: m.Contact, Roles: m.Roles}
 	}
 	if contact != nil {
 		o.ContactID = *contact

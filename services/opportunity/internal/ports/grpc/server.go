@@ -115,7 +115,7 @@ func (s *Server) CreateOpportunity(ctx context.Context, req *opportunityv1.Creat
 	defer s.wakeRelay(&err)
 	in, bad := protomap.OpportunityFromProto(req.GetOpportunity())
 	if bad != "" {
-		return nil, resname.Invalid("opportunity."+bad, bad+"s", "")
+		return nil, badReference(bad)
 	}
 	pipeline := uuid.Nil
 	if p := req.GetOpportunity().GetPipeline(); p != "" {
@@ -167,6 +167,16 @@ func (s *Server) ListOpportunities(ctx context.Context, req *opportunityv1.ListO
 	return resp, nil
 }
 
+// badReference is the error of a resource-name field of an opportunity
+// that does not name a resource.
+func badReference(field string) error {
+	collection := field + "s"
+	if strings.HasPrefix(field, string(domain.FieldBuyingCommittee)) {
+		collection = "contacts"
+	}
+	return resname.Invalid("opportunity."+field, collection, "")
+}
+
 // Output-only fields may appear in a mask (grpc-gateway derives masks from
 // PATCH bodies that echo a whole resource) and are ignored.
 var opportunityOutputOnly = map[string]bool{
@@ -197,7 +207,7 @@ func (s *Server) UpdateOpportunity(ctx context.Context, req *opportunityv1.Updat
 	}
 	in, bad := protomap.OpportunityFromProto(req.GetOpportunity())
 	if bad != "" {
-		return nil, resname.Invalid("opportunity."+bad, bad+"s", "")
+		return nil, badReference(bad)
 	}
 	o, err := s.app.UpdateOpportunity(ctx, id, in, mask, req.GetOpportunity().GetEtag())
 	if err != nil {
