@@ -64,11 +64,26 @@ func nilIDFields(md protoreflect.MessageDescriptor, prefix string, depth int) ma
 func TestNilIDsAreRefusedInEveryRequestField(t *testing.T) {
 	t.Parallel()
 	s := startStack(t)
-	addrs := map[string]string{
-		"crm.lead.v1.LeadService": s.lead.Addr, "crm.lead.v1.WebFormService": s.lead.Addr,
-		"crm.account.v1.AccountService": s.account.Addr, "crm.opportunity.v1.OpportunityService": s.opps.Addr,
-		"crm.order.v1.OrderService": s.orders.Addr, "crm.order.v1.ExchangeRateService": s.orders.Addr, "crm.workflow.v1.WorkflowService": s.workflow.Addr,
-		"crm.workflow.v1.ProcessService": s.workflow.Addr, "crm.workflow.v1.DirectoryService": s.workflow.Addr,
+	// Every service of the suite, found in the registry so that a service
+	// added later is walked too; its package says which process serves it.
+	byPackage := map[protoreflect.FullName]string{
+		"crm.lead.v1": s.lead.Addr, "crm.account.v1": s.account.Addr, "crm.opportunity.v1": s.opps.Addr,
+		"crm.order.v1": s.orders.Addr, "crm.workflow.v1": s.workflow.Addr,
+	}
+	addrs := map[string]string{}
+	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
+		for i := range f.Services().Len() {
+			svc := f.Services().Get(i)
+			if addr, ok := byPackage[f.Package()]; ok {
+				addrs[string(svc.FullName())] = addr
+			} else if strings.HasPrefix(string(f.Package()), "crm.") {
+				t.Errorf("service %s: no process serves package %s", svc.FullName(), f.Package())
+			}
+		}
+		return true
+	})
+	if _, ok := addrs["crm.workflow.v1.SlaService"]; !ok {
+		t.Fatalf("the registry lacks the workflow service's SlaService: %v", addrs)
 	}
 	// The two cases over REST: pasted whitespace around an email
 	// is trimmed before validation; a qualify into the all-zero account is
