@@ -126,9 +126,13 @@ func ErrDuplicate(matches []DuplicateMatch, customers []CustomerMatch) error {
 			"the lead looks like %d existing lead(s); set allow_duplicate to save it anyway, or merge them", len(matches))
 	} else {
 		first := customers[0]
+		leads := ""
+		if len(matches) > 0 {
+			leads = fmt.Sprintf(" and %d existing lead(s)", len(matches))
+		}
 		e = apperr.FailedPrecondition("DUPLICATE_LEAD",
-			"the lead looks like %d existing lead(s) and %d existing customer record(s), first %s %q (%s): convert a lead into it (:qualify with %s) instead of creating another, or set allow_duplicate to save it anyway",
-			len(matches), len(customers), strings.ToLower(string(first.Kind)), first.DisplayName, first.Name(), first.conversion())
+			"the lead looks like an existing customer: %s %q (%s)%s; convert the lead into it (:qualify with %s) rather than keep both, or set allow_duplicate to save it anyway",
+			strings.ToLower(string(first.Kind)), first.DisplayName, first.Name(), leads, first.conversion())
 	}
 	for _, m := range matches {
 		for _, r := range m.Rules {
