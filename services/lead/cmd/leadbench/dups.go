@@ -6,36 +6,74 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc/metadata"
 
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
 	"github.com/crmsuite/crm/platform/benchkit"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
 
-// dupBench measures duplicate detection on the loaded table: CreateLead
-// with and without the check (allow_duplicate skips it), and the first
-// page of ListDuplicateGroups.
-func dupBench(ctx context.Context, o options, client leadv1.LeadServiceClient, seq *atomic.Int64, rep *report) error {
+// dupBench measures duplicate detection on the loaded table, at the
+// highest concurrency: CreateLead with the check off (allow_duplicate),
+// with the check as before customers were checked (leads only: the
+// projection of contacts and accounts is empty), then, once the
+// projection holds as many contacts as there are leads (and a tenth as
+// many accounts), with the cross-entity check; each beside its raw
+// Postgres ceiling (the repository's create, check included, in-process:
+// the same inserts and lookups with no gRPC in front). Then the first page
+// of ListDuplicateGroups.
+func dupBench(ctx context.Context, o options, pool *pgxpool.Pool, client leadv1.LeadServiceClient, rawLead func(context.Context, domain.Lead) error, seq *atomic.Int64, rep *report) error {
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", authorization)
 	c := o.concurrency[len(o.concurrency)-1]
-	for round := range 2 {
-		for _, check := range []bool{false, true} {
-			name := "gRPC CreateLead, duplicate check off"
-			if check {
-				name = "gRPC CreateLead, duplicate check on"
-			}
-			step(fmt.Sprintf("duplicates: %s (round %d)", name, round+1))
-			res, err := load(ctx, c, o.warmup, o.duration, seq, func(ctx context.Context, i int64) error {
-				l := benchLeadProto(i)
-				l.Phone = fmt.Sprintf("+1 212 %07d", i%10_000_000)
-				_, err := client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: l, AllowDuplicate: !check})
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			res.name, res.concurrency = name, c
-			rep.dupCreates = append(rep.dupCreates, res)
+	grpcCreate := func(check bool) func(context.Context, int64) error {
+		return func(ctx context.Context, i int64) error {
+			_, err := client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: dupBenchLead(i), AllowDuplicate: !check})
+			return err
+		}
+	}
+	rawCreate := func(ctx context.Context, i int64) error {
+		l := dupBenchLead(i)
+		return rawLead(ctx, domain.Lead{FirstName: l.FirstName, LastName: l.LastName, Company: l.Company, Email: l.Email,
+			Phone: l.Phone, Website: l.Website, Rating: domain.RatingWarm, Source: domain.SourceImport})
+	}
+	measure := func(name string, fn func(context.Context, int64) error) error {
+		step("duplicates: " + name)
+		res, err := load(ctx, c, o.warmup, o.duration, seq, fn)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		res.name, res.concurrency = name, c
+		rep.dupCreates = append(rep.dupCreates, res)
+		return nil
+	}
+	for _, m := range []struct {
+		name string
+		fn   func(context.Context, int64) error
+	}{
+		{dupOff, grpcCreate(false)},
+		{dupLeadsOnly, grpcCreate(true)},
+		{dupLeadsOnlyRaw, rawCreate},
+	} {
+		if err := measure(m.name, m.fn); err != nil {
+			return err
+		}
+	}
+	if err := loadCustomers(ctx, o, pool, rep); err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		name string
+		fn   func(context.Context, int64) error
+	}{
+		{dupCross, grpcCreate(true)},
+		{dupCrossRaw, rawCreate},
+		{dupOff + " (after the load)", grpcCreate(false)},
+	} {
+		if err := measure(m.name, m.fn); err != nil {
+			return err
 		}
 	}
 	for _, rule := range []leadv1.DuplicateRule{leadv1.DuplicateRule_DUPLICATE_RULE_UNSPECIFIED, leadv1.DuplicateRule_DUPLICATE_RULE_EMAIL,
@@ -63,5 +101,91 @@ func dupBench(ctx context.Context, o options, client leadv1.LeadServiceClient, s
 		res.max = lat[len(lat)-1]
 		rep.dupLists = append(rep.dupLists, res)
 	}
+	return nil
+}
+
+const (
+	dupOff          = "gRPC CreateLead, duplicate check off"
+	dupLeadsOnly    = "gRPC CreateLead, check against leads only (projection empty: as before)"
+	dupLeadsOnlyRaw = "raw pgx batch, check against leads only"
+	dupCross        = "gRPC CreateLead, check against leads, contacts and accounts"
+	dupCrossRaw     = "raw pgx batch, check against leads, contacts and accounts"
+)
+
+// dupBenchLead is a lead that matches nothing (so the check reads every
+// key's index and passes): its email, phone and web domain are its own,
+// its company no account's.
+func dupBenchLead(i int64) *leadv1.Lead {
+	l := benchLeadProto(i)
+	l.Phone = fmt.Sprintf("+1 212 %07d", i%10_000_000)
+	l.Website = fmt.Sprintf("https://www.grpc%d.example", i)
+	return l
+}
+
+// loadCustomers fills the projection of the account service's customers
+// (migration 013) with COPY, as its consumer would have from the events:
+// one contact per loaded lead (an email and a phone each, no lead's nor
+// an imported row's: area code 332)
+// and a tenth as many accounts (name and web domain).
+func loadCustomers(ctx context.Context, o options, pool *pgxpool.Pool, rep *report) error {
+	contacts, accounts := o.listRows, o.listRows/10
+	var have int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM customer_records`).Scan(&have); err != nil {
+		return err
+	}
+	if have >= contacts+accounts {
+		rep.customerSetup = fmt.Sprintf("%d contacts and accounts in the projection (reused from an earlier load)", have)
+		return nil
+	}
+	step(fmt.Sprintf("duplicates: loading %d contacts and %d accounts into the projection with COPY", contacts, accounts))
+	t0 := time.Now()
+	if _, err := pool.Exec(ctx, `TRUNCATE customer_records CASCADE`); err != nil {
+		return err
+	}
+	ids := make([]uuid.UUID, contacts+accounts)
+	i := 0
+	_, err := pool.CopyFrom(ctx, pgx.Identifier{"customer_records"}, []string{"id", "kind", "display_name", "version", "state"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i >= len(ids) {
+				return nil, nil
+			}
+			ids[i] = uuid.Must(uuid.NewV7())
+			kind, name := "CONTACT", fmt.Sprintf("Contact %d", i)
+			if i >= contacts {
+				kind, name = "ACCOUNT", fmt.Sprintf("Customer Account %d", i)
+			}
+			i++
+			return []any{ids[i-1], kind, name, int64(1), "LIVE"}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy customer records: %w", err)
+	}
+	i = 0
+	_, err = pool.CopyFrom(ctx, pgx.Identifier{"customer_keys"}, []string{"rule", "key", "record_id"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i >= 2*len(ids) {
+				return nil, nil
+			}
+			n, second := i/2, i%2 == 1
+			i++
+			switch {
+			case n < contacts && !second:
+				return []any{"EMAIL", domain.NormalizeEmail(fmt.Sprintf("contact%d@customer.example", n)), ids[n]}, nil
+			case n < contacts:
+				return []any{"PHONE", domain.NormalizePhone(fmt.Sprintf("+1 332 %07d", n%10_000_000), "US"), ids[n]}, nil
+			case !second:
+				return []any{"COMPANY_NAME", fmt.Sprintf("customer account %d", n), ids[n]}, nil
+			default:
+				return []any{"WEB_DOMAIN", fmt.Sprintf("account%d.example", n), ids[n]}, nil
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("copy customer keys: %w", err)
+	}
+	if _, err := pool.Exec(ctx, `VACUUM ANALYZE customer_records, customer_keys`); err != nil {
+		return err
+	}
+	rep.customerSetup = fmt.Sprintf("%d contacts and %d accounts (%d keys) loaded into the projection with COPY in %v",
+		contacts, accounts, 2*len(ids), time.Since(t0).Round(time.Second))
 	return nil
 }
