@@ -83,6 +83,11 @@ var Rules = map[string]authz.Rule{
 	accountv1.AccountService_GetContact_FullMethodName:     authz.Allow(manager, sales, ops, authz.Service),
 	accountv1.AccountService_ListContacts_FullMethodName:   authz.Allow(manager, sales, ops),
 	accountv1.AccountService_MatchCustomers_FullMethodName: authz.Allow(manager, sales, authz.Service),
+	// Finding duplicates spans owners, so it is for managers (as leads').
+	accountv1.AccountService_FindAccountDuplicates_FullMethodName:      authz.Allow(manager),
+	accountv1.AccountService_ListAccountDuplicateGroups_FullMethodName: authz.Allow(manager),
+	accountv1.AccountService_FindContactDuplicates_FullMethodName:      authz.Allow(manager),
+	accountv1.AccountService_ListContactDuplicateGroups_FullMethodName: authz.Allow(manager),
 	// The audit trail: as the record's Get, without service identities;
 	// sales only of records they own, deleted records' and all records'
 	// only managers (app.ListAuditEntries).
