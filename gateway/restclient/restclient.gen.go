@@ -7436,7 +7436,15 @@ type ClientInterface interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -7449,7 +7457,15 @@ type ClientInterface interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -10449,7 +10465,15 @@ func (c *Client) LeadServiceListLeads(ctx context.Context, params *LeadServiceLi
 // A lead that looks like an existing one (same email, same phone, or same
 // company and person name) is refused with FAILED_PRECONDITION, reason
 // DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+// is a lead that looks like an existing customer: a contact with its
+// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+// an active account with its company as name or its web site's domain
+// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+// violation names the record and the ErrorInfo metadata carries
+// `existing_contact` and `existing_account`, the QualifyLead fields that
+// convert a lead into it. Customers are known from the account service's
+// events, so one created a moment ago may not be matched yet.
 //
 // Takes any type of body and a specified content type.
 //
@@ -10472,7 +10496,15 @@ func (c *Client) LeadServiceCreateLeadWithBody(ctx context.Context, params *Lead
 // A lead that looks like an existing one (same email, same phone, or same
 // company and person name) is refused with FAILED_PRECONDITION, reason
 // DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+// is a lead that looks like an existing customer: a contact with its
+// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+// an active account with its company as name or its web site's domain
+// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+// violation names the record and the ErrorInfo metadata carries
+// `existing_contact` and `existing_account`, the QualifyLead fields that
+// convert a lead into it. Customers are known from the account service's
+// events, so one created a moment ago may not be matched yet.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -25207,7 +25239,15 @@ type ClientWithResponsesInterface interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -25220,7 +25260,15 @@ type ClientWithResponsesInterface interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -44685,7 +44733,15 @@ func (c *ClientWithResponses) LeadServiceListLeadsWithResponse(ctx context.Conte
 // A lead that looks like an existing one (same email, same phone, or same
 // company and person name) is refused with FAILED_PRECONDITION, reason
 // DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+// is a lead that looks like an existing customer: a contact with its
+// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+// an active account with its company as name or its web site's domain
+// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+// violation names the record and the ErrorInfo metadata carries
+// `existing_contact` and `existing_account`, the QualifyLead fields that
+// convert a lead into it. Customers are known from the account service's
+// events, so one created a moment ago may not be matched yet.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -44704,7 +44760,15 @@ func (c *ClientWithResponses) LeadServiceCreateLeadWithBodyWithResponse(ctx cont
 // A lead that looks like an existing one (same email, same phone, or same
 // company and person name) is refused with FAILED_PRECONDITION, reason
 // DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+// is a lead that looks like an existing customer: a contact with its
+// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+// an active account with its company as name or its web site's domain
+// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+// violation names the record and the ErrorInfo metadata carries
+// `existing_contact` and `existing_account`, the QualifyLead fields that
+// convert a lead into it. Customers are known from the account service's
+// events, so one created a moment ago may not be matched yet.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
