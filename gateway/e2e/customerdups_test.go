@@ -65,6 +65,25 @@ func TestRESTLeadLikeAnExistingContactIsRefusedNamingIt(t *testing.T) {
 	if saved.str("email") != "ADA@Engines.EXAMPLE" {
 		t.Fatalf("saved = %s", saved.raw)
 	}
+	// The account service refuses a second "Analytical Engines" the same
+	// way; saved anyway, the two show up as a duplicate group (managers).
+	again := s.do(t, "POST", "/v1/accounts", map[string]any{"displayName": " analytical ENGINES"}).want(t, 400)
+	if reason, _ := again.violations(); reason != "DUPLICATE_ACCOUNT" || !strings.Contains(string(again.raw), acc.str("name")) {
+		t.Fatalf("account like an account = %s", again.raw)
+	}
+	twin := s.do(t, "POST", "/v1/accounts?allowDuplicate=true", map[string]any{"displayName": " analytical ENGINES"}).want(t, 200)
+	manager := testkit.Bearer("mia", "manager")
+	groups := s.do(t, "GET", "/v1/accounts:listDuplicateGroups?rule=MATCH_RULE_COMPANY_NAME", nil, "Authorization", manager).want(t, 200)
+	if !strings.Contains(string(groups.raw), `"key":"analytical engines"`) || !strings.Contains(string(groups.raw), twin.str("name")) {
+		t.Fatalf("account duplicate groups = %s", groups.raw)
+	}
+	found := s.do(t, "GET", "/v1/"+acc.str("name")+":findDuplicates", nil, "Authorization", manager).want(t, 200)
+	if !strings.Contains(string(found.raw), twin.str("name")) || !strings.Contains(string(found.raw), "MATCH_RULE_COMPANY_NAME") {
+		t.Fatalf("account duplicates = %s", found.raw)
+	}
+	s.do(t, "GET", "/v1/contacts:listDuplicateGroups", nil, "Authorization", testkit.Bearer("sam", "sales")).want(t, 403)
+	s.do(t, "POST", "/v1/contacts", map[string]any{"lastName": "Ada", "emails": []any{map[string]any{"address": "ADA@engines.example"}}}).want(t, 400)
+
 	// Converting into the records the refusal named works.
 	s.do(t, "POST", "/v1/"+saved.str("name")+":qualify", map[string]any{
 		"existingAccount": meta["existing_account"], "existingContact": meta["existing_contact"],
