@@ -498,8 +498,10 @@ type report struct {
 	// customerSetup says how the projection of contacts and accounts was
 	// filled for the cross-entity runs.
 	customerSetup string
-	dupLists      []listResult
-	imports       []importResult
+	// guard is the guard statement's cost alone.
+	guard    string
+	dupLists []listResult
+	imports  []importResult
 	// bytes of spans the OTLP receiver got (-otel), -1 without.
 	spans int64
 }
@@ -566,6 +568,9 @@ func (r *report) write(dir string) error {
 				"with the cross-entity check CreateLead runs at %.0f%% of its rate with no check at all.\n",
 				100*rate[dupCross]/rate[dupLeadsOnly], 100*rate[dupCrossRaw]/rate[dupLeadsOnlyRaw],
 				100*rate[dupLeadsOnly]/rate[dupLeadsOnlyRaw], 100*rate[dupCross]/rate[dupCrossRaw], 100*rate[dupCross]/rate[dupOff])
+		}
+		if r.guard != "" {
+			fmt.Fprintf(&b, "%s\n", r.guard)
 		}
 		fmt.Fprintf(&b, "\n| query | requests | p50 | p99 | max | groups/page |\n|---|---:|---:|---:|---:|---:|\n")
 		for _, l := range r.dupLists {
