@@ -129,14 +129,34 @@ func nonNilStrings(s []string) []string {
 	return s
 }
 
-// dupGroupSQL are, by rule, the (key, id, created_at) rows a rule's groups
-// are made of. Accounts' keys are columns with partial indexes; contacts'
-// are arrays, unnested.
-var dupGroupSQL = map[string]string{
-	app.RuleCompanyName:   `SELECT name_key AS key, id, created_at FROM accounts WHERE name_key <> ''`,
-	app.RuleWebsiteDomain: `SELECT domain AS key, id, created_at FROM accounts WHERE domain <> ''`,
-	app.RuleEmail:         `SELECT k AS key, id, created_at FROM contacts, unnest(email_keys) AS k`,
-	app.RulePhone:         `SELECT k AS key, id, created_at FROM contacts, unnest(phone_keys) AS k`,
+// noteAccountDuplicateKeys and noteContactDuplicateKeys record, in
+// duplicate_keys (migration 002), the keys the account or contact $1 (just
+// written) shares with another: one indexed probe per key (the accounts'
+// partial key indexes, the contacts' GIN indexes).
+const (
+	noteAccountDuplicateKeys = `INSERT INTO duplicate_keys (collection, rule, key)
+		SELECT 'accounts', 'COMPANY_NAME', n.name_key FROM accounts n WHERE n.id = $1 AND n.name_key <> ''
+			AND EXISTS (SELECT 1 FROM accounts o WHERE o.name_key = n.name_key AND o.name_key <> '' AND o.id <> n.id)
+		UNION ALL
+		SELECT 'accounts', 'WEBSITE_DOMAIN', n.domain FROM accounts n WHERE n.id = $1 AND n.domain <> ''
+			AND EXISTS (SELECT 1 FROM accounts o WHERE o.domain = n.domain AND o.domain <> '' AND o.id <> n.id)
+		ON CONFLICT DO NOTHING`
+	noteContactDuplicateKeys = `INSERT INTO duplicate_keys (collection, rule, key)
+		SELECT 'contacts', 'EMAIL', k FROM contacts n, unnest(n.email_keys) AS k WHERE n.id = $1
+			AND EXISTS (SELECT 1 FROM contacts o WHERE o.email_keys @> ARRAY[k] AND o.id <> n.id)
+		UNION ALL
+		SELECT 'contacts', 'PHONE', k FROM contacts n, unnest(n.phone_keys) AS k WHERE n.id = $1
+			AND EXISTS (SELECT 1 FROM contacts o WHERE o.phone_keys @> ARRAY[k] AND o.id <> n.id)
+		ON CONFLICT DO NOTHING`
+)
+
+// dupGroupMembers are, by rule, the records holding the noted key dk.key,
+// each an indexed lookup.
+var dupGroupMembers = map[string]string{
+	app.RuleCompanyName:   `SELECT id, created_at FROM accounts WHERE name_key = dk.key AND name_key <> ''`,
+	app.RuleWebsiteDomain: `SELECT id, created_at FROM accounts WHERE domain = dk.key AND domain <> ''`,
+	app.RuleEmail:         `SELECT id, created_at FROM contacts WHERE email_keys @> ARRAY[dk.key]`,
+	app.RulePhone:         `SELECT id, created_at FROM contacts WHERE phone_keys @> ARRAY[dk.key]`,
 }
 
 type groupCursor struct {
@@ -144,9 +164,11 @@ type groupCursor struct {
 	Key  string `json:"k"`
 }
 
-// DuplicateGroups implements app.Repository: the groups of records sharing
-// a key, rule by rule (in the order of rules) and key by key; a page stops
-// reading once it has its groups.
+// DuplicateGroups implements app.Repository: each rule's groups come from
+// the keys noted as shared (duplicate_keys) in key order, each checked
+// against the records (a noted key whose group fell apart is skipped);
+// rules are read one after the other, so a page stops reading once it has
+// its groups.
 func (r *Repo) DuplicateGroups(ctx context.Context, collection string, rules []string, pageSize int, pageToken string) ([]app.DuplicateGroup, string, error) {
 	queryKey := "duplicate-groups\x00" + collection + "\x00" + fmt.Sprint(rules)
 	var c groupCursor
@@ -162,24 +184,24 @@ func (r *Repo) DuplicateGroups(ctx context.Context, collection string, rules []s
 			continue
 		}
 		after := ""
-		args := []any{pageSize + 1 - len(groups)}
+		args := []any{pageSize + 1 - len(groups), collection, rule}
 		if pageToken != "" && i == c.Rule {
-			after = " WHERE key > $2"
+			after = " AND dk.key > $4"
 			args = append(args, c.Key)
 		}
-		rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT key, array_agg(id ORDER BY created_at, id) FROM (`+dupGroupSQL[rule]+`) k`+after+`
-			GROUP BY key HAVING count(DISTINCT id) > 1 ORDER BY key LIMIT $1`, args...)
+		rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT dk.key, g.ids FROM duplicate_keys dk
+			CROSS JOIN LATERAL (SELECT array_agg(id ORDER BY created_at, id) AS ids FROM (`+dupGroupMembers[rule]+`) m) g
+			WHERE dk.collection = $2 AND dk.rule = $3`+after+` AND cardinality(g.ids) > 1
+			ORDER BY dk.key LIMIT $1`, args...)
 		if err != nil {
 			return nil, "", fmt.Errorf("list duplicate groups: %w", err)
 		}
 		for rows.Next() {
 			g := app.DuplicateGroup{Rule: rule}
-			var ids []uuid.UUID
-			if err := rows.Scan(&g.Key, &ids); err != nil {
+			if err := rows.Scan(&g.Key, &g.IDs); err != nil {
 				rows.Close()
 				return nil, "", err
 			}
-			g.IDs = slices.Compact(ids)
 			groups = append(groups, g)
 			ords = append(ords, i)
 		}
