@@ -42,6 +42,7 @@ func Spec(opts ...Option) service.Spec {
 		Migrations: migrations.FS,
 		Extensions: migrations.Extensions,
 		Rules:      Rules,
+		Commands:   Commands,
 		Register: func(rt *service.Runtime) error {
 			var env config.Env
 			phoneRegion := env.String("DEFAULT_PHONE_REGION", "")

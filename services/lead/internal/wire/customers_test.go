@@ -307,3 +307,31 @@ func TestCustomerKeysConsumerRefusesMalformedEvents(t *testing.T) {
 		t.Fatalf("the consumer did not go on: %v", keys)
 	}
 }
+
+// The snapshots the account service republishes (`account
+// republish-customers`) fill the projection with records it has not seen
+// change, and change nothing for those it knows at that version.
+func TestCustomerSnapshotsFillTheProjection(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	c := s.customers(t)
+	old, acc := uuid.New(), uuid.New()
+	c.send(t, &eventsv1.ContactSnapshot{Meta: meta(time.Now()), ContactId: old.String(),
+		Contact: contact(old, 7, uuid.Nil, "Old", "Customer", []string{"old@customer.example"})})
+	c.send(t, &eventsv1.AccountSnapshot{Meta: meta(time.Now()), AccountId: acc.String(),
+		Account: account(acc, 3, "Old Customer Ltd", "", accountv1.AccountState_ACCOUNT_STATE_ACTIVE)})
+	if keys, _ := s.customerKeys(t, old); !slices.Equal(keys, []string{"EMAIL old@customer.example"}) {
+		t.Fatalf("contact snapshot: %v", keys)
+	}
+	if keys, _ := s.customerKeys(t, acc); !slices.Equal(keys, []string{"COMPANY_NAME old customer ltd"}) {
+		t.Fatalf("account snapshot: %v", keys)
+	}
+	// Changed since (v8), then the snapshot of v7 arrives again: ignored.
+	c.send(t, &eventsv1.ContactUpdated{Meta: meta(time.Now()), ContactId: old.String(),
+		Contact: contact(old, 8, uuid.Nil, "Old", "Customer", []string{"new@customer.example"})})
+	c.send(t, &eventsv1.ContactSnapshot{Meta: meta(time.Now()), ContactId: old.String(),
+		Contact: contact(old, 7, uuid.Nil, "Old", "Customer", []string{"old@customer.example"})})
+	if keys, _ := s.customerKeys(t, old); !slices.Equal(keys, []string{"EMAIL new@customer.example"}) {
+		t.Fatalf("an older snapshot changed the keys: %v", keys)
+	}
+}

@@ -26,12 +26,14 @@ const CustomerKeysConsumerName = "lead-customer-keys"
 // service's account and contact events, in namespace ns: the keys of the
 // existing customers that a new lead is checked against (migration 013).
 // Every event carries the whole record, so each one replaces what was
-// known of it.
+// known of it; the snapshots (`account republish-customers`) bring in the
+// records changed last before the stream's retention.
 func CustomerKeysConsumer(ns string, svc *app.Service) *inbox.Consumer {
 	var subjects []string
 	for _, m := range []proto.Message{
 		&eventsv1.AccountCreated{}, &eventsv1.AccountUpdated{}, &eventsv1.AccountDeactivated{}, &eventsv1.AccountActivated{},
 		&eventsv1.ContactCreated{}, &eventsv1.ContactUpdated{}, &eventsv1.ContactDeleted{}, &eventsv1.ContactLinked{},
+		&eventsv1.AccountSnapshot{}, &eventsv1.ContactSnapshot{},
 	} {
 		subjects = append(subjects, events.Subject(ns, "account", m))
 	}
@@ -70,6 +72,12 @@ func customerRecord(m inbox.Message) (rec domain.CustomerRecord, ok bool, err er
 	case name(&eventsv1.AccountActivated{}):
 		var ev eventsv1.AccountActivated
 		err, account = decode(m, &ev), ev.GetAccount()
+	case name(&eventsv1.AccountSnapshot{}):
+		var ev eventsv1.AccountSnapshot
+		err, account = decode(m, &ev), ev.GetAccount()
+	case name(&eventsv1.ContactSnapshot{}):
+		var ev eventsv1.ContactSnapshot
+		err, contact = decode(m, &ev), ev.GetContact()
 	case name(&eventsv1.ContactCreated{}):
 		var ev eventsv1.ContactCreated
 		err, contact = decode(m, &ev), ev.GetContact()
