@@ -41,7 +41,7 @@ test: ## vet, then all tests with the race detector (real Postgres and NATS)
 chaos: ## the lifecycle chaos test alone, verbose (part of `make test`); size it with CHAOS_N, CHAOS_ROUNDS, CHAOS_CONVERGE
 	$(GO) test -race -count=1 -timeout 60m -run TestLifecycleChaos -v ./gateway/e2e/
 
-bench: build ## benchmarks: leads (leadbench), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench), workflow (workflowbench), contact lists (accountbench), CreateLead traced (leadbench -otel)
+bench: build ## benchmarks: leads (leadbench, with the duplicate check across leads, contacts and accounts), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench), workflow (workflowbench), contact lists (accountbench), CreateLead traced (leadbench -otel)
 	$(GO) run ./services/lead/cmd/leadbench $(BENCH_ARGS)
 	$(GO) run ./platform/cmd/conversionbench $(CONVERSION_BENCH_ARGS)
 	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity $(OPPORTUNITY_BENCH_ARGS)

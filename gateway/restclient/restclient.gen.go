@@ -1461,6 +1461,16 @@ type CrmAccountV1Account struct {
 	Website *string `json:"website,omitempty"`
 }
 
+// CrmAccountV1AccountDuplicateGroup Accounts sharing one key.
+type CrmAccountV1AccountDuplicateGroup struct {
+	// Accounts The accounts' resource names, oldest first.
+	Accounts *[]string `json:"accounts,omitempty"`
+
+	// Key The normalised key they share: a folded name or a domain.
+	Key  *string                `json:"key,omitempty"`
+	Rule *CrmAccountV1MatchRule `json:"rule,omitempty"`
+}
+
 // CrmAccountV1AccountMatch defines model for crm.account.v1.AccountMatch.
 type CrmAccountV1AccountMatch struct {
 	// Account A customer: a company or a person the business sells to. Accounts are
@@ -1556,6 +1566,16 @@ type CrmAccountV1Contact struct {
 	UpdatedBy  *string    `json:"updatedBy,omitempty"`
 }
 
+// CrmAccountV1ContactDuplicateGroup Contacts sharing one key.
+type CrmAccountV1ContactDuplicateGroup struct {
+	// Contacts The contacts' resource names, oldest first.
+	Contacts *[]string `json:"contacts,omitempty"`
+
+	// Key The normalised key they share: an email address or an E.164 number.
+	Key  *string                `json:"key,omitempty"`
+	Rule *CrmAccountV1MatchRule `json:"rule,omitempty"`
+}
+
 // CrmAccountV1ContactEmail defines model for crm.account.v1.ContactEmail.
 type CrmAccountV1ContactEmail struct {
 	Address string                 `json:"address"`
@@ -1604,9 +1624,37 @@ type CrmAccountV1ContactRoles struct {
 // CrmAccountV1EmailType defines model for crm.account.v1.EmailType.
 type CrmAccountV1EmailType string
 
+// CrmAccountV1FindAccountDuplicatesResponse defines model for crm.account.v1.FindAccountDuplicatesResponse.
+type CrmAccountV1FindAccountDuplicatesResponse struct {
+	// Matches Oldest first, at most 100. Rules: COMPANY_NAME, WEBSITE_DOMAIN.
+	Matches *[]CrmAccountV1AccountMatch `json:"matches,omitempty"`
+}
+
+// CrmAccountV1FindContactDuplicatesResponse defines model for crm.account.v1.FindContactDuplicatesResponse.
+type CrmAccountV1FindContactDuplicatesResponse struct {
+	// Matches Oldest first, at most 100. Rules: EMAIL, PHONE.
+	Matches *[]CrmAccountV1ContactMatch `json:"matches,omitempty"`
+}
+
+// CrmAccountV1ListAccountDuplicateGroupsResponse defines model for crm.account.v1.ListAccountDuplicateGroupsResponse.
+type CrmAccountV1ListAccountDuplicateGroupsResponse struct {
+	Groups *[]CrmAccountV1AccountDuplicateGroup `json:"groups,omitempty"`
+
+	// NextPageToken Empty on the last page.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+}
+
 // CrmAccountV1ListAccountsResponse defines model for crm.account.v1.ListAccountsResponse.
 type CrmAccountV1ListAccountsResponse struct {
 	Accounts *[]CrmAccountV1Account `json:"accounts,omitempty"`
+
+	// NextPageToken Empty on the last page.
+	NextPageToken *string `json:"nextPageToken,omitempty"`
+}
+
+// CrmAccountV1ListContactDuplicateGroupsResponse defines model for crm.account.v1.ListContactDuplicateGroupsResponse.
+type CrmAccountV1ListContactDuplicateGroupsResponse struct {
+	Groups *[]CrmAccountV1ContactDuplicateGroup `json:"groups,omitempty"`
 
 	// NextPageToken Empty on the last page.
 	NextPageToken *string `json:"nextPageToken,omitempty"`
@@ -4197,6 +4245,9 @@ type AccountServiceCreateAccountParams struct {
 	// RequestId Idempotency key (a UUID): a retry with the same id returns the first
 	// result and creates nothing.
 	RequestId *string `form:"requestId,omitempty" json:"requestId,omitempty"`
+
+	// AllowDuplicate Save the account even if it looks like an existing one.
+	AllowDuplicate *bool `form:"allowDuplicate,omitempty" json:"allowDuplicate,omitempty"`
 }
 
 // AccountServiceUpdateAccountParams defines parameters for AccountServiceUpdateAccount.
@@ -4249,6 +4300,19 @@ type AccountServiceDeactivateAccountJSONBody struct {
 	Etag      *string `json:"etag,omitempty"`
 	Reason    *string `json:"reason,omitempty"`
 	RequestId *string `json:"requestId,omitempty"`
+}
+
+// AccountServiceListAccountDuplicateGroupsParams defines parameters for AccountServiceListAccountDuplicateGroups.
+type AccountServiceListAccountDuplicateGroupsParams struct {
+	// PageSize At most this many groups; 0 means 50, more than 500 means 500.
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken `next_page_token` of the previous page (same rule).
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// Rule Only groups found by this rule (COMPANY_NAME or WEBSITE_DOMAIN);
+	// unspecified means both.
+	Rule *CrmAccountV1MatchRule `form:"rule,omitempty" json:"rule,omitempty"`
 }
 
 // AccountServiceMatchCustomersParams defines parameters for AccountServiceMatchCustomers.
@@ -4428,6 +4492,9 @@ type AccountServiceCreateContactParams struct {
 	// RequestId Idempotency key (a UUID): a retry with the same id returns the first
 	// result and creates nothing.
 	RequestId *string `form:"requestId,omitempty" json:"requestId,omitempty"`
+
+	// AllowDuplicate Save the contact even if it looks like an existing one.
+	AllowDuplicate *bool `form:"allowDuplicate,omitempty" json:"allowDuplicate,omitempty"`
 }
 
 // AccountServiceDeleteContactParams defines parameters for AccountServiceDeleteContact.
@@ -4473,6 +4540,19 @@ type AccountServiceListAuditEntries1Params struct {
 
 	// PageToken `next_page_token` of the previous page (same parent and filter).
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// AccountServiceListContactDuplicateGroupsParams defines parameters for AccountServiceListContactDuplicateGroups.
+type AccountServiceListContactDuplicateGroupsParams struct {
+	// PageSize At most this many groups; 0 means 50, more than 500 means 500.
+	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+
+	// PageToken `next_page_token` of the previous page (same rule).
+	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// Rule Only groups found by this rule (EMAIL or PHONE); unspecified means
+	// both.
+	Rule *CrmAccountV1MatchRule `form:"rule,omitempty" json:"rule,omitempty"`
 }
 
 // AccountServiceListUpcomingBirthdaysParams defines parameters for AccountServiceListUpcomingBirthdays.
@@ -6954,7 +7034,10 @@ type ClientInterface interface {
 	// AccountServiceCreateAccountWithBody Creates an account
 	//
 	// Creates an account. With a `request_id`, a retry returns the first
-	// result.
+	// result. An account with the name (case- and space-folded) or the web
+	// domain of an existing one is refused with FAILED_PRECONDITION, reason
+	// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+	// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -6964,7 +7047,10 @@ type ClientInterface interface {
 	// AccountServiceCreateAccount Creates an account
 	//
 	// Creates an account. With a `request_id`, a retry returns the first
-	// result.
+	// result. An account with the name (case- and space-folded) or the web
+	// domain of an existing one is refused with FAILED_PRECONDITION, reason
+	// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+	// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -7058,6 +7144,19 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/accounts/{account}:deactivate (the `AccountServiceDeactivateAccount` operationId).
 	AccountServiceDeactivateAccount(ctx context.Context, account string, body AccountServiceDeactivateAccountJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceFindAccountDuplicates Lists the accounts that look like the given one: the same name (case- and space-folded) or the same web domain
+	//
+	// Lists the accounts that look like the given one: the same name (case-
+	// and space-folded) or the same web domain. Spans owners: for managers.
+	//
+	// Corresponds with GET /v1/accounts/{account}:findDuplicates (the `AccountServiceFindAccountDuplicates` operationId).
+	AccountServiceFindAccountDuplicates(ctx context.Context, account string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceListAccountDuplicateGroups Pages through groups of accounts sharing a name or a web domain, by rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key
+	//
+	// Corresponds with GET /v1/accounts:listDuplicateGroups (the `AccountServiceListAccountDuplicateGroups` operationId).
+	AccountServiceListAccountDuplicateGroups(ctx context.Context, params *AccountServiceListAccountDuplicateGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AccountServiceMatchCustomers Finds existing customers that look like a person or company: contacts with the email or phone, accounts with the company name, the email's domain (public mail domains excepted), the web site's domain or the phone
 	//
@@ -7339,7 +7438,10 @@ type ClientInterface interface {
 	// AccountServiceCreateContactWithBody Creates a contact, on an account or on its own
 	//
 	// Creates a contact, on an account or on its own. The first contact of
-	// an account becomes its primary.
+	// an account becomes its primary. A contact with an email address or a
+	// phone number (normalised) of an existing contact is refused with
+	// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+	// the rules that matched, unless `allow_duplicate` is set.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -7349,7 +7451,10 @@ type ClientInterface interface {
 	// AccountServiceCreateContact Creates a contact, on an account or on its own
 	//
 	// Creates a contact, on an account or on its own. The first contact of
-	// an account becomes its primary.
+	// an account becomes its primary. A contact with an email address or a
+	// phone number (normalised) of an existing contact is refused with
+	// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+	// the rules that matched, unless `allow_duplicate` is set.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -7425,6 +7530,19 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/contacts/{contact}/auditEntries (the `AccountServiceListAuditEntries1` operationId).
 	AccountServiceListAuditEntries1(ctx context.Context, contact string, params *AccountServiceListAuditEntries1Params, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceFindContactDuplicates Lists the contacts that look like the given one: one of its email addresses or phone numbers, normalised
+	//
+	// Lists the contacts that look like the given one: one of its email
+	// addresses or phone numbers, normalised. Spans owners: for managers.
+	//
+	// Corresponds with GET /v1/contacts/{contact}:findDuplicates (the `AccountServiceFindContactDuplicates` operationId).
+	AccountServiceFindContactDuplicates(ctx context.Context, contact string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceListContactDuplicateGroups Pages through groups of contacts sharing an email address or a phone number, by rule (EMAIL, then PHONE) and key
+	//
+	// Corresponds with GET /v1/contacts:listDuplicateGroups (the `AccountServiceListContactDuplicateGroups` operationId).
+	AccountServiceListContactDuplicateGroups(ctx context.Context, params *AccountServiceListContactDuplicateGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AccountServiceListUpcomingBirthdays Lists contacts whose birthday falls within the next `days` days (today included, in `time_zone`), soonest first
 	//
@@ -7717,7 +7835,15 @@ type ClientInterface interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -7730,7 +7856,15 @@ type ClientInterface interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -9060,7 +9194,10 @@ func (c *Client) AccountServiceListAccounts(ctx context.Context, params *Account
 // AccountServiceCreateAccountWithBody Creates an account
 //
 // Creates an account. With a `request_id`, a retry returns the first
-// result.
+// result. An account with the name (case- and space-folded) or the web
+// domain of an existing one is refused with FAILED_PRECONDITION, reason
+// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 //
 // Takes any type of body and a specified content type.
 //
@@ -9080,7 +9217,10 @@ func (c *Client) AccountServiceCreateAccountWithBody(ctx context.Context, params
 // AccountServiceCreateAccount Creates an account
 //
 // Creates an account. With a `request_id`, a retry returns the first
-// result.
+// result. An account with the name (case- and space-folded) or the web
+// domain of an existing one is refused with FAILED_PRECONDITION, reason
+// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -9285,6 +9425,39 @@ func (c *Client) AccountServiceDeactivateAccountWithBody(ctx context.Context, ac
 // Corresponds with POST /v1/accounts/{account}:deactivate (the `AccountServiceDeactivateAccount` operationId).
 func (c *Client) AccountServiceDeactivateAccount(ctx context.Context, account string, body AccountServiceDeactivateAccountJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAccountServiceDeactivateAccountRequest(c.Server, account, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceFindAccountDuplicates Lists the accounts that look like the given one: the same name (case- and space-folded) or the same web domain
+//
+// Lists the accounts that look like the given one: the same name (case-
+// and space-folded) or the same web domain. Spans owners: for managers.
+//
+// Corresponds with GET /v1/accounts/{account}:findDuplicates (the `AccountServiceFindAccountDuplicates` operationId).
+func (c *Client) AccountServiceFindAccountDuplicates(ctx context.Context, account string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceFindAccountDuplicatesRequest(c.Server, account)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceListAccountDuplicateGroups Pages through groups of accounts sharing a name or a web domain, by rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key
+//
+// Corresponds with GET /v1/accounts:listDuplicateGroups (the `AccountServiceListAccountDuplicateGroups` operationId).
+func (c *Client) AccountServiceListAccountDuplicateGroups(ctx context.Context, params *AccountServiceListAccountDuplicateGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceListAccountDuplicateGroupsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -9975,7 +10148,10 @@ func (c *Client) AccountServiceListContacts(ctx context.Context, params *Account
 // AccountServiceCreateContactWithBody Creates a contact, on an account or on its own
 //
 // Creates a contact, on an account or on its own. The first contact of
-// an account becomes its primary.
+// an account becomes its primary. A contact with an email address or a
+// phone number (normalised) of an existing contact is refused with
+// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+// the rules that matched, unless `allow_duplicate` is set.
 //
 // Takes any type of body and a specified content type.
 //
@@ -9995,7 +10171,10 @@ func (c *Client) AccountServiceCreateContactWithBody(ctx context.Context, params
 // AccountServiceCreateContact Creates a contact, on an account or on its own
 //
 // Creates a contact, on an account or on its own. The first contact of
-// an account becomes its primary.
+// an account becomes its primary. A contact with an email address or a
+// phone number (normalised) of an existing contact is refused with
+// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+// the rules that matched, unless `allow_duplicate` is set.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -10152,6 +10331,39 @@ func (c *Client) WorkflowServiceCreateActivity3(ctx context.Context, contact str
 // Corresponds with GET /v1/contacts/{contact}/auditEntries (the `AccountServiceListAuditEntries1` operationId).
 func (c *Client) AccountServiceListAuditEntries1(ctx context.Context, contact string, params *AccountServiceListAuditEntries1Params, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAccountServiceListAuditEntries1Request(c.Server, contact, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceFindContactDuplicates Lists the contacts that look like the given one: one of its email addresses or phone numbers, normalised
+//
+// Lists the contacts that look like the given one: one of its email
+// addresses or phone numbers, normalised. Spans owners: for managers.
+//
+// Corresponds with GET /v1/contacts/{contact}:findDuplicates (the `AccountServiceFindContactDuplicates` operationId).
+func (c *Client) AccountServiceFindContactDuplicates(ctx context.Context, contact string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceFindContactDuplicatesRequest(c.Server, contact)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceListContactDuplicateGroups Pages through groups of contacts sharing an email address or a phone number, by rule (EMAIL, then PHONE) and key
+//
+// Corresponds with GET /v1/contacts:listDuplicateGroups (the `AccountServiceListContactDuplicateGroups` operationId).
+func (c *Client) AccountServiceListContactDuplicateGroups(ctx context.Context, params *AccountServiceListContactDuplicateGroupsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceListContactDuplicateGroupsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10853,7 +11065,15 @@ func (c *Client) LeadServiceListLeads(ctx context.Context, params *LeadServiceLi
 // A lead that looks like an existing one (same email, same phone, or same
 // company and person name) is refused with FAILED_PRECONDITION, reason
 // DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+// is a lead that looks like an existing customer: a contact with its
+// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+// an active account with its company as name or its web site's domain
+// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+// violation names the record and the ErrorInfo metadata carries
+// `existing_contact` and `existing_account`, the QualifyLead fields that
+// convert a lead into it. Customers are known from the account service's
+// events, so one created a moment ago may not be matched yet.
 //
 // Takes any type of body and a specified content type.
 //
@@ -10876,7 +11096,15 @@ func (c *Client) LeadServiceCreateLeadWithBody(ctx context.Context, params *Lead
 // A lead that looks like an existing one (same email, same phone, or same
 // company and person name) is refused with FAILED_PRECONDITION, reason
 // DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+// is a lead that looks like an existing customer: a contact with its
+// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+// an active account with its company as name or its web site's domain
+// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+// violation names the record and the ErrorInfo metadata carries
+// `existing_contact` and `existing_account`, the QualifyLead fields that
+// convert a lead into it. Customers are known from the account service's
+// events, so one created a moment ago may not be matched yet.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -13898,6 +14126,18 @@ func NewAccountServiceCreateAccountRequestWithBody(server string, params *Accoun
 
 		}
 
+		if params.AllowDuplicate != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "allowDuplicate", *params.AllowDuplicate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -14356,6 +14596,118 @@ func NewAccountServiceDeactivateAccountRequestWithBody(server string, account st
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAccountServiceFindAccountDuplicatesRequest constructs an http.Request for the AccountServiceFindAccountDuplicates method
+func NewAccountServiceFindAccountDuplicatesRequest(server string, account string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account", account, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s:findDuplicates", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAccountServiceListAccountDuplicateGroupsRequest constructs an http.Request for the AccountServiceListAccountDuplicateGroups method
+func NewAccountServiceListAccountDuplicateGroupsRequest(server string, params *AccountServiceListAccountDuplicateGroupsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts:listDuplicateGroups")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Rule != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rule", *params.Rule, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -16064,6 +16416,18 @@ func NewAccountServiceCreateContactRequestWithBody(server string, params *Accoun
 
 		}
 
+		if params.AllowDuplicate != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "allowDuplicate", *params.AllowDuplicate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -16470,6 +16834,118 @@ func NewAccountServiceListAuditEntries1Request(server string, contact string, pa
 		if params.PageToken != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAccountServiceFindContactDuplicatesRequest constructs an http.Request for the AccountServiceFindContactDuplicates method
+func NewAccountServiceFindContactDuplicatesRequest(server string, contact string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "contact", contact, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contacts/%s:findDuplicates", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAccountServiceListContactDuplicateGroupsRequest constructs an http.Request for the AccountServiceListContactDuplicateGroups method
+func NewAccountServiceListContactDuplicateGroupsRequest(server string, params *AccountServiceListContactDuplicateGroupsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contacts:listDuplicateGroups")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageSize", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pageToken", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Rule != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "rule", *params.Rule, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -25264,7 +25740,10 @@ type ClientWithResponsesInterface interface {
 	// AccountServiceCreateAccountWithBodyWithResponse Creates an account
 	//
 	// Creates an account. With a `request_id`, a retry returns the first
-	// result.
+	// result. An account with the name (case- and space-folded) or the web
+	// domain of an existing one is refused with FAILED_PRECONDITION, reason
+	// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+	// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -25274,7 +25753,10 @@ type ClientWithResponsesInterface interface {
 	// AccountServiceCreateAccountWithResponse Creates an account
 	//
 	// Creates an account. With a `request_id`, a retry returns the first
-	// result.
+	// result. An account with the name (case- and space-folded) or the web
+	// domain of an existing one is refused with FAILED_PRECONDITION, reason
+	// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+	// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -25374,6 +25856,23 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/accounts/{account}:deactivate (the `AccountServiceDeactivateAccount` operationId).
 	AccountServiceDeactivateAccountWithResponse(ctx context.Context, account string, body AccountServiceDeactivateAccountJSONRequestBody, reqEditors ...RequestEditorFn) (*AccountServiceDeactivateAccountResponse, error)
+
+	// AccountServiceFindAccountDuplicatesWithResponse Lists the accounts that look like the given one: the same name (case- and space-folded) or the same web domain
+	//
+	// Lists the accounts that look like the given one: the same name (case-
+	// and space-folded) or the same web domain. Spans owners: for managers.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts/{account}:findDuplicates (the `AccountServiceFindAccountDuplicates` operationId).
+	AccountServiceFindAccountDuplicatesWithResponse(ctx context.Context, account string, reqEditors ...RequestEditorFn) (*AccountServiceFindAccountDuplicatesResponse, error)
+
+	// AccountServiceListAccountDuplicateGroupsWithResponse Pages through groups of accounts sharing a name or a web domain, by rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts:listDuplicateGroups (the `AccountServiceListAccountDuplicateGroups` operationId).
+	AccountServiceListAccountDuplicateGroupsWithResponse(ctx context.Context, params *AccountServiceListAccountDuplicateGroupsParams, reqEditors ...RequestEditorFn) (*AccountServiceListAccountDuplicateGroupsResponse, error)
 
 	// AccountServiceMatchCustomersWithResponse Finds existing customers that look like a person or company: contacts with the email or phone, accounts with the company name, the email's domain (public mail domains excepted), the web site's domain or the phone
 	//
@@ -25687,7 +26186,10 @@ type ClientWithResponsesInterface interface {
 	// AccountServiceCreateContactWithBodyWithResponse Creates a contact, on an account or on its own
 	//
 	// Creates a contact, on an account or on its own. The first contact of
-	// an account becomes its primary.
+	// an account becomes its primary. A contact with an email address or a
+	// phone number (normalised) of an existing contact is refused with
+	// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+	// the rules that matched, unless `allow_duplicate` is set.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -25697,7 +26199,10 @@ type ClientWithResponsesInterface interface {
 	// AccountServiceCreateContactWithResponse Creates a contact, on an account or on its own
 	//
 	// Creates a contact, on an account or on its own. The first contact of
-	// an account becomes its primary.
+	// an account becomes its primary. A contact with an email address or a
+	// phone number (normalised) of an existing contact is refused with
+	// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+	// the rules that matched, unless `allow_duplicate` is set.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -25781,6 +26286,23 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/contacts/{contact}/auditEntries (the `AccountServiceListAuditEntries1` operationId).
 	AccountServiceListAuditEntries1WithResponse(ctx context.Context, contact string, params *AccountServiceListAuditEntries1Params, reqEditors ...RequestEditorFn) (*AccountServiceListAuditEntries1Response, error)
+
+	// AccountServiceFindContactDuplicatesWithResponse Lists the contacts that look like the given one: one of its email addresses or phone numbers, normalised
+	//
+	// Lists the contacts that look like the given one: one of its email
+	// addresses or phone numbers, normalised. Spans owners: for managers.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/contacts/{contact}:findDuplicates (the `AccountServiceFindContactDuplicates` operationId).
+	AccountServiceFindContactDuplicatesWithResponse(ctx context.Context, contact string, reqEditors ...RequestEditorFn) (*AccountServiceFindContactDuplicatesResponse, error)
+
+	// AccountServiceListContactDuplicateGroupsWithResponse Pages through groups of contacts sharing an email address or a phone number, by rule (EMAIL, then PHONE) and key
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/contacts:listDuplicateGroups (the `AccountServiceListContactDuplicateGroups` operationId).
+	AccountServiceListContactDuplicateGroupsWithResponse(ctx context.Context, params *AccountServiceListContactDuplicateGroupsParams, reqEditors ...RequestEditorFn) (*AccountServiceListContactDuplicateGroupsResponse, error)
 
 	// AccountServiceListUpcomingBirthdaysWithResponse Lists contacts whose birthday falls within the next `days` days (today included, in `time_zone`), soonest first
 	//
@@ -26105,7 +26627,15 @@ type ClientWithResponsesInterface interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -26118,7 +26648,15 @@ type ClientWithResponsesInterface interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -28406,6 +28944,179 @@ func (r AccountServiceDeactivateAccountResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AccountServiceDeactivateAccountResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AccountServiceFindAccountDuplicatesResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceFindAccountDuplicates
+type AccountServiceFindAccountDuplicatesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AccountServiceFindAccountDuplicatesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmAccountV1FindAccountDuplicatesResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AccountServiceFindAccountDuplicatesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccountServiceFindAccountDuplicatesResponse) GetJSON200() *CrmAccountV1FindAccountDuplicatesResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccountServiceFindAccountDuplicatesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccountServiceFindAccountDuplicatesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccountServiceFindAccountDuplicatesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AccountServiceFindAccountDuplicatesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccountServiceFindAccountDuplicatesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccountServiceFindAccountDuplicatesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccountServiceFindAccountDuplicatesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccountServiceFindAccountDuplicatesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccountServiceFindAccountDuplicatesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccountServiceFindAccountDuplicatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AccountServiceListAccountDuplicateGroupsResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceListAccountDuplicateGroups
+type AccountServiceListAccountDuplicateGroupsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AccountServiceListAccountDuplicateGroupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmAccountV1ListAccountDuplicateGroupsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AccountServiceListAccountDuplicateGroupsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccountServiceListAccountDuplicateGroupsResponse) GetJSON200() *CrmAccountV1ListAccountDuplicateGroupsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccountServiceListAccountDuplicateGroupsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccountServiceListAccountDuplicateGroupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccountServiceListAccountDuplicateGroupsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccountServiceListAccountDuplicateGroupsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccountServiceListAccountDuplicateGroupsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccountServiceListAccountDuplicateGroupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccountServiceListAccountDuplicateGroupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccountServiceListAccountDuplicateGroupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccountServiceListAccountDuplicateGroupsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -31696,6 +32407,179 @@ func (r AccountServiceListAuditEntries1Response) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AccountServiceListAuditEntries1Response) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AccountServiceFindContactDuplicatesResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceFindContactDuplicates
+type AccountServiceFindContactDuplicatesResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AccountServiceFindContactDuplicatesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmAccountV1FindContactDuplicatesResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AccountServiceFindContactDuplicatesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccountServiceFindContactDuplicatesResponse) GetJSON200() *CrmAccountV1FindContactDuplicatesResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccountServiceFindContactDuplicatesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccountServiceFindContactDuplicatesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccountServiceFindContactDuplicatesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AccountServiceFindContactDuplicatesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccountServiceFindContactDuplicatesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccountServiceFindContactDuplicatesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccountServiceFindContactDuplicatesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccountServiceFindContactDuplicatesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccountServiceFindContactDuplicatesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccountServiceFindContactDuplicatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AccountServiceListContactDuplicateGroupsResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceListContactDuplicateGroups
+type AccountServiceListContactDuplicateGroupsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AccountServiceListContactDuplicateGroupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmAccountV1ListContactDuplicateGroupsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AccountServiceListContactDuplicateGroupsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccountServiceListContactDuplicateGroupsResponse) GetJSON200() *CrmAccountV1ListContactDuplicateGroupsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccountServiceListContactDuplicateGroupsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccountServiceListContactDuplicateGroupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccountServiceListContactDuplicateGroupsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccountServiceListContactDuplicateGroupsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccountServiceListContactDuplicateGroupsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccountServiceListContactDuplicateGroupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccountServiceListContactDuplicateGroupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccountServiceListContactDuplicateGroupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccountServiceListContactDuplicateGroupsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -44609,7 +45493,10 @@ func (c *ClientWithResponses) AccountServiceListAccountsWithResponse(ctx context
 // AccountServiceCreateAccountWithBodyWithResponse Creates an account
 //
 // Creates an account. With a `request_id`, a retry returns the first
-// result.
+// result. An account with the name (case- and space-folded) or the web
+// domain of an existing one is refused with FAILED_PRECONDITION, reason
+// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -44625,7 +45512,10 @@ func (c *ClientWithResponses) AccountServiceCreateAccountWithBodyWithResponse(ct
 // AccountServiceCreateAccountWithResponse Creates an account
 //
 // Creates an account. With a `request_id`, a retry returns the first
-// result.
+// result. An account with the name (case- and space-folded) or the web
+// domain of an existing one is refused with FAILED_PRECONDITION, reason
+// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -44796,6 +45686,35 @@ func (c *ClientWithResponses) AccountServiceDeactivateAccountWithResponse(ctx co
 		return nil, err
 	}
 	return ParseAccountServiceDeactivateAccountResponse(rsp)
+}
+
+// AccountServiceFindAccountDuplicatesWithResponse Lists the accounts that look like the given one: the same name (case- and space-folded) or the same web domain
+//
+// Lists the accounts that look like the given one: the same name (case-
+// and space-folded) or the same web domain. Spans owners: for managers.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts/{account}:findDuplicates (the `AccountServiceFindAccountDuplicates` operationId).
+func (c *ClientWithResponses) AccountServiceFindAccountDuplicatesWithResponse(ctx context.Context, account string, reqEditors ...RequestEditorFn) (*AccountServiceFindAccountDuplicatesResponse, error) {
+	rsp, err := c.AccountServiceFindAccountDuplicates(ctx, account, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceFindAccountDuplicatesResponse(rsp)
+}
+
+// AccountServiceListAccountDuplicateGroupsWithResponse Pages through groups of accounts sharing a name or a web domain, by rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts:listDuplicateGroups (the `AccountServiceListAccountDuplicateGroups` operationId).
+func (c *ClientWithResponses) AccountServiceListAccountDuplicateGroupsWithResponse(ctx context.Context, params *AccountServiceListAccountDuplicateGroupsParams, reqEditors ...RequestEditorFn) (*AccountServiceListAccountDuplicateGroupsResponse, error) {
+	rsp, err := c.AccountServiceListAccountDuplicateGroups(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceListAccountDuplicateGroupsResponse(rsp)
 }
 
 // AccountServiceMatchCustomersWithResponse Finds existing customers that look like a person or company: contacts with the email or phone, accounts with the company name, the email's domain (public mail domains excepted), the web site's domain or the phone
@@ -45350,7 +46269,10 @@ func (c *ClientWithResponses) AccountServiceListContactsWithResponse(ctx context
 // AccountServiceCreateContactWithBodyWithResponse Creates a contact, on an account or on its own
 //
 // Creates a contact, on an account or on its own. The first contact of
-// an account becomes its primary.
+// an account becomes its primary. A contact with an email address or a
+// phone number (normalised) of an existing contact is refused with
+// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+// the rules that matched, unless `allow_duplicate` is set.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -45366,7 +46288,10 @@ func (c *ClientWithResponses) AccountServiceCreateContactWithBodyWithResponse(ct
 // AccountServiceCreateContactWithResponse Creates a contact, on an account or on its own
 //
 // Creates a contact, on an account or on its own. The first contact of
-// an account becomes its primary.
+// an account becomes its primary. A contact with an email address or a
+// phone number (normalised) of an existing contact is refused with
+// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+// the rules that matched, unless `allow_duplicate` is set.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -45503,6 +46428,35 @@ func (c *ClientWithResponses) AccountServiceListAuditEntries1WithResponse(ctx co
 		return nil, err
 	}
 	return ParseAccountServiceListAuditEntries1Response(rsp)
+}
+
+// AccountServiceFindContactDuplicatesWithResponse Lists the contacts that look like the given one: one of its email addresses or phone numbers, normalised
+//
+// Lists the contacts that look like the given one: one of its email
+// addresses or phone numbers, normalised. Spans owners: for managers.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/contacts/{contact}:findDuplicates (the `AccountServiceFindContactDuplicates` operationId).
+func (c *ClientWithResponses) AccountServiceFindContactDuplicatesWithResponse(ctx context.Context, contact string, reqEditors ...RequestEditorFn) (*AccountServiceFindContactDuplicatesResponse, error) {
+	rsp, err := c.AccountServiceFindContactDuplicates(ctx, contact, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceFindContactDuplicatesResponse(rsp)
+}
+
+// AccountServiceListContactDuplicateGroupsWithResponse Pages through groups of contacts sharing an email address or a phone number, by rule (EMAIL, then PHONE) and key
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/contacts:listDuplicateGroups (the `AccountServiceListContactDuplicateGroups` operationId).
+func (c *ClientWithResponses) AccountServiceListContactDuplicateGroupsWithResponse(ctx context.Context, params *AccountServiceListContactDuplicateGroupsParams, reqEditors ...RequestEditorFn) (*AccountServiceListContactDuplicateGroupsResponse, error) {
+	rsp, err := c.AccountServiceListContactDuplicateGroups(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceListContactDuplicateGroupsResponse(rsp)
 }
 
 // AccountServiceListUpcomingBirthdaysWithResponse Lists contacts whose birthday falls within the next `days` days (today included, in `time_zone`), soonest first
@@ -46068,7 +47022,15 @@ func (c *ClientWithResponses) LeadServiceListLeadsWithResponse(ctx context.Conte
 // A lead that looks like an existing one (same email, same phone, or same
 // company and person name) is refused with FAILED_PRECONDITION, reason
 // DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+// is a lead that looks like an existing customer: a contact with its
+// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+// an active account with its company as name or its web site's domain
+// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+// violation names the record and the ErrorInfo metadata carries
+// `existing_contact` and `existing_account`, the QualifyLead fields that
+// convert a lead into it. Customers are known from the account service's
+// events, so one created a moment ago may not be matched yet.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -46087,7 +47049,15 @@ func (c *ClientWithResponses) LeadServiceCreateLeadWithBodyWithResponse(ctx cont
 // A lead that looks like an existing one (same email, same phone, or same
 // company and person name) is refused with FAILED_PRECONDITION, reason
 // DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+// is a lead that looks like an existing customer: a contact with its
+// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+// an active account with its company as name or its web site's domain
+// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+// violation names the record and the ErrorInfo metadata carries
+// `existing_contact` and `existing_account`, the QualifyLead fields that
+// convert a lead into it. Customers are known from the account service's
+// events, so one created a moment ago may not be matched yet.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -49241,6 +50211,161 @@ func ParseAccountServiceDeactivateAccountResponse(rsp *http.Response) (*AccountS
 	return response, nil
 }
 
+// ParseAccountServiceFindAccountDuplicatesResponse parses an HTTP response from a AccountServiceFindAccountDuplicatesWithResponse call
+func ParseAccountServiceFindAccountDuplicatesResponse(rsp *http.Response) (*AccountServiceFindAccountDuplicatesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccountServiceFindAccountDuplicatesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmAccountV1FindAccountDuplicatesResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AccountServiceFindAccountDuplicatesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAccountServiceListAccountDuplicateGroupsResponse parses an HTTP response from a AccountServiceListAccountDuplicateGroupsWithResponse call
+func ParseAccountServiceListAccountDuplicateGroupsResponse(rsp *http.Response) (*AccountServiceListAccountDuplicateGroupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccountServiceListAccountDuplicateGroupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmAccountV1ListAccountDuplicateGroupsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AccountServiceListAccountDuplicateGroupsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseAccountServiceMatchCustomersResponse parses an HTTP response from a AccountServiceMatchCustomersWithResponse call
 func ParseAccountServiceMatchCustomersResponse(rsp *http.Response) (*AccountServiceMatchCustomersResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -52206,6 +53331,161 @@ func ParseAccountServiceListAuditEntries1Response(rsp *http.Response) (*AccountS
 	switch {
 	case rsp.StatusCode == 429:
 		var headers AccountServiceListAuditEntries1Response429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAccountServiceFindContactDuplicatesResponse parses an HTTP response from a AccountServiceFindContactDuplicatesWithResponse call
+func ParseAccountServiceFindContactDuplicatesResponse(rsp *http.Response) (*AccountServiceFindContactDuplicatesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccountServiceFindContactDuplicatesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmAccountV1FindContactDuplicatesResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AccountServiceFindContactDuplicatesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAccountServiceListContactDuplicateGroupsResponse parses an HTTP response from a AccountServiceListContactDuplicateGroupsWithResponse call
+func ParseAccountServiceListContactDuplicateGroupsResponse(rsp *http.Response) (*AccountServiceListContactDuplicateGroupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccountServiceListContactDuplicateGroupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmAccountV1ListContactDuplicateGroupsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AccountServiceListContactDuplicateGroupsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/auth"
 	"github.com/crmsuite/crm/platform/authz"
+	"github.com/crmsuite/crm/platform/customerkey"
 	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/services/account/internal/domain"
 )
@@ -63,6 +64,13 @@ type ContactMatch struct {
 	Rules   []string
 }
 
+// DuplicateGroup is the records sharing one key, oldest first.
+type DuplicateGroup struct {
+	Rule string
+	Key  string
+	IDs  []uuid.UUID
+}
+
 // Repository stores accounts and contacts and their events. Methods run in
 // the transaction ctx carries, if any (InTx).
 type Repository interface {
@@ -108,6 +116,18 @@ type Repository interface {
 	// UpcomingBirthdays pages through the contacts whose birthday falls in
 	// the window and that match q's filter, soonest first.
 	UpcomingBirthdays(ctx context.Context, w BirthdayWindow, q ListQuery) ([]BirthdayRow, string, error)
+	// AccountDuplicates returns the accounts other than id with the name
+	// key or the domain, oldest first, at most limit; with lock it first
+	// locks the keys for the rest of the transaction (a create's check).
+	AccountDuplicates(ctx context.Context, id uuid.UUID, nameKey, domain string, lock bool, limit int) ([]AccountMatch, error)
+	AccountKeys(ctx context.Context, id uuid.UUID) (nameKey, domain string, err error)
+	// ContactDuplicates is AccountDuplicates for contacts' email and phone
+	// keys.
+	ContactDuplicates(ctx context.Context, id uuid.UUID, emails, phones []string, lock bool, limit int) ([]ContactMatch, error)
+	ContactKeys(ctx context.Context, id uuid.UUID) (emails, phones []string, err error)
+	// DuplicateGroups pages through the groups of a collection's records
+	// ("accounts", "contacts") sharing a key, by the given rules in order.
+	DuplicateGroups(ctx context.Context, collection string, rules []string, pageSize int, pageToken string) ([]DuplicateGroup, string, error)
 
 	// ListAudit pages through the audit trail.
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
@@ -135,7 +155,10 @@ func (s *Service) PhoneRegion() string { return s.phoneRegion }
 
 // CreateAccount creates an account owned by the caller unless it names an
 // owner (a salesperson creates accounts it owns only).
-func (s *Service) CreateAccount(ctx context.Context, in domain.Account, requestID string) (*domain.Account, error) {
+//
+// An account with the name or the web domain of another is refused
+// (DUPLICATE_ACCOUNT) unless allowDuplicate.
+func (s *Service) CreateAccount(ctx context.Context, in domain.Account, requestID string, allowDuplicate bool) (*domain.Account, error) {
 	if err := checkNewOwner(ctx, "", in.Owner); err != nil {
 		return nil, err
 	}
@@ -143,7 +166,20 @@ func (s *Service) CreateAccount(ctx context.Context, in domain.Account, requestI
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.repo.InsertAccount(ctx, a, Change{Events: evs, RequestID: requestID}); err != nil {
+	err = s.repo.InTx(ctx, func(ctx context.Context) error {
+		if !allowDuplicate {
+			dups, err := s.repo.AccountDuplicates(ctx, a.ID, customerkey.Fold(a.DisplayName), a.Domain, true, 20)
+			if err != nil {
+				return err
+			}
+			if len(dups) > 0 {
+				return errDuplicateAccount(dups)
+			}
+		}
+		_, err := s.repo.InsertAccount(ctx, a, Change{Events: evs, RequestID: requestID})
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return a, nil

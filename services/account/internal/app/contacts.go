@@ -38,8 +38,10 @@ func errNoAccountForPrimary() error {
 // its own. The first contact of an account becomes its primary; a contact
 // created primary takes over from the previous one.
 //
-// A salesperson creates contacts it owns, on any account.
-func (s *Service) CreateContact(ctx context.Context, in domain.Contact, requestID string) (*domain.Contact, error) {
+// A salesperson creates contacts it owns, on any account. A contact with an
+// email or phone of another is refused (DUPLICATE_CONTACT) unless
+// allowDuplicate.
+func (s *Service) CreateContact(ctx context.Context, in domain.Contact, requestID string, allowDuplicate bool) (*domain.Contact, error) {
 	if err := checkNewOwner(ctx, "", in.Owner); err != nil {
 		return nil, err
 	}
@@ -73,6 +75,16 @@ func (s *Service) CreateContact(ctx context.Context, in domain.Contact, requestI
 				if err := s.setPrimary(ctx, cur, false, region, requestID, actor); err != nil {
 					return err
 				}
+			}
+		}
+		if !allowDuplicate {
+			keys := c.Keys(region)
+			dups, err := s.repo.ContactDuplicates(ctx, c.ID, keys.Emails, keys.Phones, true, 20)
+			if err != nil {
+				return err
+			}
+			if len(dups) > 0 {
+				return errDuplicateContact(dups)
 			}
 		}
 		return s.repo.InsertContact(ctx, c, region, Change{Events: []domain.Event{domain.ContactCreated{}}, RequestID: requestID})

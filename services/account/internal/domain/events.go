@@ -19,6 +19,12 @@ type (
 	ContactUpdated struct{ Changed []string }
 	ContactDeleted struct{}
 	ContactLinked  struct{ SourceLead uuid.UUID }
+
+	// AccountSnapshotted and ContactSnapshotted republish a record as it
+	// is, for projections that started after its last change; nothing
+	// changed.
+	AccountSnapshotted struct{}
+	ContactSnapshotted struct{}
 )
 
 func (AccountCreated) event()     {}
@@ -30,3 +36,5 @@ func (ContactCreated) event()     {}
 func (ContactUpdated) event()     {}
 func (ContactDeleted) event()     {}
 func (ContactLinked) event()      {}
+func (AccountSnapshotted) event() {}
+func (ContactSnapshotted) event() {}

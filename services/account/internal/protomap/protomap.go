@@ -214,6 +214,8 @@ func AccountEvent(meta *eventsv1.EventMeta, a *domain.Account, ev domain.Event) 
 		return &eventsv1.AccountDeactivated{Meta: meta, AccountId: id, Account: snap, Reason: e.Reason}, nil
 	case domain.AccountActivated:
 		return &eventsv1.AccountActivated{Meta: meta, AccountId: id, Account: snap}, nil
+	case domain.AccountSnapshotted:
+		return &eventsv1.AccountSnapshot{Meta: meta, AccountId: id, Account: snap}, nil
 	default:
 		return nil, fmt.Errorf("protomap: no account event message for %T", ev)
 	}
@@ -232,6 +234,8 @@ func ContactEvent(meta *eventsv1.EventMeta, c *domain.Contact, ev domain.Event) 
 		return &eventsv1.ContactDeleted{Meta: meta, ContactId: id, Contact: snap}, nil
 	case domain.ContactLinked:
 		return &eventsv1.ContactLinked{Meta: meta, ContactId: id, Contact: snap, AccountId: idString(c.AccountID), SourceLeadId: idString(e.SourceLead)}, nil
+	case domain.ContactSnapshotted:
+		return &eventsv1.ContactSnapshot{Meta: meta, ContactId: id, Contact: snap}, nil
 	default:
 		return nil, fmt.Errorf("protomap: no contact event message for %T", ev)
 	}

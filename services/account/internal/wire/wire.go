@@ -42,6 +42,7 @@ func Spec(opts ...Option) service.Spec {
 		Migrations: migrations.FS,
 		Extensions: migrations.Extensions,
 		Rules:      Rules,
+		Commands:   Commands,
 		Register: func(rt *service.Runtime) error {
 			var env config.Env
 			phoneRegion := env.String("DEFAULT_PHONE_REGION", "")
@@ -90,6 +91,11 @@ var Rules = map[string]authz.Rule{
 	// committees); only admins change it.
 	accountv1.AccountService_ListContactRoles_FullMethodName:   authz.Allow(manager, sales, ops, authz.Service),
 	accountv1.AccountService_UpdateContactRoles_FullMethodName: authz.AdminOnly,
+	// Finding duplicates spans owners, so it is for managers (as leads').
+	accountv1.AccountService_FindAccountDuplicates_FullMethodName:      authz.Allow(manager),
+	accountv1.AccountService_ListAccountDuplicateGroups_FullMethodName: authz.Allow(manager),
+	accountv1.AccountService_FindContactDuplicates_FullMethodName:      authz.Allow(manager),
+	accountv1.AccountService_ListContactDuplicateGroups_FullMethodName: authz.Allow(manager),
 	// The audit trail: as the record's Get, without service identities;
 	// sales only of records they own, deleted records' and all records'
 	// only managers (app.ListAuditEntries).

@@ -146,9 +146,10 @@ type Service struct {
 	stuck      StuckConversions
 	stuckAfter time.Duration
 	// running reports whether the installation runs a module (nil: all).
-	running   func(module string) bool
-	directory Directory
-	now       func() time.Time
+	running      func(module string) bool
+	directory    Directory
+	customerKeys CustomerKeys
+	now          func() time.Time
 }
 
 // New returns the use cases over repo.

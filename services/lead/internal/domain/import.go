@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -116,6 +117,10 @@ func (j *ImportJob) RowID(line int64) uuid.UUID {
 type ExistingLeads struct {
 	Imported map[uuid.UUID]bool
 	ByKey    map[DuplicateRule]map[string][]uuid.UUID
+	// Customers are the contacts and accounts (resource names) holding
+	// each key: a row like one is a duplicate as a row like a lead is,
+	// except that UPDATE has no lead to update and skips it.
+	Customers map[DuplicateRule]map[string][]string
 }
 
 // ImportUpdate changes an existing lead with a row's given fields.
@@ -192,6 +197,20 @@ func (j *ImportJob) PlanImport(rows []ImportRow, existing ExistingLeads, actor s
 				dupRow = p
 			}
 		}
+		var dupCustomers []string
+		for _, ck := range []struct {
+			rule DuplicateRule
+			key  string
+		}{{RuleEmail, keys.Email}, {RulePhone, keys.Phone}, {RuleCompanyName, keys.Company}, {RuleWebDomain, keys.WebDomain}} {
+			if ck.key == "" {
+				continue
+			}
+			for _, name := range existing.Customers[ck.rule][ck.key] {
+				if !slices.Contains(dupCustomers, name) {
+					dupCustomers = append(dupCustomers, name)
+				}
+			}
+		}
 		upsert := j.Options.Mode == ImportUpsertByEmail && keys.Email != ""
 		var emailLead []uuid.UUID
 		if upsert {
@@ -205,20 +224,24 @@ func (j *ImportJob) PlanImport(rows []ImportRow, existing ExistingLeads, actor s
 			fill(batch[RuleEmail][keys.Email].lead, row)
 			plan.Counts.Updated++
 			continue
-		case len(dupLeads) == 0 && dupRow == nil:
+		case len(dupLeads) == 0 && dupRow == nil && len(dupCustomers) == 0:
 		case j.Options.Policy == DuplicatesCreateAnyway:
 		case j.Options.Policy == DuplicatesUpdate && len(dupLeads) > 0:
 			plan.Updates = append(plan.Updates, ImportUpdate{LeadID: dupLeads[0], Line: row.Line, Patch: row.Lead, Mask: row.Fields})
 			continue
-		case j.Options.Policy == DuplicatesUpdate:
+		case j.Options.Policy == DuplicatesUpdate && dupRow != nil:
 			fill(dupRow.lead, row)
 			plan.Counts.Updated++
 			continue
 		default: // skip
 			r := ImportRejection{Line: row.Line, Reason: RejectDuplicateSkipped, Message: "looks like an existing lead or an earlier row"}
+			if len(dupCustomers) > 0 {
+				r.Message = "looks like an existing customer (convert a lead into it instead), lead or earlier row"
+			}
 			for _, id := range dupLeads {
 				r.Duplicates = append(r.Duplicates, "leads/"+id.String())
 			}
+			r.Duplicates = append(r.Duplicates, dupCustomers...)
 			if dupRow != nil {
 				r.Duplicates = append(r.Duplicates, fmt.Sprintf("line:%d", dupRow.line))
 			}

@@ -113,7 +113,7 @@ func Spec(opts ...Option) service.Spec {
 			}
 			// AssignLead accepts only the workflow module's active users,
 			// once it keeps any (see app.checkAssignee).
-			svc = svc.WithDirectory(repo)
+			svc = svc.WithDirectory(repo).WithCustomerKeys(repo)
 			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "lead-process-gates", rt.Pool))
 			svc.WithStuckConversions(repo, set.stuckAfter)
 			rt.Go(func(ctx context.Context) error { return countStuckConversions(ctx, svc, rt.Logger) })
@@ -122,6 +122,7 @@ func Spec(opts ...Option) service.Spec {
 			}
 			rt.Consume(eventport.ActivityConsumer(rt.Config.EventsNamespace, svc))
 			rt.Consume(eventport.DirectoryConsumer(rt.Config.EventsNamespace, svc))
+			rt.Consume(eventport.CustomerKeysConsumer(rt.Config.EventsNamespace, svc))
 			srv := grpcport.New(svc, &idempotency.Store{Pool: rt.Pool}, rt.Relay.Kick).
 				WithImports(app.NewImporter(repo, svc, phoneRegion), set.imports, validator)
 			leadv1.RegisterLeadServiceServer(rt.GRPC, srv)

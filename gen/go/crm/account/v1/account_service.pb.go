@@ -90,9 +90,11 @@ type CreateAccountRequest struct {
 	Account *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
 	// Idempotency key (a UUID): a retry with the same id returns the first
 	// result and creates nothing.
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Save the account even if it looks like an existing one.
+	AllowDuplicate bool `protobuf:"varint,3,opt,name=allow_duplicate,json=allowDuplicate,proto3" json:"allow_duplicate,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateAccountRequest) Reset() {
@@ -137,6 +139,13 @@ func (x *CreateAccountRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CreateAccountRequest) GetAllowDuplicate() bool {
+	if x != nil {
+		return x.AllowDuplicate
+	}
+	return false
 }
 
 type GetAccountRequest struct {
@@ -503,9 +512,11 @@ type CreateContactRequest struct {
 	Contact *Contact               `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
 	// Idempotency key (a UUID): a retry with the same id returns the first
 	// result and creates nothing.
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Save the contact even if it looks like an existing one.
+	AllowDuplicate bool `protobuf:"varint,3,opt,name=allow_duplicate,json=allowDuplicate,proto3" json:"allow_duplicate,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateContactRequest) Reset() {
@@ -550,6 +561,13 @@ func (x *CreateContactRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CreateContactRequest) GetAllowDuplicate() bool {
+	if x != nil {
+		return x.AllowDuplicate
+	}
+	return false
 }
 
 type GetContactRequest struct {
@@ -1505,15 +1523,556 @@ func (x *ListAuditEntriesRequest) GetPageToken() string {
 	return ""
 }
 
+type FindAccountDuplicatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `accounts/{account}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindAccountDuplicatesRequest) Reset() {
+	*x = FindAccountDuplicatesRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindAccountDuplicatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindAccountDuplicatesRequest) ProtoMessage() {}
+
+func (x *FindAccountDuplicatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindAccountDuplicatesRequest.ProtoReflect.Descriptor instead.
+func (*FindAccountDuplicatesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *FindAccountDuplicatesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type FindAccountDuplicatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first, at most 100. Rules: COMPANY_NAME, WEBSITE_DOMAIN.
+	Matches       []*AccountMatch `protobuf:"bytes,1,rep,name=matches,proto3" json:"matches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindAccountDuplicatesResponse) Reset() {
+	*x = FindAccountDuplicatesResponse{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindAccountDuplicatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindAccountDuplicatesResponse) ProtoMessage() {}
+
+func (x *FindAccountDuplicatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindAccountDuplicatesResponse.ProtoReflect.Descriptor instead.
+func (*FindAccountDuplicatesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *FindAccountDuplicatesResponse) GetMatches() []*AccountMatch {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+type ListAccountDuplicateGroupsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many groups; 0 means 50, more than 500 means 500.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// `next_page_token` of the previous page (same rule).
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only groups found by this rule (COMPANY_NAME or WEBSITE_DOMAIN);
+	// unspecified means both.
+	Rule          MatchRule `protobuf:"varint,3,opt,name=rule,proto3,enum=crm.account.v1.MatchRule" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountDuplicateGroupsRequest) Reset() {
+	*x = ListAccountDuplicateGroupsRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountDuplicateGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountDuplicateGroupsRequest) ProtoMessage() {}
+
+func (x *ListAccountDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
+func (*ListAccountDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListAccountDuplicateGroupsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAccountDuplicateGroupsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAccountDuplicateGroupsRequest) GetRule() MatchRule {
+	if x != nil {
+		return x.Rule
+	}
+	return MatchRule_MATCH_RULE_UNSPECIFIED
+}
+
+type ListAccountDuplicateGroupsResponse struct {
+	state  protoimpl.MessageState   `protogen:"open.v1"`
+	Groups []*AccountDuplicateGroup `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountDuplicateGroupsResponse) Reset() {
+	*x = ListAccountDuplicateGroupsResponse{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountDuplicateGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountDuplicateGroupsResponse) ProtoMessage() {}
+
+func (x *ListAccountDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
+func (*ListAccountDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListAccountDuplicateGroupsResponse) GetGroups() []*AccountDuplicateGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *ListAccountDuplicateGroupsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Accounts sharing one key.
+type AccountDuplicateGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rule  MatchRule              `protobuf:"varint,1,opt,name=rule,proto3,enum=crm.account.v1.MatchRule" json:"rule,omitempty"`
+	// The normalised key they share: a folded name or a domain.
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The accounts' resource names, oldest first.
+	Accounts      []string `protobuf:"bytes,3,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountDuplicateGroup) Reset() {
+	*x = AccountDuplicateGroup{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountDuplicateGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountDuplicateGroup) ProtoMessage() {}
+
+func (x *AccountDuplicateGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountDuplicateGroup.ProtoReflect.Descriptor instead.
+func (*AccountDuplicateGroup) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AccountDuplicateGroup) GetRule() MatchRule {
+	if x != nil {
+		return x.Rule
+	}
+	return MatchRule_MATCH_RULE_UNSPECIFIED
+}
+
+func (x *AccountDuplicateGroup) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AccountDuplicateGroup) GetAccounts() []string {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+type FindContactDuplicatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `contacts/{contact}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindContactDuplicatesRequest) Reset() {
+	*x = FindContactDuplicatesRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindContactDuplicatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindContactDuplicatesRequest) ProtoMessage() {}
+
+func (x *FindContactDuplicatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindContactDuplicatesRequest.ProtoReflect.Descriptor instead.
+func (*FindContactDuplicatesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FindContactDuplicatesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type FindContactDuplicatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first, at most 100. Rules: EMAIL, PHONE.
+	Matches       []*ContactMatch `protobuf:"bytes,1,rep,name=matches,proto3" json:"matches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindContactDuplicatesResponse) Reset() {
+	*x = FindContactDuplicatesResponse{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindContactDuplicatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindContactDuplicatesResponse) ProtoMessage() {}
+
+func (x *FindContactDuplicatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindContactDuplicatesResponse.ProtoReflect.Descriptor instead.
+func (*FindContactDuplicatesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *FindContactDuplicatesResponse) GetMatches() []*ContactMatch {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+type ListContactDuplicateGroupsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many groups; 0 means 50, more than 500 means 500.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// `next_page_token` of the previous page (same rule).
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only groups found by this rule (EMAIL or PHONE); unspecified means
+	// both.
+	Rule          MatchRule `protobuf:"varint,3,opt,name=rule,proto3,enum=crm.account.v1.MatchRule" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactDuplicateGroupsRequest) Reset() {
+	*x = ListContactDuplicateGroupsRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactDuplicateGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactDuplicateGroupsRequest) ProtoMessage() {}
+
+func (x *ListContactDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
+func (*ListContactDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListContactDuplicateGroupsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListContactDuplicateGroupsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListContactDuplicateGroupsRequest) GetRule() MatchRule {
+	if x != nil {
+		return x.Rule
+	}
+	return MatchRule_MATCH_RULE_UNSPECIFIED
+}
+
+type ListContactDuplicateGroupsResponse struct {
+	state  protoimpl.MessageState   `protogen:"open.v1"`
+	Groups []*ContactDuplicateGroup `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactDuplicateGroupsResponse) Reset() {
+	*x = ListContactDuplicateGroupsResponse{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactDuplicateGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactDuplicateGroupsResponse) ProtoMessage() {}
+
+func (x *ListContactDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
+func (*ListContactDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListContactDuplicateGroupsResponse) GetGroups() []*ContactDuplicateGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *ListContactDuplicateGroupsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Contacts sharing one key.
+type ContactDuplicateGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rule  MatchRule              `protobuf:"varint,1,opt,name=rule,proto3,enum=crm.account.v1.MatchRule" json:"rule,omitempty"`
+	// The normalised key they share: an email address or an E.164 number.
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The contacts' resource names, oldest first.
+	Contacts      []string `protobuf:"bytes,3,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactDuplicateGroup) Reset() {
+	*x = ContactDuplicateGroup{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactDuplicateGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactDuplicateGroup) ProtoMessage() {}
+
+func (x *ContactDuplicateGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactDuplicateGroup.ProtoReflect.Descriptor instead.
+func (*ContactDuplicateGroup) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ContactDuplicateGroup) GetRule() MatchRule {
+	if x != nil {
+		return x.Rule
+	}
+	return MatchRule_MATCH_RULE_UNSPECIFIED
+}
+
+func (x *ContactDuplicateGroup) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ContactDuplicateGroup) GetContacts() []string {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
 var File_crm_account_v1_account_service_proto protoreflect.FileDescriptor
 
 const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/account/v1/account_service.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x16google/type/date.proto\"\x80\x01\n" +
+	"$crm/account/v1/account_service.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/audit/v1/audit.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x16google/type/date.proto\"\xa9\x01\n" +
 	"\x14CreateAccountRequest\x12<\n" +
 	"\aaccount\x18\x01 \x01(\v2\x17.crm.account.v1.AccountB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\aaccount\x12*\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"N\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12'\n" +
+	"\x0fallow_duplicate\x18\x03 \x01(\bR\x0eallowDuplicate\"N\n" +
 	"\x11GetAccountRequest\x129\n" +
 	"\x04name\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^accounts/[0-9a-fA-F-]{36}$R\x04name\"\xaa\x01\n" +
 	"\x13ListAccountsRequest\x12$\n" +
@@ -1539,11 +2098,12 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^accounts/[0-9a-fA-F-]{36}$R\x04name\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\x80\x01\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xa9\x01\n" +
 	"\x14CreateContactRequest\x12<\n" +
 	"\acontact\x18\x01 \x01(\v2\x17.crm.account.v1.ContactB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\acontact\x12*\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"N\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12'\n" +
+	"\x0fallow_duplicate\x18\x03 \x01(\bR\x0eallowDuplicate\"N\n" +
 	"\x11GetContactRequest\x129\n" +
 	"\x04name\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$R\x04name\"\xaa\x01\n" +
 	"\x13ListContactsRequest\x12$\n" +
@@ -1608,14 +2168,46 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +
 	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken*\xac\x01\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"Y\n" +
+	"\x1cFindAccountDuplicatesRequest\x129\n" +
+	"\x04name\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^accounts/[0-9a-fA-F-]{36}$R\x04name\"W\n" +
+	"\x1dFindAccountDuplicatesResponse\x126\n" +
+	"\amatches\x18\x01 \x03(\v2\x1c.crm.account.v1.AccountMatchR\amatches\"\xb1\x01\n" +
+	"!ListAccountDuplicateGroupsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12=\n" +
+	"\x04rule\x18\x03 \x01(\x0e2\x19.crm.account.v1.MatchRuleB\x0e\xbaH\v\x82\x01\b\x10\x01\x18\x00\x18\x03\x18\x05R\x04rule\"\x8b\x01\n" +
+	"\"ListAccountDuplicateGroupsResponse\x12=\n" +
+	"\x06groups\x18\x01 \x03(\v2%.crm.account.v1.AccountDuplicateGroupR\x06groups\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"t\n" +
+	"\x15AccountDuplicateGroup\x12-\n" +
+	"\x04rule\x18\x01 \x01(\x0e2\x19.crm.account.v1.MatchRuleR\x04rule\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1a\n" +
+	"\baccounts\x18\x03 \x03(\tR\baccounts\"Y\n" +
+	"\x1cFindContactDuplicatesRequest\x129\n" +
+	"\x04name\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$R\x04name\"W\n" +
+	"\x1dFindContactDuplicatesResponse\x126\n" +
+	"\amatches\x18\x01 \x03(\v2\x1c.crm.account.v1.ContactMatchR\amatches\"\xb1\x01\n" +
+	"!ListContactDuplicateGroupsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\x12=\n" +
+	"\x04rule\x18\x03 \x01(\x0e2\x19.crm.account.v1.MatchRuleB\x0e\xbaH\v\x82\x01\b\x10\x01\x18\x00\x18\x01\x18\x02R\x04rule\"\x8b\x01\n" +
+	"\"ListContactDuplicateGroupsResponse\x12=\n" +
+	"\x06groups\x18\x01 \x03(\v2%.crm.account.v1.ContactDuplicateGroupR\x06groups\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"t\n" +
+	"\x15ContactDuplicateGroup\x12-\n" +
+	"\x04rule\x18\x01 \x01(\x0e2\x19.crm.account.v1.MatchRuleR\x04rule\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1a\n" +
+	"\bcontacts\x18\x03 \x03(\tR\bcontacts*\xac\x01\n" +
 	"\tMatchRule\x12\x1a\n" +
 	"\x16MATCH_RULE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10MATCH_RULE_EMAIL\x10\x01\x12\x14\n" +
 	"\x10MATCH_RULE_PHONE\x10\x02\x12\x1b\n" +
 	"\x17MATCH_RULE_COMPANY_NAME\x10\x03\x12\x1b\n" +
 	"\x17MATCH_RULE_EMAIL_DOMAIN\x10\x04\x12\x1d\n" +
-	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\xde\x0f\n" +
+	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\x88\x15\n" +
 	"\x0eAccountService\x12m\n" +
 	"\rCreateAccount\x12$.crm.account.v1.CreateAccountRequest\x1a\x17.crm.account.v1.Account\"\x1d\x82\xd3\xe4\x93\x02\x17:\aaccount\"\f/v1/accounts\x12g\n" +
 	"\n" +
@@ -1633,7 +2225,11 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\x15ListUpcomingBirthdays\x12,.crm.account.v1.ListUpcomingBirthdaysRequest\x1a-.crm.account.v1.ListUpcomingBirthdaysResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/contacts:upcomingBirthdays\x12s\n" +
 	"\x10ListContactRoles\x12'.crm.account.v1.ListContactRolesRequest\x1a\x1c.crm.account.v1.ContactRoles\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/contactRoles\x12z\n" +
 	"\x12UpdateContactRoles\x12).crm.account.v1.UpdateContactRolesRequest\x1a\x1c.crm.account.v1.ContactRoles\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\x1a\x10/v1/contactRoles\x12{\n" +
-	"\x0eMatchCustomers\x12%.crm.account.v1.MatchCustomersRequest\x1a&.crm.account.v1.MatchCustomersResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/accounts:match\x12\xb9\x01\n" +
+	"\x0eMatchCustomers\x12%.crm.account.v1.MatchCustomersRequest\x1a&.crm.account.v1.MatchCustomersResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/accounts:match\x12\xa2\x01\n" +
+	"\x15FindAccountDuplicates\x12,.crm.account.v1.FindAccountDuplicatesRequest\x1a-.crm.account.v1.FindAccountDuplicatesResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=accounts/*}:findDuplicates\x12\xad\x01\n" +
+	"\x1aListAccountDuplicateGroups\x121.crm.account.v1.ListAccountDuplicateGroupsRequest\x1a2.crm.account.v1.ListAccountDuplicateGroupsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/accounts:listDuplicateGroups\x12\xa2\x01\n" +
+	"\x15FindContactDuplicates\x12,.crm.account.v1.FindContactDuplicatesRequest\x1a-.crm.account.v1.FindContactDuplicatesResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=contacts/*}:findDuplicates\x12\xad\x01\n" +
+	"\x1aListContactDuplicateGroups\x121.crm.account.v1.ListContactDuplicateGroupsRequest\x1a2.crm.account.v1.ListContactDuplicateGroupsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/contacts:listDuplicateGroups\x12\xb9\x01\n" +
 	"\x10ListAuditEntries\x12'.crm.account.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\"T\x82\xd3\xe4\x93\x02NZ&\x12$/v1/{parent=contacts/*}/auditEntries\x12$/v1/{parent=accounts/*}/auditEntriesB\xbc\x01\n" +
 	"\x12com.crm.account.v1B\x13AccountServiceProtoP\x01Z7github.com/crmsuite/crm/gen/go/crm/account/v1;accountv1\xa2\x02\x03CAX\xaa\x02\x0eCrm.Account.V1\xca\x02\x0eCrm\\Account\\V1\xe2\x02\x1aCrm\\Account\\V1\\GPBMetadata\xea\x02\x10Crm::Account::V1b\x06proto3"
 
@@ -1650,98 +2246,124 @@ func file_crm_account_v1_account_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_account_v1_account_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_crm_account_v1_account_service_proto_goTypes = []any{
-	(MatchRule)(0),                        // 0: crm.account.v1.MatchRule
-	(*CreateAccountRequest)(nil),          // 1: crm.account.v1.CreateAccountRequest
-	(*GetAccountRequest)(nil),             // 2: crm.account.v1.GetAccountRequest
-	(*ListAccountsRequest)(nil),           // 3: crm.account.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),          // 4: crm.account.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),          // 5: crm.account.v1.UpdateAccountRequest
-	(*DeactivateAccountRequest)(nil),      // 6: crm.account.v1.DeactivateAccountRequest
-	(*ActivateAccountRequest)(nil),        // 7: crm.account.v1.ActivateAccountRequest
-	(*CreateContactRequest)(nil),          // 8: crm.account.v1.CreateContactRequest
-	(*GetContactRequest)(nil),             // 9: crm.account.v1.GetContactRequest
-	(*ListContactsRequest)(nil),           // 10: crm.account.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),          // 11: crm.account.v1.ListContactsResponse
-	(*UpdateContactRequest)(nil),          // 12: crm.account.v1.UpdateContactRequest
-	(*DeleteContactRequest)(nil),          // 13: crm.account.v1.DeleteContactRequest
-	(*ListUpcomingBirthdaysRequest)(nil),  // 14: crm.account.v1.ListUpcomingBirthdaysRequest
-	(*ListUpcomingBirthdaysResponse)(nil), // 15: crm.account.v1.ListUpcomingBirthdaysResponse
-	(*UpcomingBirthday)(nil),              // 16: crm.account.v1.UpcomingBirthday
-	(*ListContactRolesRequest)(nil),       // 17: crm.account.v1.ListContactRolesRequest
-	(*ContactRoles)(nil),                  // 18: crm.account.v1.ContactRoles
-	(*UpdateContactRolesRequest)(nil),     // 19: crm.account.v1.UpdateContactRolesRequest
-	(*MatchCustomersRequest)(nil),         // 20: crm.account.v1.MatchCustomersRequest
-	(*MatchCustomersResponse)(nil),        // 21: crm.account.v1.MatchCustomersResponse
-	(*AccountMatch)(nil),                  // 22: crm.account.v1.AccountMatch
-	(*ContactMatch)(nil),                  // 23: crm.account.v1.ContactMatch
-	(*ListAuditEntriesRequest)(nil),       // 24: crm.account.v1.ListAuditEntriesRequest
-	(*Account)(nil),                       // 25: crm.account.v1.Account
-	(*fieldmaskpb.FieldMask)(nil),         // 26: google.protobuf.FieldMask
-	(*Contact)(nil),                       // 27: crm.account.v1.Contact
-	(*date.Date)(nil),                     // 28: google.type.Date
-	(*ContactRole)(nil),                   // 29: crm.account.v1.ContactRole
-	(*emptypb.Empty)(nil),                 // 30: google.protobuf.Empty
-	(*v1.ListAuditEntriesResponse)(nil),   // 31: crm.audit.v1.ListAuditEntriesResponse
+	(MatchRule)(0),                             // 0: crm.account.v1.MatchRule
+	(*CreateAccountRequest)(nil),               // 1: crm.account.v1.CreateAccountRequest
+	(*GetAccountRequest)(nil),                  // 2: crm.account.v1.GetAccountRequest
+	(*ListAccountsRequest)(nil),                // 3: crm.account.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),               // 4: crm.account.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),               // 5: crm.account.v1.UpdateAccountRequest
+	(*DeactivateAccountRequest)(nil),           // 6: crm.account.v1.DeactivateAccountRequest
+	(*ActivateAccountRequest)(nil),             // 7: crm.account.v1.ActivateAccountRequest
+	(*CreateContactRequest)(nil),               // 8: crm.account.v1.CreateContactRequest
+	(*GetContactRequest)(nil),                  // 9: crm.account.v1.GetContactRequest
+	(*ListContactsRequest)(nil),                // 10: crm.account.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),               // 11: crm.account.v1.ListContactsResponse
+	(*UpdateContactRequest)(nil),               // 12: crm.account.v1.UpdateContactRequest
+	(*DeleteContactRequest)(nil),               // 13: crm.account.v1.DeleteContactRequest
+	(*ListUpcomingBirthdaysRequest)(nil),       // 14: crm.account.v1.ListUpcomingBirthdaysRequest
+	(*ListUpcomingBirthdaysResponse)(nil),      // 15: crm.account.v1.ListUpcomingBirthdaysResponse
+	(*UpcomingBirthday)(nil),                   // 16: crm.account.v1.UpcomingBirthday
+	(*ListContactRolesRequest)(nil),            // 17: crm.account.v1.ListContactRolesRequest
+	(*ContactRoles)(nil),                       // 18: crm.account.v1.ContactRoles
+	(*UpdateContactRolesRequest)(nil),          // 19: crm.account.v1.UpdateContactRolesRequest
+	(*MatchCustomersRequest)(nil),              // 20: crm.account.v1.MatchCustomersRequest
+	(*MatchCustomersResponse)(nil),             // 21: crm.account.v1.MatchCustomersResponse
+	(*AccountMatch)(nil),                       // 22: crm.account.v1.AccountMatch
+	(*ContactMatch)(nil),                       // 23: crm.account.v1.ContactMatch
+	(*ListAuditEntriesRequest)(nil),            // 24: crm.account.v1.ListAuditEntriesRequest
+	(*FindAccountDuplicatesRequest)(nil),       // 25: crm.account.v1.FindAccountDuplicatesRequest
+	(*FindAccountDuplicatesResponse)(nil),      // 26: crm.account.v1.FindAccountDuplicatesResponse
+	(*ListAccountDuplicateGroupsRequest)(nil),  // 27: crm.account.v1.ListAccountDuplicateGroupsRequest
+	(*ListAccountDuplicateGroupsResponse)(nil), // 28: crm.account.v1.ListAccountDuplicateGroupsResponse
+	(*AccountDuplicateGroup)(nil),              // 29: crm.account.v1.AccountDuplicateGroup
+	(*FindContactDuplicatesRequest)(nil),       // 30: crm.account.v1.FindContactDuplicatesRequest
+	(*FindContactDuplicatesResponse)(nil),      // 31: crm.account.v1.FindContactDuplicatesResponse
+	(*ListContactDuplicateGroupsRequest)(nil),  // 32: crm.account.v1.ListContactDuplicateGroupsRequest
+	(*ListContactDuplicateGroupsResponse)(nil), // 33: crm.account.v1.ListContactDuplicateGroupsResponse
+	(*ContactDuplicateGroup)(nil),              // 34: crm.account.v1.ContactDuplicateGroup
+	(*Account)(nil),                            // 35: crm.account.v1.Account
+	(*fieldmaskpb.FieldMask)(nil),              // 36: google.protobuf.FieldMask
+	(*Contact)(nil),                            // 37: crm.account.v1.Contact
+	(*date.Date)(nil),                          // 38: google.type.Date
+	(*ContactRole)(nil),                        // 39: crm.account.v1.ContactRole
+	(*emptypb.Empty)(nil),                      // 40: google.protobuf.Empty
+	(*v1.ListAuditEntriesResponse)(nil),        // 41: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_account_v1_account_service_proto_depIdxs = []int32{
-	25, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
-	25, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
-	25, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
-	26, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	27, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
-	27, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
-	27, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
-	26, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	35, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
+	35, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
+	35, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
+	36, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	37, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
+	37, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
+	37, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
+	36, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
 	16, // 8: crm.account.v1.ListUpcomingBirthdaysResponse.birthdays:type_name -> crm.account.v1.UpcomingBirthday
-	27, // 9: crm.account.v1.UpcomingBirthday.contact:type_name -> crm.account.v1.Contact
-	28, // 10: crm.account.v1.UpcomingBirthday.date:type_name -> google.type.Date
-	29, // 11: crm.account.v1.ContactRoles.roles:type_name -> crm.account.v1.ContactRole
-	29, // 12: crm.account.v1.UpdateContactRolesRequest.roles:type_name -> crm.account.v1.ContactRole
+	37, // 9: crm.account.v1.UpcomingBirthday.contact:type_name -> crm.account.v1.Contact
+	38, // 10: crm.account.v1.UpcomingBirthday.date:type_name -> google.type.Date
+	39, // 11: crm.account.v1.ContactRoles.roles:type_name -> crm.account.v1.ContactRole
+	39, // 12: crm.account.v1.UpdateContactRolesRequest.roles:type_name -> crm.account.v1.ContactRole
 	22, // 13: crm.account.v1.MatchCustomersResponse.accounts:type_name -> crm.account.v1.AccountMatch
 	23, // 14: crm.account.v1.MatchCustomersResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	25, // 15: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
+	35, // 15: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
 	0,  // 16: crm.account.v1.AccountMatch.rules:type_name -> crm.account.v1.MatchRule
-	27, // 17: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
+	37, // 17: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
 	0,  // 18: crm.account.v1.ContactMatch.rules:type_name -> crm.account.v1.MatchRule
-	1,  // 19: crm.account.v1.AccountService.CreateAccount:input_type -> crm.account.v1.CreateAccountRequest
-	2,  // 20: crm.account.v1.AccountService.GetAccount:input_type -> crm.account.v1.GetAccountRequest
-	3,  // 21: crm.account.v1.AccountService.ListAccounts:input_type -> crm.account.v1.ListAccountsRequest
-	5,  // 22: crm.account.v1.AccountService.UpdateAccount:input_type -> crm.account.v1.UpdateAccountRequest
-	6,  // 23: crm.account.v1.AccountService.DeactivateAccount:input_type -> crm.account.v1.DeactivateAccountRequest
-	7,  // 24: crm.account.v1.AccountService.ActivateAccount:input_type -> crm.account.v1.ActivateAccountRequest
-	8,  // 25: crm.account.v1.AccountService.CreateContact:input_type -> crm.account.v1.CreateContactRequest
-	9,  // 26: crm.account.v1.AccountService.GetContact:input_type -> crm.account.v1.GetContactRequest
-	10, // 27: crm.account.v1.AccountService.ListContacts:input_type -> crm.account.v1.ListContactsRequest
-	12, // 28: crm.account.v1.AccountService.UpdateContact:input_type -> crm.account.v1.UpdateContactRequest
-	13, // 29: crm.account.v1.AccountService.DeleteContact:input_type -> crm.account.v1.DeleteContactRequest
-	14, // 30: crm.account.v1.AccountService.ListUpcomingBirthdays:input_type -> crm.account.v1.ListUpcomingBirthdaysRequest
-	17, // 31: crm.account.v1.AccountService.ListContactRoles:input_type -> crm.account.v1.ListContactRolesRequest
-	19, // 32: crm.account.v1.AccountService.UpdateContactRoles:input_type -> crm.account.v1.UpdateContactRolesRequest
-	20, // 33: crm.account.v1.AccountService.MatchCustomers:input_type -> crm.account.v1.MatchCustomersRequest
-	24, // 34: crm.account.v1.AccountService.ListAuditEntries:input_type -> crm.account.v1.ListAuditEntriesRequest
-	25, // 35: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
-	25, // 36: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
-	4,  // 37: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
-	25, // 38: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
-	25, // 39: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
-	25, // 40: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
-	27, // 41: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
-	27, // 42: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
-	11, // 43: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
-	27, // 44: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
-	30, // 45: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
-	15, // 46: crm.account.v1.AccountService.ListUpcomingBirthdays:output_type -> crm.account.v1.ListUpcomingBirthdaysResponse
-	18, // 47: crm.account.v1.AccountService.ListContactRoles:output_type -> crm.account.v1.ContactRoles
-	18, // 48: crm.account.v1.AccountService.UpdateContactRoles:output_type -> crm.account.v1.ContactRoles
-	21, // 49: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
-	31, // 50: crm.account.v1.AccountService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	35, // [35:51] is the sub-list for method output_type
-	19, // [19:35] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	22, // 19: crm.account.v1.FindAccountDuplicatesResponse.matches:type_name -> crm.account.v1.AccountMatch
+	0,  // 20: crm.account.v1.ListAccountDuplicateGroupsRequest.rule:type_name -> crm.account.v1.MatchRule
+	29, // 21: crm.account.v1.ListAccountDuplicateGroupsResponse.groups:type_name -> crm.account.v1.AccountDuplicateGroup
+	0,  // 22: crm.account.v1.AccountDuplicateGroup.rule:type_name -> crm.account.v1.MatchRule
+	23, // 23: crm.account.v1.FindContactDuplicatesResponse.matches:type_name -> crm.account.v1.ContactMatch
+	0,  // 24: crm.account.v1.ListContactDuplicateGroupsRequest.rule:type_name -> crm.account.v1.MatchRule
+	34, // 25: crm.account.v1.ListContactDuplicateGroupsResponse.groups:type_name -> crm.account.v1.ContactDuplicateGroup
+	0,  // 26: crm.account.v1.ContactDuplicateGroup.rule:type_name -> crm.account.v1.MatchRule
+	1,  // 27: crm.account.v1.AccountService.CreateAccount:input_type -> crm.account.v1.CreateAccountRequest
+	2,  // 28: crm.account.v1.AccountService.GetAccount:input_type -> crm.account.v1.GetAccountRequest
+	3,  // 29: crm.account.v1.AccountService.ListAccounts:input_type -> crm.account.v1.ListAccountsRequest
+	5,  // 30: crm.account.v1.AccountService.UpdateAccount:input_type -> crm.account.v1.UpdateAccountRequest
+	6,  // 31: crm.account.v1.AccountService.DeactivateAccount:input_type -> crm.account.v1.DeactivateAccountRequest
+	7,  // 32: crm.account.v1.AccountService.ActivateAccount:input_type -> crm.account.v1.ActivateAccountRequest
+	8,  // 33: crm.account.v1.AccountService.CreateContact:input_type -> crm.account.v1.CreateContactRequest
+	9,  // 34: crm.account.v1.AccountService.GetContact:input_type -> crm.account.v1.GetContactRequest
+	10, // 35: crm.account.v1.AccountService.ListContacts:input_type -> crm.account.v1.ListContactsRequest
+	12, // 36: crm.account.v1.AccountService.UpdateContact:input_type -> crm.account.v1.UpdateContactRequest
+	13, // 37: crm.account.v1.AccountService.DeleteContact:input_type -> crm.account.v1.DeleteContactRequest
+	14, // 38: crm.account.v1.AccountService.ListUpcomingBirthdays:input_type -> crm.account.v1.ListUpcomingBirthdaysRequest
+	17, // 39: crm.account.v1.AccountService.ListContactRoles:input_type -> crm.account.v1.ListContactRolesRequest
+	19, // 40: crm.account.v1.AccountService.UpdateContactRoles:input_type -> crm.account.v1.UpdateContactRolesRequest
+	20, // 41: crm.account.v1.AccountService.MatchCustomers:input_type -> crm.account.v1.MatchCustomersRequest
+	25, // 42: crm.account.v1.AccountService.FindAccountDuplicates:input_type -> crm.account.v1.FindAccountDuplicatesRequest
+	27, // 43: crm.account.v1.AccountService.ListAccountDuplicateGroups:input_type -> crm.account.v1.ListAccountDuplicateGroupsRequest
+	30, // 44: crm.account.v1.AccountService.FindContactDuplicates:input_type -> crm.account.v1.FindContactDuplicatesRequest
+	32, // 45: crm.account.v1.AccountService.ListContactDuplicateGroups:input_type -> crm.account.v1.ListContactDuplicateGroupsRequest
+	24, // 46: crm.account.v1.AccountService.ListAuditEntries:input_type -> crm.account.v1.ListAuditEntriesRequest
+	35, // 47: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
+	35, // 48: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
+	4,  // 49: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
+	35, // 50: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
+	35, // 51: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
+	35, // 52: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
+	37, // 53: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
+	37, // 54: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
+	11, // 55: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
+	37, // 56: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
+	40, // 57: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
+	15, // 58: crm.account.v1.AccountService.ListUpcomingBirthdays:output_type -> crm.account.v1.ListUpcomingBirthdaysResponse
+	18, // 59: crm.account.v1.AccountService.ListContactRoles:output_type -> crm.account.v1.ContactRoles
+	18, // 60: crm.account.v1.AccountService.UpdateContactRoles:output_type -> crm.account.v1.ContactRoles
+	21, // 61: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
+	26, // 62: crm.account.v1.AccountService.FindAccountDuplicates:output_type -> crm.account.v1.FindAccountDuplicatesResponse
+	28, // 63: crm.account.v1.AccountService.ListAccountDuplicateGroups:output_type -> crm.account.v1.ListAccountDuplicateGroupsResponse
+	31, // 64: crm.account.v1.AccountService.FindContactDuplicates:output_type -> crm.account.v1.FindContactDuplicatesResponse
+	33, // 65: crm.account.v1.AccountService.ListContactDuplicateGroups:output_type -> crm.account.v1.ListContactDuplicateGroupsResponse
+	41, // 66: crm.account.v1.AccountService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	47, // [47:67] is the sub-list for method output_type
+	27, // [27:47] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_crm_account_v1_account_service_proto_init() }
@@ -1756,7 +2378,7 @@ func file_crm_account_v1_account_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_account_v1_account_service_proto_rawDesc), len(file_crm_account_v1_account_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

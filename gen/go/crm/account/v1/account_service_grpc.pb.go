@@ -21,22 +21,26 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccountService_CreateAccount_FullMethodName         = "/crm.account.v1.AccountService/CreateAccount"
-	AccountService_GetAccount_FullMethodName            = "/crm.account.v1.AccountService/GetAccount"
-	AccountService_ListAccounts_FullMethodName          = "/crm.account.v1.AccountService/ListAccounts"
-	AccountService_UpdateAccount_FullMethodName         = "/crm.account.v1.AccountService/UpdateAccount"
-	AccountService_DeactivateAccount_FullMethodName     = "/crm.account.v1.AccountService/DeactivateAccount"
-	AccountService_ActivateAccount_FullMethodName       = "/crm.account.v1.AccountService/ActivateAccount"
-	AccountService_CreateContact_FullMethodName         = "/crm.account.v1.AccountService/CreateContact"
-	AccountService_GetContact_FullMethodName            = "/crm.account.v1.AccountService/GetContact"
-	AccountService_ListContacts_FullMethodName          = "/crm.account.v1.AccountService/ListContacts"
-	AccountService_UpdateContact_FullMethodName         = "/crm.account.v1.AccountService/UpdateContact"
-	AccountService_DeleteContact_FullMethodName         = "/crm.account.v1.AccountService/DeleteContact"
-	AccountService_ListUpcomingBirthdays_FullMethodName = "/crm.account.v1.AccountService/ListUpcomingBirthdays"
-	AccountService_ListContactRoles_FullMethodName      = "/crm.account.v1.AccountService/ListContactRoles"
-	AccountService_UpdateContactRoles_FullMethodName    = "/crm.account.v1.AccountService/UpdateContactRoles"
-	AccountService_MatchCustomers_FullMethodName        = "/crm.account.v1.AccountService/MatchCustomers"
-	AccountService_ListAuditEntries_FullMethodName      = "/crm.account.v1.AccountService/ListAuditEntries"
+	AccountService_CreateAccount_FullMethodName              = "/crm.account.v1.AccountService/CreateAccount"
+	AccountService_GetAccount_FullMethodName                 = "/crm.account.v1.AccountService/GetAccount"
+	AccountService_ListAccounts_FullMethodName               = "/crm.account.v1.AccountService/ListAccounts"
+	AccountService_UpdateAccount_FullMethodName              = "/crm.account.v1.AccountService/UpdateAccount"
+	AccountService_DeactivateAccount_FullMethodName          = "/crm.account.v1.AccountService/DeactivateAccount"
+	AccountService_ActivateAccount_FullMethodName            = "/crm.account.v1.AccountService/ActivateAccount"
+	AccountService_CreateContact_FullMethodName              = "/crm.account.v1.AccountService/CreateContact"
+	AccountService_GetContact_FullMethodName                 = "/crm.account.v1.AccountService/GetContact"
+	AccountService_ListContacts_FullMethodName               = "/crm.account.v1.AccountService/ListContacts"
+	AccountService_UpdateContact_FullMethodName              = "/crm.account.v1.AccountService/UpdateContact"
+	AccountService_DeleteContact_FullMethodName              = "/crm.account.v1.AccountService/DeleteContact"
+	AccountService_ListUpcomingBirthdays_FullMethodName      = "/crm.account.v1.AccountService/ListUpcomingBirthdays"
+	AccountService_ListContactRoles_FullMethodName           = "/crm.account.v1.AccountService/ListContactRoles"
+	AccountService_UpdateContactRoles_FullMethodName         = "/crm.account.v1.AccountService/UpdateContactRoles"
+	AccountService_MatchCustomers_FullMethodName             = "/crm.account.v1.AccountService/MatchCustomers"
+	AccountService_FindAccountDuplicates_FullMethodName      = "/crm.account.v1.AccountService/FindAccountDuplicates"
+	AccountService_ListAccountDuplicateGroups_FullMethodName = "/crm.account.v1.AccountService/ListAccountDuplicateGroups"
+	AccountService_FindContactDuplicates_FullMethodName      = "/crm.account.v1.AccountService/FindContactDuplicates"
+	AccountService_ListContactDuplicateGroups_FullMethodName = "/crm.account.v1.AccountService/ListContactDuplicateGroups"
+	AccountService_ListAuditEntries_FullMethodName           = "/crm.account.v1.AccountService/ListAuditEntries"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -49,7 +53,10 @@ const (
 // converting leads: the service consumes crm.events.v1.LeadQualified.
 type AccountServiceClient interface {
 	// Creates an account. With a `request_id`, a retry returns the first
-	// result.
+	// result. An account with the name (case- and space-folded) or the web
+	// domain of an existing one is refused with FAILED_PRECONDITION, reason
+	// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+	// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	// Gets an account with its addresses.
 	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*Account, error)
@@ -63,7 +70,10 @@ type AccountServiceClient interface {
 	// Makes an INACTIVE account ACTIVE again.
 	ActivateAccount(ctx context.Context, in *ActivateAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	// Creates a contact, on an account or on its own. The first contact of
-	// an account becomes its primary.
+	// an account becomes its primary. A contact with an email address or a
+	// phone number (normalised) of an existing contact is refused with
+	// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+	// the rules that matched, unless `allow_duplicate` is set.
 	CreateContact(ctx context.Context, in *CreateContactRequest, opts ...grpc.CallOption) (*Contact, error)
 	// Gets a contact.
 	GetContact(ctx context.Context, in *GetContactRequest, opts ...grpc.CallOption) (*Contact, error)
@@ -92,6 +102,18 @@ type AccountServiceClient interface {
 	// domain (public mail domains excepted), the web site's domain or the
 	// phone. Used to offer conversion targets instead of creating duplicates.
 	MatchCustomers(ctx context.Context, in *MatchCustomersRequest, opts ...grpc.CallOption) (*MatchCustomersResponse, error)
+	// Lists the accounts that look like the given one: the same name (case-
+	// and space-folded) or the same web domain. Spans owners: for managers.
+	FindAccountDuplicates(ctx context.Context, in *FindAccountDuplicatesRequest, opts ...grpc.CallOption) (*FindAccountDuplicatesResponse, error)
+	// Pages through groups of accounts sharing a name or a web domain, by
+	// rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key.
+	ListAccountDuplicateGroups(ctx context.Context, in *ListAccountDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListAccountDuplicateGroupsResponse, error)
+	// Lists the contacts that look like the given one: one of its email
+	// addresses or phone numbers, normalised. Spans owners: for managers.
+	FindContactDuplicates(ctx context.Context, in *FindContactDuplicatesRequest, opts ...grpc.CallOption) (*FindContactDuplicatesResponse, error)
+	// Pages through groups of contacts sharing an email address or a phone
+	// number, by rule (EMAIL, then PHONE) and key.
+	ListContactDuplicateGroups(ctx context.Context, in *ListContactDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListContactDuplicateGroupsResponse, error)
 	// Lists the audit trail of an account or a contact (who changed which
 	// fields from what to what, when, through which method), newest first;
 	// `accounts/-` and `contacts/-` list every account's or contact's. A
@@ -259,6 +281,46 @@ func (c *accountServiceClient) MatchCustomers(ctx context.Context, in *MatchCust
 	return out, nil
 }
 
+func (c *accountServiceClient) FindAccountDuplicates(ctx context.Context, in *FindAccountDuplicatesRequest, opts ...grpc.CallOption) (*FindAccountDuplicatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindAccountDuplicatesResponse)
+	err := c.cc.Invoke(ctx, AccountService_FindAccountDuplicates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) ListAccountDuplicateGroups(ctx context.Context, in *ListAccountDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListAccountDuplicateGroupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAccountDuplicateGroupsResponse)
+	err := c.cc.Invoke(ctx, AccountService_ListAccountDuplicateGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) FindContactDuplicates(ctx context.Context, in *FindContactDuplicatesRequest, opts ...grpc.CallOption) (*FindContactDuplicatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindContactDuplicatesResponse)
+	err := c.cc.Invoke(ctx, AccountService_FindContactDuplicates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) ListContactDuplicateGroups(ctx context.Context, in *ListContactDuplicateGroupsRequest, opts ...grpc.CallOption) (*ListContactDuplicateGroupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListContactDuplicateGroupsResponse)
+	err := c.cc.Invoke(ctx, AccountService_ListContactDuplicateGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *accountServiceClient) ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*v1.ListAuditEntriesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(v1.ListAuditEntriesResponse)
@@ -279,7 +341,10 @@ func (c *accountServiceClient) ListAuditEntries(ctx context.Context, in *ListAud
 // converting leads: the service consumes crm.events.v1.LeadQualified.
 type AccountServiceServer interface {
 	// Creates an account. With a `request_id`, a retry returns the first
-	// result.
+	// result. An account with the name (case- and space-folded) or the web
+	// domain of an existing one is refused with FAILED_PRECONDITION, reason
+	// DUPLICATE_ACCOUNT, naming the accounts and the rules that matched in a
+	// google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
 	CreateAccount(context.Context, *CreateAccountRequest) (*Account, error)
 	// Gets an account with its addresses.
 	GetAccount(context.Context, *GetAccountRequest) (*Account, error)
@@ -293,7 +358,10 @@ type AccountServiceServer interface {
 	// Makes an INACTIVE account ACTIVE again.
 	ActivateAccount(context.Context, *ActivateAccountRequest) (*Account, error)
 	// Creates a contact, on an account or on its own. The first contact of
-	// an account becomes its primary.
+	// an account becomes its primary. A contact with an email address or a
+	// phone number (normalised) of an existing contact is refused with
+	// FAILED_PRECONDITION, reason DUPLICATE_CONTACT, naming the contacts and
+	// the rules that matched, unless `allow_duplicate` is set.
 	CreateContact(context.Context, *CreateContactRequest) (*Contact, error)
 	// Gets a contact.
 	GetContact(context.Context, *GetContactRequest) (*Contact, error)
@@ -322,6 +390,18 @@ type AccountServiceServer interface {
 	// domain (public mail domains excepted), the web site's domain or the
 	// phone. Used to offer conversion targets instead of creating duplicates.
 	MatchCustomers(context.Context, *MatchCustomersRequest) (*MatchCustomersResponse, error)
+	// Lists the accounts that look like the given one: the same name (case-
+	// and space-folded) or the same web domain. Spans owners: for managers.
+	FindAccountDuplicates(context.Context, *FindAccountDuplicatesRequest) (*FindAccountDuplicatesResponse, error)
+	// Pages through groups of accounts sharing a name or a web domain, by
+	// rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key.
+	ListAccountDuplicateGroups(context.Context, *ListAccountDuplicateGroupsRequest) (*ListAccountDuplicateGroupsResponse, error)
+	// Lists the contacts that look like the given one: one of its email
+	// addresses or phone numbers, normalised. Spans owners: for managers.
+	FindContactDuplicates(context.Context, *FindContactDuplicatesRequest) (*FindContactDuplicatesResponse, error)
+	// Pages through groups of contacts sharing an email address or a phone
+	// number, by rule (EMAIL, then PHONE) and key.
+	ListContactDuplicateGroups(context.Context, *ListContactDuplicateGroupsRequest) (*ListContactDuplicateGroupsResponse, error)
 	// Lists the audit trail of an account or a contact (who changed which
 	// fields from what to what, when, through which method), newest first;
 	// `accounts/-` and `contacts/-` list every account's or contact's. A
@@ -383,6 +463,18 @@ func (UnimplementedAccountServiceServer) UpdateContactRoles(context.Context, *Up
 }
 func (UnimplementedAccountServiceServer) MatchCustomers(context.Context, *MatchCustomersRequest) (*MatchCustomersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MatchCustomers not implemented")
+}
+func (UnimplementedAccountServiceServer) FindAccountDuplicates(context.Context, *FindAccountDuplicatesRequest) (*FindAccountDuplicatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindAccountDuplicates not implemented")
+}
+func (UnimplementedAccountServiceServer) ListAccountDuplicateGroups(context.Context, *ListAccountDuplicateGroupsRequest) (*ListAccountDuplicateGroupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAccountDuplicateGroups not implemented")
+}
+func (UnimplementedAccountServiceServer) FindContactDuplicates(context.Context, *FindContactDuplicatesRequest) (*FindContactDuplicatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindContactDuplicates not implemented")
+}
+func (UnimplementedAccountServiceServer) ListContactDuplicateGroups(context.Context, *ListContactDuplicateGroupsRequest) (*ListContactDuplicateGroupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListContactDuplicateGroups not implemented")
 }
 func (UnimplementedAccountServiceServer) ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*v1.ListAuditEntriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEntries not implemented")
@@ -678,6 +770,78 @@ func _AccountService_MatchCustomers_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_FindAccountDuplicates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindAccountDuplicatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).FindAccountDuplicates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_FindAccountDuplicates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).FindAccountDuplicates(ctx, req.(*FindAccountDuplicatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_ListAccountDuplicateGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAccountDuplicateGroupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ListAccountDuplicateGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ListAccountDuplicateGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ListAccountDuplicateGroups(ctx, req.(*ListAccountDuplicateGroupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_FindContactDuplicates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindContactDuplicatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).FindContactDuplicates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_FindContactDuplicates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).FindContactDuplicates(ctx, req.(*FindContactDuplicatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_ListContactDuplicateGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListContactDuplicateGroupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ListContactDuplicateGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ListContactDuplicateGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ListContactDuplicateGroups(ctx, req.(*ListContactDuplicateGroupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AccountService_ListAuditEntries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAuditEntriesRequest)
 	if err := dec(in); err != nil {
@@ -762,6 +926,22 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MatchCustomers",
 			Handler:    _AccountService_MatchCustomers_Handler,
+		},
+		{
+			MethodName: "FindAccountDuplicates",
+			Handler:    _AccountService_FindAccountDuplicates_Handler,
+		},
+		{
+			MethodName: "ListAccountDuplicateGroups",
+			Handler:    _AccountService_ListAccountDuplicateGroups_Handler,
+		},
+		{
+			MethodName: "FindContactDuplicates",
+			Handler:    _AccountService_FindContactDuplicates_Handler,
+		},
+		{
+			MethodName: "ListContactDuplicateGroups",
+			Handler:    _AccountService_ListContactDuplicateGroups_Handler,
 		},
 		{
 			MethodName: "ListAuditEntries",

@@ -650,6 +650,133 @@ func (x *ContactLinked) GetSourceLeadId() string {
 	return ""
 }
 
+// Subject crm.account.account_snapshot: an account as it is, republished
+// by the operator command `account republish-customers` (not a change), so
+// that a projection started after the account's last change (e.g. the
+// lead service's duplicate keys) learns it. Carries the account's etag:
+// a consumer that knows that version already changes nothing.
+type AccountSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Account       *v1.Account            `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountSnapshot) Reset() {
+	*x = AccountSnapshot{}
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountSnapshot) ProtoMessage() {}
+
+func (x *AccountSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountSnapshot.ProtoReflect.Descriptor instead.
+func (*AccountSnapshot) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_account_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AccountSnapshot) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *AccountSnapshot) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *AccountSnapshot) GetAccount() *v1.Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// Subject crm.account.contact_snapshot: a contact as it is, republished
+// like AccountSnapshot.
+type ContactSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	ContactId     string                 `protobuf:"bytes,2,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
+	Contact       *v1.Contact            `protobuf:"bytes,3,opt,name=contact,proto3" json:"contact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactSnapshot) Reset() {
+	*x = ContactSnapshot{}
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactSnapshot) ProtoMessage() {}
+
+func (x *ContactSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactSnapshot.ProtoReflect.Descriptor instead.
+func (*ContactSnapshot) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_account_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ContactSnapshot) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ContactSnapshot) GetContactId() string {
+	if x != nil {
+		return x.ContactId
+	}
+	return ""
+}
+
+func (x *ContactSnapshot) GetContact() *v1.Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
 // Subject crm.account.lead_conversion_rejected (and
 // crm.order.lead_conversion_rejected): a LeadQualified event could not be
 // applied (it names an account that does not exist, a contact of another
@@ -671,7 +798,7 @@ type LeadConversionRejected struct {
 
 func (x *LeadConversionRejected) Reset() {
 	*x = LeadConversionRejected{}
-	mi := &file_crm_events_v1_account_events_proto_msgTypes[9]
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +810,7 @@ func (x *LeadConversionRejected) String() string {
 func (*LeadConversionRejected) ProtoMessage() {}
 
 func (x *LeadConversionRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_account_events_proto_msgTypes[9]
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +823,7 @@ func (x *LeadConversionRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadConversionRejected.ProtoReflect.Descriptor instead.
 func (*LeadConversionRejected) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_account_events_proto_rawDescGZIP(), []int{9}
+	return file_crm_events_v1_account_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LeadConversionRejected) GetMeta() *EventMeta {
@@ -794,7 +921,17 @@ const file_crm_events_v1_account_events_proto_rawDesc = "" +
 	"\acontact\x18\x03 \x01(\v2\x17.crm.account.v1.ContactR\acontact\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x04 \x01(\tR\taccountId\x12$\n" +
-	"\x0esource_lead_id\x18\x05 \x01(\tR\fsourceLeadId\"\xbf\x01\n" +
+	"\x0esource_lead_id\x18\x05 \x01(\tR\fsourceLeadId\"\x91\x01\n" +
+	"\x0fAccountSnapshot\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x121\n" +
+	"\aaccount\x18\x03 \x01(\v2\x17.crm.account.v1.AccountR\aaccount\"\x91\x01\n" +
+	"\x0fContactSnapshot\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1d\n" +
+	"\n" +
+	"contact_id\x18\x02 \x01(\tR\tcontactId\x121\n" +
+	"\acontact\x18\x03 \x01(\v2\x17.crm.account.v1.ContactR\acontact\"\xbf\x01\n" +
 	"\x16LeadConversionRejected\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12\x16\n" +
@@ -815,7 +952,7 @@ func file_crm_events_v1_account_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_account_events_proto_rawDescData
 }
 
-var file_crm_events_v1_account_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_crm_events_v1_account_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_crm_events_v1_account_events_proto_goTypes = []any{
 	(*AccountCreated)(nil),         // 0: crm.events.v1.AccountCreated
 	(*AccountUpdated)(nil),         // 1: crm.events.v1.AccountUpdated
@@ -826,38 +963,44 @@ var file_crm_events_v1_account_events_proto_goTypes = []any{
 	(*ContactUpdated)(nil),         // 6: crm.events.v1.ContactUpdated
 	(*ContactDeleted)(nil),         // 7: crm.events.v1.ContactDeleted
 	(*ContactLinked)(nil),          // 8: crm.events.v1.ContactLinked
-	(*LeadConversionRejected)(nil), // 9: crm.events.v1.LeadConversionRejected
-	(*EventMeta)(nil),              // 10: crm.events.v1.EventMeta
-	(*v1.Account)(nil),             // 11: crm.account.v1.Account
-	(*v1.Address)(nil),             // 12: crm.account.v1.Address
-	(*v1.Contact)(nil),             // 13: crm.account.v1.Contact
+	(*AccountSnapshot)(nil),        // 9: crm.events.v1.AccountSnapshot
+	(*ContactSnapshot)(nil),        // 10: crm.events.v1.ContactSnapshot
+	(*LeadConversionRejected)(nil), // 11: crm.events.v1.LeadConversionRejected
+	(*EventMeta)(nil),              // 12: crm.events.v1.EventMeta
+	(*v1.Account)(nil),             // 13: crm.account.v1.Account
+	(*v1.Address)(nil),             // 14: crm.account.v1.Address
+	(*v1.Contact)(nil),             // 15: crm.account.v1.Contact
 }
 var file_crm_events_v1_account_events_proto_depIdxs = []int32{
-	10, // 0: crm.events.v1.AccountCreated.meta:type_name -> crm.events.v1.EventMeta
-	11, // 1: crm.events.v1.AccountCreated.account:type_name -> crm.account.v1.Account
-	10, // 2: crm.events.v1.AccountUpdated.meta:type_name -> crm.events.v1.EventMeta
-	11, // 3: crm.events.v1.AccountUpdated.account:type_name -> crm.account.v1.Account
-	10, // 4: crm.events.v1.AccountDeactivated.meta:type_name -> crm.events.v1.EventMeta
-	11, // 5: crm.events.v1.AccountDeactivated.account:type_name -> crm.account.v1.Account
-	10, // 6: crm.events.v1.AccountActivated.meta:type_name -> crm.events.v1.EventMeta
-	11, // 7: crm.events.v1.AccountActivated.account:type_name -> crm.account.v1.Account
-	10, // 8: crm.events.v1.AddressChanged.meta:type_name -> crm.events.v1.EventMeta
-	12, // 9: crm.events.v1.AddressChanged.previous_addresses:type_name -> crm.account.v1.Address
-	12, // 10: crm.events.v1.AddressChanged.addresses:type_name -> crm.account.v1.Address
-	10, // 11: crm.events.v1.ContactCreated.meta:type_name -> crm.events.v1.EventMeta
-	13, // 12: crm.events.v1.ContactCreated.contact:type_name -> crm.account.v1.Contact
-	10, // 13: crm.events.v1.ContactUpdated.meta:type_name -> crm.events.v1.EventMeta
-	13, // 14: crm.events.v1.ContactUpdated.contact:type_name -> crm.account.v1.Contact
-	10, // 15: crm.events.v1.ContactDeleted.meta:type_name -> crm.events.v1.EventMeta
-	13, // 16: crm.events.v1.ContactDeleted.contact:type_name -> crm.account.v1.Contact
-	10, // 17: crm.events.v1.ContactLinked.meta:type_name -> crm.events.v1.EventMeta
-	13, // 18: crm.events.v1.ContactLinked.contact:type_name -> crm.account.v1.Contact
-	10, // 19: crm.events.v1.LeadConversionRejected.meta:type_name -> crm.events.v1.EventMeta
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	12, // 0: crm.events.v1.AccountCreated.meta:type_name -> crm.events.v1.EventMeta
+	13, // 1: crm.events.v1.AccountCreated.account:type_name -> crm.account.v1.Account
+	12, // 2: crm.events.v1.AccountUpdated.meta:type_name -> crm.events.v1.EventMeta
+	13, // 3: crm.events.v1.AccountUpdated.account:type_name -> crm.account.v1.Account
+	12, // 4: crm.events.v1.AccountDeactivated.meta:type_name -> crm.events.v1.EventMeta
+	13, // 5: crm.events.v1.AccountDeactivated.account:type_name -> crm.account.v1.Account
+	12, // 6: crm.events.v1.AccountActivated.meta:type_name -> crm.events.v1.EventMeta
+	13, // 7: crm.events.v1.AccountActivated.account:type_name -> crm.account.v1.Account
+	12, // 8: crm.events.v1.AddressChanged.meta:type_name -> crm.events.v1.EventMeta
+	14, // 9: crm.events.v1.AddressChanged.previous_addresses:type_name -> crm.account.v1.Address
+	14, // 10: crm.events.v1.AddressChanged.addresses:type_name -> crm.account.v1.Address
+	12, // 11: crm.events.v1.ContactCreated.meta:type_name -> crm.events.v1.EventMeta
+	15, // 12: crm.events.v1.ContactCreated.contact:type_name -> crm.account.v1.Contact
+	12, // 13: crm.events.v1.ContactUpdated.meta:type_name -> crm.events.v1.EventMeta
+	15, // 14: crm.events.v1.ContactUpdated.contact:type_name -> crm.account.v1.Contact
+	12, // 15: crm.events.v1.ContactDeleted.meta:type_name -> crm.events.v1.EventMeta
+	15, // 16: crm.events.v1.ContactDeleted.contact:type_name -> crm.account.v1.Contact
+	12, // 17: crm.events.v1.ContactLinked.meta:type_name -> crm.events.v1.EventMeta
+	15, // 18: crm.events.v1.ContactLinked.contact:type_name -> crm.account.v1.Contact
+	12, // 19: crm.events.v1.AccountSnapshot.meta:type_name -> crm.events.v1.EventMeta
+	13, // 20: crm.events.v1.AccountSnapshot.account:type_name -> crm.account.v1.Account
+	12, // 21: crm.events.v1.ContactSnapshot.meta:type_name -> crm.events.v1.EventMeta
+	15, // 22: crm.events.v1.ContactSnapshot.contact:type_name -> crm.account.v1.Contact
+	12, // 23: crm.events.v1.LeadConversionRejected.meta:type_name -> crm.events.v1.EventMeta
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_account_events_proto_init() }
@@ -872,7 +1015,7 @@ func file_crm_events_v1_account_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_account_events_proto_rawDesc), len(file_crm_events_v1_account_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -54,7 +54,15 @@ type LeadServiceClient interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	CreateLead(ctx context.Context, in *CreateLeadRequest, opts ...grpc.CallOption) (*Lead, error)
 	// Gets a lead.
 	GetLead(ctx context.Context, in *GetLeadRequest, opts ...grpc.CallOption) (*Lead, error)
@@ -362,7 +370,15 @@ type LeadServiceServer interface {
 	// A lead that looks like an existing one (same email, same phone, or same
 	// company and person name) is refused with FAILED_PRECONDITION, reason
 	// DUPLICATE_LEAD, naming the existing leads and the rules that matched in
-	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set.
+	// a google.rpc.PreconditionFailure, unless `allow_duplicate` is set. So
+	// is a lead that looks like an existing customer: a contact with its
+	// email or phone (DUPLICATE_EMAIL, DUPLICATE_PHONE on `contacts/...`),
+	// an active account with its company as name or its web site's domain
+	// (DUPLICATE_COMPANY_NAME, DUPLICATE_WEB_DOMAIN on `accounts/...`); the
+	// violation names the record and the ErrorInfo metadata carries
+	// `existing_contact` and `existing_account`, the QualifyLead fields that
+	// convert a lead into it. Customers are known from the account service's
+	// events, so one created a moment ago may not be matched yet.
 	CreateLead(context.Context, *CreateLeadRequest) (*Lead, error)
 	// Gets a lead.
 	GetLead(context.Context, *GetLeadRequest) (*Lead, error)

@@ -148,6 +148,9 @@ func (r *Repo) InsertAccount(ctx context.Context, a *domain.Account, ch app.Chan
 		if created = tag.RowsAffected() == 1; !created {
 			return nil
 		}
+		if _, err := q.Exec(ctx, noteAccountDuplicateKeys, a.ID); err != nil {
+			return fmt.Errorf("note duplicate keys: %w", err)
+		}
 		if err := audit.Record(ctx, q, nil, protomap.Account(a), ch.RequestID); err != nil {
 			return err
 		}
@@ -183,6 +186,9 @@ func (r *Repo) SaveAccount(ctx context.Context, a *domain.Account, ch app.Change
 		}
 		if _, err := q.Exec(ctx, updateAccount, r.accountArgs(a)...); err != nil {
 			return fmt.Errorf("update account: %w", err)
+		}
+		if _, err := q.Exec(ctx, noteAccountDuplicateKeys, a.ID); err != nil {
+			return fmt.Errorf("note duplicate keys: %w", err)
 		}
 		// The primary contact is the contacts' to change (and their trail's
 		// to show); a may hold the one it was read with.
@@ -343,6 +349,11 @@ func (r *Repo) writeContact(ctx context.Context, c *domain.Contact, action audit
 				return fmt.Errorf("contact %s: two primary contacts on account %s: %w", c.ID, c.AccountID, err)
 			}
 			return fmt.Errorf("write contact: %w", err)
+		}
+		if action != audit.Delete {
+			if _, err := q.Exec(ctx, noteContactDuplicateKeys, c.ID); err != nil {
+				return fmt.Errorf("note duplicate keys: %w", err)
+			}
 		}
 		msgs := make([]outbox.Message, 0, len(ch.Events))
 		for _, ev := range ch.Events {

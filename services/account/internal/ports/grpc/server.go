@@ -5,10 +5,13 @@ package grpc
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/type/date"
+	"github.com/google/uuid"
+
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -45,7 +48,7 @@ func New(a *app.Service, idem *idempotency.Store, published func()) *Server {
 func (s *Server) CreateAccount(ctx context.Context, req *accountv1.CreateAccountRequest) (_ *accountv1.Account, err error) {
 	defer s.wakeRelay(&err)
 	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "CreateAccount", req, func(ctx context.Context) (*accountv1.Account, error) {
-		a, err := s.app.CreateAccount(ctx, protomap.AccountFromProto(req.GetAccount()), req.GetRequestId())
+		a, err := s.app.CreateAccount(ctx, protomap.AccountFromProto(req.GetAccount()), req.GetRequestId(), req.GetAllowDuplicate())
 		if err != nil {
 			return nil, apperr.PrefixFields(err, "account.")
 		}
@@ -136,7 +139,7 @@ func (s *Server) CreateContact(ctx context.Context, req *accountv1.CreateContact
 		return nil, resname.Invalid("contact.account", "accounts", req.GetContact().GetAccount())
 	}
 	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "CreateContact", req, func(ctx context.Context) (*accountv1.Contact, error) {
-		c, err := s.app.CreateContact(ctx, in, req.GetRequestId())
+		c, err := s.app.CreateContact(ctx, in, req.GetRequestId(), req.GetAllowDuplicate())
 		if err != nil {
 			return nil, apperr.PrefixFields(err, "contact.")
 		}
@@ -220,6 +223,91 @@ func (s *Server) MatchCustomers(ctx context.Context, req *accountv1.MatchCustome
 		resp.Contacts = append(resp.Contacts, &accountv1.ContactMatch{Contact: protomap.Contact(m.Contact), Rules: rules(m.Rules)})
 	}
 	return resp, nil
+}
+
+func (s *Server) FindAccountDuplicates(ctx context.Context, req *accountv1.FindAccountDuplicatesRequest) (*accountv1.FindAccountDuplicatesResponse, error) {
+	id, err := resname.ParseField(req.GetName(), "accounts", "name")
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.app.FindAccountDuplicates(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	resp := &accountv1.FindAccountDuplicatesResponse{}
+	for _, m := range ms {
+		resp.Matches = append(resp.Matches, &accountv1.AccountMatch{Account: protomap.Account(m.Account), Rules: rules(m.Rules)})
+	}
+	return resp, nil
+}
+
+func (s *Server) FindContactDuplicates(ctx context.Context, req *accountv1.FindContactDuplicatesRequest) (*accountv1.FindContactDuplicatesResponse, error) {
+	id, err := resname.ParseField(req.GetName(), "contacts", "name")
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.app.FindContactDuplicates(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	resp := &accountv1.FindContactDuplicatesResponse{}
+	for _, m := range ms {
+		resp.Matches = append(resp.Matches, &accountv1.ContactMatch{Contact: protomap.Contact(m.Contact), Rules: rules(m.Rules)})
+	}
+	return resp, nil
+}
+
+func (s *Server) ListAccountDuplicateGroups(ctx context.Context, req *accountv1.ListAccountDuplicateGroupsRequest) (*accountv1.ListAccountDuplicateGroupsResponse, error) {
+	groups, next, err := s.duplicateGroups(ctx, "accounts", req.GetRule(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &accountv1.ListAccountDuplicateGroupsResponse{NextPageToken: next}
+	for _, g := range groups {
+		resp.Groups = append(resp.Groups, &accountv1.AccountDuplicateGroup{Rule: rules([]string{g.Rule})[0], Key: g.Key, Accounts: names("accounts", g.IDs)})
+	}
+	return resp, nil
+}
+
+func (s *Server) ListContactDuplicateGroups(ctx context.Context, req *accountv1.ListContactDuplicateGroupsRequest) (*accountv1.ListContactDuplicateGroupsResponse, error) {
+	groups, next, err := s.duplicateGroups(ctx, "contacts", req.GetRule(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &accountv1.ListContactDuplicateGroupsResponse{NextPageToken: next}
+	for _, g := range groups {
+		resp.Groups = append(resp.Groups, &accountv1.ContactDuplicateGroup{Rule: rules([]string{g.Rule})[0], Key: g.Key, Contacts: names("contacts", g.IDs)})
+	}
+	return resp, nil
+}
+
+// duplicateGroups checks a ListXDuplicateGroups request (the rule must be
+// one of the collection's) and pages.
+func (s *Server) duplicateGroups(ctx context.Context, collection string, rule accountv1.MatchRule, pageSize int32, pageToken string) ([]app.DuplicateGroup, string, error) {
+	if pageSize < 0 {
+		return nil, "", apperr.InvalidField("page_size", "NEGATIVE_PAGE_SIZE", "page_size must not be negative")
+	}
+	allowed := app.AccountDuplicateRules
+	if collection == "contacts" {
+		allowed = app.ContactDuplicateRules
+	}
+	r := ""
+	if rule != accountv1.MatchRule_MATCH_RULE_UNSPECIFIED {
+		r = strings.TrimPrefix(rule.String(), "MATCH_RULE_")
+		if !slices.Contains(allowed, r) {
+			return nil, "", apperr.InvalidField("rule", "RULE_NOT_APPLICABLE",
+				"%s duplicates are found by %s only", strings.TrimSuffix(collection, "s"), strings.Join(allowed, ", "))
+		}
+	}
+	return s.app.ListDuplicateGroups(ctx, collection, r, paging.Size(pageSize), pageToken)
+}
+
+func names(collection string, ids []uuid.UUID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = collection + "/" + id.String()
+	}
+	return out
 }
 
 // MatchQuery turns a request into matching keys: the same normalisation

@@ -199,7 +199,51 @@ func (t *importTx) Existing(ids []uuid.UUID, keys []domain.DuplicateKeys) (domai
 		}
 		ex.ByKey[r][key] = append(ex.ByKey[r][key], id)
 	}
-	return ex, rows.Err()
+	if err := rows.Err(); err != nil {
+		return ex, err
+	}
+	rows.Close()
+	return ex, t.existingCustomers(&ex, keys)
+}
+
+// existingCustomers fills ex.Customers: the contacts and accounts of the
+// projection (migration 013) holding the rows' keys.
+func (t *importTx) existingCustomers(ex *domain.ExistingLeads, keys []domain.DuplicateKeys) error {
+	var rules, values []string
+	for _, k := range keys {
+		for _, rk := range [][2]string{{"EMAIL", k.Email}, {"PHONE", k.Phone}, {"COMPANY_NAME", k.Company}, {"WEB_DOMAIN", k.WebDomain}} {
+			if rk[1] != "" {
+				rules, values = append(rules, rk[0]), append(values, rk[1])
+			}
+		}
+	}
+	ex.Customers = map[domain.DuplicateRule]map[string][]string{}
+	if len(rules) == 0 {
+		return nil
+	}
+	rows, err := t.q.Query(t.ctx, `SELECT ck.rule, ck.key, lower(r.kind) || 's/' || r.id::text
+		FROM unnest($1::text[], $2::text[]) AS k (rule, key)
+		JOIN customer_keys ck ON ck.rule = k.rule AND ck.key = k.key
+		JOIN customer_records r ON r.id = ck.record_id AND r.state = 'LIVE'
+		ORDER BY r.kind DESC, r.id`, rules, values)
+	if err != nil {
+		return fmt.Errorf("import customer lookup: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rule, key, name string
+		if err := rows.Scan(&rule, &key, &name); err != nil {
+			return err
+		}
+		r := domain.DuplicateRule(rule)
+		if ex.Customers[r] == nil {
+			ex.Customers[r] = map[string][]string{}
+		}
+		if !slices.Contains(ex.Customers[r][key], name) {
+			ex.Customers[r][key] = append(ex.Customers[r][key], name)
+		}
+	}
+	return rows.Err()
 }
 
 func (t *importTx) LockLeads(ids []uuid.UUID) (map[uuid.UUID]*domain.Lead, error) {

@@ -178,8 +178,13 @@ func deref(s *string) string {
 }
 
 // assertNoDuplicate fails the batch (and so its transaction) with SQLSTATE
-// CR001 when another lead shares one of the given keys; see migration 002.
-const assertNoDuplicate = `SELECT assert_no_duplicate_lead($1, $2, $3, $4)`
+// CR002 when another lead, a contact or an account shares one of the given
+// keys; see migration 013.
+const assertNoDuplicate = `SELECT assert_no_duplicate($1, $2, $3, $4, $5, $6)`
+
+func queueAssertNoDuplicate(b *pgx.Batch, id uuid.UUID, k domain.DuplicateKeys) {
+	b.Queue(assertNoDuplicate, id, k.Email, k.Phone, k.CompanyAndName, k.Company, k.WebDomain)
+}
 
 // noteDuplicateLead records the keys a lead written with allow_duplicate
 // shares with others, for ListDuplicateGroups (migration 007).
@@ -199,7 +204,7 @@ func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error 
 	b := &pgx.Batch{}
 	k := l.DuplicateKeys(r.phoneRegion)
 	if !ch.AllowDuplicate {
-		b.Queue(assertNoDuplicate, l.ID, k.Email, k.Phone, k.CompanyAndName)
+		queueAssertNoDuplicate(b, l.ID, k)
 	}
 	b.Queue(insertLead, leadArgsWithKeys(l, k)...)
 	if ch.AllowDuplicate {
@@ -213,27 +218,49 @@ func (r *Repo) Create(ctx context.Context, l *domain.Lead, ch app.Change) error 
 	return nil
 }
 
-// duplicateOr turns assert_no_duplicate_lead's error into the domain's,
-// and wraps any other.
+// duplicateOr turns assert_no_duplicate's error into the domain's, and
+// wraps any other.
 func duplicateOr(err error, what string) error {
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "CR001" {
+	if !errors.As(err, &pgErr) || pgErr.Code != "CR002" {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	var matches []domain.DuplicateMatch
-	for _, item := range strings.Split(pgErr.Detail, ",") {
-		id, rules, _ := strings.Cut(item, ":")
-		leadID, err := uuid.Parse(id)
-		if err != nil {
-			return fmt.Errorf("%s: unreadable duplicate report %q: %w", what, pgErr.Detail, err)
-		}
-		m := domain.DuplicateMatch{LeadID: leadID}
-		for _, rule := range strings.Split(rules, "+") {
-			m.Rules = append(m.Rules, domain.DuplicateRule(rule))
-		}
-		matches = append(matches, m)
+	var report struct {
+		Leads []struct {
+			ID    uuid.UUID `json:"id"`
+			Rules string    `json:"rules"`
+		} `json:"leads"`
+		Customers []struct {
+			ID      uuid.UUID  `json:"id"`
+			Kind    string     `json:"kind"`
+			Name    string     `json:"name"`
+			Account *uuid.UUID `json:"account"`
+			Rules   string     `json:"rules"`
+		} `json:"customers"`
 	}
-	return domain.ErrDuplicate(matches)
+	if err := json.Unmarshal([]byte(pgErr.Detail), &report); err != nil {
+		return fmt.Errorf("%s: unreadable duplicate report %q: %w", what, pgErr.Detail, err)
+	}
+	rules := func(s string) []domain.DuplicateRule {
+		var out []domain.DuplicateRule
+		for _, r := range strings.Split(s, "+") {
+			out = append(out, domain.DuplicateRule(r))
+		}
+		return out
+	}
+	var matches []domain.DuplicateMatch
+	for _, l := range report.Leads {
+		matches = append(matches, domain.DuplicateMatch{LeadID: l.ID, Rules: rules(l.Rules)})
+	}
+	var customers []domain.CustomerMatch
+	for _, c := range report.Customers {
+		m := domain.CustomerMatch{Kind: domain.CustomerKind(c.Kind), ID: c.ID, DisplayName: c.Name, Rules: rules(c.Rules)}
+		if c.Account != nil {
+			m.AccountID = *c.Account
+		}
+		customers = append(customers, m)
+	}
+	return domain.ErrDuplicate(matches, customers)
 }
 
 func (r *Repo) Get(ctx context.Context, id uuid.UUID) (*domain.Lead, error) {
@@ -287,8 +314,11 @@ func (r *Repo) Mutate(ctx context.Context, id uuid.UUID, fn func(l *domain.Lead)
 			if after != before && !ch.AllowDuplicate {
 				// Only keys this change sets count: a duplicate someone
 				// allowed before does not block unrelated edits.
-				b.Queue(assertNoDuplicate, l.ID, changed(before.Email, after.Email),
-					changed(before.Phone, after.Phone), changed(before.CompanyAndName, after.CompanyAndName))
+				queueAssertNoDuplicate(b, l.ID, domain.DuplicateKeys{
+					Email: changed(before.Email, after.Email), Phone: changed(before.Phone, after.Phone),
+					CompanyAndName: changed(before.CompanyAndName, after.CompanyAndName),
+					Company:        changed(before.Company, after.Company), WebDomain: changed(before.WebDomain, after.WebDomain),
+				})
 			}
 			b.Queue(updateLead, leadArgsWithKeys(l, after)...)
 			if after != before && ch.AllowDuplicate {

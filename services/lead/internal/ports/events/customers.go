@@ -1,0 +1,182 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
+	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/inbox"
+	"github.com/crmsuite/crm/services/lead/internal/app"
+	"github.com/crmsuite/crm/services/lead/internal/domain"
+)
+
+// CustomerKeysConsumerName is the durable consumer (and inbox name) that
+// keeps the projection of contact and account keys.
+const CustomerKeysConsumerName = "lead-customer-keys"
+
+// CustomerKeysConsumer returns the durable consumer of the account
+// service's account and contact events, in namespace ns: the keys of the
+// existing customers that a new lead is checked against (migration 013).
+// Every event carries the whole record, so each one replaces what was
+// known of it; the snapshots (`account republish-customers`) bring in the
+// records changed last before the stream's retention.
+func CustomerKeysConsumer(ns string, svc *app.Service) *inbox.Consumer {
+	var subjects []string
+	for _, m := range []proto.Message{
+		&eventsv1.AccountCreated{}, &eventsv1.AccountUpdated{}, &eventsv1.AccountDeactivated{}, &eventsv1.AccountActivated{},
+		&eventsv1.ContactCreated{}, &eventsv1.ContactUpdated{}, &eventsv1.ContactDeleted{}, &eventsv1.ContactLinked{},
+		&eventsv1.AccountSnapshot{}, &eventsv1.ContactSnapshot{},
+	} {
+		subjects = append(subjects, events.Subject(ns, "account", m))
+	}
+	return &inbox.Consumer{
+		Name:     CustomerKeysConsumerName,
+		Stream:   events.StreamName(ns, "account"),
+		Subjects: subjects,
+		Handler: func(ctx context.Context, m inbox.Message) error {
+			rec, ok, err := customerRecord(m)
+			if err != nil || !ok {
+				return err
+			}
+			return svc.ApplyCustomerRecord(ctx, rec)
+		},
+	}
+}
+
+// customerRecord reads the record an account or contact event carries; ok
+// is false for other events.
+func customerRecord(m inbox.Message) (rec domain.CustomerRecord, ok bool, err error) {
+	var (
+		account *accountv1.Account
+		contact *accountv1.Contact
+		deleted bool
+	)
+	switch protoreflect.FullName(m.Type) {
+	case name(&eventsv1.AccountCreated{}):
+		var ev eventsv1.AccountCreated
+		err, account = decode(m, &ev), ev.GetAccount()
+	case name(&eventsv1.AccountUpdated{}):
+		var ev eventsv1.AccountUpdated
+		err, account = decode(m, &ev), ev.GetAccount()
+	case name(&eventsv1.AccountDeactivated{}):
+		var ev eventsv1.AccountDeactivated
+		err, account = decode(m, &ev), ev.GetAccount()
+	case name(&eventsv1.AccountActivated{}):
+		var ev eventsv1.AccountActivated
+		err, account = decode(m, &ev), ev.GetAccount()
+	case name(&eventsv1.AccountSnapshot{}):
+		var ev eventsv1.AccountSnapshot
+		err, account = decode(m, &ev), ev.GetAccount()
+	case name(&eventsv1.ContactSnapshot{}):
+		var ev eventsv1.ContactSnapshot
+		err, contact = decode(m, &ev), ev.GetContact()
+	case name(&eventsv1.ContactCreated{}):
+		var ev eventsv1.ContactCreated
+		err, contact = decode(m, &ev), ev.GetContact()
+	case name(&eventsv1.ContactUpdated{}):
+		var ev eventsv1.ContactUpdated
+		err, contact = decode(m, &ev), ev.GetContact()
+	case name(&eventsv1.ContactLinked{}):
+		var ev eventsv1.ContactLinked
+		err, contact = decode(m, &ev), ev.GetContact()
+	case name(&eventsv1.ContactDeleted{}):
+		var ev eventsv1.ContactDeleted
+		err, contact, deleted = decode(m, &ev), ev.GetContact(), true
+	default:
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, err
+	}
+	switch {
+	case account != nil:
+		rec, err = accountRecord(account)
+	case contact != nil:
+		rec, err = contactRecord(contact, deleted)
+	default:
+		err = fmt.Errorf("%s carries no record", m.Type)
+	}
+	if err != nil {
+		return rec, false, inbox.Permanent(fmt.Errorf("event %s: %w", m.EventID, err))
+	}
+	return rec, true, nil
+}
+
+func accountRecord(a *accountv1.Account) (domain.CustomerRecord, error) {
+	id, err := recordID(a.GetName(), "accounts/")
+	if err != nil {
+		return domain.CustomerRecord{}, err
+	}
+	version, err := etagVersion(a.GetEtag())
+	if err != nil {
+		return domain.CustomerRecord{}, err
+	}
+	state := domain.CustomerLive
+	if a.GetState() == accountv1.AccountState_ACCOUNT_STATE_INACTIVE {
+		state = domain.CustomerInactive
+	}
+	domainOrSite := a.GetDomain()
+	if domainOrSite == "" {
+		domainOrSite = a.GetWebsite()
+	}
+	return domain.CustomerRecord{
+		Kind: domain.CustomerAccount, ID: id, DisplayName: a.GetDisplayName(), Version: version, State: state,
+		Name: a.GetDisplayName(), Domain: domainOrSite,
+	}, nil
+}
+
+func contactRecord(c *accountv1.Contact, deleted bool) (domain.CustomerRecord, error) {
+	id, err := recordID(c.GetName(), "contacts/")
+	if err != nil {
+		return domain.CustomerRecord{}, err
+	}
+	version, err := etagVersion(c.GetEtag())
+	if err != nil {
+		return domain.CustomerRecord{}, err
+	}
+	rec := domain.CustomerRecord{
+		Kind: domain.CustomerContact, ID: id, Version: version, State: domain.CustomerLive,
+		DisplayName: strings.TrimSpace(c.GetFirstName() + " " + c.GetLastName()),
+	}
+	if deleted {
+		rec.State = domain.CustomerDeleted
+	}
+	if c.GetAccount() != "" {
+		if rec.AccountID, err = recordID(c.GetAccount(), "accounts/"); err != nil {
+			return domain.CustomerRecord{}, err
+		}
+	}
+	for _, e := range c.GetEmails() {
+		rec.Emails = append(rec.Emails, e.GetAddress())
+	}
+	for _, p := range c.GetPhones() {
+		rec.Phones = append(rec.Phones, p.GetNumber())
+	}
+	return rec, nil
+}
+
+func recordID(name, prefix string) (uuid.UUID, error) {
+	id, err := uuid.Parse(strings.TrimPrefix(name, prefix))
+	if err != nil || !strings.HasPrefix(name, prefix) || id == uuid.Nil {
+		return uuid.Nil, fmt.Errorf("record name %q is not %s{uuid}", name, prefix)
+	}
+	return id, nil
+}
+
+// etagVersion reads the record version from its etag (platform/etag:
+// W/"<version>").
+func etagVersion(tag string) (int64, error) {
+	v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(tag, `W/"`), `"`), 10, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("etag %q carries no version", tag)
+	}
+	return v, nil
+}
