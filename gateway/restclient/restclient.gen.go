@@ -2206,6 +2206,11 @@ type CrmOpportunityV1ListStageChangesResponse struct {
 	StageChanges  *[]CrmOpportunityV1StageChange `json:"stageChanges,omitempty"`
 }
 
+// CrmOpportunityV1ListWinReasonsResponse defines model for crm.opportunity.v1.ListWinReasonsResponse.
+type CrmOpportunityV1ListWinReasonsResponse struct {
+	WinReasons *[]CrmOpportunityV1WinReason `json:"winReasons,omitempty"`
+}
+
 // CrmOpportunityV1LossReason Why an opportunity was lost.
 type CrmOpportunityV1LossReason struct {
 	DisplayName *string `json:"displayName,omitempty"`
@@ -2283,6 +2288,9 @@ type CrmOpportunityV1Opportunity struct {
 	Type       *CrmOpportunityV1OpportunityType `json:"type,omitempty"`
 	UpdateTime *time.Time                       `json:"updateTime,omitempty"`
 	UpdatedBy  *string                          `json:"updatedBy,omitempty"`
+
+	// WinReason Set when WON with a reason (ListWinReasons); empty otherwise.
+	WinReason *string `json:"winReason,omitempty"`
 }
 
 // CrmOpportunityV1OpportunityState defines model for crm.opportunity.v1.OpportunityState.
@@ -2370,6 +2378,17 @@ type CrmOpportunityV1StageChange struct {
 
 // CrmOpportunityV1StageKind defines model for crm.opportunity.v1.StageKind.
 type CrmOpportunityV1StageKind string
+
+// CrmOpportunityV1WinReason Why an opportunity was won.
+type CrmOpportunityV1WinReason struct {
+	DisplayName *string `json:"displayName,omitempty"`
+
+	// Id lower_snake_case, e.g. "product_fit".
+	Id *string `json:"id,omitempty"`
+
+	// Retired Kept for won opportunities, not offered for new wins.
+	Retired *bool `json:"retired,omitempty"`
+}
 
 // CrmOrderV1BillingInterval defines model for crm.order.v1.BillingInterval.
 type CrmOrderV1BillingInterval string
@@ -4827,7 +4846,11 @@ type OpportunityServiceWinOpportunityJSONBody struct {
 	// both services record it with the reason (required with it).
 	OverrideProcess       *bool   `json:"overrideProcess,omitempty"`
 	ProcessOverrideReason *string `json:"processOverrideReason,omitempty"`
-	RequestId             *string `json:"requestId,omitempty"`
+
+	// Reason Optional: a win reason id (ListWinReasons), e.g. "product_fit".
+	// Unknown or retired ids are INVALID_ARGUMENT (UNKNOWN_WIN_REASON).
+	Reason    *string `json:"reason,omitempty"`
+	RequestId *string `json:"requestId,omitempty"`
 }
 
 // OpportunityServiceGetForecastParams defines parameters for OpportunityServiceGetForecast.
@@ -5277,6 +5300,11 @@ type WebFormServiceSubmitWebFormJSONBody struct {
 	Website   *string `json:"website,omitempty"`
 }
 
+// OpportunityServiceUpdateWinReasonsJSONBody defines parameters for OpportunityServiceUpdateWinReasons.
+type OpportunityServiceUpdateWinReasonsJSONBody struct {
+	WinReasons *[]CrmOpportunityV1WinReason `json:"winReasons,omitempty"`
+}
+
 // AccountServiceCreateAccountJSONRequestBody defines body for AccountServiceCreateAccount for application/json ContentType.
 type AccountServiceCreateAccountJSONRequestBody = CrmAccountV1Account
 
@@ -5513,6 +5541,9 @@ type WebFormServiceSubmitWebFormJSONRequestBody WebFormServiceSubmitWebFormJSONB
 
 // WebFormServiceSubmitWebFormFormdataRequestBody defines body for WebFormServiceSubmitWebForm for application/x-www-form-urlencoded ContentType.
 type WebFormServiceSubmitWebFormFormdataRequestBody = WebFormPost
+
+// OpportunityServiceUpdateWinReasonsJSONRequestBody defines body for OpportunityServiceUpdateWinReasons for application/json ContentType.
+type OpportunityServiceUpdateWinReasonsJSONRequestBody OpportunityServiceUpdateWinReasonsJSONBody
 
 // Getter for additional properties for GoogleApiHttpBody_Extensions_Item. Returns the specified
 // element and whether it was found
@@ -8641,6 +8672,25 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/webForms/{webForm}:submit (the `WebFormServiceSubmitWebForm` operationId).
 	WebFormServiceSubmitWebFormWithFormdataBody(ctx context.Context, webForm string, body WebFormServiceSubmitWebFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OpportunityServiceListWinReasons The reasons an opportunity can be won for
+	//
+	// Corresponds with GET /v1/winReasons (the `OpportunityServiceListWinReasons` operationId).
+	OpportunityServiceListWinReasons(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OpportunityServiceUpdateWinReasonsWithBody Replaces the list of win reasons, as UpdateLossReasons does
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+	OpportunityServiceUpdateWinReasonsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OpportunityServiceUpdateWinReasons Replaces the list of win reasons, as UpdateLossReasons does
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+	OpportunityServiceUpdateWinReasons(ctx context.Context, body OpportunityServiceUpdateWinReasonsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // AccountServiceListAccounts Lists accounts, newest first unless `order_by` says otherwise
@@ -13147,6 +13197,55 @@ func (c *Client) WebFormServiceSubmitWebForm(ctx context.Context, webForm string
 // Corresponds with POST /v1/webForms/{webForm}:submit (the `WebFormServiceSubmitWebForm` operationId).
 func (c *Client) WebFormServiceSubmitWebFormWithFormdataBody(ctx context.Context, webForm string, body WebFormServiceSubmitWebFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWebFormServiceSubmitWebFormRequestWithFormdataBody(c.Server, webForm, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpportunityServiceListWinReasons The reasons an opportunity can be won for
+//
+// Corresponds with GET /v1/winReasons (the `OpportunityServiceListWinReasons` operationId).
+func (c *Client) OpportunityServiceListWinReasons(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpportunityServiceListWinReasonsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpportunityServiceUpdateWinReasonsWithBody Replaces the list of win reasons, as UpdateLossReasons does
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+func (c *Client) OpportunityServiceUpdateWinReasonsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpportunityServiceUpdateWinReasonsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpportunityServiceUpdateWinReasons Replaces the list of win reasons, as UpdateLossReasons does
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+func (c *Client) OpportunityServiceUpdateWinReasons(ctx context.Context, body OpportunityServiceUpdateWinReasonsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpportunityServiceUpdateWinReasonsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -23923,6 +24022,73 @@ func NewWebFormServiceSubmitWebFormRequestWithBody(server string, webForm string
 	return req, nil
 }
 
+// NewOpportunityServiceListWinReasonsRequest constructs an http.Request for the OpportunityServiceListWinReasons method
+func NewOpportunityServiceListWinReasonsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/winReasons")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOpportunityServiceUpdateWinReasonsRequest calls the generic OpportunityServiceUpdateWinReasons builder with application/json body
+func NewOpportunityServiceUpdateWinReasonsRequest(server string, body OpportunityServiceUpdateWinReasonsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOpportunityServiceUpdateWinReasonsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewOpportunityServiceUpdateWinReasonsRequestWithBody constructs an http.Request for the OpportunityServiceUpdateWinReasons method, with any body, and a specified content type
+func NewOpportunityServiceUpdateWinReasonsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/winReasons")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -26156,6 +26322,27 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/webForms/{webForm}:submit (the `WebFormServiceSubmitWebForm` operationId).
 	WebFormServiceSubmitWebFormWithFormdataBodyWithResponse(ctx context.Context, webForm string, body WebFormServiceSubmitWebFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*WebFormServiceSubmitWebFormResponse, error)
+
+	// OpportunityServiceListWinReasonsWithResponse The reasons an opportunity can be won for
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/winReasons (the `OpportunityServiceListWinReasons` operationId).
+	OpportunityServiceListWinReasonsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OpportunityServiceListWinReasonsResponse, error)
+
+	// OpportunityServiceUpdateWinReasonsWithBodyWithResponse Replaces the list of win reasons, as UpdateLossReasons does
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+	OpportunityServiceUpdateWinReasonsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OpportunityServiceUpdateWinReasonsResponse, error)
+
+	// OpportunityServiceUpdateWinReasonsWithResponse Replaces the list of win reasons, as UpdateLossReasons does
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+	OpportunityServiceUpdateWinReasonsWithResponse(ctx context.Context, body OpportunityServiceUpdateWinReasonsJSONRequestBody, reqEditors ...RequestEditorFn) (*OpportunityServiceUpdateWinReasonsResponse, error)
 }
 
 // AccountServiceListAccountsResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceListAccounts
@@ -42471,6 +42658,186 @@ func (r WebFormServiceSubmitWebFormResponse) ContentType() string {
 	return ""
 }
 
+// OpportunityServiceListWinReasonsResponse429Headers the declared response headers of an HTTP 429 response for OpportunityServiceListWinReasons
+type OpportunityServiceListWinReasonsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type OpportunityServiceListWinReasonsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmOpportunityV1ListWinReasonsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *OpportunityServiceListWinReasonsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON200() *CrmOpportunityV1ListWinReasonsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r OpportunityServiceListWinReasonsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OpportunityServiceListWinReasonsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OpportunityServiceListWinReasonsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OpportunityServiceListWinReasonsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OpportunityServiceUpdateWinReasonsResponse429Headers the declared response headers of an HTTP 429 response for OpportunityServiceUpdateWinReasons
+type OpportunityServiceUpdateWinReasonsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type OpportunityServiceUpdateWinReasonsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmOpportunityV1ListWinReasonsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *OpportunityServiceUpdateWinReasonsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON200() *CrmOpportunityV1ListWinReasonsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r OpportunityServiceUpdateWinReasonsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OpportunityServiceUpdateWinReasonsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OpportunityServiceUpdateWinReasonsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OpportunityServiceUpdateWinReasonsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // AccountServiceListAccountsWithResponse Lists accounts, newest first unless `order_by` says otherwise
 //
 // Returns a wrapper object for the known response body format(s).
@@ -46165,6 +46532,45 @@ func (c *ClientWithResponses) WebFormServiceSubmitWebFormWithFormdataBodyWithRes
 		return nil, err
 	}
 	return ParseWebFormServiceSubmitWebFormResponse(rsp)
+}
+
+// OpportunityServiceListWinReasonsWithResponse The reasons an opportunity can be won for
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/winReasons (the `OpportunityServiceListWinReasons` operationId).
+func (c *ClientWithResponses) OpportunityServiceListWinReasonsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OpportunityServiceListWinReasonsResponse, error) {
+	rsp, err := c.OpportunityServiceListWinReasons(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpportunityServiceListWinReasonsResponse(rsp)
+}
+
+// OpportunityServiceUpdateWinReasonsWithBodyWithResponse Replaces the list of win reasons, as UpdateLossReasons does
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+func (c *ClientWithResponses) OpportunityServiceUpdateWinReasonsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OpportunityServiceUpdateWinReasonsResponse, error) {
+	rsp, err := c.OpportunityServiceUpdateWinReasonsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpportunityServiceUpdateWinReasonsResponse(rsp)
+}
+
+// OpportunityServiceUpdateWinReasonsWithResponse Replaces the list of win reasons, as UpdateLossReasons does
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+func (c *ClientWithResponses) OpportunityServiceUpdateWinReasonsWithResponse(ctx context.Context, body OpportunityServiceUpdateWinReasonsJSONRequestBody, reqEditors ...RequestEditorFn) (*OpportunityServiceUpdateWinReasonsResponse, error) {
+	rsp, err := c.OpportunityServiceUpdateWinReasons(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpportunityServiceUpdateWinReasonsResponse(rsp)
 }
 
 // ParseAccountServiceListAccountsResponse parses an HTTP response from a AccountServiceListAccountsWithResponse call
@@ -60931,6 +61337,168 @@ func ParseWebFormServiceSubmitWebFormResponse(rsp *http.Response) (*WebFormServi
 		response.Headers303 = &headers
 	case rsp.StatusCode == 429:
 		var headers WebFormServiceSubmitWebFormResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOpportunityServiceListWinReasonsResponse parses an HTTP response from a OpportunityServiceListWinReasonsWithResponse call
+func ParseOpportunityServiceListWinReasonsResponse(rsp *http.Response) (*OpportunityServiceListWinReasonsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OpportunityServiceListWinReasonsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmOpportunityV1ListWinReasonsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers OpportunityServiceListWinReasonsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOpportunityServiceUpdateWinReasonsResponse parses an HTTP response from a OpportunityServiceUpdateWinReasonsWithResponse call
+func ParseOpportunityServiceUpdateWinReasonsResponse(rsp *http.Response) (*OpportunityServiceUpdateWinReasonsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OpportunityServiceUpdateWinReasonsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmOpportunityV1ListWinReasonsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers OpportunityServiceUpdateWinReasonsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -493,6 +493,8 @@ type Opportunity struct {
 	// A recurring deal: won, it becomes a draft contract (the line items
 	// priced per billing period) instead of a one-off order.
 	ContractTerms *ContractTerms `protobuf:"bytes,31,opt,name=contract_terms,json=contractTerms,proto3" json:"contract_terms,omitempty"`
+	// Set when WON with a reason (ListWinReasons); empty otherwise.
+	WinReason     string `protobuf:"bytes,32,opt,name=win_reason,json=winReason,proto3" json:"win_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -742,6 +744,13 @@ func (x *Opportunity) GetContractTerms() *ContractTerms {
 		return x.ContractTerms
 	}
 	return nil
+}
+
+func (x *Opportunity) GetWinReason() string {
+	if x != nil {
+		return x.WinReason
+	}
+	return ""
 }
 
 // The terms of the contract a recurring deal becomes.
@@ -1007,7 +1016,7 @@ const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1d.crm.opportunity.v1.StageKindB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12+\n" +
 	"\vprobability\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\vprobability\x12[\n" +
 	"\x11forecast_category\x18\x05 \x01(\x0e2$.crm.opportunity.v1.ForecastCategoryB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10forecastCategory\x12\x18\n" +
-	"\aretired\x18\x06 \x01(\bR\aretired\"\xc0\r\n" +
+	"\aretired\x18\x06 \x01(\bR\aretired\"\xe4\r\n" +
 	"\vOpportunity\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12?\n" +
@@ -1051,7 +1060,9 @@ const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"\x04type\x18\x1c \x01(\x0e2#.crm.opportunity.v1.OpportunityTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12.\n" +
 	"\x10renewal_contract\x18\x1d \x01(\tB\x03\xe0A\x03R\x0frenewalContract\x12&\n" +
 	"\frenewal_term\x18\x1e \x01(\x05B\x03\xe0A\x03R\vrenewalTerm\x12H\n" +
-	"\x0econtract_terms\x18\x1f \x01(\v2!.crm.opportunity.v1.ContractTermsR\rcontractTerms:Y\xeaAV\n" +
+	"\x0econtract_terms\x18\x1f \x01(\v2!.crm.opportunity.v1.ContractTermsR\rcontractTerms\x12\"\n" +
+	"\n" +
+	"win_reason\x18  \x01(\tB\x03\xe0A\x03R\twinReason:Y\xeaAV\n" +
 	"\x1bcrm.example.com/Opportunity\x12\x1bopportunities/{opportunity}*\ropportunities2\vopportunity\"\xae\x01\n" +
 	"\rContractTerms\x12R\n" +
 	"\x10billing_interval\x18\x01 \x01(\x0e2\x1d.crm.order.v1.BillingIntervalB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0fbillingInterval\x12*\n" +
