@@ -398,6 +398,27 @@ func (e CrmLeadV1ImportMode) Valid() bool {
 	}
 }
 
+// Defines values for CrmLeadV1LifecycleStage.
+const (
+	LIFECYCLESTAGEMQL         CrmLeadV1LifecycleStage = "LIFECYCLE_STAGE_MQL"
+	LIFECYCLESTAGESQL         CrmLeadV1LifecycleStage = "LIFECYCLE_STAGE_SQL"
+	LIFECYCLESTAGEUNSPECIFIED CrmLeadV1LifecycleStage = "LIFECYCLE_STAGE_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmLeadV1LifecycleStage enum.
+func (e CrmLeadV1LifecycleStage) Valid() bool {
+	switch e {
+	case LIFECYCLESTAGEMQL:
+		return true
+	case LIFECYCLESTAGESQL:
+		return true
+	case LIFECYCLESTAGEUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CrmLeadV1Rating.
 const (
 	RATINGCOLD        CrmLeadV1Rating = "RATING_COLD"
@@ -1886,8 +1907,25 @@ type CrmLeadV1Lead struct {
 	LastActivityTime *time.Time `json:"lastActivityTime,omitempty"`
 	LastName         *string    `json:"lastName,omitempty"`
 
+	// LifecycleStage Marketing/sales lifecycle stage (seed 004), independent of status:
+	// MQL once marketing qualifies the lead, SQL once sales accepts it.
+	// Set on create, by UpdateLead (by hand or by a workflow rule's
+	// update_field action). Moving it back (SQL to MQL, or clearing it) is
+	// for managers and admins only, and audited; a salesperson gets
+	// PERMISSION_DENIED (LIFECYCLE_STAGE_BACKWARDS). "Qualified", the
+	// funnel's last step, is status QUALIFIED (the conversion).
+	LifecycleStage          *CrmLeadV1LifecycleStage `json:"lifecycleStage,omitempty"`
+	LifecycleStageChangedBy *string                  `json:"lifecycleStageChangedBy,omitempty"`
+
+	// LifecycleStageTime When and by whom lifecycle_stage last changed.
+	LifecycleStageTime *time.Time `json:"lifecycleStageTime,omitempty"`
+
 	// MergedInto For a MERGED lead, the lead it was merged into.
 	MergedInto *string `json:"mergedInto,omitempty"`
+
+	// MqlTime When the lead first reached MQL (or went straight to SQL) and SQL;
+	// cleared when it is moved back below the stage.
+	MqlTime *time.Time `json:"mqlTime,omitempty"`
 
 	// Name Resource name, `leads/{lead}`, where `{lead}` is a UUID.
 	Name *string `json:"name,omitempty"`
@@ -1910,7 +1948,8 @@ type CrmLeadV1Lead struct {
 	Rating *CrmLeadV1Rating `json:"rating,omitempty"`
 
 	// Source Where the lead came from. Defaults to SOURCE_MANUAL.
-	Source *CrmLeadV1Source `json:"source,omitempty"`
+	Source  *CrmLeadV1Source `json:"source,omitempty"`
+	SqlTime *time.Time       `json:"sqlTime,omitempty"`
 
 	// Status Funnel status. On create it defaults to STATUS_NEW. An update may move it
 	// between NEW, CONTACTED and NURTURING; QUALIFIED is reached only through
@@ -1946,12 +1985,41 @@ type CrmLeadV1LeadStatistics struct {
 	DisqualificationReasons *[]CrmLeadV1Count          `json:"disqualificationReasons,omitempty"`
 	EndTime                 *time.Time                 `json:"endTime,omitempty"`
 
+	// LifecycleFunnel The lifecycle funnel MQL -> SQL -> qualified (seed 004) of the leads
+	// created in the range, in all and per source, campaign and owner.
+	LifecycleFunnel           *CrmLeadV1LifecycleFunnel   `json:"lifecycleFunnel,omitempty"`
+	LifecycleFunnelByCampaign *[]CrmLeadV1LifecycleFunnel `json:"lifecycleFunnelByCampaign,omitempty"`
+	LifecycleFunnelByOwner    *[]CrmLeadV1LifecycleFunnel `json:"lifecycleFunnelByOwner,omitempty"`
+	LifecycleFunnelBySource   *[]CrmLeadV1LifecycleFunnel `json:"lifecycleFunnelBySource,omitempty"`
+
 	// MedianDaysToQualify Median days from creation to qualification of the qualified leads; 0
 	// when none.
 	MedianDaysToQualify *float64   `json:"medianDaysToQualify,omitempty"`
 	StartTime           *time.Time `json:"startTime,omitempty"`
 	Total               *string    `json:"total,omitempty"`
 }
+
+// CrmLeadV1LifecycleFunnel How many leads with a key reached each lifecycle step.
+type CrmLeadV1LifecycleFunnel struct {
+	// Key As in Count; empty in lifecycle_funnel.
+	Key *string `json:"key,omitempty"`
+
+	// Mql Leads that are MQL or went past it (mql_time set).
+	Mql *string `json:"mql,omitempty"`
+
+	// MqlToSqlRate sql / mql and qualified / sql; 0 when the divisor is 0.
+	MqlToSqlRate *float64 `json:"mqlToSqlRate,omitempty"`
+
+	// Qualified Of the SQL leads, those converted (status QUALIFIED).
+	Qualified *string `json:"qualified,omitempty"`
+
+	// Sql Leads that are SQL (sql_time set).
+	Sql                *string  `json:"sql,omitempty"`
+	SqlToQualifiedRate *float64 `json:"sqlToQualifiedRate,omitempty"`
+}
+
+// CrmLeadV1LifecycleStage A lead's lifecycle stage (seed 004).
+type CrmLeadV1LifecycleStage string
 
 // CrmLeadV1ListDuplicateGroupsResponse defines model for crm.lead.v1.ListDuplicateGroupsResponse.
 type CrmLeadV1ListDuplicateGroupsResponse struct {
@@ -4438,8 +4506,9 @@ type LeadServiceListLeadsParams struct {
 	// and order_by.
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 
-	// Filter AIP-160 filter. Fields: status, rating, source (enum names, with or
-	// without their prefix: `status = NEW`), owner, campaign, company, email,
+	// Filter AIP-160 filter. Fields: status, rating, source, lifecycle_stage (enum
+	// names, with or without their prefix: `status = NEW`,
+	// `lifecycle_stage = SQL`), owner, campaign, company, email,
 	// create_time, update_time, next_contact_time (RFC 3339 strings, compared
 	// with < <= > >=). Operators =, !=, <, <=, >, >=, AND, OR, NOT and
 	// parentheses. `text:"acme"` matches leads whose name, email or company

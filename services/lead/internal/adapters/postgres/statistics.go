@@ -21,7 +21,10 @@ func (r *Repo) Statistics(ctx context.Context, q app.StatisticsQuery) (app.Stati
 		       coalesce(disqualify_reason, ''),
 		       count(*),
 		       count(*) FILTER (WHERE status = 'QUALIFIED'),
-		       count(*) FILTER (WHERE status IN ('QUALIFIED', 'DISQUALIFIED'))
+		       count(*) FILTER (WHERE status IN ('QUALIFIED', 'DISQUALIFIED')),
+		       count(*) FILTER (WHERE mql_at IS NOT NULL),
+		       count(*) FILTER (WHERE sql_at IS NOT NULL),
+		       count(*) FILTER (WHERE sql_at IS NOT NULL AND status = 'QUALIFIED')
 		FROM leads WHERE `+where+`
 		GROUP BY GROUPING SETS ((), (status), (source), (campaign), (owner), (disqualify_reason))
 		ORDER BY 11 DESC, 6, 7, 8, 9, 10`, args...)
@@ -33,8 +36,10 @@ func (r *Repo) Statistics(ctx context.Context, q app.StatisticsQuery) (app.Stati
 		var byStatus, bySource, byCampaign, byOwner, byReason bool
 		var status, source, campaign, owner, reason string
 		var n, qualified, closed int64
+		var funnel app.LifecycleFunnel
 		if err := rows.Scan(&byStatus, &bySource, &byCampaign, &byOwner, &byReason,
-			&status, &source, &campaign, &owner, &reason, &n, &qualified, &closed); err != nil {
+			&status, &source, &campaign, &owner, &reason, &n, &qualified, &closed,
+			&funnel.MQL, &funnel.SQL, &funnel.Qualified); err != nil {
 			return st, err
 		}
 		rate := app.ConversionRate{Qualified: qualified, Closed: closed}
@@ -43,22 +48,25 @@ func (r *Repo) Statistics(ctx context.Context, q app.StatisticsQuery) (app.Stati
 			st.ByStatus = append(st.ByStatus, app.Count{Key: status, Count: n})
 		case bySource:
 			st.BySource = append(st.BySource, app.Count{Key: source, Count: n})
-			rate.Key = source
+			rate.Key, funnel.Key = source, source
 			st.ConversionBySource = append(st.ConversionBySource, rate)
+			st.LifecycleBySource = append(st.LifecycleBySource, funnel)
 		case byCampaign:
 			st.ByCampaign = append(st.ByCampaign, app.Count{Key: campaign, Count: n})
-			rate.Key = campaign
+			rate.Key, funnel.Key = campaign, campaign
 			st.ConversionByCampaign = append(st.ConversionByCampaign, rate)
+			st.LifecycleByCampaign = append(st.LifecycleByCampaign, funnel)
 		case byOwner:
 			st.ByOwner = append(st.ByOwner, app.Count{Key: owner, Count: n})
-			rate.Key = owner
+			rate.Key, funnel.Key = owner, owner
 			st.ConversionByOwner = append(st.ConversionByOwner, rate)
+			st.LifecycleByOwner = append(st.LifecycleByOwner, funnel)
 		case byReason:
 			if reason != "" {
 				st.DisqualificationReasons = append(st.DisqualificationReasons, app.Count{Key: reason, Count: n})
 			}
 		default:
-			st.Total = n
+			st.Total, st.Lifecycle = n, funnel
 		}
 	}
 	if err := rows.Err(); err != nil {
