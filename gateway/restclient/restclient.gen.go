@@ -1941,6 +1941,11 @@ type CrmLeadV1Lead struct {
 	// dashes and parentheses.
 	Phone *string `json:"phone,omitempty"`
 
+	// ProductsOfInterest The products the lead is interested in (seed 002), each product at
+	// most once. Converted with an opportunity, they become its line items
+	// (see NewOpportunity).
+	ProductsOfInterest *[]CrmLeadV1ProductInterest `json:"productsOfInterest,omitempty"`
+
 	// QualifyTime When the lead was converted (QUALIFIED).
 	QualifyTime *time.Time `json:"qualifyTime,omitempty"`
 
@@ -1969,7 +1974,12 @@ type CrmLeadV1Lead struct {
 type CrmLeadV1LeadStatistics struct {
 	ByCampaign *[]CrmLeadV1Count `json:"byCampaign,omitempty"`
 	ByOwner    *[]CrmLeadV1Count `json:"byOwner,omitempty"`
-	BySource   *[]CrmLeadV1Count `json:"bySource,omitempty"`
+
+	// ByProduct Per product of interest (seed 002: which products new customers are
+	// interested in): the leads interested in it, and how many of those
+	// closed were qualified.
+	ByProduct *[]CrmLeadV1Count `json:"byProduct,omitempty"`
+	BySource  *[]CrmLeadV1Count `json:"bySource,omitempty"`
 
 	// ByStatus Keys are enum value names without their prefix (NEW, WEB_FORM, ...);
 	// the empty key counts leads without a value.
@@ -1978,7 +1988,8 @@ type CrmLeadV1LeadStatistics struct {
 
 	// ConversionByOwner Qualified out of closed leads per owner: the effectiveness of the
 	// sales team (seed 002).
-	ConversionByOwner *[]CrmLeadV1ConversionRate `json:"conversionByOwner,omitempty"`
+	ConversionByOwner   *[]CrmLeadV1ConversionRate `json:"conversionByOwner,omitempty"`
+	ConversionByProduct *[]CrmLeadV1ConversionRate `json:"conversionByProduct,omitempty"`
 
 	// ConversionBySource Qualified out of closed (qualified or disqualified) leads.
 	ConversionBySource      *[]CrmLeadV1ConversionRate `json:"conversionBySource,omitempty"`
@@ -2098,12 +2109,23 @@ type CrmLeadV1NewContact struct {
 
 // CrmLeadV1NewOpportunity An opportunity a conversion opens.
 type CrmLeadV1NewOpportunity struct {
-	// Amount Expected amount; its currency is the opportunity's.
+	// Amount Expected amount; its currency is the opportunity's. Not with the
+	// lead's products of interest: they become the opportunity's line items,
+	// whose sum is its amount (unless without_products).
 	Amount *GoogleTypeMoney `json:"amount,omitempty"`
+
+	// CurrencyCode ISO 4217 currency of the line items made from products of interest
+	// without a price: the priced products' currency if any (then it must
+	// be the same), else this, else the new account's.
+	CurrencyCode *string `json:"currencyCode,omitempty"`
 
 	// DisplayName Defaults to "<account name> – <lead's campaign or source>".
 	DisplayName       *string         `json:"displayName,omitempty"`
 	ExpectedCloseDate *GoogleTypeDate `json:"expectedCloseDate,omitempty"`
+
+	// WithoutProducts Open the opportunity without the lead's products of interest as its
+	// line items.
+	WithoutProducts *bool `json:"withoutProducts,omitempty"`
 }
 
 // CrmLeadV1NewOrder A draft order a conversion makes.
@@ -2134,6 +2156,19 @@ type CrmLeadV1PostalAddress struct {
 
 	// RegionCode ISO 3166-1 alpha-2 country code, e.g. "DE".
 	RegionCode *string `json:"regionCode,omitempty"`
+}
+
+// CrmLeadV1ProductInterest A product a lead is interested in.
+type CrmLeadV1ProductInterest struct {
+	// Product Product code or name (SKU), as the opportunity's line item names it.
+	Product string `json:"product"`
+
+	// Quantity Decimal quantity, e.g. "3" or "2.5"; positive; "1" when empty.
+	Quantity *string `json:"quantity,omitempty"`
+
+	// UnitPrice The expected unit price, if known; not negative. All of a lead's
+	// prices are in one currency.
+	UnitPrice *GoogleTypeMoney `json:"unitPrice,omitempty"`
 }
 
 // CrmLeadV1Rating How likely a lead is to buy, as judged by sales.
@@ -5361,6 +5396,10 @@ type WebFormServiceSubmitWebFormJSONBody struct {
 	// Message What the visitor wrote; it becomes the lead's description.
 	Message *string `json:"message,omitempty"`
 	Phone   *string `json:"phone,omitempty"`
+
+	// ProductsOfInterest The products the visitor is interested in (codes or names, e.g. the
+	// boxes ticked); each becomes a product of interest of quantity 1.
+	ProductsOfInterest *[]string `json:"productsOfInterest,omitempty"`
 
 	// RequestId Idempotency key (a UUID): a retry with the same id creates nothing
 	// twice.

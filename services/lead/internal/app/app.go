@@ -98,6 +98,10 @@ type Statistics struct {
 	// counted; the others split it by source, campaign and owner.
 	Lifecycle                                                LifecycleFunnel
 	LifecycleBySource, LifecycleByCampaign, LifecycleByOwner []LifecycleFunnel
+	// ByProduct counts the leads interested in each product, most wanted
+	// first; ConversionByProduct is their conversion, in the same order.
+	ByProduct           []Count
+	ConversionByProduct []ConversionRate
 }
 
 // LifecycleFunnel is how many leads with Key reached MQL (or went past

@@ -117,6 +117,8 @@ type Lead struct {
 	// Lifecycle is the MQL/SQL stage; set through FieldLifecycleStage
 	// (Lifecycle.Stage of a patch or a new lead).
 	Lifecycle Lifecycle
+	// Products the lead is interested in, in the order given.
+	Products  []ProductInterest
 	CreatedAt time.Time
 	CreatedBy string
 	UpdatedAt time.Time
@@ -151,6 +153,7 @@ const (
 	FieldDescription    Field = "description"
 	FieldCustomFields   Field = "custom_fields"
 	FieldLifecycleStage Field = "lifecycle_stage"
+	FieldProducts       Field = "products_of_interest"
 )
 
 // UpdatableFields can change through an update; owner changes through
@@ -158,7 +161,7 @@ const (
 var UpdatableFields = []Field{
 	FieldFirstName, FieldLastName, FieldCompany, FieldTitle, FieldEmail, FieldPhone, FieldWebsite,
 	FieldAddress, FieldSource, FieldCampaign, FieldRating, FieldStatus, FieldNextContactAt,
-	FieldDescription, FieldCustomFields, FieldLifecycleStage,
+	FieldDescription, FieldCustomFields, FieldLifecycleStage, FieldProducts,
 }
 
 // notSettable are the statuses only their own operations reach, and why.
@@ -188,6 +191,7 @@ func New(in Lead, actor string, now time.Time) (*Lead, []Event, error) {
 	if why, ok := notSettable[l.Status]; ok {
 		vs.Add(string(FieldStatus), "STATUS_NOT_SETTABLE", "%s", why)
 	}
+	l.Products = normalizeProducts(string(FieldProducts), l.Products, &vs)
 	stage := l.Lifecycle.Stage
 	if !stage.Valid() {
 		vs.Add(string(FieldLifecycleStage), "UNKNOWN_LIFECYCLE_STAGE", "%q is not a lifecycle stage (MQL, SQL)", stage)
@@ -264,6 +268,8 @@ func (l *Lead) Update(patch Lead, mask []Field, actor string, now time.Time) ([]
 				continue
 			}
 			next.Lifecycle.setStage(patch.Lifecycle.Stage, actor, now)
+		case FieldProducts:
+			next.Products = normalizeProducts(string(f), patch.Products, &vs)
 		case FieldOwner:
 			vs.Add(string(f), "FIELD_NOT_UPDATABLE", "change the owner with AssignLead")
 		default:
@@ -355,6 +361,7 @@ func (l *Lead) diff(o *Lead) []string {
 	add(FieldDescription, l.Description != o.Description)
 	add(FieldCustomFields, !maps.Equal(l.CustomFields, o.CustomFields))
 	add(FieldLifecycleStage, l.Lifecycle.Stage != o.Lifecycle.Stage)
+	add(FieldProducts, !productsEqual(l.Products, o.Products))
 	return changed
 }
 

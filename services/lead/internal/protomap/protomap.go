@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	moneypb "google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -75,6 +76,13 @@ func Lead(l *domain.Lead) *leadv1.Lead {
 	lc := l.Lifecycle
 	p.LifecycleStage, p.LifecycleStageChangedBy = Stage(lc.Stage), lc.ChangedBy
 	p.LifecycleStageTime, p.MqlTime, p.SqlTime = tsOrNil(lc.ChangedAt), tsOrNil(lc.MQLAt), tsOrNil(lc.SQLAt)
+	for _, pi := range l.Products {
+		x := &leadv1.ProductInterest{Product: pi.Product, Quantity: pi.Quantity}
+		if m := pi.UnitPrice; m != nil {
+			x.UnitPrice = &moneypb.Money{CurrencyCode: m.Currency, Units: m.Units, Nanos: m.Nanos}
+		}
+		p.ProductsOfInterest = append(p.ProductsOfInterest, x)
+	}
 	if d := l.Disqualification; d != nil {
 		p.Disqualification = &leadv1.Disqualification{
 			Reason:         reason(d.Reason),
@@ -155,6 +163,13 @@ func LeadFromProto(p *leadv1.Lead) domain.Lead {
 	if p.GetNextContactTime() != nil {
 		t := p.GetNextContactTime().AsTime()
 		l.NextContactAt = &t
+	}
+	for _, pi := range p.GetProductsOfInterest() {
+		x := domain.ProductInterest{Product: pi.GetProduct(), Quantity: pi.GetQuantity()}
+		if m := pi.GetUnitPrice(); m != nil {
+			x.UnitPrice = &domain.Money{Currency: m.GetCurrencyCode(), Units: m.GetUnits(), Nanos: m.GetNanos()}
+		}
+		l.Products = append(l.Products, x)
 	}
 	return l
 }

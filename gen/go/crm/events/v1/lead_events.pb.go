@@ -9,7 +9,8 @@ package eventsv1
 import (
 	v11 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	v1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
-	v12 "github.com/crmsuite/crm/gen/go/crm/order/v1"
+	v12 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	v13 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1288,8 +1289,11 @@ type ConversionOpportunity struct {
 	Owner             string                 `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
 	AccountId         string                 `protobuf:"bytes,6,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	ContactId         string                 `protobuf:"bytes,7,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The lead's products of interest as line items (product, quantity,
+	// unit price; zero when the lead gave none); the amount is then absent.
+	LineItems     []*v12.LineItem `protobuf:"bytes,8,rep,name=line_items,json=lineItems,proto3" json:"line_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConversionOpportunity) Reset() {
@@ -1371,6 +1375,13 @@ func (x *ConversionOpportunity) GetContactId() string {
 	return ""
 }
 
+func (x *ConversionOpportunity) GetLineItems() []*v12.LineItem {
+	if x != nil {
+		return x.LineItems
+	}
+	return nil
+}
+
 // The draft order a conversion makes (seed 000: a lead can progress
 // straight into an order), for the account and contact above.
 type ConversionOrder struct {
@@ -1378,7 +1389,7 @@ type ConversionOrder struct {
 	OrderId                 string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	DisplayName             string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	CurrencyCode            string                 `protobuf:"bytes,3,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
-	Lines                   []*v12.OrderLine       `protobuf:"bytes,4,rep,name=lines,proto3" json:"lines,omitempty"`
+	Lines                   []*v13.OrderLine       `protobuf:"bytes,4,rep,name=lines,proto3" json:"lines,omitempty"`
 	ExpectedFulfillmentDate *date.Date             `protobuf:"bytes,5,opt,name=expected_fulfillment_date,json=expectedFulfillmentDate,proto3" json:"expected_fulfillment_date,omitempty"`
 	Owner                   string                 `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
 	AccountId               string                 `protobuf:"bytes,7,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
@@ -1438,7 +1449,7 @@ func (x *ConversionOrder) GetCurrencyCode() string {
 	return ""
 }
 
-func (x *ConversionOrder) GetLines() []*v12.OrderLine {
+func (x *ConversionOrder) GetLines() []*v13.OrderLine {
 	if x != nil {
 		return x.Lines
 	}
@@ -1477,7 +1488,7 @@ var File_crm_events_v1_lead_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xa4\x01\n" +
+	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\x1a$crm/opportunity/v1/opportunity.proto\x1a\x18crm/order/v1/order.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xa4\x01\n" +
 	"\vLeadCreated\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
@@ -1582,7 +1593,7 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"department\x12\x14\n" +
 	"\x05email\x18\a \x01(\tR\x05email\x12\x14\n" +
 	"\x05phone\x18\b \x01(\tR\x05phone\x12\x14\n" +
-	"\x05owner\x18\t \x01(\tR\x05owner\"\xa4\x02\n" +
+	"\x05owner\x18\t \x01(\tR\x05owner\"\xe1\x02\n" +
 	"\x15ConversionOpportunity\x12%\n" +
 	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12*\n" +
@@ -1592,7 +1603,9 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x06 \x01(\tR\taccountId\x12\x1d\n" +
 	"\n" +
-	"contact_id\x18\a \x01(\tR\tcontactId\"\xc6\x02\n" +
+	"contact_id\x18\a \x01(\tR\tcontactId\x12;\n" +
+	"\n" +
+	"line_items\x18\b \x03(\v2\x1c.crm.opportunity.v1.LineItemR\tlineItems\"\xc6\x02\n" +
 	"\x0fConversionOrder\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12#\n" +
@@ -1648,7 +1661,8 @@ var file_crm_events_v1_lead_events_proto_goTypes = []any{
 	(*v1.PostalAddress)(nil),          // 25: crm.lead.v1.PostalAddress
 	(*money.Money)(nil),               // 26: google.type.Money
 	(*date.Date)(nil),                 // 27: google.type.Date
-	(*v12.OrderLine)(nil),             // 28: crm.order.v1.OrderLine
+	(*v12.LineItem)(nil),              // 28: crm.opportunity.v1.LineItem
+	(*v13.OrderLine)(nil),             // 29: crm.order.v1.OrderLine
 }
 var file_crm_events_v1_lead_events_proto_depIdxs = []int32{
 	17, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
@@ -1696,13 +1710,14 @@ var file_crm_events_v1_lead_events_proto_depIdxs = []int32{
 	25, // 42: crm.events.v1.ConversionAccount.address:type_name -> crm.lead.v1.PostalAddress
 	26, // 43: crm.events.v1.ConversionOpportunity.amount:type_name -> google.type.Money
 	27, // 44: crm.events.v1.ConversionOpportunity.expected_close_date:type_name -> google.type.Date
-	28, // 45: crm.events.v1.ConversionOrder.lines:type_name -> crm.order.v1.OrderLine
-	27, // 46: crm.events.v1.ConversionOrder.expected_fulfillment_date:type_name -> google.type.Date
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	28, // 45: crm.events.v1.ConversionOpportunity.line_items:type_name -> crm.opportunity.v1.LineItem
+	29, // 46: crm.events.v1.ConversionOrder.lines:type_name -> crm.order.v1.OrderLine
+	27, // 47: crm.events.v1.ConversionOrder.expected_fulfillment_date:type_name -> google.type.Date
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_lead_events_proto_init() }

@@ -9,6 +9,7 @@ package leadv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	money "google.golang.org/genproto/googleapis/type/money"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -564,10 +565,14 @@ type Lead struct {
 	LifecycleStageChangedBy string                 `protobuf:"bytes,30,opt,name=lifecycle_stage_changed_by,json=lifecycleStageChangedBy,proto3" json:"lifecycle_stage_changed_by,omitempty"`
 	// When the lead first reached MQL (or went straight to SQL) and SQL;
 	// cleared when it is moved back below the stage.
-	MqlTime       *timestamppb.Timestamp `protobuf:"bytes,31,opt,name=mql_time,json=mqlTime,proto3" json:"mql_time,omitempty"`
-	SqlTime       *timestamppb.Timestamp `protobuf:"bytes,32,opt,name=sql_time,json=sqlTime,proto3" json:"sql_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MqlTime *timestamppb.Timestamp `protobuf:"bytes,31,opt,name=mql_time,json=mqlTime,proto3" json:"mql_time,omitempty"`
+	SqlTime *timestamppb.Timestamp `protobuf:"bytes,32,opt,name=sql_time,json=sqlTime,proto3" json:"sql_time,omitempty"`
+	// The products the lead is interested in (seed 002), each product at
+	// most once. Converted with an opportunity, they become its line items
+	// (see NewOpportunity).
+	ProductsOfInterest []*ProductInterest `protobuf:"bytes,33,rep,name=products_of_interest,json=productsOfInterest,proto3" json:"products_of_interest,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Lead) Reset() {
@@ -824,6 +829,78 @@ func (x *Lead) GetSqlTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Lead) GetProductsOfInterest() []*ProductInterest {
+	if x != nil {
+		return x.ProductsOfInterest
+	}
+	return nil
+}
+
+// A product a lead is interested in.
+type ProductInterest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Product code or name (SKU), as the opportunity's line item names it.
+	Product string `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	// Decimal quantity, e.g. "3" or "2.5"; positive; "1" when empty.
+	Quantity string `protobuf:"bytes,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// The expected unit price, if known; not negative. All of a lead's
+	// prices are in one currency.
+	UnitPrice     *money.Money `protobuf:"bytes,3,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProductInterest) Reset() {
+	*x = ProductInterest{}
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProductInterest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProductInterest) ProtoMessage() {}
+
+func (x *ProductInterest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProductInterest.ProtoReflect.Descriptor instead.
+func (*ProductInterest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ProductInterest) GetProduct() string {
+	if x != nil {
+		return x.Product
+	}
+	return ""
+}
+
+func (x *ProductInterest) GetQuantity() string {
+	if x != nil {
+		return x.Quantity
+	}
+	return ""
+}
+
+func (x *ProductInterest) GetUnitPrice() *money.Money {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return nil
+}
+
 // A lead's conversion into a customer.
 type Conversion struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -861,7 +938,7 @@ type Conversion struct {
 
 func (x *Conversion) Reset() {
 	*x = Conversion{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +950,7 @@ func (x *Conversion) String() string {
 func (*Conversion) ProtoMessage() {}
 
 func (x *Conversion) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +963,7 @@ func (x *Conversion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conversion.ProtoReflect.Descriptor instead.
 func (*Conversion) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Conversion) GetAccount() string {
@@ -1019,7 +1096,7 @@ type PostalAddress struct {
 
 func (x *PostalAddress) Reset() {
 	*x = PostalAddress{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1108,7 @@ func (x *PostalAddress) String() string {
 func (*PostalAddress) ProtoMessage() {}
 
 func (x *PostalAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1121,7 @@ func (x *PostalAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostalAddress.ProtoReflect.Descriptor instead.
 func (*PostalAddress) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PostalAddress) GetAddressLines() []string {
@@ -1097,7 +1174,7 @@ type Disqualification struct {
 
 func (x *Disqualification) Reset() {
 	*x = Disqualification{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1186,7 @@ func (x *Disqualification) String() string {
 func (*Disqualification) ProtoMessage() {}
 
 func (x *Disqualification) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1199,7 @@ func (x *Disqualification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disqualification.ProtoReflect.Descriptor instead.
 func (*Disqualification) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Disqualification) GetReason() DisqualificationReason {
@@ -1185,7 +1262,7 @@ type Activity struct {
 
 func (x *Activity) Reset() {
 	*x = Activity{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1274,7 @@ func (x *Activity) String() string {
 func (*Activity) ProtoMessage() {}
 
 func (x *Activity) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1287,7 @@ func (x *Activity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activity.ProtoReflect.Descriptor instead.
 func (*Activity) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{4}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Activity) GetName() string {
@@ -1280,7 +1357,7 @@ var File_crm_lead_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x0f\n" +
+	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\x81\x10\n" +
 	"\x04Lead\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\n" +
@@ -1324,11 +1401,17 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\x14lifecycle_stage_time\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x12lifecycleStageTime\x12@\n" +
 	"\x1alifecycle_stage_changed_by\x18\x1e \x01(\tB\x03\xe0A\x03R\x17lifecycleStageChangedBy\x12:\n" +
 	"\bmql_time\x18\x1f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\amqlTime\x12:\n" +
-	"\bsql_time\x18  \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\asqlTime\x1a?\n" +
+	"\bsql_time\x18  \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\asqlTime\x12X\n" +
+	"\x14products_of_interest\x18! \x03(\v2\x1c.crm.lead.v1.ProductInterestB\b\xbaH\x05\x92\x01\x02\x102R\x12productsOfInterest\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:4\xeaA1\n" +
-	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\xff\x05\n" +
+	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\xb1\x01\n" +
+	"\x0fProductInterest\x12'\n" +
+	"\aproduct\x18\x01 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\aproduct\x12B\n" +
+	"\bquantity\x18\x02 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{1,12}(\\.[0-9]{1,6})?$R\bquantity\x121\n" +
+	"\n" +
+	"unit_price\x18\x03 \x01(\v2\x12.google.type.MoneyR\tunitPrice\"\xff\x05\n" +
 	"\n" +
 	"Conversion\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12%\n" +
@@ -1446,7 +1529,7 @@ func file_crm_lead_v1_lead_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_lead_v1_lead_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_crm_lead_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_crm_lead_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_crm_lead_v1_lead_proto_goTypes = []any{
 	(LifecycleStage)(0),           // 0: crm.lead.v1.LifecycleStage
 	(ConversionState)(0),          // 1: crm.lead.v1.ConversionState
@@ -1457,50 +1540,54 @@ var file_crm_lead_v1_lead_proto_goTypes = []any{
 	(ActivityType)(0),             // 6: crm.lead.v1.ActivityType
 	(Direction)(0),                // 7: crm.lead.v1.Direction
 	(*Lead)(nil),                  // 8: crm.lead.v1.Lead
-	(*Conversion)(nil),            // 9: crm.lead.v1.Conversion
-	(*PostalAddress)(nil),         // 10: crm.lead.v1.PostalAddress
-	(*Disqualification)(nil),      // 11: crm.lead.v1.Disqualification
-	(*Activity)(nil),              // 12: crm.lead.v1.Activity
-	nil,                           // 13: crm.lead.v1.Lead.CustomFieldsEntry
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
+	(*ProductInterest)(nil),       // 9: crm.lead.v1.ProductInterest
+	(*Conversion)(nil),            // 10: crm.lead.v1.Conversion
+	(*PostalAddress)(nil),         // 11: crm.lead.v1.PostalAddress
+	(*Disqualification)(nil),      // 12: crm.lead.v1.Disqualification
+	(*Activity)(nil),              // 13: crm.lead.v1.Activity
+	nil,                           // 14: crm.lead.v1.Lead.CustomFieldsEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*money.Money)(nil),           // 16: google.type.Money
+	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
 }
 var file_crm_lead_v1_lead_proto_depIdxs = []int32{
-	10, // 0: crm.lead.v1.Lead.address:type_name -> crm.lead.v1.PostalAddress
+	11, // 0: crm.lead.v1.Lead.address:type_name -> crm.lead.v1.PostalAddress
 	2,  // 1: crm.lead.v1.Lead.source:type_name -> crm.lead.v1.Source
 	3,  // 2: crm.lead.v1.Lead.rating:type_name -> crm.lead.v1.Rating
 	4,  // 3: crm.lead.v1.Lead.status:type_name -> crm.lead.v1.Status
-	14, // 4: crm.lead.v1.Lead.next_contact_time:type_name -> google.protobuf.Timestamp
-	13, // 5: crm.lead.v1.Lead.custom_fields:type_name -> crm.lead.v1.Lead.CustomFieldsEntry
-	11, // 6: crm.lead.v1.Lead.disqualification:type_name -> crm.lead.v1.Disqualification
-	14, // 7: crm.lead.v1.Lead.last_activity_time:type_name -> google.protobuf.Timestamp
-	14, // 8: crm.lead.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
-	14, // 9: crm.lead.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
-	14, // 10: crm.lead.v1.Lead.qualify_time:type_name -> google.protobuf.Timestamp
-	9,  // 11: crm.lead.v1.Lead.conversion:type_name -> crm.lead.v1.Conversion
+	15, // 4: crm.lead.v1.Lead.next_contact_time:type_name -> google.protobuf.Timestamp
+	14, // 5: crm.lead.v1.Lead.custom_fields:type_name -> crm.lead.v1.Lead.CustomFieldsEntry
+	12, // 6: crm.lead.v1.Lead.disqualification:type_name -> crm.lead.v1.Disqualification
+	15, // 7: crm.lead.v1.Lead.last_activity_time:type_name -> google.protobuf.Timestamp
+	15, // 8: crm.lead.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
+	15, // 9: crm.lead.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
+	15, // 10: crm.lead.v1.Lead.qualify_time:type_name -> google.protobuf.Timestamp
+	10, // 11: crm.lead.v1.Lead.conversion:type_name -> crm.lead.v1.Conversion
 	0,  // 12: crm.lead.v1.Lead.lifecycle_stage:type_name -> crm.lead.v1.LifecycleStage
-	14, // 13: crm.lead.v1.Lead.lifecycle_stage_time:type_name -> google.protobuf.Timestamp
-	14, // 14: crm.lead.v1.Lead.mql_time:type_name -> google.protobuf.Timestamp
-	14, // 15: crm.lead.v1.Lead.sql_time:type_name -> google.protobuf.Timestamp
-	1,  // 16: crm.lead.v1.Conversion.state:type_name -> crm.lead.v1.ConversionState
-	14, // 17: crm.lead.v1.Conversion.account_complete_time:type_name -> google.protobuf.Timestamp
-	14, // 18: crm.lead.v1.Conversion.fail_time:type_name -> google.protobuf.Timestamp
-	14, // 19: crm.lead.v1.Conversion.opportunity_complete_time:type_name -> google.protobuf.Timestamp
-	14, // 20: crm.lead.v1.Conversion.order_complete_time:type_name -> google.protobuf.Timestamp
-	14, // 21: crm.lead.v1.Conversion.last_retry_time:type_name -> google.protobuf.Timestamp
-	5,  // 22: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
-	14, // 23: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
-	4,  // 24: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
-	6,  // 25: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
-	7,  // 26: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
-	15, // 27: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
-	14, // 28: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
-	14, // 29: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	15, // 13: crm.lead.v1.Lead.lifecycle_stage_time:type_name -> google.protobuf.Timestamp
+	15, // 14: crm.lead.v1.Lead.mql_time:type_name -> google.protobuf.Timestamp
+	15, // 15: crm.lead.v1.Lead.sql_time:type_name -> google.protobuf.Timestamp
+	9,  // 16: crm.lead.v1.Lead.products_of_interest:type_name -> crm.lead.v1.ProductInterest
+	16, // 17: crm.lead.v1.ProductInterest.unit_price:type_name -> google.type.Money
+	1,  // 18: crm.lead.v1.Conversion.state:type_name -> crm.lead.v1.ConversionState
+	15, // 19: crm.lead.v1.Conversion.account_complete_time:type_name -> google.protobuf.Timestamp
+	15, // 20: crm.lead.v1.Conversion.fail_time:type_name -> google.protobuf.Timestamp
+	15, // 21: crm.lead.v1.Conversion.opportunity_complete_time:type_name -> google.protobuf.Timestamp
+	15, // 22: crm.lead.v1.Conversion.order_complete_time:type_name -> google.protobuf.Timestamp
+	15, // 23: crm.lead.v1.Conversion.last_retry_time:type_name -> google.protobuf.Timestamp
+	5,  // 24: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
+	15, // 25: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
+	4,  // 26: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
+	6,  // 27: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
+	7,  // 28: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
+	17, // 29: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
+	15, // 30: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
+	15, // 31: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_proto_init() }
@@ -1514,7 +1601,7 @@ func file_crm_lead_v1_lead_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_proto_rawDesc), len(file_crm_lead_v1_lead_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -681,11 +681,20 @@ type NewOpportunity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Defaults to "<account name> – <lead's campaign or source>".
 	DisplayName string `protobuf:"bytes,1,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// Expected amount; its currency is the opportunity's.
+	// Expected amount; its currency is the opportunity's. Not with the
+	// lead's products of interest: they become the opportunity's line items,
+	// whose sum is its amount (unless without_products).
 	Amount            *money.Money `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
 	ExpectedCloseDate *date.Date   `protobuf:"bytes,3,opt,name=expected_close_date,json=expectedCloseDate,proto3" json:"expected_close_date,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Open the opportunity without the lead's products of interest as its
+	// line items.
+	WithoutProducts bool `protobuf:"varint,4,opt,name=without_products,json=withoutProducts,proto3" json:"without_products,omitempty"`
+	// ISO 4217 currency of the line items made from products of interest
+	// without a price: the priced products' currency if any (then it must
+	// be the same), else this, else the new account's.
+	CurrencyCode  string `protobuf:"bytes,5,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NewOpportunity) Reset() {
@@ -737,6 +746,20 @@ func (x *NewOpportunity) GetExpectedCloseDate() *date.Date {
 		return x.ExpectedCloseDate
 	}
 	return nil
+}
+
+func (x *NewOpportunity) GetWithoutProducts() bool {
+	if x != nil {
+		return x.WithoutProducts
+	}
+	return false
+}
+
+func (x *NewOpportunity) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
 }
 
 type ListStuckConversionsRequest struct {
@@ -1269,8 +1292,13 @@ type LeadStatistics struct {
 	LifecycleFunnelBySource   []*LifecycleFunnel `protobuf:"bytes,14,rep,name=lifecycle_funnel_by_source,json=lifecycleFunnelBySource,proto3" json:"lifecycle_funnel_by_source,omitempty"`
 	LifecycleFunnelByCampaign []*LifecycleFunnel `protobuf:"bytes,15,rep,name=lifecycle_funnel_by_campaign,json=lifecycleFunnelByCampaign,proto3" json:"lifecycle_funnel_by_campaign,omitempty"`
 	LifecycleFunnelByOwner    []*LifecycleFunnel `protobuf:"bytes,16,rep,name=lifecycle_funnel_by_owner,json=lifecycleFunnelByOwner,proto3" json:"lifecycle_funnel_by_owner,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// Per product of interest (seed 002: which products new customers are
+	// interested in): the leads interested in it, and how many of those
+	// closed were qualified.
+	ByProduct           []*Count          `protobuf:"bytes,17,rep,name=by_product,json=byProduct,proto3" json:"by_product,omitempty"`
+	ConversionByProduct []*ConversionRate `protobuf:"bytes,18,rep,name=conversion_by_product,json=conversionByProduct,proto3" json:"conversion_by_product,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *LeadStatistics) Reset() {
@@ -1411,6 +1439,20 @@ func (x *LeadStatistics) GetLifecycleFunnelByCampaign() []*LifecycleFunnel {
 func (x *LeadStatistics) GetLifecycleFunnelByOwner() []*LifecycleFunnel {
 	if x != nil {
 		return x.LifecycleFunnelByOwner
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetByProduct() []*Count {
+	if x != nil {
+		return x.ByProduct
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetConversionByProduct() []*ConversionRate {
+	if x != nil {
+		return x.ConversionByProduct
 	}
 	return nil
 }
@@ -3540,11 +3582,14 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\rcurrency_code\x18\x02 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
 	"^[A-Z]{3}$R\fcurrencyCode\x12:\n" +
 	"\x05lines\x18\x03 \x03(\v2\x17.crm.order.v1.OrderLineB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\x05lines\x12M\n" +
-	"\x19expected_fulfillment_date\x18\x04 \x01(\v2\x11.google.type.DateR\x17expectedFulfillmentDate\"\xac\x01\n" +
+	"\x19expected_fulfillment_date\x18\x04 \x01(\v2\x11.google.type.DateR\x17expectedFulfillmentDate\"\x92\x02\n" +
 	"\x0eNewOpportunity\x12+\n" +
 	"\fdisplay_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12*\n" +
 	"\x06amount\x18\x02 \x01(\v2\x12.google.type.MoneyR\x06amount\x12A\n" +
-	"\x13expected_close_date\x18\x03 \x01(\v2\x11.google.type.DateR\x11expectedCloseDate\"\xb0\x01\n" +
+	"\x13expected_close_date\x18\x03 \x01(\v2\x11.google.type.DateR\x11expectedCloseDate\x12)\n" +
+	"\x10without_products\x18\x04 \x01(\bR\x0fwithoutProducts\x129\n" +
+	"\rcurrency_code\x18\x05 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\"\xb0\x01\n" +
 	"\x1bListStuckConversionsRequest\x12B\n" +
 	"\n" +
 	"older_than\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\tolderThan\x12$\n" +
@@ -3586,7 +3631,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1e\n" +
-	"\x05owner\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"\xad\b\n" +
+	"\x05owner\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"\xb1\t\n" +
 	"\x0eLeadStatistics\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
@@ -3606,7 +3651,10 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x10lifecycle_funnel\x18\r \x01(\v2\x1c.crm.lead.v1.LifecycleFunnelR\x0flifecycleFunnel\x12Y\n" +
 	"\x1alifecycle_funnel_by_source\x18\x0e \x03(\v2\x1c.crm.lead.v1.LifecycleFunnelR\x17lifecycleFunnelBySource\x12]\n" +
 	"\x1clifecycle_funnel_by_campaign\x18\x0f \x03(\v2\x1c.crm.lead.v1.LifecycleFunnelR\x19lifecycleFunnelByCampaign\x12W\n" +
-	"\x19lifecycle_funnel_by_owner\x18\x10 \x03(\v2\x1c.crm.lead.v1.LifecycleFunnelR\x16lifecycleFunnelByOwner\"\xbf\x01\n" +
+	"\x19lifecycle_funnel_by_owner\x18\x10 \x03(\v2\x1c.crm.lead.v1.LifecycleFunnelR\x16lifecycleFunnelByOwner\x121\n" +
+	"\n" +
+	"by_product\x18\x11 \x03(\v2\x12.crm.lead.v1.CountR\tbyProduct\x12O\n" +
+	"\x15conversion_by_product\x18\x12 \x03(\v2\x1b.crm.lead.v1.ConversionRateR\x13conversionByProduct\"\xbf\x01\n" +
 	"\x0fLifecycleFunnel\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x10\n" +
 	"\x03mql\x18\x02 \x01(\x03R\x03mql\x12\x10\n" +
@@ -3927,79 +3975,81 @@ var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	18, // 29: crm.lead.v1.LeadStatistics.lifecycle_funnel_by_source:type_name -> crm.lead.v1.LifecycleFunnel
 	18, // 30: crm.lead.v1.LeadStatistics.lifecycle_funnel_by_campaign:type_name -> crm.lead.v1.LifecycleFunnel
 	18, // 31: crm.lead.v1.LeadStatistics.lifecycle_funnel_by_owner:type_name -> crm.lead.v1.LifecycleFunnel
-	22, // 32: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
-	23, // 33: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
-	1,  // 34: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
-	2,  // 35: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
-	59, // 36: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
-	24, // 37: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
-	55, // 38: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
-	26, // 39: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
-	29, // 40: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
-	27, // 41: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
-	28, // 42: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
-	3,  // 43: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
-	22, // 44: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
-	27, // 45: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
-	58, // 46: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
-	58, // 47: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
-	28, // 48: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
-	35, // 49: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	55, // 50: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
-	0,  // 51: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
-	0,  // 52: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
-	38, // 53: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
-	0,  // 54: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	55, // 55: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	55, // 56: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	55, // 57: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	60, // 58: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	61, // 59: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	39, // 60: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	40, // 61: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	41, // 62: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	43, // 63: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	44, // 64: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	45, // 65: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	46, // 66: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	47, // 67: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	33, // 68: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	14, // 69: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
-	16, // 70: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
-	21, // 71: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
-	30, // 72: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
-	31, // 73: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
-	36, // 74: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	4,  // 75: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
-	9,  // 76: crm.lead.v1.LeadService.ListStuckConversions:input_type -> crm.lead.v1.ListStuckConversionsRequest
-	11, // 77: crm.lead.v1.LeadService.RetryConversion:input_type -> crm.lead.v1.RetryConversionRequest
-	12, // 78: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
-	48, // 79: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
-	55, // 80: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	55, // 81: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	42, // 82: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	55, // 83: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	62, // 84: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	55, // 85: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	55, // 86: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	55, // 87: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	34, // 88: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	15, // 89: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	17, // 90: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
-	25, // 91: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
-	29, // 92: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
-	32, // 93: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
-	37, // 94: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	55, // 95: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
-	10, // 96: crm.lead.v1.LeadService.ListStuckConversions:output_type -> crm.lead.v1.ListStuckConversionsResponse
-	55, // 97: crm.lead.v1.LeadService.RetryConversion:output_type -> crm.lead.v1.Lead
-	13, // 98: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
-	63, // 99: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	80, // [80:100] is the sub-list for method output_type
-	60, // [60:80] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	19, // 32: crm.lead.v1.LeadStatistics.by_product:type_name -> crm.lead.v1.Count
+	20, // 33: crm.lead.v1.LeadStatistics.conversion_by_product:type_name -> crm.lead.v1.ConversionRate
+	22, // 34: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
+	23, // 35: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
+	1,  // 36: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
+	2,  // 37: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
+	59, // 38: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
+	24, // 39: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
+	55, // 40: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
+	26, // 41: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
+	29, // 42: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
+	27, // 43: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
+	28, // 44: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
+	3,  // 45: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
+	22, // 46: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
+	27, // 47: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
+	58, // 48: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	58, // 49: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	28, // 50: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
+	35, // 51: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	55, // 52: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 53: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 54: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	38, // 55: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 56: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	55, // 57: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	55, // 58: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	55, // 59: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	60, // 60: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	61, // 61: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	39, // 62: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	40, // 63: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	41, // 64: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	43, // 65: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	44, // 66: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	45, // 67: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	46, // 68: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	47, // 69: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	33, // 70: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	14, // 71: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	16, // 72: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
+	21, // 73: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
+	30, // 74: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
+	31, // 75: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
+	36, // 76: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	4,  // 77: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
+	9,  // 78: crm.lead.v1.LeadService.ListStuckConversions:input_type -> crm.lead.v1.ListStuckConversionsRequest
+	11, // 79: crm.lead.v1.LeadService.RetryConversion:input_type -> crm.lead.v1.RetryConversionRequest
+	12, // 80: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
+	48, // 81: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
+	55, // 82: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	55, // 83: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	42, // 84: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	55, // 85: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	62, // 86: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	55, // 87: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	55, // 88: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	55, // 89: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	34, // 90: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	15, // 91: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	17, // 92: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	25, // 93: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
+	29, // 94: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
+	32, // 95: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
+	37, // 96: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	55, // 97: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
+	10, // 98: crm.lead.v1.LeadService.ListStuckConversions:output_type -> crm.lead.v1.ListStuckConversionsResponse
+	55, // 99: crm.lead.v1.LeadService.RetryConversion:output_type -> crm.lead.v1.Lead
+	13, // 100: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
+	63, // 101: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	82, // [82:102] is the sub-list for method output_type
+	62, // [62:82] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }

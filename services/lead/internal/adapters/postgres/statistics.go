@@ -72,6 +72,34 @@ func (r *Repo) Statistics(ctx context.Context, q app.StatisticsQuery) (app.Stati
 	if err := rows.Err(); err != nil {
 		return st, err
 	}
+	// Per product of interest: the leads interested in it, and the
+	// qualified of those closed. Products are matched as written, case
+	// ignored (a lead names each at most once).
+	prows, err := pg.Q(ctx, r.pool).Query(ctx, `
+		SELECT min(p->>'product'), count(*),
+		       count(*) FILTER (WHERE status = 'QUALIFIED'),
+		       count(*) FILTER (WHERE status IN ('QUALIFIED', 'DISQUALIFIED'))
+		FROM leads, jsonb_array_elements(products) p
+		WHERE `+where+` AND products <> '[]'
+		GROUP BY lower(p->>'product')
+		ORDER BY 2 DESC, 1`, args...)
+	if err != nil {
+		return st, fmt.Errorf("lead statistics by product: %w", err)
+	}
+	defer prows.Close()
+	for prows.Next() {
+		var c app.Count
+		var rate app.ConversionRate
+		if err := prows.Scan(&c.Key, &c.Count, &rate.Qualified, &rate.Closed); err != nil {
+			return st, err
+		}
+		rate.Key = c.Key
+		st.ByProduct = append(st.ByProduct, c)
+		st.ConversionByProduct = append(st.ConversionByProduct, rate)
+	}
+	if err := prows.Err(); err != nil {
+		return st, err
+	}
 	var median *float64
 	err = pg.Q(ctx, r.pool).QueryRow(ctx, `
 		SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM qualified_at - created_at) / 86400)

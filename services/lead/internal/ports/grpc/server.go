@@ -236,6 +236,7 @@ func (s *Server) GetLeadStatistics(ctx context.Context, req *leadv1.GetLeadStati
 		DisqualificationReasons: counts(st.DisqualificationReasons),
 		LifecycleFunnel:         funnel(st.Lifecycle), LifecycleFunnelBySource: funnels(st.LifecycleBySource),
 		LifecycleFunnelByCampaign: funnels(st.LifecycleByCampaign), LifecycleFunnelByOwner: funnels(st.LifecycleByOwner),
+		ByProduct: counts(st.ByProduct), ConversionByProduct: rates(st.ConversionByProduct),
 	}, nil
 }
 
