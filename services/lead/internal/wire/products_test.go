@@ -225,3 +225,33 @@ func violations(err error) map[string]string {
 func equalProducts(a, b []*leadv1.ProductInterest) bool {
 	return slices.EqualFunc(a, b, func(x, y *leadv1.ProductInterest) bool { return proto.Equal(x, y) })
 }
+
+// Imports carry products of interest: a row creates a lead with them, a
+// row updating a lead replaces them, a row with bad ones is rejected
+// alone.
+func TestImportedProductsOfInterest(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	ctx := testkit.As("alice")
+	base, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Base", Email: "base@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	widget := []*leadv1.ProductInterest{{Product: "WIDGET-1", Quantity: "2", UnitPrice: money("EUR", 10)}}
+	r := runImport(t, s, &leadv1.ImportOptions{Mode: leadv1.ImportMode_IMPORT_MODE_UPSERT_BY_EMAIL},
+		rows(&leadv1.Lead{LastName: "Base", Email: "base@example.com", ProductsOfInterest: widget},
+			&leadv1.Lead{LastName: "Fresh", Email: "fresh@example.com", ProductsOfInterest: []*leadv1.ProductInterest{{Product: "Gadget"}}},
+			&leadv1.Lead{LastName: "Broken", Email: "broken@example.com", ProductsOfInterest: []*leadv1.ProductInterest{{Product: "Gadget", Quantity: "-1"}}}))
+	if r.job.Counts.Updated != 1 || r.job.Counts.Created != 1 || r.job.Counts.Rejected != 1 || len(r.rejections) != 1 ||
+		!testkit.HasField(r.rejections[0].Fields, "products_of_interest[0].quantity") {
+		t.Fatalf("import: %v, rejections %v", r.job.Counts, r.rejections)
+	}
+	got, _ := s.client.GetLead(ctx, &leadv1.GetLeadRequest{Name: base.Name})
+	if !equalProducts(got.ProductsOfInterest, widget) {
+		t.Fatalf("updated lead's products = %v", got.ProductsOfInterest)
+	}
+	list, err := s.client.ListLeads(ctx, &leadv1.ListLeadsRequest{Filter: `email = "fresh@example.com"`})
+	if err != nil || len(list.Leads) != 1 || !equalProducts(list.Leads[0].ProductsOfInterest, []*leadv1.ProductInterest{{Product: "Gadget", Quantity: "1"}}) {
+		t.Fatalf("imported lead = %v, %v", list.GetLeads(), err)
+	}
+}
