@@ -201,10 +201,15 @@ func New(in Lead, actor string, now time.Time) (*Lead, []Event, error) {
 	}
 	l.Lifecycle = Lifecycle{}
 	l.Lifecycle.setStage(stage, actor, now)
+	evs := []Event{Created{}}
+	if stage != StageNone {
+		// Rules on stage changes see leads that start at a stage too.
+		evs = append(evs, LifecycleStageChanged{Stage: stage})
+	}
 	l.Disqualification, l.LastActivityAt = nil, nil
 	l.CreatedAt, l.CreatedBy, l.UpdatedAt, l.UpdatedBy = now, actor, now, actor
 	l.Version = 1
-	return &l, []Event{Created{}}, nil
+	return &l, evs, nil
 }
 
 func (l *Lead) normalize() {

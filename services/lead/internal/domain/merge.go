@@ -138,6 +138,8 @@ func (l *Lead) hasValue(f Field) bool {
 		return l.Description != ""
 	case FieldProducts:
 		return len(l.Products) > 0
+	case FieldLifecycleStage:
+		return l.Lifecycle.Stage != StageNone
 	}
 	return true
 }

@@ -117,17 +117,17 @@ func TestLifecycleStage(t *testing.T) {
 	_, err = s.client.ListLeads(testkit.As("mia", "manager"), &leadv1.ListLeadsRequest{Filter: "lifecycle_stage = LEAD"})
 	testkit.RequireCode(t, err, codes.InvalidArgument)
 
-	// The events: MQL on create (LeadCreated carries it), then SQL, then
-	// back to MQL (backwards).
+	// The events: MQL on create, then SQL, then back to MQL (backwards).
 	var moves []*eventsv1.LeadLifecycleStageChanged
-	for _, e := range s.published(t, 6) {
+	for _, e := range s.published(t, 7) {
 		if m, ok := e.(*eventsv1.LeadLifecycleStageChanged); ok {
 			moves = append(moves, m)
 		}
 	}
-	if len(moves) != 2 || moves[0].PreviousStage != mql || moves[0].Stage != sql || moves[0].Backwards ||
-		moves[1].PreviousStage != sql || moves[1].Stage != mql || !moves[1].Backwards || moves[1].Meta.GetActor() != "mia" ||
-		moves[1].Lead.GetLifecycleStageChangedBy() != "mia" {
+	if len(moves) != 3 || moves[0].PreviousStage != 0 || moves[0].Stage != mql || moves[0].Backwards ||
+		moves[1].PreviousStage != mql || moves[1].Stage != sql || moves[1].Backwards ||
+		moves[2].PreviousStage != sql || moves[2].Stage != mql || !moves[2].Backwards || moves[2].Meta.GetActor() != "mia" ||
+		moves[2].Lead.GetLifecycleStageChangedBy() != "mia" {
 		t.Fatalf("stage events = %v", moves)
 	}
 }
@@ -215,4 +215,36 @@ func TestLifecycleFunnelStatistics(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("bob's own", mine.LifecycleFunnel, 2, 1, 1)
+}
+
+// Import rows set the stage too: on new leads, and forwards on existing
+// ones; a salesperson's row moving a lead back is rejected alone.
+func TestImportedLifecycleStage(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	sam := testkit.As("sam", "sales")
+	ahead, err := s.client.CreateLead(sam, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Ahead", Email: "ahead@example.com", LifecycleStage: sql}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind, err := s.client.CreateLead(sam, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Behind", Email: "behind@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runImportAs(t, s, sam, &leadv1.ImportOptions{Mode: leadv1.ImportMode_IMPORT_MODE_UPSERT_BY_EMAIL},
+		rows(&leadv1.Lead{LastName: "Ahead", Email: "ahead@example.com", LifecycleStage: mql},
+			&leadv1.Lead{LastName: "Behind", Email: "behind@example.com", LifecycleStage: mql},
+			&leadv1.Lead{LastName: "New", Email: "new@example.com", LifecycleStage: sql}))
+	if r.job.Counts.Updated != 1 || r.job.Counts.Created != 1 || len(r.rejections) != 1 || r.rejections[0].Reason != "LIFECYCLE_STAGE_BACKWARDS" {
+		t.Fatalf("import: %v, rejections %v", r.job.Counts, r.rejections)
+	}
+	for name, want := range map[string]leadv1.LifecycleStage{ahead.Name: sql, behind.Name: mql} {
+		if got, _ := s.client.GetLead(sam, &leadv1.GetLeadRequest{Name: name}); got.GetLifecycleStage() != want {
+			t.Fatalf("%s: stage %v, want %v", name, got.GetLifecycleStage(), want)
+		}
+	}
+	list, err := s.client.ListLeads(sam, &leadv1.ListLeadsRequest{Filter: `email = "new@example.com"`})
+	if err != nil || len(list.Leads) != 1 || list.Leads[0].LifecycleStage != sql || list.Leads[0].SqlTime == nil || list.Leads[0].MqlTime == nil {
+		t.Fatalf("imported lead = %v, %v", list.GetLeads(), err)
+	}
 }
