@@ -63,10 +63,10 @@ const (
 		count(*) FILTER (WHERE sql_at IS NOT NULL), count(*) FILTER (WHERE sql_at IS NOT NULL AND status = 'QUALIFIED')
 		FROM leads WHERE ` + statsWhere + `
 		GROUP BY GROUPING SETS ((), (status), (source), (campaign), (owner), (disqualify_reason)) ORDER BY 11 DESC, 6, 7, 8, 9, 10`
-	statsProducts = `SELECT min(p->>'product'), count(*), count(*) FILTER (WHERE status = 'QUALIFIED'),
+	statsProducts = `SELECT min(p.product), count(*), count(*) FILTER (WHERE status = 'QUALIFIED'),
 		count(*) FILTER (WHERE status IN ('QUALIFIED', 'DISQUALIFIED'))
-		FROM leads, jsonb_array_elements(products) p WHERE ` + statsWhere + ` AND products <> '[]'
-		GROUP BY lower(p->>'product') ORDER BY 2 DESC, 1`
+		FROM leads, jsonb_to_recordset(products) AS p(product text) WHERE ` + statsWhere + ` AND products <> '[]'
+		GROUP BY lower(p.product) ORDER BY 2 DESC, 1`
 	statsMedian = `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM qualified_at - created_at) / 86400)
 		FROM leads WHERE ` + statsWhere + ` AND status = 'QUALIFIED' AND qualified_at IS NOT NULL`
 )
