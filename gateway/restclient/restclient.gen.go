@@ -425,6 +425,27 @@ func (e CrmLeadV1ImportMode) Valid() bool {
 	}
 }
 
+// Defines values for CrmLeadV1LifecycleStage.
+const (
+	LIFECYCLESTAGEMQL         CrmLeadV1LifecycleStage = "LIFECYCLE_STAGE_MQL"
+	LIFECYCLESTAGESQL         CrmLeadV1LifecycleStage = "LIFECYCLE_STAGE_SQL"
+	LIFECYCLESTAGEUNSPECIFIED CrmLeadV1LifecycleStage = "LIFECYCLE_STAGE_UNSPECIFIED"
+)
+
+// Valid indicates whether the value is a known member of the CrmLeadV1LifecycleStage enum.
+func (e CrmLeadV1LifecycleStage) Valid() bool {
+	switch e {
+	case LIFECYCLESTAGEMQL:
+		return true
+	case LIFECYCLESTAGESQL:
+		return true
+	case LIFECYCLESTAGEUNSPECIFIED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CrmLeadV1Rating.
 const (
 	RATINGCOLD        CrmLeadV1Rating = "RATING_COLD"
@@ -2018,8 +2039,25 @@ type CrmLeadV1Lead struct {
 	LastActivityTime *time.Time `json:"lastActivityTime,omitempty"`
 	LastName         *string    `json:"lastName,omitempty"`
 
+	// LifecycleStage Marketing/sales lifecycle stage (seed 004), independent of status:
+	// MQL once marketing qualifies the lead, SQL once sales accepts it.
+	// Set on create, by UpdateLead (by hand or by a workflow rule's
+	// update_field action). Moving it back (SQL to MQL, or clearing it) is
+	// for managers and admins only, and audited; a salesperson gets
+	// PERMISSION_DENIED (LIFECYCLE_STAGE_BACKWARDS). "Qualified", the
+	// funnel's last step, is status QUALIFIED (the conversion).
+	LifecycleStage          *CrmLeadV1LifecycleStage `json:"lifecycleStage,omitempty"`
+	LifecycleStageChangedBy *string                  `json:"lifecycleStageChangedBy,omitempty"`
+
+	// LifecycleStageTime When and by whom lifecycle_stage last changed.
+	LifecycleStageTime *time.Time `json:"lifecycleStageTime,omitempty"`
+
 	// MergedInto For a MERGED lead, the lead it was merged into.
 	MergedInto *string `json:"mergedInto,omitempty"`
+
+	// MqlTime When the lead first reached MQL (or went straight to SQL) and SQL;
+	// cleared when it is moved back below the stage.
+	MqlTime *time.Time `json:"mqlTime,omitempty"`
 
 	// Name Resource name, `leads/{lead}`, where `{lead}` is a UUID.
 	Name *string `json:"name,omitempty"`
@@ -2035,6 +2073,11 @@ type CrmLeadV1Lead struct {
 	// dashes and parentheses.
 	Phone *string `json:"phone,omitempty"`
 
+	// ProductsOfInterest The products the lead is interested in (seed 002), each product at
+	// most once. Converted with an opportunity, they become its line items
+	// (see NewOpportunity).
+	ProductsOfInterest *[]CrmLeadV1ProductInterest `json:"productsOfInterest,omitempty"`
+
 	// QualifyTime When the lead was converted (QUALIFIED).
 	QualifyTime *time.Time `json:"qualifyTime,omitempty"`
 
@@ -2042,7 +2085,8 @@ type CrmLeadV1Lead struct {
 	Rating *CrmLeadV1Rating `json:"rating,omitempty"`
 
 	// Source Where the lead came from. Defaults to SOURCE_MANUAL.
-	Source *CrmLeadV1Source `json:"source,omitempty"`
+	Source  *CrmLeadV1Source `json:"source,omitempty"`
+	SqlTime *time.Time       `json:"sqlTime,omitempty"`
 
 	// Status Funnel status. On create it defaults to STATUS_NEW. An update may move it
 	// between NEW, CONTACTED and NURTURING; QUALIFIED is reached only through
@@ -2062,7 +2106,12 @@ type CrmLeadV1Lead struct {
 type CrmLeadV1LeadStatistics struct {
 	ByCampaign *[]CrmLeadV1Count `json:"byCampaign,omitempty"`
 	ByOwner    *[]CrmLeadV1Count `json:"byOwner,omitempty"`
-	BySource   *[]CrmLeadV1Count `json:"bySource,omitempty"`
+
+	// ByProduct Per product of interest (seed 002: which products new customers are
+	// interested in): the leads interested in it, and how many of those
+	// closed were qualified.
+	ByProduct *[]CrmLeadV1Count `json:"byProduct,omitempty"`
+	BySource  *[]CrmLeadV1Count `json:"bySource,omitempty"`
 
 	// ByStatus Keys are enum value names without their prefix (NEW, WEB_FORM, ...);
 	// the empty key counts leads without a value.
@@ -2071,12 +2120,20 @@ type CrmLeadV1LeadStatistics struct {
 
 	// ConversionByOwner Qualified out of closed leads per owner: the effectiveness of the
 	// sales team (seed 002).
-	ConversionByOwner *[]CrmLeadV1ConversionRate `json:"conversionByOwner,omitempty"`
+	ConversionByOwner   *[]CrmLeadV1ConversionRate `json:"conversionByOwner,omitempty"`
+	ConversionByProduct *[]CrmLeadV1ConversionRate `json:"conversionByProduct,omitempty"`
 
 	// ConversionBySource Qualified out of closed (qualified or disqualified) leads.
 	ConversionBySource      *[]CrmLeadV1ConversionRate `json:"conversionBySource,omitempty"`
 	DisqualificationReasons *[]CrmLeadV1Count          `json:"disqualificationReasons,omitempty"`
 	EndTime                 *time.Time                 `json:"endTime,omitempty"`
+
+	// LifecycleFunnel The lifecycle funnel MQL -> SQL -> qualified (seed 004) of the leads
+	// created in the range, in all and per source, campaign and owner.
+	LifecycleFunnel           *CrmLeadV1LifecycleFunnel   `json:"lifecycleFunnel,omitempty"`
+	LifecycleFunnelByCampaign *[]CrmLeadV1LifecycleFunnel `json:"lifecycleFunnelByCampaign,omitempty"`
+	LifecycleFunnelByOwner    *[]CrmLeadV1LifecycleFunnel `json:"lifecycleFunnelByOwner,omitempty"`
+	LifecycleFunnelBySource   *[]CrmLeadV1LifecycleFunnel `json:"lifecycleFunnelBySource,omitempty"`
 
 	// MedianDaysToQualify Median days from creation to qualification of the qualified leads; 0
 	// when none.
@@ -2084,6 +2141,28 @@ type CrmLeadV1LeadStatistics struct {
 	StartTime           *time.Time `json:"startTime,omitempty"`
 	Total               *string    `json:"total,omitempty"`
 }
+
+// CrmLeadV1LifecycleFunnel How many leads with a key reached each lifecycle step.
+type CrmLeadV1LifecycleFunnel struct {
+	// Key As in Count; empty in lifecycle_funnel.
+	Key *string `json:"key,omitempty"`
+
+	// Mql Leads that are MQL or went past it (mql_time set).
+	Mql *string `json:"mql,omitempty"`
+
+	// MqlToSqlRate sql / mql and qualified / sql; 0 when the divisor is 0.
+	MqlToSqlRate *float64 `json:"mqlToSqlRate,omitempty"`
+
+	// Qualified Of the SQL leads, those converted (status QUALIFIED).
+	Qualified *string `json:"qualified,omitempty"`
+
+	// Sql Leads that are SQL (sql_time set).
+	Sql                *string  `json:"sql,omitempty"`
+	SqlToQualifiedRate *float64 `json:"sqlToQualifiedRate,omitempty"`
+}
+
+// CrmLeadV1LifecycleStage A lead's lifecycle stage (seed 004).
+type CrmLeadV1LifecycleStage string
 
 // CrmLeadV1ListDuplicateGroupsResponse defines model for crm.lead.v1.ListDuplicateGroupsResponse.
 type CrmLeadV1ListDuplicateGroupsResponse struct {
@@ -2162,12 +2241,23 @@ type CrmLeadV1NewContact struct {
 
 // CrmLeadV1NewOpportunity An opportunity a conversion opens.
 type CrmLeadV1NewOpportunity struct {
-	// Amount Expected amount; its currency is the opportunity's.
+	// Amount Expected amount; its currency is the opportunity's. Not with the
+	// lead's products of interest: they become the opportunity's line items,
+	// whose sum is its amount (unless without_products).
 	Amount *GoogleTypeMoney `json:"amount,omitempty"`
+
+	// CurrencyCode ISO 4217 currency of the line items made from products of interest
+	// without a price: the priced products' currency if any (then it must
+	// be the same), else this, else the new account's.
+	CurrencyCode *string `json:"currencyCode,omitempty"`
 
 	// DisplayName Defaults to "<account name> – <lead's campaign or source>".
 	DisplayName       *string         `json:"displayName,omitempty"`
 	ExpectedCloseDate *GoogleTypeDate `json:"expectedCloseDate,omitempty"`
+
+	// WithoutProducts Open the opportunity without the lead's products of interest as its
+	// line items.
+	WithoutProducts *bool `json:"withoutProducts,omitempty"`
 }
 
 // CrmLeadV1NewOrder A draft order a conversion makes.
@@ -2198,6 +2288,19 @@ type CrmLeadV1PostalAddress struct {
 
 	// RegionCode ISO 3166-1 alpha-2 country code, e.g. "DE".
 	RegionCode *string `json:"regionCode,omitempty"`
+}
+
+// CrmLeadV1ProductInterest A product a lead is interested in.
+type CrmLeadV1ProductInterest struct {
+	// Product Product code or name (SKU), as the opportunity's line item names it.
+	Product string `json:"product"`
+
+	// Quantity Decimal quantity, e.g. "3" or "2.5"; positive; "1" when empty.
+	Quantity *string `json:"quantity,omitempty"`
+
+	// UnitPrice The expected unit price, if known; not negative. All of a lead's
+	// prices are in one currency.
+	UnitPrice *GoogleTypeMoney `json:"unitPrice,omitempty"`
 }
 
 // CrmLeadV1Rating How likely a lead is to buy, as judged by sales.
@@ -2389,6 +2492,11 @@ type CrmOpportunityV1ListStageChangesResponse struct {
 	StageChanges  *[]CrmOpportunityV1StageChange `json:"stageChanges,omitempty"`
 }
 
+// CrmOpportunityV1ListWinReasonsResponse defines model for crm.opportunity.v1.ListWinReasonsResponse.
+type CrmOpportunityV1ListWinReasonsResponse struct {
+	WinReasons *[]CrmOpportunityV1WinReason `json:"winReasons,omitempty"`
+}
+
 // CrmOpportunityV1LossReason Why an opportunity was lost.
 type CrmOpportunityV1LossReason struct {
 	DisplayName *string `json:"displayName,omitempty"`
@@ -2472,6 +2580,9 @@ type CrmOpportunityV1Opportunity struct {
 	Type       *CrmOpportunityV1OpportunityType `json:"type,omitempty"`
 	UpdateTime *time.Time                       `json:"updateTime,omitempty"`
 	UpdatedBy  *string                          `json:"updatedBy,omitempty"`
+
+	// WinReason Set when WON with a reason (ListWinReasons); empty otherwise.
+	WinReason *string `json:"winReason,omitempty"`
 }
 
 // CrmOpportunityV1OpportunityState defines model for crm.opportunity.v1.OpportunityState.
@@ -2569,6 +2680,17 @@ type CrmOpportunityV1StageChange struct {
 
 // CrmOpportunityV1StageKind defines model for crm.opportunity.v1.StageKind.
 type CrmOpportunityV1StageKind string
+
+// CrmOpportunityV1WinReason Why an opportunity was won.
+type CrmOpportunityV1WinReason struct {
+	DisplayName *string `json:"displayName,omitempty"`
+
+	// Id lower_snake_case, e.g. "product_fit".
+	Id *string `json:"id,omitempty"`
+
+	// Retired Kept for won opportunities, not offered for new wins.
+	Retired *bool `json:"retired,omitempty"`
+}
 
 // CrmOrderV1BillingInterval defines model for crm.order.v1.BillingInterval.
 type CrmOrderV1BillingInterval string
@@ -4773,8 +4895,9 @@ type LeadServiceListLeadsParams struct {
 	// and order_by.
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 
-	// Filter AIP-160 filter. Fields: status, rating, source (enum names, with or
-	// without their prefix: `status = NEW`), owner, campaign, company, email,
+	// Filter AIP-160 filter. Fields: status, rating, source, lifecycle_stage (enum
+	// names, with or without their prefix: `status = NEW`,
+	// `lifecycle_stage = SQL`), owner, campaign, company, email,
 	// create_time, update_time, next_contact_time (RFC 3339 strings, compared
 	// with < <= > >=). Operators =, !=, <, <=, >, >=, AND, OR, NOT and
 	// parentheses. `text:"acme"` matches leads whose name, email or company
@@ -5181,7 +5304,11 @@ type OpportunityServiceWinOpportunityJSONBody struct {
 	// both services record it with the reason (required with it).
 	OverrideProcess       *bool   `json:"overrideProcess,omitempty"`
 	ProcessOverrideReason *string `json:"processOverrideReason,omitempty"`
-	RequestId             *string `json:"requestId,omitempty"`
+
+	// Reason Optional: a win reason id (ListWinReasons), e.g. "product_fit".
+	// Unknown or retired ids are INVALID_ARGUMENT (UNKNOWN_WIN_REASON).
+	Reason    *string `json:"reason,omitempty"`
+	RequestId *string `json:"requestId,omitempty"`
 }
 
 // OpportunityServiceGetForecastParams defines parameters for OpportunityServiceGetForecast.
@@ -5649,11 +5776,20 @@ type WebFormServiceSubmitWebFormJSONBody struct {
 	Message *string `json:"message,omitempty"`
 	Phone   *string `json:"phone,omitempty"`
 
+	// ProductsOfInterest The products the visitor is interested in (codes or names, e.g. the
+	// boxes ticked); each becomes a product of interest of quantity 1.
+	ProductsOfInterest *[]string `json:"productsOfInterest,omitempty"`
+
 	// RequestId Idempotency key (a UUID): a retry with the same id creates nothing
 	// twice.
 	RequestId *string `json:"requestId,omitempty"`
 	Title     *string `json:"title,omitempty"`
 	Website   *string `json:"website,omitempty"`
+}
+
+// OpportunityServiceUpdateWinReasonsJSONBody defines parameters for OpportunityServiceUpdateWinReasons.
+type OpportunityServiceUpdateWinReasonsJSONBody struct {
+	WinReasons *[]CrmOpportunityV1WinReason `json:"winReasons,omitempty"`
 }
 
 // AccountServiceCreateAccountJSONRequestBody defines body for AccountServiceCreateAccount for application/json ContentType.
@@ -5901,6 +6037,9 @@ type WebFormServiceSubmitWebFormJSONRequestBody WebFormServiceSubmitWebFormJSONB
 
 // WebFormServiceSubmitWebFormFormdataRequestBody defines body for WebFormServiceSubmitWebForm for application/x-www-form-urlencoded ContentType.
 type WebFormServiceSubmitWebFormFormdataRequestBody = WebFormPost
+
+// OpportunityServiceUpdateWinReasonsJSONRequestBody defines body for OpportunityServiceUpdateWinReasons for application/json ContentType.
+type OpportunityServiceUpdateWinReasonsJSONRequestBody OpportunityServiceUpdateWinReasonsJSONBody
 
 // Getter for additional properties for GoogleApiHttpBody_Extensions_Item. Returns the specified
 // element and whether it was found
@@ -9174,6 +9313,25 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/webForms/{webForm}:submit (the `WebFormServiceSubmitWebForm` operationId).
 	WebFormServiceSubmitWebFormWithFormdataBody(ctx context.Context, webForm string, body WebFormServiceSubmitWebFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OpportunityServiceListWinReasons The reasons an opportunity can be won for
+	//
+	// Corresponds with GET /v1/winReasons (the `OpportunityServiceListWinReasons` operationId).
+	OpportunityServiceListWinReasons(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OpportunityServiceUpdateWinReasonsWithBody Replaces the list of win reasons, as UpdateLossReasons does
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+	OpportunityServiceUpdateWinReasonsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OpportunityServiceUpdateWinReasons Replaces the list of win reasons, as UpdateLossReasons does
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+	OpportunityServiceUpdateWinReasons(ctx context.Context, body OpportunityServiceUpdateWinReasonsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // AccountServiceListAccounts Lists accounts, newest first unless `order_by` says otherwise
@@ -13975,6 +14133,55 @@ func (c *Client) WebFormServiceSubmitWebForm(ctx context.Context, webForm string
 // Corresponds with POST /v1/webForms/{webForm}:submit (the `WebFormServiceSubmitWebForm` operationId).
 func (c *Client) WebFormServiceSubmitWebFormWithFormdataBody(ctx context.Context, webForm string, body WebFormServiceSubmitWebFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWebFormServiceSubmitWebFormRequestWithFormdataBody(c.Server, webForm, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpportunityServiceListWinReasons The reasons an opportunity can be won for
+//
+// Corresponds with GET /v1/winReasons (the `OpportunityServiceListWinReasons` operationId).
+func (c *Client) OpportunityServiceListWinReasons(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpportunityServiceListWinReasonsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpportunityServiceUpdateWinReasonsWithBody Replaces the list of win reasons, as UpdateLossReasons does
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+func (c *Client) OpportunityServiceUpdateWinReasonsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpportunityServiceUpdateWinReasonsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpportunityServiceUpdateWinReasons Replaces the list of win reasons, as UpdateLossReasons does
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+func (c *Client) OpportunityServiceUpdateWinReasons(ctx context.Context, body OpportunityServiceUpdateWinReasonsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpportunityServiceUpdateWinReasonsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -25686,6 +25893,73 @@ func NewWebFormServiceSubmitWebFormRequestWithBody(server string, webForm string
 	return req, nil
 }
 
+// NewOpportunityServiceListWinReasonsRequest constructs an http.Request for the OpportunityServiceListWinReasons method
+func NewOpportunityServiceListWinReasonsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/winReasons")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOpportunityServiceUpdateWinReasonsRequest calls the generic OpportunityServiceUpdateWinReasons builder with application/json body
+func NewOpportunityServiceUpdateWinReasonsRequest(server string, body OpportunityServiceUpdateWinReasonsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOpportunityServiceUpdateWinReasonsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewOpportunityServiceUpdateWinReasonsRequestWithBody constructs an http.Request for the OpportunityServiceUpdateWinReasons method, with any body, and a specified content type
+func NewOpportunityServiceUpdateWinReasonsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/winReasons")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -28082,6 +28356,27 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/webForms/{webForm}:submit (the `WebFormServiceSubmitWebForm` operationId).
 	WebFormServiceSubmitWebFormWithFormdataBodyWithResponse(ctx context.Context, webForm string, body WebFormServiceSubmitWebFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*WebFormServiceSubmitWebFormResponse, error)
+
+	// OpportunityServiceListWinReasonsWithResponse The reasons an opportunity can be won for
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/winReasons (the `OpportunityServiceListWinReasons` operationId).
+	OpportunityServiceListWinReasonsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OpportunityServiceListWinReasonsResponse, error)
+
+	// OpportunityServiceUpdateWinReasonsWithBodyWithResponse Replaces the list of win reasons, as UpdateLossReasons does
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+	OpportunityServiceUpdateWinReasonsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OpportunityServiceUpdateWinReasonsResponse, error)
+
+	// OpportunityServiceUpdateWinReasonsWithResponse Replaces the list of win reasons, as UpdateLossReasons does
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+	OpportunityServiceUpdateWinReasonsWithResponse(ctx context.Context, body OpportunityServiceUpdateWinReasonsJSONRequestBody, reqEditors ...RequestEditorFn) (*OpportunityServiceUpdateWinReasonsResponse, error)
 }
 
 // AccountServiceListAccountsResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceListAccounts
@@ -45477,6 +45772,186 @@ func (r WebFormServiceSubmitWebFormResponse) ContentType() string {
 	return ""
 }
 
+// OpportunityServiceListWinReasonsResponse429Headers the declared response headers of an HTTP 429 response for OpportunityServiceListWinReasons
+type OpportunityServiceListWinReasonsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type OpportunityServiceListWinReasonsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmOpportunityV1ListWinReasonsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *OpportunityServiceListWinReasonsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON200() *CrmOpportunityV1ListWinReasonsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r OpportunityServiceListWinReasonsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r OpportunityServiceListWinReasonsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OpportunityServiceListWinReasonsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OpportunityServiceListWinReasonsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OpportunityServiceListWinReasonsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OpportunityServiceUpdateWinReasonsResponse429Headers the declared response headers of an HTTP 429 response for OpportunityServiceUpdateWinReasons
+type OpportunityServiceUpdateWinReasonsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type OpportunityServiceUpdateWinReasonsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmOpportunityV1ListWinReasonsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *OpportunityServiceUpdateWinReasonsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON200() *CrmOpportunityV1ListWinReasonsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r OpportunityServiceUpdateWinReasonsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r OpportunityServiceUpdateWinReasonsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OpportunityServiceUpdateWinReasonsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OpportunityServiceUpdateWinReasonsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OpportunityServiceUpdateWinReasonsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // AccountServiceListAccountsWithResponse Lists accounts, newest first unless `order_by` says otherwise
 //
 // Returns a wrapper object for the known response body format(s).
@@ -49424,6 +49899,45 @@ func (c *ClientWithResponses) WebFormServiceSubmitWebFormWithFormdataBodyWithRes
 		return nil, err
 	}
 	return ParseWebFormServiceSubmitWebFormResponse(rsp)
+}
+
+// OpportunityServiceListWinReasonsWithResponse The reasons an opportunity can be won for
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/winReasons (the `OpportunityServiceListWinReasons` operationId).
+func (c *ClientWithResponses) OpportunityServiceListWinReasonsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OpportunityServiceListWinReasonsResponse, error) {
+	rsp, err := c.OpportunityServiceListWinReasons(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpportunityServiceListWinReasonsResponse(rsp)
+}
+
+// OpportunityServiceUpdateWinReasonsWithBodyWithResponse Replaces the list of win reasons, as UpdateLossReasons does
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+func (c *ClientWithResponses) OpportunityServiceUpdateWinReasonsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OpportunityServiceUpdateWinReasonsResponse, error) {
+	rsp, err := c.OpportunityServiceUpdateWinReasonsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpportunityServiceUpdateWinReasonsResponse(rsp)
+}
+
+// OpportunityServiceUpdateWinReasonsWithResponse Replaces the list of win reasons, as UpdateLossReasons does
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/winReasons (the `OpportunityServiceUpdateWinReasons` operationId).
+func (c *ClientWithResponses) OpportunityServiceUpdateWinReasonsWithResponse(ctx context.Context, body OpportunityServiceUpdateWinReasonsJSONRequestBody, reqEditors ...RequestEditorFn) (*OpportunityServiceUpdateWinReasonsResponse, error) {
+	rsp, err := c.OpportunityServiceUpdateWinReasons(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpportunityServiceUpdateWinReasonsResponse(rsp)
 }
 
 // ParseAccountServiceListAccountsResponse parses an HTTP response from a AccountServiceListAccountsWithResponse call
@@ -65162,6 +65676,168 @@ func ParseWebFormServiceSubmitWebFormResponse(rsp *http.Response) (*WebFormServi
 		response.Headers303 = &headers
 	case rsp.StatusCode == 429:
 		var headers WebFormServiceSubmitWebFormResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOpportunityServiceListWinReasonsResponse parses an HTTP response from a OpportunityServiceListWinReasonsWithResponse call
+func ParseOpportunityServiceListWinReasonsResponse(rsp *http.Response) (*OpportunityServiceListWinReasonsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OpportunityServiceListWinReasonsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmOpportunityV1ListWinReasonsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers OpportunityServiceListWinReasonsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOpportunityServiceUpdateWinReasonsResponse parses an HTTP response from a OpportunityServiceUpdateWinReasonsWithResponse call
+func ParseOpportunityServiceUpdateWinReasonsResponse(rsp *http.Response) (*OpportunityServiceUpdateWinReasonsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OpportunityServiceUpdateWinReasonsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmOpportunityV1ListWinReasonsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers OpportunityServiceUpdateWinReasonsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -115,7 +115,7 @@ func listBench(ctx context.Context, o options, pool *pgxpool.Pool, client leadv1
 	t0 := time.Now()
 	cols := []string{"id", "first_name", "last_name", "company", "email", "phone", "source", "campaign", "rating",
 		"status", "owner", "disqualify_reason", "created_at", "created_by", "updated_at", "updated_by", "version",
-		"email_norm", "phone_norm", "name_key"}
+		"email_norm", "phone_norm", "name_key", "lifecycle_stage", "mql_at", "sql_at", "products"}
 	var recentEmails []string
 	i := 0
 	_, err := pool.CopyFrom(ctx, pgx.Identifier{"leads"}, cols, pgx.CopyFromFunc(func() ([]any, error) {
@@ -150,10 +150,12 @@ func listBench(ctx context.Context, o options, pool *pgxpool.Pool, client leadv1
 			recentEmails[r.IntN(1000)] = email
 		}
 		phone := fmt.Sprintf("+1 555 %07d", r.IntN(10_000_000))
+		stage, mqlAt, sqlAt := lifecycle(r, created)
 		return []any{
 			uuid.Must(uuid.NewV7()), first, last, company, email, phone, pick(r, sources), campaign, pick(r, ratings), status,
 			fmt.Sprintf("user%02d", r.IntN(50)), reason, created, "import", created, "import", int64(1),
 			domain.NormalizeEmail(email), domain.NormalizePhone(phone, "US"), domain.CompanyAndNameKey(first, last, company),
+			stage, mqlAt, sqlAt, productsOfInterest(r),
 		}, nil
 	}))
 	if err != nil {
@@ -211,6 +213,8 @@ func listQueries(ctx context.Context, o options, pool *pgxpool.Pool, r *rand.Ran
 		{"text (one email)", func() string {
 			return fmt.Sprintf(`text:"%s.%s"`, pick(r, firstNames), pick(r, pop.lastNames))
 		}, false},
+		{"lifecycle stage (SQL)", func() string { return `lifecycle_stage = SQL` }, false},
+		{"lifecycle stage (MQL) + owner", func() string { return fmt.Sprintf(`lifecycle_stage = MQL AND owner = "user%02d"`, r.IntN(50)) }, false},
 		{"campaign + created range + text", func() string {
 			from := now.Add(-time.Duration(r.IntN(600)) * 24 * time.Hour).Format(time.RFC3339)
 			return fmt.Sprintf(`campaign = "campaign-%02d" AND create_time >= "%s" AND text:"%s"`, r.IntN(30), from, pick(r, firstNames))

@@ -294,6 +294,9 @@ func run(ctx context.Context, o options) error {
 		if err := listBench(ctx, o, pool, client, rep); err != nil {
 			return err
 		}
+		if err := statsBench(ctx, o, pool, client, rep); err != nil {
+			return err
+		}
 		if err := dupBench(ctx, o, pool, client, rawLead, &seq, rep); err != nil {
 			return err
 		}
@@ -494,6 +497,7 @@ type report struct {
 	relayDrain time.Duration
 	listSetup  string
 	lists      []listResult
+	stats      []listResult
 	dupCreates []result
 	// customerSetup says how the projection of contacts and accounts was
 	// filled for the cross-entity runs.
@@ -548,6 +552,14 @@ func (r *report) write(dir string) error {
 		fmt.Fprintf(&b, "\n## ListLeads\n\n%s\n\n| query | requests | p50 | p99 | max | rows/page |\n|---|---:|---:|---:|---:|---:|\n", r.listSetup)
 		for _, l := range r.lists {
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %.1f |\n", l.name, l.requests, ms(l.p50), ms(l.p99), ms(l.max), l.avgRows)
+		}
+	}
+	if len(r.stats) > 0 {
+		fmt.Fprintf(&b, "\n## GetLeadStatistics (same table, every lead)\n\nThe service's call against the raw SQL of the same work over one pgx connection (its ceiling), "+
+			"and its parts: the counts and funnel (one GROUPING SETS scan), the per-product counts (a second scan, of the leads with products), the median days to qualify.\n\n"+
+			"| run | requests | p50 | p99 | max |\n|---|---:|---:|---:|---:|\n")
+		for _, l := range r.stats {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |\n", l.name, l.requests, ms(l.p50), ms(l.p99), ms(l.max))
 		}
 	}
 	if len(r.dupCreates) > 0 {

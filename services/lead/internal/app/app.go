@@ -94,6 +94,34 @@ type Statistics struct {
 	ConversionBySource, ConversionByCampaign, ConversionByOwner []ConversionRate
 	MedianDaysToQualify                                         float64
 	DisqualificationReasons                                     []Count
+	// Lifecycle is the MQL -> SQL -> qualified funnel of all the leads
+	// counted; the others split it by source, campaign and owner.
+	Lifecycle                                                LifecycleFunnel
+	LifecycleBySource, LifecycleByCampaign, LifecycleByOwner []LifecycleFunnel
+	// ByProduct counts the leads interested in each product, most wanted
+	// first; ConversionByProduct is their conversion, in the same order.
+	ByProduct           []Count
+	ConversionByProduct []ConversionRate
+}
+
+// LifecycleFunnel is how many leads with Key reached MQL (or went past
+// it), SQL, and, of those at SQL, were converted.
+type LifecycleFunnel struct {
+	Key                 string
+	MQL, SQL, Qualified int64
+}
+
+// MQLToSQL is SQL/MQL, 0 when no MQL.
+func (f LifecycleFunnel) MQLToSQL() float64 { return ratio(f.SQL, f.MQL) }
+
+// SQLToQualified is Qualified/SQL, 0 when no SQL.
+func (f LifecycleFunnel) SQLToQualified() float64 { return ratio(f.Qualified, f.SQL) }
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }
 
 // Count is how many leads have Key.
@@ -230,9 +258,30 @@ func (s *Service) UpdateLead(ctx context.Context, id uuid.UUID, patch domain.Lea
 		if err := etag.Check(ifMatch, l.Version); err != nil {
 			return Change{}, err
 		}
+		was := l.Lifecycle.Stage
 		evs, err := l.Update(patch, mask, auth.Actor(ctx), s.now())
+		if err == nil {
+			err = checkStageMove(ctx, l.ID, was, l.Lifecycle.Stage)
+		}
 		return Change{Events: evs, AllowDuplicate: allowDuplicate, Audit: gate}, err
 	})
+}
+
+// checkStageMove lets only managers and admins (and the workflow
+// service's rules, which admins configure) move a lead's lifecycle stage
+// back: SQL to MQL undoes sales' acceptance, clearing it marketing's. The
+// lead's audit trail records the move with the rest of the change.
+func checkStageMove(ctx context.Context, id uuid.UUID, from, to domain.LifecycleStage) error {
+	if !from.Backwards(to) || authz.ScopeOf(ctx).All {
+		return nil
+	}
+	toName := string(to)
+	if toName == "" {
+		toName = "no stage"
+	}
+	return apperr.PermissionDenied("LIFECYCLE_STAGE_BACKWARDS",
+		"lead %s is %s: only a manager or an admin may move its lifecycle stage back to %s", id, from, toName).
+		WithMeta("lifecycle_stage", string(from)).WithMeta("requested_lifecycle_stage", toName)
 }
 
 // MergeLeads folds duplicates into primary (see domain.Lead.Merge); with

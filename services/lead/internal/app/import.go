@@ -159,7 +159,15 @@ func (im *Importer) Batch(ctx context.Context, job *domain.ImportJob, rows []dom
 					})
 					continue
 				}
-				evs, err := l.Update(u.Patch, updateMask(u), actor, now)
+				mask := updateMask(u)
+				var err error
+				if slices.Contains(mask, domain.FieldLifecycleStage) {
+					err = checkStageMove(ctx, l.ID, l.Lifecycle.Stage, u.Patch.Lifecycle.Stage)
+				}
+				var evs []domain.Event
+				if err == nil {
+					evs, err = l.Update(u.Patch, mask, actor, now)
+				}
 				if err != nil {
 					var ae *apperr.Error
 					if !errors.As(err, &ae) {

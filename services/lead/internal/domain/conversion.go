@@ -81,6 +81,23 @@ type NewOpportunity struct {
 	DisplayName       string `json:"display_name,omitempty"`
 	Amount            *Money `json:"amount,omitempty"`
 	ExpectedCloseDate *Date  `json:"expected_close_date,omitempty"`
+	// WithoutProducts leaves the lead's products of interest out of the
+	// opportunity.
+	WithoutProducts bool `json:"without_products,omitempty"`
+	// CurrencyCode is that of the lines made from unpriced products; Qualify
+	// settles it.
+	CurrencyCode string `json:"currency_code,omitempty"`
+	// Lines are the lead's products of interest as the opportunity's line
+	// items, made by Qualify.
+	Lines []OpportunityLine `json:"lines,omitempty"`
+}
+
+// OpportunityLine is a line item of a conversion's opportunity, made from
+// a product of interest (zero-priced when it had no price).
+type OpportunityLine struct {
+	Product   string `json:"product"`
+	Quantity  string `json:"quantity"`
+	UnitPrice Money  `json:"unit_price"`
 }
 
 // NewOrder is the draft order a conversion makes; the order service
@@ -184,6 +201,7 @@ func (l *Lead) Qualify(req ConversionRequest, actor string, now time.Time) ([]Ev
 		if opp.DisplayName == "" {
 			opp.DisplayName = l.dealName(c)
 		}
+		vs = append(vs, l.productLines(&opp, c)...)
 		c.Opportunity = &opp
 	}
 	if o, ovs := req.order(); o != nil {
@@ -206,6 +224,46 @@ func (l *Lead) Qualify(req ConversionRequest, actor string, now time.Time) ([]Ev
 	l.Conversion = c
 	l.touch(actor, now)
 	return []Event{Qualified{}}, nil
+}
+
+// productLines makes the lead's products of interest the opportunity's
+// line items, unless it asks not to. Their sum is the opportunity's
+// amount, so an amount given besides is refused rather than dropped.
+// Unpriced products are priced at zero in the priced ones' currency, or
+// the opportunity's, or the new account's.
+func (l *Lead) productLines(opp *NewOpportunity, c *Conversion) apperr.Violations {
+	opp.Lines = nil
+	if opp.WithoutProducts || len(l.Products) == 0 {
+		return nil
+	}
+	var vs apperr.Violations
+	if opp.Amount != nil {
+		vs.Add("opportunity.amount", "AMOUNT_WITH_PRODUCTS",
+			"the lead's %d products of interest become the opportunity's line items, whose sum is its amount: leave the amount out, or set without_products", len(l.Products))
+	}
+	currency := productsCurrency(l.Products)
+	switch {
+	case currency != "" && opp.CurrencyCode != "" && opp.CurrencyCode != currency:
+		vs.Add("opportunity.currency_code", "CURRENCY_MISMATCH", "the lead's products are priced in %s, not %s", currency, opp.CurrencyCode)
+	case currency == "":
+		currency = opp.CurrencyCode
+	}
+	if currency == "" && c.CreateAccount {
+		currency = c.Account.CurrencyCode
+	}
+	if currency == "" {
+		vs.Add("opportunity.currency_code", "CURRENCY_REQUIRED",
+			"the lead's products of interest have no prices: give the opportunity's currency_code (or the new account's)")
+	}
+	opp.CurrencyCode = currency
+	for _, p := range l.Products {
+		price := Money{Currency: currency}
+		if p.UnitPrice != nil {
+			price = *p.UnitPrice
+		}
+		opp.Lines = append(opp.Lines, OpportunityLine{Product: p.Product, Quantity: p.Quantity, UnitPrice: price})
+	}
+	return vs
 }
 
 func (l *Lead) personName() string {

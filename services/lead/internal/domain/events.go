@@ -13,7 +13,10 @@ type (
 	Assigned      struct{ PreviousOwner, Owner string }
 	RatingChanged struct{ Previous, Rating Rating }
 	StatusChanged struct{ Previous, Status Status }
-	Disqualified  struct {
+	// LifecycleStageChanged: the MQL/SQL stage moved (Lead.Lifecycle says
+	// by whom and when).
+	LifecycleStageChanged struct{ Previous, Stage LifecycleStage }
+	Disqualified          struct {
 		Reason         DisqualificationReason
 		Note           string
 		PreviousStatus Status
@@ -39,16 +42,17 @@ type (
 	ActivityLogged struct{ Activity Activity }
 )
 
-func (Created) event()           {}
-func (Updated) event()           {}
-func (Assigned) event()          {}
-func (RatingChanged) event()     {}
-func (StatusChanged) event()     {}
-func (Disqualified) event()      {}
-func (Reactivated) event()       {}
-func (Deleted) event()           {}
-func (ActivityLogged) event()    {}
-func (Merged) event()            {}
-func (Qualified) event()         {}
-func (ConversionChanged) event() {}
-func (ConversionResent) event()  {}
+func (Created) event()               {}
+func (Updated) event()               {}
+func (Assigned) event()              {}
+func (RatingChanged) event()         {}
+func (StatusChanged) event()         {}
+func (LifecycleStageChanged) event() {}
+func (Disqualified) event()          {}
+func (Reactivated) event()           {}
+func (Deleted) event()               {}
+func (ActivityLogged) event()        {}
+func (Merged) event()                {}
+func (Qualified) event()             {}
+func (ConversionChanged) event()     {}
+func (ConversionResent) event()      {}

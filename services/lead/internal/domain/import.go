@@ -302,6 +302,7 @@ func containsID(ids []uuid.UUID, id uuid.UUID) bool {
 var ImportedFields = []Field{
 	FieldFirstName, FieldLastName, FieldCompany, FieldTitle, FieldEmail, FieldPhone, FieldWebsite, FieldAddress,
 	FieldSource, FieldCampaign, FieldRating, FieldStatus, FieldOwner, FieldNextContactAt, FieldDescription, FieldCustomFields,
+	FieldProducts, FieldLifecycleStage,
 }
 
 // GivenFields lists the fields of l that are set, of those an import row

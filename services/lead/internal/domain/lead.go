@@ -114,10 +114,15 @@ type Lead struct {
 	MergedInto uuid.UUID
 	// Conversion of a QUALIFIED lead.
 	Conversion *Conversion
-	CreatedAt  time.Time
-	CreatedBy  string
-	UpdatedAt  time.Time
-	UpdatedBy  string
+	// Lifecycle is the MQL/SQL stage; set through FieldLifecycleStage
+	// (Lifecycle.Stage of a patch or a new lead).
+	Lifecycle Lifecycle
+	// Products the lead is interested in, in the order given.
+	Products  []ProductInterest
+	CreatedAt time.Time
+	CreatedBy string
+	UpdatedAt time.Time
+	UpdatedBy string
 	// Version increases with every change; the etag is derived from it.
 	Version int64
 	// OwnerDefaulted says, on a lead being created, that its creator named
@@ -131,22 +136,24 @@ type Lead struct {
 type Field string
 
 const (
-	FieldFirstName     Field = "first_name"
-	FieldLastName      Field = "last_name"
-	FieldCompany       Field = "company"
-	FieldTitle         Field = "title"
-	FieldEmail         Field = "email"
-	FieldPhone         Field = "phone"
-	FieldWebsite       Field = "website"
-	FieldAddress       Field = "address"
-	FieldSource        Field = "source"
-	FieldCampaign      Field = "campaign"
-	FieldRating        Field = "rating"
-	FieldStatus        Field = "status"
-	FieldOwner         Field = "owner"
-	FieldNextContactAt Field = "next_contact_time"
-	FieldDescription   Field = "description"
-	FieldCustomFields  Field = "custom_fields"
+	FieldFirstName      Field = "first_name"
+	FieldLastName       Field = "last_name"
+	FieldCompany        Field = "company"
+	FieldTitle          Field = "title"
+	FieldEmail          Field = "email"
+	FieldPhone          Field = "phone"
+	FieldWebsite        Field = "website"
+	FieldAddress        Field = "address"
+	FieldSource         Field = "source"
+	FieldCampaign       Field = "campaign"
+	FieldRating         Field = "rating"
+	FieldStatus         Field = "status"
+	FieldOwner          Field = "owner"
+	FieldNextContactAt  Field = "next_contact_time"
+	FieldDescription    Field = "description"
+	FieldCustomFields   Field = "custom_fields"
+	FieldLifecycleStage Field = "lifecycle_stage"
+	FieldProducts       Field = "products_of_interest"
 )
 
 // UpdatableFields can change through an update; owner changes through
@@ -154,7 +161,7 @@ const (
 var UpdatableFields = []Field{
 	FieldFirstName, FieldLastName, FieldCompany, FieldTitle, FieldEmail, FieldPhone, FieldWebsite,
 	FieldAddress, FieldSource, FieldCampaign, FieldRating, FieldStatus, FieldNextContactAt,
-	FieldDescription, FieldCustomFields,
+	FieldDescription, FieldCustomFields, FieldLifecycleStage, FieldProducts,
 }
 
 // notSettable are the statuses only their own operations reach, and why.
@@ -184,13 +191,25 @@ func New(in Lead, actor string, now time.Time) (*Lead, []Event, error) {
 	if why, ok := notSettable[l.Status]; ok {
 		vs.Add(string(FieldStatus), "STATUS_NOT_SETTABLE", "%s", why)
 	}
+	l.Products = normalizeProducts(string(FieldProducts), l.Products, &vs)
+	stage := l.Lifecycle.Stage
+	if !stage.Valid() {
+		vs.Add(string(FieldLifecycleStage), "UNKNOWN_LIFECYCLE_STAGE", "%q is not a lifecycle stage (MQL, SQL)", stage)
+	}
 	if err := vs.Err(); err != nil {
 		return nil, nil, err
+	}
+	l.Lifecycle = Lifecycle{}
+	l.Lifecycle.setStage(stage, actor, now)
+	evs := []Event{Created{}}
+	if stage != StageNone {
+		// Rules on stage changes see leads that start at a stage too.
+		evs = append(evs, LifecycleStageChanged{Stage: stage})
 	}
 	l.Disqualification, l.LastActivityAt = nil, nil
 	l.CreatedAt, l.CreatedBy, l.UpdatedAt, l.UpdatedBy = now, actor, now, actor
 	l.Version = 1
-	return &l, []Event{Created{}}, nil
+	return &l, evs, nil
 }
 
 func (l *Lead) normalize() {
@@ -248,6 +267,14 @@ func (l *Lead) Update(patch Lead, mask []Field, actor string, now time.Time) ([]
 			default:
 				next.Status = patch.Status
 			}
+		case FieldLifecycleStage:
+			if !patch.Lifecycle.Stage.Valid() {
+				vs.Add(string(f), "UNKNOWN_LIFECYCLE_STAGE", "%q is not a lifecycle stage (MQL, SQL)", patch.Lifecycle.Stage)
+				continue
+			}
+			next.Lifecycle.setStage(patch.Lifecycle.Stage, actor, now)
+		case FieldProducts:
+			next.Products = normalizeProducts(string(f), patch.Products, &vs)
 		case FieldOwner:
 			vs.Add(string(f), "FIELD_NOT_UPDATABLE", "change the owner with AssignLead")
 		default:
@@ -270,6 +297,9 @@ func (l *Lead) Update(patch Lead, mask []Field, actor string, now time.Time) ([]
 	}
 	if next.Status != l.Status {
 		evs = append(evs, StatusChanged{Previous: l.Status, Status: next.Status})
+	}
+	if next.Lifecycle.Stage != l.Lifecycle.Stage {
+		evs = append(evs, LifecycleStageChanged{Previous: l.Lifecycle.Stage, Stage: next.Lifecycle.Stage})
 	}
 	*l = next
 	l.touch(actor, now)
@@ -335,6 +365,8 @@ func (l *Lead) diff(o *Lead) []string {
 	add(FieldNextContactAt, !timeEqual(l.NextContactAt, o.NextContactAt))
 	add(FieldDescription, l.Description != o.Description)
 	add(FieldCustomFields, !maps.Equal(l.CustomFields, o.CustomFields))
+	add(FieldLifecycleStage, l.Lifecycle.Stage != o.Lifecycle.Stage)
+	add(FieldProducts, !productsEqual(l.Products, o.Products))
 	return changed
 }
 

@@ -14,6 +14,7 @@ import (
 var MergeableFields = []Field{
 	FieldFirstName, FieldLastName, FieldCompany, FieldTitle, FieldEmail, FieldPhone, FieldWebsite, FieldAddress,
 	FieldSource, FieldCampaign, FieldRating, FieldOwner, FieldNextContactAt, FieldDescription, FieldCustomFields,
+	FieldProducts,
 }
 
 // Merge folds dups into l. sources names, per field, the lead whose value l
@@ -135,6 +136,10 @@ func (l *Lead) hasValue(f Field) bool {
 		return l.NextContactAt != nil
 	case FieldDescription:
 		return l.Description != ""
+	case FieldProducts:
+		return len(l.Products) > 0
+	case FieldLifecycleStage:
+		return l.Lifecycle.Stage != StageNone
 	}
 	return true
 }
@@ -169,6 +174,8 @@ func (l *Lead) copyField(f Field, from *Lead) {
 		l.NextContactAt = from.NextContactAt
 	case FieldDescription:
 		l.Description = from.Description
+	case FieldProducts:
+		l.Products = slices.Clone(from.Products)
 	case FieldCustomFields:
 		l.CustomFields = maps.Clone(from.CustomFields)
 		if l.CustomFields == nil {

@@ -44,6 +44,7 @@ type WebFormEntry struct {
 	Address                             Address
 	Message                             string
 	CustomFields                        map[string]string
+	Products                            []string
 }
 
 // webFormKeyTag starts every key, so that a key found in a log or a
@@ -131,7 +132,16 @@ func (f *WebForm) Lead(e WebFormEntry) Lead {
 		Email: e.Email, Phone: e.Phone, Website: e.Website, Address: e.Address,
 		Description: strings.TrimSpace(e.Message), CustomFields: e.CustomFields,
 		Source: SourceWebForm, Campaign: f.Campaign, Owner: f.DefaultOwner, OwnerDefaulted: true, Status: StatusNew, Rating: f.DefaultRating,
+		Products: entryProducts(e.Products),
 	}
+}
+
+func entryProducts(names []string) []ProductInterest {
+	var out []ProductInterest
+	for _, n := range names {
+		out = append(out, ProductInterest{Product: n})
+	}
+	return out
 }
 
 // ErrWebFormNotFound is an admin's lookup of a form that does not exist.

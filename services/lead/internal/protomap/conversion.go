@@ -11,6 +11,7 @@ import (
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
 	leadv1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
+	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/money"
@@ -100,7 +101,10 @@ func ConversionRequest(r *leadv1.QualifyLeadRequest) (domain.ConversionRequest, 
 		if vs := money.Check("opportunity.amount", o.GetAmount(), false); len(vs) > 0 {
 			return req, apperr.Invalid(vs...)
 		}
-		opp := &domain.NewOpportunity{DisplayName: o.GetDisplayName()}
+		if c := o.GetCurrencyCode(); c != "" && !money.ValidCurrency(c) {
+			return req, apperr.InvalidField("opportunity.currency_code", "UNKNOWN_CURRENCY", "%q is not an ISO 4217 currency code", c)
+		}
+		opp := &domain.NewOpportunity{DisplayName: o.GetDisplayName(), WithoutProducts: o.GetWithoutProducts(), CurrencyCode: o.GetCurrencyCode()}
 		if m := o.GetAmount(); m != nil {
 			opp.Amount = &domain.Money{Currency: m.GetCurrencyCode(), Units: m.GetUnits(), Nanos: m.GetNanos()}
 		}
@@ -183,6 +187,10 @@ func leadQualified(meta *eventsv1.EventMeta, l *domain.Lead) (*eventsv1.LeadQual
 		}
 		if d := o.ExpectedCloseDate; d != nil {
 			op.ExpectedCloseDate = &date.Date{Year: int32(d.Year), Month: int32(d.Month), Day: int32(d.Day)}
+		}
+		for _, li := range o.Lines {
+			op.LineItems = append(op.LineItems, &opportunityv1.LineItem{Product: li.Product, Quantity: li.Quantity,
+				UnitPrice: &moneypb.Money{CurrencyCode: li.UnitPrice.Currency, Units: li.UnitPrice.Units, Nanos: li.UnitPrice.Nanos}})
 		}
 		ev.Opportunity = op
 	}

@@ -7,8 +7,10 @@ package protomap
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
+	moneypb "google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -71,6 +73,16 @@ func Lead(l *domain.Lead) *leadv1.Lead {
 		p.MergedInto = LeadName(l.MergedInto)
 	}
 	p.Conversion = conversion(l.Conversion)
+	lc := l.Lifecycle
+	p.LifecycleStage, p.LifecycleStageChangedBy = Stage(lc.Stage), lc.ChangedBy
+	p.LifecycleStageTime, p.MqlTime, p.SqlTime = tsOrNil(lc.ChangedAt), tsOrNil(lc.MQLAt), tsOrNil(lc.SQLAt)
+	for _, pi := range l.Products {
+		x := &leadv1.ProductInterest{Product: pi.Product, Quantity: pi.Quantity}
+		if m := pi.UnitPrice; m != nil {
+			x.UnitPrice = &moneypb.Money{CurrencyCode: m.Currency, Units: m.Units, Nanos: m.Nanos}
+		}
+		p.ProductsOfInterest = append(p.ProductsOfInterest, x)
+	}
 	if d := l.Disqualification; d != nil {
 		p.Disqualification = &leadv1.Disqualification{
 			Reason:         reason(d.Reason),
@@ -81,6 +93,24 @@ func Lead(l *domain.Lead) *leadv1.Lead {
 		}
 	}
 	return p
+}
+
+// Stage returns the API form of a lifecycle stage.
+func Stage(s domain.LifecycleStage) leadv1.LifecycleStage {
+	return leadv1.LifecycleStage(protoenum.Value(string(s), "LIFECYCLE_STAGE_", leadv1.LifecycleStage_value))
+}
+
+// StageFromProto returns the domain form of a lifecycle stage; an
+// undefined number gives a stage the domain refuses.
+func StageFromProto(s leadv1.LifecycleStage) domain.LifecycleStage {
+	return domain.LifecycleStage(protoenum.Name(s.String(), "LIFECYCLE_STAGE_"))
+}
+
+func tsOrNil(t *time.Time) *timestamppb.Timestamp {
+	if t == nil {
+		return nil
+	}
+	return timestamppb.New(*t)
 }
 
 func status(s domain.Status) leadv1.Status {
@@ -122,6 +152,7 @@ func LeadFromProto(p *leadv1.Lead) domain.Lead {
 		Owner:        p.GetOwner(),
 		Description:  p.GetDescription(),
 		CustomFields: p.GetCustomFields(),
+		Lifecycle:    domain.Lifecycle{Stage: StageFromProto(p.GetLifecycleStage())},
 	}
 	if a := p.GetAddress(); a != nil {
 		l.Address = domain.Address{
@@ -132,6 +163,13 @@ func LeadFromProto(p *leadv1.Lead) domain.Lead {
 	if p.GetNextContactTime() != nil {
 		t := p.GetNextContactTime().AsTime()
 		l.NextContactAt = &t
+	}
+	for _, pi := range p.GetProductsOfInterest() {
+		x := domain.ProductInterest{Product: pi.GetProduct(), Quantity: pi.GetQuantity()}
+		if m := pi.GetUnitPrice(); m != nil {
+			x.UnitPrice = &domain.Money{Currency: m.GetCurrencyCode(), Units: m.GetUnits(), Nanos: m.GetNanos()}
+		}
+		l.Products = append(l.Products, x)
 	}
 	return l
 }
@@ -185,6 +223,9 @@ func Event(meta *eventsv1.EventMeta, l *domain.Lead, ev domain.Event) (proto.Mes
 		return &eventsv1.LeadRatingChanged{Meta: meta, LeadId: id, Lead: snap, PreviousRating: rating(e.Previous), Rating: rating(e.Rating)}, nil
 	case domain.StatusChanged:
 		return &eventsv1.LeadStatusChanged{Meta: meta, LeadId: id, Lead: snap, PreviousStatus: status(e.Previous), Status: status(e.Status)}, nil
+	case domain.LifecycleStageChanged:
+		return &eventsv1.LeadLifecycleStageChanged{Meta: meta, LeadId: id, Lead: snap, PreviousStage: Stage(e.Previous),
+			Stage: Stage(e.Stage), Backwards: e.Previous.Backwards(e.Stage)}, nil
 	case domain.Disqualified:
 		return &eventsv1.LeadDisqualified{Meta: meta, LeadId: id, Lead: snap, Reason: reason(e.Reason), Note: e.Note, PreviousStatus: status(e.PreviousStatus)}, nil
 	case domain.Reactivated:

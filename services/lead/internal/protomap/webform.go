@@ -40,7 +40,7 @@ func WebFormEntry(p *leadv1.SubmitWebFormRequest) domain.WebFormEntry {
 	e := domain.WebFormEntry{
 		FirstName: p.GetFirstName(), LastName: p.GetLastName(), Company: p.GetCompany(), Title: p.GetTitle(),
 		Email: p.GetEmail(), Phone: p.GetPhone(), Website: p.GetWebsite(), Message: p.GetMessage(),
-		CustomFields: p.GetCustomFields(),
+		CustomFields: p.GetCustomFields(), Products: p.GetProductsOfInterest(),
 	}
 	if a := p.GetAddress(); a != nil {
 		e.Address = domain.Address{

@@ -102,6 +102,9 @@ type Repository interface {
 	LossReasons(ctx context.Context) ([]domain.LossReason, error)
 	// ReplaceLossReasons upserts rs and retires the reasons not in rs.
 	ReplaceLossReasons(ctx context.Context, rs []domain.LossReason) error
+	WinReasons(ctx context.Context) ([]domain.WinReason, error)
+	// ReplaceWinReasons upserts rs and retires the reasons not in rs.
+	ReplaceWinReasons(ctx context.Context, rs []domain.WinReason) error
 
 	Forecast(ctx context.Context, q ForecastQuery) ([]ForecastRow, error)
 	Performance(ctx context.Context, q PerformanceQuery) ([]OwnerPerformance, error)
@@ -252,15 +255,41 @@ func (s *Service) UpdateLossReasons(ctx context.Context, rs []domain.LossReason)
 	return out, err
 }
 
-func (s *Service) lossReason(ctx context.Context, id string) (domain.LossReason, error) {
-	rs, err := s.repo.LossReasons(ctx)
+// ---- win reasons ----
+
+func (s *Service) WinReasons(ctx context.Context) ([]domain.WinReason, error) {
+	return s.repo.WinReasons(ctx)
+}
+
+// UpdateWinReasons replaces the offered win reasons as UpdateLossReasons
+// does the loss reasons.
+func (s *Service) UpdateWinReasons(ctx context.Context, rs []domain.WinReason) ([]domain.WinReason, error) {
+	rs, err := domain.NormalizeWinReasons(rs)
 	if err != nil {
-		return domain.LossReason{}, err
+		return nil, err
+	}
+	var out []domain.WinReason
+	err = s.repo.InTx(ctx, func(ctx context.Context) error {
+		if err := s.repo.ReplaceWinReasons(ctx, rs); err != nil {
+			return err
+		}
+		out, err = s.repo.WinReasons(ctx)
+		return err
+	})
+	return out, err
+}
+
+// offeredReason is the offered (not retired) reason id of list, or a
+// field violation on "reason".
+func (s *Service) offeredReason(ctx context.Context, list func(context.Context) ([]domain.Reason, error), id, unknown, what, method string) (domain.Reason, error) {
+	rs, err := list(ctx)
+	if err != nil {
+		return domain.Reason{}, err
 	}
 	for _, r := range rs {
 		if r.ID == id && !r.Retired {
 			return r, nil
 		}
 	}
-	return domain.LossReason{}, apperr.InvalidField("reason", "UNKNOWN_LOSS_REASON", "%q is not an offered loss reason (see ListLossReasons)", id)
+	return domain.Reason{}, apperr.InvalidField("reason", unknown, "%q is not an offered %s (see %s)", id, what, method)
 }

@@ -243,14 +243,22 @@ func (s *Service) MoveOpportunity(ctx context.Context, id uuid.UUID, stage, ifMa
 }
 
 // WinOpportunity wins an open opportunity (into its pipeline's WON
-// stage), once its process lets it.
-func (s *Service) WinOpportunity(ctx context.Context, id uuid.UUID, note, ifMatch, requestID string, ov Override) (*domain.Opportunity, error) {
+// stage), once its process lets it. reason is optional; given, it must be
+// an offered win reason.
+func (s *Service) WinOpportunity(ctx context.Context, id uuid.UUID, reason, note, ifMatch, requestID string, ov Override) (*domain.Opportunity, error) {
+	var r domain.WinReason
+	if reason != "" {
+		var err error
+		if r, err = s.offeredReason(ctx, s.repo.WinReasons, reason, "UNKNOWN_WIN_REASON", "win reason", "ListWinReasons"); err != nil {
+			return nil, err
+		}
+	}
 	pass, err := s.checkProcess(ctx, id, "", ov, requestID)
 	if err != nil {
 		return nil, err
 	}
 	return s.mutate(ctx, id, ifMatch, requestID, func(ctx context.Context, o *domain.Opportunity, p *domain.Pipeline) ([]domain.Event, error) {
-		evs, err := o.Win(p, note, auth.Actor(ctx), s.now())
+		evs, err := o.Win(p, r, note, auth.Actor(ctx), s.now())
 		return audited(ctx, pass, evs, err)
 	})
 }
@@ -260,7 +268,7 @@ func (s *Service) LoseOpportunity(ctx context.Context, id uuid.UUID, reason, com
 	if reason == "" {
 		return nil, apperr.InvalidField("reason", "REASON_REQUIRED", "say why it was lost: a loss reason id from ListLossReasons")
 	}
-	r, err := s.lossReason(ctx, reason)
+	r, err := s.offeredReason(ctx, s.repo.LossReasons, reason, "UNKNOWN_LOSS_REASON", "loss reason", "ListLossReasons")
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ type (
 	// StageChanged is raised for every stage change, the first one
 	// included; the adapter also records it in the stage history.
 	StageChanged    struct{ Change StageChange }
-	OpportunityWon  struct{ Note string }
+	OpportunityWon  struct{ Note, Reason string }
 	OpportunityLost struct {
 		Reason, Competitor string
 		// State is LOST or DISQUALIFIED.

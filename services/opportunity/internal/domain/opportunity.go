@@ -123,7 +123,9 @@ type Opportunity struct {
 	Description     string
 	LossReason      string
 	Competitor      string
-	CloseNote       string
+	// WinReason is the reason given when won; empty if none was.
+	WinReason string
+	CloseNote string
 	// CloseTime is zero while open.
 	CloseTime      time.Time
 	StageEnteredAt time.Time
@@ -232,7 +234,7 @@ func open(in Opportunity, set Settings, p *Pipeline, stageID string, id uuid.UUI
 	if !o.ForecastOverridden {
 		o.ForecastCategory = st.ForecastCategory
 	}
-	o.LossReason, o.Competitor, o.CloseNote, o.CloseTime = "", "", "", time.Time{}
+	o.LossReason, o.Competitor, o.CloseNote, o.CloseTime, o.WinReason = "", "", "", time.Time{}, ""
 	if err := o.settle(); err != nil {
 		return nil, nil, err
 	}
@@ -599,14 +601,15 @@ func (o *Opportunity) MoveTo(st Stage, actor string, now time.Time) []Event {
 }
 
 // Win closes an open opportunity as won.
-func (o *Opportunity) Win(p *Pipeline, note, actor string, now time.Time) ([]Event, error) {
+// reason is the offered win reason given, or the zero Reason.
+func (o *Opportunity) Win(p *Pipeline, reason WinReason, note, actor string, now time.Time) ([]Event, error) {
 	if o.State != StateOpen {
 		return nil, o.errClosed()
 	}
 	st, _ := p.FirstOfKind(KindWon)
 	c := o.enter(st, actor, now)
-	o.State, o.CloseTime, o.CloseNote = StateWon, now, strings.TrimSpace(note)
-	return []Event{StageChanged{Change: c}, OpportunityWon{Note: o.CloseNote}}, nil
+	o.State, o.CloseTime, o.CloseNote, o.WinReason = StateWon, now, strings.TrimSpace(note), reason.ID
+	return []Event{StageChanged{Change: c}, OpportunityWon{Note: o.CloseNote, Reason: o.WinReason}}, nil
 }
 
 // Lose closes an open opportunity as lost for reason, in stage (the first
@@ -665,7 +668,7 @@ func (o *Opportunity) Reopen(p *Pipeline, stageID, actor string, now time.Time) 
 	}
 	prev := o.State
 	c := o.enter(st, actor, now)
-	o.State, o.CloseTime, o.CloseNote, o.LossReason, o.Competitor = StateOpen, time.Time{}, "", "", ""
+	o.State, o.CloseTime, o.CloseNote, o.LossReason, o.Competitor, o.WinReason = StateOpen, time.Time{}, "", "", "", ""
 	return []Event{StageChanged{Change: c}, OpportunityReopened{Previous: prev}}, nil
 }
 

@@ -388,30 +388,46 @@ func ErrPipelineNotFound(id uuid.UUID) error {
 	return apperr.NotFound("PIPELINE_NOT_FOUND", "pipeline %s not found", id)
 }
 
-// LossReason is why an opportunity was lost.
-type LossReason struct {
+// Reason is an entry of a configurable list of reasons: why an
+// opportunity was lost (LossReason) or won (WinReason).
+type Reason struct {
 	ID          string
 	DisplayName string
 	Retired     bool
 }
 
+// LossReason is why an opportunity was lost.
+type LossReason = Reason
+
+// WinReason is why an opportunity was won.
+type WinReason = Reason
+
 // NormalizeLossReasons checks a replacement list of loss reasons.
 func NormalizeLossReasons(rs []LossReason) ([]LossReason, error) {
+	return normalizeReasons("loss_reasons", "loss reason", rs)
+}
+
+// NormalizeWinReasons checks a replacement list of win reasons.
+func NormalizeWinReasons(rs []WinReason) ([]WinReason, error) {
+	return normalizeReasons("win_reasons", "win reason", rs)
+}
+
+func normalizeReasons(field, what string, rs []Reason) ([]Reason, error) {
 	var vs apperr.Violations
 	seen := map[string]bool{}
-	out := make([]LossReason, len(rs))
+	out := make([]Reason, len(rs))
 	for i, r := range rs {
 		r.DisplayName = strings.TrimSpace(r.DisplayName)
 		r.ID = strings.TrimSpace(r.ID)
 		if r.ID == "" {
 			r.ID = StageID(r.DisplayName)
 		}
-		f := fmt.Sprintf("loss_reasons[%d]", i)
+		f := fmt.Sprintf("%s[%d]", field, i)
 		if !validID(r.ID) {
 			vs.Add(f+".id", "INVALID_ID", "id %q must be lower_snake_case", r.ID)
 		}
 		if r.DisplayName == "" {
-			vs.Add(f+".display_name", "DISPLAY_NAME_REQUIRED", "a loss reason needs a display name")
+			vs.Add(f+".display_name", "DISPLAY_NAME_REQUIRED", "a %s needs a display name", what)
 		}
 		if seen[r.ID] {
 			vs.Add(f+".id", "DUPLICATE_ID", "id %q appears twice", r.ID)

@@ -177,6 +177,7 @@ func Opportunity(o *domain.Opportunity) *opportunityv1.Opportunity {
 		Description:           o.Description,
 		State:                 State(o.State),
 		LossReason:            o.LossReason,
+		WinReason:             o.WinReason,
 		Competitor:            o.Competitor,
 		CloseNote:             o.CloseNote,
 		CloseTime:             ts(o.CloseTime),
@@ -277,7 +278,7 @@ func OpportunityEvent(meta *eventsv1.EventMeta, o *domain.Opportunity, ev domain
 			ToStage: e.Change.To, TimeInPreviousStage: durationpb.New(e.Change.TimeInPrevious)}, nil
 	case domain.OpportunityWon:
 		return &eventsv1.OpportunityWon{Meta: meta, OpportunityId: id, Opportunity: res, AccountId: o.AccountID.String(),
-			ContactId: idString(o.ContactID), Owner: o.Owner, Note: e.Note}, nil
+			ContactId: idString(o.ContactID), Owner: o.Owner, Note: e.Note, Reason: e.Reason}, nil
 	case domain.OpportunityLost:
 		return &eventsv1.OpportunityLost{Meta: meta, OpportunityId: id, Opportunity: res, Reason: e.Reason,
 			Competitor: e.Competitor, State: State(e.State)}, nil

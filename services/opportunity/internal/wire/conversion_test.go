@@ -136,3 +136,37 @@ func TestRejectedConversionIsReportedToTheLead(t *testing.T) {
 		t.Fatalf("opportunities = %v", list.Opportunities)
 	}
 }
+
+// A conversion carrying the lead's products of interest opens the
+// opportunity with them as its line items (their sum the amount), once
+// however often the event comes.
+func TestConversionProductsBecomeLineItemsOnce(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	oppID, eventID := uuid.NewString(), uuid.NewString()
+	ev := conversion(oppID)
+	ev.Opportunity.Amount = nil
+	ev.Opportunity.LineItems = []*opportunityv1.LineItem{
+		{Product: "WIDGET-1", Quantity: "3", UnitPrice: eur(100, 0)},
+		{Product: "Support plan", Quantity: "1.5", UnitPrice: eur(0, 0)},
+	}
+	s.qualify(t, eventID, ev)
+	s.published(t, 2)
+	time.Sleep(150 * time.Millisecond)
+	s.qualify(t, eventID, ev)
+	s.qualify(t, uuid.NewString(), ev)
+	s.qualify(t, uuid.NewString(), conversion(""))
+	time.Sleep(300 * time.Millisecond)
+	if evs := s.published(t, 2); len(evs) != 2 {
+		t.Fatalf("events = %v", testkit.EventTypes(evs))
+	}
+	o, err := s.client.GetOpportunity(testkit.As("x"), &opportunityv1.GetOpportunityRequest{Name: "opportunities/" + oppID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.LineItems) != 2 || o.LineItems[0].Product != "WIDGET-1" || o.LineItems[0].Quantity != "3" ||
+		!proto.Equal(o.LineItems[0].Amount, eur(300, 0)) || o.LineItems[1].Product != "Support plan" ||
+		!proto.Equal(o.LineItems[1].Amount, eur(0, 0)) || !proto.Equal(o.Amount, eur(300, 0)) {
+		t.Fatalf("opportunity = %v", o)
+	}
+}

@@ -90,3 +90,90 @@ func TestIdempotentCreateLossReasonsAndDisqualify(t *testing.T) {
 		t.Fatalf("events = %v", got)
 	}
 }
+
+// Win reasons are configured like the loss reasons; :win takes one
+// (optional), refuses an unknown or retired one with a field violation,
+// and carries it on the opportunity and in OpportunityWon. A reopen
+// clears it.
+func TestWinReasons(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{withAccounts: true})
+	ctx := testkit.As("alice")
+	account, _ := s.customer(t, "Acme")
+
+	rs, err := s.client.ListWinReasons(ctx, &opportunityv1.ListWinReasonsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rs.WinReasons {
+		ids = append(ids, r.Id)
+	}
+	if !slices.Equal(ids, []string{"price", "product_fit", "relationship", "service", "timing", "other"}) {
+		t.Fatalf("seeded win reasons = %v", ids)
+	}
+	_, err = s.client.UpdateWinReasons(testkit.As("mia", "manager"), &opportunityv1.UpdateWinReasonsRequest{WinReasons: []*opportunityv1.WinReason{{Id: "champion", DisplayName: "Champion"}}})
+	testkit.RequireCode(t, err, codes.PermissionDenied)
+	admin := testkit.As("root", "admin")
+	_, err = s.client.UpdateWinReasons(admin, &opportunityv1.UpdateWinReasonsRequest{WinReasons: []*opportunityv1.WinReason{
+		{Id: "champion", DisplayName: "Champion"}, {Id: "Bad Id", DisplayName: "x"}}})
+	if _, fields := testkit.RequireCode(t, err, codes.InvalidArgument); !slices.Contains(fields, "win_reasons[1].id") {
+		t.Fatalf("fields = %v", fields)
+	}
+	rs, err = s.client.UpdateWinReasons(admin, &opportunityv1.UpdateWinReasonsRequest{WinReasons: []*opportunityv1.WinReason{
+		{Id: "champion_inside", DisplayName: "Champion inside"}, {Id: "product_fit", DisplayName: "Best fit"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.WinReasons) != 7 || rs.WinReasons[0].Id != "champion_inside" || rs.WinReasons[1].DisplayName != "Best fit" ||
+		!rs.WinReasons[2].Retired {
+		t.Fatalf("win reasons = %v", rs.WinReasons)
+	}
+
+	o, err := s.client.CreateOpportunity(ctx, &opportunityv1.CreateOpportunityRequest{
+		Opportunity: &opportunityv1.Opportunity{DisplayName: "Deal", Account: account, Amount: eur(10, 0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"price", "no_such_reason"} { // retired, unknown
+		_, err = s.client.WinOpportunity(ctx, &opportunityv1.WinOpportunityRequest{Name: o.Name, Reason: bad})
+		if r, fields := testkit.RequireCode(t, err, codes.InvalidArgument); r != "UNKNOWN_WIN_REASON" || !slices.Equal(fields, []string{"reason"}) {
+			t.Fatalf("%s: reason = %s, fields = %v", bad, r, fields)
+		}
+	}
+	_, err = s.client.WinOpportunity(ctx, &opportunityv1.WinOpportunityRequest{Name: o.Name, Reason: "Not-An-Id"})
+	if _, fields := testkit.RequireCode(t, err, codes.InvalidArgument); !slices.Contains(fields, "reason") {
+		t.Fatalf("fields = %v", fields)
+	}
+	if got, _ := s.client.GetOpportunity(ctx, &opportunityv1.GetOpportunityRequest{Name: o.Name}); got.GetState() != opportunityv1.OpportunityState_OPPORTUNITY_STATE_OPEN {
+		t.Fatalf("a refused win changed the opportunity: %v", got)
+	}
+	won, err := s.client.WinOpportunity(ctx, &opportunityv1.WinOpportunityRequest{Name: o.Name, Reason: "champion_inside", Note: "signed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if won.WinReason != "champion_inside" || won.State != opportunityv1.OpportunityState_OPPORTUNITY_STATE_WON {
+		t.Fatalf("won = %v", won)
+	}
+	if got, _ := s.client.GetOpportunity(ctx, &opportunityv1.GetOpportunityRequest{Name: o.Name}); got.GetWinReason() != "champion_inside" {
+		t.Fatalf("stored win reason = %q", got.GetWinReason())
+	}
+	reopened, err := s.client.ReopenOpportunity(ctx, &opportunityv1.ReopenOpportunityRequest{Name: o.Name, Stage: "proposal"})
+	if err != nil || reopened.WinReason != "" {
+		t.Fatalf("reopened = %v, %v", reopened, err)
+	}
+	// Without a reason, as before.
+	if won, err = s.client.WinOpportunity(ctx, &opportunityv1.WinOpportunityRequest{Name: o.Name}); err != nil || won.WinReason != "" {
+		t.Fatalf("won without a reason = %v, %v", won, err)
+	}
+	evs := s.published(t, 7)
+	var wins []*eventsv1.OpportunityWon
+	for _, e := range evs {
+		if w, ok := e.(*eventsv1.OpportunityWon); ok {
+			wins = append(wins, w)
+		}
+	}
+	if len(wins) != 2 || wins[0].Reason != "champion_inside" || wins[0].Opportunity.GetWinReason() != "champion_inside" || wins[1].Reason != "" {
+		t.Fatalf("OpportunityWon events = %v", wins)
+	}
+}

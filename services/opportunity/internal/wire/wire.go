@@ -162,6 +162,7 @@ var Rules = map[string]authz.Rule{
 	opportunityv1.OpportunityService_GetPipeline_FullMethodName:      authz.Allow(manager, sales, authz.Service),
 	opportunityv1.OpportunityService_ListPipelines_FullMethodName:    authz.Allow(manager, sales),
 	opportunityv1.OpportunityService_ListLossReasons_FullMethodName:  authz.Allow(manager, sales),
+	opportunityv1.OpportunityService_ListWinReasons_FullMethodName:   authz.Allow(manager, sales),
 	// Reports.
 	opportunityv1.OpportunityService_GetForecast_FullMethodName:         authz.Allow(manager, sales).WithReach("sales: own"),
 	opportunityv1.OpportunityService_GetSalesPerformance_FullMethodName: authz.Allow(manager, sales).WithReach("sales: own"),
@@ -177,6 +178,7 @@ var Rules = map[string]authz.Rule{
 	opportunityv1.OpportunityService_CreatePipeline_FullMethodName:    authz.AdminOnly,
 	opportunityv1.OpportunityService_UpdatePipeline_FullMethodName:    authz.AdminOnly,
 	opportunityv1.OpportunityService_UpdateLossReasons_FullMethodName: authz.AdminOnly,
+	opportunityv1.OpportunityService_UpdateWinReasons_FullMethodName:  authz.AdminOnly,
 	opportunityv1.OpportunityService_DeleteOpportunity_FullMethodName: authz.AdminOnly,
 }
 

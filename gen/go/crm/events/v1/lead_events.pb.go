@@ -9,7 +9,8 @@ package eventsv1
 import (
 	v11 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	v1 "github.com/crmsuite/crm/gen/go/crm/lead/v1"
-	v12 "github.com/crmsuite/crm/gen/go/crm/order/v1"
+	v12 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
+	v13 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -400,6 +401,94 @@ func (x *LeadStatusChanged) GetStatus() v1.Status {
 	return v1.Status(0)
 }
 
+// Subject crm.lead.lead_lifecycle_stage_changed: the MQL/SQL stage moved
+// (by hand or by a workflow rule). The lead's lifecycle_stage_time and
+// lifecycle_stage_changed_by say when and by whom.
+type LeadLifecycleStageChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Meta          *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	LeadId        string                 `protobuf:"bytes,2,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	Lead          *v1.Lead               `protobuf:"bytes,3,opt,name=lead,proto3" json:"lead,omitempty"`
+	PreviousStage v1.LifecycleStage      `protobuf:"varint,4,opt,name=previous_stage,json=previousStage,proto3,enum=crm.lead.v1.LifecycleStage" json:"previous_stage,omitempty"`
+	Stage         v1.LifecycleStage      `protobuf:"varint,5,opt,name=stage,proto3,enum=crm.lead.v1.LifecycleStage" json:"stage,omitempty"`
+	// The move went back (SQL to MQL, or the stage cleared): a manager's.
+	Backwards     bool `protobuf:"varint,6,opt,name=backwards,proto3" json:"backwards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeadLifecycleStageChanged) Reset() {
+	*x = LeadLifecycleStageChanged{}
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadLifecycleStageChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadLifecycleStageChanged) ProtoMessage() {}
+
+func (x *LeadLifecycleStageChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadLifecycleStageChanged.ProtoReflect.Descriptor instead.
+func (*LeadLifecycleStageChanged) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LeadLifecycleStageChanged) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *LeadLifecycleStageChanged) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *LeadLifecycleStageChanged) GetLead() *v1.Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+func (x *LeadLifecycleStageChanged) GetPreviousStage() v1.LifecycleStage {
+	if x != nil {
+		return x.PreviousStage
+	}
+	return v1.LifecycleStage(0)
+}
+
+func (x *LeadLifecycleStageChanged) GetStage() v1.LifecycleStage {
+	if x != nil {
+		return x.Stage
+	}
+	return v1.LifecycleStage(0)
+}
+
+func (x *LeadLifecycleStageChanged) GetBackwards() bool {
+	if x != nil {
+		return x.Backwards
+	}
+	return false
+}
+
 // Subject crm.lead.lead_disqualified.
 type LeadDisqualified struct {
 	state          protoimpl.MessageState    `protogen:"open.v1"`
@@ -415,7 +504,7 @@ type LeadDisqualified struct {
 
 func (x *LeadDisqualified) Reset() {
 	*x = LeadDisqualified{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[5]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +516,7 @@ func (x *LeadDisqualified) String() string {
 func (*LeadDisqualified) ProtoMessage() {}
 
 func (x *LeadDisqualified) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[5]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +529,7 @@ func (x *LeadDisqualified) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadDisqualified.ProtoReflect.Descriptor instead.
 func (*LeadDisqualified) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{5}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LeadDisqualified) GetMeta() *EventMeta {
@@ -499,7 +588,7 @@ type LeadReactivated struct {
 
 func (x *LeadReactivated) Reset() {
 	*x = LeadReactivated{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[6]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -511,7 +600,7 @@ func (x *LeadReactivated) String() string {
 func (*LeadReactivated) ProtoMessage() {}
 
 func (x *LeadReactivated) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[6]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -524,7 +613,7 @@ func (x *LeadReactivated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadReactivated.ProtoReflect.Descriptor instead.
 func (*LeadReactivated) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{6}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LeadReactivated) GetMeta() *EventMeta {
@@ -567,7 +656,7 @@ type LeadDeleted struct {
 
 func (x *LeadDeleted) Reset() {
 	*x = LeadDeleted{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[7]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +668,7 @@ func (x *LeadDeleted) String() string {
 func (*LeadDeleted) ProtoMessage() {}
 
 func (x *LeadDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[7]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +681,7 @@ func (x *LeadDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadDeleted.ProtoReflect.Descriptor instead.
 func (*LeadDeleted) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{7}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LeadDeleted) GetMeta() *EventMeta {
@@ -634,7 +723,7 @@ type LeadActivityLogged struct {
 
 func (x *LeadActivityLogged) Reset() {
 	*x = LeadActivityLogged{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[8]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +735,7 @@ func (x *LeadActivityLogged) String() string {
 func (*LeadActivityLogged) ProtoMessage() {}
 
 func (x *LeadActivityLogged) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[8]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +748,7 @@ func (x *LeadActivityLogged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadActivityLogged.ProtoReflect.Descriptor instead.
 func (*LeadActivityLogged) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{8}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LeadActivityLogged) GetMeta() *EventMeta {
@@ -712,7 +801,7 @@ type LeadsMerged struct {
 
 func (x *LeadsMerged) Reset() {
 	*x = LeadsMerged{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[9]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +813,7 @@ func (x *LeadsMerged) String() string {
 func (*LeadsMerged) ProtoMessage() {}
 
 func (x *LeadsMerged) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[9]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +826,7 @@ func (x *LeadsMerged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadsMerged.ProtoReflect.Descriptor instead.
 func (*LeadsMerged) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{9}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LeadsMerged) GetMeta() *EventMeta {
@@ -807,7 +896,7 @@ type LeadsImported struct {
 
 func (x *LeadsImported) Reset() {
 	*x = LeadsImported{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[10]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +908,7 @@ func (x *LeadsImported) String() string {
 func (*LeadsImported) ProtoMessage() {}
 
 func (x *LeadsImported) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[10]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +921,7 @@ func (x *LeadsImported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadsImported.ProtoReflect.Descriptor instead.
 func (*LeadsImported) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{10}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LeadsImported) GetMeta() *EventMeta {
@@ -883,7 +972,7 @@ type LeadQualified struct {
 
 func (x *LeadQualified) Reset() {
 	*x = LeadQualified{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[11]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +984,7 @@ func (x *LeadQualified) String() string {
 func (*LeadQualified) ProtoMessage() {}
 
 func (x *LeadQualified) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[11]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +997,7 @@ func (x *LeadQualified) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeadQualified.ProtoReflect.Descriptor instead.
 func (*LeadQualified) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{11}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LeadQualified) GetMeta() *EventMeta {
@@ -982,7 +1071,7 @@ type ConversionAccount struct {
 
 func (x *ConversionAccount) Reset() {
 	*x = ConversionAccount{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[12]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1083,7 @@ func (x *ConversionAccount) String() string {
 func (*ConversionAccount) ProtoMessage() {}
 
 func (x *ConversionAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[12]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1096,7 @@ func (x *ConversionAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversionAccount.ProtoReflect.Descriptor instead.
 func (*ConversionAccount) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{12}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ConversionAccount) GetAccountId() string {
@@ -1099,7 +1188,7 @@ type ConversionContact struct {
 
 func (x *ConversionContact) Reset() {
 	*x = ConversionContact{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[13]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1200,7 @@ func (x *ConversionContact) String() string {
 func (*ConversionContact) ProtoMessage() {}
 
 func (x *ConversionContact) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[13]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1213,7 @@ func (x *ConversionContact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversionContact.ProtoReflect.Descriptor instead.
 func (*ConversionContact) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{13}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConversionContact) GetContactId() string {
@@ -1200,13 +1289,16 @@ type ConversionOpportunity struct {
 	Owner             string                 `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
 	AccountId         string                 `protobuf:"bytes,6,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	ContactId         string                 `protobuf:"bytes,7,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The lead's products of interest as line items (product, quantity,
+	// unit price; zero when the lead gave none); the amount is then absent.
+	LineItems     []*v12.LineItem `protobuf:"bytes,8,rep,name=line_items,json=lineItems,proto3" json:"line_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConversionOpportunity) Reset() {
 	*x = ConversionOpportunity{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[14]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1310,7 @@ func (x *ConversionOpportunity) String() string {
 func (*ConversionOpportunity) ProtoMessage() {}
 
 func (x *ConversionOpportunity) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[14]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1323,7 @@ func (x *ConversionOpportunity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversionOpportunity.ProtoReflect.Descriptor instead.
 func (*ConversionOpportunity) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{14}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ConversionOpportunity) GetOpportunityId() string {
@@ -1283,6 +1375,13 @@ func (x *ConversionOpportunity) GetContactId() string {
 	return ""
 }
 
+func (x *ConversionOpportunity) GetLineItems() []*v12.LineItem {
+	if x != nil {
+		return x.LineItems
+	}
+	return nil
+}
+
 // The draft order a conversion makes (seed 000: a lead can progress
 // straight into an order), for the account and contact above.
 type ConversionOrder struct {
@@ -1290,7 +1389,7 @@ type ConversionOrder struct {
 	OrderId                 string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	DisplayName             string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	CurrencyCode            string                 `protobuf:"bytes,3,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
-	Lines                   []*v12.OrderLine       `protobuf:"bytes,4,rep,name=lines,proto3" json:"lines,omitempty"`
+	Lines                   []*v13.OrderLine       `protobuf:"bytes,4,rep,name=lines,proto3" json:"lines,omitempty"`
 	ExpectedFulfillmentDate *date.Date             `protobuf:"bytes,5,opt,name=expected_fulfillment_date,json=expectedFulfillmentDate,proto3" json:"expected_fulfillment_date,omitempty"`
 	Owner                   string                 `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
 	AccountId               string                 `protobuf:"bytes,7,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
@@ -1301,7 +1400,7 @@ type ConversionOrder struct {
 
 func (x *ConversionOrder) Reset() {
 	*x = ConversionOrder{}
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[15]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1412,7 @@ func (x *ConversionOrder) String() string {
 func (*ConversionOrder) ProtoMessage() {}
 
 func (x *ConversionOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_events_v1_lead_events_proto_msgTypes[15]
+	mi := &file_crm_events_v1_lead_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1425,7 @@ func (x *ConversionOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversionOrder.ProtoReflect.Descriptor instead.
 func (*ConversionOrder) Descriptor() ([]byte, []int) {
-	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{15}
+	return file_crm_events_v1_lead_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ConversionOrder) GetOrderId() string {
@@ -1350,7 +1449,7 @@ func (x *ConversionOrder) GetCurrencyCode() string {
 	return ""
 }
 
-func (x *ConversionOrder) GetLines() []*v12.OrderLine {
+func (x *ConversionOrder) GetLines() []*v13.OrderLine {
 	if x != nil {
 		return x.Lines
 	}
@@ -1389,7 +1488,7 @@ var File_crm_events_v1_lead_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\x1a\x18crm/order/v1/order.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xa4\x01\n" +
+	"\x1fcrm/events/v1/lead_events.proto\x12\rcrm.events.v1\x1a\x1ccrm/account/v1/account.proto\x1a\x18crm/events/v1/meta.proto\x1a\x16crm/lead/v1/lead.proto\x1a$crm/opportunity/v1/opportunity.proto\x1a\x18crm/order/v1/order.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xa4\x01\n" +
 	"\vLeadCreated\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
@@ -1417,7 +1516,14 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
 	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x12<\n" +
 	"\x0fprevious_status\x18\x04 \x01(\x0e2\x13.crm.lead.v1.StatusR\x0epreviousStatus\x12+\n" +
-	"\x06status\x18\x05 \x01(\x0e2\x13.crm.lead.v1.StatusR\x06status\"\x8f\x02\n" +
+	"\x06status\x18\x05 \x01(\x0e2\x13.crm.lead.v1.StatusR\x06status\"\x9e\x02\n" +
+	"\x19LeadLifecycleStageChanged\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
+	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
+	"\x04lead\x18\x03 \x01(\v2\x11.crm.lead.v1.LeadR\x04lead\x12B\n" +
+	"\x0eprevious_stage\x18\x04 \x01(\x0e2\x1b.crm.lead.v1.LifecycleStageR\rpreviousStage\x121\n" +
+	"\x05stage\x18\x05 \x01(\x0e2\x1b.crm.lead.v1.LifecycleStageR\x05stage\x12\x1c\n" +
+	"\tbackwards\x18\x06 \x01(\bR\tbackwards\"\x8f\x02\n" +
 	"\x10LeadDisqualified\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x17\n" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12%\n" +
@@ -1487,7 +1593,7 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"department\x12\x14\n" +
 	"\x05email\x18\a \x01(\tR\x05email\x12\x14\n" +
 	"\x05phone\x18\b \x01(\tR\x05phone\x12\x14\n" +
-	"\x05owner\x18\t \x01(\tR\x05owner\"\xa4\x02\n" +
+	"\x05owner\x18\t \x01(\tR\x05owner\"\xe1\x02\n" +
 	"\x15ConversionOpportunity\x12%\n" +
 	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12*\n" +
@@ -1497,7 +1603,9 @@ const file_crm_events_v1_lead_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x06 \x01(\tR\taccountId\x12\x1d\n" +
 	"\n" +
-	"contact_id\x18\a \x01(\tR\tcontactId\"\xc6\x02\n" +
+	"contact_id\x18\a \x01(\tR\tcontactId\x12;\n" +
+	"\n" +
+	"line_items\x18\b \x03(\v2\x1c.crm.opportunity.v1.LineItemR\tlineItems\"\xc6\x02\n" +
 	"\x0fConversionOrder\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12#\n" +
@@ -1523,85 +1631,93 @@ func file_crm_events_v1_lead_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_lead_events_proto_rawDescData
 }
 
-var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_crm_events_v1_lead_events_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_crm_events_v1_lead_events_proto_goTypes = []any{
-	(*LeadCreated)(nil),            // 0: crm.events.v1.LeadCreated
-	(*LeadUpdated)(nil),            // 1: crm.events.v1.LeadUpdated
-	(*LeadAssigned)(nil),           // 2: crm.events.v1.LeadAssigned
-	(*LeadRatingChanged)(nil),      // 3: crm.events.v1.LeadRatingChanged
-	(*LeadStatusChanged)(nil),      // 4: crm.events.v1.LeadStatusChanged
-	(*LeadDisqualified)(nil),       // 5: crm.events.v1.LeadDisqualified
-	(*LeadReactivated)(nil),        // 6: crm.events.v1.LeadReactivated
-	(*LeadDeleted)(nil),            // 7: crm.events.v1.LeadDeleted
-	(*LeadActivityLogged)(nil),     // 8: crm.events.v1.LeadActivityLogged
-	(*LeadsMerged)(nil),            // 9: crm.events.v1.LeadsMerged
-	(*LeadsImported)(nil),          // 10: crm.events.v1.LeadsImported
-	(*LeadQualified)(nil),          // 11: crm.events.v1.LeadQualified
-	(*ConversionAccount)(nil),      // 12: crm.events.v1.ConversionAccount
-	(*ConversionContact)(nil),      // 13: crm.events.v1.ConversionContact
-	(*ConversionOpportunity)(nil),  // 14: crm.events.v1.ConversionOpportunity
-	(*ConversionOrder)(nil),        // 15: crm.events.v1.ConversionOrder
-	(*EventMeta)(nil),              // 16: crm.events.v1.EventMeta
-	(*v1.Lead)(nil),                // 17: crm.lead.v1.Lead
-	(v1.Rating)(0),                 // 18: crm.lead.v1.Rating
-	(v1.Status)(0),                 // 19: crm.lead.v1.Status
-	(v1.DisqualificationReason)(0), // 20: crm.lead.v1.DisqualificationReason
-	(*v1.Activity)(nil),            // 21: crm.lead.v1.Activity
-	(v11.AccountType)(0),           // 22: crm.account.v1.AccountType
-	(*v1.PostalAddress)(nil),       // 23: crm.lead.v1.PostalAddress
-	(*money.Money)(nil),            // 24: google.type.Money
-	(*date.Date)(nil),              // 25: google.type.Date
-	(*v12.OrderLine)(nil),          // 26: crm.order.v1.OrderLine
+	(*LeadCreated)(nil),               // 0: crm.events.v1.LeadCreated
+	(*LeadUpdated)(nil),               // 1: crm.events.v1.LeadUpdated
+	(*LeadAssigned)(nil),              // 2: crm.events.v1.LeadAssigned
+	(*LeadRatingChanged)(nil),         // 3: crm.events.v1.LeadRatingChanged
+	(*LeadStatusChanged)(nil),         // 4: crm.events.v1.LeadStatusChanged
+	(*LeadLifecycleStageChanged)(nil), // 5: crm.events.v1.LeadLifecycleStageChanged
+	(*LeadDisqualified)(nil),          // 6: crm.events.v1.LeadDisqualified
+	(*LeadReactivated)(nil),           // 7: crm.events.v1.LeadReactivated
+	(*LeadDeleted)(nil),               // 8: crm.events.v1.LeadDeleted
+	(*LeadActivityLogged)(nil),        // 9: crm.events.v1.LeadActivityLogged
+	(*LeadsMerged)(nil),               // 10: crm.events.v1.LeadsMerged
+	(*LeadsImported)(nil),             // 11: crm.events.v1.LeadsImported
+	(*LeadQualified)(nil),             // 12: crm.events.v1.LeadQualified
+	(*ConversionAccount)(nil),         // 13: crm.events.v1.ConversionAccount
+	(*ConversionContact)(nil),         // 14: crm.events.v1.ConversionContact
+	(*ConversionOpportunity)(nil),     // 15: crm.events.v1.ConversionOpportunity
+	(*ConversionOrder)(nil),           // 16: crm.events.v1.ConversionOrder
+	(*EventMeta)(nil),                 // 17: crm.events.v1.EventMeta
+	(*v1.Lead)(nil),                   // 18: crm.lead.v1.Lead
+	(v1.Rating)(0),                    // 19: crm.lead.v1.Rating
+	(v1.Status)(0),                    // 20: crm.lead.v1.Status
+	(v1.LifecycleStage)(0),            // 21: crm.lead.v1.LifecycleStage
+	(v1.DisqualificationReason)(0),    // 22: crm.lead.v1.DisqualificationReason
+	(*v1.Activity)(nil),               // 23: crm.lead.v1.Activity
+	(v11.AccountType)(0),              // 24: crm.account.v1.AccountType
+	(*v1.PostalAddress)(nil),          // 25: crm.lead.v1.PostalAddress
+	(*money.Money)(nil),               // 26: google.type.Money
+	(*date.Date)(nil),                 // 27: google.type.Date
+	(*v12.LineItem)(nil),              // 28: crm.opportunity.v1.LineItem
+	(*v13.OrderLine)(nil),             // 29: crm.order.v1.OrderLine
 }
 var file_crm_events_v1_lead_events_proto_depIdxs = []int32{
-	16, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
-	17, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
-	16, // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
-	17, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
-	16, // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
-	17, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
-	16, // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
-	17, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
-	18, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
-	18, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
-	16, // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
-	17, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
-	19, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
-	19, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
-	16, // 14: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
-	17, // 15: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
-	20, // 16: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
-	19, // 17: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
-	16, // 18: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
-	17, // 19: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
-	19, // 20: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
-	16, // 21: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
-	17, // 22: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
-	16, // 23: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
-	17, // 24: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
-	21, // 25: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
-	16, // 26: crm.events.v1.LeadsMerged.meta:type_name -> crm.events.v1.EventMeta
-	17, // 27: crm.events.v1.LeadsMerged.lead:type_name -> crm.lead.v1.Lead
-	17, // 28: crm.events.v1.LeadsMerged.merged_leads:type_name -> crm.lead.v1.Lead
-	16, // 29: crm.events.v1.LeadsImported.meta:type_name -> crm.events.v1.EventMeta
-	17, // 30: crm.events.v1.LeadsImported.leads:type_name -> crm.lead.v1.Lead
-	16, // 31: crm.events.v1.LeadQualified.meta:type_name -> crm.events.v1.EventMeta
-	17, // 32: crm.events.v1.LeadQualified.lead:type_name -> crm.lead.v1.Lead
-	12, // 33: crm.events.v1.LeadQualified.account:type_name -> crm.events.v1.ConversionAccount
-	13, // 34: crm.events.v1.LeadQualified.contact:type_name -> crm.events.v1.ConversionContact
-	14, // 35: crm.events.v1.LeadQualified.opportunity:type_name -> crm.events.v1.ConversionOpportunity
-	15, // 36: crm.events.v1.LeadQualified.order:type_name -> crm.events.v1.ConversionOrder
-	22, // 37: crm.events.v1.ConversionAccount.type:type_name -> crm.account.v1.AccountType
-	23, // 38: crm.events.v1.ConversionAccount.address:type_name -> crm.lead.v1.PostalAddress
-	24, // 39: crm.events.v1.ConversionOpportunity.amount:type_name -> google.type.Money
-	25, // 40: crm.events.v1.ConversionOpportunity.expected_close_date:type_name -> google.type.Date
-	26, // 41: crm.events.v1.ConversionOrder.lines:type_name -> crm.order.v1.OrderLine
-	25, // 42: crm.events.v1.ConversionOrder.expected_fulfillment_date:type_name -> google.type.Date
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	17, // 0: crm.events.v1.LeadCreated.meta:type_name -> crm.events.v1.EventMeta
+	18, // 1: crm.events.v1.LeadCreated.lead:type_name -> crm.lead.v1.Lead
+	17, // 2: crm.events.v1.LeadUpdated.meta:type_name -> crm.events.v1.EventMeta
+	18, // 3: crm.events.v1.LeadUpdated.lead:type_name -> crm.lead.v1.Lead
+	17, // 4: crm.events.v1.LeadAssigned.meta:type_name -> crm.events.v1.EventMeta
+	18, // 5: crm.events.v1.LeadAssigned.lead:type_name -> crm.lead.v1.Lead
+	17, // 6: crm.events.v1.LeadRatingChanged.meta:type_name -> crm.events.v1.EventMeta
+	18, // 7: crm.events.v1.LeadRatingChanged.lead:type_name -> crm.lead.v1.Lead
+	19, // 8: crm.events.v1.LeadRatingChanged.previous_rating:type_name -> crm.lead.v1.Rating
+	19, // 9: crm.events.v1.LeadRatingChanged.rating:type_name -> crm.lead.v1.Rating
+	17, // 10: crm.events.v1.LeadStatusChanged.meta:type_name -> crm.events.v1.EventMeta
+	18, // 11: crm.events.v1.LeadStatusChanged.lead:type_name -> crm.lead.v1.Lead
+	20, // 12: crm.events.v1.LeadStatusChanged.previous_status:type_name -> crm.lead.v1.Status
+	20, // 13: crm.events.v1.LeadStatusChanged.status:type_name -> crm.lead.v1.Status
+	17, // 14: crm.events.v1.LeadLifecycleStageChanged.meta:type_name -> crm.events.v1.EventMeta
+	18, // 15: crm.events.v1.LeadLifecycleStageChanged.lead:type_name -> crm.lead.v1.Lead
+	21, // 16: crm.events.v1.LeadLifecycleStageChanged.previous_stage:type_name -> crm.lead.v1.LifecycleStage
+	21, // 17: crm.events.v1.LeadLifecycleStageChanged.stage:type_name -> crm.lead.v1.LifecycleStage
+	17, // 18: crm.events.v1.LeadDisqualified.meta:type_name -> crm.events.v1.EventMeta
+	18, // 19: crm.events.v1.LeadDisqualified.lead:type_name -> crm.lead.v1.Lead
+	22, // 20: crm.events.v1.LeadDisqualified.reason:type_name -> crm.lead.v1.DisqualificationReason
+	20, // 21: crm.events.v1.LeadDisqualified.previous_status:type_name -> crm.lead.v1.Status
+	17, // 22: crm.events.v1.LeadReactivated.meta:type_name -> crm.events.v1.EventMeta
+	18, // 23: crm.events.v1.LeadReactivated.lead:type_name -> crm.lead.v1.Lead
+	20, // 24: crm.events.v1.LeadReactivated.status:type_name -> crm.lead.v1.Status
+	17, // 25: crm.events.v1.LeadDeleted.meta:type_name -> crm.events.v1.EventMeta
+	18, // 26: crm.events.v1.LeadDeleted.lead:type_name -> crm.lead.v1.Lead
+	17, // 27: crm.events.v1.LeadActivityLogged.meta:type_name -> crm.events.v1.EventMeta
+	18, // 28: crm.events.v1.LeadActivityLogged.lead:type_name -> crm.lead.v1.Lead
+	23, // 29: crm.events.v1.LeadActivityLogged.activity:type_name -> crm.lead.v1.Activity
+	17, // 30: crm.events.v1.LeadsMerged.meta:type_name -> crm.events.v1.EventMeta
+	18, // 31: crm.events.v1.LeadsMerged.lead:type_name -> crm.lead.v1.Lead
+	18, // 32: crm.events.v1.LeadsMerged.merged_leads:type_name -> crm.lead.v1.Lead
+	17, // 33: crm.events.v1.LeadsImported.meta:type_name -> crm.events.v1.EventMeta
+	18, // 34: crm.events.v1.LeadsImported.leads:type_name -> crm.lead.v1.Lead
+	17, // 35: crm.events.v1.LeadQualified.meta:type_name -> crm.events.v1.EventMeta
+	18, // 36: crm.events.v1.LeadQualified.lead:type_name -> crm.lead.v1.Lead
+	13, // 37: crm.events.v1.LeadQualified.account:type_name -> crm.events.v1.ConversionAccount
+	14, // 38: crm.events.v1.LeadQualified.contact:type_name -> crm.events.v1.ConversionContact
+	15, // 39: crm.events.v1.LeadQualified.opportunity:type_name -> crm.events.v1.ConversionOpportunity
+	16, // 40: crm.events.v1.LeadQualified.order:type_name -> crm.events.v1.ConversionOrder
+	24, // 41: crm.events.v1.ConversionAccount.type:type_name -> crm.account.v1.AccountType
+	25, // 42: crm.events.v1.ConversionAccount.address:type_name -> crm.lead.v1.PostalAddress
+	26, // 43: crm.events.v1.ConversionOpportunity.amount:type_name -> google.type.Money
+	27, // 44: crm.events.v1.ConversionOpportunity.expected_close_date:type_name -> google.type.Date
+	28, // 45: crm.events.v1.ConversionOpportunity.line_items:type_name -> crm.opportunity.v1.LineItem
+	29, // 46: crm.events.v1.ConversionOrder.lines:type_name -> crm.order.v1.OrderLine
+	27, // 47: crm.events.v1.ConversionOrder.expected_fulfillment_date:type_name -> google.type.Date
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_lead_events_proto_init() }
@@ -1616,7 +1732,7 @@ func file_crm_events_v1_lead_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_lead_events_proto_rawDesc), len(file_crm_events_v1_lead_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -260,6 +260,8 @@ type OpportunityWon struct {
 	ContactId     string                 `protobuf:"bytes,5,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
 	Owner         string                 `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
 	Note          string                 `protobuf:"bytes,7,opt,name=note,proto3" json:"note,omitempty"`
+	// The win reason id given (ListWinReasons); empty when none was.
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -339,6 +341,13 @@ func (x *OpportunityWon) GetOwner() string {
 func (x *OpportunityWon) GetNote() string {
 	if x != nil {
 		return x.Note
+	}
+	return ""
+}
+
+func (x *OpportunityWon) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -651,7 +660,7 @@ const file_crm_events_v1_opportunity_events_proto_rawDesc = "" +
 	"\n" +
 	"from_stage\x18\x04 \x01(\tR\tfromStage\x12\x19\n" +
 	"\bto_stage\x18\x05 \x01(\tR\atoStage\x12N\n" +
-	"\x16time_in_previous_stage\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13timeInPreviousStage\"\x90\x02\n" +
+	"\x16time_in_previous_stage\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13timeInPreviousStage\"\xa8\x02\n" +
 	"\x0eOpportunityWon\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12%\n" +
 	"\x0eopportunity_id\x18\x02 \x01(\tR\ropportunityId\x12A\n" +
@@ -661,7 +670,8 @@ const file_crm_events_v1_opportunity_events_proto_rawDesc = "" +
 	"\n" +
 	"contact_id\x18\x05 \x01(\tR\tcontactId\x12\x14\n" +
 	"\x05owner\x18\x06 \x01(\tR\x05owner\x12\x12\n" +
-	"\x04note\x18\a \x01(\tR\x04note\"\x9d\x02\n" +
+	"\x04note\x18\a \x01(\tR\x04note\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"\x9d\x02\n" +
 	"\x0fOpportunityLost\x12,\n" +
 	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12%\n" +
 	"\x0eopportunity_id\x18\x02 \x01(\tR\ropportunityId\x12A\n" +

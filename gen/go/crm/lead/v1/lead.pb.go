@@ -9,6 +9,7 @@ package leadv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	money "google.golang.org/genproto/googleapis/type/money"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -24,6 +25,59 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// A lead's lifecycle stage (seed 004).
+type LifecycleStage int32
+
+const (
+	// None yet.
+	LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED LifecycleStage = 0
+	// Marketing qualified lead.
+	LifecycleStage_LIFECYCLE_STAGE_MQL LifecycleStage = 1
+	// Sales qualified lead: sales accepted it.
+	LifecycleStage_LIFECYCLE_STAGE_SQL LifecycleStage = 2
+)
+
+// Enum value maps for LifecycleStage.
+var (
+	LifecycleStage_name = map[int32]string{
+		0: "LIFECYCLE_STAGE_UNSPECIFIED",
+		1: "LIFECYCLE_STAGE_MQL",
+		2: "LIFECYCLE_STAGE_SQL",
+	}
+	LifecycleStage_value = map[string]int32{
+		"LIFECYCLE_STAGE_UNSPECIFIED": 0,
+		"LIFECYCLE_STAGE_MQL":         1,
+		"LIFECYCLE_STAGE_SQL":         2,
+	}
+)
+
+func (x LifecycleStage) Enum() *LifecycleStage {
+	p := new(LifecycleStage)
+	*p = x
+	return p
+}
+
+func (x LifecycleStage) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LifecycleStage) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_lead_v1_lead_proto_enumTypes[0].Descriptor()
+}
+
+func (LifecycleStage) Type() protoreflect.EnumType {
+	return &file_crm_lead_v1_lead_proto_enumTypes[0]
+}
+
+func (x LifecycleStage) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LifecycleStage.Descriptor instead.
+func (LifecycleStage) EnumDescriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{0}
+}
 
 type ConversionState int32
 
@@ -66,11 +120,11 @@ func (x ConversionState) String() string {
 }
 
 func (ConversionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[0].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[1].Descriptor()
 }
 
 func (ConversionState) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[0]
+	return &file_crm_lead_v1_lead_proto_enumTypes[1]
 }
 
 func (x ConversionState) Number() protoreflect.EnumNumber {
@@ -79,7 +133,7 @@ func (x ConversionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConversionState.Descriptor instead.
 func (ConversionState) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{0}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
 }
 
 // Where a lead came from.
@@ -137,11 +191,11 @@ func (x Source) String() string {
 }
 
 func (Source) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[1].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[2].Descriptor()
 }
 
 func (Source) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[1]
+	return &file_crm_lead_v1_lead_proto_enumTypes[2]
 }
 
 func (x Source) Number() protoreflect.EnumNumber {
@@ -150,7 +204,7 @@ func (x Source) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Source.Descriptor instead.
 func (Source) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
 }
 
 // How likely a lead is to buy, as judged by sales.
@@ -190,11 +244,11 @@ func (x Rating) String() string {
 }
 
 func (Rating) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[2].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[3].Descriptor()
 }
 
 func (Rating) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[2]
+	return &file_crm_lead_v1_lead_proto_enumTypes[3]
 }
 
 func (x Rating) Number() protoreflect.EnumNumber {
@@ -203,7 +257,7 @@ func (x Rating) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Rating.Descriptor instead.
 func (Rating) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
 }
 
 // Where a lead is in the funnel.
@@ -255,11 +309,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[3].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[4].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[3]
+	return &file_crm_lead_v1_lead_proto_enumTypes[4]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -268,7 +322,7 @@ func (x Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{4}
 }
 
 // Why a lead was disqualified.
@@ -318,11 +372,11 @@ func (x DisqualificationReason) String() string {
 }
 
 func (DisqualificationReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[4].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[5].Descriptor()
 }
 
 func (DisqualificationReason) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[4]
+	return &file_crm_lead_v1_lead_proto_enumTypes[5]
 }
 
 func (x DisqualificationReason) Number() protoreflect.EnumNumber {
@@ -331,7 +385,7 @@ func (x DisqualificationReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisqualificationReason.Descriptor instead.
 func (DisqualificationReason) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{4}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{5}
 }
 
 // Kind of activity.
@@ -374,11 +428,11 @@ func (x ActivityType) String() string {
 }
 
 func (ActivityType) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[5].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[6].Descriptor()
 }
 
 func (ActivityType) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[5]
+	return &file_crm_lead_v1_lead_proto_enumTypes[6]
 }
 
 func (x ActivityType) Number() protoreflect.EnumNumber {
@@ -387,7 +441,7 @@ func (x ActivityType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ActivityType.Descriptor instead.
 func (ActivityType) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{5}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{6}
 }
 
 // Direction of a call or email.
@@ -424,11 +478,11 @@ func (x Direction) String() string {
 }
 
 func (Direction) Descriptor() protoreflect.EnumDescriptor {
-	return file_crm_lead_v1_lead_proto_enumTypes[6].Descriptor()
+	return file_crm_lead_v1_lead_proto_enumTypes[7].Descriptor()
 }
 
 func (Direction) Type() protoreflect.EnumType {
-	return &file_crm_lead_v1_lead_proto_enumTypes[6]
+	return &file_crm_lead_v1_lead_proto_enumTypes[7]
 }
 
 func (x Direction) Number() protoreflect.EnumNumber {
@@ -437,7 +491,7 @@ func (x Direction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Direction.Descriptor instead.
 func (Direction) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{6}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{7}
 }
 
 // A lead: a person or company that may become a customer. Leads enter the
@@ -497,9 +551,28 @@ type Lead struct {
 	QualifyTime *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=qualify_time,json=qualifyTime,proto3" json:"qualify_time,omitempty"`
 	// For a QUALIFIED lead: what the conversion produced and whether the
 	// other services have finished it.
-	Conversion    *Conversion `protobuf:"bytes,27,opt,name=conversion,proto3" json:"conversion,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Conversion *Conversion `protobuf:"bytes,27,opt,name=conversion,proto3" json:"conversion,omitempty"`
+	// Marketing/sales lifecycle stage (seed 004), independent of status:
+	// MQL once marketing qualifies the lead, SQL once sales accepts it.
+	// Set on create, by UpdateLead (by hand or by a workflow rule's
+	// update_field action). Moving it back (SQL to MQL, or clearing it) is
+	// for managers and admins only, and audited; a salesperson gets
+	// PERMISSION_DENIED (LIFECYCLE_STAGE_BACKWARDS). "Qualified", the
+	// funnel's last step, is status QUALIFIED (the conversion).
+	LifecycleStage LifecycleStage `protobuf:"varint,28,opt,name=lifecycle_stage,json=lifecycleStage,proto3,enum=crm.lead.v1.LifecycleStage" json:"lifecycle_stage,omitempty"`
+	// When and by whom lifecycle_stage last changed.
+	LifecycleStageTime      *timestamppb.Timestamp `protobuf:"bytes,29,opt,name=lifecycle_stage_time,json=lifecycleStageTime,proto3" json:"lifecycle_stage_time,omitempty"`
+	LifecycleStageChangedBy string                 `protobuf:"bytes,30,opt,name=lifecycle_stage_changed_by,json=lifecycleStageChangedBy,proto3" json:"lifecycle_stage_changed_by,omitempty"`
+	// When the lead first reached MQL (or went straight to SQL) and SQL;
+	// cleared when it is moved back below the stage.
+	MqlTime *timestamppb.Timestamp `protobuf:"bytes,31,opt,name=mql_time,json=mqlTime,proto3" json:"mql_time,omitempty"`
+	SqlTime *timestamppb.Timestamp `protobuf:"bytes,32,opt,name=sql_time,json=sqlTime,proto3" json:"sql_time,omitempty"`
+	// The products the lead is interested in (seed 002), each product at
+	// most once. Converted with an opportunity, they become its line items
+	// (see NewOpportunity).
+	ProductsOfInterest []*ProductInterest `protobuf:"bytes,33,rep,name=products_of_interest,json=productsOfInterest,proto3" json:"products_of_interest,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Lead) Reset() {
@@ -721,6 +794,113 @@ func (x *Lead) GetConversion() *Conversion {
 	return nil
 }
 
+func (x *Lead) GetLifecycleStage() LifecycleStage {
+	if x != nil {
+		return x.LifecycleStage
+	}
+	return LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED
+}
+
+func (x *Lead) GetLifecycleStageTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LifecycleStageTime
+	}
+	return nil
+}
+
+func (x *Lead) GetLifecycleStageChangedBy() string {
+	if x != nil {
+		return x.LifecycleStageChangedBy
+	}
+	return ""
+}
+
+func (x *Lead) GetMqlTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MqlTime
+	}
+	return nil
+}
+
+func (x *Lead) GetSqlTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SqlTime
+	}
+	return nil
+}
+
+func (x *Lead) GetProductsOfInterest() []*ProductInterest {
+	if x != nil {
+		return x.ProductsOfInterest
+	}
+	return nil
+}
+
+// A product a lead is interested in.
+type ProductInterest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Product code or name (SKU), as the opportunity's line item names it.
+	Product string `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	// Decimal quantity, e.g. "3" or "2.5"; positive; "1" when empty.
+	Quantity string `protobuf:"bytes,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// The expected unit price, if known; not negative. All of a lead's
+	// prices are in one currency.
+	UnitPrice     *money.Money `protobuf:"bytes,3,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProductInterest) Reset() {
+	*x = ProductInterest{}
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProductInterest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProductInterest) ProtoMessage() {}
+
+func (x *ProductInterest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProductInterest.ProtoReflect.Descriptor instead.
+func (*ProductInterest) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ProductInterest) GetProduct() string {
+	if x != nil {
+		return x.Product
+	}
+	return ""
+}
+
+func (x *ProductInterest) GetQuantity() string {
+	if x != nil {
+		return x.Quantity
+	}
+	return ""
+}
+
+func (x *ProductInterest) GetUnitPrice() *money.Money {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return nil
+}
+
 // A lead's conversion into a customer.
 type Conversion struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -758,7 +938,7 @@ type Conversion struct {
 
 func (x *Conversion) Reset() {
 	*x = Conversion{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +950,7 @@ func (x *Conversion) String() string {
 func (*Conversion) ProtoMessage() {}
 
 func (x *Conversion) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[1]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +963,7 @@ func (x *Conversion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conversion.ProtoReflect.Descriptor instead.
 func (*Conversion) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{1}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Conversion) GetAccount() string {
@@ -916,7 +1096,7 @@ type PostalAddress struct {
 
 func (x *PostalAddress) Reset() {
 	*x = PostalAddress{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1108,7 @@ func (x *PostalAddress) String() string {
 func (*PostalAddress) ProtoMessage() {}
 
 func (x *PostalAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[2]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1121,7 @@ func (x *PostalAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostalAddress.ProtoReflect.Descriptor instead.
 func (*PostalAddress) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{2}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PostalAddress) GetAddressLines() []string {
@@ -994,7 +1174,7 @@ type Disqualification struct {
 
 func (x *Disqualification) Reset() {
 	*x = Disqualification{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1186,7 @@ func (x *Disqualification) String() string {
 func (*Disqualification) ProtoMessage() {}
 
 func (x *Disqualification) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[3]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1199,7 @@ func (x *Disqualification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disqualification.ProtoReflect.Descriptor instead.
 func (*Disqualification) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{3}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Disqualification) GetReason() DisqualificationReason {
@@ -1082,7 +1262,7 @@ type Activity struct {
 
 func (x *Activity) Reset() {
 	*x = Activity{}
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1274,7 @@ func (x *Activity) String() string {
 func (*Activity) ProtoMessage() {}
 
 func (x *Activity) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_proto_msgTypes[4]
+	mi := &file_crm_lead_v1_lead_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1287,7 @@ func (x *Activity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activity.ProtoReflect.Descriptor instead.
 func (*Activity) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{4}
+	return file_crm_lead_v1_lead_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Activity) GetName() string {
@@ -1177,7 +1357,7 @@ var File_crm_lead_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\f\n" +
+	"\x16crm/lead/v1/lead.proto\x12\vcrm.lead.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\x81\x10\n" +
 	"\x04Lead\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\n" +
@@ -1216,11 +1396,22 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\fqualify_time\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\vqualifyTime\x12<\n" +
 	"\n" +
 	"conversion\x18\x1b \x01(\v2\x17.crm.lead.v1.ConversionB\x03\xe0A\x03R\n" +
-	"conversion\x1a?\n" +
+	"conversion\x12N\n" +
+	"\x0flifecycle_stage\x18\x1c \x01(\x0e2\x1b.crm.lead.v1.LifecycleStageB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0elifecycleStage\x12Q\n" +
+	"\x14lifecycle_stage_time\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x12lifecycleStageTime\x12@\n" +
+	"\x1alifecycle_stage_changed_by\x18\x1e \x01(\tB\x03\xe0A\x03R\x17lifecycleStageChangedBy\x12:\n" +
+	"\bmql_time\x18\x1f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\amqlTime\x12:\n" +
+	"\bsql_time\x18  \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\asqlTime\x12X\n" +
+	"\x14products_of_interest\x18! \x03(\v2\x1c.crm.lead.v1.ProductInterestB\b\xbaH\x05\x92\x01\x02\x102R\x12productsOfInterest\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:4\xeaA1\n" +
-	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\xff\x05\n" +
+	"\x14crm.example.com/Lead\x12\fleads/{lead}*\x05leads2\x04lead\"\xb1\x01\n" +
+	"\x0fProductInterest\x12'\n" +
+	"\aproduct\x18\x01 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\aproduct\x12B\n" +
+	"\bquantity\x18\x02 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{1,12}(\\.[0-9]{1,6})?$R\bquantity\x121\n" +
+	"\n" +
+	"unit_price\x18\x03 \x01(\v2\x12.google.type.MoneyR\tunitPrice\"\xff\x05\n" +
 	"\n" +
 	"Conversion\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12%\n" +
@@ -1269,7 +1460,11 @@ const file_crm_lead_v1_lead_proto_rawDesc = "" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime:[\xeaAX\n" +
 	"\x1ccrm.example.com/LeadActivity\x12\"leads/{lead}/activities/{activity}*\n" +
-	"activities2\bactivity*\x8d\x01\n" +
+	"activities2\bactivity*c\n" +
+	"\x0eLifecycleStage\x12\x1f\n" +
+	"\x1bLIFECYCLE_STAGE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13LIFECYCLE_STAGE_MQL\x10\x01\x12\x17\n" +
+	"\x13LIFECYCLE_STAGE_SQL\x10\x02*\x8d\x01\n" +
 	"\x0fConversionState\x12 \n" +
 	"\x1cCONVERSION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CONVERSION_STATE_PENDING\x10\x01\x12\x1d\n" +
@@ -1333,57 +1528,66 @@ func file_crm_lead_v1_lead_proto_rawDescGZIP() []byte {
 	return file_crm_lead_v1_lead_proto_rawDescData
 }
 
-var file_crm_lead_v1_lead_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_crm_lead_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_crm_lead_v1_lead_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_crm_lead_v1_lead_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_crm_lead_v1_lead_proto_goTypes = []any{
-	(ConversionState)(0),          // 0: crm.lead.v1.ConversionState
-	(Source)(0),                   // 1: crm.lead.v1.Source
-	(Rating)(0),                   // 2: crm.lead.v1.Rating
-	(Status)(0),                   // 3: crm.lead.v1.Status
-	(DisqualificationReason)(0),   // 4: crm.lead.v1.DisqualificationReason
-	(ActivityType)(0),             // 5: crm.lead.v1.ActivityType
-	(Direction)(0),                // 6: crm.lead.v1.Direction
-	(*Lead)(nil),                  // 7: crm.lead.v1.Lead
-	(*Conversion)(nil),            // 8: crm.lead.v1.Conversion
-	(*PostalAddress)(nil),         // 9: crm.lead.v1.PostalAddress
-	(*Disqualification)(nil),      // 10: crm.lead.v1.Disqualification
-	(*Activity)(nil),              // 11: crm.lead.v1.Activity
-	nil,                           // 12: crm.lead.v1.Lead.CustomFieldsEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(LifecycleStage)(0),           // 0: crm.lead.v1.LifecycleStage
+	(ConversionState)(0),          // 1: crm.lead.v1.ConversionState
+	(Source)(0),                   // 2: crm.lead.v1.Source
+	(Rating)(0),                   // 3: crm.lead.v1.Rating
+	(Status)(0),                   // 4: crm.lead.v1.Status
+	(DisqualificationReason)(0),   // 5: crm.lead.v1.DisqualificationReason
+	(ActivityType)(0),             // 6: crm.lead.v1.ActivityType
+	(Direction)(0),                // 7: crm.lead.v1.Direction
+	(*Lead)(nil),                  // 8: crm.lead.v1.Lead
+	(*ProductInterest)(nil),       // 9: crm.lead.v1.ProductInterest
+	(*Conversion)(nil),            // 10: crm.lead.v1.Conversion
+	(*PostalAddress)(nil),         // 11: crm.lead.v1.PostalAddress
+	(*Disqualification)(nil),      // 12: crm.lead.v1.Disqualification
+	(*Activity)(nil),              // 13: crm.lead.v1.Activity
+	nil,                           // 14: crm.lead.v1.Lead.CustomFieldsEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*money.Money)(nil),           // 16: google.type.Money
+	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
 }
 var file_crm_lead_v1_lead_proto_depIdxs = []int32{
-	9,  // 0: crm.lead.v1.Lead.address:type_name -> crm.lead.v1.PostalAddress
-	1,  // 1: crm.lead.v1.Lead.source:type_name -> crm.lead.v1.Source
-	2,  // 2: crm.lead.v1.Lead.rating:type_name -> crm.lead.v1.Rating
-	3,  // 3: crm.lead.v1.Lead.status:type_name -> crm.lead.v1.Status
-	13, // 4: crm.lead.v1.Lead.next_contact_time:type_name -> google.protobuf.Timestamp
-	12, // 5: crm.lead.v1.Lead.custom_fields:type_name -> crm.lead.v1.Lead.CustomFieldsEntry
-	10, // 6: crm.lead.v1.Lead.disqualification:type_name -> crm.lead.v1.Disqualification
-	13, // 7: crm.lead.v1.Lead.last_activity_time:type_name -> google.protobuf.Timestamp
-	13, // 8: crm.lead.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
-	13, // 9: crm.lead.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
-	13, // 10: crm.lead.v1.Lead.qualify_time:type_name -> google.protobuf.Timestamp
-	8,  // 11: crm.lead.v1.Lead.conversion:type_name -> crm.lead.v1.Conversion
-	0,  // 12: crm.lead.v1.Conversion.state:type_name -> crm.lead.v1.ConversionState
-	13, // 13: crm.lead.v1.Conversion.account_complete_time:type_name -> google.protobuf.Timestamp
-	13, // 14: crm.lead.v1.Conversion.fail_time:type_name -> google.protobuf.Timestamp
-	13, // 15: crm.lead.v1.Conversion.opportunity_complete_time:type_name -> google.protobuf.Timestamp
-	13, // 16: crm.lead.v1.Conversion.order_complete_time:type_name -> google.protobuf.Timestamp
-	13, // 17: crm.lead.v1.Conversion.last_retry_time:type_name -> google.protobuf.Timestamp
-	4,  // 18: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
-	13, // 19: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
-	3,  // 20: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
-	5,  // 21: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
-	6,  // 22: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
-	14, // 23: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
-	13, // 24: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
-	13, // 25: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	11, // 0: crm.lead.v1.Lead.address:type_name -> crm.lead.v1.PostalAddress
+	2,  // 1: crm.lead.v1.Lead.source:type_name -> crm.lead.v1.Source
+	3,  // 2: crm.lead.v1.Lead.rating:type_name -> crm.lead.v1.Rating
+	4,  // 3: crm.lead.v1.Lead.status:type_name -> crm.lead.v1.Status
+	15, // 4: crm.lead.v1.Lead.next_contact_time:type_name -> google.protobuf.Timestamp
+	14, // 5: crm.lead.v1.Lead.custom_fields:type_name -> crm.lead.v1.Lead.CustomFieldsEntry
+	12, // 6: crm.lead.v1.Lead.disqualification:type_name -> crm.lead.v1.Disqualification
+	15, // 7: crm.lead.v1.Lead.last_activity_time:type_name -> google.protobuf.Timestamp
+	15, // 8: crm.lead.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
+	15, // 9: crm.lead.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
+	15, // 10: crm.lead.v1.Lead.qualify_time:type_name -> google.protobuf.Timestamp
+	10, // 11: crm.lead.v1.Lead.conversion:type_name -> crm.lead.v1.Conversion
+	0,  // 12: crm.lead.v1.Lead.lifecycle_stage:type_name -> crm.lead.v1.LifecycleStage
+	15, // 13: crm.lead.v1.Lead.lifecycle_stage_time:type_name -> google.protobuf.Timestamp
+	15, // 14: crm.lead.v1.Lead.mql_time:type_name -> google.protobuf.Timestamp
+	15, // 15: crm.lead.v1.Lead.sql_time:type_name -> google.protobuf.Timestamp
+	9,  // 16: crm.lead.v1.Lead.products_of_interest:type_name -> crm.lead.v1.ProductInterest
+	16, // 17: crm.lead.v1.ProductInterest.unit_price:type_name -> google.type.Money
+	1,  // 18: crm.lead.v1.Conversion.state:type_name -> crm.lead.v1.ConversionState
+	15, // 19: crm.lead.v1.Conversion.account_complete_time:type_name -> google.protobuf.Timestamp
+	15, // 20: crm.lead.v1.Conversion.fail_time:type_name -> google.protobuf.Timestamp
+	15, // 21: crm.lead.v1.Conversion.opportunity_complete_time:type_name -> google.protobuf.Timestamp
+	15, // 22: crm.lead.v1.Conversion.order_complete_time:type_name -> google.protobuf.Timestamp
+	15, // 23: crm.lead.v1.Conversion.last_retry_time:type_name -> google.protobuf.Timestamp
+	5,  // 24: crm.lead.v1.Disqualification.reason:type_name -> crm.lead.v1.DisqualificationReason
+	15, // 25: crm.lead.v1.Disqualification.disqualify_time:type_name -> google.protobuf.Timestamp
+	4,  // 26: crm.lead.v1.Disqualification.previous_status:type_name -> crm.lead.v1.Status
+	6,  // 27: crm.lead.v1.Activity.type:type_name -> crm.lead.v1.ActivityType
+	7,  // 28: crm.lead.v1.Activity.direction:type_name -> crm.lead.v1.Direction
+	17, // 29: crm.lead.v1.Activity.duration:type_name -> google.protobuf.Duration
+	15, // 30: crm.lead.v1.Activity.occur_time:type_name -> google.protobuf.Timestamp
+	15, // 31: crm.lead.v1.Activity.create_time:type_name -> google.protobuf.Timestamp
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_proto_init() }
@@ -1396,8 +1600,8 @@ func file_crm_lead_v1_lead_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_proto_rawDesc), len(file_crm_lead_v1_lead_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   6,
+			NumEnums:      8,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

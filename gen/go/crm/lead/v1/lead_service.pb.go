@@ -251,7 +251,7 @@ func (x ImportJob_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ImportJob_State.Descriptor instead.
 func (ImportJob_State) EnumDescriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24, 0}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25, 0}
 }
 
 type QualifyLeadRequest struct {
@@ -681,11 +681,20 @@ type NewOpportunity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Defaults to "<account name> – <lead's campaign or source>".
 	DisplayName string `protobuf:"bytes,1,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// Expected amount; its currency is the opportunity's.
+	// Expected amount; its currency is the opportunity's. Not with the
+	// lead's products of interest: they become the opportunity's line items,
+	// whose sum is its amount (unless without_products).
 	Amount            *money.Money `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
 	ExpectedCloseDate *date.Date   `protobuf:"bytes,3,opt,name=expected_close_date,json=expectedCloseDate,proto3" json:"expected_close_date,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Open the opportunity without the lead's products of interest as its
+	// line items.
+	WithoutProducts bool `protobuf:"varint,4,opt,name=without_products,json=withoutProducts,proto3" json:"without_products,omitempty"`
+	// ISO 4217 currency of the line items made from products of interest
+	// without a price: the priced products' currency if any (then it must
+	// be the same), else this, else the new account's.
+	CurrencyCode  string `protobuf:"bytes,5,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NewOpportunity) Reset() {
@@ -737,6 +746,20 @@ func (x *NewOpportunity) GetExpectedCloseDate() *date.Date {
 		return x.ExpectedCloseDate
 	}
 	return nil
+}
+
+func (x *NewOpportunity) GetWithoutProducts() bool {
+	if x != nil {
+		return x.WithoutProducts
+	}
+	return false
+}
+
+func (x *NewOpportunity) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
 }
 
 type ListStuckConversionsRequest struct {
@@ -1263,8 +1286,19 @@ type LeadStatistics struct {
 	// Qualified out of closed leads per owner: the effectiveness of the
 	// sales team (seed 002).
 	ConversionByOwner []*ConversionRate `protobuf:"bytes,12,rep,name=conversion_by_owner,json=conversionByOwner,proto3" json:"conversion_by_owner,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The lifecycle funnel MQL -> SQL -> qualified (seed 004) of the leads
+	// created in the range, in all and per source, campaign and owner.
+	LifecycleFunnel           *LifecycleFunnel   `protobuf:"bytes,13,opt,name=lifecycle_funnel,json=lifecycleFunnel,proto3" json:"lifecycle_funnel,omitempty"`
+	LifecycleFunnelBySource   []*LifecycleFunnel `protobuf:"bytes,14,rep,name=lifecycle_funnel_by_source,json=lifecycleFunnelBySource,proto3" json:"lifecycle_funnel_by_source,omitempty"`
+	LifecycleFunnelByCampaign []*LifecycleFunnel `protobuf:"bytes,15,rep,name=lifecycle_funnel_by_campaign,json=lifecycleFunnelByCampaign,proto3" json:"lifecycle_funnel_by_campaign,omitempty"`
+	LifecycleFunnelByOwner    []*LifecycleFunnel `protobuf:"bytes,16,rep,name=lifecycle_funnel_by_owner,json=lifecycleFunnelByOwner,proto3" json:"lifecycle_funnel_by_owner,omitempty"`
+	// Per product of interest (seed 002: which products new customers are
+	// interested in): the leads interested in it, and how many of those
+	// closed were qualified.
+	ByProduct           []*Count          `protobuf:"bytes,17,rep,name=by_product,json=byProduct,proto3" json:"by_product,omitempty"`
+	ConversionByProduct []*ConversionRate `protobuf:"bytes,18,rep,name=conversion_by_product,json=conversionByProduct,proto3" json:"conversion_by_product,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *LeadStatistics) Reset() {
@@ -1381,6 +1415,138 @@ func (x *LeadStatistics) GetConversionByOwner() []*ConversionRate {
 	return nil
 }
 
+func (x *LeadStatistics) GetLifecycleFunnel() *LifecycleFunnel {
+	if x != nil {
+		return x.LifecycleFunnel
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetLifecycleFunnelBySource() []*LifecycleFunnel {
+	if x != nil {
+		return x.LifecycleFunnelBySource
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetLifecycleFunnelByCampaign() []*LifecycleFunnel {
+	if x != nil {
+		return x.LifecycleFunnelByCampaign
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetLifecycleFunnelByOwner() []*LifecycleFunnel {
+	if x != nil {
+		return x.LifecycleFunnelByOwner
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetByProduct() []*Count {
+	if x != nil {
+		return x.ByProduct
+	}
+	return nil
+}
+
+func (x *LeadStatistics) GetConversionByProduct() []*ConversionRate {
+	if x != nil {
+		return x.ConversionByProduct
+	}
+	return nil
+}
+
+// How many leads with a key reached each lifecycle step.
+type LifecycleFunnel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As in Count; empty in lifecycle_funnel.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Leads that are MQL or went past it (mql_time set).
+	Mql int64 `protobuf:"varint,2,opt,name=mql,proto3" json:"mql,omitempty"`
+	// Leads that are SQL (sql_time set).
+	Sql int64 `protobuf:"varint,3,opt,name=sql,proto3" json:"sql,omitempty"`
+	// Of the SQL leads, those converted (status QUALIFIED).
+	Qualified int64 `protobuf:"varint,4,opt,name=qualified,proto3" json:"qualified,omitempty"`
+	// sql / mql and qualified / sql; 0 when the divisor is 0.
+	MqlToSqlRate       float64 `protobuf:"fixed64,5,opt,name=mql_to_sql_rate,json=mqlToSqlRate,proto3" json:"mql_to_sql_rate,omitempty"`
+	SqlToQualifiedRate float64 `protobuf:"fixed64,6,opt,name=sql_to_qualified_rate,json=sqlToQualifiedRate,proto3" json:"sql_to_qualified_rate,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *LifecycleFunnel) Reset() {
+	*x = LifecycleFunnel{}
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleFunnel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleFunnel) ProtoMessage() {}
+
+func (x *LifecycleFunnel) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleFunnel.ProtoReflect.Descriptor instead.
+func (*LifecycleFunnel) Descriptor() ([]byte, []int) {
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LifecycleFunnel) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LifecycleFunnel) GetMql() int64 {
+	if x != nil {
+		return x.Mql
+	}
+	return 0
+}
+
+func (x *LifecycleFunnel) GetSql() int64 {
+	if x != nil {
+		return x.Sql
+	}
+	return 0
+}
+
+func (x *LifecycleFunnel) GetQualified() int64 {
+	if x != nil {
+		return x.Qualified
+	}
+	return 0
+}
+
+func (x *LifecycleFunnel) GetMqlToSqlRate() float64 {
+	if x != nil {
+		return x.MqlToSqlRate
+	}
+	return 0
+}
+
+func (x *LifecycleFunnel) GetSqlToQualifiedRate() float64 {
+	if x != nil {
+		return x.SqlToQualifiedRate
+	}
+	return 0
+}
+
 // How many leads have a key.
 type Count struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1392,7 +1558,7 @@ type Count struct {
 
 func (x *Count) Reset() {
 	*x = Count{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1570,7 @@ func (x *Count) String() string {
 func (*Count) ProtoMessage() {}
 
 func (x *Count) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[14]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1583,7 @@ func (x *Count) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Count.ProtoReflect.Descriptor instead.
 func (*Count) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{14}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Count) GetKey() string {
@@ -1449,7 +1615,7 @@ type ConversionRate struct {
 
 func (x *ConversionRate) Reset() {
 	*x = ConversionRate{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1627,7 @@ func (x *ConversionRate) String() string {
 func (*ConversionRate) ProtoMessage() {}
 
 func (x *ConversionRate) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[15]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1640,7 @@ func (x *ConversionRate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConversionRate.ProtoReflect.Descriptor instead.
 func (*ConversionRate) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{15}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ConversionRate) GetKey() string {
@@ -1518,7 +1684,7 @@ type ImportLeadsRequest struct {
 
 func (x *ImportLeadsRequest) Reset() {
 	*x = ImportLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1530,7 +1696,7 @@ func (x *ImportLeadsRequest) String() string {
 func (*ImportLeadsRequest) ProtoMessage() {}
 
 func (x *ImportLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[16]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1543,7 +1709,7 @@ func (x *ImportLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ImportLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{16}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ImportLeadsRequest) GetKind() isImportLeadsRequest_Kind {
@@ -1607,7 +1773,7 @@ type ImportOptions struct {
 
 func (x *ImportOptions) Reset() {
 	*x = ImportOptions{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1785,7 @@ func (x *ImportOptions) String() string {
 func (*ImportOptions) ProtoMessage() {}
 
 func (x *ImportOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[17]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1798,7 @@ func (x *ImportOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportOptions.ProtoReflect.Descriptor instead.
 func (*ImportOptions) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{17}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ImportOptions) GetRequestId() string {
@@ -1686,7 +1852,7 @@ type ImportRows struct {
 
 func (x *ImportRows) Reset() {
 	*x = ImportRows{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1864,7 @@ func (x *ImportRows) String() string {
 func (*ImportRows) ProtoMessage() {}
 
 func (x *ImportRows) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[18]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1877,7 @@ func (x *ImportRows) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRows.ProtoReflect.Descriptor instead.
 func (*ImportRows) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{18}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ImportRows) GetRows() []*ImportRow {
@@ -1740,7 +1906,7 @@ type ImportRow struct {
 
 func (x *ImportRow) Reset() {
 	*x = ImportRow{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1918,7 @@ func (x *ImportRow) String() string {
 func (*ImportRow) ProtoMessage() {}
 
 func (x *ImportRow) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[19]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1931,7 @@ func (x *ImportRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRow.ProtoReflect.Descriptor instead.
 func (*ImportRow) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{19}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ImportRow) GetLine() int64 {
@@ -1802,7 +1968,7 @@ type ImportLeadsResponse struct {
 
 func (x *ImportLeadsResponse) Reset() {
 	*x = ImportLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1980,7 @@ func (x *ImportLeadsResponse) String() string {
 func (*ImportLeadsResponse) ProtoMessage() {}
 
 func (x *ImportLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[20]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1993,7 @@ func (x *ImportLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ImportLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{20}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ImportLeadsResponse) GetKind() isImportLeadsResponse_Kind {
@@ -1884,7 +2050,7 @@ type ImportProgress struct {
 
 func (x *ImportProgress) Reset() {
 	*x = ImportProgress{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1896,7 +2062,7 @@ func (x *ImportProgress) String() string {
 func (*ImportProgress) ProtoMessage() {}
 
 func (x *ImportProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[21]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1909,7 +2075,7 @@ func (x *ImportProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProgress.ProtoReflect.Descriptor instead.
 func (*ImportProgress) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{21}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ImportProgress) GetCounts() *ImportCounts {
@@ -1941,7 +2107,7 @@ type ImportCounts struct {
 
 func (x *ImportCounts) Reset() {
 	*x = ImportCounts{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2119,7 @@ func (x *ImportCounts) String() string {
 func (*ImportCounts) ProtoMessage() {}
 
 func (x *ImportCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[22]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2132,7 @@ func (x *ImportCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportCounts.ProtoReflect.Descriptor instead.
 func (*ImportCounts) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{22}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ImportCounts) GetReceived() int64 {
@@ -2021,7 +2187,7 @@ type ImportRejection struct {
 
 func (x *ImportRejection) Reset() {
 	*x = ImportRejection{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2199,7 @@ func (x *ImportRejection) String() string {
 func (*ImportRejection) ProtoMessage() {}
 
 func (x *ImportRejection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[23]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2212,7 @@ func (x *ImportRejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRejection.ProtoReflect.Descriptor instead.
 func (*ImportRejection) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{23}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ImportRejection) GetLine() int64 {
@@ -2103,7 +2269,7 @@ type ImportJob struct {
 
 func (x *ImportJob) Reset() {
 	*x = ImportJob{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2281,7 @@ func (x *ImportJob) String() string {
 func (*ImportJob) ProtoMessage() {}
 
 func (x *ImportJob) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[24]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2294,7 @@ func (x *ImportJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportJob.ProtoReflect.Descriptor instead.
 func (*ImportJob) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{24}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ImportJob) GetName() string {
@@ -2203,7 +2369,7 @@ type GetImportJobRequest struct {
 
 func (x *GetImportJobRequest) Reset() {
 	*x = GetImportJobRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2381,7 @@ func (x *GetImportJobRequest) String() string {
 func (*GetImportJobRequest) ProtoMessage() {}
 
 func (x *GetImportJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[25]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2394,7 @@ func (x *GetImportJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportJobRequest.ProtoReflect.Descriptor instead.
 func (*GetImportJobRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{25}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetImportJobRequest) GetName() string {
@@ -2249,7 +2415,7 @@ type ListImportRejectionsRequest struct {
 
 func (x *ListImportRejectionsRequest) Reset() {
 	*x = ListImportRejectionsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2427,7 @@ func (x *ListImportRejectionsRequest) String() string {
 func (*ListImportRejectionsRequest) ProtoMessage() {}
 
 func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[26]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2440,7 @@ func (x *ListImportRejectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{26}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListImportRejectionsRequest) GetParent() string {
@@ -2308,7 +2474,7 @@ type ListImportRejectionsResponse struct {
 
 func (x *ListImportRejectionsResponse) Reset() {
 	*x = ListImportRejectionsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2486,7 @@ func (x *ListImportRejectionsResponse) String() string {
 func (*ListImportRejectionsResponse) ProtoMessage() {}
 
 func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[27]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2499,7 @@ func (x *ListImportRejectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportRejectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportRejectionsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{27}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListImportRejectionsResponse) GetRejections() []*ImportRejection {
@@ -2359,7 +2525,7 @@ type FindDuplicatesRequest struct {
 
 func (x *FindDuplicatesRequest) Reset() {
 	*x = FindDuplicatesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2371,7 +2537,7 @@ func (x *FindDuplicatesRequest) String() string {
 func (*FindDuplicatesRequest) ProtoMessage() {}
 
 func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[28]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2384,7 +2550,7 @@ func (x *FindDuplicatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesRequest.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{28}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FindDuplicatesRequest) GetName() string {
@@ -2403,7 +2569,7 @@ type FindDuplicatesResponse struct {
 
 func (x *FindDuplicatesResponse) Reset() {
 	*x = FindDuplicatesResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2415,7 +2581,7 @@ func (x *FindDuplicatesResponse) String() string {
 func (*FindDuplicatesResponse) ProtoMessage() {}
 
 func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[29]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2428,7 +2594,7 @@ func (x *FindDuplicatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindDuplicatesResponse.ProtoReflect.Descriptor instead.
 func (*FindDuplicatesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{29}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FindDuplicatesResponse) GetMatches() []*DuplicateMatch {
@@ -2449,7 +2615,7 @@ type DuplicateMatch struct {
 
 func (x *DuplicateMatch) Reset() {
 	*x = DuplicateMatch{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2461,7 +2627,7 @@ func (x *DuplicateMatch) String() string {
 func (*DuplicateMatch) ProtoMessage() {}
 
 func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[30]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2474,7 +2640,7 @@ func (x *DuplicateMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateMatch.ProtoReflect.Descriptor instead.
 func (*DuplicateMatch) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{30}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DuplicateMatch) GetLead() *Lead {
@@ -2504,7 +2670,7 @@ type ListDuplicateGroupsRequest struct {
 
 func (x *ListDuplicateGroupsRequest) Reset() {
 	*x = ListDuplicateGroupsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2682,7 @@ func (x *ListDuplicateGroupsRequest) String() string {
 func (*ListDuplicateGroupsRequest) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[31]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2695,7 @@ func (x *ListDuplicateGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{31}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListDuplicateGroupsRequest) GetPageSize() int32 {
@@ -2563,7 +2729,7 @@ type ListDuplicateGroupsResponse struct {
 
 func (x *ListDuplicateGroupsResponse) Reset() {
 	*x = ListDuplicateGroupsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +2741,7 @@ func (x *ListDuplicateGroupsResponse) String() string {
 func (*ListDuplicateGroupsResponse) ProtoMessage() {}
 
 func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[32]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +2754,7 @@ func (x *ListDuplicateGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDuplicateGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListDuplicateGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{32}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListDuplicateGroupsResponse) GetGroups() []*DuplicateGroup {
@@ -2620,7 +2786,7 @@ type DuplicateGroup struct {
 
 func (x *DuplicateGroup) Reset() {
 	*x = DuplicateGroup{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2798,7 @@ func (x *DuplicateGroup) String() string {
 func (*DuplicateGroup) ProtoMessage() {}
 
 func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[33]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2811,7 @@ func (x *DuplicateGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DuplicateGroup.ProtoReflect.Descriptor instead.
 func (*DuplicateGroup) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{33}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DuplicateGroup) GetRule() DuplicateRule {
@@ -2683,7 +2849,7 @@ type CreateLeadRequest struct {
 
 func (x *CreateLeadRequest) Reset() {
 	*x = CreateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2695,7 +2861,7 @@ func (x *CreateLeadRequest) String() string {
 func (*CreateLeadRequest) ProtoMessage() {}
 
 func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[34]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2708,7 +2874,7 @@ func (x *CreateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateLeadRequest.ProtoReflect.Descriptor instead.
 func (*CreateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{34}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateLeadRequest) GetLead() *Lead {
@@ -2742,7 +2908,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2754,7 +2920,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[35]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2767,7 +2933,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{35}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetLeadRequest) GetName() string {
@@ -2784,8 +2950,9 @@ type ListLeadsRequest struct {
 	// `next_page_token` of the previous page. Only valid with the same filter
 	// and order_by.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter. Fields: status, rating, source (enum names, with or
-	// without their prefix: `status = NEW`), owner, campaign, company, email,
+	// AIP-160 filter. Fields: status, rating, source, lifecycle_stage (enum
+	// names, with or without their prefix: `status = NEW`,
+	// `lifecycle_stage = SQL`), owner, campaign, company, email,
 	// create_time, update_time, next_contact_time (RFC 3339 strings, compared
 	// with < <= > >=). Operators =, !=, <, <=, >, >=, AND, OR, NOT and
 	// parentheses. `text:"acme"` matches leads whose name, email or company
@@ -2801,7 +2968,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +2980,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[36]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +2993,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{36}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -2868,7 +3035,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2880,7 +3047,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[37]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2893,7 +3060,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{37}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -2930,7 +3097,7 @@ type UpdateLeadRequest struct {
 
 func (x *UpdateLeadRequest) Reset() {
 	*x = UpdateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2942,7 +3109,7 @@ func (x *UpdateLeadRequest) String() string {
 func (*UpdateLeadRequest) ProtoMessage() {}
 
 func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[38]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2955,7 +3122,7 @@ func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{38}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateLeadRequest) GetLead() *Lead {
@@ -3004,7 +3171,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3016,7 +3183,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[39]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3029,7 +3196,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{39}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteLeadRequest) GetName() string {
@@ -3059,7 +3226,7 @@ type AssignLeadRequest struct {
 
 func (x *AssignLeadRequest) Reset() {
 	*x = AssignLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3238,7 @@ func (x *AssignLeadRequest) String() string {
 func (*AssignLeadRequest) ProtoMessage() {}
 
 func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[40]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3251,7 @@ func (x *AssignLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignLeadRequest.ProtoReflect.Descriptor instead.
 func (*AssignLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{40}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AssignLeadRequest) GetName() string {
@@ -3135,7 +3302,7 @@ type DisqualifyLeadRequest struct {
 
 func (x *DisqualifyLeadRequest) Reset() {
 	*x = DisqualifyLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3314,7 @@ func (x *DisqualifyLeadRequest) String() string {
 func (*DisqualifyLeadRequest) ProtoMessage() {}
 
 func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[41]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3327,7 @@ func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisqualifyLeadRequest.ProtoReflect.Descriptor instead.
 func (*DisqualifyLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{41}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DisqualifyLeadRequest) GetName() string {
@@ -3229,7 +3396,7 @@ type ReactivateLeadRequest struct {
 
 func (x *ReactivateLeadRequest) Reset() {
 	*x = ReactivateLeadRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3241,7 +3408,7 @@ func (x *ReactivateLeadRequest) String() string {
 func (*ReactivateLeadRequest) ProtoMessage() {}
 
 func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[42]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3254,7 +3421,7 @@ func (x *ReactivateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactivateLeadRequest.ProtoReflect.Descriptor instead.
 func (*ReactivateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{42}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReactivateLeadRequest) GetName() string {
@@ -3314,7 +3481,7 @@ type ListAuditEntriesRequest struct {
 
 func (x *ListAuditEntriesRequest) Reset() {
 	*x = ListAuditEntriesRequest{}
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3326,7 +3493,7 @@ func (x *ListAuditEntriesRequest) String() string {
 func (*ListAuditEntriesRequest) ProtoMessage() {}
 
 func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[43]
+	mi := &file_crm_lead_v1_lead_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3339,7 +3506,7 @@ func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{43}
+	return file_crm_lead_v1_lead_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListAuditEntriesRequest) GetParent() string {
@@ -3415,11 +3582,14 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\rcurrency_code\x18\x02 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
 	"^[A-Z]{3}$R\fcurrencyCode\x12:\n" +
 	"\x05lines\x18\x03 \x03(\v2\x17.crm.order.v1.OrderLineB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\x05lines\x12M\n" +
-	"\x19expected_fulfillment_date\x18\x04 \x01(\v2\x11.google.type.DateR\x17expectedFulfillmentDate\"\xac\x01\n" +
+	"\x19expected_fulfillment_date\x18\x04 \x01(\v2\x11.google.type.DateR\x17expectedFulfillmentDate\"\x92\x02\n" +
 	"\x0eNewOpportunity\x12+\n" +
 	"\fdisplay_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12*\n" +
 	"\x06amount\x18\x02 \x01(\v2\x12.google.type.MoneyR\x06amount\x12A\n" +
-	"\x13expected_close_date\x18\x03 \x01(\v2\x11.google.type.DateR\x11expectedCloseDate\"\xb0\x01\n" +
+	"\x13expected_close_date\x18\x03 \x01(\v2\x11.google.type.DateR\x11expectedCloseDate\x12)\n" +
+	"\x10without_products\x18\x04 \x01(\bR\x0fwithoutProducts\x129\n" +
+	"\rcurrency_code\x18\x05 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\"\xb0\x01\n" +
 	"\x1bListStuckConversionsRequest\x12B\n" +
 	"\n" +
 	"older_than\x18\x01 \x01(\v2\x19.google.protobuf.DurationB\b\xbaH\x05\xaa\x01\x022\x00R\tolderThan\x12$\n" +
@@ -3461,7 +3631,7 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1e\n" +
-	"\x05owner\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"\xd1\x05\n" +
+	"\x05owner\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x05owner\"\xb1\t\n" +
 	"\x0eLeadStatistics\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
@@ -3477,7 +3647,21 @@ const file_crm_lead_v1_lead_service_proto_rawDesc = "" +
 	"\x16median_days_to_qualify\x18\n" +
 	" \x01(\x01R\x13medianDaysToQualify\x12M\n" +
 	"\x18disqualification_reasons\x18\v \x03(\v2\x12.crm.lead.v1.CountR\x17disqualificationReasons\x12K\n" +
-	"\x13conversion_by_owner\x18\f \x03(\v2\x1b.crm.lead.v1.ConversionRateR\x11conversionByOwner\"/\n" +
+	"\x13conversion_by_owner\x18\f \x03(\v2\x1b.crm.lead.v1.ConversionRateR\x11conversionByOwner\x12G\n" +
+	"\x10lifecycle_funnel\x18\r \x01(\v2\x1c.crm.lead.v1.LifecycleFunnelR\x0flifecycleFunnel\x12Y\n" +
+	"\x1alifecycle_funnel_by_source\x18\x0e \x03(\v2\x1c.crm.lead.v1.LifecycleFunnelR\x17lifecycleFunnelBySource\x12]\n" +
+	"\x1clifecycle_funnel_by_campaign\x18\x0f \x03(\v2\x1c.crm.lead.v1.LifecycleFunnelR\x19lifecycleFunnelByCampaign\x12W\n" +
+	"\x19lifecycle_funnel_by_owner\x18\x10 \x03(\v2\x1c.crm.lead.v1.LifecycleFunnelR\x16lifecycleFunnelByOwner\x121\n" +
+	"\n" +
+	"by_product\x18\x11 \x03(\v2\x12.crm.lead.v1.CountR\tbyProduct\x12O\n" +
+	"\x15conversion_by_product\x18\x12 \x03(\v2\x1b.crm.lead.v1.ConversionRateR\x13conversionByProduct\"\xbf\x01\n" +
+	"\x0fLifecycleFunnel\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x10\n" +
+	"\x03mql\x18\x02 \x01(\x03R\x03mql\x12\x10\n" +
+	"\x03sql\x18\x03 \x01(\x03R\x03sql\x12\x1c\n" +
+	"\tqualified\x18\x04 \x01(\x03R\tqualified\x12%\n" +
+	"\x0fmql_to_sql_rate\x18\x05 \x01(\x01R\fmqlToSqlRate\x121\n" +
+	"\x15sql_to_qualified_rate\x18\x06 \x01(\x01R\x12sqlToQualifiedRate\"/\n" +
 	"\x05Count\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"l\n" +
@@ -3691,7 +3875,7 @@ func file_crm_lead_v1_lead_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_lead_v1_lead_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_crm_lead_v1_lead_service_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(DuplicateRule)(0),                       // 0: crm.lead.v1.DuplicateRule
 	(ImportMode)(0),                          // 1: crm.lead.v1.ImportMode
@@ -3711,154 +3895,161 @@ var file_crm_lead_v1_lead_service_proto_goTypes = []any{
 	(*MergeLeadsResponse)(nil),               // 15: crm.lead.v1.MergeLeadsResponse
 	(*GetLeadStatisticsRequest)(nil),         // 16: crm.lead.v1.GetLeadStatisticsRequest
 	(*LeadStatistics)(nil),                   // 17: crm.lead.v1.LeadStatistics
-	(*Count)(nil),                            // 18: crm.lead.v1.Count
-	(*ConversionRate)(nil),                   // 19: crm.lead.v1.ConversionRate
-	(*ImportLeadsRequest)(nil),               // 20: crm.lead.v1.ImportLeadsRequest
-	(*ImportOptions)(nil),                    // 21: crm.lead.v1.ImportOptions
-	(*ImportRows)(nil),                       // 22: crm.lead.v1.ImportRows
-	(*ImportRow)(nil),                        // 23: crm.lead.v1.ImportRow
-	(*ImportLeadsResponse)(nil),              // 24: crm.lead.v1.ImportLeadsResponse
-	(*ImportProgress)(nil),                   // 25: crm.lead.v1.ImportProgress
-	(*ImportCounts)(nil),                     // 26: crm.lead.v1.ImportCounts
-	(*ImportRejection)(nil),                  // 27: crm.lead.v1.ImportRejection
-	(*ImportJob)(nil),                        // 28: crm.lead.v1.ImportJob
-	(*GetImportJobRequest)(nil),              // 29: crm.lead.v1.GetImportJobRequest
-	(*ListImportRejectionsRequest)(nil),      // 30: crm.lead.v1.ListImportRejectionsRequest
-	(*ListImportRejectionsResponse)(nil),     // 31: crm.lead.v1.ListImportRejectionsResponse
-	(*FindDuplicatesRequest)(nil),            // 32: crm.lead.v1.FindDuplicatesRequest
-	(*FindDuplicatesResponse)(nil),           // 33: crm.lead.v1.FindDuplicatesResponse
-	(*DuplicateMatch)(nil),                   // 34: crm.lead.v1.DuplicateMatch
-	(*ListDuplicateGroupsRequest)(nil),       // 35: crm.lead.v1.ListDuplicateGroupsRequest
-	(*ListDuplicateGroupsResponse)(nil),      // 36: crm.lead.v1.ListDuplicateGroupsResponse
-	(*DuplicateGroup)(nil),                   // 37: crm.lead.v1.DuplicateGroup
-	(*CreateLeadRequest)(nil),                // 38: crm.lead.v1.CreateLeadRequest
-	(*GetLeadRequest)(nil),                   // 39: crm.lead.v1.GetLeadRequest
-	(*ListLeadsRequest)(nil),                 // 40: crm.lead.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),                // 41: crm.lead.v1.ListLeadsResponse
-	(*UpdateLeadRequest)(nil),                // 42: crm.lead.v1.UpdateLeadRequest
-	(*DeleteLeadRequest)(nil),                // 43: crm.lead.v1.DeleteLeadRequest
-	(*AssignLeadRequest)(nil),                // 44: crm.lead.v1.AssignLeadRequest
-	(*DisqualifyLeadRequest)(nil),            // 45: crm.lead.v1.DisqualifyLeadRequest
-	(*ReactivateLeadRequest)(nil),            // 46: crm.lead.v1.ReactivateLeadRequest
-	(*ListAuditEntriesRequest)(nil),          // 47: crm.lead.v1.ListAuditEntriesRequest
-	nil,                                      // 48: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	(v1.AccountType)(0),                      // 49: crm.account.v1.AccountType
-	(*v11.OrderLine)(nil),                    // 50: crm.order.v1.OrderLine
-	(*date.Date)(nil),                        // 51: google.type.Date
-	(*money.Money)(nil),                      // 52: google.type.Money
-	(*durationpb.Duration)(nil),              // 53: google.protobuf.Duration
-	(*Lead)(nil),                             // 54: crm.lead.v1.Lead
-	(*v1.AccountMatch)(nil),                  // 55: crm.account.v1.AccountMatch
-	(*v1.ContactMatch)(nil),                  // 56: crm.account.v1.ContactMatch
-	(*timestamppb.Timestamp)(nil),            // 57: google.protobuf.Timestamp
-	(Source)(0),                              // 58: crm.lead.v1.Source
-	(*fieldmaskpb.FieldMask)(nil),            // 59: google.protobuf.FieldMask
-	(DisqualificationReason)(0),              // 60: crm.lead.v1.DisqualificationReason
-	(*emptypb.Empty)(nil),                    // 61: google.protobuf.Empty
-	(*v12.ListAuditEntriesResponse)(nil),     // 62: crm.audit.v1.ListAuditEntriesResponse
+	(*LifecycleFunnel)(nil),                  // 18: crm.lead.v1.LifecycleFunnel
+	(*Count)(nil),                            // 19: crm.lead.v1.Count
+	(*ConversionRate)(nil),                   // 20: crm.lead.v1.ConversionRate
+	(*ImportLeadsRequest)(nil),               // 21: crm.lead.v1.ImportLeadsRequest
+	(*ImportOptions)(nil),                    // 22: crm.lead.v1.ImportOptions
+	(*ImportRows)(nil),                       // 23: crm.lead.v1.ImportRows
+	(*ImportRow)(nil),                        // 24: crm.lead.v1.ImportRow
+	(*ImportLeadsResponse)(nil),              // 25: crm.lead.v1.ImportLeadsResponse
+	(*ImportProgress)(nil),                   // 26: crm.lead.v1.ImportProgress
+	(*ImportCounts)(nil),                     // 27: crm.lead.v1.ImportCounts
+	(*ImportRejection)(nil),                  // 28: crm.lead.v1.ImportRejection
+	(*ImportJob)(nil),                        // 29: crm.lead.v1.ImportJob
+	(*GetImportJobRequest)(nil),              // 30: crm.lead.v1.GetImportJobRequest
+	(*ListImportRejectionsRequest)(nil),      // 31: crm.lead.v1.ListImportRejectionsRequest
+	(*ListImportRejectionsResponse)(nil),     // 32: crm.lead.v1.ListImportRejectionsResponse
+	(*FindDuplicatesRequest)(nil),            // 33: crm.lead.v1.FindDuplicatesRequest
+	(*FindDuplicatesResponse)(nil),           // 34: crm.lead.v1.FindDuplicatesResponse
+	(*DuplicateMatch)(nil),                   // 35: crm.lead.v1.DuplicateMatch
+	(*ListDuplicateGroupsRequest)(nil),       // 36: crm.lead.v1.ListDuplicateGroupsRequest
+	(*ListDuplicateGroupsResponse)(nil),      // 37: crm.lead.v1.ListDuplicateGroupsResponse
+	(*DuplicateGroup)(nil),                   // 38: crm.lead.v1.DuplicateGroup
+	(*CreateLeadRequest)(nil),                // 39: crm.lead.v1.CreateLeadRequest
+	(*GetLeadRequest)(nil),                   // 40: crm.lead.v1.GetLeadRequest
+	(*ListLeadsRequest)(nil),                 // 41: crm.lead.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),                // 42: crm.lead.v1.ListLeadsResponse
+	(*UpdateLeadRequest)(nil),                // 43: crm.lead.v1.UpdateLeadRequest
+	(*DeleteLeadRequest)(nil),                // 44: crm.lead.v1.DeleteLeadRequest
+	(*AssignLeadRequest)(nil),                // 45: crm.lead.v1.AssignLeadRequest
+	(*DisqualifyLeadRequest)(nil),            // 46: crm.lead.v1.DisqualifyLeadRequest
+	(*ReactivateLeadRequest)(nil),            // 47: crm.lead.v1.ReactivateLeadRequest
+	(*ListAuditEntriesRequest)(nil),          // 48: crm.lead.v1.ListAuditEntriesRequest
+	nil,                                      // 49: crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	(v1.AccountType)(0),                      // 50: crm.account.v1.AccountType
+	(*v11.OrderLine)(nil),                    // 51: crm.order.v1.OrderLine
+	(*date.Date)(nil),                        // 52: google.type.Date
+	(*money.Money)(nil),                      // 53: google.type.Money
+	(*durationpb.Duration)(nil),              // 54: google.protobuf.Duration
+	(*Lead)(nil),                             // 55: crm.lead.v1.Lead
+	(*v1.AccountMatch)(nil),                  // 56: crm.account.v1.AccountMatch
+	(*v1.ContactMatch)(nil),                  // 57: crm.account.v1.ContactMatch
+	(*timestamppb.Timestamp)(nil),            // 58: google.protobuf.Timestamp
+	(Source)(0),                              // 59: crm.lead.v1.Source
+	(*fieldmaskpb.FieldMask)(nil),            // 60: google.protobuf.FieldMask
+	(DisqualificationReason)(0),              // 61: crm.lead.v1.DisqualificationReason
+	(*emptypb.Empty)(nil),                    // 62: google.protobuf.Empty
+	(*v12.ListAuditEntriesResponse)(nil),     // 63: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_lead_v1_lead_service_proto_depIdxs = []int32{
 	5,  // 0: crm.lead.v1.QualifyLeadRequest.new_account:type_name -> crm.lead.v1.NewAccount
 	6,  // 1: crm.lead.v1.QualifyLeadRequest.new_contact:type_name -> crm.lead.v1.NewContact
 	8,  // 2: crm.lead.v1.QualifyLeadRequest.opportunity:type_name -> crm.lead.v1.NewOpportunity
 	7,  // 3: crm.lead.v1.QualifyLeadRequest.order:type_name -> crm.lead.v1.NewOrder
-	49, // 4: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
-	50, // 5: crm.lead.v1.NewOrder.lines:type_name -> crm.order.v1.OrderLine
-	51, // 6: crm.lead.v1.NewOrder.expected_fulfillment_date:type_name -> google.type.Date
-	52, // 7: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
-	51, // 8: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
-	53, // 9: crm.lead.v1.ListStuckConversionsRequest.older_than:type_name -> google.protobuf.Duration
-	54, // 10: crm.lead.v1.ListStuckConversionsResponse.leads:type_name -> crm.lead.v1.Lead
-	55, // 11: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
-	56, // 12: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	48, // 13: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
-	54, // 14: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
-	54, // 15: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
-	57, // 16: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
-	57, // 17: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
-	57, // 18: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
-	57, // 19: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
-	18, // 20: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
-	18, // 21: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
-	18, // 22: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
-	18, // 23: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
-	19, // 24: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
-	19, // 25: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
-	18, // 26: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
-	19, // 27: crm.lead.v1.LeadStatistics.conversion_by_owner:type_name -> crm.lead.v1.ConversionRate
-	21, // 28: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
-	22, // 29: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
-	1,  // 30: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
-	2,  // 31: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
-	58, // 32: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
-	23, // 33: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
-	54, // 34: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
-	25, // 35: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
-	28, // 36: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
-	26, // 37: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
-	27, // 38: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
-	3,  // 39: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
-	21, // 40: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
-	26, // 41: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
-	57, // 42: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
-	57, // 43: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
-	27, // 44: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
-	34, // 45: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
-	54, // 46: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
-	0,  // 47: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
-	0,  // 48: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
-	37, // 49: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
-	0,  // 50: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
-	54, // 51: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	54, // 52: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
-	54, // 53: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
-	59, // 54: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	60, // 55: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
-	38, // 56: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
-	39, // 57: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
-	40, // 58: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
-	42, // 59: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
-	43, // 60: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
-	44, // 61: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
-	45, // 62: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
-	46, // 63: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
-	32, // 64: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
-	14, // 65: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
-	16, // 66: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
-	20, // 67: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
-	29, // 68: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
-	30, // 69: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
-	35, // 70: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
-	4,  // 71: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
-	9,  // 72: crm.lead.v1.LeadService.ListStuckConversions:input_type -> crm.lead.v1.ListStuckConversionsRequest
-	11, // 73: crm.lead.v1.LeadService.RetryConversion:input_type -> crm.lead.v1.RetryConversionRequest
-	12, // 74: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
-	47, // 75: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
-	54, // 76: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
-	54, // 77: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
-	41, // 78: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
-	54, // 79: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
-	61, // 80: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
-	54, // 81: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
-	54, // 82: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
-	54, // 83: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
-	33, // 84: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
-	15, // 85: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
-	17, // 86: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
-	24, // 87: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
-	28, // 88: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
-	31, // 89: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
-	36, // 90: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
-	54, // 91: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
-	10, // 92: crm.lead.v1.LeadService.ListStuckConversions:output_type -> crm.lead.v1.ListStuckConversionsResponse
-	54, // 93: crm.lead.v1.LeadService.RetryConversion:output_type -> crm.lead.v1.Lead
-	13, // 94: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
-	62, // 95: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	76, // [76:96] is the sub-list for method output_type
-	56, // [56:76] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	50, // 4: crm.lead.v1.NewAccount.type:type_name -> crm.account.v1.AccountType
+	51, // 5: crm.lead.v1.NewOrder.lines:type_name -> crm.order.v1.OrderLine
+	52, // 6: crm.lead.v1.NewOrder.expected_fulfillment_date:type_name -> google.type.Date
+	53, // 7: crm.lead.v1.NewOpportunity.amount:type_name -> google.type.Money
+	52, // 8: crm.lead.v1.NewOpportunity.expected_close_date:type_name -> google.type.Date
+	54, // 9: crm.lead.v1.ListStuckConversionsRequest.older_than:type_name -> google.protobuf.Duration
+	55, // 10: crm.lead.v1.ListStuckConversionsResponse.leads:type_name -> crm.lead.v1.Lead
+	56, // 11: crm.lead.v1.FindConversionCandidatesResponse.accounts:type_name -> crm.account.v1.AccountMatch
+	57, // 12: crm.lead.v1.FindConversionCandidatesResponse.contacts:type_name -> crm.account.v1.ContactMatch
+	49, // 13: crm.lead.v1.MergeLeadsRequest.field_sources:type_name -> crm.lead.v1.MergeLeadsRequest.FieldSourcesEntry
+	55, // 14: crm.lead.v1.MergeLeadsResponse.lead:type_name -> crm.lead.v1.Lead
+	55, // 15: crm.lead.v1.MergeLeadsResponse.merged_leads:type_name -> crm.lead.v1.Lead
+	58, // 16: crm.lead.v1.GetLeadStatisticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	58, // 17: crm.lead.v1.GetLeadStatisticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	58, // 18: crm.lead.v1.LeadStatistics.start_time:type_name -> google.protobuf.Timestamp
+	58, // 19: crm.lead.v1.LeadStatistics.end_time:type_name -> google.protobuf.Timestamp
+	19, // 20: crm.lead.v1.LeadStatistics.by_status:type_name -> crm.lead.v1.Count
+	19, // 21: crm.lead.v1.LeadStatistics.by_source:type_name -> crm.lead.v1.Count
+	19, // 22: crm.lead.v1.LeadStatistics.by_campaign:type_name -> crm.lead.v1.Count
+	19, // 23: crm.lead.v1.LeadStatistics.by_owner:type_name -> crm.lead.v1.Count
+	20, // 24: crm.lead.v1.LeadStatistics.conversion_by_source:type_name -> crm.lead.v1.ConversionRate
+	20, // 25: crm.lead.v1.LeadStatistics.conversion_by_campaign:type_name -> crm.lead.v1.ConversionRate
+	19, // 26: crm.lead.v1.LeadStatistics.disqualification_reasons:type_name -> crm.lead.v1.Count
+	20, // 27: crm.lead.v1.LeadStatistics.conversion_by_owner:type_name -> crm.lead.v1.ConversionRate
+	18, // 28: crm.lead.v1.LeadStatistics.lifecycle_funnel:type_name -> crm.lead.v1.LifecycleFunnel
+	18, // 29: crm.lead.v1.LeadStatistics.lifecycle_funnel_by_source:type_name -> crm.lead.v1.LifecycleFunnel
+	18, // 30: crm.lead.v1.LeadStatistics.lifecycle_funnel_by_campaign:type_name -> crm.lead.v1.LifecycleFunnel
+	18, // 31: crm.lead.v1.LeadStatistics.lifecycle_funnel_by_owner:type_name -> crm.lead.v1.LifecycleFunnel
+	19, // 32: crm.lead.v1.LeadStatistics.by_product:type_name -> crm.lead.v1.Count
+	20, // 33: crm.lead.v1.LeadStatistics.conversion_by_product:type_name -> crm.lead.v1.ConversionRate
+	22, // 34: crm.lead.v1.ImportLeadsRequest.options:type_name -> crm.lead.v1.ImportOptions
+	23, // 35: crm.lead.v1.ImportLeadsRequest.rows:type_name -> crm.lead.v1.ImportRows
+	1,  // 36: crm.lead.v1.ImportOptions.mode:type_name -> crm.lead.v1.ImportMode
+	2,  // 37: crm.lead.v1.ImportOptions.duplicate_policy:type_name -> crm.lead.v1.DuplicatePolicy
+	59, // 38: crm.lead.v1.ImportOptions.default_source:type_name -> crm.lead.v1.Source
+	24, // 39: crm.lead.v1.ImportRows.rows:type_name -> crm.lead.v1.ImportRow
+	55, // 40: crm.lead.v1.ImportRow.lead:type_name -> crm.lead.v1.Lead
+	26, // 41: crm.lead.v1.ImportLeadsResponse.progress:type_name -> crm.lead.v1.ImportProgress
+	29, // 42: crm.lead.v1.ImportLeadsResponse.job:type_name -> crm.lead.v1.ImportJob
+	27, // 43: crm.lead.v1.ImportProgress.counts:type_name -> crm.lead.v1.ImportCounts
+	28, // 44: crm.lead.v1.ImportProgress.rejections:type_name -> crm.lead.v1.ImportRejection
+	3,  // 45: crm.lead.v1.ImportJob.state:type_name -> crm.lead.v1.ImportJob.State
+	22, // 46: crm.lead.v1.ImportJob.options:type_name -> crm.lead.v1.ImportOptions
+	27, // 47: crm.lead.v1.ImportJob.counts:type_name -> crm.lead.v1.ImportCounts
+	58, // 48: crm.lead.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	58, // 49: crm.lead.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	28, // 50: crm.lead.v1.ListImportRejectionsResponse.rejections:type_name -> crm.lead.v1.ImportRejection
+	35, // 51: crm.lead.v1.FindDuplicatesResponse.matches:type_name -> crm.lead.v1.DuplicateMatch
+	55, // 52: crm.lead.v1.DuplicateMatch.lead:type_name -> crm.lead.v1.Lead
+	0,  // 53: crm.lead.v1.DuplicateMatch.rules:type_name -> crm.lead.v1.DuplicateRule
+	0,  // 54: crm.lead.v1.ListDuplicateGroupsRequest.rule:type_name -> crm.lead.v1.DuplicateRule
+	38, // 55: crm.lead.v1.ListDuplicateGroupsResponse.groups:type_name -> crm.lead.v1.DuplicateGroup
+	0,  // 56: crm.lead.v1.DuplicateGroup.rule:type_name -> crm.lead.v1.DuplicateRule
+	55, // 57: crm.lead.v1.CreateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	55, // 58: crm.lead.v1.ListLeadsResponse.leads:type_name -> crm.lead.v1.Lead
+	55, // 59: crm.lead.v1.UpdateLeadRequest.lead:type_name -> crm.lead.v1.Lead
+	60, // 60: crm.lead.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	61, // 61: crm.lead.v1.DisqualifyLeadRequest.reason:type_name -> crm.lead.v1.DisqualificationReason
+	39, // 62: crm.lead.v1.LeadService.CreateLead:input_type -> crm.lead.v1.CreateLeadRequest
+	40, // 63: crm.lead.v1.LeadService.GetLead:input_type -> crm.lead.v1.GetLeadRequest
+	41, // 64: crm.lead.v1.LeadService.ListLeads:input_type -> crm.lead.v1.ListLeadsRequest
+	43, // 65: crm.lead.v1.LeadService.UpdateLead:input_type -> crm.lead.v1.UpdateLeadRequest
+	44, // 66: crm.lead.v1.LeadService.DeleteLead:input_type -> crm.lead.v1.DeleteLeadRequest
+	45, // 67: crm.lead.v1.LeadService.AssignLead:input_type -> crm.lead.v1.AssignLeadRequest
+	46, // 68: crm.lead.v1.LeadService.DisqualifyLead:input_type -> crm.lead.v1.DisqualifyLeadRequest
+	47, // 69: crm.lead.v1.LeadService.ReactivateLead:input_type -> crm.lead.v1.ReactivateLeadRequest
+	33, // 70: crm.lead.v1.LeadService.FindDuplicates:input_type -> crm.lead.v1.FindDuplicatesRequest
+	14, // 71: crm.lead.v1.LeadService.MergeLeads:input_type -> crm.lead.v1.MergeLeadsRequest
+	16, // 72: crm.lead.v1.LeadService.GetLeadStatistics:input_type -> crm.lead.v1.GetLeadStatisticsRequest
+	21, // 73: crm.lead.v1.LeadService.ImportLeads:input_type -> crm.lead.v1.ImportLeadsRequest
+	30, // 74: crm.lead.v1.LeadService.GetImportJob:input_type -> crm.lead.v1.GetImportJobRequest
+	31, // 75: crm.lead.v1.LeadService.ListImportRejections:input_type -> crm.lead.v1.ListImportRejectionsRequest
+	36, // 76: crm.lead.v1.LeadService.ListDuplicateGroups:input_type -> crm.lead.v1.ListDuplicateGroupsRequest
+	4,  // 77: crm.lead.v1.LeadService.QualifyLead:input_type -> crm.lead.v1.QualifyLeadRequest
+	9,  // 78: crm.lead.v1.LeadService.ListStuckConversions:input_type -> crm.lead.v1.ListStuckConversionsRequest
+	11, // 79: crm.lead.v1.LeadService.RetryConversion:input_type -> crm.lead.v1.RetryConversionRequest
+	12, // 80: crm.lead.v1.LeadService.FindConversionCandidates:input_type -> crm.lead.v1.FindConversionCandidatesRequest
+	48, // 81: crm.lead.v1.LeadService.ListAuditEntries:input_type -> crm.lead.v1.ListAuditEntriesRequest
+	55, // 82: crm.lead.v1.LeadService.CreateLead:output_type -> crm.lead.v1.Lead
+	55, // 83: crm.lead.v1.LeadService.GetLead:output_type -> crm.lead.v1.Lead
+	42, // 84: crm.lead.v1.LeadService.ListLeads:output_type -> crm.lead.v1.ListLeadsResponse
+	55, // 85: crm.lead.v1.LeadService.UpdateLead:output_type -> crm.lead.v1.Lead
+	62, // 86: crm.lead.v1.LeadService.DeleteLead:output_type -> google.protobuf.Empty
+	55, // 87: crm.lead.v1.LeadService.AssignLead:output_type -> crm.lead.v1.Lead
+	55, // 88: crm.lead.v1.LeadService.DisqualifyLead:output_type -> crm.lead.v1.Lead
+	55, // 89: crm.lead.v1.LeadService.ReactivateLead:output_type -> crm.lead.v1.Lead
+	34, // 90: crm.lead.v1.LeadService.FindDuplicates:output_type -> crm.lead.v1.FindDuplicatesResponse
+	15, // 91: crm.lead.v1.LeadService.MergeLeads:output_type -> crm.lead.v1.MergeLeadsResponse
+	17, // 92: crm.lead.v1.LeadService.GetLeadStatistics:output_type -> crm.lead.v1.LeadStatistics
+	25, // 93: crm.lead.v1.LeadService.ImportLeads:output_type -> crm.lead.v1.ImportLeadsResponse
+	29, // 94: crm.lead.v1.LeadService.GetImportJob:output_type -> crm.lead.v1.ImportJob
+	32, // 95: crm.lead.v1.LeadService.ListImportRejections:output_type -> crm.lead.v1.ListImportRejectionsResponse
+	37, // 96: crm.lead.v1.LeadService.ListDuplicateGroups:output_type -> crm.lead.v1.ListDuplicateGroupsResponse
+	55, // 97: crm.lead.v1.LeadService.QualifyLead:output_type -> crm.lead.v1.Lead
+	10, // 98: crm.lead.v1.LeadService.ListStuckConversions:output_type -> crm.lead.v1.ListStuckConversionsResponse
+	55, // 99: crm.lead.v1.LeadService.RetryConversion:output_type -> crm.lead.v1.Lead
+	13, // 100: crm.lead.v1.LeadService.FindConversionCandidates:output_type -> crm.lead.v1.FindConversionCandidatesResponse
+	63, // 101: crm.lead.v1.LeadService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	82, // [82:102] is the sub-list for method output_type
+	62, // [62:82] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_crm_lead_v1_lead_service_proto_init() }
@@ -3873,11 +4064,11 @@ func file_crm_lead_v1_lead_service_proto_init() {
 		(*QualifyLeadRequest_NewContact)(nil),
 		(*QualifyLeadRequest_ExistingContact)(nil),
 	}
-	file_crm_lead_v1_lead_service_proto_msgTypes[16].OneofWrappers = []any{
+	file_crm_lead_v1_lead_service_proto_msgTypes[17].OneofWrappers = []any{
 		(*ImportLeadsRequest_Options)(nil),
 		(*ImportLeadsRequest_Rows)(nil),
 	}
-	file_crm_lead_v1_lead_service_proto_msgTypes[20].OneofWrappers = []any{
+	file_crm_lead_v1_lead_service_proto_msgTypes[21].OneofWrappers = []any{
 		(*ImportLeadsResponse_Progress)(nil),
 		(*ImportLeadsResponse_Job)(nil),
 	}
@@ -3887,7 +4078,7 @@ func file_crm_lead_v1_lead_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_lead_v1_lead_service_proto_rawDesc), len(file_crm_lead_v1_lead_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -501,9 +501,12 @@ type SubmitWebFormRequest struct {
 	Homepage string `protobuf:"bytes,13,opt,name=homepage,proto3" json:"homepage,omitempty"`
 	// Idempotency key (a UUID): a retry with the same id creates nothing
 	// twice.
-	RequestId     string `protobuf:"bytes,14,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RequestId string `protobuf:"bytes,14,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The products the visitor is interested in (codes or names, e.g. the
+	// boxes ticked); each becomes a product of interest of quantity 1.
+	ProductsOfInterest []string `protobuf:"bytes,15,rep,name=products_of_interest,json=productsOfInterest,proto3" json:"products_of_interest,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *SubmitWebFormRequest) Reset() {
@@ -634,6 +637,13 @@ func (x *SubmitWebFormRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *SubmitWebFormRequest) GetProductsOfInterest() []string {
+	if x != nil {
+		return x.ProductsOfInterest
+	}
+	return nil
+}
+
 type SubmitWebFormResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The form's redirect_uri, where to send the visitor next (may be
@@ -722,7 +732,7 @@ const file_crm_lead_v1_web_form_service_proto_rawDesc = "" +
 	"\tweb_forms\x18\x01 \x03(\v2\x14.crm.lead.v1.WebFormR\bwebForms\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Q\n" +
 	"\x14RevokeWebFormRequest\x129\n" +
-	"\x04name\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^webForms/[0-9a-fA-F-]{36}$R\x04name\"\xd5\x06\n" +
+	"\x04name\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^webForms/[0-9a-fA-F-]{36}$R\x04name\"\x9a\a\n" +
 	"\x14SubmitWebFormRequest\x129\n" +
 	"\x04name\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^webForms/[0-9a-fA-F-]{36}$R\x04name\x12\x1f\n" +
 	"\x03key\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\x80\x01R\x03key\x12&\n" +
@@ -742,7 +752,8 @@ const file_crm_lead_v1_web_form_service_proto_rawDesc = "" +
 	"\rcustom_fields\x18\f \x03(\v23.crm.lead.v1.SubmitWebFormRequest.CustomFieldsEntryB+\xbaH(\x9a\x01%\x102\"\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$*\x05r\x03\x18\xd0\x0fR\fcustomFields\x12\x1a\n" +
 	"\bhomepage\x18\r \x01(\tR\bhomepage\x12*\n" +
 	"\n" +
-	"request_id\x18\x0e \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x1a?\n" +
+	"request_id\x18\x0e \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12C\n" +
+	"\x14products_of_interest\x18\x0f \x03(\tB\x11\xbaH\x0e\x92\x01\v\x102\"\ar\x05\x10\x01\x18\xc8\x01R\x12productsOfInterest\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\":\n" +

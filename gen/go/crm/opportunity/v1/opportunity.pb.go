@@ -498,8 +498,10 @@ type Opportunity struct {
 	// contact role (the account service's ListContactRoles). Replaced as a
 	// whole by an update.
 	BuyingCommittee []*BuyingCommitteeMember `protobuf:"bytes,32,rep,name=buying_committee,json=buyingCommittee,proto3" json:"buying_committee,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set when WON with a reason (ListWinReasons); empty otherwise.
+	WinReason     string `protobuf:"bytes,33,opt,name=win_reason,json=winReason,proto3" json:"win_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Opportunity) Reset() {
@@ -754,6 +756,13 @@ func (x *Opportunity) GetBuyingCommittee() []*BuyingCommitteeMember {
 		return x.BuyingCommittee
 	}
 	return nil
+}
+
+func (x *Opportunity) GetWinReason() string {
+	if x != nil {
+		return x.WinReason
+	}
+	return ""
 }
 
 // A contact on an opportunity's buying committee.
@@ -1074,7 +1083,7 @@ const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1d.crm.opportunity.v1.StageKindB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12+\n" +
 	"\vprobability\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\vprobability\x12[\n" +
 	"\x11forecast_category\x18\x05 \x01(\x0e2$.crm.opportunity.v1.ForecastCategoryB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10forecastCategory\x12\x18\n" +
-	"\aretired\x18\x06 \x01(\bR\aretired\"\xa0\x0e\n" +
+	"\aretired\x18\x06 \x01(\bR\aretired\"\xc4\x0e\n" +
 	"\vOpportunity\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12.\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\x18\xc8\x01R\vdisplayName\x12?\n" +
@@ -1119,7 +1128,9 @@ const file_crm_opportunity_v1_opportunity_proto_rawDesc = "" +
 	"\x10renewal_contract\x18\x1d \x01(\tB\x03\xe0A\x03R\x0frenewalContract\x12&\n" +
 	"\frenewal_term\x18\x1e \x01(\x05B\x03\xe0A\x03R\vrenewalTerm\x12H\n" +
 	"\x0econtract_terms\x18\x1f \x01(\v2!.crm.opportunity.v1.ContractTermsR\rcontractTerms\x12^\n" +
-	"\x10buying_committee\x18  \x03(\v2).crm.opportunity.v1.BuyingCommitteeMemberB\b\xbaH\x05\x92\x01\x02\x102R\x0fbuyingCommittee:Y\xeaAV\n" +
+	"\x10buying_committee\x18  \x03(\v2).crm.opportunity.v1.BuyingCommitteeMemberB\b\xbaH\x05\x92\x01\x02\x102R\x0fbuyingCommittee\x12\"\n" +
+	"\n" +
+	"win_reason\x18! \x01(\tB\x03\xe0A\x03R\twinReason:Y\xeaAV\n" +
 	"\x1bcrm.example.com/Opportunity\x12\x1bopportunities/{opportunity}*\ropportunities2\vopportunity\"\x98\x01\n" +
 	"\x15BuyingCommitteeMember\x12?\n" +
 	"\acontact\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$R\acontact\x12>\n" +

@@ -826,8 +826,11 @@ type WinOpportunityRequest struct {
 	// both services record it with the reason (required with it).
 	OverrideProcess       bool   `protobuf:"varint,5,opt,name=override_process,json=overrideProcess,proto3" json:"override_process,omitempty"`
 	ProcessOverrideReason string `protobuf:"bytes,6,opt,name=process_override_reason,json=processOverrideReason,proto3" json:"process_override_reason,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Optional: a win reason id (ListWinReasons), e.g. "product_fit".
+	// Unknown or retired ids are INVALID_ARGUMENT (UNKNOWN_WIN_REASON).
+	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WinOpportunityRequest) Reset() {
@@ -898,6 +901,13 @@ func (x *WinOpportunityRequest) GetOverrideProcess() bool {
 func (x *WinOpportunityRequest) GetProcessOverrideReason() string {
 	if x != nil {
 		return x.ProcessOverrideReason
+	}
+	return ""
+}
+
+func (x *WinOpportunityRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -1433,6 +1443,193 @@ func (x *UpdateLossReasonsRequest) GetLossReasons() []*LossReason {
 	return nil
 }
 
+// Why an opportunity was won.
+type WinReason struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lower_snake_case, e.g. "product_fit".
+	Id          string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Kept for won opportunities, not offered for new wins.
+	Retired       bool `protobuf:"varint,3,opt,name=retired,proto3" json:"retired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WinReason) Reset() {
+	*x = WinReason{}
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WinReason) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WinReason) ProtoMessage() {}
+
+func (x *WinReason) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WinReason.ProtoReflect.Descriptor instead.
+func (*WinReason) Descriptor() ([]byte, []int) {
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WinReason) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WinReason) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *WinReason) GetRetired() bool {
+	if x != nil {
+		return x.Retired
+	}
+	return false
+}
+
+type ListWinReasonsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWinReasonsRequest) Reset() {
+	*x = ListWinReasonsRequest{}
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWinReasonsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWinReasonsRequest) ProtoMessage() {}
+
+func (x *ListWinReasonsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWinReasonsRequest.ProtoReflect.Descriptor instead.
+func (*ListWinReasonsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{23}
+}
+
+type ListWinReasonsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WinReasons    []*WinReason           `protobuf:"bytes,1,rep,name=win_reasons,json=winReasons,proto3" json:"win_reasons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWinReasonsResponse) Reset() {
+	*x = ListWinReasonsResponse{}
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWinReasonsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWinReasonsResponse) ProtoMessage() {}
+
+func (x *ListWinReasonsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWinReasonsResponse.ProtoReflect.Descriptor instead.
+func (*ListWinReasonsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListWinReasonsResponse) GetWinReasons() []*WinReason {
+	if x != nil {
+		return x.WinReasons
+	}
+	return nil
+}
+
+type UpdateWinReasonsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WinReasons    []*WinReason           `protobuf:"bytes,1,rep,name=win_reasons,json=winReasons,proto3" json:"win_reasons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateWinReasonsRequest) Reset() {
+	*x = UpdateWinReasonsRequest{}
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateWinReasonsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateWinReasonsRequest) ProtoMessage() {}
+
+func (x *UpdateWinReasonsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateWinReasonsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateWinReasonsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *UpdateWinReasonsRequest) GetWinReasons() []*WinReason {
+	if x != nil {
+		return x.WinReasons
+	}
+	return nil
+}
+
 type GetForecastRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Period ForecastPeriod         `protobuf:"varint,1,opt,name=period,proto3,enum=crm.opportunity.v1.ForecastPeriod" json:"period,omitempty"`
@@ -1460,7 +1657,7 @@ type GetForecastRequest struct {
 
 func (x *GetForecastRequest) Reset() {
 	*x = GetForecastRequest{}
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[22]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1669,7 @@ func (x *GetForecastRequest) String() string {
 func (*GetForecastRequest) ProtoMessage() {}
 
 func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[22]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1682,7 @@ func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetForecastRequest.ProtoReflect.Descriptor instead.
 func (*GetForecastRequest) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{22}
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetForecastRequest) GetPeriod() ForecastPeriod {
@@ -1557,7 +1754,7 @@ type Forecast struct {
 
 func (x *Forecast) Reset() {
 	*x = Forecast{}
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[23]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1766,7 @@ func (x *Forecast) String() string {
 func (*Forecast) ProtoMessage() {}
 
 func (x *Forecast) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[23]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1779,7 @@ func (x *Forecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forecast.ProtoReflect.Descriptor instead.
 func (*Forecast) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{23}
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Forecast) GetRows() []*ForecastRow {
@@ -1629,7 +1826,7 @@ type ForecastRow struct {
 
 func (x *ForecastRow) Reset() {
 	*x = ForecastRow{}
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[24]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1838,7 @@ func (x *ForecastRow) String() string {
 func (*ForecastRow) ProtoMessage() {}
 
 func (x *ForecastRow) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[24]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1851,7 @@ func (x *ForecastRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastRow.ProtoReflect.Descriptor instead.
 func (*ForecastRow) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{24}
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ForecastRow) GetPeriodStart() *date.Date {
@@ -1742,7 +1939,7 @@ type GetSalesPerformanceRequest struct {
 
 func (x *GetSalesPerformanceRequest) Reset() {
 	*x = GetSalesPerformanceRequest{}
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[25]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1951,7 @@ func (x *GetSalesPerformanceRequest) String() string {
 func (*GetSalesPerformanceRequest) ProtoMessage() {}
 
 func (x *GetSalesPerformanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[25]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1964,7 @@ func (x *GetSalesPerformanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSalesPerformanceRequest.ProtoReflect.Descriptor instead.
 func (*GetSalesPerformanceRequest) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{25}
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetSalesPerformanceRequest) GetStartTime() *timestamppb.Timestamp {
@@ -1818,7 +2015,7 @@ type SalesPerformance struct {
 
 func (x *SalesPerformance) Reset() {
 	*x = SalesPerformance{}
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[26]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2027,7 @@ func (x *SalesPerformance) String() string {
 func (*SalesPerformance) ProtoMessage() {}
 
 func (x *SalesPerformance) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[26]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2040,7 @@ func (x *SalesPerformance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SalesPerformance.ProtoReflect.Descriptor instead.
 func (*SalesPerformance) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{26}
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SalesPerformance) GetOwners() []*OwnerPerformance {
@@ -1889,7 +2086,7 @@ type OwnerPerformance struct {
 
 func (x *OwnerPerformance) Reset() {
 	*x = OwnerPerformance{}
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[27]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +2098,7 @@ func (x *OwnerPerformance) String() string {
 func (*OwnerPerformance) ProtoMessage() {}
 
 func (x *OwnerPerformance) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[27]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +2111,7 @@ func (x *OwnerPerformance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnerPerformance.ProtoReflect.Descriptor instead.
 func (*OwnerPerformance) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{27}
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *OwnerPerformance) GetOwner() string {
@@ -2009,7 +2206,7 @@ type ListAuditEntriesRequest struct {
 
 func (x *ListAuditEntriesRequest) Reset() {
 	*x = ListAuditEntriesRequest{}
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[28]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2218,7 @@ func (x *ListAuditEntriesRequest) String() string {
 func (*ListAuditEntriesRequest) ProtoMessage() {}
 
 func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[28]
+	mi := &file_crm_opportunity_v1_opportunity_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2231,7 @@ func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{28}
+	return file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListAuditEntriesRequest) GetParent() string {
@@ -2121,7 +2318,7 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12)\n" +
 	"\x10override_process\x18\x05 \x01(\bR\x0foverrideProcess\x12@\n" +
-	"\x17process_override_reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"\xab\x02\n" +
+	"\x17process_override_reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"\xe5\x02\n" +
 	"\x15WinOpportunityRequest\x12>\n" +
 	"\x04name\x18\x01 \x01(\tB*\xe0A\x02\xbaH$r\"2 ^opportunities/[0-9a-fA-F-]{36}$R\x04name\x12\x1c\n" +
 	"\x04note\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\x12\x1b\n" +
@@ -2129,7 +2326,8 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12)\n" +
 	"\x10override_process\x18\x05 \x01(\bR\x0foverrideProcess\x12@\n" +
-	"\x17process_override_reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\"\xdb\x02\n" +
+	"\x17process_override_reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x15processOverrideReason\x128\n" +
+	"\x06reason\x18\a \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[a-z][a-z0-9_]{0,62}$R\x06reason\"\xdb\x02\n" +
 	"\x16LoseOpportunityRequest\x12>\n" +
 	"\x04name\x18\x01 \x01(\tB*\xe0A\x02\xbaH$r\"2 ^opportunities/[0-9a-fA-F-]{36}$R\x04name\x128\n" +
 	"\x06reason\x18\x02 \x01(\tB \xe0A\x02\xbaH\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$R\x06reason\x12(\n" +
@@ -2171,7 +2369,19 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\floss_reasons\x18\x01 \x03(\v2\x1e.crm.opportunity.v1.LossReasonR\vlossReasons\"i\n" +
 	"\x18UpdateLossReasonsRequest\x12M\n" +
 	"\floss_reasons\x18\x01 \x03(\v2\x1e.crm.opportunity.v1.LossReasonB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x10dR\vlossReasons\"\xdf\x03\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\vlossReasons\"\x87\x01\n" +
+	"\tWinReason\x12-\n" +
+	"\x02id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$R\x02id\x12,\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12\x1d\n" +
+	"\aretired\x18\x03 \x01(\bB\x03\xe0A\x03R\aretired\"\x17\n" +
+	"\x15ListWinReasonsRequest\"X\n" +
+	"\x16ListWinReasonsResponse\x12>\n" +
+	"\vwin_reasons\x18\x01 \x03(\v2\x1d.crm.opportunity.v1.WinReasonR\n" +
+	"winReasons\"e\n" +
+	"\x17UpdateWinReasonsRequest\x12J\n" +
+	"\vwin_reasons\x18\x01 \x03(\v2\x1d.crm.opportunity.v1.WinReasonB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\n" +
+	"winReasons\"\xdf\x03\n" +
 	"\x12GetForecastRequest\x12D\n" +
 	"\x06period\x18\x01 \x01(\x0e2\".crm.opportunity.v1.ForecastPeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06period\x120\n" +
 	"\n" +
@@ -2237,7 +2447,7 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\x18FORECAST_DIMENSION_OWNER\x10\x01\x12\x1f\n" +
 	"\x1bFORECAST_DIMENSION_PIPELINE\x10\x02\x12\x1c\n" +
 	"\x18FORECAST_DIMENSION_STAGE\x10\x03\x12(\n" +
-	"$FORECAST_DIMENSION_FORECAST_CATEGORY\x10\x042\x87\x16\n" +
+	"$FORECAST_DIMENSION_FORECAST_CATEGORY\x10\x042\x91\x18\n" +
 	"\x12OpportunityService\x12z\n" +
 	"\x0eCreatePipeline\x12).crm.opportunity.v1.CreatePipelineRequest\x1a\x1c.crm.opportunity.v1.Pipeline\"\x1f\x82\xd3\xe4\x93\x02\x19:\bpipeline\"\r/v1/pipelines\x12s\n" +
 	"\vGetPipeline\x12&.crm.opportunity.v1.GetPipelineRequest\x1a\x1c.crm.opportunity.v1.Pipeline\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=pipelines/*}\x12{\n" +
@@ -2255,7 +2465,9 @@ const file_crm_opportunity_v1_opportunity_service_proto_rawDesc = "" +
 	"\x11ReopenOpportunity\x12,.crm.opportunity.v1.ReopenOpportunityRequest\x1a\x1f.crm.opportunity.v1.Opportunity\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/{name=opportunities/*}:reopen\x12\xa0\x01\n" +
 	"\x10ListStageChanges\x12+.crm.opportunity.v1.ListStageChangesRequest\x1a,.crm.opportunity.v1.ListStageChangesResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=opportunities/*}/stageChanges\x12\x83\x01\n" +
 	"\x0fListLossReasons\x12*.crm.opportunity.v1.ListLossReasonsRequest\x1a+.crm.opportunity.v1.ListLossReasonsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/lossReasons\x12\x8a\x01\n" +
-	"\x11UpdateLossReasons\x12,.crm.opportunity.v1.UpdateLossReasonsRequest\x1a+.crm.opportunity.v1.ListLossReasonsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\x1a\x0f/v1/lossReasons\x12w\n" +
+	"\x11UpdateLossReasons\x12,.crm.opportunity.v1.UpdateLossReasonsRequest\x1a+.crm.opportunity.v1.ListLossReasonsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\x1a\x0f/v1/lossReasons\x12\x7f\n" +
+	"\x0eListWinReasons\x12).crm.opportunity.v1.ListWinReasonsRequest\x1a*.crm.opportunity.v1.ListWinReasonsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/winReasons\x12\x86\x01\n" +
+	"\x10UpdateWinReasons\x12+.crm.opportunity.v1.UpdateWinReasonsRequest\x1a*.crm.opportunity.v1.ListWinReasonsResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\x1a\x0e/v1/winReasons\x12w\n" +
 	"\vGetForecast\x12&.crm.opportunity.v1.GetForecastRequest\x1a\x1c.crm.opportunity.v1.Forecast\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/opportunities:forecast\x12\x92\x01\n" +
 	"\x13GetSalesPerformance\x12..crm.opportunity.v1.GetSalesPerformanceRequest\x1a$.crm.opportunity.v1.SalesPerformance\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/opportunities:performance\x12\x9a\x01\n" +
 	"\x10ListAuditEntries\x12+.crm.opportunity.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=opportunities/*}/auditEntriesB\xdc\x01\n" +
@@ -2274,7 +2486,7 @@ func file_crm_opportunity_v1_opportunity_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_opportunity_v1_opportunity_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_crm_opportunity_v1_opportunity_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_crm_opportunity_v1_opportunity_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_crm_opportunity_v1_opportunity_service_proto_goTypes = []any{
 	(ForecastPeriod)(0),                  // 0: crm.opportunity.v1.ForecastPeriod
 	(ForecastDimension)(0),               // 1: crm.opportunity.v1.ForecastDimension
@@ -2300,105 +2512,115 @@ var file_crm_opportunity_v1_opportunity_service_proto_goTypes = []any{
 	(*ListLossReasonsRequest)(nil),       // 21: crm.opportunity.v1.ListLossReasonsRequest
 	(*ListLossReasonsResponse)(nil),      // 22: crm.opportunity.v1.ListLossReasonsResponse
 	(*UpdateLossReasonsRequest)(nil),     // 23: crm.opportunity.v1.UpdateLossReasonsRequest
-	(*GetForecastRequest)(nil),           // 24: crm.opportunity.v1.GetForecastRequest
-	(*Forecast)(nil),                     // 25: crm.opportunity.v1.Forecast
-	(*ForecastRow)(nil),                  // 26: crm.opportunity.v1.ForecastRow
-	(*GetSalesPerformanceRequest)(nil),   // 27: crm.opportunity.v1.GetSalesPerformanceRequest
-	(*SalesPerformance)(nil),             // 28: crm.opportunity.v1.SalesPerformance
-	(*OwnerPerformance)(nil),             // 29: crm.opportunity.v1.OwnerPerformance
-	(*ListAuditEntriesRequest)(nil),      // 30: crm.opportunity.v1.ListAuditEntriesRequest
-	nil,                                  // 31: crm.opportunity.v1.UpdatePipelineRequest.StageMovesEntry
-	(*Pipeline)(nil),                     // 32: crm.opportunity.v1.Pipeline
-	(*fieldmaskpb.FieldMask)(nil),        // 33: google.protobuf.FieldMask
-	(*Opportunity)(nil),                  // 34: crm.opportunity.v1.Opportunity
-	(*StageChange)(nil),                  // 35: crm.opportunity.v1.StageChange
-	(*date.Date)(nil),                    // 36: google.type.Date
-	(ForecastCategory)(0),                // 37: crm.opportunity.v1.ForecastCategory
-	(*money.Money)(nil),                  // 38: google.type.Money
-	(*v1.CurrencyConversion)(nil),        // 39: crm.money.v1.CurrencyConversion
-	(*timestamppb.Timestamp)(nil),        // 40: google.protobuf.Timestamp
-	(*emptypb.Empty)(nil),                // 41: google.protobuf.Empty
-	(*v11.ListAuditEntriesResponse)(nil), // 42: crm.audit.v1.ListAuditEntriesResponse
+	(*WinReason)(nil),                    // 24: crm.opportunity.v1.WinReason
+	(*ListWinReasonsRequest)(nil),        // 25: crm.opportunity.v1.ListWinReasonsRequest
+	(*ListWinReasonsResponse)(nil),       // 26: crm.opportunity.v1.ListWinReasonsResponse
+	(*UpdateWinReasonsRequest)(nil),      // 27: crm.opportunity.v1.UpdateWinReasonsRequest
+	(*GetForecastRequest)(nil),           // 28: crm.opportunity.v1.GetForecastRequest
+	(*Forecast)(nil),                     // 29: crm.opportunity.v1.Forecast
+	(*ForecastRow)(nil),                  // 30: crm.opportunity.v1.ForecastRow
+	(*GetSalesPerformanceRequest)(nil),   // 31: crm.opportunity.v1.GetSalesPerformanceRequest
+	(*SalesPerformance)(nil),             // 32: crm.opportunity.v1.SalesPerformance
+	(*OwnerPerformance)(nil),             // 33: crm.opportunity.v1.OwnerPerformance
+	(*ListAuditEntriesRequest)(nil),      // 34: crm.opportunity.v1.ListAuditEntriesRequest
+	nil,                                  // 35: crm.opportunity.v1.UpdatePipelineRequest.StageMovesEntry
+	(*Pipeline)(nil),                     // 36: crm.opportunity.v1.Pipeline
+	(*fieldmaskpb.FieldMask)(nil),        // 37: google.protobuf.FieldMask
+	(*Opportunity)(nil),                  // 38: crm.opportunity.v1.Opportunity
+	(*StageChange)(nil),                  // 39: crm.opportunity.v1.StageChange
+	(*date.Date)(nil),                    // 40: google.type.Date
+	(ForecastCategory)(0),                // 41: crm.opportunity.v1.ForecastCategory
+	(*money.Money)(nil),                  // 42: google.type.Money
+	(*v1.CurrencyConversion)(nil),        // 43: crm.money.v1.CurrencyConversion
+	(*timestamppb.Timestamp)(nil),        // 44: google.protobuf.Timestamp
+	(*emptypb.Empty)(nil),                // 45: google.protobuf.Empty
+	(*v11.ListAuditEntriesResponse)(nil), // 46: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_opportunity_v1_opportunity_service_proto_depIdxs = []int32{
-	32, // 0: crm.opportunity.v1.CreatePipelineRequest.pipeline:type_name -> crm.opportunity.v1.Pipeline
-	32, // 1: crm.opportunity.v1.ListPipelinesResponse.pipelines:type_name -> crm.opportunity.v1.Pipeline
-	32, // 2: crm.opportunity.v1.UpdatePipelineRequest.pipeline:type_name -> crm.opportunity.v1.Pipeline
-	33, // 3: crm.opportunity.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
-	31, // 4: crm.opportunity.v1.UpdatePipelineRequest.stage_moves:type_name -> crm.opportunity.v1.UpdatePipelineRequest.StageMovesEntry
-	34, // 5: crm.opportunity.v1.CreateOpportunityRequest.opportunity:type_name -> crm.opportunity.v1.Opportunity
-	34, // 6: crm.opportunity.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.opportunity.v1.Opportunity
-	34, // 7: crm.opportunity.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.opportunity.v1.Opportunity
-	33, // 8: crm.opportunity.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	35, // 9: crm.opportunity.v1.ListStageChangesResponse.stage_changes:type_name -> crm.opportunity.v1.StageChange
+	36, // 0: crm.opportunity.v1.CreatePipelineRequest.pipeline:type_name -> crm.opportunity.v1.Pipeline
+	36, // 1: crm.opportunity.v1.ListPipelinesResponse.pipelines:type_name -> crm.opportunity.v1.Pipeline
+	36, // 2: crm.opportunity.v1.UpdatePipelineRequest.pipeline:type_name -> crm.opportunity.v1.Pipeline
+	37, // 3: crm.opportunity.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
+	35, // 4: crm.opportunity.v1.UpdatePipelineRequest.stage_moves:type_name -> crm.opportunity.v1.UpdatePipelineRequest.StageMovesEntry
+	38, // 5: crm.opportunity.v1.CreateOpportunityRequest.opportunity:type_name -> crm.opportunity.v1.Opportunity
+	38, // 6: crm.opportunity.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.opportunity.v1.Opportunity
+	38, // 7: crm.opportunity.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.opportunity.v1.Opportunity
+	37, // 8: crm.opportunity.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	39, // 9: crm.opportunity.v1.ListStageChangesResponse.stage_changes:type_name -> crm.opportunity.v1.StageChange
 	20, // 10: crm.opportunity.v1.ListLossReasonsResponse.loss_reasons:type_name -> crm.opportunity.v1.LossReason
 	20, // 11: crm.opportunity.v1.UpdateLossReasonsRequest.loss_reasons:type_name -> crm.opportunity.v1.LossReason
-	0,  // 12: crm.opportunity.v1.GetForecastRequest.period:type_name -> crm.opportunity.v1.ForecastPeriod
-	36, // 13: crm.opportunity.v1.GetForecastRequest.start_date:type_name -> google.type.Date
-	36, // 14: crm.opportunity.v1.GetForecastRequest.end_date:type_name -> google.type.Date
-	1,  // 15: crm.opportunity.v1.GetForecastRequest.group_by:type_name -> crm.opportunity.v1.ForecastDimension
-	36, // 16: crm.opportunity.v1.GetForecastRequest.rate_date:type_name -> google.type.Date
-	26, // 17: crm.opportunity.v1.Forecast.rows:type_name -> crm.opportunity.v1.ForecastRow
-	36, // 18: crm.opportunity.v1.Forecast.rate_date:type_name -> google.type.Date
-	36, // 19: crm.opportunity.v1.ForecastRow.period_start:type_name -> google.type.Date
-	37, // 20: crm.opportunity.v1.ForecastRow.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
-	38, // 21: crm.opportunity.v1.ForecastRow.amount:type_name -> google.type.Money
-	38, // 22: crm.opportunity.v1.ForecastRow.weighted_amount:type_name -> google.type.Money
-	39, // 23: crm.opportunity.v1.ForecastRow.conversions:type_name -> crm.money.v1.CurrencyConversion
-	40, // 24: crm.opportunity.v1.GetSalesPerformanceRequest.start_time:type_name -> google.protobuf.Timestamp
-	40, // 25: crm.opportunity.v1.GetSalesPerformanceRequest.end_time:type_name -> google.protobuf.Timestamp
-	36, // 26: crm.opportunity.v1.GetSalesPerformanceRequest.rate_date:type_name -> google.type.Date
-	29, // 27: crm.opportunity.v1.SalesPerformance.owners:type_name -> crm.opportunity.v1.OwnerPerformance
-	36, // 28: crm.opportunity.v1.SalesPerformance.rate_date:type_name -> google.type.Date
-	38, // 29: crm.opportunity.v1.OwnerPerformance.won_amount:type_name -> google.type.Money
-	38, // 30: crm.opportunity.v1.OwnerPerformance.lost_amount:type_name -> google.type.Money
-	38, // 31: crm.opportunity.v1.OwnerPerformance.average_deal_size:type_name -> google.type.Money
-	39, // 32: crm.opportunity.v1.OwnerPerformance.conversions:type_name -> crm.money.v1.CurrencyConversion
-	2,  // 33: crm.opportunity.v1.OpportunityService.CreatePipeline:input_type -> crm.opportunity.v1.CreatePipelineRequest
-	3,  // 34: crm.opportunity.v1.OpportunityService.GetPipeline:input_type -> crm.opportunity.v1.GetPipelineRequest
-	4,  // 35: crm.opportunity.v1.OpportunityService.ListPipelines:input_type -> crm.opportunity.v1.ListPipelinesRequest
-	6,  // 36: crm.opportunity.v1.OpportunityService.UpdatePipeline:input_type -> crm.opportunity.v1.UpdatePipelineRequest
-	7,  // 37: crm.opportunity.v1.OpportunityService.CreateOpportunity:input_type -> crm.opportunity.v1.CreateOpportunityRequest
-	8,  // 38: crm.opportunity.v1.OpportunityService.GetOpportunity:input_type -> crm.opportunity.v1.GetOpportunityRequest
-	9,  // 39: crm.opportunity.v1.OpportunityService.ListOpportunities:input_type -> crm.opportunity.v1.ListOpportunitiesRequest
-	11, // 40: crm.opportunity.v1.OpportunityService.UpdateOpportunity:input_type -> crm.opportunity.v1.UpdateOpportunityRequest
-	12, // 41: crm.opportunity.v1.OpportunityService.DeleteOpportunity:input_type -> crm.opportunity.v1.DeleteOpportunityRequest
-	13, // 42: crm.opportunity.v1.OpportunityService.MoveOpportunity:input_type -> crm.opportunity.v1.MoveOpportunityRequest
-	14, // 43: crm.opportunity.v1.OpportunityService.WinOpportunity:input_type -> crm.opportunity.v1.WinOpportunityRequest
-	15, // 44: crm.opportunity.v1.OpportunityService.LoseOpportunity:input_type -> crm.opportunity.v1.LoseOpportunityRequest
-	16, // 45: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:input_type -> crm.opportunity.v1.DisqualifyOpportunityRequest
-	17, // 46: crm.opportunity.v1.OpportunityService.ReopenOpportunity:input_type -> crm.opportunity.v1.ReopenOpportunityRequest
-	18, // 47: crm.opportunity.v1.OpportunityService.ListStageChanges:input_type -> crm.opportunity.v1.ListStageChangesRequest
-	21, // 48: crm.opportunity.v1.OpportunityService.ListLossReasons:input_type -> crm.opportunity.v1.ListLossReasonsRequest
-	23, // 49: crm.opportunity.v1.OpportunityService.UpdateLossReasons:input_type -> crm.opportunity.v1.UpdateLossReasonsRequest
-	24, // 50: crm.opportunity.v1.OpportunityService.GetForecast:input_type -> crm.opportunity.v1.GetForecastRequest
-	27, // 51: crm.opportunity.v1.OpportunityService.GetSalesPerformance:input_type -> crm.opportunity.v1.GetSalesPerformanceRequest
-	30, // 52: crm.opportunity.v1.OpportunityService.ListAuditEntries:input_type -> crm.opportunity.v1.ListAuditEntriesRequest
-	32, // 53: crm.opportunity.v1.OpportunityService.CreatePipeline:output_type -> crm.opportunity.v1.Pipeline
-	32, // 54: crm.opportunity.v1.OpportunityService.GetPipeline:output_type -> crm.opportunity.v1.Pipeline
-	5,  // 55: crm.opportunity.v1.OpportunityService.ListPipelines:output_type -> crm.opportunity.v1.ListPipelinesResponse
-	32, // 56: crm.opportunity.v1.OpportunityService.UpdatePipeline:output_type -> crm.opportunity.v1.Pipeline
-	34, // 57: crm.opportunity.v1.OpportunityService.CreateOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 58: crm.opportunity.v1.OpportunityService.GetOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	10, // 59: crm.opportunity.v1.OpportunityService.ListOpportunities:output_type -> crm.opportunity.v1.ListOpportunitiesResponse
-	34, // 60: crm.opportunity.v1.OpportunityService.UpdateOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	41, // 61: crm.opportunity.v1.OpportunityService.DeleteOpportunity:output_type -> google.protobuf.Empty
-	34, // 62: crm.opportunity.v1.OpportunityService.MoveOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 63: crm.opportunity.v1.OpportunityService.WinOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 64: crm.opportunity.v1.OpportunityService.LoseOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 65: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	34, // 66: crm.opportunity.v1.OpportunityService.ReopenOpportunity:output_type -> crm.opportunity.v1.Opportunity
-	19, // 67: crm.opportunity.v1.OpportunityService.ListStageChanges:output_type -> crm.opportunity.v1.ListStageChangesResponse
-	22, // 68: crm.opportunity.v1.OpportunityService.ListLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
-	22, // 69: crm.opportunity.v1.OpportunityService.UpdateLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
-	25, // 70: crm.opportunity.v1.OpportunityService.GetForecast:output_type -> crm.opportunity.v1.Forecast
-	28, // 71: crm.opportunity.v1.OpportunityService.GetSalesPerformance:output_type -> crm.opportunity.v1.SalesPerformance
-	42, // 72: crm.opportunity.v1.OpportunityService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	53, // [53:73] is the sub-list for method output_type
-	33, // [33:53] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	24, // 12: crm.opportunity.v1.ListWinReasonsResponse.win_reasons:type_name -> crm.opportunity.v1.WinReason
+	24, // 13: crm.opportunity.v1.UpdateWinReasonsRequest.win_reasons:type_name -> crm.opportunity.v1.WinReason
+	0,  // 14: crm.opportunity.v1.GetForecastRequest.period:type_name -> crm.opportunity.v1.ForecastPeriod
+	40, // 15: crm.opportunity.v1.GetForecastRequest.start_date:type_name -> google.type.Date
+	40, // 16: crm.opportunity.v1.GetForecastRequest.end_date:type_name -> google.type.Date
+	1,  // 17: crm.opportunity.v1.GetForecastRequest.group_by:type_name -> crm.opportunity.v1.ForecastDimension
+	40, // 18: crm.opportunity.v1.GetForecastRequest.rate_date:type_name -> google.type.Date
+	30, // 19: crm.opportunity.v1.Forecast.rows:type_name -> crm.opportunity.v1.ForecastRow
+	40, // 20: crm.opportunity.v1.Forecast.rate_date:type_name -> google.type.Date
+	40, // 21: crm.opportunity.v1.ForecastRow.period_start:type_name -> google.type.Date
+	41, // 22: crm.opportunity.v1.ForecastRow.forecast_category:type_name -> crm.opportunity.v1.ForecastCategory
+	42, // 23: crm.opportunity.v1.ForecastRow.amount:type_name -> google.type.Money
+	42, // 24: crm.opportunity.v1.ForecastRow.weighted_amount:type_name -> google.type.Money
+	43, // 25: crm.opportunity.v1.ForecastRow.conversions:type_name -> crm.money.v1.CurrencyConversion
+	44, // 26: crm.opportunity.v1.GetSalesPerformanceRequest.start_time:type_name -> google.protobuf.Timestamp
+	44, // 27: crm.opportunity.v1.GetSalesPerformanceRequest.end_time:type_name -> google.protobuf.Timestamp
+	40, // 28: crm.opportunity.v1.GetSalesPerformanceRequest.rate_date:type_name -> google.type.Date
+	33, // 29: crm.opportunity.v1.SalesPerformance.owners:type_name -> crm.opportunity.v1.OwnerPerformance
+	40, // 30: crm.opportunity.v1.SalesPerformance.rate_date:type_name -> google.type.Date
+	42, // 31: crm.opportunity.v1.OwnerPerformance.won_amount:type_name -> google.type.Money
+	42, // 32: crm.opportunity.v1.OwnerPerformance.lost_amount:type_name -> google.type.Money
+	42, // 33: crm.opportunity.v1.OwnerPerformance.average_deal_size:type_name -> google.type.Money
+	43, // 34: crm.opportunity.v1.OwnerPerformance.conversions:type_name -> crm.money.v1.CurrencyConversion
+	2,  // 35: crm.opportunity.v1.OpportunityService.CreatePipeline:input_type -> crm.opportunity.v1.CreatePipelineRequest
+	3,  // 36: crm.opportunity.v1.OpportunityService.GetPipeline:input_type -> crm.opportunity.v1.GetPipelineRequest
+	4,  // 37: crm.opportunity.v1.OpportunityService.ListPipelines:input_type -> crm.opportunity.v1.ListPipelinesRequest
+	6,  // 38: crm.opportunity.v1.OpportunityService.UpdatePipeline:input_type -> crm.opportunity.v1.UpdatePipelineRequest
+	7,  // 39: crm.opportunity.v1.OpportunityService.CreateOpportunity:input_type -> crm.opportunity.v1.CreateOpportunityRequest
+	8,  // 40: crm.opportunity.v1.OpportunityService.GetOpportunity:input_type -> crm.opportunity.v1.GetOpportunityRequest
+	9,  // 41: crm.opportunity.v1.OpportunityService.ListOpportunities:input_type -> crm.opportunity.v1.ListOpportunitiesRequest
+	11, // 42: crm.opportunity.v1.OpportunityService.UpdateOpportunity:input_type -> crm.opportunity.v1.UpdateOpportunityRequest
+	12, // 43: crm.opportunity.v1.OpportunityService.DeleteOpportunity:input_type -> crm.opportunity.v1.DeleteOpportunityRequest
+	13, // 44: crm.opportunity.v1.OpportunityService.MoveOpportunity:input_type -> crm.opportunity.v1.MoveOpportunityRequest
+	14, // 45: crm.opportunity.v1.OpportunityService.WinOpportunity:input_type -> crm.opportunity.v1.WinOpportunityRequest
+	15, // 46: crm.opportunity.v1.OpportunityService.LoseOpportunity:input_type -> crm.opportunity.v1.LoseOpportunityRequest
+	16, // 47: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:input_type -> crm.opportunity.v1.DisqualifyOpportunityRequest
+	17, // 48: crm.opportunity.v1.OpportunityService.ReopenOpportunity:input_type -> crm.opportunity.v1.ReopenOpportunityRequest
+	18, // 49: crm.opportunity.v1.OpportunityService.ListStageChanges:input_type -> crm.opportunity.v1.ListStageChangesRequest
+	21, // 50: crm.opportunity.v1.OpportunityService.ListLossReasons:input_type -> crm.opportunity.v1.ListLossReasonsRequest
+	23, // 51: crm.opportunity.v1.OpportunityService.UpdateLossReasons:input_type -> crm.opportunity.v1.UpdateLossReasonsRequest
+	25, // 52: crm.opportunity.v1.OpportunityService.ListWinReasons:input_type -> crm.opportunity.v1.ListWinReasonsRequest
+	27, // 53: crm.opportunity.v1.OpportunityService.UpdateWinReasons:input_type -> crm.opportunity.v1.UpdateWinReasonsRequest
+	28, // 54: crm.opportunity.v1.OpportunityService.GetForecast:input_type -> crm.opportunity.v1.GetForecastRequest
+	31, // 55: crm.opportunity.v1.OpportunityService.GetSalesPerformance:input_type -> crm.opportunity.v1.GetSalesPerformanceRequest
+	34, // 56: crm.opportunity.v1.OpportunityService.ListAuditEntries:input_type -> crm.opportunity.v1.ListAuditEntriesRequest
+	36, // 57: crm.opportunity.v1.OpportunityService.CreatePipeline:output_type -> crm.opportunity.v1.Pipeline
+	36, // 58: crm.opportunity.v1.OpportunityService.GetPipeline:output_type -> crm.opportunity.v1.Pipeline
+	5,  // 59: crm.opportunity.v1.OpportunityService.ListPipelines:output_type -> crm.opportunity.v1.ListPipelinesResponse
+	36, // 60: crm.opportunity.v1.OpportunityService.UpdatePipeline:output_type -> crm.opportunity.v1.Pipeline
+	38, // 61: crm.opportunity.v1.OpportunityService.CreateOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	38, // 62: crm.opportunity.v1.OpportunityService.GetOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	10, // 63: crm.opportunity.v1.OpportunityService.ListOpportunities:output_type -> crm.opportunity.v1.ListOpportunitiesResponse
+	38, // 64: crm.opportunity.v1.OpportunityService.UpdateOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	45, // 65: crm.opportunity.v1.OpportunityService.DeleteOpportunity:output_type -> google.protobuf.Empty
+	38, // 66: crm.opportunity.v1.OpportunityService.MoveOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	38, // 67: crm.opportunity.v1.OpportunityService.WinOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	38, // 68: crm.opportunity.v1.OpportunityService.LoseOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	38, // 69: crm.opportunity.v1.OpportunityService.DisqualifyOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	38, // 70: crm.opportunity.v1.OpportunityService.ReopenOpportunity:output_type -> crm.opportunity.v1.Opportunity
+	19, // 71: crm.opportunity.v1.OpportunityService.ListStageChanges:output_type -> crm.opportunity.v1.ListStageChangesResponse
+	22, // 72: crm.opportunity.v1.OpportunityService.ListLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
+	22, // 73: crm.opportunity.v1.OpportunityService.UpdateLossReasons:output_type -> crm.opportunity.v1.ListLossReasonsResponse
+	26, // 74: crm.opportunity.v1.OpportunityService.ListWinReasons:output_type -> crm.opportunity.v1.ListWinReasonsResponse
+	26, // 75: crm.opportunity.v1.OpportunityService.UpdateWinReasons:output_type -> crm.opportunity.v1.ListWinReasonsResponse
+	29, // 76: crm.opportunity.v1.OpportunityService.GetForecast:output_type -> crm.opportunity.v1.Forecast
+	32, // 77: crm.opportunity.v1.OpportunityService.GetSalesPerformance:output_type -> crm.opportunity.v1.SalesPerformance
+	46, // 78: crm.opportunity.v1.OpportunityService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	57, // [57:79] is the sub-list for method output_type
+	35, // [35:57] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_crm_opportunity_v1_opportunity_service_proto_init() }
@@ -2413,7 +2635,7 @@ func file_crm_opportunity_v1_opportunity_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_opportunity_v1_opportunity_service_proto_rawDesc), len(file_crm_opportunity_v1_opportunity_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

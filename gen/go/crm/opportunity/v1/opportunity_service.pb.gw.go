@@ -806,6 +806,54 @@ func local_request_OpportunityService_UpdateLossReasons_0(ctx context.Context, m
 	return msg, metadata, err
 }
 
+func request_OpportunityService_ListWinReasons_0(ctx context.Context, marshaler runtime.Marshaler, client OpportunityServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListWinReasonsRequest
+		metadata runtime.ServerMetadata
+	)
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListWinReasons(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_OpportunityService_ListWinReasons_0(ctx context.Context, marshaler runtime.Marshaler, server OpportunityServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListWinReasonsRequest
+		metadata runtime.ServerMetadata
+	)
+	msg, err := server.ListWinReasons(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_OpportunityService_UpdateWinReasons_0(ctx context.Context, marshaler runtime.Marshaler, client OpportunityServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq UpdateWinReasonsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.UpdateWinReasons(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_OpportunityService_UpdateWinReasons_0(ctx context.Context, marshaler runtime.Marshaler, server OpportunityServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq UpdateWinReasonsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.UpdateWinReasons(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_OpportunityService_GetForecast_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_OpportunityService_GetForecast_0(ctx context.Context, marshaler runtime.Marshaler, client OpportunityServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -1275,6 +1323,46 @@ func RegisterOpportunityServiceHandlerServer(ctx context.Context, mux *runtime.S
 		}
 		forward_OpportunityService_UpdateLossReasons_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_OpportunityService_ListWinReasons_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.opportunity.v1.OpportunityService/ListWinReasons", runtime.WithHTTPPathPattern("/v1/winReasons"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_OpportunityService_ListWinReasons_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OpportunityService_ListWinReasons_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPut, pattern_OpportunityService_UpdateWinReasons_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.opportunity.v1.OpportunityService/UpdateWinReasons", runtime.WithHTTPPathPattern("/v1/winReasons"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_OpportunityService_UpdateWinReasons_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OpportunityService_UpdateWinReasons_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_OpportunityService_GetForecast_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1664,6 +1752,40 @@ func RegisterOpportunityServiceHandlerClient(ctx context.Context, mux *runtime.S
 		}
 		forward_OpportunityService_UpdateLossReasons_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_OpportunityService_ListWinReasons_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.opportunity.v1.OpportunityService/ListWinReasons", runtime.WithHTTPPathPattern("/v1/winReasons"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_OpportunityService_ListWinReasons_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OpportunityService_ListWinReasons_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPut, pattern_OpportunityService_UpdateWinReasons_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.opportunity.v1.OpportunityService/UpdateWinReasons", runtime.WithHTTPPathPattern("/v1/winReasons"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_OpportunityService_UpdateWinReasons_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OpportunityService_UpdateWinReasons_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_OpportunityService_GetForecast_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1736,6 +1858,8 @@ var (
 	pattern_OpportunityService_ListStageChanges_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "opportunities", "parent", "stageChanges"}, ""))
 	pattern_OpportunityService_ListLossReasons_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "lossReasons"}, ""))
 	pattern_OpportunityService_UpdateLossReasons_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "lossReasons"}, ""))
+	pattern_OpportunityService_ListWinReasons_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "winReasons"}, ""))
+	pattern_OpportunityService_UpdateWinReasons_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "winReasons"}, ""))
 	pattern_OpportunityService_GetForecast_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "opportunities"}, "forecast"))
 	pattern_OpportunityService_GetSalesPerformance_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "opportunities"}, "performance"))
 	pattern_OpportunityService_ListAuditEntries_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "opportunities", "parent", "auditEntries"}, ""))
@@ -1759,6 +1883,8 @@ var (
 	forward_OpportunityService_ListStageChanges_0      = runtime.ForwardResponseMessage
 	forward_OpportunityService_ListLossReasons_0       = runtime.ForwardResponseMessage
 	forward_OpportunityService_UpdateLossReasons_0     = runtime.ForwardResponseMessage
+	forward_OpportunityService_ListWinReasons_0        = runtime.ForwardResponseMessage
+	forward_OpportunityService_UpdateWinReasons_0      = runtime.ForwardResponseMessage
 	forward_OpportunityService_GetForecast_0           = runtime.ForwardResponseMessage
 	forward_OpportunityService_GetSalesPerformance_0   = runtime.ForwardResponseMessage
 	forward_OpportunityService_ListAuditEntries_0      = runtime.ForwardResponseMessage

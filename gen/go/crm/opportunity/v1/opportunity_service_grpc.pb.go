@@ -38,6 +38,8 @@ const (
 	OpportunityService_ListStageChanges_FullMethodName      = "/crm.opportunity.v1.OpportunityService/ListStageChanges"
 	OpportunityService_ListLossReasons_FullMethodName       = "/crm.opportunity.v1.OpportunityService/ListLossReasons"
 	OpportunityService_UpdateLossReasons_FullMethodName     = "/crm.opportunity.v1.OpportunityService/UpdateLossReasons"
+	OpportunityService_ListWinReasons_FullMethodName        = "/crm.opportunity.v1.OpportunityService/ListWinReasons"
+	OpportunityService_UpdateWinReasons_FullMethodName      = "/crm.opportunity.v1.OpportunityService/UpdateWinReasons"
 	OpportunityService_GetForecast_FullMethodName           = "/crm.opportunity.v1.OpportunityService/GetForecast"
 	OpportunityService_GetSalesPerformance_FullMethodName   = "/crm.opportunity.v1.OpportunityService/GetSalesPerformance"
 	OpportunityService_ListAuditEntries_FullMethodName      = "/crm.opportunity.v1.OpportunityService/ListAuditEntries"
@@ -99,6 +101,10 @@ type OpportunityServiceClient interface {
 	// Replaces the list of loss reasons (ids stay; removed ones are retired
 	// so closed opportunities keep them).
 	UpdateLossReasons(ctx context.Context, in *UpdateLossReasonsRequest, opts ...grpc.CallOption) (*ListLossReasonsResponse, error)
+	// The reasons an opportunity can be won for.
+	ListWinReasons(ctx context.Context, in *ListWinReasonsRequest, opts ...grpc.CallOption) (*ListWinReasonsResponse, error)
+	// Replaces the list of win reasons, as UpdateLossReasons does.
+	UpdateWinReasons(ctx context.Context, in *UpdateWinReasonsRequest, opts ...grpc.CallOption) (*ListWinReasonsResponse, error)
 	// Open opportunities by expected close period (month or quarter) and the
 	// chosen dimensions: count, amount and weighted amount (amount x
 	// probability), per currency.
@@ -293,6 +299,26 @@ func (c *opportunityServiceClient) UpdateLossReasons(ctx context.Context, in *Up
 	return out, nil
 }
 
+func (c *opportunityServiceClient) ListWinReasons(ctx context.Context, in *ListWinReasonsRequest, opts ...grpc.CallOption) (*ListWinReasonsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWinReasonsResponse)
+	err := c.cc.Invoke(ctx, OpportunityService_ListWinReasons_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *opportunityServiceClient) UpdateWinReasons(ctx context.Context, in *UpdateWinReasonsRequest, opts ...grpc.CallOption) (*ListWinReasonsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWinReasonsResponse)
+	err := c.cc.Invoke(ctx, OpportunityService_UpdateWinReasons_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *opportunityServiceClient) GetForecast(ctx context.Context, in *GetForecastRequest, opts ...grpc.CallOption) (*Forecast, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Forecast)
@@ -379,6 +405,10 @@ type OpportunityServiceServer interface {
 	// Replaces the list of loss reasons (ids stay; removed ones are retired
 	// so closed opportunities keep them).
 	UpdateLossReasons(context.Context, *UpdateLossReasonsRequest) (*ListLossReasonsResponse, error)
+	// The reasons an opportunity can be won for.
+	ListWinReasons(context.Context, *ListWinReasonsRequest) (*ListWinReasonsResponse, error)
+	// Replaces the list of win reasons, as UpdateLossReasons does.
+	UpdateWinReasons(context.Context, *UpdateWinReasonsRequest) (*ListWinReasonsResponse, error)
 	// Open opportunities by expected close period (month or quarter) and the
 	// chosen dimensions: count, amount and weighted amount (amount x
 	// probability), per currency.
@@ -453,6 +483,12 @@ func (UnimplementedOpportunityServiceServer) ListLossReasons(context.Context, *L
 }
 func (UnimplementedOpportunityServiceServer) UpdateLossReasons(context.Context, *UpdateLossReasonsRequest) (*ListLossReasonsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateLossReasons not implemented")
+}
+func (UnimplementedOpportunityServiceServer) ListWinReasons(context.Context, *ListWinReasonsRequest) (*ListWinReasonsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWinReasons not implemented")
+}
+func (UnimplementedOpportunityServiceServer) UpdateWinReasons(context.Context, *UpdateWinReasonsRequest) (*ListWinReasonsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateWinReasons not implemented")
 }
 func (UnimplementedOpportunityServiceServer) GetForecast(context.Context, *GetForecastRequest) (*Forecast, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetForecast not implemented")
@@ -790,6 +826,42 @@ func _OpportunityService_UpdateLossReasons_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OpportunityService_ListWinReasons_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWinReasonsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpportunityServiceServer).ListWinReasons(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OpportunityService_ListWinReasons_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpportunityServiceServer).ListWinReasons(ctx, req.(*ListWinReasonsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OpportunityService_UpdateWinReasons_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateWinReasonsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OpportunityServiceServer).UpdateWinReasons(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OpportunityService_UpdateWinReasons_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OpportunityServiceServer).UpdateWinReasons(ctx, req.(*UpdateWinReasonsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _OpportunityService_GetForecast_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetForecastRequest)
 	if err := dec(in); err != nil {
@@ -918,6 +990,14 @@ var OpportunityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateLossReasons",
 			Handler:    _OpportunityService_UpdateLossReasons_Handler,
+		},
+		{
+			MethodName: "ListWinReasons",
+			Handler:    _OpportunityService_ListWinReasons_Handler,
+		},
+		{
+			MethodName: "UpdateWinReasons",
+			Handler:    _OpportunityService_UpdateWinReasons_Handler,
 		},
 		{
 			MethodName: "GetForecast",

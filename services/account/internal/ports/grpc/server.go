@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/genproto/googleapis/type/date"
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/type/date"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"

@@ -23,6 +23,7 @@ var leadFilter = aipfilter.NewSchema(map[string]aipfilter.Field{
 	"status":            {Column: "status", Kind: aipfilter.Enum, EnumType: leadv1.Status(0).Type(), EnumPrefix: "STATUS_"},
 	"rating":            {Column: "rating", Kind: aipfilter.Enum, EnumType: leadv1.Rating(0).Type(), EnumPrefix: "RATING_"},
 	"source":            {Column: "source", Kind: aipfilter.Enum, EnumType: leadv1.Source(0).Type(), EnumPrefix: "SOURCE_"},
+	"lifecycle_stage":   {Column: "lifecycle_stage", Kind: aipfilter.Enum, EnumType: leadv1.LifecycleStage(0).Type(), EnumPrefix: "LIFECYCLE_STAGE_"},
 	"owner":             {Column: "owner", Kind: aipfilter.String},
 	"campaign":          {Column: "campaign", Kind: aipfilter.String},
 	"company":           {Column: "company", Kind: aipfilter.String},

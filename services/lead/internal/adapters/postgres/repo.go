@@ -53,7 +53,7 @@ var (
 		"address", "source", "campaign", "rating", "status", "owner", "next_contact_at", "description", "custom_fields",
 		"disqualify_reason", "disqualify_note", "disqualified_at", "disqualified_by", "status_before_disqualify",
 		"last_activity_at", "created_at", "created_by", "updated_at", "updated_by", "version", "merged_into",
-		"qualified_at", "conversion"}
+		"qualified_at", "conversion", "lifecycle_stage", "lifecycle_changed_at", "lifecycle_changed_by", "mql_at", "sql_at", "products"}
 	writeColumnList = append(slices.Clone(leadColumnList), "email_norm", "phone_norm", "name_key")
 
 	leadColumns   = strings.Join(leadColumnList, ", ")
@@ -75,6 +75,14 @@ func addressValue(a domain.Address) []byte {
 		return nil
 	}
 	b, _ := json.Marshal(addressJSON(a))
+	return b
+}
+
+func productsValue(ps []domain.ProductInterest) []byte {
+	if len(ps) == 0 {
+		return []byte("[]")
+	}
+	b, _ := json.Marshal(ps)
 	return b
 }
 
@@ -108,7 +116,8 @@ func leadArgsWithKeys(l *domain.Lead, keys domain.DuplicateKeys) []any {
 		l.ID, l.FirstName, l.LastName, l.Company, l.Title, l.Email, l.Phone, l.Website, addressValue(l.Address),
 		string(l.Source), l.Campaign, string(l.Rating), string(l.Status), l.Owner, l.NextContactAt, l.Description,
 		custom, reason, note, at, by, before, l.LastActivityAt, l.CreatedAt, l.CreatedBy, l.UpdatedAt, l.UpdatedBy,
-		l.Version, mergedInto, l.QualifiedAt, conversionValue(l.Conversion), keys.Email, keys.Phone, keys.CompanyAndName,
+		l.Version, mergedInto, l.QualifiedAt, conversionValue(l.Conversion), string(l.Lifecycle.Stage), l.Lifecycle.ChangedAt,
+		l.Lifecycle.ChangedBy, l.Lifecycle.MQLAt, l.Lifecycle.SQLAt, productsValue(l.Products), keys.Email, keys.Phone, keys.CompanyAndName,
 	}
 }
 
@@ -122,15 +131,19 @@ func scanLead(row pgx.Row, extra ...any) (*domain.Lead, error) {
 		disqualifiedAt           *time.Time
 		mergedInto               *uuid.UUID
 		conversion               []byte
+		stage                    string
+		products                 []byte
 	)
 	err := row.Scan(append([]any{&l.ID, &l.FirstName, &l.LastName, &l.Company, &l.Title, &l.Email, &l.Phone, &l.Website,
 		&address, &source, &l.Campaign, &rating, &status, &l.Owner, &l.NextContactAt, &l.Description, &custom,
 		&reason, &note, &disqualifiedAt, &by, &before, &l.LastActivityAt, &l.CreatedAt, &l.CreatedBy,
-		&l.UpdatedAt, &l.UpdatedBy, &l.Version, &mergedInto, &l.QualifiedAt, &conversion}, extra...)...)
+		&l.UpdatedAt, &l.UpdatedBy, &l.Version, &mergedInto, &l.QualifiedAt, &conversion,
+		&stage, &l.Lifecycle.ChangedAt, &l.Lifecycle.ChangedBy, &l.Lifecycle.MQLAt, &l.Lifecycle.SQLAt, &products}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
 	l.Source, l.Rating, l.Status = domain.Source(source), domain.Rating(rating), domain.Status(status)
+	l.Lifecycle.Stage = domain.LifecycleStage(stage)
 	if len(address) > 0 {
 		var a addressJSON
 		if err := json.Unmarshal(address, &a); err != nil {
@@ -159,6 +172,9 @@ func scanLead(row pgx.Row, extra ...any) (*domain.Lead, error) {
 		if err := json.Unmarshal(conversion, l.Conversion); err != nil {
 			return nil, fmt.Errorf("lead %s conversion: %w", l.ID, err)
 		}
+	}
+	if err := json.Unmarshal(products, &l.Products); err != nil {
+		return nil, fmt.Errorf("lead %s products: %w", l.ID, err)
 	}
 	utc(&l.CreatedAt, &l.UpdatedAt)
 	return &l, nil

@@ -217,12 +217,26 @@ func (s *Server) GetLeadStatistics(ctx context.Context, req *leadv1.GetLeadStati
 		}
 		return out
 	}
+	funnel := func(f app.LifecycleFunnel) *leadv1.LifecycleFunnel {
+		return &leadv1.LifecycleFunnel{Key: f.Key, Mql: f.MQL, Sql: f.SQL, Qualified: f.Qualified,
+			MqlToSqlRate: f.MQLToSQL(), SqlToQualifiedRate: f.SQLToQualified()}
+	}
+	funnels := func(fs []app.LifecycleFunnel) []*leadv1.LifecycleFunnel {
+		out := make([]*leadv1.LifecycleFunnel, len(fs))
+		for i, f := range fs {
+			out[i] = funnel(f)
+		}
+		return out
+	}
 	return &leadv1.LeadStatistics{
 		StartTime: timestamppb.New(st.From), EndTime: timestamppb.New(st.To), Total: st.Total,
 		ByStatus: counts(st.ByStatus), BySource: counts(st.BySource), ByCampaign: counts(st.ByCampaign),
 		ByOwner: counts(st.ByOwner), ConversionBySource: rates(st.ConversionBySource),
 		ConversionByCampaign: rates(st.ConversionByCampaign), ConversionByOwner: rates(st.ConversionByOwner), MedianDaysToQualify: st.MedianDaysToQualify,
 		DisqualificationReasons: counts(st.DisqualificationReasons),
+		LifecycleFunnel:         funnel(st.Lifecycle), LifecycleFunnelBySource: funnels(st.LifecycleBySource),
+		LifecycleFunnelByCampaign: funnels(st.LifecycleByCampaign), LifecycleFunnelByOwner: funnels(st.LifecycleByOwner),
+		ByProduct: counts(st.ByProduct), ConversionByProduct: rates(st.ConversionByProduct),
 	}, nil
 }
 
@@ -282,6 +296,7 @@ func (s *Server) wakeRelay(err *error) {
 var outputOnly = map[string]bool{
 	"name": true, "etag": true, "disqualification": true, "last_activity_time": true,
 	"create_time": true, "created_by": true, "update_time": true, "updated_by": true,
+	"lifecycle_stage_time": true, "lifecycle_stage_changed_by": true, "mql_time": true, "sql_time": true,
 }
 
 // updateMask returns the domain fields to update: the mask's paths, all

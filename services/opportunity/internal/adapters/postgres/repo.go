@@ -216,7 +216,7 @@ var (
 		"last_open_stage", "state", "currency_code", "amount", "line_items", "expected_close_date", "probability",
 		"probability_overridden", "forecast_category", "forecast_overridden", "next_step", "description", "loss_reason",
 		"competitor", "close_note", "close_time", "stage_entered_at", "created_at", "created_by", "updated_at", "updated_by", "version",
-		"type", "renewal_contract_id", "renewal_term", "contract_terms", "buying_committee"}
+		"type", "renewal_contract_id", "renewal_term", "contract_terms", "buying_committee", "win_reason"}
 	opportunityColumns = strings.Join(opportunityList, ", ")
 	insertOpportunity  = "INSERT INTO opportunities (" + opportunityColumns + ") VALUES (" +
 		pg.Placeholders(1, len(opportunityList)) + ") ON CONFLICT (id) DO NOTHING"
@@ -283,7 +283,7 @@ func opportunityArgs(o *domain.Opportunity) []any {
 		o.LastOpenStage, string(o.State), o.CurrencyCode, decimalOf(o.Amount), lj, closeDate, o.Probability,
 		o.ProbabilityOverridden, string(o.ForecastCategory), o.ForecastOverridden, o.NextStep, o.Description, o.LossReason,
 		o.Competitor, o.CloseNote, closeTime, o.StageEnteredAt, o.CreatedAt, o.CreatedBy, o.UpdatedAt, o.UpdatedBy, o.Version,
-		string(o.Type), renewalContract, renewalTerm, terms, committeeJSON(o.BuyingCommittee)}
+		string(o.Type), renewalContract, renewalTerm, terms, committeeJSON(o.BuyingCommittee), o.WinReason}
 }
 
 // memberJSON is an entry of the buying_committee column.
@@ -318,7 +318,7 @@ func scanOpportunity(row pgx.Row, extra ...any) (*domain.Opportunity, error) {
 		&o.LastOpenStage, &state, &o.CurrencyCode, &amount, &lj, &closeDate, &o.Probability,
 		&o.ProbabilityOverridden, &fc, &o.ForecastOverridden, &o.NextStep, &o.Description, &o.LossReason,
 		&o.Competitor, &o.CloseNote, &closeTime, &o.StageEnteredAt, &o.CreatedAt, &o.CreatedBy, &o.UpdatedAt, &o.UpdatedBy, &o.Version,
-		&typ, &renewalContract, &renewalTerm, &terms, &committee}, extra...)...)
+		&typ, &renewalContract, &renewalTerm, &terms, &committee, &o.WinReason}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -519,17 +519,35 @@ func (r *Repo) readOpportunity(ctx context.Context, id uuid.UUID, lock string) (
 	return o, err
 }
 
-// ---- loss reasons ----
+// ---- loss and win reasons ----
 
 func (r *Repo) LossReasons(ctx context.Context) ([]domain.LossReason, error) {
-	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT id, display_name, retired FROM loss_reasons ORDER BY retired, position, id`)
+	return r.reasons(ctx, "loss_reasons")
+}
+
+func (r *Repo) ReplaceLossReasons(ctx context.Context, rs []domain.LossReason) error {
+	return r.replaceReasons(ctx, "loss_reasons", rs)
+}
+
+func (r *Repo) WinReasons(ctx context.Context) ([]domain.WinReason, error) {
+	return r.reasons(ctx, "win_reasons")
+}
+
+func (r *Repo) ReplaceWinReasons(ctx context.Context, rs []domain.WinReason) error {
+	return r.replaceReasons(ctx, "win_reasons", rs)
+}
+
+// reasons reads a reasons table (loss_reasons or win_reasons: a constant,
+// never input).
+func (r *Repo) reasons(ctx context.Context, table string) ([]domain.Reason, error) {
+	rows, err := pg.Q(ctx, r.pool).Query(ctx, `SELECT id, display_name, retired FROM `+table+` ORDER BY retired, position, id`)
 	if err != nil {
-		return nil, fmt.Errorf("loss reasons: %w", err)
+		return nil, fmt.Errorf("%s: %w", table, err)
 	}
 	defer rows.Close()
-	var out []domain.LossReason
+	var out []domain.Reason
 	for rows.Next() {
-		var lr domain.LossReason
+		var lr domain.Reason
 		if err := rows.Scan(&lr.ID, &lr.DisplayName, &lr.Retired); err != nil {
 			return nil, err
 		}
@@ -538,24 +556,24 @@ func (r *Repo) LossReasons(ctx context.Context) ([]domain.LossReason, error) {
 	return out, rows.Err()
 }
 
-func (r *Repo) ReplaceLossReasons(ctx context.Context, rs []domain.LossReason) error {
+func (r *Repo) replaceReasons(ctx context.Context, table string, rs []domain.Reason) error {
 	return r.InTx(ctx, func(ctx context.Context) error {
 		q := pg.Q(ctx, r.pool)
 		// Serialise replacements: each reads and rewrites the whole list.
-		if _, err := q.Exec(ctx, `LOCK TABLE loss_reasons IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		if _, err := q.Exec(ctx, `LOCK TABLE `+table+` IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
 		ids := make([]string, len(rs))
 		b := &pgx.Batch{}
 		for i, lr := range rs {
 			ids[i] = lr.ID
-			b.Queue(`INSERT INTO loss_reasons (id, display_name, retired, position) VALUES ($1, $2, false, $3)
+			b.Queue(`INSERT INTO `+table+` (id, display_name, retired, position) VALUES ($1, $2, false, $3)
 				ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, retired = false, position = EXCLUDED.position`,
 				lr.ID, lr.DisplayName, i+1)
 		}
-		b.Queue(`UPDATE loss_reasons SET retired = true WHERE NOT (id = ANY($1))`, ids)
+		b.Queue(`UPDATE `+table+` SET retired = true WHERE NOT (id = ANY($1))`, ids)
 		if err := q.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("replace loss reasons: %w", err)
+			return fmt.Errorf("replace %s: %w", table, err)
 		}
 		return nil
 	})

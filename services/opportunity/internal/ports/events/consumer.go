@@ -107,5 +107,13 @@ func Decode(m inbox.Message) (conv app.Conversion, ok bool, err error) {
 			Amount: op.GetAmount(), ExpectedCloseDate: protomap.DateFromProto(op.GetExpectedCloseDate()),
 		},
 	}
+	// The lead's products of interest; their sum is the amount.
+	for _, li := range op.GetLineItems() {
+		line := domain.LineItem{Product: li.GetProduct(), Quantity: li.GetQuantity(), DiscountPercent: li.GetDiscountPercent()}
+		if li.GetUnitPrice() != nil {
+			line.UnitPrice = proto.CloneOf(li.GetUnitPrice())
+		}
+		conv.Opportunity.LineItems = append(conv.Opportunity.LineItems, line)
+	}
 	return conv, true, nil
 }

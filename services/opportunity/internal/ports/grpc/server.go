@@ -181,7 +181,7 @@ func badReference(field string) error {
 // PATCH bodies that echo a whole resource) and are ignored.
 var opportunityOutputOnly = map[string]bool{
 	"name": true, "etag": true, "source_lead": true, "stage": true, "state": true, "probability_overridden": true,
-	"loss_reason": true, "competitor": true, "close_note": true, "close_time": true, "stage_enter_time": true,
+	"loss_reason": true, "win_reason": true, "competitor": true, "close_note": true, "close_time": true, "stage_enter_time": true,
 	"create_time": true, "created_by": true, "update_time": true, "updated_by": true,
 	"renewal_contract": true, "renewal_term": true,
 }
@@ -254,7 +254,7 @@ func (s *Server) MoveOpportunity(ctx context.Context, req *opportunityv1.MoveOpp
 
 func (s *Server) WinOpportunity(ctx context.Context, req *opportunityv1.WinOpportunityRequest) (*opportunityv1.Opportunity, error) {
 	return s.custom(ctx, req.GetName(), req.GetRequestId(), "WinOpportunity", req, func(ctx context.Context, id uuid.UUID) (*domain.Opportunity, error) {
-		return s.app.WinOpportunity(ctx, id, req.GetNote(), req.GetEtag(), req.GetRequestId(),
+		return s.app.WinOpportunity(ctx, id, req.GetReason(), req.GetNote(), req.GetEtag(), req.GetRequestId(),
 			app.Override{Override: req.GetOverrideProcess(), Reason: req.GetProcessOverrideReason()})
 	})
 }
@@ -316,6 +316,34 @@ func (s *Server) UpdateLossReasons(ctx context.Context, req *opportunityv1.Updat
 		return nil, err
 	}
 	return lossReasons(rs), nil
+}
+
+func (s *Server) ListWinReasons(ctx context.Context, _ *opportunityv1.ListWinReasonsRequest) (*opportunityv1.ListWinReasonsResponse, error) {
+	rs, err := s.app.WinReasons(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return winReasons(rs), nil
+}
+
+func (s *Server) UpdateWinReasons(ctx context.Context, req *opportunityv1.UpdateWinReasonsRequest) (*opportunityv1.ListWinReasonsResponse, error) {
+	in := make([]domain.WinReason, len(req.GetWinReasons()))
+	for i, r := range req.GetWinReasons() {
+		in[i] = domain.WinReason{ID: r.GetId(), DisplayName: r.GetDisplayName()}
+	}
+	rs, err := s.app.UpdateWinReasons(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return winReasons(rs), nil
+}
+
+func winReasons(rs []domain.WinReason) *opportunityv1.ListWinReasonsResponse {
+	resp := &opportunityv1.ListWinReasonsResponse{}
+	for _, r := range rs {
+		resp.WinReasons = append(resp.WinReasons, &opportunityv1.WinReason{Id: r.ID, DisplayName: r.DisplayName, Retired: r.Retired})
+	}
+	return resp
 }
 
 func lossReasons(rs []domain.LossReason) *opportunityv1.ListLossReasonsResponse {
