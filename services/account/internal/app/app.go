@@ -95,6 +95,11 @@ type Repository interface {
 
 	Match(ctx context.Context, q MatchQuery) ([]AccountMatch, []ContactMatch, error)
 
+	MergeStore
+	// ApplyOrder projects an order as an order event carries it (a
+	// version older than the projected one changes nothing).
+	ApplyOrder(ctx context.Context, o OrderFact) error
+
 	// ListAudit pages through the audit trail.
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
 }

@@ -19,6 +19,19 @@ type (
 	ContactUpdated struct{ Changed []string }
 	ContactDeleted struct{}
 	ContactLinked  struct{ SourceLead uuid.UUID }
+
+	// AccountsMerged is raised on the survivor; Merged are as they are
+	// after the merge (MERGED), MovedContacts moved to the survivor.
+	AccountsMerged struct {
+		Merged        []*Account
+		Changed       []string
+		MovedContacts []uuid.UUID
+	}
+	// ContactsMerged is raised on the survivor; Merged point at it.
+	ContactsMerged struct {
+		Merged  []*Contact
+		Changed []string
+	}
 )
 
 func (AccountCreated) event()     {}
@@ -30,3 +43,5 @@ func (ContactCreated) event()     {}
 func (ContactUpdated) event()     {}
 func (ContactDeleted) event()     {}
 func (ContactLinked) event()      {}
+func (AccountsMerged) event()     {}
+func (ContactsMerged) event()     {}

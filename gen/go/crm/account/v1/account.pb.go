@@ -81,6 +81,9 @@ const (
 	AccountState_ACCOUNT_STATE_UNSPECIFIED AccountState = 0
 	AccountState_ACCOUNT_STATE_ACTIVE      AccountState = 1
 	AccountState_ACCOUNT_STATE_INACTIVE    AccountState = 2
+	// Merged into another account (merged_into) by MergeAccounts: kept as
+	// the record of it, read-only.
+	AccountState_ACCOUNT_STATE_MERGED AccountState = 3
 )
 
 // Enum value maps for AccountState.
@@ -89,11 +92,13 @@ var (
 		0: "ACCOUNT_STATE_UNSPECIFIED",
 		1: "ACCOUNT_STATE_ACTIVE",
 		2: "ACCOUNT_STATE_INACTIVE",
+		3: "ACCOUNT_STATE_MERGED",
 	}
 	AccountState_value = map[string]int32{
 		"ACCOUNT_STATE_UNSPECIFIED": 0,
 		"ACCOUNT_STATE_ACTIVE":      1,
 		"ACCOUNT_STATE_INACTIVE":    2,
+		"ACCOUNT_STATE_MERGED":      3,
 	}
 )
 
@@ -450,7 +455,10 @@ type Account struct {
 	UpdateTime   *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	UpdatedBy    string                 `protobuf:"bytes,24,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
 	// Changes on every write; send it back to make a write conditional.
-	Etag          string `protobuf:"bytes,25,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,25,opt,name=etag,proto3" json:"etag,omitempty"`
+	// For a MERGED account, the account it was merged into,
+	// `accounts/{account}`.
+	MergedInto    string `protobuf:"bytes,26,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -660,6 +668,13 @@ func (x *Account) GetEtag() string {
 	return ""
 }
 
+func (x *Account) GetMergedInto() string {
+	if x != nil {
+		return x.MergedInto
+	}
+	return ""
+}
+
 // A postal address of an account.
 type Address struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -800,7 +815,11 @@ type Contact struct {
 	UpdateTime   *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	UpdatedBy    string                 `protobuf:"bytes,17,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
 	// Changes on every write; send it back to make a write conditional.
-	Etag          string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Set when MergeContacts merged this contact into another,
+	// `contacts/{contact}`: the contact is kept as the record of it,
+	// read-only.
+	MergedInto    string `protobuf:"bytes,19,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -961,6 +980,13 @@ func (x *Contact) GetEtag() string {
 	return ""
 }
 
+func (x *Contact) GetMergedInto() string {
+	if x != nil {
+		return x.MergedInto
+	}
+	return ""
+}
+
 type ContactEmail struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
@@ -1086,7 +1112,7 @@ var File_crm_account_v1_account_proto protoreflect.FileDescriptor
 
 const file_crm_account_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccrm/account/v1/account.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xf2\v\n" +
+	"\x1ccrm/account/v1/account.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x98\f\n" +
 	"\aAccount\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x129\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1b.crm.account.v1.AccountTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12.\n" +
@@ -1122,7 +1148,9 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"updateTime\x12\"\n" +
 	"\n" +
 	"updated_by\x18\x18 \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
-	"\x04etag\x18\x19 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x1a?\n" +
+	"\x04etag\x18\x19 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12$\n" +
+	"\vmerged_into\x18\x1a \x01(\tB\x03\xe0A\x03R\n" +
+	"mergedInto\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:C\xeaA@\n" +
@@ -1138,7 +1166,7 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"postalCode\x125\n" +
 	"\vregion_code\x18\b \x01(\tB\x14\xe0A\x02\xbaH\x0er\f2\n" +
 	"^[A-Z]{2}$R\n" +
-	"regionCode\"\xf4\a\n" +
+	"regionCode\"\x9a\b\n" +
 	"\aContact\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\n" +
@@ -1168,7 +1196,9 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"updateTime\x12\"\n" +
 	"\n" +
 	"updated_by\x18\x11 \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
-	"\x04etag\x18\x12 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x1a?\n" +
+	"\x04etag\x18\x12 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12$\n" +
+	"\vmerged_into\x18\x13 \x01(\tB\x03\xe0A\x03R\n" +
+	"mergedInto\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:C\xeaA@\n" +
@@ -1184,11 +1214,12 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"\vAccountType\x12\x1c\n" +
 	"\x18ACCOUNT_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACCOUNT_TYPE_COMPANY\x10\x01\x12\x1b\n" +
-	"\x17ACCOUNT_TYPE_INDIVIDUAL\x10\x02*c\n" +
+	"\x17ACCOUNT_TYPE_INDIVIDUAL\x10\x02*}\n" +
 	"\fAccountState\x12\x1d\n" +
 	"\x19ACCOUNT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACCOUNT_STATE_ACTIVE\x10\x01\x12\x1a\n" +
-	"\x16ACCOUNT_STATE_INACTIVE\x10\x02*\xd2\x01\n" +
+	"\x16ACCOUNT_STATE_INACTIVE\x10\x02\x12\x18\n" +
+	"\x14ACCOUNT_STATE_MERGED\x10\x03*\xd2\x01\n" +
 	"\fPaymentTerms\x12\x1d\n" +
 	"\x19PAYMENT_TERMS_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cPAYMENT_TERMS_DUE_ON_RECEIPT\x10\x01\x12\x18\n" +

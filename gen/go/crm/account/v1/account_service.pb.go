@@ -1149,6 +1149,339 @@ func (x *ListAuditEntriesRequest) GetPageToken() string {
 	return ""
 }
 
+type MergeAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account that stays, `accounts/{account}`.
+	Survivor string `protobuf:"bytes,1,opt,name=survivor,proto3" json:"survivor,omitempty"`
+	// The accounts merged into it.
+	Merged []string `protobuf:"bytes,2,rep,name=merged,proto3" json:"merged,omitempty"`
+	// The type the survivor takes; required when the accounts' types
+	// differ, otherwise it may change the survivor's type.
+	Type AccountType `protobuf:"varint,3,opt,name=type,proto3,enum=crm.account.v1.AccountType" json:"type,omitempty"`
+	// Show the result without changing anything.
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The survivor's etag, to merge only if it is unchanged.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeAccountsRequest) Reset() {
+	*x = MergeAccountsRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeAccountsRequest) ProtoMessage() {}
+
+func (x *MergeAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeAccountsRequest.ProtoReflect.Descriptor instead.
+func (*MergeAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *MergeAccountsRequest) GetSurvivor() string {
+	if x != nil {
+		return x.Survivor
+	}
+	return ""
+}
+
+func (x *MergeAccountsRequest) GetMerged() []string {
+	if x != nil {
+		return x.Merged
+	}
+	return nil
+}
+
+func (x *MergeAccountsRequest) GetType() AccountType {
+	if x != nil {
+		return x.Type
+	}
+	return AccountType_ACCOUNT_TYPE_UNSPECIFIED
+}
+
+func (x *MergeAccountsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *MergeAccountsRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *MergeAccountsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type MergeAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The survivor as it is (or, for a dry run, would be) after the merge.
+	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The merged accounts, MERGED (for a dry run: as they are).
+	MergedAccounts []*Account `protobuf:"bytes,2,rep,name=merged_accounts,json=mergedAccounts,proto3" json:"merged_accounts,omitempty"`
+	// The contacts that move to the survivor, `contacts/{contact}`.
+	MovedContacts []string `protobuf:"bytes,3,rep,name=moved_contacts,json=movedContacts,proto3" json:"moved_contacts,omitempty"`
+	// Addresses the survivor gains (equal ones are kept once).
+	AddedAddresses int32 `protobuf:"varint,4,opt,name=added_addresses,json=addedAddresses,proto3" json:"added_addresses,omitempty"`
+	// Open orders (neither closed nor cancelled) of the merged accounts, as
+	// the account service knows them from the order events; the order
+	// service re-points them, with every other order and contract.
+	OpenOrders    int32 `protobuf:"varint,5,opt,name=open_orders,json=openOrders,proto3" json:"open_orders,omitempty"`
+	DryRun        bool  `protobuf:"varint,6,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeAccountsResponse) Reset() {
+	*x = MergeAccountsResponse{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeAccountsResponse) ProtoMessage() {}
+
+func (x *MergeAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeAccountsResponse.ProtoReflect.Descriptor instead.
+func (*MergeAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *MergeAccountsResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *MergeAccountsResponse) GetMergedAccounts() []*Account {
+	if x != nil {
+		return x.MergedAccounts
+	}
+	return nil
+}
+
+func (x *MergeAccountsResponse) GetMovedContacts() []string {
+	if x != nil {
+		return x.MovedContacts
+	}
+	return nil
+}
+
+func (x *MergeAccountsResponse) GetAddedAddresses() int32 {
+	if x != nil {
+		return x.AddedAddresses
+	}
+	return 0
+}
+
+func (x *MergeAccountsResponse) GetOpenOrders() int32 {
+	if x != nil {
+		return x.OpenOrders
+	}
+	return 0
+}
+
+func (x *MergeAccountsResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type MergeContactsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contact that stays, `contacts/{contact}`.
+	Survivor string `protobuf:"bytes,1,opt,name=survivor,proto3" json:"survivor,omitempty"`
+	// The contacts merged into it.
+	Merged []string `protobuf:"bytes,2,rep,name=merged,proto3" json:"merged,omitempty"`
+	// Show the result without changing anything.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The survivor's etag, to merge only if it is unchanged.
+	Etag          string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeContactsRequest) Reset() {
+	*x = MergeContactsRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeContactsRequest) ProtoMessage() {}
+
+func (x *MergeContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeContactsRequest.ProtoReflect.Descriptor instead.
+func (*MergeContactsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *MergeContactsRequest) GetSurvivor() string {
+	if x != nil {
+		return x.Survivor
+	}
+	return ""
+}
+
+func (x *MergeContactsRequest) GetMerged() []string {
+	if x != nil {
+		return x.Merged
+	}
+	return nil
+}
+
+func (x *MergeContactsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *MergeContactsRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *MergeContactsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type MergeContactsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The survivor as it is (or, for a dry run, would be) after the merge.
+	Contact *Contact `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	// The merged contacts, pointing at the survivor (for a dry run: as they
+	// are).
+	MergedContacts []*Contact `protobuf:"bytes,2,rep,name=merged_contacts,json=mergedContacts,proto3" json:"merged_contacts,omitempty"`
+	// Contact fields of the survivor whose value changed.
+	ChangedFields []string `protobuf:"bytes,3,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
+	DryRun        bool     `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeContactsResponse) Reset() {
+	*x = MergeContactsResponse{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeContactsResponse) ProtoMessage() {}
+
+func (x *MergeContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeContactsResponse.ProtoReflect.Descriptor instead.
+func (*MergeContactsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *MergeContactsResponse) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *MergeContactsResponse) GetMergedContacts() []*Contact {
+	if x != nil {
+		return x.MergedContacts
+	}
+	return nil
+}
+
+func (x *MergeContactsResponse) GetChangedFields() []string {
+	if x != nil {
+		return x.ChangedFields
+	}
+	return nil
+}
+
+func (x *MergeContactsResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 var File_crm_account_v1_account_service_proto protoreflect.FileDescriptor
 
 const file_crm_account_v1_account_service_proto_rawDesc = "" +
@@ -1227,14 +1560,42 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12$\n" +
 	"\tpage_size\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken*\xac\x01\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\xc0\x02\n" +
+	"\x14MergeAccountsRequest\x12A\n" +
+	"\bsurvivor\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^accounts/[0-9a-fA-F-]{36}$R\bsurvivor\x12H\n" +
+	"\x06merged\x18\x02 \x03(\tB0\xe0A\x02\xbaH*\x92\x01'\b\x01\x10\x14\x18\x01\"\x1fr\x1d2\x1b^accounts/[0-9a-fA-F-]{36}$R\x06merged\x129\n" +
+	"\x04type\x18\x03 \x01(\x0e2\x1b.crm.account.v1.AccountTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x1b\n" +
+	"\x04etag\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\x96\x02\n" +
+	"\x15MergeAccountsResponse\x121\n" +
+	"\aaccount\x18\x01 \x01(\v2\x17.crm.account.v1.AccountR\aaccount\x12@\n" +
+	"\x0fmerged_accounts\x18\x02 \x03(\v2\x17.crm.account.v1.AccountR\x0emergedAccounts\x12%\n" +
+	"\x0emoved_contacts\x18\x03 \x03(\tR\rmovedContacts\x12'\n" +
+	"\x0fadded_addresses\x18\x04 \x01(\x05R\x0eaddedAddresses\x12\x1f\n" +
+	"\vopen_orders\x18\x05 \x01(\x05R\n" +
+	"openOrders\x12\x17\n" +
+	"\adry_run\x18\x06 \x01(\bR\x06dryRun\"\x85\x02\n" +
+	"\x14MergeContactsRequest\x12A\n" +
+	"\bsurvivor\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$R\bsurvivor\x12H\n" +
+	"\x06merged\x18\x02 \x03(\tB0\xe0A\x02\xbaH*\x92\x01'\b\x01\x10\x14\x18\x01\"\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$R\x06merged\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x1b\n" +
+	"\x04etag\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xcc\x01\n" +
+	"\x15MergeContactsResponse\x121\n" +
+	"\acontact\x18\x01 \x01(\v2\x17.crm.account.v1.ContactR\acontact\x12@\n" +
+	"\x0fmerged_contacts\x18\x02 \x03(\v2\x17.crm.account.v1.ContactR\x0emergedContacts\x12%\n" +
+	"\x0echanged_fields\x18\x03 \x03(\tR\rchangedFields\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun*\xac\x01\n" +
 	"\tMatchRule\x12\x1a\n" +
 	"\x16MATCH_RULE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10MATCH_RULE_EMAIL\x10\x01\x12\x14\n" +
 	"\x10MATCH_RULE_PHONE\x10\x02\x12\x1b\n" +
 	"\x17MATCH_RULE_COMPANY_NAME\x10\x03\x12\x1b\n" +
 	"\x17MATCH_RULE_EMAIL_DOMAIN\x10\x04\x12\x1d\n" +
-	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\xce\f\n" +
+	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\xe4\x0e\n" +
 	"\x0eAccountService\x12m\n" +
 	"\rCreateAccount\x12$.crm.account.v1.CreateAccountRequest\x1a\x17.crm.account.v1.Account\"\x1d\x82\xd3\xe4\x93\x02\x17:\aaccount\"\f/v1/accounts\x12g\n" +
 	"\n" +
@@ -1248,7 +1609,9 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"GetContact\x12!.crm.account.v1.GetContactRequest\x1a\x17.crm.account.v1.Contact\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/{name=contacts/*}\x12o\n" +
 	"\fListContacts\x12#.crm.account.v1.ListContactsRequest\x1a$.crm.account.v1.ListContactsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/contacts\x12~\n" +
 	"\rUpdateContact\x12$.crm.account.v1.UpdateContactRequest\x1a\x17.crm.account.v1.Contact\".\x82\xd3\xe4\x93\x02(:\acontact2\x1d/v1/{contact.name=contacts/*}\x12l\n" +
-	"\rDeleteContact\x12$.crm.account.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=contacts/*}\x12{\n" +
+	"\rDeleteContact\x12$.crm.account.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=contacts/*}\x12\x88\x01\n" +
+	"\rMergeAccounts\x12$.crm.account.v1.MergeAccountsRequest\x1a%.crm.account.v1.MergeAccountsResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/{survivor=accounts/*}:merge\x12\x88\x01\n" +
+	"\rMergeContacts\x12$.crm.account.v1.MergeContactsRequest\x1a%.crm.account.v1.MergeContactsResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/{survivor=contacts/*}:merge\x12{\n" +
 	"\x0eMatchCustomers\x12%.crm.account.v1.MatchCustomersRequest\x1a&.crm.account.v1.MatchCustomersResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/accounts:match\x12\xb9\x01\n" +
 	"\x10ListAuditEntries\x12'.crm.account.v1.ListAuditEntriesRequest\x1a&.crm.audit.v1.ListAuditEntriesResponse\"T\x82\xd3\xe4\x93\x02NZ&\x12$/v1/{parent=contacts/*}/auditEntries\x12$/v1/{parent=accounts/*}/auditEntriesB\xbc\x01\n" +
 	"\x12com.crm.account.v1B\x13AccountServiceProtoP\x01Z7github.com/crmsuite/crm/gen/go/crm/account/v1;accountv1\xa2\x02\x03CAX\xaa\x02\x0eCrm.Account.V1\xca\x02\x0eCrm\\Account\\V1\xe2\x02\x1aCrm\\Account\\V1\\GPBMetadata\xea\x02\x10Crm::Account::V1b\x06proto3"
@@ -1266,7 +1629,7 @@ func file_crm_account_v1_account_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_account_v1_account_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_crm_account_v1_account_service_proto_goTypes = []any{
 	(MatchRule)(0),                      // 0: crm.account.v1.MatchRule
 	(*CreateAccountRequest)(nil),        // 1: crm.account.v1.CreateAccountRequest
@@ -1287,58 +1650,72 @@ var file_crm_account_v1_account_service_proto_goTypes = []any{
 	(*AccountMatch)(nil),                // 16: crm.account.v1.AccountMatch
 	(*ContactMatch)(nil),                // 17: crm.account.v1.ContactMatch
 	(*ListAuditEntriesRequest)(nil),     // 18: crm.account.v1.ListAuditEntriesRequest
-	(*Account)(nil),                     // 19: crm.account.v1.Account
-	(*fieldmaskpb.FieldMask)(nil),       // 20: google.protobuf.FieldMask
-	(*Contact)(nil),                     // 21: crm.account.v1.Contact
-	(*emptypb.Empty)(nil),               // 22: google.protobuf.Empty
-	(*v1.ListAuditEntriesResponse)(nil), // 23: crm.audit.v1.ListAuditEntriesResponse
+	(*MergeAccountsRequest)(nil),        // 19: crm.account.v1.MergeAccountsRequest
+	(*MergeAccountsResponse)(nil),       // 20: crm.account.v1.MergeAccountsResponse
+	(*MergeContactsRequest)(nil),        // 21: crm.account.v1.MergeContactsRequest
+	(*MergeContactsResponse)(nil),       // 22: crm.account.v1.MergeContactsResponse
+	(*Account)(nil),                     // 23: crm.account.v1.Account
+	(*fieldmaskpb.FieldMask)(nil),       // 24: google.protobuf.FieldMask
+	(*Contact)(nil),                     // 25: crm.account.v1.Contact
+	(AccountType)(0),                    // 26: crm.account.v1.AccountType
+	(*emptypb.Empty)(nil),               // 27: google.protobuf.Empty
+	(*v1.ListAuditEntriesResponse)(nil), // 28: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_account_v1_account_service_proto_depIdxs = []int32{
-	19, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
-	19, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
-	19, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
-	20, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	21, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
-	21, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
-	21, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
-	20, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	23, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
+	23, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
+	23, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
+	24, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	25, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
+	25, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
+	25, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
+	24, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
 	16, // 8: crm.account.v1.MatchCustomersResponse.accounts:type_name -> crm.account.v1.AccountMatch
 	17, // 9: crm.account.v1.MatchCustomersResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	19, // 10: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
+	23, // 10: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
 	0,  // 11: crm.account.v1.AccountMatch.rules:type_name -> crm.account.v1.MatchRule
-	21, // 12: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
+	25, // 12: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
 	0,  // 13: crm.account.v1.ContactMatch.rules:type_name -> crm.account.v1.MatchRule
-	1,  // 14: crm.account.v1.AccountService.CreateAccount:input_type -> crm.account.v1.CreateAccountRequest
-	2,  // 15: crm.account.v1.AccountService.GetAccount:input_type -> crm.account.v1.GetAccountRequest
-	3,  // 16: crm.account.v1.AccountService.ListAccounts:input_type -> crm.account.v1.ListAccountsRequest
-	5,  // 17: crm.account.v1.AccountService.UpdateAccount:input_type -> crm.account.v1.UpdateAccountRequest
-	6,  // 18: crm.account.v1.AccountService.DeactivateAccount:input_type -> crm.account.v1.DeactivateAccountRequest
-	7,  // 19: crm.account.v1.AccountService.ActivateAccount:input_type -> crm.account.v1.ActivateAccountRequest
-	8,  // 20: crm.account.v1.AccountService.CreateContact:input_type -> crm.account.v1.CreateContactRequest
-	9,  // 21: crm.account.v1.AccountService.GetContact:input_type -> crm.account.v1.GetContactRequest
-	10, // 22: crm.account.v1.AccountService.ListContacts:input_type -> crm.account.v1.ListContactsRequest
-	12, // 23: crm.account.v1.AccountService.UpdateContact:input_type -> crm.account.v1.UpdateContactRequest
-	13, // 24: crm.account.v1.AccountService.DeleteContact:input_type -> crm.account.v1.DeleteContactRequest
-	14, // 25: crm.account.v1.AccountService.MatchCustomers:input_type -> crm.account.v1.MatchCustomersRequest
-	18, // 26: crm.account.v1.AccountService.ListAuditEntries:input_type -> crm.account.v1.ListAuditEntriesRequest
-	19, // 27: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
-	19, // 28: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
-	4,  // 29: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
-	19, // 30: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
-	19, // 31: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
-	19, // 32: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
-	21, // 33: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
-	21, // 34: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
-	11, // 35: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
-	21, // 36: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
-	22, // 37: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
-	15, // 38: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
-	23, // 39: crm.account.v1.AccountService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	27, // [27:40] is the sub-list for method output_type
-	14, // [14:27] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	26, // 14: crm.account.v1.MergeAccountsRequest.type:type_name -> crm.account.v1.AccountType
+	23, // 15: crm.account.v1.MergeAccountsResponse.account:type_name -> crm.account.v1.Account
+	23, // 16: crm.account.v1.MergeAccountsResponse.merged_accounts:type_name -> crm.account.v1.Account
+	25, // 17: crm.account.v1.MergeContactsResponse.contact:type_name -> crm.account.v1.Contact
+	25, // 18: crm.account.v1.MergeContactsResponse.merged_contacts:type_name -> crm.account.v1.Contact
+	1,  // 19: crm.account.v1.AccountService.CreateAccount:input_type -> crm.account.v1.CreateAccountRequest
+	2,  // 20: crm.account.v1.AccountService.GetAccount:input_type -> crm.account.v1.GetAccountRequest
+	3,  // 21: crm.account.v1.AccountService.ListAccounts:input_type -> crm.account.v1.ListAccountsRequest
+	5,  // 22: crm.account.v1.AccountService.UpdateAccount:input_type -> crm.account.v1.UpdateAccountRequest
+	6,  // 23: crm.account.v1.AccountService.DeactivateAccount:input_type -> crm.account.v1.DeactivateAccountRequest
+	7,  // 24: crm.account.v1.AccountService.ActivateAccount:input_type -> crm.account.v1.ActivateAccountRequest
+	8,  // 25: crm.account.v1.AccountService.CreateContact:input_type -> crm.account.v1.CreateContactRequest
+	9,  // 26: crm.account.v1.AccountService.GetContact:input_type -> crm.account.v1.GetContactRequest
+	10, // 27: crm.account.v1.AccountService.ListContacts:input_type -> crm.account.v1.ListContactsRequest
+	12, // 28: crm.account.v1.AccountService.UpdateContact:input_type -> crm.account.v1.UpdateContactRequest
+	13, // 29: crm.account.v1.AccountService.DeleteContact:input_type -> crm.account.v1.DeleteContactRequest
+	19, // 30: crm.account.v1.AccountService.MergeAccounts:input_type -> crm.account.v1.MergeAccountsRequest
+	21, // 31: crm.account.v1.AccountService.MergeContacts:input_type -> crm.account.v1.MergeContactsRequest
+	14, // 32: crm.account.v1.AccountService.MatchCustomers:input_type -> crm.account.v1.MatchCustomersRequest
+	18, // 33: crm.account.v1.AccountService.ListAuditEntries:input_type -> crm.account.v1.ListAuditEntriesRequest
+	23, // 34: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
+	23, // 35: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
+	4,  // 36: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
+	23, // 37: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
+	23, // 38: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
+	23, // 39: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
+	25, // 40: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
+	25, // 41: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
+	11, // 42: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
+	25, // 43: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
+	27, // 44: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
+	20, // 45: crm.account.v1.AccountService.MergeAccounts:output_type -> crm.account.v1.MergeAccountsResponse
+	22, // 46: crm.account.v1.AccountService.MergeContacts:output_type -> crm.account.v1.MergeContactsResponse
+	15, // 47: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
+	28, // 48: crm.account.v1.AccountService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	34, // [34:49] is the sub-list for method output_type
+	19, // [19:34] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_crm_account_v1_account_service_proto_init() }
@@ -1353,7 +1730,7 @@ func file_crm_account_v1_account_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_account_v1_account_service_proto_rawDesc), len(file_crm_account_v1_account_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

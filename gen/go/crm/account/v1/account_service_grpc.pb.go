@@ -32,6 +32,8 @@ const (
 	AccountService_ListContacts_FullMethodName      = "/crm.account.v1.AccountService/ListContacts"
 	AccountService_UpdateContact_FullMethodName     = "/crm.account.v1.AccountService/UpdateContact"
 	AccountService_DeleteContact_FullMethodName     = "/crm.account.v1.AccountService/DeleteContact"
+	AccountService_MergeAccounts_FullMethodName     = "/crm.account.v1.AccountService/MergeAccounts"
+	AccountService_MergeContacts_FullMethodName     = "/crm.account.v1.AccountService/MergeContacts"
 	AccountService_MatchCustomers_FullMethodName    = "/crm.account.v1.AccountService/MatchCustomers"
 	AccountService_ListAuditEntries_FullMethodName  = "/crm.account.v1.AccountService/ListAuditEntries"
 )
@@ -74,6 +76,23 @@ type AccountServiceClient interface {
 	// Deletes a contact. When it was its account's primary, the longest
 	// standing remaining contact becomes primary.
 	DeleteContact(ctx context.Context, in *DeleteContactRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
+	// Merges accounts into a survivor, in one transaction: their contacts
+	// move to it, their addresses are added to its own (equal ones once),
+	// and they become MERGED (kept, read-only, pointing at it). The other
+	// services re-point their references (opportunities, orders and
+	// contracts, activities, converted leads) when they see AccountsMerged.
+	// Refused: an account merged into itself, an account already merged
+	// (as survivor or as merged), accounts of different types unless `type`
+	// says which one the survivor takes, and an account with open orders
+	// into one of another currency. A dry run returns the same answer and
+	// changes nothing.
+	MergeAccounts(ctx context.Context, in *MergeAccountsRequest, opts ...grpc.CallOption) (*MergeAccountsResponse, error)
+	// Merges contacts into a survivor, in one transaction: the survivor
+	// gains their email addresses and phone numbers (equal ones once) and
+	// their custom fields where it has none, and they are kept read-only,
+	// pointing at it (merged_into). The other services re-point their
+	// references when they see ContactsMerged. A dry run changes nothing.
+	MergeContacts(ctx context.Context, in *MergeContactsRequest, opts ...grpc.CallOption) (*MergeContactsResponse, error)
 	// Finds existing customers that look like a person or company: contacts
 	// with the email or phone, accounts with the company name, the email's
 	// domain (public mail domains excepted), the web site's domain or the
@@ -206,6 +225,26 @@ func (c *accountServiceClient) DeleteContact(ctx context.Context, in *DeleteCont
 	return out, nil
 }
 
+func (c *accountServiceClient) MergeAccounts(ctx context.Context, in *MergeAccountsRequest, opts ...grpc.CallOption) (*MergeAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MergeAccountsResponse)
+	err := c.cc.Invoke(ctx, AccountService_MergeAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) MergeContacts(ctx context.Context, in *MergeContactsRequest, opts ...grpc.CallOption) (*MergeContactsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MergeContactsResponse)
+	err := c.cc.Invoke(ctx, AccountService_MergeContacts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *accountServiceClient) MatchCustomers(ctx context.Context, in *MatchCustomersRequest, opts ...grpc.CallOption) (*MatchCustomersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MatchCustomersResponse)
@@ -264,6 +303,23 @@ type AccountServiceServer interface {
 	// Deletes a contact. When it was its account's primary, the longest
 	// standing remaining contact becomes primary.
 	DeleteContact(context.Context, *DeleteContactRequest) (*emptypb.Empty, error)
+	// Merges accounts into a survivor, in one transaction: their contacts
+	// move to it, their addresses are added to its own (equal ones once),
+	// and they become MERGED (kept, read-only, pointing at it). The other
+	// services re-point their references (opportunities, orders and
+	// contracts, activities, converted leads) when they see AccountsMerged.
+	// Refused: an account merged into itself, an account already merged
+	// (as survivor or as merged), accounts of different types unless `type`
+	// says which one the survivor takes, and an account with open orders
+	// into one of another currency. A dry run returns the same answer and
+	// changes nothing.
+	MergeAccounts(context.Context, *MergeAccountsRequest) (*MergeAccountsResponse, error)
+	// Merges contacts into a survivor, in one transaction: the survivor
+	// gains their email addresses and phone numbers (equal ones once) and
+	// their custom fields where it has none, and they are kept read-only,
+	// pointing at it (merged_into). The other services re-point their
+	// references when they see ContactsMerged. A dry run changes nothing.
+	MergeContacts(context.Context, *MergeContactsRequest) (*MergeContactsResponse, error)
 	// Finds existing customers that look like a person or company: contacts
 	// with the email or phone, accounts with the company name, the email's
 	// domain (public mail domains excepted), the web site's domain or the
@@ -318,6 +374,12 @@ func (UnimplementedAccountServiceServer) UpdateContact(context.Context, *UpdateC
 }
 func (UnimplementedAccountServiceServer) DeleteContact(context.Context, *DeleteContactRequest) (*emptypb.Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteContact not implemented")
+}
+func (UnimplementedAccountServiceServer) MergeAccounts(context.Context, *MergeAccountsRequest) (*MergeAccountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeAccounts not implemented")
+}
+func (UnimplementedAccountServiceServer) MergeContacts(context.Context, *MergeContactsRequest) (*MergeContactsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeContacts not implemented")
 }
 func (UnimplementedAccountServiceServer) MatchCustomers(context.Context, *MatchCustomersRequest) (*MatchCustomersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MatchCustomers not implemented")
@@ -544,6 +606,42 @@ func _AccountService_DeleteContact_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_MergeAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).MergeAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_MergeAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).MergeAccounts(ctx, req.(*MergeAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_MergeContacts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeContactsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).MergeContacts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_MergeContacts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).MergeContacts(ctx, req.(*MergeContactsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AccountService_MatchCustomers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(MatchCustomersRequest)
 	if err := dec(in); err != nil {
@@ -630,6 +728,14 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteContact",
 			Handler:    _AccountService_DeleteContact_Handler,
+		},
+		{
+			MethodName: "MergeAccounts",
+			Handler:    _AccountService_MergeAccounts_Handler,
+		},
+		{
+			MethodName: "MergeContacts",
+			Handler:    _AccountService_MergeContacts_Handler,
 		},
 		{
 			MethodName: "MatchCustomers",
