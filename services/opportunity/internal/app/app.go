@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"github.com/crmsuite/crm/platform/recordmerge"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,6 +56,9 @@ type Visibility struct {
 // Methods run in the transaction ctx carries, if any (InTx).
 type Repository interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// Repoint moves the opportunities' references to merged accounts or
+	// contacts to the survivor, in the caller's transaction.
+	Repoint(ctx context.Context, m recordmerge.Merge) (int, error)
 
 	// ListAudit pages through the audit trail.
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
@@ -259,4 +263,12 @@ func (s *Service) lossReason(ctx context.Context, id string) (domain.LossReason,
 		}
 	}
 	return domain.LossReason{}, apperr.InvalidField("reason", "UNKNOWN_LOSS_REASON", "%q is not an offered loss reason (see ListLossReasons)", id)
+}
+
+// RecordsMerged re-points the opportunities of merged accounts, and their
+// merged contacts, at the survivor (AccountsMerged, ContactsMerged), in
+// the inbox's transaction. Applying it twice changes nothing more.
+func (s *Service) RecordsMerged(ctx context.Context, m recordmerge.Merge) error {
+	_, err := s.repo.Repoint(ctx, m)
+	return err
 }

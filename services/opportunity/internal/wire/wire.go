@@ -125,7 +125,7 @@ func Spec(opts ...Option) service.Spec {
 				// (about 3) rather than the platform's default minutes.
 				MaxDeliver: 12,
 				Backoff:    []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, 30 * time.Minute},
-			}, processgate.Consumer(ns, "opportunity-process-gates", rt.Pool)} {
+			}, processgate.Consumer(ns, "opportunity-process-gates", rt.Pool), eventport.Merges(ns, svc)} {
 				if set.consumer != nil {
 					set.consumer(c)
 				}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/crmsuite/crm/platform/recordmerge"
 
 	"github.com/google/uuid"
 
@@ -210,4 +211,12 @@ func (s *Service) ApplyConversion(ctx context.Context, conv Conversion) error {
 // SetAccountOwner follows the account service's account events.
 func (s *Service) SetAccountOwner(ctx context.Context, account uuid.UUID, owner string, seq uint64) error {
 	return s.repo.SetAccountOwner(ctx, account, owner, seq)
+}
+
+// RecordsMerged re-points the orders and contracts of merged accounts or
+// contacts at the survivor (AccountsMerged, ContactsMerged), in the
+// inbox's transaction. Applying it twice changes nothing more.
+func (s *Service) RecordsMerged(ctx context.Context, m recordmerge.Merge) error {
+	_, err := s.repo.Repoint(ctx, m)
+	return err
 }

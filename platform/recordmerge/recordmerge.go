@@ -1,0 +1,103 @@
+// Package recordmerge reads the account service's merge events
+// (crm.events.v1.AccountsMerged, ContactsMerged) into what every consumer
+// re-points: the survivor and the merged records. Each consuming service
+// re-points its own references in the inbox transaction, so a merge is
+// applied exactly once per service whatever the redeliveries.
+package recordmerge
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/events"
+	"github.com/crmsuite/crm/platform/inbox"
+)
+
+// Kind says which records were merged.
+type Kind string
+
+const (
+	Accounts Kind = "accounts"
+	Contacts Kind = "contacts"
+)
+
+// Merge is one merge event: Merged were merged into Survivor.
+type Merge struct {
+	Kind     Kind
+	Survivor uuid.UUID
+	Merged   []uuid.UUID
+	// Actor who merged them.
+	Actor string
+	// MovedContacts moved with an account merge (they keep their ids).
+	MovedContacts []uuid.UUID
+}
+
+// Subjects are the subjects of the merge events in namespace ns.
+func Subjects(ns string) []string {
+	return []string{
+		events.Subject(ns, "account", &eventsv1.AccountsMerged{}),
+		events.Subject(ns, "account", &eventsv1.ContactsMerged{}),
+	}
+}
+
+// Is reports whether m is a merge event.
+func Is(m inbox.Message) bool {
+	t := protoreflect.FullName(m.Type)
+	return t == name(&eventsv1.AccountsMerged{}) || t == name(&eventsv1.ContactsMerged{})
+}
+
+func name(m proto.Message) protoreflect.FullName { return m.ProtoReflect().Descriptor().FullName() }
+
+// Decode reads a merge event; a malformed one is a permanent error (no
+// retry can fix it).
+func Decode(m inbox.Message) (Merge, error) {
+	var (
+		out             Merge
+		survivor        string
+		merged, movedCs []string
+	)
+	switch protoreflect.FullName(m.Type) {
+	case name(&eventsv1.AccountsMerged{}):
+		var ev eventsv1.AccountsMerged
+		if err := proto.Unmarshal(m.Data, &ev); err != nil {
+			return out, inbox.Permanent(fmt.Errorf("MALFORMED_EVENT: %w", err))
+		}
+		out.Kind, out.Actor, survivor, merged, movedCs = Accounts, ev.GetMeta().GetActor(), ev.GetAccountId(), ev.GetMergedAccountIds(), ev.GetMovedContactIds()
+	case name(&eventsv1.ContactsMerged{}):
+		var ev eventsv1.ContactsMerged
+		if err := proto.Unmarshal(m.Data, &ev); err != nil {
+			return out, inbox.Permanent(fmt.Errorf("MALFORMED_EVENT: %w", err))
+		}
+		out.Kind, out.Actor, survivor, merged = Contacts, ev.GetMeta().GetActor(), ev.GetContactId(), ev.GetMergedContactIds()
+	default:
+		return out, inbox.Permanent(fmt.Errorf("MALFORMED_EVENT: %s is not a merge event", m.Type))
+	}
+	var err error
+	if out.Survivor, err = uuid.Parse(survivor); err != nil || out.Survivor == uuid.Nil {
+		return out, inbox.Permanent(fmt.Errorf("MALFORMED_EVENT: survivor id %q", survivor))
+	}
+	if out.Merged, err = parse(merged); err != nil {
+		return out, err
+	}
+	if len(out.Merged) == 0 {
+		return out, inbox.Permanent(fmt.Errorf("MALFORMED_EVENT: no merged ids"))
+	}
+	out.MovedContacts, err = parse(movedCs)
+	return out, err
+}
+
+func parse(ids []string) ([]uuid.UUID, error) {
+	out := make([]uuid.UUID, len(ids))
+	for i, s := range ids {
+		id, err := uuid.Parse(s)
+		if err != nil || id == uuid.Nil {
+			return nil, inbox.Permanent(fmt.Errorf("MALFORMED_EVENT: merged id %q", s))
+		}
+		out[i] = id
+	}
+	return out, nil
+}
