@@ -20,7 +20,7 @@ import (
 // a contact and the opportunity; and the account it is merged into.
 type mergeFixture struct {
 	survivor, dup, lead, contact, contact2, opp, order, contract string
-	activities                                                    []string
+	activities                                                   []string
 }
 
 func (s *stack) mergeFixture(t *testing.T) mergeFixture {
