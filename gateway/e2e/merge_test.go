@@ -99,6 +99,26 @@ func TestAccountMergeRepointsEverythingOverREST(t *testing.T) {
 	if reason, _ := r.violations(); reason != "ACCOUNT_ALREADY_MERGED" {
 		t.Fatalf("merging the merged one again: %s", r.raw)
 	}
+
+	// Then the converted contact is merged into the other one: every
+	// reference to it follows.
+	cm := s.do(t, "POST", "/v1/"+f.contact2+":merge", map[string]any{"merged": []string{f.contact}}).want(t, 200)
+	if emails, _ := cm.body["contact"].(map[string]any)["emails"].([]any); len(emails) != 1 {
+		t.Fatalf("merged contact: %s", cm.raw)
+	}
+	testkit.Eventually(t, 60*time.Second, func() bool {
+		return s.do(t, "GET", "/v1/"+f.opp, nil).str("primaryContact") == f.contact2 &&
+			s.asOps(t, "GET", "/v1/"+f.order, nil).str("contact") == f.contact2 &&
+			conversion(s.do(t, "GET", "/v1/"+f.lead, nil))["contact"] == f.contact2 &&
+			s.do(t, "GET", "/v1/"+f.activities[1], nil).str("regarding") == f.contact2
+	}, "every service re-pointed at the surviving contact")
+	if got := s.do(t, "GET", "/v1/"+f.contact, nil).want(t, 200); got.str("mergedInto") != f.contact2 {
+		t.Fatalf("merged contact: %s", got.raw)
+	}
+	r = s.do(t, "PATCH", "/v1/"+f.contact+"?updateMask=title", map[string]any{"title": "x"}).want(t, 400)
+	if reason, _ := r.violations(); reason != "CONTACT_MERGED" {
+		t.Fatalf("change of a merged contact: %s", r.raw)
+	}
 }
 
 // waitMerged waits until every service has re-pointed f's references at
