@@ -100,6 +100,23 @@ func TestAccountMergeRepointsEverythingOverREST(t *testing.T) {
 		t.Fatalf("merging the merged one again: %s", r.raw)
 	}
 
+	// An account with an open order in dollars cannot be merged into a
+	// euro account until the order is cancelled: the account service
+	// knows from the order service's events.
+	usd := s.do(t, "POST", "/v1/accounts", map[string]any{"displayName": "Acme Inc", "currencyCode": "USD"}).want(t, 200).str("name")
+	order := s.asOps(t, "POST", "/v1/orders", map[string]any{"account": usd, "currencyCode": "USD",
+		"lines": []map[string]any{{"productCode": "X", "quantity": "1", "unitPrice": map[string]any{"currencyCode": "USD", "units": "10"}}}}).
+		want(t, 200).str("name")
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		r := s.do(t, "POST", "/v1/"+f.survivor+":merge", map[string]any{"merged": []string{usd}, "dryRun": true})
+		reason, _ := r.violations()
+		return r.status == 400 && reason == "OPEN_ORDERS_IN_OTHER_CURRENCY"
+	}, "the merge refused for the open dollar order")
+	s.asOps(t, "POST", "/v1/"+order+":cancel", map[string]any{"reason": "duplicate customer"}).want(t, 200)
+	testkit.Eventually(t, 30*time.Second, func() bool {
+		return s.do(t, "POST", "/v1/"+f.survivor+":merge", map[string]any{"merged": []string{usd}, "dryRun": true}).status == 200
+	}, "the merge allowed once the order is cancelled")
+
 	// Then the converted contact is merged into the other one: every
 	// reference to it follows.
 	cm := s.do(t, "POST", "/v1/"+f.contact2+":merge", map[string]any{"merged": []string{f.contact}}).want(t, 200)
