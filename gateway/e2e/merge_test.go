@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestAccountMergeRepointsEverythingOverREST(t *testing.T) {
 	if string(again.raw) != string(res.raw) {
 		t.Fatalf("retry: %s, first %s", again.raw, res.raw)
 	}
-	s.waitMerged(t, f)
+	s.waitMerged(t, f, "mia")
 
 	// The merged account: kept, read-only, pointing at the survivor.
 	m := s.do(t, "GET", "/v1/"+f.dup, nil).want(t, 200)
@@ -139,9 +140,10 @@ func TestAccountMergeRepointsEverythingOverREST(t *testing.T) {
 }
 
 // waitMerged waits until every service has re-pointed f's references at
-// the survivor, then checks that each consumer applied the merge exactly
+// the survivor, then checks that each re-pointed record's audit trail
+// shows actor's merge, and that each consumer applied the merge exactly
 // once (one inbox row each, one version step on each re-pointed record).
-func (s *stack) waitMerged(t *testing.T, f mergeFixture) {
+func (s *stack) waitMerged(t *testing.T, f mergeFixture, actor string) {
 	t.Helper()
 	testkit.Eventually(t, 60*time.Second, func() bool {
 		return s.do(t, "GET", "/v1/"+f.opp, nil).str("account") == f.survivor &&
@@ -173,6 +175,15 @@ func (s *stack) waitMerged(t *testing.T, f mergeFixture) {
 	}
 	if got := s.do(t, "GET", "/v1/"+f.opp, nil).want(t, 200); got.str("primaryContact") != f.contact {
 		t.Fatalf("opportunity: %s", got.raw)
+	}
+	// Each re-pointed record's audit trail shows the merge: the account
+	// field, from the merged account to the survivor, by the merging user.
+	for _, r := range []string{f.opp, f.order, f.contract, f.lead} {
+		q := url.Values{"filter": {`method = "event:crm.events.v1.AccountsMerged"`}}.Encode()
+		trail := s.do(t, "GET", "/v1/"+r+"/auditEntries?"+q, nil).want(t, 200).list("auditEntries")
+		if len(trail) != 1 || trail[0]["actor"] != actor || !strings.Contains(fmt.Sprint(trail[0]["changes"]), f.dup) || !strings.Contains(fmt.Sprint(trail[0]["changes"]), f.survivor) {
+			t.Fatalf("%s audit trail of the merge: %v", r, trail)
+		}
 	}
 	// Once each: one inbox row per consumer for the merge event.
 	for schema, consumer := range map[string]string{"opportunity": "opportunity-account-merges", "order": "order-accounts",
@@ -237,7 +248,7 @@ func TestAccountMergeSurvivesAWorkflowCrashMidRepoint(t *testing.T) {
 	t.Logf("activities on the survivor when killed: %s of %d", moved, n+1)
 	s.workflow.Restart()
 
-	s.waitMerged(t, f)
+	s.waitMerged(t, f, "alice")
 	if got := s.query(t, `SELECT count(*)::text FROM workflow.activities WHERE regarding = $1`, f.survivor); got != fmt.Sprint(n+1) {
 		t.Fatalf("activities on the survivor: %s, want %d", got, n+1)
 	}

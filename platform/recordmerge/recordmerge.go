@@ -6,15 +6,19 @@
 package recordmerge
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/inbox"
+	"github.com/crmsuite/crm/platform/pg"
 )
 
 // Kind says which records were merged.
@@ -100,4 +104,58 @@ func parse(ids []string) ([]uuid.UUID, error) {
 		out[i] = id
 	}
 	return out, nil
+}
+
+// Repointed is one record a consumer re-pointed: its name and the id it
+// pointed at before.
+type Repointed struct {
+	Name string
+	From uuid.UUID
+}
+
+// AuditEntries are the audit entries of re-pointed records: each a change
+// of one reference field from the merged record to the survivor, built by
+// message (a record's API message holding only its name and that field,
+// e.g. an Opportunity with Name and Account), caused by the merge event
+// in ctx.
+func AuditEntries(ctx context.Context, m Merge, rs []Repointed, message func(name string, ref uuid.UUID) proto.Message) ([]*audit.Entry, error) {
+	out := make([]*audit.Entry, 0, len(rs))
+	for _, r := range rs {
+		e, err := audit.New(ctx, message(r.Name, r.From), message(r.Name, m.Survivor), "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// RepointTable points column col of table (a uuid reference) at the
+// survivor wherever it holds a merged id, moving each such row's version
+// on (its etag changes) and recording updated_at/updated_by (the merge's
+// actor), in one statement; each row (resource `collection/{id}`) gets an
+// audit entry built by message. It runs in the caller's transaction (q)
+// and returns how many rows it re-pointed.
+func RepointTable(ctx context.Context, q pg.Querier, table, col, collection string, m Merge, message func(name string, ref uuid.UUID) proto.Message) (int, error) {
+	rows, err := q.Query(ctx, `UPDATE `+table+` t SET `+col+` = $2, version = t.version + 1, updated_at = now(), updated_by = $3
+		FROM `+table+` old WHERE old.id = t.id AND old.`+col+` = ANY($1)
+		RETURNING t.id, old.`+col, m.Merged, m.Survivor, m.Actor)
+	if err != nil {
+		return 0, fmt.Errorf("re-point %s.%s: %w", table, col, err)
+	}
+	var (
+		id, from uuid.UUID
+		moved    []Repointed
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &from}, func() error {
+		moved = append(moved, Repointed{Name: collection + "/" + id.String(), From: from})
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("re-point %s.%s: %w", table, col, err)
+	}
+	entries, err := AuditEntries(ctx, m, moved, message)
+	if err != nil {
+		return 0, err
+	}
+	return len(moved), audit.Copy(ctx, q, entries)
 }

@@ -2,23 +2,26 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	opportunityv1 "github.com/crmsuite/crm/gen/go/crm/opportunity/v1"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/platform/recordmerge"
 )
 
 // Repoint implements app.Repository: one statement, whatever the number
-// of opportunities; each moved one gets a new version (its etag changes).
+// of opportunities; each moved one gets a new version (its etag changes)
+// and an audit entry.
 func (r *Repo) Repoint(ctx context.Context, m recordmerge.Merge) (int, error) {
-	col := "account_id"
+	col, message := "account_id", func(name string, ref uuid.UUID) proto.Message {
+		return &opportunityv1.Opportunity{Name: name, Account: "accounts/" + ref.String()}
+	}
 	if m.Kind == recordmerge.Contacts {
-		col = "contact_id"
+		col, message = "contact_id", func(name string, ref uuid.UUID) proto.Message {
+			return &opportunityv1.Opportunity{Name: name, PrimaryContact: "contacts/" + ref.String()}
+		}
 	}
-	tag, err := pg.Q(ctx, r.pool).Exec(ctx, `UPDATE opportunities SET `+col+` = $2, version = version + 1, updated_at = now(), updated_by = $3
-		WHERE `+col+` = ANY($1)`, m.Merged, m.Survivor, m.Actor)
-	if err != nil {
-		return 0, fmt.Errorf("re-point opportunities: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return recordmerge.RepointTable(ctx, pg.Q(ctx, r.pool), "opportunities", col, "opportunities", m, message)
 }

@@ -4,31 +4,39 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	"github.com/crmsuite/crm/platform/pg"
 	"github.com/crmsuite/crm/platform/recordmerge"
 )
 
 // Repoint implements app.Repository. Every moved order and contract gets
-// a new version (its etag changes); the exposure of the merged accounts
-// adds to the survivor's, and their ledger follows, so the ledger still
-// sums to the exposure per account and currency.
+// a new version (its etag changes) and an audit entry; the exposure of
+// the merged accounts adds to the survivor's, and their ledger follows, so
+// the ledger still sums to the exposure per account and currency.
 func (r *Repo) Repoint(ctx context.Context, m recordmerge.Merge) (int, error) {
 	q := pg.Q(ctx, r.pool)
-	col := "account_id"
+	ref := func(ref uuid.UUID) string { return string(m.Kind) + "/" + ref.String() }
+	col, orderMsg, contractMsg := "account_id",
+		func(name string, id uuid.UUID) proto.Message { return &orderv1.Order{Name: name, Account: ref(id)} },
+		func(name string, id uuid.UUID) proto.Message { return &orderv1.Contract{Name: name, Account: ref(id)} }
 	if m.Kind == recordmerge.Contacts {
-		col = "contact_id"
+		col, orderMsg, contractMsg = "contact_id",
+			func(name string, id uuid.UUID) proto.Message { return &orderv1.Order{Name: name, Contact: ref(id)} },
+			func(name string, id uuid.UUID) proto.Message { return &orderv1.Contract{Name: name, Contact: ref(id)} }
 	}
-	moved := 0
-	for _, table := range []string{"orders", "contracts"} {
-		tag, err := q.Exec(ctx, `UPDATE `+table+` SET `+col+` = $2, version = version + 1, updated_at = now(), updated_by = $3
-			WHERE `+col+` = ANY($1)`, m.Merged, m.Survivor, m.Actor)
-		if err != nil {
-			return 0, fmt.Errorf("re-point %s: %w", table, err)
-		}
-		moved += int(tag.RowsAffected())
+	orders, err := recordmerge.RepointTable(ctx, q, "orders", col, "orders", m, orderMsg)
+	if err != nil {
+		return 0, err
+	}
+	contracts, err := recordmerge.RepointTable(ctx, q, "contracts", col, "contracts", m, contractMsg)
+	if err != nil {
+		return 0, err
 	}
 	if m.Kind == recordmerge.Contacts {
-		return moved, nil
+		return orders + contracts, nil
 	}
 	if _, err := q.Exec(ctx, `WITH gone AS (DELETE FROM credit_exposure WHERE account_id = ANY($1) RETURNING currency_code, amount)
 		INSERT INTO credit_exposure AS e (account_id, currency_code, amount)
@@ -45,5 +53,5 @@ func (r *Repo) Repoint(ctx context.Context, m recordmerge.Merge) (int, error) {
 			return 0, fmt.Errorf("re-point: %w", err)
 		}
 	}
-	return moved, nil
+	return orders + contracts, nil
 }
