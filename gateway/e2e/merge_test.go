@@ -185,6 +185,12 @@ func (s *stack) waitMerged(t *testing.T, f mergeFixture, actor string) {
 			t.Fatalf("%s audit trail of the merge: %v", r, trail)
 		}
 	}
+	// Created at version 1, re-pointed once: version 2.
+	for _, r := range []response{s.do(t, "GET", "/v1/"+f.opp, nil), s.asOps(t, "GET", "/v1/"+f.order, nil), s.asOps(t, "GET", "/v1/"+f.contract, nil)} {
+		if r.str("etag") != `W/"2"` {
+			t.Fatalf("re-pointed record at %s: %s", r.str("etag"), r.raw)
+		}
+	}
 	// Once each: one inbox row per consumer for the merge event.
 	for schema, consumer := range map[string]string{"opportunity": "opportunity-account-merges", "order": "order-accounts",
 		"lead": "lead-account-merges", "workflow": "workflow-accounts"} {
