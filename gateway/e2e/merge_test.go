@@ -96,6 +96,17 @@ func TestAccountMergeRepointsEverythingOverREST(t *testing.T) {
 			t.Fatalf("change of a merged account: %s", r.raw)
 		}
 	}
+	// Nor do the other services take new references to it: they would
+	// never be re-pointed.
+	for _, r := range []response{
+		s.do(t, "POST", "/v1/opportunities", map[string]any{"displayName": "Late", "account": f.dup}),
+		s.asOps(t, "POST", "/v1/orders", map[string]any{"account": f.dup, "currencyCode": "EUR",
+			"lines": []map[string]any{{"productCode": "X", "quantity": "1", "unitPrice": map[string]any{"currencyCode": "EUR", "units": "1"}}}}),
+	} {
+		if reason, _ := r.want(t, 400).violations(); reason != "ACCOUNT_MERGED" {
+			t.Fatalf("a new reference to a merged account: %s", r.raw)
+		}
+	}
 	r := s.do(t, "POST", "/v1/"+f.dup+":merge", map[string]any{"merged": []string{f.survivor}}).want(t, 400)
 	if reason, _ := r.violations(); reason != "ACCOUNT_ALREADY_MERGED" {
 		t.Fatalf("merging the merged one again: %s", r.raw)
@@ -136,6 +147,10 @@ func TestAccountMergeRepointsEverythingOverREST(t *testing.T) {
 	r = s.do(t, "PATCH", "/v1/"+f.contact+"?updateMask=title", map[string]any{"title": "x"}).want(t, 400)
 	if reason, _ := r.violations(); reason != "CONTACT_MERGED" {
 		t.Fatalf("change of a merged contact: %s", r.raw)
+	}
+	r = s.do(t, "POST", "/v1/opportunities", map[string]any{"displayName": "Late", "account": f.survivor, "primaryContact": f.contact}).want(t, 400)
+	if reason, _ := r.violations(); reason != "CONTACT_MERGED" {
+		t.Fatalf("a new reference to a merged contact: %s", r.raw)
 	}
 }
 

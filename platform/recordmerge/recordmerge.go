@@ -8,6 +8,7 @@ package recordmerge
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/apperr"
 	"github.com/crmsuite/crm/platform/audit"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/inbox"
@@ -158,4 +160,27 @@ func RepointTable(ctx context.Context, q pg.Querier, table, col, collection stri
 		return 0, err
 	}
 	return len(moved), audit.Copy(ctx, q, entries)
+}
+
+// ErrMerged is the error of a reference to a merged account or contact
+// (collection "accounts" or "contacts") where a live one is needed:
+// FAILED_PRECONDITION ACCOUNT_MERGED or CONTACT_MERGED, naming the
+// survivor in the metadata (merged_into).
+func ErrMerged(collection string, id, into uuid.UUID) error {
+	kind := strings.ToUpper(strings.TrimSuffix(collection, "s"))
+	e := apperr.FailedPrecondition(kind+"_MERGED", "%s %s was merged into %s: use that one", strings.ToLower(kind), id, into).
+		WithMeta("merged_into", collection+"/"+into.String())
+	e.Preconditions = []apperr.PreconditionViolation{{Type: kind + "_MERGED", Subject: collection + "/" + id.String(), Description: e.Message}}
+	return e
+}
+
+// MergedInto returns the survivor an ErrMerged names.
+func MergedInto(err error) (uuid.UUID, bool) {
+	e, ok := apperr.As(err)
+	if !ok || !strings.HasSuffix(e.Reason, "_MERGED") {
+		return uuid.Nil, false
+	}
+	_, id, _ := strings.Cut(e.Metadata["merged_into"], "/")
+	into, err := uuid.Parse(id)
+	return into, err == nil
 }

@@ -8,6 +8,7 @@ import (
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
 	"github.com/crmsuite/crm/platform/testkit"
 	"google.golang.org/genproto/googleapis/type/date"
+	"google.golang.org/grpc/codes"
 )
 
 // Merging two accounts in the account service moves the merged one's
@@ -54,6 +55,21 @@ func TestMergesRepointOrdersContractsAndExposure(t *testing.T) {
 	}
 	if got := s.query(t, `SELECT count(*)::text FROM inbox WHERE subject LIKE '%accounts_merged'`); got != "1" {
 		t.Fatalf("merge applied %s times", got)
+	}
+
+	// A win for the merged account arriving after the merge (the
+	// opportunity was won before it was re-pointed) makes the survivor's
+	// order.
+	ev := won(dup, dupContact)
+	s.nats.Publish(t, s.js, "opportunity", ev)
+	testkit.Eventually(t, 20*time.Second, func() bool { return len(s.ordersOf(t, ev.Opportunity.Name)) == 1 }, "the late win's order")
+	if o := s.ordersOf(t, ev.Opportunity.Name)[0]; o.Account != survivor {
+		t.Fatalf("late win's order: %v", o)
+	}
+	// New orders for the merged account are refused.
+	_, err = s.client.CreateOrder(ops, &orderv1.CreateOrderRequest{Order: &orderv1.Order{Account: dup, CurrencyCode: "EUR", Lines: []*orderv1.OrderLine{line("P", "1", eur(1, 0))}}})
+	if reason, _ := testkit.RequireCode(t, err, codes.FailedPrecondition); reason != "ACCOUNT_MERGED" {
+		t.Fatalf("order for a merged account: %v", err)
 	}
 
 	// The merged account's contact now belongs to the survivor; merging it
