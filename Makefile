@@ -41,13 +41,14 @@ test: ## vet, then all tests with the race detector (real Postgres and NATS)
 chaos: ## the lifecycle chaos test alone, verbose (part of `make test`); size it with CHAOS_N, CHAOS_ROUNDS, CHAOS_CONVERGE
 	$(GO) test -race -count=1 -timeout 60m -run TestLifecycleChaos -v ./gateway/e2e/
 
-bench: build ## benchmarks: leads (leadbench, with the duplicate check across leads, contacts and accounts), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench), workflow (workflowbench), contact lists (accountbench), CreateLead traced (leadbench -otel)
+bench: build ## benchmarks: leads (leadbench, with the duplicate check across leads, contacts and accounts), conversion across services (conversionbench), opportunities (opportunitybench), orders (orderbench), workflow (workflowbench), contact lists (accountbench), account merges across the services (mergebench), CreateLead traced (leadbench -otel)
 	$(GO) run ./services/lead/cmd/leadbench $(BENCH_ARGS)
 	$(GO) run ./platform/cmd/conversionbench $(CONVERSION_BENCH_ARGS)
 	$(GO) run ./services/opportunity/cmd/opportunitybench -bin bin/opportunity $(OPPORTUNITY_BENCH_ARGS)
 	$(GO) run ./services/order/cmd/orderbench -bin bin $(ORDER_BENCH_ARGS)
 	$(GO) run ./services/workflow/cmd/workflowbench -bin bin $(WORKFLOW_BENCH_ARGS)
 	$(GO) run ./services/account/cmd/accountbench -bin bin/account $(ACCOUNT_BENCH_ARGS)
+	$(GO) run ./services/account/cmd/mergebench -bin bin $(MERGE_BENCH_ARGS)
 	$(GO) run ./services/lead/cmd/leadbench -methods grpc -concurrency 32 -duration 15s -list-rows 0 -import-rows 0 -otel $(TRACE_BENCH_ARGS)
 
 bench-smoke: build ## every benchmark tool at tiny sizes, seconds each: keeps them working (CI), measures nothing
@@ -58,6 +59,7 @@ bench-smoke: build ## every benchmark tool at tiny sizes, seconds each: keeps th
 	$(GO) run ./services/order/cmd/orderbench -bin bin -smoke
 	$(GO) run ./services/workflow/cmd/workflowbench -bin bin -smoke
 	$(GO) run ./services/account/cmd/accountbench -bin bin/account -smoke
+	$(GO) run ./services/account/cmd/mergebench -bin bin -smoke
 
 tools: ## build the pinned code generators into .bin/
 	GOWORK=off $(GO) -C tools build -o ../.bin/ $(TOOLS)

@@ -48,6 +48,7 @@ func (e CrmAccountV1AccountRelationship) Valid() bool {
 const (
 	ACCOUNTSTATEACTIVE      CrmAccountV1AccountState = "ACCOUNT_STATE_ACTIVE"
 	ACCOUNTSTATEINACTIVE    CrmAccountV1AccountState = "ACCOUNT_STATE_INACTIVE"
+	ACCOUNTSTATEMERGED      CrmAccountV1AccountState = "ACCOUNT_STATE_MERGED"
 	ACCOUNTSTATEUNSPECIFIED CrmAccountV1AccountState = "ACCOUNT_STATE_UNSPECIFIED"
 )
 
@@ -57,6 +58,8 @@ func (e CrmAccountV1AccountState) Valid() bool {
 	case ACCOUNTSTATEACTIVE:
 		return true
 	case ACCOUNTSTATEINACTIVE:
+		return true
+	case ACCOUNTSTATEMERGED:
 		return true
 	case ACCOUNTSTATEUNSPECIFIED:
 		return true
@@ -1442,6 +1445,10 @@ type CrmAccountV1Account struct {
 	Etag     *string `json:"etag,omitempty"`
 	Industry *string `json:"industry,omitempty"`
 
+	// MergedInto For a MERGED account, the account it was merged into,
+	// `accounts/{account}`.
+	MergedInto *string `json:"mergedInto,omitempty"`
+
 	// Name Resource name, `accounts/{account}`, where `{account}` is a UUID.
 	Name *string `json:"name,omitempty"`
 
@@ -1559,6 +1566,11 @@ type CrmAccountV1Contact struct {
 
 	// LastName A contact needs a first or a last name.
 	LastName *string `json:"lastName,omitempty"`
+
+	// MergedInto Set when MergeContacts merged this contact into another,
+	// `contacts/{contact}`: the contact is kept as the record of it,
+	// read-only.
+	MergedInto *string `json:"mergedInto,omitempty"`
 
 	// Name Resource name, `contacts/{contact}`, where `{contact}` is a UUID.
 	Name *string `json:"name,omitempty"`
@@ -1705,6 +1717,41 @@ type CrmAccountV1MatchCustomersResponse struct {
 
 // CrmAccountV1MatchRule defines model for crm.account.v1.MatchRule.
 type CrmAccountV1MatchRule string
+
+// CrmAccountV1MergeAccountsResponse defines model for crm.account.v1.MergeAccountsResponse.
+type CrmAccountV1MergeAccountsResponse struct {
+	// Account The survivor as it is (or, for a dry run, would be) after the merge.
+	Account *CrmAccountV1Account `json:"account,omitempty"`
+
+	// AddedAddresses Addresses the survivor gains (equal ones are kept once).
+	AddedAddresses *int32 `json:"addedAddresses,omitempty"`
+	DryRun         *bool  `json:"dryRun,omitempty"`
+
+	// MergedAccounts The merged accounts, MERGED (for a dry run: as they are).
+	MergedAccounts *[]CrmAccountV1Account `json:"mergedAccounts,omitempty"`
+
+	// MovedContacts The contacts that move to the survivor, `contacts/{contact}`.
+	MovedContacts *[]string `json:"movedContacts,omitempty"`
+
+	// OpenOrders Open orders (neither closed nor cancelled) of the merged accounts, as
+	// the account service knows them from the order events; the order
+	// service re-points them, with every other order and contract.
+	OpenOrders *int32 `json:"openOrders,omitempty"`
+}
+
+// CrmAccountV1MergeContactsResponse defines model for crm.account.v1.MergeContactsResponse.
+type CrmAccountV1MergeContactsResponse struct {
+	// ChangedFields Contact fields of the survivor whose value changed.
+	ChangedFields *[]string `json:"changedFields,omitempty"`
+
+	// Contact The survivor as it is (or, for a dry run, would be) after the merge.
+	Contact *CrmAccountV1Contact `json:"contact,omitempty"`
+	DryRun  *bool                `json:"dryRun,omitempty"`
+
+	// MergedContacts The merged contacts, pointing at the survivor (for a dry run: as they
+	// are).
+	MergedContacts *[]CrmAccountV1Contact `json:"mergedContacts,omitempty"`
+}
 
 // CrmAccountV1PaymentTerms When invoices are due.
 type CrmAccountV1PaymentTerms string
@@ -4424,6 +4471,23 @@ type AccountServiceDeactivateAccountJSONBody struct {
 	RequestId *string `json:"requestId,omitempty"`
 }
 
+// AccountServiceMergeAccountsJSONBody defines parameters for AccountServiceMergeAccounts.
+type AccountServiceMergeAccountsJSONBody struct {
+	// DryRun Show the result without changing anything.
+	DryRun *bool `json:"dryRun,omitempty"`
+
+	// Etag The survivor's etag, to merge only if it is unchanged.
+	Etag *string `json:"etag,omitempty"`
+
+	// Merged The accounts merged into it.
+	Merged    []string `json:"merged"`
+	RequestId *string  `json:"requestId,omitempty"`
+
+	// Type The type the survivor takes; required when the accounts' types
+	// differ, otherwise it may change the survivor's type.
+	Type *CrmAccountV1AccountType `json:"type,omitempty"`
+}
+
 // AccountServiceListAccountDuplicateGroupsParams defines parameters for AccountServiceListAccountDuplicateGroups.
 type AccountServiceListAccountDuplicateGroupsParams struct {
 	// PageSize At most this many groups; 0 means 50, more than 500 means 500.
@@ -4662,6 +4726,19 @@ type AccountServiceListAuditEntries1Params struct {
 
 	// PageToken `next_page_token` of the previous page (same parent and filter).
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+}
+
+// AccountServiceMergeContactsJSONBody defines parameters for AccountServiceMergeContacts.
+type AccountServiceMergeContactsJSONBody struct {
+	// DryRun Show the result without changing anything.
+	DryRun *bool `json:"dryRun,omitempty"`
+
+	// Etag The survivor's etag, to merge only if it is unchanged.
+	Etag *string `json:"etag,omitempty"`
+
+	// Merged The contacts merged into it.
+	Merged    []string `json:"merged"`
+	RequestId *string  `json:"requestId,omitempty"`
 }
 
 // AccountServiceListContactDuplicateGroupsParams defines parameters for AccountServiceListContactDuplicateGroups.
@@ -5807,6 +5884,9 @@ type AccountServiceActivateAccountJSONRequestBody AccountServiceActivateAccountJ
 // AccountServiceDeactivateAccountJSONRequestBody defines body for AccountServiceDeactivateAccount for application/json ContentType.
 type AccountServiceDeactivateAccountJSONRequestBody AccountServiceDeactivateAccountJSONBody
 
+// AccountServiceMergeAccountsJSONRequestBody defines body for AccountServiceMergeAccounts for application/json ContentType.
+type AccountServiceMergeAccountsJSONRequestBody AccountServiceMergeAccountsJSONBody
+
 // WorkflowServiceCreateActivityJSONRequestBody defines body for WorkflowServiceCreateActivity for application/json ContentType.
 type WorkflowServiceCreateActivityJSONRequestBody = CrmWorkflowV1Activity
 
@@ -5851,6 +5931,9 @@ type AccountServiceUpdateContactJSONRequestBody = CrmAccountV1Contact
 
 // WorkflowServiceCreateActivity3JSONRequestBody defines body for WorkflowServiceCreateActivity3 for application/json ContentType.
 type WorkflowServiceCreateActivity3JSONRequestBody = CrmWorkflowV1Activity
+
+// AccountServiceMergeContactsJSONRequestBody defines body for AccountServiceMergeContacts for application/json ContentType.
+type AccountServiceMergeContactsJSONRequestBody AccountServiceMergeContactsJSONBody
 
 // OrderServiceCreateContractJSONRequestBody defines body for OrderServiceCreateContract for application/json ContentType.
 type OrderServiceCreateContractJSONRequestBody = CrmOrderV1Contract
@@ -7292,6 +7375,42 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/accounts/{account}:findDuplicates (the `AccountServiceFindAccountDuplicates` operationId).
 	AccountServiceFindAccountDuplicates(ctx context.Context, account string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// AccountServiceMergeAccountsWithBody Merges accounts into a survivor, in one transaction: their contacts move to it, their addresses are added to its own (equal ones once), and they become MERGED (kept, read-only, pointing at it)
+	//
+	// Merges accounts into a survivor, in one transaction: their contacts
+	// move to it, their addresses are added to its own (equal ones once),
+	// and they become MERGED (kept, read-only, pointing at it). The other
+	// services re-point their references (opportunities, orders and
+	// contracts, activities, converted leads) when they see AccountsMerged.
+	// Refused: an account merged into itself, an account already merged
+	// (as survivor or as merged), accounts of different types unless `type`
+	// says which one the survivor takes, and an account with open orders
+	// into one of another currency. A dry run returns the same answer and
+	// changes nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/accounts/{account}:merge (the `AccountServiceMergeAccounts` operationId).
+	AccountServiceMergeAccountsWithBody(ctx context.Context, account string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceMergeAccounts Merges accounts into a survivor, in one transaction: their contacts move to it, their addresses are added to its own (equal ones once), and they become MERGED (kept, read-only, pointing at it)
+	//
+	// Merges accounts into a survivor, in one transaction: their contacts
+	// move to it, their addresses are added to its own (equal ones once),
+	// and they become MERGED (kept, read-only, pointing at it). The other
+	// services re-point their references (opportunities, orders and
+	// contracts, activities, converted leads) when they see AccountsMerged.
+	// Refused: an account merged into itself, an account already merged
+	// (as survivor or as merged), accounts of different types unless `type`
+	// says which one the survivor takes, and an account with open orders
+	// into one of another currency. A dry run returns the same answer and
+	// changes nothing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/accounts/{account}:merge (the `AccountServiceMergeAccounts` operationId).
+	AccountServiceMergeAccounts(ctx context.Context, account string, body AccountServiceMergeAccountsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// AccountServiceListAccountDuplicateGroups Pages through groups of accounts sharing a name or a web domain, by rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key
 	//
 	// Corresponds with GET /v1/accounts:listDuplicateGroups (the `AccountServiceListAccountDuplicateGroups` operationId).
@@ -7677,6 +7796,32 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/contacts/{contact}:findDuplicates (the `AccountServiceFindContactDuplicates` operationId).
 	AccountServiceFindContactDuplicates(ctx context.Context, contact string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceMergeContactsWithBody Merges contacts into a survivor, in one transaction: the survivor gains their email addresses and phone numbers (equal ones once) and their custom fields where it has none, and they are kept read-only, pointing at it (merged_into)
+	//
+	// Merges contacts into a survivor, in one transaction: the survivor
+	// gains their email addresses and phone numbers (equal ones once) and
+	// their custom fields where it has none, and they are kept read-only,
+	// pointing at it (merged_into). The other services re-point their
+	// references when they see ContactsMerged. A dry run changes nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/contacts/{contact}:merge (the `AccountServiceMergeContacts` operationId).
+	AccountServiceMergeContactsWithBody(ctx context.Context, contact string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AccountServiceMergeContacts Merges contacts into a survivor, in one transaction: the survivor gains their email addresses and phone numbers (equal ones once) and their custom fields where it has none, and they are kept read-only, pointing at it (merged_into)
+	//
+	// Merges contacts into a survivor, in one transaction: the survivor
+	// gains their email addresses and phone numbers (equal ones once) and
+	// their custom fields where it has none, and they are kept read-only,
+	// pointing at it (merged_into). The other services re-point their
+	// references when they see ContactsMerged. A dry run changes nothing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/contacts/{contact}:merge (the `AccountServiceMergeContacts` operationId).
+	AccountServiceMergeContacts(ctx context.Context, contact string, body AccountServiceMergeContactsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AccountServiceListContactDuplicateGroups Pages through groups of contacts sharing an email address or a phone number, by rule (EMAIL, then PHONE) and key
 	//
@@ -9611,6 +9756,62 @@ func (c *Client) AccountServiceFindAccountDuplicates(ctx context.Context, accoun
 	return c.Client.Do(req)
 }
 
+// AccountServiceMergeAccountsWithBody Merges accounts into a survivor, in one transaction: their contacts move to it, their addresses are added to its own (equal ones once), and they become MERGED (kept, read-only, pointing at it)
+//
+// Merges accounts into a survivor, in one transaction: their contacts
+// move to it, their addresses are added to its own (equal ones once),
+// and they become MERGED (kept, read-only, pointing at it). The other
+// services re-point their references (opportunities, orders and
+// contracts, activities, converted leads) when they see AccountsMerged.
+// Refused: an account merged into itself, an account already merged
+// (as survivor or as merged), accounts of different types unless `type`
+// says which one the survivor takes, and an account with open orders
+// into one of another currency. A dry run returns the same answer and
+// changes nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/accounts/{account}:merge (the `AccountServiceMergeAccounts` operationId).
+func (c *Client) AccountServiceMergeAccountsWithBody(ctx context.Context, account string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceMergeAccountsRequestWithBody(c.Server, account, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceMergeAccounts Merges accounts into a survivor, in one transaction: their contacts move to it, their addresses are added to its own (equal ones once), and they become MERGED (kept, read-only, pointing at it)
+//
+// Merges accounts into a survivor, in one transaction: their contacts
+// move to it, their addresses are added to its own (equal ones once),
+// and they become MERGED (kept, read-only, pointing at it). The other
+// services re-point their references (opportunities, orders and
+// contracts, activities, converted leads) when they see AccountsMerged.
+// Refused: an account merged into itself, an account already merged
+// (as survivor or as merged), accounts of different types unless `type`
+// says which one the survivor takes, and an account with open orders
+// into one of another currency. A dry run returns the same answer and
+// changes nothing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/accounts/{account}:merge (the `AccountServiceMergeAccounts` operationId).
+func (c *Client) AccountServiceMergeAccounts(ctx context.Context, account string, body AccountServiceMergeAccountsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceMergeAccountsRequest(c.Server, account, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // AccountServiceListAccountDuplicateGroups Pages through groups of accounts sharing a name or a web domain, by rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key
 //
 // Corresponds with GET /v1/accounts:listDuplicateGroups (the `AccountServiceListAccountDuplicateGroups` operationId).
@@ -10507,6 +10708,52 @@ func (c *Client) AccountServiceListAuditEntries1(ctx context.Context, contact st
 // Corresponds with GET /v1/contacts/{contact}:findDuplicates (the `AccountServiceFindContactDuplicates` operationId).
 func (c *Client) AccountServiceFindContactDuplicates(ctx context.Context, contact string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAccountServiceFindContactDuplicatesRequest(c.Server, contact)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceMergeContactsWithBody Merges contacts into a survivor, in one transaction: the survivor gains their email addresses and phone numbers (equal ones once) and their custom fields where it has none, and they are kept read-only, pointing at it (merged_into)
+//
+// Merges contacts into a survivor, in one transaction: the survivor
+// gains their email addresses and phone numbers (equal ones once) and
+// their custom fields where it has none, and they are kept read-only,
+// pointing at it (merged_into). The other services re-point their
+// references when they see ContactsMerged. A dry run changes nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/contacts/{contact}:merge (the `AccountServiceMergeContacts` operationId).
+func (c *Client) AccountServiceMergeContactsWithBody(ctx context.Context, contact string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceMergeContactsRequestWithBody(c.Server, contact, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AccountServiceMergeContacts Merges contacts into a survivor, in one transaction: the survivor gains their email addresses and phone numbers (equal ones once) and their custom fields where it has none, and they are kept read-only, pointing at it (merged_into)
+//
+// Merges contacts into a survivor, in one transaction: the survivor
+// gains their email addresses and phone numbers (equal ones once) and
+// their custom fields where it has none, and they are kept read-only,
+// pointing at it (merged_into). The other services re-point their
+// references when they see ContactsMerged. A dry run changes nothing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/contacts/{contact}:merge (the `AccountServiceMergeContacts` operationId).
+func (c *Client) AccountServiceMergeContacts(ctx context.Context, contact string, body AccountServiceMergeContactsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAccountServiceMergeContactsRequest(c.Server, contact, body)
 	if err != nil {
 		return nil, err
 	}
@@ -14841,6 +15088,53 @@ func NewAccountServiceFindAccountDuplicatesRequest(server string, account string
 	return req, nil
 }
 
+// NewAccountServiceMergeAccountsRequest calls the generic AccountServiceMergeAccounts builder with application/json body
+func NewAccountServiceMergeAccountsRequest(server string, account string, body AccountServiceMergeAccountsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAccountServiceMergeAccountsRequestWithBody(server, account, "application/json", bodyReader)
+}
+
+// NewAccountServiceMergeAccountsRequestWithBody constructs an http.Request for the AccountServiceMergeAccounts method, with any body, and a specified content type
+func NewAccountServiceMergeAccountsRequestWithBody(server string, account string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account", account, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s:merge", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewAccountServiceListAccountDuplicateGroupsRequest constructs an http.Request for the AccountServiceListAccountDuplicateGroups method
 func NewAccountServiceListAccountDuplicateGroupsRequest(server string, params *AccountServiceListAccountDuplicateGroupsParams) (*http.Request, error) {
 	var err error
@@ -17094,6 +17388,53 @@ func NewAccountServiceFindContactDuplicatesRequest(server string, contact string
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewAccountServiceMergeContactsRequest calls the generic AccountServiceMergeContacts builder with application/json body
+func NewAccountServiceMergeContactsRequest(server string, contact string, body AccountServiceMergeContactsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAccountServiceMergeContactsRequestWithBody(server, contact, "application/json", bodyReader)
+}
+
+// NewAccountServiceMergeContactsRequestWithBody constructs an http.Request for the AccountServiceMergeContacts method, with any body, and a specified content type
+func NewAccountServiceMergeContactsRequestWithBody(server string, contact string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "contact", contact, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/contacts/%s:merge", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -26141,6 +26482,42 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/accounts/{account}:findDuplicates (the `AccountServiceFindAccountDuplicates` operationId).
 	AccountServiceFindAccountDuplicatesWithResponse(ctx context.Context, account string, reqEditors ...RequestEditorFn) (*AccountServiceFindAccountDuplicatesResponse, error)
 
+	// AccountServiceMergeAccountsWithBodyWithResponse Merges accounts into a survivor, in one transaction: their contacts move to it, their addresses are added to its own (equal ones once), and they become MERGED (kept, read-only, pointing at it)
+	//
+	// Merges accounts into a survivor, in one transaction: their contacts
+	// move to it, their addresses are added to its own (equal ones once),
+	// and they become MERGED (kept, read-only, pointing at it). The other
+	// services re-point their references (opportunities, orders and
+	// contracts, activities, converted leads) when they see AccountsMerged.
+	// Refused: an account merged into itself, an account already merged
+	// (as survivor or as merged), accounts of different types unless `type`
+	// says which one the survivor takes, and an account with open orders
+	// into one of another currency. A dry run returns the same answer and
+	// changes nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{account}:merge (the `AccountServiceMergeAccounts` operationId).
+	AccountServiceMergeAccountsWithBodyWithResponse(ctx context.Context, account string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AccountServiceMergeAccountsResponse, error)
+
+	// AccountServiceMergeAccountsWithResponse Merges accounts into a survivor, in one transaction: their contacts move to it, their addresses are added to its own (equal ones once), and they become MERGED (kept, read-only, pointing at it)
+	//
+	// Merges accounts into a survivor, in one transaction: their contacts
+	// move to it, their addresses are added to its own (equal ones once),
+	// and they become MERGED (kept, read-only, pointing at it). The other
+	// services re-point their references (opportunities, orders and
+	// contracts, activities, converted leads) when they see AccountsMerged.
+	// Refused: an account merged into itself, an account already merged
+	// (as survivor or as merged), accounts of different types unless `type`
+	// says which one the survivor takes, and an account with open orders
+	// into one of another currency. A dry run returns the same answer and
+	// changes nothing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{account}:merge (the `AccountServiceMergeAccounts` operationId).
+	AccountServiceMergeAccountsWithResponse(ctx context.Context, account string, body AccountServiceMergeAccountsJSONRequestBody, reqEditors ...RequestEditorFn) (*AccountServiceMergeAccountsResponse, error)
+
 	// AccountServiceListAccountDuplicateGroupsWithResponse Pages through groups of accounts sharing a name or a web domain, by rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -26570,6 +26947,32 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/contacts/{contact}:findDuplicates (the `AccountServiceFindContactDuplicates` operationId).
 	AccountServiceFindContactDuplicatesWithResponse(ctx context.Context, contact string, reqEditors ...RequestEditorFn) (*AccountServiceFindContactDuplicatesResponse, error)
+
+	// AccountServiceMergeContactsWithBodyWithResponse Merges contacts into a survivor, in one transaction: the survivor gains their email addresses and phone numbers (equal ones once) and their custom fields where it has none, and they are kept read-only, pointing at it (merged_into)
+	//
+	// Merges contacts into a survivor, in one transaction: the survivor
+	// gains their email addresses and phone numbers (equal ones once) and
+	// their custom fields where it has none, and they are kept read-only,
+	// pointing at it (merged_into). The other services re-point their
+	// references when they see ContactsMerged. A dry run changes nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/contacts/{contact}:merge (the `AccountServiceMergeContacts` operationId).
+	AccountServiceMergeContactsWithBodyWithResponse(ctx context.Context, contact string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AccountServiceMergeContactsResponse, error)
+
+	// AccountServiceMergeContactsWithResponse Merges contacts into a survivor, in one transaction: the survivor gains their email addresses and phone numbers (equal ones once) and their custom fields where it has none, and they are kept read-only, pointing at it (merged_into)
+	//
+	// Merges contacts into a survivor, in one transaction: the survivor
+	// gains their email addresses and phone numbers (equal ones once) and
+	// their custom fields where it has none, and they are kept read-only,
+	// pointing at it (merged_into). The other services re-point their
+	// references when they see ContactsMerged. A dry run changes nothing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/contacts/{contact}:merge (the `AccountServiceMergeContacts` operationId).
+	AccountServiceMergeContactsWithResponse(ctx context.Context, contact string, body AccountServiceMergeContactsJSONRequestBody, reqEditors ...RequestEditorFn) (*AccountServiceMergeContactsResponse, error)
 
 	// AccountServiceListContactDuplicateGroupsWithResponse Pages through groups of contacts sharing an email address or a phone number, by rule (EMAIL, then PHONE) and key
 	//
@@ -29329,6 +29732,110 @@ func (r AccountServiceFindAccountDuplicatesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AccountServiceFindAccountDuplicatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AccountServiceMergeAccountsResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceMergeAccounts
+type AccountServiceMergeAccountsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AccountServiceMergeAccountsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmAccountV1MergeAccountsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AccountServiceMergeAccountsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccountServiceMergeAccountsResponse) GetJSON200() *CrmAccountV1MergeAccountsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccountServiceMergeAccountsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccountServiceMergeAccountsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccountServiceMergeAccountsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AccountServiceMergeAccountsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AccountServiceMergeAccountsResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AccountServiceMergeAccountsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccountServiceMergeAccountsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccountServiceMergeAccountsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccountServiceMergeAccountsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccountServiceMergeAccountsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccountServiceMergeAccountsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccountServiceMergeAccountsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -32792,6 +33299,110 @@ func (r AccountServiceFindContactDuplicatesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AccountServiceFindContactDuplicatesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AccountServiceMergeContactsResponse429Headers the declared response headers of an HTTP 429 response for AccountServiceMergeContacts
+type AccountServiceMergeContactsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type AccountServiceMergeContactsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CrmAccountV1MergeContactsResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AccountServiceMergeContactsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AccountServiceMergeContactsResponse) GetJSON200() *CrmAccountV1MergeContactsResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AccountServiceMergeContactsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AccountServiceMergeContactsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AccountServiceMergeContactsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AccountServiceMergeContactsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AccountServiceMergeContactsResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AccountServiceMergeContactsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AccountServiceMergeContactsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r AccountServiceMergeContactsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r AccountServiceMergeContactsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AccountServiceMergeContactsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AccountServiceMergeContactsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AccountServiceMergeContactsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -46179,6 +46790,54 @@ func (c *ClientWithResponses) AccountServiceFindAccountDuplicatesWithResponse(ct
 	return ParseAccountServiceFindAccountDuplicatesResponse(rsp)
 }
 
+// AccountServiceMergeAccountsWithBodyWithResponse Merges accounts into a survivor, in one transaction: their contacts move to it, their addresses are added to its own (equal ones once), and they become MERGED (kept, read-only, pointing at it)
+//
+// Merges accounts into a survivor, in one transaction: their contacts
+// move to it, their addresses are added to its own (equal ones once),
+// and they become MERGED (kept, read-only, pointing at it). The other
+// services re-point their references (opportunities, orders and
+// contracts, activities, converted leads) when they see AccountsMerged.
+// Refused: an account merged into itself, an account already merged
+// (as survivor or as merged), accounts of different types unless `type`
+// says which one the survivor takes, and an account with open orders
+// into one of another currency. A dry run returns the same answer and
+// changes nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{account}:merge (the `AccountServiceMergeAccounts` operationId).
+func (c *ClientWithResponses) AccountServiceMergeAccountsWithBodyWithResponse(ctx context.Context, account string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AccountServiceMergeAccountsResponse, error) {
+	rsp, err := c.AccountServiceMergeAccountsWithBody(ctx, account, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceMergeAccountsResponse(rsp)
+}
+
+// AccountServiceMergeAccountsWithResponse Merges accounts into a survivor, in one transaction: their contacts move to it, their addresses are added to its own (equal ones once), and they become MERGED (kept, read-only, pointing at it)
+//
+// Merges accounts into a survivor, in one transaction: their contacts
+// move to it, their addresses are added to its own (equal ones once),
+// and they become MERGED (kept, read-only, pointing at it). The other
+// services re-point their references (opportunities, orders and
+// contracts, activities, converted leads) when they see AccountsMerged.
+// Refused: an account merged into itself, an account already merged
+// (as survivor or as merged), accounts of different types unless `type`
+// says which one the survivor takes, and an account with open orders
+// into one of another currency. A dry run returns the same answer and
+// changes nothing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{account}:merge (the `AccountServiceMergeAccounts` operationId).
+func (c *ClientWithResponses) AccountServiceMergeAccountsWithResponse(ctx context.Context, account string, body AccountServiceMergeAccountsJSONRequestBody, reqEditors ...RequestEditorFn) (*AccountServiceMergeAccountsResponse, error) {
+	rsp, err := c.AccountServiceMergeAccounts(ctx, account, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceMergeAccountsResponse(rsp)
+}
+
 // AccountServiceListAccountDuplicateGroupsWithResponse Pages through groups of accounts sharing a name or a web domain, by rule (COMPANY_NAME, then WEBSITE_DOMAIN) and key
 //
 // Returns a wrapper object for the known response body format(s).
@@ -46919,6 +47578,44 @@ func (c *ClientWithResponses) AccountServiceFindContactDuplicatesWithResponse(ct
 		return nil, err
 	}
 	return ParseAccountServiceFindContactDuplicatesResponse(rsp)
+}
+
+// AccountServiceMergeContactsWithBodyWithResponse Merges contacts into a survivor, in one transaction: the survivor gains their email addresses and phone numbers (equal ones once) and their custom fields where it has none, and they are kept read-only, pointing at it (merged_into)
+//
+// Merges contacts into a survivor, in one transaction: the survivor
+// gains their email addresses and phone numbers (equal ones once) and
+// their custom fields where it has none, and they are kept read-only,
+// pointing at it (merged_into). The other services re-point their
+// references when they see ContactsMerged. A dry run changes nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/contacts/{contact}:merge (the `AccountServiceMergeContacts` operationId).
+func (c *ClientWithResponses) AccountServiceMergeContactsWithBodyWithResponse(ctx context.Context, contact string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AccountServiceMergeContactsResponse, error) {
+	rsp, err := c.AccountServiceMergeContactsWithBody(ctx, contact, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceMergeContactsResponse(rsp)
+}
+
+// AccountServiceMergeContactsWithResponse Merges contacts into a survivor, in one transaction: the survivor gains their email addresses and phone numbers (equal ones once) and their custom fields where it has none, and they are kept read-only, pointing at it (merged_into)
+//
+// Merges contacts into a survivor, in one transaction: the survivor
+// gains their email addresses and phone numbers (equal ones once) and
+// their custom fields where it has none, and they are kept read-only,
+// pointing at it (merged_into). The other services re-point their
+// references when they see ContactsMerged. A dry run changes nothing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/contacts/{contact}:merge (the `AccountServiceMergeContacts` operationId).
+func (c *ClientWithResponses) AccountServiceMergeContactsWithResponse(ctx context.Context, contact string, body AccountServiceMergeContactsJSONRequestBody, reqEditors ...RequestEditorFn) (*AccountServiceMergeContactsResponse, error) {
+	rsp, err := c.AccountServiceMergeContacts(ctx, contact, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAccountServiceMergeContactsResponse(rsp)
 }
 
 // AccountServiceListContactDuplicateGroupsWithResponse Pages through groups of contacts sharing an email address or a phone number, by rule (EMAIL, then PHONE) and key
@@ -50806,6 +51503,101 @@ func ParseAccountServiceFindAccountDuplicatesResponse(rsp *http.Response) (*Acco
 	return response, nil
 }
 
+// ParseAccountServiceMergeAccountsResponse parses an HTTP response from a AccountServiceMergeAccountsWithResponse call
+func ParseAccountServiceMergeAccountsResponse(rsp *http.Response) (*AccountServiceMergeAccountsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccountServiceMergeAccountsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmAccountV1MergeAccountsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AccountServiceMergeAccountsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseAccountServiceListAccountDuplicateGroupsResponse parses an HTTP response from a AccountServiceListAccountDuplicateGroupsWithResponse call
 func ParseAccountServiceListAccountDuplicateGroupsResponse(rsp *http.Response) (*AccountServiceListAccountDuplicateGroupsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -53926,6 +54718,101 @@ func ParseAccountServiceFindContactDuplicatesResponse(rsp *http.Response) (*Acco
 	switch {
 	case rsp.StatusCode == 429:
 		var headers AccountServiceFindContactDuplicatesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAccountServiceMergeContactsResponse parses an HTTP response from a AccountServiceMergeContactsWithResponse call
+func ParseAccountServiceMergeContactsResponse(rsp *http.Response) (*AccountServiceMergeContactsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AccountServiceMergeContactsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CrmAccountV1MergeContactsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AccountServiceMergeContactsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -128,6 +128,10 @@ type Repository interface {
 	// DuplicateGroups pages through the groups of a collection's records
 	// ("accounts", "contacts") sharing a key, by the given rules in order.
 	DuplicateGroups(ctx context.Context, collection string, rules []string, pageSize int, pageToken string) ([]DuplicateGroup, string, error)
+	MergeStore
+	// ApplyOrder projects an order as an order event carries it (a
+	// version older than the projected one changes nothing).
+	ApplyOrder(ctx context.Context, o OrderFact) error
 
 	// ListAudit pages through the audit trail.
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)

@@ -102,7 +102,10 @@ func (s *Service) lockAccountOf(ctx context.Context, id uuid.UUID) (*domain.Acco
 	if apperr.IsKind(err, apperr.KindNotFound) {
 		return nil, domain.ErrAccountMissing(id)
 	}
-	return a, err
+	if err != nil {
+		return nil, err
+	}
+	return a, a.CheckWritable()
 }
 
 // setPrimary flips c's primary flag and saves it with a ContactUpdated.
@@ -276,6 +279,9 @@ func (s *Service) UpdateContact(ctx context.Context, id uuid.UUID, patch domain.
 // longest standing remaining contact becomes primary.
 func (s *Service) DeleteContact(ctx context.Context, id uuid.UUID, ifMatch string) error {
 	return s.withContact(ctx, id, uuid.Nil, func(ctx context.Context, c *domain.Contact, accounts map[uuid.UUID]*domain.Account) error {
+		if err := c.CheckWritable(); err != nil {
+			return err
+		}
 		if err := etag.Check(ifMatch, c.Version); err != nil {
 			return err
 		}

@@ -77,6 +77,9 @@ func (s *Service) ApplyConversion(ctx context.Context, conv Conversion) error {
 		if err != nil {
 			return err
 		}
+		if a.State == domain.StateMerged {
+			return reject("ACCOUNT_MERGED", "account %s was merged into %s: convert into that account", a.ID, a.MergedInto)
+		}
 		region := a.PhoneRegion(s.phoneRegion)
 		existing, err := s.repo.LockContact(ctx, conv.ContactID)
 		if apperr.IsKind(err, apperr.KindNotFound) {
@@ -102,6 +105,8 @@ func (s *Service) ApplyConversion(ctx context.Context, conv Conversion) error {
 		switch {
 		case existing == nil:
 			return reject("CONTACT_NOT_FOUND", "contact %s does not exist", conv.ContactID)
+		case existing.MergedInto != uuid.Nil && existing.SourceLead != conv.LeadID:
+			return reject("CONTACT_MERGED", "contact %s was merged into %s: convert into that contact", existing.ID, existing.MergedInto)
 		case existing.AccountID != uuid.Nil && existing.AccountID != a.ID:
 			return reject("CONTACT_OF_ANOTHER_ACCOUNT", "contact %s belongs to account %s, not %s", existing.ID, existing.AccountID, a.ID)
 		case conv.CreateContact && existing.SourceLead == conv.LeadID:

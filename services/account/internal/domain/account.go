@@ -96,6 +96,8 @@ type Account struct {
 	UpdatedBy    string
 	// Version increases with every change; the etag is derived from it.
 	Version int64
+	// MergedInto is the survivor a MERGED account was merged into.
+	MergedInto uuid.UUID
 }
 
 // Field names a settable account field, as in the API.
@@ -266,6 +268,9 @@ func (a *Account) PhoneRegion(fallback string) string {
 // Update sets the fields in mask to their values in patch. A mask entry
 // "custom_fields.<key>" sets or removes one custom field.
 func (a *Account) Update(patch Account, mask []Field, actor string, now time.Time) ([]Event, error) {
+	if err := a.CheckWritable(); err != nil {
+		return nil, err
+	}
 	next := *a
 	next.CustomFields = maps.Clone(a.CustomFields)
 	next.Addresses = slices.Clone(a.Addresses)
@@ -392,6 +397,9 @@ func (a *Account) touch(actor string, now time.Time) {
 
 // Deactivate marks an active account INACTIVE.
 func (a *Account) Deactivate(reason, actor string, now time.Time) ([]Event, error) {
+	if err := a.CheckWritable(); err != nil {
+		return nil, err
+	}
 	if a.State == StateInactive {
 		return nil, apperr.FailedPrecondition("ACCOUNT_ALREADY_INACTIVE", "account %s is already inactive", a.ID)
 	}
@@ -402,6 +410,9 @@ func (a *Account) Deactivate(reason, actor string, now time.Time) ([]Event, erro
 
 // Activate makes an inactive account ACTIVE again.
 func (a *Account) Activate(actor string, now time.Time) ([]Event, error) {
+	if err := a.CheckWritable(); err != nil {
+		return nil, err
+	}
 	if a.State == StateActive {
 		return nil, apperr.FailedPrecondition("ACCOUNT_ALREADY_ACTIVE", "account %s is already active", a.ID)
 	}

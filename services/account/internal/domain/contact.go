@@ -54,6 +54,8 @@ type Contact struct {
 	UpdatedAt    time.Time
 	UpdatedBy    string
 	Version      int64
+	// MergedInto is the survivor a merged contact was merged into.
+	MergedInto uuid.UUID
 }
 
 // Contact field names, as in the API.
@@ -221,6 +223,9 @@ type ContactPatch struct {
 // reports in the returned patch for the caller to apply with the accounts
 // involved locked.
 func (c *Contact) Update(patch Contact, mask []Field) (ContactPatch, error) {
+	if err := c.CheckWritable(); err != nil {
+		return ContactPatch{}, err
+	}
 	next := *c
 	next.CustomFields = maps.Clone(c.CustomFields)
 	next.Emails, next.Phones = slices.Clone(c.Emails), slices.Clone(c.Phones)

@@ -25,6 +25,18 @@ type (
 	// changed.
 	AccountSnapshotted struct{}
 	ContactSnapshotted struct{}
+	// AccountsMerged is raised on the survivor; Merged are as they are
+	// after the merge (MERGED), MovedContacts moved to the survivor.
+	AccountsMerged struct {
+		Merged        []*Account
+		Changed       []string
+		MovedContacts []uuid.UUID
+	}
+	// ContactsMerged is raised on the survivor; Merged point at it.
+	ContactsMerged struct {
+		Merged  []*Contact
+		Changed []string
+	}
 )
 
 func (AccountCreated) event()     {}
@@ -38,3 +50,5 @@ func (ContactDeleted) event()     {}
 func (ContactLinked) event()      {}
 func (AccountSnapshotted) event() {}
 func (ContactSnapshotted) event() {}
+func (AccountsMerged) event()     {}
+func (ContactsMerged) event()     {}

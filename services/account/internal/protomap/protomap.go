@@ -64,6 +64,7 @@ func Account(a *domain.Account) *accountv1.Account {
 		UpdatedBy:      a.UpdatedBy,
 		Etag:           etag.Format(a.Version),
 		Relationship:   accountv1.AccountRelationship(protoenum.Value(string(a.Relationship), "ACCOUNT_RELATIONSHIP_", accountv1.AccountRelationship_value)),
+		MergedInto:     resname.FormatOptional("accounts", a.MergedInto),
 	}
 	if a.CreditLimit != nil {
 		p.CreditLimit = proto.CloneOf(a.CreditLimit)
@@ -136,6 +137,7 @@ func Contact(c *domain.Contact) *accountv1.Contact {
 		UpdateTime: timestamppb.New(c.UpdatedAt),
 		UpdatedBy:  c.UpdatedBy,
 		Etag:       etag.Format(c.Version),
+		MergedInto: resname.FormatOptional("contacts", c.MergedInto),
 	}
 	if len(c.Roles) > 0 {
 		p.Roles = slices.Clone(c.Roles)
@@ -216,6 +218,16 @@ func AccountEvent(meta *eventsv1.EventMeta, a *domain.Account, ev domain.Event) 
 		return &eventsv1.AccountActivated{Meta: meta, AccountId: id, Account: snap}, nil
 	case domain.AccountSnapshotted:
 		return &eventsv1.AccountSnapshot{Meta: meta, AccountId: id, Account: snap}, nil
+	case domain.AccountsMerged:
+		ev := &eventsv1.AccountsMerged{Meta: meta, AccountId: id, Account: snap}
+		for _, m := range e.Merged {
+			ev.MergedAccountIds = append(ev.MergedAccountIds, m.ID.String())
+			ev.MergedAccounts = append(ev.MergedAccounts, Account(m))
+		}
+		for _, c := range e.MovedContacts {
+			ev.MovedContactIds = append(ev.MovedContactIds, c.String())
+		}
+		return ev, nil
 	default:
 		return nil, fmt.Errorf("protomap: no account event message for %T", ev)
 	}
@@ -232,6 +244,13 @@ func ContactEvent(meta *eventsv1.EventMeta, c *domain.Contact, ev domain.Event) 
 		return &eventsv1.ContactUpdated{Meta: meta, ContactId: id, Contact: snap, ChangedFields: e.Changed}, nil
 	case domain.ContactDeleted:
 		return &eventsv1.ContactDeleted{Meta: meta, ContactId: id, Contact: snap}, nil
+	case domain.ContactsMerged:
+		ev := &eventsv1.ContactsMerged{Meta: meta, ContactId: id, Contact: snap}
+		for _, m := range e.Merged {
+			ev.MergedContactIds = append(ev.MergedContactIds, m.ID.String())
+			ev.MergedContacts = append(ev.MergedContacts, Contact(m))
+		}
+		return ev, nil
 	case domain.ContactLinked:
 		return &eventsv1.ContactLinked{Meta: meta, ContactId: id, Contact: snap, AccountId: idString(c.AccountID), SourceLeadId: idString(e.SourceLead)}, nil
 	case domain.ContactSnapshotted:

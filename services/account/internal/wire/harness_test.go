@@ -45,6 +45,9 @@ func start(t *testing.T, opts ...options) *suite {
 	// The lead service's stream, which the conversion consumer reads; a
 	// tiny duplicate window lets a test deliver an event id twice.
 	n.CreateStream(t, s.js, "lead", 100*time.Millisecond)
+	// The order service's stream, whose order events the account service
+	// projects (open orders, for merges).
+	n.CreateStream(t, s.js, "order", 100*time.Millisecond)
 	spec := wire.Spec(append([]wire.Option{wire.WithConsumerRetries(3, 50*time.Millisecond, 2*time.Second)}, o.wire...)...)
 	svc := inproc.Start(t, inproc.Config("account", s.dbURL, n), spec)
 	s.conn, s.stop = svc.Conn, svc.Stop

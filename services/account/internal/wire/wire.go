@@ -62,10 +62,18 @@ func Spec(opts ...Option) service.Spec {
 				Handler:      conv.Handle,
 				OnDeadLetter: conversion.RejectionHook(rt.Pool, rt.Outbox, "account-lead-conversion-rejected"),
 			}
+			orders := &inbox.Consumer{
+				Name:     eventport.OrdersConsumerName,
+				Stream:   events.StreamName(ns, "order"),
+				Subjects: events.StreamSubjects(ns, "order"),
+				Handler:  (&eventport.Orders{App: svc}).Handle,
+			}
 			for _, o := range opts {
 				o(c)
+				o(orders)
 			}
 			rt.Consume(c)
+			rt.Consume(orders)
 			return nil
 		},
 	}
@@ -107,6 +115,9 @@ var Rules = map[string]authz.Rule{
 	accountv1.AccountService_ActivateAccount_FullMethodName:   authz.Allow(manager, sales).WithReach("sales: own"),
 	accountv1.AccountService_CreateContact_FullMethodName:     authz.Allow(manager, sales).WithReach("sales: owned by itself, on any account"),
 	accountv1.AccountService_UpdateContact_FullMethodName:     authz.Allow(manager, sales, authz.Service).WithReach("sales: own; reassigning: manager; service: workflow rules"),
+	// Merges: as lead merges, a manager's call.
+	accountv1.AccountService_MergeAccounts_FullMethodName: authz.Allow(manager),
+	accountv1.AccountService_MergeContacts_FullMethodName: authz.Allow(manager),
 	// Deletes.
 	accountv1.AccountService_DeleteContact_FullMethodName: authz.AdminOnly,
 }

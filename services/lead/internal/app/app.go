@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"github.com/crmsuite/crm/platform/recordmerge"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,6 +48,9 @@ type ListQuery struct {
 
 // Repository stores leads and their events.
 type Repository interface {
+	// Repoint moves converted leads' back-links to merged accounts or
+	// contacts to the survivor, in the caller's transaction.
+	Repoint(ctx context.Context, m recordmerge.Merge) (int, error)
 	// Create inserts a new lead and its events.
 	Create(ctx context.Context, l *domain.Lead, ch Change) error
 	Get(ctx context.Context, id uuid.UUID) (*domain.Lead, error)
@@ -407,4 +411,12 @@ func (s *Service) ListAuditEntries(ctx context.Context, collection string, id uu
 		return nil, "", err
 	}
 	return s.repo.ListAudit(ctx, q)
+}
+
+// RecordsMerged re-points the conversions into merged accounts or
+// contacts at the survivor (AccountsMerged, ContactsMerged), in the
+// inbox's transaction. Applying it twice changes nothing more.
+func (s *Service) RecordsMerged(ctx context.Context, m recordmerge.Merge) error {
+	_, err := s.repo.Repoint(ctx, m)
+	return err
 }

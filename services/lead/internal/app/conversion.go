@@ -123,6 +123,9 @@ func (s *Service) checkTargets(ctx context.Context, req domain.ConversionRequest
 		if a.GetState() == accountv1.AccountState_ACCOUNT_STATE_INACTIVE {
 			return targetMissing("ACCOUNT_INACTIVE", "existing_account", a.GetName(), "the account is inactive: activate it first")
 		}
+		if into := a.GetMergedInto(); into != "" {
+			return targetMissing("ACCOUNT_MERGED", "existing_account", a.GetName(), "the account was merged into "+into+": convert into that account")
+		}
 	}
 	if req.ExistingContact != uuid.Nil {
 		c, err := s.customers.Contact(ctx, req.ExistingContact)
@@ -131,6 +134,9 @@ func (s *Service) checkTargets(ctx context.Context, req domain.ConversionRequest
 		}
 		if err != nil {
 			return err
+		}
+		if into := c.GetMergedInto(); into != "" {
+			return targetMissing("CONTACT_MERGED", "existing_contact", c.GetName(), "the contact was merged into "+into+": convert into that contact")
 		}
 		want := ""
 		if req.ExistingAccount != uuid.Nil {

@@ -117,7 +117,7 @@ func Spec(opts ...Option) service.Spec {
 			rt.Consume(processgate.Consumer(rt.Config.EventsNamespace, "lead-process-gates", rt.Pool))
 			svc.WithStuckConversions(repo, set.stuckAfter)
 			rt.Go(func(ctx context.Context) error { return countStuckConversions(ctx, svc, rt.Logger) })
-			for _, c := range eventport.ConversionConsumers(rt.Config.EventsNamespace, svc) {
+			for _, c := range append(eventport.ConversionConsumers(rt.Config.EventsNamespace, svc), eventport.Merges(rt.Config.EventsNamespace, svc)) {
 				rt.Consume(c)
 			}
 			rt.Consume(eventport.ActivityConsumer(rt.Config.EventsNamespace, svc))

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"github.com/crmsuite/crm/platform/recordmerge"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,6 +56,9 @@ type Visibility struct {
 // Methods run in the transaction ctx carries, if any (InTx).
 type Repository interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// Repoint moves the opportunities' references to merged accounts or
+	// contacts to the survivor, in the caller's transaction.
+	Repoint(ctx context.Context, m recordmerge.Merge) (int, error)
 
 	// ListAudit pages through the audit trail.
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
@@ -292,4 +296,12 @@ func (s *Service) offeredReason(ctx context.Context, list func(context.Context) 
 		}
 	}
 	return domain.Reason{}, apperr.InvalidField("reason", unknown, "%q is not an offered %s (see %s)", id, what, method)
+}
+
+// RecordsMerged re-points the opportunities of merged accounts, and their
+// merged contacts, at the survivor (AccountsMerged, ContactsMerged), in
+// the inbox's transaction. Applying it twice changes nothing more.
+func (s *Service) RecordsMerged(ctx context.Context, m recordmerge.Merge) error {
+	_, err := s.repo.Repoint(ctx, m)
+	return err
 }

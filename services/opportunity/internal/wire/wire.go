@@ -133,7 +133,7 @@ func Spec(opts ...Option) service.Spec {
 					events.Subject(ns, "order", &eventsv1.ExchangeRateDeleted{}),
 				},
 				Handler: (&eventport.ExchangeRates{App: svc}).Handle,
-			}, processgate.Consumer(ns, "opportunity-process-gates", rt.Pool)} {
+			}, processgate.Consumer(ns, "opportunity-process-gates", rt.Pool), eventport.Merges(ns, svc)} {
 				if set.consumer != nil {
 					set.consumer(c)
 				}

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"github.com/crmsuite/crm/platform/recordmerge"
 	"math/big"
 	"time"
 
@@ -71,6 +72,11 @@ type Win struct {
 // Methods run in the transaction ctx carries, if any (InTx).
 type Repository interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// Repoint moves the references to merged accounts (orders,
+	// contracts, credit exposure and its ledger, won opportunities) or
+	// merged contacts (orders, contracts) to the survivor, in the caller's
+	// transaction; it returns how many orders and contracts it moved.
+	Repoint(ctx context.Context, m recordmerge.Merge) (int, error)
 	ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error)
 
 	// InsertOrder inserts o with its events; created is false (and nothing

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/crmsuite/crm/platform/recordmerge"
 
 	"github.com/google/uuid"
 
@@ -53,17 +54,26 @@ func (s *Service) ApplyWin(ctx context.Context, w WonOpportunity) error {
 		actor = auth.Anonymous
 	}
 	ctx = auth.WithPrincipal(ctx, auth.Principal{Subject: actor})
+	if w.RenewalContract == uuid.Nil {
+		_, err := s.accounts.CreditTerms(ctx, w.Account)
+		if into, ok := recordmerge.MergedInto(err); ok {
+			// Won for an account merged meanwhile: the order is the
+			// survivor's (the merge's re-pointing may have run already).
+			w.Account = into
+			_, err = s.accounts.CreditTerms(ctx, w.Account)
+		}
+		if err != nil {
+			if apperr.IsKind(err, apperr.KindNotFound) {
+				return &Rejection{Reason: "ACCOUNT_NOT_FOUND", Message: fmt.Sprintf("opportunity %s was won for account %s, which the account service does not know", w.Won.OpportunityID, w.Account)}
+			}
+			return err
+		}
+	}
 	if err := s.repo.RecordWin(ctx, Win{OpportunityID: w.Won.OpportunityID, AccountID: w.Account, Owner: w.Won.Owner, Won: true}); err != nil {
 		return err
 	}
 	if w.RenewalContract != uuid.Nil {
 		return s.renewFromOpportunity(ctx, w, actor)
-	}
-	if _, err := s.accounts.CreditTerms(ctx, w.Account); err != nil {
-		if apperr.IsKind(err, apperr.KindNotFound) {
-			return &Rejection{Reason: "ACCOUNT_NOT_FOUND", Message: fmt.Sprintf("opportunity %s was won for account %s, which the account service does not know", w.Won.OpportunityID, w.Account)}
-		}
-		return err
 	}
 	now := s.now()
 	if w.Contract != nil {
@@ -210,4 +220,12 @@ func (s *Service) ApplyConversion(ctx context.Context, conv Conversion) error {
 // SetAccountOwner follows the account service's account events.
 func (s *Service) SetAccountOwner(ctx context.Context, account uuid.UUID, owner string, seq uint64) error {
 	return s.repo.SetAccountOwner(ctx, account, owner, seq)
+}
+
+// RecordsMerged re-points the orders and contracts of merged accounts or
+// contacts at the survivor (AccountsMerged, ContactsMerged), in the
+// inbox's transaction. Applying it twice changes nothing more.
+func (s *Service) RecordsMerged(ctx context.Context, m recordmerge.Merge) error {
+	_, err := s.repo.Repoint(ctx, m)
+	return err
 }

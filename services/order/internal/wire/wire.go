@@ -5,6 +5,7 @@ package wire
 import (
 	"context"
 	"fmt"
+	"github.com/crmsuite/crm/platform/recordmerge"
 	"strconv"
 	"time"
 
@@ -134,10 +135,10 @@ func Spec(opts ...Option) service.Spec {
 			}, {
 				Name:   eventport.AccountConsumer,
 				Stream: events.StreamName(ns, "account"),
-				Subjects: []string{
+				Subjects: append([]string{
 					events.Subject(ns, "account", &eventsv1.AccountCreated{}),
 					events.Subject(ns, "account", &eventsv1.AccountUpdated{}),
-				},
+				}, recordmerge.Subjects(ns)...),
 				Handler: h.Accounts,
 			}} {
 				if set.consumer != nil {

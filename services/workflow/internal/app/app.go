@@ -84,6 +84,10 @@ type Repository interface {
 	// SetTimelineAccount puts a record's activities on an account's
 	// timeline (a lead converted into it).
 	SetTimelineAccount(ctx context.Context, regarding, account string) error
+	// MoveTimelines re-points the timelines of merged accounts (or the
+	// converted-contact links of merged contacts), by record type, at the
+	// survivor: the records' and their activities'.
+	MoveTimelines(ctx context.Context, typ domain.RecordType, merged []string, survivor string) error
 }
 
 // Records fetches a record the projection does not have yet from its

@@ -125,6 +125,12 @@ func (s *Service) applyEvent(ctx context.Context, ev Event, runRules bool) error
 			if err := s.moveActivities(ctx, ev.Merged, ev.Records[0].Record, actor); err != nil {
 				return err
 			}
+			// A merged account's or contact's timeline (the activities of
+			// its contacts, opportunities, orders and converted leads) is
+			// the survivor's from now on.
+			if err := s.repo.MoveTimelines(ctx, ev.Records[0].Record.Type, ev.Merged, ev.Records[0].Record.Name); err != nil {
+				return err
+			}
 		}
 		for _, a := range ev.Activities {
 			if err := s.importActivity(ctx, a, ev.ID); err != nil {

@@ -112,6 +112,20 @@ func EventOf(m proto.Message, seq uint64) (app.Event, error) {
 			ev.Merged = append(ev.Merged, l.GetName())
 		}
 		return ev, nil
+	case *eventsv1.AccountsMerged:
+		add(v.GetAccount(), "", nil)
+		for _, a := range v.GetMergedAccounts() {
+			add(a, "", nil)
+			ev.Merged = append(ev.Merged, a.GetName())
+		}
+		return ev, nil
+	case *eventsv1.ContactsMerged:
+		add(v.GetContact(), "", nil)
+		for _, c := range v.GetMergedContacts() {
+			add(c, "", nil)
+			ev.Merged = append(ev.Merged, c.GetName())
+		}
+		return ev, nil
 	case *eventsv1.LeadActivityLogged:
 		add(v.GetLead(), "", nil)
 		a, err := LeadActivity(v.GetActivity(), v.GetLead().GetName())

@@ -141,6 +141,9 @@ const (
 	AccountState_ACCOUNT_STATE_UNSPECIFIED AccountState = 0
 	AccountState_ACCOUNT_STATE_ACTIVE      AccountState = 1
 	AccountState_ACCOUNT_STATE_INACTIVE    AccountState = 2
+	// Merged into another account (merged_into) by MergeAccounts: kept as
+	// the record of it, read-only.
+	AccountState_ACCOUNT_STATE_MERGED AccountState = 3
 )
 
 // Enum value maps for AccountState.
@@ -149,11 +152,13 @@ var (
 		0: "ACCOUNT_STATE_UNSPECIFIED",
 		1: "ACCOUNT_STATE_ACTIVE",
 		2: "ACCOUNT_STATE_INACTIVE",
+		3: "ACCOUNT_STATE_MERGED",
 	}
 	AccountState_value = map[string]int32{
 		"ACCOUNT_STATE_UNSPECIFIED": 0,
 		"ACCOUNT_STATE_ACTIVE":      1,
 		"ACCOUNT_STATE_INACTIVE":    2,
+		"ACCOUNT_STATE_MERGED":      3,
 	}
 )
 
@@ -514,7 +519,10 @@ type Account struct {
 	// What the business is to this account: CUSTOMER (the default, and
 	// what accounts created before the field existed are), PROSPECT (what
 	// a lead conversion creates), SUPPLIER or PARTNER.
-	Relationship  AccountRelationship `protobuf:"varint,26,opt,name=relationship,proto3,enum=crm.account.v1.AccountRelationship" json:"relationship,omitempty"`
+	Relationship AccountRelationship `protobuf:"varint,26,opt,name=relationship,proto3,enum=crm.account.v1.AccountRelationship" json:"relationship,omitempty"`
+	// For a MERGED account, the account it was merged into,
+	// `accounts/{account}`.
+	MergedInto    string `protobuf:"bytes,27,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -731,6 +739,13 @@ func (x *Account) GetRelationship() AccountRelationship {
 	return AccountRelationship_ACCOUNT_RELATIONSHIP_UNSPECIFIED
 }
 
+func (x *Account) GetMergedInto() string {
+	if x != nil {
+		return x.MergedInto
+	}
+	return ""
+}
+
 // A postal address of an account.
 type Address struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -875,7 +890,11 @@ type Contact struct {
 	// Ids of the contact's roles (e.g. "decision_maker", "finance"), each
 	// an offered role of ListContactRoles; a role retired after it was given
 	// stays until it is removed.
-	Roles         []string `protobuf:"bytes,19,rep,name=roles,proto3" json:"roles,omitempty"`
+	Roles []string `protobuf:"bytes,19,rep,name=roles,proto3" json:"roles,omitempty"`
+	// Set when MergeContacts merged this contact into another,
+	// `contacts/{contact}`: the contact is kept as the record of it,
+	// read-only.
+	MergedInto    string `protobuf:"bytes,20,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1041,6 +1060,13 @@ func (x *Contact) GetRoles() []string {
 		return x.Roles
 	}
 	return nil
+}
+
+func (x *Contact) GetMergedInto() string {
+	if x != nil {
+		return x.MergedInto
+	}
+	return ""
 }
 
 // A role a contact may play, e.g. in a buying committee: procurement,
@@ -1233,7 +1259,7 @@ var File_crm_account_v1_account_proto protoreflect.FileDescriptor
 
 const file_crm_account_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccrm/account/v1/account.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xc5\f\n" +
+	"\x1ccrm/account/v1/account.proto\x12\x0ecrm.account.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xeb\f\n" +
 	"\aAccount\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x129\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1b.crm.account.v1.AccountTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12.\n" +
@@ -1270,7 +1296,9 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"updated_by\x18\x18 \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
 	"\x04etag\x18\x19 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12Q\n" +
-	"\frelationship\x18\x1a \x01(\x0e2#.crm.account.v1.AccountRelationshipB\b\xbaH\x05\x82\x01\x02\x10\x01R\frelationship\x1a?\n" +
+	"\frelationship\x18\x1a \x01(\x0e2#.crm.account.v1.AccountRelationshipB\b\xbaH\x05\x82\x01\x02\x10\x01R\frelationship\x12$\n" +
+	"\vmerged_into\x18\x1b \x01(\tB\x03\xe0A\x03R\n" +
+	"mergedInto\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:C\xeaA@\n" +
@@ -1286,7 +1314,7 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"postalCode\x125\n" +
 	"\vregion_code\x18\b \x01(\tB\x14\xe0A\x02\xbaH\x0er\f2\n" +
 	"^[A-Z]{2}$R\n" +
-	"regionCode\"\xb2\b\n" +
+	"regionCode\"\xd8\b\n" +
 	"\aContact\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\n" +
@@ -1317,7 +1345,9 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"updated_by\x18\x11 \x01(\tB\x03\xe0A\x03R\tupdatedBy\x12\x1b\n" +
 	"\x04etag\x18\x12 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12<\n" +
-	"\x05roles\x18\x13 \x03(\tB&\xbaH#\x92\x01 \x10\x14\x18\x01\"\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$R\x05roles\x1a?\n" +
+	"\x05roles\x18\x13 \x03(\tB&\xbaH#\x92\x01 \x10\x14\x18\x01\"\x1ar\x182\x16^[a-z][a-z0-9_]{0,62}$R\x05roles\x12$\n" +
+	"\vmerged_into\x18\x14 \x01(\tB\x03\xe0A\x03R\n" +
+	"mergedInto\x1a?\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:C\xeaA@\n" +
@@ -1343,11 +1373,12 @@ const file_crm_account_v1_account_proto_rawDesc = "" +
 	"\vAccountType\x12\x1c\n" +
 	"\x18ACCOUNT_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACCOUNT_TYPE_COMPANY\x10\x01\x12\x1b\n" +
-	"\x17ACCOUNT_TYPE_INDIVIDUAL\x10\x02*c\n" +
+	"\x17ACCOUNT_TYPE_INDIVIDUAL\x10\x02*}\n" +
 	"\fAccountState\x12\x1d\n" +
 	"\x19ACCOUNT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACCOUNT_STATE_ACTIVE\x10\x01\x12\x1a\n" +
-	"\x16ACCOUNT_STATE_INACTIVE\x10\x02*\xd2\x01\n" +
+	"\x16ACCOUNT_STATE_INACTIVE\x10\x02\x12\x18\n" +
+	"\x14ACCOUNT_STATE_MERGED\x10\x03*\xd2\x01\n" +
 	"\fPaymentTerms\x12\x1d\n" +
 	"\x19PAYMENT_TERMS_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cPAYMENT_TERMS_DUE_ON_RECEIPT\x10\x01\x12\x18\n" +

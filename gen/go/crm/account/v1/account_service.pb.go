@@ -2063,6 +2063,339 @@ func (x *ContactDuplicateGroup) GetContacts() []string {
 	return nil
 }
 
+type MergeAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account that stays, `accounts/{account}`.
+	Survivor string `protobuf:"bytes,1,opt,name=survivor,proto3" json:"survivor,omitempty"`
+	// The accounts merged into it.
+	Merged []string `protobuf:"bytes,2,rep,name=merged,proto3" json:"merged,omitempty"`
+	// The type the survivor takes; required when the accounts' types
+	// differ, otherwise it may change the survivor's type.
+	Type AccountType `protobuf:"varint,3,opt,name=type,proto3,enum=crm.account.v1.AccountType" json:"type,omitempty"`
+	// Show the result without changing anything.
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The survivor's etag, to merge only if it is unchanged.
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeAccountsRequest) Reset() {
+	*x = MergeAccountsRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeAccountsRequest) ProtoMessage() {}
+
+func (x *MergeAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeAccountsRequest.ProtoReflect.Descriptor instead.
+func (*MergeAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *MergeAccountsRequest) GetSurvivor() string {
+	if x != nil {
+		return x.Survivor
+	}
+	return ""
+}
+
+func (x *MergeAccountsRequest) GetMerged() []string {
+	if x != nil {
+		return x.Merged
+	}
+	return nil
+}
+
+func (x *MergeAccountsRequest) GetType() AccountType {
+	if x != nil {
+		return x.Type
+	}
+	return AccountType_ACCOUNT_TYPE_UNSPECIFIED
+}
+
+func (x *MergeAccountsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *MergeAccountsRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *MergeAccountsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type MergeAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The survivor as it is (or, for a dry run, would be) after the merge.
+	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The merged accounts, MERGED (for a dry run: as they are).
+	MergedAccounts []*Account `protobuf:"bytes,2,rep,name=merged_accounts,json=mergedAccounts,proto3" json:"merged_accounts,omitempty"`
+	// The contacts that move to the survivor, `contacts/{contact}`.
+	MovedContacts []string `protobuf:"bytes,3,rep,name=moved_contacts,json=movedContacts,proto3" json:"moved_contacts,omitempty"`
+	// Addresses the survivor gains (equal ones are kept once).
+	AddedAddresses int32 `protobuf:"varint,4,opt,name=added_addresses,json=addedAddresses,proto3" json:"added_addresses,omitempty"`
+	// Open orders (neither closed nor cancelled) of the merged accounts, as
+	// the account service knows them from the order events; the order
+	// service re-points them, with every other order and contract.
+	OpenOrders    int32 `protobuf:"varint,5,opt,name=open_orders,json=openOrders,proto3" json:"open_orders,omitempty"`
+	DryRun        bool  `protobuf:"varint,6,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeAccountsResponse) Reset() {
+	*x = MergeAccountsResponse{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeAccountsResponse) ProtoMessage() {}
+
+func (x *MergeAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeAccountsResponse.ProtoReflect.Descriptor instead.
+func (*MergeAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *MergeAccountsResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *MergeAccountsResponse) GetMergedAccounts() []*Account {
+	if x != nil {
+		return x.MergedAccounts
+	}
+	return nil
+}
+
+func (x *MergeAccountsResponse) GetMovedContacts() []string {
+	if x != nil {
+		return x.MovedContacts
+	}
+	return nil
+}
+
+func (x *MergeAccountsResponse) GetAddedAddresses() int32 {
+	if x != nil {
+		return x.AddedAddresses
+	}
+	return 0
+}
+
+func (x *MergeAccountsResponse) GetOpenOrders() int32 {
+	if x != nil {
+		return x.OpenOrders
+	}
+	return 0
+}
+
+func (x *MergeAccountsResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type MergeContactsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contact that stays, `contacts/{contact}`.
+	Survivor string `protobuf:"bytes,1,opt,name=survivor,proto3" json:"survivor,omitempty"`
+	// The contacts merged into it.
+	Merged []string `protobuf:"bytes,2,rep,name=merged,proto3" json:"merged,omitempty"`
+	// Show the result without changing anything.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The survivor's etag, to merge only if it is unchanged.
+	Etag          string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeContactsRequest) Reset() {
+	*x = MergeContactsRequest{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeContactsRequest) ProtoMessage() {}
+
+func (x *MergeContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeContactsRequest.ProtoReflect.Descriptor instead.
+func (*MergeContactsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *MergeContactsRequest) GetSurvivor() string {
+	if x != nil {
+		return x.Survivor
+	}
+	return ""
+}
+
+func (x *MergeContactsRequest) GetMerged() []string {
+	if x != nil {
+		return x.Merged
+	}
+	return nil
+}
+
+func (x *MergeContactsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *MergeContactsRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *MergeContactsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type MergeContactsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The survivor as it is (or, for a dry run, would be) after the merge.
+	Contact *Contact `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	// The merged contacts, pointing at the survivor (for a dry run: as they
+	// are).
+	MergedContacts []*Contact `protobuf:"bytes,2,rep,name=merged_contacts,json=mergedContacts,proto3" json:"merged_contacts,omitempty"`
+	// Contact fields of the survivor whose value changed.
+	ChangedFields []string `protobuf:"bytes,3,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
+	DryRun        bool     `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeContactsResponse) Reset() {
+	*x = MergeContactsResponse{}
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeContactsResponse) ProtoMessage() {}
+
+func (x *MergeContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_account_v1_account_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeContactsResponse.ProtoReflect.Descriptor instead.
+func (*MergeContactsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_account_v1_account_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *MergeContactsResponse) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *MergeContactsResponse) GetMergedContacts() []*Contact {
+	if x != nil {
+		return x.MergedContacts
+	}
+	return nil
+}
+
+func (x *MergeContactsResponse) GetChangedFields() []string {
+	if x != nil {
+		return x.ChangedFields
+	}
+	return nil
+}
+
+func (x *MergeContactsResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 var File_crm_account_v1_account_service_proto protoreflect.FileDescriptor
 
 const file_crm_account_v1_account_service_proto_rawDesc = "" +
@@ -2200,14 +2533,42 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\x15ContactDuplicateGroup\x12-\n" +
 	"\x04rule\x18\x01 \x01(\x0e2\x19.crm.account.v1.MatchRuleR\x04rule\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x1a\n" +
-	"\bcontacts\x18\x03 \x03(\tR\bcontacts*\xac\x01\n" +
+	"\bcontacts\x18\x03 \x03(\tR\bcontacts\"\xc0\x02\n" +
+	"\x14MergeAccountsRequest\x12A\n" +
+	"\bsurvivor\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^accounts/[0-9a-fA-F-]{36}$R\bsurvivor\x12H\n" +
+	"\x06merged\x18\x02 \x03(\tB0\xe0A\x02\xbaH*\x92\x01'\b\x01\x10\x14\x18\x01\"\x1fr\x1d2\x1b^accounts/[0-9a-fA-F-]{36}$R\x06merged\x129\n" +
+	"\x04type\x18\x03 \x01(\x0e2\x1b.crm.account.v1.AccountTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04type\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x1b\n" +
+	"\x04etag\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\x96\x02\n" +
+	"\x15MergeAccountsResponse\x121\n" +
+	"\aaccount\x18\x01 \x01(\v2\x17.crm.account.v1.AccountR\aaccount\x12@\n" +
+	"\x0fmerged_accounts\x18\x02 \x03(\v2\x17.crm.account.v1.AccountR\x0emergedAccounts\x12%\n" +
+	"\x0emoved_contacts\x18\x03 \x03(\tR\rmovedContacts\x12'\n" +
+	"\x0fadded_addresses\x18\x04 \x01(\x05R\x0eaddedAddresses\x12\x1f\n" +
+	"\vopen_orders\x18\x05 \x01(\x05R\n" +
+	"openOrders\x12\x17\n" +
+	"\adry_run\x18\x06 \x01(\bR\x06dryRun\"\x85\x02\n" +
+	"\x14MergeContactsRequest\x12A\n" +
+	"\bsurvivor\x18\x01 \x01(\tB%\xe0A\x02\xbaH\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$R\bsurvivor\x12H\n" +
+	"\x06merged\x18\x02 \x03(\tB0\xe0A\x02\xbaH*\x92\x01'\b\x01\x10\x14\x18\x01\"\x1fr\x1d2\x1b^contacts/[0-9a-fA-F-]{36}$R\x06merged\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x1b\n" +
+	"\x04etag\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12*\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xcc\x01\n" +
+	"\x15MergeContactsResponse\x121\n" +
+	"\acontact\x18\x01 \x01(\v2\x17.crm.account.v1.ContactR\acontact\x12@\n" +
+	"\x0fmerged_contacts\x18\x02 \x03(\v2\x17.crm.account.v1.ContactR\x0emergedContacts\x12%\n" +
+	"\x0echanged_fields\x18\x03 \x03(\tR\rchangedFields\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun*\xac\x01\n" +
 	"\tMatchRule\x12\x1a\n" +
 	"\x16MATCH_RULE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10MATCH_RULE_EMAIL\x10\x01\x12\x14\n" +
 	"\x10MATCH_RULE_PHONE\x10\x02\x12\x1b\n" +
 	"\x17MATCH_RULE_COMPANY_NAME\x10\x03\x12\x1b\n" +
 	"\x17MATCH_RULE_EMAIL_DOMAIN\x10\x04\x12\x1d\n" +
-	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\x88\x15\n" +
+	"\x19MATCH_RULE_WEBSITE_DOMAIN\x10\x052\x9e\x17\n" +
 	"\x0eAccountService\x12m\n" +
 	"\rCreateAccount\x12$.crm.account.v1.CreateAccountRequest\x1a\x17.crm.account.v1.Account\"\x1d\x82\xd3\xe4\x93\x02\x17:\aaccount\"\f/v1/accounts\x12g\n" +
 	"\n" +
@@ -2224,7 +2585,9 @@ const file_crm_account_v1_account_service_proto_rawDesc = "" +
 	"\rDeleteContact\x12$.crm.account.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=contacts/*}\x12\x9c\x01\n" +
 	"\x15ListUpcomingBirthdays\x12,.crm.account.v1.ListUpcomingBirthdaysRequest\x1a-.crm.account.v1.ListUpcomingBirthdaysResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/contacts:upcomingBirthdays\x12s\n" +
 	"\x10ListContactRoles\x12'.crm.account.v1.ListContactRolesRequest\x1a\x1c.crm.account.v1.ContactRoles\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/contactRoles\x12z\n" +
-	"\x12UpdateContactRoles\x12).crm.account.v1.UpdateContactRolesRequest\x1a\x1c.crm.account.v1.ContactRoles\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\x1a\x10/v1/contactRoles\x12{\n" +
+	"\x12UpdateContactRoles\x12).crm.account.v1.UpdateContactRolesRequest\x1a\x1c.crm.account.v1.ContactRoles\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\x1a\x10/v1/contactRoles\x12\x88\x01\n" +
+	"\rMergeAccounts\x12$.crm.account.v1.MergeAccountsRequest\x1a%.crm.account.v1.MergeAccountsResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/{survivor=accounts/*}:merge\x12\x88\x01\n" +
+	"\rMergeContacts\x12$.crm.account.v1.MergeContactsRequest\x1a%.crm.account.v1.MergeContactsResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/{survivor=contacts/*}:merge\x12{\n" +
 	"\x0eMatchCustomers\x12%.crm.account.v1.MatchCustomersRequest\x1a&.crm.account.v1.MatchCustomersResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/accounts:match\x12\xa2\x01\n" +
 	"\x15FindAccountDuplicates\x12,.crm.account.v1.FindAccountDuplicatesRequest\x1a-.crm.account.v1.FindAccountDuplicatesResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=accounts/*}:findDuplicates\x12\xad\x01\n" +
 	"\x1aListAccountDuplicateGroups\x121.crm.account.v1.ListAccountDuplicateGroupsRequest\x1a2.crm.account.v1.ListAccountDuplicateGroupsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/accounts:listDuplicateGroups\x12\xa2\x01\n" +
@@ -2246,7 +2609,7 @@ func file_crm_account_v1_account_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_account_v1_account_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_crm_account_v1_account_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_crm_account_v1_account_service_proto_goTypes = []any{
 	(MatchRule)(0),                             // 0: crm.account.v1.MatchRule
 	(*CreateAccountRequest)(nil),               // 1: crm.account.v1.CreateAccountRequest
@@ -2283,33 +2646,38 @@ var file_crm_account_v1_account_service_proto_goTypes = []any{
 	(*ListContactDuplicateGroupsRequest)(nil),  // 32: crm.account.v1.ListContactDuplicateGroupsRequest
 	(*ListContactDuplicateGroupsResponse)(nil), // 33: crm.account.v1.ListContactDuplicateGroupsResponse
 	(*ContactDuplicateGroup)(nil),              // 34: crm.account.v1.ContactDuplicateGroup
-	(*Account)(nil),                            // 35: crm.account.v1.Account
-	(*fieldmaskpb.FieldMask)(nil),              // 36: google.protobuf.FieldMask
-	(*Contact)(nil),                            // 37: crm.account.v1.Contact
-	(*date.Date)(nil),                          // 38: google.type.Date
-	(*ContactRole)(nil),                        // 39: crm.account.v1.ContactRole
-	(*emptypb.Empty)(nil),                      // 40: google.protobuf.Empty
-	(*v1.ListAuditEntriesResponse)(nil),        // 41: crm.audit.v1.ListAuditEntriesResponse
+	(*MergeAccountsRequest)(nil),               // 35: crm.account.v1.MergeAccountsRequest
+	(*MergeAccountsResponse)(nil),              // 36: crm.account.v1.MergeAccountsResponse
+	(*MergeContactsRequest)(nil),               // 37: crm.account.v1.MergeContactsRequest
+	(*MergeContactsResponse)(nil),              // 38: crm.account.v1.MergeContactsResponse
+	(*Account)(nil),                            // 39: crm.account.v1.Account
+	(*fieldmaskpb.FieldMask)(nil),              // 40: google.protobuf.FieldMask
+	(*Contact)(nil),                            // 41: crm.account.v1.Contact
+	(*date.Date)(nil),                          // 42: google.type.Date
+	(*ContactRole)(nil),                        // 43: crm.account.v1.ContactRole
+	(AccountType)(0),                           // 44: crm.account.v1.AccountType
+	(*emptypb.Empty)(nil),                      // 45: google.protobuf.Empty
+	(*v1.ListAuditEntriesResponse)(nil),        // 46: crm.audit.v1.ListAuditEntriesResponse
 }
 var file_crm_account_v1_account_service_proto_depIdxs = []int32{
-	35, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
-	35, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
-	35, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
-	36, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	37, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
-	37, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
-	37, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
-	36, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	39, // 0: crm.account.v1.CreateAccountRequest.account:type_name -> crm.account.v1.Account
+	39, // 1: crm.account.v1.ListAccountsResponse.accounts:type_name -> crm.account.v1.Account
+	39, // 2: crm.account.v1.UpdateAccountRequest.account:type_name -> crm.account.v1.Account
+	40, // 3: crm.account.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	41, // 4: crm.account.v1.CreateContactRequest.contact:type_name -> crm.account.v1.Contact
+	41, // 5: crm.account.v1.ListContactsResponse.contacts:type_name -> crm.account.v1.Contact
+	41, // 6: crm.account.v1.UpdateContactRequest.contact:type_name -> crm.account.v1.Contact
+	40, // 7: crm.account.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
 	16, // 8: crm.account.v1.ListUpcomingBirthdaysResponse.birthdays:type_name -> crm.account.v1.UpcomingBirthday
-	37, // 9: crm.account.v1.UpcomingBirthday.contact:type_name -> crm.account.v1.Contact
-	38, // 10: crm.account.v1.UpcomingBirthday.date:type_name -> google.type.Date
-	39, // 11: crm.account.v1.ContactRoles.roles:type_name -> crm.account.v1.ContactRole
-	39, // 12: crm.account.v1.UpdateContactRolesRequest.roles:type_name -> crm.account.v1.ContactRole
+	41, // 9: crm.account.v1.UpcomingBirthday.contact:type_name -> crm.account.v1.Contact
+	42, // 10: crm.account.v1.UpcomingBirthday.date:type_name -> google.type.Date
+	43, // 11: crm.account.v1.ContactRoles.roles:type_name -> crm.account.v1.ContactRole
+	43, // 12: crm.account.v1.UpdateContactRolesRequest.roles:type_name -> crm.account.v1.ContactRole
 	22, // 13: crm.account.v1.MatchCustomersResponse.accounts:type_name -> crm.account.v1.AccountMatch
 	23, // 14: crm.account.v1.MatchCustomersResponse.contacts:type_name -> crm.account.v1.ContactMatch
-	35, // 15: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
+	39, // 15: crm.account.v1.AccountMatch.account:type_name -> crm.account.v1.Account
 	0,  // 16: crm.account.v1.AccountMatch.rules:type_name -> crm.account.v1.MatchRule
-	37, // 17: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
+	41, // 17: crm.account.v1.ContactMatch.contact:type_name -> crm.account.v1.Contact
 	0,  // 18: crm.account.v1.ContactMatch.rules:type_name -> crm.account.v1.MatchRule
 	22, // 19: crm.account.v1.FindAccountDuplicatesResponse.matches:type_name -> crm.account.v1.AccountMatch
 	0,  // 20: crm.account.v1.ListAccountDuplicateGroupsRequest.rule:type_name -> crm.account.v1.MatchRule
@@ -2319,51 +2687,60 @@ var file_crm_account_v1_account_service_proto_depIdxs = []int32{
 	0,  // 24: crm.account.v1.ListContactDuplicateGroupsRequest.rule:type_name -> crm.account.v1.MatchRule
 	34, // 25: crm.account.v1.ListContactDuplicateGroupsResponse.groups:type_name -> crm.account.v1.ContactDuplicateGroup
 	0,  // 26: crm.account.v1.ContactDuplicateGroup.rule:type_name -> crm.account.v1.MatchRule
-	1,  // 27: crm.account.v1.AccountService.CreateAccount:input_type -> crm.account.v1.CreateAccountRequest
-	2,  // 28: crm.account.v1.AccountService.GetAccount:input_type -> crm.account.v1.GetAccountRequest
-	3,  // 29: crm.account.v1.AccountService.ListAccounts:input_type -> crm.account.v1.ListAccountsRequest
-	5,  // 30: crm.account.v1.AccountService.UpdateAccount:input_type -> crm.account.v1.UpdateAccountRequest
-	6,  // 31: crm.account.v1.AccountService.DeactivateAccount:input_type -> crm.account.v1.DeactivateAccountRequest
-	7,  // 32: crm.account.v1.AccountService.ActivateAccount:input_type -> crm.account.v1.ActivateAccountRequest
-	8,  // 33: crm.account.v1.AccountService.CreateContact:input_type -> crm.account.v1.CreateContactRequest
-	9,  // 34: crm.account.v1.AccountService.GetContact:input_type -> crm.account.v1.GetContactRequest
-	10, // 35: crm.account.v1.AccountService.ListContacts:input_type -> crm.account.v1.ListContactsRequest
-	12, // 36: crm.account.v1.AccountService.UpdateContact:input_type -> crm.account.v1.UpdateContactRequest
-	13, // 37: crm.account.v1.AccountService.DeleteContact:input_type -> crm.account.v1.DeleteContactRequest
-	14, // 38: crm.account.v1.AccountService.ListUpcomingBirthdays:input_type -> crm.account.v1.ListUpcomingBirthdaysRequest
-	17, // 39: crm.account.v1.AccountService.ListContactRoles:input_type -> crm.account.v1.ListContactRolesRequest
-	19, // 40: crm.account.v1.AccountService.UpdateContactRoles:input_type -> crm.account.v1.UpdateContactRolesRequest
-	20, // 41: crm.account.v1.AccountService.MatchCustomers:input_type -> crm.account.v1.MatchCustomersRequest
-	25, // 42: crm.account.v1.AccountService.FindAccountDuplicates:input_type -> crm.account.v1.FindAccountDuplicatesRequest
-	27, // 43: crm.account.v1.AccountService.ListAccountDuplicateGroups:input_type -> crm.account.v1.ListAccountDuplicateGroupsRequest
-	30, // 44: crm.account.v1.AccountService.FindContactDuplicates:input_type -> crm.account.v1.FindContactDuplicatesRequest
-	32, // 45: crm.account.v1.AccountService.ListContactDuplicateGroups:input_type -> crm.account.v1.ListContactDuplicateGroupsRequest
-	24, // 46: crm.account.v1.AccountService.ListAuditEntries:input_type -> crm.account.v1.ListAuditEntriesRequest
-	35, // 47: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
-	35, // 48: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
-	4,  // 49: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
-	35, // 50: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
-	35, // 51: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
-	35, // 52: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
-	37, // 53: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
-	37, // 54: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
-	11, // 55: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
-	37, // 56: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
-	40, // 57: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
-	15, // 58: crm.account.v1.AccountService.ListUpcomingBirthdays:output_type -> crm.account.v1.ListUpcomingBirthdaysResponse
-	18, // 59: crm.account.v1.AccountService.ListContactRoles:output_type -> crm.account.v1.ContactRoles
-	18, // 60: crm.account.v1.AccountService.UpdateContactRoles:output_type -> crm.account.v1.ContactRoles
-	21, // 61: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
-	26, // 62: crm.account.v1.AccountService.FindAccountDuplicates:output_type -> crm.account.v1.FindAccountDuplicatesResponse
-	28, // 63: crm.account.v1.AccountService.ListAccountDuplicateGroups:output_type -> crm.account.v1.ListAccountDuplicateGroupsResponse
-	31, // 64: crm.account.v1.AccountService.FindContactDuplicates:output_type -> crm.account.v1.FindContactDuplicatesResponse
-	33, // 65: crm.account.v1.AccountService.ListContactDuplicateGroups:output_type -> crm.account.v1.ListContactDuplicateGroupsResponse
-	41, // 66: crm.account.v1.AccountService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
-	47, // [47:67] is the sub-list for method output_type
-	27, // [27:47] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	44, // 27: crm.account.v1.MergeAccountsRequest.type:type_name -> crm.account.v1.AccountType
+	39, // 28: crm.account.v1.MergeAccountsResponse.account:type_name -> crm.account.v1.Account
+	39, // 29: crm.account.v1.MergeAccountsResponse.merged_accounts:type_name -> crm.account.v1.Account
+	41, // 30: crm.account.v1.MergeContactsResponse.contact:type_name -> crm.account.v1.Contact
+	41, // 31: crm.account.v1.MergeContactsResponse.merged_contacts:type_name -> crm.account.v1.Contact
+	1,  // 32: crm.account.v1.AccountService.CreateAccount:input_type -> crm.account.v1.CreateAccountRequest
+	2,  // 33: crm.account.v1.AccountService.GetAccount:input_type -> crm.account.v1.GetAccountRequest
+	3,  // 34: crm.account.v1.AccountService.ListAccounts:input_type -> crm.account.v1.ListAccountsRequest
+	5,  // 35: crm.account.v1.AccountService.UpdateAccount:input_type -> crm.account.v1.UpdateAccountRequest
+	6,  // 36: crm.account.v1.AccountService.DeactivateAccount:input_type -> crm.account.v1.DeactivateAccountRequest
+	7,  // 37: crm.account.v1.AccountService.ActivateAccount:input_type -> crm.account.v1.ActivateAccountRequest
+	8,  // 38: crm.account.v1.AccountService.CreateContact:input_type -> crm.account.v1.CreateContactRequest
+	9,  // 39: crm.account.v1.AccountService.GetContact:input_type -> crm.account.v1.GetContactRequest
+	10, // 40: crm.account.v1.AccountService.ListContacts:input_type -> crm.account.v1.ListContactsRequest
+	12, // 41: crm.account.v1.AccountService.UpdateContact:input_type -> crm.account.v1.UpdateContactRequest
+	13, // 42: crm.account.v1.AccountService.DeleteContact:input_type -> crm.account.v1.DeleteContactRequest
+	14, // 43: crm.account.v1.AccountService.ListUpcomingBirthdays:input_type -> crm.account.v1.ListUpcomingBirthdaysRequest
+	17, // 44: crm.account.v1.AccountService.ListContactRoles:input_type -> crm.account.v1.ListContactRolesRequest
+	19, // 45: crm.account.v1.AccountService.UpdateContactRoles:input_type -> crm.account.v1.UpdateContactRolesRequest
+	35, // 46: crm.account.v1.AccountService.MergeAccounts:input_type -> crm.account.v1.MergeAccountsRequest
+	37, // 47: crm.account.v1.AccountService.MergeContacts:input_type -> crm.account.v1.MergeContactsRequest
+	20, // 48: crm.account.v1.AccountService.MatchCustomers:input_type -> crm.account.v1.MatchCustomersRequest
+	25, // 49: crm.account.v1.AccountService.FindAccountDuplicates:input_type -> crm.account.v1.FindAccountDuplicatesRequest
+	27, // 50: crm.account.v1.AccountService.ListAccountDuplicateGroups:input_type -> crm.account.v1.ListAccountDuplicateGroupsRequest
+	30, // 51: crm.account.v1.AccountService.FindContactDuplicates:input_type -> crm.account.v1.FindContactDuplicatesRequest
+	32, // 52: crm.account.v1.AccountService.ListContactDuplicateGroups:input_type -> crm.account.v1.ListContactDuplicateGroupsRequest
+	24, // 53: crm.account.v1.AccountService.ListAuditEntries:input_type -> crm.account.v1.ListAuditEntriesRequest
+	39, // 54: crm.account.v1.AccountService.CreateAccount:output_type -> crm.account.v1.Account
+	39, // 55: crm.account.v1.AccountService.GetAccount:output_type -> crm.account.v1.Account
+	4,  // 56: crm.account.v1.AccountService.ListAccounts:output_type -> crm.account.v1.ListAccountsResponse
+	39, // 57: crm.account.v1.AccountService.UpdateAccount:output_type -> crm.account.v1.Account
+	39, // 58: crm.account.v1.AccountService.DeactivateAccount:output_type -> crm.account.v1.Account
+	39, // 59: crm.account.v1.AccountService.ActivateAccount:output_type -> crm.account.v1.Account
+	41, // 60: crm.account.v1.AccountService.CreateContact:output_type -> crm.account.v1.Contact
+	41, // 61: crm.account.v1.AccountService.GetContact:output_type -> crm.account.v1.Contact
+	11, // 62: crm.account.v1.AccountService.ListContacts:output_type -> crm.account.v1.ListContactsResponse
+	41, // 63: crm.account.v1.AccountService.UpdateContact:output_type -> crm.account.v1.Contact
+	45, // 64: crm.account.v1.AccountService.DeleteContact:output_type -> google.protobuf.Empty
+	15, // 65: crm.account.v1.AccountService.ListUpcomingBirthdays:output_type -> crm.account.v1.ListUpcomingBirthdaysResponse
+	18, // 66: crm.account.v1.AccountService.ListContactRoles:output_type -> crm.account.v1.ContactRoles
+	18, // 67: crm.account.v1.AccountService.UpdateContactRoles:output_type -> crm.account.v1.ContactRoles
+	36, // 68: crm.account.v1.AccountService.MergeAccounts:output_type -> crm.account.v1.MergeAccountsResponse
+	38, // 69: crm.account.v1.AccountService.MergeContacts:output_type -> crm.account.v1.MergeContactsResponse
+	21, // 70: crm.account.v1.AccountService.MatchCustomers:output_type -> crm.account.v1.MatchCustomersResponse
+	26, // 71: crm.account.v1.AccountService.FindAccountDuplicates:output_type -> crm.account.v1.FindAccountDuplicatesResponse
+	28, // 72: crm.account.v1.AccountService.ListAccountDuplicateGroups:output_type -> crm.account.v1.ListAccountDuplicateGroupsResponse
+	31, // 73: crm.account.v1.AccountService.FindContactDuplicates:output_type -> crm.account.v1.FindContactDuplicatesResponse
+	33, // 74: crm.account.v1.AccountService.ListContactDuplicateGroups:output_type -> crm.account.v1.ListContactDuplicateGroupsResponse
+	46, // 75: crm.account.v1.AccountService.ListAuditEntries:output_type -> crm.audit.v1.ListAuditEntriesResponse
+	54, // [54:76] is the sub-list for method output_type
+	32, // [32:54] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_crm_account_v1_account_service_proto_init() }
@@ -2378,7 +2755,7 @@ func file_crm_account_v1_account_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_account_v1_account_service_proto_rawDesc), len(file_crm_account_v1_account_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,8 @@ const (
 	AccountService_ListUpcomingBirthdays_FullMethodName      = "/crm.account.v1.AccountService/ListUpcomingBirthdays"
 	AccountService_ListContactRoles_FullMethodName           = "/crm.account.v1.AccountService/ListContactRoles"
 	AccountService_UpdateContactRoles_FullMethodName         = "/crm.account.v1.AccountService/UpdateContactRoles"
+	AccountService_MergeAccounts_FullMethodName              = "/crm.account.v1.AccountService/MergeAccounts"
+	AccountService_MergeContacts_FullMethodName              = "/crm.account.v1.AccountService/MergeContacts"
 	AccountService_MatchCustomers_FullMethodName             = "/crm.account.v1.AccountService/MatchCustomers"
 	AccountService_FindAccountDuplicates_FullMethodName      = "/crm.account.v1.AccountService/FindAccountDuplicates"
 	AccountService_ListAccountDuplicateGroups_FullMethodName = "/crm.account.v1.AccountService/ListAccountDuplicateGroups"
@@ -97,6 +99,23 @@ type AccountServiceClient interface {
 	// retired, so the contacts that have them keep them). With an `etag`,
 	// only if the list is unchanged since it was read.
 	UpdateContactRoles(ctx context.Context, in *UpdateContactRolesRequest, opts ...grpc.CallOption) (*ContactRoles, error)
+	// Merges accounts into a survivor, in one transaction: their contacts
+	// move to it, their addresses are added to its own (equal ones once),
+	// and they become MERGED (kept, read-only, pointing at it). The other
+	// services re-point their references (opportunities, orders and
+	// contracts, activities, converted leads) when they see AccountsMerged.
+	// Refused: an account merged into itself, an account already merged
+	// (as survivor or as merged), accounts of different types unless `type`
+	// says which one the survivor takes, and an account with open orders
+	// into one of another currency. A dry run returns the same answer and
+	// changes nothing.
+	MergeAccounts(ctx context.Context, in *MergeAccountsRequest, opts ...grpc.CallOption) (*MergeAccountsResponse, error)
+	// Merges contacts into a survivor, in one transaction: the survivor
+	// gains their email addresses and phone numbers (equal ones once) and
+	// their custom fields where it has none, and they are kept read-only,
+	// pointing at it (merged_into). The other services re-point their
+	// references when they see ContactsMerged. A dry run changes nothing.
+	MergeContacts(ctx context.Context, in *MergeContactsRequest, opts ...grpc.CallOption) (*MergeContactsResponse, error)
 	// Finds existing customers that look like a person or company: contacts
 	// with the email or phone, accounts with the company name, the email's
 	// domain (public mail domains excepted), the web site's domain or the
@@ -271,6 +290,26 @@ func (c *accountServiceClient) UpdateContactRoles(ctx context.Context, in *Updat
 	return out, nil
 }
 
+func (c *accountServiceClient) MergeAccounts(ctx context.Context, in *MergeAccountsRequest, opts ...grpc.CallOption) (*MergeAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MergeAccountsResponse)
+	err := c.cc.Invoke(ctx, AccountService_MergeAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) MergeContacts(ctx context.Context, in *MergeContactsRequest, opts ...grpc.CallOption) (*MergeContactsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MergeContactsResponse)
+	err := c.cc.Invoke(ctx, AccountService_MergeContacts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *accountServiceClient) MatchCustomers(ctx context.Context, in *MatchCustomersRequest, opts ...grpc.CallOption) (*MatchCustomersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MatchCustomersResponse)
@@ -385,6 +424,23 @@ type AccountServiceServer interface {
 	// retired, so the contacts that have them keep them). With an `etag`,
 	// only if the list is unchanged since it was read.
 	UpdateContactRoles(context.Context, *UpdateContactRolesRequest) (*ContactRoles, error)
+	// Merges accounts into a survivor, in one transaction: their contacts
+	// move to it, their addresses are added to its own (equal ones once),
+	// and they become MERGED (kept, read-only, pointing at it). The other
+	// services re-point their references (opportunities, orders and
+	// contracts, activities, converted leads) when they see AccountsMerged.
+	// Refused: an account merged into itself, an account already merged
+	// (as survivor or as merged), accounts of different types unless `type`
+	// says which one the survivor takes, and an account with open orders
+	// into one of another currency. A dry run returns the same answer and
+	// changes nothing.
+	MergeAccounts(context.Context, *MergeAccountsRequest) (*MergeAccountsResponse, error)
+	// Merges contacts into a survivor, in one transaction: the survivor
+	// gains their email addresses and phone numbers (equal ones once) and
+	// their custom fields where it has none, and they are kept read-only,
+	// pointing at it (merged_into). The other services re-point their
+	// references when they see ContactsMerged. A dry run changes nothing.
+	MergeContacts(context.Context, *MergeContactsRequest) (*MergeContactsResponse, error)
 	// Finds existing customers that look like a person or company: contacts
 	// with the email or phone, accounts with the company name, the email's
 	// domain (public mail domains excepted), the web site's domain or the
@@ -460,6 +516,12 @@ func (UnimplementedAccountServiceServer) ListContactRoles(context.Context, *List
 }
 func (UnimplementedAccountServiceServer) UpdateContactRoles(context.Context, *UpdateContactRolesRequest) (*ContactRoles, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateContactRoles not implemented")
+}
+func (UnimplementedAccountServiceServer) MergeAccounts(context.Context, *MergeAccountsRequest) (*MergeAccountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeAccounts not implemented")
+}
+func (UnimplementedAccountServiceServer) MergeContacts(context.Context, *MergeContactsRequest) (*MergeContactsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeContacts not implemented")
 }
 func (UnimplementedAccountServiceServer) MatchCustomers(context.Context, *MatchCustomersRequest) (*MatchCustomersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MatchCustomers not implemented")
@@ -752,6 +814,42 @@ func _AccountService_UpdateContactRoles_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_MergeAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).MergeAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_MergeAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).MergeAccounts(ctx, req.(*MergeAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_MergeContacts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeContactsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).MergeContacts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_MergeContacts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).MergeContacts(ctx, req.(*MergeContactsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AccountService_MatchCustomers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(MatchCustomersRequest)
 	if err := dec(in); err != nil {
@@ -922,6 +1020,14 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateContactRoles",
 			Handler:    _AccountService_UpdateContactRoles_Handler,
+		},
+		{
+			MethodName: "MergeAccounts",
+			Handler:    _AccountService_MergeAccounts_Handler,
+		},
+		{
+			MethodName: "MergeContacts",
+			Handler:    _AccountService_MergeContacts_Handler,
 		},
 		{
 			MethodName: "MatchCustomers",

@@ -861,6 +861,176 @@ func (x *LeadConversionRejected) GetQualifiedEventId() string {
 	return ""
 }
 
+// Subject crm.account.accounts_merged. Published on the survivor: the
+// merged accounts are MERGED from now on and point at it, their contacts
+// belong to it. Consumers re-point their references to the merged
+// accounts (and to the moved contacts' account) at the survivor.
+type AccountsMerged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// The survivor.
+	AccountId        string        `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Account          *v1.Account   `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
+	MergedAccountIds []string      `protobuf:"bytes,4,rep,name=merged_account_ids,json=mergedAccountIds,proto3" json:"merged_account_ids,omitempty"`
+	MergedAccounts   []*v1.Account `protobuf:"bytes,5,rep,name=merged_accounts,json=mergedAccounts,proto3" json:"merged_accounts,omitempty"`
+	// The contacts that moved to the survivor.
+	MovedContactIds []string `protobuf:"bytes,6,rep,name=moved_contact_ids,json=movedContactIds,proto3" json:"moved_contact_ids,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AccountsMerged) Reset() {
+	*x = AccountsMerged{}
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountsMerged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountsMerged) ProtoMessage() {}
+
+func (x *AccountsMerged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountsMerged.ProtoReflect.Descriptor instead.
+func (*AccountsMerged) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_account_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AccountsMerged) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *AccountsMerged) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *AccountsMerged) GetAccount() *v1.Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *AccountsMerged) GetMergedAccountIds() []string {
+	if x != nil {
+		return x.MergedAccountIds
+	}
+	return nil
+}
+
+func (x *AccountsMerged) GetMergedAccounts() []*v1.Account {
+	if x != nil {
+		return x.MergedAccounts
+	}
+	return nil
+}
+
+func (x *AccountsMerged) GetMovedContactIds() []string {
+	if x != nil {
+		return x.MovedContactIds
+	}
+	return nil
+}
+
+// Subject crm.account.contacts_merged. Published on the survivor: the
+// merged contacts point at it from now on. Consumers re-point their
+// references to the merged contacts at the survivor.
+type ContactsMerged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *EventMeta             `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// The survivor.
+	ContactId        string        `protobuf:"bytes,2,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
+	Contact          *v1.Contact   `protobuf:"bytes,3,opt,name=contact,proto3" json:"contact,omitempty"`
+	MergedContactIds []string      `protobuf:"bytes,4,rep,name=merged_contact_ids,json=mergedContactIds,proto3" json:"merged_contact_ids,omitempty"`
+	MergedContacts   []*v1.Contact `protobuf:"bytes,5,rep,name=merged_contacts,json=mergedContacts,proto3" json:"merged_contacts,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ContactsMerged) Reset() {
+	*x = ContactsMerged{}
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactsMerged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactsMerged) ProtoMessage() {}
+
+func (x *ContactsMerged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_events_v1_account_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactsMerged.ProtoReflect.Descriptor instead.
+func (*ContactsMerged) Descriptor() ([]byte, []int) {
+	return file_crm_events_v1_account_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ContactsMerged) GetMeta() *EventMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ContactsMerged) GetContactId() string {
+	if x != nil {
+		return x.ContactId
+	}
+	return ""
+}
+
+func (x *ContactsMerged) GetContact() *v1.Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *ContactsMerged) GetMergedContactIds() []string {
+	if x != nil {
+		return x.MergedContactIds
+	}
+	return nil
+}
+
+func (x *ContactsMerged) GetMergedContacts() []*v1.Contact {
+	if x != nil {
+		return x.MergedContacts
+	}
+	return nil
+}
+
 var File_crm_events_v1_account_events_proto protoreflect.FileDescriptor
 
 const file_crm_events_v1_account_events_proto_rawDesc = "" +
@@ -937,7 +1107,22 @@ const file_crm_events_v1_account_events_proto_rawDesc = "" +
 	"\alead_id\x18\x02 \x01(\tR\x06leadId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12,\n" +
-	"\x12qualified_event_id\x18\x05 \x01(\tR\x10qualifiedEventIdB\xb4\x01\n" +
+	"\x12qualified_event_id\x18\x05 \x01(\tR\x10qualifiedEventId\"\xac\x02\n" +
+	"\x0eAccountsMerged\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x121\n" +
+	"\aaccount\x18\x03 \x01(\v2\x17.crm.account.v1.AccountR\aaccount\x12,\n" +
+	"\x12merged_account_ids\x18\x04 \x03(\tR\x10mergedAccountIds\x12@\n" +
+	"\x0fmerged_accounts\x18\x05 \x03(\v2\x17.crm.account.v1.AccountR\x0emergedAccounts\x12*\n" +
+	"\x11moved_contact_ids\x18\x06 \x03(\tR\x0fmovedContactIds\"\x80\x02\n" +
+	"\x0eContactsMerged\x12,\n" +
+	"\x04meta\x18\x01 \x01(\v2\x18.crm.events.v1.EventMetaR\x04meta\x12\x1d\n" +
+	"\n" +
+	"contact_id\x18\x02 \x01(\tR\tcontactId\x121\n" +
+	"\acontact\x18\x03 \x01(\v2\x17.crm.account.v1.ContactR\acontact\x12,\n" +
+	"\x12merged_contact_ids\x18\x04 \x03(\tR\x10mergedContactIds\x12@\n" +
+	"\x0fmerged_contacts\x18\x05 \x03(\v2\x17.crm.account.v1.ContactR\x0emergedContactsB\xb4\x01\n" +
 	"\x11com.crm.events.v1B\x12AccountEventsProtoP\x01Z5github.com/crmsuite/crm/gen/go/crm/events/v1;eventsv1\xa2\x02\x03CEX\xaa\x02\rCrm.Events.V1\xca\x02\rCrm\\Events\\V1\xe2\x02\x19Crm\\Events\\V1\\GPBMetadata\xea\x02\x0fCrm::Events::V1b\x06proto3"
 
 var (
@@ -952,7 +1137,7 @@ func file_crm_events_v1_account_events_proto_rawDescGZIP() []byte {
 	return file_crm_events_v1_account_events_proto_rawDescData
 }
 
-var file_crm_events_v1_account_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_crm_events_v1_account_events_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_crm_events_v1_account_events_proto_goTypes = []any{
 	(*AccountCreated)(nil),         // 0: crm.events.v1.AccountCreated
 	(*AccountUpdated)(nil),         // 1: crm.events.v1.AccountUpdated
@@ -966,41 +1151,49 @@ var file_crm_events_v1_account_events_proto_goTypes = []any{
 	(*AccountSnapshot)(nil),        // 9: crm.events.v1.AccountSnapshot
 	(*ContactSnapshot)(nil),        // 10: crm.events.v1.ContactSnapshot
 	(*LeadConversionRejected)(nil), // 11: crm.events.v1.LeadConversionRejected
-	(*EventMeta)(nil),              // 12: crm.events.v1.EventMeta
-	(*v1.Account)(nil),             // 13: crm.account.v1.Account
-	(*v1.Address)(nil),             // 14: crm.account.v1.Address
-	(*v1.Contact)(nil),             // 15: crm.account.v1.Contact
+	(*AccountsMerged)(nil),         // 12: crm.events.v1.AccountsMerged
+	(*ContactsMerged)(nil),         // 13: crm.events.v1.ContactsMerged
+	(*EventMeta)(nil),              // 14: crm.events.v1.EventMeta
+	(*v1.Account)(nil),             // 15: crm.account.v1.Account
+	(*v1.Address)(nil),             // 16: crm.account.v1.Address
+	(*v1.Contact)(nil),             // 17: crm.account.v1.Contact
 }
 var file_crm_events_v1_account_events_proto_depIdxs = []int32{
-	12, // 0: crm.events.v1.AccountCreated.meta:type_name -> crm.events.v1.EventMeta
-	13, // 1: crm.events.v1.AccountCreated.account:type_name -> crm.account.v1.Account
-	12, // 2: crm.events.v1.AccountUpdated.meta:type_name -> crm.events.v1.EventMeta
-	13, // 3: crm.events.v1.AccountUpdated.account:type_name -> crm.account.v1.Account
-	12, // 4: crm.events.v1.AccountDeactivated.meta:type_name -> crm.events.v1.EventMeta
-	13, // 5: crm.events.v1.AccountDeactivated.account:type_name -> crm.account.v1.Account
-	12, // 6: crm.events.v1.AccountActivated.meta:type_name -> crm.events.v1.EventMeta
-	13, // 7: crm.events.v1.AccountActivated.account:type_name -> crm.account.v1.Account
-	12, // 8: crm.events.v1.AddressChanged.meta:type_name -> crm.events.v1.EventMeta
-	14, // 9: crm.events.v1.AddressChanged.previous_addresses:type_name -> crm.account.v1.Address
-	14, // 10: crm.events.v1.AddressChanged.addresses:type_name -> crm.account.v1.Address
-	12, // 11: crm.events.v1.ContactCreated.meta:type_name -> crm.events.v1.EventMeta
-	15, // 12: crm.events.v1.ContactCreated.contact:type_name -> crm.account.v1.Contact
-	12, // 13: crm.events.v1.ContactUpdated.meta:type_name -> crm.events.v1.EventMeta
-	15, // 14: crm.events.v1.ContactUpdated.contact:type_name -> crm.account.v1.Contact
-	12, // 15: crm.events.v1.ContactDeleted.meta:type_name -> crm.events.v1.EventMeta
-	15, // 16: crm.events.v1.ContactDeleted.contact:type_name -> crm.account.v1.Contact
-	12, // 17: crm.events.v1.ContactLinked.meta:type_name -> crm.events.v1.EventMeta
-	15, // 18: crm.events.v1.ContactLinked.contact:type_name -> crm.account.v1.Contact
-	12, // 19: crm.events.v1.AccountSnapshot.meta:type_name -> crm.events.v1.EventMeta
-	13, // 20: crm.events.v1.AccountSnapshot.account:type_name -> crm.account.v1.Account
-	12, // 21: crm.events.v1.ContactSnapshot.meta:type_name -> crm.events.v1.EventMeta
-	15, // 22: crm.events.v1.ContactSnapshot.contact:type_name -> crm.account.v1.Contact
-	12, // 23: crm.events.v1.LeadConversionRejected.meta:type_name -> crm.events.v1.EventMeta
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	14, // 0: crm.events.v1.AccountCreated.meta:type_name -> crm.events.v1.EventMeta
+	15, // 1: crm.events.v1.AccountCreated.account:type_name -> crm.account.v1.Account
+	14, // 2: crm.events.v1.AccountUpdated.meta:type_name -> crm.events.v1.EventMeta
+	15, // 3: crm.events.v1.AccountUpdated.account:type_name -> crm.account.v1.Account
+	14, // 4: crm.events.v1.AccountDeactivated.meta:type_name -> crm.events.v1.EventMeta
+	15, // 5: crm.events.v1.AccountDeactivated.account:type_name -> crm.account.v1.Account
+	14, // 6: crm.events.v1.AccountActivated.meta:type_name -> crm.events.v1.EventMeta
+	15, // 7: crm.events.v1.AccountActivated.account:type_name -> crm.account.v1.Account
+	14, // 8: crm.events.v1.AddressChanged.meta:type_name -> crm.events.v1.EventMeta
+	16, // 9: crm.events.v1.AddressChanged.previous_addresses:type_name -> crm.account.v1.Address
+	16, // 10: crm.events.v1.AddressChanged.addresses:type_name -> crm.account.v1.Address
+	14, // 11: crm.events.v1.ContactCreated.meta:type_name -> crm.events.v1.EventMeta
+	17, // 12: crm.events.v1.ContactCreated.contact:type_name -> crm.account.v1.Contact
+	14, // 13: crm.events.v1.ContactUpdated.meta:type_name -> crm.events.v1.EventMeta
+	17, // 14: crm.events.v1.ContactUpdated.contact:type_name -> crm.account.v1.Contact
+	14, // 15: crm.events.v1.ContactDeleted.meta:type_name -> crm.events.v1.EventMeta
+	17, // 16: crm.events.v1.ContactDeleted.contact:type_name -> crm.account.v1.Contact
+	14, // 17: crm.events.v1.ContactLinked.meta:type_name -> crm.events.v1.EventMeta
+	17, // 18: crm.events.v1.ContactLinked.contact:type_name -> crm.account.v1.Contact
+	14, // 19: crm.events.v1.AccountSnapshot.meta:type_name -> crm.events.v1.EventMeta
+	15, // 20: crm.events.v1.AccountSnapshot.account:type_name -> crm.account.v1.Account
+	14, // 21: crm.events.v1.ContactSnapshot.meta:type_name -> crm.events.v1.EventMeta
+	17, // 22: crm.events.v1.ContactSnapshot.contact:type_name -> crm.account.v1.Contact
+	14, // 23: crm.events.v1.LeadConversionRejected.meta:type_name -> crm.events.v1.EventMeta
+	14, // 24: crm.events.v1.AccountsMerged.meta:type_name -> crm.events.v1.EventMeta
+	15, // 25: crm.events.v1.AccountsMerged.account:type_name -> crm.account.v1.Account
+	15, // 26: crm.events.v1.AccountsMerged.merged_accounts:type_name -> crm.account.v1.Account
+	14, // 27: crm.events.v1.ContactsMerged.meta:type_name -> crm.events.v1.EventMeta
+	17, // 28: crm.events.v1.ContactsMerged.contact:type_name -> crm.account.v1.Contact
+	17, // 29: crm.events.v1.ContactsMerged.merged_contacts:type_name -> crm.account.v1.Contact
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_crm_events_v1_account_events_proto_init() }
@@ -1015,7 +1208,7 @@ func file_crm_events_v1_account_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_events_v1_account_events_proto_rawDesc), len(file_crm_events_v1_account_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

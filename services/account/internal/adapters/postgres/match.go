@@ -23,7 +23,8 @@ func (r *Repo) Match(ctx context.Context, q app.MatchQuery) ([]app.AccountMatch,
 	}
 	if q.NameKey != "" || len(domains) > 0 || q.Phone != "" {
 		rows, err := q2.Query(ctx, `SELECT `+accountColumns+`, a.name_key, a.phone_key FROM accounts a
-			WHERE (a.name_key = $1 AND a.name_key <> '') OR (a.domain = ANY($2) AND a.domain <> '') OR (a.phone_key = $3 AND a.phone_key <> '')
+			WHERE ((a.name_key = $1 AND a.name_key <> '') OR (a.domain = ANY($2) AND a.domain <> '') OR (a.phone_key = $3 AND a.phone_key <> ''))
+			  AND a.state <> 'MERGED'
 			ORDER BY a.created_at, a.id LIMIT $4`, q.NameKey, domains, q.Phone, q.Limit)
 		if err != nil {
 			return nil, nil, fmt.Errorf("match accounts: %w", err)
@@ -58,7 +59,7 @@ func (r *Repo) Match(ctx context.Context, q app.MatchQuery) ([]app.AccountMatch,
 	var contacts []app.ContactMatch
 	if q.Email != "" || q.Phone != "" {
 		rows, err := q2.Query(ctx, `SELECT `+contactColumns+`, email_keys, phone_keys FROM contacts
-			WHERE ($1 <> '' AND email_keys @> ARRAY[$1]) OR ($2 <> '' AND phone_keys @> ARRAY[$2])
+			WHERE (($1 <> '' AND email_keys @> ARRAY[$1]) OR ($2 <> '' AND phone_keys @> ARRAY[$2])) AND merged_into IS NULL
 			ORDER BY created_at, id LIMIT $3`, q.Email, q.Phone, q.Limit)
 		if err != nil {
 			return nil, nil, fmt.Errorf("match contacts: %w", err)

@@ -55,9 +55,10 @@ var (
 	accountWriteList = []string{"id", "type", "display_name", "website", "domain", "industry", "phone", "owner",
 		"currency_code", "credit_limit", "payment_terms", "tax_id", "tax_category", "price_list", "addresses", "state",
 		"source_lead", "description", "custom_fields", "created_at", "created_by", "updated_at", "updated_by", "version",
-		"relationship", "name_key", "phone_key"}
-	// Reads add the primary contact, from the contacts' partial unique index.
-	accountColumns = "a." + strings.Join(accountWriteList[:25], ", a.") +
+		"relationship", "merged_into", "name_key", "phone_key"}
+	// Reads leave out the two match keys (written only) and add the primary
+	// contact, from the contacts' partial unique index.
+	accountColumns = "a." + strings.Join(accountWriteList[:len(accountWriteList)-2], ", a.") +
 		", (SELECT c.id FROM contacts c WHERE c.account_id = a.id AND c.is_primary)"
 	insertAccount = "INSERT INTO accounts (" + strings.Join(accountWriteList, ", ") + ") VALUES (" +
 		pg.Placeholders(1, len(accountWriteList)) + ") ON CONFLICT (id) DO NOTHING"
@@ -92,7 +93,7 @@ func (r *Repo) accountArgs(a *domain.Account) []any {
 	return []any{a.ID, string(a.Type), a.DisplayName, a.Website, a.Domain, a.Industry, a.Phone, a.Owner,
 		a.CurrencyCode, limit, a.PaymentTerms, a.TaxID, a.TaxCategory, a.PriceList, addrJSON, string(a.State),
 		protomap.LeadName(a.SourceLead), a.Description, custom, a.CreatedAt, a.CreatedBy, a.UpdatedAt, a.UpdatedBy, a.Version,
-		string(a.Relationship), customerkey.Fold(a.DisplayName), customerkey.Phone(a.Phone, a.PhoneRegion(r.phoneRegion))}
+		string(a.Relationship), nilUUID(a.MergedInto), customerkey.Fold(a.DisplayName), customerkey.Phone(a.Phone, a.PhoneRegion(r.phoneRegion))}
 }
 
 func scanAccount(row pgx.Row, extra ...any) (*domain.Account, error) {
@@ -101,11 +102,11 @@ func scanAccount(row pgx.Row, extra ...any) (*domain.Account, error) {
 		typ, state, source, relationship string
 		limit                            *string
 		addrJSON, custom                 []byte
-		primary                          *uuid.UUID
+		primary, merged                  *uuid.UUID
 	)
 	err := row.Scan(append([]any{&a.ID, &typ, &a.DisplayName, &a.Website, &a.Domain, &a.Industry, &a.Phone, &a.Owner,
 		&a.CurrencyCode, &limit, &a.PaymentTerms, &a.TaxID, &a.TaxCategory, &a.PriceList, &addrJSON, &state,
-		&source, &a.Description, &custom, &a.CreatedAt, &a.CreatedBy, &a.UpdatedAt, &a.UpdatedBy, &a.Version, &relationship, &primary}, extra...)...)
+		&source, &a.Description, &custom, &a.CreatedAt, &a.CreatedBy, &a.UpdatedAt, &a.UpdatedBy, &a.Version, &relationship, &merged, &primary}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +132,9 @@ func scanAccount(row pgx.Row, extra ...any) (*domain.Account, error) {
 	a.SourceLead, _ = resname.Parse(source, "leads")
 	if primary != nil {
 		a.PrimaryContact = *primary
+	}
+	if merged != nil {
+		a.MergedInto = *merged
 	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 	return &a, nil
@@ -222,7 +226,7 @@ func (r *Repo) appendAccountEvents(ctx context.Context, a *domain.Account, ch ap
 var (
 	contactReadList = []string{"id", "first_name", "last_name", "title", "department", "emails", "phones", "birthday",
 		"account_id", "is_primary", "source_lead", "owner", "custom_fields", "created_at", "created_by", "updated_at",
-		"updated_by", "version", "roles"}
+		"updated_by", "version", "roles", "merged_into"}
 	contactWriteList = append(append([]string{}, contactReadList...), "email_keys", "phone_keys", "search")
 	contactColumns   = strings.Join(contactReadList, ", ")
 	insertContact    = "INSERT INTO contacts (" + strings.Join(contactWriteList, ", ") + ") VALUES (" +
@@ -270,18 +274,18 @@ func contactArgs(c *domain.Contact, region string) []any {
 	k := c.Keys(region)
 	return []any{c.ID, c.FirstName, c.LastName, c.Title, c.Department, ej, pj, birthday, account, c.Primary,
 		protomap.LeadName(c.SourceLead), c.Owner, custom, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy, c.Version,
-		roles, k.Emails, k.Phones, k.Search}
+		roles, nilUUID(c.MergedInto), k.Emails, k.Phones, k.Search}
 }
 
 func scanContact(row pgx.Row, extra ...any) (*domain.Contact, error) {
 	var (
 		c                        domain.Contact
 		ej, pj, birthday, custom []byte
-		account                  *uuid.UUID
+		account, merged          *uuid.UUID
 		source                   string
 	)
 	err := row.Scan(append([]any{&c.ID, &c.FirstName, &c.LastName, &c.Title, &c.Department, &ej, &pj, &birthday,
-		&account, &c.Primary, &source, &c.Owner, &custom, &c.CreatedAt, &c.CreatedBy, &c.UpdatedAt, &c.UpdatedBy, &c.Version, &c.Roles}, extra...)...)
+		&account, &c.Primary, &source, &c.Owner, &custom, &c.CreatedAt, &c.CreatedBy, &c.UpdatedAt, &c.UpdatedBy, &c.Version, &c.Roles, &merged}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +312,9 @@ func scanContact(row pgx.Row, extra ...any) (*domain.Contact, error) {
 	}
 	if account != nil {
 		c.AccountID = *account
+	}
+	if merged != nil {
+		c.MergedInto = *merged
 	}
 	c.SourceLead, _ = resname.Parse(source, "leads")
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
@@ -391,7 +398,7 @@ func (r *Repo) PrimaryContact(ctx context.Context, accountID uuid.UUID) (*domain
 }
 
 func (r *Repo) OldestContact(ctx context.Context, accountID, except uuid.UUID) (*domain.Contact, error) {
-	c, err := r.readContact(ctx, `account_id = $1 AND id <> $2 ORDER BY created_at, id LIMIT 1`, " FOR UPDATE", accountID, except)
+	c, err := r.readContact(ctx, `account_id = $1 AND id <> $2 AND merged_into IS NULL ORDER BY created_at, id LIMIT 1`, " FOR UPDATE", accountID, except)
 	if err != nil && errors.Is(err, errNoContact) {
 		return nil, nil
 	}
@@ -417,4 +424,12 @@ func (r *Repo) readContact(ctx context.Context, where, lock string, args ...any)
 // ListAudit implements app.Repository.
 func (r *Repo) ListAudit(ctx context.Context, q audit.Query) ([]audit.Entry, string, error) {
 	return audit.List(ctx, pg.Q(ctx, r.pool), r.pages, q)
+}
+
+// nilUUID is NULL for uuid.Nil.
+func nilUUID(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
 }

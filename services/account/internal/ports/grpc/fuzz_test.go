@@ -1,6 +1,7 @@
 package grpc
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -130,4 +131,77 @@ func countPrimary[T any](xs []T, primary func(T) bool) int {
 		}
 	}
 	return n
+}
+
+// Any two accounts, as CreateAccountRequests, merged with any type choice:
+// the merge is refused with field violations or a failed precondition, or
+// the survivor keeps the rules (one default address per type, no address
+// added that it had) and the merged account is MERGED into it.
+func FuzzMergeAccounts(f *testing.F) {
+	addr := func(city string, def bool) *accountv1.Address {
+		return &accountv1.Address{Type: 1, Default: def, Locality: city, RegionCode: "DE", AddressLines: []string{"1 Main St"}}
+	}
+	for _, pair := range [][2]*accountv1.Account{
+		{{DisplayName: "A", CurrencyCode: "EUR", Addresses: []*accountv1.Address{addr("Berlin", true)}}, {DisplayName: "B", Addresses: []*accountv1.Address{addr(" BERLIN", true), addr("Bonn", false)}}},
+		{{DisplayName: "A", Type: 1}, {DisplayName: "B", Type: 2}},
+	} {
+		a, _ := proto.Marshal(&accountv1.CreateAccountRequest{Account: pair[0]})
+		b, _ := proto.Marshal(&accountv1.CreateAccountRequest{Account: pair[1]})
+		f.Add(a, b, int32(0))
+		f.Add(a, b, int32(2))
+	}
+	f.Fuzz(func(t *testing.T, survivorData, mergedData []byte, typ int32) {
+		var accounts [2]*domain.Account
+		for i, data := range [][]byte{survivorData, mergedData} {
+			var req accountv1.CreateAccountRequest
+			if proto.Unmarshal(data, &req) != nil || grpcx.Validate(validator, &req) != nil {
+				return
+			}
+			a, _, err := domain.NewAccount(protomap.AccountFromProto(req.GetAccount()), uuid.Nil, "fuzzer", time.Now())
+			if err != nil {
+				return
+			}
+			accounts[i] = a
+		}
+		req := &accountv1.MergeAccountsRequest{Survivor: protomap.AccountName(accounts[0].ID), Merged: []string{protomap.AccountName(accounts[1].ID)},
+			Type: accountv1.AccountType(typ)}
+		if grpcx.Validate(validator, req) != nil {
+			return
+		}
+		want := domain.AccountType("")
+		if typ != 0 {
+			want = protomap.AccountFromProto(&accountv1.Account{Type: req.GetType()}).Type
+		}
+		s, m := accounts[0], accounts[1]
+		own := len(s.Addresses)
+		_, err := s.Merge([]*domain.Account{m}, want, nil, "fuzzer", time.Now())
+		if err != nil {
+			if ae, ok := apperr.As(err); !ok || (ae.Kind != apperr.KindFailedPrecondition && (ae.Kind != apperr.KindInvalidArgument || len(ae.Violations) == 0)) {
+				t.Fatalf("merge refused with %v", err)
+			}
+			return
+		}
+		if m.State != domain.StateMerged || m.MergedInto != s.ID || (want != "" && s.Type != want) {
+			t.Fatalf("merged %+v into %+v", m, s)
+		}
+		defaults := map[domain.AddressType]int{}
+		for i, ad := range s.Addresses {
+			if ad.Default {
+				defaults[ad.Type]++
+			}
+			// The survivor's own addresses are as it had them; what the
+			// merge added is new to it.
+			for _, other := range s.Addresses[max(i+1, own):] {
+				if ad.Type == other.Type && ad.Locality == other.Locality && ad.RegionCode == other.RegionCode && ad.PostalCode == other.PostalCode &&
+					ad.Recipient == other.Recipient && ad.AdministrativeArea == other.AdministrativeArea && slices.Equal(ad.Lines, other.Lines) {
+					t.Fatalf("address twice: %+v", s.Addresses)
+				}
+			}
+		}
+		for typ, n := range defaults {
+			if n != 1 {
+				t.Fatalf("%d default %s addresses", n, typ)
+			}
+		}
+	})
 }

@@ -5,13 +5,13 @@ package grpc
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/type/date"
-
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -264,7 +264,7 @@ func (s *Server) ListAccountDuplicateGroups(ctx context.Context, req *accountv1.
 	}
 	resp := &accountv1.ListAccountDuplicateGroupsResponse{NextPageToken: next}
 	for _, g := range groups {
-		resp.Groups = append(resp.Groups, &accountv1.AccountDuplicateGroup{Rule: rules([]string{g.Rule})[0], Key: g.Key, Accounts: names("accounts", g.IDs)})
+		resp.Groups = append(resp.Groups, &accountv1.AccountDuplicateGroup{Rule: rules([]string{g.Rule})[0], Key: g.Key, Accounts: resourceNames("accounts", g.IDs)})
 	}
 	return resp, nil
 }
@@ -276,7 +276,7 @@ func (s *Server) ListContactDuplicateGroups(ctx context.Context, req *accountv1.
 	}
 	resp := &accountv1.ListContactDuplicateGroupsResponse{NextPageToken: next}
 	for _, g := range groups {
-		resp.Groups = append(resp.Groups, &accountv1.ContactDuplicateGroup{Rule: rules([]string{g.Rule})[0], Key: g.Key, Contacts: names("contacts", g.IDs)})
+		resp.Groups = append(resp.Groups, &accountv1.ContactDuplicateGroup{Rule: rules([]string{g.Rule})[0], Key: g.Key, Contacts: resourceNames("contacts", g.IDs)})
 	}
 	return resp, nil
 }
@@ -302,7 +302,7 @@ func (s *Server) duplicateGroups(ctx context.Context, collection string, rule ac
 	return s.app.ListDuplicateGroups(ctx, collection, r, paging.Size(pageSize), pageToken)
 }
 
-func names(collection string, ids []uuid.UUID) []string {
+func resourceNames(collection string, ids []uuid.UUID) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		out[i] = collection + "/" + id.String()
@@ -350,11 +350,11 @@ func (s *Server) wakeRelay(err *error) {
 // PATCH bodies that echo a whole resource) and are ignored.
 var (
 	accountOutputOnly = map[string]bool{
-		"name": true, "etag": true, "state": true, "primary_contact": true, "source_lead": true,
+		"name": true, "etag": true, "state": true, "primary_contact": true, "source_lead": true, "merged_into": true,
 		"create_time": true, "created_by": true, "update_time": true, "updated_by": true,
 	}
 	contactOutputOnly = map[string]bool{
-		"name": true, "etag": true, "source_lead": true,
+		"name": true, "etag": true, "source_lead": true, "merged_into": true,
 		"create_time": true, "created_by": true, "update_time": true, "updated_by": true,
 	}
 )
@@ -452,4 +452,73 @@ func (s *Server) ListUpcomingBirthdays(ctx context.Context, req *accountv1.ListU
 		})
 	}
 	return resp, nil
+}
+
+func (s *Server) MergeAccounts(ctx context.Context, req *accountv1.MergeAccountsRequest) (_ *accountv1.MergeAccountsResponse, err error) {
+	defer s.wakeRelay(&err)
+	survivor, err := resname.ParseField(req.GetSurvivor(), "accounts", "survivor")
+	if err != nil {
+		return nil, err
+	}
+	merged, err := parseNames(req.GetMerged(), "accounts", "merged")
+	if err != nil {
+		return nil, err
+	}
+	typ := domain.AccountType("")
+	if req.GetType() != accountv1.AccountType_ACCOUNT_TYPE_UNSPECIFIED {
+		typ = protomap.AccountFromProto(&accountv1.Account{Type: req.GetType()}).Type
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "MergeAccounts", req, func(ctx context.Context) (*accountv1.MergeAccountsResponse, error) {
+		res, err := s.app.MergeAccounts(ctx, survivor, merged, typ, req.GetEtag(), req.GetRequestId(), req.GetDryRun())
+		if err != nil {
+			return nil, err
+		}
+		resp := &accountv1.MergeAccountsResponse{
+			Account: protomap.Account(res.Account), AddedAddresses: int32(res.AddedAddresses), OpenOrders: int32(res.OpenOrders),
+			DryRun: req.GetDryRun(), MovedContacts: make([]string, len(res.MovedContacts)),
+		}
+		for _, m := range res.Merged {
+			resp.MergedAccounts = append(resp.MergedAccounts, protomap.Account(m))
+		}
+		for i, c := range res.MovedContacts {
+			resp.MovedContacts[i] = protomap.ContactName(c)
+		}
+		return resp, nil
+	})
+}
+
+func (s *Server) MergeContacts(ctx context.Context, req *accountv1.MergeContactsRequest) (_ *accountv1.MergeContactsResponse, err error) {
+	defer s.wakeRelay(&err)
+	survivor, err := resname.ParseField(req.GetSurvivor(), "contacts", "survivor")
+	if err != nil {
+		return nil, err
+	}
+	merged, err := parseNames(req.GetMerged(), "contacts", "merged")
+	if err != nil {
+		return nil, err
+	}
+	return idempotency.Do(ctx, s.idem, req.GetRequestId(), "MergeContacts", req, func(ctx context.Context) (*accountv1.MergeContactsResponse, error) {
+		res, err := s.app.MergeContacts(ctx, survivor, merged, req.GetEtag(), req.GetRequestId(), req.GetDryRun())
+		if err != nil {
+			return nil, err
+		}
+		resp := &accountv1.MergeContactsResponse{Contact: protomap.Contact(res.Contact), ChangedFields: res.Changed, DryRun: req.GetDryRun()}
+		for _, m := range res.Merged {
+			resp.MergedContacts = append(resp.MergedContacts, protomap.Contact(m))
+		}
+		return resp, nil
+	})
+}
+
+// parseNames parses a repeated resource-name field.
+func parseNames(ns []string, collection, field string) ([]uuid.UUID, error) {
+	out := make([]uuid.UUID, len(ns))
+	for i, n := range ns {
+		id, err := resname.ParseField(n, collection, fmt.Sprintf("%s[%d]", field, i))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = id
+	}
+	return out, nil
 }

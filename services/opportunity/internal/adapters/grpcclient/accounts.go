@@ -13,6 +13,7 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	"github.com/crmsuite/crm/platform/grpcx"
+	"github.com/crmsuite/crm/platform/recordmerge"
 	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/opportunity/internal/app"
 	"github.com/crmsuite/crm/services/opportunity/internal/domain"
@@ -35,8 +36,23 @@ func NewAccounts(conn grpc.ClientConnInterface, timeout time.Duration) *Accounts
 func (c *Accounts) AccountExists(ctx context.Context, id uuid.UUID) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	_, err := c.client.GetAccount(ctx, &accountv1.GetAccountRequest{Name: resname.Format("accounts", id)})
-	return grpcx.PeerError(ctx, "account", err)
+	a, err := c.client.GetAccount(ctx, &accountv1.GetAccountRequest{Name: resname.Format("accounts", id)})
+	if err != nil {
+		return grpcx.PeerError(ctx, "account", err)
+	}
+	return merged(a.GetName(), a.GetMergedInto())
+}
+
+// merged refuses a record merged into another: an opportunity pointing at
+// it would never be re-pointed.
+func merged(name, into string) error {
+	if into == "" {
+		return nil
+	}
+	collection, id, _ := strings.Cut(name, "/")
+	from, _ := uuid.Parse(id)
+	to, _ := resname.Parse(into, collection)
+	return recordmerge.ErrMerged(collection, from, to)
 }
 
 func (c *Accounts) AccountOwner(ctx context.Context, id uuid.UUID) (string, error) {
@@ -55,6 +71,9 @@ func (c *Accounts) ContactAccount(ctx context.Context, id uuid.UUID) (uuid.UUID,
 	ct, err := c.client.GetContact(ctx, &accountv1.GetContactRequest{Name: resname.Format("contacts", id)})
 	if err != nil {
 		return uuid.Nil, grpcx.PeerError(ctx, "account", err)
+	}
+	if err := merged(ct.GetName(), ct.GetMergedInto()); err != nil {
+		return uuid.Nil, err
 	}
 	if !strings.HasPrefix(ct.GetAccount(), "accounts/") {
 		return uuid.Nil, nil

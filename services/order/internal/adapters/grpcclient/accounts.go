@@ -15,6 +15,7 @@ import (
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	"github.com/crmsuite/crm/platform/grpcx"
 	"github.com/crmsuite/crm/platform/protoenum"
+	"github.com/crmsuite/crm/platform/recordmerge"
 	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/order/internal/app"
 	"github.com/crmsuite/crm/services/order/internal/domain"
@@ -42,6 +43,9 @@ func (c *Accounts) CreditTerms(ctx context.Context, id uuid.UUID) (domain.Credit
 	if err != nil {
 		return domain.CreditTerms{}, grpcx.PeerError(ctx, "account", err)
 	}
+	if err := merged(a.GetName(), a.GetMergedInto()); err != nil {
+		return domain.CreditTerms{}, err
+	}
 	t := domain.CreditTerms{Active: a.GetState() != accountv1.AccountState_ACCOUNT_STATE_INACTIVE}
 	if l := a.GetCreditLimit(); l != nil {
 		t.Limit = proto.CloneOf(l)
@@ -59,6 +63,9 @@ func (c *Accounts) ContactAccount(ctx context.Context, id uuid.UUID) (uuid.UUID,
 	if err != nil {
 		return uuid.Nil, grpcx.PeerError(ctx, "account", err)
 	}
+	if err := merged(ct.GetName(), ct.GetMergedInto()); err != nil {
+		return uuid.Nil, err
+	}
 	if !strings.HasPrefix(ct.GetAccount(), "accounts/") {
 		return uuid.Nil, nil
 	}
@@ -67,4 +74,16 @@ func (c *Accounts) ContactAccount(ctx context.Context, id uuid.UUID) (uuid.UUID,
 		return uuid.Nil, fmt.Errorf("account service: contact %s has account %q", id, ct.GetAccount())
 	}
 	return account, nil
+}
+
+// merged refuses a record merged into another: an order pointing at it
+// would never be re-pointed.
+func merged(name, into string) error {
+	if into == "" {
+		return nil
+	}
+	collection, id, _ := strings.Cut(name, "/")
+	from, _ := uuid.Parse(id)
+	to, _ := resname.Parse(into, collection)
+	return recordmerge.ErrMerged(collection, from, to)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/crmsuite/crm/platform/recordmerge"
 	"strings"
 
 	"github.com/google/uuid"
@@ -212,6 +213,13 @@ func decodeConversion(eventID string, ev *eventsv1.LeadQualified, o *eventsv1.Co
 
 // Accounts follows who owns each account.
 func (h *Handlers) Accounts(ctx context.Context, m inbox.Message) error {
+	if recordmerge.Is(m) {
+		merge, err := recordmerge.Decode(m)
+		if err != nil {
+			return err
+		}
+		return h.App.RecordsMerged(ctx, merge)
+	}
 	var id, owner string
 	switch protoreflect.FullName(m.Type) {
 	case name(&eventsv1.AccountCreated{}):

@@ -514,3 +514,21 @@ func (r *Repo) ForgetRecordPositions(ctx context.Context) error {
 	_, err := pg.Q(ctx, r.pool).Exec(ctx, `UPDATE records SET seq = 0 WHERE seq > 0`)
 	return err
 }
+
+// MoveTimelines implements app.Repository.
+func (r *Repo) MoveTimelines(ctx context.Context, typ domain.RecordType, merged []string, survivor string) error {
+	q := pg.Q(ctx, r.pool)
+	stmts := []string{`UPDATE records SET contact = $2 WHERE contact = ANY($1)`}
+	if typ == domain.RecordAccount {
+		stmts = []string{
+			`UPDATE records SET account = $2 WHERE account = ANY($1)`,
+			`UPDATE activities SET account = $2 WHERE account = ANY($1)`,
+		}
+	}
+	for _, stmt := range stmts {
+		if _, err := q.Exec(ctx, stmt, merged, survivor); err != nil {
+			return fmt.Errorf("move timelines: %w", err)
+		}
+	}
+	return nil
+}
