@@ -102,7 +102,7 @@ func TestAccountMergeRepointsEverythingOverREST(t *testing.T) {
 		s.do(t, "POST", "/v1/opportunities", map[string]any{"displayName": "Late", "account": f.dup}),
 		s.asOps(t, "POST", "/v1/orders", map[string]any{"account": f.dup, "currencyCode": "EUR",
 			"lines": []map[string]any{{"productCode": "X", "quantity": "1", "unitPrice": map[string]any{"currencyCode": "EUR", "units": "1"}}}}),
-		s.do(t, "POST", "/v1/"+s.do(t, "POST", "/v1/leads", map[string]any{"lastName": "Late", "company": "ACME"}).want(t, 200).str("name")+":qualify",
+		s.do(t, "POST", "/v1/"+s.do(t, "POST", "/v1/leads", map[string]any{"lastName": "Late", "company": "Late Works"}).want(t, 200).str("name")+":qualify",
 			map[string]any{"existingAccount": f.dup}),
 	} {
 		if reason, _ := r.want(t, 400).violations(); reason != "ACCOUNT_MERGED" {

@@ -181,7 +181,7 @@ func (b *bench) load(ctx context.Context, account string) error {
 	if err := b.parallel(ctx, b.o.n, func(ctx context.Context, i int) error {
 		c, err := b.acc.CreateContact(ctx, &accountv1.CreateContactRequest{Contact: &accountv1.Contact{
 			FirstName: "Person", LastName: fmt.Sprint(i), Account: account,
-			Emails: []*accountv1.ContactEmail{{Address: fmt.Sprintf("p%d-%s@bench.example", i, account[len("accounts/"):len("accounts/")+8])}}}})
+			Emails: []*accountv1.ContactEmail{{Address: fmt.Sprintf("p%d-%s@bench.example", i, account[len(account)-12:])}}}})
 		if err == nil {
 			contacts[i] = c.Name
 		}

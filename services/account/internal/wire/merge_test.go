@@ -247,8 +247,12 @@ func TestMergeContacts(t *testing.T) {
 	other := s.account(t, &accountv1.Account{DisplayName: "Other", CurrencyCode: "EUR"})
 	primary := s.contact(t, &accountv1.Contact{FirstName: "Ada", LastName: "L", Account: acme.Name,
 		Emails: []*accountv1.ContactEmail{{Address: "ada@acme.example"}}})
-	survivor := s.contact(t, &accountv1.Contact{LastName: "Lovelace", Account: acme.Name,
-		Emails: []*accountv1.ContactEmail{{Address: "ADA@acme.example"}}})
+	// The same person twice, as merges find them: saved despite the duplicate check.
+	survivor, err := s.client.CreateContact(testkit.As("alice"), &accountv1.CreateContactRequest{AllowDuplicate: true,
+		Contact: &accountv1.Contact{LastName: "Lovelace", Account: acme.Name, Emails: []*accountv1.ContactEmail{{Address: "ADA@acme.example"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	elsewhere := s.contact(t, &accountv1.Contact{FirstName: "Ada", Account: other.Name, Title: "CTO",
 		Phones: []*accountv1.ContactPhone{{Number: "+49 30 1234567"}}, Birthday: &date.Date{Month: 12, Day: 10},
 		Emails: []*accountv1.ContactEmail{{Address: "ada@home.example"}}})
