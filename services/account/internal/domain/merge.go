@@ -207,6 +207,7 @@ func (c *Contact) Merge(merged []*Contact, region, actor string, now time.Time) 
 	}
 	next := *c
 	next.Emails, next.Phones = slices.Clone(c.Emails), slices.Clone(c.Phones)
+	next.Roles = slices.Clone(c.Roles)
 	next.CustomFields = maps.Clone(c.CustomFields)
 	emails, phones := map[string]bool{}, map[string]bool{}
 	for _, e := range c.Emails {
@@ -233,6 +234,13 @@ func (c *Contact) Merge(merged []*Contact, region, actor string, now time.Time) 
 				phones[k] = true
 				p.Primary = false
 				next.Phones = append(next.Phones, p)
+			}
+		}
+		// The person plays every role either record knew (retired ones
+		// included: they were given, not given anew).
+		for _, r := range m.Roles {
+			if !slices.Contains(next.Roles, r) && len(next.Roles) < MaxContactRoles {
+				next.Roles = append(next.Roles, r)
 			}
 		}
 		for k, v := range m.CustomFields {

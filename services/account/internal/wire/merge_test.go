@@ -245,11 +245,12 @@ func TestMergeContacts(t *testing.T) {
 	s := start(t)
 	acme := s.account(t, &accountv1.Account{DisplayName: "Acme", CurrencyCode: "EUR"})
 	other := s.account(t, &accountv1.Account{DisplayName: "Other", CurrencyCode: "EUR"})
-	primary := s.contact(t, &accountv1.Contact{FirstName: "Ada", LastName: "L", Account: acme.Name,
+	primary := s.contact(t, &accountv1.Contact{FirstName: "Ada", LastName: "L", Account: acme.Name, Roles: []string{"finance", "technical"},
 		Emails: []*accountv1.ContactEmail{{Address: "ada@acme.example"}}})
 	// The same person twice, as merges find them: saved despite the duplicate check.
 	survivor, err := s.client.CreateContact(testkit.As("alice"), &accountv1.CreateContactRequest{AllowDuplicate: true,
-		Contact: &accountv1.Contact{LastName: "Lovelace", Account: acme.Name, Emails: []*accountv1.ContactEmail{{Address: "ADA@acme.example"}}}})
+		Contact: &accountv1.Contact{LastName: "Lovelace", Account: acme.Name, Roles: []string{"technical"},
+			Emails: []*accountv1.ContactEmail{{Address: "ADA@acme.example"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +283,10 @@ func TestMergeContacts(t *testing.T) {
 	// the other account's primary went to its remaining contact.
 	if !res.Contact.Primary || !slices.Contains(res.ChangedFields, "emails") {
 		t.Fatalf("survivor = %v (%v)", res.Contact, res.ChangedFields)
+	}
+	// It plays every role either record knew.
+	if !slices.Equal(res.Contact.Roles, []string{"technical", "finance"}) || !slices.Contains(res.ChangedFields, "roles") {
+		t.Fatalf("survivor's roles = %v (%v)", res.Contact.Roles, res.ChangedFields)
 	}
 	if p := s.primaries(t, acme.Name); !slices.Equal(p, []string{survivor.Name}) {
 		t.Fatalf("acme primaries = %v", p)
