@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -133,12 +134,19 @@ func TestAccountMergeRepointsEverythingOverREST(t *testing.T) {
 
 	// Then the converted contact is merged into the other one: every
 	// reference to it follows.
+	// Both are on the opportunity's buying committee: the survivor stays
+	// once, with the roles of both.
+	s.do(t, "PATCH", "/v1/"+f.opp+"?updateMask=buying_committee", map[string]any{"account": f.survivor, "buyingCommittee": []map[string]any{
+		{"contact": f.contact, "roles": []string{"finance"}}, {"contact": f.contact2, "roles": []string{"technical", "finance"}}}}).want(t, 200)
 	cm := s.do(t, "POST", "/v1/"+f.contact2+":merge", map[string]any{"merged": []string{f.contact}}).want(t, 200)
 	if emails, _ := cm.body["contact"].(map[string]any)["emails"].([]any); len(emails) != 1 {
 		t.Fatalf("merged contact: %s", cm.raw)
 	}
 	testkit.Eventually(t, 60*time.Second, func() bool {
-		return s.do(t, "GET", "/v1/"+f.opp, nil).str("primaryContact") == f.contact2 &&
+		opp := s.do(t, "GET", "/v1/"+f.opp, nil)
+		committee, _ := json.Marshal(opp.body["buyingCommittee"])
+		return opp.str("primaryContact") == f.contact2 &&
+			string(committee) == `[{"contact":"`+f.contact2+`","roles":["finance","technical"]}]` &&
 			s.asOps(t, "GET", "/v1/"+f.order, nil).str("contact") == f.contact2 &&
 			conversion(s.do(t, "GET", "/v1/"+f.lead, nil))["contact"] == f.contact2 &&
 			s.do(t, "GET", "/v1/"+f.activities[1], nil).str("regarding") == f.contact2

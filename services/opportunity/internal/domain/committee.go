@@ -108,3 +108,33 @@ func CheckCommitteeRoles(next []CommitteeMember, newRoles map[int][]string, offe
 	}
 	return vs.Err()
 }
+
+// MaxMemberRoles is how many roles a committee member may have.
+const MaxMemberRoles = 10
+
+// RepointCommittee is ms after contacts merged into survivor: the merged
+// contacts are the survivor now. Where the survivor was on the committee
+// already (or several merged contacts were), it stays once, where it came
+// first, with every role it had under any of its records (at most
+// MaxMemberRoles). changed is false when no merged contact was on it.
+func RepointCommittee(ms []CommitteeMember, merged []uuid.UUID, survivor uuid.UUID) (out []CommitteeMember, changed bool) {
+	at := map[uuid.UUID]int{}
+	for _, m := range ms {
+		id := m.ContactID
+		if slices.Contains(merged, id) {
+			id, changed = survivor, true
+		}
+		i, ok := at[id]
+		if !ok {
+			at[id] = len(out)
+			out = append(out, CommitteeMember{ContactID: id, Roles: slices.Clone(m.Roles)})
+			continue
+		}
+		for _, r := range m.Roles {
+			if !slices.Contains(out[i].Roles, r) && len(out[i].Roles) < MaxMemberRoles {
+				out[i].Roles = append(out[i].Roles, r)
+			}
+		}
+	}
+	return out, changed
+}
