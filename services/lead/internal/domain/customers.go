@@ -72,3 +72,13 @@ func (c CustomerRecord) Keys(defaultRegion string) []CustomerKey {
 	add(RuleWebDomain, customerkey.Domain(c.Domain))
 	return out
 }
+
+// CustomerMerge is an account or contact merge as the projection sees it:
+// the survivor as it is after the merge, the merged records (DELETED: a
+// lead like them is like the survivor) and, for accounts, the contacts
+// that moved to the survivor.
+type CustomerMerge struct {
+	Survivor      CustomerRecord
+	Merged        []CustomerRecord
+	MovedContacts []uuid.UUID
+}

@@ -335,3 +335,54 @@ func TestCustomerSnapshotsFillTheProjection(t *testing.T) {
 		t.Fatalf("an older snapshot changed the keys: %v", keys)
 	}
 }
+
+// Merges: the merged account and contact no longer match; a lead like
+// them (or like a contact that moved with the account) is offered the
+// survivors; the same merge event again changes nothing.
+func TestCustomerKeysFollowMerges(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	c := s.customers(t)
+	ctx := testkit.As("alice")
+	survivor, merged, ada, adaToo := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	c.send(t, &eventsv1.AccountCreated{Meta: meta(time.Now()), AccountId: survivor.String(),
+		Account: account(survivor, 1, "Analytical Engines", "", accountv1.AccountState_ACCOUNT_STATE_ACTIVE)})
+	c.send(t, &eventsv1.AccountCreated{Meta: meta(time.Now()), AccountId: merged.String(),
+		Account: account(merged, 1, "Babbage Works", "", accountv1.AccountState_ACCOUNT_STATE_ACTIVE)})
+	c.send(t, &eventsv1.ContactCreated{Meta: meta(time.Now()), ContactId: ada.String(), AccountId: merged.String(),
+		Contact: contact(ada, 1, merged, "Ada", "Lovelace", []string{"ada@babbage.example"})})
+	c.send(t, &eventsv1.ContactCreated{Meta: meta(time.Now()), ContactId: adaToo.String(), AccountId: survivor.String(),
+		Contact: contact(adaToo, 1, survivor, "Ada", "L", []string{"ada@home.example"})})
+
+	gone := account(merged, 2, "Babbage Works", "", accountv1.AccountState_ACCOUNT_STATE_MERGED)
+	gone.MergedInto = "accounts/" + survivor.String()
+	accountsMerged := &eventsv1.AccountsMerged{Meta: meta(time.Now()), AccountId: survivor.String(),
+		Account:          account(survivor, 2, "Analytical Engines", "", accountv1.AccountState_ACCOUNT_STATE_ACTIVE),
+		MergedAccountIds: []string{merged.String()}, MergedAccounts: []*accountv1.Account{gone}, MovedContactIds: []string{ada.String()}}
+	c.send(t, accountsMerged)
+	c.send(t, accountsMerged) // redelivered
+	if keys, state := s.customerKeys(t, merged); len(keys) != 0 || state != "DELETED" {
+		t.Fatalf("merged account: keys %v, state %s", keys, state)
+	}
+	if _, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "B", Company: "Babbage Works"}}); err != nil {
+		t.Fatalf("the merged account's name still matches: %v", err)
+	}
+	_, err := s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Lovelace", Email: "ada@babbage.example"}})
+	if _, meta, _ := refusal(t, err); meta["existing_account"] != "accounts/"+survivor.String() || meta["existing_contact"] != "contacts/"+ada.String() {
+		t.Fatalf("a lead like the moved contact is offered %v", meta)
+	}
+
+	// The two Adas are one person: the survivor has both emails now.
+	mergedAda := contact(ada, 3, survivor, "Ada", "Lovelace", []string{"ada@babbage.example"})
+	mergedAda.MergedInto = "contacts/" + adaToo.String()
+	c.send(t, &eventsv1.ContactsMerged{Meta: meta(time.Now()), ContactId: adaToo.String(),
+		Contact:          contact(adaToo, 2, survivor, "Ada", "L", []string{"ada@home.example", "ada@babbage.example"}),
+		MergedContactIds: []string{ada.String()}, MergedContacts: []*accountv1.Contact{mergedAda}})
+	if keys, state := s.customerKeys(t, ada); len(keys) != 0 || state != "DELETED" {
+		t.Fatalf("merged contact: keys %v, state %s", keys, state)
+	}
+	_, err = s.client.CreateLead(ctx, &leadv1.CreateLeadRequest{Lead: &leadv1.Lead{LastName: "Lovelace", Email: "ADA@babbage.example"}})
+	if got, meta, _ := refusal(t, err); meta["existing_contact"] != "contacts/"+adaToo.String() || len(got) != 1 {
+		t.Fatalf("a lead like the merged contact: %v %v", got, meta)
+	}
+}

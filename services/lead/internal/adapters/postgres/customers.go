@@ -54,3 +54,14 @@ func (r *Repo) SaveCustomerRecord(ctx context.Context, c domain.CustomerRecord) 
 	}
 	return nil
 }
+
+// MoveCustomerContacts implements app.CustomerKeys. The contacts' own
+// versions are left as they are: the merge event carries only their ids,
+// and their next event (a later version) replaces the row anyway.
+func (r *Repo) MoveCustomerContacts(ctx context.Context, ids []uuid.UUID, account uuid.UUID) error {
+	if _, err := pg.Q(ctx, r.pool).Exec(ctx, `UPDATE customer_records SET account_id = $2, updated_at = now()
+		WHERE id = ANY($1) AND kind = 'CONTACT' AND state <> 'DELETED'`, ids, account); err != nil {
+		return fmt.Errorf("move customer contacts: %w", err)
+	}
+	return nil
+}

@@ -33,7 +33,7 @@ func CustomerKeysConsumer(ns string, svc *app.Service) *inbox.Consumer {
 	for _, m := range []proto.Message{
 		&eventsv1.AccountCreated{}, &eventsv1.AccountUpdated{}, &eventsv1.AccountDeactivated{}, &eventsv1.AccountActivated{},
 		&eventsv1.ContactCreated{}, &eventsv1.ContactUpdated{}, &eventsv1.ContactDeleted{}, &eventsv1.ContactLinked{},
-		&eventsv1.AccountSnapshot{}, &eventsv1.ContactSnapshot{},
+		&eventsv1.AccountSnapshot{}, &eventsv1.ContactSnapshot{}, &eventsv1.AccountsMerged{}, &eventsv1.ContactsMerged{},
 	} {
 		subjects = append(subjects, events.Subject(ns, "account", m))
 	}
@@ -42,6 +42,12 @@ func CustomerKeysConsumer(ns string, svc *app.Service) *inbox.Consumer {
 		Stream:   events.StreamName(ns, "account"),
 		Subjects: subjects,
 		Handler: func(ctx context.Context, m inbox.Message) error {
+			if merge, ok, err := customerMerge(m); err != nil || ok {
+				if err != nil {
+					return err
+				}
+				return svc.ApplyCustomerMerge(ctx, merge)
+			}
 			rec, ok, err := customerRecord(m)
 			if err != nil || !ok {
 				return err
@@ -49,6 +55,63 @@ func CustomerKeysConsumer(ns string, svc *app.Service) *inbox.Consumer {
 			return svc.ApplyCustomerRecord(ctx, rec)
 		},
 	}
+}
+
+// customerMerge reads AccountsMerged and ContactsMerged: the survivor as
+// it is now, the merged records gone from the projection (they are
+// MERGED, read-only: a lead like them is like the survivor), and for an
+// account merge the contacts that moved to the survivor.
+func customerMerge(m inbox.Message) (merge domain.CustomerMerge, ok bool, err error) {
+	defer func() {
+		if err != nil {
+			err = inbox.Permanent(fmt.Errorf("event %s: %w", m.EventID, err))
+		}
+	}()
+	switch protoreflect.FullName(m.Type) {
+	case name(&eventsv1.AccountsMerged{}):
+		var ev eventsv1.AccountsMerged
+		if err := decode(m, &ev); err != nil {
+			return merge, false, err
+		}
+		if merge.Survivor, err = accountRecord(ev.GetAccount()); err != nil {
+			return merge, false, err
+		}
+		for _, a := range ev.GetMergedAccounts() {
+			rec, err := accountRecord(a)
+			if err != nil {
+				return merge, false, err
+			}
+			merge.Merged = append(merge.Merged, rec)
+		}
+		for _, id := range ev.GetMovedContactIds() {
+			c, err := uuid.Parse(id)
+			if err != nil || c == uuid.Nil {
+				return merge, false, fmt.Errorf("moved contact %q is not a uuid", id)
+			}
+			merge.MovedContacts = append(merge.MovedContacts, c)
+		}
+	case name(&eventsv1.ContactsMerged{}):
+		var ev eventsv1.ContactsMerged
+		if err := decode(m, &ev); err != nil {
+			return merge, false, err
+		}
+		if merge.Survivor, err = contactRecord(ev.GetContact(), false); err != nil {
+			return merge, false, err
+		}
+		for _, c := range ev.GetMergedContacts() {
+			rec, err := contactRecord(c, true)
+			if err != nil {
+				return merge, false, err
+			}
+			merge.Merged = append(merge.Merged, rec)
+		}
+	default:
+		return merge, false, nil
+	}
+	for i := range merge.Merged {
+		merge.Merged[i].State = domain.CustomerDeleted
+	}
+	return merge, true, nil
 }
 
 // customerRecord reads the record an account or contact event carries; ok
@@ -120,8 +183,11 @@ func accountRecord(a *accountv1.Account) (domain.CustomerRecord, error) {
 		return domain.CustomerRecord{}, err
 	}
 	state := domain.CustomerLive
-	if a.GetState() == accountv1.AccountState_ACCOUNT_STATE_INACTIVE {
+	switch a.GetState() {
+	case accountv1.AccountState_ACCOUNT_STATE_INACTIVE:
 		state = domain.CustomerInactive
+	case accountv1.AccountState_ACCOUNT_STATE_MERGED:
+		state = domain.CustomerDeleted
 	}
 	domainOrSite := a.GetDomain()
 	if domainOrSite == "" {
@@ -146,7 +212,7 @@ func contactRecord(c *accountv1.Contact, deleted bool) (domain.CustomerRecord, e
 		Kind: domain.CustomerContact, ID: id, Version: version, State: domain.CustomerLive,
 		DisplayName: strings.TrimSpace(c.GetFirstName() + " " + c.GetLastName()),
 	}
-	if deleted {
+	if deleted || c.GetMergedInto() != "" {
 		rec.State = domain.CustomerDeleted
 	}
 	if c.GetAccount() != "" {
