@@ -3,6 +3,7 @@ package wire_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -166,13 +167,17 @@ func TestWinReasons(t *testing.T) {
 	if won, err = s.client.WinOpportunity(ctx, &opportunityv1.WinOpportunityRequest{Name: o.Name}); err != nil || won.WinReason != "" {
 		t.Fatalf("won without a reason = %v, %v", won, err)
 	}
-	evs := s.published(t, 7)
+	// The relay publishes after the commit: wait for both wins.
 	var wins []*eventsv1.OpportunityWon
-	for _, e := range evs {
-		if w, ok := e.(*eventsv1.OpportunityWon); ok {
-			wins = append(wins, w)
+	testkit.Eventually(t, 20*time.Second, func() bool {
+		wins = wins[:0]
+		for _, e := range s.published(t, 1) {
+			if w, ok := e.(*eventsv1.OpportunityWon); ok {
+				wins = append(wins, w)
+			}
 		}
-	}
+		return len(wins) >= 2
+	}, "both wins published")
 	if len(wins) != 2 || wins[0].Reason != "champion_inside" || wins[0].Opportunity.GetWinReason() != "champion_inside" || wins[1].Reason != "" {
 		t.Fatalf("OpportunityWon events = %v", wins)
 	}
