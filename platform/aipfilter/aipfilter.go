@@ -311,10 +311,18 @@ func (t translator) comparison(fn string, args []*expr.Expr) (string, error) {
 			return "", invalid("%s supports only = and !=", name)
 		}
 		values := f.EnumType.Descriptor().Values()
-		if values.ByName(protoreflect.Name(value)) == nil && values.ByName(protoreflect.Name(f.EnumPrefix+value)) == nil {
+		v := values.ByName(protoreflect.Name(value))
+		if v == nil {
+			v = values.ByName(protoreflect.Name(f.EnumPrefix + value))
+		}
+		if v == nil {
 			return "", invalid("%q is not a %s value", value, name)
 		}
-		return f.Column + " " + op + " " + t.bind(strings.TrimPrefix(value, f.EnumPrefix)), nil
+		stored := strings.TrimPrefix(string(v.Name()), f.EnumPrefix)
+		if v.Number() == 0 {
+			stored = "" // the columns keep "not set" as '', not as UNSPECIFIED
+		}
+		return f.Column + " " + op + " " + t.bind(stored), nil
 	case Bool:
 		if fn != filtering.FunctionEquals && fn != filtering.FunctionNotEquals {
 			return "", invalid("%s supports only = and !=", name)

@@ -30,6 +30,8 @@ func TestWhereTranslatesToParameterisedSQL(t *testing.T) {
 		{"", "TRUE", nil, ""},
 		{`status = STATUS_NEW`, "status = $1", []any{"NEW"}, "(status = $1)"},
 		{`status = NEW`, "status = $1", []any{"NEW"}, "(status = $1)"},
+		{`status = STATUS_UNSPECIFIED`, "status = $1", []any{""}, "(status = $1)"},
+		{`status != STATUS_UNSPECIFIED`, "status IS DISTINCT FROM $1", []any{""}, "(status IS DISTINCT FROM $1)"},
 		{`status != STATUS_QUALIFIED AND owner = "u1"`, "(status IS DISTINCT FROM $1 AND owner = $2)", []any{"QUALIFIED", "u1"}, ""},
 		{`email = "A@B.com" OR NOT owner = "x"`, "(lower(email) = $1 OR (NOT owner = $2))", []any{"a@b.com", "x"}, ""},
 		{`create_time >= "2026-01-02T03:04:05Z"`, "created_at >= $1", []any{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, ""},

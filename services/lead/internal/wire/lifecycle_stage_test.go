@@ -101,6 +101,9 @@ func TestLifecycleStage(t *testing.T) {
 		"lifecycle_stage = MQL":                 {l.Name},
 		"lifecycle_stage = LIFECYCLE_STAGE_SQL": nil,
 		"lifecycle_stage != MQL":                {other.Name},
+		// No stage is the enum's zero value, stored as ''.
+		"lifecycle_stage = LIFECYCLE_STAGE_UNSPECIFIED":  {other.Name},
+		"lifecycle_stage != LIFECYCLE_STAGE_UNSPECIFIED": {l.Name},
 	} {
 		list, err := s.client.ListLeads(testkit.As("mia", "manager"), &leadv1.ListLeadsRequest{Filter: filter})
 		if err != nil {
