@@ -276,7 +276,9 @@ func (l *Lead) Update(patch Lead, mask []Field, actor string, now time.Time) ([]
 		case FieldProducts:
 			next.Products = normalizeProducts(string(f), patch.Products, &vs)
 		case FieldOwner:
-			vs.Add(string(f), "FIELD_NOT_UPDATABLE", "change the owner with AssignLead")
+			if patch.Owner != l.Owner { // unchanged: an echo of the lead
+				vs.Add(string(f), "FIELD_NOT_UPDATABLE", "change the owner with AssignLead")
+			}
 		default:
 			if !next.updateSubField(f, patch) {
 				vs.Add(string(f), "FIELD_NOT_UPDATABLE", "%s cannot be updated", f)

@@ -6,9 +6,12 @@ package grpc
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -292,12 +295,22 @@ func (s *Server) wakeRelay(err *error) {
 }
 
 // outputOnly fields may appear in a mask (grpc-gateway derives masks from
-// PATCH bodies that echo a whole lead) and are ignored.
-var outputOnly = map[string]bool{
-	"name": true, "etag": true, "disqualification": true, "last_activity_time": true,
-	"create_time": true, "created_by": true, "update_time": true, "updated_by": true,
-	"lifecycle_stage_time": true, "lifecycle_stage_changed_by": true, "mql_time": true, "sql_time": true,
-}
+// PATCH bodies that echo a whole lead) and are ignored: the lead's
+// OUTPUT_ONLY fields, read from the proto so that a new one is never
+// refused as not updatable, and its name and etag (they say which lead,
+// and which version of it).
+var outputOnly = func() map[string]bool {
+	out := map[string]bool{"name": true, "etag": true}
+	fields := (&leadv1.Lead{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		behaviors, _ := proto.GetExtension(fd.Options(), annotations.E_FieldBehavior).([]annotations.FieldBehavior)
+		if slices.Contains(behaviors, annotations.FieldBehavior_OUTPUT_ONLY) {
+			out[string(fd.Name())] = true
+		}
+	}
+	return out
+}()
 
 // updateMask returns the domain fields to update: the mask's paths, all
 // updatable fields for "*", or the fields set in the request's lead when
