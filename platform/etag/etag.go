@@ -3,7 +3,9 @@
 package etag
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/crmsuite/crm/platform/apperr"
 )
@@ -11,6 +13,18 @@ import (
 // Format returns the etag of a resource at version v.
 func Format(v int64) string {
 	return `W/"` + strconv.FormatInt(v, 10) + `"`
+}
+
+// Version reads the version back from an etag Format made, as consumers
+// of another service's events do to order its snapshots.
+func Version(tag string) (int64, error) {
+	raw, ok := strings.CutPrefix(tag, `W/"`)
+	raw, closed := strings.CutSuffix(raw, `"`)
+	v, err := strconv.ParseInt(raw, 10, 64)
+	if !ok || !closed || err != nil || v <= 0 {
+		return 0, fmt.Errorf("etag %q carries no version", tag)
+	}
+	return v, nil
 }
 
 // Check passes when the caller sent no etag (an unconditional write) or the

@@ -19,3 +19,14 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionReadsBackWhatFormatWrote(t *testing.T) {
+	if v, err := Version(Format(42)); err != nil || v != 42 {
+		t.Fatalf("Version(Format(42)) = %d, %v", v, err)
+	}
+	for _, bad := range []string{"", "42", `W/"42`, `"42"`, `W/"x"`, `W/"0"`, `W/"-1"`} {
+		if _, err := Version(bad); err == nil {
+			t.Fatalf("Version(%q) passed", bad)
+		}
+	}
+}

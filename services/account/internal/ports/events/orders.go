@@ -3,14 +3,13 @@ package events
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	orderv1 "github.com/crmsuite/crm/gen/go/crm/order/v1"
+	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/platform/inbox"
 	"github.com/crmsuite/crm/platform/protoenum"
 	"github.com/crmsuite/crm/platform/resname"
@@ -65,9 +64,9 @@ func OrderFact(o *orderv1.Order) (app.OrderFact, error) {
 	if !ok {
 		return app.OrderFact{}, fmt.Errorf("order %s: account %q", id, o.GetAccount())
 	}
-	v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(o.GetEtag(), `W/"`), `"`), 10, 64)
+	v, err := etag.Version(o.GetEtag())
 	if err != nil {
-		return app.OrderFact{}, fmt.Errorf("order %s: etag %q", id, o.GetEtag())
+		return app.OrderFact{}, fmt.Errorf("order %s: %w", id, err)
 	}
 	return app.OrderFact{ID: id, AccountID: account, CurrencyCode: o.GetCurrencyCode(), Version: v,
 		Status: protoenum.Name(o.GetStatus().String(), "ORDER_STATUS_")}, nil

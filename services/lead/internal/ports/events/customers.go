@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -12,8 +11,10 @@ import (
 
 	accountv1 "github.com/crmsuite/crm/gen/go/crm/account/v1"
 	eventsv1 "github.com/crmsuite/crm/gen/go/crm/events/v1"
+	"github.com/crmsuite/crm/platform/etag"
 	"github.com/crmsuite/crm/platform/events"
 	"github.com/crmsuite/crm/platform/inbox"
+	"github.com/crmsuite/crm/platform/resname"
 	"github.com/crmsuite/crm/services/lead/internal/app"
 	"github.com/crmsuite/crm/services/lead/internal/domain"
 )
@@ -178,7 +179,7 @@ func accountRecord(a *accountv1.Account) (domain.CustomerRecord, error) {
 	if err != nil {
 		return domain.CustomerRecord{}, err
 	}
-	version, err := etagVersion(a.GetEtag())
+	version, err := etag.Version(a.GetEtag())
 	if err != nil {
 		return domain.CustomerRecord{}, err
 	}
@@ -204,7 +205,7 @@ func contactRecord(c *accountv1.Contact, deleted bool) (domain.CustomerRecord, e
 	if err != nil {
 		return domain.CustomerRecord{}, err
 	}
-	version, err := etagVersion(c.GetEtag())
+	version, err := etag.Version(c.GetEtag())
 	if err != nil {
 		return domain.CustomerRecord{}, err
 	}
@@ -230,19 +231,9 @@ func contactRecord(c *accountv1.Contact, deleted bool) (domain.CustomerRecord, e
 }
 
 func recordID(name, prefix string) (uuid.UUID, error) {
-	id, err := uuid.Parse(strings.TrimPrefix(name, prefix))
-	if err != nil || !strings.HasPrefix(name, prefix) || id == uuid.Nil {
+	id, ok := resname.Parse(name, strings.TrimSuffix(prefix, "/"))
+	if !ok || id == uuid.Nil {
 		return uuid.Nil, fmt.Errorf("record name %q is not %s{uuid}", name, prefix)
 	}
 	return id, nil
-}
-
-// etagVersion reads the record version from its etag (platform/etag:
-// W/"<version>").
-func etagVersion(tag string) (int64, error) {
-	v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(tag, `W/"`), `"`), 10, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("etag %q carries no version", tag)
-	}
-	return v, nil
 }
